@@ -1,0 +1,45 @@
+# Thin wrapper over CMake. `make test` is the one command that sets up, builds and tests.
+BUILD     ?= build
+BUILD_SAN ?= build-san
+JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
+
+.PHONY: all deps build test test-sanitize sim-long bench fuzz format clean
+
+all: build
+
+deps:
+	sh deploy/install-deps.sh
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+build: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# The same suite under AddressSanitizer + UndefinedBehaviorSanitizer.
+test-sanitize: deps
+	cmake -S . -B $(BUILD_SAN) -DCMAKE_BUILD_TYPE=Debug -DELECTD_SANITIZE=ON
+	cmake --build $(BUILD_SAN) -j $(JOBS)
+	cd $(BUILD_SAN) && ctest --output-on-failure -j $(JOBS)
+
+# A long simulator batch: SIM_SCHEDULES=1000000 make sim-long
+SIM_SCHEDULES ?= 100000
+sim-long: build
+	$(BUILD)/tests/sim/raft_sim --schedules $(SIM_SCHEDULES) --random
+
+bench: build
+	$(BUILD)/tests/bench/bench_raft
+
+fuzz: deps
+	cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DELECTD_FUZZ=ON -DELECTD_TESTS=OFF
+	cmake --build build-fuzz -j $(JOBS)
+	sh tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD) $(BUILD_SAN) build-fuzz

@@ -1,0 +1,35 @@
+#!/bin/sh
+# Installs, from Debian's packages, everything electd needs to build and test.
+# Idempotent: packages already present are left alone. Needs root or sudo.
+set -eu
+
+PKGS="build-essential cmake pkg-config libuv1-dev libcjson-dev libsqlite3-dev \
+libcriterion-dev node-llhttp clang"
+
+missing=""
+for p in $PKGS; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+
+if [ -z "$missing" ]; then
+    echo "install-deps: all build dependencies are installed"
+    exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then
+        SUDO="sudo"
+    else
+        echo "install-deps: need root (or sudo) to install:$missing" >&2
+        exit 1
+    fi
+fi
+
+echo "install-deps: installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing
