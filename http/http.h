@@ -1,0 +1,263 @@
+/* http.h — the whole interface of electd's HTTP/1.1 server (libuv + llhttp + cJSON).
+ *
+ * The server owns connections, parsing, limits, routing and response framing; the
+ * application (sidecar/) registers handlers. A handler receives a request object and
+ * answers it at once or later: the object stays valid until it is answered or until
+ * the cancel callback registered on it has been called (client gone or server
+ * closing). Pipelined requests on one connection are handed to handlers one at a time,
+ * in order: the next request of a connection is dispatched only after the previous
+ * one has been answered, so responses are always in request order.
+ *
+ * Threading: everything runs on the loop given to http_server_create(); no function
+ * here may be called from another thread.
+ *
+ * Errors: functions return 0 or a negative HTTP_E* code (http_strerror() names it).
+ */
+#ifndef ELECTD_HTTP_H
+#define ELECTD_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+#include <uv.h>
+
+/* Error codes: X(name, value, text). */
+#define HTTP_ERROR_TABLE(X)                                                                        \
+    X(HTTP_EINVAL, -1, "invalid argument")                                                         \
+    X(HTTP_ENOMEM, -2, "out of memory")                                                            \
+    X(HTTP_EADDR, -3, "bad listen address (want host:port or [v6]:port)")                          \
+    X(HTTP_ELISTEN, -4, "cannot bind or listen")                                                   \
+    X(HTTP_ECLOSED, -5, "connection closed or server closing")                                     \
+    X(HTTP_ESTATE, -6, "request is not in a state that allows this call")                          \
+    X(HTTP_ESLOW, -7, "client is not reading fast enough; connection is being closed")             \
+    X(HTTP_EPATTERN, -8, "bad route pattern")                                                      \
+    X(HTTP_EHEADER, -9, "bad response header name or value, or too many headers")                  \
+    X(HTTP_EJSON, -10, "request body is not valid JSON")                                           \
+    X(HTTP_ETOOBIG, -11, "output limit exceeded")
+
+enum {
+#define HTTP_ERRNO_ENUM(name, value, text) name = value,
+    HTTP_ERROR_TABLE(HTTP_ERRNO_ENUM)
+#undef HTTP_ERRNO_ENUM
+};
+
+/* Text for an HTTP_E* code (or "unknown error"); never NULL, static storage. */
+const char *http_strerror(int err);
+
+/* ---- Limits and options ------------------------------------------------------------ */
+
+/* Every field: 0 means "use the default" shown. Exceeding a limit gives the status shown
+ * and, where the byte stream cannot be trusted any more, closes the connection after the
+ * response. */
+typedef struct http_limits {
+    size_t max_header_bytes;      /* 8192: sum of header names + values (+4 per header); 431 */
+    size_t max_headers;           /* 64: header lines per request; 431 */
+    size_t max_url_bytes;         /* 2048: request target incl. query; 414 */
+    size_t max_body_bytes;        /* 1 MiB: declared or received (chunked) body; 413 */
+    uint32_t max_connections;     /* 1024: further clients get 503 and are closed at once */
+    uint32_t idle_timeout_ms;     /* 60000: keep-alive connection with nothing to do */
+    uint32_t header_timeout_ms;   /* 10000: from a request's first byte (or from accept)
+                                     to the end of its headers; 408 then close */
+    uint32_t max_pipelined;       /* 16: complete requests queued per connection before
+                                     the server stops reading from it */
+    size_t max_write_queue_bytes; /* 1 MiB: unsent response bytes per connection; beyond
+                                     this dispatch pauses, and streams fail with HTTP_ESLOW */
+} http_limits_t;
+
+typedef struct http_options {
+    http_limits_t limits;
+    /* Bearer token for routes flagged HTTP_ROUTE_MUTATING (NULL or "" = no auth).
+     * Copied by http_server_create(). */
+    const char *token;
+} http_options_t;
+
+/* ---- Server ------------------------------------------------------------------------ */
+
+typedef struct http_server http_server_t;
+typedef struct http_req http_req_t;
+
+/* The server is opaque (its layout is private), so unlike most electd objects it is
+ * allocated here and freed by http_server_close(). `opts` may be NULL (all defaults);
+ * it is not referenced after the call. */
+int http_server_create(uv_loop_t *loop, const http_options_t *opts, http_server_t **out);
+
+/* Bind and listen on "host:port": an IPv4 literal ("127.0.0.1:7480", "0.0.0.0:0") or an
+ * IPv6 literal in brackets ("[::1]:0"). Port 0 picks a free port; see
+ * http_server_port(). Call at most once. Errors: HTTP_EADDR, HTTP_ELISTEN, HTTP_ESTATE. */
+int http_server_listen(http_server_t *srv, const char *addr);
+
+/* The bound port (host order), or 0 when not listening. */
+int http_server_port(const http_server_t *srv);
+
+typedef void (*http_server_close_cb)(void *data);
+
+/* Stop accepting, close every connection (cancel callbacks of unanswered requests are
+ * called from inside this call) and the listener. `cb` (may be NULL) runs on the loop
+ * once every handle is closed; the server is freed just before it, so `srv` must not be
+ * used after this call. After the callback the loop has no handles of this server left
+ * (uv_loop_close() can succeed). */
+void http_server_close(http_server_t *srv, http_server_close_cb cb, void *data);
+
+/* ---- Routes ------------------------------------------------------------------------ */
+
+typedef enum http_method {
+    HTTP_METHOD_GET,
+    HTTP_METHOD_HEAD,
+    HTTP_METHOD_POST,
+    HTTP_METHOD_PUT,
+    HTTP_METHOD_DELETE,
+    HTTP_METHOD_PATCH,
+    HTTP_METHOD_OPTIONS,
+    HTTP_METHOD_OTHER, /* anything else llhttp accepts; no route can match it */
+} http_method_t;
+
+/* Route flags. */
+#define HTTP_ROUTE_MUTATING 0x1 /* requires "Authorization: Bearer <token>" if a token is set */
+
+/* A handler: `req` is valid until answered (http_req_reply*, or http_req_stream_end) or
+ * until its cancel callback runs. `data` is the pointer given to http_server_route(). */
+typedef void (*http_handler_cb)(http_req_t *req, void *data);
+
+/* Register `handler` for `method` on `pattern`. A pattern is "/"-separated segments, each
+ * a literal or a parameter "{name}" that matches one non-empty segment; the last segment
+ * may be "{name...}", matching the (non-empty) rest of the path including slashes.
+ * Parameters are percent-decoded. Example: "/v1/kv/{key...}".
+ * Matching: routes are tried in registration order; the first whose method and pattern
+ * match wins. A path matched only with other methods gives 405 with an Allow header; no
+ * match gives 404. HEAD falls back to the GET route (body omitted). Register routes
+ * before or after listen, but not from a handler. Errors: HTTP_EPATTERN, HTTP_ENOMEM. */
+int http_server_route(http_server_t *srv, http_method_t method, const char *pattern, unsigned flags,
+                      http_handler_cb handler, void *data);
+
+/* ---- Request: reading ---------------------------------------------------------------
+ * Strings returned below are NUL-terminated, owned by the request and valid as long as
+ * `req` is. */
+
+http_method_t http_req_method(const http_req_t *req);
+const char *http_req_method_name(const http_req_t *req); /* as sent, e.g. "GET" */
+const char *http_req_target(const http_req_t *req);      /* raw request target */
+const char *http_req_path(const http_req_t *req);        /* raw path, without the query */
+const char *http_req_route(const http_req_t *req);       /* pattern of the matched route */
+
+/* Decoded path parameter by name, or NULL. */
+const char *http_req_param(const http_req_t *req, const char *name);
+
+/* Decoded query value by name ('+' is a space); "" for a bare "?stale"; NULL if absent.
+ * With repeated names the first wins. */
+const char *http_req_query(const http_req_t *req, const char *name);
+/* Query pairs in order: 0 and the pair at `i`, or HTTP_EINVAL past the end. */
+int http_req_query_at(const http_req_t *req, size_t i, const char **name, const char **value);
+
+/* First header value with this name (case-insensitive), or NULL. */
+const char *http_req_header(const http_req_t *req, const char *name);
+
+/* Request body (chunked bodies arrive de-chunked); NUL-terminated, `*len` excludes it.
+ * Never NULL (an empty body is ""). */
+const char *http_req_body(const http_req_t *req, size_t *len);
+
+/* Parse the body as JSON into `*out` (caller frees with cJSON_Delete).
+ * Error: HTTP_EJSON (nothing allocated). */
+int http_req_body_json(const http_req_t *req, cJSON **out);
+
+/* Remote address as "ip:port" / "[ip]:port" into buf (always NUL-terminated);
+ * "memory" for in-memory connections. */
+void http_req_peer(const http_req_t *req, char *buf, size_t len);
+
+/* ---- Request: cancellation ---------------------------------------------------------- */
+
+typedef void (*http_cancel_cb)(http_req_t *req, void *data);
+
+/* Register (or replace, or clear with NULL) the callback told that `req` will never be
+ * answered: the client went away, the connection hit an error or timeout, or the server
+ * is closing. It runs at most once, never after the request was answered, and never from
+ * inside an http_req_* call (it runs from the loop or from http_server_close()). When it
+ * returns, `req` is gone: unlink it from your lists inside the callback and never touch
+ * it again. */
+void http_req_on_cancel(http_req_t *req, http_cancel_cb cb, void *data);
+
+/* ---- Request: answering -------------------------------------------------------------
+ * Each request is answered exactly once, by one reply call, or by stream_start followed
+ * by stream_end. After a successful reply (or stream_end) `req` is invalid. A reply call
+ * that fails with HTTP_ECLOSED / HTTP_ENOMEM also ends the request (it is invalid after,
+ * and its cancel callback will not run); HTTP_EINVAL / HTTP_ESTATE / HTTP_EHEADER leave
+ * it untouched. */
+
+/* Add a response header (e.g. Location, Allow, Retry-After, ETag) before replying.
+ * Content-Length, Content-Type and Connection are set by the server. Names must be
+ * tokens, values free of CR/LF; at most 4 KiB of extra headers. Error: HTTP_EHEADER. */
+int http_req_header_add(http_req_t *req, const char *name, const char *value);
+
+/* Reply with `len` bytes of `body` (copied); content_type NULL means no Content-Type. */
+int http_req_reply(http_req_t *req, int status, const char *content_type, const void *body,
+                   size_t len);
+
+/* Reply with `json` serialized unformatted, Content-Type application/json. `json` is not
+ * taken over; the caller still owns (and frees) it. */
+int http_req_reply_json(http_req_t *req, int status, const cJSON *json);
+
+/* Reply with NUL-terminated text; content_type NULL means "text/plain; charset=utf-8"
+ * (the Prometheus exposition format wants "text/plain; version=0.0.4"). */
+int http_req_reply_text(http_req_t *req, int status, const char *content_type, const char *text);
+
+/* Reply {"error":{"code":code,"message":message}} with `status`. */
+int http_req_reply_error(http_req_t *req, int status, const char *code, const char *message);
+
+/* Start a streaming response (e.g. Server-Sent Events, content type "text/event-stream"):
+ * headers are sent now, without Content-Length, and the body runs until the stream ends;
+ * the connection closes after it (pipelined requests behind it are dropped). The request
+ * stays valid until http_req_stream_end() or its cancel callback. */
+int http_req_stream_start(http_req_t *req, int status, const char *content_type);
+
+/* Send `len` bytes on a started stream. HTTP_ESLOW: the client does not read and more
+ * than max_write_queue_bytes are waiting; the connection is being closed and the cancel
+ * callback will follow from the loop. HTTP_ECLOSED: the connection is closing already
+ * (the cancel callback will follow). */
+int http_req_stream_write(http_req_t *req, const void *data, size_t len);
+
+/* End the stream: send what is queued, then close the connection. `req` is invalid after. */
+int http_req_stream_end(http_req_t *req);
+
+/* ---- Counters ------------------------------------------------------------------------ */
+
+typedef struct http_counters {
+    uint64_t connections_open;     /* currently open */
+    uint64_t connections_accepted; /* total accepted and served */
+    uint64_t connections_rejected; /* refused by max_connections */
+    uint64_t requests;             /* total responses started */
+    uint64_t bad_requests;         /* malformed or over a limit (4xx sent by the server) */
+    uint64_t timeouts;             /* header or idle timeouts that closed a connection */
+} http_counters_t;
+
+void http_server_counters(const http_server_t *srv, http_counters_t *out);
+
+/* One row per (route, status) with a non-zero count. `method`/`pattern` are the route's
+ * ("" and "" for requests that matched no route: 400/404/405/...). */
+typedef void (*http_stats_cb)(const char *method, const char *pattern, int status, uint64_t count,
+                              void *data);
+void http_server_stats_foreach(const http_server_t *srv, http_stats_cb cb, void *data);
+
+/* ---- In-memory connections ------------------------------------------------------------
+ * A connection without a socket that runs the same parser, limits, router and response
+ * path as a TCP one; responses accumulate in an output buffer. Used by the fuzzer and by
+ * tests. Timeouts apply as for sockets (the loop must run for them). */
+
+typedef struct http_memconn http_memconn_t;
+
+int http_memconn_open(http_server_t *srv, http_memconn_t **out);
+
+/* Feed request bytes. Returns 0, or HTTP_ECLOSED once the connection has closed
+ * (after an error response or Connection: close); bytes are then ignored. */
+int http_memconn_feed(http_memconn_t *mc, const void *data, size_t len);
+
+/* Response bytes produced so far (not NUL-terminated); valid until the next call. */
+const char *http_memconn_output(const http_memconn_t *mc, size_t *len);
+
+/* 1 if the server closed this connection (or wants to), else 0. */
+int http_memconn_closed(const http_memconn_t *mc);
+
+/* Tell the server the client went away and release the connection (freed from the loop;
+ * http_server_close() also releases it). `mc` is invalid after. */
+void http_memconn_close(http_memconn_t *mc);
+
+#endif

@@ -1,0 +1,209 @@
+/* http_int.h — private layout shared by the http/ sources: server, connection, request
+ * and route structures. Nothing outside http/ includes this. */
+#ifndef ELECTD_HTTP_INT_H
+#define ELECTD_HTTP_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <llhttp.h>
+#include <uv.h>
+
+#include "http.h"
+
+/* Fixed bounds that are not settings. */
+#define HTTP_MAX_PARAMS        8     /* parameters per route pattern */
+#define HTTP_MAX_SEGMENTS      16    /* segments per route pattern */
+#define HTTP_MAX_EXTRA_HEADERS 4096  /* bytes of handler-added response headers */
+#define HTTP_READ_BUF_BYTES    65536 /* one socket read */
+#define HTTP_PENDING_MAX       (HTTP_READ_BUF_BYTES + 4096) /* unparsed bytes while paused */
+#define HTTP_LINGER_MS         2000        /* discard input after the last response, then close */
+#define HTTP_MEM_OUTPUT_MAX    (16u << 20) /* in-memory connection output cap */
+
+/* Per-(route, status) counter. */
+struct status_count {
+    int status;
+    uint64_t count;
+};
+
+struct route_stats {
+    struct status_count *rows;
+    size_t n, cap;
+};
+
+struct route {
+    http_method_t method;
+    unsigned flags;
+    http_handler_cb handler;
+    void *data;
+    char *pattern; /* as registered */
+    /* Parsed pattern: segment i is a literal (is_param 0) or a parameter name. */
+    size_t nseg;
+    struct {
+        char *text;
+        bool is_param;
+    } seg[HTTP_MAX_SEGMENTS];
+    bool greedy_last; /* last segment is "{name...}" */
+    struct route_stats stats;
+};
+
+enum req_state {
+    REQ_PARSING,   /* bytes still arriving */
+    REQ_QUEUED,    /* complete, waiting for its turn */
+    REQ_ACTIVE,    /* handed to the handler, unanswered */
+    REQ_STREAMING, /* stream started */
+    REQ_DEAD,      /* cancelled; waits for the connection to be freed */
+};
+
+struct hdr {
+    uint32_t name_off, name_len, value_off, value_len;
+};
+
+struct kv {
+    const char *name, *value;
+};
+
+/* An arena chunk for decoded strings. */
+struct chunk {
+    struct chunk *next;
+    size_t used, cap;
+    char data[];
+};
+
+struct http_conn;
+
+struct http_req {
+    struct http_conn *conn;
+    struct http_req *next; /* connection queue */
+    enum req_state state;
+
+    /* Parsed request. `text` holds the target and headers; offsets because it grows. */
+    http_method_t method;
+    uint8_t method_raw; /* llhttp_method_t */
+    uint8_t http_major, http_minor;
+    bool keep_alive;
+    bool head_only; /* HEAD: omit the body */
+    char *text;
+    size_t text_len, text_cap;
+    size_t url_len;
+    size_t header_bytes;
+    struct hdr *hdrs;
+    size_t nhdr, hdr_cap;
+    bool in_value; /* header parse state: value seen for the current header */
+    bool headers_done;
+    char *body;
+    size_t body_len, body_cap;
+
+    /* Derived at end of headers. */
+    const char *target, *path;
+    struct kv *query;
+    size_t nquery;
+    const struct route *route;
+    struct kv params[HTTP_MAX_PARAMS];
+    size_t nparams;
+    struct chunk *arena;
+
+    /* Set when the server itself answers (error, 404, 405, 401...). */
+    int pre_status;
+    const char *pre_code, *pre_message;
+    char allow[64];
+    bool close_after; /* close the connection after this response */
+
+    /* Response. */
+    char *extra;
+    size_t extra_len;
+    http_cancel_cb cancel_cb;
+    void *cancel_data;
+};
+
+struct http_conn {
+    struct http_server *srv;
+    struct http_conn *prev, *next; /* server's list */
+    bool is_mem;
+    uv_tcp_t tcp;
+    uv_timer_t timer; /* header / idle / linger deadlines */
+    uv_timer_t kick;  /* deferred work: dispatch next request, deferred abort */
+    uv_shutdown_t shutdown_req;
+    int handles_open;
+    struct sockaddr_storage peer;
+
+    llhttp_t parser;
+    struct http_req *cur;         /* being parsed */
+    struct http_req *head, *tail; /* complete requests, in order */
+    size_t nqueued;
+    bool paused;   /* parser paused: too many queued */
+    char *pending; /* unparsed bytes while paused */
+    size_t pending_len;
+    bool read_done;     /* no more requests will be parsed */
+    bool reading;       /* uv_read_start active */
+    int error_status;   /* limit hit inside a parser callback */
+    bool processing;    /* conn_process on the stack */
+    bool abort_pending; /* abort requested from an API call; done by `kick` */
+    bool closing;       /* abortive close in progress or done */
+    bool finishing;     /* last response queued: shutdown, linger, close */
+    bool lingering;
+    bool read_eof;         /* client sent FIN while our last response drains */
+    bool mem_released;     /* in-memory: owner called http_memconn_close() */
+    uint64_t served;       /* requests answered */
+    uint64_t hdr_start_ms; /* when the current request's first byte (or accept) happened */
+    uint64_t last_io_ms;
+
+    /* In-memory output. */
+    char *out;
+    size_t out_len, out_cap;
+};
+
+struct http_server {
+    uv_loop_t *loop;
+    http_limits_t lim;
+    char *token;
+    size_t token_len;
+    uv_tcp_t listener;
+    bool listening;
+    bool listener_used;
+    bool closing;
+    int pending_handles; /* open conns + rejected sockets + listener */
+    http_server_close_cb close_cb;
+    void *close_data;
+
+    struct route **routes;
+    size_t nroutes, routes_cap;
+    struct route_stats unmatched;
+
+    struct http_conn *conns;        /* every live connection (TCP and memory) */
+    uv_timer_t close_timer;         /* makes the close callback always asynchronous */
+    char rbuf[HTTP_READ_BUF_BYTES]; /* one read at a time: the loop is single-threaded */
+    http_counters_t counters;
+};
+
+/* router.c */
+void router_free(struct http_server *srv);
+/* Resolve the route for `req` (method, path, query set). Returns 0 and sets req->route
+ * and params, or an HTTP status (400, 404, 405 with req->allow filled). */
+int router_match(struct http_server *srv, struct http_req *req);
+/* Split target into path and query; 0 or 400. */
+int router_parse_target(struct http_req *req);
+void stats_count(struct route_stats *st, int status);
+void stats_free(struct route_stats *st);
+char *arena_alloc(struct http_req *req, size_t n);
+
+/* conn.c */
+void conn_abort(struct http_conn *c);
+void conn_release(struct http_conn *c); /* free a connection whose handles are closed */
+void conn_request_done(struct http_conn *c, struct http_req *req, bool close_after);
+int conn_write(struct http_conn *c, char *buf, size_t len); /* takes ownership of buf */
+size_t conn_write_queue(const struct http_conn *c);
+void conn_defer_abort(struct http_conn *c);
+int conn_accept(struct http_server *srv);
+void req_free(struct http_req *req);
+
+/* request.c */
+int req_reply_raw(struct http_req *req, int status, const char *content_type, const void *body,
+                  size_t len);
+const char *status_text(int status);
+
+/* server.c */
+void server_handle_closed(struct http_server *srv);
+
+#endif
