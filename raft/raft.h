@@ -23,28 +23,28 @@
 
 /* ---- limits ------------------------------------------------------------------------- */
 
-#define RAFT_MAX_MEMBERS    16        /* voters + learners in one configuration */
-#define RAFT_ADDR_MAX       128       /* bytes of a member's opaque address, NUL included */
-#define RAFT_ENTRY_MAX      (1 << 20) /* bytes of one entry's payload */
-#define RAFT_MSG_ENTRIES_MAX 4096     /* entries in one message */
+#define RAFT_MAX_MEMBERS     16        /* voters + learners in one configuration */
+#define RAFT_ADDR_MAX        128       /* bytes of a member's opaque address, NUL included */
+#define RAFT_ENTRY_MAX       (1 << 20) /* bytes of one entry's payload */
+#define RAFT_MSG_ENTRIES_MAX 4096      /* entries in one message */
 
 /* ---- errors ------------------------------------------------------------------------- */
 
-#define RAFT_ERRNO_MAP(X)                                                                     \
-    X(NOMEM, -1, "out of memory")                                                             \
-    X(INVAL, -2, "invalid argument")                                                          \
-    X(NOTLEADER, -3, "this node is not the leader")                                           \
-    X(BUSY, -4, "a configuration change is already pending")                                  \
-    X(TRANSFERRING, -5, "a leadership transfer is in progress")                               \
-    X(MALFORMED, -6, "malformed message")                                                     \
-    X(VERSION, -7, "unsupported wire format version")                                         \
-    X(CHECKSUM, -8, "checksum mismatch")                                                      \
-    X(TRUNCATED, -9, "truncated frame")                                                       \
-    X(TOOBIG, -10, "too large")                                                               \
-    X(COMPACTED, -11, "index is compacted")                                                   \
-    X(UNAVAILABLE, -12, "index is not in the log")                                            \
-    X(UNKNOWN_MEMBER, -13, "not a member of the configuration")                               \
-    X(STORAGE, -14, "storage read failed")                                                    \
+#define RAFT_ERRNO_MAP(X)                                                                          \
+    X(NOMEM, -1, "out of memory")                                                                  \
+    X(INVAL, -2, "invalid argument")                                                               \
+    X(NOTLEADER, -3, "this node is not the leader")                                                \
+    X(BUSY, -4, "a configuration change is already pending")                                       \
+    X(TRANSFERRING, -5, "a leadership transfer is in progress")                                    \
+    X(MALFORMED, -6, "malformed message")                                                          \
+    X(VERSION, -7, "unsupported wire format version")                                              \
+    X(CHECKSUM, -8, "checksum mismatch")                                                           \
+    X(TRUNCATED, -9, "truncated frame")                                                            \
+    X(TOOBIG, -10, "too large")                                                                    \
+    X(COMPACTED, -11, "index is compacted")                                                        \
+    X(UNAVAILABLE, -12, "index is not in the log")                                                 \
+    X(UNKNOWN_MEMBER, -13, "not a member of the configuration")                                    \
+    X(STORAGE, -14, "storage read failed")                                                         \
     X(NOQUORUM, -15, "the leader has not yet committed an entry in its term")
 
 enum {
@@ -90,9 +90,9 @@ typedef struct raft_hard_state {
 } raft_hard_state_t;
 
 typedef struct raft_member {
-    uint64_t id;               /* never 0 */
-    uint8_t voter;             /* 1 voter, 0 non-voting learner */
-    char addr[RAFT_ADDR_MAX];  /* opaque to the core (the daemon keeps "name=host:port") */
+    uint64_t id;              /* never 0 */
+    uint8_t voter;            /* 1 voter, 0 non-voting learner */
+    char addr[RAFT_ADDR_MAX]; /* opaque to the core (the daemon keeps "name=host:port") */
 } raft_member_t;
 
 typedef struct raft_conf {
@@ -108,9 +108,9 @@ typedef struct raft_term_start {
 } raft_term_start_t;
 
 typedef struct raft_snapshot_meta {
-    uint64_t index; /* last log index the snapshot covers; 0 = no snapshot */
-    uint64_t term;  /* term of that entry */
-    uint64_t size;  /* bytes of snapshot data */
+    uint64_t index;   /* last log index the snapshot covers; 0 = no snapshot */
+    uint64_t term;    /* term of that entry */
+    uint64_t size;    /* bytes of snapshot data */
     raft_conf_t conf; /* configuration as of index */
 } raft_snapshot_meta_t;
 
@@ -233,6 +233,8 @@ typedef struct raft_storage {
 typedef struct raft_boot {
     raft_hard_state_t hs;
     raft_snapshot_meta_t snap;   /* snap.index == 0: no snapshot */
+    uint64_t applied;            /* index the state machine has applied (0 = snap.index);
+                                    committed entries after it are handed out again */
     raft_conf_t conf;            /* initial configuration; used only when the log and the
                                     snapshot hold none (a brand-new cluster) */
     const raft_entry_t *entries; /* the log after snap.index, consecutive; copied */
@@ -242,25 +244,25 @@ typedef struct raft_boot {
 /* ---- configuration ------------------------------------------------------------------- */
 
 typedef struct raft_config {
-    uint64_t id;                /* this node's id, never 0 */
-    uint32_t election_ticks;    /* minimum election timeout; actual is random in [E, 2E) */
-    uint32_t heartbeat_ticks;   /* < election_ticks */
-    uint32_t max_drift_ppm;     /* bound on clock-rate difference, e.g. 50000 = 5% */
-    uint64_t seed;              /* PRNG seed for randomized timeouts */
-    uint32_t max_inflight;      /* append messages in flight per follower (default 64) */
-    uint32_t max_msg_bytes;     /* entry bytes per append message (default 256 KiB) */
+    uint64_t id;                   /* this node's id, never 0 */
+    uint32_t election_ticks;       /* minimum election timeout; actual is random in [E, 2E) */
+    uint32_t heartbeat_ticks;      /* < election_ticks */
+    uint32_t max_drift_ppm;        /* bound on clock-rate difference, e.g. 50000 = 5% */
+    uint64_t seed;                 /* PRNG seed for randomized timeouts */
+    uint32_t max_inflight;         /* append messages in flight per follower (default 64) */
+    uint32_t max_msg_bytes;        /* entry bytes per append message (default 256 KiB) */
     uint32_t snapshot_chunk_bytes; /* default 256 KiB */
-    uint32_t test_mutation;     /* RAFT_MUT_*; honoured only when built with RAFT_MUTATIONS */
+    uint32_t test_mutation;        /* RAFT_MUT_*; honoured only when built with RAFT_MUTATIONS */
 } raft_config_t;
 
 /* Deliberate rule violations, used only by the simulator's "the checks bite" tests. */
 enum {
     RAFT_MUT_NONE = 0,
-    RAFT_MUT_VOTE_ANY_LOG = 1,      /* skip the up-to-date-log check on votes (§5.4.1) */
-    RAFT_MUT_COMMIT_OLD_TERM = 2,   /* commit entries of older terms by counting (§5.4.2) */
-    RAFT_MUT_NO_STICKINESS = 3,     /* grant votes while a live leader is heard */
+    RAFT_MUT_VOTE_ANY_LOG = 1,       /* skip the up-to-date-log check on votes (§5.4.1) */
+    RAFT_MUT_COMMIT_OLD_TERM = 2,    /* commit entries of older terms by counting (§5.4.2) */
+    RAFT_MUT_NO_STICKINESS = 3,      /* grant votes while a live leader is heard */
     RAFT_MUT_VOTE_AFTER_RESTART = 4, /* grant votes right after (re)start */
-    RAFT_MUT_LONG_LEASE = 5,        /* lease ignores clock drift */
+    RAFT_MUT_LONG_LEASE = 5,         /* lease ignores clock drift */
 };
 
 /* The lease the leader may claim after a quorum echoed a round, in ticks:
@@ -271,7 +273,8 @@ uint32_t raft_lease_ticks(const raft_config_t *cfg);
 
 typedef struct raft_read {
     uint64_t ctx;   /* the caller's token from raft_read_index */
-    uint64_t index; /* read is linearizable once applied_index >= index */
+    uint64_t index; /* read is linearizable once applied_index >= index; 0 = the read
+                       failed because this node lost leadership: retry on the leader */
 } raft_read_t;
 
 typedef struct raft_snapshot_chunk {
@@ -345,8 +348,7 @@ typedef enum raft_conf_op {
 /* Proposes one membership change (one at a time: RAFT_EBUSY while one is uncommitted or the
  * leader has not committed its term-start entry). addr is stored with ADD_LEARNER.
  * Errors: RAFT_ENOTLEADER, RAFT_EBUSY, RAFT_EINVAL, RAFT_EUNKNOWN_MEMBER. */
-int raft_propose_conf(raft_t *r, raft_conf_op_t op, uint64_t id, const char *addr,
-                      uint64_t *index);
+int raft_propose_conf(raft_t *r, raft_conf_op_t op, uint64_t id, const char *addr, uint64_t *index);
 
 /* Starts a leadership transfer (Raft dissertation §3.10) to `target` (0 = the most
  * up-to-date voter). The leader stops accepting proposals and gives up its lease at once;
@@ -390,9 +392,9 @@ uint64_t raft_commit_index(const raft_t *r);
 uint64_t raft_applied_index(const raft_t *r);
 uint64_t raft_last_index(const raft_t *r);
 uint64_t raft_first_index(const raft_t *r); /* first index held in memory */
-uint64_t raft_now(const raft_t *r);          /* ticks since raft_new */
-uint64_t raft_lease_until(const raft_t *r);  /* tick; 0 when no lease */
-bool raft_lease_valid(const raft_t *r);      /* leader and raft_now < raft_lease_until */
+uint64_t raft_now(const raft_t *r);         /* ticks since raft_new */
+uint64_t raft_lease_until(const raft_t *r); /* tick; 0 when no lease */
+bool raft_lease_valid(const raft_t *r);     /* leader and raft_now < raft_lease_until */
 const raft_conf_t *raft_conf(const raft_t *r);
 const raft_snapshot_meta_t *raft_snapshot(const raft_t *r);
 /* Term of the entry at index; RAFT_ECOMPACTED / RAFT_EUNAVAILABLE. */

@@ -1,0 +1,331 @@
+/* election.c — roles and how a node gets to be leader: randomized timeouts, PreVote,
+ * votes, leader stickiness, the no-vote-after-restart rule, and leadership transfer. */
+#include "raft_int.h"
+
+/* Raft §5.2: randomized election timeouts in [E, 2E) make split votes rare. */
+void reset_randomized_timeout(raft_t *r)
+{
+    uint32_t e = r->cfg.election_ticks;
+    r->randomized_timeout = e + (uint32_t)(prng_next(r) % e);
+}
+
+static void reset_term(raft_t *r, uint64_t term)
+{
+    if (r->term != term) {
+        r->term = term;
+        r->vote = 0;
+    }
+    r->leader = 0;
+    r->election_elapsed = 0;
+    r->heartbeat_elapsed = 0;
+    reset_randomized_timeout(r);
+    r->n_granted = 0;
+    r->n_rejected = 0;
+    r->lease_until = 0;
+    r->lease_disabled = false;
+    r->transfer_target = 0;
+    r->transfer_elapsed = 0;
+    r->transfer_sent = false;
+    r->need_round = false;
+    r->transfer_stopped = false;
+}
+
+static void tick_election(raft_t *r)
+{
+    r->election_elapsed++;
+    if (r->election_elapsed >= r->randomized_timeout) {
+        r->election_elapsed = 0;
+        if (may_campaign(r))
+            campaign(r, true, false);
+    }
+}
+
+void become_follower(raft_t *r, uint64_t term, uint64_t leader)
+{
+    bool was_leader = r->role == RAFT_LEADER;
+    if (was_leader) {
+        fail_pending_reads(r);
+        progress_close_all(r);
+        /* A deposed leader keeps refusing votes for a minimum election timeout, as if it
+         * had just heard from itself: its workload may still be stopping. */
+        r->leader_contact = r->now;
+        r->contact_seen = true;
+    }
+    r->campaign_transfer = false;
+    r->campaign_stopped = false;
+    reset_term(r, term);
+    r->role = RAFT_FOLLOWER;
+    r->leader = leader;
+    r->step_fn = step_follower;
+    r->tick_fn = tick_election;
+}
+
+static void become_precandidate(raft_t *r)
+{
+    /* PreVote (dissertation §9.6): neither the term nor the vote changes, so a node that
+     * cannot win does not disrupt the cluster when it rejoins. */
+    r->role = RAFT_PRECANDIDATE;
+    r->leader = 0;
+    r->n_granted = 0;
+    r->n_rejected = 0;
+    r->step_fn = step_candidate;
+    r->tick_fn = tick_election;
+}
+
+static void become_candidate(raft_t *r)
+{
+    reset_term(r, r->term + 1);
+    r->vote = r->id;
+    r->role = RAFT_CANDIDATE;
+    r->step_fn = step_candidate;
+    r->tick_fn = tick_election;
+}
+
+void become_leader(raft_t *r)
+{
+    assert(r->role == RAFT_CANDIDATE);
+    uint64_t term = r->term;
+    bool stopped = r->campaign_stopped;
+    reset_term(r, term);
+    r->role = RAFT_LEADER;
+    r->leader = r->id;
+    r->transfer_stopped = stopped;
+    r->campaign_transfer = false;
+    r->campaign_stopped = false;
+    r->step_fn = step_leader;
+    r->tick_fn = tick_leader;
+    r->leader_contact = r->now;
+    progress_reset_all(r);
+    /* Any uncommitted CONF entry of a previous leader is in our log; treat it as pending
+     * until it commits. */
+    r->pending_conf_index = log_last_index(&r->log);
+
+    /* Raft §5.4.2/§8: a leader commits entries of earlier terms only by committing one of
+     * its own; the term-start entry also records who won the term (the fencing epoch). */
+    raft_term_start_t ts = {.leader = r->id, .stamp = r->stamp};
+    uint8_t buf[RAFT_TERM_START_SIZE];
+    raft_term_start_encode(&ts, buf);
+    raft_entry_t e = {.term = r->term,
+                      .index = log_last_index(&r->log) + 1,
+                      .type = RAFT_ENTRY_NOOP,
+                      .len = sizeof(buf)};
+    e.data = entry_data_new(buf, sizeof(buf));
+    if (e.data == NULL || log_append(&r->log, &e) != 0) {
+        /* Out of memory: without its term-start entry this leader could never commit, so
+         * do not lead at all. */
+        entry_data_unref(e.data);
+        become_follower(r, r->term, 0);
+        return;
+    }
+    entry_data_unref(e.data);
+    r->need_flush = true;
+}
+
+bool may_campaign(const raft_t *r)
+{
+    /* Learners, removed members and nodes that have not yet learned a configuration
+     * (joining) never stand for election. */
+    return conf_is_voter(&r->conf, r->id);
+}
+
+void campaign(raft_t *r, bool pre, bool transfer)
+{
+    if (pre)
+        become_precandidate(r);
+    else
+        become_candidate(r);
+    r->campaign_transfer = transfer;
+    if (!transfer)
+        r->campaign_stopped = false;
+    uint64_t term = pre ? r->term + 1 : r->term;
+    /* Our own vote counts; it is persisted (hs.vote) before any request leaves. */
+    r->granted[r->n_granted++] = r->id;
+    if (r->n_granted >= quorum_of(&r->conf)) {
+        if (pre)
+            campaign(r, false, false);
+        else
+            become_leader(r);
+        return;
+    }
+    for (uint32_t i = 0; i < r->conf.n; i++) {
+        const raft_member_t *m = &r->conf.members[i];
+        if (!m->voter || m->id == r->id)
+            continue;
+        raft_msg_t *msg = msg_new(r, pre ? RAFT_MSG_PREVOTE : RAFT_MSG_VOTE, m->id);
+        if (msg == NULL)
+            return;
+        msg->term = term;
+        msg->index = log_last_index(&r->log);
+        msg->log_term = log_last_term(&r->log);
+        if (transfer)
+            msg->flags |= RAFT_FLAG_TRANSFER | (r->campaign_stopped ? RAFT_FLAG_STOPPED : 0);
+    }
+}
+
+/* Leader stickiness and lease protection (DESIGN.md, "leader lease"): a node refuses to
+ * help elect anyone while it is the leader, or within a minimum election timeout of hearing
+ * from one — including right after it (re)started, when it cannot know whom it heard. That
+ * is what lets a leader trust its lease. A campaign caused by the leader's own TIMEOUT_NOW
+ * is exempt: that leader gave its lease up before sending it. */
+bool vote_refused_by_lease(const raft_t *r, const raft_msg_t *m)
+{
+    if (m->flags & RAFT_FLAG_TRANSFER)
+        return false;
+    bool sticky = !MUTATED(r, RAFT_MUT_NO_STICKINESS);
+    if (sticky && r->role == RAFT_LEADER)
+        return true;
+    if (r->now < r->cfg.election_ticks && !MUTATED(r, RAFT_MUT_VOTE_AFTER_RESTART))
+        return true;
+    return sticky && r->contact_seen && r->now - r->leader_contact < r->cfg.election_ticks;
+}
+
+/* Raft §5.4.1: grant only to a candidate whose log is at least as up-to-date as ours. */
+static bool log_up_to_date(const raft_t *r, uint64_t index, uint64_t term)
+{
+    if (MUTATED(r, RAFT_MUT_VOTE_ANY_LOG))
+        return true;
+    uint64_t last_term = log_last_term(&r->log);
+    return term > last_term || (term == last_term && index >= log_last_index(&r->log));
+}
+
+/* A VOTE or PREVOTE whose term is >= ours (raft_step handled higher terms already). */
+int step_vote_request(raft_t *r, const raft_msg_t *m)
+{
+    bool pre = m->type == RAFT_MSG_PREVOTE;
+    bool can_vote =
+        r->vote == m->from || (r->vote == 0 && r->leader == 0) || (pre && m->term > r->term);
+    raft_msg_t *resp = NULL;
+    if (can_vote && log_up_to_date(r, m->index, m->log_term) && !vote_refused_by_lease(r, m)) {
+        resp = msg_new(r, pre ? RAFT_MSG_PREVOTE_RESP : RAFT_MSG_VOTE_RESP, m->from);
+        if (resp == NULL)
+            return RAFT_ENOMEM;
+        resp->term = m->term;
+        if (!pre) {
+            r->vote = m->from;
+            r->election_elapsed = 0;
+        }
+    } else {
+        resp = msg_new(r, pre ? RAFT_MSG_PREVOTE_RESP : RAFT_MSG_VOTE_RESP, m->from);
+        if (resp == NULL)
+            return RAFT_ENOMEM;
+        resp->term = r->term;
+        resp->flags |= RAFT_FLAG_REJECT;
+    }
+    return 0;
+}
+
+static bool contains(const uint64_t *ids, uint32_t n, uint64_t id)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (ids[i] == id)
+            return true;
+    return false;
+}
+
+/* Counts a (pre)vote response and acts on the outcome. */
+static int count_vote(raft_t *r, const raft_msg_t *m)
+{
+    bool pre = r->role == RAFT_PRECANDIDATE;
+    if ((pre && m->type != RAFT_MSG_PREVOTE_RESP) || (!pre && m->type != RAFT_MSG_VOTE_RESP))
+        return 0;
+    if (!conf_is_voter(&r->conf, m->from) || contains(r->granted, r->n_granted, m->from) ||
+        contains(r->rejected, r->n_rejected, m->from))
+        return 0;
+    if (m->flags & RAFT_FLAG_REJECT)
+        r->rejected[r->n_rejected++] = m->from;
+    else
+        r->granted[r->n_granted++] = m->from;
+
+    uint32_t q = quorum_of(&r->conf);
+    if (r->n_granted >= q) {
+        if (pre)
+            campaign(r, false, false);
+        else
+            become_leader(r);
+    } else if (r->n_rejected >= q) {
+        become_follower(r, r->term, 0);
+    }
+    return 0;
+}
+
+int step_candidate(raft_t *r, const raft_msg_t *m)
+{
+    switch (m->type) {
+    case RAFT_MSG_APPEND:
+    case RAFT_MSG_HEARTBEAT:
+    case RAFT_MSG_SNAPSHOT:
+        /* A leader exists in our term (or, for a pre-candidate, in the term we are in). */
+        become_follower(r, m->term, m->from);
+        return r->step_fn(r, m);
+    case RAFT_MSG_PREVOTE_RESP:
+    case RAFT_MSG_VOTE_RESP:
+        return count_vote(r, m);
+    case RAFT_MSG_TIMEOUT_NOW:
+    default:
+        r->dropped++;
+        return 0;
+    }
+}
+
+void send_timeout_now(raft_t *r, uint64_t to)
+{
+    raft_msg_t *m = msg_new(r, RAFT_MSG_TIMEOUT_NOW, to);
+    if (m == NULL)
+        return;
+    m->flags = r->transfer_flags & RAFT_FLAG_STOPPED;
+    r->transfer_sent = true;
+    /* From here on a new leader may be elected at any moment with votes that ignore
+     * stickiness: this leader must never again believe it holds a lease in this term. */
+    r->lease_disabled = true;
+    r->lease_until = 0;
+}
+
+int raft_transfer(raft_t *r, uint64_t target, uint8_t flags)
+{
+    if (r->role != RAFT_LEADER)
+        return RAFT_ENOTLEADER;
+    if (r->transfer_target != 0)
+        return RAFT_ETRANSFERRING;
+    struct progress *pr = NULL;
+    if (target == 0) {
+        for (uint32_t i = 0; i < r->n_prs; i++) {
+            struct progress *p = &r->prs[i];
+            if (p->id != r->id && p->voter &&
+                (pr == NULL || p->match > pr->match || (p->match == pr->match && p->id < pr->id)))
+                pr = p;
+        }
+        if (pr == NULL)
+            return RAFT_EINVAL;
+    } else {
+        if (target == r->id)
+            return RAFT_EINVAL;
+        pr = progress_find(r, target);
+        if (pr == NULL)
+            return RAFT_EUNKNOWN_MEMBER;
+        if (!pr->voter)
+            return RAFT_EINVAL;
+    }
+    r->transfer_target = pr->id;
+    r->transfer_elapsed = 0;
+    r->transfer_flags = flags & RAFT_FLAG_STOPPED;
+    /* Dissertation §3.10: stop accepting proposals, bring the target up to date, then tell
+     * it to campaign at once. The lease is given up now, not when TIMEOUT_NOW leaves: the
+     * caller has stopped (or is stopping) the workload. */
+    r->lease_disabled = true;
+    r->lease_until = 0;
+    if (pr->match == log_last_index(&r->log))
+        send_timeout_now(r, pr->id);
+    else
+        send_append(r, pr, false);
+    return 0;
+}
+
+int raft_campaign(raft_t *r)
+{
+    if (!may_campaign(r))
+        return RAFT_EINVAL;
+    if (r->role == RAFT_LEADER)
+        return 0;
+    campaign(r, true, false);
+    return 0;
+}

@@ -1,0 +1,231 @@
+/* raft_int.h — private to raft/: the node's state and the functions the core's files share.
+ * Nothing here is part of the interface; raft.h is. */
+#ifndef ELECTD_RAFT_INT_H
+#define ELECTD_RAFT_INT_H
+
+#include "raft.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef RAFT_MUTATIONS
+#define MUTATED(r, m) ((r)->cfg.test_mutation == (m))
+#else
+#define MUTATED(r, m) 0
+#endif
+
+/* Heartbeat rounds whose send tick is remembered (for leases and ReadIndex). A round older
+ * than this many rounds is never needed: its lease would have expired long ago. */
+#define ROUND_RING 256
+
+/* ---- the in-memory log (log.c) -------------------------------------------------------- */
+
+/* Entry payloads are reference counted so that a ready batch and pending messages can
+ * borrow them while the log truncates or compacts underneath. */
+uint8_t *entry_data_new(const void *src, uint32_t len);
+uint8_t *entry_data_ref(uint8_t *data);
+void entry_data_unref(uint8_t *data);
+
+struct raft_log {
+    raft_entry_t *ents; /* ents[i] has index offset + i; owns one ref of each data */
+    size_t n;
+    size_t cap;
+    uint64_t offset;     /* index of ents[0] */
+    uint64_t prev_index; /* entry just before ents[0] (the compaction point) */
+    uint64_t prev_term;
+    uint64_t unstable; /* first index not yet handed to the driver to persist */
+};
+
+void log_init(struct raft_log *l, uint64_t prev_index, uint64_t prev_term);
+void log_close(struct raft_log *l);
+uint64_t log_last_index(const struct raft_log *l);
+uint64_t log_last_term(const struct raft_log *l);
+/* 0 and *term, or RAFT_ECOMPACTED / RAFT_EUNAVAILABLE. */
+int log_term(const struct raft_log *l, uint64_t index, uint64_t *term);
+/* Term at index, or 0 when unknown: for comparisons where "unknown" must not match. */
+uint64_t log_term_or0(const struct raft_log *l, uint64_t index);
+raft_entry_t *log_get(const struct raft_log *l, uint64_t index);
+/* Appends a copy (taking a new ref of data) of e; e->index must be last + 1. */
+int log_append(struct raft_log *l, const raft_entry_t *e);
+/* Deletes index and everything after it. */
+void log_truncate(struct raft_log *l, uint64_t index);
+/* Drops entries up to and including index (index <= last). */
+void log_compact(struct raft_log *l, uint64_t index);
+/* Resets to empty after (index, term): a snapshot was installed. */
+void log_reset(struct raft_log *l, uint64_t index, uint64_t term);
+/* Shallow copies of [lo, hi] with refs, into a new array; caller frees with entries_free. */
+int log_slice(const struct raft_log *l, uint64_t lo, uint64_t hi, size_t max_bytes,
+              raft_entry_t **out, size_t *n);
+void entries_free(raft_entry_t *ents, size_t n);
+
+/* ---- followers as the leader sees them (progress) ------------------------------------ */
+
+enum { PR_PROBE = 0, PR_REPLICATE = 1, PR_SNAPSHOT = 2 };
+
+struct progress {
+    uint64_t id;
+    bool voter;
+    uint64_t match;
+    uint64_t next;
+    int state;
+    bool probe_sent;    /* PROBE: one append outstanding until a reply or heartbeat */
+    uint64_t *inflight; /* REPLICATE: last index of each append in flight (ring) */
+    uint32_t in_head;
+    uint32_t in_count;
+    uint64_t acked_round; /* highest heartbeat round echoed this term */
+    uint64_t last_contact;
+    bool recent_active;  /* heard from since the last CheckQuorum */
+    uint64_t snap_index; /* SNAPSHOT: which snapshot, how far, and since when */
+    uint64_t snap_offset;
+    uint64_t snap_elapsed;
+};
+
+/* ---- the node ------------------------------------------------------------------------ */
+
+struct pending_read {
+    uint64_t ctx;
+    uint64_t index;
+    uint64_t round; /* satisfied once a quorum echoed this round */
+};
+
+struct raft {
+    raft_config_t cfg;
+    raft_storage_t storage;
+    uint64_t id;
+    uint32_t lease_ticks;
+
+    /* persistent */
+    uint64_t term;
+    uint64_t vote;
+    uint64_t commit;
+
+    raft_role_t role;
+    uint64_t leader;
+    struct raft_log log;
+    uint64_t applied; /* last index handed to the driver to apply */
+    raft_snapshot_meta_t snap;
+
+    /* membership: conf is in force; prev_conf was in force before conf_index */
+    raft_conf_t conf;
+    uint64_t conf_index;
+    raft_conf_t prev_conf;
+    uint64_t pending_conf_index; /* leader: newest CONF entry in the log */
+
+    /* time */
+    uint64_t now;
+    uint64_t election_elapsed;
+    uint64_t heartbeat_elapsed;
+    uint32_t randomized_timeout;
+    uint64_t leader_contact; /* tick when a leader (or this node as leader) was last heard */
+    bool contact_seen;       /* leader_contact is meaningful */
+    uint64_t prng;
+
+    /* elections */
+    uint64_t granted[RAFT_MAX_MEMBERS];
+    uint32_t n_granted;
+    uint64_t rejected[RAFT_MAX_MEMBERS];
+    uint32_t n_rejected;
+    bool campaign_transfer; /* this campaign was started by TIMEOUT_NOW */
+    bool campaign_stopped;  /* ... whose sender's workload had stopped */
+    bool transfer_stopped;  /* reported in soft state once leader */
+
+    /* leader */
+    struct progress prs[RAFT_MAX_MEMBERS];
+    uint32_t n_prs;
+    uint64_t round;
+    uint64_t round_tick[ROUND_RING];
+    uint64_t lease_until;
+    bool lease_disabled; /* a TIMEOUT_NOW left in this term: never claim a lease again */
+    uint64_t transfer_target;
+    uint64_t transfer_elapsed;
+    bool transfer_sent;
+    uint8_t transfer_flags;
+    bool need_flush; /* proposals appended since the last broadcast */
+    bool need_round; /* a read is waiting for a fresh heartbeat round */
+    struct pending_read *reads;
+    size_t n_reads;
+    size_t cap_reads;
+    uint64_t stamp;
+
+    /* follower receiving a snapshot */
+    bool recv_active;
+    raft_snapshot_meta_t recv_meta;
+    uint64_t recv_offset;
+    bool chunk_pending;
+    raft_snapshot_chunk_t chunk;
+    uint8_t *chunk_buf;
+
+    /* messages produced since the last raft_ready_get; they own their payloads */
+    raft_msg_t *msgs;
+    size_t n_msgs;
+    size_t cap_msgs;
+
+    /* the batch handed out */
+    bool ready_out;
+    raft_ready_t out;
+    raft_entry_t *out_entries;
+    size_t out_n_entries;
+    raft_entry_t *out_committed;
+    size_t out_n_committed;
+    raft_msg_t *out_msgs;
+    size_t out_n_msgs;
+    raft_read_t *out_reads;
+    size_t out_n_reads;
+    raft_read_t *done_reads; /* results waiting for the next batch */
+    size_t n_done_reads;
+    size_t cap_done_reads;
+    bool out_chunk;
+
+    /* what the driver last saw */
+    raft_hard_state_t last_hs;
+    raft_role_t last_role;
+    uint64_t last_leader;
+    uint64_t last_term;
+    uint64_t last_lease;
+    bool last_transfer_stopped;
+
+    uint64_t dropped; /* invalid or unexpected messages ignored */
+
+    int (*step_fn)(raft_t *r, const raft_msg_t *m);
+    void (*tick_fn)(raft_t *r);
+};
+
+/* raft.c */
+raft_msg_t *msg_new(raft_t *r, uint8_t type, uint64_t to);
+void msg_free_payload(raft_msg_t *m);
+uint64_t prng_next(raft_t *r);
+
+/* election.c */
+void become_follower(raft_t *r, uint64_t term, uint64_t leader);
+void become_leader(raft_t *r);
+void campaign(raft_t *r, bool pre, bool transfer);
+int step_vote_request(raft_t *r, const raft_msg_t *m);
+bool may_campaign(const raft_t *r);
+bool vote_refused_by_lease(const raft_t *r, const raft_msg_t *m);
+void reset_randomized_timeout(raft_t *r);
+void send_timeout_now(raft_t *r, uint64_t to);
+
+/* replication.c */
+int step_leader(raft_t *r, const raft_msg_t *m);
+int step_follower(raft_t *r, const raft_msg_t *m);
+int step_candidate(raft_t *r, const raft_msg_t *m);
+void tick_leader(raft_t *r);
+void bcast_append(raft_t *r);
+void bcast_heartbeat(raft_t *r);
+bool maybe_commit(raft_t *r);
+void commit_to(raft_t *r, uint64_t index);
+void update_lease_and_reads(raft_t *r);
+void fail_pending_reads(raft_t *r);
+void send_append(raft_t *r, struct progress *pr, bool allow_empty);
+
+/* membership.c */
+uint32_t quorum_of(const raft_conf_t *c);
+bool conf_is_voter(const raft_conf_t *c, uint64_t id);
+struct progress *progress_find(raft_t *r, uint64_t id);
+void progress_reset_all(raft_t *r);
+void progress_close_all(raft_t *r);
+void conf_apply(raft_t *r, const raft_entry_t *e);
+int conf_apply_committed(raft_t *r, uint64_t from, uint64_t to);
+
+#endif

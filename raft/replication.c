@@ -1,0 +1,688 @@
+/* replication.c — the leader's side (appends, heartbeat rounds, snapshots in chunks,
+ * commit, lease, ReadIndex) and the follower's side (accepting appends and snapshots). */
+#include "raft_int.h"
+
+/* ---- leader: rounds, leases, reads ----------------------------------------------------- */
+
+static void start_round(raft_t *r)
+{
+    r->round++;
+    r->round_tick[r->round % ROUND_RING] = r->now;
+}
+
+/* The newest heartbeat round that a quorum of voters has echoed (this leader counts as
+ * having echoed every round it started), or 0. */
+static uint64_t quorum_round(const raft_t *r)
+{
+    uint64_t acked[RAFT_MAX_MEMBERS];
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < r->n_prs; i++) {
+        const struct progress *pr = &r->prs[i];
+        if (pr->voter)
+            acked[n++] = pr->id == r->id ? r->round : pr->acked_round;
+    }
+    uint32_t q = quorum_of(&r->conf);
+    if (n < q)
+        return 0;
+    /* q-th largest: a few members at most, insertion sort descending. */
+    for (uint32_t i = 1; i < n; i++) {
+        uint64_t v = acked[i];
+        uint32_t j = i;
+        for (; j > 0 && acked[j - 1] < v; j--)
+            acked[j] = acked[j - 1];
+        acked[j] = v;
+    }
+    return acked[q - 1];
+}
+
+/* DESIGN.md "leader lease": a quorum echoed round qr, so each of them heard from us after
+ * round_tick[qr]; none of them votes for anyone else for E of its ticks after that. With
+ * clock rates within max_drift of real time, our lease of floor(E(1-d)/(1+d)) - 2 ticks from
+ * round_tick[qr] ends before any of them could vote. */
+void update_lease_and_reads(raft_t *r)
+{
+    if (r->role != RAFT_LEADER)
+        return;
+    uint64_t qr = quorum_round(r);
+    if (qr == 0)
+        return;
+    if (!r->lease_disabled && r->round - qr < ROUND_RING) {
+        uint64_t lease = r->lease_ticks;
+        if (MUTATED(r, RAFT_MUT_LONG_LEASE))
+            lease = r->cfg.election_ticks;
+        uint64_t until = r->round_tick[qr % ROUND_RING] + lease;
+        if (until > r->lease_until)
+            r->lease_until = until;
+    }
+    /* Raft §6.4 ReadIndex: a read registered before round qr started is linearizable at
+     * the commit index recorded with it, once a quorum confirmed we still lead. */
+    size_t kept = 0;
+    for (size_t i = 0; i < r->n_reads; i++) {
+        struct pending_read *pr = &r->reads[i];
+        if (pr->round <= qr) {
+            if (r->n_done_reads == r->cap_done_reads) {
+                size_t cap = r->cap_done_reads ? r->cap_done_reads * 2 : 16;
+                raft_read_t *d = realloc(r->done_reads, cap * sizeof(*d));
+                if (d == NULL) {
+                    r->reads[kept++] = *pr; /* try again at the next round */
+                    continue;
+                }
+                r->done_reads = d;
+                r->cap_done_reads = cap;
+            }
+            r->done_reads[r->n_done_reads++] = (raft_read_t){.ctx = pr->ctx, .index = pr->index};
+        } else {
+            r->reads[kept++] = *pr;
+        }
+    }
+    r->n_reads = kept;
+}
+
+void fail_pending_reads(raft_t *r)
+{
+    for (size_t i = 0; i < r->n_reads; i++)
+        r->reads[i].index = 0, r->reads[i].round = 0;
+    /* round 0 <= any quorum round: reuse the completion path with index 0 = failed. */
+    size_t n = r->n_reads;
+    for (size_t i = 0; i < n; i++) {
+        if (r->n_done_reads == r->cap_done_reads) {
+            size_t cap = r->cap_done_reads ? r->cap_done_reads * 2 : 16;
+            raft_read_t *d = realloc(r->done_reads, cap * sizeof(*d));
+            if (d == NULL)
+                break; /* the caller's read times out instead */
+            r->done_reads = d;
+            r->cap_done_reads = cap;
+        }
+        r->done_reads[r->n_done_reads++] = (raft_read_t){.ctx = r->reads[i].ctx, .index = 0};
+    }
+    r->n_reads = 0;
+}
+
+int raft_read_index(raft_t *r, uint64_t ctx)
+{
+    if (r->role != RAFT_LEADER)
+        return RAFT_ENOTLEADER;
+    /* Until an entry of its own term commits, a new leader does not know the commit index
+     * of its predecessor (Raft §6.4 step 1). */
+    if (log_term_or0(&r->log, r->commit) != r->term)
+        return RAFT_ENOQUORUM;
+    if (r->n_reads == r->cap_reads) {
+        size_t cap = r->cap_reads ? r->cap_reads * 2 : 16;
+        struct pending_read *p = realloc(r->reads, cap * sizeof(*p));
+        if (p == NULL)
+            return RAFT_ENOMEM;
+        r->reads = p;
+        r->cap_reads = cap;
+    }
+    r->reads[r->n_reads++] =
+        (struct pending_read){.ctx = ctx, .index = r->commit, .round = r->round + 1};
+    r->need_round = true;
+    return 0;
+}
+
+/* ---- leader: sending ------------------------------------------------------------------- */
+
+static void inflight_free_to(struct progress *pr, uint64_t index, uint32_t cap)
+{
+    while (pr->in_count > 0 && pr->inflight[pr->in_head] <= index) {
+        pr->in_head = (pr->in_head + 1) % cap;
+        pr->in_count--;
+    }
+}
+
+static void inflight_reset(struct progress *pr)
+{
+    pr->in_head = 0;
+    pr->in_count = 0;
+}
+
+static void send_snapshot_chunk(raft_t *r, struct progress *pr)
+{
+    pr->snap_elapsed = 0;
+    if (r->snap.index == 0)
+        return;
+    if (pr->snap_index != r->snap.index) {
+        pr->snap_index = r->snap.index;
+        pr->snap_offset = 0;
+    }
+    uint64_t size = r->snap.size;
+    if (pr->snap_offset > size)
+        pr->snap_offset = 0;
+    uint64_t want = size - pr->snap_offset;
+    if (want > r->cfg.snapshot_chunk_bytes)
+        want = r->cfg.snapshot_chunk_bytes;
+    uint8_t *buf = malloc(want ? want : 1);
+    raft_conf_t *conf = malloc(sizeof(*conf));
+    if (buf == NULL || conf == NULL)
+        goto fail;
+    size_t n = 0;
+    if (want > 0) {
+        if (r->storage.snapshot_read == NULL ||
+            r->storage.snapshot_read(r->storage.ctx, r->snap.index, pr->snap_offset, buf, want,
+                                     &n) != 0 ||
+            n == 0 || n > want)
+            goto fail; /* retried after an election timeout (tick_leader) */
+    }
+    *conf = r->snap.conf;
+    raft_msg_t *m = msg_new(r, RAFT_MSG_SNAPSHOT, pr->id);
+    if (m == NULL)
+        goto fail;
+    m->index = r->snap.index;
+    m->log_term = r->snap.term;
+    m->hint = pr->snap_offset;
+    m->snap_size = size;
+    m->data = buf;
+    m->len = (uint32_t)n;
+    m->conf = conf;
+    m->ctx = r->round;
+    if (pr->snap_offset + n == size)
+        m->flags |= RAFT_FLAG_LAST;
+    return;
+fail:
+    free(buf);
+    free(conf);
+}
+
+static void start_snapshot(raft_t *r, struct progress *pr)
+{
+    pr->state = PR_SNAPSHOT;
+    pr->snap_index = r->snap.index;
+    pr->snap_offset = 0;
+    inflight_reset(pr);
+    send_snapshot_chunk(r, pr);
+}
+
+/* Sends pr what it is missing from next on, if its state allows. allow_empty: send even
+ * with no entries (to probe, or to carry a new commit index). */
+void send_append(raft_t *r, struct progress *pr, bool allow_empty)
+{
+    if (pr->id == r->id || pr->state == PR_SNAPSHOT)
+        return;
+    if (pr->state == PR_PROBE && pr->probe_sent)
+        return;
+    if (pr->state == PR_REPLICATE && pr->in_count >= r->cfg.max_inflight)
+        return;
+    uint64_t prev = pr->next - 1;
+    uint64_t prev_term = 0;
+    if (log_term(&r->log, prev, &prev_term) != 0) {
+        start_snapshot(r, pr); /* compacted away: only a snapshot can catch it up */
+        return;
+    }
+    uint64_t last = log_last_index(&r->log);
+    raft_entry_t *ents = NULL;
+    size_t n = 0;
+    if (pr->next <= last &&
+        log_slice(&r->log, pr->next, last, r->cfg.max_msg_bytes, &ents, &n) != 0)
+        return;
+    if (n == 0 && !allow_empty && pr->state == PR_REPLICATE)
+        return;
+    raft_msg_t *m = msg_new(r, RAFT_MSG_APPEND, pr->id);
+    if (m == NULL) {
+        entries_free(ents, n);
+        return;
+    }
+    m->index = prev;
+    m->log_term = prev_term;
+    m->commit = r->commit;
+    m->ctx = r->round;
+    m->entries = ents;
+    m->n_entries = (uint32_t)n;
+    if (pr->state == PR_PROBE) {
+        pr->probe_sent = true;
+    } else if (n > 0) {
+        uint64_t sent_last = ents[n - 1].index;
+        pr->next = sent_last + 1;
+        uint32_t cap = r->cfg.max_inflight;
+        pr->inflight[(pr->in_head + pr->in_count) % cap] = sent_last;
+        pr->in_count++;
+    }
+}
+
+void bcast_append(raft_t *r)
+{
+    for (uint32_t i = 0; i < r->n_prs; i++)
+        send_append(r, &r->prs[i], true);
+}
+
+void bcast_heartbeat(raft_t *r)
+{
+    start_round(r);
+    for (uint32_t i = 0; i < r->n_prs; i++) {
+        struct progress *pr = &r->prs[i];
+        if (pr->id == r->id)
+            continue;
+        raft_msg_t *m = msg_new(r, RAFT_MSG_HEARTBEAT, pr->id);
+        if (m == NULL)
+            return;
+        /* Never tell a follower to commit past what it is known to hold (etcd). */
+        m->commit = pr->match < r->commit ? pr->match : r->commit;
+        m->ctx = r->round;
+    }
+    update_lease_and_reads(r);
+}
+
+/* ---- leader: commit ---------------------------------------------------------------------- */
+
+void commit_to(raft_t *r, uint64_t index)
+{
+    if (index <= r->commit)
+        return;
+    uint64_t old = r->commit;
+    r->commit = index;
+    conf_apply_committed(r, old, index);
+}
+
+/* Raft §5.3/§5.4.2: the highest index a quorum of voters holds is committed, but only by
+ * counting when that entry is of the current term. */
+bool maybe_commit(raft_t *r)
+{
+    uint64_t match[RAFT_MAX_MEMBERS];
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < r->n_prs; i++)
+        if (r->prs[i].voter)
+            match[n++] = r->prs[i].match;
+    uint32_t q = quorum_of(&r->conf);
+    if (n < q)
+        return false;
+    for (uint32_t i = 1; i < n; i++) {
+        uint64_t v = match[i];
+        uint32_t j = i;
+        for (; j > 0 && match[j - 1] < v; j--)
+            match[j] = match[j - 1];
+        match[j] = v;
+    }
+    uint64_t idx = match[q - 1];
+    if (idx <= r->commit)
+        return false;
+    if (log_term_or0(&r->log, idx) != r->term && !MUTATED(r, RAFT_MUT_COMMIT_OLD_TERM))
+        return false;
+    commit_to(r, idx);
+    return true;
+}
+
+/* ---- leader: receiving ------------------------------------------------------------------- */
+
+static void maybe_send_timeout_now(raft_t *r, struct progress *pr)
+{
+    if (r->transfer_target == pr->id && !r->transfer_sent && pr->match == log_last_index(&r->log))
+        send_timeout_now(r, pr->id);
+}
+
+/* Dissertation §3.5 fast back-off: the follower said which term conflicts at index and
+ * where that term starts in its log; skip the whole term in one round trip. */
+static uint64_t next_after_reject(const raft_t *r, const raft_msg_t *m)
+{
+    uint64_t hint = m->hint, hint_term = m->log_term;
+    if (hint_term == 0)
+        return hint;
+    uint64_t j = m->index < log_last_index(&r->log) ? m->index : log_last_index(&r->log);
+    for (; j >= r->log.offset && j > 0; j--) {
+        uint64_t t = log_term_or0(&r->log, j);
+        if (t == hint_term)
+            return j + 1;
+        if (t < hint_term)
+            break;
+    }
+    return hint;
+}
+
+static int on_append_resp(raft_t *r, struct progress *pr, const raft_msg_t *m)
+{
+    if (m->flags & RAFT_FLAG_REJECT) {
+        if (pr->state == PR_REPLICATE && m->index <= pr->match)
+            return 0; /* stale */
+        if (pr->state == PR_PROBE && m->index != pr->next - 1)
+            return 0; /* answers an older probe */
+        if (pr->state == PR_SNAPSHOT)
+            return 0;
+        uint64_t next = next_after_reject(r, m);
+        if (next > m->index)
+            next = m->index; /* always move back at least one */
+        if (next < pr->match + 1)
+            next = pr->match + 1;
+        pr->next = next;
+        pr->state = PR_PROBE;
+        pr->probe_sent = false;
+        inflight_reset(pr);
+        send_append(r, pr, true);
+        return 0;
+    }
+    if (m->index > log_last_index(&r->log))
+        return 0; /* acknowledges entries we never had: not from our term's log */
+    inflight_free_to(pr, m->index, r->cfg.max_inflight);
+    if (m->index > pr->match) {
+        pr->match = m->index;
+        if (pr->next <= pr->match)
+            pr->next = pr->match + 1;
+        if (maybe_commit(r))
+            bcast_append(r);
+    }
+    if (pr->state == PR_PROBE && m->index + 1 >= pr->next) {
+        pr->state = PR_REPLICATE;
+        pr->next = m->index + 1;
+        pr->probe_sent = false;
+        inflight_reset(pr);
+    }
+    maybe_send_timeout_now(r, pr);
+    /* Keep the pipeline full: send until the window closes or nothing is left. */
+    for (uint32_t i = 0; i < r->cfg.max_inflight && pr->next <= log_last_index(&r->log); i++) {
+        uint64_t before = pr->next;
+        send_append(r, pr, false);
+        if (pr->next == before)
+            break;
+    }
+    return 0;
+}
+
+static int on_snapshot_resp(raft_t *r, struct progress *pr, const raft_msg_t *m)
+{
+    if (pr->state != PR_SNAPSHOT || m->index != pr->snap_index)
+        return 0;
+    if (m->flags & RAFT_FLAG_REJECT) {
+        pr->snap_offset = m->hint <= r->snap.size ? m->hint : 0;
+        send_snapshot_chunk(r, pr);
+        return 0;
+    }
+    if (m->hint >= r->snap.size) {
+        /* Installed (or it already had everything up to there). */
+        if (pr->snap_index > pr->match)
+            pr->match = pr->snap_index;
+        pr->next = pr->match + 1;
+        pr->state = PR_PROBE;
+        pr->probe_sent = false;
+        send_append(r, pr, true);
+        return 0;
+    }
+    if (m->hint > pr->snap_offset) {
+        pr->snap_offset = m->hint;
+        send_snapshot_chunk(r, pr);
+    }
+    return 0;
+}
+
+int step_leader(raft_t *r, const raft_msg_t *m)
+{
+    struct progress *pr = progress_find(r, m->from);
+    if (pr == NULL) {
+        r->dropped++;
+        return 0;
+    }
+    switch (m->type) {
+    case RAFT_MSG_APPEND_RESP:
+    case RAFT_MSG_HEARTBEAT_RESP:
+    case RAFT_MSG_SNAPSHOT_RESP:
+        break;
+    default:
+        r->dropped++; /* a second leader in our term cannot exist; stale or forged */
+        return 0;
+    }
+    pr->recent_active = true;
+    pr->last_contact = r->now;
+    if (m->ctx > pr->acked_round && m->ctx <= r->round) {
+        pr->acked_round = m->ctx;
+        update_lease_and_reads(r);
+    }
+    switch (m->type) {
+    case RAFT_MSG_APPEND_RESP:
+        return on_append_resp(r, pr, m);
+    case RAFT_MSG_HEARTBEAT_RESP:
+        pr->probe_sent = false;
+        /* Appends may have been lost with the window full: let one more through, so the
+         * follower's reject to the gap it sees sends us back to probing (etcd). */
+        if (pr->state == PR_REPLICATE && pr->in_count >= r->cfg.max_inflight) {
+            pr->in_head = (pr->in_head + 1) % r->cfg.max_inflight;
+            pr->in_count--;
+        }
+        if (pr->match < log_last_index(&r->log))
+            send_append(r, pr, true);
+        maybe_send_timeout_now(r, pr);
+        return 0;
+    default:
+        return on_snapshot_resp(r, pr, m);
+    }
+}
+
+void tick_leader(raft_t *r)
+{
+    r->election_elapsed++;
+    r->heartbeat_elapsed++;
+    if (r->transfer_target != 0 && ++r->transfer_elapsed >= r->cfg.election_ticks) {
+        /* The target did not take over in time. This leader gave its lease up for the rest
+         * of the term, so it steps down and lets an ordinary election run. */
+        become_follower(r, r->term, 0);
+        return;
+    }
+    if (r->election_elapsed >= r->cfg.election_ticks) {
+        r->election_elapsed = 0;
+        /* CheckQuorum: a leader that has not heard from a quorum for an election timeout
+         * steps down rather than keep a cluster that has moved on waiting for it. */
+        uint32_t active = 0;
+        for (uint32_t i = 0; i < r->n_prs; i++) {
+            struct progress *pr = &r->prs[i];
+            if (pr->voter && (pr->id == r->id || pr->recent_active))
+                active++;
+            if (pr->id != r->id)
+                pr->recent_active = false;
+        }
+        if (active < quorum_of(&r->conf)) {
+            become_follower(r, r->term, 0);
+            return;
+        }
+    }
+    for (uint32_t i = 0; i < r->n_prs; i++) {
+        struct progress *pr = &r->prs[i];
+        if (pr->state == PR_SNAPSHOT && ++pr->snap_elapsed >= r->cfg.election_ticks)
+            send_snapshot_chunk(r, pr); /* lost chunk or reply, or a read error: retry */
+    }
+    if (r->heartbeat_elapsed >= r->cfg.heartbeat_ticks) {
+        r->heartbeat_elapsed = 0;
+        bcast_heartbeat(r);
+    }
+}
+
+int raft_propose(raft_t *r, const void *data, size_t len, uint64_t *index)
+{
+    if (r->role != RAFT_LEADER)
+        return RAFT_ENOTLEADER;
+    if (r->transfer_target != 0)
+        return RAFT_ETRANSFERRING;
+    if (len > RAFT_ENTRY_MAX)
+        return RAFT_ETOOBIG;
+    if (len > 0 && data == NULL)
+        return RAFT_EINVAL;
+    raft_entry_t e = {.term = r->term,
+                      .index = log_last_index(&r->log) + 1,
+                      .type = RAFT_ENTRY_NORMAL,
+                      .len = (uint32_t)len};
+    e.data = len ? entry_data_new(data, (uint32_t)len) : NULL;
+    if (len && e.data == NULL)
+        return RAFT_ENOMEM;
+    int rv = log_append(&r->log, &e);
+    entry_data_unref(e.data);
+    if (rv != 0)
+        return rv;
+    r->need_flush = true; /* batched: one append per follower per ready batch */
+    if (index != NULL)
+        *index = e.index;
+    return 0;
+}
+
+/* ---- follower -------------------------------------------------------------------------- */
+
+static raft_msg_t *reply(raft_t *r, const raft_msg_t *m, uint8_t type)
+{
+    raft_msg_t *resp = msg_new(r, type, m->from);
+    if (resp != NULL)
+        resp->ctx = m->ctx;
+    return resp;
+}
+
+static int handle_append(raft_t *r, const raft_msg_t *m)
+{
+    struct raft_log *l = &r->log;
+    if (m->index < r->commit) {
+        /* Everything up to commit is already ours and matches the leader's. */
+        raft_msg_t *resp = reply(r, m, RAFT_MSG_APPEND_RESP);
+        if (resp == NULL)
+            return RAFT_ENOMEM;
+        resp->index = r->commit;
+        return 0;
+    }
+    uint64_t t = 0;
+    if (log_term(l, m->index, &t) != 0 || t != m->log_term) {
+        /* Raft §5.3 consistency check failed: say where our log could match. */
+        uint64_t hint, hint_term = 0;
+        uint64_t last = log_last_index(l);
+        if (m->index > last) {
+            hint = last + 1;
+        } else {
+            hint_term = t;
+            hint = m->index;
+            while (hint - 1 > l->prev_index && log_term_or0(l, hint - 1) == hint_term)
+                hint--;
+            if (hint <= r->commit)
+                hint = r->commit + 1;
+        }
+        raft_msg_t *resp = reply(r, m, RAFT_MSG_APPEND_RESP);
+        if (resp == NULL)
+            return RAFT_ENOMEM;
+        resp->flags |= RAFT_FLAG_REJECT;
+        resp->index = m->index;
+        resp->hint = hint;
+        resp->log_term = hint_term;
+        return 0;
+    }
+    for (uint32_t i = 0; i < m->n_entries; i++) {
+        const raft_entry_t *e = &m->entries[i];
+        if (e->index <= log_last_index(l)) {
+            if (log_term_or0(l, e->index) == e->term)
+                continue; /* already have it (a duplicate or reordered append) */
+            if (e->index <= r->commit) {
+                /* Would rewrite a committed entry: only a broken or forged leader asks
+                 * that. Refuse the whole message. */
+                r->dropped++;
+                return 0;
+            }
+            log_truncate(l, e->index);
+        }
+        raft_entry_t copy = *e;
+        copy.data = e->len ? entry_data_new(e->data, e->len) : NULL;
+        if (e->len && copy.data == NULL)
+            return RAFT_ENOMEM;
+        int rv = log_append(l, &copy);
+        entry_data_unref(copy.data);
+        if (rv != 0)
+            return rv;
+    }
+    uint64_t last_new = m->index + m->n_entries;
+    commit_to(r, m->commit < last_new ? m->commit : last_new);
+    raft_msg_t *resp = reply(r, m, RAFT_MSG_APPEND_RESP);
+    if (resp == NULL)
+        return RAFT_ENOMEM;
+    resp->index = last_new;
+    return 0;
+}
+
+static int handle_heartbeat(raft_t *r, const raft_msg_t *m)
+{
+    uint64_t last = log_last_index(&r->log);
+    commit_to(r, m->commit < last ? m->commit : last);
+    return reply(r, m, RAFT_MSG_HEARTBEAT_RESP) ? 0 : RAFT_ENOMEM;
+}
+
+static bool meta_matches(const raft_snapshot_meta_t *a, const raft_msg_t *m)
+{
+    return a->index == m->index && a->term == m->log_term && a->size == m->snap_size;
+}
+
+static int handle_snapshot(raft_t *r, const raft_msg_t *m)
+{
+    raft_msg_t *resp = reply(r, m, RAFT_MSG_SNAPSHOT_RESP);
+    if (resp == NULL)
+        return RAFT_ENOMEM;
+    resp->index = m->index;
+    if (m->index <= r->commit) {
+        resp->hint = m->snap_size; /* we already hold all of it */
+        return 0;
+    }
+    uint64_t offset = m->hint;
+    bool last = offset + m->len == m->snap_size;
+    bool ok = m->conf != NULL && m->conf->n > 0 && offset <= m->snap_size &&
+              m->len <= m->snap_size - offset && last == !!(m->flags & RAFT_FLAG_LAST);
+    if (ok && offset == 0 && !r->chunk_pending && !r->out_chunk) {
+        r->recv_active = true;
+        r->recv_meta.index = m->index;
+        r->recv_meta.term = m->log_term;
+        r->recv_meta.size = m->snap_size;
+        r->recv_meta.conf = *m->conf;
+        r->recv_offset = 0;
+    }
+    if (!ok || !r->recv_active || !meta_matches(&r->recv_meta, m) || offset != r->recv_offset ||
+        r->chunk_pending || r->out_chunk) {
+        resp->flags |= RAFT_FLAG_REJECT;
+        resp->hint = r->recv_active && meta_matches(&r->recv_meta, m) ? r->recv_offset : 0;
+        return 0;
+    }
+    uint8_t *buf = malloc(m->len ? m->len : 1);
+    if (buf == NULL) {
+        resp->flags |= RAFT_FLAG_REJECT;
+        resp->hint = r->recv_offset;
+        return 0;
+    }
+    if (m->len)
+        memcpy(buf, m->data, m->len);
+    r->chunk_buf = buf;
+    r->chunk.meta = r->recv_meta;
+    r->chunk.offset = offset;
+    r->chunk.data = buf;
+    r->chunk.len = m->len;
+    r->chunk.last = last;
+    r->chunk_pending = true;
+    r->recv_offset += m->len;
+    resp->hint = r->recv_offset;
+    if (last) {
+        /* Install in the core now; the driver installs durably before anything of this
+         * batch leaves (the reply included). */
+        const raft_snapshot_meta_t *meta = &r->recv_meta;
+        log_reset(&r->log, meta->index, meta->term);
+        r->commit = meta->index;
+        if (r->applied < meta->index)
+            r->applied = meta->index;
+        r->conf = meta->conf;
+        r->prev_conf = meta->conf;
+        r->conf_index = meta->index;
+        r->snap = *meta;
+        r->recv_active = false;
+    }
+    return 0;
+}
+
+int step_follower(raft_t *r, const raft_msg_t *m)
+{
+    switch (m->type) {
+    case RAFT_MSG_APPEND:
+    case RAFT_MSG_HEARTBEAT:
+    case RAFT_MSG_SNAPSHOT:
+        r->election_elapsed = 0;
+        r->leader = m->from;
+        r->leader_contact = r->now;
+        r->contact_seen = true;
+        if (m->type == RAFT_MSG_APPEND)
+            return handle_append(r, m);
+        if (m->type == RAFT_MSG_HEARTBEAT)
+            return handle_heartbeat(r, m);
+        return handle_snapshot(r, m);
+    case RAFT_MSG_TIMEOUT_NOW:
+        /* Only our leader, in our term, may hand leadership over (§3.10). */
+        if (m->from != r->leader || !may_campaign(r)) {
+            r->dropped++;
+            return 0;
+        }
+        r->campaign_stopped = (m->flags & RAFT_FLAG_STOPPED) != 0;
+        campaign(r, false, true);
+        return 0;
+    default:
+        r->dropped++; /* responses to a role we no longer have */
+        return 0;
+    }
+}

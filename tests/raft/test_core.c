@@ -1,0 +1,695 @@
+/* test_core.c — unit tests of the Raft core's rules, each tied to the rule it checks, on a
+ * small in-test cluster with instant, filterable delivery (the simulator covers random
+ * schedules; these pin individual behaviours down). */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "raft.h"
+
+#define MAXN 6
+#define QMAX 4096
+#define E    10
+#define HB   2
+
+typedef struct {
+    raft_msg_t m;
+    raft_entry_t ents[64];
+    uint8_t data[64][64];
+    uint8_t chunk[256];
+    raft_conf_t conf;
+} qmsg_t;
+
+typedef struct node {
+    raft_t *r;
+    bool up;
+    /* durable state */
+    raft_hard_state_t hs;
+    raft_entry_t log[512];
+    uint8_t logdata[512][64];
+    size_t n_log;
+    raft_snapshot_meta_t snap;
+    uint8_t snapdata[256];
+    uint8_t staged[256];
+    uint64_t applied;
+    uint64_t applied_sum; /* digest of applied NORMAL payload bytes */
+    raft_read_t reads[16];
+    size_t n_reads;
+    bool transfer_stopped;
+} node_t;
+
+static node_t nodes[MAXN + 1];
+static int n_nodes;
+static qmsg_t *queue;
+static size_t q_n;
+static bool cut[MAXN + 1][MAXN + 1]; /* cut[a][b]: a's messages to b are dropped */
+static raft_conf_t initial;
+
+static int snap_read(void *ctx, uint64_t index, uint64_t offset, void *buf, size_t len, size_t *n)
+{
+    node_t *nd = ctx;
+    if (index != nd->snap.index || offset > nd->snap.size)
+        return -1;
+    size_t left = nd->snap.size - offset;
+    *n = len < left ? len : left;
+    memcpy(buf, nd->snapdata + offset, *n);
+    return 0;
+}
+
+static raft_config_t config_for(int id)
+{
+    return (raft_config_t){.id = (uint64_t)id,
+                           .election_ticks = E,
+                           .heartbeat_ticks = HB,
+                           .max_drift_ppm = 50000,
+                           .seed = 42 + (uint64_t)id,
+                           .max_inflight = 4,
+                           .max_msg_bytes = 1024,
+                           .snapshot_chunk_bytes = 16};
+}
+
+static void boot_node(int id, bool member)
+{
+    node_t *nd = &nodes[id];
+    raft_boot_t b = {.hs = nd->hs, .snap = nd->snap, .applied = nd->applied};
+    if (member)
+        b.conf = initial;
+    b.entries = nd->log;
+    b.n_entries = nd->n_log;
+    raft_config_t cfg = config_for(id);
+    raft_storage_t st = {.ctx = nd, .snapshot_read = snap_read};
+    cr_assert_eq(raft_new(&cfg, &b, &st, &nd->r), 0);
+    nd->up = true;
+}
+
+static void setup_cluster(int n, int voters)
+{
+    memset(nodes, 0, sizeof(nodes));
+    memset(cut, 0, sizeof(cut));
+    memset(&initial, 0, sizeof(initial));
+    if (queue == NULL)
+        queue = calloc(QMAX, sizeof(*queue));
+    q_n = 0;
+    n_nodes = n;
+    for (int i = 1; i <= voters; i++) {
+        initial.members[initial.n].id = (uint64_t)i;
+        initial.members[initial.n].voter = 1;
+        snprintf(initial.members[initial.n].addr, RAFT_ADDR_MAX, "n%d", i);
+        initial.n++;
+    }
+    for (int i = 1; i <= n; i++)
+        boot_node(i, i <= voters);
+}
+
+static void teardown_cluster(void)
+{
+    for (int i = 1; i <= n_nodes; i++)
+        if (nodes[i].up)
+            raft_free(nodes[i].r);
+    free(queue);
+    queue = NULL;
+}
+
+static void enqueue(const raft_msg_t *m)
+{
+    cr_assert_lt(q_n, QMAX, "message queue overflow");
+    qmsg_t *q = &queue[q_n++];
+    q->m = *m;
+    cr_assert_leq(m->n_entries, 64);
+    for (uint32_t i = 0; i < m->n_entries; i++) {
+        q->ents[i] = m->entries[i];
+        cr_assert_leq(m->entries[i].len, 64);
+        memcpy(q->data[i], m->entries[i].data, m->entries[i].len);
+        q->ents[i].data = q->data[i];
+    }
+    q->m.entries = q->ents;
+    if (m->len) {
+        memcpy(q->chunk, m->data, m->len);
+        q->m.data = q->chunk;
+    }
+    if (m->conf) {
+        q->conf = *m->conf;
+        q->m.conf = &q->conf;
+    }
+}
+
+static void persist_and_apply(node_t *nd, const raft_ready_t *rd)
+{
+    if (rd->hs_changed)
+        nd->hs = rd->hs;
+    if (rd->chunk) {
+        memcpy(nd->staged + rd->chunk->offset, rd->chunk->data, rd->chunk->len);
+        if (rd->chunk->last) {
+            nd->snap = rd->chunk->meta;
+            memcpy(nd->snapdata, nd->staged, nd->snap.size);
+            nd->n_log = 0;
+            memcpy(&nd->applied_sum, nd->snapdata, sizeof(nd->applied_sum));
+            nd->applied = nd->snap.index;
+        }
+    }
+    for (size_t i = 0; i < rd->n_entries; i++) {
+        const raft_entry_t *e = &rd->entries[i];
+        uint64_t first = nd->snap.index + 1;
+        size_t pos = (size_t)(e->index - first);
+        cr_assert_leq(pos, nd->n_log, "gap in persisted log");
+        cr_assert_lt(pos, 512);
+        nd->log[pos] = *e;
+        memcpy(nd->logdata[pos], e->data, e->len);
+        nd->log[pos].data = nd->logdata[pos];
+        nd->n_log = pos + 1;
+    }
+    for (size_t i = 0; i < rd->n_msgs; i++)
+        enqueue(&rd->msgs[i]);
+    for (size_t i = 0; i < rd->n_committed; i++) {
+        const raft_entry_t *e = &rd->committed[i];
+        cr_assert_eq(e->index, nd->applied + 1, "apply out of order");
+        nd->applied = e->index;
+        if (e->type == RAFT_ENTRY_NORMAL)
+            for (uint32_t j = 0; j < e->len; j++)
+                nd->applied_sum += e->data[j];
+    }
+    for (size_t i = 0; i < rd->n_reads && nd->n_reads < 16; i++)
+        nd->reads[nd->n_reads++] = rd->reads[i];
+    if (rd->transfer_stopped)
+        nd->transfer_stopped = true;
+}
+
+static void process(int id)
+{
+    node_t *nd = &nodes[id];
+    raft_ready_t rd;
+    for (int guard = 0; nd->up && raft_has_ready(nd->r) && guard < 100; guard++) {
+        cr_assert_eq(raft_ready_get(nd->r, &rd), 0);
+        persist_and_apply(nd, &rd);
+        raft_advance(nd->r);
+    }
+}
+
+/* Delivers every queued message (and what they cause) until the network is quiet. */
+static void deliver_all(void)
+{
+    for (int i = 1; i <= n_nodes; i++)
+        process(i);
+    for (int round = 0; q_n > 0 && round < 10000; round++) {
+        qmsg_t m = queue[0];
+        memmove(queue, queue + 1, (q_n - 1) * sizeof(*queue));
+        q_n--;
+        m.m.entries = m.ents;
+        if (m.m.len)
+            m.m.data = m.chunk;
+        if (m.m.conf)
+            m.m.conf = &m.conf;
+        int to = (int)m.m.to;
+        if (to < 1 || to > n_nodes || !nodes[to].up || cut[m.m.from][to])
+            continue;
+        cr_assert_eq(raft_step(nodes[to].r, &m.m), 0);
+        process(to);
+    }
+}
+
+static void tick_all(int ticks)
+{
+    for (int t = 0; t < ticks; t++) {
+        for (int i = 1; i <= n_nodes; i++)
+            if (nodes[i].up)
+                raft_tick(nodes[i].r);
+        deliver_all();
+    }
+}
+
+static int leader_of_cluster(void)
+{
+    int found = 0;
+    for (int i = 1; i <= n_nodes; i++)
+        if (nodes[i].up && raft_role(nodes[i].r) == RAFT_LEADER) {
+            cr_assert_eq(found, 0, "two leaders: %d and %d", found, i);
+            found = i;
+        }
+    return found;
+}
+
+static int elect(void)
+{
+    for (int t = 0; t < 20 * E; t++) {
+        tick_all(1);
+        int l = leader_of_cluster();
+        if (l != 0)
+            return l;
+    }
+    cr_assert_fail("no leader elected");
+    return 0;
+}
+
+static void crash(int id)
+{
+    raft_free(nodes[id].r);
+    nodes[id].up = false;
+}
+
+static uint64_t propose(int id, const char *s)
+{
+    uint64_t idx = 0;
+    cr_assert_eq(raft_propose(nodes[id].r, s, strlen(s), &idx), 0);
+    deliver_all();
+    return idx;
+}
+
+TestSuite(election, .fini = teardown_cluster);
+
+Test(election, three_nodes_elect_one_leader_with_a_term_start_entry)
+{
+    setup_cluster(3, 3);
+    int l = elect();
+    tick_all(HB * 2);
+    uint64_t term = raft_term(nodes[l].r);
+    for (int i = 1; i <= 3; i++) {
+        cr_assert_eq(raft_term(nodes[i].r), term);
+        cr_assert_eq(raft_leader(nodes[i].r), (uint64_t)l);
+        /* Raft §8: the term-start no-op commits everywhere. */
+        cr_assert_eq(raft_commit_index(nodes[i].r), 1);
+        const raft_entry_t *e = raft_entry_at(nodes[i].r, 1);
+        cr_assert(e != NULL && e->type == RAFT_ENTRY_NOOP);
+        raft_term_start_t ts;
+        cr_assert_eq(raft_term_start_decode(e->data, e->len, &ts), 0);
+        cr_assert_eq(ts.leader, (uint64_t)l);
+    }
+}
+
+Test(election, no_vote_within_election_timeout_of_start)
+{
+    /* DESIGN.md: a node that (re)starts grants no vote for election_timeout_min, so a restart
+     * cannot shorten a lease it acknowledged before. */
+    setup_cluster(2, 2);
+    raft_msg_t m = {.type = RAFT_MSG_VOTE, .from = 2, .to = 1, .term = 5};
+    cr_assert_eq(raft_step(nodes[1].r, &m), 0);
+    cr_assert_eq(raft_term(nodes[1].r), 0, "term adopted from a refused vote request");
+    tick_all(0);
+    for (int t = 0; t < E; t++)
+        raft_tick(nodes[1].r);
+    raft_msg_t m2 = {.type = RAFT_MSG_VOTE, .from = 2, .to = 1, .term = 6};
+    cr_assert_eq(raft_step(nodes[1].r, &m2), 0);
+    cr_assert_eq(raft_term(nodes[1].r), 6);
+    raft_ready_t rd;
+    cr_assert_eq(raft_ready_get(nodes[1].r, &rd), 0);
+    cr_assert_eq(rd.hs.vote, 2, "vote not granted after the start-up quiet period");
+    bool granted = false;
+    for (size_t i = 0; i < rd.n_msgs; i++)
+        if (rd.msgs[i].type == RAFT_MSG_VOTE_RESP && !(rd.msgs[i].flags & RAFT_FLAG_REJECT))
+            granted = true;
+    cr_assert(granted);
+    raft_advance(nodes[1].r);
+}
+
+Test(election, follower_that_hears_a_leader_refuses_votes)
+{
+    /* Leader stickiness (dissertation §4.2.3) — what leases rely on. */
+    setup_cluster(3, 3);
+    int l = elect();
+    int f = l == 1 ? 2 : 1, other = 6 - l - f;
+    tick_all(1);
+    uint64_t term = raft_term(nodes[f].r);
+    raft_msg_t m = {.type = RAFT_MSG_VOTE,
+                    .from = (uint64_t)other,
+                    .to = (uint64_t)f,
+                    .term = term + 1,
+                    .index = 100,
+                    .log_term = term};
+    cr_assert_eq(raft_step(nodes[f].r, &m), 0);
+    cr_assert_eq(raft_term(nodes[f].r), term, "sticky follower adopted the candidate's term");
+    cr_assert_eq(raft_leader(nodes[f].r), (uint64_t)l);
+    /* The same request flagged as a leadership transfer is honoured. */
+    m.flags = RAFT_FLAG_TRANSFER;
+    cr_assert_eq(raft_step(nodes[f].r, &m), 0);
+    cr_assert_eq(raft_term(nodes[f].r), term + 1);
+}
+
+Test(election, vote_refused_to_an_out_of_date_log)
+{
+    /* Raft §5.4.1. */
+    setup_cluster(3, 3);
+    int l = elect();
+    propose(l, "a");
+    int f = l == 1 ? 2 : 1;
+    for (int t = 0; t < 3 * E; t++)
+        raft_tick(nodes[f].r); /* past stickiness, without hearing the leader */
+    uint64_t term = raft_term(nodes[f].r);
+    raft_msg_t m = {.type = RAFT_MSG_VOTE,
+                    .from = 3 == l ? 2 : 3,
+                    .to = (uint64_t)f,
+                    .term = term + 1,
+                    .index = 1,
+                    .log_term = term};
+    if (m.from == (uint64_t)f)
+        m.from = (uint64_t)l;
+    while (raft_has_ready(nodes[f].r)) {
+        raft_ready_t rd;
+        raft_ready_get(nodes[f].r, &rd);
+        raft_advance(nodes[f].r);
+    }
+    cr_assert_eq(raft_step(nodes[f].r, &m), 0);
+    raft_ready_t rd;
+    cr_assert_eq(raft_ready_get(nodes[f].r, &rd), 0);
+    cr_assert_eq(rd.n_msgs, 1);
+    cr_assert_eq(rd.msgs[0].type, RAFT_MSG_VOTE_RESP);
+    cr_assert(rd.msgs[0].flags & RAFT_FLAG_REJECT, "voted for a candidate missing entries");
+    raft_advance(nodes[f].r);
+}
+
+Test(election, leader_without_quorum_steps_down)
+{
+    /* CheckQuorum. */
+    setup_cluster(3, 3);
+    int l = elect();
+    for (int i = 1; i <= 3; i++)
+        if (i != l)
+            cut[i][l] = cut[l][i] = true;
+    tick_all(2 * E + 1);
+    cr_assert_neq(raft_role(nodes[l].r), RAFT_LEADER);
+    cr_assert_eq(raft_lease_valid(nodes[l].r), false);
+}
+
+Test(election, prevote_keeps_an_isolated_node_from_raising_terms)
+{
+    setup_cluster(3, 3);
+    int l = elect();
+    int f = l == 1 ? 2 : 1;
+    uint64_t term = raft_term(nodes[l].r);
+    for (int i = 1; i <= 3; i++)
+        if (i != f)
+            cut[i][f] = cut[f][i] = true;
+    tick_all(10 * E);
+    cr_assert_eq(raft_term(nodes[f].r), term, "isolated node raised its term");
+    memset(cut, 0, sizeof(cut));
+    tick_all(2 * E);
+    cr_assert_eq(leader_of_cluster(), l, "rejoining node disturbed the leader");
+    cr_assert_eq(raft_term(nodes[l].r), term);
+}
+
+TestSuite(replication, .fini = teardown_cluster);
+
+Test(replication, entries_commit_and_apply_everywhere_in_order)
+{
+    setup_cluster(3, 3);
+    int l = elect();
+    for (int i = 0; i < 50; i++)
+        propose(l, "xy");
+    tick_all(HB + 1);
+    for (int i = 1; i <= 3; i++) {
+        cr_assert_eq(nodes[i].applied, 51);
+        cr_assert_eq(nodes[i].applied_sum, 50 * ('x' + 'y'));
+    }
+}
+
+Test(replication, commit_needs_a_durable_majority)
+{
+    setup_cluster(3, 3);
+    int l = elect();
+    tick_all(1);
+    for (int i = 1; i <= 3; i++)
+        if (i != l)
+            cut[l][i] = true;
+    uint64_t idx = propose(l, "q");
+    tick_all(2);
+    cr_assert_lt(raft_commit_index(nodes[l].r), idx, "committed without a majority");
+    memset(cut, 0, sizeof(cut));
+    tick_all(HB + 1);
+    cr_assert_geq(raft_commit_index(nodes[l].r), idx);
+}
+
+Test(replication, uncommitted_entries_of_a_deposed_leader_are_overwritten)
+{
+    /* Raft §5.3: the new leader's log wins; what the old one never replicated is lost
+     * (it was never acknowledged). */
+    setup_cluster(3, 3);
+    int l = elect();
+    tick_all(1);
+    int a = l == 1 ? 2 : 1, b = 6 - l - a;
+    /* The leader replicates an entry to nobody, then loses leadership. */
+    for (int i = 1; i <= 3; i++)
+        cut[l][i] = true;
+    uint64_t idx = propose(l, "old");
+    memset(cut, 0, sizeof(cut));
+    cut[l][a] = cut[a][l] = cut[l][b] = cut[b][l] = true;
+    tick_all(4 * E);
+    int l2 = leader_of_cluster();
+    cr_assert(l2 == a || l2 == b);
+    /* Old leader's uncommitted entry is overwritten once it rejoins. */
+    memset(cut, 0, sizeof(cut));
+    tick_all(4 * E);
+    const raft_entry_t *e = raft_entry_at(nodes[l].r, idx);
+    cr_assert(e != NULL);
+    cr_assert(!(e->type == RAFT_ENTRY_NORMAL && e->len == 3 && memcmp(e->data, "old", 3) == 0),
+              "an uncommitted entry of a deposed leader survived");
+}
+
+Test(replication, diverged_follower_converges_by_fast_backoff)
+{
+    setup_cluster(3, 3);
+    int l = elect();
+    tick_all(1);
+    int f = l == 1 ? 2 : 1;
+    cut[l][f] = true;
+    for (int i = 0; i < 40; i++)
+        propose(l, "z");
+    tick_all(1);
+    memset(cut, 0, sizeof(cut));
+    tick_all(HB * 4);
+    cr_assert_eq(raft_last_index(nodes[f].r), raft_last_index(nodes[l].r));
+    cr_assert_eq(nodes[f].applied, nodes[l].applied);
+}
+
+Test(replication, garbage_messages_do_not_change_state)
+{
+    setup_cluster(3, 3);
+    int l = elect();
+    int f = l == 1 ? 2 : 1;
+    tick_all(1);
+    uint64_t term = raft_term(nodes[f].r), commit = raft_commit_index(nodes[f].r);
+    uint64_t last = raft_last_index(nodes[f].r);
+    raft_entry_t bad[2] = {{.term = term, .index = 50}, {.term = term, .index = 52}};
+    raft_msg_t cases[] = {
+        {.type = 0, .from = 3, .to = (uint64_t)f, .term = term},
+        {.type = 99, .from = 3, .to = (uint64_t)f, .term = term},
+        {.type = RAFT_MSG_APPEND, .from = 0, .to = (uint64_t)f, .term = term},
+        {.type = RAFT_MSG_APPEND, .from = (uint64_t)f, .to = (uint64_t)f, .term = term},
+        {.type = RAFT_MSG_APPEND, .from = 9, .to = (uint64_t)f, .term = 0},
+        {.type = RAFT_MSG_APPEND,
+         .from = (uint64_t)l,
+         .to = (uint64_t)f,
+         .term = term,
+         .index = 49,
+         .log_term = term,
+         .n_entries = 2,
+         .entries = bad},
+        {.type = RAFT_MSG_APPEND,
+         .from = (uint64_t)l,
+         .to = (uint64_t)f,
+         .term = term,
+         .index = 1000000,
+         .log_term = term,
+         .commit = 1000000},
+        {.type = RAFT_MSG_SNAPSHOT,
+         .from = (uint64_t)l,
+         .to = (uint64_t)f,
+         .term = term,
+         .index = 5},
+        {.type = RAFT_MSG_HEARTBEAT, .from = 9, .to = (uint64_t)f, .term = term - 1},
+        {.type = RAFT_MSG_APPEND_RESP, .from = 9, .to = (uint64_t)f, .term = term},
+        {.type = RAFT_MSG_APPEND,
+         .from = (uint64_t)l,
+         .to = (uint64_t)f,
+         .term = term,
+         .flags = 0x80},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cr_assert_eq(raft_step(nodes[f].r, &cases[i]), 0, "case %zu", i);
+        cr_assert_eq(raft_term(nodes[f].r), term, "case %zu changed the term", i);
+        cr_assert_eq(raft_commit_index(nodes[f].r), commit, "case %zu changed commit", i);
+        cr_assert_eq(raft_last_index(nodes[f].r), last, "case %zu changed the log", i);
+    }
+    raft_msg_t wrong_to = {.type = RAFT_MSG_HEARTBEAT, .from = 3, .to = 77, .term = term};
+    cr_assert_eq(raft_step(nodes[f].r, &wrong_to), RAFT_EINVAL);
+    cr_assert_eq(raft_step(nodes[f].r, NULL), RAFT_EINVAL);
+    deliver_all();
+    cr_assert_eq(leader_of_cluster(), l);
+}
+
+TestSuite(lease, .fini = teardown_cluster);
+
+Test(lease, leader_holds_a_lease_renewed_by_quorum_rounds)
+{
+    setup_cluster(3, 3);
+    raft_config_t cfg = config_for(1);
+    uint32_t lt = raft_lease_ticks(&cfg);
+    cr_assert_eq(lt, E * 95 / 105 - 2);
+    int l = elect();
+    tick_all(HB);
+    cr_assert(raft_lease_valid(nodes[l].r));
+    uint64_t until = raft_lease_until(nodes[l].r);
+    cr_assert_leq(until, raft_now(nodes[l].r) + lt);
+    /* Cut the leader off: the lease runs out and is not renewed. */
+    for (int i = 1; i <= 3; i++)
+        cut[i][l] = true;
+    tick_all((int)lt + 1);
+    cr_assert_eq(raft_lease_valid(nodes[l].r), false);
+    cr_assert_eq(raft_lease_until(nodes[l].r), until, "lease renewed without a quorum");
+}
+
+Test(lease, transfer_gives_the_lease_up_and_the_target_leads_at_once)
+{
+    setup_cluster(3, 3);
+    int l = elect();
+    tick_all(HB);
+    cr_assert(raft_lease_valid(nodes[l].r));
+    int t = l == 3 ? 2 : 3;
+    cr_assert_eq(raft_transfer(nodes[l].r, (uint64_t)t, RAFT_FLAG_STOPPED), 0);
+    cr_assert_eq(raft_lease_valid(nodes[l].r), false, "lease kept during a transfer");
+    uint64_t dummy;
+    cr_assert_eq(raft_propose(nodes[l].r, "x", 1, &dummy), RAFT_ETRANSFERRING);
+    deliver_all();
+    cr_assert_eq(leader_of_cluster(), t);
+    cr_assert(nodes[t].transfer_stopped);
+    tick_all(HB);
+    cr_assert(raft_lease_valid(nodes[t].r));
+}
+
+Test(lease, failed_transfer_steps_down_and_a_leader_returns)
+{
+    setup_cluster(3, 3);
+    int l = elect();
+    tick_all(HB);
+    int t = l == 3 ? 2 : 3;
+    crash(t);
+    cr_assert_eq(raft_transfer(nodes[l].r, (uint64_t)t, 0), 0);
+    tick_all(E + 1);
+    cr_assert_neq(raft_role(nodes[l].r), RAFT_LEADER);
+    elect();
+}
+
+TestSuite(read_index, .fini = teardown_cluster);
+
+Test(read_index, read_completes_after_a_quorum_round)
+{
+    setup_cluster(3, 3);
+    int l = elect();
+    tick_all(1);
+    cr_assert_eq(raft_read_index(nodes[l].r, 7), 0);
+    deliver_all();
+    cr_assert_eq(nodes[l].n_reads, 1);
+    cr_assert_eq(nodes[l].reads[0].ctx, 7);
+    cr_assert_eq(nodes[l].reads[0].index, raft_commit_index(nodes[l].r));
+    int f = l == 1 ? 2 : 1;
+    cr_assert_eq(raft_read_index(nodes[f].r, 8), RAFT_ENOTLEADER);
+}
+
+Test(read_index, read_waits_while_the_leader_is_cut_off_and_fails_when_deposed)
+{
+    setup_cluster(3, 3);
+    int l = elect();
+    tick_all(1);
+    for (int i = 1; i <= 3; i++)
+        cut[l][i] = cut[i][l] = true;
+    cr_assert_eq(raft_read_index(nodes[l].r, 9), 0);
+    tick_all(1);
+    cr_assert_eq(nodes[l].n_reads, 0, "read served without a quorum");
+    tick_all(3 * E);
+    cr_assert_eq(nodes[l].n_reads, 1);
+    cr_assert_eq(nodes[l].reads[0].index, 0, "deposed leader's read did not fail");
+}
+
+TestSuite(membership, .fini = teardown_cluster);
+
+static void wait_applied_everywhere(int ticks)
+{
+    for (int t = 0; t < ticks; t++)
+        tick_all(1);
+}
+
+Test(membership, learner_added_promoted_and_leader_removed)
+{
+    setup_cluster(4, 3);
+    int l = elect();
+    tick_all(1);
+    uint64_t idx;
+    cr_assert_eq(raft_propose_conf(nodes[l].r, RAFT_CONF_ADD_LEARNER, 4, "n4", &idx), 0);
+    cr_assert_eq(raft_propose_conf(nodes[l].r, RAFT_CONF_PROMOTE, 4, NULL, &idx), RAFT_EBUSY);
+    wait_applied_everywhere(3 * HB);
+    cr_assert_eq(raft_conf(nodes[4].r)->n, 4);
+    cr_assert_eq(raft_conf_voters(raft_conf(nodes[4].r)), 3);
+    cr_assert_eq(raft_last_index(nodes[4].r), raft_last_index(nodes[l].r));
+    cr_assert_eq(raft_propose_conf(nodes[l].r, RAFT_CONF_PROMOTE, 4, NULL, &idx), 0);
+    wait_applied_everywhere(3 * HB);
+    cr_assert_eq(raft_conf_voters(raft_conf(nodes[l].r)), 4);
+    /* Remove the leader itself: a new leader follows at once through a handover. */
+    cr_assert_eq(raft_propose_conf(nodes[l].r, RAFT_CONF_REMOVE, (uint64_t)l, NULL, &idx), 0);
+    wait_applied_everywhere(3 * HB);
+    int l2 = leader_of_cluster();
+    cr_assert(l2 != 0 && l2 != l, "no new leader after the leader removed itself");
+    cr_assert_eq(raft_conf_voters(raft_conf(nodes[l2].r)), 3);
+    propose(l2, "after");
+    tick_all(HB + 1);
+    for (int i = 1; i <= 4; i++)
+        if (i != l)
+            cr_assert_eq(nodes[i].applied, nodes[l2].applied);
+}
+
+static void take_snapshot(int id)
+{
+    node_t *nd = &nodes[id];
+    memset(nd->snapdata, 0xab, sizeof(nd->snapdata));
+    memcpy(nd->snapdata, &nd->applied_sum, sizeof(nd->applied_sum));
+    uint64_t size = 100;
+    cr_assert_eq(raft_compact(nd->r, nd->applied, size, 2), 0);
+    nd->snap = *raft_snapshot(nd->r);
+    /* Drop the compacted part of the durable log too. */
+    uint64_t first = raft_first_index(nd->r);
+    uint64_t old_first = nd->log[0].index;
+    size_t drop = (size_t)(first - old_first);
+    memmove(nd->log, nd->log + drop, (nd->n_log - drop) * sizeof(nd->log[0]));
+    memmove(nd->logdata, nd->logdata + drop, (nd->n_log - drop) * sizeof(nd->logdata[0]));
+    nd->n_log -= drop;
+    for (size_t i = 0; i < nd->n_log; i++)
+        nd->log[i].data = nd->logdata[i];
+}
+
+Test(membership, a_new_member_catches_up_through_a_chunked_snapshot)
+{
+    setup_cluster(4, 3);
+    int l = elect();
+    for (int i = 0; i < 30; i++)
+        propose(l, "s");
+    tick_all(HB + 1);
+    take_snapshot(l);
+    cr_assert_gt(raft_first_index(nodes[l].r), 2);
+    uint64_t idx;
+    cr_assert_eq(raft_propose_conf(nodes[l].r, RAFT_CONF_ADD_LEARNER, 4, "n4", &idx), 0);
+    wait_applied_everywhere(4 * E);
+    cr_assert_eq(nodes[4].snap.index, nodes[l].snap.index, "snapshot not installed");
+    cr_assert_eq(nodes[4].snap.size, 100);
+    cr_assert_eq(memcmp(nodes[4].snapdata, nodes[l].snapdata, 100), 0);
+    cr_assert_eq(nodes[4].applied, nodes[l].applied);
+    cr_assert_eq(nodes[4].applied_sum, nodes[l].applied_sum);
+    cr_assert_eq(raft_conf(nodes[4].r)->n, 4);
+}
+
+Test(membership, restart_replays_persisted_state)
+{
+    setup_cluster(3, 3);
+    int l = elect();
+    for (int i = 0; i < 5; i++)
+        propose(l, "r");
+    tick_all(HB + 1);
+    int f = l == 1 ? 2 : 1;
+    uint64_t term = raft_term(nodes[f].r), last = raft_last_index(nodes[f].r);
+    crash(f);
+    boot_node(f, true);
+    cr_assert_eq(raft_term(nodes[f].r), term);
+    cr_assert_eq(raft_last_index(nodes[f].r), last);
+    process(f);
+    tick_all(HB + 1);
+    cr_assert_eq(leader_of_cluster(), l);
+    propose(l, "again");
+    tick_all(HB + 1);
+    cr_assert_eq(nodes[f].applied, nodes[l].applied);
+}
