@@ -1,0 +1,643 @@
+/* sm.c — the replicated state machine: the KV command encoding, applying committed entries
+ * (KV writes with CAS and fencing, term starts as epochs, configurations) atomically with the
+ * applied index, and the reads the HTTP API serves (KV, epochs, conf, node-local keys). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_int.h"
+
+#define CMD_MAGIC      0xE5
+#define CMD_VERSION    1
+#define CMD_F_IF_MATCH 0x01
+
+static void put_u16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le(const uint8_t *p, int bytes)
+{
+    uint64_t v = 0;
+    for (int i = bytes - 1; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static int check_key(const char *key, size_t len)
+{
+    if (!key || len == 0 || len > STORE_KEY_MAX || memchr(key, 0, len))
+        return STORE_EKEY;
+    return 0;
+}
+
+static int encode(uint8_t op, const char *key, size_t key_len, const void *value, size_t value_len,
+                  const store_cond_t *cond, uint8_t *buf, size_t cap, size_t *len)
+{
+    int err = check_key(key, key_len);
+    if (err)
+        return err;
+    if (value_len > STORE_VALUE_MAX || (value_len && !value))
+        return STORE_EVALUE;
+    size_t total = STORE_CMD_HEADER + key_len + value_len;
+    if (!buf || cap < total)
+        return STORE_ETOOBIG;
+    buf[0] = CMD_MAGIC;
+    buf[1] = CMD_VERSION;
+    buf[2] = op;
+    buf[3] = (cond && cond->has_if_match) ? CMD_F_IF_MATCH : 0;
+    put_u64(buf + 4, (cond && cond->has_if_match) ? cond->if_match : 0);
+    put_u64(buf + 12, cond ? cond->fence : 0);
+    put_u16(buf + 20, (uint16_t)key_len);
+    put_u32(buf + 22, (uint32_t)value_len);
+    memcpy(buf + STORE_CMD_HEADER, key, key_len);
+    if (value_len)
+        memcpy(buf + STORE_CMD_HEADER + key_len, value, value_len);
+    *len = total;
+    return 0;
+}
+
+int store_cmd_encode_put(const char *key, size_t key_len, const void *value, size_t value_len,
+                         const store_cond_t *cond, uint8_t *buf, size_t cap, size_t *len)
+{
+    return encode(STORE_CMD_PUT, key, key_len, value, value_len, cond, buf, cap, len);
+}
+
+int store_cmd_encode_del(const char *key, size_t key_len, const store_cond_t *cond, uint8_t *buf,
+                         size_t cap, size_t *len)
+{
+    return encode(STORE_CMD_DEL, key, key_len, NULL, 0, cond, buf, cap, len);
+}
+
+int store_cmd_decode(const uint8_t *buf, size_t len, store_cmd_t *cmd)
+{
+    memset(cmd, 0, sizeof *cmd);
+    if (!buf || len < STORE_CMD_HEADER || buf[0] != CMD_MAGIC || buf[1] != CMD_VERSION)
+        return STORE_ECMD;
+    uint8_t op = buf[2], flags = buf[3];
+    if ((op != STORE_CMD_PUT && op != STORE_CMD_DEL) || (flags & ~CMD_F_IF_MATCH))
+        return STORE_ECMD;
+    uint64_t if_match = get_le(buf + 4, 8);
+    size_t key_len = (size_t)get_le(buf + 20, 2);
+    size_t value_len = (size_t)get_le(buf + 22, 4);
+    if (!(flags & CMD_F_IF_MATCH) && if_match != 0)
+        return STORE_ECMD;
+    if (key_len == 0 || key_len > STORE_KEY_MAX)
+        return STORE_EKEY;
+    if (value_len > STORE_VALUE_MAX)
+        return STORE_EVALUE;
+    if (op == STORE_CMD_DEL && value_len != 0)
+        return STORE_ECMD;
+    if (len != STORE_CMD_HEADER + key_len + value_len)
+        return STORE_ECMD;
+    const char *key = (const char *)buf + STORE_CMD_HEADER;
+    if (memchr(key, 0, key_len))
+        return STORE_EKEY;
+    cmd->op = op;
+    cmd->cond.has_if_match = flags & CMD_F_IF_MATCH;
+    cmd->cond.if_match = if_match;
+    cmd->cond.fence = get_le(buf + 12, 8);
+    cmd->key = key;
+    cmd->key_len = key_len;
+    cmd->value = value_len ? buf + STORE_CMD_HEADER + key_len : NULL;
+    cmd->value_len = value_len;
+    return 0;
+}
+
+const char *store_status_name(store_status_t s)
+{
+    switch (s) {
+    case STORE_APPLIED_OK:
+        return "ok";
+    case STORE_APPLIED_SKIPPED:
+        return "skipped";
+    case STORE_APPLIED_CONFLICT:
+        return "conflict";
+    case STORE_APPLIED_FENCED:
+        return "fenced";
+    case STORE_APPLIED_NOT_FOUND:
+        return "not found";
+    case STORE_APPLIED_INVALID:
+        return "invalid";
+    }
+    return "unknown";
+}
+
+/* ---- apply ------------------------------------------------------------------------------- */
+
+typedef struct kv_row {
+    bool found;
+    uint64_t create_rev, mod_rev, version;
+} kv_row_t;
+
+static int kv_lookup(store_t *st, const char *key, size_t key_len, kv_row_t *row)
+{
+    sqlite3_stmt *s = st->stmt[STMT_KV_GET];
+    sqlite3_bind_blob(s, 1, key, (int)key_len, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    memset(row, 0, sizeof *row);
+    if (rc == SQLITE_ROW) {
+        row->found = true;
+        row->create_rev = (uint64_t)sqlite3_column_int64(s, 1);
+        row->mod_rev = (uint64_t)sqlite3_column_int64(s, 2);
+        row->version = (uint64_t)sqlite3_column_int64(s, 3);
+    }
+    store_reset(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return store_sqlite_err(st, rc, "read key");
+    return 0;
+}
+
+/* The fencing rule: token 0 is unfenced; any other token must be the current epoch's term.
+ * An older token is stale; a newer one names no epoch that exists (yet). */
+static bool fenced(uint64_t token, uint64_t epoch)
+{
+    return token != 0 && token != epoch;
+}
+
+static int apply_kv(store_t *st, const raft_entry_t *e, uint64_t epoch, store_result_t *r)
+{
+    store_cmd_t cmd;
+    int derr = store_cmd_decode(e->data, e->len, &cmd);
+    if (derr) {
+        r->status = STORE_APPLIED_INVALID;
+        r->err = derr;
+        return 0;
+    }
+    r->op = cmd.op;
+    if (fenced(cmd.cond.fence, epoch)) {
+        r->status = STORE_APPLIED_FENCED;
+        r->epoch = epoch;
+        return 0;
+    }
+    kv_row_t row;
+    int err = kv_lookup(st, cmd.key, cmd.key_len, &row);
+    if (err)
+        return err;
+    if (cmd.cond.has_if_match && cmd.cond.if_match != (row.found ? row.mod_rev : 0)) {
+        r->status = STORE_APPLIED_CONFLICT;
+        r->mod_revision = row.found ? row.mod_rev : 0;
+        return 0;
+    }
+    if (cmd.op == STORE_CMD_DEL) {
+        if (!row.found) {
+            r->status = STORE_APPLIED_NOT_FOUND;
+            return 0;
+        }
+        sqlite3_stmt *s = st->stmt[STMT_KV_DEL];
+        sqlite3_bind_blob(s, 1, cmd.key, (int)cmd.key_len, SQLITE_STATIC);
+        if ((err = store_step_done(st, s, "delete key")) != 0)
+            return err;
+        r->revision = e->index;
+        r->create_revision = row.create_rev;
+        r->mod_revision = row.mod_rev;
+        r->version = row.version;
+        return 0;
+    }
+    uint64_t create = row.found ? row.create_rev : e->index;
+    uint64_t version = row.found ? row.version + 1 : 1;
+    sqlite3_stmt *s = st->stmt[STMT_KV_PUT];
+    sqlite3_bind_blob(s, 1, cmd.key, (int)cmd.key_len, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 2, cmd.value ? (const void *)cmd.value : "", (int)cmd.value_len,
+                      SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, (int64_t)create);
+    sqlite3_bind_int64(s, 4, (int64_t)e->index);
+    sqlite3_bind_int64(s, 5, (int64_t)version);
+    if ((err = store_step_done(st, s, "put key")) != 0)
+        return err;
+    r->revision = e->index;
+    r->create_revision = create;
+    r->mod_revision = e->index;
+    r->version = version;
+    return 0;
+}
+
+static int apply_term_start(store_t *st, const raft_entry_t *e, uint64_t *epoch, store_result_t *r)
+{
+    raft_term_start_t ts;
+    if (raft_term_start_decode(e->data, e->len, &ts) != 0) {
+        r->status = STORE_APPLIED_INVALID;
+        r->err = STORE_ERAFT;
+        return 0;
+    }
+    sqlite3_stmt *s = st->stmt[STMT_EPOCH_ADD];
+    sqlite3_bind_int64(s, 1, (int64_t)e->term);
+    sqlite3_bind_int64(s, 2, (int64_t)ts.leader);
+    sqlite3_bind_int64(s, 3, (int64_t)ts.stamp);
+    sqlite3_bind_int64(s, 4, (int64_t)e->index);
+    int err = store_step_done(st, s, "record epoch");
+    if (err)
+        return err;
+    if (e->term > *epoch)
+        *epoch = e->term;
+    r->epoch = e->term;
+    r->leader = ts.leader;
+    return 0;
+}
+
+static int apply_conf(store_t *st, const raft_entry_t *e, store_result_t *r)
+{
+    raft_conf_t conf;
+    if (raft_conf_decode(e->data, e->len, &conf) != 0) {
+        r->status = STORE_APPLIED_INVALID;
+        r->err = STORE_ERAFT;
+        return 0;
+    }
+    sqlite3_stmt *s = st->stmt[STMT_SM_CONF];
+    sqlite3_bind_int64(s, 1, (int64_t)e->index);
+    sqlite3_bind_blob(s, 2, e->data, (int)e->len, SQLITE_STATIC);
+    return store_step_done(st, s, "record configuration");
+}
+
+static int current_epoch(store_t *st, store_epoch_t *out)
+{
+    sqlite3_stmt *s = st->stmt[STMT_EPOCH_CUR];
+    int rc = sqlite3_step(s);
+    memset(out, 0, sizeof *out);
+    if (rc == SQLITE_ROW) {
+        out->term = (uint64_t)sqlite3_column_int64(s, 0);
+        out->leader = (uint64_t)sqlite3_column_int64(s, 1);
+        out->started_ms = (uint64_t)sqlite3_column_int64(s, 2);
+        out->index = (uint64_t)sqlite3_column_int64(s, 3);
+    }
+    store_reset(s);
+    if (rc == SQLITE_ROW)
+        return 0;
+    return rc == SQLITE_DONE ? STORE_ENOTFOUND : store_sqlite_err(st, rc, "read current epoch");
+}
+
+int store_apply(store_t *st, const raft_entry_t *committed, size_t n, store_result_t *results)
+{
+    st->errmsg[0] = 0;
+    uint64_t applied = st->applied_index, applied_term = st->applied_term;
+    /* Validate the whole batch before touching anything. */
+    uint64_t expect = applied + 1;
+    for (size_t i = 0; i < n; i++) {
+        if (committed[i].index <= applied)
+            continue;
+        if (committed[i].index != expect)
+            return store_fail(st, STORE_EINVAL,
+                              "apply of index %llu after applied index %llu "
+                              "would skip entries",
+                              (unsigned long long)committed[i].index,
+                              (unsigned long long)(expect - 1));
+        if (committed[i].len && !committed[i].data)
+            return store_fail(st, STORE_EINVAL, "entry %llu has len but no data",
+                              (unsigned long long)committed[i].index);
+        expect++;
+    }
+    if (results)
+        memset(results, 0, n * sizeof *results);
+    if (expect == applied + 1) { /* everything was applied before */
+        for (size_t i = 0; results && i < n; i++) {
+            results[i].index = committed[i].index;
+            results[i].type = committed[i].type;
+            results[i].status = STORE_APPLIED_SKIPPED;
+        }
+        return 0;
+    }
+    /* Not fsynced: WAL order makes it durable with the next synchronous commit, and a lost
+     * apply is re-applied from the durable log (docs/storage.md). SQLite refuses to change the
+     * safety level inside a transaction, hence here. */
+    int err = store_exec(st, "PRAGMA synchronous = NORMAL", "relax sync");
+    if (err)
+        return err;
+    if ((err = store_tx_begin(st)) != 0)
+        goto fail;
+    store_epoch_t cur;
+    err = current_epoch(st, &cur);
+    if (err && err != STORE_ENOTFOUND)
+        goto fail;
+    err = 0;
+    uint64_t epoch = cur.term;
+    for (size_t i = 0; i < n; i++) {
+        const raft_entry_t *e = &committed[i];
+        store_result_t scratch, *r = results ? &results[i] : &scratch;
+        memset(r, 0, sizeof *r);
+        r->index = e->index;
+        r->type = e->type;
+        if (e->index <= st->applied_index) {
+            r->status = STORE_APPLIED_SKIPPED;
+            continue;
+        }
+        switch (e->type) {
+        case RAFT_ENTRY_NORMAL:
+            err = apply_kv(st, e, epoch, r);
+            break;
+        case RAFT_ENTRY_NOOP:
+            err = apply_term_start(st, e, &epoch, r);
+            break;
+        case RAFT_ENTRY_CONF:
+            err = apply_conf(st, e, r);
+            break;
+        default:
+            r->status = STORE_APPLIED_INVALID;
+            r->err = STORE_ERAFT;
+            break;
+        }
+        if (err)
+            goto fail;
+        applied = e->index;
+        applied_term = e->term;
+    }
+    sqlite3_stmt *s = st->stmt[STMT_SM_APPLIED];
+    sqlite3_bind_int64(s, 1, (int64_t)applied);
+    sqlite3_bind_int64(s, 2, (int64_t)applied_term);
+    if ((err = store_step_done(st, s, "advance applied index")) != 0)
+        goto fail;
+    if ((err = store_tx_commit(st)) != 0)
+        goto fail;
+    store_exec(st, "PRAGMA synchronous = FULL", "restore sync");
+    st->applied_index = applied;
+    st->applied_term = applied_term;
+    return 0;
+fail:
+    store_tx_rollback(st);
+    store_exec(st, "PRAGMA synchronous = FULL", "restore sync");
+    if (results)
+        memset(results, 0, n * sizeof *results);
+    return err;
+}
+
+uint64_t store_applied_index(const store_t *st)
+{
+    return st->applied_index;
+}
+
+uint64_t store_applied_term(const store_t *st)
+{
+    return st->applied_term;
+}
+
+/* ---- reads ------------------------------------------------------------------------------- */
+
+static int fill_kv(store_t *st, sqlite3_stmt *s, int col0, const void *key, size_t key_len,
+                   store_kv_t *kv)
+{
+    const void *v = sqlite3_column_blob(s, col0);
+    size_t vlen = (size_t)sqlite3_column_bytes(s, col0);
+    kv->key = malloc(key_len + 1);
+    kv->value = malloc(vlen + 1);
+    if (!kv->key || !kv->value) {
+        store_kv_clear(kv);
+        return store_fail(st, STORE_ENOMEM, "no memory for a key/value copy");
+    }
+    memcpy(kv->key, key, key_len);
+    kv->key[key_len] = 0;
+    kv->key_len = key_len;
+    if (vlen)
+        memcpy(kv->value, v, vlen);
+    kv->value[vlen] = 0;
+    kv->value_len = vlen;
+    kv->create_revision = (uint64_t)sqlite3_column_int64(s, col0 + 1);
+    kv->mod_revision = (uint64_t)sqlite3_column_int64(s, col0 + 2);
+    kv->version = (uint64_t)sqlite3_column_int64(s, col0 + 3);
+    return 0;
+}
+
+int store_kv_get(store_t *st, const char *key, size_t key_len, store_kv_t *kv)
+{
+    memset(kv, 0, sizeof *kv);
+    st->errmsg[0] = 0;
+    if (check_key(key, key_len))
+        return store_fail(st, STORE_EKEY, "key must be 1..%d bytes without NUL", STORE_KEY_MAX);
+    sqlite3_stmt *s = st->stmt[STMT_KV_GET];
+    sqlite3_bind_blob(s, 1, key, (int)key_len, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    int err = 0;
+    if (rc == SQLITE_ROW)
+        err = fill_kv(st, s, 0, key, key_len, kv);
+    else if (rc == SQLITE_DONE)
+        err = STORE_ENOTFOUND;
+    else
+        err = store_sqlite_err(st, rc, "read key");
+    store_reset(s);
+    return err;
+}
+
+void store_kv_clear(store_kv_t *kv)
+{
+    free(kv->key);
+    free(kv->value);
+    memset(kv, 0, sizeof *kv);
+}
+
+void store_kv_list_free(store_kv_t *items, size_t n)
+{
+    for (size_t i = 0; items && i < n; i++)
+        store_kv_clear(&items[i]);
+    free(items);
+}
+
+/* The smallest byte string greater than every string starting with prefix: prefix with its
+ * last byte below 0xff incremented and the rest dropped. Returns its length (0: none). */
+static size_t prefix_end(const char *prefix, size_t len, uint8_t *out)
+{
+    memcpy(out, prefix, len);
+    while (len > 0 && out[len - 1] == 0xff)
+        len--;
+    if (len > 0)
+        out[len - 1]++;
+    return len;
+}
+
+int store_kv_list(store_t *st, const char *prefix, size_t prefix_len, const char *after,
+                  size_t after_len, size_t limit, store_kv_t **items, size_t *n, bool *more)
+{
+    *items = NULL;
+    *n = 0;
+    if (more)
+        *more = false;
+    st->errmsg[0] = 0;
+    if (limit == 0 || limit > STORE_LIST_MAX)
+        limit = STORE_LIST_MAX;
+    if (prefix_len > STORE_KEY_MAX || after_len > STORE_KEY_MAX || (prefix_len && !prefix) ||
+        (after_len && !after))
+        return store_fail(st, STORE_EKEY, "prefix or start key longer than %d bytes",
+                          STORE_KEY_MAX);
+    uint8_t end[STORE_KEY_MAX];
+    size_t end_len = prefix_end(prefix, prefix_len, end);
+    /* lower bound: the larger of prefix and just-after `after` */
+    const char *lo = prefix;
+    size_t lo_len = prefix_len;
+    bool lo_strict = false;
+    if (after_len) {
+        size_t m = after_len < prefix_len ? after_len : prefix_len;
+        int c = memcmp(after, prefix, m);
+        if (c > 0 || (c == 0 && after_len >= prefix_len)) {
+            lo = after;
+            lo_len = after_len;
+            lo_strict = true;
+        }
+    }
+    char sql[192];
+    snprintf(sql, sizeof sql,
+             "SELECT key, value, create_rev, mod_rev, version FROM kv WHERE key %s ?1 %s "
+             "ORDER BY key LIMIT ?3",
+             lo_strict ? ">" : ">=", end_len ? "AND key < ?2" : "");
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
+    if (rc != SQLITE_OK)
+        return store_sqlite_err(st, rc, "prepare list");
+    sqlite3_bind_blob(s, 1, lo_len ? (const void *)lo : "", (int)lo_len, SQLITE_STATIC);
+    if (end_len)
+        sqlite3_bind_blob(s, 2, end, (int)end_len, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, (int64_t)limit + 1);
+    store_kv_t *out = calloc(limit, sizeof *out);
+    int err = 0;
+    size_t count = 0;
+    if (!out) {
+        err = store_fail(st, STORE_ENOMEM, "no memory for a listing");
+        goto out;
+    }
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (count == limit) {
+            if (more)
+                *more = true;
+            break;
+        }
+        const void *k = sqlite3_column_blob(s, 0);
+        size_t klen = (size_t)sqlite3_column_bytes(s, 0);
+        if ((err = fill_kv(st, s, 1, k, klen, &out[count])) != 0)
+            goto out;
+        count++;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        err = store_sqlite_err(st, rc, "list keys");
+out:
+    sqlite3_finalize(s);
+    if (err) {
+        store_kv_list_free(out, count);
+        return err;
+    }
+    if (count == 0) {
+        free(out);
+        out = NULL;
+    }
+    *items = out;
+    *n = count;
+    return 0;
+}
+
+int store_kv_count(store_t *st, uint64_t *count)
+{
+    sqlite3_stmt *s = st->stmt[STMT_KV_COUNT];
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        *count = (uint64_t)sqlite3_column_int64(s, 0);
+    store_reset(s);
+    return rc == SQLITE_ROW ? 0 : store_sqlite_err(st, rc, "count keys");
+}
+
+int store_epoch_current(store_t *st, store_epoch_t *out)
+{
+    st->errmsg[0] = 0;
+    return current_epoch(st, out);
+}
+
+int store_epochs_list(store_t *st, uint64_t before_term, store_epoch_t *out, size_t cap, size_t *n)
+{
+    *n = 0;
+    st->errmsg[0] = 0;
+    if (cap > STORE_EPOCHS_MAX)
+        cap = STORE_EPOCHS_MAX;
+    sqlite3_stmt *s = st->stmt[STMT_EPOCH_LIST];
+    sqlite3_bind_int64(s, 1, before_term ? (int64_t)before_term : INT64_MAX);
+    sqlite3_bind_int64(s, 2, (int64_t)cap);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW && *n < cap) {
+        store_epoch_t *e = &out[(*n)++];
+        e->term = (uint64_t)sqlite3_column_int64(s, 0);
+        e->leader = (uint64_t)sqlite3_column_int64(s, 1);
+        e->started_ms = (uint64_t)sqlite3_column_int64(s, 2);
+        e->index = (uint64_t)sqlite3_column_int64(s, 3);
+    }
+    store_reset(s);
+    return (rc == SQLITE_ROW || rc == SQLITE_DONE) ? 0 : store_sqlite_err(st, rc, "list epochs");
+}
+
+int store_conf_get(store_t *st, raft_conf_t *conf, uint64_t *index)
+{
+    st->errmsg[0] = 0;
+    sqlite3_stmt *s = st->stmt[STMT_SM_GET];
+    int rc = sqlite3_step(s);
+    int err = 0;
+    if (rc == SQLITE_ROW) {
+        const uint8_t *blob = sqlite3_column_blob(s, 3);
+        size_t len = (size_t)sqlite3_column_bytes(s, 3);
+        if (!blob)
+            err = STORE_ENOTFOUND;
+        else if (raft_conf_decode(blob, len, conf) != 0)
+            err = store_fail(st, STORE_ECORRUPT, "stored configuration does not decode");
+        else if (index)
+            *index = (uint64_t)sqlite3_column_int64(s, 2);
+    } else {
+        err = store_sqlite_err(st, rc, "read configuration");
+    }
+    store_reset(s);
+    return err;
+}
+
+/* ---- node-local keys ---------------------------------------------------------------------- */
+
+static int check_local(store_t *st, const char *name)
+{
+    size_t n = name ? strnlen(name, STORE_LOCAL_KEY_MAX + 1) : 0;
+    if (n == 0 || n > STORE_LOCAL_KEY_MAX)
+        return store_fail(st, STORE_EKEY, "local key name must be 1..%d bytes",
+                          STORE_LOCAL_KEY_MAX);
+    return 0;
+}
+
+int store_local_set(store_t *st, const char *name, const void *value, size_t len)
+{
+    st->errmsg[0] = 0;
+    int err = check_local(st, name);
+    if (err)
+        return err;
+    if (len > STORE_LOCAL_VALUE_MAX || (len && !value))
+        return store_fail(st, STORE_EVALUE, "local value over %d bytes", STORE_LOCAL_VALUE_MAX);
+    sqlite3_stmt *s = st->stmt[STMT_LOCAL_SET];
+    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 2, len ? value : "", (int)len, SQLITE_STATIC);
+    /* autocommit: one durable (synchronous = FULL) transaction */
+    return store_step_done(st, s, "save local key");
+}
+
+int store_local_get(store_t *st, const char *name, void *buf, size_t cap, size_t *len)
+{
+    st->errmsg[0] = 0;
+    int err = check_local(st, name);
+    if (err)
+        return err;
+    sqlite3_stmt *s = st->stmt[STMT_LOCAL_GET];
+    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        size_t n = (size_t)sqlite3_column_bytes(s, 0);
+        *len = n;
+        if (n > cap)
+            err = STORE_ETOOBIG;
+        else if (n)
+            memcpy(buf, sqlite3_column_blob(s, 0), n);
+    } else if (rc == SQLITE_DONE) {
+        err = STORE_ENOTFOUND;
+    } else {
+        err = store_sqlite_err(st, rc, "read local key");
+    }
+    store_reset(s);
+    return err;
+}

@@ -1,0 +1,352 @@
+/* store.h — the whole public interface of electd's durable storage: one SQLite database per
+ * node (<data-dir>/electd.db) holding the Raft hard state, the Raft log, the current snapshot's
+ * metadata and the replicated state machine (KV with revisions, epochs/fencing, latest
+ * configuration), plus a few node-local keys. Snapshot data lives beside it as one SQLite file.
+ *
+ * Threading: a store_t is used by one thread at a time (the daemon's loop thread).
+ *
+ * Errors: every int-returning function returns 0 or a negative STORE_E* code (store_strerror).
+ * After a failure, store_errmsg(st) says what failed in detail. A failed write leaves the
+ * previously committed state intact (it is one SQLite transaction, rolled back), and the
+ * in-memory view of the store is unchanged, so the call may be retried.
+ *
+ * Ownership: pointers given to the store are borrowed for the duration of the call. Memory the
+ * store hands out is described at each function (boot entries: owned by the store until
+ * store_boot_release; KV items: owned by the caller, freed with store_kv_clear /
+ * store_kv_list_free).
+ */
+#ifndef ELECTD_STORE_H
+#define ELECTD_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "raft.h"
+
+/* ---- limits ------------------------------------------------------------------------- */
+
+#define STORE_KEY_MAX         512          /* bytes of a KV key (1..STORE_KEY_MAX, no NUL) */
+#define STORE_VALUE_MAX       (64u << 10)  /* bytes of a KV value */
+#define STORE_CLUSTER_ID_MAX  128          /* bytes of the cluster id string, NUL excluded */
+#define STORE_LIST_MAX        1000         /* items one store_kv_list call returns at most */
+#define STORE_EPOCHS_MAX      1000         /* epochs one store_epochs_list call returns */
+#define STORE_LOCAL_KEY_MAX   64           /* bytes of a node-local key name */
+#define STORE_LOCAL_VALUE_MAX 4096         /* bytes of a node-local value */
+#define STORE_ERRMSG_MAX      512          /* bytes of a detailed error message, NUL included */
+#define STORE_CHUNK_MAX       (4u << 20)   /* bytes of one streamed snapshot chunk */
+#define STORE_SNAPSHOT_MAX    (1ull << 32) /* bytes of a whole received snapshot (4 GiB) */
+#define STORE_PATH_MAX        4096         /* bytes of a file path built under data_dir */
+
+/* The current schema version of electd.db (PRAGMA user_version). Older files are migrated on
+ * open; newer ones are refused. */
+#define STORE_SCHEMA_VERSION 2
+
+/* ---- errors ------------------------------------------------------------------------- */
+
+#define STORE_ERRNO_MAP(X)                                                                         \
+    X(NOMEM, -1, "out of memory")                                                                  \
+    X(INVAL, -2, "invalid argument")                                                               \
+    X(IO, -3, "disk I/O error")                                                                    \
+    X(FULL, -4, "disk full")                                                                       \
+    X(CORRUPT, -5, "database file is corrupt")                                                     \
+    X(NOTDB, -6, "file is not a SQLite database")                                                  \
+    X(FOREIGN, -7, "SQLite database was not created by electd")                                    \
+    X(CLUSTER, -8, "database belongs to another cluster")                                          \
+    X(NODE, -9, "database belongs to another node")                                                \
+    X(SCHEMA, -10, "database schema is newer than this electd supports")                           \
+    X(BUSY, -11, "database is in use by another process")                                          \
+    X(CANTOPEN, -12, "cannot open or create the database file")                                    \
+    X(READONLY, -13, "database is read-only")                                                      \
+    X(NOTFOUND, -14, "not found")                                                                  \
+    X(KEY, -15, "key is empty, too long or contains a NUL byte")                                   \
+    X(VALUE, -16, "value is too large")                                                            \
+    X(CMD, -17, "malformed command")                                                               \
+    X(SNAPSHOT, -18, "snapshot is invalid or missing")                                             \
+    X(TOOBIG, -19, "too large")                                                                    \
+    X(RAFT, -20, "Raft payload does not decode")                                                   \
+    X(INTERNAL, -21, "unexpected database error")
+
+enum {
+#define STORE_ERR_ENUM(name, code, text) STORE_E##name = code,
+    STORE_ERRNO_MAP(STORE_ERR_ENUM)
+#undef STORE_ERR_ENUM
+};
+
+/* Text for a STORE_E* code (never NULL; "unknown error" for anything else). */
+const char *store_strerror(int err);
+
+/* ---- open / close -------------------------------------------------------------------- */
+
+typedef struct store store_t; /* opaque */
+
+typedef struct store_opts {
+    const char *cluster_id;   /* required, 1..STORE_CLUSTER_ID_MAX bytes: stamped in a new file,
+                                 checked against an existing one */
+    uint64_t node_id;         /* required, != 0: stamped / checked likewise */
+    bool skip_check;          /* skip PRAGMA quick_check on open (a full page scan; on by
+                                 default so that a corrupt file is refused at start) */
+    uint32_t busy_timeout_ms; /* wait this long for a lock held by another process (0: 1000) */
+    const char *vfs;          /* SQLite VFS name; NULL = default. For fault-injection tests. */
+} store_opts_t;
+
+/* Opens <data_dir>/electd.db, creating data_dir (one level) and the database if they do not
+ * exist. A new database is built under a temporary name and renamed into place only when fully
+ * initialised and stamped with opts->cluster_id and opts->node_id, so electd.db never exists
+ * half-made. An existing one is checked and refused — never re-initialised — when it:
+ *   is not a SQLite file or is empty            STORE_ENOTDB
+ *   is SQLite but not electd's                  STORE_EFOREIGN
+ *   is corrupt (header, schema or quick_check)  STORE_ECORRUPT
+ *   has a newer schema version                  STORE_ESCHEMA
+ *   is stamped with another cluster / node id   STORE_ECLUSTER / STORE_ENODE
+ *   is locked by another process                STORE_EBUSY
+ * An older schema is migrated in one transaction. The database stays exclusively locked by
+ * this process until store_close. Leftover temporary files (a snapshot being built or
+ * received, an unfinished init) and snapshot files other than the current one are removed.
+ * On success *out is set. On failure *out is NULL and, if errbuf is not NULL, errbuf (of
+ * errlen bytes) receives a message naming the file, the problem and what to do. */
+int store_open(store_t **out, const char *data_dir, const store_opts_t *opts, char *errbuf,
+               size_t errlen);
+
+/* Closes the database (checkpointing the WAL) and frees st. NULL is a no-op. Any boot data
+ * not yet released is freed too. */
+void store_close(store_t *st);
+
+/* Detailed message about the last failure of a call on st ("" if none). Borrowed: valid
+ * until the next call on st. */
+const char *store_errmsg(const store_t *st);
+
+/* Path of the database file (borrowed, valid until store_close). */
+const char *store_path(const store_t *st);
+
+/* Bytes the database file occupies (pages in use × page size, WAL excluded). */
+int store_size_bytes(store_t *st, uint64_t *bytes);
+
+/* ---- Raft persistence ------------------------------------------------------------------ */
+
+/* Fills *boot with everything raft_new() needs from disk: hard state, current snapshot
+ * metadata (index 0 = none) including its configuration, and every log entry after the
+ * snapshot index (consecutive). boot->conf is left zeroed: the daemon sets it for a brand-new
+ * cluster. boot->entries and their data are owned by st until store_boot_release(st, boot) or
+ * store_close. Errors: STORE_ECORRUPT (log not consecutive, undecodable snapshot conf),
+ * STORE_ENOMEM, I/O errors. */
+int store_boot_load(store_t *st, raft_boot_t *boot);
+void store_boot_release(store_t *st, raft_boot_t *boot);
+
+/* A raft_storage_t whose snapshot_read reads the current snapshot file (the bytes a leader
+ * streams to followers). ctx is st; valid until store_close. snapshot_read returns
+ * STORE_ESNAPSHOT when asked for an index that is not the current snapshot's. */
+void store_raft_storage(store_t *st, raft_storage_t *out);
+
+/* Persists the persist-part of a ready batch durably (fsync) in ONE SQLite transaction:
+ *  1. rd->hs if rd->hs_changed;
+ *  2. rd->chunk: its bytes are written at chunk->offset of the staging file
+ *     <data_dir>/snapshot.recv (offset 0 truncates it; offset beyond the staged size, a chunk
+ *     over STORE_CHUNK_MAX or a snapshot over STORE_SNAPSHOT_MAX or over meta.size is
+ *     STORE_ETOOBIG/STORE_EINVAL) and fsynced. When chunk->last, the staged file is checked
+ *     (size, electd snapshot format, quick_check, index/term match chunk->meta), becomes the
+ *     current snapshot file, and inside the transaction replaces the state machine (KV,
+ *     epochs, latest conf), empties the whole log, records chunk->meta as the snapshot
+ *     metadata and sets the applied index to meta.index;
+ *  3. rd->entries: if entries[0].index <= the last index, the log from there on is deleted
+ *     first (a conflicting suffix); then they are appended. entries[0].index must be at most
+ *     last index + 1 and the entries consecutive (STORE_EINVAL otherwise).
+ * Returns only after the commit is on disk: the daemon may then send rd's messages. On error
+ * nothing of the batch is persisted (a failed install leaves the old state machine, log and
+ * snapshot in place). Errors: STORE_EINVAL, STORE_ETOOBIG, STORE_ESNAPSHOT, STORE_EFULL,
+ * STORE_EIO, STORE_ENOMEM, ... */
+int store_save_ready(store_t *st, const raft_ready_t *rd);
+
+/* Deletes log entries with index <= upto (after a snapshot covering them). upto must not
+ * exceed the current snapshot index (STORE_EINVAL): entries not covered by a snapshot are
+ * never dropped. */
+int store_log_compact(store_t *st, uint64_t upto);
+
+/* Last log index held (the snapshot index if the log is empty), and the first (0 if empty). */
+uint64_t store_log_last_index(const store_t *st);
+uint64_t store_log_first_index(store_t *st);
+
+/* ---- state machine commands (the data of NORMAL entries) --------------------------------
+ *
+ * Encoding (little-endian), exactly STORE_CMD_HEADER + key_len + value_len bytes:
+ *
+ *   offset size field
+ *   0      1    magic 0xE5 (a KV command)
+ *   1      1    format version (1)
+ *   2      1    op: 1 PUT, 2 DEL
+ *   3      1    flags: 0x01 if_match present; other bits must be 0
+ *   4      8    if_match: required mod revision (0 = the key must not exist)
+ *   12     8    fence: fencing token (0 = unfenced)
+ *   20     2    key length (1..STORE_KEY_MAX)
+ *   22     4    value length (0..STORE_VALUE_MAX; 0 for DEL)
+ *   26     k    key bytes (no NUL)
+ *   26+k   v    value bytes
+ */
+#define STORE_CMD_HEADER 26
+#define STORE_CMD_MAX    (STORE_CMD_HEADER + STORE_KEY_MAX + STORE_VALUE_MAX)
+
+enum { STORE_CMD_PUT = 1, STORE_CMD_DEL = 2 };
+
+/* Conditions a write may carry. */
+typedef struct store_cond {
+    bool has_if_match;
+    uint64_t if_match; /* the key's mod revision must equal this (0: key must be absent) */
+    uint64_t fence;    /* fencing token; 0 = unfenced */
+} store_cond_t;
+
+typedef struct store_cmd {
+    uint8_t op; /* STORE_CMD_PUT / STORE_CMD_DEL */
+    store_cond_t cond;
+    const char *key; /* points into the decoded buffer; not NUL-terminated */
+    size_t key_len;
+    const uint8_t *value; /* likewise; NULL when value_len == 0 */
+    size_t value_len;
+} store_cmd_t;
+
+/* Encode a command into buf[0..cap) and set *len. cond may be NULL (unconditional).
+ * Errors: STORE_EKEY (empty, over STORE_KEY_MAX, or containing NUL), STORE_EVALUE (over
+ * STORE_VALUE_MAX), STORE_ETOOBIG (cap too small; STORE_CMD_MAX always suffices). */
+int store_cmd_encode_put(const char *key, size_t key_len, const void *value, size_t value_len,
+                         const store_cond_t *cond, uint8_t *buf, size_t cap, size_t *len);
+int store_cmd_encode_del(const char *key, size_t key_len, const store_cond_t *cond, uint8_t *buf,
+                         size_t cap, size_t *len);
+/* Decodes untrusted bytes; never reads outside buf[0..len). Errors: STORE_ECMD, STORE_EKEY,
+ * STORE_EVALUE. */
+int store_cmd_decode(const uint8_t *buf, size_t len, store_cmd_t *cmd);
+
+/* ---- applying committed entries ----------------------------------------------------------- */
+
+typedef enum store_status {
+    STORE_APPLIED_OK = 0,        /* applied (NORMAL: the write happened) */
+    STORE_APPLIED_SKIPPED = 1,   /* index <= applied index: applied before, nothing done */
+    STORE_APPLIED_CONFLICT = 2,  /* If-Match did not match the key's mod revision */
+    STORE_APPLIED_FENCED = 3,    /* fencing token is not the current epoch's term */
+    STORE_APPLIED_NOT_FOUND = 4, /* DEL of an absent key */
+    STORE_APPLIED_INVALID = 5,   /* payload did not decode (see result.err) */
+} store_status_t;
+
+const char *store_status_name(store_status_t s);
+
+/* What applying one committed entry did. Every non-SKIPPED outcome is a deterministic function
+ * of the log, so all nodes reach the same one. Fields by outcome:
+ *   OK, NORMAL PUT: revision = the write's revision (= the entry index) = mod_revision;
+ *                   create_revision, version of the key after the write
+ *   OK, NORMAL DEL: revision = entry index; create_revision/version of the deleted key
+ *   OK, NOOP:       epoch = the new epoch's term (= entry term), leader = its leader
+ *   OK, CONF:       nothing more (store_conf_get returns it)
+ *   CONFLICT:       mod_revision = the key's current mod revision (0 = absent)
+ *   FENCED:         epoch = the current epoch term the token was checked against
+ *   INVALID:        err = STORE_ECMD / STORE_EKEY / STORE_EVALUE / STORE_ERAFT */
+typedef struct store_result {
+    uint64_t index;
+    uint8_t type;   /* raft_entry_type_t of the entry */
+    uint8_t status; /* store_status_t */
+    uint8_t op;     /* NORMAL: STORE_CMD_PUT / STORE_CMD_DEL once decoded, else 0 */
+    int err;
+    uint64_t revision;
+    uint64_t create_revision;
+    uint64_t mod_revision;
+    uint64_t version;
+    uint64_t epoch;
+    uint64_t leader;
+} store_result_t;
+
+/* Applies committed[0..n) in order, in ONE transaction that also advances the applied index to
+ * the last entry's, so a crash applies all of them or none. Entries with index <= the applied
+ * index are SKIPPED (re-delivery after a restart is harmless); the others must follow the
+ * applied index consecutively (STORE_EINVAL otherwise). NORMAL entries are KV commands
+ * (store_cmd_*): the fencing token is checked first (0 passes; anything but the current epoch's
+ * term is FENCED), then If-Match, then the write. NOOP entries are term starts
+ * (raft_term_start): they open a new epoch (entry term, leader, stamp as wall ms), recorded in
+ * the leadership history. CONF entries become the latest configuration. A payload that does not
+ * decode yields INVALID, never an error. results (may be NULL) receives n results, one per
+ * entry. Errors (nothing applied): STORE_EINVAL, STORE_EFULL, STORE_EIO, STORE_ENOMEM, ...
+ * The commit is ordered after every earlier store_save_ready in the WAL but is not itself
+ * fsynced: a power loss can only lose a suffix of applies, which Raft re-delivers from the
+ * durable log and commit index (see docs/storage.md). */
+int store_apply(store_t *st, const raft_entry_t *committed, size_t n, store_result_t *results);
+
+uint64_t store_applied_index(const store_t *st);
+uint64_t store_applied_term(const store_t *st);
+
+/* ---- reads of the state machine ------------------------------------------------------------ */
+
+typedef struct store_kv {
+    char *key; /* key_len bytes + a NUL terminator */
+    size_t key_len;
+    uint8_t *value; /* value_len bytes + a NUL terminator (for convenience) */
+    size_t value_len;
+    uint64_t create_revision;
+    uint64_t mod_revision;
+    uint64_t version; /* writes since the key was (re)created, 1 on creation */
+} store_kv_t;
+
+/* Reads one key at the applied index. On success *kv owns malloc'd copies: release with
+ * store_kv_clear. Errors: STORE_ENOTFOUND, STORE_EKEY, ... */
+int store_kv_get(store_t *st, const char *key, size_t key_len, store_kv_t *kv);
+void store_kv_clear(store_kv_t *kv);
+
+/* Lists keys starting with prefix (prefix_len 0: all) in byte order, strictly after
+ * `after` (NULL/0: from the start; pass the last key of a page to get the next page), at most
+ * limit items (1..STORE_LIST_MAX; 0 means STORE_LIST_MAX). *items is a malloc'd array of *n
+ * items (NULL when 0), released with store_kv_list_free; *more (may be NULL) says whether
+ * more keys match. */
+int store_kv_list(store_t *st, const char *prefix, size_t prefix_len, const char *after,
+                  size_t after_len, size_t limit, store_kv_t **items, size_t *n, bool *more);
+void store_kv_list_free(store_kv_t *items, size_t n);
+
+/* Number of keys in the state machine. */
+int store_kv_count(store_t *st, uint64_t *count);
+
+/* One row of the leadership history. */
+typedef struct store_epoch {
+    uint64_t term;       /* the fencing token of this epoch */
+    uint64_t leader;     /* node id that won the term */
+    uint64_t started_ms; /* the leader's wall clock when it started the term (ms) */
+    uint64_t index;      /* log index of the term-start entry */
+} store_epoch_t;
+
+/* The current epoch (the newest applied term start). Errors: STORE_ENOTFOUND if none yet. */
+int store_epoch_current(store_t *st, store_epoch_t *out);
+
+/* Leadership history, newest first: epochs with term < before_term (0: from the newest), at
+ * most cap (<= STORE_EPOCHS_MAX) rows into out[]; *n = rows written. */
+int store_epochs_list(store_t *st, uint64_t before_term, store_epoch_t *out, size_t cap, size_t *n);
+
+/* The latest applied configuration (from a CONF entry or an installed snapshot) and its index.
+ * Errors: STORE_ENOTFOUND when none has been applied. */
+int store_conf_get(store_t *st, raft_conf_t *conf, uint64_t *index);
+
+/* ---- node-local keys (not replicated, not in snapshots) ------------------------------------ */
+
+/* name: 1..STORE_LOCAL_KEY_MAX bytes, NUL-terminated. Set is durable (fsync) on return. */
+int store_local_set(store_t *st, const char *name, const void *value, size_t len);
+/* Copies the value into buf[0..cap) and sets *len (the full length; STORE_ETOOBIG if cap is
+ * smaller, with nothing copied). Errors: STORE_ENOTFOUND. */
+int store_local_get(store_t *st, const char *name, void *buf, size_t cap, size_t *len);
+
+/* ---- snapshots ------------------------------------------------------------------------------ */
+
+typedef struct store_snapshot_info {
+    uint64_t index;
+    uint64_t term;
+    uint64_t size; /* bytes of the snapshot file */
+} store_snapshot_info_t;
+
+/* Writes a consistent copy of the state machine at the applied index to
+ * <data_dir>/snapshot-<index>-<term>.db (built as snapshot.tmp, fsynced, renamed), records it
+ * as the current snapshot with the latest applied configuration — or boot_conf (may be NULL)
+ * when no CONF entry has been applied, e.g. a cluster bootstrapped from its initial
+ * configuration — and removes the previous snapshot file. Then the daemon calls raft_compact()
+ * and store_log_compact(). If the applied index is already the snapshot's index, nothing is
+ * written and *info describes the current snapshot. Errors: STORE_EINVAL (nothing applied
+ * yet), STORE_EFULL, STORE_EIO, ... (the previous snapshot stays current). */
+int store_snapshot_create(store_t *st, const raft_conf_t *boot_conf, store_snapshot_info_t *info);
+
+/* The current snapshot's metadata (index 0: none). */
+int store_snapshot_meta(store_t *st, raft_snapshot_meta_t *meta);
+
+/* Path of the current snapshot file ("" when none). Borrowed until the next call on st. */
+const char *store_snapshot_path(const store_t *st);
+
+#endif

@@ -1,0 +1,145 @@
+/* store_int.h — private to store/: the database schema, the store object and helpers shared by
+ * db.c (open, schema, errors), log.c (Raft persistence), sm.c (state machine) and snapshot.c.
+ *
+ * Schema of electd.db (PRAGMA application_id = STORE_APP_ID, PRAGMA user_version = schema
+ * version). Single-row tables have id = 1.
+ *
+ *   table       column        meaning
+ *   ident       cluster_id    TEXT: the cluster id the file was created for
+ *               node_id       INTEGER: the node id it was created for
+ *               created_ms    INTEGER: wall-clock ms at creation (informational)
+ *   hard_state  term, vote,   Raft persistent state (Figure 2) + commit index
+ *               commit_idx
+ *   log         idx           INTEGER PRIMARY KEY (the rowid: appends are sequential)
+ *               term, type    entry term and raft_entry_type_t
+ *               data          BLOB payload (NULL when empty)
+ *   snapshot    idx, term     the current snapshot (idx 0: none)
+ *               size          bytes of its file snapshot-<idx>-<term>.db
+ *               conf          BLOB: raft_conf encoding of the configuration at idx (or NULL)
+ *   sm          applied_idx,  last applied entry: advanced in the same transaction that applies
+ *               applied_term
+ *               conf_idx,     latest applied configuration (raft_conf encoding) and its index
+ *               conf
+ *   kv          key           BLOB PRIMARY KEY (WITHOUT ROWID: ordered by key for prefix scans)
+ *               value         BLOB
+ *               create_rev    index of the write that created the key
+ *               mod_rev       index of the last write (the CAS revision)
+ *               version       writes since creation (1 on creation)
+ *   epochs      term          INTEGER PRIMARY KEY: the epoch's fencing token
+ *               leader        node id that won the term
+ *               started_ms    the leader's wall clock when it started the term
+ *               idx           log index of the term-start entry            (schema 2)
+ *   local       name, value   node-local keys, never replicated            (schema 2)
+ *
+ * Schema history: 1 = everything but epochs.idx and local; 2 = current.
+ *
+ * A snapshot file is its own SQLite database (application_id = STORE_SNAP_APP_ID, user_version
+ * = STORE_SNAP_FORMAT) with tables kv and epochs as above and one row
+ *   snap(idx, term, conf_idx, conf)
+ * i.e. only the replicated state machine, never the log.
+ */
+#ifndef ELECTD_STORE_INT_H
+#define ELECTD_STORE_INT_H
+
+#include <sqlite3.h>
+#include <stdarg.h>
+
+#include "store.h"
+
+#define STORE_APP_ID      0x454c4344 /* "ELCD" */
+#define STORE_SNAP_APP_ID 0x454c4353 /* "ELCS" */
+#define STORE_SNAP_FORMAT 1
+
+#define STORE_DB_NAME        "electd.db"
+#define STORE_INIT_NAME      "electd.db.init"
+#define STORE_SNAP_TMP_NAME  "snapshot.tmp"
+#define STORE_SNAP_RECV_NAME "snapshot.recv"
+#define STORE_CACHE_KIB      512       /* page cache per database (PRAGMA cache_size = -KiB) */
+#define STORE_WAL_LIMIT      (4 << 20) /* bytes the WAL is truncated to after a checkpoint */
+
+/* Prepared statements, prepared once at open and reused. */
+#define STORE_STMT_MAP(X)                                                                          \
+    X(BEGIN, "BEGIN IMMEDIATE")                                                                    \
+    X(COMMIT, "COMMIT")                                                                            \
+    X(ROLLBACK, "ROLLBACK")                                                                        \
+    X(HS_GET, "SELECT term, vote, commit_idx FROM hard_state WHERE id = 1")                        \
+    X(HS_SET, "UPDATE hard_state SET term = ?1, vote = ?2, commit_idx = ?3 WHERE id = 1")          \
+    X(LOG_INSERT, "INSERT INTO log(idx, term, type, data) VALUES (?1, ?2, ?3, ?4)")                \
+    X(LOG_TRUNCATE, "DELETE FROM log WHERE idx >= ?1")                                             \
+    X(LOG_COMPACT, "DELETE FROM log WHERE idx <= ?1")                                              \
+    X(LOG_CLEAR, "DELETE FROM log")                                                                \
+    X(LOG_LOAD, "SELECT idx, term, type, data FROM log WHERE idx > ?1 ORDER BY idx")               \
+    X(LOG_COUNT, "SELECT count(*), coalesce(sum(length(data)), 0) FROM log WHERE idx > ?1")        \
+    X(LOG_BOUNDS, "SELECT min(idx), max(idx) FROM log")                                            \
+    X(SNAP_GET, "SELECT idx, term, size, conf FROM snapshot WHERE id = 1")                         \
+    X(SNAP_SET, "UPDATE snapshot SET idx = ?1, term = ?2, size = ?3, conf = ?4 WHERE id = 1")      \
+    X(SM_GET, "SELECT applied_idx, applied_term, conf_idx, conf FROM sm WHERE id = 1")             \
+    X(SM_APPLIED, "UPDATE sm SET applied_idx = ?1, applied_term = ?2 WHERE id = 1")                \
+    X(SM_CONF, "UPDATE sm SET conf_idx = ?1, conf = ?2 WHERE id = 1")                              \
+    X(KV_GET, "SELECT value, create_rev, mod_rev, version FROM kv WHERE key = ?1")                 \
+    X(KV_PUT, "INSERT OR REPLACE INTO kv(key, value, create_rev, mod_rev, version) "               \
+              "VALUES (?1, ?2, ?3, ?4, ?5)")                                                       \
+    X(KV_DEL, "DELETE FROM kv WHERE key = ?1")                                                     \
+    X(KV_COUNT, "SELECT count(*) FROM kv")                                                         \
+    X(EPOCH_CUR, "SELECT term, leader, started_ms, idx FROM epochs ORDER BY term DESC LIMIT 1")    \
+    X(EPOCH_ADD, "INSERT OR IGNORE INTO epochs(term, leader, started_ms, idx) "                    \
+                 "VALUES (?1, ?2, ?3, ?4)")                                                        \
+    X(EPOCH_LIST, "SELECT term, leader, started_ms, idx FROM epochs WHERE term < ?1 "              \
+                  "ORDER BY term DESC LIMIT ?2")                                                   \
+    X(LOCAL_GET, "SELECT value FROM local WHERE name = ?1")                                        \
+    X(LOCAL_SET, "INSERT OR REPLACE INTO local(name, value) VALUES (?1, ?2)")                      \
+    X(PAGES, "SELECT page_count * page_size - freelist_count * page_size "                         \
+             "FROM pragma_page_count(), pragma_page_size(), pragma_freelist_count()")
+
+enum {
+#define STORE_STMT_ENUM(name, sql) STMT_##name,
+    STORE_STMT_MAP(STORE_STMT_ENUM)
+#undef STORE_STMT_ENUM
+        STMT_COUNT
+};
+
+struct store {
+    sqlite3 *db;
+    sqlite3_stmt *stmt[STMT_COUNT];
+    char *dir;
+    char path[STORE_PATH_MAX];
+    char errmsg[STORE_ERRMSG_MAX];
+
+    /* Committed state mirrored in memory; changed only after a successful COMMIT. */
+    uint64_t last_index; /* last log index, or the snapshot index if the log is empty */
+    uint64_t applied_index;
+    uint64_t applied_term;
+    raft_snapshot_meta_t snap; /* current snapshot; snap.index == 0: none */
+    char snap_path[STORE_PATH_MAX];
+    int snap_fd; /* open on the current snapshot file for snapshot_read, or -1 */
+
+    /* boot data handed out by store_boot_load */
+    raft_entry_t *boot_entries;
+    uint8_t *boot_data;
+};
+
+/* db.c */
+int store_sqlite_err(store_t *st, int rc, const char *what); /* maps + records detail */
+int store_fail(store_t *st, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int store_step_done(store_t *st, sqlite3_stmt *s, const char *what); /* step expecting DONE */
+int store_tx_begin(store_t *st);
+int store_tx_commit(store_t *st);
+void store_tx_rollback(store_t *st);
+int store_exec(store_t *st, const char *sql, const char *what);
+void store_reset(sqlite3_stmt *s);
+int store_fsync_path(const char *path, bool dir);
+int store_join(char *out, size_t cap, const char *dir, const char *name);
+
+/* snapshot.c */
+int store_snapshot_load_meta(store_t *st);     /* st->snap from the snapshot table */
+void store_snapshot_cleanup(store_t *st);      /* remove snapshot files but the current */
+void store_snapshot_cleanup_open(store_t *st); /* that, and leftover temporary files */
+int store_snapshot_chunk(store_t *st, const raft_snapshot_chunk_t *c);         /* before the tx */
+int store_snapshot_attach_staged(store_t *st, const raft_snapshot_chunk_t *c); /* before tx */
+int store_snapshot_install_tx(store_t *st, const raft_snapshot_chunk_t *c);    /* inside the tx */
+void store_snapshot_detach_staged(store_t *st);                                /* after the tx */
+void store_snapshot_installed(store_t *st, const raft_snapshot_chunk_t *c);    /* after commit */
+void store_snapshot_close_fd(store_t *st);
+int store_conf_blob(store_t *st, const raft_conf_t *c, uint8_t **blob, size_t *len);
+
+#endif

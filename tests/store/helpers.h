@@ -1,0 +1,46 @@
+/* helpers.h — shared by the store tests: temporary data directories, entry builders, ready
+ * batches and a digest of everything a store has committed (to compare states). */
+#ifndef ELECTD_TEST_STORE_HELPERS_H
+#define ELECTD_TEST_STORE_HELPERS_H
+
+#include <stdint.h>
+
+#include "store.h"
+
+#define T_CLUSTER "test-cluster"
+#define T_NODE    7
+
+/* Creates a fresh temporary directory; returns a static path valid until the next call. */
+const char *t_mkdtemp(char *out, size_t cap);
+/* Removes dir and the files directly in it. */
+void t_rmdir(const char *dir);
+
+/* Opens dir with the test cluster/node (and the given vfs, may be NULL); fails the test if
+ * that does not succeed. */
+store_t *t_open(const char *dir, const char *vfs);
+
+/* Entry builders: payloads live in an arena owned by the caller. */
+typedef struct t_arena {
+    uint8_t *buf;
+    size_t used, cap;
+} t_arena_t;
+void t_arena_free(t_arena_t *a);
+raft_entry_t t_put(t_arena_t *a, uint64_t index, uint64_t term, const char *key, const char *value,
+                   const store_cond_t *cond);
+raft_entry_t t_del(t_arena_t *a, uint64_t index, uint64_t term, const char *key,
+                   const store_cond_t *cond);
+raft_entry_t t_noop(t_arena_t *a, uint64_t index, uint64_t term, uint64_t leader, uint64_t stamp);
+raft_entry_t t_conf(t_arena_t *a, uint64_t index, uint64_t term, const raft_conf_t *c);
+raft_conf_t t_conf3(void); /* members 1, 2, 3 voters */
+
+/* Saves hard state + entries as one ready batch. */
+int t_save(store_t *st, uint64_t term, uint64_t commit, const raft_entry_t *e, size_t n);
+
+/* 64-bit digest of all committed state: hard state, snapshot meta, log after the snapshot,
+ * applied index/term, every KV row, every epoch, latest conf. */
+uint64_t t_digest(store_t *st);
+
+/* Reads the whole current snapshot through raft_storage_t into a malloc'd buffer. */
+uint8_t *t_snapshot_bytes(store_t *st, size_t *len);
+
+#endif
