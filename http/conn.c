@@ -340,7 +340,14 @@ static int on_headers_complete(llhttp_t *p)
             srv->counters.bad_requests++;
         set_pre(r, st);
         r->route = NULL; /* counted as unmatched */
+        return 0;
     }
+    /* A client waiting for "100 Continue" before sending its body: conn_process() sends it
+     * once every earlier request is answered (an interim response must not overtake
+     * them). */
+    const char *expect = http_req_header(r, "Expect");
+    if (expect && strcasecmp(expect, "100-continue") == 0 && r->http_minor >= 1)
+        r->expect_continue = true;
     return 0;
 }
 
@@ -494,9 +501,27 @@ static void try_resume(struct http_conn *c)
     free(buf);
 }
 
+/* Sent exactly once per request that asked, after all earlier answers, whether or not its
+ * body has arrived already (allowed, and it keeps the output independent of how the
+ * input was split into reads). */
+static void send_continue(struct http_conn *c, struct http_req *r)
+{
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    if (!r->expect_continue || r->continue_sent || r->pre_status)
+        return;
+    r->continue_sent = true;
+    char *b = malloc(sizeof(cont) - 1);
+    if (!b) {
+        conn_defer_abort(c);
+        return;
+    }
+    memcpy(b, cont, sizeof(cont) - 1);
+    conn_write(c, b, sizeof(cont) - 1);
+}
+
 static void dispatch(struct http_conn *c, struct http_req *r)
 {
-    (void)c;
+    send_continue(c, r);
     if (r->pre_status) {
         if (r->pre_status == 405)
             http_req_header_add(r, "Allow", r->allow);
@@ -528,6 +553,8 @@ static void conn_process(struct http_conn *c)
             try_resume(c);
             continue;
         }
+        if (!r && c->cur && c->cur->headers_done)
+            send_continue(c, c->cur);
         break;
     }
     c->processing = false;

@@ -92,6 +92,7 @@ struct http_req {
     size_t nhdr, hdr_cap;
     bool in_value; /* header parse state: value seen for the current header */
     bool headers_done;
+    bool expect_continue, continue_sent; /* "Expect: 100-continue" */
     char *body;
     size_t body_len, body_cap;
 

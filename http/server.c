@@ -132,8 +132,8 @@ static void reject(struct http_server *srv)
 {
     static const char resp[] =
         "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-        "Content-Length: 77\r\nConnection: close\r\nRetry-After: 1\r\n\r\n"
-        "{\"error\":{\"code\":\"too_many_connections\",\"message\":\"connection limit\"}}   ";
+        "Content-Length: 70\r\nConnection: close\r\nRetry-After: 1\r\n\r\n"
+        "{\"error\":{\"code\":\"too_many_connections\",\"message\":\"connection limit\"}}";
     uv_tcp_t *t = malloc(sizeof(*t));
     if (!t)
         return;

@@ -138,7 +138,17 @@ Test(http_server, connection_limit_refuses_excess_and_recovers)
         cr_assert_eq(client_open(&c[i], t.port), 0);
         get_ok(&c[i], "/hello", "hello"); /* accepted and counted */
     }
-    cr_assert_eq(try_extra(t.port), 1, "fifth connection was served");
+    /* Refused at once with a 503 it can read (it sent nothing, so no reset). */
+    struct client x;
+    cr_assert_eq(client_open(&x, t.port), 0);
+    struct resp r;
+    cr_assert_eq(client_read(&x, &r), 0, "no 503 for the fifth connection");
+    cr_assert_eq(r.status, 503);
+    cr_assert(strstr(r.body, "too_many_connections"), "%s", r.body);
+    resp_free(&r);
+    cr_assert(client_wait_eof(&x, 5000));
+    client_close(&x);
+    cr_assert_eq(try_extra(t.port), 1, "sixth connection was served");
     for (int i = 0; i < 4; i++)
         get_ok(&c[i], "/hello", "hello"); /* the others are unaffected */
     client_close(&c[3]);
@@ -189,6 +199,26 @@ Test(http_server, chunked_request_body_and_connection_close)
     cr_assert_eq(r.status, 200);
     resp_free(&r);
     cr_assert(client_wait_eof(&c, 5000));
+    client_close(&c);
+    tsrv_stop(&t);
+}
+
+Test(http_server, expect_100_continue_gets_interim_response)
+{
+    struct tsrv t;
+    tsrv_start(&t, NULL, NULL);
+    struct client c;
+    cr_assert_eq(client_open(&c, t.port), 0);
+    cr_assert_eq(client_sends(&c, "PUT /kv/k HTTP/1.1\r\nContent-Length: 3\r\n"
+                                  "Expect: 100-continue\r\n\r\n"),
+                 0);
+    cr_assert_eq(client_read_until(&c, "HTTP/1.1 100 Continue\r\n\r\n", 5000), 0);
+    c.len = 0;
+    cr_assert_eq(client_sends(&c, "abc"), 0);
+    struct resp r;
+    cr_assert_eq(client_read(&c, &r), 0);
+    cr_assert_str_eq(r.body, "{\"key\":\"k\",\"len\":3}");
+    resp_free(&r);
     client_close(&c);
     tsrv_stop(&t);
 }
