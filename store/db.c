@@ -514,8 +514,10 @@ int store_open(store_t **out, const char *data_dir, const store_opts_t *opts, ch
         err = open_err(st, rc);
         goto fail;
     }
+    /* Identify the file before anything could write to it (even switching the journal mode
+     * rewrites the header): a refused file is left exactly as it was. */
     int64_t app_id = 0, version = 0;
-    rc = sqlite3_exec(st->db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
+    rc = sqlite3_exec(st->db, "PRAGMA application_id", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         err = open_err(st, rc);
         goto fail;
@@ -543,6 +545,11 @@ int store_open(store_t **out, const char *data_dir, const store_opts_t *opts, ch
                          "%s has an electd application id but schema "
                          "version %lld: it is damaged; restore it from a backup or move it away",
                          st->path, (long long)version);
+        goto fail;
+    }
+    rc = sqlite3_exec(st->db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        err = open_err(st, rc);
         goto fail;
     }
     if (!opts->skip_check && (err = quick_check(st)) != 0)
