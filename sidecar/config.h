@@ -1,0 +1,214 @@
+/* config.h — electd's settings: command-line flags, ELECTD_* environment variables and an
+ * optional JSON config file, resolved with the precedence flag > env > file > default.
+ *
+ * One table in config.c is the single source of truth for every setting (name, type,
+ * default, unit, help, limits): getopt_long's option list, the environment lookup, the JSON
+ * key lookup, `electd --help` and validation are all driven from it. A setting named
+ * "election-timeout" is the flag --election-timeout, the environment variable
+ * ELECTD_ELECTION_TIMEOUT and the JSON key "election-timeout". Flag names are a public
+ * interface (docs/configuration.md lists them all).
+ *
+ * Everything invalid is refused by sidecar_config_parse() with exactly one line of text
+ * naming the setting the way the user wrote it, e.g.
+ *   electd: invalid --election-timeout "abc": expected a duration like 500ms or 2s
+ */
+#ifndef ELECTD_SIDECAR_CONFIG_H
+#define ELECTD_SIDECAR_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "log.h"
+#include "raft.h"
+
+/* ---- limits (everything from outside is bounded) ----------------------------------- */
+
+#define SIDECAR_CONFIG_MAX_PEERS       RAFT_MAX_MEMBERS /* entries in --peers */
+#define SIDECAR_CONFIG_NAME_MAX        63               /* bytes of a node or cluster name */
+#define SIDECAR_CONFIG_TOKEN_MAX       256              /* bytes of a token */
+#define SIDECAR_CONFIG_VALUE_MAX       4096             /* bytes of any one value */
+#define SIDECAR_CONFIG_ARGV_MAX        256              /* words of a workload/hook command */
+#define SIDECAR_CONFIG_FILE_MAX        (1024 * 1024)    /* bytes of the --config file */
+#define SIDECAR_CONFIG_ERR_MAX         512              /* a big enough error buffer */
+#define SIDECAR_CONFIG_ENV_NAME_MAX    64               /* bytes of an ELECTD_* name + NUL */
+#define SIDECAR_CONFIG_DEFAULT_TICK_MS 10
+
+/* ---- errors ------------------------------------------------------------------------- */
+
+#define SIDECAR_CONFIG_ERRNO_MAP(X)                                                                \
+    X(INVAL, -1, "invalid configuration")                                                          \
+    X(NOMEM, -2, "out of memory")                                                                  \
+    X(FILE, -3, "config file unreadable or malformed")                                             \
+    X(DATADIR, -4, "data directory missing or unusable")
+
+enum {
+#define SIDECAR_CONFIG_ERR_ENUM(name, code, text) SIDECAR_CONFIG_E##name = code,
+    SIDECAR_CONFIG_ERRNO_MAP(SIDECAR_CONFIG_ERR_ENUM)
+#undef SIDECAR_CONFIG_ERR_ENUM
+};
+
+/* Text for a SIDECAR_CONFIG_E* code (never NULL). */
+const char *sidecar_config_strerror(int err);
+
+/* ---- the parsed result -------------------------------------------------------------- */
+
+/* A network address. host is owned, without IPv6 brackets; NULL when unset. */
+typedef struct sidecar_addr {
+    char *host;
+    uint16_t port;
+} sidecar_addr_t;
+
+/* One member of the initial cluster from --peers. Strings owned by the config. */
+typedef struct sidecar_peer {
+    char *name;
+    char *host; /* hostname, IPv4 or IPv6 (no brackets) */
+    uint16_t port;
+    uint64_t id; /* sidecar_config_node_id(name) */
+} sidecar_peer_t;
+
+/* A command run without a shell: argv[0] is the program, argv[argc] == NULL.
+ * argc == 0 and argv == NULL when unset. */
+typedef struct sidecar_argv {
+    char **argv;
+    size_t argc;
+} sidecar_argv_t;
+
+typedef enum sidecar_config_action {
+    SIDECAR_CONFIG_RUN = 0, /* start the daemon with this configuration */
+    SIDECAR_CONFIG_HELP,    /* --help: print sidecar_config_help() and exit 0 */
+    SIDECAR_CONFIG_VERSION, /* --version: print sidecar_config_version() and exit 0 */
+} sidecar_config_action_t;
+
+/* Every string is owned (free with sidecar_config_free); times are integer milliseconds. */
+typedef struct sidecar_config {
+    sidecar_config_action_t action;
+
+    char *name;            /* this node; always set when action == RUN */
+    sidecar_peer_t *peers; /* the initial cluster; n_peers == 0 when --peers not given */
+    size_t n_peers;
+    size_t self_index;             /* peers[self_index].name == name, when n_peers > 0 */
+    sidecar_addr_t listen_peer;    /* default: this node's address in --peers */
+    sidecar_addr_t listen_http;    /* port 0 lets the OS pick (tests) */
+    sidecar_addr_t advertise_http; /* default: listen_http */
+    char *data_dir;
+    char *cluster_name;
+    char *cluster_token; /* NULL when unset; a secret: main registers it with
+                            sidecar_log_add_secret() so that no log line shows it */
+    char *config_path;   /* NULL when no config file was used */
+
+    uint32_t heartbeat_interval_ms;
+    uint32_t election_timeout_ms;
+    uint32_t tick_ms;
+    double max_drift;       /* fraction in [0, 0.5) */
+    uint32_t max_drift_ppm; /* the same, in parts per million (raft_config_t's unit) */
+    uint32_t stop_timeout_ms;
+    uint32_t hook_timeout_ms;
+    uint32_t max_restarts;
+    uint32_t restart_window_ms;
+
+    sidecar_argv_t exec; /* supervise mode: the workload command */
+    sidecar_argv_t on_start;
+    sidecar_argv_t on_stop;
+    sidecar_argv_t on_change;
+    bool witness;
+
+    sidecar_log_level_t log_level;
+    sidecar_log_format_t log_format;
+
+    char *http_token; /* NULL when unset; a secret, like cluster_token */
+    bool forward;
+    uint32_t http_max_connections;
+    uint32_t http_max_header_bytes;
+    uint32_t http_max_body_bytes;
+    uint32_t http_idle_timeout_ms;
+    uint32_t snapshot_entries;
+} sidecar_config_t;
+
+/* ---- parsing ------------------------------------------------------------------------ */
+
+/* Looks up an environment variable; returns NULL when unset. The result is borrowed and
+ * must stay valid until sidecar_config_parse returns. */
+typedef const char *(*sidecar_config_getenv_cb)(const char *name, void *ud);
+
+/* getenv() over the process environment (ud unused): what main() passes. */
+const char *sidecar_config_getenv_process(const char *name, void *ud);
+/* Lookup in a NULL-terminated array of "NAME=value" strings passed as ud (tests). */
+const char *sidecar_config_getenv_array(const char *name, void *ud);
+
+typedef struct sidecar_config_source {
+    int argc;
+    char *const *argv;                  /* argv[0] is the program name; not modified */
+    sidecar_config_getenv_cb getenv_cb; /* NULL: no environment */
+    void *getenv_ud;
+    /* Non-NULL: the config file's contents, used instead of reading the file that --config
+     * (or ELECTD_CONFIG) names; file_len bytes, need not be NUL-terminated. */
+    const char *file_text;
+    size_t file_len;
+    /* Do not touch the filesystem: --data-dir is neither created nor checked and hook
+     * programs are not checked (fuzzing). main() leaves this false. */
+    bool skip_fs;
+} sidecar_config_source_t;
+
+/* Resolves every setting from src into *cfg (which the caller provides; its previous
+ * contents are ignored) and validates the result.
+ * Returns 0 on success: cfg->action says whether to run or to print help/version (in those
+ * two cases nothing else was parsed or validated). On failure returns a negative
+ * SIDECAR_CONFIG_E* code, writes one line (no trailing newline, starting with "electd: ")
+ * into err[err_size] naming the offending setting, and leaves *cfg freed and zeroed.
+ * Not thread-safe (getopt_long keeps global state). Secrets are never echoed in err. */
+int sidecar_config_parse(sidecar_config_t *cfg, const sidecar_config_source_t *src, char *err,
+                         size_t err_size);
+
+/* Frees everything cfg owns and zeroes it. Safe on a zeroed or already freed config. */
+void sidecar_config_free(sidecar_config_t *cfg);
+
+/* ---- derived values ----------------------------------------------------------------- */
+
+/* The lease a leader may claim, in ms: the same rule as raft_lease_ticks(),
+ * floor(E × (1 − d)/(1 + d)) − 2 ticks with E = election_timeout in ticks and d = max_drift
+ * (ppm), times tick_ms. 0 when that is not positive (parse refuses such configurations). */
+uint32_t sidecar_config_lease_ms(const sidecar_config_t *cfg);
+
+/* A node's Raft id: 64-bit FNV-1a over its name, never 0. */
+uint64_t sidecar_config_node_id(const char *name);
+
+/* The cluster id: 64-bit FNV-1a over a canonical string of the cluster name and the
+ * initial cluster ("electd-cluster-v1\n<cluster-name>\n" then, sorted by name, one
+ * "<name>=<host lower-cased>:<port>\n" per peer), never 0. Independent of the order in
+ * which --peers lists the members. Returns 0 when cfg has no peers (unknown). */
+uint64_t sidecar_config_cluster_id(const sidecar_config_t *cfg);
+
+/* Formats addr as "host:port" or "[v6]:port" into buf; returns the length, or a negative
+ * SIDECAR_CONFIG_EINVAL when it does not fit or addr is unset. */
+int sidecar_config_addr_format(const sidecar_addr_t *addr, char *buf, size_t size);
+
+/* ---- help and the settings table ----------------------------------------------------- */
+
+/* Public view of one row of the settings table. */
+typedef struct sidecar_config_setting {
+    const char *name; /* the flag without "--", and the JSON key */
+    const char *unit; /* the value's placeholder in --help ("DURATION", "HOST:PORT"); NULL
+                         for flags that take no value */
+    const char *def;  /* default as a user would write it; NULL when none */
+    const char *help; /* one line, including how a missing default is derived */
+    bool env;         /* settable through ELECTD_<NAME> */
+    bool file;        /* settable in the JSON config file */
+} sidecar_config_setting_t;
+
+size_t sidecar_config_setting_count(void);
+/* Row i (< sidecar_config_setting_count()); borrowed static data. */
+const sidecar_config_setting_t *sidecar_config_setting_at(size_t i);
+/* Writes the environment variable name of a setting ("ELECTD_ELECTION_TIMEOUT") into buf;
+ * returns 0, or SIDECAR_CONFIG_EINVAL when it does not fit. */
+int sidecar_config_env_name(const char *setting, char *buf, size_t size);
+
+/* Writes the `electd --help` text to out: usage, the precedence rule, and every setting
+ * with its placeholder, default, environment variable and help. Never prints a secret. */
+void sidecar_config_help(FILE *out);
+
+/* "electd <version>" (static string). */
+const char *sidecar_config_version(void);
+
+#endif

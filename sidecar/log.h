@@ -1,0 +1,130 @@
+/* log.h — electd's event log: one line per event, as text or JSON, on stderr (or any fd).
+ *
+ * Every line carries the time (UTC, ms), the level, the node name, the current term and role,
+ * a message and any number of typed key/value fields:
+ *
+ *   text: 2026-11-22T01:02:03.456Z INFO node=a term=3 role=leader msg="elected" votes=2
+ *   json: {"ts":"2026-11-22T01:02:03.456Z","level":"info","node":"a","term":3,
+ *          "role":"leader","msg":"elected","votes":2}
+ *
+ * A line is at most SIDECAR_LOG_LINE_MAX bytes, built on the stack (no allocation) and
+ * written with one write(2), so lines from several writers never interleave on a pipe
+ * (PIPE_BUF is 4096 on Linux). A longer line is cut and marked `truncated=true` (text) or
+ * `"truncated":true` (JSON, which stays valid). Every string is escaped: control characters
+ * and, in JSON, invalid UTF-8 bytes (as \ufffd) — log lines carry outside data (hook output,
+ * peer names, HTTP paths). Values equal to a registered secret are never printed.
+ *
+ * The logger is process-wide state, meant to be used from the event-loop thread.
+ */
+#ifndef ELECTD_SIDECAR_LOG_H
+#define ELECTD_SIDECAR_LOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SIDECAR_LOG_LINE_MAX    4096 /* bytes of one line, newline included */
+#define SIDECAR_LOG_NODE_MAX    64   /* bytes of the node name kept, NUL included */
+#define SIDECAR_LOG_SECRETS_MAX 4    /* secrets that sidecar_log_add_secret can register */
+#define SIDECAR_LOG_SECRET_MAX  256  /* bytes of one secret */
+
+/* Order matters: filtering keeps lines whose level >= the configured one. The names are the
+ * values of --log-level. */
+typedef enum sidecar_log_level {
+    SIDECAR_LOG_DEBUG = 0,
+    SIDECAR_LOG_INFO = 1,
+    SIDECAR_LOG_WARN = 2,
+    SIDECAR_LOG_ERROR = 3,
+} sidecar_log_level_t;
+
+/* The values of --log-format, in this order. */
+typedef enum sidecar_log_format {
+    SIDECAR_LOG_TEXT = 0,
+    SIDECAR_LOG_JSON = 1,
+} sidecar_log_format_t;
+
+/* Called for every line to get the current term and role (role: static or long-lived
+ * string, e.g. "leader"; NULL means "unknown"). Must not log. */
+typedef void (*sidecar_log_state_cb)(void *ud, uint64_t *term, const char **role);
+
+/* (Re)configures the logger. fd is borrowed (2 for stderr). node is copied (cut to
+ * SIDECAR_LOG_NODE_MAX - 1 bytes); NULL means none yet. Before the first call the logger
+ * writes text at level info to fd 2. Keeps the state callback and secrets. */
+void sidecar_log_init(sidecar_log_level_t level, sidecar_log_format_t format, int fd,
+                      const char *node);
+
+/* Sets the source of term/role (replaces sidecar_log_set_state's values); cb NULL clears. */
+void sidecar_log_set_state_cb(sidecar_log_state_cb cb, void *ud);
+/* Sets term/role directly, for callers without a callback. role is borrowed (static). */
+void sidecar_log_set_state(uint64_t term, const char *role);
+
+/* Registers a string that must never appear in a log line (the cluster token, the HTTP
+ * token): any occurrence in a message or string value is replaced by "[redacted]". The
+ * string is copied. Returns 0, or -1 for an empty string, one longer than
+ * SIDECAR_LOG_SECRET_MAX bytes or a registration beyond SIDECAR_LOG_SECRETS_MAX. */
+int sidecar_log_add_secret(const char *secret);
+/* Forgets every registered secret (tests). */
+void sidecar_log_clear_secrets(void);
+
+/* true when a line at this level would be written: lets callers skip costly formatting. */
+bool sidecar_log_enabled(sidecar_log_level_t level);
+
+/* Lines that could not be written (write error); for metrics. */
+uint64_t sidecar_log_dropped(void);
+
+const char *sidecar_log_level_name(sidecar_log_level_t level); /* "info" */
+
+/* ---- writing lines ------------------------------------------------------------------ */
+
+typedef enum sidecar_log_field_type {
+    SIDECAR_LOG_FIELD_END = 0, /* marks an unused slot; skipped */
+    SIDECAR_LOG_FIELD_STR,
+    SIDECAR_LOG_FIELD_INT,
+    SIDECAR_LOG_FIELD_UINT,
+    SIDECAR_LOG_FIELD_DOUBLE,
+    SIDECAR_LOG_FIELD_BOOL,
+} sidecar_log_field_type_t;
+
+/* One key/value. Keys should be [a-z0-9_]; anything else is replaced by '_'. */
+typedef struct sidecar_log_field {
+    const char *key;
+    sidecar_log_field_type_t type;
+    union {
+        const char *s; /* NULL prints as an empty string */
+        int64_t i;
+        uint64_t u;
+        double d;
+        bool b;
+    } v;
+} sidecar_log_field_t;
+
+#define SIDECAR_LOG_STR(k, x)                                                                      \
+    ((sidecar_log_field_t){.key = (k), .type = SIDECAR_LOG_FIELD_STR, .v.s = (x)})
+#define SIDECAR_LOG_INT(k, x)                                                                      \
+    ((sidecar_log_field_t){.key = (k), .type = SIDECAR_LOG_FIELD_INT, .v.i = (int64_t)(x)})
+#define SIDECAR_LOG_UINT(k, x)                                                                     \
+    ((sidecar_log_field_t){.key = (k), .type = SIDECAR_LOG_FIELD_UINT, .v.u = (uint64_t)(x)})
+#define SIDECAR_LOG_DOUBLE(k, x)                                                                   \
+    ((sidecar_log_field_t){.key = (k), .type = SIDECAR_LOG_FIELD_DOUBLE, .v.d = (double)(x)})
+#define SIDECAR_LOG_BOOL(k, x)                                                                     \
+    ((sidecar_log_field_t){.key = (k), .type = SIDECAR_LOG_FIELD_BOOL, .v.b = (x)})
+
+/* Writes one line: msg plus n fields. Strings are borrowed for the call only. */
+void sidecar_log_fields(sidecar_log_level_t level, const char *msg,
+                        const sidecar_log_field_t *fields, size_t n);
+
+/* Writes one line whose message is printf-formatted (no fields). */
+void sidecar_logf(sidecar_log_level_t level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* The usual way to log: SIDECAR_LOG(SIDECAR_LOG_INFO, "elected", SIDECAR_LOG_UINT("votes", 2),
+ * SIDECAR_LOG_STR("peer", name)). The array starts with an END slot so that the field list
+ * may be empty. */
+#define SIDECAR_LOG(level, msg, ...)                                                               \
+    sidecar_log_fields(                                                                            \
+        (level), (msg),                                                                            \
+        (const sidecar_log_field_t[]){{.type = SIDECAR_LOG_FIELD_END}, __VA_ARGS__},               \
+        sizeof((const sidecar_log_field_t[]){{.type = SIDECAR_LOG_FIELD_END}, __VA_ARGS__}) /      \
+            sizeof(sidecar_log_field_t))
+
+#endif

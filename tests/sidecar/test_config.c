@@ -1,0 +1,705 @@
+/* test_config.c — electd's settings: defaults, precedence flag > env > file > default, value
+ * syntax, cross-checks, the one-line refusals users see, --help and its documentation. */
+#include <criterion/criterion.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+
+#define PEERS3 "a=127.0.0.1:7001,b=127.0.0.1:7002,c=127.0.0.1:7003"
+/* A valid minimal command line; data-dir is not touched unless a test asks (skip_fs). */
+#define BASE      "--name", "a", "--peers", PEERS3, "--data-dir", "/nonexistent/electd-test"
+#define ARGV(...) ((const char *[]){"electd", __VA_ARGS__, NULL})
+#define ENV(...)  ((const char *[]){__VA_ARGS__, NULL})
+
+typedef struct run {
+    const char **argv;
+    const char **env;
+    const char *file;
+    bool fs; /* check/create the data dir and programs */
+} run_t;
+
+static sidecar_config_t cfg;
+static char err[SIDECAR_CONFIG_ERR_MAX];
+
+static void teardown(void)
+{
+    sidecar_config_free(&cfg);
+}
+
+TestSuite(config, .fini = teardown);
+
+static int parse(run_t r)
+{
+    int argc = 0;
+    while (r.argv[argc]) {
+        argc++;
+    }
+    sidecar_config_source_t src = {
+        .argc = argc,
+        .argv = (char *const *)r.argv,
+        .getenv_cb = r.env ? sidecar_config_getenv_array : NULL,
+        .getenv_ud = (void *)r.env,
+        .file_text = r.file,
+        .file_len = r.file ? strlen(r.file) : 0,
+        .skip_fs = !r.fs,
+    };
+    sidecar_config_free(&cfg);
+    return sidecar_config_parse(&cfg, &src, err, sizeof(err));
+}
+
+static void ok(run_t r)
+{
+    int rc = parse(r);
+    cr_assert_eq(rc, 0, "parse failed (%d): %s", rc, err);
+    cr_assert_eq(cfg.action, SIDECAR_CONFIG_RUN);
+}
+
+/* The parse fails with one line that starts with "electd: " and contains needle. */
+static void refused(run_t r, const char *needle)
+{
+    int rc = parse(r);
+    cr_assert_lt(rc, 0, "expected a refusal containing [%s]", needle);
+    cr_assert(strstr(err, needle) != NULL, "error [%s] lacks [%s]", err, needle);
+    cr_assert(strncmp(err, "electd: ", 8) == 0, "error [%s] lacks the prefix", err);
+    cr_assert(strchr(err, '\n') == NULL, "error [%s] is not one line", err);
+    cr_assert_null(cfg.name, "a refused config is freed");
+}
+
+/* ---- defaults and derived values ---------------------------------------------------- */
+
+Test(config, defaults_match_the_documented_values)
+{
+    ok((run_t){.argv = ARGV(BASE)});
+    cr_assert_str_eq(cfg.name, "a");
+    cr_assert_eq(cfg.n_peers, 3);
+    cr_assert_eq(cfg.self_index, 0);
+    cr_assert_eq(cfg.heartbeat_interval_ms, 100);
+    cr_assert_eq(cfg.election_timeout_ms, 1000);
+    cr_assert_eq(cfg.tick_ms, 10);
+    cr_assert_float_eq(cfg.max_drift, 0.05, 1e-12);
+    cr_assert_eq(cfg.max_drift_ppm, 50000);
+    cr_assert_eq(cfg.stop_timeout_ms, 500);
+    cr_assert_eq(cfg.hook_timeout_ms, 30000);
+    cr_assert_eq(cfg.max_restarts, 5);
+    cr_assert_eq(cfg.restart_window_ms, 60000);
+    cr_assert_str_eq(cfg.listen_http.host, "127.0.0.1");
+    cr_assert_eq(cfg.listen_http.port, 7480);
+    cr_assert_str_eq(cfg.advertise_http.host, "127.0.0.1");
+    cr_assert_eq(cfg.advertise_http.port, 7480);
+    cr_assert_str_eq(cfg.listen_peer.host, "127.0.0.1");
+    cr_assert_eq(cfg.listen_peer.port, 7001);
+    cr_assert_str_eq(cfg.cluster_name, "electd");
+    cr_assert_null(cfg.cluster_token);
+    cr_assert_null(cfg.http_token);
+    cr_assert_eq(cfg.log_level, SIDECAR_LOG_INFO);
+    cr_assert_eq(cfg.log_format, SIDECAR_LOG_TEXT);
+    cr_assert_eq(cfg.http_max_connections, 1024);
+    cr_assert_eq(cfg.http_max_header_bytes, 8192);
+    cr_assert_eq(cfg.http_max_body_bytes, 1048576);
+    cr_assert_eq(cfg.http_idle_timeout_ms, 60000);
+    cr_assert_eq(cfg.snapshot_entries, 4096);
+    cr_assert_not(cfg.witness);
+    cr_assert_not(cfg.forward);
+    cr_assert_eq(cfg.exec.argc, 0);
+    cr_assert_null(cfg.exec.argv);
+    cr_assert_null(cfg.config_path);
+}
+
+Test(config, lease_follows_the_raft_rule)
+{
+    ok((run_t){.argv = ARGV(BASE)});
+    /* floor(100 * 0.95 / 1.05) - 2 = 88 ticks of 10 ms */
+    cr_assert_eq(sidecar_config_lease_ms(&cfg), 880);
+    ok((run_t){.argv = ARGV(BASE, "--max-drift", "0")});
+    cr_assert_eq(sidecar_config_lease_ms(&cfg), 980);
+}
+
+Test(config, peers_are_parsed_into_name_host_port)
+{
+    ok((run_t){.argv = ARGV("--name", "db-2", "--peers",
+                            "db-1=10.0.0.1:7001,db-2=[::1]:7002,db-3=node3.example:7003",
+                            "--data-dir", "/x")});
+    cr_assert_eq(cfg.n_peers, 3);
+    cr_assert_str_eq(cfg.peers[0].name, "db-1");
+    cr_assert_str_eq(cfg.peers[0].host, "10.0.0.1");
+    cr_assert_eq(cfg.peers[0].port, 7001);
+    cr_assert_str_eq(cfg.peers[1].host, "::1");
+    cr_assert_eq(cfg.peers[1].port, 7002);
+    cr_assert_str_eq(cfg.peers[2].host, "node3.example");
+    cr_assert_eq(cfg.self_index, 1);
+    cr_assert_eq(cfg.peers[1].id, sidecar_config_node_id("db-2"));
+    cr_assert_neq(cfg.peers[0].id, cfg.peers[1].id);
+    cr_assert_str_eq(cfg.listen_peer.host, "::1", "listen-peer defaults to our own entry");
+    cr_assert_eq(cfg.listen_peer.port, 7002);
+    char buf[64];
+    cr_assert_eq(sidecar_config_addr_format(&cfg.listen_peer, buf, sizeof(buf)), 10);
+    cr_assert_str_eq(buf, "[::1]:7002");
+}
+
+Test(config, malformed_peers_are_refused)
+{
+    refused((run_t){.argv = ARGV("--name", "a", "--peers", "a=127.0.0.1:1,a=127.0.0.1:2",
+                                 "--data-dir", "/x")},
+            "invalid --peers \"a=127.0.0.1:1,a=127.0.0.1:2\": duplicate peer name \"a\"");
+    refused((run_t){.argv = ARGV("--name", "a", "--peers", "a=127.0.0.1", "--data-dir", "/x")},
+            "expected host:port");
+    refused((run_t){.argv = ARGV("--name", "a", "--peers", "a", "--data-dir", "/x")},
+            "entry \"a\" is not name=host:port");
+    refused((run_t){.argv = ARGV("--name", "a", "--peers", "a=h:1,,b=h:2", "--data-dir", "/x")},
+            "empty entry");
+    refused((run_t){.argv = ARGV("--name", "a", "--peers", "a=h:70000", "--data-dir", "/x")},
+            "port must be a number from 1 to 65535");
+    refused((run_t){.argv = ARGV("--name", "a", "--peers", "a=h:0", "--data-dir", "/x")},
+            "port must be a number from 1 to 65535");
+    refused((run_t){.argv = ARGV("--name", "a", "--peers", "a=h:1,b=H:1", "--data-dir", "/x")},
+            "peers \"a\" and \"b\" have the same address");
+    refused((run_t){.argv = ARGV("--name", "a", "--peers", "a=h_x:1", "--data-dir", "/x")},
+            "invalid host name");
+    refused((run_t){.argv = ARGV("--name", "a", "--peers", "a=[zz]:1", "--data-dir", "/x")},
+            "invalid IPv6 address");
+    refused((run_t){.argv = ARGV("--name", "a", "--peers", "-a=h:1", "--data-dir", "/x")},
+            "the name must be");
+    refused((run_t){.argv = ARGV("--name", "z", "--peers", PEERS3, "--data-dir", "/x")},
+            "--name \"z\" is not among --peers (a, b, c)");
+}
+
+Test(config, too_many_peers_are_refused)
+{
+    char peers[2048] = "";
+    for (int i = 0; i <= SIDECAR_CONFIG_MAX_PEERS; i++) {
+        size_t n = strlen(peers);
+        snprintf(peers + n, sizeof(peers) - n, "%sn%d=127.0.0.1:%d", i ? "," : "", i, 7000 + i);
+    }
+    refused((run_t){.argv = ARGV("--name", "n0", "--peers", peers, "--data-dir", "/x")},
+            "more than 16 peers");
+}
+
+Test(config, cluster_id_is_canonical)
+{
+    ok((run_t){.argv = ARGV("--name", "a", "--peers", "a=h1:1,b=h2:2", "--data-dir", "/x")});
+    uint64_t id = sidecar_config_cluster_id(&cfg);
+    cr_assert_neq(id, 0);
+    ok((run_t){.argv = ARGV("--name", "a", "--peers", "b=H2:2,a=h1:1", "--data-dir", "/x")});
+    cr_assert_eq(sidecar_config_cluster_id(&cfg), id, "order and host case do not matter");
+    ok((run_t){.argv = ARGV("--name", "a", "--peers", "a=h1:1,b=h2:2", "--data-dir", "/x",
+                            "--cluster-name", "other")});
+    cr_assert_neq(sidecar_config_cluster_id(&cfg), id, "the cluster name does");
+    ok((run_t){.argv = ARGV("--name", "a", "--peers", "a=h1:1,b=h2:3", "--data-dir", "/x")});
+    cr_assert_neq(sidecar_config_cluster_id(&cfg), id, "the members' addresses do");
+    ok((run_t){.argv = ARGV("--name", "a", "--listen-peer", "h1:1", "--data-dir", "/x")});
+    cr_assert_eq(sidecar_config_cluster_id(&cfg), 0, "unknown without --peers");
+}
+
+Test(config, listen_peer_is_required_without_peers)
+{
+    refused((run_t){.argv = ARGV("--name", "a", "--data-dir", "/x")},
+            "--listen-peer is required when --peers is not given");
+}
+
+Test(config, wildcard_listen_http_needs_advertise_http)
+{
+    refused((run_t){.argv = ARGV(BASE, "--listen-http", "0.0.0.0:7480")},
+            "--listen-http 0.0.0.0 is a wildcard address: set --advertise-http");
+    ok((run_t){
+        .argv = ARGV(BASE, "--listen-http", "0.0.0.0:7480", "--advertise-http", "10.1.2.3:7480")});
+    cr_assert_str_eq(cfg.advertise_http.host, "10.1.2.3");
+    ok((run_t){.argv = ARGV(BASE, "--listen-http", "127.0.0.1:0")});
+    cr_assert_eq(cfg.listen_http.port, 0, "port 0 lets the OS pick");
+}
+
+/* ---- precedence --------------------------------------------------------------------- */
+
+Test(config, flag_beats_env_beats_file_beats_default)
+{
+    const char *file = "{\"heartbeat-interval\": \"400ms\", \"log-level\": \"error\","
+                       " \"cluster-name\": \"from-file\"}";
+    const char **env = ENV("ELECTD_HEARTBEAT_INTERVAL=300ms", "ELECTD_LOG_LEVEL=warn");
+
+    ok((run_t){.argv = ARGV(BASE, "--heartbeat-interval", "200ms", "--log-level", "debug"),
+               .env = env,
+               .file = file});
+    cr_assert_eq(cfg.heartbeat_interval_ms, 200);
+    cr_assert_eq(cfg.log_level, SIDECAR_LOG_DEBUG);
+    cr_assert_str_eq(cfg.cluster_name, "from-file");
+
+    ok((run_t){.argv = ARGV(BASE), .env = env, .file = file});
+    cr_assert_eq(cfg.heartbeat_interval_ms, 300);
+    cr_assert_eq(cfg.log_level, SIDECAR_LOG_WARN);
+
+    ok((run_t){.argv = ARGV(BASE), .env = NULL, .file = file});
+    cr_assert_eq(cfg.heartbeat_interval_ms, 400);
+    cr_assert_eq(cfg.log_level, SIDECAR_LOG_ERROR);
+
+    ok((run_t){.argv = ARGV(BASE)});
+    cr_assert_eq(cfg.heartbeat_interval_ms, 100);
+    cr_assert_eq(cfg.log_level, SIDECAR_LOG_INFO);
+    cr_assert_str_eq(cfg.cluster_name, "electd");
+}
+
+Test(config, required_settings_come_from_any_source)
+{
+    ok((run_t){.argv = ARGV("--data-dir", "/x"),
+               .env = ENV("ELECTD_NAME=b", "ELECTD_PEERS=" PEERS3)});
+    cr_assert_str_eq(cfg.name, "b");
+    cr_assert_eq(cfg.self_index, 1);
+    ok((run_t){.argv = ARGV("--name", "c"),
+               .env = NULL,
+               .file = "{\"data-dir\": \"/d\", \"peers\": [\"a=h:1\", \"c=h:3\"]}"});
+    cr_assert_str_eq(cfg.data_dir, "/d");
+    cr_assert_eq(cfg.n_peers, 2);
+    cr_assert_eq(cfg.self_index, 1);
+}
+
+Test(config, empty_env_values_count_as_unset)
+{
+    ok((run_t){.argv = ARGV(BASE), .env = ENV("ELECTD_CLUSTER_TOKEN=", "ELECTD_TICK=")});
+    cr_assert_null(cfg.cluster_token);
+    cr_assert_eq(cfg.tick_ms, 10);
+}
+
+Test(config, missing_required_settings_are_named)
+{
+    refused((run_t){.argv = ARGV("--peers", PEERS3, "--data-dir", "/x")},
+            "missing --name (or ELECTD_NAME, or \"name\" in the config file)");
+    refused((run_t){.argv = ARGV("--name", "a", "--peers", PEERS3)}, "missing --data-dir");
+}
+
+/* ---- value syntax ------------------------------------------------------------------- */
+
+Test(config, durations_take_ms_and_s)
+{
+    ok((run_t){.argv = ARGV(BASE, "--election-timeout", "2s", "--heartbeat-interval", "250ms",
+                            "--stop-timeout", "700", "--hook-timeout", "1ms")});
+    cr_assert_eq(cfg.election_timeout_ms, 2000);
+    cr_assert_eq(cfg.heartbeat_interval_ms, 250);
+    cr_assert_eq(cfg.stop_timeout_ms, 700, "a bare number is ms");
+    cr_assert_eq(cfg.hook_timeout_ms, 1);
+}
+
+Test(config, bad_durations_are_refused_with_the_reason)
+{
+    refused((run_t){.argv = ARGV(BASE, "--election-timeout", "abc")},
+            "invalid --election-timeout \"abc\": expected a duration like 500ms or 2s");
+    refused((run_t){.argv = ARGV(BASE, "--election-timeout", "1.5s")}, "expected a duration");
+    refused((run_t){.argv = ARGV(BASE, "--election-timeout", "10 ms")}, "expected a duration");
+    refused((run_t){.argv = ARGV(BASE, "--election-timeout", "10m")}, "expected a duration");
+    refused((run_t){.argv = ARGV(BASE, "--election-timeout", "")}, "expected a duration");
+    refused((run_t){.argv = ARGV(BASE, "--election-timeout", "-5ms")}, "not a negative one");
+    refused((run_t){.argv = ARGV(BASE, "--hook-timeout", "0")},
+            "invalid --hook-timeout \"0\": must be at least 1ms");
+    refused((run_t){.argv = ARGV(BASE, "--hook-timeout", "99999999999999999999999s")},
+            "too large: at most 3600s");
+    refused((run_t){.argv = ARGV(BASE, "--restart-window", "18446744073709551615s")},
+            "too large: at most 86400s");
+    refused((run_t){.argv = ARGV(BASE), .env = ENV("ELECTD_STOP_TIMEOUT=soon")},
+            "invalid ELECTD_STOP_TIMEOUT \"soon\": expected a duration");
+}
+
+Test(config, sizes_and_counts)
+{
+    ok((run_t){.argv = ARGV(BASE, "--http-max-header-bytes", "16KiB", "--http-max-body-bytes",
+                            "2048", "--http-max-connections", "10", "--max-restarts", "0")});
+    cr_assert_eq(cfg.http_max_header_bytes, 16384);
+    cr_assert_eq(cfg.http_max_body_bytes, 2048);
+    cr_assert_eq(cfg.http_max_connections, 10);
+    cr_assert_eq(cfg.max_restarts, 0);
+    refused((run_t){.argv = ARGV(BASE, "--http-max-header-bytes", "8KB")},
+            "expected a size like 8KiB or 1MiB");
+    refused((run_t){.argv = ARGV(BASE, "--http-max-body-bytes", "2MiB")},
+            "too large: at most 1MiB");
+    refused((run_t){.argv = ARGV(BASE, "--http-max-connections", "0")}, "must be at least 1");
+    refused((run_t){.argv = ARGV(BASE, "--max-restarts", "five")},
+            "invalid --max-restarts \"five\": expected a whole number");
+}
+
+Test(config, max_drift_is_a_fraction_below_one_half)
+{
+    ok((run_t){.argv = ARGV(BASE, "--max-drift", "0.1")});
+    cr_assert_eq(cfg.max_drift_ppm, 100000);
+    ok((run_t){.argv = ARGV(BASE, "--max-drift", "0.49", "--stop-timeout", "100ms")});
+    refused((run_t){.argv = ARGV(BASE, "--max-drift", "0.5")},
+            "invalid --max-drift \"0.5\": must be in [0, 0.5)");
+    refused((run_t){.argv = ARGV(BASE, "--max-drift", "-0.1")}, "must not be negative");
+    refused((run_t){.argv = ARGV(BASE, "--max-drift", "nan")}, "expected a number in [0, 0.5)");
+    refused((run_t){.argv = ARGV(BASE, "--max-drift", "5%")}, "expected a number in [0, 0.5)");
+}
+
+Test(config, booleans)
+{
+    ok((run_t){.argv = ARGV(BASE, "--forward")});
+    cr_assert(cfg.forward, "a bare flag is true");
+    ok((run_t){.argv = ARGV(BASE, "--forward=false"), .env = ENV("ELECTD_FORWARD=1")});
+    cr_assert_not(cfg.forward, "the flag beats the environment");
+    ok((run_t){.argv = ARGV(BASE), .env = ENV("ELECTD_FORWARD=true")});
+    cr_assert(cfg.forward);
+    ok((run_t){.argv = ARGV(BASE), .env = ENV("ELECTD_WITNESS=0"), .file = "{\"witness\": true}"});
+    cr_assert_not(cfg.witness);
+    ok((run_t){.argv = ARGV(BASE), .env = NULL, .file = "{\"witness\": 1}"});
+    cr_assert(cfg.witness);
+    refused((run_t){.argv = ARGV(BASE), .env = ENV("ELECTD_FORWARD=yes")},
+            "invalid ELECTD_FORWARD \"yes\": expected true, false, 1 or 0");
+    refused((run_t){.argv = ARGV(BASE, "--forward", "false")}, "unexpected argument \"false\"");
+}
+
+Test(config, log_level_and_format_are_enumerations)
+{
+    ok((run_t){.argv = ARGV(BASE, "--log-level", "warn", "--log-format", "json")});
+    cr_assert_eq(cfg.log_level, SIDECAR_LOG_WARN);
+    cr_assert_eq(cfg.log_format, SIDECAR_LOG_JSON);
+    refused((run_t){.argv = ARGV(BASE, "--log-level", "verbose")},
+            "invalid --log-level \"verbose\": expected one of debug, info, warn, error");
+    refused((run_t){.argv = ARGV(BASE, "--log-format", "xml")}, "expected one of text, json");
+}
+
+Test(config, names_and_tokens)
+{
+    refused((run_t){.argv = ARGV(BASE, "--cluster-name", "a b")}, "invalid --cluster-name \"a b\"");
+    ok((run_t){.argv = ARGV(BASE, "--cluster-token", "s3cr3t-Token")});
+    cr_assert_str_eq(cfg.cluster_token, "s3cr3t-Token");
+    refused((run_t){.argv = ARGV(BASE, "--cluster-token", "has space-secret")},
+            "invalid --cluster-token (value hidden)");
+    cr_assert_null(strstr(err, "space-secret"), "a token is never echoed: %s", err);
+    refused((run_t){.argv = ARGV(BASE),
+                    .env = NULL,
+                    .file = "{\"http-token\": \"bad\\ttoken-secret\"}"},
+            "invalid \"http-token\" (value hidden)");
+    cr_assert_null(strstr(err, "token-secret"));
+}
+
+/* ---- the command line --------------------------------------------------------------- */
+
+Test(config, unknown_and_abbreviated_flags_are_refused)
+{
+    refused((run_t){.argv = ARGV(BASE, "--bogus", "1")}, "unknown flag \"--bogus\"");
+    refused((run_t){.argv = ARGV(BASE, "--elect", "1s")}, "unknown flag \"--elect\"");
+    refused((run_t){.argv = ARGV(BASE, "-n", "a")}, "unknown flag \"-n\"");
+    refused((run_t){.argv = ARGV(BASE, "stray")}, "unexpected argument \"stray\"");
+    refused((run_t){.argv = ARGV(BASE, "--tick")}, "--tick needs a value");
+}
+
+Test(config, last_flag_wins)
+{
+    ok((run_t){.argv = ARGV(BASE, "--tick", "20ms", "--tick=5ms")});
+    cr_assert_eq(cfg.tick_ms, 5);
+}
+
+Test(config, help_and_version_skip_validation)
+{
+    cr_assert_eq(parse((run_t){.argv = ARGV("--help")}), 0);
+    cr_assert_eq(cfg.action, SIDECAR_CONFIG_HELP);
+    cr_assert_eq(parse((run_t){.argv = ARGV("--tick", "bad", "--version")}), 0);
+    cr_assert_eq(cfg.action, SIDECAR_CONFIG_VERSION);
+    cr_assert(strncmp(sidecar_config_version(), "electd ", 7) == 0);
+}
+
+Test(config, exec_takes_the_command_after_double_dash)
+{
+    ok((run_t){.argv = ARGV(BASE, "--exec", "--", "/usr/bin/worker", "-v", "--name", "x", "")});
+    cr_assert_eq(cfg.exec.argc, 5);
+    cr_assert_str_eq(cfg.exec.argv[0], "/usr/bin/worker");
+    cr_assert_str_eq(cfg.exec.argv[1], "-v");
+    cr_assert_str_eq(cfg.exec.argv[2], "--name", "the workload's flags are its own");
+    cr_assert_str_eq(cfg.exec.argv[4], "");
+    cr_assert_null(cfg.exec.argv[5]);
+    cr_assert_str_eq(cfg.name, "a");
+
+    ok((run_t){.argv = ARGV(BASE, "--exec=/usr/bin/worker  -v")});
+    cr_assert_eq(cfg.exec.argc, 2, "a string is split on spaces");
+    cr_assert_str_eq(cfg.exec.argv[1], "-v");
+
+    ok((run_t){.argv = ARGV(BASE), .env = ENV("ELECTD_EXEC=[\"/bin/w\", \"two words\"]")});
+    cr_assert_eq(cfg.exec.argc, 2, "a JSON array keeps spaces inside arguments");
+    cr_assert_str_eq(cfg.exec.argv[1], "two words");
+
+    ok((run_t){.argv = ARGV(BASE), .env = NULL, .file = "{\"exec\": [\"/bin/w\", \"-x\"]}"});
+    cr_assert_eq(cfg.exec.argc, 2);
+
+    refused((run_t){.argv = ARGV(BASE, "--exec")}, "--exec needs the workload command after --");
+    refused((run_t){.argv = ARGV(BASE, "--exec", "--")},
+            "--exec needs the workload command after --");
+    refused((run_t){.argv = ARGV(BASE, "--", "/bin/w")}, "need --exec");
+    refused((run_t){.argv = ARGV(BASE, "--exec=/bin/w", "--", "/bin/w")}, "not both");
+    refused((run_t){.argv = ARGV(BASE), .env = ENV("ELECTD_EXEC=[\"/bin/w\", 3]")},
+            "invalid ELECTD_EXEC");
+    refused((run_t){.argv = ARGV(BASE), .env = ENV("ELECTD_EXEC=[oops")},
+            "not a JSON array of strings");
+    refused((run_t){.argv = ARGV(BASE, "--exec=   ")}, "expected a command");
+}
+
+Test(config, hooks_are_split_on_spaces)
+{
+    ok((run_t){.argv = ARGV(BASE, "--on-start", "/etc/electd/hook start", "--on-change",
+                            "/etc/electd/notify")});
+    cr_assert_eq(cfg.on_start.argc, 2);
+    cr_assert_str_eq(cfg.on_start.argv[0], "/etc/electd/hook");
+    cr_assert_str_eq(cfg.on_start.argv[1], "start");
+    cr_assert_eq(cfg.on_change.argc, 1);
+    cr_assert_null(cfg.on_stop.argv);
+}
+
+Test(config, one_mode_per_node)
+{
+    refused((run_t){.argv = ARGV(BASE, "--on-start", "/bin/h", "--exec", "--", "/bin/w")},
+            "--exec cannot be combined with --on-start or --on-stop");
+    refused((run_t){.argv = ARGV(BASE, "--on-stop", "/bin/h"), .env = ENV("ELECTD_EXEC=/bin/w")},
+            "--exec cannot be combined with --on-start or --on-stop");
+    ok((run_t){.argv = ARGV(BASE, "--on-change", "/bin/h", "--exec", "--", "/bin/w")});
+    refused((run_t){.argv = ARGV(BASE, "--witness", "--exec", "--", "/bin/w")},
+            "--witness cannot be combined with --exec or hooks");
+    refused((run_t){.argv = ARGV(BASE, "--witness", "--on-change", "/bin/h")},
+            "--witness cannot be combined with --exec or hooks");
+}
+
+/* ---- timing consistency ------------------------------------------------------------- */
+
+Test(config, inconsistent_timeouts_are_refused)
+{
+    refused((run_t){.argv = ARGV(BASE, "--heartbeat-interval", "1s")},
+            "--heartbeat-interval (1s) must be less than --election-timeout (1s)");
+    refused((run_t){.argv = ARGV(BASE, "--heartbeat-interval", "105ms")},
+            "--heartbeat-interval (105ms) must be a multiple of --tick (10ms)");
+    refused((run_t){.argv = ARGV(BASE, "--election-timeout", "1005")},
+            "--election-timeout (1005ms) must be a multiple of --tick (10ms)");
+    refused((run_t){.argv = ARGV(BASE, "--stop-timeout", "880ms")},
+            "--stop-timeout (880ms) must be less than the leader lease (880ms");
+    ok((run_t){.argv = ARGV(BASE, "--stop-timeout", "870ms")});
+    refused(
+        (run_t){.argv = ARGV(BASE, "--election-timeout", "30ms", "--heartbeat-interval", "10ms")},
+        "the leader lease would be empty");
+    refused((run_t){.argv = ARGV(BASE, "--hook-timeout", "2h")}, "invalid --hook-timeout");
+    refused((run_t){.argv = ARGV(BASE, "--tick", "2s")}, "too large: at most 1s");
+}
+
+/* ---- the config file ---------------------------------------------------------------- */
+
+Test(config, file_settings_of_every_kind)
+{
+    ok((run_t){.argv = ARGV("--config", "/etc/electd.json"),
+               .env = NULL,
+               .file = "{\n"
+                       "  \"name\": \"b\",\n"
+                       "  \"peers\": \"a=127.0.0.1:7001,b=127.0.0.1:7002\",\n"
+                       "  \"data-dir\": \"/var/lib/electd\",\n"
+                       "  \"election-timeout\": 2000,\n"
+                       "  \"heartbeat-interval\": \"200ms\",\n"
+                       "  \"max-drift\": 0.1,\n"
+                       "  \"forward\": true,\n"
+                       "  \"on-start\": [\"/bin/hook\", \"start now\"],\n"
+                       "  \"on-stop\": \"/bin/hook stop\",\n"
+                       "  \"http-max-body-bytes\": \"64KiB\"\n"
+                       "}\n"});
+    cr_assert_str_eq(cfg.config_path, "/etc/electd.json");
+    cr_assert_str_eq(cfg.name, "b");
+    cr_assert_eq(cfg.election_timeout_ms, 2000, "a JSON number is ms");
+    cr_assert_eq(cfg.heartbeat_interval_ms, 200);
+    cr_assert_eq(cfg.max_drift_ppm, 100000);
+    cr_assert(cfg.forward);
+    cr_assert_str_eq(cfg.on_start.argv[1], "start now");
+    cr_assert_eq(cfg.on_stop.argc, 2);
+    cr_assert_eq(cfg.http_max_body_bytes, 65536);
+}
+
+Test(config, file_unknown_keys_and_wrong_types_are_refused)
+{
+    refused((run_t){.argv = ARGV("--config", "c.json", BASE),
+                    .env = NULL,
+                    .file = "{\"electon-timeout\": \"1s\"}"},
+            "c.json: unknown setting \"electon-timeout\"");
+    refused((run_t){.argv = ARGV(BASE, "--election-timeout", "2s"),
+                    .env = NULL,
+                    .file = "{\"Election-Timeout\": 1}"},
+            "unknown setting \"Election-Timeout\"");
+    refused((run_t){.argv = ARGV("--config", "c.json", BASE),
+                    .env = NULL,
+                    .file = "{\"election-timeout\": true}"},
+            "invalid \"election-timeout\" (a boolean) in c.json: expected a duration");
+    refused((run_t){.argv = ARGV(BASE), .env = NULL, .file = "{\"election-timeout\": 1.5}"},
+            "expected a duration");
+    refused((run_t){.argv = ARGV(BASE), .env = NULL, .file = "{\"election-timeout\": -3}"},
+            "not a negative one");
+    refused((run_t){.argv = ARGV(BASE), .env = NULL, .file = "{\"witness\": \"yes\"}"},
+            "expected true, false, 1 or 0");
+    refused((run_t){.argv = ARGV(BASE), .env = NULL, .file = "{\"witness\": null}"}, "(null)");
+    refused((run_t){.argv = ARGV("--name", "a", "--data-dir", "/x"),
+                    .env = NULL,
+                    .file = "{\"peers\": 5}"},
+            "invalid \"peers\" 5 in the config file");
+    refused((run_t){.argv = ARGV("--name", "a", "--data-dir", "/x"),
+                    .env = NULL,
+                    .file = "{\"peers\": [\"a=h:1\", 2]}"},
+            "array of \"name=host:port\" strings");
+    refused(
+        (run_t){.argv = ARGV("--data-dir", "/x"), .env = NULL, .file = "{\"name\": {\"x\": 1}}"},
+        "invalid \"name\" (an object)");
+    refused((run_t){.argv = ARGV(BASE), .env = NULL, .file = "{\"config\": \"other.json\"}"},
+            "\"config\" cannot be set in the config file");
+    refused((run_t){.argv = ARGV(BASE), .env = NULL, .file = "{\"help\": true}"},
+            "\"help\" cannot be set");
+    refused((run_t){.argv = ARGV(BASE),
+                    .env = NULL,
+                    .file = "{\"tick\": \"10ms\", \"tick\": \"20ms\"}"},
+            "setting \"tick\" appears twice");
+}
+
+Test(config, file_syntax_errors_give_line_and_column)
+{
+    refused((run_t){.argv = ARGV("--config", "c.json", BASE),
+                    .env = NULL,
+                    .file = "{\n  \"tick\": \"10ms\",\n  oops\n}"},
+            "c.json:3:");
+    cr_assert(strstr(err, "not valid JSON"), "%s", err); /* the column is cJSON's, +-1 */
+    refused((run_t){.argv = ARGV(BASE), .env = NULL, .file = ""},
+            "the config file:1:1: not valid JSON");
+    refused((run_t){.argv = ARGV(BASE), .env = NULL, .file = "{} {}"},
+            ":1:4: unexpected text after the JSON object");
+    refused((run_t){.argv = ARGV(BASE), .env = NULL, .file = "[1, 2]"},
+            "expected a JSON object of settings");
+}
+
+Test(config, config_file_is_read_from_disk)
+{
+    char path[] = "/tmp/electd-config-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    const char *text = "{\"tick\": \"5ms\"}";
+    cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    ok((run_t){.argv = ARGV(BASE), .env = ENV("ELECTD_CONFIG=", "ELECTD_TICK=")});
+    cr_assert_eq(cfg.tick_ms, 10);
+    const char *env[] = {NULL, NULL};
+    char var[PATH_MAX + 16];
+    snprintf(var, sizeof(var), "ELECTD_CONFIG=%s", path);
+    env[0] = var;
+    ok((run_t){.argv = ARGV(BASE), .env = env});
+    cr_assert_eq(cfg.tick_ms, 5, "ELECTD_CONFIG names the file");
+    cr_assert_str_eq(cfg.config_path, path);
+    unlink(path);
+    refused((run_t){.argv = ARGV(BASE, "--config", path)},
+            "cannot read --config \"/tmp/electd-config-");
+    refused((run_t){.argv = ARGV(BASE, "--config", "/tmp")}, "is not a regular file");
+}
+
+/* ---- the filesystem ----------------------------------------------------------------- */
+
+Test(config, data_dir_is_created_or_refused)
+{
+    char base[] = "/tmp/electd-datadir-XXXXXX";
+    char dir[PATH_MAX], file[PATH_MAX], under_file[PATH_MAX];
+    cr_assert_not_null(mkdtemp(base));
+    snprintf(dir, sizeof(dir), "%s/a/b/c", base);
+    ok((run_t){.argv = ARGV("--name", "a", "--peers", PEERS3, "--data-dir", dir), .fs = true});
+    struct stat st;
+    cr_assert_eq(stat(dir, &st), 0, "missing directories are created");
+    cr_assert(S_ISDIR(st.st_mode));
+
+    snprintf(file, sizeof(file), "%s/plain", base);
+    FILE *f = fopen(file, "w");
+    cr_assert_not_null(f);
+    fclose(f);
+    refused((run_t){.argv = ARGV("--name", "a", "--peers", PEERS3, "--data-dir", file), .fs = true},
+            "--data-dir \"/tmp/electd-datadir-");
+    cr_assert(strstr(err, "is not a directory"), "%s", err);
+    snprintf(under_file, sizeof(under_file), "%s/plain/sub", base);
+    refused((run_t){.argv = ARGV("--name", "a", "--peers", PEERS3, "--data-dir", under_file),
+                    .fs = true},
+            "cannot create --data-dir");
+
+    refused((run_t){.argv = ARGV("--name", "a", "--peers", PEERS3, "--data-dir", dir, "--on-start",
+                                 "/nonexistent/hook start"),
+                    .fs = true},
+            "--on-start program \"/nonexistent/hook\" is not executable");
+    ok((run_t){.argv = ARGV("--name", "a", "--peers", PEERS3, "--data-dir", dir, "--exec", "--",
+                            "/bin/sh", "-c", "true"),
+               .fs = true});
+
+    unlink(file);
+    rmdir(dir);
+    snprintf(dir, sizeof(dir), "%s/a/b", base);
+    rmdir(dir);
+    snprintf(dir, sizeof(dir), "%s/a", base);
+    rmdir(dir);
+    rmdir(base);
+}
+
+/* ---- --help and the documentation --------------------------------------------------- */
+
+static char *render_help(void)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    cr_assert_not_null(f);
+    sidecar_config_help(f);
+    fclose(f);
+    return text;
+}
+
+Test(config, help_lists_every_setting_with_env_and_default)
+{
+    char *help = render_help();
+    char needle[128], env[SIDECAR_CONFIG_ENV_NAME_MAX];
+    cr_assert_gt(sidecar_config_setting_count(), 30);
+    for (size_t i = 0; i < sidecar_config_setting_count(); i++) {
+        const sidecar_config_setting_t *s = sidecar_config_setting_at(i);
+        snprintf(needle, sizeof(needle), "  --%s", s->name);
+        cr_assert(strstr(help, needle), "--help lacks %s", needle);
+        if (s->env) {
+            cr_assert_eq(sidecar_config_env_name(s->name, env, sizeof(env)), 0);
+            snprintf(needle, sizeof(needle), " env %s", env);
+            cr_assert(strstr(help, needle), "--help lacks %s", needle);
+        }
+        if (s->def) {
+            snprintf(needle, sizeof(needle), "default %s\n", s->def);
+            cr_assert(strstr(help, needle), "--help lacks the default of --%s", s->name);
+        }
+    }
+    cr_assert(strstr(help, "flag > environment > config file > default"));
+    free(help);
+}
+
+Test(config, every_flag_in_help_is_documented)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/docs/configuration.md", ELECTD_SOURCE_DIR);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "cannot open %s", path);
+    static char doc[256 * 1024];
+    size_t n = fread(doc, 1, sizeof(doc) - 1, f);
+    doc[n] = '\0';
+    fclose(f);
+
+    /* every "--flag" token that --help prints, not only the table's names */
+    char *help = render_help();
+    size_t checked = 0;
+    for (char *p = strstr(help, "--"); p; p = strstr(p + 2, "--")) {
+        char flag[80];
+        size_t k = 0;
+        while (k < sizeof(flag) - 1 && ((p[k] >= 'a' && p[k] <= 'z') || p[k] == '-')) {
+            flag[k] = p[k];
+            k++;
+        }
+        flag[k] = '\0';
+        if (k <= 2) {
+            continue; /* the bare "--" of --exec */
+        }
+        char quoted[96];
+        snprintf(quoted, sizeof(quoted), "`%s`", flag);
+        cr_assert(strstr(doc, quoted), "docs/configuration.md does not document %s", flag);
+        checked++;
+    }
+    cr_assert_gt(checked, sidecar_config_setting_count());
+    for (size_t i = 0; i < sidecar_config_setting_count(); i++) {
+        const sidecar_config_setting_t *s = sidecar_config_setting_at(i);
+        char env[SIDECAR_CONFIG_ENV_NAME_MAX];
+        sidecar_config_env_name(s->name, env, sizeof(env));
+        if (s->env) {
+            cr_assert(strstr(doc, env), "docs/configuration.md lacks %s", env);
+        }
+    }
+    free(help);
+}
