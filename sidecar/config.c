@@ -83,7 +83,8 @@ static const char *const log_formats[] = {"text", "json", NULL};
                 .def = (def_),                                                                     \
                 .help = (help_),                                                                   \
                 .env = !((flags_)&F_NO_ENV),                                                       \
-                .file = !((flags_)&F_NO_FILE)},                                                    \
+                .file = !((flags_)&F_NO_FILE),                                                     \
+                .secret = ((flags_)&F_SECRET) != 0},                                               \
         .type = (type_), .flags = (flags_), .offset = (field_off), .min = (min_), .max = (max_)    \
     }
 #define KIB  1024u
@@ -1374,9 +1375,10 @@ uint32_t sidecar_config_lease_ms(const sidecar_config_t *cfg)
     if (cfg->tick_ms == 0) {
         return 0;
     }
-    uint64_t e = cfg->election_timeout_ms / cfg->tick_ms;
-    uint64_t lease = e * (PPM_ONE - cfg->max_drift_ppm) / (PPM_ONE + cfg->max_drift_ppm);
-    return lease > 2 ? (uint32_t)((lease - 2) * cfg->tick_ms) : 0;
+    /* the core's own rule, so that the lease electd acts on is the one Raft grants */
+    raft_config_t rc = {.election_ticks = cfg->election_timeout_ms / cfg->tick_ms,
+                        .max_drift_ppm = cfg->max_drift_ppm};
+    return raft_lease_ticks(&rc) * cfg->tick_ms;
 }
 
 static int check_consistency(parser_t *p)
@@ -1420,6 +1422,13 @@ static int check_consistency(parser_t *p)
         if (rc != 0) {
             return rc;
         }
+    }
+    const sidecar_addr_t *lp = &cfg->listen_peer, *lh = &cfg->listen_http;
+    if (lp->port == lh->port && lh->port != 0 &&
+        (same_host(lp->host, lh->host) || is_wildcard(lp->host) || is_wildcard(lh->host))) {
+        return fail(p, SIDECAR_CONFIG_EINVAL,
+                    "--listen-peer and --listen-http both use port %u on the same address",
+                    lh->port);
     }
 
     format_ms(cfg->tick_ms, c, sizeof(c));
@@ -1699,6 +1708,143 @@ int sidecar_config_addr_format(const sidecar_addr_t *addr, char *buf, size_t siz
         return SIDECAR_CONFIG_EINVAL;
     }
     return n;
+}
+
+/* ---- the effective values ---------------------------------------------------------- */
+
+typedef struct out {
+    char *buf;
+    size_t size, len;
+    bool cut;
+} out_t;
+
+static void out_add(out_t *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void out_add(out_t *o, const char *fmt, ...)
+{
+    va_list ap;
+    if (o->cut) {
+        return;
+    }
+    va_start(ap, fmt);
+    int n = vsnprintf(o->buf + o->len, o->size - o->len, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= o->size - o->len) {
+        o->cut = true;
+        o->len = strlen(o->buf);
+    } else {
+        o->len += (size_t)n;
+    }
+}
+
+static void out_addr(out_t *o, const char *host, uint16_t port)
+{
+    out_add(o, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, port);
+}
+
+int sidecar_config_value_format(const sidecar_config_t *cfg, size_t i, char *buf, size_t size)
+{
+    const setting_t *s = &settings[i];
+    const void *src = (const char *)cfg + s->offset;
+    out_t o = {.buf = buf, .size = size};
+    assert(i < N_SETTINGS);
+    if (size == 0) {
+        return SIDECAR_CONFIG_EINVAL;
+    }
+    buf[0] = '\0';
+    switch (s->type) {
+    case T_META:
+        if (strcmp(s->pub.name, "config") != 0) {
+            return SIDECAR_CONFIG_EINVAL;
+        }
+        out_add(&o, "%s", cfg->config_path ? cfg->config_path : "");
+        break;
+    case T_NAME:
+    case T_TOKEN:
+    case T_PATH: {
+        const char *v = *(char *const *)src;
+        if (s->flags & F_SECRET) {
+            out_add(&o, "%s", v ? "(set)" : "(unset)");
+        } else {
+            out_add(&o, "%s", v ? v : "");
+        }
+        break;
+    }
+    case T_ADDR: {
+        const sidecar_addr_t *a = src;
+        if (a->host) {
+            out_addr(&o, a->host, a->port);
+        }
+        break;
+    }
+    case T_PEERS:
+        for (size_t k = 0; k < cfg->n_peers; k++) {
+            out_add(&o, "%s%s=", k ? "," : "", cfg->peers[k].name);
+            out_addr(&o, cfg->peers[k].host, cfg->peers[k].port);
+        }
+        break;
+    case T_DURATION: {
+        char t[32];
+        format_ms(*(const uint32_t *)src, t, sizeof(t));
+        out_add(&o, "%s", t);
+        break;
+    }
+    case T_SIZE: {
+        uint32_t b = *(const uint32_t *)src;
+        if (b >= KIB && b % KIB == 0) {
+            char t[32];
+            format_bytes(b, t, sizeof(t));
+            out_add(&o, "%s", t);
+        } else {
+            out_add(&o, "%u", b);
+        }
+        break;
+    }
+    case T_COUNT:
+        out_add(&o, "%u", *(const uint32_t *)src);
+        break;
+    case T_FRACTION:
+        out_add(&o, "%g", cfg->max_drift);
+        break;
+    case T_BOOL:
+        out_add(&o, "%s", *(const bool *)src ? "true" : "false");
+        break;
+    case T_ENUM: {
+        int v;
+        memcpy(&v, src, sizeof(v));
+        const char *const *ch = choices_of(s);
+        out_add(&o, "%s", v >= 0 && v < 8 && ch[v] ? ch[v] : "?");
+        break;
+    }
+    case T_ARGV: {
+        const sidecar_argv_t *a = src;
+        for (size_t k = 0; k < a->argc; k++) {
+            out_add(&o, "%s%s", k ? " " : "", a->argv[k]);
+        }
+        break;
+    }
+    }
+    return o.cut ? SIDECAR_CONFIG_EINVAL : (int)o.len;
+}
+
+void sidecar_config_log_effective(const sidecar_config_t *cfg)
+{
+    enum { VALUE_MAX = 256 };
+    static char values[N_SETTINGS][VALUE_MAX]; /* ~8 KiB: off the stack; loop thread only */
+    sidecar_log_field_t fields[N_SETTINGS];
+    size_t n = 0;
+    if (!sidecar_log_enabled(SIDECAR_LOG_INFO)) {
+        return;
+    }
+    for (size_t i = 0; i < N_SETTINGS; i++) {
+        if (settings[i].type == T_META && strcmp(settings[i].pub.name, "config") != 0) {
+            continue;
+        }
+        sidecar_config_value_format(cfg, i, values[n], VALUE_MAX); /* a cut value is fine */
+        fields[n] = SIDECAR_LOG_STR(settings[i].pub.name, values[n]);
+        n++;
+    }
+    sidecar_log_fields(SIDECAR_LOG_INFO, "configuration", fields, n);
 }
 
 /* ---- --help ------------------------------------------------------------------------- */

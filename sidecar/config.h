@@ -184,6 +184,16 @@ uint64_t sidecar_config_cluster_id(const sidecar_config_t *cfg);
  * SIDECAR_CONFIG_EINVAL when it does not fit or addr is unset. */
 int sidecar_config_addr_format(const sidecar_addr_t *addr, char *buf, size_t size);
 
+/* Writes the effective value of settings row i into buf in the syntax a flag would take
+ * ("1s", "8KiB", "a=h:1,b=h:2", "/bin/w -v"); a secret as "(set)" or "(unset)", any other
+ * unset value as "". Returns the length; SIDECAR_CONFIG_EINVAL for --help and --version, or
+ * when the value does not fit (buf then holds a cut, terminated value). */
+int sidecar_config_value_format(const sidecar_config_t *cfg, size_t i, char *buf, size_t size);
+
+/* Logs the effective configuration at info level: one line "configuration" with one field
+ * per setting, named like the flag. Secrets appear only as "(set)". */
+void sidecar_config_log_effective(const sidecar_config_t *cfg);
+
 /* ---- help and the settings table ----------------------------------------------------- */
 
 /* Public view of one row of the settings table. */
@@ -195,6 +205,7 @@ typedef struct sidecar_config_setting {
     const char *help; /* one line, including how a missing default is derived */
     bool env;         /* settable through ELECTD_<NAME> */
     bool file;        /* settable in the JSON config file */
+    bool secret;      /* never printed: only "(set)" or "(unset)" */
 } sidecar_config_setting_t;
 
 size_t sidecar_config_setting_count(void);

@@ -703,3 +703,78 @@ Test(config, every_flag_in_help_is_documented)
     }
     free(help);
 }
+
+/* ---- effective values --------------------------------------------------------------- */
+
+Test(config, formatted_values_parse_back_to_the_same_configuration)
+{
+    ok((run_t){.argv =
+                   ARGV("--name", "b", "--peers", "a=10.0.0.1:7001,b=[fd00::2]:7001", "--data-dir",
+                        "/var/lib/electd", "--election-timeout", "2s", "--heartbeat-interval",
+                        "250", "--max-drift", "0.125", "--http-max-header-bytes", "16KiB",
+                        "--http-max-body-bytes", "1000", "--log-level", "debug", "--log-format",
+                        "json", "--forward", "--on-start", "/bin/h start", "--on-change", "/bin/n",
+                        "--cluster-token", "secret-token-1", "--listen-http", "[::1]:0",
+                        "--advertise-http", "h.example:80")});
+    size_t count = sidecar_config_setting_count();
+    char first[64][512], again[512];
+    const char *argv[2 * 64 + 2] = {"electd"};
+    static char args[64][600];
+    int argc = 1;
+    cr_assert_leq(count, 64);
+    for (size_t i = 0; i < count; i++) {
+        const sidecar_config_setting_t *s = sidecar_config_setting_at(i);
+        int n = sidecar_config_value_format(&cfg, i, first[i], sizeof(first[i]));
+        if (strcmp(s->name, "help") == 0 || strcmp(s->name, "version") == 0) {
+            cr_assert_lt(n, 0);
+            continue;
+        }
+        cr_assert_geq(n, 0, "--%s", s->name);
+        if (n == 0 || s->secret || strcmp(s->name, "config") == 0) {
+            continue;
+        }
+        snprintf(args[argc], sizeof(args[argc]), "--%s=%s", s->name, first[i]);
+        argv[argc] = args[argc];
+        argc++;
+    }
+    cr_assert_str_eq(first[7], "(set)", "the token is not shown");
+    cr_assert(strstr(first[1], "b=[fd00::2]:7001"), "%s", first[1]);
+    argv[argc] = NULL;
+    ok((run_t){.argv = argv});
+    for (size_t i = 0; i < count; i++) {
+        const sidecar_config_setting_t *s = sidecar_config_setting_at(i);
+        if (sidecar_config_value_format(&cfg, i, again, sizeof(again)) < 0 || s->secret) {
+            continue;
+        }
+        cr_assert_str_eq(again, first[i], "--%s changed in the round trip", s->name);
+    }
+}
+
+Test(config, effective_configuration_is_logged_without_secrets)
+{
+    FILE *f = tmpfile();
+    cr_assert_not_null(f);
+    sidecar_log_init(SIDECAR_LOG_INFO, SIDECAR_LOG_TEXT, fileno(f), "a");
+    ok((run_t){.argv = ARGV(BASE, "--cluster-token", "very-secret", "--http-token", "also-secret",
+                            "--exec", "--", "/bin/w", "-v")});
+    sidecar_config_log_effective(&cfg);
+    sidecar_log_init(SIDECAR_LOG_INFO, SIDECAR_LOG_TEXT, 2, NULL);
+    char line[SIDECAR_LOG_LINE_MAX + 1];
+    size_t n = (size_t)pread(fileno(f), line, SIDECAR_LOG_LINE_MAX, 0);
+    line[n] = '\0';
+    fclose(f);
+    cr_assert(strstr(line, "msg=\"configuration\""), "%s", line);
+    cr_assert(strstr(line, " election-timeout=1s "), "%s", line);
+    cr_assert(strstr(line, " exec=\"/bin/w -v\" "), "%s", line);
+    cr_assert(strstr(line, " cluster-token=(set) "), "%s", line);
+    cr_assert(strstr(line, " http-token=(set) "), "%s", line);
+    cr_assert_null(strstr(line, "secret"), "%s", line);
+}
+
+Test(config, listen_addresses_must_not_collide)
+{
+    refused((run_t){.argv = ARGV(BASE, "--listen-http", "127.0.0.1:7001")},
+            "--listen-peer and --listen-http both use port 7001");
+    refused((run_t){.argv = ARGV(BASE, "--listen-peer", "0.0.0.0:7480")}, "both use port 7480");
+    ok((run_t){.argv = ARGV(BASE, "--listen-http", "127.0.0.2:7001")});
+}
