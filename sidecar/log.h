@@ -85,7 +85,9 @@ typedef enum sidecar_log_field_type {
     SIDECAR_LOG_FIELD_BOOL,
 } sidecar_log_field_type_t;
 
-/* One key/value. Keys should be [a-z0-9_]; anything else is replaced by '_'. */
+/* One key/value. Keys should be [a-z0-9_]; anything else but '.' and '-' is replaced by
+ * '_'. The keys every line already has (ts, level, node, term, role, msg, truncated) must
+ * not be reused: JSON readers disagree on duplicate keys. */
 typedef struct sidecar_log_field {
     const char *key;
     sidecar_log_field_type_t type;
