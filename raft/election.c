@@ -2,11 +2,12 @@
  * votes, leader stickiness, the no-vote-after-restart rule, and leadership transfer. */
 #include "raft_int.h"
 
-/* Raft §5.2: randomized election timeouts in [E, 2E) make split votes rare. */
+/* Raft §5.2: randomized election timeouts in [E, E + jitter) make split votes rare. */
 void reset_randomized_timeout(raft_t *r)
 {
     uint32_t e = r->cfg.election_ticks;
-    r->randomized_timeout = e + (uint32_t)(prng_next(r) % e);
+    uint32_t jitter = r->cfg.election_jitter_ticks ? r->cfg.election_jitter_ticks : e;
+    r->randomized_timeout = e + (uint32_t)(prng_next(r) % jitter);
 }
 
 static void reset_term(raft_t *r, uint64_t term)

@@ -244,15 +244,19 @@ typedef struct raft_boot {
 /* ---- configuration ------------------------------------------------------------------- */
 
 typedef struct raft_config {
-    uint64_t id;                   /* this node's id, never 0 */
-    uint32_t election_ticks;       /* minimum election timeout; actual is random in [E, 2E) */
-    uint32_t heartbeat_ticks;      /* < election_ticks */
-    uint32_t max_drift_ppm;        /* bound on clock-rate difference, e.g. 50000 = 5% */
-    uint64_t seed;                 /* PRNG seed for randomized timeouts */
-    uint32_t max_inflight;         /* append messages in flight per follower (default 64) */
-    uint32_t max_msg_bytes;        /* entry bytes per append message (default 256 KiB) */
-    uint32_t snapshot_chunk_bytes; /* default 256 KiB */
-    uint32_t test_mutation;        /* RAFT_MUT_*; honoured only when built with RAFT_MUTATIONS */
+    uint64_t id;                    /* this node's id, never 0 */
+    uint32_t election_ticks;        /* minimum election timeout E */
+    uint32_t election_jitter_ticks; /* actual timeout is random in [E, E + jitter); 0 = E.
+                                       Safety never depends on it (stickiness is measured
+                                       from E); a narrow range fails over faster at a
+                                       slightly higher risk of a split vote. */
+    uint32_t heartbeat_ticks;       /* < election_ticks */
+    uint32_t max_drift_ppm;         /* bound on clock-rate difference, e.g. 50000 = 5% */
+    uint64_t seed;                  /* PRNG seed for randomized timeouts */
+    uint32_t max_inflight;          /* append messages in flight per follower (default 64) */
+    uint32_t max_msg_bytes;         /* entry bytes per append message (default 256 KiB) */
+    uint32_t snapshot_chunk_bytes;  /* default 256 KiB */
+    uint32_t test_mutation;         /* RAFT_MUT_*; honoured only when built with RAFT_MUTATIONS */
 } raft_config_t;
 
 /* Deliberate rule violations, used only by the simulator's "the checks bite" tests. */

@@ -1,0 +1,215 @@
+/* api.c — handlers of the local HTTP API: status, leader, health, readiness, primary. */
+#include "api.h"
+
+#include <cjson/cJSON.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct sidecar_api {
+    http_server_t *srv;
+    sidecar_node_t *node;
+    const sidecar_config_t *cfg;
+    void (*close_cb)(void *);
+    void *close_ud;
+};
+
+/* Splits a member's "name=host:port" into name and address strings for JSON. */
+static void member_fields(const char *addr, char *name, size_t nlen, const char **peer_addr)
+{
+    const char *eq = addr ? strchr(addr, '=') : NULL;
+    if (eq == NULL) {
+        snprintf(name, nlen, "%s", addr ? addr : "");
+        *peer_addr = "";
+        return;
+    }
+    snprintf(name, nlen, "%.*s", (int)(eq - addr), addr);
+    *peer_addr = eq + 1;
+}
+
+static void add_id(cJSON *obj, const char *key, uint64_t id)
+{
+    char buf[24];
+    snprintf(buf, sizeof(buf), "%016" PRIx64, id);
+    cJSON_AddStringToObject(obj, key, buf);
+}
+
+static cJSON *leader_json(sidecar_api_t *api, const sidecar_node_state_t *st)
+{
+    cJSON *l = cJSON_CreateObject();
+    if (st->leader == 0) {
+        cJSON_AddNullToObject(l, "id");
+        cJSON_AddNullToObject(l, "name");
+        return l;
+    }
+    char name[64];
+    const char *peer;
+    member_fields(sidecar_node_member_addr(api->node, st->leader), name, sizeof(name), &peer);
+    add_id(l, "id", st->leader);
+    cJSON_AddStringToObject(l, "name", name);
+    cJSON_AddStringToObject(l, "peer_addr", peer);
+    return l;
+}
+
+static int64_t lease_remaining_ms(const sidecar_node_state_t *st)
+{
+    uint64_t now = uv_hrtime();
+    if (st->role != RAFT_LEADER || st->lease_deadline_ns <= now)
+        return 0;
+    return (int64_t)((st->lease_deadline_ns - now) / 1000000);
+}
+
+static void h_status(http_req_t *req, void *data)
+{
+    sidecar_api_t *api = data;
+    sidecar_node_state_t st;
+    sidecar_node_state(api->node, &st);
+    const raft_t *r = sidecar_node_raft(api->node);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "node", sidecar_node_name(api->node));
+    add_id(o, "id", sidecar_node_id(api->node));
+    cJSON_AddStringToObject(o, "role", raft_role_name(st.role));
+    cJSON_AddNumberToObject(o, "term", (double)st.term);
+    cJSON_AddItemToObject(o, "leader", leader_json(api, &st));
+    cJSON_AddNumberToObject(o, "commit_index", (double)st.commit);
+    cJSON_AddNumberToObject(o, "applied_index", (double)st.applied);
+    cJSON_AddNumberToObject(o, "last_index", (double)raft_last_index(r));
+    cJSON_AddNumberToObject(o, "lease_remaining_ms", (double)lease_remaining_ms(&st));
+    cJSON_AddNumberToObject(o, "fencing_token", (double)st.epoch);
+    cJSON_AddBoolToObject(o, "store_ok", st.store_ok);
+    cJSON *members = cJSON_AddArrayToObject(o, "members");
+    raft_progress_t pr[RAFT_MAX_MEMBERS];
+    size_t n_pr = raft_progress(r, pr, RAFT_MAX_MEMBERS);
+    const raft_conf_t *conf = raft_conf(r);
+    for (uint32_t i = 0; i < conf->n; i++) {
+        const raft_member_t *m = &conf->members[i];
+        cJSON *mo = cJSON_CreateObject();
+        char name[64];
+        const char *peer;
+        member_fields(m->addr, name, sizeof(name), &peer);
+        add_id(mo, "id", m->id);
+        cJSON_AddStringToObject(mo, "name", name);
+        cJSON_AddStringToObject(mo, "peer_addr", peer);
+        cJSON_AddBoolToObject(mo, "voter", m->voter);
+        for (size_t j = 0; j < n_pr; j++) {
+            if (pr[j].id != m->id)
+                continue;
+            cJSON_AddNumberToObject(mo, "match_index", (double)pr[j].match);
+            uint64_t ago = raft_now(r) - pr[j].last_contact_tick;
+            cJSON_AddNumberToObject(mo, "last_contact_ms", (double)(ago * api->cfg->tick_ms));
+        }
+        cJSON_AddItemToArray(members, mo);
+    }
+    http_req_reply_json(req, 200, o);
+    cJSON_Delete(o);
+}
+
+static void h_leader(http_req_t *req, void *data)
+{
+    sidecar_api_t *api = data;
+    sidecar_node_state_t st;
+    sidecar_node_state(api->node, &st);
+    cJSON *o = leader_json(api, &st);
+    cJSON_AddNumberToObject(o, "term", (double)st.term);
+    http_req_reply_json(req, 200, o);
+    cJSON_Delete(o);
+}
+
+static void h_healthz(http_req_t *req, void *data)
+{
+    sidecar_api_t *api = data;
+    sidecar_node_state_t st;
+    sidecar_node_state(api->node, &st);
+    /* Answering at all proves the loop turns; the store must also be writable. */
+    if (!st.store_ok) {
+        http_req_reply_error(req, 503, "store_failing",
+                             "the store failed its last write; see the log");
+        return;
+    }
+    http_req_reply_text(req, 200, "text/plain; charset=utf-8", "ok\n");
+}
+
+static void h_readyz(http_req_t *req, void *data)
+{
+    sidecar_api_t *api = data;
+    sidecar_node_state_t st;
+    sidecar_node_state(api->node, &st);
+    if (st.leader == 0 || !st.store_ok) {
+        http_req_reply_error(req, 503, "no_leader", "this node does not know a leader");
+        return;
+    }
+    http_req_reply_text(req, 200, "text/plain; charset=utf-8", "ready\n");
+}
+
+static void h_primary(http_req_t *req, void *data)
+{
+    sidecar_api_t *api = data;
+    sidecar_node_state_t st;
+    sidecar_node_state(api->node, &st);
+    if (st.role == RAFT_LEADER && lease_remaining_ms(&st) > 0) {
+        http_req_reply_text(req, 200, "text/plain; charset=utf-8", "primary\n");
+        return;
+    }
+    http_req_reply_error(req, 503, "not_primary", "this node is not the primary");
+}
+
+int sidecar_api_start(sidecar_api_t **out, uv_loop_t *loop, const sidecar_config_t *cfg,
+                      sidecar_node_t *node, char *errbuf, size_t errlen)
+{
+    sidecar_api_t *api = calloc(1, sizeof(*api));
+    if (api == NULL)
+        return -1;
+    api->node = node;
+    api->cfg = cfg;
+    http_options_t opts;
+    memset(&opts, 0, sizeof(opts));
+    opts.limits.max_connections = cfg->http_max_connections;
+    opts.limits.max_header_bytes = cfg->http_max_header_bytes;
+    opts.limits.max_body_bytes = cfg->http_max_body_bytes;
+    opts.limits.idle_timeout_ms = cfg->http_idle_timeout_ms;
+    opts.token = cfg->http_token;
+    int rv = http_server_create(loop, &opts, &api->srv);
+    if (rv != 0) {
+        snprintf(errbuf, errlen, "cannot create the HTTP server: %s", http_strerror(rv));
+        free(api);
+        return rv;
+    }
+    http_server_route(api->srv, HTTP_METHOD_GET, "/v1/status", 0, h_status, api);
+    http_server_route(api->srv, HTTP_METHOD_GET, "/v1/leader", 0, h_leader, api);
+    http_server_route(api->srv, HTTP_METHOD_GET, "/healthz", 0, h_healthz, api);
+    http_server_route(api->srv, HTTP_METHOD_GET, "/readyz", 0, h_readyz, api);
+    http_server_route(api->srv, HTTP_METHOD_GET, "/v1/primary", 0, h_primary, api);
+    char addr[300];
+    sidecar_config_addr_format(&cfg->listen_http, addr, sizeof(addr));
+    rv = http_server_listen(api->srv, addr);
+    if (rv != 0) {
+        snprintf(errbuf, errlen, "cannot listen for HTTP on %s: %s", addr, http_strerror(rv));
+        http_server_close(api->srv, free, api);
+        return rv;
+    }
+    *out = api;
+    return 0;
+}
+
+int sidecar_api_port(const sidecar_api_t *api)
+{
+    return http_server_port(api->srv);
+}
+
+static void closed_cb(void *data)
+{
+    sidecar_api_t *api = data;
+    void (*cb)(void *) = api->close_cb;
+    void *ud = api->close_ud;
+    free(api);
+    if (cb)
+        cb(ud);
+}
+
+void sidecar_api_close(sidecar_api_t *api, void (*cb)(void *ud), void *ud)
+{
+    api->close_cb = cb;
+    api->close_ud = ud;
+    http_server_close(api->srv, closed_cb, api);
+}

@@ -1,0 +1,162 @@
+/* main.c — the electd daemon: configuration, the loop, signals and graceful shutdown. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "api.h"
+#include "config.h"
+#include "log.h"
+#include "node.h"
+
+typedef struct daemon {
+    uv_loop_t *loop;
+    sidecar_config_t cfg;
+    sidecar_node_t *node;
+    sidecar_api_t *api;
+    uv_signal_t sigterm, sigint;
+    uv_timer_t shutdown_timer;
+    sidecar_node_observer_t obs;
+    bool stopping;
+    int exit_code;
+} daemon_t;
+
+static void close_walk_cb(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+static void node_closed_cb(void *ud)
+{
+    daemon_t *d = ud;
+    d->node = NULL;
+    /* Whatever is left (signal handlers, the shutdown timer) closes now. */
+    uv_walk(d->loop, close_walk_cb, NULL);
+}
+
+static void api_closed_cb(void *ud)
+{
+    daemon_t *d = ud;
+    d->api = NULL;
+    sidecar_node_close(d->node, node_closed_cb, d);
+}
+
+static void finish_shutdown(daemon_t *d)
+{
+    uv_timer_stop(&d->shutdown_timer);
+    sidecar_node_unobserve(d->node, &d->obs);
+    SIDECAR_LOG(SIDECAR_LOG_INFO, "shutting down");
+    if (d->api != NULL)
+        sidecar_api_close(d->api, api_closed_cb, d);
+    else
+        sidecar_node_close(d->node, node_closed_cb, d);
+}
+
+static void shutdown_timeout_cb(uv_timer_t *t)
+{
+    daemon_t *d = t->data;
+    SIDECAR_LOG(SIDECAR_LOG_WARN, "leadership handover did not complete in time; stopping anyway");
+    finish_shutdown(d);
+}
+
+static void changed_cb(void *ud, const sidecar_node_state_t *st)
+{
+    daemon_t *d = ud;
+    if (d->stopping && st->role != RAFT_LEADER)
+        finish_shutdown(d);
+}
+
+/* SIGTERM/SIGINT: a leader hands leadership over first, so the cluster does not wait out an
+ * election timeout; a follower just leaves. */
+static void signal_cb(uv_signal_t *s, int signum)
+{
+    daemon_t *d = s->data;
+    if (d->stopping) {
+        SIDECAR_LOG(SIDECAR_LOG_WARN, "second signal: stopping at once",
+                    SIDECAR_LOG_INT("signal", signum));
+        finish_shutdown(d);
+        return;
+    }
+    d->stopping = true;
+    sidecar_node_state_t st;
+    sidecar_node_state(d->node, &st);
+    SIDECAR_LOG(SIDECAR_LOG_INFO, "signal received", SIDECAR_LOG_INT("signal", signum));
+    if (st.role == RAFT_LEADER && sidecar_node_transfer(d->node, 0, RAFT_FLAG_STOPPED) == 0) {
+        SIDECAR_LOG(SIDECAR_LOG_INFO, "handing leadership over before exit");
+        uv_timer_start(&d->shutdown_timer, shutdown_timeout_cb, d->cfg.election_timeout_ms, 0);
+        return;
+    }
+    finish_shutdown(d);
+}
+
+static int run(daemon_t *d)
+{
+    char err[512] = "";
+    d->loop = uv_default_loop();
+    int rv = sidecar_node_start(&d->node, d->loop, &d->cfg, err, sizeof(err));
+    if (rv != 0) {
+        fprintf(stderr, "electd: %s\n", err[0] ? err : sidecar_node_strerror(rv));
+        return 1;
+    }
+    rv = sidecar_api_start(&d->api, d->loop, &d->cfg, d->node, err, sizeof(err));
+    if (rv != 0) {
+        fprintf(stderr, "electd: %s\n", err);
+        d->exit_code = 1;
+        d->api = NULL;
+        d->stopping = true;
+        sidecar_node_close(d->node, node_closed_cb, d);
+        uv_run(d->loop, UV_RUN_DEFAULT);
+        return 1;
+    }
+    char http_addr[300];
+    sidecar_config_addr_format(&d->cfg.listen_http, http_addr, sizeof(http_addr));
+    SIDECAR_LOG(SIDECAR_LOG_INFO, "http listening", SIDECAR_LOG_STR("addr", http_addr),
+                SIDECAR_LOG_INT("port", sidecar_api_port(d->api)));
+    d->obs = (sidecar_node_observer_t){.changed_cb = changed_cb, .ud = d};
+    sidecar_node_observe(d->node, &d->obs);
+    uv_signal_init(d->loop, &d->sigterm);
+    uv_signal_init(d->loop, &d->sigint);
+    uv_timer_init(d->loop, &d->shutdown_timer);
+    d->sigterm.data = d->sigint.data = d->shutdown_timer.data = d;
+    uv_signal_start(&d->sigterm, signal_cb, SIGTERM);
+    uv_signal_start(&d->sigint, signal_cb, SIGINT);
+    uv_run(d->loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(d->loop) != 0)
+        SIDECAR_LOG(SIDECAR_LOG_WARN, "handles left open at exit");
+    return d->exit_code;
+}
+
+int main(int argc, char **argv)
+{
+    signal(SIGPIPE, SIG_IGN);
+    static daemon_t d;
+    char err[SIDECAR_CONFIG_ERR_MAX];
+    sidecar_config_source_t src = {
+        .argc = argc, .argv = argv, .getenv_cb = sidecar_config_getenv_process};
+    if (sidecar_config_parse(&d.cfg, &src, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
+        fprintf(stderr, "Try 'electd --help'.\n");
+        return 2;
+    }
+    if (d.cfg.action == SIDECAR_CONFIG_HELP) {
+        sidecar_config_help(stdout);
+        sidecar_config_free(&d.cfg);
+        return 0;
+    }
+    if (d.cfg.action == SIDECAR_CONFIG_VERSION) {
+        printf("%s\n", sidecar_config_version());
+        sidecar_config_free(&d.cfg);
+        return 0;
+    }
+    if (d.cfg.cluster_token)
+        sidecar_log_add_secret(d.cfg.cluster_token);
+    if (d.cfg.http_token)
+        sidecar_log_add_secret(d.cfg.http_token);
+    sidecar_log_init(d.cfg.log_level, d.cfg.log_format, 2, d.cfg.name);
+    int code = run(&d);
+    sidecar_config_free(&d.cfg);
+    return code;
+}

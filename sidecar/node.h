@@ -1,0 +1,100 @@
+/* node.h — the Raft driver: runs the pure core on the libuv loop with the SQLite store and the
+ * peer transport, and publishes what happens to the rest of the daemon.
+ *
+ * Per batch the driver keeps the core's order: persist (one store transaction, fsync) ->
+ * send -> apply -> advance. If persisting fails (disk full, I/O error) nothing is sent and
+ * the batch is retried on the next tick; /healthz reports the store as failing meanwhile.
+ * Ticks come from the monotonic clock: after a stall every missed tick is delivered first,
+ * so the core's time never runs behind real time by more than one tick.
+ *
+ * Observers (the workload controller, the HTTP API) subscribe with sidecar_node_observe();
+ * callbacks run on the loop thread after the batch that caused them was persisted.
+ */
+#ifndef ELECTD_SIDECAR_NODE_H
+#define ELECTD_SIDECAR_NODE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "config.h"
+#include "raft.h"
+#include "store.h"
+
+#define SIDECAR_NODE_ERRNO_MAP(X)                                                                  \
+    X(NOMEM, -1, "out of memory")                                                                  \
+    X(STORE, -2, "storage failure")                                                                \
+    X(TRANSPORT, -3, "peer transport failure")                                                     \
+    X(CONFIG, -4, "invalid configuration")                                                         \
+    X(RAFT, -5, "raft core refused the state on disk")                                             \
+    X(STOPPING, -6, "node is shutting down")
+
+enum {
+#define SIDECAR_NODE_ERR_ENUM(name, code, text) SIDECAR_NODE_E##name = code,
+    SIDECAR_NODE_ERRNO_MAP(SIDECAR_NODE_ERR_ENUM)
+#undef SIDECAR_NODE_ERR_ENUM
+};
+
+const char *sidecar_node_strerror(int err);
+
+typedef struct sidecar_node sidecar_node_t;
+
+/* The node as the rest of the daemon sees it. */
+typedef struct sidecar_node_state {
+    raft_role_t role;
+    uint64_t term;
+    uint64_t leader;            /* 0 = unknown */
+    uint64_t lease_deadline_ns; /* uv_hrtime() before which this leader's lease holds; 0 */
+    uint64_t commit;
+    uint64_t applied;
+    uint64_t epoch;        /* fencing token: the term whose term-start entry applied last */
+    bool transfer_stopped; /* became leader via a handover whose sender had stopped */
+    bool store_ok;         /* the last persist/apply succeeded */
+} sidecar_node_state_t;
+
+typedef struct sidecar_node_observer {
+    /* Role, leader, term, lease or epoch changed. */
+    void (*changed_cb)(void *ud, const sidecar_node_state_t *st);
+    /* A committed entry was applied (res: what the state machine did). */
+    void (*applied_cb)(void *ud, const raft_entry_t *e, const store_result_t *res);
+    /* A ReadIndex request completed; index 0 = failed (leadership lost). */
+    void (*read_cb)(void *ud, uint64_t ctx, uint64_t index);
+    void *ud;
+    struct sidecar_node_observer *next; /* owned by the node's list */
+} sidecar_node_observer_t;
+
+/* Opens the store, loads the core, starts the transport and the tick timer. errbuf gets one
+ * line saying what failed (e.g. the store's refusal message). cfg must outlive the node. */
+int sidecar_node_start(sidecar_node_t **out, uv_loop_t *loop, const sidecar_config_t *cfg,
+                       char *errbuf, size_t errlen);
+
+/* Adds an observer (obs is borrowed and must outlive the node, or be removed). */
+void sidecar_node_observe(sidecar_node_t *n, sidecar_node_observer_t *obs);
+void sidecar_node_unobserve(sidecar_node_t *n, sidecar_node_observer_t *obs);
+
+void sidecar_node_state(const sidecar_node_t *n, sidecar_node_state_t *out);
+
+/* Wrappers over the core that run the batch they cause at once. Errors: RAFT_E*. */
+int sidecar_node_propose(sidecar_node_t *n, const void *data, size_t len, uint64_t *index);
+int sidecar_node_read_index(sidecar_node_t *n, uint64_t ctx);
+int sidecar_node_transfer(sidecar_node_t *n, uint64_t target, uint8_t flags);
+int sidecar_node_propose_conf(sidecar_node_t *n, raft_conf_op_t op, uint64_t id, const char *addr,
+                              uint64_t *index);
+
+/* Read-only access for status reporting. */
+const raft_t *sidecar_node_raft(const sidecar_node_t *n);
+store_t *sidecar_node_store(sidecar_node_t *n);
+uint64_t sidecar_node_id(const sidecar_node_t *n);
+const char *sidecar_node_name(const sidecar_node_t *n);
+/* "name=host:port" of a member (borrowed), NULL if unknown. */
+const char *sidecar_node_member_addr(const sidecar_node_t *n, uint64_t id);
+/* The transport (for peer statistics). */
+struct sidecar_transport *sidecar_node_transport(sidecar_node_t *n);
+/* Monotonic ns of a core tick: what lease deadlines are computed with. */
+uint64_t sidecar_node_tick_ns(const sidecar_node_t *n, uint64_t tick);
+
+/* Stops ticking, closes the transport and the store; cb(ud) once every handle is closed and
+ * n is freed. Graceful handover is the caller's job (see main.c) before this. */
+void sidecar_node_close(sidecar_node_t *n, void (*cb)(void *ud), void *ud);
+
+#endif
