@@ -375,6 +375,20 @@ out:
     return err;
 }
 
+int store_check_error(const char *result)
+{
+    /* quick_check reports pages it could not read as findings ("unable to get the page. error
+     * code=266"): those are I/O failures to report as such, not evidence of corruption. */
+    const char *p = result ? strstr(result, "error code=") : NULL;
+    if (p) {
+        int rc = atoi(p + strlen("error code="));
+        int err = map_sqlite(rc);
+        if (err == STORE_EIO || err == STORE_EFULL || err == STORE_ENOMEM)
+            return err;
+    }
+    return STORE_ECORRUPT;
+}
+
 static int quick_check(store_t *st)
 {
     sqlite3_stmt *s = NULL;
@@ -382,12 +396,20 @@ static int quick_check(store_t *st)
     int err = 0;
     if (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
         const char *res = (const char *)sqlite3_column_text(s, 0);
-        if (!res || strcmp(res, "ok") != 0)
-            err = store_fail(st, STORE_ECORRUPT,
-                             "%s is corrupt (%s): restore it from a backup, "
-                             "or move it away and re-add this node as a new member so that it "
-                             "catches up from the others",
-                             st->path, res ? res : "?");
+        if (!res || strcmp(res, "ok") != 0) {
+            err = store_check_error(res);
+            if (err != STORE_ECORRUPT)
+                store_fail(st, err,
+                           "reading %s failed during the integrity check (%s): check "
+                           "the disk",
+                           st->path, res);
+            else
+                store_fail(st, err,
+                           "%s is corrupt (%s): restore it from a backup, or move it "
+                           "away and re-add this node as a new member so that it catches up "
+                           "from the others",
+                           st->path, res ? res : "?");
+        }
         rc = SQLITE_OK;
     }
     if (rc != SQLITE_OK && !err)

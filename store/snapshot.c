@@ -232,33 +232,50 @@ static int staged_value(store_t *st, const char *sql, int64_t *v, char *text, si
     return rc;
 }
 
+/* A SQLite error while reading the received file: its content is bad (ESNAPSHOT), or the disk
+ * failed (EIO, EFULL, ...), which says nothing about the snapshot. */
+static int staged_error(store_t *st, int rc, const raft_snapshot_chunk_t *c)
+{
+    int e = rc & 0xff;
+    if (e == SQLITE_NOTADB || e == SQLITE_CORRUPT || e == SQLITE_ERROR)
+        return store_fail(st, STORE_ESNAPSHOT,
+                          "received snapshot at index %llu is not a valid "
+                          "SQLite database (%s); it was discarded",
+                          (unsigned long long)c->meta.index, sqlite3_errmsg(st->db));
+    return store_sqlite_err(st, rc, "read received snapshot");
+}
+
 /* Checks an attached snapshot file ("stg"): electd's snapshot format, intact, and at the index
  * and term the leader announced. */
 static int check_staged(store_t *st, const raft_snapshot_chunk_t *c)
 {
     int64_t app = 0, fmt = 0, rows = 0, idx = 0, term = 0;
     char qc[128] = "";
-    if (staged_value(st, "PRAGMA stg.application_id", &app, NULL, 0) != SQLITE_OK ||
-        staged_value(st, "PRAGMA stg.user_version", &fmt, NULL, 0) != SQLITE_OK)
-        return store_fail(st, STORE_ESNAPSHOT,
-                          "received snapshot at index %llu is not a SQLite "
-                          "database (%s); it was discarded",
-                          (unsigned long long)c->meta.index, sqlite3_errmsg(st->db));
+    int rc;
+    if ((rc = staged_value(st, "PRAGMA stg.application_id", &app, NULL, 0)) != SQLITE_OK ||
+        (rc = staged_value(st, "PRAGMA stg.user_version", &fmt, NULL, 0)) != SQLITE_OK)
+        return staged_error(st, rc, c);
     if (app != STORE_SNAP_APP_ID || fmt != STORE_SNAP_FORMAT)
         return store_fail(st, STORE_ESNAPSHOT,
                           "received snapshot is not in electd's snapshot "
                           "format %d; it was discarded",
                           STORE_SNAP_FORMAT);
-    if (staged_value(st, "PRAGMA stg.quick_check(1)", NULL, qc, sizeof qc) != SQLITE_OK ||
-        strcmp(qc, "ok") != 0)
+    if ((rc = staged_value(st, "PRAGMA stg.quick_check(1)", NULL, qc, sizeof qc)) != SQLITE_OK)
+        return staged_error(st, rc, c);
+    if (strcmp(qc, "ok") != 0) {
+        int err = store_check_error(qc);
+        if (err != STORE_ECORRUPT)
+            return store_fail(st, err, "reading the received snapshot failed (%s)", qc);
         return store_fail(st, STORE_ESNAPSHOT,
                           "received snapshot is corrupt (%s); it was "
                           "discarded",
-                          qc[0] ? qc : sqlite3_errmsg(st->db));
-    if (staged_value(st, "SELECT count(*) FROM stg.snap", &rows, NULL, 0) != SQLITE_OK ||
-        staged_value(st, "SELECT idx FROM stg.snap", &idx, NULL, 0) != SQLITE_OK ||
-        staged_value(st, "SELECT term FROM stg.snap", &term, NULL, 0) != SQLITE_OK || rows != 1 ||
-        (uint64_t)idx != c->meta.index || (uint64_t)term != c->meta.term)
+                          qc);
+    }
+    if ((rc = staged_value(st, "SELECT count(*) FROM stg.snap", &rows, NULL, 0)) != SQLITE_OK ||
+        (rc = staged_value(st, "SELECT idx FROM stg.snap", &idx, NULL, 0)) != SQLITE_OK ||
+        (rc = staged_value(st, "SELECT term FROM stg.snap", &term, NULL, 0)) != SQLITE_OK)
+        return staged_error(st, rc, c);
+    if (rows != 1 || (uint64_t)idx != c->meta.index || (uint64_t)term != c->meta.term)
         return store_fail(st, STORE_ESNAPSHOT,
                           "received snapshot is not at index %llu term %llu "
                           "as announced; it was discarded",

@@ -128,6 +128,7 @@ void store_tx_rollback(store_t *st);
 int store_exec(store_t *st, const char *sql, const char *what);
 void store_reset(sqlite3_stmt *s);
 int store_fsync_path(const char *path, bool dir);
+int store_check_error(const char *quick_check_result); /* ECORRUPT, or EIO if I/O failed */
 int store_join(char *out, size_t cap, const char *dir, const char *name);
 
 /* snapshot.c */
