@@ -122,9 +122,11 @@ static void settle(void)
         uv_run(&loop, UV_RUN_NOWAIT);
 }
 
-/* Checks the response stream; returns the number of responses. */
-static int check_output(const char *p, size_t len)
+/* Checks the response stream; returns the number of responses and sets *last to the
+ * offset of the last one (len if none). */
+static int check_output(const char *p, size_t len, size_t *last)
 {
+    *last = len;
     static const int allowed[] = {100, 200, 202, 400, 401, 404, 405, 408, 413, 414, 431};
     size_t off = 0;
     int n = 0;
@@ -158,10 +160,17 @@ static int check_output(const char *p, size_t len)
             body = 0;
         if (head + body > rest)
             fail("Content-Length larger than the bytes sent");
+        *last = off;
         off += head + body;
         n++;
     }
     return n;
+}
+
+static int final_error(const char *r)
+{
+    return !memcmp(r, "HTTP/1.1 400 ", 13) || !memcmp(r, "HTTP/1.1 413 ", 13) ||
+           !memcmp(r, "HTTP/1.1 414 ", 13) || !memcmp(r, "HTTP/1.1 431 ", 13);
 }
 
 /* Feeds data in pieces: piece k has size (data[k % len] % 17) + 1, or all at once. */
@@ -203,9 +212,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int ca, cb;
     char *a = run(data, size, 0, &la, &ca);
     char *b = run(data, size, 1, &lb, &cb);
-    check_output(a, la);
-    if (la != lb || memcmp(a, b, la) != 0)
-        fail("output depends on how the input was split");
+    size_t last_a, last_b;
+    check_output(a, la, &last_a);
+    check_output(b, lb, &last_b);
+    if (la != lb || memcmp(a, b, la) != 0) {
+        /* One exception: when the stream breaks, two errors may compete (a bad byte inside
+         * a target that is also too long: whether the length limit is seen first depends on
+         * where the reads end). Everything before the final error must still be equal. */
+        if (last_a != last_b || memcmp(a, b, last_a) != 0 || !ca || !cb ||
+            !final_error(a + last_a) || !final_error(b + last_b))
+            fail("output depends on how the input was split");
+    }
     if (ca != cb)
         fail("closed state depends on how the input was split");
     free(a);
