@@ -446,7 +446,8 @@ void store_kv_list_free(store_kv_t *items, size_t n)
  * last byte below 0xff incremented and the rest dropped. Returns its length (0: none). */
 static size_t prefix_end(const char *prefix, size_t len, uint8_t *out)
 {
-    memcpy(out, prefix, len);
+    if (len)
+        memcpy(out, prefix, len);
     while (len > 0 && out[len - 1] == 0xff)
         len--;
     if (len > 0)
@@ -476,7 +477,7 @@ int store_kv_list(store_t *st, const char *prefix, size_t prefix_len, const char
     bool lo_strict = false;
     if (after_len) {
         size_t m = after_len < prefix_len ? after_len : prefix_len;
-        int c = memcmp(after, prefix, m);
+        int c = m ? memcmp(after, prefix, m) : 0;
         if (c > 0 || (c == 0 && after_len >= prefix_len)) {
             lo = after;
             lo_len = after_len;

@@ -79,7 +79,8 @@ static void mem_drop(mem_log_t *l, uint64_t upto)
     size_t k = 0;
     while (k < l->n && l->base + k <= upto)
         free(l->e[k++].data);
-    memmove(l->e, l->e + k, (l->n - k) * sizeof *l->e);
+    if (k)
+        memmove(l->e, l->e + k, (l->n - k) * sizeof *l->e);
     l->n -= k;
     l->base += k;
 }
