@@ -261,6 +261,10 @@ Test(http_limits, each_limit_and_malformed_input_gets_its_status)
     expect_error(&f, "GET /hello HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400,
                  "bad_request", 1);
     expect_error(&f, "GET hello HTTP/1.1\r\n\r\n", 400, "bad_request", 1);
+    expect_error(&f,
+                 "POST /echo HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 "3\r\nabc\r\n0\r\n\r\n",
+                 400, "bad_request", 1);
     /* Problems confined to one well-framed request keep the connection. */
     expect_error(&f, "GET /kv/%zz HTTP/1.1\r\n\r\n", 400, "bad_request", 0);
     expect_error(&f, "GET /kv/a%00b HTTP/1.1\r\n\r\n", 400, "bad_request", 0);
@@ -317,6 +321,13 @@ Test(http_router, params_query_head_and_redirect_headers)
     one(&f, "HEAD /hello HTTP/1.1\r\n\r\n", &o);
     cr_assert_str_eq(o.raw, "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\n"
                             "Content-Length: 5\r\n\r\n");
+    out_free(&o);
+
+    /* Upgrades are not supported: a normal answer, then close. */
+    one(&f, "GET /hello HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nxx", &o);
+    cr_assert_eq(o.n, 1);
+    cr_assert_eq(o.r[0].status, 200);
+    cr_assert(o.closed);
     out_free(&o);
 
     /* HTTP/1.0: closes unless asked to keep alive. */
