@@ -36,6 +36,7 @@ struct sidecar_node {
     uv_check_t check; /* runs the batch once per loop turn, after all input was stepped */
     uint64_t start_ns;
     uint64_t tick_ns;
+    char http_addr[300]; /* --advertise-http as host:port */
     raft_conf_t boot_conf;
     raft_conf_t synced_conf; /* membership the transport was last told about */
     sidecar_node_observer_t *observers;
@@ -419,6 +420,13 @@ struct sidecar_transport *sidecar_node_transport(sidecar_node_t *n)
     return n->transport;
 }
 
+const char *sidecar_node_member_http(const sidecar_node_t *n, uint64_t id)
+{
+    if (id == n->id)
+        return n->http_addr;
+    return sidecar_transport_peer_http(n->transport, id);
+}
+
 /* ---- start and stop ---------------------------------------------------------------------------
  */
 
@@ -457,6 +465,7 @@ int sidecar_node_start(sidecar_node_t **out, uv_loop_t *loop, const sidecar_conf
     n->cfg = cfg;
     n->id = sidecar_config_node_id(cfg->name);
     n->tick_ns = (uint64_t)cfg->tick_ms * 1000000ull;
+    sidecar_config_addr_format(&cfg->advertise_http, n->http_addr, sizeof(n->http_addr));
     n->state.store_ok = true;
     raft_boot_t boot = {0};
     bool boot_loaded = false;
@@ -528,6 +537,7 @@ int sidecar_node_start(sidecar_node_t **out, uv_loop_t *loop, const sidecar_conf
                                      .self_id = n->id,
                                      .cluster_id = sidecar_config_cluster_id(cfg),
                                      .token = cfg->cluster_token,
+                                     .advertise_http = n->http_addr,
                                      .listen_host = cfg->listen_peer.host,
                                      .listen_port = cfg->listen_peer.port,
                                      .recv_cb = recv_cb,

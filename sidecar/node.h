@@ -88,6 +88,9 @@ uint64_t sidecar_node_id(const sidecar_node_t *n);
 const char *sidecar_node_name(const sidecar_node_t *n);
 /* "name=host:port" of a member (borrowed), NULL if unknown. */
 const char *sidecar_node_member_addr(const sidecar_node_t *n, uint64_t id);
+/* A member's advertised HTTP address "host:port" (borrowed), NULL if not known yet: learned
+ * when that member dialled us (every leader dials every follower). */
+const char *sidecar_node_member_http(const sidecar_node_t *n, uint64_t id);
 /* The transport (for peer statistics). */
 struct sidecar_transport *sidecar_node_transport(sidecar_node_t *n);
 /* Monotonic ns of a core tick: what lease deadlines are computed with. */

@@ -12,7 +12,8 @@
 #include "log.h"
 
 #define CHALLENGE_LEN 22
-#define HELLO_LEN     62
+#define HELLO_LEN     62 /* fixed part; then u8 length and the advertised HTTP address */
+#define HTTP_ADDR_MAX 255
 #define VERDICT_LEN   5
 #define NONCE_LEN     16
 #define READ_CHUNK    (64u << 10)
@@ -106,6 +107,12 @@ struct sidecar_transport {
     sidecar_transport_config_t cfg;
     char token[TOKEN_MAX];
     size_t token_len;
+    char http[HTTP_ADDR_MAX + 1]; /* our advertised HTTP address, sent in HELLO */
+    size_t http_len;
+    struct peer_http {
+        uint64_t id;
+        char addr[HTTP_ADDR_MAX + 1];
+    } peer_http[RAFT_MAX_MEMBERS * 2]; /* learned from the HELLOs of peers that dialled us */
     uv_tcp_t listener;
     uint16_t port;
     struct peer *peers[RAFT_MAX_MEMBERS * 2];
@@ -166,14 +173,17 @@ static void fill_random(uint8_t *buf, size_t len)
 }
 
 static void proof(const struct sidecar_transport *t, const uint8_t nonce[NONCE_LEN], uint64_t from,
-                  uint64_t to, uint8_t out[SIDECAR_SHA256_LEN])
+                  uint64_t to, const uint8_t *http, size_t http_len,
+                  uint8_t out[SIDECAR_SHA256_LEN])
 {
-    uint8_t msg[NONCE_LEN + 24];
+    uint8_t msg[NONCE_LEN + 24 + 1 + HTTP_ADDR_MAX];
     memcpy(msg, nonce, NONCE_LEN);
     put_u64(msg + NONCE_LEN, t->cfg.cluster_id);
     put_u64(msg + NONCE_LEN + 8, from);
     put_u64(msg + NONCE_LEN + 16, to);
-    sidecar_hmac_sha256(t->token, t->token_len, msg, sizeof(msg), out);
+    msg[NONCE_LEN + 24] = (uint8_t)http_len;
+    memcpy(msg + NONCE_LEN + 25, http, http_len);
+    sidecar_hmac_sha256(t->token, t->token_len, msg, NONCE_LEN + 25 + http_len, out);
 }
 
 /* ---- writing ------------------------------------------------------------------------------ */
@@ -333,14 +343,17 @@ static void out_handshake(struct out_conn *c)
             out_close(c, "bad challenge (not an electd peer port, or another version)", 0);
             return;
         }
-        uint8_t hello[HELLO_LEN];
+        uint8_t hello[HELLO_LEN + 1 + HTTP_ADDR_MAX];
         memcpy(hello, "ELHI", 4);
         put_u16(hello + 4, SIDECAR_TRANSPORT_VERSION);
         put_u64(hello + 6, t->cfg.cluster_id);
         put_u64(hello + 14, t->cfg.self_id);
         put_u64(hello + 22, p->id);
-        proof(t, c->hs + 6, t->cfg.self_id, p->id, hello + 30);
-        int rv = write_bytes((uv_stream_t *)&c->tcp, NULL, hello, sizeof(hello));
+        proof(t, c->hs + 6, t->cfg.self_id, p->id, (const uint8_t *)t->http, t->http_len,
+              hello + 30);
+        hello[HELLO_LEN] = (uint8_t)t->http_len;
+        memcpy(hello + HELLO_LEN + 1, t->http, t->http_len);
+        int rv = write_bytes((uv_stream_t *)&c->tcp, NULL, hello, HELLO_LEN + 1 + t->http_len);
         if (rv != 0) {
             out_close(c, "write failed", rv);
             return;
@@ -634,6 +647,31 @@ static void in_bad_input(struct in_conn *c, const char *why)
     in_close(c);
 }
 
+static void remember_http(struct sidecar_transport *t, uint64_t id, const char *addr, size_t len)
+{
+    struct peer_http *slot = NULL;
+    size_t cap = sizeof(t->peer_http) / sizeof(t->peer_http[0]);
+    for (size_t i = 0; i < cap && slot == NULL; i++)
+        if (t->peer_http[i].id == id)
+            slot = &t->peer_http[i];
+    for (size_t i = 0; i < cap && slot == NULL; i++)
+        if (t->peer_http[i].id == 0)
+            slot = &t->peer_http[i];
+    if (slot == NULL)
+        slot = &t->peer_http[id % cap];
+    slot->id = id;
+    memcpy(slot->addr, addr, len);
+    slot->addr[len] = '\0';
+}
+
+const char *sidecar_transport_peer_http(const sidecar_transport_t *t, uint64_t id)
+{
+    for (size_t i = 0; i < sizeof(t->peer_http) / sizeof(t->peer_http[0]); i++)
+        if (t->peer_http[i].id == id && id != 0)
+            return t->peer_http[i].addr[0] ? t->peer_http[i].addr : NULL;
+    return NULL;
+}
+
 static void in_hello(struct in_conn *c)
 {
     struct sidecar_transport *t = c->t;
@@ -655,19 +693,22 @@ static void in_hello(struct in_conn *c)
         in_refuse(c, REFUSE_NOT_ME, from);
         return;
     }
+    size_t http_len = h[HELLO_LEN];
     uint8_t want[SIDECAR_SHA256_LEN];
-    proof(t, c->nonce, from, to, want);
+    proof(t, c->nonce, from, to, h + HELLO_LEN + 1, http_len, want);
     if (!sidecar_mem_equal(want, h + 30, sizeof(want))) {
         in_refuse(c, REFUSE_TOKEN, from);
         return;
     }
     c->from = from;
     c->state = IN_READY;
+    remember_http(t, from, (const char *)h + HELLO_LEN + 1, http_len);
     uv_timer_stop(&c->timer);
     uint8_t ok[VERDICT_LEN] = {'E', 'L', 'O', 'K', 0};
     in_write(c, ok, sizeof(ok));
-    c->len -= HELLO_LEN;
-    memmove(c->buf, c->buf + HELLO_LEN, c->len);
+    size_t used = HELLO_LEN + 1 + http_len;
+    c->len -= used;
+    memmove(c->buf, c->buf + used, c->len);
 }
 
 static void in_frames(struct in_conn *c)
@@ -743,7 +784,7 @@ static void in_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     c->len += (size_t)nread;
     if (c->state == IN_HANDSHAKE) {
-        if (c->len < HELLO_LEN)
+        if (c->len < HELLO_LEN + 1 || c->len < HELLO_LEN + 1 + (size_t)c->buf[HELLO_LEN])
             return;
         in_hello(c);
     }
@@ -832,6 +873,15 @@ int sidecar_transport_start(sidecar_transport_t **out, const sidecar_transport_c
         memcpy(t->token, cfg->token, t->token_len);
     }
     t->cfg.token = NULL;
+    if (cfg->advertise_http != NULL) {
+        t->http_len = strlen(cfg->advertise_http);
+        if (t->http_len > HTTP_ADDR_MAX) {
+            free(t);
+            return SIDECAR_TRANSPORT_EINVAL;
+        }
+        memcpy(t->http, cfg->advertise_http, t->http_len);
+    }
+    t->cfg.advertise_http = NULL;
 
     struct sockaddr_storage ss;
     int rv = uv_ip4_addr(cfg->listen_host, cfg->listen_port, (struct sockaddr_in *)&ss);

@@ -9,10 +9,12 @@
  *
  *   server -> client  CHALLENGE  "ELCH" u16 version  u8[16] nonce                (22 bytes)
  *   client -> server  HELLO      "ELHI" u16 version  u64 cluster_id  u64 from  u64 to
- *                                u8[32] proof                                     (62 bytes)
+ *                                u8[32] proof  u8 n  u8[n] advertised HTTP address
+ *                                                                           (63 + n bytes)
  *   server -> client  VERDICT    "ELOK" u8 0 | "ELNO" u8 reason                   (5 bytes)
  *
- * proof = HMAC-SHA256(cluster token, nonce || cluster_id || from || to) — with no token
+ * proof = HMAC-SHA256(cluster token, nonce || cluster_id || from || to || n || address) —
+ * with no token
  * configured, the key is empty; a node with a token therefore refuses one without. The
  * nonce is fresh per connection, so a recorded handshake cannot be replayed.
  *
@@ -66,12 +68,14 @@ typedef struct sidecar_transport_config {
     uv_loop_t *loop;
     uint64_t self_id;
     uint64_t cluster_id;
-    const char *token;       /* shared secret; NULL or "" = none. Copied. */
-    const char *listen_host; /* e.g. "127.0.0.1", "0.0.0.0", "::" */
-    uint16_t listen_port;    /* 0 = any (tests) */
-    size_t max_queue_bytes;  /* 0 = SIDECAR_TRANSPORT_QUEUE_BYTES */
-    uint32_t max_inbound;    /* 0 = SIDECAR_TRANSPORT_MAX_INBOUND */
-    uint32_t handshake_ms;   /* 0 = SIDECAR_TRANSPORT_HANDSHAKE_MS */
+    const char *token;          /* shared secret; NULL or "" = none. Copied. */
+    const char *advertise_http; /* our HTTP address, told to peers we dial (<= 255 bytes);
+                                   NULL = none. Copied. */
+    const char *listen_host;    /* e.g. "127.0.0.1", "0.0.0.0", "::" */
+    uint16_t listen_port;       /* 0 = any (tests) */
+    size_t max_queue_bytes;     /* 0 = SIDECAR_TRANSPORT_QUEUE_BYTES */
+    uint32_t max_inbound;       /* 0 = SIDECAR_TRANSPORT_MAX_INBOUND */
+    uint32_t handshake_ms;      /* 0 = SIDECAR_TRANSPORT_HANDSHAKE_MS */
     sidecar_transport_recv_cb recv_cb;
     void *ud;
 } sidecar_transport_config_t;
@@ -106,6 +110,10 @@ typedef struct sidecar_transport_peer_stats {
 /* One row per peer; returns the number written. */
 size_t sidecar_transport_stats(const sidecar_transport_t *t, sidecar_transport_peer_stats_t *out,
                                size_t cap);
+
+/* The HTTP address a peer advertised when it last dialled us (borrowed), or NULL. This is
+ * how a follower can tell clients where the leader's API is. */
+const char *sidecar_transport_peer_http(const sidecar_transport_t *t, uint64_t id);
 
 /* Inbound frames refused or connections dropped for bad input (handshake failures, frames
  * that do not decode) since start. */

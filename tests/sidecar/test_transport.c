@@ -75,7 +75,10 @@ static void closed_cb(void *ud)
 
 static sidecar_transport_t *start(uint64_t id, uint64_t cluster, const char *token, inbox_t *in)
 {
+    char http[32];
+    snprintf(http, sizeof(http), "127.0.0.1:%d", (int)(7000 + id));
     sidecar_transport_config_t cfg = {.loop = &loop,
+                                      .advertise_http = http,
                                       .self_id = id,
                                       .cluster_id = cluster,
                                       .token = token,
@@ -150,6 +153,9 @@ Test(transport, delivers_messages_between_members_with_the_same_token, .init = i
     cr_assert_eq(ib.got[0].type, RAFT_MSG_APPEND);
     cr_assert_eq(ib.got[0].from, 1);
     cr_assert_eq(ib.got[0].commit, 9);
+    const char *http = sidecar_transport_peer_http(b, 1);
+    cr_assert(http != NULL && strcmp(http, "127.0.0.1:7001") == 0,
+              "advertised address not learned");
     cr_assert_eq(memcmp(ib.data[0], "hello", 5), 0);
     /* Unknown peer and not-yet-connected peer: dropped with a code, not queued forever. */
     raft_msg_t m2 = {.type = RAFT_MSG_HEARTBEAT, .from = 1, .to = 9, .term = 3};
@@ -218,18 +224,20 @@ static int raw_handshake(uint16_t port, uint64_t cluster, uint64_t from, uint64_
             usleep(500);
     }
     cr_assert_eq(got, sizeof(ch));
-    uint8_t hello[62];
+    uint8_t hello[63];
     memcpy(hello, "ELHI", 4);
     hello[4] = 1, hello[5] = 0;
     put64(hello + 6, cluster);
     put64(hello + 14, from);
     put64(hello + 22, to);
-    uint8_t msg[40];
+    uint8_t msg[41];
     memcpy(msg, ch + 6, 16);
     put64(msg + 16, cluster);
     put64(msg + 24, from);
     put64(msg + 32, to);
+    msg[40] = 0; /* no advertised HTTP address */
     sidecar_hmac_sha256("", 0, msg, sizeof(msg), hello + 30);
+    hello[62] = 0;
     cr_assert_eq(send(fd, hello, sizeof(hello), 0), (ssize_t)sizeof(hello));
     return fd;
 }
