@@ -339,7 +339,8 @@ static int on_headers_complete(llhttp_t *p)
         if (st == 400)
             srv->counters.bad_requests++;
         set_pre(r, st);
-        r->route = NULL; /* counted as unmatched */
+        if (st != 401)
+            r->route = NULL; /* counted as unmatched; a 401 counts under its route */
         return 0;
     }
     /* A client waiting for "100 Continue" before sending its body: conn_process() sends it

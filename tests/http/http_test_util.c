@@ -146,11 +146,22 @@ struct sse {
     http_req_t *req;
     struct test_ctx *ctx;
     int n;
+    size_t flood; /* bytes per tick instead of small events */
 };
 
 static void sse_tick(uv_timer_t *t)
 {
     struct sse *s = t->data;
+    if (s->flood) {
+        /* A client that never reads: the write queue limit must end this. */
+        char *big = malloc(s->flood);
+        memset(big, 'x', s->flood);
+        int rc = http_req_stream_write(s->req, big, s->flood);
+        free(big);
+        if (rc == HTTP_ESLOW)
+            atomic_fetch_add(&s->ctx->sse_slow, 1);
+        return;
+    }
     char ev[64];
     int n = snprintf(ev, sizeof(ev), "id: %d\ndata: tick %d\n\n", s->n, s->n);
     s->n++;
@@ -173,13 +184,15 @@ static void h_events(http_req_t *req, void *data)
     struct sse *s = calloc(1, sizeof(*s));
     s->req = req;
     s->ctx = ctx;
+    const char *flood = http_req_query(req, "flood");
+    s->flood = flood ? (size_t)atol(flood) : 0;
     CHECK(ctx, http_req_header_add(req, "Cache-Control", "no-cache") == 0);
     CHECK(ctx, http_req_stream_start(req, 200, "text/event-stream") == 0);
     CHECK(ctx, http_req_stream_write(req, "data: hello\n\n", 13) == 0);
     http_req_on_cancel(req, sse_cancel, s);
     uv_timer_init(ctx->loop, &s->t);
     s->t.data = s;
-    uv_timer_start(&s->t, sse_tick, 20, 20);
+    uv_timer_start(&s->t, sse_tick, s->flood ? 1 : 20, s->flood ? 1 : 20);
 }
 
 static void h_hdr(http_req_t *req, void *data)

@@ -16,6 +16,7 @@ struct test_ctx {
     atomic_int cancelled;  /* async requests whose cancel callback ran */
     atomic_int sse_gone;   /* event streams whose cancel callback ran */
     atomic_int sse_events; /* events written */
+    atomic_int sse_slow;   /* stream writes refused with HTTP_ESLOW */
     atomic_int handled;    /* handler invocations */
     atomic_int errors;     /* unexpected results seen on the loop thread */
 };
@@ -30,6 +31,7 @@ struct test_ctx {
  *   POST /echo                  -> 200 body as received
  *   GET  /async?ms=N&id=X       -> 200 "async-X" after N ms (cancellable)
  *   GET  /events                -> SSE: "data: hello", then an event every 20 ms
+ *                                  (?flood=N: N bytes every 1 ms instead)
  *   GET  /hdr?name=H            -> 200 value of request header H, 404 if absent
  *   GET  /redirect              -> 307 with Location */
 void test_routes_add(http_server_t *srv, struct test_ctx *ctx);

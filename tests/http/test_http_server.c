@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/socket.h>
 
 #include <criterion/criterion.h>
 
@@ -356,6 +357,24 @@ Test(http_server, sse_stream_receives_events_and_server_notices_client_leaving)
     for (int i = 0; i < 500 && !atomic_load(&t.ctx.sse_gone); i++)
         usleep(10000);
     cr_assert_eq(atomic_load(&t.ctx.sse_gone), 1, "server did not notice the client left");
+    tsrv_stop(&t);
+}
+
+Test(http_server, stream_to_a_client_that_never_reads_is_closed)
+{
+    http_options_t opts = {.limits = {.max_write_queue_bytes = 256 * 1024}};
+    struct tsrv t;
+    tsrv_start(&t, &opts, NULL);
+    struct client c;
+    cr_assert_eq(client_open(&c, t.port), 0);
+    int small = 4096;
+    setsockopt(c.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    cr_assert_eq(client_sends(&c, "GET /events?flood=65536 HTTP/1.1\r\n\r\n"), 0);
+    for (int i = 0; i < 1000 && !atomic_load(&t.ctx.sse_gone); i++)
+        usleep(10000);
+    cr_assert_eq(atomic_load(&t.ctx.sse_gone), 1, "slow consumer never cut off");
+    cr_assert_geq(atomic_load(&t.ctx.sse_slow), 1);
+    client_close(&c);
     tsrv_stop(&t);
 }
 
