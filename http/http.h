@@ -179,9 +179,9 @@ void http_req_on_cancel(http_req_t *req, http_cancel_cb cb, void *data);
 /* ---- Request: answering -------------------------------------------------------------
  * Each request is answered exactly once, by one reply call, or by stream_start followed
  * by stream_end. After a successful reply (or stream_end) `req` is invalid. A reply call
- * that fails with HTTP_ECLOSED / HTTP_ENOMEM also ends the request (it is invalid after,
- * and its cancel callback will not run); HTTP_EINVAL / HTTP_ESTATE / HTTP_EHEADER leave
- * it untouched. */
+ * that fails with HTTP_ECLOSED / HTTP_ENOMEM / HTTP_ETOOBIG also ends the request (it is invalid
+ * after, and its cancel callback will not run); HTTP_EINVAL / HTTP_ESTATE / HTTP_EHEADER leave it
+ * untouched. */
 
 /* Add a response header (e.g. Location, Allow, Retry-After, ETag) before replying.
  * Content-Length, Content-Type and Connection are set by the server. Names must be

@@ -30,6 +30,10 @@ static void h_hello(http_req_t *req, void *data)
 {
     struct test_ctx *ctx = data;
     atomic_fetch_add(&ctx->handled, 1);
+    char peer[64];
+    http_req_peer(req, peer, sizeof(peer));
+    CHECK(ctx, !strcmp(peer, "memory") || !strncmp(peer, "127.0.0.1:", 10) ||
+                   !strncmp(peer, "[::1]:", 6));
     http_req_reply_text(req, 200, NULL, "hello");
 }
 
