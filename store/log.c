@@ -235,10 +235,10 @@ int store_boot_load(store_t *st, raft_boot_t *boot)
     if ((err = load_hs(st, &boot->hs)) != 0 || (err = store_snapshot_meta(st, &boot->snap)) != 0 ||
         (err = load_entries(st, boot->snap.index, boot)) != 0)
         goto fail;
-    store_exec(st, "COMMIT", "end read");
+    sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL); /* read only: nothing to lose */
     return 0;
 fail:
-    store_exec(st, "ROLLBACK", "end read");
+    sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
     store_boot_release(st, boot);
     memset(boot, 0, sizeof *boot);
     return err;

@@ -484,15 +484,10 @@ int store_kv_list(store_t *st, const char *prefix, size_t prefix_len, const char
             lo_strict = true;
         }
     }
-    char sql[192];
-    snprintf(sql, sizeof sql,
-             "SELECT key, value, create_rev, mod_rev, version FROM kv WHERE key %s ?1 %s "
-             "ORDER BY key LIMIT ?3",
-             lo_strict ? ">" : ">=", end_len ? "AND key < ?2" : "");
-    sqlite3_stmt *s = NULL;
-    int rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
-    if (rc != SQLITE_OK)
-        return store_sqlite_err(st, rc, "prepare list");
+    static const int which[2][2] = {{STMT_LIST_GE, STMT_LIST_GT},
+                                    {STMT_LIST_GE_LT, STMT_LIST_GT_LT}};
+    sqlite3_stmt *s = st->stmt[which[end_len > 0][lo_strict]];
+    int rc;
     sqlite3_bind_blob(s, 1, lo_len ? (const void *)lo : "", (int)lo_len, SQLITE_STATIC);
     if (end_len)
         sqlite3_bind_blob(s, 2, end, (int)end_len, SQLITE_STATIC);
@@ -519,7 +514,7 @@ int store_kv_list(store_t *st, const char *prefix, size_t prefix_len, const char
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         err = store_sqlite_err(st, rc, "list keys");
 out:
-    sqlite3_finalize(s);
+    store_reset(s);
     if (err) {
         store_kv_list_free(out, count);
         return err;

@@ -86,6 +86,14 @@
                  "VALUES (?1, ?2, ?3, ?4)")                                                        \
     X(EPOCH_LIST, "SELECT term, leader, started_ms, idx FROM epochs WHERE term < ?1 "              \
                   "ORDER BY term DESC LIMIT ?2")                                                   \
+    X(LIST_GE, "SELECT key, value, create_rev, mod_rev, version FROM kv WHERE key >= ?1 "          \
+               "ORDER BY key LIMIT ?3")                                                            \
+    X(LIST_GT, "SELECT key, value, create_rev, mod_rev, version FROM kv WHERE key > ?1 "           \
+               "ORDER BY key LIMIT ?3")                                                            \
+    X(LIST_GE_LT, "SELECT key, value, create_rev, mod_rev, version FROM kv WHERE key >= ?1 "       \
+                  "AND key < ?2 ORDER BY key LIMIT ?3")                                            \
+    X(LIST_GT_LT, "SELECT key, value, create_rev, mod_rev, version FROM kv WHERE key > ?1 "        \
+                  "AND key < ?2 ORDER BY key LIMIT ?3")                                            \
     X(LOCAL_GET, "SELECT value FROM local WHERE name = ?1")                                        \
     X(LOCAL_SET, "INSERT OR REPLACE INTO local(name, value) VALUES (?1, ?2)")                      \
     X(PAGES, "SELECT page_count * page_size - freelist_count * page_size "                         \
