@@ -403,7 +403,9 @@ int store_snapshot_create(store_t *st, const raft_conf_t *boot_conf, store_snaps
     memset(info, 0, sizeof *info);
     if (st->applied_index == 0)
         return store_fail(st, STORE_EINVAL, "nothing applied yet: no snapshot to take");
-    if (st->applied_index == st->snap.index) {
+    /* At the snapshot's index the state machine is the snapshot: nothing to do, unless its
+     * file went missing (removed by hand), which is then rebuilt from the same state. */
+    if (st->applied_index == st->snap.index && access(st->snap_path, F_OK) == 0) {
         info->index = st->snap.index;
         info->term = st->snap.term;
         info->size = st->snap.size;

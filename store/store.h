@@ -339,7 +339,8 @@ typedef struct store_snapshot_info {
  * when no CONF entry has been applied, e.g. a cluster bootstrapped from its initial
  * configuration — and removes the previous snapshot file. Then the daemon calls raft_compact()
  * and store_log_compact(). If the applied index is already the snapshot's index, nothing is
- * written and *info describes the current snapshot. Errors: STORE_EINVAL (nothing applied
+ * written and *info describes the current snapshot — unless its file is missing, which is then
+ * rebuilt from the (identical) state machine. Errors: STORE_EINVAL (nothing applied
  * yet), STORE_EFULL, STORE_EIO, ... (the previous snapshot stays current). */
 int store_snapshot_create(store_t *st, const raft_conf_t *boot_conf, store_snapshot_info_t *info);
 

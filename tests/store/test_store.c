@@ -625,6 +625,31 @@ Test(store_snapshot, only_the_newest_snapshot_file_is_kept)
     cr_assert_eq(rs.snapshot_read(rs.ctx, s1.index, 0, b, sizeof b, &n), STORE_ESNAPSHOT);
 }
 
+Test(store_snapshot, a_missing_snapshot_file_is_rebuilt)
+{
+    fill(st, 20);
+    store_snapshot_info_t si, again;
+    cr_assert_eq(store_snapshot_create(st, NULL, &si), 0);
+    size_t len;
+    uint8_t *before = t_snapshot_bytes(st, &len);
+    st = reopen(st); /* drops the open file descriptor */
+    cr_assert_eq(unlink(store_snapshot_path(st)), 0);
+    raft_storage_t rs;
+    store_raft_storage(st, &rs);
+    uint8_t b[16];
+    size_t n;
+    cr_assert_eq(rs.snapshot_read(rs.ctx, si.index, 0, b, sizeof b, &n), STORE_ESNAPSHOT);
+    cr_assert_eq(store_snapshot_create(st, NULL, &again), 0, "%s", store_errmsg(st));
+    cr_assert_eq(again.index, si.index);
+    cr_assert_eq(again.term, si.term);
+    size_t len2;
+    uint8_t *after = t_snapshot_bytes(st, &len2);
+    cr_assert_eq(len2, len);
+    cr_assert_arr_eq(after, before, len, "the same state gives the same snapshot bytes");
+    free(before);
+    free(after);
+}
+
 Test(store_snapshot, corrupt_snapshot_is_refused_and_old_state_kept)
 {
     fill(st, 50);
