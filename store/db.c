@@ -531,7 +531,12 @@ int store_open(store_t **out, const char *data_dir, const store_opts_t *opts, ch
     sqlite3_extended_result_codes(st->db, 1);
     sqlite3_busy_timeout(st->db, opts->busy_timeout_ms ? (int)opts->busy_timeout_ms : 1000);
     /* EXCLUSIVE: one process per data directory, and WAL without a shared-memory file. */
-    rc = sqlite3_exec(st->db, "PRAGMA locking_mode = EXCLUSIVE", NULL, NULL, NULL);
+    /* The cache bound first, so that the checks below do not grow the page cache either. */
+    char cache[64];
+    snprintf(cache, sizeof cache, "PRAGMA cache_size = -%d", STORE_CACHE_KIB);
+    rc = sqlite3_exec(st->db, cache, NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(st->db, "PRAGMA locking_mode = EXCLUSIVE", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         err = open_err(st, rc);
         goto fail;
@@ -581,9 +586,9 @@ int store_open(store_t **out, const char *data_dir, const store_opts_t *opts, ch
 
     char pragmas[256];
     snprintf(pragmas, sizeof pragmas,
-             "PRAGMA synchronous = FULL; PRAGMA cache_size = -%d; PRAGMA journal_size_limit = %d;"
+             "PRAGMA synchronous = FULL; PRAGMA journal_size_limit = %d;"
              "PRAGMA temp_store = MEMORY; PRAGMA foreign_keys = OFF; PRAGMA trusted_schema = OFF;",
-             STORE_CACHE_KIB, STORE_WAL_LIMIT);
+             STORE_WAL_LIMIT);
     if ((err = store_exec(st, pragmas, "set pragmas")) != 0)
         goto fail;
     for (int i = 0; i < STMT_COUNT; i++) {
