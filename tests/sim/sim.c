@@ -1,0 +1,1285 @@
+/* sim.c — the simulator's scheduler: simulated real time, per-node skewed clocks, a lossy
+ * network, fault and workload actions drawn from one seeded PRNG, and the checks after every
+ * event (see sim.h). Nothing here reads a real clock or the global rand(): a run is a pure
+ * function of its options.
+ */
+#include "sim.h"
+#include "sim_node.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/common_interface_defs.h>
+#endif
+
+#define MAX_NODES        (5 + SIM_SPARES_MAX) /* ids 1..MAX_NODES */
+#define TICK_US          10000u               /* one tick = 10 ms of local clock */
+#define ELECTION_TICKS   10u
+#define EVENT_CAP        2000000u /* bound on events of one schedule */
+#define READS_MAX        64u      /* outstanding ReadIndex requests tracked */
+#define DEFERRED_MAX     4096u    /* messages queued for a paused node */
+#define HEAL_BOUND_TICKS (20u * ELECTION_TICKS)
+#define CHECK_EVERY      16u /* events between full log checks */
+
+enum ev_type {
+    EV_MSG = 1,
+    EV_ACTION,
+    EV_RELEASE,
+    EV_RESUME,
+    EV_RESTART,
+    EV_HEAL,
+    EV_BOUNCE,
+    EV_CAMPAIGN
+};
+
+typedef struct event {
+    uint64_t t;
+    uint64_t seq;
+    uint8_t type;
+    uint8_t node;
+    uint32_t gen;
+    uint8_t aux;
+    raft_msg_t *m;
+} event_t;
+
+typedef struct snode {
+    sim_node_t n;
+    bool exists;
+    bool paused;
+    int64_t drift_ppm; /* clock rate: one tick takes TICK_US * (1 + drift) real us */
+    uint64_t start_us; /* real time of the core's start (tick 0) */
+    uint64_t ticks;    /* ticks delivered since start */
+    uint64_t restarts;
+    uint32_t hold_gen;
+    raft_msg_t **deferred;
+    size_t n_deferred;
+    raft_role_t last_role;
+    uint64_t last_term;
+    uint64_t heard_tick; /* node's tick count when it last got a message from a leader */
+} snode_t;
+
+typedef struct pending_read {
+    uint64_t ctx;
+    uint64_t floor;
+} pending_read_t;
+
+typedef enum action {
+    ACT_PROPOSE,
+    ACT_BURST,
+    ACT_PARTITION,
+    ACT_ONEWAY,
+    ACT_ISOLATE_LEADER,
+    ACT_HEAL_NET,
+    ACT_CRASH,
+    ACT_CRASH_LEADER,
+    ACT_RESTART,
+    ACT_BOUNCE,
+    ACT_PAUSE,
+    ACT_TRANSFER,
+    ACT_CONF,
+    ACT_READ,
+    ACT_NETWORK,
+    ACT_CAMPAIGN,
+    ACT_LEADER_MINORITY,
+    ACT_CUT_BOUNCE,
+    ACT_COUNT
+} action_t;
+
+static const char *const action_names[ACT_COUNT] = {
+    "propose", "burst",        "partition", "oneway",   "isolate-leader",  "heal-net",
+    "crash",   "crash-leader", "restart",   "bounce",   "pause",           "transfer",
+    "conf",    "read",         "network",   "campaign", "leader-minority", "cut-bounce"};
+
+/* Relative weights of the actions per mode. */
+static const unsigned weights[SIM_MODE_COUNT][ACT_COUNT] = {
+    /*                  prop burst part 1way isoL heal crash crL rest bnc pause xfer conf read net
+       camp minor cutb */
+    [SIM_MODE_MIXED] = {25, 4, 5, 5, 3, 8, 4, 2, 8, 3, 3, 4, 6, 6, 4, 1, 2, 1},
+    [SIM_MODE_CRASHY] = {8, 14, 2, 1, 4, 8, 2, 14, 16, 3, 1, 1, 1, 1, 0, 8, 12, 0},
+    [SIM_MODE_LEASE] = {15, 2, 2, 4, 6, 15, 1, 1, 5, 6, 8, 3, 1, 8, 1, 1, 1, 30},
+};
+
+typedef struct sim {
+    sim_options_t o;
+    sim_result_t *res;
+    uint64_t rng;
+    sim_check_t chk;
+    snode_t nodes[MAX_NODES + 1];
+    int n_voters, n_total, mode;
+    /* schedule parameters */
+    uint32_t heartbeat_ticks, drift_ppm;
+    uint64_t snap_every, snap_keep;
+    unsigned drop_pct, dup_pct, long_pct, hold_pct;
+    uint64_t delay_min_us, delay_max_us, long_max_us;
+    uint64_t action_min_us, action_max_us;
+    bool blocked[MAX_NODES + 1][MAX_NODES + 1];
+    /* time and events */
+    event_t *heap;
+    size_t heap_n, heap_cap;
+    uint64_t now, seq, events, proposals;
+    uint64_t quiet_until; /* a lease attack is under way: no log growth, no transfers */
+    /* phases */
+    bool healed, done;
+    uint64_t heal_at, deadline;
+    uint64_t marker_index, marker_term, marker_seq;
+    /* reads */
+    pending_read_t reads[READS_MAX];
+    size_t reads_next;
+    uint64_t read_seq;
+} sim_t;
+
+/* The schedule in progress, for the crash report. */
+static volatile uint64_t crash_seed;
+static volatile int crash_active, crash_nodes, crash_spares, crash_mode;
+static volatile uint32_t crash_mutation;
+
+/* ---- randomness ----------------------------------------------------------------------- */
+
+static uint64_t splitmix(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* uniform in [0, n) (n > 0) */
+static uint64_t rnd(sim_t *s, uint64_t n)
+{
+    return n ? splitmix(&s->rng) % n : 0;
+}
+
+static uint64_t rnd_range(sim_t *s, uint64_t lo, uint64_t hi)
+{
+    return lo + rnd(s, hi - lo + 1);
+}
+
+static bool chance(sim_t *s, unsigned pct)
+{
+    return rnd(s, 100) < pct;
+}
+
+/* ---- trace ---------------------------------------------------------------------------- */
+
+static void trace(sim_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void trace(sim_t *s, const char *fmt, ...)
+{
+    if (s->o.trace == NULL)
+        return;
+    fprintf(s->o.trace, "%10.3fms ", (double)s->now / 1000.0);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(s->o.trace, fmt, ap);
+    va_end(ap);
+    fputc('\n', s->o.trace);
+}
+
+/* ---- event heap ----------------------------------------------------------------------- */
+
+static bool ev_less(const event_t *a, const event_t *b)
+{
+    return a->t < b->t || (a->t == b->t && a->seq < b->seq);
+}
+
+static void push_event(sim_t *s, event_t e);
+
+static void push(sim_t *s, uint64_t t, uint8_t type, uint8_t node, uint32_t gen, raft_msg_t *m)
+{
+    push_event(s, (event_t){.t = t, .type = type, .node = node, .gen = gen, .m = m});
+}
+
+static void push_aux(sim_t *s, uint64_t t, uint8_t type, uint8_t node, uint32_t gen, uint8_t aux)
+{
+    push_event(s, (event_t){.t = t, .type = type, .node = node, .gen = gen, .aux = aux});
+}
+
+static void push_event(sim_t *s, event_t e)
+{
+    if (s->heap_n == s->heap_cap) {
+        size_t cap = s->heap_cap ? s->heap_cap * 2 : 256;
+        event_t *p = realloc(s->heap, cap * sizeof(*p));
+        if (p == NULL)
+            abort();
+        s->heap = p;
+        s->heap_cap = cap;
+    }
+    e.seq = s->seq++;
+    size_t i = s->heap_n++;
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (!ev_less(&e, &s->heap[parent]))
+            break;
+        s->heap[i] = s->heap[parent];
+        i = parent;
+    }
+    s->heap[i] = e;
+}
+
+static event_t pop(sim_t *s)
+{
+    assert(s->heap_n > 0);
+    event_t top = s->heap[0];
+    event_t last = s->heap[--s->heap_n];
+    size_t i = 0;
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        const event_t *best = &last;
+        if (l < s->heap_n && ev_less(&s->heap[l], best)) {
+            m = l;
+            best = &s->heap[l];
+        }
+        if (r < s->heap_n && ev_less(&s->heap[r], best))
+            m = r;
+        if (m == i)
+            break;
+        s->heap[i] = s->heap[m];
+        i = m;
+    }
+    if (s->heap_n > 0)
+        s->heap[i] = last;
+    return top;
+}
+
+/* ---- clocks and leases ------------------------------------------------------------------ */
+
+/* Real time at which node x's local clock reads `tick` ticks. */
+static uint64_t tick_time(const snode_t *x, uint64_t tick)
+{
+    return x->start_us + tick * TICK_US * (uint64_t)(1000000 + x->drift_ppm) / 1000000u;
+}
+
+static bool alive(const snode_t *x)
+{
+    return x->exists && x->n.r != NULL;
+}
+
+static void lease_of(const sim_t *s, const snode_t *x, sim_lease_t *l)
+{
+    memset(l, 0, sizeof(*l));
+    l->node = x->n.id;
+    if (!alive(x) || raft_role(x->n.r) != RAFT_LEADER)
+        return;
+    uint64_t until = raft_lease_until(x->n.r);
+    if (until == 0)
+        return;
+    l->term = raft_term(x->n.r);
+    l->until_us = tick_time(x, until);
+    l->valid = s->now < l->until_us;
+}
+
+/* ---- checks --------------------------------------------------------------------------- */
+
+static void view_of(snode_t *x, sim_log_view_t *v)
+{
+    v->node = x->n.id;
+    v->first = raft_first_index(x->n.r);
+    v->last = raft_last_index(x->n.r);
+    v->ctx = &x->n;
+    v->entry = sim_node_entry;
+}
+
+static void check_leader_log(sim_t *s, snode_t *x)
+{
+    sim_log_view_t v;
+    view_of(x, &v);
+    sim_check_leader_log(&s->chk, raft_term(x->n.r), &v);
+}
+
+static void check_logs(sim_t *s)
+{
+    for (int i = 1; i <= s->n_total; i++) {
+        snode_t *a = &s->nodes[i];
+        if (!alive(a))
+            continue;
+        if (raft_role(a->n.r) == RAFT_LEADER)
+            check_leader_log(s, a);
+        for (int j = i + 1; j <= s->n_total; j++) {
+            snode_t *b = &s->nodes[j];
+            if (!alive(b))
+                continue;
+            sim_log_view_t va, vb;
+            view_of(a, &va);
+            view_of(b, &vb);
+            sim_check_log_matching(&s->chk, &va, &vb);
+        }
+    }
+}
+
+/* After node x handled an input: note leadership and commit progress. */
+static void observe(sim_t *s, snode_t *x)
+{
+    if (!alive(x))
+        return;
+    raft_t *r = x->n.r;
+    raft_role_t role = raft_role(r);
+    uint64_t term = raft_term(r);
+    if (term > s->res->max_term)
+        s->res->max_term = term;
+    if (role == RAFT_LEADER) {
+        sim_check_leader(&s->chk, term, x->n.id, s->now);
+        if (x->last_role != RAFT_LEADER || x->last_term != term) {
+            trace(s, "n%" PRIu64 " leads term %" PRIu64 " (last %" PRIu64 ", commit %" PRIu64 ")",
+                  x->n.id, term, raft_last_index(r), raft_commit_index(r));
+            check_leader_log(s, x);
+        }
+        sim_check_commit(&s->chk, term, raft_commit_index(r));
+    } else if (x->last_role != role || x->last_term != term) {
+        trace(s, "n%" PRIu64 " is %s in term %" PRIu64, x->n.id, raft_role_name(role), term);
+    }
+    x->last_role = role;
+    x->last_term = term;
+    sim_check_log_end(&s->chk, x->n.id, term, raft_last_index(r), s->now);
+    if (x->n.err[0] != '\0')
+        sim_check_fail(&s->chk, SIM_V_CONTRACT, "%s", x->n.err);
+}
+
+static void check_leases(sim_t *s)
+{
+    sim_lease_t leases[MAX_NODES];
+    size_t n = 0;
+    for (int i = 1; i <= s->n_total; i++)
+        lease_of(s, &s->nodes[i], &leases[n++]);
+    sim_check_leases(&s->chk, s->now, leases, n);
+}
+
+/* ---- the node driver ------------------------------------------------------------------ */
+
+static void net_send(void *ctx, sim_node_t *n, const raft_msg_t *m);
+static void on_applied(void *ctx, sim_node_t *n, const raft_entry_t *e, uint64_t digest);
+static void on_installed(void *ctx, sim_node_t *n, const raft_snapshot_meta_t *meta,
+                         uint64_t digest);
+static void on_read(void *ctx, sim_node_t *n, const raft_read_t *rd);
+
+static void hooks_of(sim_t *s, sim_node_hooks_t *h)
+{
+    h->ctx = s;
+    h->send = net_send;
+    h->applied = on_applied;
+    h->installed = on_installed;
+    h->read = on_read;
+}
+
+static void process_held(sim_t *s, snode_t *x)
+{
+    sim_node_hooks_t h;
+    hooks_of(s, &h);
+    sim_node_process(&x->n, &h);
+    sim_node_advance(&x->n, s->snap_every, s->snap_keep);
+}
+
+/* Handles every ready batch of x; in the fault phase a batch is sometimes left unprocessed for
+ * a while (a slow disk): the core keeps running, and a crash meanwhile loses the batch. */
+static void drive(sim_t *s, snode_t *x)
+{
+    for (int round = 0; round < 1000 && alive(x) && sim_node_take(&x->n); round++) {
+        if (!s->healed && chance(s, s->hold_pct)) {
+            x->hold_gen++;
+            push(s, s->now + rnd_range(s, TICK_US / 10, 2 * TICK_US), EV_RELEASE, (uint8_t)x->n.id,
+                 x->hold_gen, NULL);
+            return;
+        }
+        process_held(s, x);
+    }
+}
+
+static void core_err(sim_t *s, snode_t *x, const char *what, int rc)
+{
+    if (rc != 0)
+        sim_check_fail(&s->chk, SIM_V_CONTRACT, "node %" PRIu64 ": %s returned %s", x->n.id, what,
+                       raft_strerror(rc));
+}
+
+static void do_tick(sim_t *s, snode_t *x)
+{
+    x->ticks++;
+    core_err(s, x, "raft_tick", raft_tick(x->n.r));
+    drive(s, x);
+}
+
+static void deliver(sim_t *s, snode_t *x, raft_msg_t *m)
+{
+    if (s->o.trace != NULL)
+        trace(s,
+              "n%" PRIu64 " <- n%" PRIu64 " %s term %" PRIu64 " index %" PRIu64 " logterm %" PRIu64
+              " commit %" PRIu64 " hint %" PRIu64 " ctx %" PRIu64 " n %" PRIu32 " len %" PRIu32
+              " flags %x",
+              m->to, m->from, raft_msg_type_name(m->type), m->term, m->index, m->log_term,
+              m->commit, m->hint, m->ctx, m->n_entries, m->len, m->flags);
+    if (m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT || m->type == RAFT_MSG_SNAPSHOT)
+        x->heard_tick = x->ticks;
+    raft_set_stamp(x->n.r, s->now);
+    core_err(s, x, "raft_step", raft_step(x->n.r, m));
+    sim_msg_free(m);
+    drive(s, x);
+}
+
+static void start_node(sim_t *s, snode_t *x)
+{
+    x->restarts++;
+    uint64_t seed = s->o.seed * 0x100000001b3ull ^ (x->n.id << 32) ^ x->restarts;
+    x->start_us = s->now;
+    x->ticks = 0;
+    x->heard_tick = 0;
+    x->paused = false;
+    x->last_role = RAFT_FOLLOWER;
+    x->last_term = 0;
+    int rc = sim_node_start(&x->n, splitmix(&seed));
+    if (rc != 0) {
+        sim_check_fail(&s->chk, SIM_V_CONTRACT, "node %" PRIu64 ": raft_new failed on restart: %s",
+                       x->n.id, raft_strerror(rc));
+        return;
+    }
+    trace(s, "n%" PRIu64 " starts (term %" PRIu64 ", snapshot %" PRIu64 ", log %zu)", x->n.id,
+          x->n.hs.term, x->n.snap.index, x->n.log_n);
+    drive(s, x);
+    observe(s, x);
+}
+
+static void crash_node(sim_t *s, snode_t *x)
+{
+    trace(s, "n%" PRIu64 " crashes%s", x->n.id, x->n.held ? " (losing a held batch)" : "");
+    sim_node_crash(&x->n);
+    for (size_t i = 0; i < x->n_deferred; i++)
+        sim_msg_free(x->deferred[i]);
+    x->n_deferred = 0;
+    x->paused = false;
+}
+
+static void resume_node(sim_t *s, snode_t *x)
+{
+    if (!x->paused)
+        return;
+    x->paused = false;
+    trace(s, "n%" PRIu64 " resumes", x->n.id);
+    /* every tick its clock passed while it was stopped, then the queued messages */
+    while (alive(x) && tick_time(x, x->ticks + 1) <= s->now)
+        do_tick(s, x);
+    for (size_t i = 0; i < x->n_deferred; i++) {
+        if (alive(x))
+            deliver(s, x, x->deferred[i]);
+        else
+            sim_msg_free(x->deferred[i]);
+    }
+    x->n_deferred = 0;
+    observe(s, x);
+}
+
+/* ---- network -------------------------------------------------------------------------- */
+
+static uint64_t delay(sim_t *s)
+{
+    if (chance(s, s->long_pct))
+        return rnd_range(s, s->delay_min_us, s->long_max_us);
+    return rnd_range(s, s->delay_min_us, s->delay_max_us);
+}
+
+static void net_send(void *ctx, sim_node_t *n, const raft_msg_t *m)
+{
+    sim_t *s = ctx;
+    if (m->to == 0 || m->to > (uint64_t)s->n_total || m->from != n->id) {
+        sim_check_fail(&s->chk, SIM_V_CONTRACT,
+                       "node %" PRIu64 " sent a message from %" PRIu64 " to unknown node %" PRIu64,
+                       n->id, m->from, m->to);
+        return;
+    }
+    if (m->type == RAFT_MSG_APPEND_RESP && !(m->flags & RAFT_FLAG_REJECT))
+        sim_check_ack(&s->chk, m->from, m->term, m->index);
+    if (s->blocked[m->from][m->to] || chance(s, s->drop_pct))
+        return;
+    push(s, s->now + delay(s), EV_MSG, (uint8_t)m->to, 0, sim_msg_copy(m));
+    if (chance(s, s->dup_pct))
+        push(s, s->now + delay(s), EV_MSG, (uint8_t)m->to, 0, sim_msg_copy(m));
+}
+
+/* ---- state machine hooks -------------------------------------------------------------- */
+
+static void on_applied(void *ctx, sim_node_t *n, const raft_entry_t *e, uint64_t digest)
+{
+    sim_t *s = ctx;
+    uint64_t hash = sim_entry_hash(e->index, e->term, e->type, e->data, e->len);
+    sim_check_applied(&s->chk, n->id, raft_term(n->r), e->index, e->term, hash, digest);
+    if (e->index > s->res->max_applied)
+        s->res->max_applied = e->index;
+}
+
+static void on_installed(void *ctx, sim_node_t *n, const raft_snapshot_meta_t *meta,
+                         uint64_t digest)
+{
+    sim_t *s = ctx;
+    trace(s, "n%" PRIu64 " installs snapshot %" PRIu64 " term %" PRIu64, n->id, meta->index,
+          meta->term);
+    sim_check_snapshot(&s->chk, n->id, meta->index, meta->term, digest);
+}
+
+static void on_read(void *ctx, sim_node_t *n, const raft_read_t *rd)
+{
+    sim_t *s = ctx;
+    for (size_t i = 0; i < READS_MAX; i++) {
+        if (s->reads[i].ctx == rd->ctx && rd->ctx != 0) {
+            /* index 0: the core gave the read up (it stopped leading) */
+            if (rd->index != 0)
+                sim_check_read(&s->chk, n->id, rd->ctx, s->reads[i].floor, rd->index);
+            s->reads[i].ctx = 0;
+            return;
+        }
+    }
+}
+
+/* ---- actions -------------------------------------------------------------------------- */
+
+/* A node that believes it leads and can take requests now, or NULL. */
+static snode_t *find_leader(sim_t *s)
+{
+    int start = (int)rnd(s, (uint64_t)s->n_total);
+    for (int k = 0; k < s->n_total; k++) {
+        snode_t *x = &s->nodes[1 + (start + k) % s->n_total];
+        if (alive(x) && !x->paused && raft_role(x->n.r) == RAFT_LEADER)
+            return x;
+    }
+    return NULL;
+}
+
+static snode_t *pick(sim_t *s, bool want_alive)
+{
+    int start = (int)rnd(s, (uint64_t)s->n_total);
+    for (int k = 0; k < s->n_total; k++) {
+        snode_t *x = &s->nodes[1 + (start + k) % s->n_total];
+        if (alive(x) == want_alive && !x->paused)
+            return x;
+    }
+    return NULL;
+}
+
+/* raft_campaign starts an election whenever it is called. The lease argument assumes a node
+ * campaigns (and so votes for itself) only after an election timeout without hearing a
+ * leader, as its own timer would; forcing it earlier is a clock running faster than
+ * max_drift allows. So the simulator forces campaigns only where the timer could have fired. */
+static void campaign(sim_t *s, snode_t *x)
+{
+    if (x->ticks < ELECTION_TICKS || x->ticks - x->heard_tick < ELECTION_TICKS)
+        return;
+    int rc = raft_campaign(x->n.r);
+    trace(s, "n%" PRIu64 " campaigns: %s", x->n.id, rc ? raft_strerror(rc) : "ok");
+}
+
+static void propose(sim_t *s, snode_t *x)
+{
+    uint8_t data[24];
+    uint64_t seq = ++s->proposals;
+    memcpy(data, &seq, sizeof(seq));
+    memcpy(data + 8, &s->o.seed, sizeof(s->o.seed));
+    size_t len = 8 + (size_t)rnd(s, 17);
+    memset(data + 16, (int)(seq & 0xff), sizeof(data) - 16);
+    uint64_t index = 0;
+    int rc = raft_propose(x->n.r, data, len, &index);
+    if (rc == 0)
+        trace(s, "n%" PRIu64 " proposes #%" PRIu64 " at %" PRIu64, x->n.id, seq, index);
+}
+
+static void act_conf(sim_t *s, snode_t *l)
+{
+    const raft_conf_t *c = raft_conf(l->n.r);
+    uint32_t voters = raft_conf_voters(c);
+    uint64_t index = 0;
+    int rc = 0;
+    unsigned what = (unsigned)rnd(s, 3);
+    if (what == 0 && c->n < SIM_MEMBERS_MAX) {
+        uint64_t cand[MAX_NODES];
+        int nc = 0;
+        for (int i = 1; i <= s->n_total; i++)
+            if (raft_conf_find(c, (uint64_t)i) == NULL)
+                cand[nc++] = (uint64_t)i;
+        if (nc == 0)
+            return;
+        uint64_t id = cand[rnd(s, (uint64_t)nc)];
+        char addr[16];
+        snprintf(addr, sizeof(addr), "n%" PRIu64, id);
+        rc = raft_propose_conf(l->n.r, RAFT_CONF_ADD_LEARNER, id, addr, &index);
+        trace(s, "n%" PRIu64 " conf add-learner n%" PRIu64 ": %s", l->n.id, id,
+              rc ? raft_strerror(rc) : "ok");
+    } else if (what == 1) {
+        raft_progress_t pr[RAFT_MAX_MEMBERS];
+        size_t np = raft_progress(l->n.r, pr, RAFT_MAX_MEMBERS);
+        uint64_t last = raft_last_index(l->n.r);
+        for (size_t i = 0; i < np; i++) {
+            if (pr[i].voter || pr[i].match + 3 < last)
+                continue;
+            rc = raft_propose_conf(l->n.r, RAFT_CONF_PROMOTE, pr[i].id, NULL, &index);
+            trace(s, "n%" PRIu64 " conf promote n%" PRIu64 ": %s", l->n.id, pr[i].id,
+                  rc ? raft_strerror(rc) : "ok");
+            break;
+        }
+    } else if (what == 2 && c->n > 0) {
+        const raft_member_t *m = &c->members[rnd(s, c->n)];
+        if (m->voter && voters < 3)
+            return;
+        rc = raft_propose_conf(l->n.r, RAFT_CONF_REMOVE, m->id, NULL, &index);
+        trace(s, "n%" PRIu64 " conf remove n%" PRIu64 ": %s", l->n.id, m->id,
+              rc ? raft_strerror(rc) : "ok");
+    }
+}
+
+static void act_transfer(sim_t *s, snode_t *l)
+{
+    const raft_conf_t *c = raft_conf(l->n.r);
+    uint64_t target = 0;
+    if (c->n > 0 && chance(s, 50)) {
+        const raft_member_t *m = &c->members[rnd(s, c->n)];
+        if (m->voter && m->id != l->n.id)
+            target = m->id;
+    }
+    int rc = raft_transfer(l->n.r, target, RAFT_FLAG_STOPPED);
+    trace(s, "n%" PRIu64 " transfers to n%" PRIu64 ": %s", l->n.id, target,
+          rc ? raft_strerror(rc) : "ok");
+}
+
+static void act_read(sim_t *s, snode_t *l)
+{
+    uint64_t ctx = ++s->read_seq;
+    uint64_t floor = s->chk.max_applied;
+    if (raft_read_index(l->n.r, ctx) != 0)
+        return;
+    s->reads[s->reads_next] = (pending_read_t){.ctx = ctx, .floor = floor};
+    s->reads_next = (s->reads_next + 1) % READS_MAX;
+}
+
+static void act_partition(sim_t *s)
+{
+    uint64_t mask = 0;
+    while (mask == 0 || mask == (1ull << s->n_total) - 1)
+        mask = rnd(s, 1ull << s->n_total);
+    for (int a = 1; a <= s->n_total; a++)
+        for (int b = 1; b <= s->n_total; b++)
+            if (((mask >> (a - 1)) & 1) != ((mask >> (b - 1)) & 1))
+                s->blocked[a][b] = true;
+    trace(s, "partition %#" PRIx64 " | rest", mask);
+}
+
+static void act_isolate(sim_t *s, snode_t *x)
+{
+    for (int b = 1; b <= s->n_total; b++) {
+        s->blocked[x->n.id][b] = true;
+        s->blocked[b][x->n.id] = true;
+    }
+    trace(s, "isolate n%" PRIu64, x->n.id);
+    /* One follower campaigns the moment its own clock allows (an election timeout after it
+     * last heard a leader): the earliest a new leader can appear. The old leader's lease must
+     * be over by then. */
+    snode_t *f = &s->nodes[1 + rnd(s, (uint64_t)s->n_total)];
+    if (f != x && alive(f) && !f->paused) {
+        uint64_t at = tick_time(f, f->heard_tick + ELECTION_TICKS) + 1;
+        push(s, at > s->now ? at : s->now + 1, EV_CAMPAIGN, (uint8_t)f->n.id, 0, NULL);
+    }
+}
+
+static void heal_net(sim_t *s)
+{
+    memset(s->blocked, 0, sizeof(s->blocked));
+}
+
+static void act_network(sim_t *s)
+{
+    static const unsigned drops[] = {0, 0, 1, 5, 20};
+    static const unsigned dups[] = {0, 1, 5};
+    static const uint64_t maxd[] = {1000, 3000, 6000, 15000};
+    s->drop_pct = drops[rnd(s, 5)];
+    s->dup_pct = dups[rnd(s, 3)];
+    s->delay_max_us = maxd[rnd(s, 4)];
+    trace(s, "network drop %u%% dup %u%% delay <= %" PRIu64 " us", s->drop_pct, s->dup_pct,
+          s->delay_max_us);
+}
+
+/* Raft Figure 8 material: the leader keeps replicating, but only to a minority, so entries
+ * of its term spread to some nodes and not others before it crashes or is cut off. */
+static void act_leader_minority(sim_t *s, snode_t *l)
+{
+    uint64_t mask = 1ull << (l->n.id - 1);
+    int extra = (s->n_voters - 1) / 2 - (int)rnd(s, 2);
+    for (int k = 0; k < extra; k++)
+        mask |= 1ull << rnd(s, (uint64_t)s->n_total);
+    for (int a = 1; a <= s->n_total; a++)
+        for (int b = 1; b <= s->n_total; b++)
+            if (((mask >> (a - 1)) & 1) != ((mask >> (b - 1)) & 1))
+                s->blocked[a][b] = true;
+    trace(s, "leader n%" PRIu64 " cut off with %#" PRIx64, l->n.id, mask);
+}
+
+/* Lease attack: cut a minority of followers off from leader l (so they stop hearing it and
+ * campaign), then bounce one follower b of the majority the lease counts on, and let a cut-off
+ * node campaign right after b restarts. A node that votes right after a restart, or while it
+ * still hears a leader, then lets the cut-off side win while l's lease is valid. */
+static void act_cut_bounce(sim_t *s, snode_t *l)
+{
+    const raft_conf_t *conf = raft_conf(l->n.r);
+    uint64_t others[RAFT_MAX_MEMBERS];
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < conf->n; i++)
+        if (conf->members[i].voter && conf->members[i].id != l->n.id &&
+            conf->members[i].id <= (uint64_t)s->n_total)
+            others[n++] = conf->members[i].id;
+    if (n < 2)
+        return;
+    for (uint32_t i = n - 1; i > 0; i--) { /* shuffle */
+        uint32_t j = (uint32_t)rnd(s, i + 1);
+        uint64_t t = others[i];
+        others[i] = others[j];
+        others[j] = t;
+    }
+    /* n/2 cut off: l and the rest are still a majority, and so are the cut-off nodes plus b */
+    uint32_t cut = n / 2;
+    for (uint32_t i = 0; i < cut; i++) {
+        s->blocked[l->n.id][others[i]] = true;
+        s->blocked[others[i]][l->n.id] = true;
+    }
+    uint64_t b = others[cut + (uint32_t)rnd(s, n - cut)];
+    uint64_t c = others[rnd(s, cut)];
+    /* after the cut-off nodes' election timeout, so that they may campaign */
+    uint64_t at =
+        s->now + rnd_range(s, (ELECTION_TICKS + 2) * TICK_US * 6 / 5, 2 * ELECTION_TICKS * TICK_US);
+    push_aux(s, at, EV_BOUNCE, (uint8_t)b, (uint32_t)c, (uint8_t)l->n.id);
+    /* new entries would make the cut-off nodes' logs too old to win: hold proposals */
+    s->quiet_until = at + 4 * TICK_US;
+    trace(s,
+          "cut %" PRIu32 " node(s) from leader n%" PRIu64 ", bounce n%" PRIu64 " later, n%" PRIu64
+          " campaigns",
+          cut, l->n.id, b, c);
+}
+
+static action_t choose(sim_t *s)
+{
+    unsigned total = 0;
+    for (int a = 0; a < ACT_COUNT; a++)
+        total += weights[s->mode][a];
+    unsigned v = (unsigned)rnd(s, total);
+    for (int a = 0; a < ACT_COUNT; a++) {
+        if (v < weights[s->mode][a])
+            return (action_t)a;
+        v -= weights[s->mode][a];
+    }
+    return ACT_PROPOSE;
+}
+
+static void act(sim_t *s)
+{
+    action_t a = choose(s);
+    if (s->now < s->quiet_until && (a == ACT_PROPOSE || a == ACT_BURST || a == ACT_CONF ||
+                                    a == ACT_TRANSFER || a == ACT_CUT_BOUNCE || a == ACT_HEAL_NET))
+        a = ACT_READ;
+    snode_t *x = NULL;
+    switch (a) {
+    case ACT_PROPOSE:
+        if ((x = find_leader(s)) != NULL)
+            propose(s, x);
+        break;
+    case ACT_BURST:
+        if ((x = find_leader(s)) != NULL)
+            for (uint64_t i = rnd_range(s, 3, 12); i > 0; i--)
+                propose(s, x);
+        break;
+    case ACT_PARTITION:
+        act_partition(s);
+        break;
+    case ACT_ONEWAY: {
+        int from = 1 + (int)rnd(s, (uint64_t)s->n_total);
+        int to = 1 + (int)rnd(s, (uint64_t)s->n_total);
+        if ((x = find_leader(s)) != NULL && chance(s, 50))
+            from = (int)x->n.id;
+        if (from != to) {
+            s->blocked[from][to] = true;
+            trace(s, "block n%d -> n%d", from, to);
+        }
+        break;
+    }
+    case ACT_ISOLATE_LEADER:
+        if ((x = find_leader(s)) != NULL)
+            act_isolate(s, x);
+        break;
+    case ACT_HEAL_NET:
+        heal_net(s);
+        trace(s, "network healed");
+        break;
+    case ACT_CRASH:
+        if ((x = pick(s, true)) != NULL)
+            crash_node(s, x);
+        break;
+    case ACT_CRASH_LEADER:
+        if ((x = find_leader(s)) != NULL)
+            crash_node(s, x);
+        break;
+    case ACT_RESTART:
+        if ((x = pick(s, false)) != NULL)
+            start_node(s, x);
+        break;
+    case ACT_BOUNCE:
+        if ((x = pick(s, true)) != NULL) {
+            crash_node(s, x);
+            push(s, s->now + rnd(s, 2 * TICK_US), EV_RESTART, (uint8_t)x->n.id, 0, NULL);
+        }
+        break;
+    case ACT_PAUSE:
+        if ((x = find_leader(s)) == NULL || chance(s, 50))
+            x = pick(s, true);
+        if (x != NULL) {
+            x->paused = true;
+            trace(s, "n%" PRIu64 " paused", x->n.id);
+            push(s, s->now + rnd_range(s, TICK_US, 3 * ELECTION_TICKS * TICK_US), EV_RESUME,
+                 (uint8_t)x->n.id, 0, NULL);
+        }
+        break;
+    case ACT_TRANSFER:
+        if ((x = find_leader(s)) != NULL)
+            act_transfer(s, x);
+        break;
+    case ACT_CONF:
+        if ((x = find_leader(s)) != NULL)
+            act_conf(s, x);
+        break;
+    case ACT_READ:
+        if ((x = find_leader(s)) != NULL)
+            act_read(s, x);
+        break;
+    case ACT_NETWORK:
+        act_network(s);
+        break;
+    case ACT_CAMPAIGN:
+        if ((x = pick(s, true)) != NULL)
+            campaign(s, x);
+        break;
+    case ACT_LEADER_MINORITY:
+        if ((x = find_leader(s)) != NULL)
+            act_leader_minority(s, x);
+        break;
+    case ACT_CUT_BOUNCE:
+        if ((x = find_leader(s)) != NULL)
+            act_cut_bounce(s, x);
+        break;
+    case ACT_COUNT:
+        break;
+    }
+    if (s->o.trace != NULL && a != ACT_PROPOSE)
+        trace(s, "action %s", action_names[a]);
+    if (x != NULL && alive(x) && !x->paused) {
+        drive(s, x);
+        observe(s, x);
+    }
+}
+
+/* ---- heal phase and liveness ------------------------------------------------------------ */
+
+static void heal(sim_t *s)
+{
+    trace(s, "heal: network, crashed and paused nodes");
+    s->healed = true;
+    heal_net(s);
+    s->drop_pct = 0;
+    s->dup_pct = 0;
+    s->long_pct = 0;
+    s->delay_max_us = 2000;
+    s->heal_at = s->now;
+    s->deadline =
+        s->now + (uint64_t)HEAL_BOUND_TICKS * TICK_US * (1000000 + s->drift_ppm) / 1000000u;
+    for (int i = 1; i <= s->n_total; i++) {
+        snode_t *x = &s->nodes[i];
+        if (!alive(x))
+            start_node(s, x);
+        else if (x->paused)
+            resume_node(s, x);
+        if (alive(x) && x->n.held) {
+            process_held(s, x);
+            drive(s, x);
+            observe(s, x);
+        }
+    }
+}
+
+static void liveness(sim_t *s)
+{
+    snode_t *l = NULL;
+    for (int i = 1; i <= s->n_total; i++) {
+        sim_lease_t lease;
+        lease_of(s, &s->nodes[i], &lease);
+        if (lease.valid)
+            l = &s->nodes[i];
+    }
+    if (s->marker_index != 0) {
+        uint64_t term;
+        if (sim_check_entry_known(&s->chk, s->marker_index, &term, NULL) && term != s->marker_term)
+            s->marker_index = 0; /* overwritten before it committed: propose again */
+    }
+    if (l == NULL)
+        return;
+    if (s->marker_index == 0) {
+        uint8_t data[16] = "live";
+        uint64_t seq = ++s->marker_seq;
+        memcpy(data + 8, &seq, sizeof(seq));
+        uint64_t index;
+        if (raft_propose(l->n.r, data, sizeof(data), &index) == 0) {
+            s->marker_index = index;
+            s->marker_term = raft_term(l->n.r);
+            trace(s, "n%" PRIu64 " proposes the liveness marker at %" PRIu64, l->n.id, index);
+            drive(s, l);
+            observe(s, l);
+        }
+        return;
+    }
+    const raft_conf_t *c = raft_conf(l->n.r);
+    for (uint32_t i = 0; i < c->n; i++) {
+        uint64_t id = c->members[i].id;
+        if (id == 0 || id > (uint64_t)s->n_total)
+            return;
+        const snode_t *m = &s->nodes[id];
+        if (!alive(m) || m->n.applied < s->marker_index)
+            return;
+    }
+    uint64_t term;
+    if (!sim_check_entry_known(&s->chk, s->marker_index, &term, NULL) || term != s->marker_term)
+        return;
+    s->done = true;
+    s->res->heal_us = s->now - s->heal_at;
+    trace(s,
+          "liveness reached: n%" PRIu64 " leads with a lease, marker %" PRIu64
+          " applied on all %" PRIu32 " members",
+          l->n.id, s->marker_index, c->n);
+}
+
+static void liveness_failed(sim_t *s)
+{
+    char buf[SIM_CHECK_MSG_MAX / 2];
+    size_t off = 0;
+    for (int i = 1; i <= s->n_total && off < sizeof(buf); i++) {
+        snode_t *x = &s->nodes[i];
+        if (!alive(x))
+            continue;
+        int w = snprintf(buf + off, sizeof(buf) - off,
+                         " n%d:%s/t%" PRIu64 "/commit%" PRIu64 "/applied%" PRIu64, i,
+                         raft_role_name(raft_role(x->n.r)), raft_term(x->n.r),
+                         raft_commit_index(x->n.r), x->n.applied);
+        if (w < 0)
+            break;
+        off += (size_t)w;
+    }
+    sim_check_fail(&s->chk, SIM_V_LIVENESS,
+                   "%u ticks after healing (t=%" PRIu64 " us): %s (marker %" PRIu64 ");%s",
+                   HEAL_BOUND_TICKS, s->now,
+                   s->marker_index ? "marker not applied everywhere" : "no leader with a lease",
+                   s->marker_index, buf);
+}
+
+/* ---- setup and main loop -------------------------------------------------------------- */
+
+static void setup(sim_t *s)
+{
+    s->mode =
+        s->o.mode >= 0 && s->o.mode < SIM_MODE_COUNT ? s->o.mode : (int)rnd(s, SIM_MODE_COUNT);
+    s->n_voters = s->o.nodes == 3 || s->o.nodes == 5 ? s->o.nodes : (chance(s, 50) ? 3 : 5);
+    int spares = s->o.spares >= 0 && s->o.spares <= SIM_SPARES_MAX
+                     ? s->o.spares
+                     : (int)rnd(s, SIM_SPARES_MAX + 1);
+    s->n_total = s->n_voters + spares;
+    s->res->nodes = s->n_voters;
+    s->res->spares = spares;
+    s->res->mode = s->mode;
+    crash_seed = s->o.seed;
+    crash_nodes = s->n_voters;
+    crash_spares = spares;
+    crash_mode = s->mode;
+    crash_mutation = s->o.mutation;
+    crash_active = 1;
+
+    static const uint32_t drifts[] = {50000, 100000, 200000};
+    s->drift_ppm = s->mode == SIM_MODE_LEASE ? 200000 : drifts[rnd(s, 3)];
+    s->heartbeat_ticks = (uint32_t)rnd_range(s, 1, 3);
+    s->snap_every = rnd_range(s, 5, 20);
+    s->snap_keep = rnd_range(s, 1, 4);
+    s->delay_min_us = 100;
+    s->delay_max_us = rnd_range(s, 1000, 6000);
+    s->long_pct = (unsigned)rnd_range(s, 0, 5);
+    s->long_max_us = 3 * TICK_US;
+    s->drop_pct = (unsigned)rnd(s, 3);
+    s->dup_pct = (unsigned)rnd(s, 3);
+    s->hold_pct = (unsigned)rnd(s, 15);
+    s->action_min_us = TICK_US / 2;
+    s->action_max_us = 4 * TICK_US;
+    if (s->mode == SIM_MODE_CRASHY) {
+        /* lossy links and frequent leader changes while entries are in flight */
+        s->drop_pct = (unsigned)rnd_range(s, 10, 25);
+        s->action_max_us = 2 * TICK_US;
+    } else if (s->mode == SIM_MODE_LEASE) {
+        /* fewer, slower actions so that a cut-and-bounce plays out before the next fault */
+        s->action_min_us = 2 * TICK_US;
+        s->action_max_us = 8 * TICK_US;
+    }
+
+    raft_conf_t conf;
+    memset(&conf, 0, sizeof(conf));
+    for (int i = 1; i <= s->n_voters; i++) {
+        raft_member_t *m = &conf.members[conf.n++];
+        m->id = (uint64_t)i;
+        m->voter = 1;
+        snprintf(m->addr, sizeof(m->addr), "n%d", i);
+    }
+    int64_t d = (int64_t)s->drift_ppm;
+    for (int i = 1; i <= s->n_total; i++) {
+        snode_t *x = &s->nodes[i];
+        raft_config_t cfg;
+        memset(&cfg, 0, sizeof(cfg));
+        cfg.id = (uint64_t)i;
+        cfg.election_ticks = ELECTION_TICKS;
+        cfg.heartbeat_ticks = s->heartbeat_ticks;
+        cfg.max_drift_ppm = s->drift_ppm;
+        cfg.max_inflight = 4;
+        /* CRASHY: one or two entries per append, so a follower can hold an old entry
+         * without the new leader's term-start entry behind it (Figure 8) */
+        cfg.max_msg_bytes = s->mode == SIM_MODE_CRASHY ? 48 : 1024;
+        cfg.snapshot_chunk_bytes = 64;
+        cfg.test_mutation = s->o.mutation;
+        sim_node_init(&x->n, &cfg, i <= s->n_voters ? &conf : NULL);
+        x->exists = true;
+        /* clocks at the edges of the allowed drift are where lease bugs live */
+        switch (rnd(s, 3)) {
+        case 0:
+            x->drift_ppm = -d;
+            break;
+        case 1:
+            x->drift_ppm = d;
+            break;
+        default:
+            x->drift_ppm = (int64_t)rnd(s, (uint64_t)(2 * d + 1)) - d;
+        }
+    }
+    trace(s,
+          "seed %" PRIu64 " mode %d voters %d spares %d drift %" PRIu32 " ppm heartbeat %" PRIu32
+          " snapshot every %" PRIu64 " keep %" PRIu64,
+          s->o.seed, s->mode, s->n_voters, spares, s->drift_ppm, s->heartbeat_ticks, s->snap_every,
+          s->snap_keep);
+    for (int i = 1; i <= s->n_total; i++)
+        start_node(s, &s->nodes[i]);
+    uint32_t chaos = s->o.chaos_ticks ? s->o.chaos_ticks : 12 * ELECTION_TICKS;
+    push(s, (uint64_t)chaos * TICK_US, EV_HEAL, 0, 0, NULL);
+    push(s, rnd_range(s, s->action_min_us, s->action_max_us), EV_ACTION, 0, 0, NULL);
+}
+
+/* Index of the node whose next tick is earliest, 0 if none ticks. */
+static int next_ticker(sim_t *s, uint64_t *t)
+{
+    int best = 0;
+    for (int i = 1; i <= s->n_total; i++) {
+        snode_t *x = &s->nodes[i];
+        if (!alive(x) || x->paused)
+            continue;
+        uint64_t tt = tick_time(x, x->ticks + 1);
+        if (best == 0 || tt < *t) {
+            best = i;
+            *t = tt;
+        }
+    }
+    return best;
+}
+
+static void step_event(sim_t *s)
+{
+    uint64_t tt = 0;
+    int ticker = next_ticker(s, &tt);
+    if (ticker != 0 && (s->heap_n == 0 || tt <= s->heap[0].t)) {
+        assert(tt >= s->now);
+        s->now = tt;
+        snode_t *x = &s->nodes[ticker];
+        do_tick(s, x);
+        observe(s, x);
+        return;
+    }
+    if (s->heap_n == 0) {
+        s->done = true;
+        return;
+    }
+    event_t e = pop(s);
+    assert(e.t >= s->now); /* simulated time never runs backwards */
+    s->now = e.t;
+    snode_t *x = e.node ? &s->nodes[e.node] : NULL;
+    switch (e.type) {
+    case EV_MSG:
+        if (!alive(x)) {
+            sim_msg_free(e.m);
+        } else if (x->paused) {
+            if (x->n_deferred < DEFERRED_MAX) {
+                raft_msg_t **p = realloc(x->deferred, (x->n_deferred + 1) * sizeof(*p));
+                if (p == NULL)
+                    abort();
+                x->deferred = p;
+                x->deferred[x->n_deferred++] = e.m;
+            } else {
+                sim_msg_free(e.m);
+            }
+        } else {
+            deliver(s, x, e.m);
+            observe(s, x);
+        }
+        break;
+    case EV_ACTION:
+        if (!s->healed) {
+            act(s);
+            push(s, s->now + rnd_range(s, s->action_min_us, s->action_max_us), EV_ACTION, 0, 0,
+                 NULL);
+        }
+        break;
+    case EV_RELEASE:
+        if (alive(x) && x->n.held && e.gen == x->hold_gen) {
+            if (x->paused) {
+                push(s, s->now + TICK_US, EV_RELEASE, e.node, e.gen, NULL);
+            } else {
+                process_held(s, x);
+                drive(s, x);
+                observe(s, x);
+            }
+        }
+        break;
+    case EV_RESUME:
+        if (alive(x))
+            resume_node(s, x);
+        break;
+    case EV_RESTART:
+        if (x->n.r == NULL && !s->healed)
+            start_node(s, x);
+        break;
+    case EV_HEAL:
+        heal(s);
+        break;
+    case EV_BOUNCE:
+        /* crash now, restart within a tick, and have the cut-off node campaign soon after */
+        if (alive(x) && !s->healed) {
+            crash_node(s, x);
+            /* and keep the old leader from reaching it until the campaign is decided */
+            if (e.aux != 0)
+                s->blocked[e.aux][e.node] = true;
+            uint64_t up = s->now + rnd(s, TICK_US);
+            push(s, up, EV_RESTART, e.node, 0, NULL);
+            if (e.gen != 0)
+                push(s, up + rnd(s, TICK_US / 2), EV_CAMPAIGN, (uint8_t)e.gen, 0, NULL);
+        }
+        break;
+    case EV_CAMPAIGN:
+        if (alive(x) && !x->paused && !s->healed) {
+            campaign(s, x);
+            drive(s, x);
+            observe(s, x);
+        }
+        break;
+    }
+}
+
+static void cleanup(sim_t *s)
+{
+    for (size_t i = 0; i < s->heap_n; i++)
+        sim_msg_free(s->heap[i].m);
+    free(s->heap);
+    for (int i = 1; i <= s->n_total; i++) {
+        snode_t *x = &s->nodes[i];
+        for (size_t k = 0; k < x->n_deferred; k++)
+            sim_msg_free(x->deferred[k]);
+        free(x->deferred);
+        sim_node_free(&x->n);
+    }
+    sim_check_free(&s->chk);
+}
+
+void sim_options_default(sim_options_t *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->seed = 1;
+    o->spares = -1;
+    o->mode = -1;
+}
+
+static void crash_report(void)
+{
+    if (!crash_active)
+        return;
+    crash_active = 0;
+    char buf[256];
+    int n =
+        snprintf(buf, sizeof(buf),
+                 "\nsim: the process died during seed %" PRIu64 "\n  replay: SIM_SEED=%" PRIu64
+                 " raft_sim --nodes %d --spares %d --mode %d --mutation %" PRIu32 " --verbose\n",
+                 crash_seed, crash_seed, crash_nodes, crash_spares, crash_mode, crash_mutation);
+    if (n > 0)
+        (void)!write(2, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+}
+
+static void crash_signal(int sig)
+{
+    crash_report();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+void sim_crash_report_install(void)
+{
+    signal(SIGSEGV, crash_signal);
+    signal(SIGABRT, crash_signal);
+    signal(SIGBUS, crash_signal);
+#if defined(__SANITIZE_ADDRESS__)
+    __sanitizer_set_death_callback(crash_report);
+#endif
+}
+
+int sim_run(const sim_options_t *o, sim_result_t *res)
+{
+    sim_t *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        abort();
+    memset(res, 0, sizeof(*res));
+    s->o = *o;
+    s->res = res;
+    s->rng = o->seed ^ 0x5eed5eed5eed5eedull;
+    splitmix(&s->rng);
+    sim_check_init(&s->chk);
+    setup(s);
+    while (!s->done && s->chk.first == SIM_V_NONE) {
+        if (++s->events > EVENT_CAP) {
+            sim_check_fail(&s->chk, SIM_V_CONTRACT, "schedule exceeded %u events", EVENT_CAP);
+            break;
+        }
+        step_event(s);
+        check_leases(s);
+        if (s->events % CHECK_EVERY == 0)
+            check_logs(s);
+        if (s->healed && !s->done) {
+            liveness(s);
+            if (!s->done && s->now > s->deadline)
+                liveness_failed(s);
+        }
+    }
+    if (s->chk.first == SIM_V_NONE)
+        check_logs(s);
+    crash_active = 0;
+    res->violation = s->chk.first;
+    res->violations = s->chk.violations;
+    memcpy(res->msg, s->chk.msg, sizeof(res->msg));
+    res->events = s->events;
+    res->sim_us = s->now;
+    if (res->violation != SIM_V_NONE)
+        trace(s, "VIOLATION %s", res->msg);
+    cleanup(s);
+    free(s);
+    return res->violation;
+}
+
+int sim_run_batch(const sim_options_t *o, uint64_t first, uint64_t count, uint64_t *bad_seed,
+                  sim_result_t *res)
+{
+    sim_options_t one = *o;
+    for (uint64_t i = 0; i < count; i++) {
+        one.seed = first + i;
+        if (sim_run(&one, res) != SIM_V_NONE) {
+            *bad_seed = one.seed;
+            return res->violation;
+        }
+    }
+    return SIM_V_NONE;
+}
