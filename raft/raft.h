@@ -149,7 +149,7 @@ const char *raft_msg_type_name(int type);
  *  APPEND_RESP     match (ok) or         hint term (reject)  -             conflict    round
  *                  rejected index                                          index hint
  *  HEARTBEAT       -                     -                   commit        -           round
- *  HEARTBEAT_RESP  -                     -                   -             -           round
+ *  HEARTBEAT_RESP  last log index        -                   -             -           round
  *  SNAPSHOT        snapshot index        snapshot term       -             offset      round
  *                  + size, data/len, conf (conf on every chunk)
  *  SNAPSHOT_RESP   snapshot index        -                   -             next offset round

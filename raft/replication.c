@@ -326,6 +326,19 @@ static uint64_t next_after_reject(const raft_t *r, const raft_msg_t *m)
     return hint;
 }
 
+/* The follower holds less than it once acknowledged: its data directory was wiped (or
+ * restored from an old backup). Raft assumes acknowledged entries are durable; the best
+ * this leader can do is stop assuming it and catch the node up again, by snapshot if need
+ * be. Commit never moves back. */
+static void forget_lost_entries(struct progress *pr, uint64_t last)
+{
+    pr->match = last;
+    pr->next = last + 1;
+    pr->state = PR_PROBE;
+    pr->probe_sent = false;
+    inflight_reset(pr);
+}
+
 static int on_append_resp(raft_t *r, struct progress *pr, const raft_msg_t *m)
 {
     if (m->flags & RAFT_FLAG_REJECT) {
@@ -335,6 +348,8 @@ static int on_append_resp(raft_t *r, struct progress *pr, const raft_msg_t *m)
             return 0; /* answers an older probe */
         if (pr->state == PR_SNAPSHOT)
             return 0;
+        if (m->log_term == 0 && m->hint <= pr->match)
+            forget_lost_entries(pr, m->hint - 1);
         uint64_t next = next_after_reject(r, m);
         if (next > m->index)
             next = m->index; /* always move back at least one */
@@ -426,6 +441,8 @@ int step_leader(raft_t *r, const raft_msg_t *m)
     case RAFT_MSG_APPEND_RESP:
         return on_append_resp(r, pr, m);
     case RAFT_MSG_HEARTBEAT_RESP:
+        if (m->index < pr->match && pr->state != PR_SNAPSHOT)
+            forget_lost_entries(pr, m->index);
         pr->probe_sent = false;
         /* Appends may have been lost with the window full: let one more through, so the
          * follower's reject to the gap it sees sends us back to probing (etcd). */
@@ -587,7 +604,11 @@ static int handle_heartbeat(raft_t *r, const raft_msg_t *m)
 {
     uint64_t last = log_last_index(&r->log);
     commit_to(r, m->commit < last ? m->commit : last);
-    return reply(r, m, RAFT_MSG_HEARTBEAT_RESP) ? 0 : RAFT_ENOMEM;
+    raft_msg_t *resp = reply(r, m, RAFT_MSG_HEARTBEAT_RESP);
+    if (resp == NULL)
+        return RAFT_ENOMEM;
+    resp->index = last; /* lets the leader notice a follower that lost its log */
+    return 0;
 }
 
 static bool meta_matches(const raft_snapshot_meta_t *a, const raft_msg_t *m)

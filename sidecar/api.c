@@ -1,19 +1,10 @@
 /* api.c — handlers of the local HTTP API: status, leader, health, readiness, primary. */
-#include "api.h"
-
-#include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-struct sidecar_api {
-    http_server_t *srv;
-    sidecar_node_t *node;
-    const sidecar_config_t *cfg;
-    void (*close_cb)(void *);
-    void *close_ud;
-};
+#include "api_int.h"
 
 /* Splits a member's "name=host:port" into name and address strings for JSON. */
 static void member_fields(const char *addr, char *name, size_t nlen, const char **peer_addr)
@@ -35,21 +26,51 @@ static void add_id(cJSON *obj, const char *key, uint64_t id)
     cJSON_AddStringToObject(obj, key, buf);
 }
 
-static cJSON *leader_json(sidecar_api_t *api, const sidecar_node_state_t *st)
+cJSON *api_member_json(sidecar_api_t *api, uint64_t id)
 {
     cJSON *l = cJSON_CreateObject();
-    if (st->leader == 0) {
+    if (id == 0) {
         cJSON_AddNullToObject(l, "id");
         cJSON_AddNullToObject(l, "name");
         return l;
     }
     char name[64];
     const char *peer;
-    member_fields(sidecar_node_member_addr(api->node, st->leader), name, sizeof(name), &peer);
-    add_id(l, "id", st->leader);
+    member_fields(sidecar_node_member_addr(api->node, id), name, sizeof(name), &peer);
+    add_id(l, "id", id);
     cJSON_AddStringToObject(l, "name", name);
     cJSON_AddStringToObject(l, "peer_addr", peer);
+    const char *http = sidecar_node_member_http(api->node, id);
+    if (http != NULL)
+        cJSON_AddStringToObject(l, "http", http);
+    else
+        cJSON_AddNullToObject(l, "http");
     return l;
+}
+
+void api_reply_not_leader(sidecar_api_t *api, http_req_t *req)
+{
+    sidecar_node_state_t st;
+    sidecar_node_state(api->node, &st);
+    if (st.leader == 0 || st.leader == sidecar_node_id(api->node)) {
+        http_req_header_add(req, "Retry-After", "1");
+        http_req_reply_error(req, 503, "no_leader",
+                             "no leader is known right now (election in progress or no quorum)");
+        return;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON *err = cJSON_AddObjectToObject(o, "error");
+    cJSON_AddStringToObject(err, "code", "not_leader");
+    cJSON_AddStringToObject(err, "message", "this node is not the leader; ask the leader");
+    cJSON_AddItemToObject(err, "leader", api_member_json(api, st.leader));
+    const char *http = sidecar_node_member_http(api->node, st.leader);
+    if (http != NULL) {
+        char loc[600];
+        snprintf(loc, sizeof(loc), "http://%s%s", http, http_req_target(req));
+        http_req_header_add(req, "Location", loc);
+    }
+    http_req_reply_json(req, 421, o);
+    cJSON_Delete(o);
 }
 
 static int64_t lease_remaining_ms(const sidecar_node_state_t *st)
@@ -71,7 +92,7 @@ static void h_status(http_req_t *req, void *data)
     add_id(o, "id", sidecar_node_id(api->node));
     cJSON_AddStringToObject(o, "role", raft_role_name(st.role));
     cJSON_AddNumberToObject(o, "term", (double)st.term);
-    cJSON_AddItemToObject(o, "leader", leader_json(api, &st));
+    cJSON_AddItemToObject(o, "leader", api_member_json(api, st.leader));
     cJSON_AddNumberToObject(o, "commit_index", (double)st.commit);
     cJSON_AddNumberToObject(o, "applied_index", (double)st.applied);
     cJSON_AddNumberToObject(o, "last_index", (double)raft_last_index(r));
@@ -110,7 +131,7 @@ static void h_leader(http_req_t *req, void *data)
     sidecar_api_t *api = data;
     sidecar_node_state_t st;
     sidecar_node_state(api->node, &st);
-    cJSON *o = leader_json(api, &st);
+    cJSON *o = api_member_json(api, st.leader);
     cJSON_AddNumberToObject(o, "term", (double)st.term);
     http_req_reply_json(req, 200, o);
     cJSON_Delete(o);
@@ -180,12 +201,13 @@ int sidecar_api_start(sidecar_api_t **out, uv_loop_t *loop, const sidecar_config
     http_server_route(api->srv, HTTP_METHOD_GET, "/healthz", 0, h_healthz, api);
     http_server_route(api->srv, HTTP_METHOD_GET, "/readyz", 0, h_readyz, api);
     http_server_route(api->srv, HTTP_METHOD_GET, "/v1/primary", 0, h_primary, api);
+    api_kv_init(api, loop);
     char addr[300];
     sidecar_config_addr_format(&cfg->listen_http, addr, sizeof(addr));
     rv = http_server_listen(api->srv, addr);
     if (rv != 0) {
         snprintf(errbuf, errlen, "cannot listen for HTTP on %s: %s", addr, http_strerror(rv));
-        http_server_close(api->srv, free, api);
+        sidecar_api_close(api, NULL, NULL);
         return rv;
     }
     *out = api;
@@ -197,9 +219,11 @@ int sidecar_api_port(const sidecar_api_t *api)
     return http_server_port(api->srv);
 }
 
-static void closed_cb(void *data)
+/* The server and the KV sweep timer both close asynchronously; the last one frees api. */
+static void finish(sidecar_api_t *api)
 {
-    sidecar_api_t *api = data;
+    if (api->srv != NULL || !uv_is_closing((uv_handle_t *)&api->timer) || api->timer.data)
+        return;
     void (*cb)(void *) = api->close_cb;
     void *ud = api->close_ud;
     free(api);
@@ -207,9 +231,25 @@ static void closed_cb(void *data)
         cb(ud);
 }
 
+static void server_closed_cb(void *data)
+{
+    sidecar_api_t *api = data;
+    api->srv = NULL;
+    finish(api);
+}
+
+static void timer_closed_cb(uv_handle_t *h)
+{
+    sidecar_api_t *api = h->data;
+    api->timer.data = NULL;
+    finish(api);
+}
+
 void sidecar_api_close(sidecar_api_t *api, void (*cb)(void *ud), void *ud)
 {
     api->close_cb = cb;
     api->close_ud = ud;
-    http_server_close(api->srv, closed_cb, api);
+    api_kv_close(api);
+    uv_close((uv_handle_t *)&api->timer, timer_closed_cb);
+    http_server_close(api->srv, server_closed_cb, api);
 }

@@ -227,6 +227,12 @@ static int io_all(int fd, bool writing, char *buf, size_t len, int timeout_ms)
 int itest_http(int port, const char *method, const char *path, const char *body, char *out,
                size_t cap)
 {
+    return itest_http_h(port, method, path, NULL, body, out, cap);
+}
+
+int itest_http_h(int port, const char *method, const char *path, const char *header,
+                 const char *body, char *out, size_t cap)
+{
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -236,10 +242,11 @@ int itest_http(int port, const char *method, const char *path, const char *body,
     }
     char req[8192];
     size_t blen = body ? strlen(body) : 0;
-    int n = snprintf(req, sizeof(req),
-                     "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-                     "Content-Length: %zu\r\n\r\n%s",
-                     method, path, blen, body ? body : "");
+    int n =
+        snprintf(req, sizeof(req),
+                 "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                 "%s%sContent-Length: %zu\r\n\r\n%s",
+                 method, path, header ? header : "", header ? "\r\n" : "", blen, body ? body : "");
     if (io_all(fd, true, req, (size_t)n, 3000) < 0) {
         close(fd);
         return -1;

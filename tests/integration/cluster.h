@@ -63,6 +63,10 @@ void itest_cluster_destroy(itest_cluster_t *c);
 int itest_http(int port, const char *method, const char *path, const char *body, char *out,
                size_t cap);
 
+/* The same with one extra request header line ("Name: value"; NULL for none). */
+int itest_http_h(int port, const char *method, const char *path, const char *header,
+                 const char *body, char *out, size_t cap);
+
 bool itest_status(itest_cluster_t *c, int i, itest_status_t *st);
 /* Polls until every running node reports the same leader, and that leader says it leads;
  * returns its index, or -1 after timeout_ms. */

@@ -693,3 +693,28 @@ Test(membership, restart_replays_persisted_state)
     tick_all(HB + 1);
     cr_assert_eq(nodes[f].applied, nodes[l].applied);
 }
+
+Test(membership, a_follower_that_lost_its_log_is_caught_up_again)
+{
+    /* Not Raft's failure model (acknowledged entries are assumed durable), but an operator
+     * who wipes a data directory must get a working node back, by snapshot if need be. */
+    setup_cluster(3, 3);
+    int l = elect();
+    for (int i = 0; i < 30; i++)
+        propose(l, "w");
+    tick_all(HB + 1);
+    take_snapshot(l);
+    int f = l == 1 ? 2 : 1;
+    crash(f);
+    node_t *nd = &nodes[f];
+    memset(&nd->hs, 0, sizeof(nd->hs));
+    memset(&nd->snap, 0, sizeof(nd->snap));
+    nd->n_log = 0;
+    nd->applied = 0;
+    nd->applied_sum = 0;
+    boot_node(f, true);
+    wait_applied_everywhere(4 * E);
+    cr_assert_eq(nodes[f].applied, nodes[l].applied, "wiped follower was not caught up");
+    cr_assert_eq(nodes[f].applied_sum, nodes[l].applied_sum);
+    cr_assert_eq(nodes[f].snap.index, nodes[l].snap.index, "caught up without the snapshot");
+}

@@ -1,0 +1,35 @@
+/* api_int.h — private to the API handlers (api*.c): the server object and shared helpers. */
+#ifndef ELECTD_SIDECAR_API_INT_H
+#define ELECTD_SIDECAR_API_INT_H
+
+#include <cjson/cJSON.h>
+
+#include "api.h"
+
+struct kv_wait;
+
+struct sidecar_api {
+    http_server_t *srv;
+    sidecar_node_t *node;
+    const sidecar_config_t *cfg;
+    sidecar_node_observer_t obs;
+    struct kv_wait *waits; /* KV requests waiting for commit, ReadIndex or apply */
+    uint64_t next_ctx;
+    uv_timer_t timer; /* expires waits that took too long */
+    void (*close_cb)(void *);
+    void *close_ud;
+};
+
+/* {"id","name","peer_addr","http"} of a member, or nulls for id 0. */
+cJSON *api_member_json(sidecar_api_t *api, uint64_t id);
+
+/* 421 with the leader's address (and a Location header when its HTTP address is known), or
+ * 503 when no leader is known. */
+void api_reply_not_leader(sidecar_api_t *api, http_req_t *req);
+
+/* Registers the KV routes (api_kv.c) and its node observer. */
+void api_kv_init(sidecar_api_t *api, uv_loop_t *loop);
+/* Answers every waiting KV request with 503 (shutdown). */
+void api_kv_close(sidecar_api_t *api);
+
+#endif

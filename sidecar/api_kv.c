@@ -1,0 +1,497 @@
+/* api_kv.c — the replicated KV endpoints: fenced and compare-and-set writes through Raft,
+ * linearizable reads through ReadIndex (or local with ?stale), and prefix listing. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_int.h"
+
+#define KV_WAIT_MS   5000 /* a write or read not done by then answers 503 */
+#define KV_SWEEP_MS  100
+#define FENCE_HEADER "X-Electd-Fence"
+
+enum { WAIT_WRITE, WAIT_READ_INDEX, WAIT_APPLY };
+
+struct kv_wait {
+    struct kv_wait *next, *prev;
+    sidecar_api_t *api;
+    http_req_t *req;
+    int kind;
+    uint64_t index; /* WRITE: the proposal's index; APPLY: the read index to reach */
+    uint64_t term;  /* WRITE: the proposal's term */
+    uint64_t ctx;   /* READ_INDEX: our token */
+    uint64_t deadline_ms;
+    bool list; /* the read is a prefix listing */
+};
+
+static uint64_t now_ms(void)
+{
+    return uv_hrtime() / 1000000;
+}
+
+static void wait_unlink(struct kv_wait *w)
+{
+    sidecar_api_t *api = w->api;
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        api->waits = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    free(w);
+}
+
+static void cancel_cb(http_req_t *req, void *data)
+{
+    (void)req;
+    wait_unlink(data); /* the client went away; nothing to answer */
+}
+
+static struct kv_wait *wait_add(sidecar_api_t *api, http_req_t *req, int kind)
+{
+    struct kv_wait *w = calloc(1, sizeof(*w));
+    if (w == NULL)
+        return NULL;
+    w->api = api;
+    w->req = req;
+    w->kind = kind;
+    w->deadline_ms = now_ms() + KV_WAIT_MS;
+    w->next = api->waits;
+    if (api->waits)
+        api->waits->prev = w;
+    api->waits = w;
+    http_req_on_cancel(req, cancel_cb, w);
+    return w;
+}
+
+/* Forgets a wait whose request was just answered: the request is gone, and no cancel
+ * callback follows an answer. */
+static void wait_done(struct kv_wait *w)
+{
+    wait_unlink(w);
+}
+
+/* Forgets a wait whose request is still to be answered by the caller. */
+static void wait_abandon(struct kv_wait *w)
+{
+    http_req_on_cancel(w->req, NULL, NULL);
+    wait_unlink(w);
+}
+
+/* ---- encoding values ----------------------------------------------------------------------- */
+
+static bool utf8_valid(const uint8_t *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        uint8_t c = s[i];
+        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        if (len == 0 || i + len > n || c == 0)
+            return false;
+        for (size_t k = 1; k < len; k++)
+            if ((s[i + k] & 0xc0) != 0x80)
+                return false;
+        i += len;
+    }
+    return true;
+}
+
+static char *base64(const uint8_t *s, size_t n)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char *out = malloc(4 * ((n + 2) / 3) + 1);
+    if (out == NULL)
+        return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)s[i] << 16 | (i + 1 < n ? (uint32_t)s[i + 1] << 8 : 0) |
+                     (i + 2 < n ? s[i + 2] : 0);
+        out[o++] = tab[v >> 18 & 63];
+        out[o++] = tab[v >> 12 & 63];
+        out[o++] = i + 1 < n ? tab[v >> 6 & 63] : '=';
+        out[o++] = i + 2 < n ? tab[v & 63] : '=';
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static cJSON *kv_json(const store_kv_t *kv)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "key", kv->key);
+    if (utf8_valid(kv->value, kv->value_len)) {
+        cJSON_AddStringToObject(o, "value", (const char *)kv->value);
+    } else {
+        char *b = base64(kv->value, kv->value_len);
+        cJSON_AddStringToObject(o, "value_base64", b ? b : "");
+        free(b);
+    }
+    cJSON_AddNumberToObject(o, "create_revision", (double)kv->create_revision);
+    cJSON_AddNumberToObject(o, "mod_revision", (double)kv->mod_revision);
+    cJSON_AddNumberToObject(o, "version", (double)kv->version);
+    return o;
+}
+
+static bool parse_u64(const char *s, uint64_t *out)
+{
+    if (s == NULL || *s == '\0')
+        return false;
+    uint64_t v = 0;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || v > (UINT64_MAX - 9) / 10)
+            return false;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    *out = v;
+    return true;
+}
+
+/* ---- serving reads --------------------------------------------------------------------------- */
+
+static void serve_get(sidecar_api_t *api, http_req_t *req)
+{
+    store_t *st = sidecar_node_store(api->node);
+    const char *key = http_req_param(req, "key");
+    store_kv_t kv;
+    int rv = store_kv_get(st, key, strlen(key), &kv);
+    if (rv == STORE_ENOTFOUND) {
+        http_req_reply_error(req, 404, "not_found", "no such key");
+        return;
+    }
+    if (rv == STORE_EKEY) {
+        http_req_reply_error(req, 400, "invalid_key", store_strerror(rv));
+        return;
+    }
+    if (rv != 0) {
+        http_req_reply_error(req, 500, "store_error", store_strerror(rv));
+        return;
+    }
+    char rev[24];
+    snprintf(rev, sizeof(rev), "\"%" PRIu64 "\"", kv.mod_revision);
+    http_req_header_add(req, "ETag", rev);
+    if (http_req_query(req, "raw") != NULL) {
+        http_req_reply(req, 200, "application/octet-stream", kv.value, kv.value_len);
+    } else {
+        cJSON *o = kv_json(&kv);
+        http_req_reply_json(req, 200, o);
+        cJSON_Delete(o);
+    }
+    store_kv_clear(&kv);
+}
+
+static void serve_list(sidecar_api_t *api, http_req_t *req)
+{
+    const char *prefix = http_req_query(req, "prefix");
+    const char *after = http_req_query(req, "after");
+    const char *limit_s = http_req_query(req, "limit");
+    uint64_t limit = 0;
+    if (limit_s != NULL && (!parse_u64(limit_s, &limit) || limit > STORE_LIST_MAX)) {
+        http_req_reply_error(req, 400, "invalid_limit", "limit must be a number from 1 to 1000");
+        return;
+    }
+    store_kv_t *items = NULL;
+    size_t n = 0;
+    bool more = false;
+    int rv = store_kv_list(sidecar_node_store(api->node), prefix ? prefix : "",
+                           prefix ? strlen(prefix) : 0, after, after ? strlen(after) : 0,
+                           (size_t)limit, &items, &n, &more);
+    if (rv != 0) {
+        http_req_reply_error(req, rv == STORE_EKEY ? 400 : 500, "list_failed", store_strerror(rv));
+        return;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON *arr = cJSON_AddArrayToObject(o, "items");
+    for (size_t i = 0; i < n; i++)
+        cJSON_AddItemToArray(arr, kv_json(&items[i]));
+    cJSON_AddBoolToObject(o, "more", more);
+    store_kv_list_free(items, n);
+    http_req_reply_json(req, 200, o);
+    cJSON_Delete(o);
+}
+
+static void serve_read(sidecar_api_t *api, http_req_t *req, bool list)
+{
+    if (list)
+        serve_list(api, req);
+    else
+        serve_get(api, req);
+}
+
+/* GET: linearizable by default (Raft §6.4 ReadIndex on the leader); ?stale reads this
+ * node's state as it is. */
+static void start_read(sidecar_api_t *api, http_req_t *req, bool list)
+{
+    if (http_req_query(req, "stale") != NULL) {
+        serve_read(api, req, list);
+        return;
+    }
+    const raft_t *r = sidecar_node_raft(api->node);
+    if (raft_role(r) != RAFT_LEADER) {
+        api_reply_not_leader(api, req);
+        return;
+    }
+    struct kv_wait *w = wait_add(api, req, WAIT_READ_INDEX);
+    if (w == NULL) {
+        http_req_reply_error(req, 503, "busy", "out of memory");
+        return;
+    }
+    w->list = list;
+    w->ctx = ++api->next_ctx;
+    int rv = sidecar_node_read_index(api->node, w->ctx);
+    if (rv != 0) {
+        wait_abandon(w);
+        http_req_reply_error(req, 503, rv == RAFT_ENOQUORUM ? "no_quorum" : "not_leader",
+                             rv == RAFT_ENOQUORUM ? "the leader has not committed in its term "
+                                                    "yet; retry shortly"
+                                                  : raft_strerror(rv));
+    }
+}
+
+static void h_get(http_req_t *req, void *data)
+{
+    start_read(data, req, false);
+}
+
+static void h_list(http_req_t *req, void *data)
+{
+    start_read(data, req, true);
+}
+
+/* ---- writes ------------------------------------------------------------------------------------
+ */
+
+static void start_write(sidecar_api_t *api, http_req_t *req, bool put)
+{
+    const raft_t *r = sidecar_node_raft(api->node);
+    if (raft_role(r) != RAFT_LEADER) {
+        api_reply_not_leader(api, req);
+        return;
+    }
+    const char *key = http_req_param(req, "key");
+    store_cond_t cond = {0};
+    const char *fence = http_req_query(req, "fence");
+    if (fence == NULL)
+        fence = http_req_header(req, FENCE_HEADER);
+    if (fence != NULL && !parse_u64(fence, &cond.fence)) {
+        http_req_reply_error(req, 400, "invalid_fence", "the fencing token must be a number");
+        return;
+    }
+    const char *if_match = http_req_header(req, "If-Match");
+    const char *if_none = http_req_header(req, "If-None-Match");
+    if (if_match != NULL) {
+        char buf[32];
+        size_t len = strlen(if_match);
+        if (len >= 2 && if_match[0] == '"' && if_match[len - 1] == '"' && len - 2 < sizeof(buf)) {
+            memcpy(buf, if_match + 1, len - 2);
+            buf[len - 2] = '\0';
+            if_match = buf;
+        }
+        if (!parse_u64(if_match, &cond.if_match)) {
+            http_req_reply_error(req, 400, "invalid_if_match",
+                                 "If-Match must be a mod revision (a number)");
+            return;
+        }
+        cond.has_if_match = true;
+    } else if (if_none != NULL && strcmp(if_none, "*") == 0) {
+        cond.has_if_match = true;
+        cond.if_match = 0; /* create only */
+    }
+    size_t vlen = 0;
+    const char *value = put ? http_req_body(req, &vlen) : NULL;
+    static uint8_t buf[STORE_CMD_MAX];
+    size_t len = 0;
+    int rv =
+        put ? store_cmd_encode_put(key, strlen(key), value, vlen, &cond, buf, sizeof(buf), &len)
+            : store_cmd_encode_del(key, strlen(key), &cond, buf, sizeof(buf), &len);
+    if (rv == STORE_EVALUE) {
+        http_req_reply_error(req, 413, "value_too_large", "values are limited to 64 KiB");
+        return;
+    }
+    if (rv != 0) {
+        http_req_reply_error(req, 400, "invalid_key", store_strerror(rv));
+        return;
+    }
+    uint64_t index = 0;
+    rv = sidecar_node_propose(api->node, buf, len, &index);
+    if (rv != 0) {
+        if (rv == RAFT_ENOTLEADER || rv == RAFT_ETRANSFERRING)
+            api_reply_not_leader(api, req);
+        else
+            http_req_reply_error(req, 503, "propose_failed", raft_strerror(rv));
+        return;
+    }
+    struct kv_wait *w = wait_add(api, req, WAIT_WRITE);
+    if (w == NULL) {
+        http_req_reply_error(req, 503, "busy", "out of memory; the write may still apply");
+        return;
+    }
+    w->index = index;
+    w->term = raft_term(r);
+}
+
+static void h_put(http_req_t *req, void *data)
+{
+    start_write(data, req, true);
+}
+
+static void h_delete(http_req_t *req, void *data)
+{
+    start_write(data, req, false);
+}
+
+static void reply_write(struct kv_wait *w, const raft_entry_t *e, const store_result_t *res)
+{
+    http_req_t *req = w->req;
+    const char *key = http_req_param(req, "key");
+    if (e->term != w->term) {
+        http_req_reply_error(req, 503, "leadership_lost",
+                             "leadership changed before the write committed; it was not applied");
+        return;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "key", key);
+    int status = 200;
+    switch (res->status) {
+    case STORE_APPLIED_OK:
+        cJSON_AddNumberToObject(o, "revision", (double)res->revision);
+        if (res->op == STORE_CMD_PUT) {
+            cJSON_AddNumberToObject(o, "create_revision", (double)res->create_revision);
+            cJSON_AddNumberToObject(o, "mod_revision", (double)res->mod_revision);
+            cJSON_AddNumberToObject(o, "version", (double)res->version);
+        } else {
+            cJSON_AddBoolToObject(o, "deleted", true);
+        }
+        break;
+    case STORE_APPLIED_NOT_FOUND:
+        status = 404;
+        cJSON_Delete(o);
+        http_req_reply_error(req, status, "not_found", "no such key");
+        return;
+    case STORE_APPLIED_CONFLICT: {
+        cJSON_Delete(o);
+        o = cJSON_CreateObject();
+        cJSON *err = cJSON_AddObjectToObject(o, "error");
+        cJSON_AddStringToObject(err, "code", "conflict");
+        cJSON_AddStringToObject(err, "message", "If-Match did not match the key's mod revision");
+        cJSON_AddNumberToObject(err, "mod_revision", (double)res->mod_revision);
+        status = 409;
+        break;
+    }
+    case STORE_APPLIED_FENCED: {
+        cJSON_Delete(o);
+        o = cJSON_CreateObject();
+        cJSON *err = cJSON_AddObjectToObject(o, "error");
+        cJSON_AddStringToObject(err, "code", "fenced");
+        cJSON_AddStringToObject(err, "message",
+                                "the fencing token is not the current epoch's: a newer primary "
+                                "exists");
+        cJSON_AddNumberToObject(err, "fencing_token", (double)res->epoch);
+        status = 409;
+        break;
+    }
+    default:
+        cJSON_Delete(o);
+        http_req_reply_error(req, 400, "invalid_command", store_strerror(res->err));
+        return;
+    }
+    http_req_reply_json(req, status, o);
+    cJSON_Delete(o);
+}
+
+/* ---- observer ------------------------------------------------------------------------------ */
+
+static void applied_cb(void *ud, const raft_entry_t *e, const store_result_t *res)
+{
+    sidecar_api_t *api = ud;
+    uint64_t applied = store_applied_index(sidecar_node_store(api->node));
+    struct kv_wait *w = api->waits;
+    while (w != NULL) {
+        struct kv_wait *next = w->next;
+        if (w->kind == WAIT_WRITE && w->index == e->index) {
+            reply_write(w, e, res);
+            wait_done(w);
+        } else if (w->kind == WAIT_APPLY && w->index <= applied) {
+            serve_read(api, w->req, w->list);
+            wait_done(w);
+        }
+        w = next;
+    }
+}
+
+static void read_cb(void *ud, uint64_t ctx, uint64_t index)
+{
+    sidecar_api_t *api = ud;
+    for (struct kv_wait *w = api->waits; w; w = w->next) {
+        if (w->kind != WAIT_READ_INDEX || w->ctx != ctx)
+            continue;
+        if (index == 0) {
+            http_req_reply_error(w->req, 503, "leadership_lost",
+                                 "leadership changed during the read; retry on the leader");
+            wait_done(w);
+        } else if (store_applied_index(sidecar_node_store(api->node)) >= index) {
+            serve_read(api, w->req, w->list);
+            wait_done(w);
+        } else {
+            w->kind = WAIT_APPLY;
+            w->index = index;
+        }
+        return;
+    }
+}
+
+static void fail_all(sidecar_api_t *api, const char *code, const char *msg)
+{
+    while (api->waits != NULL) {
+        struct kv_wait *w = api->waits;
+        http_req_reply_error(w->req, 503, code, msg);
+        wait_done(w);
+    }
+}
+
+static void changed_cb(void *ud, const sidecar_node_state_t *st)
+{
+    sidecar_api_t *api = ud;
+    if (st->role != RAFT_LEADER && api->waits != NULL)
+        fail_all(api, "leadership_lost",
+                 "this node stopped leading; a pending write may or may not have applied");
+}
+
+static void sweep_cb(uv_timer_t *t)
+{
+    sidecar_api_t *api = t->data;
+    uint64_t now = now_ms();
+    struct kv_wait *w = api->waits;
+    while (w != NULL) {
+        struct kv_wait *next = w->next;
+        if (now >= w->deadline_ms) {
+            http_req_reply_error(w->req, 503, "timeout",
+                                 w->kind == WAIT_WRITE
+                                     ? "no quorum confirmed the write in time; it may still apply"
+                                     : "no quorum confirmed leadership in time");
+            wait_done(w);
+        }
+        w = next;
+    }
+}
+
+void api_kv_init(sidecar_api_t *api, uv_loop_t *loop)
+{
+    http_server_route(api->srv, HTTP_METHOD_GET, "/v1/kv", 0, h_list, api);
+    http_server_route(api->srv, HTTP_METHOD_GET, "/v1/kv/{key...}", 0, h_get, api);
+    http_server_route(api->srv, HTTP_METHOD_PUT, "/v1/kv/{key...}", HTTP_ROUTE_MUTATING, h_put,
+                      api);
+    http_server_route(api->srv, HTTP_METHOD_DELETE, "/v1/kv/{key...}", HTTP_ROUTE_MUTATING,
+                      h_delete, api);
+    api->obs = (sidecar_node_observer_t){
+        .changed_cb = changed_cb, .applied_cb = applied_cb, .read_cb = read_cb, .ud = api};
+    sidecar_node_observe(api->node, &api->obs);
+    uv_timer_init(loop, &api->timer);
+    api->timer.data = api;
+    uv_timer_start(&api->timer, sweep_cb, KV_SWEEP_MS, KV_SWEEP_MS);
+}
+
+void api_kv_close(sidecar_api_t *api)
+{
+    sidecar_node_unobserve(api->node, &api->obs);
+    fail_all(api, "shutting_down", "electd is shutting down");
+}
