@@ -530,13 +530,14 @@ int store_open(store_t **out, const char *data_dir, const store_opts_t *opts, ch
     }
     sqlite3_extended_result_codes(st->db, 1);
     sqlite3_busy_timeout(st->db, opts->busy_timeout_ms ? (int)opts->busy_timeout_ms : 1000);
-    /* EXCLUSIVE: one process per data directory, and WAL without a shared-memory file. */
-    /* The cache bound first, so that the checks below do not grow the page cache either. */
+    /* EXCLUSIVE before anything reads the file: only then does WAL keep its index in heap
+     * memory and the lock stay held. Then the cache bound, so that the checks below do not
+     * grow the page cache either. */
     char cache[64];
     snprintf(cache, sizeof cache, "PRAGMA cache_size = -%d", STORE_CACHE_KIB);
-    rc = sqlite3_exec(st->db, cache, NULL, NULL, NULL);
+    rc = sqlite3_exec(st->db, "PRAGMA locking_mode = EXCLUSIVE", NULL, NULL, NULL);
     if (rc == SQLITE_OK)
-        rc = sqlite3_exec(st->db, "PRAGMA locking_mode = EXCLUSIVE", NULL, NULL, NULL);
+        rc = sqlite3_exec(st->db, cache, NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         err = open_err(st, rc);
         goto fail;
