@@ -736,7 +736,7 @@ static int parse_peer(const char *item, size_t len, sidecar_peer_t *peer, char *
         return -1;
     }
     if (parse_addr(eq + 1, false, host, sizeof(host), &port, addr_why, sizeof(addr_why)) != 0) {
-        snprintf(why, why_size, "entry %s: %s", shown, addr_why);
+        snprintf(why, why_size, "entry %s: %.100s", shown, addr_why);
         return -1;
     }
     /* the address travels in Raft membership entries, which bound it */
@@ -1128,7 +1128,7 @@ static int scan_argv(parser_t *p)
         p->n_tail = (size_t)(src->argc - rest);
     }
 
-    size_t exec_idx;
+    size_t exec_idx = 0;
     find_setting("exec", &exec_idx);
     const value_t *ex = &p->flag[exec_idx];
     if (p->dashdash && ex->origin != O_FLAG) {
@@ -1214,7 +1214,7 @@ static void line_col(const char *text, size_t pos, int *line, int *col)
 static int load_file(parser_t *p)
 {
     const sidecar_config_source_t *src = p->src;
-    size_t idx;
+    size_t idx = 0;
     const char *path = NULL, *text;
     char env[SIDECAR_CONFIG_ENV_NAME_MAX], shown[SHOW_MAX + 16];
     size_t len = 0;
@@ -1352,7 +1352,7 @@ static int resolve(parser_t *p)
 
 static bool is_set(const parser_t *p, const char *name)
 {
-    size_t idx;
+    size_t idx = 0;
     find_setting(name, &idx);
     return p->origin[idx] != O_NONE;
 }

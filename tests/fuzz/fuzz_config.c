@@ -77,15 +77,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 static const char *const seeds[] = {
     "{\"name\": \"a\", \"peers\": \"a=127.0.0.1:7001,b=127.0.0.1:7002\", \"data-dir\": \"/d\"}",
-    "{\"name\": \"b\", \"peers\": [\"a=h:1\", \"b=[::1]:2\"], \"data-dir\": \"/d\",\n"
-    " \"election-timeout\": 2000, \"heartbeat-interval\": \"200ms\", \"max-drift\": 0.1,\n"
-    " \"witness\": false, \"forward\": 1, \"log-level\": \"debug\", \"log-format\": \"json\",\n"
-    " \"http-max-body-bytes\": \"64KiB\", \"cluster-token\": \"tok\"}",
-    "{\"name\": \"a\", \"listen-peer\": \"0.0.0.0:7001\", \"data-dir\": \"/d\",\n"
-    " \"exec\": [\"/bin/w\", \"-v\"], \"on-change\": \"/bin/n x\", \"listen-http\": "
-    "\"0.0.0.0:0\",\n \"advertise-http\": \"10.0.0.1:7480\", \"stop-timeout\": \"100ms\"}",
-    "{\"name\": \"a\", \"peers\": \"a=h:1\", \"data-dir\": \"/d\", \"on-start\": \"/bin/h "
-    "start\",\n \"on-stop\": [\"/bin/h\", \"stop\"], \"hook-timeout\": \"5s\", \"tick\": 5}",
+    ("{\"name\": \"b\", \"peers\": [\"a=h:1\", \"b=[::1]:2\"], \"data-dir\": \"/d\",\n"
+     " \"election-timeout\": 2000, \"heartbeat-interval\": \"200ms\", \"max-drift\": 0.1,\n"
+     " \"witness\": false, \"forward\": 1, \"log-level\": \"debug\", \"log-format\": \"json\",\n"
+     " \"http-max-body-bytes\": \"64KiB\", \"cluster-token\": \"tok\"}"),
+    ("{\"name\": \"a\", \"listen-peer\": \"0.0.0.0:7001\", \"data-dir\": \"/d\",\n"
+     " \"exec\": [\"/bin/w\", \"-v\"], \"on-change\": \"/bin/n x\", \"listen-http\": "
+     "\"0.0.0.0:0\",\n \"advertise-http\": \"10.0.0.1:7480\", \"stop-timeout\": \"100ms\"}"),
+    ("{\"name\": \"a\", \"peers\": \"a=h:1\", \"data-dir\": \"/d\", \"on-start\": \"/bin/h "
+     "start\",\n \"on-stop\": [\"/bin/h\", \"stop\"], \"hook-timeout\": \"5s\", \"tick\": 5}"),
 };
 
 size_t fuzz_seed(unsigned i, uint8_t *buf, size_t cap)
