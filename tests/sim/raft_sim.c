@@ -4,7 +4,7 @@
  *   raft_sim --seed N [--verbose]            one schedule (SIM_SEED=N does the same)
  *   raft_sim --seed N --schedules M          seeds N .. N+M-1
  *   raft_sim --schedules M --random          M schedules from a clock-derived base seed
- *   options: --nodes 3|5  --spares 0..2  --mode mixed|crashy|lease  --mutation K
+ *   options: --nodes 3|5  --spares 0..2  --mode mixed|crashy|lease|figure8  --mutation K
  *            --chaos-ticks T (fault phase length in ticks)  --keep-going
  */
 #include "sim.h"
@@ -32,11 +32,12 @@ static int parse_u64(const char *s, uint64_t *out)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: raft_sim [--seed N] [--schedules M] [--random] [--nodes 3|5]\n"
-               "                [--spares 0..2] [--mode mixed|crashy|lease] [--mutation K]\n"
-               "                [--chaos-ticks T] [--keep-going] [--verbose]\n"
-               "  SIM_SEED=N in the environment replays seed N (same as --seed N "
-               "--schedules 1).\n");
+    fprintf(f,
+            "usage: raft_sim [--seed N] [--schedules M] [--random] [--nodes 3|5]\n"
+            "                [--spares 0..2] [--mode mixed|crashy|lease|figure8] [--mutation K]\n"
+            "                [--chaos-ticks T] [--keep-going] [--verbose]\n"
+            "  SIM_SEED=N in the environment replays seed N (same as --seed N "
+            "--schedules 1).\n");
 }
 
 static void print_replay(const sim_options_t *o, const sim_result_t *r)
@@ -95,6 +96,8 @@ int main(int argc, char **argv)
                 o.mode = SIM_MODE_CRASHY;
             else if (strcmp(optarg, "lease") == 0)
                 o.mode = SIM_MODE_LEASE;
+            else if (strcmp(optarg, "figure8") == 0)
+                o.mode = SIM_MODE_FIGURE8;
             else if (parse_u64(optarg, &v) == 0 && v < SIM_MODE_COUNT)
                 o.mode = (int)v;
             else
@@ -141,8 +144,10 @@ int main(int argc, char **argv)
         if (!count_given)
             count = 1000;
     }
-    if (verbose)
+    if (verbose) {
         o.trace = stdout;
+        setvbuf(stdout, NULL, _IOLBF, 0); /* a crash in the core must not eat the trace */
+    }
     sim_crash_report_install();
     printf("raft_sim: %" PRIu64 " schedule(s) from seed %" PRIu64 "%s\n", count, first,
            random_seeds ? " (random base)" : "");

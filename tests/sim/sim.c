@@ -102,6 +102,7 @@ static const unsigned weights[SIM_MODE_COUNT][ACT_COUNT] = {
     [SIM_MODE_MIXED] = {25, 4, 5, 5, 3, 8, 4, 2, 8, 3, 3, 4, 6, 6, 4, 1, 2, 1},
     [SIM_MODE_CRASHY] = {8, 14, 2, 1, 4, 8, 2, 14, 16, 3, 1, 1, 1, 1, 0, 8, 12, 0},
     [SIM_MODE_LEASE] = {15, 2, 2, 4, 6, 15, 1, 1, 5, 6, 8, 3, 1, 8, 1, 1, 1, 30},
+    [SIM_MODE_FIGURE8] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0},
 };
 
 typedef struct sim {
@@ -112,7 +113,7 @@ typedef struct sim {
     snode_t nodes[MAX_NODES + 1];
     int n_voters, n_total, mode;
     /* schedule parameters */
-    uint32_t heartbeat_ticks, drift_ppm;
+    uint32_t heartbeat_ticks, drift_ppm, jitter_ticks;
     uint64_t snap_every, snap_keep;
     unsigned drop_pct, dup_pct, long_pct, hold_pct;
     uint64_t delay_min_us, delay_max_us, long_max_us;
@@ -123,6 +124,10 @@ typedef struct sim {
     size_t heap_n, heap_cap;
     uint64_t now, seq, events, proposals;
     uint64_t quiet_until; /* a lease attack is under way: no log growth, no transfers */
+    /* FIGURE8 script: phase, the nodes playing L (old leader), M (leader hidden at once),
+     * W (leader that re-replicates L's entry), the entry X = (xidx, xterm), side mask */
+    int f8_phase;
+    uint64_t f8_l, f8_m, f8_w, f8_xidx, f8_xterm, f8_mterm, f8_side, f8_deadline;
     /* phases */
     bool healed, done;
     uint64_t heal_at, deadline;
@@ -311,6 +316,8 @@ static void check_logs(sim_t *s)
     }
 }
 
+static void fig8_observe(sim_t *s, snode_t *x);
+
 /* After node x handled an input: note leadership and commit progress. */
 static void observe(sim_t *s, snode_t *x)
 {
@@ -335,6 +342,8 @@ static void observe(sim_t *s, snode_t *x)
     x->last_role = role;
     x->last_term = term;
     sim_check_log_end(&s->chk, x->n.id, term, raft_last_index(r), s->now);
+    if (s->mode == SIM_MODE_FIGURE8)
+        fig8_observe(s, x);
     if (x->n.err[0] != '\0')
         sim_check_fail(&s->chk, SIM_V_CONTRACT, "%s", x->n.err);
 }
@@ -351,6 +360,7 @@ static void check_leases(sim_t *s)
 /* ---- the node driver ------------------------------------------------------------------ */
 
 static void net_send(void *ctx, sim_node_t *n, const raft_msg_t *m);
+static bool fig8_on_send(sim_t *s, snode_t *from);
 static void on_applied(void *ctx, sim_node_t *n, const raft_entry_t *e, uint64_t digest);
 static void on_installed(void *ctx, sim_node_t *n, const raft_snapshot_meta_t *meta,
                          uint64_t digest);
@@ -435,8 +445,10 @@ static void start_node(sim_t *s, snode_t *x)
                        x->n.id, raft_strerror(rc));
         return;
     }
-    trace(s, "n%" PRIu64 " starts (term %" PRIu64 ", snapshot %" PRIu64 ", log %zu)", x->n.id,
-          x->n.hs.term, x->n.snap.index, x->n.log_n);
+    trace(s,
+          "n%" PRIu64 " starts (term %" PRIu64 ", snapshot %" PRIu64 ", log %zu, clock %+" PRId64
+          " ppm)",
+          x->n.id, x->n.hs.term, x->n.snap.index, x->n.log_n, x->drift_ppm);
     drive(s, x);
     observe(s, x);
 }
@@ -490,6 +502,8 @@ static void net_send(void *ctx, sim_node_t *n, const raft_msg_t *m)
     }
     if (m->type == RAFT_MSG_APPEND_RESP && !(m->flags & RAFT_FLAG_REJECT))
         sim_check_ack(&s->chk, m->from, m->term, m->index);
+    if (s->mode == SIM_MODE_FIGURE8 && fig8_on_send(s, &s->nodes[m->from]))
+        return;
     if (s->blocked[m->from][m->to] || chance(s, s->drop_pct))
         return;
     push(s, s->now + delay(s), EV_MSG, (uint8_t)m->to, 0, sim_msg_copy(m));
@@ -661,6 +675,22 @@ static void act_partition(sim_t *s)
     trace(s, "partition %#" PRIx64 " | rest", mask);
 }
 
+/* The voter of l's configuration with the slowest clock (l included). */
+static snode_t *slowest_voter(sim_t *s, snode_t *l)
+{
+    const raft_conf_t *c = raft_conf(l->n.r);
+    snode_t *best = NULL;
+    for (uint32_t i = 0; i < c->n; i++) {
+        uint64_t id = c->members[i].id;
+        if (!c->members[i].voter || id == 0 || id > (uint64_t)s->n_total)
+            continue;
+        snode_t *y = &s->nodes[id];
+        if (alive(y) && !y->paused && (best == NULL || y->drift_ppm > best->drift_ppm))
+            best = y;
+    }
+    return best;
+}
+
 static void act_isolate(sim_t *s, snode_t *x)
 {
     for (int b = 1; b <= s->n_total; b++) {
@@ -668,12 +698,20 @@ static void act_isolate(sim_t *s, snode_t *x)
         s->blocked[b][x->n.id] = true;
     }
     trace(s, "isolate n%" PRIu64, x->n.id);
-    /* One follower campaigns the moment its own clock allows (an election timeout after it
-     * last heard a leader): the earliest a new leader can appear. The old leader's lease must
-     * be over by then. */
-    snode_t *f = &s->nodes[1 + rnd(s, (uint64_t)s->n_total)];
-    if (f != x && alive(f) && !f->paused) {
-        uint64_t at = tick_time(f, f->heard_tick + ELECTION_TICKS) + 1;
+    /* The fastest-clocked follower campaigns the moment its own clock allows (an election
+     * timeout after it last heard a leader), and again each tick for a few ticks while the
+     * others' clocks catch up: the earliest a new leader can appear. The old leader's lease
+     * must be over by then. */
+    snode_t *f = NULL;
+    for (int i = 1; i <= s->n_total; i++) {
+        snode_t *y = &s->nodes[i];
+        if (y != x && alive(y) && !y->paused && (f == NULL || y->drift_ppm < f->drift_ppm))
+            f = y;
+    }
+    if (f == NULL)
+        return;
+    for (uint64_t k = 0; k < 4; k++) {
+        uint64_t at = tick_time(f, f->heard_tick + ELECTION_TICKS + k) + 1;
         push(s, at > s->now ? at : s->now + 1, EV_CAMPAIGN, (uint8_t)f->n.id, 0, NULL);
     }
 }
@@ -751,6 +789,123 @@ static void act_cut_bounce(sim_t *s, snode_t *l)
           cut, l->n.id, b, c);
 }
 
+/* ---- the Figure 8 script --------------------------------------------------------------- */
+
+enum { F8_IDLE, F8_SPLIT, F8_HIDE, F8_RACE, F8_RETURN };
+
+static void block_all(sim_t *s, uint64_t id)
+{
+    for (int b = 1; b <= s->n_total; b++) {
+        s->blocked[id][b] = true;
+        s->blocked[b][id] = true;
+    }
+}
+
+static void fig8_reset(sim_t *s, const char *why)
+{
+    trace(s, "figure8: %s; healing", why);
+    heal_net(s);
+    s->f8_phase = F8_IDLE;
+    s->f8_deadline = s->now + 2 * ELECTION_TICKS * TICK_US;
+    for (int i = 1; i <= s->n_total; i++)
+        if (!alive(&s->nodes[i]))
+            start_node(s, &s->nodes[i]);
+}
+
+/* Step 1: a stable leader L is cut off (with one partner when there are 5 voters) and takes
+ * an entry X that the majority side never sees. */
+static void fig8_split(sim_t *s)
+{
+    snode_t *l = find_leader(s);
+    if (l == NULL || raft_commit_index(l->n.r) != raft_last_index(l->n.r) || l->n.held)
+        return;
+    s->f8_side = 1ull << (l->n.id - 1);
+    if (s->n_voters >= 5) {
+        const raft_conf_t *c = raft_conf(l->n.r);
+        const raft_member_t *m = &c->members[rnd(s, c->n)];
+        if (m->voter)
+            s->f8_side |= 1ull << (m->id - 1);
+    }
+    for (int a = 1; a <= s->n_total; a++)
+        for (int b = 1; b <= s->n_total; b++)
+            if (((s->f8_side >> (a - 1)) & 1) != ((s->f8_side >> (b - 1)) & 1))
+                s->blocked[a][b] = true;
+    uint8_t data[8] = "fig8-x";
+    if (raft_propose(l->n.r, data, sizeof(data), &s->f8_xidx) != 0) {
+        heal_net(s);
+        return;
+    }
+    s->f8_l = l->n.id;
+    s->f8_xterm = raft_term(l->n.r);
+    s->f8_phase = F8_SPLIT;
+    s->f8_deadline = s->now + 6 * ELECTION_TICKS * TICK_US;
+    trace(s,
+          "figure8: n%" PRIu64 " cut off (side %#" PRIx64 ") with entry %" PRIu64 " term %" PRIu64,
+          s->f8_l, s->f8_side, s->f8_xidx, s->f8_xterm);
+    drive(s, l);
+}
+
+/* Step 2: the first thing the majority side's new leader M sends is swallowed and M is cut
+ * off, so its own term-start entry (at X's index, newer term) stays on M alone. */
+static bool fig8_on_send(sim_t *s, snode_t *from)
+{
+    if (s->f8_phase != F8_SPLIT || ((s->f8_side >> (from->n.id - 1)) & 1) || !alive(from) ||
+        raft_role(from->n.r) != RAFT_LEADER || raft_term(from->n.r) <= s->f8_xterm)
+        return false;
+    block_all(s, from->n.id);
+    s->f8_m = from->n.id;
+    s->f8_mterm = raft_term(from->n.r);
+    s->f8_phase = F8_HIDE;
+    trace(s, "figure8: new leader n%" PRIu64 " (term %" PRIu64 ") hidden", s->f8_m, s->f8_mterm);
+    return true;
+}
+
+/* Step 4: when a later leader W counts X committed, W is cut off and crashed at once, before
+ * its own term's entries can spread; then M comes back. With the rule of Raft §5.4.2 X is
+ * committed only once W's term-start entry is on a majority, and M cannot win; without it, M
+ * wins and overwrites a committed entry. */
+static void fig8_observe(sim_t *s, snode_t *x)
+{
+    if (s->f8_phase != F8_RACE || x->n.id == s->f8_m || raft_role(x->n.r) != RAFT_LEADER ||
+        raft_term(x->n.r) <= s->f8_mterm || raft_commit_index(x->n.r) < s->f8_xidx)
+        return;
+    s->f8_w = x->n.id;
+    trace(s,
+          "figure8: n%" PRIu64 " committed %" PRIu64 " in term %" PRIu64
+          "; cut off and crashed, n%" PRIu64 " returns",
+          s->f8_w, raft_commit_index(x->n.r), raft_term(x->n.r), s->f8_m);
+    heal_net(s);
+    block_all(s, s->f8_w);
+    crash_node(s, x);
+    s->f8_phase = F8_RETURN;
+    s->f8_deadline = s->now + 4 * ELECTION_TICKS * TICK_US;
+    snode_t *m = &s->nodes[s->f8_m];
+    if (alive(m))
+        push(s, tick_time(m, m->ticks + 1) + 1, EV_CAMPAIGN, (uint8_t)m->n.id, 0, NULL);
+}
+
+static void fig8_act(sim_t *s)
+{
+    switch (s->f8_phase) {
+    case F8_IDLE:
+        if (s->now >= s->f8_deadline)
+            fig8_split(s);
+        return;
+    case F8_HIDE:
+        /* Step 3: everyone but M talks again; L or its partner wins with X, re-replicates it */
+        heal_net(s);
+        block_all(s, s->f8_m);
+        s->f8_phase = F8_RACE;
+        s->f8_deadline = s->now + 6 * ELECTION_TICKS * TICK_US;
+        trace(s, "figure8: all but n%" PRIu64 " healed", s->f8_m);
+        return;
+    default:
+        if (s->now >= s->f8_deadline)
+            fig8_reset(s, "round over");
+        return;
+    }
+}
+
 static action_t choose(sim_t *s)
 {
     unsigned total = 0;
@@ -767,6 +922,8 @@ static action_t choose(sim_t *s)
 
 static void act(sim_t *s)
 {
+    if (s->mode == SIM_MODE_FIGURE8)
+        fig8_act(s);
     action_t a = choose(s);
     if (s->now < s->quiet_until && (a == ACT_PROPOSE || a == ACT_BURST || a == ACT_CONF ||
                                     a == ACT_TRANSFER || a == ACT_CUT_BOUNCE || a == ACT_HEAL_NET))
@@ -797,8 +954,20 @@ static void act(sim_t *s)
         break;
     }
     case ACT_ISOLATE_LEADER:
-        if ((x = find_leader(s)) != NULL)
-            act_isolate(s, x);
+        if ((x = find_leader(s)) == NULL)
+            break;
+        /* LEASE: the worst case is a slow-clocked leader cut off from fast-clocked followers;
+         * move leadership to the slowest voter first */
+        if (s->mode == SIM_MODE_LEASE && chance(s, 50)) {
+            snode_t *slow = slowest_voter(s, x);
+            if (slow != NULL && slow != x) {
+                int rc = raft_transfer(x->n.r, slow->n.id, RAFT_FLAG_STOPPED);
+                trace(s, "n%" PRIu64 " transfers to slow n%" PRIu64 ": %s", x->n.id, slow->n.id,
+                      rc ? raft_strerror(rc) : "ok");
+                break;
+            }
+        }
+        act_isolate(s, x);
         break;
     case ACT_HEAL_NET:
         heal_net(s);
@@ -882,6 +1051,8 @@ static void heal(sim_t *s)
     s->long_pct = 0;
     s->delay_max_us = 2000;
     s->heal_at = s->now;
+    s->f8_phase = F8_IDLE; /* the script stops cutting links */
+    s->f8_deadline = UINT64_MAX;
     s->deadline =
         s->now + (uint64_t)HEAL_BOUND_TICKS * TICK_US * (1000000 + s->drift_ppm) / 1000000u;
     for (int i = 1; i <= s->n_total; i++) {
@@ -907,13 +1078,20 @@ static void liveness(sim_t *s)
         if (lease.valid)
             l = &s->nodes[i];
     }
-    if (s->marker_index != 0) {
-        uint64_t term;
-        if (sim_check_entry_known(&s->chk, s->marker_index, &term, NULL) && term != s->marker_term)
-            s->marker_index = 0; /* overwritten before it committed: propose again */
-    }
     if (l == NULL)
         return;
+    if (s->marker_index != 0) {
+        /* overwritten before it committed (a new leader did not have it): propose again */
+        uint64_t term;
+        if (sim_check_entry_known(&s->chk, s->marker_index, &term, NULL)) {
+            if (term != s->marker_term)
+                s->marker_index = 0;
+        } else {
+            int rc = raft_entry_term(l->n.r, s->marker_index, &term);
+            if (rc == RAFT_EUNAVAILABLE || (rc == 0 && term != s->marker_term))
+                s->marker_index = 0;
+        }
+    }
     if (s->marker_index == 0) {
         uint8_t data[16] = "live";
         uint64_t seq = ++s->marker_seq;
@@ -975,12 +1153,15 @@ static void liveness_failed(sim_t *s)
 
 static void setup(sim_t *s)
 {
-    s->mode =
-        s->o.mode >= 0 && s->o.mode < SIM_MODE_COUNT ? s->o.mode : (int)rnd(s, SIM_MODE_COUNT);
-    s->n_voters = s->o.nodes == 3 || s->o.nodes == 5 ? s->o.nodes : (chance(s, 50) ? 3 : 5);
-    int spares = s->o.spares >= 0 && s->o.spares <= SIM_SPARES_MAX
-                     ? s->o.spares
-                     : (int)rnd(s, SIM_SPARES_MAX + 1);
+    /* Draw every choice even when the options fix it, so that a seed replays the same
+     * schedule whether its shape came from the seed or from the command line. */
+    int mode = (int)rnd(s, SIM_MODE_COUNT);
+    int voters = chance(s, 50) ? 3 : 5;
+    int spares = (int)rnd(s, SIM_SPARES_MAX + 1);
+    s->mode = s->o.mode >= 0 && s->o.mode < SIM_MODE_COUNT ? s->o.mode : mode;
+    s->n_voters = s->o.nodes == 3 || s->o.nodes == 5 ? s->o.nodes : voters;
+    if (s->o.spares >= 0 && s->o.spares <= SIM_SPARES_MAX)
+        spares = s->o.spares;
     s->n_total = s->n_voters + spares;
     s->res->nodes = s->n_voters;
     s->res->spares = spares;
@@ -995,6 +1176,8 @@ static void setup(sim_t *s)
     static const uint32_t drifts[] = {50000, 100000, 200000};
     s->drift_ppm = s->mode == SIM_MODE_LEASE ? 200000 : drifts[rnd(s, 3)];
     s->heartbeat_ticks = (uint32_t)rnd_range(s, 1, 3);
+    static const uint32_t jitters[] = {ELECTION_TICKS, ELECTION_TICKS / 2, 2};
+    s->jitter_ticks = jitters[rnd(s, 3)];
     s->snap_every = rnd_range(s, 5, 20);
     s->snap_keep = rnd_range(s, 1, 4);
     s->delay_min_us = 100;
@@ -1010,6 +1193,14 @@ static void setup(sim_t *s)
         /* lossy links and frequent leader changes while entries are in flight */
         s->drop_pct = (unsigned)rnd_range(s, 10, 25);
         s->action_max_us = 2 * TICK_US;
+    } else if (s->mode == SIM_MODE_FIGURE8) {
+        /* the script needs a quiet network: its own cuts are the faults */
+        s->drop_pct = 0;
+        s->dup_pct = 0;
+        s->hold_pct = 0;
+        s->long_pct = 0;
+        s->action_min_us = TICK_US / 2;
+        s->action_max_us = TICK_US;
     } else if (s->mode == SIM_MODE_LEASE) {
         /* fewer, slower actions so that a cut-and-bounce plays out before the next fault */
         s->action_min_us = 2 * TICK_US;
@@ -1031,17 +1222,19 @@ static void setup(sim_t *s)
         memset(&cfg, 0, sizeof(cfg));
         cfg.id = (uint64_t)i;
         cfg.election_ticks = ELECTION_TICKS;
+        cfg.election_jitter_ticks = s->jitter_ticks;
         cfg.heartbeat_ticks = s->heartbeat_ticks;
         cfg.max_drift_ppm = s->drift_ppm;
         cfg.max_inflight = 4;
         /* CRASHY: one or two entries per append, so a follower can hold an old entry
          * without the new leader's term-start entry behind it (Figure 8) */
-        cfg.max_msg_bytes = s->mode == SIM_MODE_CRASHY ? 48 : 1024;
+        cfg.max_msg_bytes = s->mode == SIM_MODE_CRASHY || s->mode == SIM_MODE_FIGURE8 ? 8 : 1024;
         cfg.snapshot_chunk_bytes = 64;
         cfg.test_mutation = s->o.mutation;
         sim_node_init(&x->n, &cfg, i <= s->n_voters ? &conf : NULL);
         x->exists = true;
-        /* clocks at the edges of the allowed drift are where lease bugs live */
+        /* clocks at the edges of the allowed drift are where lease bugs live; LEASE mode
+         * puts every clock there */
         switch (rnd(s, 3)) {
         case 0:
             x->drift_ppm = -d;
@@ -1051,16 +1244,27 @@ static void setup(sim_t *s)
             break;
         default:
             x->drift_ppm = (int64_t)rnd(s, (uint64_t)(2 * d + 1)) - d;
+            if (s->mode == SIM_MODE_LEASE)
+                x->drift_ppm = x->drift_ppm < 0 ? -d : d;
         }
+    }
+    if (s->mode == SIM_MODE_LEASE && chance(s, 50)) {
+        /* one slow clock among fast ones: the widest gap between a leader's lease and its
+         * followers' election timeouts */
+        int slow = 1 + (int)rnd(s, (uint64_t)s->n_voters);
+        for (int i = 1; i <= s->n_total; i++)
+            s->nodes[i].drift_ppm = i == slow ? d : -d;
     }
     trace(s,
           "seed %" PRIu64 " mode %d voters %d spares %d drift %" PRIu32 " ppm heartbeat %" PRIu32
-          " snapshot every %" PRIu64 " keep %" PRIu64,
-          s->o.seed, s->mode, s->n_voters, spares, s->drift_ppm, s->heartbeat_ticks, s->snap_every,
-          s->snap_keep);
+          " jitter %" PRIu32 " snapshot every %" PRIu64 " keep %" PRIu64,
+          s->o.seed, s->mode, s->n_voters, spares, s->drift_ppm, s->heartbeat_ticks,
+          s->jitter_ticks, s->snap_every, s->snap_keep);
     for (int i = 1; i <= s->n_total; i++)
         start_node(s, &s->nodes[i]);
-    uint32_t chaos = s->o.chaos_ticks ? s->o.chaos_ticks : 12 * ELECTION_TICKS;
+    uint32_t chaos = s->o.chaos_ticks              ? s->o.chaos_ticks
+                     : s->mode == SIM_MODE_FIGURE8 ? 30 * ELECTION_TICKS
+                                                   : 12 * ELECTION_TICKS;
     push(s, (uint64_t)chaos * TICK_US, EV_HEAL, 0, 0, NULL);
     push(s, rnd_range(s, s->action_min_us, s->action_max_us), EV_ACTION, 0, 0, NULL);
 }
@@ -1104,7 +1308,8 @@ static void step_event(sim_t *s)
     snode_t *x = e.node ? &s->nodes[e.node] : NULL;
     switch (e.type) {
     case EV_MSG:
-        if (!alive(x)) {
+        /* a partition also cuts what is already on the wire */
+        if (!alive(x) || s->blocked[e.m->from][e.m->to]) {
             sim_msg_free(e.m);
         } else if (x->paused) {
             if (x->n_deferred < DEFERRED_MAX) {

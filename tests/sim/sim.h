@@ -22,13 +22,16 @@
 #define SIM_MEMBERS_MAX 7 /* the simulator keeps configurations this small */
 
 /* Schedule shapes. MIXED is the everyday mix; CRASHY crashes and isolates leaders while
- * entries are in flight (Raft Figure 8 situations); LEASE isolates leaders, restarts followers
- * at once and skews clocks to the limit (lease overlaps). */
+ * entries are in flight; LEASE isolates leaders, restarts followers at once and skews clocks
+ * to the limit (lease overlaps); FIGURE8 plays the Raft paper's Figure 8 again and again with
+ * seeded timing (an old-term entry reaches a majority under a new leader, which is cut off
+ * right when it counts it committed, and the node holding a conflicting entry comes back). */
 typedef enum sim_mode {
     SIM_MODE_MIXED = 0,
     SIM_MODE_CRASHY = 1,
     SIM_MODE_LEASE = 2,
-    SIM_MODE_COUNT = 3,
+    SIM_MODE_FIGURE8 = 3,
+    SIM_MODE_COUNT = 4,
 } sim_mode_t;
 
 typedef struct sim_options {
