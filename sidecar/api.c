@@ -99,6 +99,19 @@ static void h_status(http_req_t *req, void *data)
     cJSON_AddNumberToObject(o, "lease_remaining_ms", (double)lease_remaining_ms(&st));
     cJSON_AddNumberToObject(o, "fencing_token", (double)st.epoch);
     cJSON_AddBoolToObject(o, "store_ok", st.store_ok);
+    sidecar_workload_info_t wi;
+    sidecar_workload_info(api->workload, &wi);
+    cJSON *wo = cJSON_AddObjectToObject(o, "workload");
+    cJSON_AddStringToObject(wo, "mode", wi.mode);
+    cJSON_AddStringToObject(wo, "state", sidecar_workload_state_name(wi.state));
+    cJSON_AddNumberToObject(wo, "pid", wi.pid);
+    cJSON_AddNumberToObject(wo, "restarts", (double)wi.restarts);
+    if (wi.last_exit >= 0)
+        cJSON_AddNumberToObject(wo, "last_exit", wi.last_exit);
+    else
+        cJSON_AddNullToObject(wo, "last_exit");
+    cJSON_AddNumberToObject(wo, "hooks_run", (double)wi.hooks_run);
+    cJSON_AddNumberToObject(wo, "hooks_failed", (double)wi.hooks_failed);
     cJSON *members = cJSON_AddArrayToObject(o, "members");
     raft_progress_t pr[RAFT_MAX_MEMBERS];
     size_t n_pr = raft_progress(r, pr, RAFT_MAX_MEMBERS);
@@ -168,20 +181,84 @@ static void h_primary(http_req_t *req, void *data)
     sidecar_api_t *api = data;
     sidecar_node_state_t st;
     sidecar_node_state(api->node, &st);
-    if (st.role == RAFT_LEADER && lease_remaining_ms(&st) > 0) {
+    sidecar_workload_info_t wi;
+    sidecar_workload_info(api->workload, &wi);
+    /* With no workload configured, "primary" is the leader holding its lease. */
+    bool primary =
+        strcmp(wi.mode, "none") == 0
+            ? st.role == RAFT_LEADER && lease_remaining_ms(&st) > 0 && st.epoch == st.term
+            : wi.state == SIDECAR_WORKLOAD_PRIMARY && st.role == RAFT_LEADER;
+    if (primary) {
         http_req_reply_text(req, 200, "text/plain; charset=utf-8", "primary\n");
         return;
     }
     http_req_reply_error(req, 503, "not_primary", "this node is not the primary");
 }
 
+struct transfer_wait {
+    http_req_t *req;
+    bool gone;
+};
+
+static void transfer_cancel_cb(http_req_t *req, void *data)
+{
+    (void)req;
+    ((struct transfer_wait *)data)->gone = true;
+}
+
+static void transfer_done_cb(void *ud, int rv)
+{
+    struct transfer_wait *tw = ud;
+    if (!tw->gone) {
+        http_req_on_cancel(tw->req, NULL, NULL);
+        if (rv == 0)
+            http_req_reply_text(tw->req, 202, "application/json", "{\"status\":\"transferring\"}");
+        else
+            http_req_reply_error(tw->req, 409, "transfer_failed", raft_strerror(rv));
+    }
+    free(tw);
+}
+
+/* POST /v1/leader/transfer[?to=NAME]: stop the workload here, then hand leadership over. */
+static void h_transfer(http_req_t *req, void *data)
+{
+    sidecar_api_t *api = data;
+    uint64_t target = 0;
+    const char *to = http_req_query(req, "to");
+    if (to != NULL && *to != '\0') {
+        target = sidecar_config_node_id(to);
+        if (sidecar_node_member_addr(api->node, target) == NULL) {
+            http_req_reply_error(req, 404, "unknown_member", "no member has that name");
+            return;
+        }
+    }
+    struct transfer_wait *tw = calloc(1, sizeof(*tw));
+    if (tw == NULL) {
+        http_req_reply_error(req, 503, "busy", "out of memory");
+        return;
+    }
+    tw->req = req;
+    http_req_on_cancel(req, transfer_cancel_cb, tw);
+    int rv = sidecar_workload_handover(api->workload, target, transfer_done_cb, tw);
+    if (rv != 0) {
+        http_req_on_cancel(req, NULL, NULL);
+        free(tw);
+        if (rv == RAFT_ENOTLEADER)
+            api_reply_not_leader(api, req);
+        else
+            http_req_reply_error(req, 409, "transfer_in_progress", raft_strerror(rv));
+    }
+}
+
 int sidecar_api_start(sidecar_api_t **out, uv_loop_t *loop, const sidecar_config_t *cfg,
-                      sidecar_node_t *node, char *errbuf, size_t errlen)
+                      sidecar_node_t *node, sidecar_workload_t *workload, char *errbuf,
+                      size_t errlen)
 {
     sidecar_api_t *api = calloc(1, sizeof(*api));
     if (api == NULL)
         return -1;
     api->node = node;
+    api->workload = workload;
     api->cfg = cfg;
     http_options_t opts;
     memset(&opts, 0, sizeof(opts));
@@ -201,6 +278,8 @@ int sidecar_api_start(sidecar_api_t **out, uv_loop_t *loop, const sidecar_config
     http_server_route(api->srv, HTTP_METHOD_GET, "/healthz", 0, h_healthz, api);
     http_server_route(api->srv, HTTP_METHOD_GET, "/readyz", 0, h_readyz, api);
     http_server_route(api->srv, HTTP_METHOD_GET, "/v1/primary", 0, h_primary, api);
+    http_server_route(api->srv, HTTP_METHOD_POST, "/v1/leader/transfer", HTTP_ROUTE_MUTATING,
+                      h_transfer, api);
     api_kv_init(api, loop);
     char addr[300];
     sidecar_config_addr_format(&cfg->listen_http, addr, sizeof(addr));

@@ -5,13 +5,15 @@
 
 #include "http.h"
 #include "node.h"
+#include "workload.h"
 
 typedef struct sidecar_api sidecar_api_t;
 
 /* Creates the server on cfg->listen_http and registers every route. errbuf gets one line on
  * failure (e.g. the address is in use). */
 int sidecar_api_start(sidecar_api_t **out, uv_loop_t *loop, const sidecar_config_t *cfg,
-                      sidecar_node_t *node, char *errbuf, size_t errlen);
+                      sidecar_node_t *node, sidecar_workload_t *workload, char *errbuf,
+                      size_t errlen);
 
 /* The port actually bound. */
 int sidecar_api_port(const sidecar_api_t *api);

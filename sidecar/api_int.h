@@ -11,6 +11,7 @@ struct kv_wait;
 struct sidecar_api {
     http_server_t *srv;
     sidecar_node_t *node;
+    sidecar_workload_t *workload;
     const sidecar_config_t *cfg;
     sidecar_node_observer_t obs;
     struct kv_wait *waits; /* KV requests waiting for commit, ReadIndex or apply */

@@ -9,16 +9,21 @@
 #include "config.h"
 #include "log.h"
 #include "node.h"
+#include "shim.h"
+#include "workload.h"
 
 typedef struct daemon {
     uv_loop_t *loop;
     sidecar_config_t cfg;
     sidecar_node_t *node;
     sidecar_api_t *api;
+    sidecar_workload_t *workload;
     uv_signal_t sigterm, sigint;
     uv_timer_t shutdown_timer;
     sidecar_node_observer_t obs;
     bool stopping;
+    bool finishing;
+    bool handing_over;
     int exit_code;
 } daemon_t;
 
@@ -37,22 +42,45 @@ static void node_closed_cb(void *ud)
     uv_walk(d->loop, close_walk_cb, NULL);
 }
 
+static void workload_closed_cb(void *ud)
+{
+    daemon_t *d = ud;
+    d->workload = NULL;
+    sidecar_node_close(d->node, node_closed_cb, d);
+}
+
 static void api_closed_cb(void *ud)
 {
     daemon_t *d = ud;
     d->api = NULL;
-    sidecar_node_close(d->node, node_closed_cb, d);
+    if (d->workload != NULL)
+        sidecar_workload_close(d->workload, workload_closed_cb, d);
+    else
+        sidecar_node_close(d->node, node_closed_cb, d);
 }
 
-static void finish_shutdown(daemon_t *d)
+static void workload_stopped_cb(void *ud)
 {
-    uv_timer_stop(&d->shutdown_timer);
-    sidecar_node_unobserve(d->node, &d->obs);
-    SIDECAR_LOG(SIDECAR_LOG_INFO, "shutting down");
+    daemon_t *d = ud;
     if (d->api != NULL)
         sidecar_api_close(d->api, api_closed_cb, d);
     else
-        sidecar_node_close(d->node, node_closed_cb, d);
+        api_closed_cb(d);
+}
+
+/* Order: the workload stops (hooks: on-stop runs), the API closes, then the node. */
+static void finish_shutdown(daemon_t *d)
+{
+    if (d->finishing)
+        return;
+    d->finishing = true;
+    uv_timer_stop(&d->shutdown_timer);
+    sidecar_node_unobserve(d->node, &d->obs);
+    SIDECAR_LOG(SIDECAR_LOG_INFO, "shutting down");
+    if (d->workload != NULL)
+        sidecar_workload_stop(d->workload, workload_stopped_cb, d);
+    else
+        workload_stopped_cb(d);
 }
 
 static void shutdown_timeout_cb(uv_timer_t *t)
@@ -65,8 +93,20 @@ static void shutdown_timeout_cb(uv_timer_t *t)
 static void changed_cb(void *ud, const sidecar_node_state_t *st)
 {
     daemon_t *d = ud;
-    if (d->stopping && st->role != RAFT_LEADER)
+    if (d->stopping && d->handing_over && st->role != RAFT_LEADER)
         finish_shutdown(d);
+}
+
+static void handover_cb(void *ud, int rv)
+{
+    daemon_t *d = ud;
+    if (rv != 0) {
+        finish_shutdown(d);
+        return;
+    }
+    d->handing_over = true;
+    uv_timer_stop(&d->shutdown_timer);
+    uv_timer_start(&d->shutdown_timer, shutdown_timeout_cb, d->cfg.election_timeout_ms, 0);
 }
 
 /* SIGTERM/SIGINT: a leader hands leadership over first, so the cluster does not wait out an
@@ -84,9 +124,13 @@ static void signal_cb(uv_signal_t *s, int signum)
     sidecar_node_state_t st;
     sidecar_node_state(d->node, &st);
     SIDECAR_LOG(SIDECAR_LOG_INFO, "signal received", SIDECAR_LOG_INT("signal", signum));
-    if (st.role == RAFT_LEADER && sidecar_node_transfer(d->node, 0, RAFT_FLAG_STOPPED) == 0) {
+    if (st.role == RAFT_LEADER && sidecar_workload_handover(d->workload, 0, handover_cb, d) == 0) {
         SIDECAR_LOG(SIDECAR_LOG_INFO, "handing leadership over before exit");
-        uv_timer_start(&d->shutdown_timer, shutdown_timeout_cb, d->cfg.election_timeout_ms, 0);
+        /* Bounded: the workload's stop, then an election timeout for the transfer. */
+        uv_timer_start(&d->shutdown_timer, shutdown_timeout_cb,
+                       (uint64_t)d->cfg.stop_timeout_ms + d->cfg.hook_timeout_ms +
+                           d->cfg.election_timeout_ms,
+                       0);
         return;
     }
     finish_shutdown(d);
@@ -101,13 +145,22 @@ static int run(daemon_t *d)
         fprintf(stderr, "electd: %s\n", err[0] ? err : sidecar_node_strerror(rv));
         return 1;
     }
-    rv = sidecar_api_start(&d->api, d->loop, &d->cfg, d->node, err, sizeof(err));
+    rv = sidecar_workload_start(&d->workload, d->loop, &d->cfg, d->node, err, sizeof(err));
+    if (rv != 0) {
+        fprintf(stderr, "electd: %s\n", err);
+        d->exit_code = 1;
+        d->stopping = true;
+        sidecar_node_close(d->node, node_closed_cb, d);
+        uv_run(d->loop, UV_RUN_DEFAULT);
+        return 1;
+    }
+    rv = sidecar_api_start(&d->api, d->loop, &d->cfg, d->node, d->workload, err, sizeof(err));
     if (rv != 0) {
         fprintf(stderr, "electd: %s\n", err);
         d->exit_code = 1;
         d->api = NULL;
         d->stopping = true;
-        sidecar_node_close(d->node, node_closed_cb, d);
+        finish_shutdown(d);
         uv_run(d->loop, UV_RUN_DEFAULT);
         return 1;
     }
@@ -131,6 +184,8 @@ static int run(daemon_t *d)
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], SIDECAR_SHIM_ARG) == 0)
+        return sidecar_shim_main(argc, argv);
     signal(SIGPIPE, SIG_IGN);
     static daemon_t d;
     char err[SIDECAR_CONFIG_ERR_MAX];

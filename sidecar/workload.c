@@ -1,0 +1,853 @@
+/* workload.c — the workload controller: the lease timeline, the supervised workload (through
+ * the exec shim), hooks (serialized, coalesced, bounded), crash backoff, witness behaviour,
+ * at-least-once stop and graceful handover. */
+#include "workload.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "shim.h"
+
+#define ROLE_KEY         "workload_role" /* node-local: the role last handed to the workload */
+#define SHIM_KEY         "shim_pid" /* node-local: pid of the running shim (hook or workload) */
+#define EVAL_MS          100        /* periodic re-evaluation */
+#define BACKOFF_MIN_MS   100
+#define BACKOFF_MAX_MS   10000
+#define HOOK_LOG_MAX     (64u << 10) /* bytes of one hook run's output copied to the log */
+#define HOOK_LINE_MAX    1024
+#define MAX_CRASHES_KEPT 64
+#define ENV_EXTRA        8
+
+extern char **environ;
+
+enum mode { MODE_NONE, MODE_SUPERVISE, MODE_HOOKS, MODE_WITNESS };
+
+struct child;
+
+struct sidecar_workload {
+    uv_loop_t *loop;
+    const sidecar_config_t *cfg;
+    sidecar_node_t *node;
+    int mode;
+    sidecar_node_observer_t obs;
+    sidecar_node_state_t st;
+    uv_timer_t timer;
+    bool timer_open;
+    sidecar_workload_state_t state;
+    char exe[PATH_MAX];
+
+    /* supervise */
+    struct child *shim;
+    int ctl_fd;
+    uint64_t sent_deadline_ns;
+
+    /* hooks */
+    struct child *hook;
+    bool handed_primary; /* on-start ran (or was attempted) and on-stop has not yet run */
+    const char *told;    /* role last given to on-change; NULL = none yet */
+    bool recovering;     /* at-least-once stop after a restart as primary */
+
+    /* restarts */
+    uint64_t crashes_ms[MAX_CRASHES_KEPT];
+    size_t n_crashes;
+    uint64_t backoff_until_ms;
+    uint64_t gave_up_term;
+
+    /* handover and shutdown */
+    bool handover;
+    uint64_t handover_term;
+    uint64_t handover_target;
+    sidecar_workload_handover_cb handover_cb;
+    void *handover_ud;
+    bool shutting_down;
+    void (*stop_cb)(void *);
+    void *stop_ud;
+    uint64_t witness_try_ms;
+
+    int open_children;
+    void (*close_cb)(void *);
+    void *close_ud;
+
+    sidecar_workload_info_t info;
+};
+
+/* A spawned process: the shim, or a hook with its output captured. */
+struct child {
+    uv_process_t proc;
+    uv_pipe_t out[2];
+    uv_timer_t timeout;
+    sidecar_workload_t *w;
+    int handles;
+    bool is_hook;
+    const char *name; /* hook name: "on-start", ... */
+    int64_t status;   /* exit status (128+sig) once exited */
+    bool exited;
+    bool timed_out;
+    char line[2][HOOK_LINE_MAX];
+    size_t line_len[2];
+    size_t logged;
+};
+
+const char *sidecar_workload_state_name(sidecar_workload_state_t s)
+{
+    switch (s) {
+    case SIDECAR_WORKLOAD_STANDBY:
+        return "standby";
+    case SIDECAR_WORKLOAD_STARTING:
+        return "starting";
+    case SIDECAR_WORKLOAD_PRIMARY:
+        return "primary";
+    case SIDECAR_WORKLOAD_STOPPING:
+        return "stopping";
+    }
+    return "unknown";
+}
+
+static void evaluate(sidecar_workload_t *w);
+
+static uint64_t now_ms(void)
+{
+    return uv_hrtime() / 1000000;
+}
+
+static void set_state(sidecar_workload_t *w, sidecar_workload_state_t s)
+{
+    if (w->state == s)
+        return;
+    SIDECAR_LOG(SIDECAR_LOG_INFO, "workload state",
+                SIDECAR_LOG_STR("from", sidecar_workload_state_name(w->state)),
+                SIDECAR_LOG_STR("to", sidecar_workload_state_name(s)));
+    w->state = s;
+    w->info.state = s;
+    w->info.started_ms = s == SIDECAR_WORKLOAD_PRIMARY ? now_ms() : 0;
+}
+
+static void persist_role(sidecar_workload_t *w, const char *role)
+{
+    store_t *st = sidecar_node_store(w->node);
+    int rv = store_local_set(st, ROLE_KEY, role, strlen(role));
+    if (rv != 0)
+        SIDECAR_LOG(SIDECAR_LOG_ERROR, "cannot record the workload's role",
+                    SIDECAR_LOG_STR("role", role), SIDECAR_LOG_STR("error", store_strerror(rv)));
+}
+
+static void persist_shim(sidecar_workload_t *w, int pid)
+{
+    char buf[24];
+    int n = snprintf(buf, sizeof(buf), "%d", pid);
+    store_local_set(sidecar_node_store(w->node), SHIM_KEY, buf, (size_t)n);
+}
+
+/* After a crash of electd, its last shim is still stopping what it ran (it got a signal when
+ * electd died). Nothing new may start before it is gone: hooks never overlap, even across a
+ * restart. Bounded by the time the shim itself allows (stop timeout) plus a margin. */
+static void wait_for_old_shim(sidecar_workload_t *w)
+{
+    char buf[24];
+    size_t len = 0;
+    if (store_local_get(sidecar_node_store(w->node), SHIM_KEY, buf, sizeof(buf) - 1, &len) != 0)
+        return;
+    buf[len] = '\0';
+    int pid = atoi(buf);
+    if (pid <= 0)
+        return;
+    char path[64], cmd[256];
+    snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
+    uint64_t deadline = now_ms() + w->cfg->stop_timeout_ms + 2000;
+    bool waited = false;
+    while (now_ms() < deadline) {
+        FILE *f = fopen(path, "r");
+        size_t n = f ? fread(cmd, 1, sizeof(cmd) - 1, f) : 0;
+        if (f)
+            fclose(f);
+        cmd[n] = '\0';
+        /* cmdline is NUL-separated: argv[1] of a shim is SIDECAR_SHIM_ARG. */
+        if (n == 0 || strlen(cmd) + 1 >= n || strcmp(cmd + strlen(cmd) + 1, SIDECAR_SHIM_ARG) != 0)
+            break;
+        if (!waited)
+            SIDECAR_LOG(SIDECAR_LOG_INFO, "waiting for the previous run's shim to finish",
+                        SIDECAR_LOG_INT("pid", pid));
+        waited = true;
+        usleep(10000);
+    }
+    persist_shim(w, 0);
+}
+
+/* ---- environment ------------------------------------------------------------------------ */
+
+static void member_name(sidecar_workload_t *w, uint64_t id, char *buf, size_t len)
+{
+    const char *addr = id ? sidecar_node_member_addr(w->node, id) : NULL;
+    const char *eq = addr ? strchr(addr, '=') : NULL;
+    if (eq != NULL)
+        snprintf(buf, len, "%.*s", (int)(eq - addr), addr);
+    else
+        snprintf(buf, len, "%s", "");
+}
+
+/* environ without ELECTD_* plus ours. Returned array and strings are malloc'd. */
+static char **build_env(sidecar_workload_t *w, const char *role)
+{
+    size_t n = 0;
+    while (environ[n])
+        n++;
+    char **env = calloc(n + ENV_EXTRA + 1, sizeof(char *));
+    if (env == NULL)
+        return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(environ[i], "ELECTD_", 7) != 0)
+            env[k++] = strdup(environ[i]);
+    char leader[64], http[300], buf[512];
+    member_name(w, w->st.leader, leader, sizeof(leader));
+    sidecar_config_addr_format(&w->cfg->advertise_http, http, sizeof(http));
+    const char *names[] = {"ELECTD_ROLE", "ELECTD_NODE_ID", "ELECTD_LEADER_ID", "ELECTD_HTTP"};
+    const char *vals[] = {role, w->cfg->name, leader, http};
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(buf, sizeof(buf), "%s=%s", names[i], vals[i]);
+        env[k++] = strdup(buf);
+    }
+    snprintf(buf, sizeof(buf), "ELECTD_TERM=%" PRIu64, w->st.term);
+    env[k++] = strdup(buf);
+    snprintf(buf, sizeof(buf), "ELECTD_FENCING_TOKEN=%" PRIu64, w->st.epoch);
+    env[k++] = strdup(buf);
+    snprintf(buf, sizeof(buf), "ELECTD_LEASE_MS=%u", sidecar_config_lease_ms(w->cfg));
+    env[k++] = strdup(buf);
+    env[k] = NULL;
+    return env;
+}
+
+static void free_strv(char **v)
+{
+    if (v == NULL)
+        return;
+    for (size_t i = 0; v[i]; i++)
+        free(v[i]);
+    free(v);
+}
+
+/* ---- children ------------------------------------------------------------------------------ */
+
+static void child_handle_closed(uv_handle_t *h)
+{
+    struct child *c = h->data;
+    if (--c->handles > 0)
+        return;
+    sidecar_workload_t *w = c->w;
+    free(c);
+    w->open_children--;
+    if (w->close_cb != NULL && w->open_children == 0 && !w->timer_open) {
+        void (*cb)(void *) = w->close_cb;
+        void *ud = w->close_ud;
+        free(w);
+        cb(ud);
+    }
+}
+
+static void child_close(struct child *c)
+{
+    if (!uv_is_closing((uv_handle_t *)&c->proc))
+        uv_close((uv_handle_t *)&c->proc, child_handle_closed);
+    if (c->is_hook) {
+        for (int i = 0; i < 2; i++)
+            if (!uv_is_closing((uv_handle_t *)&c->out[i]))
+                uv_close((uv_handle_t *)&c->out[i], child_handle_closed);
+        if (!uv_is_closing((uv_handle_t *)&c->timeout))
+            uv_close((uv_handle_t *)&c->timeout, child_handle_closed);
+    }
+}
+
+static int64_t exit_code(int64_t status, int sig)
+{
+    return sig ? 128 + sig : status;
+}
+
+/* ---- crash accounting ----------------------------------------------------------------------- */
+
+static void record_failure(sidecar_workload_t *w, const char *what)
+{
+    uint64_t now = now_ms();
+    w->info.restarts++;
+    size_t kept = 0;
+    for (size_t i = 0; i < w->n_crashes; i++)
+        if (now - w->crashes_ms[i] < w->cfg->restart_window_ms)
+            w->crashes_ms[kept++] = w->crashes_ms[i];
+    w->n_crashes = kept;
+    if (w->n_crashes < MAX_CRASHES_KEPT)
+        w->crashes_ms[w->n_crashes++] = now;
+    if (w->n_crashes > w->cfg->max_restarts) {
+        SIDECAR_LOG(SIDECAR_LOG_ERROR, "workload keeps failing: handing leadership to another node",
+                    SIDECAR_LOG_STR("what", what), SIDECAR_LOG_UINT("failures", w->n_crashes),
+                    SIDECAR_LOG_UINT("window_ms", w->cfg->restart_window_ms));
+        w->gave_up_term = w->st.term;
+        w->n_crashes = 0;
+        if (w->st.role == RAFT_LEADER)
+            sidecar_node_transfer(w->node, 0, RAFT_FLAG_STOPPED);
+        return;
+    }
+    uint64_t backoff = BACKOFF_MIN_MS << (w->n_crashes - 1 < 16 ? w->n_crashes - 1 : 16);
+    if (backoff > BACKOFF_MAX_MS)
+        backoff = BACKOFF_MAX_MS;
+    w->backoff_until_ms = now + backoff;
+    SIDECAR_LOG(SIDECAR_LOG_WARN, "workload failed; restarting after a backoff",
+                SIDECAR_LOG_STR("what", what), SIDECAR_LOG_UINT("backoff_ms", backoff),
+                SIDECAR_LOG_UINT("failures", w->n_crashes));
+}
+
+/* ---- supervise mode -------------------------------------------------------------------------- */
+
+static void send_ctl(sidecar_workload_t *w, char cmd, uint64_t v)
+{
+    if (w->ctl_fd < 0)
+        return;
+    uint8_t msg[SIDECAR_SHIM_MSG];
+    sidecar_shim_msg(msg, cmd, v);
+    /* 9 bytes into an empty-ish pipe: atomic; if the shim is gone, EPIPE is harmless. */
+    (void)!write(w->ctl_fd, msg, sizeof(msg));
+}
+
+static void shim_exit_cb(uv_process_t *p, int64_t status, int sig)
+{
+    struct child *c = p->data;
+    sidecar_workload_t *w = c->w;
+    int64_t code = exit_code(status, sig);
+    w->info.last_exit = (int)code;
+    w->info.pid = 0;
+    w->shim = NULL;
+    if (w->ctl_fd >= 0) {
+        close(w->ctl_fd);
+        w->ctl_fd = -1;
+    }
+    child_close(c);
+    if (w->close_cb != NULL)
+        return;
+    bool expected = w->state == SIDECAR_WORKLOAD_STOPPING;
+    SIDECAR_LOG(expected ? SIDECAR_LOG_INFO : SIDECAR_LOG_WARN,
+                expected ? "workload stopped" : "workload exited on its own",
+                SIDECAR_LOG_INT("status", code));
+    set_state(w, SIDECAR_WORKLOAD_STANDBY);
+    persist_role(w, "standby");
+    if (!expected)
+        record_failure(w, "exit");
+    evaluate(w);
+}
+
+static void shim_start(sidecar_workload_t *w)
+{
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        record_failure(w, "pipe");
+        return;
+    }
+    fcntl(fds[1], F_SETFL, O_NONBLOCK);
+    struct child *c = calloc(1, sizeof(*c));
+    char **env = build_env(w, "primary");
+    const sidecar_argv_t *cmd = &w->cfg->exec;
+    char **args = calloc(cmd->argc + 6, sizeof(char *));
+    if (c == NULL || env == NULL || args == NULL) {
+        free(c);
+        free_strv(env);
+        free(args);
+        close(fds[0]);
+        close(fds[1]);
+        record_failure(w, "out of memory");
+        return;
+    }
+    char stop_ms[24];
+    snprintf(stop_ms, sizeof(stop_ms), "%u", w->cfg->stop_timeout_ms);
+    size_t a = 0;
+    args[a++] = w->exe;
+    args[a++] = SIDECAR_SHIM_ARG;
+    args[a++] = "3";
+    args[a++] = stop_ms;
+    args[a++] = "--";
+    for (size_t i = 0; i < cmd->argc; i++)
+        args[a++] = cmd->argv[i];
+    args[a] = NULL;
+    uv_stdio_container_t stdio[4] = {
+        {.flags = UV_INHERIT_FD, .data.fd = 0},
+        {.flags = UV_INHERIT_FD, .data.fd = 1},
+        {.flags = UV_INHERIT_FD, .data.fd = 2},
+        {.flags = UV_INHERIT_FD, .data.fd = fds[0]},
+    };
+    uv_process_options_t opts = {.exit_cb = shim_exit_cb,
+                                 .file = w->exe,
+                                 .args = args,
+                                 .env = env,
+                                 .stdio_count = 4,
+                                 .stdio = stdio};
+    c->w = w;
+    c->proc.data = c;
+    c->handles = 1;
+    /* Recorded before the workload can exist: a crash from here on means on-stop must run. */
+    persist_role(w, "primary");
+    int rv = uv_spawn(w->loop, &c->proc, &opts);
+    close(fds[0]);
+    free_strv(env);
+    free(args);
+    if (rv != 0) {
+        SIDECAR_LOG(SIDECAR_LOG_ERROR, "cannot start the workload shim",
+                    SIDECAR_LOG_STR("error", uv_strerror(rv)));
+        close(fds[1]);
+        uv_close((uv_handle_t *)&c->proc, child_handle_closed);
+        w->open_children++;
+        persist_role(w, "standby");
+        record_failure(w, "spawn");
+        return;
+    }
+    w->open_children++;
+    w->shim = c;
+    w->ctl_fd = fds[1];
+    w->sent_deadline_ns = w->st.lease_deadline_ns;
+    send_ctl(w, 'D', w->sent_deadline_ns);
+    w->info.pid = c->proc.pid;
+    persist_shim(w, c->proc.pid);
+    SIDECAR_LOG(SIDECAR_LOG_INFO, "workload started", SIDECAR_LOG_INT("pid", c->proc.pid),
+                SIDECAR_LOG_UINT("fencing_token", w->st.epoch));
+    set_state(w, SIDECAR_WORKLOAD_PRIMARY);
+}
+
+/* ---- hook mode ------------------------------------------------------------------------------- */
+
+static void hook_flush_line(struct child *c, int i, bool partial)
+{
+    if (c->line_len[i] == 0)
+        return;
+    if (c->logged < HOOK_LOG_MAX) {
+        c->line[i][c->line_len[i]] = '\0';
+        SIDECAR_LOG(SIDECAR_LOG_INFO, "hook output", SIDECAR_LOG_STR("hook", c->name),
+                    SIDECAR_LOG_STR("stream", i == 0 ? "stdout" : "stderr"),
+                    SIDECAR_LOG_STR("line", c->line[i]), SIDECAR_LOG_BOOL("partial", partial));
+        c->logged += c->line_len[i];
+        if (c->logged >= HOOK_LOG_MAX)
+            SIDECAR_LOG(SIDECAR_LOG_WARN, "hook output limit reached; the rest is dropped",
+                        SIDECAR_LOG_STR("hook", c->name));
+    }
+    c->line_len[i] = 0;
+}
+
+static void hook_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    static char scratch[4096];
+    (void)h;
+    (void)suggested;
+    *buf = uv_buf_init(scratch, sizeof(scratch));
+}
+
+static void hook_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    struct child *c = s->data;
+    int i = s == (uv_stream_t *)&c->out[0] ? 0 : 1;
+    if (n < 0) {
+        hook_flush_line(c, i, true);
+        uv_read_stop(s);
+        return;
+    }
+    for (ssize_t k = 0; k < n; k++) {
+        char ch = buf->base[k];
+        if (ch == '\n') {
+            hook_flush_line(c, i, false);
+            continue;
+        }
+        if (c->line_len[i] + 1 >= HOOK_LINE_MAX)
+            hook_flush_line(c, i, true);
+        c->line[i][c->line_len[i]++] = ch;
+    }
+}
+
+static void hook_finished(sidecar_workload_t *w, struct child *c);
+
+static void hook_exit_cb(uv_process_t *p, int64_t status, int sig)
+{
+    struct child *c = p->data;
+    c->exited = true;
+    c->status = exit_code(status, sig);
+    if (c->w->close_cb != NULL) {
+        c->w->hook = NULL;
+        child_close(c);
+        return;
+    }
+    hook_finished(c->w, c);
+}
+
+static void hook_timeout_cb(uv_timer_t *t)
+{
+    struct child *c = t->data;
+    c->timed_out = true;
+    SIDECAR_LOG(SIDECAR_LOG_ERROR, "hook timed out: killing it", SIDECAR_LOG_STR("hook", c->name),
+                SIDECAR_LOG_UINT("timeout_ms", c->w->cfg->hook_timeout_ms));
+    /* The shim stops the hook's whole process group (SIGTERM, SIGKILL after stop-timeout). */
+    uv_process_kill(&c->proc, SIGTERM);
+}
+
+/* Runs one hook; its end comes back through hook_finished. */
+static bool hook_run(sidecar_workload_t *w, const char *name, const sidecar_argv_t *cmd,
+                     const char *role, const char *arg)
+{
+    struct child *c = calloc(1, sizeof(*c));
+    char **env = build_env(w, role);
+    char **args = calloc(cmd->argc + 7, sizeof(char *));
+    if (c == NULL || env == NULL || args == NULL) {
+        free(c);
+        free_strv(env);
+        free(args);
+        return false;
+    }
+    /* Through the shim: own process group, killed with electd, whole tree stopped. */
+    char stop_ms[24];
+    snprintf(stop_ms, sizeof(stop_ms), "%u", w->cfg->stop_timeout_ms);
+    size_t a = 0;
+    args[a++] = w->exe;
+    args[a++] = SIDECAR_SHIM_ARG;
+    args[a++] = "-1";
+    args[a++] = stop_ms;
+    args[a++] = "--";
+    for (size_t i = 0; i < cmd->argc; i++)
+        args[a++] = cmd->argv[i];
+    if (arg != NULL)
+        args[a++] = (char *)arg;
+    c->w = w;
+    c->is_hook = true;
+    c->name = name;
+    uv_pipe_init(w->loop, &c->out[0], 0);
+    uv_pipe_init(w->loop, &c->out[1], 0);
+    uv_timer_init(w->loop, &c->timeout);
+    c->proc.data = c->out[0].data = c->out[1].data = c->timeout.data = c;
+    c->handles = 4;
+    w->open_children++;
+    uv_stdio_container_t stdio[3] = {
+        {.flags = UV_IGNORE},
+        {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&c->out[0]},
+        {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&c->out[1]},
+    };
+    uv_process_options_t opts = {.exit_cb = hook_exit_cb,
+                                 .file = args[0],
+                                 .args = args,
+                                 .env = env,
+                                 .stdio_count = 3,
+                                 .stdio = stdio};
+    w->info.hooks_run++;
+    int rv = uv_spawn(w->loop, &c->proc, &opts);
+    free_strv(env);
+    free(args);
+    if (rv != 0) {
+        SIDECAR_LOG(SIDECAR_LOG_ERROR, "cannot run hook", SIDECAR_LOG_STR("hook", name),
+                    SIDECAR_LOG_STR("error", uv_strerror(rv)));
+        c->exited = true;
+        c->status = 127;
+        child_close(c);
+        w->info.hooks_failed++;
+        return false;
+    }
+    SIDECAR_LOG(SIDECAR_LOG_INFO, "hook started", SIDECAR_LOG_STR("hook", name),
+                SIDECAR_LOG_INT("pid", c->proc.pid), SIDECAR_LOG_STR("role", role));
+    uv_read_start((uv_stream_t *)&c->out[0], hook_alloc_cb, hook_read_cb);
+    uv_read_start((uv_stream_t *)&c->out[1], hook_alloc_cb, hook_read_cb);
+    uv_timer_start(&c->timeout, hook_timeout_cb, w->cfg->hook_timeout_ms, 0);
+    w->hook = c;
+    w->info.pid = c->proc.pid;
+    persist_shim(w, c->proc.pid);
+    return true;
+}
+
+static void hook_finished(sidecar_workload_t *w, struct child *c)
+{
+    bool ok = c->exited && c->status == 0 && !c->timed_out;
+    hook_flush_line(c, 0, true);
+    hook_flush_line(c, 1, true);
+    SIDECAR_LOG(ok ? SIDECAR_LOG_INFO : SIDECAR_LOG_ERROR, "hook finished",
+                SIDECAR_LOG_STR("hook", c->name), SIDECAR_LOG_INT("status", c->status),
+                SIDECAR_LOG_BOOL("timed_out", c->timed_out));
+    if (!ok)
+        w->info.hooks_failed++;
+    w->info.last_exit = (int)c->status;
+    w->info.pid = 0;
+    const char *name = c->name;
+    w->hook = NULL;
+    child_close(c);
+    if (strcmp(name, "on-start") == 0) {
+        if (ok) {
+            set_state(w, SIDECAR_WORKLOAD_PRIMARY);
+        } else {
+            /* Counts like a crashing workload; on-stop cleans up what it may have begun. */
+            set_state(w, SIDECAR_WORKLOAD_PRIMARY);
+            record_failure(w, "on-start");
+        }
+    } else if (strcmp(name, "on-stop") == 0) {
+        w->handed_primary = false;
+        w->recovering = false;
+        persist_role(w, "standby");
+        set_state(w, SIDECAR_WORKLOAD_STANDBY);
+    }
+    evaluate(w);
+}
+
+static bool hook_set(const sidecar_argv_t *a)
+{
+    return a->argc > 0;
+}
+
+/* One step towards the wanted state; never two hooks at once. Transitions that happened
+ * while a hook ran are coalesced: only the state wanted now counts. */
+static void hooks_step(sidecar_workload_t *w, bool want)
+{
+    const sidecar_config_t *cfg = w->cfg;
+    if (w->hook != NULL)
+        return;
+    if (w->recovering) {
+        /* At-least-once stop: we died as primary last time. */
+        w->handed_primary = true;
+    }
+    if (want && !w->handed_primary) {
+        w->handed_primary = true;
+        persist_role(w, "primary");
+        if (hook_set(&cfg->on_start)) {
+            set_state(w, SIDECAR_WORKLOAD_STARTING);
+            if (hook_run(w, "on-start", &cfg->on_start, "primary", NULL))
+                return;
+            record_failure(w, "on-start");
+        }
+        set_state(w, SIDECAR_WORKLOAD_PRIMARY);
+    } else if (!want && w->handed_primary) {
+        set_state(w, SIDECAR_WORKLOAD_STOPPING);
+        if (hook_set(&cfg->on_stop) && hook_run(w, "on-stop", &cfg->on_stop, "standby", NULL))
+            return;
+        w->handed_primary = false;
+        w->recovering = false;
+        persist_role(w, "standby");
+        set_state(w, SIDECAR_WORKLOAD_STANDBY);
+    }
+    const char *role = w->handed_primary ? "primary" : "standby";
+    if (hook_set(&cfg->on_change) && (w->told == NULL || strcmp(w->told, role) != 0)) {
+        w->told = role;
+        hook_run(w, "on-change", &cfg->on_change, role, role);
+    }
+}
+
+/* ---- the lease timeline ---------------------------------------------------------------------- */
+
+static bool want_primary(sidecar_workload_t *w)
+{
+    const sidecar_node_state_t *st = &w->st;
+    if (w->shutting_down || w->recovering)
+        return false;
+    if (w->handover && st->term == w->handover_term)
+        return false;
+    if (w->gave_up_term != 0 && st->term == w->gave_up_term)
+        return false;
+    if (st->role != RAFT_LEADER || st->epoch != st->term || st->lease_deadline_ns == 0)
+        return false;
+    uint64_t stop_ns = (uint64_t)w->cfg->stop_timeout_ms * 1000000ull;
+    if (uv_hrtime() + stop_ns >= st->lease_deadline_ns)
+        return false;
+    return now_ms() >= w->backoff_until_ms;
+}
+
+static void timer_cb(uv_timer_t *t)
+{
+    evaluate(t->data);
+}
+
+/* Wakes up exactly when the lease crosses the stop point, or periodically. */
+static void schedule(sidecar_workload_t *w)
+{
+    if (!w->timer_open)
+        return;
+    uint64_t delay = EVAL_MS;
+    if (w->st.lease_deadline_ns != 0 && w->state != SIDECAR_WORKLOAD_STANDBY) {
+        uint64_t stop_ns = (uint64_t)w->cfg->stop_timeout_ms * 1000000ull;
+        uint64_t now = uv_hrtime();
+        uint64_t at = w->st.lease_deadline_ns > stop_ns ? w->st.lease_deadline_ns - stop_ns : 0;
+        uint64_t d = at > now ? (at - now) / 1000000 : 0;
+        if (d < delay)
+            delay = d;
+    }
+    uint64_t now = now_ms();
+    if (w->backoff_until_ms > now && w->backoff_until_ms - now < delay)
+        delay = w->backoff_until_ms - now;
+    uv_timer_start(&w->timer, timer_cb, delay, 0);
+}
+
+static void maybe_finish_handover_or_stop(sidecar_workload_t *w)
+{
+    bool idle = w->state == SIDECAR_WORKLOAD_STANDBY && w->hook == NULL && w->shim == NULL;
+    if (!idle)
+        return;
+    if (w->handover && w->handover_cb != NULL) {
+        sidecar_workload_handover_cb cb = w->handover_cb;
+        w->handover_cb = NULL;
+        int rv = sidecar_node_transfer(w->node, w->handover_target, RAFT_FLAG_STOPPED);
+        SIDECAR_LOG(rv == 0 ? SIDECAR_LOG_INFO : SIDECAR_LOG_WARN,
+                    rv == 0 ? "workload stopped: handing leadership over"
+                            : "workload stopped but leadership cannot be handed over",
+                    SIDECAR_LOG_STR("error", rv ? raft_strerror(rv) : ""));
+        cb(w->handover_ud, rv);
+    }
+    if (w->shutting_down && w->stop_cb != NULL) {
+        void (*cb)(void *) = w->stop_cb;
+        w->stop_cb = NULL;
+        cb(w->stop_ud);
+    }
+}
+
+static void evaluate(sidecar_workload_t *w)
+{
+    if (w->close_cb != NULL)
+        return;
+    if (w->mode == MODE_WITNESS) {
+        /* A witness votes and stores the log but never leads for long. */
+        if (w->st.role == RAFT_LEADER && now_ms() - w->witness_try_ms >= EVAL_MS) {
+            w->witness_try_ms = now_ms();
+            int rv = sidecar_node_transfer(w->node, 0, 0);
+            if (rv == 0)
+                SIDECAR_LOG(SIDECAR_LOG_INFO, "witness handing leadership away");
+        }
+    } else if (w->mode == MODE_SUPERVISE) {
+        bool want = want_primary(w);
+        if (w->state == SIDECAR_WORKLOAD_STANDBY && want && w->shim == NULL) {
+            shim_start(w);
+        } else if (w->state == SIDECAR_WORKLOAD_PRIMARY && !want) {
+            SIDECAR_LOG(SIDECAR_LOG_INFO, "stopping the workload",
+                        SIDECAR_LOG_STR("role", raft_role_name(w->st.role)),
+                        SIDECAR_LOG_BOOL("lease", w->st.lease_deadline_ns > uv_hrtime()));
+            set_state(w, SIDECAR_WORKLOAD_STOPPING);
+            send_ctl(w, 'T', 0);
+        } else if (w->state == SIDECAR_WORKLOAD_PRIMARY &&
+                   w->st.lease_deadline_ns > w->sent_deadline_ns) {
+            w->sent_deadline_ns = w->st.lease_deadline_ns;
+            send_ctl(w, 'D', w->sent_deadline_ns);
+        }
+    } else if (w->mode == MODE_HOOKS) {
+        hooks_step(w, want_primary(w));
+    }
+    maybe_finish_handover_or_stop(w);
+    schedule(w);
+}
+
+static void changed_cb(void *ud, const sidecar_node_state_t *st)
+{
+    sidecar_workload_t *w = ud;
+    if (st->term != w->st.term && w->handover && st->term != w->handover_term)
+        w->handover = false;
+    w->st = *st;
+    evaluate(w);
+}
+
+/* ---- life cycle --------------------------------------------------------------------------------
+ */
+
+int sidecar_workload_start(sidecar_workload_t **out, uv_loop_t *loop, const sidecar_config_t *cfg,
+                           sidecar_node_t *node, char *errbuf, size_t errlen)
+{
+    sidecar_workload_t *w = calloc(1, sizeof(*w));
+    if (w == NULL)
+        return -1;
+    w->loop = loop;
+    w->cfg = cfg;
+    w->node = node;
+    w->ctl_fd = -1;
+    w->info.last_exit = -1;
+    if (cfg->witness)
+        w->mode = MODE_WITNESS;
+    else if (cfg->exec.argc > 0)
+        w->mode = MODE_SUPERVISE;
+    else if (cfg->on_start.argc || cfg->on_stop.argc || cfg->on_change.argc)
+        w->mode = MODE_HOOKS;
+    static const char *names[] = {"none", "supervise", "hooks", "witness"};
+    w->info.mode = names[w->mode];
+    size_t len = sizeof(w->exe);
+    if (uv_exepath(w->exe, &len) != 0) {
+        snprintf(errbuf, errlen, "cannot find electd's own executable for the shim");
+        free(w);
+        return -1;
+    }
+    char role[32];
+    size_t rl = 0;
+    if (store_local_get(sidecar_node_store(node), ROLE_KEY, role, sizeof(role) - 1, &rl) == 0) {
+        role[rl] = '\0';
+        if (strcmp(role, "primary") == 0) {
+            SIDECAR_LOG(SIDECAR_LOG_WARN, "electd stopped last time while its workload was primary",
+                        SIDECAR_LOG_STR("mode", w->info.mode));
+            if (w->mode == MODE_HOOKS && hook_set(&cfg->on_stop))
+                w->recovering = true; /* on-stop runs before anything else */
+            else
+                persist_role(w, "standby"); /* supervised: the shim took it down with us */
+        }
+    }
+    wait_for_old_shim(w);
+    sidecar_node_state(node, &w->st);
+    uv_timer_init(loop, &w->timer);
+    w->timer.data = w;
+    w->timer_open = true;
+    w->obs = (sidecar_node_observer_t){.changed_cb = changed_cb, .ud = w};
+    sidecar_node_observe(node, &w->obs);
+    *out = w;
+    evaluate(w);
+    return 0;
+}
+
+void sidecar_workload_info(const sidecar_workload_t *w, sidecar_workload_info_t *out)
+{
+    *out = w->info;
+}
+
+int sidecar_workload_handover(sidecar_workload_t *w, uint64_t target,
+                              sidecar_workload_handover_cb cb, void *ud)
+{
+    if (w->st.role != RAFT_LEADER)
+        return RAFT_ENOTLEADER;
+    if (w->handover && w->handover_cb != NULL)
+        return RAFT_ETRANSFERRING;
+    w->handover = true;
+    w->handover_term = w->st.term;
+    w->handover_target = target;
+    w->handover_cb = cb;
+    w->handover_ud = ud;
+    SIDECAR_LOG(SIDECAR_LOG_INFO, "graceful handover: stopping the workload first");
+    evaluate(w);
+    return 0;
+}
+
+void sidecar_workload_stop(sidecar_workload_t *w, void (*cb)(void *ud), void *ud)
+{
+    w->shutting_down = true;
+    w->stop_cb = cb;
+    w->stop_ud = ud;
+    evaluate(w);
+}
+
+static void timer_closed_cb(uv_handle_t *h)
+{
+    sidecar_workload_t *w = h->data;
+    w->timer_open = false;
+    if (w->open_children == 0) {
+        void (*cb)(void *) = w->close_cb;
+        void *ud = w->close_ud;
+        free(w);
+        cb(ud);
+    }
+}
+
+void sidecar_workload_close(sidecar_workload_t *w, void (*cb)(void *ud), void *ud)
+{
+    sidecar_node_unobserve(w->node, &w->obs);
+    w->close_cb = cb;
+    w->close_ud = ud;
+    if (w->shim != NULL)
+        send_ctl(w, 'T', 0); /* should not happen after _stop; be safe */
+    if (w->ctl_fd >= 0) {
+        close(w->ctl_fd);
+        w->ctl_fd = -1;
+    }
+    if (w->hook != NULL)
+        uv_process_kill(&w->hook->proc, SIGTERM);
+    uv_close((uv_handle_t *)&w->timer, timer_closed_cb);
+}

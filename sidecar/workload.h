@@ -1,0 +1,67 @@
+/* workload.h — workload control: runs the workload as primary only where this node leads
+ * and holds a valid lease, and stops it everywhere else.
+ *
+ * Modes (one per node): supervise (--exec: the workload runs under the exec shim, which
+ * enforces the lease even if electd freezes), hooks (--on-start / --on-stop / --on-change:
+ * commands run in order, never two at once, each bounded by --hook-timeout), witness
+ * (--witness: never runs anything and hands leadership away at once), or none.
+ *
+ * The lease timeline (docs/guarantees.md): the workload may run only while
+ *   role == leader, the term-start entry of this term has applied (the fencing token is
+ *   the current epoch), and now < lease deadline - stop timeout.
+ * When that stops holding, stopping begins; the shim kills the workload by the deadline.
+ */
+#ifndef ELECTD_SIDECAR_WORKLOAD_H
+#define ELECTD_SIDECAR_WORKLOAD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "config.h"
+#include "node.h"
+
+typedef struct sidecar_workload sidecar_workload_t;
+
+/* What the workload is doing, as /v1/status shows it. */
+typedef enum sidecar_workload_state {
+    SIDECAR_WORKLOAD_STANDBY = 0,  /* not running here */
+    SIDECAR_WORKLOAD_STARTING = 1, /* on-start hook running */
+    SIDECAR_WORKLOAD_PRIMARY = 2,  /* running as primary */
+    SIDECAR_WORKLOAD_STOPPING = 3, /* being stopped */
+} sidecar_workload_state_t;
+
+const char *sidecar_workload_state_name(sidecar_workload_state_t s);
+
+typedef struct sidecar_workload_info {
+    sidecar_workload_state_t state;
+    const char *mode;      /* "supervise", "hooks", "witness", "none" */
+    int pid;               /* supervised workload's shim pid, or running hook pid; 0 */
+    uint64_t restarts;     /* unplanned exits / failed starts since electd started */
+    int last_exit;         /* last exit status (128+sig for signals); -1 none */
+    uint64_t hooks_run;    /* hook invocations */
+    uint64_t hooks_failed; /* non-zero exits and timeouts */
+    uint64_t started_ms;   /* uv_now when the current primary period began, 0 */
+} sidecar_workload_info_t;
+
+/* Starts the controller. main_argv0 is electd's own path (for the shim). Before anything
+ * else, a node that died as primary runs its on-stop hook (at-least-once stop). */
+int sidecar_workload_start(sidecar_workload_t **out, uv_loop_t *loop, const sidecar_config_t *cfg,
+                           sidecar_node_t *node, char *errbuf, size_t errlen);
+
+void sidecar_workload_info(const sidecar_workload_t *w, sidecar_workload_info_t *out);
+
+/* Graceful handover: stop the workload here, then transfer leadership (to `target`, 0 =
+ * the most up-to-date voter) with the "stopped" flag. cb(ud, rv) once the transfer was
+ * started (rv 0) or could not be (a RAFT_E* code). */
+typedef void (*sidecar_workload_handover_cb)(void *ud, int rv);
+int sidecar_workload_handover(sidecar_workload_t *w, uint64_t target,
+                              sidecar_workload_handover_cb cb, void *ud);
+
+/* Shutdown: never start again; stop what runs (hooks: on-stop), then cb(ud). */
+void sidecar_workload_stop(sidecar_workload_t *w, void (*cb)(void *ud), void *ud);
+
+/* Frees the controller; every handle is closed when cb(ud) runs. Call after _stop. */
+void sidecar_workload_close(sidecar_workload_t *w, void (*cb)(void *ud), void *ud);
+
+#endif

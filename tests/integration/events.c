@@ -1,0 +1,135 @@
+/* events.c — see events.h. */
+#include "events.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static events_interval_t *find_open(events_t *ev, int pid)
+{
+    for (size_t i = ev->n; i-- > 0;)
+        if (ev->iv[i].pid == pid && ev->iv[i].open)
+            return &ev->iv[i];
+    return NULL;
+}
+
+void events_parse(const char *text, events_t *ev)
+{
+    memset(ev, 0, sizeof(*ev));
+    const char *p = text;
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        char line[512];
+        if (len >= sizeof(line))
+            len = sizeof(line) - 1;
+        memcpy(line, p, len);
+        line[len] = '\0';
+        p += nl ? len + 1 : len;
+        unsigned long long ns = 0, token = 0;
+        char node[16], what[32], tok[32] = "-";
+        int pid = 0;
+        int k = sscanf(line, "%llu %15s %31s %d %31s", &ns, node, what, &pid, tok);
+        if (k < 4)
+            continue;
+        if (strcmp(what, "start") == 0 && ev->n < EVENTS_MAX_INTERVALS) {
+            events_interval_t *iv = &ev->iv[ev->n++];
+            memset(iv, 0, sizeof(*iv));
+            snprintf(iv->node, sizeof(iv->node), "%s", node);
+            iv->pid = pid;
+            iv->start_ns = ns;
+            iv->end_ns = ns + EVENTS_ALIVE_NS;
+            iv->open = true;
+            if (sscanf(tok, "%llu", &token) == 1)
+                iv->token = token;
+            continue;
+        }
+        events_interval_t *iv = find_open(ev, pid);
+        if (iv == NULL)
+            continue;
+        if (strcmp(what, "alive") == 0) {
+            iv->end_ns = ns + EVENTS_ALIVE_NS;
+        } else if (strcmp(what, "stop") == 0) {
+            iv->end_ns = ns;
+            iv->stopped = true;
+            iv->open = false;
+        }
+    }
+}
+
+bool events_load(const char *path, events_t *ev)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        memset(ev, 0, sizeof(*ev));
+        return false;
+    }
+    static char buf[1 << 22];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    events_parse(buf, ev);
+    return true;
+}
+
+bool events_overlap(const events_t *ev, size_t *a, size_t *b)
+{
+    for (size_t i = 0; i < ev->n; i++)
+        for (size_t j = i + 1; j < ev->n; j++) {
+            const events_interval_t *x = &ev->iv[i], *y = &ev->iv[j];
+            if (x->pid == y->pid)
+                continue;
+            if (x->start_ns < y->end_ns && y->start_ns < x->end_ns) {
+                *a = i;
+                *b = j;
+                return true;
+            }
+        }
+    return false;
+}
+
+size_t events_starts(const events_t *ev, const char *node)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < ev->n; i++)
+        if (node == NULL || strcmp(ev->iv[i].node, node) == 0)
+            n++;
+    return n;
+}
+
+bool events_hooks_overlap(const char *text)
+{
+    /* node -> number of hooks running */
+    char nodes[16][16];
+    int running[16] = {0};
+    size_t n_nodes = 0;
+    const char *p = text;
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        char line[512];
+        if (len >= sizeof(line))
+            len = sizeof(line) - 1;
+        memcpy(line, p, len);
+        line[len] = '\0';
+        p += nl ? len + 1 : len;
+        unsigned long long ns;
+        char node[16], what[32];
+        if (sscanf(line, "%llu %15s %31s", &ns, node, what) != 3)
+            continue;
+        bool begin = strcmp(what, "hook-begin") == 0, end = strcmp(what, "hook-end") == 0;
+        if (!begin && !end)
+            continue;
+        size_t k = 0;
+        while (k < n_nodes && strcmp(nodes[k], node) != 0)
+            k++;
+        if (k == n_nodes && n_nodes < 16)
+            snprintf(nodes[n_nodes++], 16, "%s", node);
+        if (k >= 16)
+            continue;
+        running[k] += begin ? 1 : -1;
+        if (running[k] > 1)
+            return true;
+    }
+    return false;
+}

@@ -1,0 +1,46 @@
+/* events.h — reads the testworker's event file and checks what the promises say about it:
+ * primary intervals never overlap, hooks on a node never overlap. */
+#ifndef ELECTD_TESTS_EVENTS_H
+#define ELECTD_TESTS_EVENTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define EVENTS_MAX_INTERVALS 256
+#define EVENTS_ALIVE_NS      5000000ull /* the worker's alive period */
+
+typedef struct events_interval {
+    char node[16];
+    int pid;
+    uint64_t start_ns;
+    uint64_t end_ns; /* stop, or last alive + one period when the worker was killed */
+    bool stopped;    /* ended with a "stop" line (graceful) */
+    bool open;       /* no end seen yet (still running at the time of reading) */
+    uint64_t token;  /* ELECTD_FENCING_TOKEN at start */
+} events_interval_t;
+
+typedef struct events {
+    events_interval_t iv[EVENTS_MAX_INTERVALS];
+    size_t n;
+} events_t;
+
+/* Parses the workload lines of path (others are ignored). Returns false if unreadable. */
+bool events_load(const char *path, events_t *ev);
+
+/* Parses from a string (for the checker's own tests). */
+void events_parse(const char *text, events_t *ev);
+
+/* The first pair of intervals of different processes that overlap; false if none. An
+ * interval without a stop line ends one alive period after its last alive line: the worker
+ * was killed, or is still running (read the file after stopping everything). */
+bool events_overlap(const events_t *ev, size_t *a, size_t *b);
+
+/* Number of intervals that started on node (NULL = any). */
+size_t events_starts(const events_t *ev, const char *node);
+
+/* Hook lines are "<ns> <node> hook-begin NAME ROLE" / "<ns> <node> hook-end NAME": true if
+ * two hooks of the same node ever ran at once. */
+bool events_hooks_overlap(const char *text);
+
+#endif

@@ -1,0 +1,45 @@
+/* test_events.c — the overlap checkers must bite: hand-made histories with and without a
+ * violation. */
+#include <criterion/criterion.h>
+
+#include "events.h"
+
+Test(events, overlapping_primaries_are_reported)
+{
+    events_t ev;
+    events_parse("100 a start 1 5\n105 a alive 1\n110 b start 2 6\n120 a stop 1\n", &ev);
+    size_t x, y;
+    cr_assert(events_overlap(&ev, &x, &y), "overlap not found");
+    cr_assert_eq(ev.iv[x].pid, 1);
+    cr_assert_eq(ev.iv[y].pid, 2);
+}
+
+Test(events, a_killed_workload_ends_one_alive_period_after_its_last_sign_of_life)
+{
+    events_t ev;
+    /* a was killed after its alive at 1000; b started 1 ms later: within the period. */
+    events_parse("0 a start 1 1\n1000 a alive 1\n1001000 b start 2 2\n", &ev);
+    size_t x, y;
+    cr_assert(events_overlap(&ev, &x, &y));
+    events_parse("0 a start 1 1\n1000 a alive 1\n9000000 b start 2 2\n", &ev);
+    cr_assert(!events_overlap(&ev, &x, &y));
+}
+
+Test(events, handed_over_primaries_do_not_overlap)
+{
+    events_t ev;
+    events_parse("100 a start 1 5\n200 a stop 1\n201 b start 2 6\nnoise line\n", &ev);
+    size_t x, y;
+    cr_assert(!events_overlap(&ev, &x, &y));
+    cr_assert_eq(events_starts(&ev, "a"), 1);
+    cr_assert_eq(events_starts(&ev, NULL), 2);
+    cr_assert(ev.iv[1].open, "b is still running");
+}
+
+Test(events, concurrent_hooks_on_one_node_are_reported)
+{
+    cr_assert(events_hooks_overlap("1 a hook-begin start\n2 a hook-begin change\n"
+                                   "3 a hook-end change\n4 a hook-end start\n"));
+    cr_assert(!events_hooks_overlap("1 a hook-begin start\n2 b hook-begin start\n"
+                                    "3 a hook-end start\n4 a hook-begin change\n"));
+}

@@ -1,0 +1,409 @@
+/* test_workload.c — workload control on real processes: the test workload logs start/stop
+ * with CLOCK_MONOTONIC to one shared file and every test fails on any overlap of primary
+ * intervals. kill -9, SIGSTOP, SIGTERM handover, hooks (order, timeout, failure, at-least-once
+ * stop), a crashing workload, and a witness. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cluster.h"
+#include "events.h"
+
+#define E_MS 500
+
+static itest_cluster_t C;
+static char events_path[400];
+static char hook_path[400];
+
+static void fini(void)
+{
+    itest_cluster_destroy(&C);
+}
+
+TestSuite(workload, .fini = fini, .timeout = 180);
+
+static void common_args(itest_cluster_t *c)
+{
+    itest_cluster_arg(c, "--heartbeat-interval=50ms");
+    itest_cluster_arg(c, "--election-timeout=500ms");
+    itest_cluster_arg(c, "--stop-timeout=200ms");
+    itest_cluster_arg(c, "--hook-timeout=1s");
+}
+
+static void node_arg(itest_cluster_t *c, int i, const char *arg)
+{
+    itest_node_t *nd = &c->nodes[i];
+    cr_assert_lt(nd->n_extra, ITEST_MAX_ARGS);
+    nd->extra[nd->n_extra++] = arg;
+}
+
+static void supervise(itest_cluster_t *c, int i)
+{
+    node_arg(c, i, "--exec");
+    node_arg(c, i, "--");
+    node_arg(c, i, TESTWORKER_BIN);
+    node_arg(c, i, events_path);
+}
+
+static void setup(int n, bool hooks)
+{
+    itest_cluster_init(&C, n, n);
+    common_args(&C);
+    snprintf(events_path, sizeof(events_path), "%s/events", C.root);
+    snprintf(hook_path, sizeof(hook_path), "%s/hook.sh", C.root);
+    if (!hooks)
+        for (int i = 0; i < n; i++)
+            supervise(&C, i);
+}
+
+static void check_no_overlap(void)
+{
+    events_t ev;
+    cr_assert(events_load(events_path, &ev));
+    size_t a, b;
+    if (events_overlap(&ev, &a, &b))
+        cr_assert_fail("primary intervals overlap: %s pid %d [%llu, %llu] and %s pid %d "
+                       "[%llu, %llu]",
+                       ev.iv[a].node, ev.iv[a].pid, (unsigned long long)ev.iv[a].start_ns,
+                       (unsigned long long)ev.iv[a].end_ns, ev.iv[b].node, ev.iv[b].pid,
+                       (unsigned long long)ev.iv[b].start_ns, (unsigned long long)ev.iv[b].end_ns);
+}
+
+/* Waits until the newest interval is open (a workload runs) on a node other than `not`
+ * (-1: any); returns its index in the event list or -1. */
+static int wait_running(const char *not_node, size_t min_starts, int timeout_ms)
+{
+    uint64_t deadline = itest_now_ms() + (uint64_t)timeout_ms;
+    events_t ev;
+    do {
+        if (events_load(events_path, &ev) && ev.n >= min_starts && ev.n > 0) {
+            events_interval_t *last = &ev.iv[ev.n - 1];
+            if (last->open && (not_node == NULL || strcmp(last->node, not_node) != 0))
+                return (int)(ev.n - 1);
+        }
+        usleep(10000);
+    } while (itest_now_ms() < deadline);
+    return -1;
+}
+
+static bool pid_gone(int pid, int timeout_ms)
+{
+    uint64_t deadline = itest_now_ms() + (uint64_t)timeout_ms;
+    do {
+        if (kill(pid, 0) != 0 && errno == ESRCH)
+            return true;
+        usleep(5000);
+    } while (itest_now_ms() < deadline);
+    return false;
+}
+
+static int node_index(const char *name)
+{
+    for (int i = 0; i < C.n; i++)
+        if (strcmp(C.nodes[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+static void stop_all(void)
+{
+    for (int i = 0; i < C.n; i++)
+        if (C.nodes[i].pid)
+            itest_node_stop(&C, i);
+}
+
+Test(workload, kill_9_of_the_leader_takes_its_workload_down_and_another_starts)
+{
+    setup(3, false);
+    itest_cluster_start(&C);
+    int first = wait_running(NULL, 1, 15000);
+    cr_assert_geq(first, 0, "no workload started");
+    events_t ev;
+    events_load(events_path, &ev);
+    events_interval_t old = ev.iv[first];
+    int l = node_index(old.node);
+    cr_assert_geq(l, 0);
+    itest_status_t st;
+    cr_assert(itest_status(&C, l, &st));
+    cr_assert_str_eq(st.role, "leader", "the workload runs on a node that does not lead");
+
+    itest_node_signal(&C, l, SIGKILL);
+    cr_assert(pid_gone(old.pid, 2000), "the workload outlived its electd (orphan primary)");
+    int next = wait_running(old.node, ev.n + 1, 10000);
+    cr_assert_geq(next, 0, "no other node started the workload");
+    stop_all();
+    check_no_overlap();
+}
+
+Test(workload, sigstop_of_the_leader_lets_the_lease_kill_its_workload)
+{
+    setup(3, false);
+    itest_cluster_start(&C);
+    int first = wait_running(NULL, 1, 15000);
+    cr_assert_geq(first, 0);
+    events_t ev;
+    events_load(events_path, &ev);
+    events_interval_t old = ev.iv[first];
+    int l = node_index(old.node);
+
+    kill(C.nodes[l].pid, SIGSTOP);
+    /* The frozen electd cannot stop anything: the shim's watchdog must. */
+    cr_assert(pid_gone(old.pid, 3 * E_MS), "workload still running after the lease expired");
+    int next = wait_running(old.node, ev.n + 1, 10000);
+    cr_assert_geq(next, 0, "no other node took over");
+    usleep(3 * E_MS * 1000 - 500000);
+    kill(C.nodes[l].pid, SIGCONT);
+    /* The old leader wakes up, learns the new term and must not restart its workload. */
+    usleep(4 * E_MS * 1000);
+    itest_status_t st;
+    cr_assert(itest_status(&C, l, &st));
+    cr_assert_str_neq(st.role, "leader");
+    events_load(events_path, &ev);
+    cr_assert_eq(events_starts(&ev, old.node), 1, "the paused node restarted its workload");
+    stop_all();
+    check_no_overlap();
+}
+
+Test(workload, sigterm_hands_over_and_the_successor_starts_promptly)
+{
+    setup(3, false);
+    itest_cluster_start(&C);
+    int first = wait_running(NULL, 1, 15000);
+    cr_assert_geq(first, 0);
+    events_t ev;
+    events_load(events_path, &ev);
+    events_interval_t old = ev.iv[first];
+    int l = node_index(old.node);
+    int status = itest_node_stop(&C, l);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    int next = wait_running(old.node, ev.n + 1, 5000);
+    cr_assert_geq(next, 0, "no successor");
+    events_load(events_path, &ev);
+    events_interval_t *was = NULL;
+    for (size_t i = 0; i < ev.n; i++)
+        if (ev.iv[i].pid == old.pid)
+            was = &ev.iv[i];
+    cr_assert(was != NULL && was->stopped, "the old workload was not stopped gracefully");
+    uint64_t gap_ms = (ev.iv[next].start_ns - was->end_ns) / 1000000;
+    /* Generous bound; the benchmark measures it precisely. */
+    cr_assert_lt(gap_ms, 1000, "successor started %llu ms after the stop",
+                 (unsigned long long)gap_ms);
+    cr_assert_gt(ev.iv[next].token, old.token, "the successor's fencing token is not newer");
+    stop_all();
+    check_no_overlap();
+}
+
+Test(workload, a_crashing_workload_is_restarted_then_leadership_moves)
+{
+    setup(3, false);
+    itest_cluster_arg(&C, "--max-restarts=2");
+    setenv("TESTWORKER_EXIT_AFTER_MS", "150", 1);
+    itest_cluster_start(&C);
+    unsetenv("TESTWORKER_EXIT_AFTER_MS");
+    int l0 = itest_wait_leader(&C, 15000);
+    cr_assert_geq(l0, 0);
+    const char *first = C.nodes[l0].name;
+    /* 1 start + 2 restarts on the first leader, then someone else leads and starts. */
+    uint64_t deadline = itest_now_ms() + 20000;
+    events_t ev;
+    bool moved = false;
+    while (!moved && itest_now_ms() < deadline) {
+        events_load(events_path, &ev);
+        for (size_t i = 0; i < ev.n; i++)
+            if (strcmp(ev.iv[i].node, first) != 0)
+                moved = true;
+        usleep(20000);
+    }
+    cr_assert(moved, "leadership never moved away from the crash-looping node");
+    cr_assert_geq(events_starts(&ev, first), 3, "the workload was not restarted before giving up");
+    stop_all();
+    check_no_overlap();
+}
+
+Test(workload, witness_never_runs_the_workload_and_two_copies_survive_either_loss)
+{
+    setup(3, true);
+    supervise(&C, 0);
+    supervise(&C, 1);
+    node_arg(&C, 2, "--witness");
+    itest_cluster_start(&C);
+    for (int round = 0; round < 2; round++) {
+        int cur = wait_running(NULL, (size_t)round + 1, 15000);
+        cr_assert_geq(cur, 0, "no primary (round %d)", round);
+        events_t ev;
+        events_load(events_path, &ev);
+        int victim = node_index(ev.iv[cur].node);
+        cr_assert(victim == 0 || victim == 1, "the witness ran the workload");
+        itest_node_signal(&C, victim, SIGKILL);
+        int next = wait_running(ev.iv[cur].node, ev.n + 1, 10000);
+        cr_assert_geq(next, 0, "the surviving copy did not take over (round %d)", round);
+        events_load(events_path, &ev);
+        cr_assert_str_neq(ev.iv[next].node, "c");
+        itest_node_start(&C, victim);
+        cr_assert_geq(itest_wait_leader(&C, 10000), 0);
+    }
+    events_t ev;
+    events_load(events_path, &ev);
+    cr_assert_eq(events_starts(&ev, "c"), 0);
+    itest_status_t st;
+    cr_assert(itest_status(&C, 2, &st));
+    cr_assert_str_neq(st.role, "leader", "the witness kept leadership");
+    stop_all();
+    check_no_overlap();
+}
+
+/* ---- hooks --------------------------------------------------------------------------- */
+
+static void write_hook(const char *body)
+{
+    FILE *f = fopen(hook_path, "w");
+    cr_assert(f != NULL);
+    fprintf(f, "#!/bin/sh\n# test hook: $1 = hook name, ELECTD_ROLE = role\nW=%s\nE=%s\n%s\n",
+            TESTWORKER_BIN, events_path, body);
+    fclose(f);
+    chmod(hook_path, 0755);
+}
+
+static void hooks(itest_cluster_t *c)
+{
+    static char start[500], stop[500], change[500];
+    snprintf(start, sizeof(start), "--on-start=%s start", hook_path);
+    snprintf(stop, sizeof(stop), "--on-stop=%s stop", hook_path);
+    snprintf(change, sizeof(change), "--on-change=%s change", hook_path);
+    itest_cluster_arg(c, start);
+    itest_cluster_arg(c, stop);
+    itest_cluster_arg(c, change);
+}
+
+static char *slurp(const char *path)
+{
+    static char buf[1 << 20];
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return strcpy(buf, "");
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static int count(const char *text, const char *needle)
+{
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, needle)) != NULL; p++)
+        n++;
+    return n;
+}
+
+Test(workload, hooks_run_in_order_never_overlap_and_stop_runs_after_a_restart_as_primary)
+{
+    setup(3, true);
+    hooks(&C);
+    /* A hook killed with its electd still records when it ended (stderr away from the dead
+     * electd's pipe, or the shell's "Terminated" notice kills it with SIGPIPE first). */
+    write_hook("exec 2>/dev/null\n"
+               "trap '$W --stamp $E hook-end $1 killed; exit 1' TERM\n"
+               "$W --stamp $E hook-begin $1 $ELECTD_ROLE $ELECTD_FENCING_TOKEN\n"
+               "sleep 0.05\n"
+               "$W --stamp $E hook-end $1");
+    itest_cluster_start(&C);
+    int l = itest_wait_leader(&C, 15000);
+    cr_assert_geq(l, 0);
+    char needle[64];
+    snprintf(needle, sizeof(needle), "%s hook-end start", C.nodes[l].name);
+    uint64_t deadline = itest_now_ms() + 5000;
+    while (count(slurp(events_path), needle) == 0 && itest_now_ms() < deadline)
+        usleep(20000);
+    cr_assert_eq(count(slurp(events_path), needle), 1, "on-start did not run on the leader");
+
+    /* Handover over the API: on-stop on the old leader, on-start on the new one. */
+    char body[512];
+    cr_assert_eq(
+        itest_http(C.nodes[l].http_port, "POST", "/v1/leader/transfer", "", body, sizeof(body)),
+        202, "%s", body);
+    int l2 = -1;
+    deadline = itest_now_ms() + 5000;
+    while ((l2 = itest_wait_leader(&C, 200)) == l || l2 < 0)
+        if (itest_now_ms() > deadline)
+            break;
+    cr_assert(l2 >= 0 && l2 != l, "no handover");
+    snprintf(needle, sizeof(needle), "%s hook-end stop", C.nodes[l].name);
+    cr_assert_eq(count(slurp(events_path), needle), 1, "on-stop did not run before handover");
+
+    /* kill -9 the new primary, restart it: on-stop runs again before anything else. */
+    snprintf(needle, sizeof(needle), "%s hook-end start", C.nodes[l2].name);
+    deadline = itest_now_ms() + 5000;
+    while (count(slurp(events_path), needle) == 0 && itest_now_ms() < deadline)
+        usleep(20000);
+    itest_node_signal(&C, l2, SIGKILL);
+    itest_node_start(&C, l2);
+    snprintf(needle, sizeof(needle), "%s hook-end stop", C.nodes[l2].name);
+    deadline = itest_now_ms() + 5000;
+    while (count(slurp(events_path), needle) == 0 && itest_now_ms() < deadline)
+        usleep(20000);
+    cr_assert_eq(count(slurp(events_path), needle), 1,
+                 "a node that died as primary did not run on-stop after restarting");
+    stop_all();
+    const char *text = slurp(events_path);
+    cr_assert(!events_hooks_overlap(text), "two hooks ran at once on one node:\n%s", text);
+    /* A node that never led is told standby, never "stopped". */
+    for (int i = 0; i < 3; i++) {
+        if (i == l || i == l2)
+            continue;
+        snprintf(needle, sizeof(needle), "%s hook-begin stop", C.nodes[i].name);
+        cr_assert_eq(count(text, needle), 0, "on-stop ran on a node that never led");
+    }
+}
+
+/* The node name of the first event line containing needle. */
+static void line_node(const char *text, const char *needle, char *out, size_t cap)
+{
+    const char *hit = strstr(text, needle);
+    cr_assert(hit != NULL, "no %s in:\n%s", needle, text);
+    const char *line = hit;
+    while (line > text && line[-1] != '\n')
+        line--;
+    char node[16] = "";
+    sscanf(line, "%*s %15s", node);
+    snprintf(out, cap, "%s", node);
+}
+
+Test(workload, a_hanging_or_failing_on_start_is_killed_and_leadership_moves)
+{
+    setup(3, true);
+    hooks(&C);
+    itest_cluster_arg(&C, "--max-restarts=0");
+    /* The first on-start anywhere hangs past the hook timeout; every later one succeeds. */
+    static char body[1024];
+    snprintf(body, sizeof(body),
+             "if [ \"$1\" = start ] && mkdir %s/first 2>/dev/null; then\n"
+             "  $W --stamp $E hang-begin; sleep 30; exit 0\n"
+             "fi\n"
+             "[ \"$1\" = start ] && $W --stamp $E started\n"
+             "exit 0",
+             C.root);
+    write_hook(body);
+    itest_cluster_start(&C);
+    int l = itest_wait_leader(&C, 15000);
+    cr_assert_geq(l, 0);
+    uint64_t deadline = itest_now_ms() + 15000;
+    while (count(slurp(events_path), "started") == 0 && itest_now_ms() < deadline)
+        usleep(20000);
+    const char *text = slurp(events_path);
+    cr_assert_eq(count(text, "hang-begin"), 1, "%s", text);
+    cr_assert_eq(count(text, "started"), 1, "no other node became primary:\n%s", text);
+    /* The hung hook's node and the new primary differ. */
+    char hung[16] = "", started[16] = "";
+    line_node(text, " hang-begin", hung, sizeof(hung));
+    line_node(text, " started", started, sizeof(started));
+    cr_assert_str_neq(hung, started);
+    int hi = node_index(hung);
+    cr_assert_geq(hi, 0, "%s", hung);
+    cr_assert_gt(itest_log_count(&C, hi, "hook timed out"), 0);
+    stop_all();
+}
