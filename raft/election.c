@@ -120,6 +120,9 @@ void become_leader(raft_t *r)
     }
     entry_data_unref(e.data);
     r->need_flush = true;
+    /* A fresh round for the term-start append: its acknowledgements establish the lease
+     * within one round trip instead of at the first heartbeat. */
+    start_round(r);
 }
 
 bool may_campaign(const raft_t *r)

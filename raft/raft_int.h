@@ -213,6 +213,7 @@ int step_candidate(raft_t *r, const raft_msg_t *m);
 void tick_leader(raft_t *r);
 void bcast_append(raft_t *r);
 void bcast_heartbeat(raft_t *r);
+void start_round(raft_t *r);
 bool maybe_commit(raft_t *r);
 void commit_to(raft_t *r, uint64_t index);
 void update_lease_and_reads(raft_t *r);

@@ -4,7 +4,7 @@
 
 /* ---- leader: rounds, leases, reads ----------------------------------------------------- */
 
-static void start_round(raft_t *r)
+void start_round(raft_t *r)
 {
     r->round++;
     r->round_tick[r->round % ROUND_RING] = r->now;
