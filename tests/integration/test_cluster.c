@@ -116,7 +116,7 @@ Test(cluster, sigterm_of_the_leader_hands_over_and_exits_cleanly)
     cr_assert_geq(l, 0);
     int status = itest_node_stop(&C, l);
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "electd did not exit 0 on SIGTERM");
-    cr_assert_eq(itest_log_count(&C, l, "handing leadership over"), 1);
+    cr_assert_eq(itest_log_count(&C, l, "handing leadership over before exit"), 1);
     int l2 = itest_wait_leader(&C, 5000);
     cr_assert_geq(l2, 0);
     cr_assert_neq(l2, l);
