@@ -144,10 +144,10 @@ int main(int argc, char **argv)
         if (!count_given)
             count = 1000;
     }
-    if (verbose) {
+    /* line-buffered: a crash in the core must not eat the trace or earlier verdicts */
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (verbose)
         o.trace = stdout;
-        setvbuf(stdout, NULL, _IOLBF, 0); /* a crash in the core must not eat the trace */
-    }
     sim_crash_report_install();
     printf("raft_sim: %" PRIu64 " schedule(s) from seed %" PRIu64 "%s\n", count, first,
            random_seeds ? " (random base)" : "");

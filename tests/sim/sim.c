@@ -1474,17 +1474,3 @@ int sim_run(const sim_options_t *o, sim_result_t *res)
     free(s);
     return res->violation;
 }
-
-int sim_run_batch(const sim_options_t *o, uint64_t first, uint64_t count, uint64_t *bad_seed,
-                  sim_result_t *res)
-{
-    sim_options_t one = *o;
-    for (uint64_t i = 0; i < count; i++) {
-        one.seed = first + i;
-        if (sim_run(&one, res) != SIM_V_NONE) {
-            *bad_seed = one.seed;
-            return res->violation;
-        }
-    }
-    return SIM_V_NONE;
-}

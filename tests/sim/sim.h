@@ -62,11 +62,6 @@ void sim_options_default(sim_options_t *o);
  * fills *res. Only fails for harness reasons by reporting SIM_V_CONTRACT. */
 int sim_run(const sim_options_t *o, sim_result_t *res);
 
-/* Runs `count` consecutive seeds from `first` with otherwise the same options. Stops at the
- * first violation: returns its kind, sets *bad_seed and fills *res. Returns 0 when all held. */
-int sim_run_batch(const sim_options_t *o, uint64_t first, uint64_t count, uint64_t *bad_seed,
-                  sim_result_t *res);
-
 /* Installs crash handlers (SIGSEGV, SIGABRT, SIGBUS, and the sanitizers' death callback)
  * that print the seed of the schedule running when the process died, so that a core that
  * crashes instead of breaking a rule is still replayable. For test programs only. */
