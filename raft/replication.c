@@ -369,8 +369,14 @@ static int on_append_resp(raft_t *r, struct progress *pr, const raft_msg_t *m)
         pr->match = m->index;
         if (pr->next <= pr->match)
             pr->next = pr->match + 1;
-        if (maybe_commit(r))
+        uint64_t id = pr->id;
+        if (maybe_commit(r)) {
+            /* A committed configuration change may have rebuilt the progress table, or
+             * removed this leader altogether: pr is not to be trusted any more. */
+            if (r->role != RAFT_LEADER || (pr = progress_find(r, id)) == NULL)
+                return 0;
             bcast_append(r);
+        }
     }
     if (pr->state == PR_PROBE && m->index + 1 >= pr->next) {
         pr->state = PR_REPLICATE;
