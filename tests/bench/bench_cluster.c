@@ -1,0 +1,288 @@
+/* bench_cluster.c — measures a real 3-node electd cluster on loopback and prints tables
+ * (median, p99, min, max over runs). Not a test: it never fails on time.
+ *
+ *   failover: kill -9 of the primary's electd -> the successor's workload started
+ *   handover: SIGTERM of the primary's electd -> the successor's workload started, minus
+ *             the old workload's stop (the overhead electd adds to a planned handover)
+ *   idle:     RSS and CPU of each member after it has been idle
+ *   kv:       fenced PUTs/s on the leader with wrk, at 1, 16 and 64 connections
+ *
+ * Usage: bench_cluster [--runs N] [--idle-seconds S] [--only failover|handover|idle|kv]
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cluster.h"
+#include "events.h"
+
+static char events_path[400];
+
+typedef struct profile {
+    const char *name;
+    const char *args[4];
+} profile_t;
+
+static const profile_t PROFILES[] = {
+    {"default (E=1000ms, hb=100ms)", {NULL}},
+    {"fast (E=300ms, hb=30ms)",
+     {"--election-timeout=300ms", "--heartbeat-interval=30ms", "--stop-timeout=100ms", NULL}},
+};
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void row(const char *what, double *v, int n, const char *unit)
+{
+    if (n == 0) {
+        printf("| %-44s | %4d | %9s | %9s | %9s | %9s |\n", what, 0, "-", "-", "-", "-");
+        return;
+    }
+    qsort(v, (size_t)n, sizeof(double), cmp_double);
+    int p99 = (int)(0.99 * (n - 1) + 0.5);
+    printf("| %-44s | %4d | %7.1f%s | %7.1f%s | %7.1f%s | %7.1f%s |\n", what, n, v[n / 2], unit,
+           v[p99], unit, v[0], unit, v[n - 1], unit);
+}
+
+static void header(const char *title)
+{
+    printf("\n%s\n\n| %-44s | %4s | %9s | %9s | %9s | %9s |\n", title, "case", "runs", "median",
+           "p99", "min", "max");
+    printf("|%s|------|-----------|-----------|-----------|-----------|\n",
+           "----------------------------------------------");
+}
+
+static void start_cluster(itest_cluster_t *c, const profile_t *p, bool workload)
+{
+    itest_cluster_init(c, 3, 3);
+    for (int k = 0; p != NULL && p->args[k]; k++)
+        itest_cluster_arg(c, p->args[k]);
+    itest_cluster_arg(c, "--log-level=warn");
+    snprintf(events_path, sizeof(events_path), "%s/events", c->root);
+    if (workload) {
+        itest_cluster_arg(c, "--exec");
+        itest_cluster_arg(c, "--");
+        itest_cluster_arg(c, TESTWORKER_BIN);
+        itest_cluster_arg(c, events_path);
+    }
+    itest_cluster_start(c);
+}
+
+/* Waits for the n-th workload start; returns its index or -1. */
+static int wait_start(size_t n, int timeout_ms)
+{
+    uint64_t deadline = itest_now_ms() + (uint64_t)timeout_ms;
+    events_t ev;
+    do {
+        if (events_load(events_path, &ev) && ev.n >= n)
+            return (int)n - 1;
+        usleep(2000);
+    } while (itest_now_ms() < deadline);
+    return -1;
+}
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int node_of(itest_cluster_t *c, const char *name)
+{
+    for (int i = 0; i < c->n; i++)
+        if (strcmp(c->nodes[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+static void bench_switch(int runs, bool planned)
+{
+    header(planned ? "Planned handover: SIGTERM -> successor's workload started, minus the old "
+                     "workload's stop (ms)"
+                   : "Unplanned failover: kill -9 of the primary's electd -> successor's "
+                     "workload started (ms)");
+    for (size_t p = 0; p < sizeof(PROFILES) / sizeof(PROFILES[0]); p++) {
+        double *v = calloc((size_t)runs, sizeof(double));
+        int n = 0, overlaps = 0;
+        for (int r = 0; r < runs; r++) {
+            itest_cluster_t c;
+            start_cluster(&c, &PROFILES[p], true);
+            int first = wait_start(1, 20000);
+            if (first < 0) {
+                itest_cluster_destroy(&c);
+                continue;
+            }
+            usleep(300000); /* let the lease settle into its steady state */
+            events_t ev;
+            events_load(events_path, &ev);
+            int victim = node_of(&c, ev.iv[first].node);
+            uint64_t t0 = mono_ns();
+            if (planned)
+                itest_node_stop(&c, victim);
+            else
+                itest_node_signal(&c, victim, SIGKILL);
+            int next = wait_start(2, 20000);
+            if (next >= 0) {
+                events_load(events_path, &ev);
+                uint64_t from = planned && ev.iv[first].stopped ? ev.iv[first].end_ns : t0;
+                v[n++] = (double)(ev.iv[next].start_ns - from) / 1e6;
+            }
+            for (int i = 0; i < c.n; i++)
+                if (c.nodes[i].pid)
+                    itest_node_stop(&c, i);
+            size_t a, b;
+            events_load(events_path, &ev);
+            if (events_overlap(&ev, &a, &b))
+                overlaps++;
+            itest_cluster_destroy(&c);
+        }
+        row(PROFILES[p].name, v, n, "");
+        if (overlaps)
+            printf("(!) %d runs had overlapping primaries\n", overlaps);
+        free(v);
+    }
+}
+
+static long proc_field_kb(int pid, const char *field)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", pid);
+    FILE *f = fopen(path, "r");
+    long v = -1;
+    while (f && fgets(line, sizeof(line), f))
+        if (strncmp(line, field, strlen(field)) == 0)
+            v = strtol(line + strlen(field) + 1, NULL, 10);
+    if (f)
+        fclose(f);
+    return v;
+}
+
+static double cpu_seconds(int pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    unsigned long ut = 0, st = 0;
+    /* fields after ") ": state ppid pgrp session tty tpgid flags minflt cminflt majflt
+     * cmajflt utime stime */
+    if (p)
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st);
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static void bench_idle(int seconds)
+{
+    itest_cluster_t c;
+    start_cluster(&c, &PROFILES[0], false);
+    itest_wait_leader(&c, 20000);
+    sleep(2);
+    double cpu0[3];
+    for (int i = 0; i < 3; i++)
+        cpu0[i] = cpu_seconds(c.nodes[i].pid);
+    sleep((unsigned)seconds);
+    header("Idle member, default settings, 3-node cluster, no workload");
+    double rss[3], cpu[3], anon[3];
+    for (int i = 0; i < 3; i++) {
+        rss[i] = (double)proc_field_kb(c.nodes[i].pid, "VmRSS:") / 1024.0;
+        anon[i] = (double)proc_field_kb(c.nodes[i].pid, "RssAnon:") / 1024.0;
+        cpu[i] = 100.0 * (cpu_seconds(c.nodes[i].pid) - cpu0[i]) / seconds;
+    }
+    row("RSS (MiB)", rss, 3, "");
+    row("  of which private (RssAnon, MiB)", anon, 3, "");
+    row("CPU (% of one core)", cpu, 3, "");
+    itest_cluster_destroy(&c);
+}
+
+static void bench_kv(void)
+{
+    if (system("command -v wrk > /dev/null 2>&1") != 0) {
+        printf("\n(kv: wrk is not installed; apt-get install wrk)\n");
+        return;
+    }
+    itest_cluster_t c;
+    start_cluster(&c, &PROFILES[0], false);
+    int l = itest_wait_leader(&c, 20000);
+    if (l < 0) {
+        itest_cluster_destroy(&c);
+        return;
+    }
+    char body[8192];
+    itest_http(c.nodes[l].http_port, "GET", "/v1/status", NULL, body, sizeof(body));
+    const char *t = strstr(body, "\"fencing_token\":");
+    long token = t ? strtol(t + 16, NULL, 10) : 0;
+    char script[512];
+    snprintf(script, sizeof(script), "%s/put.lua", c.root);
+    FILE *f = fopen(script, "w");
+    fprintf(f, "wrk.method = \"PUT\"\nwrk.body = \"mysql-bin.000042:%s\"\n", "1337");
+    fclose(f);
+    header("Fenced KV writes on the leader (PUT /v1/kv/k?fence=N, 5 s per row, wrk)");
+    int conns[] = {1, 16, 64};
+    for (int k = 0; k < 3; k++) {
+        char cmd[1024];
+        snprintf(cmd, sizeof(cmd),
+                 "wrk -t %d -c %d -d 5s -s %s --latency "
+                 "'http://127.0.0.1:%d/v1/kv/bench/pos?fence=%ld' 2>&1",
+                 conns[k] > 1 ? 2 : 1, conns[k], script, c.nodes[l].http_port, token);
+        FILE *p = popen(cmd, "r");
+        char line[512];
+        double rps = 0, p99 = 0, p50 = 0;
+        while (p && fgets(line, sizeof(line), p)) {
+            double x;
+            char unit[8];
+            if (sscanf(line, "Requests/sec: %lf", &x) == 1)
+                rps = x;
+            if (sscanf(line, " 50%% %lf%7s", &x, unit) == 2)
+                p50 = strcmp(unit, "us") == 0 ? x / 1000 : strcmp(unit, "s") == 0 ? x * 1000 : x;
+            if (sscanf(line, " 99%% %lf%7s", &x, unit) == 2)
+                p99 = strcmp(unit, "us") == 0 ? x / 1000 : strcmp(unit, "s") == 0 ? x * 1000 : x;
+        }
+        if (p)
+            pclose(p);
+        printf("| %2d connections: %8.0f writes/s, latency p50 %.2f ms, p99 %.2f ms\n", conns[k],
+               rps, p50, p99);
+    }
+    itest_cluster_destroy(&c);
+}
+
+int main(int argc, char **argv)
+{
+    int runs = 20, idle_s = 30;
+    const char *only = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--runs") == 0 && i + 1 < argc)
+            runs = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--idle-seconds") == 0 && i + 1 < argc)
+            idle_s = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc)
+            only = argv[++i];
+        else {
+            fprintf(stderr, "usage: bench_cluster [--runs N] [--idle-seconds S] "
+                            "[--only failover|handover|idle|kv]\n");
+            return 2;
+        }
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (!only || strcmp(only, "failover") == 0)
+        bench_switch(runs, false);
+    if (!only || strcmp(only, "handover") == 0)
+        bench_switch(runs, true);
+    if (!only || strcmp(only, "idle") == 0)
+        bench_idle(idle_s);
+    if (!only || strcmp(only, "kv") == 0)
+        bench_kv();
+    return 0;
+}
