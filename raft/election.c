@@ -330,6 +330,11 @@ int raft_campaign(raft_t *r)
         return RAFT_EINVAL;
     if (r->role == RAFT_LEADER)
         return 0;
+    /* Campaigning while a leader's lease may hold would let us vote for ourselves inside
+     * it: the same rule as for anyone else's vote. */
+    raft_msg_t self = {.type = RAFT_MSG_VOTE};
+    if (vote_refused_by_lease(r, &self))
+        return RAFT_EBUSY;
     campaign(r, true, false);
     return 0;
 }

@@ -367,13 +367,15 @@ int raft_transfer(raft_t *r, uint64_t target, uint8_t flags);
  * (no entry of this term committed yet: retry shortly). */
 int raft_read_index(raft_t *r, uint64_t ctx);
 
-/* Starts an election now (skipping PreVote is not implied). For tests and bootstrap. */
+/* Starts an election now (through PreVote). For tests and bootstrap. RAFT_EBUSY within an
+ * election timeout of hearing a leader (or of starting): its lease may still hold. */
 int raft_campaign(raft_t *r);
 
 /* The driver took a snapshot of the state machine at `index` (<= applied) with `size`
  * bytes; the core may now drop log entries up to index (keeping `keep` entries before it
  * for slow followers). Errors: RAFT_EINVAL (index beyond what was applied or below the
- * current snapshot). */
+ * current snapshot), RAFT_EBUSY (a configuration change committed after index is not yet
+ * part of the applied state: retry after applying further). */
 int raft_compact(raft_t *r, uint64_t index, uint64_t size, uint64_t keep);
 
 /* Opaque 64-bit stamp written into term-start entries this node creates as leader. */

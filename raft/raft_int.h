@@ -74,6 +74,7 @@ struct progress {
     uint32_t in_head;
     uint32_t in_count;
     uint64_t acked_round; /* highest heartbeat round echoed this term */
+    uint64_t match_round; /* round of the acknowledgement that last raised match */
     uint64_t last_contact;
     bool recent_active;  /* heard from since the last CheckQuorum */
     uint64_t snap_index; /* SNAPSHOT: which snapshot, how far, and since when */

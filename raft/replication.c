@@ -326,10 +326,11 @@ static uint64_t next_after_reject(const raft_t *r, const raft_msg_t *m)
     return hint;
 }
 
-/* The follower holds less than it once acknowledged: its data directory was wiped (or
- * restored from an old backup). Raft assumes acknowledged entries are durable; the best
- * this leader can do is stop assuming it and catch the node up again, by snapshot if need
- * be. Commit never moves back. */
+/* The follower holds less than it once acknowledged — said in a reply to a message sent
+ * after that acknowledgement (a later round), so not a reordered old reply: its data
+ * directory was wiped (or restored from an old backup). Raft assumes acknowledged entries are
+ * durable; the best this leader can do is stop assuming it and catch the node up again, by snapshot
+ * if need be. Commit never moves back. */
 static void forget_lost_entries(struct progress *pr, uint64_t last)
 {
     pr->match = last;
@@ -348,7 +349,7 @@ static int on_append_resp(raft_t *r, struct progress *pr, const raft_msg_t *m)
             return 0; /* answers an older probe */
         if (pr->state == PR_SNAPSHOT)
             return 0;
-        if (m->log_term == 0 && m->hint <= pr->match)
+        if (m->log_term == 0 && m->hint <= pr->match && m->ctx > pr->match_round)
             forget_lost_entries(pr, m->hint - 1);
         uint64_t next = next_after_reject(r, m);
         if (next > m->index)
@@ -367,6 +368,7 @@ static int on_append_resp(raft_t *r, struct progress *pr, const raft_msg_t *m)
     inflight_free_to(pr, m->index, r->cfg.max_inflight);
     if (m->index > pr->match) {
         pr->match = m->index;
+        pr->match_round = m->ctx;
         if (pr->next <= pr->match)
             pr->next = pr->match + 1;
         uint64_t id = pr->id;
@@ -406,8 +408,10 @@ static int on_snapshot_resp(raft_t *r, struct progress *pr, const raft_msg_t *m)
     }
     if (m->hint >= r->snap.size) {
         /* Installed (or it already had everything up to there). */
-        if (pr->snap_index > pr->match)
+        if (pr->snap_index > pr->match) {
             pr->match = pr->snap_index;
+            pr->match_round = m->ctx;
+        }
         pr->next = pr->match + 1;
         pr->state = PR_PROBE;
         pr->probe_sent = false;
@@ -447,7 +451,7 @@ int step_leader(raft_t *r, const raft_msg_t *m)
     case RAFT_MSG_APPEND_RESP:
         return on_append_resp(r, pr, m);
     case RAFT_MSG_HEARTBEAT_RESP:
-        if (m->index < pr->match && pr->state != PR_SNAPSHOT)
+        if (m->index < pr->match && pr->state != PR_SNAPSHOT && m->ctx > pr->match_round)
             forget_lost_entries(pr, m->index);
         pr->probe_sent = false;
         /* Appends may have been lost with the window full: let one more through, so the
@@ -630,6 +634,13 @@ static int handle_snapshot(raft_t *r, const raft_msg_t *m)
     resp->index = m->index;
     if (m->index <= r->commit) {
         resp->hint = m->snap_size; /* we already hold all of it */
+        return 0;
+    }
+    if (m->index <= log_last_index(&r->log) && log_term_or0(&r->log, m->index) == m->log_term) {
+        /* Raft Figure 13, rule 6: our log already holds the snapshot's last entry, so it
+         * holds everything before it too; keep what follows (we may have acknowledged it). */
+        commit_to(r, m->index);
+        resp->hint = m->snap_size;
         return 0;
     }
     uint64_t offset = m->hint;

@@ -718,3 +718,46 @@ Test(membership, a_follower_that_lost_its_log_is_caught_up_again)
     cr_assert_eq(nodes[f].applied_sum, nodes[l].applied_sum);
     cr_assert_eq(nodes[f].snap.index, nodes[l].snap.index, "caught up without the snapshot");
 }
+
+Test(replication, a_snapshot_matching_the_log_keeps_the_entries_after_it)
+{
+    /* Raft Figure 13, rule 6 (a simulator finding): a follower must not drop entries it
+     * acknowledged because a snapshot ending earlier, at an entry it holds, arrives late. */
+    raft_entry_t log[10];
+    uint8_t byte = 'x';
+    for (int i = 0; i < 10; i++)
+        log[i] = (raft_entry_t){.term = 2, .index = (uint64_t)i + 1, .len = 1, .data = &byte};
+    raft_conf_t conf = {.n = 3};
+    for (int i = 0; i < 3; i++) {
+        conf.members[i].id = (uint64_t)i + 1;
+        conf.members[i].voter = 1;
+    }
+    raft_boot_t b = {
+        .hs = {.term = 2, .vote = 1, .commit = 3}, .conf = conf, .entries = log, .n_entries = 10};
+    raft_config_t cfg = config_for(2);
+    raft_t *r = NULL;
+    cr_assert_eq(raft_new(&cfg, &b, NULL, &r), 0);
+    uint8_t data[4] = {1, 2, 3, 4};
+    raft_msg_t snap = {.type = RAFT_MSG_SNAPSHOT,
+                       .from = 1,
+                       .to = 2,
+                       .term = 2,
+                       .index = 7,
+                       .log_term = 2,
+                       .snap_size = 4,
+                       .len = 4,
+                       .data = data,
+                       .conf = &conf,
+                       .flags = RAFT_FLAG_LAST};
+    cr_assert_eq(raft_step(r, &snap), 0);
+    cr_assert_eq(raft_last_index(r), 10, "acknowledged entries were dropped");
+    cr_assert_eq(raft_commit_index(r), 7);
+    raft_ready_t rd;
+    cr_assert_eq(raft_ready_get(r, &rd), 0);
+    cr_assert(rd.chunk == NULL, "a redundant snapshot was installed");
+    cr_assert_eq(rd.n_msgs, 1);
+    cr_assert_eq(rd.msgs[0].type, RAFT_MSG_SNAPSHOT_RESP);
+    cr_assert_eq(rd.msgs[0].hint, 4, "the leader was not told the snapshot is done");
+    raft_advance(r);
+    raft_free(r);
+}
