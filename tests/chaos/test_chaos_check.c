@@ -1,0 +1,191 @@
+/* test_chaos_check.c — the chaos checkers have teeth: hand-made histories with an overlap of
+ * primaries, a non-linearizable register history, a lost acknowledged write and a stale
+ * fenced write are each reported, and their correct counterparts are not. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "check.h"
+
+#define MS 1000000ull
+
+static check_op_t op(int client, check_kind_t kind, check_outcome_t out, uint64_t inv_ms,
+                     uint64_t done_ms, const char *value, const char *expect)
+{
+    check_op_t o;
+    memset(&o, 0, sizeof(o));
+    o.client = client;
+    o.kind = kind;
+    o.outcome = out;
+    o.invoke_ns = inv_ms * MS;
+    o.complete_ns = out == CHECK_MAYBE ? CHECK_NEVER : done_ms * MS;
+    snprintf(o.value, sizeof(o.value), "%s", value ? value : "");
+    snprintf(o.expect, sizeof(o.expect), "%s", expect ? expect : "");
+    return o;
+}
+
+Test(chaos_check, sequential_history_is_linearizable)
+{
+    check_op_t h[] = {
+        op(0, CHECK_GET, CHECK_OK, 0, 1, "", NULL),
+        op(0, CHECK_PUT, CHECK_OK, 2, 3, "x", NULL),
+        op(1, CHECK_GET, CHECK_OK, 4, 5, "x", NULL),
+        op(1, CHECK_CAS, CHECK_OK, 6, 7, "y", "x"),
+        op(0, CHECK_CAS, CHECK_CONFLICT, 8, 9, "z", "x"),
+        op(0, CHECK_GET, CHECK_OK, 10, 11, "y", NULL),
+    };
+    cr_assert_eq(check_linearizable(h, 6, NULL), CHECK_LINEARIZABLE);
+}
+
+Test(chaos_check, stale_read_is_not_linearizable)
+{
+    /* y overwrote x and was acknowledged; a read that starts afterwards returns x. */
+    check_op_t h[] = {
+        op(0, CHECK_PUT, CHECK_OK, 0, 1, "x", NULL),
+        op(0, CHECK_PUT, CHECK_OK, 2, 3, "y", NULL),
+        op(1, CHECK_GET, CHECK_OK, 4, 5, "x", NULL),
+    };
+    cr_assert_eq(check_linearizable(h, 3, NULL), CHECK_NOT_LINEARIZABLE);
+}
+
+Test(chaos_check, concurrent_reads_may_see_either_order)
+{
+    /* Two puts overlap; readers that overlap both may see x then y, but not y then x. */
+    check_op_t ok[] = {
+        op(0, CHECK_PUT, CHECK_OK, 0, 10, "x", NULL),  op(1, CHECK_PUT, CHECK_OK, 0, 10, "y", NULL),
+        op(2, CHECK_GET, CHECK_OK, 1, 2, "x", NULL),   op(2, CHECK_GET, CHECK_OK, 3, 4, "y", NULL),
+        op(2, CHECK_GET, CHECK_OK, 11, 12, "y", NULL),
+    };
+    cr_assert_eq(check_linearizable(ok, 5, NULL), CHECK_LINEARIZABLE);
+    check_op_t bad[] = {
+        op(0, CHECK_PUT, CHECK_OK, 0, 10, "x", NULL), op(1, CHECK_PUT, CHECK_OK, 0, 10, "y", NULL),
+        op(2, CHECK_GET, CHECK_OK, 1, 2, "x", NULL),  op(2, CHECK_GET, CHECK_OK, 3, 4, "y", NULL),
+        op(2, CHECK_GET, CHECK_OK, 5, 6, "x", NULL), /* x came back: no order explains it */
+    };
+    cr_assert_eq(check_linearizable(bad, 5, NULL), CHECK_NOT_LINEARIZABLE);
+}
+
+Test(chaos_check, two_cas_from_the_same_value_cannot_both_succeed)
+{
+    check_op_t h[] = {
+        op(0, CHECK_PUT, CHECK_OK, 0, 1, "x", NULL),
+        op(1, CHECK_CAS, CHECK_OK, 2, 5, "a", "x"),
+        op(2, CHECK_CAS, CHECK_OK, 2, 5, "b", "x"),
+    };
+    cr_assert_eq(check_linearizable(h, 3, NULL), CHECK_NOT_LINEARIZABLE);
+}
+
+Test(chaos_check, a_timed_out_write_may_or_may_not_apply)
+{
+    /* The maybe-put of z explains the later read of z; without it the history is wrong. */
+    check_op_t h[] = {
+        op(0, CHECK_PUT, CHECK_OK, 0, 1, "x", NULL),
+        op(1, CHECK_PUT, CHECK_MAYBE, 2, 0, "z", NULL),
+        op(0, CHECK_GET, CHECK_OK, 3, 4, "x", NULL),
+        op(0, CHECK_GET, CHECK_OK, 20, 21, "z", NULL),
+    };
+    cr_assert_eq(check_linearizable(h, 4, NULL), CHECK_LINEARIZABLE);
+    h[1].outcome = CHECK_FAIL; /* definitely not applied */
+    cr_assert_eq(check_linearizable(h, 4, NULL), CHECK_NOT_LINEARIZABLE);
+    /* A maybe-cas explains a conflict: the register no longer held x. */
+    check_op_t c[] = {
+        op(0, CHECK_PUT, CHECK_OK, 0, 1, "x", NULL),
+        op(1, CHECK_CAS, CHECK_MAYBE, 2, 0, "w", "x"),
+        op(0, CHECK_CAS, CHECK_CONFLICT, 5, 6, "v", "x"),
+    };
+    cr_assert_eq(check_linearizable(c, 3, NULL), CHECK_LINEARIZABLE);
+    c[1].outcome = CHECK_FAIL;
+    cr_assert_eq(check_linearizable(c, 3, NULL), CHECK_NOT_LINEARIZABLE);
+}
+
+Test(chaos_check, a_lost_acknowledged_write_is_reported)
+{
+    check_op_t h[] = {
+        op(0, CHECK_PUT, CHECK_OK, 0, 1, "x", NULL),
+        op(0, CHECK_PUT, CHECK_OK, 2, 3, "y", NULL),
+        op(1, CHECK_PUT, CHECK_MAYBE, 4, 0, "z", NULL),
+    };
+    char lost[CHECK_VALUE_MAX] = "";
+    cr_assert_eq(check_lost_writes(h, 3, "y", lost), 0);
+    cr_assert_eq(check_lost_writes(h, 3, "z", lost), 0); /* the maybe-write applied last */
+    cr_assert_eq(check_lost_writes(h, 3, "x", lost), 1);
+    cr_assert_str_eq(lost, "y");
+    cr_assert_eq(check_lost_writes(h, 3, "", lost), 1); /* everything vanished */
+    /* Concurrent acknowledged writes: either may be the last. */
+    check_op_t c[] = {
+        op(0, CHECK_PUT, CHECK_OK, 0, 5, "x", NULL),
+        op(1, CHECK_PUT, CHECK_OK, 1, 6, "y", NULL),
+    };
+    cr_assert_eq(check_lost_writes(c, 2, "x", NULL), 0);
+    cr_assert_eq(check_lost_writes(c, 2, "y", NULL), 0);
+}
+
+Test(chaos_check, a_stale_fence_acknowledged_late_is_reported)
+{
+    check_op_t h[] = {
+        op(0, CHECK_PUT, CHECK_OK, 0, 1, "x", NULL),
+        op(1, CHECK_PUT, CHECK_OK, 2, 3, "y", NULL),
+        op(0, CHECK_PUT, CHECK_FAIL, 4, 5, "z", NULL),
+    };
+    h[0].fence = 3;
+    h[1].fence = 5;
+    h[2].fence = 3;
+    h[2].fenced = true;
+    cr_assert_eq(check_fencing(h, 3), 0);
+    h[2].outcome = CHECK_OK; /* token 3 accepted after token 5 was: the store let it through */
+    cr_assert_eq(check_fencing(h, 3), 1);
+}
+
+Test(chaos_check, overlapping_primaries_are_reported)
+{
+    events_t ev;
+    events_parse("1000000000 a start 10 2\n"
+                 "1005000000 a alive 10\n"
+                 "1100000000 a stop 10\n"
+                 "1200000000 b start 20 3\n"
+                 "1300000000 b stop 20\n",
+                 &ev);
+    check_overlap_report_t rep;
+    check_overlaps(&ev, NULL, 0, &rep);
+    cr_assert_eq(rep.overlaps, 0);
+
+    events_parse("1000000000 a start 10 2\n"
+                 "1200000000 b start 20 3\n"
+                 "1250000000 a alive 10\n" /* a still runs after b started */
+                 "1260000000 a stop 10\n"
+                 "1300000000 b stop 20\n",
+                 &ev);
+    check_overlaps(&ev, NULL, 0, &rep);
+    cr_assert_eq(rep.overlaps, 1);
+    cr_assert_str_eq(ev.iv[rep.first_a].node, "a");
+    cr_assert_str_eq(ev.iv[rep.first_b].node, "b");
+}
+
+Test(chaos_check, a_frozen_machine_may_run_briefly_after_its_thaw_but_no_longer)
+{
+    /* a was frozen from 1.1 s to 3.0 s; b took over at 2.5 s; a's watchdog killed it 20 ms
+     * after the thaw: excused as a frozen tail. */
+    events_t ev;
+    events_parse("1000000000 a start 10 2\n"
+                 "1095000000 a alive 10\n"
+                 "2500000000 b start 20 3\n"
+                 "3015000000 a alive 10\n"
+                 "3600000000 b stop 20\n",
+                 &ev);
+    check_frozen_t fr = {.node = "a", .stop_ns = 1100000000ull, .cont_ns = 3000000000ull};
+    check_overlap_report_t rep;
+    check_overlaps(&ev, &fr, 1, &rep);
+    cr_assert_eq(rep.overlaps, 0);
+    cr_assert_eq(rep.frozen_tails, 1);
+    cr_assert(rep.longest_tail_ns >= 15000000ull && rep.longest_tail_ns <= 25000000ull);
+
+    /* The same, but a kept running for a second after the thaw: a violation. */
+    events_parse("1000000000 a start 10 2\n"
+                 "1095000000 a alive 10\n"
+                 "2500000000 b start 20 3\n"
+                 "4000000000 a alive 10\n"
+                 "4600000000 b stop 20\n",
+                 &ev);
+    check_overlaps(&ev, &fr, 1, &rep);
+    cr_assert_eq(rep.overlaps, 1);
+}
