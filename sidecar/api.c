@@ -280,6 +280,7 @@ int sidecar_api_start(sidecar_api_t **out, uv_loop_t *loop, const sidecar_config
     http_server_route(api->srv, HTTP_METHOD_GET, "/v1/primary", 0, h_primary, api);
     http_server_route(api->srv, HTTP_METHOD_POST, "/v1/leader/transfer", HTTP_ROUTE_MUTATING,
                       h_transfer, api);
+    api_members_init(api);
     api_kv_init(api, loop);
     char addr[300];
     sidecar_config_addr_format(&cfg->listen_http, addr, sizeof(addr));

@@ -28,6 +28,15 @@ cJSON *api_member_json(sidecar_api_t *api, uint64_t id);
  * 503 when no leader is known. */
 void api_reply_not_leader(sidecar_api_t *api, http_req_t *req);
 
+/* Answers req through done() once the entry at index applies in term `term` (503 if
+ * another entry took its place, leadership was lost, or 5 s passed). done() must answer. */
+typedef void (*api_entry_cb)(http_req_t *req, const raft_entry_t *e, const store_result_t *res);
+int api_wait_entry(sidecar_api_t *api, http_req_t *req, uint64_t index, uint64_t term,
+                   api_entry_cb done);
+
+/* Registers the membership routes (api_members.c). */
+void api_members_init(sidecar_api_t *api);
+
 /* Registers the KV routes (api_kv.c) and its node observer. */
 void api_kv_init(sidecar_api_t *api, uv_loop_t *loop);
 /* Answers every waiting KV request with 503 (shutdown). */

@@ -22,7 +22,8 @@ struct kv_wait {
     uint64_t term;  /* WRITE: the proposal's term */
     uint64_t ctx;   /* READ_INDEX: our token */
     uint64_t deadline_ms;
-    bool list; /* the read is a prefix listing */
+    bool list;         /* the read is a prefix listing */
+    api_entry_cb done; /* WRITE: answers once the entry applied in the proposal's term */
 };
 
 static uint64_t now_ms(void)
@@ -260,6 +261,8 @@ static void h_list(http_req_t *req, void *data)
 /* ---- writes ------------------------------------------------------------------------------------
  */
 
+static void reply_write(http_req_t *req, const raft_entry_t *e, const store_result_t *res);
+
 static void start_write(sidecar_api_t *api, http_req_t *req, bool put)
 {
     const raft_t *r = sidecar_node_raft(api->node);
@@ -320,13 +323,20 @@ static void start_write(sidecar_api_t *api, http_req_t *req, bool put)
             http_req_reply_error(req, 503, "propose_failed", raft_strerror(rv));
         return;
     }
-    struct kv_wait *w = wait_add(api, req, WAIT_WRITE);
-    if (w == NULL) {
+    if (api_wait_entry(api, req, index, raft_term(r), reply_write) != 0)
         http_req_reply_error(req, 503, "busy", "out of memory; the write may still apply");
-        return;
-    }
+}
+
+int api_wait_entry(sidecar_api_t *api, http_req_t *req, uint64_t index, uint64_t term,
+                   api_entry_cb done)
+{
+    struct kv_wait *w = wait_add(api, req, WAIT_WRITE);
+    if (w == NULL)
+        return -1;
     w->index = index;
-    w->term = raft_term(r);
+    w->term = term;
+    w->done = done;
+    return 0;
 }
 
 static void h_put(http_req_t *req, void *data)
@@ -339,15 +349,10 @@ static void h_delete(http_req_t *req, void *data)
     start_write(data, req, false);
 }
 
-static void reply_write(struct kv_wait *w, const raft_entry_t *e, const store_result_t *res)
+static void reply_write(http_req_t *req, const raft_entry_t *e, const store_result_t *res)
 {
-    http_req_t *req = w->req;
+    (void)e;
     const char *key = http_req_param(req, "key");
-    if (e->term != w->term) {
-        http_req_reply_error(req, 503, "leadership_lost",
-                             "leadership changed before the write committed; it was not applied");
-        return;
-    }
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "key", key);
     int status = 200;
@@ -408,7 +413,12 @@ static void applied_cb(void *ud, const raft_entry_t *e, const store_result_t *re
     while (w != NULL) {
         struct kv_wait *next = w->next;
         if (w->kind == WAIT_WRITE && w->index == e->index) {
-            reply_write(w, e, res);
+            if (e->term != w->term)
+                http_req_reply_error(w->req, 503, "leadership_lost",
+                                     "leadership changed before the change committed; it was "
+                                     "not applied");
+            else
+                w->done(w->req, e, res);
             wait_done(w);
         } else if (w->kind == WAIT_APPLY && w->index <= applied) {
             serve_read(api, w->req, w->list);

@@ -141,6 +141,9 @@ static const setting_t settings[] = {
         "command run on every role or leader change (notification only)"),
     ROW("witness", T_BOOL, "BOOL", "false", OFF(witness), 0, 0, 0,
         "vote and keep the log but never run the workload nor stay leader"),
+    ROW("join", T_BOOL, "BOOL", "false", OFF(join), 0, 0, 0,
+        "join an existing cluster (--peers names its initial members, not this node): wait "
+        "to be added with POST /v1/members"),
     ROW("log-level", T_ENUM, "LEVEL", "info", OFF(log_level), 0, 0, 0,
         "least severe level logged: debug, info, warn or error"),
     ROW("log-format", T_ENUM, "FORMAT", "text", OFF(log_format), 0, 0, 0,
@@ -1391,7 +1394,16 @@ static int check_consistency(parser_t *p)
         size_t i;
         for (i = 0; i < cfg->n_peers && strcmp(cfg->peers[i].name, cfg->name) != 0; i++) {
         }
-        if (i == cfg->n_peers) {
+        if (cfg->join && i < cfg->n_peers) {
+            return fail(p, SIDECAR_CONFIG_EINVAL,
+                        "--join is for a node that is not in --peers, but \"%s\" is", cfg->name);
+        }
+        if (cfg->join) {
+            if (!is_set(p, "listen-peer")) {
+                return fail(p, SIDECAR_CONFIG_EINVAL,
+                            "--listen-peer is required with --join (this node is not in --peers)");
+            }
+        } else if (i == cfg->n_peers) {
             char names[160] = "";
             for (size_t k = 0; k < cfg->n_peers && strlen(names) < 120; k++) {
                 size_t n = strlen(names);
@@ -1401,7 +1413,7 @@ static int check_consistency(parser_t *p)
                         cfg->name, names);
         }
         cfg->self_index = i;
-        if (!is_set(p, "listen-peer")) {
+        if (!cfg->join && !is_set(p, "listen-peer")) {
             rc = copy_addr(p, &cfg->listen_peer, cfg->peers[i].host, cfg->peers[i].port);
             if (rc != 0) {
                 return rc;

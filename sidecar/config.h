@@ -88,7 +88,8 @@ typedef struct sidecar_config {
     char *name;            /* this node; always set when action == RUN */
     sidecar_peer_t *peers; /* the initial cluster; n_peers == 0 when --peers not given */
     size_t n_peers;
-    size_t self_index;             /* peers[self_index].name == name, when n_peers > 0 */
+    size_t self_index;             /* peers[self_index].name == name, when n_peers > 0 and
+                                      not joining */
     sidecar_addr_t listen_peer;    /* default: this node's address in --peers */
     sidecar_addr_t listen_http;    /* port 0 lets the OS pick (tests) */
     sidecar_addr_t advertise_http; /* default: listen_http */
@@ -113,6 +114,7 @@ typedef struct sidecar_config {
     sidecar_argv_t on_stop;
     sidecar_argv_t on_change;
     bool witness;
+    bool join; /* a new member: do not bootstrap from --peers */
 
     sidecar_log_level_t log_level;
     sidecar_log_format_t log_format;

@@ -37,6 +37,7 @@ struct sidecar_node {
     uint64_t start_ns;
     uint64_t tick_ns;
     char http_addr[300]; /* --advertise-http as host:port */
+    char peer_addr[300]; /* where peers can dial us, "" when unknown */
     raft_conf_t boot_conf;
     raft_conf_t synced_conf; /* membership the transport was last told about */
     sidecar_node_observer_t *observers;
@@ -200,6 +201,31 @@ static void log_state_cb(void *ud, uint64_t *term, const char **role)
     *role = role_text(n->state.role);
 }
 
+/* ---- membership ---------------------------------------------------------------------------- */
+
+/* Leader: a learner whose log has caught up with the commit index becomes a voter (one change
+ * at a time; the core answers RAFT_EBUSY while another is pending, and we try again later). */
+static void maybe_promote(sidecar_node_t *n)
+{
+    if (raft_role(n->raft) != RAFT_LEADER)
+        return;
+    raft_progress_t pr[RAFT_MAX_MEMBERS];
+    size_t np = raft_progress(n->raft, pr, RAFT_MAX_MEMBERS);
+    uint64_t commit = raft_commit_index(n->raft);
+    for (size_t i = 0; i < np; i++) {
+        if (pr[i].voter || pr[i].match < commit)
+            continue;
+        uint64_t index = 0;
+        if (raft_propose_conf(n->raft, RAFT_CONF_PROMOTE, pr[i].id, NULL, &index) == 0) {
+            char name[64];
+            member_name(n, pr[i].id, name, sizeof(name));
+            SIDECAR_LOG(SIDECAR_LOG_INFO, "promoting a caught-up learner to voter",
+                        SIDECAR_LOG_STR("member", name), SIDECAR_LOG_UINT("index", index));
+        }
+        return;
+    }
+}
+
 /* ---- compaction ----------------------------------------------------------------------------- */
 
 /* Snapshot the state machine and drop the log below it once enough entries accumulated. */
@@ -307,6 +333,7 @@ static void process(sidecar_node_t *n)
         n->batch_out = false;
         sync_peers(n);
         maybe_compact(n);
+        maybe_promote(n);
     }
     n->in_process = false;
 }
@@ -440,6 +467,8 @@ static int bootstrap_conf(sidecar_node_t *n, bool fresh, raft_conf_t *conf)
     if (store_local_get(n->store, BOOTSTRAP_KEY, buf, sizeof(buf), &len) == 0)
         return raft_conf_decode(buf, len, conf) == 0 ? 0 : SIDECAR_NODE_ESTORE;
     const sidecar_config_t *cfg = n->cfg;
+    if (cfg->join)
+        return 0; /* a new member learns the configuration from the leader */
     for (size_t i = 0; i < cfg->n_peers && conf->n < RAFT_MAX_MEMBERS; i++) {
         raft_member_t *m = &conf->members[conf->n++];
         m->id = cfg->peers[i].id;
@@ -466,6 +495,15 @@ int sidecar_node_start(sidecar_node_t **out, uv_loop_t *loop, const sidecar_conf
     n->id = sidecar_config_node_id(cfg->name);
     n->tick_ns = (uint64_t)cfg->tick_ms * 1000000ull;
     sidecar_config_addr_format(&cfg->advertise_http, n->http_addr, sizeof(n->http_addr));
+    /* Our own entry of --peers, else --listen-peer unless it is a wildcard. */
+    if (cfg->n_peers > 0 && !cfg->join) {
+        sidecar_addr_t self = {.host = cfg->peers[cfg->self_index].host,
+                               .port = cfg->peers[cfg->self_index].port};
+        sidecar_config_addr_format(&self, n->peer_addr, sizeof(n->peer_addr));
+    } else if (strcmp(cfg->listen_peer.host, "0.0.0.0") != 0 &&
+               strcmp(cfg->listen_peer.host, "::") != 0) {
+        sidecar_config_addr_format(&cfg->listen_peer, n->peer_addr, sizeof(n->peer_addr));
+    }
     n->state.store_ok = true;
     raft_boot_t boot = {0};
     bool boot_loaded = false;
@@ -498,7 +536,8 @@ int sidecar_node_start(sidecar_node_t **out, uv_loop_t *loop, const sidecar_conf
         SIDECAR_LOG(SIDECAR_LOG_INFO, "existing data directory: using the stored membership, "
                                       "--peers is ignored");
     if (fresh && n->boot_conf.n == 0)
-        SIDECAR_LOG(SIDECAR_LOG_INFO, "no initial cluster given: waiting to be added");
+        SIDECAR_LOG(SIDECAR_LOG_INFO, "joining: waiting for the leader to add this node "
+                                      "(POST /v1/members)");
     boot.conf = n->boot_conf;
     boot.applied = store_applied_index(n->store);
 
@@ -538,6 +577,7 @@ int sidecar_node_start(sidecar_node_t **out, uv_loop_t *loop, const sidecar_conf
                                      .cluster_id = sidecar_config_cluster_id(cfg),
                                      .token = cfg->cluster_token,
                                      .advertise_http = n->http_addr,
+                                     .advertise_peer = n->peer_addr[0] ? n->peer_addr : NULL,
                                      .listen_host = cfg->listen_peer.host,
                                      .listen_port = cfg->listen_peer.port,
                                      .recv_cb = recv_cb,

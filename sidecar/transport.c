@@ -662,6 +662,29 @@ static void remember_http(struct sidecar_transport *t, uint64_t id, const char *
     slot->id = id;
     memcpy(slot->addr, addr, len);
     slot->addr[len] = '\0';
+    char *space = strchr(slot->addr, ' ');
+    if (space == NULL)
+        return;
+    *space = '\0';
+    /* A member we do not know yet (we are joining, and have not applied the configuration
+     * that names it): dial it back at the address it advertised, or we could never answer. */
+    const char *peer = space + 1;
+    const char *colon = strrchr(peer, ':');
+    if (colon == NULL || peer_find(t, id, NULL) != NULL)
+        return;
+    char host[SIDECAR_TRANSPORT_HOST_MAX];
+    size_t hl = (size_t)(colon - peer);
+    if (hl >= 2 && peer[0] == '[' && peer[hl - 1] == ']')
+        peer++, hl -= 2;
+    unsigned long port = strtoul(colon + 1, NULL, 10);
+    if (hl == 0 || hl >= sizeof(host) || port == 0 || port > 65535)
+        return;
+    memcpy(host, peer, hl);
+    host[hl] = '\0';
+    SIDECAR_LOG(SIDECAR_LOG_INFO, "dialling back a peer not yet in our configuration",
+                SIDECAR_LOG_UINT("peer", id), SIDECAR_LOG_STR("addr", host),
+                SIDECAR_LOG_UINT("port", port));
+    sidecar_transport_peer_set(t, id, host, (uint16_t)port);
 }
 
 const char *sidecar_transport_peer_http(const sidecar_transport_t *t, uint64_t id)
@@ -873,15 +896,19 @@ int sidecar_transport_start(sidecar_transport_t **out, const sidecar_transport_c
         memcpy(t->token, cfg->token, t->token_len);
     }
     t->cfg.token = NULL;
-    if (cfg->advertise_http != NULL) {
-        t->http_len = strlen(cfg->advertise_http);
+    if (cfg->advertise_http != NULL || cfg->advertise_peer != NULL) {
+        /* One authenticated field: "<http address> <peer address>". */
+        int n = snprintf(t->http, sizeof(t->http), "%s %s",
+                         cfg->advertise_http ? cfg->advertise_http : "",
+                         cfg->advertise_peer ? cfg->advertise_peer : "");
+        t->http_len = n > 0 ? (size_t)n : 0;
         if (t->http_len > HTTP_ADDR_MAX) {
             free(t);
             return SIDECAR_TRANSPORT_EINVAL;
         }
-        memcpy(t->http, cfg->advertise_http, t->http_len);
     }
     t->cfg.advertise_http = NULL;
+    t->cfg.advertise_peer = NULL;
 
     struct sockaddr_storage ss;
     int rv = uv_ip4_addr(cfg->listen_host, cfg->listen_port, (struct sockaddr_in *)&ss);

@@ -9,7 +9,7 @@
  *
  *   server -> client  CHALLENGE  "ELCH" u16 version  u8[16] nonce                (22 bytes)
  *   client -> server  HELLO      "ELHI" u16 version  u64 cluster_id  u64 from  u64 to
- *                                u8[32] proof  u8 n  u8[n] advertised HTTP address
+ *                                u8[32] proof  u8 n  u8[n] "<HTTP address> <peer address>"
  *                                                                           (63 + n bytes)
  *   server -> client  VERDICT    "ELOK" u8 0 | "ELNO" u8 reason                   (5 bytes)
  *
@@ -69,8 +69,10 @@ typedef struct sidecar_transport_config {
     uint64_t self_id;
     uint64_t cluster_id;
     const char *token;          /* shared secret; NULL or "" = none. Copied. */
-    const char *advertise_http; /* our HTTP address, told to peers we dial (<= 255 bytes);
-                                   NULL = none. Copied. */
+    const char *advertise_http; /* our HTTP address, told to peers we dial; NULL = none */
+    const char *advertise_peer; /* where peers can dial us; NULL = none. A peer that does not
+                                   know us yet (it is joining) dials back there. Both copied;
+                                   together at most 254 bytes. */
     const char *listen_host;    /* e.g. "127.0.0.1", "0.0.0.0", "::" */
     uint16_t listen_port;       /* 0 = any (tests) */
     size_t max_queue_bytes;     /* 0 = SIDECAR_TRANSPORT_QUEUE_BYTES */
