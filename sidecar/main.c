@@ -6,6 +6,7 @@
 #include <uv.h>
 
 #include "api.h"
+#include "client.h"
 #include "config.h"
 #include "log.h"
 #include "node.h"
@@ -186,6 +187,8 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], SIDECAR_SHIM_ARG) == 0)
         return sidecar_shim_main(argc, argv);
+    if (argc > 1 && sidecar_client_is_subcommand(argv[1]))
+        return sidecar_client_main(argc, argv);
     signal(SIGPIPE, SIG_IGN);
     static daemon_t d;
     char err[SIDECAR_CONFIG_ERR_MAX];
