@@ -30,6 +30,14 @@ SIM_SCHEDULES ?= 100000
 sim-long: build
 	$(BUILD)/tests/sim/raft_sim --schedules $(SIM_SCHEDULES) --random
 
+# The first command of the README: a 3-node cluster on loopback running the example binlog
+# worker, a kill -9 failover and a graceful handover, then a verification (deploy/demo.sh).
+# DEMO_SHORT=1 for the short CI variant, DEMO_KEEP=1 to keep its logs.
+.PHONY: demo
+demo: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS) --target electd binlog_worker
+	bash deploy/demo.sh $(BUILD)
+
 bench: build
 	$(BUILD)/tests/bench/bench_raft
 
