@@ -139,17 +139,6 @@ static void h_status(http_req_t *req, void *data)
     cJSON_Delete(o);
 }
 
-static void h_leader(http_req_t *req, void *data)
-{
-    sidecar_api_t *api = data;
-    sidecar_node_state_t st;
-    sidecar_node_state(api->node, &st);
-    cJSON *o = api_member_json(api, st.leader);
-    cJSON_AddNumberToObject(o, "term", (double)st.term);
-    http_req_reply_json(req, 200, o);
-    cJSON_Delete(o);
-}
-
 static void h_healthz(http_req_t *req, void *data)
 {
     sidecar_api_t *api = data;
@@ -274,13 +263,14 @@ int sidecar_api_start(sidecar_api_t **out, uv_loop_t *loop, const sidecar_config
         return rv;
     }
     http_server_route(api->srv, HTTP_METHOD_GET, "/v1/status", 0, h_status, api);
-    http_server_route(api->srv, HTTP_METHOD_GET, "/v1/leader", 0, h_leader, api);
     http_server_route(api->srv, HTTP_METHOD_GET, "/healthz", 0, h_healthz, api);
     http_server_route(api->srv, HTTP_METHOD_GET, "/readyz", 0, h_readyz, api);
     http_server_route(api->srv, HTTP_METHOD_GET, "/v1/primary", 0, h_primary, api);
     http_server_route(api->srv, HTTP_METHOD_POST, "/v1/leader/transfer", HTTP_ROUTE_MUTATING,
                       h_transfer, api);
     api_members_init(api);
+    api_metrics_init(api);
+    api_watch_init(api, loop);
     api_kv_init(api, loop);
     char addr[300];
     sidecar_config_addr_format(&cfg->listen_http, addr, sizeof(addr));
@@ -302,7 +292,7 @@ int sidecar_api_port(const sidecar_api_t *api)
 /* The server and the KV sweep timer both close asynchronously; the last one frees api. */
 static void finish(sidecar_api_t *api)
 {
-    if (api->srv != NULL || !uv_is_closing((uv_handle_t *)&api->timer) || api->timer.data)
+    if (api->srv != NULL || api->timer.data || api->watch.timer.data)
         return;
     void (*cb)(void *) = api->close_cb;
     void *ud = api->close_ud;
@@ -321,7 +311,7 @@ static void server_closed_cb(void *data)
 static void timer_closed_cb(uv_handle_t *h)
 {
     sidecar_api_t *api = h->data;
-    api->timer.data = NULL;
+    h->data = NULL;
     finish(api);
 }
 
@@ -330,6 +320,8 @@ void sidecar_api_close(sidecar_api_t *api, void (*cb)(void *ud), void *ud)
     api->close_cb = cb;
     api->close_ud = ud;
     api_kv_close(api);
+    api_watch_close(api);
     uv_close((uv_handle_t *)&api->timer, timer_closed_cb);
+    uv_close((uv_handle_t *)&api->watch.timer, timer_closed_cb);
     http_server_close(api->srv, server_closed_cb, api);
 }

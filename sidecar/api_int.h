@@ -5,8 +5,24 @@
 #include <cjson/cJSON.h>
 
 #include "api.h"
+#include "metrics.h"
 
 struct kv_wait;
+struct watcher;
+
+/* Change notification state (api_watch.c). */
+struct sidecar_api_watch {
+    struct watcher *list; /* long polls and event streams */
+    size_t n_poll, n_sse;
+    sidecar_node_observer_t obs;
+    uv_timer_t timer;
+    uint64_t leader, term;
+    raft_role_t role;
+    int workload;
+    uint64_t lost_at_ms;     /* when this node stopped knowing a leader; 0 */
+    uint64_t leader_changes; /* new leaders seen */
+    sidecar_hist_t failover; /* leaderless -> a leader known, as seen here (s) */
+};
 
 struct sidecar_api {
     http_server_t *srv;
@@ -17,6 +33,7 @@ struct sidecar_api {
     struct kv_wait *waits; /* KV requests waiting for commit, ReadIndex or apply */
     uint64_t next_ctx;
     uv_timer_t timer; /* expires waits that took too long */
+    struct sidecar_api_watch watch;
     void (*close_cb)(void *);
     void *close_ud;
 };
@@ -33,6 +50,13 @@ void api_reply_not_leader(sidecar_api_t *api, http_req_t *req);
 typedef void (*api_entry_cb)(http_req_t *req, const raft_entry_t *e, const store_result_t *res);
 int api_wait_entry(sidecar_api_t *api, http_req_t *req, uint64_t index, uint64_t term,
                    api_entry_cb done);
+
+/* Long poll and event stream (api_watch.c); _close answers and ends them all. */
+void api_watch_init(sidecar_api_t *api, uv_loop_t *loop);
+void api_watch_close(sidecar_api_t *api);
+
+/* GET /metrics (api_metrics.c). */
+void api_metrics_init(sidecar_api_t *api);
 
 /* Registers the membership routes (api_members.c). */
 void api_members_init(sidecar_api_t *api);

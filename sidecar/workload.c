@@ -91,6 +91,7 @@ struct child {
     int64_t status;   /* exit status (128+sig) once exited */
     bool exited;
     bool timed_out;
+    uint64_t started_ns;
     char line[2][HOOK_LINE_MAX];
     size_t line_len[2];
     size_t logged;
@@ -405,6 +406,7 @@ static void shim_start(sidecar_workload_t *w)
     }
     w->open_children++;
     w->shim = c;
+    w->info.starts++;
     w->ctl_fd = fds[1];
     w->sent_deadline_ns = w->st.lease_deadline_ns;
     send_ctl(w, 'D', w->sent_deadline_ns);
@@ -553,6 +555,9 @@ static bool hook_run(sidecar_workload_t *w, const char *name, const sidecar_argv
     uv_read_start((uv_stream_t *)&c->out[1], hook_alloc_cb, hook_read_cb);
     uv_timer_start(&c->timeout, hook_timeout_cb, w->cfg->hook_timeout_ms, 0);
     w->hook = c;
+    c->started_ns = uv_hrtime();
+    if (strcmp(name, "on-start") == 0)
+        w->info.starts++;
     w->info.pid = c->proc.pid;
     persist_shim(w, c->proc.pid);
     return true;
@@ -568,6 +573,7 @@ static void hook_finished(sidecar_workload_t *w, struct child *c)
                 SIDECAR_LOG_BOOL("timed_out", c->timed_out));
     if (!ok)
         w->info.hooks_failed++;
+    sidecar_hist_observe(&w->info.hook_seconds, (double)(uv_hrtime() - c->started_ns) / 1e9);
     w->info.last_exit = (int)c->status;
     w->info.pid = 0;
     const char *name = c->name;

@@ -19,6 +19,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "metrics.h"
 #include "node.h"
 
 typedef struct sidecar_workload sidecar_workload_t;
@@ -35,13 +36,15 @@ const char *sidecar_workload_state_name(sidecar_workload_state_t s);
 
 typedef struct sidecar_workload_info {
     sidecar_workload_state_t state;
-    const char *mode;      /* "supervise", "hooks", "witness", "none" */
-    int pid;               /* supervised workload's shim pid, or running hook pid; 0 */
-    uint64_t restarts;     /* unplanned exits / failed starts since electd started */
-    int last_exit;         /* last exit status (128+sig for signals); -1 none */
-    uint64_t hooks_run;    /* hook invocations */
-    uint64_t hooks_failed; /* non-zero exits and timeouts */
-    uint64_t started_ms;   /* uv_now when the current primary period began, 0 */
+    const char *mode;            /* "supervise", "hooks", "witness", "none" */
+    int pid;                     /* supervised workload's shim pid, or running hook pid; 0 */
+    uint64_t restarts;           /* unplanned exits / failed starts since electd started */
+    int last_exit;               /* last exit status (128+sig for signals); -1 none */
+    uint64_t hooks_run;          /* hook invocations */
+    uint64_t hooks_failed;       /* non-zero exits and timeouts */
+    uint64_t started_ms;         /* uv_now when the current primary period began, 0 */
+    uint64_t starts;             /* times the workload was started (or on-start run) here */
+    sidecar_hist_t hook_seconds; /* how long hooks ran */
 } sidecar_workload_info_t;
 
 /* Starts the controller. main_argv0 is electd's own path (for the shim). Before anything

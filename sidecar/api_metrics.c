@@ -1,0 +1,177 @@
+/* api_metrics.c — GET /metrics in the Prometheus text format 0.0.4: role, term, leader
+ * changes and failover durations, indexes, lease, workload and hooks, peers, HTTP. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "api_int.h"
+#include "log.h"
+#include "transport.h"
+
+typedef sidecar_metrics_buf_t buf_t;
+
+static void gauge(buf_t *b, const char *name, const char *help, double v)
+{
+    sidecar_metrics_header(b, name, "gauge", help);
+    sidecar_metrics_printf(b, "%s %.17g\n", name, v);
+}
+
+static void counter(buf_t *b, const char *name, const char *help, uint64_t v)
+{
+    sidecar_metrics_header(b, name, "counter", help);
+    sidecar_metrics_printf(b, "%s %" PRIu64 "\n", name, v);
+}
+
+static void peer_label(buf_t *b, sidecar_api_t *api, uint64_t id)
+{
+    const char *addr = sidecar_node_member_addr(api->node, id);
+    const char *eq = addr ? strchr(addr, '=') : NULL;
+    char name[64];
+    if (eq)
+        snprintf(name, sizeof(name), "%.*s", (int)(eq - addr), addr);
+    else
+        snprintf(name, sizeof(name), "%016" PRIx64, id);
+    sidecar_metrics_printf(b, "{peer=\"");
+    sidecar_metrics_label(b, name);
+    sidecar_metrics_printf(b, "\"}");
+}
+
+struct http_rows {
+    buf_t *b;
+};
+
+static void http_row(const char *method, const char *pattern, int status, uint64_t count,
+                     void *data)
+{
+    buf_t *b = ((struct http_rows *)data)->b;
+    sidecar_metrics_printf(b, "electd_http_requests_total{method=\"");
+    sidecar_metrics_label(b, method);
+    sidecar_metrics_printf(b, "\",route=\"");
+    sidecar_metrics_label(b, pattern && *pattern ? pattern : "unmatched");
+    sidecar_metrics_printf(b, "\",code=\"%d\"} %" PRIu64 "\n", status, count);
+}
+
+static void h_metrics(http_req_t *req, void *data)
+{
+    sidecar_api_t *api = data;
+    buf_t b = {0};
+    sidecar_node_state_t st;
+    sidecar_node_state(api->node, &st);
+    const raft_t *r = sidecar_node_raft(api->node);
+
+    sidecar_metrics_header(&b, "electd_role", "gauge", "1 for this node's Raft role");
+    static const raft_role_t roles[] = {RAFT_FOLLOWER, RAFT_PRECANDIDATE, RAFT_CANDIDATE,
+                                        RAFT_LEADER};
+    for (size_t i = 0; i < 4; i++)
+        sidecar_metrics_printf(&b, "electd_role{role=\"%s\"} %d\n", raft_role_name(roles[i]),
+                               st.role == roles[i]);
+    gauge(&b, "electd_term", "current Raft term", (double)st.term);
+    gauge(&b, "electd_leader_known", "1 when this node knows a leader", st.leader != 0);
+    counter(&b, "electd_leader_changes_total", "new leaders seen by this node",
+            api->watch.leader_changes);
+    sidecar_metrics_header(&b, "electd_failover_duration_seconds", "histogram",
+                           "time this node spent without a known leader, per failover");
+    sidecar_metrics_hist(&b, "electd_failover_duration_seconds", NULL, &api->watch.failover);
+    gauge(&b, "electd_commit_index", "Raft commit index", (double)st.commit);
+    gauge(&b, "electd_applied_index", "index applied to the state machine", (double)st.applied);
+    gauge(&b, "electd_last_index", "last Raft log index", (double)raft_last_index(r));
+    gauge(&b, "electd_fencing_token", "current epoch (the fencing token)", (double)st.epoch);
+    uint64_t now = uv_hrtime();
+    double lease = st.role == RAFT_LEADER && st.lease_deadline_ns > now
+                       ? (double)(st.lease_deadline_ns - now) / 1e9
+                       : 0;
+    gauge(&b, "electd_lease_remaining_seconds", "leader lease left (0 when not holding one)",
+          lease);
+    gauge(&b, "electd_store_ok", "1 while the store accepts writes", st.store_ok);
+    const raft_conf_t *conf = raft_conf(r);
+    gauge(&b, "electd_members", "members in the configuration", conf->n);
+    gauge(&b, "electd_voters", "voting members", raft_conf_voters(conf));
+
+    sidecar_workload_info_t wi;
+    sidecar_workload_info(api->workload, &wi);
+    sidecar_metrics_header(&b, "electd_workload_state", "gauge",
+                           "1 for the workload's state on this node");
+    for (int s = SIDECAR_WORKLOAD_STANDBY; s <= SIDECAR_WORKLOAD_STOPPING; s++)
+        sidecar_metrics_printf(&b, "electd_workload_state{state=\"%s\"} %d\n",
+                               sidecar_workload_state_name((sidecar_workload_state_t)s),
+                               (int)wi.state == s);
+    counter(&b, "electd_workload_starts_total", "workload starts (or on-start runs) here",
+            wi.starts);
+    counter(&b, "electd_workload_failures_total", "unplanned workload exits and failed starts here",
+            wi.restarts);
+    counter(&b, "electd_hooks_total", "hook runs", wi.hooks_run);
+    counter(&b, "electd_hook_failures_total", "hooks that failed or timed out", wi.hooks_failed);
+    sidecar_metrics_header(&b, "electd_hook_duration_seconds", "histogram", "hook run time");
+    sidecar_metrics_hist(&b, "electd_hook_duration_seconds", NULL, &wi.hook_seconds);
+
+    struct sidecar_transport *t = sidecar_node_transport(api->node);
+    sidecar_transport_peer_stats_t ps[RAFT_MAX_MEMBERS * 2];
+    size_t np = sidecar_transport_stats(t, ps, RAFT_MAX_MEMBERS * 2);
+    static const char *names[] = {"electd_peer_connected", "electd_peer_sent_frames_total",
+                                  "electd_peer_dropped_frames_total", "electd_peer_queued_bytes",
+                                  "electd_peer_connects_total"};
+    static const char *types[] = {"gauge", "counter", "counter", "gauge", "counter"};
+    static const char *helps[] = {
+        "1 while the outbound connection to the peer is up", "Raft frames sent to the peer",
+        "frames dropped (peer unreachable or queue full)", "bytes waiting to be sent",
+        "successful handshakes with the peer"};
+    for (int k = 0; k < 5; k++) {
+        sidecar_metrics_header(&b, names[k], types[k], helps[k]);
+        for (size_t i = 0; i < np; i++) {
+            uint64_t v = k == 0   ? ps[i].connected
+                         : k == 1 ? ps[i].sent
+                         : k == 2 ? ps[i].dropped
+                         : k == 3 ? ps[i].queued_bytes
+                                  : ps[i].connects;
+            sidecar_metrics_printf(&b, "%s", names[k]);
+            peer_label(&b, api, ps[i].id);
+            sidecar_metrics_printf(&b, " %" PRIu64 "\n", v);
+        }
+    }
+    raft_progress_t pr[RAFT_MAX_MEMBERS];
+    size_t npr = raft_progress(r, pr, RAFT_MAX_MEMBERS);
+    sidecar_metrics_header(&b, "electd_peer_last_contact_seconds", "gauge",
+                           "leader only: time since the peer last answered");
+    for (size_t i = 0; i < npr; i++) {
+        if (pr[i].id == sidecar_node_id(api->node))
+            continue;
+        sidecar_metrics_printf(&b, "electd_peer_last_contact_seconds");
+        peer_label(&b, api, pr[i].id);
+        sidecar_metrics_printf(&b, " %.3f\n",
+                               (double)(raft_now(r) - pr[i].last_contact_tick) * api->cfg->tick_ms /
+                                   1000.0);
+    }
+    sidecar_metrics_header(&b, "electd_peer_match_index", "gauge",
+                           "leader only: last log index known replicated on the peer");
+    for (size_t i = 0; i < npr; i++) {
+        sidecar_metrics_printf(&b, "electd_peer_match_index");
+        peer_label(&b, api, pr[i].id);
+        sidecar_metrics_printf(&b, " %" PRIu64 "\n", pr[i].match);
+    }
+    counter(&b, "electd_peer_rejected_total",
+            "inbound peer connections refused or dropped for bad input",
+            sidecar_transport_rejected(t));
+
+    sidecar_metrics_header(&b, "electd_http_requests_total", "counter",
+                           "HTTP responses by method, route and status code");
+    struct http_rows rows = {&b};
+    http_server_stats_foreach(api->srv, http_row, &rows);
+    http_counters_t hc;
+    http_server_counters(api->srv, &hc);
+    gauge(&b, "electd_http_connections_open", "open HTTP connections", (double)hc.connections_open);
+    counter(&b, "electd_http_connections_rejected_total",
+            "HTTP connections refused at the connection limit", hc.connections_rejected);
+    counter(&b, "electd_log_dropped_lines_total", "log lines that could not be written",
+            sidecar_log_dropped());
+
+    if (b.failed)
+        http_req_reply_error(req, 503, "busy", "out of memory");
+    else
+        http_req_reply(req, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len);
+    sidecar_metrics_buf_free(&b);
+}
+
+void api_metrics_init(sidecar_api_t *api)
+{
+    http_server_route(api->srv, HTTP_METHOD_GET, "/metrics", 0, h_metrics, api);
+}

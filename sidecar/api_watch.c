@@ -1,0 +1,305 @@
+/* api_watch.c — change notification over HTTP: the long poll on GET /v1/leader?wait=&term=
+ * and the server-sent event stream GET /v1/events. Node changes wake waiters at once; a short
+ * timer notices workload state changes, which the node does not see. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_int.h"
+
+#define WATCH_TICK_MS     50
+#define SSE_KEEPALIVE_MS  15000
+#define SSE_CLIENTS_MAX   64
+#define LONGPOLL_MAX      1024
+#define LONGPOLL_LIMIT_MS (5 * 60 * 1000) /* ?wait= is capped here */
+
+enum { W_POLL, W_SSE };
+
+struct watcher {
+    struct watcher *next, *prev;
+    sidecar_api_t *api;
+    http_req_t *req;
+    int kind;
+    uint64_t term; /* POLL: what the client saw */
+    uint64_t leader;
+    uint64_t deadline_ms;
+    uint64_t last_sent_ms; /* SSE: for keepalives */
+};
+
+static uint64_t now_ms(void)
+{
+    return uv_hrtime() / 1000000;
+}
+
+static void unlink_watcher(struct watcher *w)
+{
+    struct sidecar_api_watch *aw = &w->api->watch;
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        aw->list = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    if (w->kind == W_SSE)
+        aw->n_sse--;
+    else
+        aw->n_poll--;
+    free(w);
+}
+
+static void cancel_cb(http_req_t *req, void *data)
+{
+    (void)req;
+    unlink_watcher(data);
+}
+
+static struct watcher *add_watcher(sidecar_api_t *api, http_req_t *req, int kind)
+{
+    struct watcher *w = calloc(1, sizeof(*w));
+    if (w == NULL)
+        return NULL;
+    struct sidecar_api_watch *aw = &api->watch;
+    w->api = api;
+    w->req = req;
+    w->kind = kind;
+    w->next = aw->list;
+    if (aw->list)
+        aw->list->prev = w;
+    aw->list = w;
+    if (kind == W_SSE)
+        aw->n_sse++;
+    else
+        aw->n_poll++;
+    http_req_on_cancel(req, cancel_cb, w);
+    return w;
+}
+
+/* The JSON every watcher gets: who leads, our role, the workload's state. */
+static cJSON *state_json(sidecar_api_t *api)
+{
+    sidecar_node_state_t st;
+    sidecar_node_state(api->node, &st);
+    cJSON *o = api_member_json(api, st.leader);
+    cJSON_AddNumberToObject(o, "term", (double)st.term);
+    cJSON_AddStringToObject(o, "role", raft_role_name(st.role));
+    cJSON_AddNumberToObject(o, "fencing_token", (double)st.epoch);
+    sidecar_workload_info_t wi;
+    sidecar_workload_info(api->workload, &wi);
+    cJSON_AddStringToObject(o, "workload", sidecar_workload_state_name(wi.state));
+    return o;
+}
+
+static void reply_poll(struct watcher *w, bool changed)
+{
+    cJSON *o = state_json(w->api);
+    cJSON_AddBoolToObject(o, "changed", changed);
+    http_req_reply_json(w->req, 200, o);
+    cJSON_Delete(o);
+    unlink_watcher(w); /* answered: no cancel callback follows */
+}
+
+static void sse_send(struct watcher *w, const char *event, const cJSON *data)
+{
+    char *json = cJSON_PrintUnformatted(data);
+    if (json == NULL)
+        return;
+    size_t len = strlen(json) + strlen(event) + 32;
+    char *buf = malloc(len);
+    if (buf != NULL) {
+        int n = snprintf(buf, len, "event: %s\ndata: %s\n\n", event, json);
+        if (http_req_stream_write(w->req, buf, (size_t)n) != 0) {
+            /* A client that does not read: the server closes it (and cancels us). */
+        }
+        free(buf);
+    }
+    free(json);
+    w->last_sent_ms = now_ms();
+}
+
+/* Compares the state with what watchers were last told; wakes them on a difference. */
+static void check(sidecar_api_t *api)
+{
+    struct sidecar_api_watch *aw = &api->watch;
+    sidecar_node_state_t st;
+    sidecar_node_state(api->node, &st);
+    sidecar_workload_info_t wi;
+    sidecar_workload_info(api->workload, &wi);
+    bool leader_changed = st.leader != aw->leader || st.term != aw->term;
+    bool role_changed = st.role != aw->role;
+    bool workload_changed = (int)wi.state != aw->workload;
+    if (st.leader == 0 && aw->leader != 0 && aw->lost_at_ms == 0)
+        aw->lost_at_ms = now_ms(); /* leaderless from here: a failover as seen here */
+    if (st.leader != 0 && aw->lost_at_ms != 0) {
+        sidecar_hist_observe(&aw->failover, (double)(now_ms() - aw->lost_at_ms) / 1000.0);
+        aw->lost_at_ms = 0;
+    }
+    if (leader_changed && st.leader != 0 && st.leader != aw->leader)
+        aw->leader_changes++;
+    aw->leader = st.leader;
+    aw->term = st.term;
+    aw->role = st.role;
+    aw->workload = (int)wi.state;
+    if (!leader_changed && !role_changed && !workload_changed)
+        return;
+    cJSON *data = state_json(api);
+    const char *event = leader_changed ? "leader" : role_changed ? "role" : "workload";
+    struct watcher *w = aw->list;
+    while (w != NULL) {
+        struct watcher *next = w->next;
+        if (w->kind == W_SSE)
+            sse_send(w, event, data);
+        else if (st.term != w->term || st.leader != w->leader)
+            reply_poll(w, true);
+        w = next;
+    }
+    cJSON_Delete(data);
+}
+
+static void changed_cb(void *ud, const sidecar_node_state_t *st)
+{
+    (void)st;
+    check(ud);
+}
+
+static void tick_cb(uv_timer_t *t)
+{
+    sidecar_api_t *api = t->data;
+    check(api);
+    uint64_t now = now_ms();
+    struct watcher *w = api->watch.list;
+    while (w != NULL) {
+        struct watcher *next = w->next;
+        if (w->kind == W_POLL && now >= w->deadline_ms)
+            reply_poll(w, false);
+        else if (w->kind == W_SSE && now - w->last_sent_ms >= SSE_KEEPALIVE_MS) {
+            /* A comment line keeps proxies from closing an idle stream. */
+            if (http_req_stream_write(w->req, ": keepalive\n\n", 13) == 0)
+                w->last_sent_ms = now;
+        }
+        w = next;
+    }
+}
+
+/* "30s", "500ms", "2" (seconds). Returns ms, or -1. */
+static int64_t parse_wait(const char *s)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || v < 0)
+        return -1;
+    if (strcmp(end, "ms") == 0)
+        return (int64_t)v;
+    if (strcmp(end, "s") == 0 || *end == '\0')
+        return (int64_t)(v * 1000);
+    if (strcmp(end, "m") == 0)
+        return (int64_t)(v * 60000);
+    return -1;
+}
+
+/* GET /v1/leader[?wait=DURATION&term=N] */
+static void h_leader(http_req_t *req, void *data)
+{
+    sidecar_api_t *api = data;
+    const char *wait = http_req_query(req, "wait");
+    const char *term_s = http_req_query(req, "term");
+    sidecar_node_state_t st;
+    sidecar_node_state(api->node, &st);
+    if (wait == NULL) {
+        cJSON *o = state_json(api);
+        http_req_reply_json(req, 200, o);
+        cJSON_Delete(o);
+        return;
+    }
+    int64_t ms = parse_wait(wait);
+    char *end = NULL;
+    uint64_t term = term_s ? strtoull(term_s, &end, 10) : st.term;
+    if (ms < 0 || (term_s && (*term_s == '\0' || *end != '\0'))) {
+        http_req_reply_error(req, 400, "bad_request",
+                             "wait must be a duration (500ms, 30s) and term a number");
+        return;
+    }
+    if (ms > LONGPOLL_LIMIT_MS)
+        ms = LONGPOLL_LIMIT_MS;
+    /* The caller's view is (term, the leader it then saw): a different term, or a leader
+     * found or lost within it, ends the wait. */
+    if (term != st.term) {
+        cJSON *o = state_json(api);
+        cJSON_AddBoolToObject(o, "changed", true);
+        http_req_reply_json(req, 200, o);
+        cJSON_Delete(o);
+        return;
+    }
+    if (api->watch.n_poll >= LONGPOLL_MAX) {
+        http_req_header_add(req, "Retry-After", "1");
+        http_req_reply_error(req, 503, "busy", "too many long polls");
+        return;
+    }
+    struct watcher *w = add_watcher(api, req, W_POLL);
+    if (w == NULL) {
+        http_req_reply_error(req, 503, "busy", "out of memory");
+        return;
+    }
+    w->term = st.term;
+    w->leader = st.leader;
+    w->deadline_ms = now_ms() + (uint64_t)ms;
+}
+
+/* GET /v1/events: text/event-stream; one "state" event at once, then "leader", "role" and
+ * "workload" events as they happen. */
+static void h_events(http_req_t *req, void *data)
+{
+    sidecar_api_t *api = data;
+    if (api->watch.n_sse >= SSE_CLIENTS_MAX) {
+        http_req_header_add(req, "Retry-After", "5");
+        http_req_reply_error(req, 503, "busy", "too many event streams");
+        return;
+    }
+    http_req_header_add(req, "Cache-Control", "no-cache");
+    if (http_req_stream_start(req, 200, "text/event-stream") != 0)
+        return;
+    struct watcher *w = add_watcher(api, req, W_SSE);
+    if (w == NULL) {
+        http_req_stream_end(req);
+        return;
+    }
+    cJSON *o = state_json(api);
+    sse_send(w, "state", o);
+    cJSON_Delete(o);
+}
+
+void api_watch_init(sidecar_api_t *api, uv_loop_t *loop)
+{
+    struct sidecar_api_watch *aw = &api->watch;
+    sidecar_hist_init(&aw->failover);
+    sidecar_node_state_t st;
+    sidecar_node_state(api->node, &st);
+    aw->leader = st.leader;
+    aw->term = st.term;
+    aw->role = st.role;
+    aw->workload = -1;
+    http_server_route(api->srv, HTTP_METHOD_GET, "/v1/leader", 0, h_leader, api);
+    http_server_route(api->srv, HTTP_METHOD_GET, "/v1/events", 0, h_events, api);
+    aw->obs = (sidecar_node_observer_t){.changed_cb = changed_cb, .ud = api};
+    sidecar_node_observe(api->node, &aw->obs);
+    uv_timer_init(loop, &aw->timer);
+    aw->timer.data = api;
+    uv_timer_start(&aw->timer, tick_cb, WATCH_TICK_MS, WATCH_TICK_MS);
+}
+
+/* Ends every stream and answers every long poll (shutdown). */
+void api_watch_close(sidecar_api_t *api)
+{
+    struct sidecar_api_watch *aw = &api->watch;
+    sidecar_node_unobserve(api->node, &aw->obs);
+    uv_timer_stop(&aw->timer);
+    while (aw->list != NULL) {
+        struct watcher *w = aw->list;
+        if (w->kind == W_SSE) {
+            http_req_stream_end(w->req);
+            unlink_watcher(w);
+        } else {
+            reply_poll(w, false);
+        }
+    }
+}

@@ -1,0 +1,244 @@
+/* test_api.c — the watch and observability endpoints on a real cluster: /v1/primary on
+ * exactly one node, the long poll and the event stream waking on a leader change, and
+ * /metrics as valid Prometheus text exposition. */
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <ctype.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cluster.h"
+
+static itest_cluster_t C;
+
+static void fini(void)
+{
+    itest_cluster_destroy(&C);
+}
+
+TestSuite(api, .fini = fini, .timeout = 120);
+
+static int start3(void)
+{
+    itest_cluster_init(&C, 3, 3);
+    itest_cluster_arg(&C, "--heartbeat-interval=50ms");
+    itest_cluster_arg(&C, "--election-timeout=500ms");
+    itest_cluster_arg(&C, "--stop-timeout=200ms");
+    itest_cluster_start(&C);
+    int l = itest_wait_leader(&C, 15000);
+    cr_assert_geq(l, 0);
+    return l;
+}
+
+Test(api, primary_answers_200_on_exactly_one_node)
+{
+    int l = start3();
+    uint64_t deadline = itest_now_ms() + 5000;
+    int ok = 0, who = -1;
+    while (itest_now_ms() < deadline) {
+        ok = 0;
+        for (int i = 0; i < 3; i++)
+            if (itest_http(C.nodes[i].http_port, "GET", "/v1/primary", NULL, NULL, 0) == 200) {
+                ok++;
+                who = i;
+            }
+        if (ok == 1)
+            break;
+        usleep(20000);
+    }
+    cr_assert_eq(ok, 1, "%d nodes claim to be primary", ok);
+    cr_assert_eq(who, l);
+}
+
+struct poll_arg {
+    int port;
+    char path[128];
+    int status;
+    char body[4096];
+    uint64_t done_ms;
+};
+
+static void *do_poll(void *p)
+{
+    struct poll_arg *a = p;
+    a->status = itest_http(a->port, "GET", a->path, NULL, a->body, sizeof(a->body));
+    a->done_ms = itest_now_ms();
+    return NULL;
+}
+
+Test(api, long_poll_wakes_on_a_leader_change)
+{
+    int l = start3();
+    int f = (l + 1) % 3;
+    itest_status_t st;
+    cr_assert(itest_status(&C, f, &st));
+    struct poll_arg a = {.port = C.nodes[f].http_port};
+    snprintf(a.path, sizeof(a.path), "/v1/leader?wait=4s&term=%llu", (unsigned long long)st.term);
+    pthread_t th;
+    pthread_create(&th, NULL, do_poll, &a);
+    usleep(200000);
+    cr_assert_eq(a.status, 0, "the long poll returned before anything changed: %s", a.body);
+    uint64_t t0 = itest_now_ms();
+    itest_node_signal(&C, l, SIGKILL);
+    pthread_join(th, NULL);
+    cr_assert_eq(a.status, 200, "%s", a.body);
+    cr_assert(strstr(a.body, "\"changed\":true") != NULL, "%s", a.body);
+    cr_assert_lt(a.done_ms - t0, 3000, "the long poll woke %llu ms after the kill",
+                 (unsigned long long)(a.done_ms - t0));
+    /* An already different term answers at once. */
+    char body[4096];
+    cr_assert_eq(itest_http(C.nodes[f].http_port, "GET", "/v1/leader?wait=4s&term=1", NULL, body,
+                            sizeof(body)),
+                 200);
+    cr_assert_eq(
+        itest_http(C.nodes[f].http_port, "GET", "/v1/leader?wait=abc", NULL, body, sizeof(body)),
+        400);
+}
+
+Test(api, event_stream_reports_the_state_then_the_leader_change)
+{
+    int l = start3();
+    int f = (l + 1) % 3;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)C.nodes[f].http_port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    const char *req = "GET /v1/events HTTP/1.1\r\nHost: x\r\n\r\n";
+    cr_assert_eq(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+    static char got[1 << 16];
+    size_t len = 0;
+    bool killed = false;
+    uint64_t deadline = itest_now_ms() + 8000;
+    while (itest_now_ms() < deadline && len < sizeof(got) - 1) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 100) > 0) {
+            ssize_t n = read(fd, got + len, sizeof(got) - 1 - len);
+            if (n <= 0)
+                break;
+            len += (size_t)n;
+            got[len] = '\0';
+        }
+        if (!killed && strstr(got, "event: state") != NULL) {
+            itest_node_signal(&C, l, SIGKILL);
+            killed = true;
+        }
+        if (killed && strstr(got, "event: leader") != NULL)
+            break;
+    }
+    close(fd);
+    cr_assert(strstr(got, "text/event-stream") != NULL, "%s", got);
+    cr_assert(strstr(got, "event: state") != NULL, "%s", got);
+    cr_assert(strstr(got, "event: leader") != NULL, "no leader event after the kill:\n%s", got);
+}
+
+/* A small validator of the text exposition format: every sample belongs to a family declared
+ * by # TYPE, names and labels are well formed, values parse, histogram buckets are
+ * cumulative and end with +Inf equal to _count. Returns NULL or what is wrong. */
+static const char *check_exposition(char *text)
+{
+    static char why[256];
+    char families[256][96];
+    int n_fam = 0;
+    double last_bucket = -1;
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        if (strncmp(line, "# TYPE ", 7) == 0) {
+            char name[96], type[32];
+            if (sscanf(line + 7, "%95s %31s", name, type) != 2)
+                return "bad TYPE line";
+            if (strcmp(type, "gauge") && strcmp(type, "counter") && strcmp(type, "histogram"))
+                return "unknown type";
+            if (n_fam < 256)
+                snprintf(families[n_fam++], sizeof(families[0]), "%s", name);
+            last_bucket = -1;
+            continue;
+        }
+        if (line[0] == '#')
+            continue;
+        size_t i = 0;
+        if (!(isalpha((unsigned char)line[0]) || line[0] == '_'))
+            return "sample name does not start with a letter";
+        while (isalnum((unsigned char)line[i]) || line[i] == '_' || line[i] == ':')
+            i++;
+        char name[96];
+        snprintf(name, sizeof(name), "%.*s", (int)i, line);
+        bool declared = false;
+        for (int k = 0; k < n_fam && !declared; k++) {
+            size_t fl = strlen(families[k]);
+            declared = strncmp(name, families[k], fl) == 0 &&
+                       (name[fl] == '\0' || !strcmp(name + fl, "_bucket") ||
+                        !strcmp(name + fl, "_sum") || !strcmp(name + fl, "_count"));
+        }
+        if (!declared) {
+            snprintf(why, sizeof(why), "sample %s has no # TYPE", name);
+            return why;
+        }
+        if (line[i] == '{') {
+            i++;
+            while (line[i] != '}') {
+                if (!(isalpha((unsigned char)line[i]) || line[i] == '_'))
+                    return "bad label name";
+                while (isalnum((unsigned char)line[i]) || line[i] == '_')
+                    i++;
+                if (line[i] != '=' || line[i + 1] != '"')
+                    return "label without =\"";
+                i += 2;
+                while (line[i] != '"') {
+                    if (line[i] == '\0')
+                        return "unterminated label value";
+                    i += line[i] == '\\' && line[i + 1] ? 2 : 1;
+                }
+                i++;
+                if (line[i] == ',')
+                    i++;
+                else if (line[i] != '}')
+                    return "labels not separated by commas";
+            }
+            i++;
+        }
+        if (line[i] != ' ')
+            return "no space before the value";
+        char *end;
+        double v = strtod(line + i + 1, &end);
+        if (end == line + i + 1 || *end != '\0') {
+            snprintf(why, sizeof(why), "bad value in: %s", line);
+            return why;
+        }
+        if (strstr(name, "_bucket")) {
+            if (v < last_bucket)
+                return "histogram buckets are not cumulative";
+            last_bucket = v;
+        }
+    }
+    return n_fam > 10 ? NULL : "too few metric families";
+}
+
+Test(api, metrics_are_valid_prometheus_text)
+{
+    int l = start3();
+    char body[8192];
+    cr_assert_eq(itest_http(C.nodes[l].http_port, "PUT", "/v1/kv/m", "v", body, sizeof(body)), 200);
+    static char text[1 << 16];
+    cr_assert_eq(itest_http(C.nodes[l].http_port, "GET", "/metrics", NULL, text, sizeof(text)),
+                 200);
+    cr_assert(strstr(text, "electd_role{role=\"leader\"} 1") != NULL, "%s", text);
+    cr_assert(strstr(text, "electd_peer_connected{peer=\"") != NULL, "%s", text);
+    cr_assert(strstr(text, "electd_http_requests_total{method=\"PUT\",route=\"/v1/kv/{key...}\","
+                           "code=\"200\"} 1") != NULL,
+              "%s", text);
+    const char *why = check_exposition(text);
+    cr_assert(why == NULL, "invalid exposition: %s", why);
+    /* The validator bites. */
+    char bad1[] = "# TYPE x gauge\nx{a=\"b\" 1\n";
+    cr_assert(check_exposition(bad1) != NULL);
+    char bad2[] = "# TYPE x gauge\ny 1\n";
+    cr_assert(check_exposition(bad2) != NULL);
+}
