@@ -5,9 +5,10 @@
  *   handover: SIGTERM of the primary's electd -> the successor's workload started, minus
  *             the old workload's stop (the overhead electd adds to a planned handover)
  *   idle:     RSS and CPU of each member after it has been idle
- *   kv:       fenced PUTs/s on the leader with wrk, at 1, 16 and 64 connections
+ *   api:      requests/s on the leader with wrk (status, stale and linearizable reads,
+ *             fenced writes) at 1, 16 and 64 connections, and RSS under that load
  *
- * Usage: bench_cluster [--runs N] [--idle-seconds S] [--only failover|handover|idle|kv]
+ * Usage: bench_cluster [--runs N] [--idle-seconds S] [--only failover|handover|idle|api]
  */
 #include <signal.h>
 #include <stdio.h>
@@ -207,10 +208,40 @@ static void bench_idle(int seconds)
     itest_cluster_destroy(&c);
 }
 
-static void bench_kv(void)
+/* One wrk run; fills requests/s and latency percentiles (ms). */
+static void run_wrk(int conns, const char *script, const char *url, double *rps, double *p50,
+                    double *p99, long *errors)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "wrk -t %d -c %d -d 5s %s%s --latency '%s' 2>&1", conns > 1 ? 2 : 1,
+             conns, script ? "-s " : "", script ? script : "", url);
+    FILE *p = popen(cmd, "r");
+    char line[512];
+    *rps = *p50 = *p99 = 0;
+    *errors = 0;
+    while (p && fgets(line, sizeof(line), p)) {
+        double x;
+        long e;
+        char unit[8];
+        if (sscanf(line, "Requests/sec: %lf", &x) == 1)
+            *rps = x;
+        if (sscanf(line, "  Non-2xx or 3xx responses: %ld", &e) == 1)
+            *errors += e;
+        if (sscanf(line, " 50%% %lf%7s", &x, unit) == 2)
+            *p50 = strcmp(unit, "us") == 0 ? x / 1000 : strcmp(unit, "s") == 0 ? x * 1000 : x;
+        if (sscanf(line, " 99%% %lf%7s", &x, unit) == 2)
+            *p99 = strcmp(unit, "us") == 0 ? x / 1000 : strcmp(unit, "s") == 0 ? x * 1000 : x;
+    }
+    if (p)
+        pclose(p);
+}
+
+/* Requests/s on the leader of a 3-node cluster, for the API's main calls; and the leader's
+ * RSS after the load. */
+static void bench_api(void)
 {
     if (system("command -v wrk > /dev/null 2>&1") != 0) {
-        printf("\n(kv: wrk is not installed; apt-get install wrk)\n");
+        printf("\n(api: wrk is not installed; apt-get install wrk)\n");
         return;
     }
     itest_cluster_t c;
@@ -221,40 +252,46 @@ static void bench_kv(void)
         return;
     }
     char body[8192];
+    itest_http(c.nodes[l].http_port, "PUT", "/v1/kv/bench/pos", "mysql-bin.000042:1", body,
+               sizeof(body));
     itest_http(c.nodes[l].http_port, "GET", "/v1/status", NULL, body, sizeof(body));
     const char *t = strstr(body, "\"fencing_token\":");
     long token = t ? strtol(t + 16, NULL, 10) : 0;
     char script[512];
     snprintf(script, sizeof(script), "%s/put.lua", c.root);
     FILE *f = fopen(script, "w");
-    fprintf(f, "wrk.method = \"PUT\"\nwrk.body = \"mysql-bin.000042:%s\"\n", "1337");
+    fprintf(f, "wrk.method = \"PUT\"\nwrk.body = \"mysql-bin.000042:1337\"\n");
     fclose(f);
-    header("Fenced KV writes on the leader (PUT /v1/kv/k?fence=N, 5 s per row, wrk)");
+    struct {
+        const char *name;
+        const char *path;
+        bool put;
+    } cases[] = {
+        {"GET /v1/status", "/v1/status", false},
+        {"GET /v1/kv/k?stale (local read)", "/v1/kv/bench/pos?stale", false},
+        {"GET /v1/kv/k (linearizable, ReadIndex)", "/v1/kv/bench/pos", false},
+        {"PUT /v1/kv/k?fence=N (fenced write)", "/v1/kv/bench/pos?fence=%ld", true},
+    };
+    printf("\nHTTP API on the leader of a 3-node cluster, default settings, wrk 5 s per row "
+           "(wrk shares the 2 cores)\n\n");
+    printf("| %-40s | conns | requests/s | p50 ms | p99 ms | non-2xx |\n", "request");
+    printf("|------------------------------------------|-------|------------|--------|--------|"
+           "---------|\n");
     int conns[] = {1, 16, 64};
-    for (int k = 0; k < 3; k++) {
-        char cmd[1024];
-        snprintf(cmd, sizeof(cmd),
-                 "wrk -t %d -c %d -d 5s -s %s --latency "
-                 "'http://127.0.0.1:%d/v1/kv/bench/pos?fence=%ld' 2>&1",
-                 conns[k] > 1 ? 2 : 1, conns[k], script, c.nodes[l].http_port, token);
-        FILE *p = popen(cmd, "r");
-        char line[512];
-        double rps = 0, p99 = 0, p50 = 0;
-        while (p && fgets(line, sizeof(line), p)) {
-            double x;
-            char unit[8];
-            if (sscanf(line, "Requests/sec: %lf", &x) == 1)
-                rps = x;
-            if (sscanf(line, " 50%% %lf%7s", &x, unit) == 2)
-                p50 = strcmp(unit, "us") == 0 ? x / 1000 : strcmp(unit, "s") == 0 ? x * 1000 : x;
-            if (sscanf(line, " 99%% %lf%7s", &x, unit) == 2)
-                p99 = strcmp(unit, "us") == 0 ? x / 1000 : strcmp(unit, "s") == 0 ? x * 1000 : x;
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++)
+        for (int j = 0; j < 3; j++) {
+            char path[128], url[256];
+            snprintf(path, sizeof(path), cases[k].path, token);
+            snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", c.nodes[l].http_port, path);
+            double rps, p50, p99;
+            long errors;
+            run_wrk(conns[j], cases[k].put ? script : NULL, url, &rps, &p50, &p99, &errors);
+            printf("| %-40s | %5d | %10.0f | %6.2f | %6.2f | %7ld |\n", cases[k].name, conns[j],
+                   rps, p50, p99, errors);
         }
-        if (p)
-            pclose(p);
-        printf("| %2d connections: %8.0f writes/s, latency p50 %.2f ms, p99 %.2f ms\n", conns[k],
-               rps, p50, p99);
-    }
+    printf("\nleader RSS after the load: %.1f MiB (private %.1f MiB)\n",
+           (double)proc_field_kb(c.nodes[l].pid, "VmRSS:") / 1024.0,
+           (double)proc_field_kb(c.nodes[l].pid, "RssAnon:") / 1024.0);
     itest_cluster_destroy(&c);
 }
 
@@ -271,7 +308,7 @@ int main(int argc, char **argv)
             only = argv[++i];
         else {
             fprintf(stderr, "usage: bench_cluster [--runs N] [--idle-seconds S] "
-                            "[--only failover|handover|idle|kv]\n");
+                            "[--only failover|handover|idle|api]\n");
             return 2;
         }
     }
@@ -282,7 +319,7 @@ int main(int argc, char **argv)
         bench_switch(runs, true);
     if (!only || strcmp(only, "idle") == 0)
         bench_idle(idle_s);
-    if (!only || strcmp(only, "kv") == 0)
-        bench_kv();
+    if (!only || strcmp(only, "api") == 0)
+        bench_api();
     return 0;
 }
