@@ -58,6 +58,8 @@ void api_reply_not_leader(sidecar_api_t *api, http_req_t *req)
                              "no leader is known right now (election in progress or no quorum)");
         return;
     }
+    if (api_forward(api, req, sidecar_node_member_http(api->node, st.leader)))
+        return;
     cJSON *o = cJSON_CreateObject();
     cJSON *err = cJSON_AddObjectToObject(o, "error");
     cJSON_AddStringToObject(err, "code", "not_leader");

@@ -41,8 +41,13 @@ struct sidecar_api {
 /* {"id","name","peer_addr","http"} of a member, or nulls for id 0. */
 cJSON *api_member_json(sidecar_api_t *api, uint64_t id);
 
+/* --forward: relays req to the leader at leader_http and answers with its reply. Returns
+ * false (nothing done) when forwarding is off, the address is unusable, or req was itself
+ * forwarded. */
+bool api_forward(sidecar_api_t *api, http_req_t *req, const char *leader_http);
+
 /* 421 with the leader's address (and a Location header when its HTTP address is known), or
- * 503 when no leader is known. */
+ * 503 when no leader is known; with --forward, the request is relayed to the leader instead. */
 void api_reply_not_leader(sidecar_api_t *api, http_req_t *req);
 
 /* Answers req through done() once the entry at index applies in term `term` (503 if

@@ -20,9 +20,11 @@ static void fini(void)
 
 TestSuite(kv, .fini = fini, .timeout = 120);
 
-static int start3(void)
+static int start3_with(const char *extra)
 {
     itest_cluster_init(&C, 3, 3);
+    if (extra != NULL)
+        itest_cluster_arg(&C, extra);
     itest_cluster_arg(&C, "--heartbeat-interval=50ms");
     itest_cluster_arg(&C, "--election-timeout=500ms");
     itest_cluster_arg(&C, "--stop-timeout=200ms");
@@ -31,6 +33,11 @@ static int start3(void)
     int l = itest_wait_leader(&C, 15000);
     cr_assert_geq(l, 0);
     return l;
+}
+
+static int start3(void)
+{
+    return start3_with(NULL);
 }
 
 static int put(int node, const char *path, const char *value, char *out, size_t cap)
@@ -199,4 +206,24 @@ Test(kv, a_node_whose_data_dir_was_wiped_rejoins_through_a_snapshot)
         itest_http(C.nodes[f].http_port, "GET", "/v1/kv/key59?stale", NULL, body, sizeof(body)),
         200);
     cr_assert(strstr(body, "value-59") != NULL, "%s", body);
+}
+
+Test(kv, with_forward_followers_relay_writes_and_reads_to_the_leader)
+{
+    int l = start3_with("--forward");
+    int f = (l + 1) % 3;
+    char body[8192];
+    /* The follower may learn the leader's HTTP address a moment after the election. */
+    int st = 0;
+    for (int i = 0;
+         i < 100 && (st = put(f, "/v1/kv/fwd", "through-a-follower", body, sizeof(body))) != 200;
+         i++)
+        usleep(20000);
+    cr_assert_eq(st, 200, "%d %s", st, body);
+    cr_assert_eq(itest_http(C.nodes[f].http_port, "GET", "/v1/kv/fwd", NULL, body, sizeof(body)),
+                 200, "%s", body);
+    cr_assert(strstr(body, "through-a-follower") != NULL, "%s", body);
+    cr_assert_eq(itest_http_h(C.nodes[f].http_port, "PUT", "/v1/kv/fwd", "If-Match: 1", "x", body,
+                              sizeof(body)),
+                 409, "conditions were not forwarded: %s", body);
 }

@@ -1,0 +1,212 @@
+/* api_forward.c — --forward: a follower relays a request that needs the leader to the
+ * leader's advertised HTTP address and relays the answer back, so that clients need not
+ * follow 421s. One hop only: a forwarded request is never forwarded again. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_int.h"
+
+#define FWD_TIMEOUT_MS   5000
+#define FWD_RESPONSE_MAX ((size_t)(2u << 20))
+#define FWD_HEADER       "X-Electd-Forwarded"
+
+struct fwd {
+    uv_tcp_t tcp;
+    uv_connect_t connect;
+    uv_write_t write;
+    uv_timer_t timer;
+    http_req_t *req; /* NULL once answered or gone */
+    char *out;
+    char *in;
+    size_t in_len, in_cap;
+    int handles;
+    bool done;
+};
+
+static void closed_cb(uv_handle_t *h)
+{
+    struct fwd *f = h->data;
+    if (--f->handles > 0)
+        return;
+    free(f->out);
+    free(f->in);
+    free(f);
+}
+
+static void finish(struct fwd *f, int status, const char *code, const char *msg)
+{
+    if (f->done)
+        return;
+    f->done = true;
+    if (f->req != NULL) {
+        http_req_on_cancel(f->req, NULL, NULL);
+        if (status)
+            http_req_reply_error(f->req, status, code, msg);
+        f->req = NULL;
+    }
+    uv_close((uv_handle_t *)&f->tcp, closed_cb);
+    uv_close((uv_handle_t *)&f->timer, closed_cb);
+}
+
+static void cancel_cb(http_req_t *req, void *data)
+{
+    (void)req;
+    struct fwd *f = data;
+    f->req = NULL; /* the client left; let the leader's answer go nowhere */
+}
+
+/* Relays a complete "HTTP/1.1 NNN ...\r\nheaders\r\n\r\nbody" response. */
+static void relay(struct fwd *f)
+{
+    int status = 0;
+    char *sep = f->in ? strstr(f->in, "\r\n\r\n") : NULL;
+    if (sep == NULL || sscanf(f->in, "HTTP/1.%*d %d", &status) != 1 || status < 100) {
+        finish(f, 502, "bad_gateway", "the leader's answer could not be read");
+        return;
+    }
+    *sep = '\0';
+    const char *body = sep + 4;
+    size_t body_len = f->in_len - (size_t)(body - f->in);
+    char ctype[128] = "application/json";
+    for (char *line = strstr(f->in, "\r\n"); line != NULL; line = strstr(line + 2, "\r\n"))
+        if (strncasecmp(line + 2, "Content-Type:", 13) == 0)
+            sscanf(line + 15, "%127[^\r\n]", ctype);
+    if (f->req != NULL) {
+        http_req_on_cancel(f->req, NULL, NULL);
+        http_req_reply(f->req, status, ctype, body, body_len);
+        f->req = NULL;
+    }
+    finish(f, 0, NULL, NULL);
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct fwd *f = h->data;
+    (void)suggested;
+    if (f->in_cap - f->in_len < 4096 && f->in_cap < FWD_RESPONSE_MAX) {
+        size_t cap = f->in_cap ? f->in_cap * 2 : 8192;
+        char *in = realloc(f->in, cap + 1);
+        if (in != NULL) {
+            f->in = in;
+            f->in_cap = cap;
+        }
+    }
+    *buf = uv_buf_init(f->in ? f->in + f->in_len : NULL, (unsigned)(f->in_cap - f->in_len));
+}
+
+static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    struct fwd *f = s->data;
+    (void)buf;
+    if (n > 0) {
+        f->in_len += (size_t)n;
+        f->in[f->in_len] = '\0';
+        if (f->in_len >= FWD_RESPONSE_MAX)
+            finish(f, 502, "bad_gateway", "the leader's answer is too large");
+        return;
+    }
+    if (n == UV_EOF)
+        relay(f); /* Connection: close: the whole answer is in */
+    else if (n < 0)
+        finish(f, 502, "bad_gateway", uv_strerror((int)n));
+}
+
+static void write_cb(uv_write_t *w, int status)
+{
+    struct fwd *f = w->data;
+    if (status != 0)
+        finish(f, 502, "bad_gateway", uv_strerror(status));
+}
+
+static void connect_cb(uv_connect_t *c, int status)
+{
+    struct fwd *f = c->data;
+    if (f->done)
+        return;
+    if (status != 0) {
+        finish(f, 502, "bad_gateway", "cannot reach the leader's HTTP address");
+        return;
+    }
+    uv_buf_t b = uv_buf_init(f->out, (unsigned)strlen(f->out));
+    f->write.data = f;
+    if (uv_write(&f->write, (uv_stream_t *)&f->tcp, &b, 1, write_cb) != 0 ||
+        uv_read_start((uv_stream_t *)&f->tcp, alloc_cb, read_cb) != 0)
+        finish(f, 502, "bad_gateway", "cannot talk to the leader");
+}
+
+static void timeout_cb(uv_timer_t *t)
+{
+    finish(t->data, 504, "forward_timeout", "the leader did not answer in time");
+}
+
+/* Builds the forwarded request; NULL on allocation failure. */
+static char *build(http_req_t *req, const char *leader_http)
+{
+    size_t body_len = 0;
+    const char *body = http_req_body(req, &body_len);
+    static const char *pass[] = {"If-Match", "If-None-Match", "X-Electd-Fence", "Authorization",
+                                 "Content-Type"};
+    size_t cap = strlen(http_req_target(req)) + body_len + 1024;
+    for (size_t i = 0; i < sizeof(pass) / sizeof(pass[0]); i++) {
+        const char *v = http_req_header(req, pass[i]);
+        cap += v ? strlen(v) + strlen(pass[i]) + 4 : 0;
+    }
+    char *out = malloc(cap);
+    if (out == NULL)
+        return NULL;
+    int n = snprintf(out, cap, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n%s: 1\r\n",
+                     http_req_method_name(req), http_req_target(req), leader_http, FWD_HEADER);
+    for (size_t i = 0; i < sizeof(pass) / sizeof(pass[0]); i++) {
+        const char *v = http_req_header(req, pass[i]);
+        if (v != NULL)
+            n += snprintf(out + n, cap - (size_t)n, "%s: %s\r\n", pass[i], v);
+    }
+    n += snprintf(out + n, cap - (size_t)n, "Content-Length: %zu\r\n\r\n", body_len);
+    memcpy(out + n, body, body_len);
+    out[(size_t)n + body_len] = '\0';
+    return out;
+}
+
+bool api_forward(sidecar_api_t *api, http_req_t *req, const char *leader_http)
+{
+    if (!api->cfg->forward || leader_http == NULL || http_req_header(req, FWD_HEADER) != NULL)
+        return false;
+    /* The advertised address must be an IP literal host:port ([v6]:port). */
+    const char *colon = strrchr(leader_http, ':');
+    if (colon == NULL)
+        return false;
+    char host[128];
+    size_t hl = (size_t)(colon - leader_http);
+    const char *h = leader_http;
+    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']')
+        h++, hl -= 2;
+    if (hl == 0 || hl >= sizeof(host))
+        return false;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    int port = atoi(colon + 1);
+    struct sockaddr_storage ss;
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0 &&
+        uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0)
+        return false;
+    struct fwd *f = calloc(1, sizeof(*f));
+    if (f == NULL)
+        return false;
+    f->out = build(req, leader_http);
+    if (f->out == NULL) {
+        free(f);
+        return false;
+    }
+    uv_loop_t *loop = uv_handle_get_loop((uv_handle_t *)&api->timer);
+    uv_tcp_init(loop, &f->tcp);
+    uv_timer_init(loop, &f->timer);
+    f->tcp.data = f->timer.data = f->connect.data = f;
+    f->handles = 2;
+    f->req = req;
+    http_req_on_cancel(req, cancel_cb, f);
+    uv_timer_start(&f->timer, timeout_cb, FWD_TIMEOUT_MS, 0);
+    if (uv_tcp_connect(&f->connect, &f->tcp, (struct sockaddr *)&ss, connect_cb) != 0)
+        finish(f, 502, "bad_gateway", "cannot reach the leader's HTTP address");
+    return true;
+}
