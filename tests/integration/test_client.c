@@ -1,0 +1,605 @@
+/* test_client.c — the `electd status|leader|transfer|kv|members` subcommands run as
+ * subprocesses against a real 3-node cluster (on the leader and through followers: one 421
+ * redirect followed) and against canned servers in this process (IPv6, timeouts, oversized and
+ * 5xx replies); checks their output and the exit codes scripts rely on (0 ok, 1 not found or
+ * condition failed, 2 error). */
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cluster.h"
+
+#define OUT_CAP      65536
+#define RUN_LIMIT_MS 20000 /* a client that runs longer than this is killed: the test fails */
+#define MAX_CLI_ARGS 24
+
+static itest_cluster_t C;
+static bool started;
+
+static void fini(void)
+{
+    if (started)
+        itest_cluster_destroy(&C);
+    started = false;
+}
+
+TestSuite(client, .fini = fini, .timeout = 120);
+
+static void init3(void)
+{
+    itest_cluster_init(&C, 3, 3);
+    started = true;
+    itest_cluster_arg(&C, "--heartbeat-interval=50ms");
+    itest_cluster_arg(&C, "--election-timeout=500ms");
+    itest_cluster_arg(&C, "--stop-timeout=200ms");
+}
+
+static int start3(void)
+{
+    init3();
+    itest_cluster_start(&C);
+    int l = itest_wait_leader(&C, 15000);
+    cr_assert_geq(l, 0);
+    return l;
+}
+
+/* ---- running the client ---------------------------------------------------------------------- */
+
+typedef struct child {
+    pid_t pid;
+    int out, err;
+} child_t;
+
+/* Starts ELECTD_BIN with args (NULL-terminated); env_http, when set, is ELECTD_HTTP. The
+ * child gets stdin_data on stdin (or /dev/null-like EOF when NULL). */
+static child_t spawn(const char *env_http, const char *stdin_data, const char *const *args)
+{
+    const char *argv[MAX_CLI_ARGS + 2];
+    size_t n = 0;
+    argv[n++] = ELECTD_BIN;
+    for (; args[n - 1] != NULL && n < MAX_CLI_ARGS + 1; n++)
+        argv[n] = args[n - 1];
+    argv[n] = NULL;
+    int in[2], out[2], err[2];
+    cr_assert(pipe(in) == 0 && pipe(out) == 0 && pipe(err) == 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        dup2(in[0], 0);
+        dup2(out[1], 1);
+        dup2(err[1], 2);
+        close(in[0]);
+        close(in[1]);
+        close(out[0]);
+        close(out[1]);
+        close(err[0]);
+        close(err[1]);
+        unsetenv("ELECTD_HTTP_TOKEN");
+        if (env_http)
+            setenv("ELECTD_HTTP", env_http, 1);
+        else
+            unsetenv("ELECTD_HTTP");
+        execv(ELECTD_BIN, (char *const *)argv);
+        _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    close(err[1]);
+    if (stdin_data != NULL) {
+        size_t len = strlen(stdin_data);
+        cr_assert_eq(write(in[1], stdin_data, len), (ssize_t)len);
+    }
+    close(in[1]);
+    return (child_t){.pid = pid, .out = out[0], .err = err[0]};
+}
+
+/* Collects the child's stdout and stderr (NUL-terminated, truncated to OUT_CAP) and its exit
+ * code; kills it after RUN_LIMIT_MS. */
+static int finish(child_t ch, char *out, char *err)
+{
+    size_t n[2] = {0, 0};
+    char *buf[2] = {out, err};
+    int fds[2] = {ch.out, ch.err};
+    uint64_t deadline = itest_now_ms() + RUN_LIMIT_MS;
+    while ((fds[0] >= 0 || fds[1] >= 0) && itest_now_ms() < deadline) {
+        struct pollfd p[2] = {{.fd = fds[0], .events = POLLIN}, {.fd = fds[1], .events = POLLIN}};
+        if (poll(p, 2, 100) <= 0)
+            continue;
+        for (int i = 0; i < 2; i++) {
+            if (fds[i] < 0 || p[i].revents == 0)
+                continue;
+            char tmp[4096];
+            ssize_t r = read(fds[i], tmp, sizeof(tmp));
+            if (r <= 0) {
+                close(fds[i]);
+                fds[i] = -1;
+                continue;
+            }
+            size_t take = (size_t)r < OUT_CAP - 1 - n[i] ? (size_t)r : OUT_CAP - 1 - n[i];
+            memcpy(buf[i] + n[i], tmp, take);
+            n[i] += take;
+        }
+    }
+    out[n[0]] = err[n[1]] = '\0';
+    for (int i = 0; i < 2; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    int status = 0;
+    if (waitpid(ch.pid, &status, WNOHANG) == 0) {
+        uint64_t end = itest_now_ms() + 2000;
+        while (waitpid(ch.pid, &status, WNOHANG) == 0 && itest_now_ms() < end)
+            usleep(5000);
+        if (itest_now_ms() >= end) {
+            kill(ch.pid, SIGKILL);
+            waitpid(ch.pid, &status, 0);
+            cr_assert_fail("the client did not exit in time; stdout: %s stderr: %s", out, err);
+        }
+    }
+    cr_assert(WIFEXITED(status), "the client died of signal %d", WTERMSIG(status));
+    return WEXITSTATUS(status);
+}
+
+static char OUT[OUT_CAP], ERR[OUT_CAP];
+
+/* Runs the client: run(stdin or NULL, "kv", "get", ..., NULL); output in OUT and ERR. */
+static int run(const char *stdin_data, ...)
+{
+    const char *args[MAX_CLI_ARGS + 1];
+    size_t n = 0;
+    va_list ap;
+    va_start(ap, stdin_data);
+    for (const char *a; (a = va_arg(ap, const char *)) != NULL && n < MAX_CLI_ARGS;)
+        args[n++] = a;
+    va_end(ap);
+    args[n] = NULL;
+    return finish(spawn(NULL, stdin_data, args), OUT, ERR);
+}
+
+static const char *http_of(int i)
+{
+    static char buf[ITEST_MAX_NODES][32];
+    snprintf(buf[i], sizeof(buf[i]), "127.0.0.1:%d", C.nodes[i].http_port);
+    return buf[i];
+}
+
+static int count_lines_with(const char *text, const char *needle)
+{
+    int n = 0;
+    for (const char *line = text; line && *line;) {
+        const char *eol = strchr(line, '\n');
+        size_t len = eol ? (size_t)(eol - line) : strlen(line);
+        char tmp[512];
+        snprintf(tmp, sizeof(tmp), "%.*s", (int)(len < sizeof(tmp) ? len : sizeof(tmp) - 1), line);
+        if (strstr(tmp, needle) != NULL)
+            n++;
+        line = eol ? eol + 1 : NULL;
+    }
+    return n;
+}
+
+static uint64_t fencing_token(int node)
+{
+    char body[8192];
+    cr_assert_eq(itest_http(C.nodes[node].http_port, "GET", "/v1/status", NULL, body, sizeof(body)),
+                 200);
+    cJSON *o = cJSON_Parse(body);
+    const cJSON *v = cJSON_GetObjectItem(o, "fencing_token");
+    uint64_t t = cJSON_IsNumber(v) ? (uint64_t)v->valuedouble : 0;
+    cJSON_Delete(o);
+    return t;
+}
+
+/* ---- against a real cluster ------------------------------------------------------------------ */
+
+Test(client, status_leader_and_members_answer_on_every_node)
+{
+    int l = start3();
+    char want[64];
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(run(NULL, "status", "--http", http_of(i), NULL), 0, "%s", ERR);
+        snprintf(want, sizeof(want), "node      %s", C.nodes[i].name);
+        cr_assert(strstr(OUT, want) != NULL, "%s", OUT);
+        cr_assert(strstr(OUT, i == l ? "role      leader" : "role      follower") != NULL, "%s",
+                  OUT);
+        snprintf(want, sizeof(want), "leader    %s (http %s", C.nodes[l].name, http_of(l));
+        cr_assert(strstr(OUT, want) != NULL, "%s", OUT);
+        cr_assert_eq(count_lines_with(OUT, "voter"), 3, "%s", OUT);
+
+        cr_assert_eq(run(NULL, "leader", "--http", http_of(i), NULL), 0, "%s", ERR);
+        snprintf(want, sizeof(want), "%s (http %s) term ", C.nodes[l].name, http_of(l));
+        cr_assert(strncmp(OUT, want, strlen(want)) == 0, "%s", OUT);
+
+        cr_assert_eq(run(NULL, "members", "--http", http_of(i), NULL), 0, "%s", ERR);
+        cr_assert_eq(count_lines_with(OUT, "voter"), 3, "%s", OUT);
+        for (int k = 0; k < 3; k++) {
+            snprintf(want, sizeof(want), "127.0.0.1:%d", C.nodes[k].peer_port);
+            cr_assert(strstr(OUT, want) != NULL, "%s", OUT);
+        }
+    }
+    /* --json prints the server's object; ELECTD_HTTP picks the node when --http is absent. */
+    int f = (l + 1) % 3;
+    const char *args[] = {"status", "--json", NULL};
+    cr_assert_eq(finish(spawn(http_of(f), NULL, args), OUT, ERR), 0, "%s", ERR);
+    cJSON *o = cJSON_Parse(OUT);
+    cr_assert_not_null(o, "%s", OUT);
+    cr_assert_str_eq(cJSON_GetObjectItem(o, "node")->valuestring, C.nodes[f].name);
+    cr_assert_str_eq(cJSON_GetObjectItem(o, "role")->valuestring, "follower");
+    cJSON_Delete(o);
+}
+
+Test(client, kv_through_a_follower_with_exit_codes_for_missing_and_conflicts)
+{
+    int l = start3();
+    int f = (l + 1) % 3;
+    const char *fh = http_of(f);
+    /* A write through a follower follows the 421 to the leader. */
+    cr_assert_eq(run(NULL, "kv", "put", "app/config", "mysql-bin.000042:1337", "--http", fh, NULL),
+                 0, "%s", ERR);
+    cr_assert(strncmp(OUT, "OK revision ", 12) == 0, "%s", OUT);
+    uint64_t rev = strtoull(OUT + 12, NULL, 10);
+    cr_assert_gt(rev, 0);
+    /* A linearizable read through the follower sees it at once. */
+    cr_assert_eq(run(NULL, "kv", "get", "app/config", "--http", fh, NULL), 0, "%s", ERR);
+    cr_assert_str_eq(OUT, "mysql-bin.000042:1337\n");
+    cr_assert_eq(run(NULL, "kv", "get", "app/config", "--json", "--http", fh, NULL), 0, "%s", ERR);
+    cJSON *o = cJSON_Parse(OUT);
+    cr_assert_not_null(o, "%s", OUT);
+    cr_assert_eq((uint64_t)cJSON_GetObjectItem(o, "mod_revision")->valuedouble, rev);
+    cJSON_Delete(o);
+    /* A stale read on the follower catches up (bounded poll). */
+    bool seen = false;
+    for (int i = 0; i < 50 && !seen; i++) {
+        seen = run(NULL, "kv", "get", "app/config", "--stale", "--http", fh, NULL) == 0 &&
+               strcmp(OUT, "mysql-bin.000042:1337\n") == 0;
+        if (!seen)
+            usleep(20000);
+    }
+    cr_assert(seen, "the follower never applied the write: %s %s", OUT, ERR);
+
+    /* Missing key: 1. */
+    cr_assert_eq(run(NULL, "kv", "get", "no/such/key", "--http", fh, NULL), 1, "%s %s", OUT, ERR);
+    cr_assert(strstr(ERR, "not_found") != NULL, "%s", ERR);
+    cr_assert_str_eq(OUT, "");
+
+    /* Compare-and-set: a wrong revision is a condition failure (1), the right one wins. */
+    cr_assert_eq(
+        run(NULL, "kv", "put", "app/config", "v2", "--if-match", "999999", "--http", fh, NULL), 1,
+        "%s %s", OUT, ERR);
+    cr_assert(strstr(ERR, "conflict") != NULL, "%s", ERR);
+    char revs[32];
+    snprintf(revs, sizeof(revs), "%llu", (unsigned long long)rev);
+    cr_assert_eq(
+        run(NULL, "kv", "put", "app/config", "v2", "--if-match", revs, "--http", http_of(l), NULL),
+        0, "%s", ERR);
+    cr_assert_eq(run(NULL, "kv", "get", "app/config", "--http", http_of(l), NULL), 0);
+    cr_assert_str_eq(OUT, "v2\n");
+
+    /* A value from stdin, bytes exact with --raw; values that look like options after --. */
+    cr_assert_eq(run("line one\nline two\n", "kv", "put", "app/multi", "-", "--http", fh, NULL), 0,
+                 "%s", ERR);
+    cr_assert_eq(run(NULL, "kv", "get", "app/multi", "--raw", "--http", fh, NULL), 0, "%s", ERR);
+    cr_assert_str_eq(OUT, "line one\nline two\n");
+    cr_assert_eq(run(NULL, "kv", "put", "--http", fh, "--", "app/neg", "-5", NULL), 0, "%s", ERR);
+    cr_assert_eq(run(NULL, "kv", "get", "app/neg", "--http", fh, NULL), 0, "%s", ERR);
+    cr_assert_str_eq(OUT, "-5\n");
+    /* Keys with spaces and reserved characters survive the URL. */
+    cr_assert_eq(run(NULL, "kv", "put", "odd key&x=1?#%", "odd", "--http", fh, NULL), 0, "%s", ERR);
+    cr_assert_eq(run(NULL, "kv", "get", "odd key&x=1?#%", "--http", fh, NULL), 0, "%s", ERR);
+    cr_assert_str_eq(OUT, "odd\n");
+
+    /* ls by prefix, through the follower. */
+    cr_assert_eq(run(NULL, "kv", "ls", "app/", "--http", fh, NULL), 0, "%s", ERR);
+    cr_assert_str_eq(OUT, "app/config\tv2\napp/multi\tline one\\nline two\\n\napp/neg\t-5\n");
+    cr_assert_eq(run(NULL, "kv", "ls", "app/", "--json", "--http", fh, NULL), 0, "%s", ERR);
+    o = cJSON_Parse(OUT);
+    cr_assert_not_null(o, "%s", OUT);
+    cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(o, "items")), 3, "%s", OUT);
+    cJSON_Delete(o);
+
+    /* Delete: 0, then the key is gone (1), and deleting again is 1. */
+    cr_assert_eq(run(NULL, "kv", "del", "app/neg", "--http", fh, NULL), 0, "%s", ERR);
+    cr_assert_eq(run(NULL, "kv", "get", "app/neg", "--http", fh, NULL), 1, "%s", OUT);
+    cr_assert_eq(run(NULL, "kv", "del", "app/neg", "--http", fh, NULL), 1, "%s", OUT);
+
+    /* A fencing token that is not the current one: 1, and the message says "fenced" (a
+     * token from an older term: see the transfer test). */
+    uint64_t token = fencing_token(l);
+    cr_assert_gt(token, 0);
+    char stale[32], cur[32];
+    snprintf(stale, sizeof(stale), "%llu", (unsigned long long)(token + 1));
+    snprintf(cur, sizeof(cur), "%llu", (unsigned long long)token);
+    cr_assert_eq(run(NULL, "kv", "put", "app/pos", "1", "--fence", stale, "--http", fh, NULL), 1,
+                 "%s %s", OUT, ERR);
+    cr_assert(strstr(ERR, "fenced") != NULL, "%s", ERR);
+    cr_assert_eq(run(NULL, "kv", "put", "app/pos", "1", "--fence", cur, "--http", fh, NULL), 0,
+                 "%s", ERR);
+}
+
+Test(client, transfer_moves_leadership_and_old_tokens_are_fenced)
+{
+    int l = start3();
+    int f = (l + 1) % 3;
+    uint64_t token = fencing_token(l);
+    char tok[32], want[64];
+    snprintf(tok, sizeof(tok), "%llu", (unsigned long long)token);
+    cr_assert_eq(run(NULL, "kv", "put", "pos", "100", "--fence", tok, "--http", http_of(l), NULL),
+                 0, "%s", ERR);
+
+    /* Asked on a follower: the redirect reaches the leader, which hands over. */
+    cr_assert_eq(run(NULL, "transfer", "--http", http_of(f), NULL), 0, "%s %s", OUT, ERR);
+    snprintf(want, sizeof(want), "leadership moved from %s to ", C.nodes[l].name);
+    cr_assert(strncmp(OUT, want, strlen(want)) == 0, "%s", OUT);
+    int l2 = itest_wait_leader(&C, 10000);
+    cr_assert_geq(l2, 0);
+    cr_assert_neq(l2, l);
+    cr_assert(strstr(OUT, C.nodes[l2].name) != NULL, "%s", OUT);
+
+    /* The old primary's token is now stale. */
+    int rc = 2;
+    for (int i = 0; i < 50 && rc == 2; i++) {
+        rc = run(NULL, "kv", "put", "pos", "200", "--fence", tok, "--http", http_of(f), NULL);
+        if (rc == 2)
+            usleep(20000); /* the new leader's term-start entry may still be applying */
+    }
+    cr_assert_eq(rc, 1, "%s %s", OUT, ERR);
+    cr_assert(strstr(ERR, "fenced") != NULL, "%s", ERR);
+
+    /* --to picks the successor. */
+    int target = (l2 + 1) % 3;
+    cr_assert_eq(run(NULL, "transfer", "--to", C.nodes[target].name, "--http", http_of(l2), NULL),
+                 0, "%s %s", OUT, ERR);
+    int l3 = itest_wait_leader(&C, 10000);
+    cr_assert_eq(l3, target, "%s", OUT);
+    cr_assert_eq(run(NULL, "transfer", "--to", "nosuchnode", "--http", http_of(l3), NULL), 1,
+                 "%s %s", OUT, ERR);
+    cr_assert(strstr(ERR, "unknown_member") != NULL, "%s", ERR);
+}
+
+Test(client, leader_wait_returns_once_a_leader_is_elected)
+{
+    init3();
+    itest_node_start(&C, 0);
+    char body[256];
+    uint64_t deadline = itest_now_ms() + 10000;
+    while (itest_http(C.nodes[0].http_port, "GET", "/healthz", NULL, body, sizeof(body)) != 200 &&
+           itest_now_ms() < deadline)
+        usleep(20000);
+    /* One node alone has no quorum: no leader. */
+    cr_assert_eq(run(NULL, "leader", "--http", http_of(0), NULL), 1, "%s %s", OUT, ERR);
+    cr_assert(strstr(OUT, "no leader known") != NULL, "%s", OUT);
+    cr_assert_eq(run(NULL, "leader", "--wait=300ms", "--http", http_of(0), NULL), 1, "%s", OUT);
+    cr_assert(strstr(ERR, "no change of leadership") != NULL, "%s", ERR);
+
+    const char *args[] = {"leader", "--wait=15s", "--json", "--http", http_of(0), NULL};
+    child_t waiter = spawn(NULL, NULL, args);
+    itest_node_start(&C, 1);
+    itest_node_start(&C, 2);
+    int l = itest_wait_leader(&C, 15000);
+    cr_assert_geq(l, 0);
+    cr_assert_eq(finish(waiter, OUT, ERR), 0, "%s %s", OUT, ERR);
+    cJSON *o = cJSON_Parse(OUT);
+    cr_assert_not_null(o, "%s", OUT);
+    const cJSON *name = cJSON_GetObjectItem(o, "name");
+    cr_assert(cJSON_IsString(name), "%s", OUT);
+    cJSON_Delete(o);
+}
+
+Test(client, members_add_and_remove_through_a_follower)
+{
+    int l = start3();
+    int f = (l + 1) % 3;
+    /* A learner that never shows up does not affect the quorum; it can be removed again. */
+    cr_assert_eq(run(NULL, "members", "add", "spare", "127.0.0.1:9", "--http", http_of(f), NULL), 0,
+                 "%s %s", OUT, ERR);
+    cr_assert(strstr(OUT, "added spare as a learner") != NULL, "%s", OUT);
+    cr_assert_eq(run(NULL, "members", "--http", http_of(l), NULL), 0, "%s", ERR);
+    cr_assert_eq(count_lines_with(OUT, "learner"), 1, "%s", OUT);
+    cr_assert_eq(count_lines_with(OUT, "voter"), 3, "%s", OUT);
+    cr_assert_eq(run(NULL, "members", "add", "spare", "127.0.0.1:9", "--http", http_of(l), NULL), 1,
+                 "%s %s", OUT, ERR);
+    cr_assert_eq(run(NULL, "members", "remove", "spare", "--http", http_of(f), NULL), 0, "%s %s",
+                 OUT, ERR);
+    cr_assert_eq(run(NULL, "members", "list", "--http", http_of(l), NULL), 0, "%s", ERR);
+    cr_assert_eq(count_lines_with(OUT, "learner"), 0, "%s", OUT);
+    cr_assert_eq(run(NULL, "members", "remove", "spare", "--http", http_of(l), NULL), 1, "%s %s",
+                 OUT, ERR);
+}
+
+/* ---- errors and canned servers --------------------------------------------------------------- */
+
+/* A socket bound to loopback (v6: ::1) port 0, listening; returns the fd and the port. */
+static int listen_loopback(bool v6, int *port)
+{
+    int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_storage ss = {0};
+    socklen_t len;
+    if (v6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        a->sin6_family = AF_INET6;
+        a->sin6_addr = in6addr_loopback;
+        len = sizeof(*a);
+    } else {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        a->sin_family = AF_INET;
+        a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        len = sizeof(*a);
+    }
+    if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 8) != 0 ||
+        getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
+        close(fd);
+        return -1;
+    }
+    *port =
+        ntohs(v6 ? ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
+    return fd;
+}
+
+/* Serves one connection: reads the request head, answers `status` with `body` (or, when
+ * pad_bytes > 0, that many bytes with no Content-Length), closes. */
+typedef struct canned {
+    int fd;
+    const char *status; /* "503 Service Unavailable" */
+    const char *body;
+    size_t pad_bytes;
+    char request[4096];
+} canned_t;
+
+static void *canned_serve(void *arg)
+{
+    canned_t *cs = arg;
+    struct pollfd p = {.fd = cs->fd, .events = POLLIN};
+    if (poll(&p, 1, RUN_LIMIT_MS) <= 0)
+        return NULL;
+    int c = accept(cs->fd, NULL, NULL);
+    if (c < 0)
+        return NULL;
+    size_t n = 0;
+    while (n < sizeof(cs->request) - 1 && strstr(cs->request, "\r\n\r\n") == NULL) {
+        struct pollfd q = {.fd = c, .events = POLLIN};
+        if (poll(&q, 1, 5000) <= 0)
+            break;
+        ssize_t r = read(c, cs->request + n, sizeof(cs->request) - 1 - n);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+        cs->request[n] = '\0';
+    }
+    char head[256];
+    if (cs->pad_bytes > 0)
+        snprintf(head, sizeof(head), "HTTP/1.1 %s\r\nContent-Type: application/json\r\n\r\n",
+                 cs->status);
+    else
+        snprintf(head, sizeof(head),
+                 "HTTP/1.1 %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                 cs->status, strlen(cs->body), cs->body);
+    (void)!write(c, head, strlen(head));
+    static char pad[65536];
+    memset(pad, 'x', sizeof(pad));
+    for (size_t sent = 0; sent < cs->pad_bytes;) {
+        size_t k = cs->pad_bytes - sent < sizeof(pad) ? cs->pad_bytes - sent : sizeof(pad);
+        ssize_t w = send(c, pad, k, MSG_NOSIGNAL);
+        if (w <= 0)
+            break;
+        sent += (size_t)w;
+    }
+    close(c);
+    return NULL;
+}
+
+Test(client, errors_and_bad_usage_exit_2)
+{
+    /* Connection refused: a port that was just free. */
+    int port;
+    int fd = listen_loopback(false, &port);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    char addr[64];
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+    cr_assert_eq(run(NULL, "status", "--http", addr, NULL), 2, "%s", OUT);
+    cr_assert(strstr(ERR, "refused") != NULL, "%s", ERR);
+    cr_assert_eq(run(NULL, "kv", "put", "k", "v", "--http", addr, NULL), 2);
+
+    /* A server that accepts but never answers: a timeout, 2. */
+    fd = listen_loopback(false, &port);
+    cr_assert_geq(fd, 0);
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+    uint64_t t0 = itest_now_ms();
+    cr_assert_eq(run(NULL, "leader", "--timeout", "300ms", "--http", addr, NULL), 2, "%s", OUT);
+    cr_assert(strstr(ERR, "timed out") != NULL, "%s", ERR);
+    cr_assert_lt(itest_now_ms() - t0, RUN_LIMIT_MS);
+    close(fd);
+
+    /* Bad usage: 2 and a usage line. */
+    const char *bad[][6] = {
+        {"kv", "put", "onlykey", NULL},
+        {"kv", "frob", NULL},
+        {"status", "--bogus", NULL},
+        {"kv", "get", "k", "--fence", "3", NULL},
+        {"kv", "put", "k", "v", "--fence", "abc"},
+        {"leader", "--wait=soon", NULL},
+        {"status", "--http", "nocolon", NULL},
+        {"status", "--timeout", "0", NULL},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        const char *args[8] = {0};
+        for (size_t k = 0; k < 6 && bad[i][k] != NULL; k++)
+            args[k] = bad[i][k];
+        cr_assert_eq(finish(spawn(NULL, NULL, args), OUT, ERR), 2, "case %zu: %s", i, ERR);
+        cr_assert(strstr(ERR, "usage: electd") != NULL, "case %zu: %s", i, ERR);
+    }
+    /* Help is not an error. */
+    cr_assert_eq(run(NULL, "help", NULL), 0);
+    cr_assert(strstr(OUT, "electd kv put KEY") != NULL, "%s", OUT);
+    cr_assert_eq(run(NULL, "kv", "get", "--help", NULL), 0);
+    cr_assert(strstr(OUT, "usage: electd kv get KEY") != NULL, "%s", OUT);
+    cr_assert(strstr(OUT, "--fence") == NULL, "kv get does not take --fence: %s", OUT);
+}
+
+Test(client, replies_from_canned_servers)
+{
+    pthread_t th;
+    canned_t cs = {0};
+    char addr[64];
+    int port;
+
+    /* 5xx: 2, with the server's code on stderr. */
+    cs.fd = listen_loopback(false, &port);
+    cr_assert_geq(cs.fd, 0);
+    cs.status = "503 Service Unavailable";
+    cs.body = "{\"error\":{\"code\":\"no_quorum\",\"message\":\"no quorum confirmed\"}}";
+    pthread_create(&th, NULL, canned_serve, &cs);
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+    cr_assert_eq(run(NULL, "kv", "put", "k", "v", "--token", "s3cret", "--http", addr, NULL), 2);
+    pthread_join(th, NULL);
+    cr_assert(strstr(ERR, "no_quorum") != NULL, "%s", ERR);
+    cr_assert(strstr(cs.request, "PUT /v1/kv/k HTTP/1.1\r\n") == cs.request, "%s", cs.request);
+    cr_assert(strstr(cs.request, "Authorization: Bearer s3cret\r\n") != NULL, "%s", cs.request);
+    cr_assert(strstr(cs.request, "Content-Length: 1\r\n") != NULL, "%s", cs.request);
+    close(cs.fd);
+
+    /* A reply over the size limit: 2, not a crash or a hang. */
+    memset(&cs, 0, sizeof(cs));
+    cs.fd = listen_loopback(false, &port);
+    cs.status = "200 OK";
+    cs.pad_bytes = 5u << 20;
+    pthread_create(&th, NULL, canned_serve, &cs);
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+    cr_assert_eq(run(NULL, "status", "--http", addr, NULL), 2);
+    pthread_join(th, NULL);
+    cr_assert(strstr(ERR, "too large") != NULL, "%s", ERR);
+    close(cs.fd);
+
+    /* IPv6 literal addresses, brackets in the Host header. */
+    memset(&cs, 0, sizeof(cs));
+    cs.fd = listen_loopback(true, &port);
+    if (cs.fd < 0) {
+        cr_log_warn("no IPv6 loopback here; skipping the [::1] case");
+        return;
+    }
+    cs.status = "200 OK";
+    cs.body = "{\"id\":\"1\",\"name\":\"zed\",\"peer_addr\":\"[::1]:1\",\"http\":\"[::1]:2\","
+              "\"term\":7}";
+    pthread_create(&th, NULL, canned_serve, &cs);
+    snprintf(addr, sizeof(addr), "[::1]:%d", port);
+    cr_assert_eq(run(NULL, "leader", "--http", addr, NULL), 0, "%s", ERR);
+    pthread_join(th, NULL);
+    cr_assert_str_eq(OUT, "zed (http [::1]:2) term 7\n");
+    char host[64];
+    snprintf(host, sizeof(host), "Host: [::1]:%d\r\n", port);
+    cr_assert(strstr(cs.request, host) != NULL, "%s", cs.request);
+    close(cs.fd);
+}
