@@ -6,6 +6,20 @@
 
 #include "api_int.h"
 
+void api_json_u64(cJSON *obj, const char *key, uint64_t v)
+{
+    char buf[24];
+    snprintf(buf, sizeof(buf), "%" PRIu64, v);
+    cJSON_AddRawToObject(obj, key, buf);
+}
+
+void api_json_i64(cJSON *obj, const char *key, int64_t v)
+{
+    char buf[24];
+    snprintf(buf, sizeof(buf), "%" PRId64, v);
+    cJSON_AddRawToObject(obj, key, buf);
+}
+
 /* Splits a member's "name=host:port" into name and address strings for JSON. */
 static void member_fields(const char *addr, char *name, size_t nlen, const char **peer_addr)
 {
@@ -83,62 +97,90 @@ static int64_t lease_remaining_ms(const sidecar_node_state_t *st)
     return (int64_t)((st->lease_deadline_ns - now) / 1000000);
 }
 
+/* {"id":..,"name":..,"peer_addr":..,"http":..} of a member, or nulls for id 0. */
+static void member_buf(sidecar_buf_t *b, sidecar_api_t *api, uint64_t id)
+{
+    if (id == 0) {
+        sidecar_buf_printf(b, "{\"id\":null,\"name\":null}");
+        return;
+    }
+    char name[64];
+    const char *peer;
+    member_fields(sidecar_node_member_addr(api->node, id), name, sizeof(name), &peer);
+    const char *http = sidecar_node_member_http(api->node, id);
+    sidecar_buf_printf(b, "{\"id\":\"%016" PRIx64 "\",\"name\":", id);
+    sidecar_buf_json_str(b, name);
+    sidecar_buf_printf(b, ",\"peer_addr\":");
+    sidecar_buf_json_str(b, peer);
+    sidecar_buf_printf(b, ",\"http\":");
+    if (http != NULL)
+        sidecar_buf_json_str(b, http);
+    else
+        sidecar_buf_printf(b, "null");
+    sidecar_buf_printf(b, "}");
+}
+
+/* Written directly rather than through a cJSON tree: this is the endpoint monitoring polls,
+ * and building, printing and freeing the tree was most of its cost. */
 static void h_status(http_req_t *req, void *data)
 {
     sidecar_api_t *api = data;
     sidecar_node_state_t st;
     sidecar_node_state(api->node, &st);
     const raft_t *r = sidecar_node_raft(api->node);
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "node", sidecar_node_name(api->node));
-    add_id(o, "id", sidecar_node_id(api->node));
-    cJSON_AddStringToObject(o, "role", raft_role_name(st.role));
-    cJSON_AddNumberToObject(o, "term", (double)st.term);
-    cJSON_AddItemToObject(o, "leader", api_member_json(api, st.leader));
-    cJSON_AddNumberToObject(o, "commit_index", (double)st.commit);
-    cJSON_AddNumberToObject(o, "applied_index", (double)st.applied);
-    cJSON_AddNumberToObject(o, "last_index", (double)raft_last_index(r));
-    cJSON_AddNumberToObject(o, "lease_remaining_ms", (double)lease_remaining_ms(&st));
-    cJSON_AddNumberToObject(o, "fencing_token", (double)st.epoch);
-    cJSON_AddBoolToObject(o, "store_ok", st.store_ok);
+    sidecar_buf_t b = {0};
+    sidecar_buf_printf(&b, "{\"node\":");
+    sidecar_buf_json_str(&b, sidecar_node_name(api->node));
+    sidecar_buf_printf(
+        &b, ",\"id\":\"%016" PRIx64 "\",\"role\":\"%s\",\"term\":%" PRIu64 ",\"leader\":",
+        sidecar_node_id(api->node), raft_role_name(st.role), st.term);
+    member_buf(&b, api, st.leader);
+    sidecar_buf_printf(&b,
+                       ",\"commit_index\":%" PRIu64 ",\"applied_index\":%" PRIu64
+                       ",\"last_index\":%" PRIu64 ",\"lease_remaining_ms\":%" PRId64
+                       ",\"fencing_token\":%" PRIu64 ",\"store_ok\":%s",
+                       st.commit, st.applied, raft_last_index(r), lease_remaining_ms(&st), st.epoch,
+                       st.store_ok ? "true" : "false");
     sidecar_workload_info_t wi;
     sidecar_workload_info(api->workload, &wi);
-    cJSON *wo = cJSON_AddObjectToObject(o, "workload");
-    cJSON_AddStringToObject(wo, "mode", wi.mode);
-    cJSON_AddStringToObject(wo, "state", sidecar_workload_state_name(wi.state));
-    cJSON_AddNumberToObject(wo, "pid", wi.pid);
-    cJSON_AddNumberToObject(wo, "restarts", (double)wi.restarts);
+    sidecar_buf_printf(&b,
+                       ",\"workload\":{\"mode\":\"%s\",\"state\":\"%s\",\"pid\":%d,"
+                       "\"restarts\":%" PRIu64 ",\"last_exit\":",
+                       wi.mode, sidecar_workload_state_name(wi.state), wi.pid, wi.restarts);
     if (wi.last_exit >= 0)
-        cJSON_AddNumberToObject(wo, "last_exit", wi.last_exit);
+        sidecar_buf_printf(&b, "%d", wi.last_exit);
     else
-        cJSON_AddNullToObject(wo, "last_exit");
-    cJSON_AddNumberToObject(wo, "hooks_run", (double)wi.hooks_run);
-    cJSON_AddNumberToObject(wo, "hooks_failed", (double)wi.hooks_failed);
-    cJSON *members = cJSON_AddArrayToObject(o, "members");
+        sidecar_buf_printf(&b, "null");
+    sidecar_buf_printf(&b, ",\"hooks_run\":%" PRIu64 ",\"hooks_failed\":%" PRIu64 "},\"members\":[",
+                       wi.hooks_run, wi.hooks_failed);
     raft_progress_t pr[RAFT_MAX_MEMBERS];
     size_t n_pr = raft_progress(r, pr, RAFT_MAX_MEMBERS);
     const raft_conf_t *conf = raft_conf(r);
     for (uint32_t i = 0; i < conf->n; i++) {
         const raft_member_t *m = &conf->members[i];
-        cJSON *mo = cJSON_CreateObject();
         char name[64];
         const char *peer;
         member_fields(m->addr, name, sizeof(name), &peer);
-        add_id(mo, "id", m->id);
-        cJSON_AddStringToObject(mo, "name", name);
-        cJSON_AddStringToObject(mo, "peer_addr", peer);
-        cJSON_AddBoolToObject(mo, "voter", m->voter);
+        sidecar_buf_printf(&b, "%s{\"id\":\"%016" PRIx64 "\",\"name\":", i ? "," : "", m->id);
+        sidecar_buf_json_str(&b, name);
+        sidecar_buf_printf(&b, ",\"peer_addr\":");
+        sidecar_buf_json_str(&b, peer);
+        sidecar_buf_printf(&b, ",\"voter\":%s", m->voter ? "true" : "false");
         for (size_t j = 0; j < n_pr; j++) {
             if (pr[j].id != m->id)
                 continue;
-            cJSON_AddNumberToObject(mo, "match_index", (double)pr[j].match);
             uint64_t ago = raft_now(r) - pr[j].last_contact_tick;
-            cJSON_AddNumberToObject(mo, "last_contact_ms", (double)(ago * api->cfg->tick_ms));
+            sidecar_buf_printf(&b, ",\"match_index\":%" PRIu64 ",\"last_contact_ms\":%" PRIu64,
+                               pr[j].match, ago * api->cfg->tick_ms);
         }
-        cJSON_AddItemToArray(members, mo);
+        sidecar_buf_printf(&b, "}");
     }
-    http_req_reply_json(req, 200, o);
-    cJSON_Delete(o);
+    sidecar_buf_printf(&b, "]}");
+    if (b.failed)
+        http_req_reply_error(req, 503, "busy", "out of memory");
+    else
+        http_req_reply(req, 200, "application/json", b.data, b.len);
+    sidecar_buf_free(&b);
 }
 
 static void h_healthz(http_req_t *req, void *data)

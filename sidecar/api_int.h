@@ -38,6 +38,11 @@ struct sidecar_api {
     void *close_ud;
 };
 
+/* Integers as raw JSON numbers: cJSON would print them as doubles through printf("%g") and
+ * check the round trip with sscanf, a quarter of a status request's cost. */
+void api_json_u64(cJSON *obj, const char *key, uint64_t v);
+void api_json_i64(cJSON *obj, const char *key, int64_t v);
+
 /* {"id","name","peer_addr","http"} of a member, or nulls for id 0. */
 cJSON *api_member_json(sidecar_api_t *api, uint64_t id);
 

@@ -127,9 +127,9 @@ static cJSON *kv_json(const store_kv_t *kv)
         cJSON_AddStringToObject(o, "value_base64", b ? b : "");
         free(b);
     }
-    cJSON_AddNumberToObject(o, "create_revision", (double)kv->create_revision);
-    cJSON_AddNumberToObject(o, "mod_revision", (double)kv->mod_revision);
-    cJSON_AddNumberToObject(o, "version", (double)kv->version);
+    api_json_u64(o, "create_revision", kv->create_revision);
+    api_json_u64(o, "mod_revision", kv->mod_revision);
+    api_json_u64(o, "version", kv->version);
     return o;
 }
 
@@ -358,11 +358,11 @@ static void reply_write(http_req_t *req, const raft_entry_t *e, const store_resu
     int status = 200;
     switch (res->status) {
     case STORE_APPLIED_OK:
-        cJSON_AddNumberToObject(o, "revision", (double)res->revision);
+        api_json_u64(o, "revision", res->revision);
         if (res->op == STORE_CMD_PUT) {
-            cJSON_AddNumberToObject(o, "create_revision", (double)res->create_revision);
-            cJSON_AddNumberToObject(o, "mod_revision", (double)res->mod_revision);
-            cJSON_AddNumberToObject(o, "version", (double)res->version);
+            api_json_u64(o, "create_revision", res->create_revision);
+            api_json_u64(o, "mod_revision", res->mod_revision);
+            api_json_u64(o, "version", res->version);
         } else {
             cJSON_AddBoolToObject(o, "deleted", true);
         }
@@ -378,7 +378,7 @@ static void reply_write(http_req_t *req, const raft_entry_t *e, const store_resu
         cJSON *err = cJSON_AddObjectToObject(o, "error");
         cJSON_AddStringToObject(err, "code", "conflict");
         cJSON_AddStringToObject(err, "message", "If-Match did not match the key's mod revision");
-        cJSON_AddNumberToObject(err, "mod_revision", (double)res->mod_revision);
+        api_json_u64(err, "mod_revision", res->mod_revision);
         status = 409;
         break;
     }
@@ -390,7 +390,7 @@ static void reply_write(http_req_t *req, const raft_entry_t *e, const store_resu
         cJSON_AddStringToObject(err, "message",
                                 "the fencing token is not the current epoch's: a newer primary "
                                 "exists");
-        cJSON_AddNumberToObject(err, "fencing_token", (double)res->epoch);
+        api_json_u64(err, "fencing_token", res->epoch);
         status = 409;
         break;
     }

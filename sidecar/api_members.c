@@ -49,7 +49,7 @@ static cJSON *members_json(sidecar_api_t *api)
         cJSON_AddBoolToObject(o, "voter", m->voter);
         for (size_t k = 0; k < np; k++)
             if (pr[k].id == m->id)
-                cJSON_AddNumberToObject(o, "match_index", (double)pr[k].match);
+                api_json_u64(o, "match_index", pr[k].match);
         cJSON_AddItemToArray(arr, o);
     }
     return arr;
@@ -68,7 +68,7 @@ static void reply_changed(http_req_t *req, const raft_entry_t *e, const store_re
 {
     (void)res;
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "index", (double)e->index);
+    api_json_u64(o, "index", e->index);
     raft_conf_t conf;
     if (raft_conf_decode(e->data, e->len, &conf) == 0) {
         cJSON *arr = cJSON_AddArrayToObject(o, "members");

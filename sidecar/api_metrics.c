@@ -8,18 +8,18 @@
 #include "log.h"
 #include "transport.h"
 
-typedef sidecar_metrics_buf_t buf_t;
+typedef sidecar_buf_t buf_t;
 
 static void gauge(buf_t *b, const char *name, const char *help, double v)
 {
     sidecar_metrics_header(b, name, "gauge", help);
-    sidecar_metrics_printf(b, "%s %.17g\n", name, v);
+    sidecar_buf_printf(b, "%s %.17g\n", name, v);
 }
 
 static void counter(buf_t *b, const char *name, const char *help, uint64_t v)
 {
     sidecar_metrics_header(b, name, "counter", help);
-    sidecar_metrics_printf(b, "%s %" PRIu64 "\n", name, v);
+    sidecar_buf_printf(b, "%s %" PRIu64 "\n", name, v);
 }
 
 static void peer_label(buf_t *b, sidecar_api_t *api, uint64_t id)
@@ -31,9 +31,9 @@ static void peer_label(buf_t *b, sidecar_api_t *api, uint64_t id)
         snprintf(name, sizeof(name), "%.*s", (int)(eq - addr), addr);
     else
         snprintf(name, sizeof(name), "%016" PRIx64, id);
-    sidecar_metrics_printf(b, "{peer=\"");
+    sidecar_buf_printf(b, "{peer=\"");
     sidecar_metrics_label(b, name);
-    sidecar_metrics_printf(b, "\"}");
+    sidecar_buf_printf(b, "\"}");
 }
 
 struct http_rows {
@@ -44,11 +44,11 @@ static void http_row(const char *method, const char *pattern, int status, uint64
                      void *data)
 {
     buf_t *b = ((struct http_rows *)data)->b;
-    sidecar_metrics_printf(b, "electd_http_requests_total{method=\"");
+    sidecar_buf_printf(b, "electd_http_requests_total{method=\"");
     sidecar_metrics_label(b, method);
-    sidecar_metrics_printf(b, "\",route=\"");
+    sidecar_buf_printf(b, "\",route=\"");
     sidecar_metrics_label(b, pattern && *pattern ? pattern : "unmatched");
-    sidecar_metrics_printf(b, "\",code=\"%d\"} %" PRIu64 "\n", status, count);
+    sidecar_buf_printf(b, "\",code=\"%d\"} %" PRIu64 "\n", status, count);
 }
 
 static void h_metrics(http_req_t *req, void *data)
@@ -63,8 +63,8 @@ static void h_metrics(http_req_t *req, void *data)
     static const raft_role_t roles[] = {RAFT_FOLLOWER, RAFT_PRECANDIDATE, RAFT_CANDIDATE,
                                         RAFT_LEADER};
     for (size_t i = 0; i < 4; i++)
-        sidecar_metrics_printf(&b, "electd_role{role=\"%s\"} %d\n", raft_role_name(roles[i]),
-                               st.role == roles[i]);
+        sidecar_buf_printf(&b, "electd_role{role=\"%s\"} %d\n", raft_role_name(roles[i]),
+                           st.role == roles[i]);
     gauge(&b, "electd_term", "current Raft term", (double)st.term);
     gauge(&b, "electd_leader_known", "1 when this node knows a leader", st.leader != 0);
     counter(&b, "electd_leader_changes_total", "new leaders seen by this node",
@@ -92,9 +92,9 @@ static void h_metrics(http_req_t *req, void *data)
     sidecar_metrics_header(&b, "electd_workload_state", "gauge",
                            "1 for the workload's state on this node");
     for (int s = SIDECAR_WORKLOAD_STANDBY; s <= SIDECAR_WORKLOAD_STOPPING; s++)
-        sidecar_metrics_printf(&b, "electd_workload_state{state=\"%s\"} %d\n",
-                               sidecar_workload_state_name((sidecar_workload_state_t)s),
-                               (int)wi.state == s);
+        sidecar_buf_printf(&b, "electd_workload_state{state=\"%s\"} %d\n",
+                           sidecar_workload_state_name((sidecar_workload_state_t)s),
+                           (int)wi.state == s);
     counter(&b, "electd_workload_starts_total", "workload starts (or on-start runs) here",
             wi.starts);
     counter(&b, "electd_workload_failures_total", "unplanned workload exits and failed starts here",
@@ -123,9 +123,9 @@ static void h_metrics(http_req_t *req, void *data)
                          : k == 2 ? ps[i].dropped
                          : k == 3 ? ps[i].queued_bytes
                                   : ps[i].connects;
-            sidecar_metrics_printf(&b, "%s", names[k]);
+            sidecar_buf_printf(&b, "%s", names[k]);
             peer_label(&b, api, ps[i].id);
-            sidecar_metrics_printf(&b, " %" PRIu64 "\n", v);
+            sidecar_buf_printf(&b, " %" PRIu64 "\n", v);
         }
     }
     raft_progress_t pr[RAFT_MAX_MEMBERS];
@@ -135,18 +135,18 @@ static void h_metrics(http_req_t *req, void *data)
     for (size_t i = 0; i < npr; i++) {
         if (pr[i].id == sidecar_node_id(api->node))
             continue;
-        sidecar_metrics_printf(&b, "electd_peer_last_contact_seconds");
+        sidecar_buf_printf(&b, "electd_peer_last_contact_seconds");
         peer_label(&b, api, pr[i].id);
-        sidecar_metrics_printf(&b, " %.3f\n",
-                               (double)(raft_now(r) - pr[i].last_contact_tick) * api->cfg->tick_ms /
-                                   1000.0);
+        sidecar_buf_printf(&b, " %.3f\n",
+                           (double)(raft_now(r) - pr[i].last_contact_tick) * api->cfg->tick_ms /
+                               1000.0);
     }
     sidecar_metrics_header(&b, "electd_peer_match_index", "gauge",
                            "leader only: last log index known replicated on the peer");
     for (size_t i = 0; i < npr; i++) {
-        sidecar_metrics_printf(&b, "electd_peer_match_index");
+        sidecar_buf_printf(&b, "electd_peer_match_index");
         peer_label(&b, api, pr[i].id);
-        sidecar_metrics_printf(&b, " %" PRIu64 "\n", pr[i].match);
+        sidecar_buf_printf(&b, " %" PRIu64 "\n", pr[i].match);
     }
     counter(&b, "electd_peer_rejected_total",
             "inbound peer connections refused or dropped for bad input",
@@ -168,7 +168,7 @@ static void h_metrics(http_req_t *req, void *data)
         http_req_reply_error(req, 503, "busy", "out of memory");
     else
         http_req_reply(req, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len);
-    sidecar_metrics_buf_free(&b);
+    sidecar_buf_free(&b);
 }
 
 void api_metrics_init(sidecar_api_t *api)

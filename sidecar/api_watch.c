@@ -81,9 +81,9 @@ static cJSON *state_json(sidecar_api_t *api)
     sidecar_node_state_t st;
     sidecar_node_state(api->node, &st);
     cJSON *o = api_member_json(api, st.leader);
-    cJSON_AddNumberToObject(o, "term", (double)st.term);
+    api_json_u64(o, "term", st.term);
     cJSON_AddStringToObject(o, "role", raft_role_name(st.role));
-    cJSON_AddNumberToObject(o, "fencing_token", (double)st.epoch);
+    api_json_u64(o, "fencing_token", st.epoch);
     sidecar_workload_info_t wi;
     sidecar_workload_info(api->workload, &wi);
     cJSON_AddStringToObject(o, "workload", sidecar_workload_state_name(wi.state));

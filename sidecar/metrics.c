@@ -25,7 +25,7 @@ void sidecar_hist_observe(sidecar_hist_t *h, double seconds)
     h->sum += seconds;
 }
 
-void sidecar_metrics_printf(sidecar_metrics_buf_t *b, const char *fmt, ...)
+void sidecar_buf_printf(sidecar_buf_t *b, const char *fmt, ...)
 {
     if (b->failed)
         return;
@@ -56,13 +56,12 @@ void sidecar_metrics_printf(sidecar_metrics_buf_t *b, const char *fmt, ...)
     }
 }
 
-void sidecar_metrics_header(sidecar_metrics_buf_t *b, const char *name, const char *type,
-                            const char *help)
+void sidecar_metrics_header(sidecar_buf_t *b, const char *name, const char *type, const char *help)
 {
-    sidecar_metrics_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    sidecar_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-void sidecar_metrics_hist(sidecar_metrics_buf_t *b, const char *name, const char *labels,
+void sidecar_metrics_hist(sidecar_buf_t *b, const char *name, const char *labels,
                           const sidecar_hist_t *h)
 {
     const char *sep = labels && *labels ? "," : "";
@@ -70,31 +69,72 @@ void sidecar_metrics_hist(sidecar_metrics_buf_t *b, const char *name, const char
     uint64_t cum = 0;
     for (int i = 0; i < SIDECAR_HIST_BUCKETS; i++) {
         cum += h->buckets[i];
-        sidecar_metrics_printf(b, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels, sep, BOUNDS[i],
-                               (unsigned long long)cum);
+        sidecar_buf_printf(b, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels, sep, BOUNDS[i],
+                           (unsigned long long)cum);
     }
-    sidecar_metrics_printf(b, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, sep,
-                           (unsigned long long)h->count);
-    sidecar_metrics_printf(b, "%s_sum%s%s%s %.6f\n", name, *labels ? "{" : "", labels,
-                           *labels ? "}" : "", h->sum);
-    sidecar_metrics_printf(b, "%s_count%s%s%s %llu\n", name, *labels ? "{" : "", labels,
-                           *labels ? "}" : "", (unsigned long long)h->count);
+    sidecar_buf_printf(b, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, sep,
+                       (unsigned long long)h->count);
+    sidecar_buf_printf(b, "%s_sum%s%s%s %.6f\n", name, *labels ? "{" : "", labels,
+                       *labels ? "}" : "", h->sum);
+    sidecar_buf_printf(b, "%s_count%s%s%s %llu\n", name, *labels ? "{" : "", labels,
+                       *labels ? "}" : "", (unsigned long long)h->count);
 }
 
-void sidecar_metrics_label(sidecar_metrics_buf_t *b, const char *s)
+void sidecar_metrics_label(sidecar_buf_t *b, const char *s)
 {
     for (; *s; s++) {
         if (*s == '\\' || *s == '"')
-            sidecar_metrics_printf(b, "\\%c", *s);
+            sidecar_buf_printf(b, "\\%c", *s);
         else if (*s == '\n')
-            sidecar_metrics_printf(b, "\\n");
+            sidecar_buf_printf(b, "\\n");
         else
-            sidecar_metrics_printf(b, "%c", *s);
+            sidecar_buf_printf(b, "%c", *s);
     }
 }
 
-void sidecar_metrics_buf_free(sidecar_metrics_buf_t *b)
+void sidecar_buf_free(sidecar_buf_t *b)
 {
     free(b->data);
     memset(b, 0, sizeof(*b));
+}
+
+static void append(sidecar_buf_t *b, const char *s, size_t n)
+{
+    if (b->failed || n == 0)
+        return;
+    if (b->cap - b->len <= n) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap - b->len <= n)
+            cap *= 2;
+        char *d = realloc(b->data, cap);
+        if (d == NULL) {
+            b->failed = 1;
+            return;
+        }
+        b->data = d;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+void sidecar_buf_json_str(sidecar_buf_t *b, const char *s)
+{
+    append(b, "\"", 1);
+    const char *run = s;
+    for (const char *p = s; p && *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c != '"' && c != '\\' && c >= 0x20)
+            continue;
+        append(b, run, (size_t)(p - run));
+        char esc[8];
+        int n = c == '"' || c == '\\' ? snprintf(esc, sizeof(esc), "\\%c", c)
+                                      : snprintf(esc, sizeof(esc), "\\u%04x", c);
+        append(b, esc, (size_t)n);
+        run = p + 1;
+    }
+    if (s)
+        append(b, run, strlen(run));
+    append(b, "\"", 1);
 }
