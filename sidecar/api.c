@@ -328,6 +328,11 @@ int sidecar_api_start(sidecar_api_t **out, uv_loop_t *loop, const sidecar_config
     return 0;
 }
 
+http_server_t *sidecar_api_server(sidecar_api_t *api)
+{
+    return api->srv;
+}
+
 int sidecar_api_port(const sidecar_api_t *api)
 {
     return http_server_port(api->srv);

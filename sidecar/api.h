@@ -15,6 +15,9 @@ int sidecar_api_start(sidecar_api_t **out, uv_loop_t *loop, const sidecar_config
                       sidecar_node_t *node, sidecar_workload_t *workload, char *errbuf,
                       size_t errlen);
 
+/* The HTTP server (for in-memory connections in the fuzz target). */
+http_server_t *sidecar_api_server(sidecar_api_t *api);
+
 /* The port actually bound. */
 int sidecar_api_port(const sidecar_api_t *api);
 
