@@ -125,8 +125,11 @@ static void signal_cb(uv_signal_t *s, int signum)
     sidecar_node_state_t st;
     sidecar_node_state(d->node, &st);
     SIDECAR_LOG(SIDECAR_LOG_INFO, "signal received", SIDECAR_LOG_INT("signal", signum));
-    if (st.role == RAFT_LEADER && sidecar_workload_handover(d->workload, 0, handover_cb, d) == 0) {
+    if (st.role == RAFT_LEADER)
         SIDECAR_LOG(SIDECAR_LOG_INFO, "handing leadership over before exit");
+    if (st.role == RAFT_LEADER && sidecar_workload_handover(d->workload, 0, handover_cb, d) == 0) {
+        if (d->finishing)
+            return; /* nothing to hand over to: already shutting down */
         /* Bounded: the workload's stop, then an election timeout for the transfer. */
         uv_timer_start(&d->shutdown_timer, shutdown_timeout_cb,
                        (uint64_t)d->cfg.stop_timeout_ms + d->cfg.hook_timeout_ms +

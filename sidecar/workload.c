@@ -694,7 +694,9 @@ static void maybe_finish_handover_or_stop(sidecar_workload_t *w)
         SIDECAR_LOG(rv == 0 ? SIDECAR_LOG_INFO : SIDECAR_LOG_WARN,
                     rv == 0 ? "workload stopped: handing leadership over"
                             : "workload stopped but leadership cannot be handed over",
-                    SIDECAR_LOG_STR("error", rv ? raft_strerror(rv) : ""));
+                    SIDECAR_LOG_STR("error", rv == RAFT_EINVAL ? "no other voter to hand over to"
+                                             : rv              ? raft_strerror(rv)
+                                                               : ""));
         cb(w->handover_ud, rv);
     }
     if (w->shutting_down && w->stop_cb != NULL) {
