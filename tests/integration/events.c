@@ -5,6 +5,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Copies the next line of *p (cut to cap - 1 bytes) into line and advances *p; false at the
+ * end of the text. */
+static bool next_line(const char **p, char *line, size_t cap)
+{
+    if (**p == '\0')
+        return false;
+    const char *nl = strchr(*p, '\n');
+    size_t len = nl ? (size_t)(nl - *p) : strlen(*p);
+    size_t keep = len < cap - 1 ? len : cap - 1;
+    memcpy(line, *p, keep);
+    line[keep] = '\0';
+    *p += nl ? len + 1 : len;
+    return true;
+}
+
 static events_interval_t *find_open(events_t *ev, int pid)
 {
     for (size_t i = ev->n; i-- > 0;)
@@ -17,15 +32,8 @@ void events_parse(const char *text, events_t *ev)
 {
     memset(ev, 0, sizeof(*ev));
     const char *p = text;
-    while (*p) {
-        const char *nl = strchr(p, '\n');
-        size_t len = nl ? (size_t)(nl - p) : strlen(p);
-        char line[512];
-        if (len >= sizeof(line))
-            len = sizeof(line) - 1;
-        memcpy(line, p, len);
-        line[len] = '\0';
-        p += nl ? len + 1 : len;
+    char line[512];
+    while (next_line(&p, line, sizeof(line))) {
         unsigned long long ns = 0, token = 0;
         char node[16], what[32], tok[32] = "-";
         int pid = 0;
@@ -104,15 +112,8 @@ bool events_hooks_overlap(const char *text)
     int running[16] = {0};
     size_t n_nodes = 0;
     const char *p = text;
-    while (*p) {
-        const char *nl = strchr(p, '\n');
-        size_t len = nl ? (size_t)(nl - p) : strlen(p);
-        char line[512];
-        if (len >= sizeof(line))
-            len = sizeof(line) - 1;
-        memcpy(line, p, len);
-        line[len] = '\0';
-        p += nl ? len + 1 : len;
+    char line[512];
+    while (next_line(&p, line, sizeof(line))) {
         unsigned long long ns;
         char node[16], what[32];
         if (sscanf(line, "%llu %15s %31s", &ns, node, what) != 3)

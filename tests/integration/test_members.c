@@ -62,8 +62,8 @@ Test(members, a_node_joins_is_promoted_and_members_including_the_leader_leave)
     char body[8192], req[256];
     snprintf(req, sizeof(req), "{\"name\":\"d\",\"peer_addr\":\"127.0.0.1:%d\"}",
              C.nodes[3].peer_port);
-    int code = itest_http(C.nodes[(l + 1) % 3].http_port, "POST", "/v1/members", req, body,
-                          sizeof(body));
+    int code =
+        itest_http(C.nodes[(l + 1) % 3].http_port, "POST", "/v1/members", req, body, sizeof(body));
     cr_assert_eq(code, 421, "a follower accepted a membership change: %s", body);
     code = itest_http(C.nodes[l].http_port, "POST", "/v1/members", req, body, sizeof(body));
     cr_assert_eq(code, 201, "%s", body);
@@ -111,7 +111,7 @@ Test(members, a_node_joins_is_promoted_and_members_including_the_leader_leave)
     int two = 2;
     cr_assert(itest_wait_all(&C, 10000, voters_are, &two));
     cr_assert_eq(put_on(l2, "after-leader-left"), 200);
-    cr_assert_eq(itest_http(C.nodes[l2].http_port, "GET", "/v1/kv/before", NULL, body,
-                            sizeof(body)),
-                 200, "data written before the changes is gone: %s", body);
+    cr_assert_eq(
+        itest_http(C.nodes[l2].http_port, "GET", "/v1/kv/before", NULL, body, sizeof(body)), 200,
+        "data written before the changes is gone: %s", body);
 }
