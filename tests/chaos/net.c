@@ -149,7 +149,7 @@ static int setup_netns(chaos_net_t *net, char *err, size_t errlen)
     for (int i = 0; i < net->n; i++) {
         char veth[16];
         snprintf(net->ns[i], sizeof(net->ns[i]), "ch%dn%d", me, i);
-        snprintf(veth, sizeof(veth), "ch%dv%d", me % 10000000, i);
+        snprintf(veth, sizeof(veth), "ch%uv%u", (unsigned)(me % 10000000), (unsigned)(i % 100));
         snprintf(net->ip[i], sizeof(net->ip[i]), "10.213.%d.%d", net->subnet, i + 1);
         snprintf(addr, sizeof(addr), "%s/24", net->ip[i]);
         net->peer_port[i] = net->listen_port[i] = CHAOS_PEER_PORT;
