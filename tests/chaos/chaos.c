@@ -13,7 +13,7 @@
  * printed). Exit status: 0 all promises held, 1 a violation, 2 a setup or usage error.
  *
  * Usage: chaos [--seed N] [--nodes 3|5] [--duration SECONDS] [--rounds N] [--clients N]
- *              [--proxy] [--keep] [--quiet]
+ *              [--faults KIND,...] [--proxy] [--keep]
  * CHAOS_FORCE_PROXY=1 selects the loopback proxy even as root (see net.h); CHAOS_ELECTD_BIN
  * names another electd binary to attack.
  */
@@ -140,6 +140,7 @@ typedef struct run {
     int duration_s;
     int n_clients;
     bool keep, quiet, force_proxy;
+    unsigned allowed; /* fault kinds the schedule may use (bit per kind) */
     chaos_net_t net;
     member_t m[CHAOS_MAX_NODES];
     char root[256];
@@ -556,15 +557,20 @@ static void freeze(run_t *r, int i, bool with_workload, int hold_ms)
     pid_t wpg = -1;
     if (with_workload && member_status(r, i, NULL, 0, NULL, NULL, &wpid) && wpid > 0) {
         wpg = getpgid(wpid);
-        if (wpg <= 1 || wpg == getpgrp() || wpg == m->pid)
+        /* The workload's group may be electd's own (then both stop together) or its own. */
+        if (wpg <= 1 || wpg == getpgrp())
             wpg = -1;
     }
     uint64_t t_stop = now_ns();
     kill(m->pid, SIGSTOP);
     if (wpg > 0)
         kill(-wpg, SIGSTOP);
-    say(r, "  froze %s (pid %d)%s", m->name, (int)m->pid,
-        wpg > 0 ? " with its workload's process group" : "");
+    if (wpg > 0)
+        say(r, "  froze %s (pid %d) with its workload's process group %d", m->name, (int)m->pid,
+            (int)wpg);
+    else
+        say(r, "  froze %s (pid %d)%s", m->name, (int)m->pid,
+            with_workload ? "; it runs no workload" : "");
     nap(hold_ms);
     if (wpg > 0)
         kill(-wpg, SIGCONT);
@@ -728,7 +734,7 @@ static fault_kind_t pick_fault(run_t *r, uint64_t *rng)
         int k = 0;
         while (x >= weight[k])
             x -= weight[k++];
-        if (k == F_DISK_FULL && r->disk_node < 0)
+        if ((k == F_DISK_FULL && r->disk_node < 0) || !(r->allowed & (1u << k)))
             continue;
         return (fault_kind_t)k;
     }
@@ -859,7 +865,9 @@ static int run_once(run_t *r)
 {
     int rc = 2;
     char err[256];
-    uint64_t rng = r->seed * 0x9e3779b97f4a7c15ull + 1;
+    /* Seeds are hashed so that nearby seeds give unrelated schedules. */
+    uint64_t rng = r->seed ^ 0x6a09e667f3bcc909ull;
+    rng = splitmix(&rng);
     client_t clients[MAX_CLIENTS];
     int n_threads = 0;
     char(*final)[CHECK_VALUE_MAX] = calloc(MAX_SEGMENTS, CHECK_VALUE_MAX);
@@ -927,8 +935,8 @@ static int run_once(run_t *r)
     say(r, "leader %s", r->m[leader].name);
 
     for (int k = 0; k < r->n_clients; k++) {
-        clients[k] = (client_t){
-            .r = r, .id = k, .rng = r->seed * 1000003ull + (uint64_t)k, .target = k % r->n};
+        clients[k] =
+            (client_t){.r = r, .id = k, .rng = splitmix(&rng) + (uint64_t)k, .target = k % r->n};
         if (pthread_create(&clients[k].thread, NULL, client_main, &clients[k]) == 0)
             n_threads++;
     }
@@ -1166,10 +1174,30 @@ out:
     return rc;
 }
 
+/* --faults a,b,c: only these kinds (names as in the table). */
+static int parse_faults(const char *list, unsigned *allowed)
+{
+    char buf[256];
+    snprintf(buf, sizeof(buf), "%s", list);
+    *allowed = 0;
+    char *save = NULL;
+    for (char *t = strtok_r(buf, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
+        int k = 0;
+        while (k < F_KINDS && strcmp(fault_name[k], t) != 0)
+            k++;
+        if (k == F_KINDS)
+            return -1;
+        *allowed |= 1u << k;
+    }
+    return *allowed ? 0 : -1;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: chaos [--seed N] [--nodes 3|5] [--duration SECONDS] [--rounds N]\n"
-               "             [--clients N] [--proxy] [--keep]\n"
+               "             [--clients N] [--faults KIND,...] [--proxy] [--keep]\n"
+               "Fault kinds: isolate-leader split one-way-drop flapping-link kill-9-restart\n"
+               "             pause-electd pause-electd+workload disk-full wipe-data-restart\n"
                "Each round starts a fresh cluster; round k uses seed N+k.\n");
 }
 
@@ -1177,16 +1205,14 @@ int main(int argc, char **argv)
 {
     uint64_t seed = 1;
     int nodes = 3, duration = 40, rounds = 1, n_clients = 4;
+    unsigned allowed = (1u << F_KINDS) - 1;
     bool keep = false, force_proxy = false;
-    static const struct option opts[] = {{"seed", required_argument, NULL, 's'},
-                                         {"nodes", required_argument, NULL, 'n'},
-                                         {"duration", required_argument, NULL, 'd'},
-                                         {"rounds", required_argument, NULL, 'r'},
-                                         {"clients", required_argument, NULL, 'c'},
-                                         {"proxy", no_argument, NULL, 'p'},
-                                         {"keep", no_argument, NULL, 'k'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"seed", required_argument, NULL, 's'},     {"nodes", required_argument, NULL, 'n'},
+        {"duration", required_argument, NULL, 'd'}, {"rounds", required_argument, NULL, 'r'},
+        {"clients", required_argument, NULL, 'c'},  {"proxy", no_argument, NULL, 'p'},
+        {"keep", no_argument, NULL, 'k'},           {"faults", required_argument, NULL, 'f'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
@@ -1210,6 +1236,13 @@ int main(int argc, char **argv)
             break;
         case 'k':
             keep = true;
+            break;
+        case 'f':
+            if (parse_faults(optarg, &allowed) != 0) {
+                fprintf(stderr, "chaos: unknown fault kind in --faults %s\n", optarg);
+                usage(stderr);
+                return 2;
+            }
             break;
         case 'h':
             usage(stdout);
@@ -1244,6 +1277,7 @@ int main(int argc, char **argv)
         r->n_clients = n_clients;
         r->keep = keep;
         r->force_proxy = force_proxy;
+        r->allowed = allowed;
         int rc = run_once(r);
         if (rc == 1)
             failed++;

@@ -325,10 +325,11 @@ void check_overlaps(const events_t *ev, const check_frozen_t *fr, size_t n_fr,
                 x->end_ns <= fr[f].stop_ns || x->end_ns > fr[f].cont_ns + CHECK_FROZEN_GRACE)
                 continue;
             end[i] = fr[f].stop_ns;
-            rep->frozen_tails++;
-            uint64_t tail = x->end_ns > fr[f].cont_ns ? x->end_ns - fr[f].cont_ns : 0;
-            if (tail > rep->longest_tail_ns)
-                rep->longest_tail_ns = tail;
+            if (x->end_ns > fr[f].cont_ns) { /* it ran on after the thaw */
+                rep->frozen_tails++;
+                if (x->end_ns - fr[f].cont_ns > rep->longest_tail_ns)
+                    rep->longest_tail_ns = x->end_ns - fr[f].cont_ns;
+            }
             break;
         }
     }

@@ -81,7 +81,7 @@ typedef struct check_frozen {
 typedef struct check_overlap_report {
     int overlaps;             /* pairs of primary intervals that overlap */
     size_t first_a, first_b;  /* the first such pair (indices into ev) */
-    int frozen_tails;         /* intervals excused as frozen-machine tails */
+    int frozen_tails;         /* intervals that ran on after a thaw, excused (see above) */
     uint64_t longest_tail_ns; /* how long the longest such tail ran after the thaw */
 } check_overlap_report_t;
 
