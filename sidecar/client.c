@@ -1,7 +1,6 @@
 /* client.c — the `electd status|leader|transfer|kv|members|help` subcommands (see client.h):
  * argument parsing, a small blocking HTTP/1.1 client (one connection per request, Connection:
  * close, every size and wait bounded), one 421 redirect to the leader, and the human output. */
-#define _POSIX_C_SOURCE 200809L
 #include <assert.h>
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -388,25 +387,22 @@ static int send_all(int fd, const char *p, size_t n, uint64_t deadline_ms)
  * the block is complete, 0 when more bytes are needed, or an error. */
 static int parse_head(response_t *rs, size_t *head_len, long long *content_length)
 {
-    char *end = NULL;
-    for (size_t i = 0; i + 3 < rs->len; i++)
-        if (memcmp(rs->buf + i, "\r\n\r\n", 4) == 0) {
-            end = rs->buf + i;
-            break;
-        }
+    char *end = memmem(rs->buf, rs->len, "\r\n\r\n", 4);
     if (end == NULL)
         return rs->len > HEAD_MAX_BYTES ? CLIENT_ETOOBIG : 0;
     *head_len = (size_t)(end - rs->buf) + 4;
+    if (memchr(rs->buf, '\0', *head_len) != NULL)
+        return CLIENT_EPROTO; /* the string functions below need a head without NUL bytes */
     int major, minor, status;
     if (sscanf(rs->buf, "HTTP/%d.%d %3d", &major, &minor, &status) != 3 || major != 1 ||
         status < 100 || status > 599)
         return CLIENT_EPROTO;
     rs->status = status;
     *content_length = -1;
+    /* The first CRLF is at most `end`, which starts the blank line. */
     for (char *line = strstr(rs->buf, "\r\n") + 2; line < end;) {
         char *eol = strstr(line, "\r\n");
-        if (eol == NULL || eol > end)
-            break;
+        assert(eol != NULL && eol <= end);
         const char *colon = memchr(line, ':', (size_t)(eol - line));
         if (colon != NULL) {
             size_t nlen = (size_t)(colon - line);
@@ -415,8 +411,9 @@ static int parse_head(response_t *rs, size_t *head_len, long long *content_lengt
                 v++;
             if (nlen == 14 && strncasecmp(line, "Content-Length", 14) == 0) {
                 char *vend;
+                errno = 0;
                 long long cl = strtoll(v, &vend, 10);
-                if (vend == v || cl < 0)
+                if (vend == v || cl < 0 || errno != 0)
                     return CLIENT_EPROTO;
                 *content_length = cl;
             } else if (nlen == 17 && strncasecmp(line, "Transfer-Encoding", 17) == 0) {
@@ -1043,23 +1040,16 @@ done:
     return code;
 }
 
-/* One line of `kv ls`: the key, a tab, the value with control bytes escaped, cut short. */
-static void print_kv_line(const cJSON *item)
+/* Prints s with control bytes escaped (\n, \t, \\, \xHH); after max_shown characters, "...". */
+static void print_escaped(const char *s, size_t max_shown)
 {
-    const char *key = jstr(item, "key"), *value = jstr(item, "value");
-    printf("%s\t", key ? key : "?");
-    if (value == NULL) {
-        const char *b64 = jstr(item, "value_base64");
-        printf("(binary, %zu bytes)\n", b64 ? strlen(b64) / 4 * 3 : 0);
-        return;
-    }
-    size_t n = strlen(value), shown = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)value[i];
+    size_t shown = 0;
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
         /* Cut only at a character boundary (not before a UTF-8 continuation byte). */
-        if (shown >= LS_VALUE_MAX_SHOWN && (ch & 0xC0) != 0x80) {
+        if (shown >= max_shown && (ch & 0xC0) != 0x80) {
             fputs("...", stdout);
-            break;
+            return;
         }
         if (ch == '\n')
             fputs("\\n", stdout);
@@ -1072,6 +1062,21 @@ static void print_kv_line(const cJSON *item)
         else
             fputc(ch, stdout);
         shown++;
+    }
+}
+
+/* One line of `kv ls`: the key, a tab, the value cut short; both escaped, so that one key is
+ * always one line. */
+static void print_kv_line(const cJSON *item)
+{
+    const char *key = jstr(item, "key"), *value = jstr(item, "value");
+    print_escaped(key ? key : "?", SIZE_MAX);
+    fputc('\t', stdout);
+    if (value != NULL) {
+        print_escaped(value, LS_VALUE_MAX_SHOWN);
+    } else {
+        const char *b64 = jstr(item, "value_base64");
+        printf("(binary, %zu bytes)", b64 ? strlen(b64) / 4 * 3 : 0);
     }
     fputc('\n', stdout);
 }
@@ -1315,7 +1320,8 @@ static void print_help(FILE *out)
     print_usage_lines(out);
     fprintf(out, "Subcommands ask the HTTP API of a running electd; the subcommand comes first.\n"
                  "KV reads and writes, transfers and membership changes follow one redirect\n"
-                 "to the leader. A VALUE starting with '-' goes after '--'.\n");
+                 "to the leader. A VALUE starting with '-' goes after '--'.\n"
+                 "The daemon's own flags: electd --help.\n");
     print_options(out, CMD_NONE);
 }
 

@@ -453,6 +453,7 @@ static int listen_loopback(bool v6, int *port)
 typedef struct canned {
     int fd;
     const char *status; /* "503 Service Unavailable" */
+    const char *raw;    /* when set, sent as is instead of a reply */
     const char *body;
     size_t pad_bytes;
     char request[4096];
@@ -479,7 +480,9 @@ static void *canned_serve(void *arg)
         cs->request[n] = '\0';
     }
     char head[256];
-    if (cs->pad_bytes > 0)
+    if (cs->raw != NULL)
+        snprintf(head, sizeof(head), "%s", cs->raw);
+    else if (cs->pad_bytes > 0)
         snprintf(head, sizeof(head), "HTTP/1.1 %s\r\nContent-Type: application/json\r\n\r\n",
                  cs->status);
     else
@@ -581,6 +584,17 @@ Test(client, replies_from_canned_servers)
     cr_assert_eq(run(NULL, "status", "--http", addr, NULL), 2);
     pthread_join(th, NULL);
     cr_assert(strstr(ERR, "too large") != NULL, "%s", ERR);
+    close(cs.fd);
+
+    /* Not HTTP at all: 2. */
+    memset(&cs, 0, sizeof(cs));
+    cs.fd = listen_loopback(false, &port);
+    cs.raw = "SSH-2.0-OpenSSH_9.2\r\n\r\n";
+    pthread_create(&th, NULL, canned_serve, &cs);
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+    cr_assert_eq(run(NULL, "members", "--http", addr, NULL), 2);
+    pthread_join(th, NULL);
+    cr_assert(strstr(ERR, "malformed") != NULL, "%s", ERR);
     close(cs.fd);
 
     /* IPv6 literal addresses, brackets in the Host header. */
