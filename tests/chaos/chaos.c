@@ -902,12 +902,15 @@ static int run_once(run_t *r)
     snprintf(r->events, sizeof(r->events), "%s/events", r->root);
     if (r->net.netns)
         r->disk_node = rnd(&rng, 0, r->n - 1);
+    char root[sizeof(r->root)];
+    memcpy(root, r->root, sizeof(root));
     for (int i = 0; i < r->n; i++) {
         member_t *m = &r->m[i];
+        char name = (char)('a' + i);
         memset(m, 0, sizeof(*m));
-        snprintf(m->name, sizeof(m->name), "%c", 'a' + i);
-        snprintf(m->dir, sizeof(m->dir), "%s/%s", r->root, m->name);
-        snprintf(m->log, sizeof(m->log), "%s/%s.log", r->root, m->name);
+        m->name[0] = name;
+        snprintf(m->dir, sizeof(m->dir), "%s/%c", root, name);
+        snprintf(m->log, sizeof(m->log), "%s/%c.log", root, name);
         mkdir(m->dir, 0700);
         if (i == r->disk_node) {
             if (mount("chaos", m->dir, "tmpfs", MS_NOSUID | MS_NODEV, "size=" TMPFS_SIZE) == 0)
