@@ -668,7 +668,8 @@ static void schedule(sidecar_workload_t *w)
     if (!w->timer_open)
         return;
     uint64_t delay = EVAL_MS;
-    if (w->st.lease_deadline_ns != 0 && w->state != SIDECAR_WORKLOAD_STANDBY) {
+    /* Only a running primary waits for the stop point; once stopping, it is in the past. */
+    if (w->st.lease_deadline_ns != 0 && w->state == SIDECAR_WORKLOAD_PRIMARY) {
         uint64_t stop_ns = (uint64_t)w->cfg->stop_timeout_ms * 1000000ull;
         uint64_t now = uv_hrtime();
         uint64_t at = w->st.lease_deadline_ns > stop_ns ? w->st.lease_deadline_ns - stop_ns : 0;
@@ -679,6 +680,10 @@ static void schedule(sidecar_workload_t *w)
     uint64_t now = now_ms();
     if (w->backoff_until_ms > now && w->backoff_until_ms - now < delay)
         delay = w->backoff_until_ms - now;
+    /* Never 0: re-armed from its own callback, a 0 ms timer is due again at once and libuv
+     * (1.44) never leaves its timer loop — no I/O, no signals (found by the chaos harness). */
+    if (delay == 0)
+        delay = 1;
     uv_timer_start(&w->timer, timer_cb, delay, 0);
 }
 

@@ -407,3 +407,37 @@ Test(workload, a_hanging_or_failing_on_start_is_killed_and_leadership_moves)
     cr_assert_gt(itest_log_count(&C, hi, "hook timed out"), 0);
     stop_all();
 }
+
+Test(workload, a_leader_that_loses_its_quorum_stops_its_workload_by_the_lease_and_keeps_serving)
+{
+    /* The lease-driven stop: the leader is alive and well but hears nobody (both followers
+     * frozen). Regression: the controller once re-armed a 0 ms timer from its own callback
+     * at the stop point and the loop never turned again (found by the chaos harness). */
+    setup(3, false);
+    itest_cluster_start(&C);
+    int first = wait_running(NULL, 1, 15000);
+    cr_assert_geq(first, 0);
+    events_t ev;
+    events_load(events_path, &ev);
+    events_interval_t old = ev.iv[first];
+    int l = node_index(old.node);
+    for (int i = 0; i < 3; i++)
+        if (i != l)
+            kill(C.nodes[i].pid, SIGSTOP);
+    cr_assert(pid_gone(old.pid, 3 * E_MS), "the workload outlived the leader's lease");
+    events_load(events_path, &ev);
+    for (size_t i = 0; i < ev.n; i++)
+        if (ev.iv[i].pid == old.pid)
+            cr_assert(ev.iv[i].stopped, "the workload was killed, not stopped, by its electd");
+    /* The leader keeps serving: its loop turns, it steps down for lack of a quorum. */
+    usleep(3 * E_MS * 1000);
+    itest_status_t st;
+    cr_assert(itest_status(&C, l, &st), "the isolated leader stopped answering");
+    cr_assert_str_neq(st.role, "leader");
+    for (int i = 0; i < 3; i++)
+        if (i != l)
+            kill(C.nodes[i].pid, SIGCONT);
+    cr_assert_geq(wait_running(NULL, ev.n + 1, 10000), 0, "no primary after the followers woke");
+    stop_all();
+    check_no_overlap();
+}
