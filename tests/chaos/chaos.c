@@ -19,6 +19,7 @@
  */
 #include <assert.h>
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -105,13 +106,14 @@ typedef enum fault_kind {
     F_PAUSE_ALL,
     F_DISK_FULL,
     F_WIPE,
+    F_ISOLATE_ALL, /* only as the closing fault: the liveness check then has to elect anew */
     F_KINDS
 } fault_kind_t;
 
 static const char *fault_name[F_KINDS] = {
-    "isolate-leader",        "split",          "one-way-drop",
-    "flapping-link",         "kill-9-restart", "pause-electd",
-    "pause-electd+workload", "disk-full",      "wipe-data-restart",
+    "isolate-leader",    "split",        "one-way-drop",          "flapping-link",
+    "kill-9-restart",    "pause-electd", "pause-electd+workload", "disk-full",
+    "wipe-data-restart", "isolate-all",
 };
 
 /* ---- members ------------------------------------------------------------------------------- */
@@ -548,32 +550,73 @@ static void *client_main(void *arg)
 
 /* ---- the fault schedule ------------------------------------------------------------------ */
 
+#define MAX_GROUPS 16
+
+/* Process groups of every descendant of pid (the exec shim stays in electd's group; the
+ * workload under it has a group of its own), found by walking /proc. */
+static size_t descendant_groups(pid_t root, pid_t *groups, size_t max)
+{
+    pid_t tree[64];
+    size_t n_tree = 0, n = 0;
+    tree[n_tree++] = root;
+    for (size_t k = 0; k < n_tree && n_tree < 64; k++) {
+        DIR *d = opendir("/proc");
+        if (d == NULL)
+            break;
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL && n_tree < 64) {
+            int pid = atoi(e->d_name);
+            if (pid <= 0)
+                continue;
+            char path[64], buf[512];
+            snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+            FILE *f = fopen(path, "r");
+            if (f == NULL)
+                continue;
+            size_t len = fread(buf, 1, sizeof(buf) - 1, f);
+            fclose(f);
+            buf[len] = '\0';
+            const char *rp = strrchr(buf, ')'); /* the name may contain spaces */
+            int ppid = 0;
+            if (rp == NULL || sscanf(rp + 2, "%*c %d", &ppid) != 1 || ppid != tree[k])
+                continue;
+            tree[n_tree++] = pid;
+        }
+        closedir(d);
+    }
+    for (size_t k = 0; k < n_tree; k++) {
+        pid_t g = getpgid(tree[k]);
+        bool seen = g <= 1 || g == getpgrp();
+        for (size_t j = 0; j < n && !seen; j++)
+            seen = groups[j] == g;
+        if (!seen && n < max)
+            groups[n++] = g;
+    }
+    return n;
+}
+
+/* SIGSTOP, hold, SIGCONT: electd alone, or electd with everything under it (a frozen
+ * machine, as far as this member is concerned). */
 static void freeze(run_t *r, int i, bool with_workload, int hold_ms)
 {
     member_t *m = &r->m[i];
     if (m->pid == 0)
         return;
-    int wpid = 0;
-    pid_t wpg = -1;
-    if (with_workload && member_status(r, i, NULL, 0, NULL, NULL, &wpid) && wpid > 0) {
-        wpg = getpgid(wpid);
-        /* The workload's group may be electd's own (then both stop together) or its own. */
-        if (wpg <= 1 || wpg == getpgrp())
-            wpg = -1;
-    }
+    pid_t groups[MAX_GROUPS];
+    size_t n_groups = with_workload ? descendant_groups(m->pid, groups, MAX_GROUPS) : 0;
     uint64_t t_stop = now_ns();
     kill(m->pid, SIGSTOP);
-    if (wpg > 0)
-        kill(-wpg, SIGSTOP);
-    if (wpg > 0)
-        say(r, "  froze %s (pid %d) with its workload's process group %d", m->name, (int)m->pid,
-            (int)wpg);
-    else
-        say(r, "  froze %s (pid %d)%s", m->name, (int)m->pid,
-            with_workload ? "; it runs no workload" : "");
+    for (size_t k = 0; k < n_groups; k++)
+        kill(-groups[k], SIGSTOP);
+    char list[MAX_GROUPS * 12] = "";
+    for (size_t k = 0, off = 0; k < n_groups && off < sizeof(list); k++)
+        off += (size_t)snprintf(list + off, sizeof(list) - off, " %d", (int)groups[k]);
+    say(r, "  froze %s (pid %d)%s%s", m->name, (int)m->pid,
+        with_workload ? " with the process groups under it:" : "",
+        with_workload ? (n_groups ? list : " none") : "");
     nap(hold_ms);
-    if (wpg > 0)
-        kill(-wpg, SIGCONT);
+    for (size_t k = 0; k < n_groups; k++)
+        kill(-groups[k], SIGCONT);
     if (m->pid != 0)
         kill(m->pid, SIGCONT);
     uint64_t t_cont = now_ns();
@@ -710,6 +753,13 @@ static void run_fault(run_t *r, uint64_t *rng, fault_kind_t kind, int hold_ms)
         nap(hold_ms);
         fill_disk(r, victim, false);
         break;
+    case F_ISOLATE_ALL:
+        say(r, "fault %s: every link cut (hold %d ms)", fault_name[kind], hold_ms);
+        for (int a = 0; a < r->n; a++)
+            for (int b = 0; b < r->n; b++)
+                chaos_net_cut(&r->net, a, b, true);
+        nap(hold_ms);
+        break;
     case F_WIPE:
         say(r, "fault %s: %s (pid %d; down %d ms)", fault_name[kind], r->m[victim].name,
             (int)r->m[victim].pid, hold_ms);
@@ -725,7 +775,7 @@ static void run_fault(run_t *r, uint64_t *rng, fault_kind_t kind, int hold_ms)
 
 static fault_kind_t pick_fault(run_t *r, uint64_t *rng)
 {
-    static const int weight[F_KINDS] = {14, 12, 12, 8, 14, 10, 10, 8, 6};
+    static const int weight[F_KINDS] = {14, 12, 12, 8, 14, 10, 10, 8, 6, 0};
     for (int tries = 0; tries < 100; tries++) {
         int total = 0;
         for (int k = 0; k < F_KINDS; k++)
@@ -955,6 +1005,14 @@ static int run_once(run_t *r)
         n_faults++;
         nap(rnd(&rng, 500, 2500));
         reap(r);
+    }
+    if (interrupted)
+        goto out;
+    /* The closing fault leaves nobody a quorum, so the liveness check below measures a
+     * real election rather than a cluster that never lost its leader. */
+    if (!interrupted) {
+        run_fault(r, &rng, F_ISOLATE_ALL, 2000);
+        n_faults++;
     }
     chaos_net_heal_all(&r->net);
     ensure_running(r);
