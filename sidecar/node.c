@@ -44,6 +44,7 @@ struct sidecar_node {
     sidecar_node_state_t state;
     bool batch_out;
     bool persisted;
+    bool sent_early; /* the leader's appends of this batch already left */
     raft_ready_t rd;
     store_result_t *results;
     size_t cap_results;
@@ -262,6 +263,13 @@ static void maybe_compact(sidecar_node_t *n)
 /* ---- the batch loop ---------------------------------------------------------------------------
  */
 
+/* Messages a leader may send before its batch is durable: they carry its log and commit
+ * index, never a promise (a vote, an acknowledgement) that needs the disk behind it. */
+static bool leader_early(const raft_msg_t *m)
+{
+    return m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT;
+}
+
 static int apply_batch(sidecar_node_t *n, const raft_ready_t *rd)
 {
     if (rd->n_committed == 0)
@@ -303,8 +311,17 @@ static void process(sidecar_node_t *n)
                 break;
             n->batch_out = true;
             n->persisted = false;
+            n->sent_early = false;
         }
         raft_ready_t *rd = &n->rd;
+        if (!n->persisted && !n->sent_early && rd->role == RAFT_LEADER) {
+            /* Raft dissertation §10.2.1: a leader may replicate while it writes its own copy;
+             * the core counts that copy towards commit only once this batch is advanced. */
+            for (size_t i = 0; i < rd->n_msgs; i++)
+                if (leader_early(&rd->msgs[i]))
+                    sidecar_transport_send(n->transport, &rd->msgs[i]);
+            n->sent_early = true;
+        }
         if (!n->persisted) {
             int rv = store_save_ready(n->store, rd);
             if (rv != 0) {
@@ -317,7 +334,8 @@ static void process(sidecar_node_t *n)
                             SIDECAR_LOG_UINT("index", rd->chunk->meta.index),
                             SIDECAR_LOG_UINT("bytes", rd->chunk->meta.size));
             for (size_t i = 0; i < rd->n_msgs; i++)
-                sidecar_transport_send(n->transport, &rd->msgs[i]);
+                if (!(n->sent_early && leader_early(&rd->msgs[i])))
+                    sidecar_transport_send(n->transport, &rd->msgs[i]);
         }
         int rv = apply_batch(n, rd);
         if (rv != 0) {

@@ -82,6 +82,15 @@ int store_save_ready(store_t *st, const raft_ready_t *rd)
             attached = true;
         }
     }
+    /* A batch that only moves the commit index need not reach the disk before anything
+     * else happens: Raft never relies on a durable commit index (a restarted node learns it
+     * again, and applying is idempotent). It becomes durable with the next synchronous
+     * commit, as WAL frames are written in order. This takes one fsync off every write's
+     * path on the leader. SQLite refuses to change the safety level inside a transaction. */
+    bool commit_only = rd->hs_changed && !c && rd->n_entries == 0 && st->hs_known &&
+                       rd->hs.term == st->hs_term && rd->hs.vote == st->hs_vote;
+    if (commit_only && (err = store_exec(st, "PRAGMA synchronous = NORMAL", "relax sync")) != 0)
+        goto fail;
     if ((err = store_tx_begin(st)) != 0)
         goto fail;
     if (rd->hs_changed && (err = save_hs(st, &rd->hs)) != 0)
@@ -92,6 +101,12 @@ int store_save_ready(store_t *st, const raft_ready_t *rd)
         goto fail;
     if ((err = store_tx_commit(st)) != 0)
         goto fail;
+    if (commit_only)
+        store_exec(st, "PRAGMA synchronous = FULL", "restore sync");
+    if (rd->hs_changed) {
+        st->hs_term = rd->hs.term;
+        st->hs_vote = rd->hs.vote;
+    }
     if (attached)
         store_snapshot_detach_staged(st);
     if (install)
@@ -102,6 +117,8 @@ int store_save_ready(store_t *st, const raft_ready_t *rd)
     return 0;
 fail:
     store_tx_rollback(st);
+    if (commit_only)
+        store_exec(st, "PRAGMA synchronous = FULL", "restore sync");
     if (attached)
         store_snapshot_detach_staged(st);
     return err;
@@ -236,6 +253,9 @@ int store_boot_load(store_t *st, raft_boot_t *boot)
         (err = load_entries(st, boot->snap.index, boot)) != 0)
         goto fail;
     sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL); /* read only: nothing to lose */
+    st->hs_known = true;
+    st->hs_term = boot->hs.term;
+    st->hs_vote = boot->hs.vote;
     return 0;
 fail:
     sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);

@@ -151,7 +151,10 @@ void store_raft_storage(store_t *st, raft_storage_t *out);
  *  3. rd->entries: if entries[0].index <= the last index, the log from there on is deleted
  *     first (a conflicting suffix); then they are appended. entries[0].index must be at most
  *     last index + 1 and the entries consecutive (STORE_EINVAL otherwise).
- * Returns only after the commit is on disk: the daemon may then send rd's messages. On error
+ * Returns only after the commit is on disk: the daemon may then send rd's messages — except
+ * for a batch whose only change is a higher commit index (same term and vote, no entries, no
+ * chunk), which is committed without fsync: it becomes durable with the next synchronous
+ * commit, and Raft never relies on a durable commit index. On error
  * nothing of the batch is persisted (a failed install leaves the old state machine, log and
  * snapshot in place). Errors: STORE_EINVAL, STORE_ETOOBIG, STORE_ESNAPSHOT, STORE_EFULL,
  * STORE_EIO, STORE_ENOMEM, ... */

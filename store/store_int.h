@@ -117,6 +117,9 @@ struct store {
     uint64_t last_index; /* last log index, or the snapshot index if the log is empty */
     uint64_t applied_index;
     uint64_t applied_term;
+    bool hs_known; /* hs_term/hs_vote mirror the stored hard state (after boot load) */
+    uint64_t hs_term;
+    uint64_t hs_vote;
     raft_snapshot_meta_t snap; /* current snapshot; snap.index == 0: none */
     char snap_path[STORE_PATH_MAX];
     int snap_fd; /* open on the current snapshot file for snapshot_read, or -1 */
