@@ -1259,7 +1259,8 @@ static void usage(FILE *f)
                "             [--clients N] [--faults KIND,...] [--proxy] [--keep]\n"
                "Fault kinds: isolate-leader split one-way-drop flapping-link kill-9-restart\n"
                "             pause-electd pause-electd+workload disk-full wipe-data-restart\n"
-               "Each round starts a fresh cluster; round k uses seed N+k.\n");
+               "Each round starts a fresh cluster; round k uses seed N+k. A round lasts at most\n"
+               "900 s (the event file and the history are sized for that): use rounds.\n");
 }
 
 int main(int argc, char **argv)
@@ -1313,7 +1314,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if ((nodes != 3 && nodes != 5) || duration < 1 || duration > 3600 || rounds < 1 ||
+    if ((nodes != 3 && nodes != 5) || duration < 1 || duration > 900 || rounds < 1 ||
         rounds > 1000 || n_clients < 1 || n_clients > MAX_CLIENTS) {
         usage(stderr);
         return 2;
