@@ -117,7 +117,9 @@ static void stop_all(void)
             itest_node_stop(&C, i);
 }
 
-Test(workload, kill_9_of_the_leader_takes_its_workload_down_and_another_starts)
+/* Starts a 3-node supervised cluster and waits for the first primary; returns its node
+ * index and its interval in *old. */
+static int start_until_primary(events_interval_t *old)
 {
     setup(3, false);
     itest_cluster_start(&C);
@@ -125,9 +127,18 @@ Test(workload, kill_9_of_the_leader_takes_its_workload_down_and_another_starts)
     cr_assert_geq(first, 0, "no workload started");
     events_t ev;
     events_load(events_path, &ev);
-    events_interval_t old = ev.iv[first];
-    int l = node_index(old.node);
+    *old = ev.iv[first];
+    int l = node_index(old->node);
     cr_assert_geq(l, 0);
+    return l;
+}
+
+Test(workload, kill_9_of_the_leader_takes_its_workload_down_and_another_starts)
+{
+    events_interval_t old;
+    int l = start_until_primary(&old);
+    events_t ev;
+    events_load(events_path, &ev);
     itest_status_t st;
     cr_assert(itest_status(&C, l, &st));
     cr_assert_str_eq(st.role, "leader", "the workload runs on a node that does not lead");
@@ -142,14 +153,10 @@ Test(workload, kill_9_of_the_leader_takes_its_workload_down_and_another_starts)
 
 Test(workload, sigstop_of_the_leader_lets_the_lease_kill_its_workload)
 {
-    setup(3, false);
-    itest_cluster_start(&C);
-    int first = wait_running(NULL, 1, 15000);
-    cr_assert_geq(first, 0);
+    events_interval_t old;
+    int l = start_until_primary(&old);
     events_t ev;
     events_load(events_path, &ev);
-    events_interval_t old = ev.iv[first];
-    int l = node_index(old.node);
 
     kill(C.nodes[l].pid, SIGSTOP);
     /* The frozen electd cannot stop anything: the shim's watchdog must. */
@@ -171,14 +178,10 @@ Test(workload, sigstop_of_the_leader_lets_the_lease_kill_its_workload)
 
 Test(workload, sigterm_hands_over_and_the_successor_starts_promptly)
 {
-    setup(3, false);
-    itest_cluster_start(&C);
-    int first = wait_running(NULL, 1, 15000);
-    cr_assert_geq(first, 0);
+    events_interval_t old;
+    int l = start_until_primary(&old);
     events_t ev;
     events_load(events_path, &ev);
-    events_interval_t old = ev.iv[first];
-    int l = node_index(old.node);
     int status = itest_node_stop(&C, l);
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     int next = wait_running(old.node, ev.n + 1, 5000);
@@ -413,14 +416,10 @@ Test(workload, a_leader_that_loses_its_quorum_stops_its_workload_by_the_lease_an
     /* The lease-driven stop: the leader is alive and well but hears nobody (both followers
      * frozen). Regression: the controller once re-armed a 0 ms timer from its own callback
      * at the stop point and the loop never turned again (found by the chaos harness). */
-    setup(3, false);
-    itest_cluster_start(&C);
-    int first = wait_running(NULL, 1, 15000);
-    cr_assert_geq(first, 0);
+    events_interval_t old;
+    int l = start_until_primary(&old);
     events_t ev;
     events_load(events_path, &ev);
-    events_interval_t old = ev.iv[first];
-    int l = node_index(old.node);
     for (int i = 0; i < 3; i++)
         if (i != l)
             kill(C.nodes[i].pid, SIGSTOP);
