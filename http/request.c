@@ -297,6 +297,30 @@ static int answerable(struct http_req *req, enum req_state want)
     return 0;
 }
 
+/* Frames the status line, headers and body (for a stream: only what precedes the first
+ * chunk) and queues them. On failure the request is dead: its cancel callback will not run. */
+static int send_head(struct http_req *req, int status, const char *content_type, const void *body,
+                     size_t len, bool stream, bool closing)
+{
+    struct http_conn *c = req->conn;
+    size_t n;
+    char *buf = frame(req, status, content_type, body, len, stream, closing, &n);
+    if (!buf) {
+        conn_defer_abort(c);
+        req->cancel_cb = NULL;
+        req->state = REQ_DEAD;
+        return HTTP_ENOMEM;
+    }
+    count(req, status);
+    int rc = conn_write(c, buf, n);
+    if (rc) {
+        req->cancel_cb = NULL;
+        req->state = REQ_DEAD;
+        return rc;
+    }
+    return 0;
+}
+
 int req_reply_raw(struct http_req *req, int status, const char *content_type, const void *body,
                   size_t len)
 {
@@ -306,24 +330,11 @@ int req_reply_raw(struct http_req *req, int status, const char *content_type, co
     int rc = answerable(req, want);
     if (rc)
         return rc;
-    struct http_conn *c = req->conn;
     bool closing = req->close_after || !req->keep_alive;
-    size_t n;
-    char *buf = frame(req, status, content_type, body, len, false, closing, &n);
-    if (!buf) {
-        conn_defer_abort(c);
-        req->cancel_cb = NULL;
-        req->state = REQ_DEAD;
-        return HTTP_ENOMEM;
-    }
-    count(req, status);
-    rc = conn_write(c, buf, n);
-    if (rc) {
-        req->cancel_cb = NULL;
-        req->state = REQ_DEAD;
+    rc = send_head(req, status, content_type, body, len, false, closing);
+    if (rc)
         return rc;
-    }
-    conn_request_done(c, req, closing);
+    conn_request_done(req->conn, req, closing);
     return 0;
 }
 
@@ -393,25 +404,11 @@ int http_req_stream_start(http_req_t *req, int status, const char *content_type)
     int rc = answerable(req, REQ_ACTIVE);
     if (rc)
         return rc;
-    struct http_conn *c = req->conn;
-    size_t n;
-    char *buf = frame(req, status, content_type, NULL, 0, true, true, &n);
-    if (!buf) {
-        conn_defer_abort(c);
-        req->cancel_cb = NULL;
-        req->state = REQ_DEAD;
-        return HTTP_ENOMEM;
-    }
-    count(req, status);
-    rc = conn_write(c, buf, n);
-    if (rc) {
-        req->cancel_cb = NULL;
-        req->state = REQ_DEAD;
+    rc = send_head(req, status, content_type, NULL, 0, true, true);
+    if (rc)
         return rc;
-    }
+    /* A HEAD request sends nothing more; http_req_stream_end() finishes it. */
     req->state = REQ_STREAMING;
-    if (req->head_only)
-        return 0; /* nothing will be sent; http_req_stream_end() finishes */
     return 0;
 }
 
