@@ -45,16 +45,16 @@
 #include "httpc.h"
 #include "net.h"
 
-#define MAX_CLIENTS         8
-#define MAX_OPS             60000
-#define MAX_SEGMENTS        2048
-#define SEGMENT_NS          4000000000ull /* a new register key every 4 s keeps searches small */
-#define CLIENT_TIMEOUT_MS   6000          /* beyond the API's 5 s quorum wait */
-#define LIVENESS_BOUND_MS   10000
-#define LEADER_WAIT_MS      20000
-#define STOP_WAIT_MS        10000
-#define TMPFS_SIZE          "24m"
-#define ELECTION_TIMEOUT_MS 1000
+#define MAX_CLIENTS       8
+#define MAX_OPS           60000
+#define MAX_SEGMENTS      2048
+#define SEGMENT_NS        4000000000ull /* a new register key every 4 s keeps searches small */
+#define CLIENT_TIMEOUT_MS 6000          /* beyond the API's 5 s quorum wait */
+#define LIVENESS_BOUND_MS 10000
+#define LEADER_WAIT_MS    20000
+#define STOP_WAIT_MS      10000
+#define TMPFS_SIZE        "24m"
+#define TOKEN_REUSE_NS    3000000000ull /* a fenced writer refreshes its token this often */
 
 /* ---- time, randomness ------------------------------------------------------------------- */
 
@@ -357,6 +357,8 @@ typedef struct client {
     uint64_t last_rev; /* mod_revision of the last read, 0 = absent */
     bool have_last;
     unsigned long seq;
+    uint64_t token;    /* fencing token in use, 0 = none yet */
+    uint64_t token_ns; /* when it was fetched */
     pthread_t thread;
 } client_t;
 
@@ -489,11 +491,18 @@ static void client_write(client_t *c, int seg, int kind /* 0 put, 1 cas, 2 fence
     int t = c->target;
     char path[96], header[64] = "";
     if (kind == 2) {
-        uint64_t token = 0;
-        if (!member_status(r, t, NULL, 0, NULL, &token, NULL) || token == 0) {
-            c->target = rnd(&c->rng, 0, r->n - 1);
-            return;
+        /* Like a primary that got its token at start, keep using it for a while: after a
+         * failover the store must refuse it. */
+        if (c->token == 0 || now_ns() - c->token_ns > TOKEN_REUSE_NS) {
+            uint64_t token = 0;
+            if (!member_status(r, t, NULL, 0, NULL, &token, NULL) || token == 0) {
+                c->target = rnd(&c->rng, 0, r->n - 1);
+                return;
+            }
+            c->token = token;
+            c->token_ns = now_ns();
         }
+        uint64_t token = c->token;
         op.fence = token;
         snprintf(path, sizeof(path), "/v1/kv/reg%d?fence=%" PRIu64, seg, token);
     } else {
@@ -513,6 +522,8 @@ static void client_write(client_t *c, int seg, int kind /* 0 put, 1 cas, 2 fence
                   op.value, CLIENT_TIMEOUT_MS, &resp);
     op.complete_ns = now_ns();
     op.outcome = write_outcome(c, &resp, &op);
+    if (op.fenced)
+        c->token = 0; /* stale: fetch the current one next time */
     if (op.outcome == CHECK_MAYBE) {
         op.complete_ns = CHECK_NEVER;
         pthread_mutex_lock(&r->mu);
