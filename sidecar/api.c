@@ -20,17 +20,12 @@ void api_json_i64(cJSON *obj, const char *key, int64_t v)
     cJSON_AddRawToObject(obj, key, buf);
 }
 
-/* Splits a member's "name=host:port" into name and address strings for JSON. */
-static void member_fields(const char *addr, char *name, size_t nlen, const char **peer_addr)
+void api_member_fields(const char *addr, char *name, size_t nlen, const char **peer_addr)
 {
-    const char *eq = addr ? strchr(addr, '=') : NULL;
-    if (eq == NULL) {
+    if (sidecar_member_split(addr, name, nlen, peer_addr) != 0) {
         snprintf(name, nlen, "%s", addr ? addr : "");
         *peer_addr = "";
-        return;
     }
-    snprintf(name, nlen, "%.*s", (int)(eq - addr), addr);
-    *peer_addr = eq + 1;
 }
 
 static void add_id(cJSON *obj, const char *key, uint64_t id)
@@ -50,7 +45,7 @@ cJSON *api_member_json(sidecar_api_t *api, uint64_t id)
     }
     char name[64];
     const char *peer;
-    member_fields(sidecar_node_member_addr(api->node, id), name, sizeof(name), &peer);
+    api_member_fields(sidecar_node_member_addr(api->node, id), name, sizeof(name), &peer);
     add_id(l, "id", id);
     cJSON_AddStringToObject(l, "name", name);
     cJSON_AddStringToObject(l, "peer_addr", peer);
@@ -106,7 +101,7 @@ static void member_buf(sidecar_buf_t *b, sidecar_api_t *api, uint64_t id)
     }
     char name[64];
     const char *peer;
-    member_fields(sidecar_node_member_addr(api->node, id), name, sizeof(name), &peer);
+    api_member_fields(sidecar_node_member_addr(api->node, id), name, sizeof(name), &peer);
     const char *http = sidecar_node_member_http(api->node, id);
     sidecar_buf_printf(b, "{\"id\":\"%016" PRIx64 "\",\"name\":", id);
     sidecar_buf_json_str(b, name);
@@ -160,7 +155,7 @@ static void h_status(http_req_t *req, void *data)
         const raft_member_t *m = &conf->members[i];
         char name[64];
         const char *peer;
-        member_fields(m->addr, name, sizeof(name), &peer);
+        api_member_fields(m->addr, name, sizeof(name), &peer);
         sidecar_buf_printf(&b, "%s{\"id\":\"%016" PRIx64 "\",\"name\":", i ? "," : "", m->id);
         sidecar_buf_json_str(&b, name);
         sidecar_buf_printf(&b, ",\"peer_addr\":");

@@ -173,19 +173,10 @@ bool api_forward(sidecar_api_t *api, http_req_t *req, const char *leader_http)
     if (!api->cfg->forward || leader_http == NULL || http_req_header(req, FWD_HEADER) != NULL)
         return false;
     /* The advertised address must be an IP literal host:port ([v6]:port). */
-    const char *colon = strrchr(leader_http, ':');
-    if (colon == NULL)
-        return false;
     char host[128];
-    size_t hl = (size_t)(colon - leader_http);
-    const char *h = leader_http;
-    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']')
-        h++, hl -= 2;
-    if (hl == 0 || hl >= sizeof(host))
+    uint16_t port;
+    if (sidecar_config_hostport_parse(leader_http, host, sizeof(host), &port) != 0)
         return false;
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    int port = atoi(colon + 1);
     struct sockaddr_storage ss;
     if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0 &&
         uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0)

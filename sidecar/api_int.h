@@ -43,6 +43,10 @@ struct sidecar_api {
 void api_json_u64(cJSON *obj, const char *key, uint64_t v);
 void api_json_i64(cJSON *obj, const char *key, int64_t v);
 
+/* A member address "name=host:port" as JSON fields: name and peer address (borrowed from
+ * addr); an address without a name is shown whole as the name. */
+void api_member_fields(const char *addr, char *name, size_t nlen, const char **peer_addr);
+
 /* {"id","name","peer_addr","http"} of a member, or nulls for id 0. */
 cJSON *api_member_json(sidecar_api_t *api, uint64_t id);
 

@@ -1,40 +1,12 @@
 /* api_members.c — membership over HTTP: list members, add one (as a learner; the leader
  * promotes it to voter once caught up), remove one (the leader included). One change at a
  * time, each acknowledged once committed. */
-#include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api_int.h"
-
-#define NAME_MAX_BYTES 63
-
-static bool name_ok(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > NAME_MAX_BYTES || !isalnum((unsigned char)s[0]))
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)s[i]) && s[i] != '.' && s[i] != '_' && s[i] != '-')
-            return false;
-    return true;
-}
-
-/* "host:port" or "[v6]:port", printable, no spaces. */
-static bool peer_addr_ok(const char *s)
-{
-    const char *colon = strrchr(s, ':');
-    if (colon == NULL || colon == s || colon[1] == '\0' || strlen(s) > 200)
-        return false;
-    for (const char *p = s; *p; p++)
-        if (!isgraph((unsigned char)*p) || *p == '=' || *p == ',')
-            return false;
-    char *end;
-    unsigned long port = strtoul(colon + 1, &end, 10);
-    return *end == '\0' && port > 0 && port <= 65535;
-}
 
 static cJSON *members_json(sidecar_api_t *api)
 {
@@ -74,12 +46,11 @@ static void reply_changed(http_req_t *req, const raft_entry_t *e, const store_re
         cJSON *arr = cJSON_AddArrayToObject(o, "members");
         for (uint32_t i = 0; i < conf.n; i++) {
             cJSON *m = cJSON_CreateObject();
-            const char *addr = conf.members[i].addr;
-            const char *eq = strchr(addr, '=');
             char name[64];
-            snprintf(name, sizeof(name), "%.*s", eq ? (int)(eq - addr) : 0, addr);
+            const char *peer;
+            api_member_fields(conf.members[i].addr, name, sizeof(name), &peer);
             cJSON_AddStringToObject(m, "name", name);
-            cJSON_AddStringToObject(m, "peer_addr", eq ? eq + 1 : addr);
+            cJSON_AddStringToObject(m, "peer_addr", peer);
             cJSON_AddBoolToObject(m, "voter", conf.members[i].voter);
             cJSON_AddItemToArray(arr, m);
         }
@@ -137,14 +108,18 @@ static void h_add(http_req_t *req, void *data)
     }
     const cJSON *name = cJSON_GetObjectItem(body, "name");
     const cJSON *peer = cJSON_GetObjectItem(body, "peer_addr");
-    if (!cJSON_IsString(name) || !name_ok(name->valuestring)) {
+    if (!cJSON_IsString(name) || !sidecar_config_name_valid(name->valuestring)) {
         cJSON_Delete(body);
         http_req_reply_error(req, 400, "invalid_name",
                              "name must be 1-63 letters, digits, '.', '_' or '-', starting with a "
                              "letter or digit");
         return;
     }
-    if (!cJSON_IsString(peer) || !peer_addr_ok(peer->valuestring)) {
+    char host[256];
+    uint16_t port;
+    /* The same rule as --peers: the address goes into every node's configuration. */
+    if (!cJSON_IsString(peer) ||
+        sidecar_config_hostport_parse(peer->valuestring, host, sizeof(host), &port) != 0) {
         cJSON_Delete(body);
         http_req_reply_error(req, 400, "invalid_peer_addr",
                              "peer_addr must be host:port (IPv6 as [addr]:port)");
@@ -167,7 +142,7 @@ static void h_remove(http_req_t *req, void *data)
     sidecar_api_t *api = data;
     const char *name = http_req_param(req, "name");
     uint64_t id = sidecar_config_node_id(name);
-    if (!name_ok(name) || sidecar_node_member_addr(api->node, id) == NULL) {
+    if (!sidecar_config_name_valid(name) || sidecar_node_member_addr(api->node, id) == NULL) {
         http_req_reply_error(req, 404, "unknown_member", "no member has that name");
         return;
     }

@@ -694,6 +694,21 @@ static int parse_addr(const char *text, bool port0, char *host, size_t host_size
     return 0;
 }
 
+int sidecar_config_hostport_parse(const char *text, char *host, size_t host_size, uint16_t *port)
+{
+    char why[WHY_MAX];
+    if (text == NULL)
+        return SIDECAR_CONFIG_EINVAL;
+    return parse_addr(text, false, host, host_size, port, why, sizeof(why)) == 0
+               ? 0
+               : SIDECAR_CONFIG_EINVAL;
+}
+
+bool sidecar_config_name_valid(const char *name)
+{
+    return name != NULL && name_syntax(name);
+}
+
 static int set_addr(parser_t *p, const setting_t *s, const value_t *v, const char *text,
                     sidecar_addr_t *dst)
 {

@@ -173,6 +173,15 @@ void sidecar_config_free(sidecar_config_t *cfg);
  * (ppm), times tick_ms. 0 when that is not positive (parse refuses such configurations). */
 uint32_t sidecar_config_lease_ms(const sidecar_config_t *cfg);
 
+/* Parses "host:port" or "[v6]:port" the way --peers and --listen-* are parsed: a host of
+ * letters, digits, '.' and '-' or a bracketed IPv6 literal, a port from 1 to 65535. host gets
+ * the host without brackets. Returns 0 or SIDECAR_CONFIG_EINVAL. */
+int sidecar_config_hostport_parse(const char *text, char *host, size_t host_size, uint16_t *port);
+
+/* A valid node name: 1..SIDECAR_CONFIG_NAME_MAX letters, digits, '.', '_' or '-', starting
+ * with a letter or a digit. */
+bool sidecar_config_name_valid(const char *name);
+
 /* A node's Raft id: 64-bit FNV-1a over its name, never 0. */
 uint64_t sidecar_config_node_id(const char *name);
 

@@ -59,34 +59,14 @@ struct sidecar_node {
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
-static const char *role_text(raft_role_t role)
+int sidecar_member_split(const char *addr, char *name, size_t name_size, const char **peer)
 {
-    return raft_role_name(role);
-}
-
-/* Splits "name=host:port" (host may be "[v6]") into its parts. */
-static int parse_member_addr(const char *addr, char *name, size_t name_len, char *host,
-                             size_t host_len, uint16_t *port)
-{
-    const char *eq = strchr(addr, '=');
-    const char *colon = strrchr(addr, ':');
-    if (eq == NULL || colon == NULL || colon < eq || (size_t)(eq - addr) >= name_len)
+    const char *eq = addr ? strchr(addr, '=') : NULL;
+    if (eq == NULL || (size_t)(eq - addr) >= name_size)
         return -1;
     memcpy(name, addr, (size_t)(eq - addr));
     name[eq - addr] = '\0';
-    const char *h = eq + 1;
-    size_t hl = (size_t)(colon - h);
-    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']')
-        h++, hl -= 2;
-    if (hl == 0 || hl >= host_len)
-        return -1;
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    char *end;
-    unsigned long p = strtoul(colon + 1, &end, 10);
-    if (*end != '\0' || p == 0 || p > 65535)
-        return -1;
-    *port = (uint16_t)p;
+    *peer = eq + 1;
     return 0;
 }
 
@@ -96,18 +76,15 @@ const char *sidecar_node_member_addr(const sidecar_node_t *n, uint64_t id)
     return m ? m->addr : NULL;
 }
 
-static void member_name(const sidecar_node_t *n, uint64_t id, char *buf, size_t len)
+void sidecar_node_member_name(const sidecar_node_t *n, uint64_t id, char *buf, size_t len)
 {
-    const char *addr = id ? sidecar_node_member_addr(n, id) : NULL;
-    const char *eq = addr ? strchr(addr, '=') : NULL;
-    if (eq != NULL && (size_t)(eq - addr) < len) {
-        memcpy(buf, addr, (size_t)(eq - addr));
-        buf[eq - addr] = '\0';
-    } else if (id != 0) {
+    const char *peer;
+    if (id != 0 && sidecar_member_split(sidecar_node_member_addr(n, id), buf, len, &peer) == 0)
+        return;
+    if (id != 0)
         snprintf(buf, len, "%016" PRIx64, id);
-    } else {
+    else
         snprintf(buf, len, "none");
-    }
 }
 
 uint64_t sidecar_node_tick_ns(const sidecar_node_t *n, uint64_t tick)
@@ -131,8 +108,10 @@ static void sync_peers(sidecar_node_t *n)
         if (m->id == n->id)
             continue;
         char name[64], host[SIDECAR_TRANSPORT_HOST_MAX];
+        const char *peer;
         uint16_t port;
-        if (parse_member_addr(m->addr, name, sizeof(name), host, sizeof(host), &port) != 0) {
+        if (sidecar_member_split(m->addr, name, sizeof(name), &peer) != 0 ||
+            sidecar_config_hostport_parse(peer, host, sizeof(host), &port) != 0) {
             SIDECAR_LOG(SIDECAR_LOG_ERROR, "member has an unusable address",
                         SIDECAR_LOG_UINT("id", m->id), SIDECAR_LOG_STR("addr", m->addr));
             continue;
@@ -182,11 +161,11 @@ static void update_state(sidecar_node_t *n, const raft_ready_t *rd)
     s->store_ok = true;
     if (old.role != s->role || old.leader != s->leader || old.term != s->term) {
         char leader[64];
-        member_name(n, s->leader, leader, sizeof(leader));
+        sidecar_node_member_name(n, s->leader, leader, sizeof(leader));
         if (old.role != s->role)
             SIDECAR_LOG(SIDECAR_LOG_INFO, s->role == RAFT_LEADER ? "became leader" : "role changed",
-                        SIDECAR_LOG_STR("from", role_text(old.role)),
-                        SIDECAR_LOG_STR("to", role_text(s->role)),
+                        SIDECAR_LOG_STR("from", raft_role_name(old.role)),
+                        SIDECAR_LOG_STR("to", raft_role_name(s->role)),
                         SIDECAR_LOG_STR("leader", leader));
         else if (old.leader != s->leader)
             SIDECAR_LOG(SIDECAR_LOG_INFO, "leader changed", SIDECAR_LOG_STR("leader", leader));
@@ -199,7 +178,7 @@ static void log_state_cb(void *ud, uint64_t *term, const char **role)
 {
     const sidecar_node_t *n = ud;
     *term = n->state.term;
-    *role = role_text(n->state.role);
+    *role = raft_role_name(n->state.role);
 }
 
 /* ---- membership ---------------------------------------------------------------------------- */
@@ -219,7 +198,7 @@ static void maybe_promote(sidecar_node_t *n)
         uint64_t index = 0;
         if (raft_propose_conf(n->raft, RAFT_CONF_PROMOTE, pr[i].id, NULL, &index) == 0) {
             char name[64];
-            member_name(n, pr[i].id, name, sizeof(name));
+            sidecar_node_member_name(n, pr[i].id, name, sizeof(name));
             SIDECAR_LOG(SIDECAR_LOG_INFO, "promoting a caught-up learner to voter",
                         SIDECAR_LOG_STR("member", name), SIDECAR_LOG_UINT("index", index));
         }

@@ -86,8 +86,17 @@ const raft_t *sidecar_node_raft(const sidecar_node_t *n);
 store_t *sidecar_node_store(sidecar_node_t *n);
 uint64_t sidecar_node_id(const sidecar_node_t *n);
 const char *sidecar_node_name(const sidecar_node_t *n);
-/* "name=host:port" of a member (borrowed), NULL if unknown. */
+/* "name=host:port" of a member (borrowed), NULL if unknown. This is how members are kept in
+ * the Raft configuration (the core treats it as opaque). */
 const char *sidecar_node_member_addr(const sidecar_node_t *n, uint64_t id);
+
+/* Splits a member address "name=host:port": the name into name[name_size], *peer = the
+ * "host:port" part (borrowed from addr). Returns 0, or -1 when addr is NULL, has no '=', or
+ * the name does not fit. */
+int sidecar_member_split(const char *addr, char *name, size_t name_size, const char **peer);
+
+/* A member's name into buf; its id in hex when it is not in the configuration, "none" for 0. */
+void sidecar_node_member_name(const sidecar_node_t *n, uint64_t id, char *buf, size_t len);
 /* A member's advertised HTTP address "host:port" (borrowed), NULL if not known yet: learned
  * when that member dialled us (every leader dials every follower). */
 const char *sidecar_node_member_http(const sidecar_node_t *n, uint64_t id);

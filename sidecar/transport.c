@@ -8,6 +8,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "hmac.h"
 #include "log.h"
 
@@ -668,23 +669,15 @@ static void remember_http(struct sidecar_transport *t, uint64_t id, const char *
     *space = '\0';
     /* A member we do not know yet (we are joining, and have not applied the configuration
      * that names it): dial it back at the address it advertised, or we could never answer. */
-    const char *peer = space + 1;
-    const char *colon = strrchr(peer, ':');
-    if (colon == NULL || peer_find(t, id, NULL) != NULL)
-        return;
     char host[SIDECAR_TRANSPORT_HOST_MAX];
-    size_t hl = (size_t)(colon - peer);
-    if (hl >= 2 && peer[0] == '[' && peer[hl - 1] == ']')
-        peer++, hl -= 2;
-    unsigned long port = strtoul(colon + 1, NULL, 10);
-    if (hl == 0 || hl >= sizeof(host) || port == 0 || port > 65535)
+    uint16_t port;
+    if (peer_find(t, id, NULL) != NULL ||
+        sidecar_config_hostport_parse(space + 1, host, sizeof(host), &port) != 0)
         return;
-    memcpy(host, peer, hl);
-    host[hl] = '\0';
     SIDECAR_LOG(SIDECAR_LOG_INFO, "dialling back a peer not yet in our configuration",
                 SIDECAR_LOG_UINT("peer", id), SIDECAR_LOG_STR("addr", host),
                 SIDECAR_LOG_UINT("port", port));
-    sidecar_transport_peer_set(t, id, host, (uint16_t)port);
+    sidecar_transport_peer_set(t, id, host, port);
 }
 
 const char *sidecar_transport_peer_http(const sidecar_transport_t *t, uint64_t id)
