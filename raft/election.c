@@ -52,7 +52,6 @@ void become_follower(raft_t *r, uint64_t term, uint64_t leader)
         r->leader_contact = r->now;
         r->contact_seen = true;
     }
-    r->campaign_transfer = false;
     r->campaign_stopped = false;
     reset_term(r, term);
     r->role = RAFT_FOLLOWER;
@@ -91,7 +90,6 @@ void become_leader(raft_t *r)
     r->role = RAFT_LEADER;
     r->leader = r->id;
     r->transfer_stopped = stopped;
-    r->campaign_transfer = false;
     r->campaign_stopped = false;
     r->step_fn = step_leader;
     r->tick_fn = tick_leader;
@@ -138,7 +136,6 @@ void campaign(raft_t *r, bool pre, bool transfer)
         become_precandidate(r);
     else
         become_candidate(r);
-    r->campaign_transfer = transfer;
     if (!transfer)
         r->campaign_stopped = false;
     uint64_t term = pre ? r->term + 1 : r->term;

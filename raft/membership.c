@@ -95,7 +95,6 @@ void conf_apply(raft_t *r, const raft_entry_t *e)
         r->dropped++;
         return;
     }
-    r->prev_conf = r->conf;
     r->conf = next;
     r->conf_index = e->index;
     if (r->role != RAFT_LEADER)

@@ -129,7 +129,6 @@ int raft_new(const raft_config_t *cfg, const raft_boot_t *boot, const raft_stora
     } else {
         r->conf = boot->conf;
     }
-    r->prev_conf = r->conf;
     r->conf_index = snap->index;
     r->role = RAFT_FOLLOWER;
     commit_to(r, commit); /* replays the configuration changes in the committed log */
@@ -448,6 +447,10 @@ uint64_t raft_now(const raft_t *r)
 uint64_t raft_lease_until(const raft_t *r)
 {
     return r->role == RAFT_LEADER ? r->lease_until : 0;
+}
+uint64_t raft_dropped(const raft_t *r)
+{
+    return r->dropped;
 }
 bool raft_lease_valid(const raft_t *r)
 {

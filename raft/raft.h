@@ -401,6 +401,7 @@ uint64_t raft_first_index(const raft_t *r); /* first index held in memory */
 uint64_t raft_now(const raft_t *r);         /* ticks since raft_new */
 uint64_t raft_lease_until(const raft_t *r); /* tick; 0 when no lease */
 bool raft_lease_valid(const raft_t *r);     /* leader and raft_now < raft_lease_until */
+uint64_t raft_dropped(const raft_t *r);     /* invalid or unexpected messages ignored */
 const raft_conf_t *raft_conf(const raft_t *r);
 const raft_snapshot_meta_t *raft_snapshot(const raft_t *r);
 /* Term of the entry at index; RAFT_ECOMPACTED / RAFT_EUNAVAILABLE. */

@@ -107,10 +107,9 @@ struct raft {
     uint64_t applied; /* last index handed to the driver to apply */
     raft_snapshot_meta_t snap;
 
-    /* membership: conf is in force; prev_conf was in force before conf_index */
+    /* membership: conf is in force since the CONF entry at conf_index committed */
     raft_conf_t conf;
     uint64_t conf_index;
-    raft_conf_t prev_conf;
     uint64_t pending_conf_index; /* leader: newest CONF entry in the log */
 
     /* time */
@@ -127,9 +126,8 @@ struct raft {
     uint32_t n_granted;
     uint64_t rejected[RAFT_MAX_MEMBERS];
     uint32_t n_rejected;
-    bool campaign_transfer; /* this campaign was started by TIMEOUT_NOW */
-    bool campaign_stopped;  /* ... whose sender's workload had stopped */
-    bool transfer_stopped;  /* reported in soft state once leader */
+    bool campaign_stopped; /* ... whose sender's workload had stopped */
+    bool transfer_stopped; /* reported in soft state once leader */
 
     /* leader */
     struct progress prs[RAFT_MAX_MEMBERS];

@@ -687,7 +687,6 @@ static int handle_snapshot(raft_t *r, const raft_msg_t *m)
         if (r->applied < meta->index)
             r->applied = meta->index;
         r->conf = meta->conf;
-        r->prev_conf = meta->conf;
         r->conf_index = meta->index;
         r->snap = *meta;
         r->recv_active = false;

@@ -24,13 +24,8 @@ static void counter(buf_t *b, const char *name, const char *help, uint64_t v)
 
 static void peer_label(buf_t *b, sidecar_api_t *api, uint64_t id)
 {
-    const char *addr = sidecar_node_member_addr(api->node, id);
-    const char *eq = addr ? strchr(addr, '=') : NULL;
     char name[64];
-    if (eq)
-        snprintf(name, sizeof(name), "%.*s", (int)(eq - addr), addr);
-    else
-        snprintf(name, sizeof(name), "%016" PRIx64, id);
+    sidecar_node_member_name(api->node, id, name, sizeof(name));
     sidecar_buf_printf(b, "{peer=\"");
     sidecar_metrics_label(b, name);
     sidecar_buf_printf(b, "\"}");
@@ -148,6 +143,8 @@ static void h_metrics(http_req_t *req, void *data)
         peer_label(&b, api, pr[i].id);
         sidecar_buf_printf(&b, " %" PRIu64 "\n", pr[i].match);
     }
+    counter(&b, "electd_raft_dropped_messages_total",
+            "peer messages the Raft core ignored as invalid, stale or unexpected", raft_dropped(r));
     counter(&b, "electd_peer_rejected_total",
             "inbound peer connections refused or dropped for bad input",
             sidecar_transport_rejected(t));

@@ -502,12 +502,14 @@ Test(replication, garbage_messages_do_not_change_state)
          .term = term,
          .flags = 0x80},
     };
+    uint64_t dropped = raft_dropped(nodes[f].r);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         cr_assert_eq(raft_step(nodes[f].r, &cases[i]), 0, "case %zu", i);
         cr_assert_eq(raft_term(nodes[f].r), term, "case %zu changed the term", i);
         cr_assert_eq(raft_commit_index(nodes[f].r), commit, "case %zu changed commit", i);
         cr_assert_eq(raft_last_index(nodes[f].r), last, "case %zu changed the log", i);
     }
+    cr_assert_geq(raft_dropped(nodes[f].r), dropped + 6, "garbage was not counted as dropped");
     raft_msg_t wrong_to = {.type = RAFT_MSG_HEARTBEAT, .from = 3, .to = 77, .term = term};
     cr_assert_eq(raft_step(nodes[f].r, &wrong_to), RAFT_EINVAL);
     cr_assert_eq(raft_step(nodes[f].r, NULL), RAFT_EINVAL);
