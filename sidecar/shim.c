@@ -49,11 +49,12 @@ static void say(const char *what)
 
 int sidecar_shim_main(int argc, char **argv)
 {
-    /* argv: electd __shim FD STOP_MS -- CMD ARGS... */
-    if (argc < 6 || strcmp(argv[4], "--") != 0) {
-        say("usage: electd __shim FD STOP_MS -- CMD ARGS... (internal)");
+    /* argv: electd __shim FD STOP_MS PARENT DATA_DIR -- CMD ARGS... */
+    if (argc < 8 || strcmp(argv[6], "--") != 0) {
+        say("usage: electd __shim FD STOP_MS PARENT DATA_DIR -- CMD ARGS... (internal)");
         return 2;
     }
+    pid_t parent = (pid_t)atoi(argv[4]);
     int fd = atoi(argv[2]);
     uint64_t stop_ns = (uint64_t)strtoull(argv[3], NULL, 10) * 1000000ull;
 
@@ -67,7 +68,9 @@ int sidecar_shim_main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     /* Told when electd dies, however it dies. */
     prctl(PR_SET_PDEATHSIG, SIGHUP);
-    if (getppid() == 1)
+    /* electd may have died before the request above: then we were already reparented (to
+     * init or to a subreaper), and no signal will come. */
+    if (getppid() != parent)
         parent_died = 1;
 
     uint64_t deadline = 0; /* 0 until electd sends one: then the workload may not run */
@@ -114,9 +117,9 @@ spawn:;
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
-        execvp(argv[5], argv + 5);
+        execvp(argv[7], argv + 7);
         char msg[300];
-        snprintf(msg, sizeof(msg), "cannot execute %s: %s", argv[5], strerror(errno));
+        snprintf(msg, sizeof(msg), "cannot execute %s: %s", argv[7], strerror(errno));
         say(msg);
         _exit(SIDECAR_SHIM_EXEC_FAILED);
     }

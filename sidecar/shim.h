@@ -1,13 +1,16 @@
 /* shim.h — the exec shim: a tiny process between electd and a supervised workload.
  *
- * electd runs its own binary as `electd __shim FD STOP_MS -- CMD ARGS...`. The shim forks
+ * electd runs its own binary as `electd __shim FD STOP_MS PARENT DATA_DIR -- CMD ARGS...`
+ * (PARENT: electd's pid; DATA_DIR: its data directory, so that a restarted electd can find
+ * the shims of its previous run in /proc and wait for them). The shim forks
  * the workload into a new process group, stays as its parent, and enforces three rules
  * even when electd is frozen (SIGSTOP, a stuck disk) or dead:
  *
  *  - lease watchdog: electd renews an absolute CLOCK_MONOTONIC deadline over the pipe FD;
  *    at deadline - STOP_MS the whole group gets SIGTERM, at the deadline SIGKILL;
  *  - tied to electd's life: the shim asks the kernel for a signal when its parent dies
- *    (PR_SET_PDEATHSIG), and a closed pipe means the same: the group is stopped;
+ *    (PR_SET_PDEATHSIG), finds itself orphaned if its parent is not PARENT any more, and a
+ *    closed pipe means the same: the group is stopped;
  *  - the whole tree: signals go to the process group, and when the workload's main
  *    process exits the rest of its group is killed before the shim exits.
  *

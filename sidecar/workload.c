@@ -3,6 +3,7 @@
  * at-least-once stop and graceful handover. */
 #include "workload.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -17,8 +18,7 @@
 #include "shim.h"
 
 #define ROLE_KEY         "workload_role" /* node-local: the role last handed to the workload */
-#define SHIM_KEY         "shim_pid" /* node-local: pid of the running shim (hook or workload) */
-#define EVAL_MS          100        /* periodic re-evaluation */
+#define EVAL_MS          100             /* periodic re-evaluation */
 #define BACKOFF_MIN_MS   100
 #define BACKOFF_MAX_MS   10000
 #define HOOK_LOG_MAX     (64u << 10) /* bytes of one hook run's output copied to the log */
@@ -43,6 +43,9 @@ struct sidecar_workload {
     bool timer_open;
     sidecar_workload_state_t state;
     char exe[PATH_MAX];
+    char data_dir[PATH_MAX]; /* canonical --data-dir, named in every shim's command line */
+    char parent_pid[24];
+    char stop_ms[24];
 
     /* supervise */
     struct child *shim;
@@ -140,57 +143,91 @@ static void persist_role(sidecar_workload_t *w, const char *role)
                     SIDECAR_LOG_STR("role", role), SIDECAR_LOG_STR("error", store_strerror(rv)));
 }
 
-static void persist_shim(sidecar_workload_t *w, int pid)
+/* Shims left by a previous run of electd on this data directory: their command line names
+ * it (shim.h). Bounded: at most 65,536 /proc entries are looked at. */
+static int count_old_shims(const sidecar_workload_t *w)
 {
-    char buf[24];
-    int n = snprintf(buf, sizeof(buf), "%d", pid);
-    store_local_set(sidecar_node_store(w->node), SHIM_KEY, buf, (size_t)n);
+    DIR *d = opendir("/proc");
+    if (d == NULL)
+        return 0;
+    int found = 0;
+    struct dirent *e;
+    for (int seen = 0; seen < 65536 && (e = readdir(d)) != NULL; seen++) {
+        char *end;
+        long pid = strtol(e->d_name, &end, 10);
+        if (*end != '\0' || pid <= 0 || pid == getpid())
+            continue;
+        char path[64], cmd[4096];
+        snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
+        FILE *f = fopen(path, "r");
+        if (f == NULL)
+            continue;
+        size_t n = fread(cmd, 1, sizeof(cmd) - 1, f);
+        fclose(f);
+        cmd[n] = '\0';
+        /* NUL-separated argv: electd __shim FD STOP_MS PARENT DATA_DIR -- ... */
+        const char *a[6];
+        size_t k = 0;
+        for (const char *p = cmd; k < 6 && p < cmd + n; p += strlen(p) + 1)
+            a[k++] = p;
+        if (k == 6 && strcmp(a[1], SIDECAR_SHIM_ARG) == 0 && strcmp(a[5], w->data_dir) == 0 &&
+            atoi(a[4]) != getpid())
+            found++;
+    }
+    closedir(d);
+    return found;
 }
 
-/* After a crash of electd, its last shim is still stopping what it ran (it got a signal when
- * electd died). Nothing new may start before it is gone: hooks never overlap, even across a
- * restart. Bounded by the time the shim itself allows (stop timeout) plus a margin. */
-static void wait_for_old_shim(sidecar_workload_t *w)
+/* After a crash of electd, the shims of its last run are still stopping what they ran (they
+ * learn that electd died). Nothing new may start before they are gone: hooks never overlap,
+ * even across a restart. Bounded by the time a shim itself allows (stop timeout) plus a
+ * margin. */
+static void wait_for_old_shims(sidecar_workload_t *w)
 {
-    char buf[24];
-    size_t len = 0;
-    if (store_local_get(sidecar_node_store(w->node), SHIM_KEY, buf, sizeof(buf) - 1, &len) != 0)
-        return;
-    buf[len] = '\0';
-    int pid = atoi(buf);
-    if (pid <= 0)
-        return;
-    char path[64], cmd[256];
-    snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
     uint64_t deadline = now_ms() + w->cfg->stop_timeout_ms + 2000;
     bool waited = false;
-    while (now_ms() < deadline) {
-        FILE *f = fopen(path, "r");
-        size_t n = f ? fread(cmd, 1, sizeof(cmd) - 1, f) : 0;
-        if (f)
-            fclose(f);
-        cmd[n] = '\0';
-        /* cmdline is NUL-separated: argv[1] of a shim is SIDECAR_SHIM_ARG. */
-        if (n == 0 || strlen(cmd) + 1 >= n || strcmp(cmd + strlen(cmd) + 1, SIDECAR_SHIM_ARG) != 0)
-            break;
+    int n;
+    while ((n = count_old_shims(w)) > 0 && now_ms() < deadline) {
         if (!waited)
-            SIDECAR_LOG(SIDECAR_LOG_INFO, "waiting for the previous run's shim to finish",
-                        SIDECAR_LOG_INT("pid", pid));
+            SIDECAR_LOG(SIDECAR_LOG_INFO, "waiting for the previous run's shims to finish",
+                        SIDECAR_LOG_INT("shims", n));
         waited = true;
         usleep(10000);
     }
-    persist_shim(w, 0);
+}
+
+/* argv for the shim running cmd (+ an optional last argument); fd_arg "-1" for a hook.
+ * Borrows everything; the caller frees the array only. */
+static char **shim_argv(sidecar_workload_t *w, const char *fd_arg, const sidecar_argv_t *cmd,
+                        const char *last)
+{
+    char **args = calloc(cmd->argc + 9, sizeof(char *));
+    if (args == NULL)
+        return NULL;
+    size_t a = 0;
+    args[a++] = w->exe;
+    args[a++] = SIDECAR_SHIM_ARG;
+    args[a++] = (char *)fd_arg;
+    args[a++] = w->stop_ms;
+    args[a++] = w->parent_pid;
+    args[a++] = w->data_dir;
+    args[a++] = "--";
+    for (size_t i = 0; i < cmd->argc; i++)
+        args[a++] = cmd->argv[i];
+    if (last != NULL)
+        args[a++] = (char *)last;
+    args[a] = NULL;
+    return args;
 }
 
 /* ---- environment ------------------------------------------------------------------------ */
 
+/* The leader's name for ELECTD_LEADER_ID; "" when no leader or one not yet in our
+ * configuration. */
 static void member_name(sidecar_workload_t *w, uint64_t id, char *buf, size_t len)
 {
-    const char *addr = id ? sidecar_node_member_addr(w->node, id) : NULL;
-    const char *eq = addr ? strchr(addr, '=') : NULL;
-    if (eq != NULL)
-        snprintf(buf, len, "%.*s", (int)(eq - addr), addr);
-    else
+    const char *peer;
+    if (id == 0 || sidecar_member_split(sidecar_node_member_addr(w->node, id), buf, len, &peer))
         snprintf(buf, len, "%s", "");
 }
 
@@ -351,8 +388,7 @@ static void shim_start(sidecar_workload_t *w)
     fcntl(fds[1], F_SETFL, O_NONBLOCK);
     struct child *c = calloc(1, sizeof(*c));
     char **env = build_env(w, "primary");
-    const sidecar_argv_t *cmd = &w->cfg->exec;
-    char **args = calloc(cmd->argc + 6, sizeof(char *));
+    char **args = shim_argv(w, "3", &w->cfg->exec, NULL);
     if (c == NULL || env == NULL || args == NULL) {
         free(c);
         free_strv(env);
@@ -362,17 +398,6 @@ static void shim_start(sidecar_workload_t *w)
         record_failure(w, "out of memory");
         return;
     }
-    char stop_ms[24];
-    snprintf(stop_ms, sizeof(stop_ms), "%u", w->cfg->stop_timeout_ms);
-    size_t a = 0;
-    args[a++] = w->exe;
-    args[a++] = SIDECAR_SHIM_ARG;
-    args[a++] = "3";
-    args[a++] = stop_ms;
-    args[a++] = "--";
-    for (size_t i = 0; i < cmd->argc; i++)
-        args[a++] = cmd->argv[i];
-    args[a] = NULL;
     uv_stdio_container_t stdio[4] = {
         {.flags = UV_INHERIT_FD, .data.fd = 0},
         {.flags = UV_INHERIT_FD, .data.fd = 1},
@@ -411,7 +436,6 @@ static void shim_start(sidecar_workload_t *w)
     w->sent_deadline_ns = w->st.lease_deadline_ns;
     send_ctl(w, 'D', w->sent_deadline_ns);
     w->info.pid = c->proc.pid;
-    persist_shim(w, c->proc.pid);
     SIDECAR_LOG(SIDECAR_LOG_INFO, "workload started", SIDECAR_LOG_INT("pid", c->proc.pid),
                 SIDECAR_LOG_UINT("fencing_token", w->st.epoch));
     set_state(w, SIDECAR_WORKLOAD_PRIMARY);
@@ -496,26 +520,14 @@ static bool hook_run(sidecar_workload_t *w, const char *name, const sidecar_argv
 {
     struct child *c = calloc(1, sizeof(*c));
     char **env = build_env(w, role);
-    char **args = calloc(cmd->argc + 7, sizeof(char *));
+    /* Through the shim: own process group, killed with electd, whole tree stopped. */
+    char **args = shim_argv(w, "-1", cmd, arg);
     if (c == NULL || env == NULL || args == NULL) {
         free(c);
         free_strv(env);
         free(args);
         return false;
     }
-    /* Through the shim: own process group, killed with electd, whole tree stopped. */
-    char stop_ms[24];
-    snprintf(stop_ms, sizeof(stop_ms), "%u", w->cfg->stop_timeout_ms);
-    size_t a = 0;
-    args[a++] = w->exe;
-    args[a++] = SIDECAR_SHIM_ARG;
-    args[a++] = "-1";
-    args[a++] = stop_ms;
-    args[a++] = "--";
-    for (size_t i = 0; i < cmd->argc; i++)
-        args[a++] = cmd->argv[i];
-    if (arg != NULL)
-        args[a++] = (char *)arg;
     c->w = w;
     c->is_hook = true;
     c->name = name;
@@ -559,7 +571,6 @@ static bool hook_run(sidecar_workload_t *w, const char *name, const sidecar_argv
     if (strcmp(name, "on-start") == 0)
         w->info.starts++;
     w->info.pid = c->proc.pid;
-    persist_shim(w, c->proc.pid);
     return true;
 }
 
@@ -776,6 +787,10 @@ int sidecar_workload_start(sidecar_workload_t **out, uv_loop_t *loop, const side
         w->mode = MODE_HOOKS;
     static const char *names[] = {"none", "supervise", "hooks", "witness"};
     w->info.mode = names[w->mode];
+    if (realpath(cfg->data_dir, w->data_dir) == NULL)
+        snprintf(w->data_dir, sizeof(w->data_dir), "%s", cfg->data_dir);
+    snprintf(w->parent_pid, sizeof(w->parent_pid), "%d", (int)getpid());
+    snprintf(w->stop_ms, sizeof(w->stop_ms), "%u", cfg->stop_timeout_ms);
     size_t len = sizeof(w->exe);
     if (uv_exepath(w->exe, &len) != 0) {
         snprintf(errbuf, errlen, "cannot find electd's own executable for the shim");
@@ -795,7 +810,7 @@ int sidecar_workload_start(sidecar_workload_t **out, uv_loop_t *loop, const side
                 persist_role(w, "standby"); /* supervised: the shim took it down with us */
         }
     }
-    wait_for_old_shim(w);
+    wait_for_old_shims(w);
     sidecar_node_state(node, &w->st);
     uv_timer_init(loop, &w->timer);
     w->timer.data = w;
