@@ -3,15 +3,16 @@
 #include "raft_int.h"
 
 /* Raft §5.2: randomized election timeouts in [E, E + jitter) make split votes rare. */
-void reset_randomized_timeout(raft_t *r)
+void raft_reset_randomized_timeout(raft_t *r)
 {
     uint32_t e = r->cfg.election_ticks;
     uint32_t jitter = r->cfg.election_jitter_ticks ? r->cfg.election_jitter_ticks : e;
-    r->randomized_timeout = e + (uint32_t)(prng_next(r) % jitter);
+    r->randomized_timeout = e + (uint32_t)(raft_prng_next(r) % jitter);
 }
 
 static void reset_term(raft_t *r, uint64_t term)
 {
+    ELECTD_CHECK(term >= r->term); /* Raft §5.1: a node's term only grows */
     if (r->term != term) {
         r->term = term;
         r->vote = 0;
@@ -19,7 +20,7 @@ static void reset_term(raft_t *r, uint64_t term)
     r->leader = 0;
     r->election_elapsed = 0;
     r->heartbeat_elapsed = 0;
-    reset_randomized_timeout(r);
+    raft_reset_randomized_timeout(r);
     r->n_granted = 0;
     r->n_rejected = 0;
     r->lease_until = 0;
@@ -36,17 +37,17 @@ static void tick_election(raft_t *r)
     r->election_elapsed++;
     if (r->election_elapsed >= r->randomized_timeout) {
         r->election_elapsed = 0;
-        if (may_campaign(r))
-            campaign(r, true, false);
+        if (raft_may_campaign(r))
+            raft_campaign_start(r, true, false);
     }
 }
 
-void become_follower(raft_t *r, uint64_t term, uint64_t leader)
+void raft_become_follower(raft_t *r, uint64_t term, uint64_t leader)
 {
     bool was_leader = r->role == RAFT_LEADER;
     if (was_leader) {
-        fail_pending_reads(r);
-        progress_close_all(r);
+        raft_fail_pending_reads(r);
+        raft_progress_close_all(r);
         /* A deposed leader keeps refusing votes for a minimum election timeout, as if it
          * had just heard from itself: its workload may still be stopping. */
         r->leader_contact = r->now;
@@ -56,7 +57,7 @@ void become_follower(raft_t *r, uint64_t term, uint64_t leader)
     reset_term(r, term);
     r->role = RAFT_FOLLOWER;
     r->leader = leader;
-    r->step_fn = step_follower;
+    r->step_fn = raft_step_follower;
     r->tick_fn = tick_election;
 }
 
@@ -68,7 +69,7 @@ static void become_precandidate(raft_t *r)
     r->leader = 0;
     r->n_granted = 0;
     r->n_rejected = 0;
-    r->step_fn = step_candidate;
+    r->step_fn = raft_step_candidate;
     r->tick_fn = tick_election;
 }
 
@@ -77,11 +78,11 @@ static void become_candidate(raft_t *r)
     reset_term(r, r->term + 1);
     r->vote = r->id;
     r->role = RAFT_CANDIDATE;
-    r->step_fn = step_candidate;
+    r->step_fn = raft_step_candidate;
     r->tick_fn = tick_election;
 }
 
-void become_leader(raft_t *r)
+void raft_become_leader(raft_t *r)
 {
     assert(r->role == RAFT_CANDIDATE);
     uint64_t term = r->term;
@@ -91,13 +92,13 @@ void become_leader(raft_t *r)
     r->leader = r->id;
     r->transfer_stopped = stopped;
     r->campaign_stopped = false;
-    r->step_fn = step_leader;
-    r->tick_fn = tick_leader;
+    r->step_fn = raft_step_leader;
+    r->tick_fn = raft_tick_leader;
     r->leader_contact = r->now;
-    progress_reset_all(r);
+    raft_progress_reset_all(r);
     /* Any uncommitted CONF entry of a previous leader is in our log; treat it as pending
      * until it commits. */
-    r->pending_conf_index = log_last_index(&r->log);
+    r->pending_conf_index = raft_log_last_index(&r->log);
 
     /* Raft §5.4.2/§8: a leader commits entries of earlier terms only by committing one of
      * its own; the term-start entry also records who won the term (the fencing epoch). */
@@ -105,32 +106,32 @@ void become_leader(raft_t *r)
     uint8_t buf[RAFT_TERM_START_SIZE];
     raft_term_start_encode(&ts, buf);
     raft_entry_t e = {.term = r->term,
-                      .index = log_last_index(&r->log) + 1,
+                      .index = raft_log_last_index(&r->log) + 1,
                       .type = RAFT_ENTRY_NOOP,
                       .len = sizeof(buf)};
-    e.data = entry_data_new(buf, sizeof(buf));
-    if (e.data == NULL || log_append(&r->log, &e) != 0) {
+    e.data = raft_entry_data_new(buf, sizeof(buf));
+    if (e.data == NULL || raft_log_append(&r->log, &e) != 0) {
         /* Out of memory: without its term-start entry this leader could never commit, so
          * do not lead at all. */
-        entry_data_unref(e.data);
-        become_follower(r, r->term, 0);
+        raft_entry_data_unref(e.data);
+        raft_become_follower(r, r->term, 0);
         return;
     }
-    entry_data_unref(e.data);
+    raft_entry_data_unref(e.data);
     r->need_flush = true;
     /* A fresh round for the term-start append: its acknowledgements establish the lease
      * within one round trip instead of at the first heartbeat. */
-    start_round(r);
+    raft_start_round(r);
 }
 
-bool may_campaign(const raft_t *r)
+bool raft_may_campaign(const raft_t *r)
 {
     /* Learners, removed members and nodes that have not yet learned a configuration
      * (joining) never stand for election. */
-    return conf_is_voter(&r->conf, r->id);
+    return raft_conf_is_voter(&r->conf, r->id);
 }
 
-void campaign(raft_t *r, bool pre, bool transfer)
+void raft_campaign_start(raft_t *r, bool pre, bool transfer)
 {
     if (pre)
         become_precandidate(r);
@@ -141,23 +142,23 @@ void campaign(raft_t *r, bool pre, bool transfer)
     uint64_t term = pre ? r->term + 1 : r->term;
     /* Our own vote counts; it is persisted (hs.vote) before any request leaves. */
     r->granted[r->n_granted++] = r->id;
-    if (r->n_granted >= quorum_of(&r->conf)) {
+    if (r->n_granted >= raft_quorum_of(&r->conf)) {
         if (pre)
-            campaign(r, false, false);
+            raft_campaign_start(r, false, false);
         else
-            become_leader(r);
+            raft_become_leader(r);
         return;
     }
     for (uint32_t i = 0; i < r->conf.n; i++) {
         const raft_member_t *m = &r->conf.members[i];
         if (!m->voter || m->id == r->id)
             continue;
-        raft_msg_t *msg = msg_new(r, pre ? RAFT_MSG_PREVOTE : RAFT_MSG_VOTE, m->id);
+        raft_msg_t *msg = raft_msg_new(r, pre ? RAFT_MSG_PREVOTE : RAFT_MSG_VOTE, m->id);
         if (msg == NULL)
             return;
         msg->term = term;
-        msg->index = log_last_index(&r->log);
-        msg->log_term = log_last_term(&r->log);
+        msg->index = raft_log_last_index(&r->log);
+        msg->log_term = raft_log_last_term(&r->log);
         if (transfer)
             msg->flags |= RAFT_FLAG_TRANSFER | (r->campaign_stopped ? RAFT_FLAG_STOPPED : 0);
     }
@@ -168,7 +169,7 @@ void campaign(raft_t *r, bool pre, bool transfer)
  * from one — including right after it (re)started, when it cannot know whom it heard. That
  * is what lets a leader trust its lease. A campaign caused by the leader's own TIMEOUT_NOW
  * is exempt: that leader gave its lease up before sending it. */
-bool vote_refused_by_lease(const raft_t *r, const raft_msg_t *m)
+bool raft_vote_refused_by_lease(const raft_t *r, const raft_msg_t *m)
 {
     if (m->flags & RAFT_FLAG_TRANSFER)
         return false;
@@ -185,19 +186,19 @@ static bool log_up_to_date(const raft_t *r, uint64_t index, uint64_t term)
 {
     if (MUTATED(r, RAFT_MUT_VOTE_ANY_LOG))
         return true;
-    uint64_t last_term = log_last_term(&r->log);
-    return term > last_term || (term == last_term && index >= log_last_index(&r->log));
+    uint64_t last_term = raft_log_last_term(&r->log);
+    return term > last_term || (term == last_term && index >= raft_log_last_index(&r->log));
 }
 
 /* A VOTE or PREVOTE whose term is >= ours (raft_step handled higher terms already). */
-int step_vote_request(raft_t *r, const raft_msg_t *m)
+int raft_step_vote_request(raft_t *r, const raft_msg_t *m)
 {
     bool pre = m->type == RAFT_MSG_PREVOTE;
     bool can_vote =
         r->vote == m->from || (r->vote == 0 && r->leader == 0) || (pre && m->term > r->term);
     raft_msg_t *resp = NULL;
-    if (can_vote && log_up_to_date(r, m->index, m->log_term) && !vote_refused_by_lease(r, m)) {
-        resp = msg_new(r, pre ? RAFT_MSG_PREVOTE_RESP : RAFT_MSG_VOTE_RESP, m->from);
+    if (can_vote && log_up_to_date(r, m->index, m->log_term) && !raft_vote_refused_by_lease(r, m)) {
+        resp = raft_msg_new(r, pre ? RAFT_MSG_PREVOTE_RESP : RAFT_MSG_VOTE_RESP, m->from);
         if (resp == NULL)
             return RAFT_ENOMEM;
         resp->term = m->term;
@@ -206,7 +207,7 @@ int step_vote_request(raft_t *r, const raft_msg_t *m)
             r->election_elapsed = 0;
         }
     } else {
-        resp = msg_new(r, pre ? RAFT_MSG_PREVOTE_RESP : RAFT_MSG_VOTE_RESP, m->from);
+        resp = raft_msg_new(r, pre ? RAFT_MSG_PREVOTE_RESP : RAFT_MSG_VOTE_RESP, m->from);
         if (resp == NULL)
             return RAFT_ENOMEM;
         resp->term = r->term;
@@ -229,7 +230,7 @@ static int count_vote(raft_t *r, const raft_msg_t *m)
     bool pre = r->role == RAFT_PRECANDIDATE;
     if ((pre && m->type != RAFT_MSG_PREVOTE_RESP) || (!pre && m->type != RAFT_MSG_VOTE_RESP))
         return 0;
-    if (!conf_is_voter(&r->conf, m->from) || contains(r->granted, r->n_granted, m->from) ||
+    if (!raft_conf_is_voter(&r->conf, m->from) || contains(r->granted, r->n_granted, m->from) ||
         contains(r->rejected, r->n_rejected, m->from))
         return 0;
     if (m->flags & RAFT_FLAG_REJECT)
@@ -237,26 +238,26 @@ static int count_vote(raft_t *r, const raft_msg_t *m)
     else
         r->granted[r->n_granted++] = m->from;
 
-    uint32_t q = quorum_of(&r->conf);
+    uint32_t q = raft_quorum_of(&r->conf);
     if (r->n_granted >= q) {
         if (pre)
-            campaign(r, false, false);
+            raft_campaign_start(r, false, false);
         else
-            become_leader(r);
+            raft_become_leader(r);
     } else if (r->n_rejected >= q) {
-        become_follower(r, r->term, 0);
+        raft_become_follower(r, r->term, 0);
     }
     return 0;
 }
 
-int step_candidate(raft_t *r, const raft_msg_t *m)
+int raft_step_candidate(raft_t *r, const raft_msg_t *m)
 {
     switch (m->type) {
     case RAFT_MSG_APPEND:
     case RAFT_MSG_HEARTBEAT:
     case RAFT_MSG_SNAPSHOT:
         /* A leader exists in our term (or, for a pre-candidate, in the term we are in). */
-        become_follower(r, m->term, m->from);
+        raft_become_follower(r, m->term, m->from);
         return r->step_fn(r, m);
     case RAFT_MSG_PREVOTE_RESP:
     case RAFT_MSG_VOTE_RESP:
@@ -268,9 +269,9 @@ int step_candidate(raft_t *r, const raft_msg_t *m)
     }
 }
 
-void send_timeout_now(raft_t *r, uint64_t to)
+void raft_send_timeout_now(raft_t *r, uint64_t to)
 {
-    raft_msg_t *m = msg_new(r, RAFT_MSG_TIMEOUT_NOW, to);
+    raft_msg_t *m = raft_msg_new(r, RAFT_MSG_TIMEOUT_NOW, to);
     if (m == NULL)
         return;
     m->flags = r->transfer_flags & RAFT_FLAG_STOPPED;
@@ -300,7 +301,7 @@ int raft_transfer(raft_t *r, uint64_t target, uint8_t flags)
     } else {
         if (target == r->id)
             return RAFT_EINVAL;
-        pr = progress_find(r, target);
+        pr = raft_progress_find(r, target);
         if (pr == NULL)
             return RAFT_EUNKNOWN_MEMBER;
         if (!pr->voter)
@@ -314,24 +315,24 @@ int raft_transfer(raft_t *r, uint64_t target, uint8_t flags)
      * caller has stopped (or is stopping) the workload. */
     r->lease_disabled = true;
     r->lease_until = 0;
-    if (pr->match == log_last_index(&r->log))
-        send_timeout_now(r, pr->id);
+    if (pr->match == raft_log_last_index(&r->log))
+        raft_send_timeout_now(r, pr->id);
     else
-        send_append(r, pr, false);
+        raft_send_append(r, pr, false);
     return 0;
 }
 
 int raft_campaign(raft_t *r)
 {
-    if (!may_campaign(r))
+    if (!raft_may_campaign(r))
         return RAFT_EINVAL;
     if (r->role == RAFT_LEADER)
         return 0;
     /* Campaigning while a leader's lease may hold would let us vote for ourselves inside
      * it: the same rule as for anyone else's vote. */
     raft_msg_t self = {.type = RAFT_MSG_VOTE};
-    if (vote_refused_by_lease(r, &self))
+    if (raft_vote_refused_by_lease(r, &self))
         return RAFT_EBUSY;
-    campaign(r, true, false);
+    raft_campaign_start(r, true, false);
     return 0;
 }

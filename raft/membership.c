@@ -4,18 +4,32 @@
  * configurations' majorities overlap. */
 #include "raft_int.h"
 
-uint32_t quorum_of(const raft_conf_t *c)
+uint32_t raft_quorum_of(const raft_conf_t *c)
 {
     return raft_conf_voters(c) / 2 + 1;
 }
 
-bool conf_is_voter(const raft_conf_t *c, uint64_t id)
+uint64_t raft_quorum_value(uint64_t *vals, uint32_t n, uint32_t q)
+{
+    assert(q >= 1 && q <= n && n <= RAFT_MAX_MEMBERS);
+    /* q-th largest: a few members at most, insertion sort descending. */
+    for (uint32_t i = 1; i < n; i++) {
+        uint64_t v = vals[i];
+        uint32_t j = i;
+        for (; j > 0 && vals[j - 1] < v; j--)
+            vals[j] = vals[j - 1];
+        vals[j] = v;
+    }
+    return vals[q - 1];
+}
+
+bool raft_conf_is_voter(const raft_conf_t *c, uint64_t id)
 {
     const raft_member_t *m = raft_conf_find(c, id);
     return m != NULL && m->voter;
 }
 
-struct progress *progress_find(raft_t *r, uint64_t id)
+struct progress *raft_progress_find(raft_t *r, uint64_t id)
 {
     for (uint32_t i = 0; i < r->n_prs; i++)
         if (r->prs[i].id == id)
@@ -28,7 +42,7 @@ static void progress_init(raft_t *r, struct progress *pr, const raft_member_t *m
     memset(pr, 0, sizeof(*pr));
     pr->id = m->id;
     pr->voter = m->voter;
-    pr->next = log_last_index(&r->log) + 1;
+    pr->next = raft_log_last_index(&r->log) + 1;
     pr->state = PR_PROBE;
     pr->inflight = calloc(r->cfg.max_inflight, sizeof(*pr->inflight));
     pr->last_contact = r->now;
@@ -37,7 +51,7 @@ static void progress_init(raft_t *r, struct progress *pr, const raft_member_t *m
     pr->recent_active = true;
 }
 
-void progress_close_all(raft_t *r)
+void raft_progress_close_all(raft_t *r)
 {
     for (uint32_t i = 0; i < r->n_prs; i++)
         free(r->prs[i].inflight);
@@ -45,15 +59,15 @@ void progress_close_all(raft_t *r)
 }
 
 /* Leader: one progress row per member of the configuration. */
-void progress_reset_all(raft_t *r)
+void raft_progress_reset_all(raft_t *r)
 {
-    progress_close_all(r);
+    raft_progress_close_all(r);
     for (uint32_t i = 0; i < r->conf.n; i++)
         progress_init(r, &r->prs[r->n_prs++], &r->conf.members[i]);
-    struct progress *self = progress_find(r, r->id);
+    struct progress *self = raft_progress_find(r, r->id);
     if (self != NULL) {
         self->match = r->log.unstable - 1;
-        self->next = log_last_index(&r->log) + 1;
+        self->next = raft_log_last_index(&r->log) + 1;
     }
 }
 
@@ -85,7 +99,7 @@ static void progress_sync(raft_t *r)
 }
 
 /* A CONF entry at e->index is now committed: it becomes the configuration in force. */
-void conf_apply(raft_t *r, const raft_entry_t *e)
+void raft_conf_apply(raft_t *r, const raft_entry_t *e)
 {
     raft_conf_t next;
     if (raft_conf_decode(e->data, e->len, &next) != 0) {
@@ -100,7 +114,7 @@ void conf_apply(raft_t *r, const raft_entry_t *e)
     if (r->role != RAFT_LEADER)
         return;
     progress_sync(r);
-    if (!conf_is_voter(&r->conf, r->id)) {
+    if (!raft_conf_is_voter(&r->conf, r->id)) {
         /* Raft dissertation §4.2.2: a leader removed from the configuration steps down once
          * the change commits. Handing over to the most caught-up voter avoids waiting out an
          * election timeout. */
@@ -112,22 +126,22 @@ void conf_apply(raft_t *r, const raft_entry_t *e)
                 best_match = pr->match;
             }
         }
-        if (best != 0 && best_match == log_last_index(&r->log))
-            send_timeout_now(r, best);
-        become_follower(r, r->term, 0);
+        if (best != 0 && best_match == raft_log_last_index(&r->log))
+            raft_send_timeout_now(r, best);
+        raft_become_follower(r, r->term, 0);
         return;
     }
     /* Members the change added need the log; members that stay may need to know commit. */
-    bcast_append(r);
+    raft_bcast_append(r);
 }
 
 /* Applies every CONF entry in (from, to] to the configuration in force. */
-int conf_apply_committed(raft_t *r, uint64_t from, uint64_t to)
+int raft_conf_apply_committed(raft_t *r, uint64_t from, uint64_t to)
 {
     for (uint64_t i = from + 1; i <= to; i++) {
-        const raft_entry_t *e = log_get(&r->log, i);
+        const raft_entry_t *e = raft_log_get(&r->log, i);
         if (e != NULL && e->type == RAFT_ENTRY_CONF)
-            conf_apply(r, e);
+            raft_conf_apply(r, e);
     }
     return 0;
 }
@@ -143,7 +157,7 @@ int raft_propose_conf(raft_t *r, raft_conf_op_t op, uint64_t id, const char *add
     /* One change at a time; and not before this leader committed its term-start entry, or
      * a change of a previous leader might still be pending uncommitted (the single-server
      * change bug, raft-dev 2015). */
-    if (r->pending_conf_index > r->commit || log_term_or0(&r->log, r->commit) != r->term)
+    if (r->pending_conf_index > r->commit || raft_log_term_or0(&r->log, r->commit) != r->term)
         return RAFT_EBUSY;
 
     raft_conf_t next = r->conf;
@@ -188,14 +202,14 @@ int raft_propose_conf(raft_t *r, raft_conf_op_t op, uint64_t id, const char *add
     if (rv != 0)
         return rv;
     raft_entry_t e = {.term = r->term,
-                      .index = log_last_index(&r->log) + 1,
+                      .index = raft_log_last_index(&r->log) + 1,
                       .type = RAFT_ENTRY_CONF,
                       .len = (uint32_t)len};
-    e.data = entry_data_new(buf, (uint32_t)len);
+    e.data = raft_entry_data_new(buf, (uint32_t)len);
     if (e.data == NULL)
         return RAFT_ENOMEM;
-    rv = log_append(&r->log, &e);
-    entry_data_unref(e.data);
+    rv = raft_log_append(&r->log, &e);
+    raft_entry_data_unref(e.data);
     if (rv != 0)
         return rv;
     r->pending_conf_index = e.index;

@@ -3,7 +3,7 @@
 #include "raft_int.h"
 
 /* splitmix64: small, seedable, and good enough for timeout jitter. */
-uint64_t prng_next(raft_t *r)
+uint64_t raft_prng_next(raft_t *r)
 {
     uint64_t z = (r->prng += 0x9e3779b97f4a7c15ull);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -21,16 +21,10 @@ uint32_t raft_lease_ticks(const raft_config_t *cfg)
     return lease > 2 ? (uint32_t)(lease - 2) : 0;
 }
 
-raft_msg_t *msg_new(raft_t *r, uint8_t type, uint64_t to)
+raft_msg_t *raft_msg_new(raft_t *r, uint8_t type, uint64_t to)
 {
-    if (r->n_msgs == r->cap_msgs) {
-        size_t cap = r->cap_msgs ? r->cap_msgs * 2 : 16;
-        raft_msg_t *msgs = realloc(r->msgs, cap * sizeof(*msgs));
-        if (msgs == NULL)
-            return NULL;
-        r->msgs = msgs;
-        r->cap_msgs = cap;
-    }
+    if (BASE_VEC_RESERVE(r->msgs, r->cap_msgs, r->n_msgs + 1, 16) != 0)
+        return NULL;
     raft_msg_t *m = &r->msgs[r->n_msgs++];
     memset(m, 0, sizeof(*m));
     m->type = type;
@@ -41,9 +35,9 @@ raft_msg_t *msg_new(raft_t *r, uint8_t type, uint64_t to)
 }
 
 /* Messages the core built own their payloads (see replication.c). */
-void msg_free_payload(raft_msg_t *m)
+void raft_msg_free_payload(raft_msg_t *m)
 {
-    entries_free(m->entries, m->n_entries);
+    raft_entries_free(m->entries, m->n_entries);
     free((void *)m->data);
     free(m->conf);
 }
@@ -51,7 +45,7 @@ void msg_free_payload(raft_msg_t *m)
 static void msgs_free(raft_msg_t *msgs, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        msg_free_payload(&msgs[i]);
+        raft_msg_free_payload(&msgs[i]);
     free(msgs);
 }
 
@@ -86,31 +80,31 @@ int raft_new(const raft_config_t *cfg, const raft_boot_t *boot, const raft_stora
     r->prng = cfg->seed ^ (cfg->id * 0x9e3779b97f4a7c15ull);
 
     const raft_snapshot_meta_t *snap = &boot->snap;
-    log_init(&r->log, snap->index, snap->term);
+    raft_log_init(&r->log, snap->index, snap->term);
     r->snap = *snap;
     for (size_t i = 0; i < boot->n_entries; i++) {
         raft_entry_t e = boot->entries[i];
         if (e.index != snap->index + 1 + i || e.type > RAFT_ENTRY_CONF || e.term == 0 ||
             e.len > RAFT_ENTRY_MAX || (e.len && e.data == NULL) ||
-            e.term < log_last_term(&r->log)) {
+            e.term < raft_log_last_term(&r->log)) {
             rv = RAFT_EINVAL;
             goto fail;
         }
-        e.data = e.len ? entry_data_new(boot->entries[i].data, e.len) : NULL;
+        e.data = e.len ? raft_entry_data_new(boot->entries[i].data, e.len) : NULL;
         if (e.len && e.data == NULL) {
             rv = RAFT_ENOMEM;
             goto fail;
         }
-        rv = log_append(&r->log, &e);
-        entry_data_unref(e.data);
+        rv = raft_log_append(&r->log, &e);
+        raft_entry_data_unref(e.data);
         if (rv != 0)
             goto fail;
     }
-    r->log.unstable = log_last_index(&r->log) + 1;
+    r->log.unstable = raft_log_last_index(&r->log) + 1;
 
     const raft_hard_state_t *hs = &boot->hs;
     uint64_t commit = hs->commit < snap->index ? snap->index : hs->commit;
-    if (commit > log_last_index(&r->log) || hs->term < log_last_term(&r->log)) {
+    if (commit > raft_log_last_index(&r->log) || hs->term < raft_log_last_term(&r->log)) {
         rv = RAFT_EINVAL;
         goto fail;
     }
@@ -131,19 +125,19 @@ int raft_new(const raft_config_t *cfg, const raft_boot_t *boot, const raft_stora
     }
     r->conf_index = snap->index;
     r->role = RAFT_FOLLOWER;
-    commit_to(r, commit); /* replays the configuration changes in the committed log */
+    raft_commit_to(r, commit); /* replays the configuration changes in the committed log */
     r->applied = boot->applied > snap->index ? boot->applied : snap->index;
     if (r->applied > r->commit)
         r->applied = r->commit;
 
-    become_follower(r, r->term, 0);
+    raft_become_follower(r, r->term, 0);
     r->last_hs = (raft_hard_state_t){.term = r->term, .vote = r->vote, .commit = r->commit};
     r->last_role = r->role;
     r->last_term = r->term;
     *out = r;
     return 0;
 fail:
-    log_close(&r->log);
+    raft_log_close(&r->log);
     free(r);
     return rv;
 }
@@ -154,14 +148,14 @@ void raft_free(raft_t *r)
         return;
     msgs_free(r->msgs, r->n_msgs);
     msgs_free(r->out_msgs, r->out_n_msgs);
-    entries_free(r->out_entries, r->out_n_entries);
-    entries_free(r->out_committed, r->out_n_committed);
+    raft_entries_free(r->out_entries, r->out_n_entries);
+    raft_entries_free(r->out_committed, r->out_n_committed);
     free(r->out_reads);
     free(r->done_reads);
     free(r->reads);
     free(r->chunk_buf);
-    progress_close_all(r);
-    log_close(&r->log);
+    raft_progress_close_all(r);
+    raft_log_close(&r->log);
     free(r);
 }
 
@@ -211,7 +205,7 @@ int raft_step(raft_t *r, const raft_msg_t *m)
         m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT || m->type == RAFT_MSG_SNAPSHOT;
 
     if (m->term > r->term) {
-        if (request && vote_refused_by_lease(r, m)) {
+        if (request && raft_vote_refused_by_lease(r, m)) {
             /* Do not even adopt the term: a live leader must not be deposed by a node
              * that merely lost touch with it (dissertation §4.2.3). */
             r->dropped++;
@@ -221,17 +215,17 @@ int raft_step(raft_t *r, const raft_msg_t *m)
             (m->type == RAFT_MSG_PREVOTE_RESP && !(m->flags & RAFT_FLAG_REJECT))) {
             /* A pre-vote is about a term nobody has entered yet. */
         } else {
-            become_follower(r, m->term, from_leader ? m->from : 0);
+            raft_become_follower(r, m->term, from_leader ? m->from : 0);
         }
     } else if (m->term < r->term) {
         if (from_leader) {
             /* A deposed leader that cannot hear the new one: tell it the term (etcd). */
-            raft_msg_t *resp = msg_new(r, RAFT_MSG_APPEND_RESP, m->from);
+            raft_msg_t *resp = raft_msg_new(r, RAFT_MSG_APPEND_RESP, m->from);
             if (resp == NULL)
                 return RAFT_ENOMEM;
             resp->flags |= RAFT_FLAG_REJECT;
         } else if (m->type == RAFT_MSG_PREVOTE) {
-            raft_msg_t *resp = msg_new(r, RAFT_MSG_PREVOTE_RESP, m->from);
+            raft_msg_t *resp = raft_msg_new(r, RAFT_MSG_PREVOTE_RESP, m->from);
             if (resp == NULL)
                 return RAFT_ENOMEM;
             resp->flags |= RAFT_FLAG_REJECT;
@@ -241,7 +235,7 @@ int raft_step(raft_t *r, const raft_msg_t *m)
         return 0;
     }
     if (request)
-        return step_vote_request(r, m);
+        return raft_step_vote_request(r, m);
     return r->step_fn(r, m);
 }
 
@@ -260,11 +254,11 @@ static void flush(raft_t *r)
     }
     if (r->need_flush) {
         r->need_flush = false;
-        bcast_append(r);
+        raft_bcast_append(r);
     }
     if (r->need_round) {
         r->need_round = false;
-        bcast_heartbeat(r);
+        raft_bcast_heartbeat(r);
     }
 }
 
@@ -284,7 +278,7 @@ bool raft_has_ready(const raft_t *r)
 {
     if (r->ready_out)
         return false;
-    uint64_t last = log_last_index(&r->log);
+    uint64_t last = raft_log_last_index(&r->log);
     uint64_t apply_hi = r->commit < last ? r->commit : last;
     return r->need_flush || r->need_round || r->n_msgs > 0 || hs_changed(r) ||
            r->log.unstable <= last || apply_hi > r->applied || r->chunk_pending ||
@@ -299,18 +293,18 @@ int raft_ready_get(raft_t *r, raft_ready_t *rd)
     memset(rd, 0, sizeof(*rd));
 
     /* Allocate first, so that running out of memory changes nothing. */
-    uint64_t last = log_last_index(&r->log);
+    uint64_t last = raft_log_last_index(&r->log);
     raft_entry_t *ents = NULL, *committed = NULL;
     size_t n_ents = 0, n_committed = 0;
     if (r->log.unstable <= last &&
-        log_slice(&r->log, r->log.unstable, last, SIZE_MAX, &ents, &n_ents) != 0)
+        raft_log_slice(&r->log, r->log.unstable, last, SIZE_MAX, &ents, &n_ents) != 0)
         return RAFT_ENOMEM;
     /* Apply only what is durable here by the end of this batch's persist step. */
     uint64_t stable = n_ents > 0 ? ents[n_ents - 1].index : r->log.unstable - 1;
     uint64_t apply_hi = r->commit < stable ? r->commit : stable;
-    if (apply_hi > r->applied &&
-        log_slice(&r->log, r->applied + 1, apply_hi, SIZE_MAX, &committed, &n_committed) != 0) {
-        entries_free(ents, n_ents);
+    if (apply_hi > r->applied && raft_log_slice(&r->log, r->applied + 1, apply_hi, SIZE_MAX,
+                                                &committed, &n_committed) != 0) {
+        raft_entries_free(ents, n_ents);
         return RAFT_ENOMEM;
     }
 
@@ -338,6 +332,7 @@ int raft_ready_get(raft_t *r, raft_ready_t *rd)
     rd->n_committed = r->out_n_committed = n_committed;
     if (n_committed > 0)
         r->applied = committed[n_committed - 1].index;
+    ELECTD_CHECK(r->applied <= r->commit);
 
     rd->reads = r->out_reads = r->done_reads;
     rd->n_reads = r->out_n_reads = r->n_done_reads;
@@ -358,8 +353,8 @@ void raft_advance(raft_t *r)
 {
     if (!r->ready_out)
         return;
-    entries_free(r->out_entries, r->out_n_entries);
-    entries_free(r->out_committed, r->out_n_committed);
+    raft_entries_free(r->out_entries, r->out_n_entries);
+    raft_entries_free(r->out_committed, r->out_n_committed);
     msgs_free(r->out_msgs, r->out_n_msgs);
     free(r->out_reads);
     r->out_entries = r->out_committed = NULL;
@@ -374,12 +369,13 @@ void raft_advance(raft_t *r)
     r->ready_out = false;
     if (r->role == RAFT_LEADER) {
         /* The leader's own copy counts towards commit only once it is durable. */
-        struct progress *self = progress_find(r, r->id);
+        struct progress *self = raft_progress_find(r, r->id);
         uint64_t stable = r->log.unstable - 1;
         if (self != NULL && stable > self->match) {
+            ELECTD_CHECK(stable <= raft_log_last_index(&r->log));
             self->match = stable;
-            if (maybe_commit(r))
-                bcast_append(r);
+            if (raft_maybe_commit(r))
+                raft_bcast_append(r);
         }
     }
 }
@@ -389,7 +385,7 @@ int raft_compact(raft_t *r, uint64_t index, uint64_t size, uint64_t keep)
     if (index > r->applied || index < r->snap.index || index == 0)
         return RAFT_EINVAL;
     uint64_t term = 0;
-    if (log_term(&r->log, index, &term) != 0)
+    if (raft_log_term(&r->log, index, &term) != 0)
         return RAFT_EINVAL;
     const raft_conf_t *conf;
     if (index >= r->conf_index)
@@ -402,7 +398,7 @@ int raft_compact(raft_t *r, uint64_t index, uint64_t size, uint64_t keep)
     r->snap.conf = *conf;
     uint64_t cut = index > keep ? index - keep : 0;
     if (cut > r->log.prev_index)
-        log_compact(&r->log, cut);
+        raft_log_compact(&r->log, cut);
     return 0;
 }
 
@@ -434,7 +430,7 @@ uint64_t raft_applied_index(const raft_t *r)
 }
 uint64_t raft_last_index(const raft_t *r)
 {
-    return log_last_index(&r->log);
+    return raft_log_last_index(&r->log);
 }
 uint64_t raft_first_index(const raft_t *r)
 {
@@ -466,11 +462,11 @@ const raft_snapshot_meta_t *raft_snapshot(const raft_t *r)
 }
 int raft_entry_term(const raft_t *r, uint64_t index, uint64_t *term)
 {
-    return log_term(&r->log, index, term);
+    return raft_log_term(&r->log, index, term);
 }
 const raft_entry_t *raft_entry_at(const raft_t *r, uint64_t index)
 {
-    return log_get(&r->log, index);
+    return raft_log_get(&r->log, index);
 }
 
 size_t raft_progress(const raft_t *r, raft_progress_t *out, size_t cap)

@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
+#include "vec.h"
+
 #ifdef RAFT_MUTATIONS
 #define MUTATED(r, m) ((r)->cfg.test_mutation == (m))
 #else
@@ -19,13 +22,13 @@
  * than this many rounds is never needed: its lease would have expired long ago. */
 #define ROUND_RING 256
 
-/* ---- the in-memory log (log.c) -------------------------------------------------------- */
+/* ---- the in-memory log (raft_log.c) -------------------------------------------------------- */
 
 /* Entry payloads are reference counted so that a ready batch and pending messages can
  * borrow them while the log truncates or compacts underneath. */
-uint8_t *entry_data_new(const void *src, uint32_t len);
-uint8_t *entry_data_ref(uint8_t *data);
-void entry_data_unref(uint8_t *data);
+uint8_t *raft_entry_data_new(const void *src, uint32_t len);
+uint8_t *raft_entry_data_ref(uint8_t *data);
+void raft_entry_data_unref(uint8_t *data);
 
 struct raft_log {
     raft_entry_t *ents; /* ents[i] has index offset + i; owns one ref of each data */
@@ -37,27 +40,27 @@ struct raft_log {
     uint64_t unstable; /* first index not yet handed to the driver to persist */
 };
 
-void log_init(struct raft_log *l, uint64_t prev_index, uint64_t prev_term);
-void log_close(struct raft_log *l);
-uint64_t log_last_index(const struct raft_log *l);
-uint64_t log_last_term(const struct raft_log *l);
+void raft_log_init(struct raft_log *l, uint64_t prev_index, uint64_t prev_term);
+void raft_log_close(struct raft_log *l);
+uint64_t raft_log_last_index(const struct raft_log *l);
+uint64_t raft_log_last_term(const struct raft_log *l);
 /* 0 and *term, or RAFT_ECOMPACTED / RAFT_EUNAVAILABLE. */
-int log_term(const struct raft_log *l, uint64_t index, uint64_t *term);
+int raft_log_term(const struct raft_log *l, uint64_t index, uint64_t *term);
 /* Term at index, or 0 when unknown: for comparisons where "unknown" must not match. */
-uint64_t log_term_or0(const struct raft_log *l, uint64_t index);
-raft_entry_t *log_get(const struct raft_log *l, uint64_t index);
+uint64_t raft_log_term_or0(const struct raft_log *l, uint64_t index);
+raft_entry_t *raft_log_get(const struct raft_log *l, uint64_t index);
 /* Appends a copy (taking a new ref of data) of e; e->index must be last + 1. */
-int log_append(struct raft_log *l, const raft_entry_t *e);
+int raft_log_append(struct raft_log *l, const raft_entry_t *e);
 /* Deletes index and everything after it. */
-void log_truncate(struct raft_log *l, uint64_t index);
+void raft_log_truncate(struct raft_log *l, uint64_t index);
 /* Drops entries up to and including index (index <= last). */
-void log_compact(struct raft_log *l, uint64_t index);
+void raft_log_compact(struct raft_log *l, uint64_t index);
 /* Resets to empty after (index, term): a snapshot was installed. */
-void log_reset(struct raft_log *l, uint64_t index, uint64_t term);
-/* Shallow copies of [lo, hi] with refs, into a new array; caller frees with entries_free. */
-int log_slice(const struct raft_log *l, uint64_t lo, uint64_t hi, size_t max_bytes,
-              raft_entry_t **out, size_t *n);
-void entries_free(raft_entry_t *ents, size_t n);
+void raft_log_reset(struct raft_log *l, uint64_t index, uint64_t term);
+/* Shallow copies of [lo, hi] with refs, into a new array; caller frees with raft_entries_free. */
+int raft_log_slice(const struct raft_log *l, uint64_t lo, uint64_t hi, size_t max_bytes,
+                   raft_entry_t **out, size_t *n);
+void raft_entries_free(raft_entry_t *ents, size_t n);
 
 /* ---- followers as the leader sees them (progress) ------------------------------------ */
 
@@ -191,41 +194,44 @@ struct raft {
 };
 
 /* raft.c */
-raft_msg_t *msg_new(raft_t *r, uint8_t type, uint64_t to);
-void msg_free_payload(raft_msg_t *m);
-uint64_t prng_next(raft_t *r);
+raft_msg_t *raft_msg_new(raft_t *r, uint8_t type, uint64_t to);
+void raft_msg_free_payload(raft_msg_t *m);
+uint64_t raft_prng_next(raft_t *r);
 
 /* election.c */
-void become_follower(raft_t *r, uint64_t term, uint64_t leader);
-void become_leader(raft_t *r);
-void campaign(raft_t *r, bool pre, bool transfer);
-int step_vote_request(raft_t *r, const raft_msg_t *m);
-bool may_campaign(const raft_t *r);
-bool vote_refused_by_lease(const raft_t *r, const raft_msg_t *m);
-void reset_randomized_timeout(raft_t *r);
-void send_timeout_now(raft_t *r, uint64_t to);
+void raft_become_follower(raft_t *r, uint64_t term, uint64_t leader);
+void raft_become_leader(raft_t *r);
+void raft_campaign_start(raft_t *r, bool pre, bool transfer);
+int raft_step_vote_request(raft_t *r, const raft_msg_t *m);
+bool raft_may_campaign(const raft_t *r);
+bool raft_vote_refused_by_lease(const raft_t *r, const raft_msg_t *m);
+void raft_reset_randomized_timeout(raft_t *r);
+void raft_send_timeout_now(raft_t *r, uint64_t to);
 
 /* replication.c */
-int step_leader(raft_t *r, const raft_msg_t *m);
-int step_follower(raft_t *r, const raft_msg_t *m);
-int step_candidate(raft_t *r, const raft_msg_t *m);
-void tick_leader(raft_t *r);
-void bcast_append(raft_t *r);
-void bcast_heartbeat(raft_t *r);
-void start_round(raft_t *r);
-bool maybe_commit(raft_t *r);
-void commit_to(raft_t *r, uint64_t index);
-void update_lease_and_reads(raft_t *r);
-void fail_pending_reads(raft_t *r);
-void send_append(raft_t *r, struct progress *pr, bool allow_empty);
+int raft_step_leader(raft_t *r, const raft_msg_t *m);
+int raft_step_follower(raft_t *r, const raft_msg_t *m);
+int raft_step_candidate(raft_t *r, const raft_msg_t *m);
+void raft_tick_leader(raft_t *r);
+void raft_bcast_append(raft_t *r);
+void raft_bcast_heartbeat(raft_t *r);
+void raft_start_round(raft_t *r);
+bool raft_maybe_commit(raft_t *r);
+void raft_commit_to(raft_t *r, uint64_t index);
+void raft_update_lease_and_reads(raft_t *r);
+void raft_fail_pending_reads(raft_t *r);
+void raft_send_append(raft_t *r, struct progress *pr, bool allow_empty);
 
 /* membership.c */
-uint32_t quorum_of(const raft_conf_t *c);
-bool conf_is_voter(const raft_conf_t *c, uint64_t id);
-struct progress *progress_find(raft_t *r, uint64_t id);
-void progress_reset_all(raft_t *r);
-void progress_close_all(raft_t *r);
-void conf_apply(raft_t *r, const raft_entry_t *e);
-int conf_apply_committed(raft_t *r, uint64_t from, uint64_t to);
+uint32_t raft_quorum_of(const raft_conf_t *c);
+/* The value that a quorum q of the n voters has reached: the q-th largest of vals[0..n)
+ * (Raft §5.3 commit index; the lease's acknowledged round). Reorders vals. q <= n. */
+uint64_t raft_quorum_value(uint64_t *vals, uint32_t n, uint32_t q);
+bool raft_conf_is_voter(const raft_conf_t *c, uint64_t id);
+struct progress *raft_progress_find(raft_t *r, uint64_t id);
+void raft_progress_reset_all(raft_t *r);
+void raft_progress_close_all(raft_t *r);
+void raft_conf_apply(raft_t *r, const raft_entry_t *e);
+int raft_conf_apply_committed(raft_t *r, uint64_t from, uint64_t to);
 
 #endif

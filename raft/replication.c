@@ -4,7 +4,7 @@
 
 /* ---- leader: rounds, leases, reads ----------------------------------------------------- */
 
-void start_round(raft_t *r)
+void raft_start_round(raft_t *r)
 {
     r->round++;
     r->round_tick[r->round % ROUND_RING] = r->now;
@@ -21,25 +21,17 @@ static uint64_t quorum_round(const raft_t *r)
         if (pr->voter)
             acked[n++] = pr->id == r->id ? r->round : pr->acked_round;
     }
-    uint32_t q = quorum_of(&r->conf);
+    uint32_t q = raft_quorum_of(&r->conf);
     if (n < q)
         return 0;
-    /* q-th largest: a few members at most, insertion sort descending. */
-    for (uint32_t i = 1; i < n; i++) {
-        uint64_t v = acked[i];
-        uint32_t j = i;
-        for (; j > 0 && acked[j - 1] < v; j--)
-            acked[j] = acked[j - 1];
-        acked[j] = v;
-    }
-    return acked[q - 1];
+    return raft_quorum_value(acked, n, q);
 }
 
 /* DESIGN.md "leader lease": a quorum echoed round qr, so each of them heard from us after
  * round_tick[qr]; none of them votes for anyone else for E of its ticks after that. With
  * clock rates within max_drift of real time, our lease of floor(E(1-d)/(1+d)) - 2 ticks from
  * round_tick[qr] ends before any of them could vote. */
-void update_lease_and_reads(raft_t *r)
+void raft_update_lease_and_reads(raft_t *r)
 {
     if (r->role != RAFT_LEADER)
         return;
@@ -60,15 +52,9 @@ void update_lease_and_reads(raft_t *r)
     for (size_t i = 0; i < r->n_reads; i++) {
         struct pending_read *pr = &r->reads[i];
         if (pr->round <= qr) {
-            if (r->n_done_reads == r->cap_done_reads) {
-                size_t cap = r->cap_done_reads ? r->cap_done_reads * 2 : 16;
-                raft_read_t *d = realloc(r->done_reads, cap * sizeof(*d));
-                if (d == NULL) {
-                    r->reads[kept++] = *pr; /* try again at the next round */
-                    continue;
-                }
-                r->done_reads = d;
-                r->cap_done_reads = cap;
+            if (BASE_VEC_RESERVE(r->done_reads, r->cap_done_reads, r->n_done_reads + 1, 16) != 0) {
+                r->reads[kept++] = *pr; /* try again at the next round */
+                continue;
             }
             r->done_reads[r->n_done_reads++] = (raft_read_t){.ctx = pr->ctx, .index = pr->index};
         } else {
@@ -78,21 +64,15 @@ void update_lease_and_reads(raft_t *r)
     r->n_reads = kept;
 }
 
-void fail_pending_reads(raft_t *r)
+void raft_fail_pending_reads(raft_t *r)
 {
     for (size_t i = 0; i < r->n_reads; i++)
         r->reads[i].index = 0, r->reads[i].round = 0;
     /* round 0 <= any quorum round: reuse the completion path with index 0 = failed. */
     size_t n = r->n_reads;
     for (size_t i = 0; i < n; i++) {
-        if (r->n_done_reads == r->cap_done_reads) {
-            size_t cap = r->cap_done_reads ? r->cap_done_reads * 2 : 16;
-            raft_read_t *d = realloc(r->done_reads, cap * sizeof(*d));
-            if (d == NULL)
-                break; /* the caller's read times out instead */
-            r->done_reads = d;
-            r->cap_done_reads = cap;
-        }
+        if (BASE_VEC_RESERVE(r->done_reads, r->cap_done_reads, r->n_done_reads + 1, 16) != 0)
+            break; /* the caller's read times out instead */
         r->done_reads[r->n_done_reads++] = (raft_read_t){.ctx = r->reads[i].ctx, .index = 0};
     }
     r->n_reads = 0;
@@ -104,16 +84,10 @@ int raft_read_index(raft_t *r, uint64_t ctx)
         return RAFT_ENOTLEADER;
     /* Until an entry of its own term commits, a new leader does not know the commit index
      * of its predecessor (Raft §6.4 step 1). */
-    if (log_term_or0(&r->log, r->commit) != r->term)
+    if (raft_log_term_or0(&r->log, r->commit) != r->term)
         return RAFT_ENOQUORUM;
-    if (r->n_reads == r->cap_reads) {
-        size_t cap = r->cap_reads ? r->cap_reads * 2 : 16;
-        struct pending_read *p = realloc(r->reads, cap * sizeof(*p));
-        if (p == NULL)
-            return RAFT_ENOMEM;
-        r->reads = p;
-        r->cap_reads = cap;
-    }
+    if (BASE_VEC_RESERVE(r->reads, r->cap_reads, r->n_reads + 1, 16) != 0)
+        return RAFT_ENOMEM;
     r->reads[r->n_reads++] =
         (struct pending_read){.ctx = ctx, .index = r->commit, .round = r->round + 1};
     r->need_round = true;
@@ -161,10 +135,10 @@ static void send_snapshot_chunk(raft_t *r, struct progress *pr)
             r->storage.snapshot_read(r->storage.ctx, r->snap.index, pr->snap_offset, buf, want,
                                      &n) != 0 ||
             n == 0 || n > want)
-            goto fail; /* retried after an election timeout (tick_leader) */
+            goto fail; /* retried after an election timeout (raft_tick_leader) */
     }
     *conf = r->snap.conf;
-    raft_msg_t *m = msg_new(r, RAFT_MSG_SNAPSHOT, pr->id);
+    raft_msg_t *m = raft_msg_new(r, RAFT_MSG_SNAPSHOT, pr->id);
     if (m == NULL)
         goto fail;
     m->index = r->snap.index;
@@ -194,7 +168,7 @@ static void start_snapshot(raft_t *r, struct progress *pr)
 
 /* Sends pr what it is missing from next on, if its state allows. allow_empty: send even
  * with no entries (to probe, or to carry a new commit index). */
-void send_append(raft_t *r, struct progress *pr, bool allow_empty)
+void raft_send_append(raft_t *r, struct progress *pr, bool allow_empty)
 {
     if (pr->id == r->id || pr->state == PR_SNAPSHOT)
         return;
@@ -204,21 +178,21 @@ void send_append(raft_t *r, struct progress *pr, bool allow_empty)
         return;
     uint64_t prev = pr->next - 1;
     uint64_t prev_term = 0;
-    if (log_term(&r->log, prev, &prev_term) != 0) {
+    if (raft_log_term(&r->log, prev, &prev_term) != 0) {
         start_snapshot(r, pr); /* compacted away: only a snapshot can catch it up */
         return;
     }
-    uint64_t last = log_last_index(&r->log);
+    uint64_t last = raft_log_last_index(&r->log);
     raft_entry_t *ents = NULL;
     size_t n = 0;
     if (pr->next <= last &&
-        log_slice(&r->log, pr->next, last, r->cfg.max_msg_bytes, &ents, &n) != 0)
+        raft_log_slice(&r->log, pr->next, last, r->cfg.max_msg_bytes, &ents, &n) != 0)
         return;
     if (n == 0 && !allow_empty && pr->state == PR_REPLICATE)
         return;
-    raft_msg_t *m = msg_new(r, RAFT_MSG_APPEND, pr->id);
+    raft_msg_t *m = raft_msg_new(r, RAFT_MSG_APPEND, pr->id);
     if (m == NULL) {
-        entries_free(ents, n);
+        raft_entries_free(ents, n);
         return;
     }
     m->index = prev;
@@ -238,65 +212,60 @@ void send_append(raft_t *r, struct progress *pr, bool allow_empty)
     }
 }
 
-void bcast_append(raft_t *r)
+void raft_bcast_append(raft_t *r)
 {
     for (uint32_t i = 0; i < r->n_prs; i++)
-        send_append(r, &r->prs[i], true);
+        raft_send_append(r, &r->prs[i], true);
 }
 
-void bcast_heartbeat(raft_t *r)
+void raft_bcast_heartbeat(raft_t *r)
 {
-    start_round(r);
+    raft_start_round(r);
     for (uint32_t i = 0; i < r->n_prs; i++) {
         struct progress *pr = &r->prs[i];
         if (pr->id == r->id)
             continue;
-        raft_msg_t *m = msg_new(r, RAFT_MSG_HEARTBEAT, pr->id);
+        raft_msg_t *m = raft_msg_new(r, RAFT_MSG_HEARTBEAT, pr->id);
         if (m == NULL)
             return;
         /* Never tell a follower to commit past what it is known to hold (etcd). */
         m->commit = pr->match < r->commit ? pr->match : r->commit;
         m->ctx = r->round;
     }
-    update_lease_and_reads(r);
+    raft_update_lease_and_reads(r);
 }
 
 /* ---- leader: commit ---------------------------------------------------------------------- */
 
-void commit_to(raft_t *r, uint64_t index)
+void raft_commit_to(raft_t *r, uint64_t index)
 {
     if (index <= r->commit)
         return;
+    /* Raft §5.3: nothing beyond the log's end can be known committed. */
+    ELECTD_CHECK(index <= raft_log_last_index(&r->log));
     uint64_t old = r->commit;
     r->commit = index;
-    conf_apply_committed(r, old, index);
+    raft_conf_apply_committed(r, old, index);
 }
 
 /* Raft §5.3/§5.4.2: the highest index a quorum of voters holds is committed, but only by
  * counting when that entry is of the current term. */
-bool maybe_commit(raft_t *r)
+bool raft_maybe_commit(raft_t *r)
 {
     uint64_t match[RAFT_MAX_MEMBERS];
     uint32_t n = 0;
     for (uint32_t i = 0; i < r->n_prs; i++)
         if (r->prs[i].voter)
             match[n++] = r->prs[i].match;
-    uint32_t q = quorum_of(&r->conf);
+    uint32_t q = raft_quorum_of(&r->conf);
     if (n < q)
         return false;
-    for (uint32_t i = 1; i < n; i++) {
-        uint64_t v = match[i];
-        uint32_t j = i;
-        for (; j > 0 && match[j - 1] < v; j--)
-            match[j] = match[j - 1];
-        match[j] = v;
-    }
-    uint64_t idx = match[q - 1];
+    uint64_t idx = raft_quorum_value(match, n, q);
     if (idx <= r->commit)
         return false;
-    if (log_term_or0(&r->log, idx) != r->term && !MUTATED(r, RAFT_MUT_COMMIT_OLD_TERM))
+    if (raft_log_term_or0(&r->log, idx) != r->term && !MUTATED(r, RAFT_MUT_COMMIT_OLD_TERM))
         return false;
-    commit_to(r, idx);
+    raft_commit_to(r, idx);
     return true;
 }
 
@@ -304,8 +273,9 @@ bool maybe_commit(raft_t *r)
 
 static void maybe_send_timeout_now(raft_t *r, struct progress *pr)
 {
-    if (r->transfer_target == pr->id && !r->transfer_sent && pr->match == log_last_index(&r->log))
-        send_timeout_now(r, pr->id);
+    if (r->transfer_target == pr->id && !r->transfer_sent &&
+        pr->match == raft_log_last_index(&r->log))
+        raft_send_timeout_now(r, pr->id);
 }
 
 /* Dissertation §3.5 fast back-off: the follower said which term conflicts at index and
@@ -315,9 +285,9 @@ static uint64_t next_after_reject(const raft_t *r, const raft_msg_t *m)
     uint64_t hint = m->hint, hint_term = m->log_term;
     if (hint_term == 0)
         return hint;
-    uint64_t j = m->index < log_last_index(&r->log) ? m->index : log_last_index(&r->log);
+    uint64_t j = m->index < raft_log_last_index(&r->log) ? m->index : raft_log_last_index(&r->log);
     for (; j >= r->log.offset && j > 0; j--) {
-        uint64_t t = log_term_or0(&r->log, j);
+        uint64_t t = raft_log_term_or0(&r->log, j);
         if (t == hint_term)
             return j + 1;
         if (t < hint_term)
@@ -360,24 +330,25 @@ static int on_append_resp(raft_t *r, struct progress *pr, const raft_msg_t *m)
         pr->state = PR_PROBE;
         pr->probe_sent = false;
         inflight_reset(pr);
-        send_append(r, pr, true);
+        raft_send_append(r, pr, true);
         return 0;
     }
-    if (m->index > log_last_index(&r->log))
+    if (m->index > raft_log_last_index(&r->log))
         return 0; /* acknowledges entries we never had: not from our term's log */
     inflight_free_to(pr, m->index, r->cfg.max_inflight);
     if (m->index > pr->match) {
         pr->match = m->index;
+        ELECTD_CHECK(pr->match <= raft_log_last_index(&r->log));
         pr->match_round = m->ctx;
         if (pr->next <= pr->match)
             pr->next = pr->match + 1;
         uint64_t id = pr->id;
-        if (maybe_commit(r)) {
+        if (raft_maybe_commit(r)) {
             /* A committed configuration change may have rebuilt the progress table, or
              * removed this leader altogether: pr is not to be trusted any more. */
-            if (r->role != RAFT_LEADER || (pr = progress_find(r, id)) == NULL)
+            if (r->role != RAFT_LEADER || (pr = raft_progress_find(r, id)) == NULL)
                 return 0;
-            bcast_append(r);
+            raft_bcast_append(r);
         }
     }
     if (pr->state == PR_PROBE && m->index + 1 >= pr->next) {
@@ -388,9 +359,9 @@ static int on_append_resp(raft_t *r, struct progress *pr, const raft_msg_t *m)
     }
     maybe_send_timeout_now(r, pr);
     /* Keep the pipeline full: send until the window closes or nothing is left. */
-    for (uint32_t i = 0; i < r->cfg.max_inflight && pr->next <= log_last_index(&r->log); i++) {
+    for (uint32_t i = 0; i < r->cfg.max_inflight && pr->next <= raft_log_last_index(&r->log); i++) {
         uint64_t before = pr->next;
-        send_append(r, pr, false);
+        raft_send_append(r, pr, false);
         if (pr->next == before)
             break;
     }
@@ -415,7 +386,7 @@ static int on_snapshot_resp(raft_t *r, struct progress *pr, const raft_msg_t *m)
         pr->next = pr->match + 1;
         pr->state = PR_PROBE;
         pr->probe_sent = false;
-        send_append(r, pr, true);
+        raft_send_append(r, pr, true);
         return 0;
     }
     if (m->hint > pr->snap_offset) {
@@ -425,9 +396,9 @@ static int on_snapshot_resp(raft_t *r, struct progress *pr, const raft_msg_t *m)
     return 0;
 }
 
-int step_leader(raft_t *r, const raft_msg_t *m)
+int raft_step_leader(raft_t *r, const raft_msg_t *m)
 {
-    struct progress *pr = progress_find(r, m->from);
+    struct progress *pr = raft_progress_find(r, m->from);
     if (pr == NULL) {
         r->dropped++;
         return 0;
@@ -445,7 +416,7 @@ int step_leader(raft_t *r, const raft_msg_t *m)
     pr->last_contact = r->now;
     if (m->ctx > pr->acked_round && m->ctx <= r->round) {
         pr->acked_round = m->ctx;
-        update_lease_and_reads(r);
+        raft_update_lease_and_reads(r);
     }
     switch (m->type) {
     case RAFT_MSG_APPEND_RESP:
@@ -460,8 +431,8 @@ int step_leader(raft_t *r, const raft_msg_t *m)
             pr->in_head = (pr->in_head + 1) % r->cfg.max_inflight;
             pr->in_count--;
         }
-        if (pr->match < log_last_index(&r->log))
-            send_append(r, pr, true);
+        if (pr->match < raft_log_last_index(&r->log))
+            raft_send_append(r, pr, true);
         maybe_send_timeout_now(r, pr);
         return 0;
     default:
@@ -469,14 +440,14 @@ int step_leader(raft_t *r, const raft_msg_t *m)
     }
 }
 
-void tick_leader(raft_t *r)
+void raft_tick_leader(raft_t *r)
 {
     r->election_elapsed++;
     r->heartbeat_elapsed++;
     if (r->transfer_target != 0 && ++r->transfer_elapsed >= r->cfg.election_ticks) {
         /* The target did not take over in time. This leader gave its lease up for the rest
          * of the term, so it steps down and lets an ordinary election run. */
-        become_follower(r, r->term, 0);
+        raft_become_follower(r, r->term, 0);
         return;
     }
     if (r->election_elapsed >= r->cfg.election_ticks) {
@@ -491,8 +462,8 @@ void tick_leader(raft_t *r)
             if (pr->id != r->id)
                 pr->recent_active = false;
         }
-        if (active < quorum_of(&r->conf)) {
-            become_follower(r, r->term, 0);
+        if (active < raft_quorum_of(&r->conf)) {
+            raft_become_follower(r, r->term, 0);
             return;
         }
     }
@@ -503,7 +474,7 @@ void tick_leader(raft_t *r)
     }
     if (r->heartbeat_elapsed >= r->cfg.heartbeat_ticks) {
         r->heartbeat_elapsed = 0;
-        bcast_heartbeat(r);
+        raft_bcast_heartbeat(r);
     }
 }
 
@@ -518,14 +489,14 @@ int raft_propose(raft_t *r, const void *data, size_t len, uint64_t *index)
     if (len > 0 && data == NULL)
         return RAFT_EINVAL;
     raft_entry_t e = {.term = r->term,
-                      .index = log_last_index(&r->log) + 1,
+                      .index = raft_log_last_index(&r->log) + 1,
                       .type = RAFT_ENTRY_NORMAL,
                       .len = (uint32_t)len};
-    e.data = len ? entry_data_new(data, (uint32_t)len) : NULL;
+    e.data = len ? raft_entry_data_new(data, (uint32_t)len) : NULL;
     if (len && e.data == NULL)
         return RAFT_ENOMEM;
-    int rv = log_append(&r->log, &e);
-    entry_data_unref(e.data);
+    int rv = raft_log_append(&r->log, &e);
+    raft_entry_data_unref(e.data);
     if (rv != 0)
         return rv;
     r->need_flush = true; /* batched: one append per follower per ready batch */
@@ -538,7 +509,7 @@ int raft_propose(raft_t *r, const void *data, size_t len, uint64_t *index)
 
 static raft_msg_t *reply(raft_t *r, const raft_msg_t *m, uint8_t type)
 {
-    raft_msg_t *resp = msg_new(r, type, m->from);
+    raft_msg_t *resp = raft_msg_new(r, type, m->from);
     if (resp != NULL)
         resp->ctx = m->ctx;
     return resp;
@@ -556,16 +527,16 @@ static int handle_append(raft_t *r, const raft_msg_t *m)
         return 0;
     }
     uint64_t t = 0;
-    if (log_term(l, m->index, &t) != 0 || t != m->log_term) {
+    if (raft_log_term(l, m->index, &t) != 0 || t != m->log_term) {
         /* Raft §5.3 consistency check failed: say where our log could match. */
         uint64_t hint, hint_term = 0;
-        uint64_t last = log_last_index(l);
+        uint64_t last = raft_log_last_index(l);
         if (m->index > last) {
             hint = last + 1;
         } else {
             hint_term = t;
             hint = m->index;
-            while (hint - 1 > l->prev_index && log_term_or0(l, hint - 1) == hint_term)
+            while (hint - 1 > l->prev_index && raft_log_term_or0(l, hint - 1) == hint_term)
                 hint--;
             if (hint <= r->commit)
                 hint = r->commit + 1;
@@ -581,8 +552,8 @@ static int handle_append(raft_t *r, const raft_msg_t *m)
     }
     for (uint32_t i = 0; i < m->n_entries; i++) {
         const raft_entry_t *e = &m->entries[i];
-        if (e->index <= log_last_index(l)) {
-            if (log_term_or0(l, e->index) == e->term)
+        if (e->index <= raft_log_last_index(l)) {
+            if (raft_log_term_or0(l, e->index) == e->term)
                 continue; /* already have it (a duplicate or reordered append) */
             if (e->index <= r->commit) {
                 /* Would rewrite a committed entry: only a broken or forged leader asks
@@ -590,19 +561,19 @@ static int handle_append(raft_t *r, const raft_msg_t *m)
                 r->dropped++;
                 return 0;
             }
-            log_truncate(l, e->index);
+            raft_log_truncate(l, e->index);
         }
         raft_entry_t copy = *e;
-        copy.data = e->len ? entry_data_new(e->data, e->len) : NULL;
+        copy.data = e->len ? raft_entry_data_new(e->data, e->len) : NULL;
         if (e->len && copy.data == NULL)
             return RAFT_ENOMEM;
-        int rv = log_append(l, &copy);
-        entry_data_unref(copy.data);
+        int rv = raft_log_append(l, &copy);
+        raft_entry_data_unref(copy.data);
         if (rv != 0)
             return rv;
     }
     uint64_t last_new = m->index + m->n_entries;
-    commit_to(r, m->commit < last_new ? m->commit : last_new);
+    raft_commit_to(r, m->commit < last_new ? m->commit : last_new);
     raft_msg_t *resp = reply(r, m, RAFT_MSG_APPEND_RESP);
     if (resp == NULL)
         return RAFT_ENOMEM;
@@ -612,8 +583,8 @@ static int handle_append(raft_t *r, const raft_msg_t *m)
 
 static int handle_heartbeat(raft_t *r, const raft_msg_t *m)
 {
-    uint64_t last = log_last_index(&r->log);
-    commit_to(r, m->commit < last ? m->commit : last);
+    uint64_t last = raft_log_last_index(&r->log);
+    raft_commit_to(r, m->commit < last ? m->commit : last);
     raft_msg_t *resp = reply(r, m, RAFT_MSG_HEARTBEAT_RESP);
     if (resp == NULL)
         return RAFT_ENOMEM;
@@ -636,10 +607,11 @@ static int handle_snapshot(raft_t *r, const raft_msg_t *m)
         resp->hint = m->snap_size; /* we already hold all of it */
         return 0;
     }
-    if (m->index <= log_last_index(&r->log) && log_term_or0(&r->log, m->index) == m->log_term) {
+    if (m->index <= raft_log_last_index(&r->log) &&
+        raft_log_term_or0(&r->log, m->index) == m->log_term) {
         /* Raft Figure 13, rule 6: our log already holds the snapshot's last entry, so it
          * holds everything before it too; keep what follows (we may have acknowledged it). */
-        commit_to(r, m->index);
+        raft_commit_to(r, m->index);
         resp->hint = m->snap_size;
         return 0;
     }
@@ -682,7 +654,7 @@ static int handle_snapshot(raft_t *r, const raft_msg_t *m)
         /* Install in the core now; the driver installs durably before anything of this
          * batch leaves (the reply included). */
         const raft_snapshot_meta_t *meta = &r->recv_meta;
-        log_reset(&r->log, meta->index, meta->term);
+        raft_log_reset(&r->log, meta->index, meta->term);
         r->commit = meta->index;
         if (r->applied < meta->index)
             r->applied = meta->index;
@@ -694,7 +666,7 @@ static int handle_snapshot(raft_t *r, const raft_msg_t *m)
     return 0;
 }
 
-int step_follower(raft_t *r, const raft_msg_t *m)
+int raft_step_follower(raft_t *r, const raft_msg_t *m)
 {
     switch (m->type) {
     case RAFT_MSG_APPEND:
@@ -711,12 +683,12 @@ int step_follower(raft_t *r, const raft_msg_t *m)
         return handle_snapshot(r, m);
     case RAFT_MSG_TIMEOUT_NOW:
         /* Only our leader, in our term, may hand leadership over (§3.10). */
-        if (m->from != r->leader || !may_campaign(r)) {
+        if (m->from != r->leader || !raft_may_campaign(r)) {
             r->dropped++;
             return 0;
         }
         r->campaign_stopped = (m->flags & RAFT_FLAG_STOPPED) != 0;
-        campaign(r, false, true);
+        raft_campaign_start(r, false, true);
         return 0;
     default:
         r->dropped++; /* responses to a role we no longer have */

@@ -1,4 +1,4 @@
-/* log.c — the in-memory Raft log between the last compaction point and the last index.
+/* raft_log.c — the in-memory Raft log between the last compaction point and the last index.
  * Entry payloads are reference counted (see raft_int.h) so borrowed copies survive
  * truncation and compaction until the batch that borrowed them is done. */
 #include "raft_int.h"
@@ -16,7 +16,7 @@ static struct data_hdr *hdr_of(uint8_t *data)
     return (struct data_hdr *)(data - offsetof(struct data_hdr, align));
 }
 
-uint8_t *entry_data_new(const void *src, uint32_t len)
+uint8_t *raft_entry_data_new(const void *src, uint32_t len)
 {
     struct data_hdr *h = malloc(sizeof(*h) + (len ? len : 1));
     if (h == NULL)
@@ -29,14 +29,14 @@ uint8_t *entry_data_new(const void *src, uint32_t len)
     return data;
 }
 
-uint8_t *entry_data_ref(uint8_t *data)
+uint8_t *raft_entry_data_ref(uint8_t *data)
 {
     if (data != NULL)
         hdr_of(data)->refs++;
     return data;
 }
 
-void entry_data_unref(uint8_t *data)
+void raft_entry_data_unref(uint8_t *data)
 {
     if (data == NULL)
         return;
@@ -46,7 +46,7 @@ void entry_data_unref(uint8_t *data)
         free(h);
 }
 
-void log_init(struct raft_log *l, uint64_t prev_index, uint64_t prev_term)
+void raft_log_init(struct raft_log *l, uint64_t prev_index, uint64_t prev_term)
 {
     memset(l, 0, sizeof(*l));
     l->prev_index = prev_index;
@@ -55,25 +55,25 @@ void log_init(struct raft_log *l, uint64_t prev_index, uint64_t prev_term)
     l->unstable = prev_index + 1;
 }
 
-void log_close(struct raft_log *l)
+void raft_log_close(struct raft_log *l)
 {
     for (size_t i = 0; i < l->n; i++)
-        entry_data_unref(l->ents[i].data);
+        raft_entry_data_unref(l->ents[i].data);
     free(l->ents);
     memset(l, 0, sizeof(*l));
 }
 
-uint64_t log_last_index(const struct raft_log *l)
+uint64_t raft_log_last_index(const struct raft_log *l)
 {
     return l->offset + l->n - 1;
 }
 
-uint64_t log_last_term(const struct raft_log *l)
+uint64_t raft_log_last_term(const struct raft_log *l)
 {
     return l->n > 0 ? l->ents[l->n - 1].term : l->prev_term;
 }
 
-int log_term(const struct raft_log *l, uint64_t index, uint64_t *term)
+int raft_log_term(const struct raft_log *l, uint64_t index, uint64_t *term)
 {
     if (index == l->prev_index) {
         *term = l->prev_term;
@@ -81,63 +81,57 @@ int log_term(const struct raft_log *l, uint64_t index, uint64_t *term)
     }
     if (index < l->prev_index)
         return RAFT_ECOMPACTED;
-    if (index > log_last_index(l))
+    if (index > raft_log_last_index(l))
         return RAFT_EUNAVAILABLE;
     *term = l->ents[index - l->offset].term;
     return 0;
 }
 
-uint64_t log_term_or0(const struct raft_log *l, uint64_t index)
+uint64_t raft_log_term_or0(const struct raft_log *l, uint64_t index)
 {
     uint64_t t = 0;
-    return log_term(l, index, &t) == 0 ? t : 0;
+    return raft_log_term(l, index, &t) == 0 ? t : 0;
 }
 
-raft_entry_t *log_get(const struct raft_log *l, uint64_t index)
+raft_entry_t *raft_log_get(const struct raft_log *l, uint64_t index)
 {
-    if (index < l->offset || index > log_last_index(l))
+    if (index < l->offset || index > raft_log_last_index(l))
         return NULL;
     return &l->ents[index - l->offset];
 }
 
-int log_append(struct raft_log *l, const raft_entry_t *e)
+int raft_log_append(struct raft_log *l, const raft_entry_t *e)
 {
-    assert(e->index == log_last_index(l) + 1);
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 64;
-        raft_entry_t *ents = realloc(l->ents, cap * sizeof(*ents));
-        if (ents == NULL)
-            return RAFT_ENOMEM;
-        l->ents = ents;
-        l->cap = cap;
-    }
+    assert(e->index == raft_log_last_index(l) + 1);
+    if (BASE_VEC_RESERVE(l->ents, l->cap, l->n + 1, 64) != 0)
+        return RAFT_ENOMEM;
     l->ents[l->n] = *e;
-    l->ents[l->n].data = entry_data_ref(e->data);
+    l->ents[l->n].data = raft_entry_data_ref(e->data);
     l->n++;
     return 0;
 }
 
-void log_truncate(struct raft_log *l, uint64_t index)
+void raft_log_truncate(struct raft_log *l, uint64_t index)
 {
     assert(index > l->prev_index);
-    while (l->n > 0 && log_last_index(l) >= index) {
-        entry_data_unref(l->ents[l->n - 1].data);
+    while (l->n > 0 && raft_log_last_index(l) >= index) {
+        raft_entry_data_unref(l->ents[l->n - 1].data);
         l->n--;
     }
     if (index < l->unstable)
         l->unstable = index; /* handed out but replaced: persist the new ones again */
 }
 
-void log_compact(struct raft_log *l, uint64_t index)
+void raft_log_compact(struct raft_log *l, uint64_t index)
 {
     if (index <= l->prev_index)
         return;
-    assert(index <= log_last_index(l));
+    assert(index <= raft_log_last_index(l));
     size_t drop = index - l->offset + 1;
     l->prev_term = l->ents[drop - 1].term;
     l->prev_index = index;
     for (size_t i = 0; i < drop; i++)
-        entry_data_unref(l->ents[i].data);
+        raft_entry_data_unref(l->ents[i].data);
     memmove(l->ents, l->ents + drop, (l->n - drop) * sizeof(*l->ents));
     l->n -= drop;
     l->offset = index + 1;
@@ -154,10 +148,10 @@ void log_compact(struct raft_log *l, uint64_t index)
     }
 }
 
-void log_reset(struct raft_log *l, uint64_t index, uint64_t term)
+void raft_log_reset(struct raft_log *l, uint64_t index, uint64_t term)
 {
     for (size_t i = 0; i < l->n; i++)
-        entry_data_unref(l->ents[i].data);
+        raft_entry_data_unref(l->ents[i].data);
     l->n = 0;
     l->prev_index = index;
     l->prev_term = term;
@@ -165,8 +159,8 @@ void log_reset(struct raft_log *l, uint64_t index, uint64_t term)
     l->unstable = index + 1;
 }
 
-int log_slice(const struct raft_log *l, uint64_t lo, uint64_t hi, size_t max_bytes,
-              raft_entry_t **out, size_t *n)
+int raft_log_slice(const struct raft_log *l, uint64_t lo, uint64_t hi, size_t max_bytes,
+                   raft_entry_t **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
@@ -174,7 +168,7 @@ int log_slice(const struct raft_log *l, uint64_t lo, uint64_t hi, size_t max_byt
         return 0;
     if (lo < l->offset)
         return RAFT_ECOMPACTED;
-    if (hi > log_last_index(l))
+    if (hi > raft_log_last_index(l))
         return RAFT_EUNAVAILABLE;
     size_t count = 0;
     size_t bytes = 0;
@@ -191,16 +185,16 @@ int log_slice(const struct raft_log *l, uint64_t lo, uint64_t hi, size_t max_byt
         return RAFT_ENOMEM;
     for (size_t i = 0; i < count; i++) {
         ents[i] = l->ents[lo - l->offset + i];
-        ents[i].data = entry_data_ref(ents[i].data);
+        ents[i].data = raft_entry_data_ref(ents[i].data);
     }
     *out = ents;
     *n = count;
     return 0;
 }
 
-void entries_free(raft_entry_t *ents, size_t n)
+void raft_entries_free(raft_entry_t *ents, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        entry_data_unref(ents[i].data);
+        raft_entry_data_unref(ents[i].data);
     free(ents);
 }
