@@ -20,6 +20,8 @@
 #include <stdint.h>
 
 #include <cjson/cJSON.h>
+#include <llhttp.h>
+#include <stdbool.h>
 #include <uv.h>
 
 /* Error codes: X(name, value, text). */
@@ -34,7 +36,8 @@
     X(HTTP_EPATTERN, -8, "bad route pattern")                                                      \
     X(HTTP_EHEADER, -9, "bad response header name or value, or too many headers")                  \
     X(HTTP_EJSON, -10, "request body is not valid JSON")                                           \
-    X(HTTP_ETOOBIG, -11, "output limit exceeded")
+    X(HTTP_ETOOBIG, -11, "output limit exceeded")                                                  \
+    X(HTTP_EPROTO, -12, "malformed or truncated HTTP response")
 
 enum {
 #define HTTP_ERRNO_ENUM(name, value, text) name = value,
@@ -259,5 +262,53 @@ int http_memconn_closed(const http_memconn_t *mc);
 /* Tell the server the client went away and release the connection (freed from the loop;
  * http_server_close() also releases it). `mc` is invalid after. */
 void http_memconn_close(http_memconn_t *mc);
+
+/* ---- Responses (the client side) ------------------------------------------------------
+ * One parser for every HTTP response electd reads (the CLI, --forward, the tests): llhttp in
+ * response mode, bounded. Feed bytes as they arrive; the caller owns the socket. Content-Length,
+ * chunked and close-delimited bodies are all understood; a second response on the same
+ * connection is an error. All fields are read-only for callers except through the functions. */
+
+#define HTTP_RESPONSE_HEAD_MAX    16384      /* default: header names + values, NULs included */
+#define HTTP_RESPONSE_BODY_MAX    (8u << 20) /* default: body bytes held at once */
+#define HTTP_RESPONSE_MAX_HEADERS 100
+
+typedef struct http_response {
+    int status; /* the status code, once headers_done */
+    bool headers_done;
+    bool done;           /* the whole response has been read */
+    uint64_t body_total; /* body bytes received, consumed ones included */
+    uint64_t used;       /* once done: bytes of the stream that this response took */
+    /* private */
+    llhttp_t parser;
+    int err;
+    uint64_t fed;
+    bool in_name;
+    char *head; /* "name\0value\0" n_headers times */
+    size_t head_len, head_cap, n_headers, max_head_bytes;
+    char *body;
+    size_t body_len, body_cap, max_body_bytes;
+} http_response_t;
+
+/* 0 for either limit means the default above. Never fails. */
+void http_response_init(http_response_t *r, size_t max_head_bytes, size_t max_body_bytes);
+void http_response_close(http_response_t *r);
+
+/* Parses the next bytes. 1: the response is complete (bytes after it are ignored); 0: more
+ * needed; HTTP_EPROTO malformed, HTTP_ETOOBIG a limit exceeded, HTTP_ENOMEM. Errors stick. */
+int http_response_feed(http_response_t *r, const void *data, size_t len);
+
+/* The peer closed the connection: 0 when that completes the response (a body delimited by
+ * the close, or already complete), HTTP_EPROTO when it was cut short. */
+int http_response_finish(http_response_t *r);
+
+/* The first header of that name (case-insensitive), or NULL. Valid until close. */
+const char *http_response_header(const http_response_t *r, const char *name);
+
+/* The body received and not yet consumed, NUL-terminated (never NULL); *len its length. */
+const char *http_response_body(const http_response_t *r, size_t *len);
+
+/* Drops the first n bytes of the held body (for streams such as server-sent events). */
+void http_response_body_consume(http_response_t *r, size_t n);
 
 #endif

@@ -1,6 +1,7 @@
-/* httpc.c — see httpc.h. Connection: close, so the end of the answer is the end of the
- * stream or Content-Length, whichever comes first. */
+/* httpc.c — see httpc.h. Connection: close; the answer is read with http/'s response parser. */
 #include "httpc.h"
+
+#include "http.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -82,39 +83,24 @@ int httpc_request(const char *ip, int port, const char *method, const char *path
             continue;
         goto out;
     }
-    static _Thread_local char buf[HTTPC_BODY_MAX + 2048];
-    size_t got = 0;
-    for (int i = 0; i < 100000; i++) {
-        if (got == sizeof(buf) - 1)
-            break;
-        ssize_t r = recv(fd, buf + got, sizeof(buf) - 1 - got, 0);
-        if (r > 0) {
-            got += (size_t)r;
-            buf[got] = '\0';
-            char *eoh = strstr(buf, "\r\n\r\n");
-            if (eoh != NULL) {
-                const char *cl = strcasestr(buf, "\r\nContent-Length:");
-                if (cl != NULL && cl < eoh &&
-                    got >= (size_t)(eoh + 4 - buf) + strtoul(cl + 17, NULL, 10))
-                    break;
-            }
-            continue;
-        }
-        if (r == 0)
-            break;
-        if (errno == EAGAIN && wait_fd(fd, POLLIN, deadline))
-            continue;
-        if (errno == EINTR)
-            continue;
-        goto out;
+    http_response_t rs;
+    http_response_init(&rs, 0, HTTPC_BODY_MAX);
+    char buf[4096];
+    int rc = 0;
+    for (int i = 0; i < 100000 && rc == 0; i++) {
+        ssize_t r = recv(fd, buf, sizeof(buf), 0);
+        if (r > 0)
+            rc = http_response_feed(&rs, buf, (size_t)r);
+        else if (r == 0)
+            rc = http_response_finish(&rs) == 0 ? 1 : -1;
+        else if (!(errno == EAGAIN && wait_fd(fd, POLLIN, deadline)) && errno != EINTR)
+            rc = -1;
     }
-    buf[got] = '\0';
-    char *eoh = strstr(buf, "\r\n\r\n");
-    int status = 0;
-    if (eoh == NULL || sscanf(buf, "HTTP/1.%*d %d", &status) != 1)
-        goto out;
-    resp->status = status;
-    snprintf(resp->body, sizeof(resp->body), "%s", eoh + 4);
+    if (rc == 1) {
+        resp->status = rs.status;
+        snprintf(resp->body, sizeof(resp->body), "%s", http_response_body(&rs, NULL));
+    }
+    http_response_close(&rs);
 out:
     close(fd);
     return resp->status;

@@ -292,73 +292,36 @@ void tsrv_stop(struct tsrv *t)
 
 void resp_free(struct resp *r)
 {
+    http_response_close(&r->parsed);
     free(r->body);
     r->body = NULL;
 }
 
 const char *resp_header(const struct resp *r, const char *name, char *buf, size_t cap)
 {
-    size_t nl = strlen(name);
-    const char *p = strstr(r->head, "\r\n");
-    while (p && p[2] != '\0') {
-        p += 2;
-        const char *e = strstr(p, "\r\n");
-        if (!e)
-            break;
-        if ((size_t)(e - p) > nl && p[nl] == ':' && strncasecmp(p, name, nl) == 0) {
-            const char *v = p + nl + 1;
-            while (*v == ' ')
-                v++;
-            size_t vl = (size_t)(e - v);
-            if (vl >= cap)
-                vl = cap - 1;
-            memcpy(buf, v, vl);
-            buf[vl] = '\0';
-            return buf;
-        }
-        p = e;
-    }
-    return NULL;
+    const char *v = http_response_header(&r->parsed, name);
+    if (v == NULL)
+        return NULL;
+    snprintf(buf, cap, "%s", v);
+    return buf;
 }
 
 long resp_parse(const char *buf, size_t len, bool eof, struct resp *out)
 {
-    const char *end = NULL;
-    for (size_t i = 0; i + 3 < len; i++) {
-        if (memcmp(buf + i, "\r\n\r\n", 4) == 0) {
-            end = buf + i;
-            break;
-        }
+    memset(out, 0, sizeof(*out));
+    http_response_init(&out->parsed, 0, 0);
+    int rc = http_response_feed(&out->parsed, buf, len);
+    if (rc == 0 && eof)
+        rc = http_response_finish(&out->parsed) == 0 ? 1 : -1;
+    if (rc <= 0) {
+        http_response_close(&out->parsed);
+        return rc == 0 ? 0 : -1;
     }
-    if (!end)
-        return 0;
-    size_t hl = (size_t)(end - buf) + 2;
-    if (hl >= sizeof(out->head) || strncmp(buf, "HTTP/1.1 ", 9) != 0)
-        return -1;
-    memcpy(out->head, buf, hl);
-    out->head[hl] = '\0';
-    out->status = atoi(buf + 9);
-    if (out->status < 100 || out->status > 999)
-        return -1;
-    char cl[32];
-    size_t body_off = hl + 2;
-    size_t blen;
-    if (resp_header(out, "Content-Length", cl, sizeof(cl))) {
-        blen = strtoul(cl, NULL, 10);
-        if (len - body_off < blen)
-            return 0;
-    } else if (out->status == 204 || out->status == 304) {
-        blen = 0;
-    } else {
-        if (!eof)
-            return 0;
-        blen = len - body_off;
-    }
-    out->body = malloc(blen + 1);
-    memcpy(out->body, buf + body_off, blen);
-    out->body[blen] = '\0';
-    out->body_len = blen;
-    return (long)(body_off + blen);
+    out->status = out->parsed.status;
+    const char *body = http_response_body(&out->parsed, &out->body_len);
+    out->body = malloc(out->body_len + 1);
+    memcpy(out->body, body, out->body_len + 1);
+    return (long)out->parsed.used;
 }
 
 /* ---- client ---- */

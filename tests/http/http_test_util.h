@@ -55,8 +55,8 @@ void tsrv_stop(struct tsrv *t); /* closes the server, joins, checks uv_loop_clos
 /* A parsed response. */
 struct resp {
     int status;
-    char head[16384]; /* status line and headers, NUL-terminated */
-    char *body;       /* malloc'd, NUL-terminated */
+    http_response_t parsed; /* the headers (http/response.c) */
+    char *body;             /* malloc'd, NUL-terminated */
     size_t body_len;
 };
 void resp_free(struct resp *r);

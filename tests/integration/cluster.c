@@ -1,6 +1,8 @@
 /* cluster.c — see cluster.h. Every wait is bounded; processes are stopped by PID only. */
 #include "cluster.h"
 
+#include "http.h"
+
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -256,15 +258,15 @@ int itest_http_h(int port, const char *method, const char *path, const char *hea
     close(fd);
     if (got <= 0)
         return -1;
-    resp[got] = '\0';
-    int status = -1;
-    if (sscanf(resp, "HTTP/1.%*d %d", &status) != 1)
-        return -1;
-    if (out != NULL && cap > 0) {
-        const char *b = strstr(resp, "\r\n\r\n");
-        b = b ? b + 4 : "";
-        snprintf(out, cap, "%s", b);
-    }
+    http_response_t r;
+    http_response_init(&r, 0, 0);
+    int rc = http_response_feed(&r, resp, (size_t)got);
+    if (rc == 0)
+        rc = http_response_finish(&r) == 0 ? 1 : -1;
+    int status = rc == 1 ? r.status : -1;
+    if (status > 0 && out != NULL && cap > 0)
+        snprintf(out, cap, "%s", http_response_body(&r, NULL));
+    http_response_close(&r);
     return status;
 }
 
