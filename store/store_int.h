@@ -1,5 +1,5 @@
 /* store_int.h — private to store/: the database schema, the store object and helpers shared by
- * db.c (open, schema, errors), log.c (Raft persistence), sm.c (state machine) and snapshot.c.
+ * db.c (open, schema, errors), store_log.c (Raft persistence), sm.c (state machine) and snapshot.c.
  *
  * Schema of electd.db (PRAGMA application_id = STORE_APP_ID, PRAGMA user_version = schema
  * version). Single-row tables have id = 1.

@@ -1,6 +1,6 @@
-/* log.c — Raft persistence: saving a ready batch (hard state, snapshot chunk/install, appended
- * entries with conflict truncation) in one durable transaction, loading everything raft_new()
- * needs at boot, and log compaction. */
+/* store_log.c — Raft persistence: saving a ready batch (hard state, snapshot chunk/install,
+ * appended entries with conflict truncation) in one durable transaction, loading everything
+ * raft_new() needs at boot, and log compaction. */
 #include <stdlib.h>
 #include <string.h>
 
