@@ -5,7 +5,7 @@
 set -eu
 
 PKGS="build-essential cmake pkg-config libuv1-dev libcjson-dev libsqlite3-dev \
-libcriterion-dev node-llhttp clang \
+libcriterion-dev node-llhttp libssl-dev clang \
 python3-yaml shellcheck"
 
 missing=""

@@ -1,19 +1,20 @@
-/* hmac.h — SHA-256 and HMAC-SHA256 (FIPS 180-4, RFC 2104), for the peer handshake's proof
- * of the shared cluster token. Small and dependency-free; not constant-time beyond what the
- * comparison helper promises. */
+/* hmac.h — SHA-256 (libcrypto) and HMAC-SHA256 (RFC 2104), for the peer handshake's proof
+ * of the shared cluster token. */
 #ifndef ELECTD_SIDECAR_HMAC_H
 #define ELECTD_SIDECAR_HMAC_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#ifndef OPENSSL_API_COMPAT
+#define OPENSSL_API_COMPAT 0x10100000L /* see hmac.c: the low-level SHA-256 costs no RSS */
+#endif
+#include <openssl/sha.h>
+
 #define SIDECAR_SHA256_LEN 32
 
 typedef struct sidecar_sha256 {
-    uint32_t h[8];
-    uint64_t total_bytes;
-    uint8_t buf[64];
-    size_t buf_len;
+    SHA256_CTX ctx;
 } sidecar_sha256_t;
 
 void sidecar_sha256_init(sidecar_sha256_t *s);
