@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api_int.h"
+#include "shim.h"
 
 void api_json_u64(cJSON *obj, const char *key, uint64_t v)
 {
@@ -86,7 +87,7 @@ void api_reply_not_leader(sidecar_api_t *api, http_req_t *req)
 
 static int64_t lease_remaining_ms(const sidecar_node_state_t *st)
 {
-    uint64_t now = uv_hrtime();
+    uint64_t now = sidecar_shim_clock_ns();
     if (st->role != RAFT_LEADER || st->lease_deadline_ns <= now)
         return 0;
     return (int64_t)((st->lease_deadline_ns - now) / 1000000);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api_int.h"
+#include "shim.h"
 #include "log.h"
 #include "transport.h"
 
@@ -71,7 +72,7 @@ static void h_metrics(http_req_t *req, void *data)
     gauge(&b, "electd_applied_index", "index applied to the state machine", (double)st.applied);
     gauge(&b, "electd_last_index", "last Raft log index", (double)raft_last_index(r));
     gauge(&b, "electd_fencing_token", "current epoch (the fencing token)", (double)st.epoch);
-    uint64_t now = uv_hrtime();
+    uint64_t now = sidecar_shim_clock_ns();
     double lease = st.role == RAFT_LEADER && st.lease_deadline_ns > now
                        ? (double)(st.lease_deadline_ns - now) / 1e9
                        : 0;

@@ -119,7 +119,7 @@ static void evaluate(sidecar_workload_t *w);
 
 static uint64_t now_ms(void)
 {
-    return uv_hrtime() / 1000000;
+    return sidecar_shim_clock_ns() / 1000000;
 }
 
 static void set_state(sidecar_workload_t *w, sidecar_workload_state_t s)
@@ -663,7 +663,7 @@ static bool want_primary(sidecar_workload_t *w)
     if (st->role != RAFT_LEADER || st->epoch != st->term || st->lease_deadline_ns == 0)
         return false;
     uint64_t stop_ns = (uint64_t)w->cfg->stop_timeout_ms * 1000000ull;
-    if (uv_hrtime() + stop_ns >= st->lease_deadline_ns)
+    if (sidecar_shim_clock_ns() + stop_ns >= st->lease_deadline_ns)
         return false;
     return now_ms() >= w->backoff_until_ms;
 }
@@ -682,7 +682,7 @@ static void schedule(sidecar_workload_t *w)
     /* Only a running primary waits for the stop point; once stopping, it is in the past. */
     if (w->st.lease_deadline_ns != 0 && w->state == SIDECAR_WORKLOAD_PRIMARY) {
         uint64_t stop_ns = (uint64_t)w->cfg->stop_timeout_ms * 1000000ull;
-        uint64_t now = uv_hrtime();
+        uint64_t now = sidecar_shim_clock_ns();
         uint64_t at = w->st.lease_deadline_ns > stop_ns ? w->st.lease_deadline_ns - stop_ns : 0;
         uint64_t d = at > now ? (at - now) / 1000000 : 0;
         if (d < delay)
@@ -739,9 +739,10 @@ static void evaluate(sidecar_workload_t *w)
         if (w->state == SIDECAR_WORKLOAD_STANDBY && want && w->shim == NULL) {
             shim_start(w);
         } else if (w->state == SIDECAR_WORKLOAD_PRIMARY && !want) {
-            SIDECAR_LOG(SIDECAR_LOG_INFO, "stopping the workload",
-                        SIDECAR_LOG_STR("role", raft_role_name(w->st.role)),
-                        SIDECAR_LOG_BOOL("lease", w->st.lease_deadline_ns > uv_hrtime()));
+            SIDECAR_LOG(
+                SIDECAR_LOG_INFO, "stopping the workload",
+                SIDECAR_LOG_STR("role", raft_role_name(w->st.role)),
+                SIDECAR_LOG_BOOL("lease", w->st.lease_deadline_ns > sidecar_shim_clock_ns()));
             set_state(w, SIDECAR_WORKLOAD_STOPPING);
             send_ctl(w, 'T', 0);
         } else if (w->state == SIDECAR_WORKLOAD_PRIMARY &&
