@@ -55,6 +55,8 @@ struct sidecar_workload {
     /* hooks */
     struct child *hook;
     bool handed_primary; /* on-start ran (or was attempted) and on-stop has not yet run */
+    bool stop_clean;     /* the last stop completed (on-stop exited 0, or the shim exited):
+                            only then may a handover say "stopped" */
     const char *told;    /* role last given to on-change; NULL = none yet */
     bool recovering;     /* at-least-once stop after a restart as primary */
 
@@ -64,10 +66,12 @@ struct sidecar_workload {
     uint64_t backoff_until_ms;
     uint64_t gave_up_term;
 
-    /* handover and shutdown */
-    bool handover;
+    /* handover (operator, SIGTERM, or giving up) and shutdown: the workload stops first, the
+     * transfer leaves once nothing runs here any more */
+    bool handover;     /* do not run the workload in handover_term */
+    bool handover_due; /* the transfer is still to be sent */
     uint64_t handover_term;
-    uint64_t handover_target;
+    uint64_t handover_target; /* 0: the most suitable member */
     sidecar_workload_handover_cb handover_cb;
     void *handover_ud;
     bool shutting_down;
@@ -310,6 +314,17 @@ static int64_t exit_code(int64_t status, int sig)
 
 /* ---- crash accounting ----------------------------------------------------------------------- */
 
+/* Asks for a transfer once the workload has stopped here (maybe_finish_handover_or_stop). A
+ * pending one keeps its target unless this one names a member. */
+static void handover_arm(sidecar_workload_t *w, uint64_t target)
+{
+    if (!w->handover_due || w->handover_term != w->st.term || target != 0)
+        w->handover_target = target;
+    w->handover = true;
+    w->handover_due = true;
+    w->handover_term = w->st.term;
+}
+
 static void record_failure(sidecar_workload_t *w, const char *what)
 {
     uint64_t now = now_ms();
@@ -327,8 +342,10 @@ static void record_failure(sidecar_workload_t *w, const char *what)
                     SIDECAR_LOG_UINT("window_ms", w->cfg->restart_window_ms));
         w->gave_up_term = w->st.term;
         w->n_crashes = 0;
+        /* Not at once: the successor may start as soon as the transfer says "stopped", so it
+         * leaves only when on-stop (or the workload's exit) has completed. */
         if (w->st.role == RAFT_LEADER)
-            sidecar_node_transfer(w->node, 0, RAFT_FLAG_STOPPED);
+            handover_arm(w, 0);
         return;
     }
     uint64_t backoff = BACKOFF_MIN_MS << (w->n_crashes - 1 < 16 ? w->n_crashes - 1 : 16);
@@ -360,6 +377,7 @@ static void shim_exit_cb(uv_process_t *p, int64_t status, int sig)
     w->info.last_exit = (int)code;
     w->info.pid = 0;
     w->shim = NULL;
+    w->stop_clean = true; /* the shim kills the workload's whole group before it exits */
     if (w->ctl_fd >= 0) {
         close(w->ctl_fd);
         w->ctl_fd = -1;
@@ -599,6 +617,9 @@ static void hook_finished(sidecar_workload_t *w, struct child *c)
             record_failure(w, "on-start");
         }
     } else if (strcmp(name, "on-stop") == 0) {
+        /* A failed or timed-out on-stop may have left the workload running: the successor
+         * must then wait out our lease (no "stopped" flag). */
+        w->stop_clean = ok;
         w->handed_primary = false;
         w->recovering = false;
         persist_role(w, "standby");
@@ -625,6 +646,7 @@ static void hooks_step(sidecar_workload_t *w, bool want)
     }
     if (want && !w->handed_primary) {
         w->handed_primary = true;
+        w->stop_clean = false;
         persist_role(w, "primary");
         if (hook_set(&cfg->on_start)) {
             set_state(w, SIDECAR_WORKLOAD_STARTING);
@@ -637,6 +659,9 @@ static void hooks_step(sidecar_workload_t *w, bool want)
         set_state(w, SIDECAR_WORKLOAD_STOPPING);
         if (hook_set(&cfg->on_stop) && hook_run(w, "on-stop", &cfg->on_stop, "standby", NULL))
             return;
+        /* Without an on-stop hook there is nothing electd could stop; one that cannot be run
+         * stopped nothing. */
+        w->stop_clean = !hook_set(&cfg->on_stop);
         w->handed_primary = false;
         w->recovering = false;
         persist_role(w, "standby");
@@ -698,23 +723,41 @@ static void schedule(sidecar_workload_t *w)
     uv_timer_start(&w->timer, timer_cb, delay, 0);
 }
 
-static void maybe_finish_handover_or_stop(sidecar_workload_t *w)
+/* The transfer of a handover: "stopped" only when the stop completed; otherwise the successor
+ * waits out our lease as after a crash (raft_transfer). cb(ud, rv) for whoever asked. */
+static void handover_send(sidecar_workload_t *w)
 {
-    bool idle = w->state == SIDECAR_WORKLOAD_STANDBY && w->hook == NULL && w->shim == NULL;
-    if (!idle)
-        return;
-    if (w->handover && w->handover_cb != NULL) {
-        sidecar_workload_handover_cb cb = w->handover_cb;
-        w->handover_cb = NULL;
-        int rv = sidecar_node_transfer(w->node, w->handover_target, RAFT_FLAG_STOPPED);
+    int rv = RAFT_ENOTLEADER;
+    w->handover_due = false;
+    if (w->st.role == RAFT_LEADER && w->st.term == w->handover_term) {
+        uint64_t target = w->handover_target;
+        rv = sidecar_node_transfer(w->node, target, w->stop_clean ? RAFT_FLAG_STOPPED : 0);
+        char name[64];
+        sidecar_node_member_name(w->node, target, name, sizeof(name));
         SIDECAR_LOG(rv == 0 ? SIDECAR_LOG_INFO : SIDECAR_LOG_WARN,
                     rv == 0 ? "workload stopped: handing leadership over"
                             : "workload stopped but leadership cannot be handed over",
+                    SIDECAR_LOG_BOOL("stopped", w->stop_clean), SIDECAR_LOG_STR("to", name),
                     SIDECAR_LOG_STR("error", rv == RAFT_EINVAL ? "no other voter to hand over to"
                                              : rv              ? raft_strerror(rv)
                                                                : ""));
+    }
+    if (w->handover_cb != NULL) {
+        sidecar_workload_handover_cb cb = w->handover_cb;
+        w->handover_cb = NULL;
         cb(w->handover_ud, rv);
     }
+}
+
+static void maybe_finish_handover_or_stop(sidecar_workload_t *w)
+{
+    bool idle = w->state == SIDECAR_WORKLOAD_STANDBY && w->hook == NULL && w->shim == NULL;
+    /* Leadership lost meanwhile: nothing to transfer, but whoever asked hears of it. */
+    bool lost = w->st.role != RAFT_LEADER || w->st.term != w->handover_term;
+    if (w->handover_due && (idle || lost))
+        handover_send(w);
+    if (!idle)
+        return;
     if (w->shutting_down && w->stop_cb != NULL) {
         void (*cb)(void *) = w->stop_cb;
         w->stop_cb = NULL;
@@ -730,7 +773,9 @@ static void evaluate(sidecar_workload_t *w)
         /* A witness votes and stores the log but never leads for long. */
         if (w->st.role == RAFT_LEADER && now_ms() - w->witness_try_ms >= EVAL_MS) {
             w->witness_try_ms = now_ms();
-            int rv = sidecar_node_transfer(w->node, 0, 0);
+            /* It never runs anything, and a predecessor still inside its lease makes the core
+             * drop the "stopped" (raft_transfer). */
+            int rv = sidecar_node_transfer(w->node, 0, RAFT_FLAG_STOPPED);
             if (rv == 0)
                 SIDECAR_LOG(SIDECAR_LOG_INFO, "witness handing leadership away");
         }
@@ -780,6 +825,7 @@ int sidecar_workload_start(sidecar_workload_t **out, uv_loop_t *loop, const side
     w->node = node;
     w->ctl_fd = -1;
     w->info.last_exit = -1;
+    w->stop_clean = true;
     if (cfg->witness)
         w->mode = MODE_WITNESS;
     else if (cfg->exec.argc > 0)
@@ -833,11 +879,9 @@ int sidecar_workload_handover(sidecar_workload_t *w, uint64_t target,
 {
     if (w->st.role != RAFT_LEADER)
         return RAFT_ENOTLEADER;
-    if (w->handover && w->handover_cb != NULL)
+    if (w->handover_due && w->handover_cb != NULL)
         return RAFT_ETRANSFERRING;
-    w->handover = true;
-    w->handover_term = w->st.term;
-    w->handover_target = target;
+    handover_arm(w, target);
     w->handover_cb = cb;
     w->handover_ud = ud;
     SIDECAR_LOG(SIDECAR_LOG_INFO, "graceful handover: stopping the workload first");
