@@ -570,3 +570,63 @@ Test(workload, hooks_a_hanging_on_stop_at_sigterm_makes_the_successor_wait_out_t
 {
     hook_scenario(START_OK, true, true);
 }
+
+/* ---- a workload that can run on one member only ------------------------------------------- */
+
+static bool body_has(int port, const char *path, const char *needle, char *body, size_t cap)
+{
+    return itest_http(port, "GET", path, NULL, body, cap) == 200 && strstr(body, needle) != NULL;
+}
+
+Test(workload, a_crash_loop_tries_every_member_once_and_converges_on_the_one_that_works)
+{
+    /* b can run the workload, a and c cannot. b joins last, so a or c leads first: giving up
+     * must move on to a member that has not failed yet instead of bouncing between a and c
+     * (transfers once broke ties by the lowest id, and b was never tried). */
+    setup(3, false);
+    itest_cluster_arg(&C, "--max-restarts=1");
+    setenv("TESTWORKER_ONLY_ON", "b", 1);
+    itest_node_start(&C, 0);
+    itest_node_start(&C, 2);
+    uint64_t deadline = itest_now_ms() + 30000;
+    events_t ev;
+    bool converged = false;
+    /* Converged: b's workload has been running for a second. */
+    while (!converged && itest_now_ms() < deadline) {
+        if (C.nodes[1].pid == 0 && events_load(events_path, &ev) && ev.n > 0)
+            itest_node_start(&C, 1);
+        events_load(events_path, &ev);
+        for (size_t i = 0; i < ev.n; i++)
+            if (strcmp(ev.iv[i].node, "b") == 0 && ev.iv[i].open &&
+                ev.iv[i].end_ns - ev.iv[i].start_ns > 1000000000ull)
+                converged = true;
+        usleep(20000);
+    }
+    unsetenv("TESTWORKER_ONLY_ON");
+    size_t before_b = 0;
+    while (before_b < ev.n && strcmp(ev.iv[before_b].node, "b") != 0)
+        before_b++;
+    events_t tried = ev;
+    tried.n = before_b;
+    cr_assert(converged, "the workload never settled on b: %zu starts on a, %zu on c",
+              events_starts(&ev, "a"), events_starts(&ev, "c"));
+    /* One round per member: 1 start + --max-restarts restarts, then it gives up. */
+    cr_assert_leq(events_starts(&tried, "a"), 2, "a was tried again before b");
+    cr_assert_leq(events_starts(&tried, "c"), 2, "c was tried again before b");
+    cr_assert_gt(before_b, 0, "b led first: the test proved nothing");
+    /* Who gave up, and why, is visible on every member. */
+    const char *first = ev.iv[0].node;
+    char body[1 << 15], needle[64];
+    snprintf(needle, sizeof(needle), "\"member\":\"%s\"", first);
+    deadline = itest_now_ms() + 3000;
+    while (!body_has(C.nodes[1].http_port, "/v1/status", needle, body, sizeof(body)) &&
+           itest_now_ms() < deadline)
+        usleep(20000);
+    cr_assert(strstr(body, "\"gave_up\":[") && strstr(body, needle) && strstr(body, "\"exit\""),
+              "/v1/status does not say that %s gave up: %s", first, body);
+    snprintf(needle, sizeof(needle), "electd_workload_gave_up{member=\"%s\"} 1", first);
+    cr_assert(body_has(C.nodes[1].http_port, "/metrics", needle, body, sizeof(body)),
+              "no %s in /metrics", needle);
+    stop_all();
+    check_no_overlap();
+}
