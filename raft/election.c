@@ -24,6 +24,7 @@ static void reset_term(raft_t *r, uint64_t term)
     r->n_granted = 0;
     r->n_rejected = 0;
     r->lease_until = 0;
+    r->lease_after = 0;
     r->lease_disabled = false;
     r->transfer_target = 0;
     r->transfer_elapsed = 0;
@@ -53,6 +54,7 @@ void raft_become_follower(raft_t *r, uint64_t term, uint64_t leader)
         r->leader_contact = r->now;
         r->contact_seen = true;
     }
+    r->campaign_transfer = false;
     r->campaign_stopped = false;
     reset_term(r, term);
     r->role = RAFT_FOLLOWER;
@@ -86,11 +88,17 @@ void raft_become_leader(raft_t *r)
 {
     assert(r->role == RAFT_CANDIDATE);
     uint64_t term = r->term;
-    bool stopped = r->campaign_stopped;
+    bool stopped = r->campaign_stopped, transfer = r->campaign_transfer;
     reset_term(r, term);
     r->role = RAFT_LEADER;
     r->leader = r->id;
     r->transfer_stopped = stopped;
+    /* Elected by votes that ignored stickiness, from a leader whose workload may still run
+     * until its lease ends: wait that lease out as after a crash (voters refuse anyone for E
+     * after hearing a leader; we heard ours just now). */
+    if (transfer && !stopped)
+        r->lease_after = r->now + r->cfg.election_ticks;
+    r->campaign_transfer = false;
     r->campaign_stopped = false;
     r->step_fn = raft_step_leader;
     r->tick_fn = raft_tick_leader;
@@ -137,6 +145,7 @@ void raft_campaign_start(raft_t *r, bool pre, bool transfer)
         become_precandidate(r);
     else
         become_candidate(r);
+    r->campaign_transfer = transfer;
     if (!transfer)
         r->campaign_stopped = false;
     uint64_t term = pre ? r->term + 1 : r->term;
@@ -310,6 +319,9 @@ int raft_transfer(raft_t *r, uint64_t target, uint8_t flags)
     r->transfer_target = pr->id;
     r->transfer_elapsed = 0;
     r->transfer_flags = flags & RAFT_FLAG_STOPPED;
+    /* "Stopped" also vouches for every predecessor: not while one's lease may still hold. */
+    if (r->now < r->lease_after)
+        r->transfer_flags = 0;
     /* Dissertation §3.10: stop accepting proposals, bring the target up to date, then tell
      * it to campaign at once. The lease is given up now, not when TIMEOUT_NOW leaves: the
      * caller has stopped (or is stopping) the workload. */

@@ -129,8 +129,9 @@ struct raft {
     uint32_t n_granted;
     uint64_t rejected[RAFT_MAX_MEMBERS];
     uint32_t n_rejected;
-    bool campaign_stopped; /* ... whose sender's workload had stopped */
-    bool transfer_stopped; /* reported in soft state once leader */
+    bool campaign_transfer; /* this campaign was started by TIMEOUT_NOW */
+    bool campaign_stopped;  /* ... whose sender's workload had stopped */
+    bool transfer_stopped;  /* reported in soft state once leader */
 
     /* leader */
     struct progress prs[RAFT_MAX_MEMBERS];
@@ -138,7 +139,9 @@ struct raft {
     uint64_t round;
     uint64_t round_tick[ROUND_RING];
     uint64_t lease_until;
-    bool lease_disabled; /* a TIMEOUT_NOW left in this term: never claim a lease again */
+    uint64_t lease_after; /* no lease from rounds sent before this tick (a predecessor's
+                             lease may still hold: elected by a transfer without "stopped") */
+    bool lease_disabled;  /* a TIMEOUT_NOW left in this term: never claim a lease again */
     uint64_t transfer_target;
     uint64_t transfer_elapsed;
     bool transfer_sent;

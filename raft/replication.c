@@ -38,7 +38,8 @@ void raft_update_lease_and_reads(raft_t *r)
     uint64_t qr = quorum_round(r);
     if (qr == 0)
         return;
-    if (!r->lease_disabled && r->round - qr < ROUND_RING) {
+    if (!r->lease_disabled && r->round - qr < ROUND_RING &&
+        r->round_tick[qr % ROUND_RING] >= r->lease_after) {
         uint64_t lease = r->lease_ticks;
         if (MUTATED(r, RAFT_MUT_LONG_LEASE))
             lease = r->cfg.election_ticks;

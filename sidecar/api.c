@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api_int.h"
+#include "shim.h"
 
 void api_json_u64(cJSON *obj, const char *key, uint64_t v)
 {
@@ -86,7 +87,7 @@ void api_reply_not_leader(sidecar_api_t *api, http_req_t *req)
 
 static int64_t lease_remaining_ms(const sidecar_node_state_t *st)
 {
-    uint64_t now = uv_hrtime();
+    uint64_t now = sidecar_shim_clock_ns();
     if (st->role != RAFT_LEADER || st->lease_deadline_ns <= now)
         return 0;
     return (int64_t)((st->lease_deadline_ns - now) / 1000000);
@@ -146,8 +147,19 @@ static void h_status(http_req_t *req, void *data)
         sidecar_buf_printf(&b, "%d", wi.last_exit);
     else
         sidecar_buf_printf(&b, "null");
-    sidecar_buf_printf(&b, ",\"hooks_run\":%" PRIu64 ",\"hooks_failed\":%" PRIu64 "},\"members\":[",
+    sidecar_buf_printf(&b, ",\"hooks_run\":%" PRIu64 ",\"hooks_failed\":%" PRIu64 ",\"gave_up\":[",
                        wi.hooks_run, wi.hooks_failed);
+    sidecar_workload_gave_up_t g[RAFT_MAX_MEMBERS];
+    size_t ng = sidecar_workload_gave_up(api->workload, g, RAFT_MAX_MEMBERS);
+    for (size_t i = 0; i < ng; i++) {
+        sidecar_buf_printf(&b, "%s{\"member\":", i ? "," : "");
+        sidecar_buf_json_str(&b, g[i].member);
+        sidecar_buf_printf(&b, ",\"reason\":");
+        sidecar_buf_json_str(&b, g[i].reason);
+        sidecar_buf_printf(&b, ",\"status\":%d,\"ago_ms\":%" PRIu64 ",\"count\":%" PRIu64 "}",
+                           g[i].status, g[i].ago_ms, g[i].count);
+    }
+    sidecar_buf_printf(&b, "]},\"members\":[");
     raft_progress_t pr[RAFT_MAX_MEMBERS];
     size_t n_pr = raft_progress(r, pr, RAFT_MAX_MEMBERS);
     const raft_conf_t *conf = raft_conf(r);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api_int.h"
+#include "shim.h"
 #include "log.h"
 #include "transport.h"
 
@@ -71,7 +72,7 @@ static void h_metrics(http_req_t *req, void *data)
     gauge(&b, "electd_applied_index", "index applied to the state machine", (double)st.applied);
     gauge(&b, "electd_last_index", "last Raft log index", (double)raft_last_index(r));
     gauge(&b, "electd_fencing_token", "current epoch (the fencing token)", (double)st.epoch);
-    uint64_t now = uv_hrtime();
+    uint64_t now = sidecar_shim_clock_ns();
     double lease = st.role == RAFT_LEADER && st.lease_deadline_ns > now
                        ? (double)(st.lease_deadline_ns - now) / 1e9
                        : 0;
@@ -94,6 +95,17 @@ static void h_metrics(http_req_t *req, void *data)
             wi.starts);
     counter(&b, "electd_workload_failures_total", "unplanned workload exits and failed starts here",
             wi.restarts);
+    counter(&b, "electd_workload_gave_up_total",
+            "times this member gave up on the workload and handed leadership on", wi.gave_up);
+    sidecar_workload_gave_up_t g[RAFT_MAX_MEMBERS];
+    size_t ng = sidecar_workload_gave_up(api->workload, g, RAFT_MAX_MEMBERS);
+    sidecar_metrics_header(&b, "electd_workload_gave_up", "gauge",
+                           "members that gave up recently (replicated): give-ups in a row");
+    for (size_t i = 0; i < ng; i++) {
+        sidecar_buf_printf(&b, "electd_workload_gave_up{member=\"");
+        sidecar_metrics_label(&b, g[i].member);
+        sidecar_buf_printf(&b, "\"} %" PRIu64 "\n", g[i].count);
+    }
     counter(&b, "electd_hooks_total", "hook runs", wi.hooks_run);
     counter(&b, "electd_hook_failures_total", "hooks that failed or timed out", wi.hooks_failed);
     sidecar_metrics_header(&b, "electd_hook_duration_seconds", "histogram", "hook run time");

@@ -1,4 +1,4 @@
-/* node.c — the Raft driver: ticks from the monotonic clock, ready batches through the store
+/* node.c — the Raft driver: ticks from the boot-time clock, ready batches through the store
  * and the transport in etcd's order, compaction, and change notifications. */
 #include "node.h"
 
@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "shim.h"
 #include "transport.h"
 
 #define BOOTSTRAP_KEY      "bootstrap_conf"
@@ -351,7 +352,7 @@ static void schedule(sidecar_node_t *n)
 static void tick_cb(uv_timer_t *h)
 {
     sidecar_node_t *n = h->data;
-    uint64_t target = (uv_hrtime() - n->start_ns) / n->tick_ns;
+    uint64_t target = (sidecar_shim_clock_ns() - n->start_ns) / n->tick_ns;
     /* Catch up after a stall: the core must never believe less time has passed than has. */
     while (raft_now(n->raft) < target)
         raft_tick(n->raft);
@@ -590,7 +591,7 @@ int sidecar_node_start(sidecar_node_t **out, uv_loop_t *loop, const sidecar_conf
     uv_check_init(loop, &n->check);
     n->ticker.data = n->check.data = n;
     n->open_handles = 2;
-    n->start_ns = uv_hrtime();
+    n->start_ns = sidecar_shim_clock_ns();
     uv_timer_start(&n->ticker, tick_cb, cfg->tick_ms, cfg->tick_ms);
     SIDECAR_LOG(SIDECAR_LOG_INFO, "node started", SIDECAR_LOG_STR("data_dir", cfg->data_dir),
                 SIDECAR_LOG_UINT("id", n->id), SIDECAR_LOG_UINT("term", raft_term(n->raft)),

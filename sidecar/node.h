@@ -4,8 +4,9 @@
  * Per batch the driver keeps the core's order: persist (one store transaction, fsync) ->
  * send -> apply -> advance. If persisting fails (disk full, I/O error) nothing is sent and
  * the batch is retried on the next tick; /healthz reports the store as failing meanwhile.
- * Ticks come from the monotonic clock: after a stall every missed tick is delivered first,
- * so the core's time never runs behind real time by more than one tick.
+ * Ticks come from the boot-time clock (CLOCK_BOOTTIME, sidecar_shim_clock_ns(): it counts
+ * time the host spent suspended): after a stall or a suspend every missed tick is delivered
+ * first, so the core's time never runs behind real time by more than one tick.
  *
  * Observers (the workload controller, the HTTP API) subscribe with sidecar_node_observe();
  * callbacks run on the loop thread after the batch that caused them was persisted.
@@ -44,7 +45,8 @@ typedef struct sidecar_node_state {
     raft_role_t role;
     uint64_t term;
     uint64_t leader;            /* 0 = unknown */
-    uint64_t lease_deadline_ns; /* uv_hrtime() before which this leader's lease holds; 0 */
+    uint64_t lease_deadline_ns; /* boot-time ns (sidecar_shim_clock_ns) before which this
+                                   leader's lease holds; 0 */
     uint64_t commit;
     uint64_t applied;
     uint64_t epoch;        /* fencing token: the term whose term-start entry applied last */
@@ -102,7 +104,7 @@ void sidecar_node_member_name(const sidecar_node_t *n, uint64_t id, char *buf, s
 const char *sidecar_node_member_http(const sidecar_node_t *n, uint64_t id);
 /* The transport (for peer statistics). */
 struct sidecar_transport *sidecar_node_transport(sidecar_node_t *n);
-/* Monotonic ns of a core tick: what lease deadlines are computed with. */
+/* Boot-time ns of a core tick: what lease deadlines are computed with. */
 uint64_t sidecar_node_tick_ns(const sidecar_node_t *n, uint64_t tick);
 
 /* Stops ticking, closes the transport and the store; cb(ud) once every handle is closed and

@@ -6,7 +6,7 @@
  * the workload into a new process group, stays as its parent, and enforces three rules
  * even when electd is frozen (SIGSTOP, a stuck disk) or dead:
  *
- *  - lease watchdog: electd renews an absolute CLOCK_MONOTONIC deadline over the pipe FD;
+ *  - lease watchdog: electd renews an absolute CLOCK_BOOTTIME deadline over the pipe FD;
  *    at deadline - STOP_MS the whole group gets SIGTERM, at the deadline SIGKILL;
  *  - tied to electd's life: the shim asks the kernel for a signal when its parent dies
  *    (PR_SET_PDEATHSIG), finds itself orphaned if its parent is not PARENT any more, and a
@@ -14,7 +14,7 @@
  *  - the whole tree: signals go to the process group, and when the workload's main
  *    process exits the rest of its group is killed before the shim exits.
  *
- * Commands on the pipe, 9 bytes each: 'D' + u64 deadline (ns, CLOCK_MONOTONIC, native byte
+ * Commands on the pipe, 9 bytes each: 'D' + u64 deadline (ns, CLOCK_BOOTTIME, native byte
  * order: both ends are on this machine); 'T' + u64 0: stop now (SIGTERM, SIGKILL after
  * STOP_MS or at the deadline, whichever is first).
  *
@@ -35,6 +35,12 @@
 /* Entry point of the hidden mode: argv as for main(). Never returns to the caller's
  * normal path (returns the exit status). */
 int sidecar_shim_main(int argc, char **argv);
+
+/* Nanoseconds of CLOCK_BOOTTIME: the clock of every lease deadline (the Raft driver's ticks,
+ * the workload controller, this watchdog). It keeps counting while the host is suspended,
+ * unlike CLOCK_MONOTONIC and uv_hrtime(), which libuv's timers use: those only schedule
+ * wake-ups; every deadline is computed and compared on this clock. */
+uint64_t sidecar_shim_clock_ns(void);
 
 /* Builds one pipe command into buf[SIDECAR_SHIM_MSG]. */
 void sidecar_shim_msg(uint8_t *buf, char cmd, uint64_t value);

@@ -3,6 +3,7 @@
  * at-least-once stop and graceful handover. */
 #include "workload.h"
 
+#include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -25,6 +27,15 @@
 #define HOOK_LINE_MAX    1024
 #define MAX_CRASHES_KEPT 64
 #define ENV_EXTRA        8
+/* Replicated record of a member that gave up: KV key SIDECAR_WORKLOAD_GAVE_UP_PREFIX + its name,
+ * value
+ * {"reason":..,"status":..,"at_ms":<wall ms>,"count":<give-ups in a row>}. A record counts
+ * for GAVE_UP_DECAY_WINDOWS restart windows; while every other voter has one, the member that
+ * gives up keeps leadership and backs off (GAVE_UP_BACKOFF_*, doubling with its count). */
+#define GAVE_UP_DECAY_WINDOWS  2 /* workload.h says "two" */
+#define GAVE_UP_BACKOFF_MIN_MS 1000
+#define GAVE_UP_BACKOFF_MAX_MS 300000
+#define GAVE_UP_VALUE_MAX      256
 
 extern char **environ;
 
@@ -55,6 +66,8 @@ struct sidecar_workload {
     /* hooks */
     struct child *hook;
     bool handed_primary; /* on-start ran (or was attempted) and on-stop has not yet run */
+    bool stop_clean;     /* the last stop completed (on-stop exited 0, or the shim exited):
+                            only then may a handover say "stopped" */
     const char *told;    /* role last given to on-change; NULL = none yet */
     bool recovering;     /* at-least-once stop after a restart as primary */
 
@@ -63,11 +76,14 @@ struct sidecar_workload {
     size_t n_crashes;
     uint64_t backoff_until_ms;
     uint64_t gave_up_term;
+    const char *failure; /* what failed last ("exit", "on-start", ...) */
 
-    /* handover and shutdown */
-    bool handover;
+    /* handover (operator, SIGTERM, or giving up) and shutdown: the workload stops first, the
+     * transfer leaves once nothing runs here any more */
+    bool handover;     /* do not run the workload in handover_term */
+    bool handover_due; /* the transfer is still to be sent */
     uint64_t handover_term;
-    uint64_t handover_target;
+    uint64_t handover_target; /* 0: the most suitable member */
     sidecar_workload_handover_cb handover_cb;
     void *handover_ud;
     bool shutting_down;
@@ -119,7 +135,7 @@ static void evaluate(sidecar_workload_t *w);
 
 static uint64_t now_ms(void)
 {
-    return uv_hrtime() / 1000000;
+    return sidecar_shim_clock_ns() / 1000000;
 }
 
 static void set_state(sidecar_workload_t *w, sidecar_workload_state_t s)
@@ -308,7 +324,143 @@ static int64_t exit_code(int64_t status, int sig)
     return sig ? 128 + sig : status;
 }
 
+/* ---- members that gave up (replicated) ------------------------------------------------------ */
+
+static uint64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The recent records (decayed ones are left out), at most cap. Values written by another
+ * version or by hand are skipped, never trusted blindly. */
+static size_t gave_up_load(sidecar_workload_t *w, sidecar_workload_gave_up_t *out, size_t cap)
+{
+    store_kv_t *items = NULL;
+    size_t n = 0, k = 0;
+    if (store_kv_list(sidecar_node_store(w->node), SIDECAR_WORKLOAD_GAVE_UP_PREFIX,
+                      strlen(SIDECAR_WORKLOAD_GAVE_UP_PREFIX), NULL, 0, RAFT_MAX_MEMBERS, &items,
+                      &n, NULL) != 0)
+        return 0;
+    uint64_t now = wall_ms(), decay = GAVE_UP_DECAY_WINDOWS * (uint64_t)w->cfg->restart_window_ms;
+    for (size_t i = 0; i < n && k < cap; i++) {
+        cJSON *o = cJSON_ParseWithLength((const char *)items[i].value, items[i].value_len);
+        const cJSON *reason = cJSON_GetObjectItem(o, "reason");
+        double at = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "at_ms"));
+        double count = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "count"));
+        double status = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "status"));
+        const char *name = items[i].key + strlen(SIDECAR_WORKLOAD_GAVE_UP_PREFIX);
+        if (cJSON_IsString(reason) && at >= 0 && at <= (double)now && now - (uint64_t)at < decay &&
+            count >= 1 && strlen(name) < sizeof(out->member)) {
+            sidecar_workload_gave_up_t *g = &out[k++];
+            snprintf(g->member, sizeof(g->member), "%s", name);
+            snprintf(g->reason, sizeof(g->reason), "%s", reason->valuestring);
+            g->status = status >= 0 && status < 1000 ? (int)status : -1;
+            g->ago_ms = now - (uint64_t)at;
+            g->count = (uint64_t)count;
+        }
+        cJSON_Delete(o);
+    }
+    store_kv_list_free(items, n);
+    return k;
+}
+
+static const sidecar_workload_gave_up_t *gave_up_find(const sidecar_workload_gave_up_t *g, size_t n,
+                                                      const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(g[i].member, name) == 0)
+            return &g[i];
+    return NULL;
+}
+
+/* The most suitable voter to hand over to: not this node, no recent record of giving up, the
+ * most up-to-date log, then the lowest id. 0 when every other voter gave up recently. */
+static uint64_t gave_up_choose(sidecar_workload_t *w)
+{
+    sidecar_workload_gave_up_t g[RAFT_MAX_MEMBERS];
+    size_t ng = gave_up_load(w, g, RAFT_MAX_MEMBERS);
+    raft_progress_t pr[RAFT_MAX_MEMBERS];
+    size_t np = raft_progress(sidecar_node_raft(w->node), pr, RAFT_MAX_MEMBERS);
+    const raft_progress_t *best = NULL;
+    for (size_t i = 0; i < np; i++) {
+        char name[64];
+        sidecar_node_member_name(w->node, pr[i].id, name, sizeof(name));
+        if (pr[i].id == sidecar_node_id(w->node) || !pr[i].voter || gave_up_find(g, ng, name))
+            continue;
+        if (best == NULL || pr[i].match > best->match ||
+            (pr[i].match == best->match && pr[i].id < best->id))
+            best = &pr[i];
+    }
+    return best ? best->id : 0;
+}
+
+/* Replicates that this member gave up (the next leader must know it too); returns how many
+ * times in a row it has. */
+static uint64_t gave_up_publish(sidecar_workload_t *w, const char *what)
+{
+    sidecar_workload_gave_up_t g[RAFT_MAX_MEMBERS];
+    size_t ng = gave_up_load(w, g, RAFT_MAX_MEMBERS);
+    const sidecar_workload_gave_up_t *mine = gave_up_find(g, ng, w->cfg->name);
+    uint64_t count = mine ? mine->count + 1 : 1;
+    char key[128], value[GAVE_UP_VALUE_MAX];
+    uint8_t cmd[STORE_CMD_HEADER + sizeof(key) + sizeof(value)];
+    int kl = snprintf(key, sizeof(key), "%s%s", SIDECAR_WORKLOAD_GAVE_UP_PREFIX, w->cfg->name);
+    int vl =
+        snprintf(value, sizeof(value),
+                 "{\"reason\":\"%s\",\"status\":%d,\"at_ms\":%" PRIu64 ",\"count\":%" PRIu64 "}",
+                 what, w->info.last_exit, wall_ms(), count);
+    size_t len = 0;
+    uint64_t index;
+    int rv = store_cmd_encode_put(key, (size_t)kl, value, (size_t)vl, NULL, cmd, sizeof(cmd), &len);
+    if (rv == 0)
+        rv = sidecar_node_propose(w->node, cmd, len, &index);
+    if (rv != 0)
+        SIDECAR_LOG(SIDECAR_LOG_WARN, "cannot record that this member gave up",
+                    SIDECAR_LOG_INT("error", rv));
+    w->info.gave_up++;
+    return count;
+}
+
+size_t sidecar_workload_gave_up(sidecar_workload_t *w, sidecar_workload_gave_up_t *out, size_t cap)
+{
+    return gave_up_load(w, out, cap);
+}
+
 /* ---- crash accounting ----------------------------------------------------------------------- */
+
+/* Asks for a transfer once the workload has stopped here (maybe_finish_handover_or_stop). A
+ * pending one keeps its target unless this one names a member. */
+static void handover_arm(sidecar_workload_t *w, uint64_t target)
+{
+    if (!w->handover_due || w->handover_term != w->st.term || target != 0)
+        w->handover_target = target;
+    w->handover = true;
+    w->handover_due = true;
+    w->handover_term = w->st.term;
+}
+
+/* Too many failures here: hand over to a member that has not failed recently, once the
+ * workload has stopped; when every other one has, keep leadership and back off instead of
+ * bouncing, doubling the pause with each give-up in a row. */
+static void give_up(sidecar_workload_t *w, const char *what)
+{
+    uint64_t count = gave_up_publish(w, what);
+    if (gave_up_choose(w) != 0) {
+        w->gave_up_term = w->st.term;
+        /* Not at once: the successor may start as soon as the transfer says "stopped", so it
+         * leaves only when on-stop (or the workload's exit) has completed. */
+        handover_arm(w, 0);
+        return;
+    }
+    uint64_t backoff = GAVE_UP_BACKOFF_MIN_MS << (count - 1 < 16 ? count - 1 : 16);
+    if (backoff > GAVE_UP_BACKOFF_MAX_MS)
+        backoff = GAVE_UP_BACKOFF_MAX_MS;
+    w->backoff_until_ms = now_ms() + backoff;
+    SIDECAR_LOG(SIDECAR_LOG_ERROR, "every member failed to run the workload recently: backing off",
+                SIDECAR_LOG_UINT("backoff_ms", backoff), SIDECAR_LOG_UINT("in_a_row", count));
+}
 
 static void record_failure(sidecar_workload_t *w, const char *what)
 {
@@ -325,10 +477,9 @@ static void record_failure(sidecar_workload_t *w, const char *what)
         SIDECAR_LOG(SIDECAR_LOG_ERROR, "workload keeps failing: handing leadership to another node",
                     SIDECAR_LOG_STR("what", what), SIDECAR_LOG_UINT("failures", w->n_crashes),
                     SIDECAR_LOG_UINT("window_ms", w->cfg->restart_window_ms));
-        w->gave_up_term = w->st.term;
         w->n_crashes = 0;
         if (w->st.role == RAFT_LEADER)
-            sidecar_node_transfer(w->node, 0, RAFT_FLAG_STOPPED);
+            give_up(w, what);
         return;
     }
     uint64_t backoff = BACKOFF_MIN_MS << (w->n_crashes - 1 < 16 ? w->n_crashes - 1 : 16);
@@ -360,6 +511,7 @@ static void shim_exit_cb(uv_process_t *p, int64_t status, int sig)
     w->info.last_exit = (int)code;
     w->info.pid = 0;
     w->shim = NULL;
+    w->stop_clean = true; /* the shim kills the workload's whole group before it exits */
     if (w->ctl_fd >= 0) {
         close(w->ctl_fd);
         w->ctl_fd = -1;
@@ -599,6 +751,9 @@ static void hook_finished(sidecar_workload_t *w, struct child *c)
             record_failure(w, "on-start");
         }
     } else if (strcmp(name, "on-stop") == 0) {
+        /* A failed or timed-out on-stop may have left the workload running: the successor
+         * must then wait out our lease (no "stopped" flag). */
+        w->stop_clean = ok;
         w->handed_primary = false;
         w->recovering = false;
         persist_role(w, "standby");
@@ -625,6 +780,7 @@ static void hooks_step(sidecar_workload_t *w, bool want)
     }
     if (want && !w->handed_primary) {
         w->handed_primary = true;
+        w->stop_clean = false;
         persist_role(w, "primary");
         if (hook_set(&cfg->on_start)) {
             set_state(w, SIDECAR_WORKLOAD_STARTING);
@@ -637,6 +793,9 @@ static void hooks_step(sidecar_workload_t *w, bool want)
         set_state(w, SIDECAR_WORKLOAD_STOPPING);
         if (hook_set(&cfg->on_stop) && hook_run(w, "on-stop", &cfg->on_stop, "standby", NULL))
             return;
+        /* Without an on-stop hook there is nothing electd could stop; one that cannot be run
+         * stopped nothing. */
+        w->stop_clean = !hook_set(&cfg->on_stop);
         w->handed_primary = false;
         w->recovering = false;
         persist_role(w, "standby");
@@ -663,7 +822,7 @@ static bool want_primary(sidecar_workload_t *w)
     if (st->role != RAFT_LEADER || st->epoch != st->term || st->lease_deadline_ns == 0)
         return false;
     uint64_t stop_ns = (uint64_t)w->cfg->stop_timeout_ms * 1000000ull;
-    if (uv_hrtime() + stop_ns >= st->lease_deadline_ns)
+    if (sidecar_shim_clock_ns() + stop_ns >= st->lease_deadline_ns)
         return false;
     return now_ms() >= w->backoff_until_ms;
 }
@@ -682,7 +841,7 @@ static void schedule(sidecar_workload_t *w)
     /* Only a running primary waits for the stop point; once stopping, it is in the past. */
     if (w->st.lease_deadline_ns != 0 && w->state == SIDECAR_WORKLOAD_PRIMARY) {
         uint64_t stop_ns = (uint64_t)w->cfg->stop_timeout_ms * 1000000ull;
-        uint64_t now = uv_hrtime();
+        uint64_t now = sidecar_shim_clock_ns();
         uint64_t at = w->st.lease_deadline_ns > stop_ns ? w->st.lease_deadline_ns - stop_ns : 0;
         uint64_t d = at > now ? (at - now) / 1000000 : 0;
         if (d < delay)
@@ -698,23 +857,42 @@ static void schedule(sidecar_workload_t *w)
     uv_timer_start(&w->timer, timer_cb, delay, 0);
 }
 
-static void maybe_finish_handover_or_stop(sidecar_workload_t *w)
+/* The transfer of a handover: "stopped" only when the stop completed; otherwise the successor
+ * waits out our lease as after a crash (raft_transfer). cb(ud, rv) for whoever asked. */
+static void handover_send(sidecar_workload_t *w)
 {
-    bool idle = w->state == SIDECAR_WORKLOAD_STANDBY && w->hook == NULL && w->shim == NULL;
-    if (!idle)
-        return;
-    if (w->handover && w->handover_cb != NULL) {
-        sidecar_workload_handover_cb cb = w->handover_cb;
-        w->handover_cb = NULL;
-        int rv = sidecar_node_transfer(w->node, w->handover_target, RAFT_FLAG_STOPPED);
+    int rv = RAFT_ENOTLEADER;
+    w->handover_due = false;
+    if (w->st.role == RAFT_LEADER && w->st.term == w->handover_term) {
+        uint64_t target = w->handover_target ? w->handover_target : gave_up_choose(w);
+        rv = sidecar_node_transfer(w->node, target, w->stop_clean ? RAFT_FLAG_STOPPED : 0);
+        char name[64] = "the most up-to-date member";
+        if (target != 0)
+            sidecar_node_member_name(w->node, target, name, sizeof(name));
         SIDECAR_LOG(rv == 0 ? SIDECAR_LOG_INFO : SIDECAR_LOG_WARN,
                     rv == 0 ? "workload stopped: handing leadership over"
                             : "workload stopped but leadership cannot be handed over",
+                    SIDECAR_LOG_BOOL("stopped", w->stop_clean), SIDECAR_LOG_STR("to", name),
                     SIDECAR_LOG_STR("error", rv == RAFT_EINVAL ? "no other voter to hand over to"
                                              : rv              ? raft_strerror(rv)
                                                                : ""));
+    }
+    if (w->handover_cb != NULL) {
+        sidecar_workload_handover_cb cb = w->handover_cb;
+        w->handover_cb = NULL;
         cb(w->handover_ud, rv);
     }
+}
+
+static void maybe_finish_handover_or_stop(sidecar_workload_t *w)
+{
+    bool idle = w->state == SIDECAR_WORKLOAD_STANDBY && w->hook == NULL && w->shim == NULL;
+    /* Leadership lost meanwhile: nothing to transfer, but whoever asked hears of it. */
+    bool lost = w->st.role != RAFT_LEADER || w->st.term != w->handover_term;
+    if (w->handover_due && (idle || lost))
+        handover_send(w);
+    if (!idle)
+        return;
     if (w->shutting_down && w->stop_cb != NULL) {
         void (*cb)(void *) = w->stop_cb;
         w->stop_cb = NULL;
@@ -730,7 +908,9 @@ static void evaluate(sidecar_workload_t *w)
         /* A witness votes and stores the log but never leads for long. */
         if (w->st.role == RAFT_LEADER && now_ms() - w->witness_try_ms >= EVAL_MS) {
             w->witness_try_ms = now_ms();
-            int rv = sidecar_node_transfer(w->node, 0, 0);
+            /* It never runs anything, and a predecessor still inside its lease makes the core
+             * drop the "stopped" (raft_transfer). */
+            int rv = sidecar_node_transfer(w->node, gave_up_choose(w), RAFT_FLAG_STOPPED);
             if (rv == 0)
                 SIDECAR_LOG(SIDECAR_LOG_INFO, "witness handing leadership away");
         }
@@ -739,9 +919,10 @@ static void evaluate(sidecar_workload_t *w)
         if (w->state == SIDECAR_WORKLOAD_STANDBY && want && w->shim == NULL) {
             shim_start(w);
         } else if (w->state == SIDECAR_WORKLOAD_PRIMARY && !want) {
-            SIDECAR_LOG(SIDECAR_LOG_INFO, "stopping the workload",
-                        SIDECAR_LOG_STR("role", raft_role_name(w->st.role)),
-                        SIDECAR_LOG_BOOL("lease", w->st.lease_deadline_ns > uv_hrtime()));
+            SIDECAR_LOG(
+                SIDECAR_LOG_INFO, "stopping the workload",
+                SIDECAR_LOG_STR("role", raft_role_name(w->st.role)),
+                SIDECAR_LOG_BOOL("lease", w->st.lease_deadline_ns > sidecar_shim_clock_ns()));
             set_state(w, SIDECAR_WORKLOAD_STOPPING);
             send_ctl(w, 'T', 0);
         } else if (w->state == SIDECAR_WORKLOAD_PRIMARY &&
@@ -779,6 +960,7 @@ int sidecar_workload_start(sidecar_workload_t **out, uv_loop_t *loop, const side
     w->node = node;
     w->ctl_fd = -1;
     w->info.last_exit = -1;
+    w->stop_clean = true;
     if (cfg->witness)
         w->mode = MODE_WITNESS;
     else if (cfg->exec.argc > 0)
@@ -832,11 +1014,9 @@ int sidecar_workload_handover(sidecar_workload_t *w, uint64_t target,
 {
     if (w->st.role != RAFT_LEADER)
         return RAFT_ENOTLEADER;
-    if (w->handover && w->handover_cb != NULL)
+    if (w->handover_due && w->handover_cb != NULL)
         return RAFT_ETRANSFERRING;
-    w->handover = true;
-    w->handover_term = w->st.term;
-    w->handover_target = target;
+    handover_arm(w, target);
     w->handover_cb = cb;
     w->handover_ud = ud;
     SIDECAR_LOG(SIDECAR_LOG_INFO, "graceful handover: stopping the workload first");

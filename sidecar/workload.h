@@ -44,8 +44,25 @@ typedef struct sidecar_workload_info {
     uint64_t hooks_failed;       /* non-zero exits and timeouts */
     uint64_t started_ms;         /* uv_now when the current primary period began, 0 */
     uint64_t starts;             /* times the workload was started (or on-start run) here */
+    uint64_t gave_up;            /* times this member gave up and handed leadership on */
     sidecar_hist_t hook_seconds; /* how long hooks ran */
 } sidecar_workload_info_t;
+
+/* Members that gave up on the workload recently (after --max-restarts failures within
+ * --restart-window), from the replicated store: every member sees the same list. Leaders
+ * hand over to members not on it; entries decay after two restart windows. The records live in the
+ * KV under this reserved prefix. */
+#define SIDECAR_WORKLOAD_GAVE_UP_PREFIX "_electd/gave_up/"
+typedef struct sidecar_workload_gave_up {
+    char member[64];
+    char reason[32]; /* what failed: "exit", "on-start", "spawn", ... */
+    int status;      /* the last exit status then (128+sig), -1 unknown */
+    uint64_t ago_ms; /* by the wall clock of whoever gave up and this node's */
+    uint64_t count;  /* give-ups in a row (each within the decay of the previous) */
+} sidecar_workload_gave_up_t;
+
+/* Fills out[cap] with the recent records; returns how many. */
+size_t sidecar_workload_gave_up(sidecar_workload_t *w, sidecar_workload_gave_up_t *out, size_t cap);
 
 /* Starts the controller. main_argv0 is electd's own path (for the shim). Before anything
  * else, a node that died as primary runs its on-stop hook (at-least-once stop). */

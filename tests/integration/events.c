@@ -134,3 +134,62 @@ bool events_hooks_overlap(const char *text)
     }
     return false;
 }
+
+typedef struct hook_period {
+    char node[16];
+    uint64_t begin_ns, end_ns;
+    bool open;
+} hook_period_t;
+
+/* Parses the hook lines of text into primary periods (see events.h). */
+static size_t hook_periods(const char *text, uint64_t lease_ns, hook_period_t *pp, size_t cap)
+{
+    size_t n = 0;
+    const char *p = text;
+    char line[512];
+    while (next_line(&p, line, sizeof(line))) {
+        unsigned long long ns;
+        char node[16], what[32], name[32], extra[32] = "";
+        int k = sscanf(line, "%llu %15s %31s %31s %31s", &ns, node, what, name, extra);
+        if (k < 4)
+            continue;
+        hook_period_t *cur = NULL;
+        for (size_t i = n; i-- > 0;)
+            if (strcmp(pp[i].node, node) == 0 && pp[i].open) {
+                cur = &pp[i];
+                break;
+            }
+        if (strcmp(what, "hook-begin") == 0 && strcmp(name, "start") == 0 && cur == NULL &&
+            n < cap) {
+            cur = &pp[n++];
+            snprintf(cur->node, sizeof(cur->node), "%s", node);
+            cur->begin_ns = ns;
+            cur->end_ns = UINT64_MAX;
+            cur->open = true;
+        } else if (strcmp(what, "hook-end") == 0 && strcmp(name, "stop") == 0 && cur != NULL) {
+            cur->end_ns = k == 5 ? ns + lease_ns : ns;
+            cur->open = false;
+        }
+    }
+    return n;
+}
+
+bool events_hook_primaries_overlap(const char *text, uint64_t lease_ns, char *why, size_t cap)
+{
+    static hook_period_t pp[EVENTS_MAX_INTERVALS];
+    size_t n = hook_periods(text, lease_ns, pp, EVENTS_MAX_INTERVALS);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = i + 1; j < n; j++) {
+            const hook_period_t *x = &pp[i], *y = &pp[j];
+            if (strcmp(x->node, y->node) == 0)
+                continue;
+            if (x->begin_ns < y->end_ns && y->begin_ns < x->end_ns) {
+                snprintf(why, cap, "%s primary [%llu, %llu%s] and %s primary [%llu, %llu%s]",
+                         x->node, (unsigned long long)x->begin_ns, (unsigned long long)x->end_ns,
+                         x->open ? " open" : "", y->node, (unsigned long long)y->begin_ns,
+                         (unsigned long long)y->end_ns, y->open ? " open" : "");
+                return true;
+            }
+        }
+    return false;
+}

@@ -43,4 +43,11 @@ size_t events_starts(const events_t *ev, const char *node);
  * two hooks of the same node ever ran at once. */
 bool events_hooks_overlap(const char *text);
 
+/* Hook-mode primaries across nodes. A node is primary from its "hook-begin start" until its
+ * next "hook-end stop"; when that line carries a word after the name ("failed", "killed":
+ * the on-stop did not complete), the node may still count as primary until its lease ran
+ * out, so its period is extended by lease_ns. A period without its on-stop end never ends.
+ * True if two nodes' periods overlap; why[] then names them. */
+bool events_hook_primaries_overlap(const char *text, uint64_t lease_ns, char *why, size_t cap);
+
 #endif

@@ -43,3 +43,26 @@ Test(events, concurrent_hooks_on_one_node_are_reported)
     cr_assert(!events_hooks_overlap("1 a hook-begin start\n2 b hook-begin start\n"
                                     "3 a hook-end start\n4 a hook-begin change\n"));
 }
+
+Test(events, hook_primaries_overlap_until_on_stop_ends_or_the_lease_runs_out)
+{
+    char why[256];
+    /* b's on-start began while a's on-stop still ran. */
+    cr_assert(events_hook_primaries_overlap("1 a hook-begin start primary\n2 a hook-end start\n"
+                                            "3 a hook-begin stop standby\n4 b hook-begin start\n"
+                                            "5 a hook-end stop\n",
+                                            0, why, sizeof(why)));
+    cr_assert(!events_hook_primaries_overlap("1 a hook-begin start primary\n2 a hook-end start\n"
+                                             "3 a hook-begin stop standby\n5 a hook-end stop\n"
+                                             "6 b hook-begin start\n",
+                                             100, why, sizeof(why)));
+    /* a's on-stop was killed: b must wait out a's lease (100 ns here). */
+    const char *killed = "1 a hook-begin start primary\n3 a hook-begin stop standby\n"
+                         "5 a hook-end stop killed\n50 b hook-begin start\n";
+    cr_assert(events_hook_primaries_overlap(killed, 100, why, sizeof(why)));
+    cr_assert(!events_hook_primaries_overlap(killed, 40, why, sizeof(why)));
+    /* An on-stop that never ended: the period never ends. */
+    cr_assert(events_hook_primaries_overlap("1 a hook-begin start p\n3 a hook-begin stop s\n"
+                                            "900 b hook-begin start p\n",
+                                            0, why, sizeof(why)));
+}

@@ -440,3 +440,193 @@ Test(workload, a_leader_that_loses_its_quorum_stops_its_workload_by_the_lease_an
     stop_all();
     check_no_overlap();
 }
+
+/* ---- hook-mode handovers under the overlap checker ------------------------------------------ */
+
+/* What the first node to run on-start (the "bad" node) does with it, and whether the first
+ * on-stop anywhere hangs. */
+enum start_mode { START_OK, START_FAILS, START_HANGS };
+
+/* How long an old leader's lease still ran, at least, after it handed over: the lease of
+ * --election-timeout 500ms with the default drift and tick (floor(50·0.95/1.05) − 2 ticks =
+ * 430 ms) less one heartbeat round (the newest acknowledged round may be that old) and a
+ * margin. The successor of an on-stop that failed must not start before this. */
+#define OLD_LEASE_MIN_NS (((uint64_t)430 - 50 - 10) * 1000000ull)
+
+static void hook_scenario_script(enum start_mode start, bool hang_stop)
+{
+    static char body[2048];
+    const char *bad_start = start == START_FAILS
+                                ? "sleep 0.3; $W --stamp $E hook-end start failed; "
+                                  "exit 7"
+                            : start == START_HANGS ? "sleep 30; exit 0"
+                                                   : ":";
+    snprintf(body, sizeof(body),
+             "R=%s\n"
+             "exec 2>/dev/null\n"
+             "trap '$W --stamp $E hook-end $1 killed; exit 1' TERM\n"
+             "$W --stamp $E hook-begin $1 $ELECTD_ROLE\n"
+             "if [ \"$1\" = start ]; then\n"
+             "  mkdir $R/claimed 2>/dev/null && touch $R/bad-$ELECTD_NODE_ID\n"
+             "  if [ -e $R/bad-$ELECTD_NODE_ID ]; then %s; fi\n"
+             "fi\n"
+             "if [ \"$1\" = stop ]; then\n"
+             "  %s\n"
+             "  sleep 0.2\n"
+             "fi\n"
+             "$W --stamp $E hook-end $1\n",
+             C.root, bad_start, hang_stop ? "mkdir $R/stop-claimed 2>/dev/null && sleep 30" : ":");
+    write_hook(body);
+}
+
+/* Lines "<ns> NODE hook-end start" (a successful on-start) of nodes other than not_node. */
+static int clean_starts_elsewhere(const char *text, const char *not_node)
+{
+    int n = 0;
+    const char *p = text;
+    while ((p = strstr(p, " hook-end start\n")) != NULL) {
+        const char *line = p;
+        while (line > text && line[-1] != '\n')
+            line--;
+        char node[16] = "";
+        sscanf(line, "%*s %15s", node);
+        if (strcmp(node, not_node) != 0)
+            n++;
+        p++;
+    }
+    return n;
+}
+
+/* The bad node's trouble (failing or hanging on-start, or a hanging on-stop), then a
+ * handover asked for by the operator (POST /v1/leader/transfer) or by SIGTERM: whatever
+ * happens, the successor's on-start never begins before the old node's on-stop ended, or,
+ * when that on-stop failed, before the old lease ran out. */
+static void hook_scenario(enum start_mode start, bool hang_stop, bool sigterm)
+{
+    setup(3, true);
+    static char on_start[500], on_stop[500];
+    snprintf(on_start, sizeof(on_start), "--on-start=%s start", hook_path);
+    snprintf(on_stop, sizeof(on_stop), "--on-stop=%s stop", hook_path);
+    itest_cluster_arg(&C, on_start);
+    itest_cluster_arg(&C, on_stop);
+    itest_cluster_arg(&C, "--max-restarts=0");
+    hook_scenario_script(start, hang_stop);
+    itest_cluster_start(&C);
+    const char *wait_for = start == START_OK ? " hook-end start\n" : " hook-begin start";
+    uint64_t deadline = itest_now_ms() + 15000;
+    while (strstr(slurp(events_path), wait_for) == NULL && itest_now_ms() < deadline)
+        usleep(10000);
+    char bad[16] = "";
+    line_node(slurp(events_path), wait_for, bad, sizeof(bad));
+    int bi = node_index(bad);
+    cr_assert_geq(bi, 0);
+    if (sigterm) {
+        itest_node_stop(&C, bi);
+    } else {
+        char body[512];
+        int code = itest_http(C.nodes[bi].http_port, "POST", "/v1/leader/transfer", "", body,
+                              sizeof(body));
+        cr_assert(code == 202 || code == 421 || code == 409, "transfer: %d %s", code, body);
+    }
+    deadline = itest_now_ms() + 15000;
+    while (clean_starts_elsewhere(slurp(events_path), bad) == 0 && itest_now_ms() < deadline)
+        usleep(10000);
+    cr_assert_gt(clean_starts_elsewhere(slurp(events_path), bad), 0, "no successor:\n%s",
+                 slurp(events_path));
+    stop_all();
+    const char *text = slurp(events_path);
+    char why[256];
+    cr_assert(!events_hook_primaries_overlap(text, OLD_LEASE_MIN_NS, why, sizeof(why)),
+              "hook-mode primaries overlap: %s\n%s", why, text);
+    cr_assert(!events_hooks_overlap(text), "two hooks ran at once on one node:\n%s", text);
+}
+
+Test(workload, hooks_a_failing_on_start_then_a_transfer_never_overlap)
+{
+    hook_scenario(START_FAILS, false, false);
+}
+
+Test(workload, hooks_a_failing_on_start_then_sigterm_never_overlap)
+{
+    hook_scenario(START_FAILS, false, true);
+}
+
+Test(workload, hooks_a_hanging_on_start_then_a_transfer_never_overlap)
+{
+    hook_scenario(START_HANGS, false, false);
+}
+
+Test(workload, hooks_a_hanging_on_start_then_sigterm_never_overlap)
+{
+    hook_scenario(START_HANGS, false, true);
+}
+
+Test(workload, hooks_a_hanging_on_stop_in_a_transfer_makes_the_successor_wait_out_the_lease)
+{
+    hook_scenario(START_OK, true, false);
+}
+
+Test(workload, hooks_a_hanging_on_stop_at_sigterm_makes_the_successor_wait_out_the_lease)
+{
+    hook_scenario(START_OK, true, true);
+}
+
+/* ---- a workload that can run on one member only ------------------------------------------- */
+
+static bool body_has(int port, const char *path, const char *needle, char *body, size_t cap)
+{
+    return itest_http(port, "GET", path, NULL, body, cap) == 200 && strstr(body, needle) != NULL;
+}
+
+Test(workload, a_crash_loop_tries_every_member_once_and_converges_on_the_one_that_works)
+{
+    /* b can run the workload, a and c cannot. b joins last, so a or c leads first: giving up
+     * must move on to a member that has not failed yet instead of bouncing between a and c
+     * (transfers once broke ties by the lowest id, and b was never tried). */
+    setup(3, false);
+    itest_cluster_arg(&C, "--max-restarts=1");
+    setenv("TESTWORKER_ONLY_ON", "b", 1);
+    itest_node_start(&C, 0);
+    itest_node_start(&C, 2);
+    uint64_t deadline = itest_now_ms() + 30000;
+    events_t ev;
+    bool converged = false;
+    /* Converged: b's workload has been running for a second. */
+    while (!converged && itest_now_ms() < deadline) {
+        if (C.nodes[1].pid == 0 && events_load(events_path, &ev) && ev.n > 0)
+            itest_node_start(&C, 1);
+        events_load(events_path, &ev);
+        for (size_t i = 0; i < ev.n; i++)
+            if (strcmp(ev.iv[i].node, "b") == 0 && ev.iv[i].open &&
+                ev.iv[i].end_ns - ev.iv[i].start_ns > 1000000000ull)
+                converged = true;
+        usleep(20000);
+    }
+    unsetenv("TESTWORKER_ONLY_ON");
+    size_t before_b = 0;
+    while (before_b < ev.n && strcmp(ev.iv[before_b].node, "b") != 0)
+        before_b++;
+    events_t tried = ev;
+    tried.n = before_b;
+    cr_assert(converged, "the workload never settled on b: %zu starts on a, %zu on c",
+              events_starts(&ev, "a"), events_starts(&ev, "c"));
+    /* One round per member: 1 start + --max-restarts restarts, then it gives up. */
+    cr_assert_leq(events_starts(&tried, "a"), 2, "a was tried again before b");
+    cr_assert_leq(events_starts(&tried, "c"), 2, "c was tried again before b");
+    cr_assert_gt(before_b, 0, "b led first: the test proved nothing");
+    /* Who gave up, and why, is visible on every member. */
+    const char *first = ev.iv[0].node;
+    char body[1 << 15], needle[64];
+    snprintf(needle, sizeof(needle), "\"member\":\"%s\"", first);
+    deadline = itest_now_ms() + 3000;
+    while (!body_has(C.nodes[1].http_port, "/v1/status", needle, body, sizeof(body)) &&
+           itest_now_ms() < deadline)
+        usleep(20000);
+    cr_assert(strstr(body, "\"gave_up\":[") && strstr(body, needle) && strstr(body, "\"exit\""),
+              "/v1/status does not say that %s gave up: %s", first, body);
+    snprintf(needle, sizeof(needle), "electd_workload_gave_up{member=\"%s\"} 1", first);
+    cr_assert(body_has(C.nodes[1].http_port, "/metrics", needle, body, sizeof(body)),
+              "no %s in /metrics", needle);
+    stop_all();
+    check_no_overlap();
+}

@@ -556,6 +556,29 @@ Test(lease, transfer_gives_the_lease_up_and_the_target_leads_at_once)
     cr_assert(raft_lease_valid(nodes[t].r));
 }
 
+Test(lease, a_transfer_without_stopped_leaves_the_target_no_lease_for_an_election_timeout)
+{
+    /* The old leader's workload may still run until its lease ends (a failed on-stop): the
+     * target waits it out as after a crash, and cannot pass a "stopped" on before then. */
+    setup_cluster(3, 3);
+    int l = elect();
+    tick_all(HB);
+    int t = l == 3 ? 2 : 3;
+    cr_assert_eq(raft_transfer(nodes[l].r, (uint64_t)t, 0), 0);
+    deliver_all();
+    cr_assert_eq(leader_of_cluster(), t);
+    cr_assert_not(nodes[t].transfer_stopped);
+    tick_all(E - 2 * HB);
+    cr_assert_not(raft_lease_valid(nodes[t].r), "lease granted before the old one ran out");
+    int next = t == 1 ? 2 : 1;
+    cr_assert_eq(raft_transfer(nodes[t].r, (uint64_t)next, RAFT_FLAG_STOPPED), 0);
+    deliver_all();
+    cr_assert_eq(leader_of_cluster(), next);
+    cr_assert_not(nodes[next].transfer_stopped, "\"stopped\" passed on inside the wait");
+    tick_all(E + 2 * HB);
+    cr_assert(raft_lease_valid(nodes[next].r), "no lease after the wait");
+}
+
 Test(lease, failed_transfer_steps_down_and_a_leader_returns)
 {
     setup_cluster(3, 3);

@@ -9,6 +9,8 @@
  *        testworker --stamp FILE WORD...   append one line "<ns> <node> WORD..." and exit
  * Env:   TESTWORKER_EXIT_AFTER_MS=N   exit(1) after N ms (a crashing workload)
  *        TESTWORKER_IGNORE_TERM=1     ignore SIGTERM (a workload that will not stop)
+ *        TESTWORKER_ONLY_ON=NODE      on any other node, exit(1) after 50 ms (a workload that
+ *                                     can run on one member only)
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -71,6 +73,9 @@ int main(int argc, char **argv)
     else
         signal(SIGTERM, SIG_IGN);
     const char *exit_after = getenv("TESTWORKER_EXIT_AFTER_MS");
+    const char *only_on = getenv("TESTWORKER_ONLY_ON");
+    if (only_on != NULL && strcmp(only_on, node) != 0)
+        exit_after = "50";
     uint64_t die_at = exit_after ? mono_ns() + strtoull(exit_after, NULL, 10) * 1000000ull : 0;
     char what[128];
     const char *token = getenv("ELECTD_FENCING_TOKEN");
