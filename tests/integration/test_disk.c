@@ -196,8 +196,8 @@ static bool workload_running(const char *node, int timeout_ms)
 /* Requests that need the store answer 503 store_failed at once on node l. */
 static void check_refused(int l, int other)
 {
-    char members[128], remove[64];
-    snprintf(members, sizeof(members), "{\"name\":\"zz\",\"peer_addr\":\"127.0.0.1:9\"}");
+    const char *members = "{\"name\":\"zz\",\"peer_addr\":\"127.0.0.1:9\"}";
+    char remove[64];
     snprintf(remove, sizeof(remove), "/v1/members/%s", C.nodes[other].name);
     const struct {
         const char *method, *path, *body;
