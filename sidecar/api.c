@@ -85,6 +85,26 @@ void api_reply_not_leader(sidecar_api_t *api, http_req_t *req)
     cJSON_Delete(o);
 }
 
+bool api_store_refused(sidecar_api_t *api, http_req_t *req)
+{
+    sidecar_node_state_t st;
+    sidecar_node_state(api->node, &st);
+    if (st.store_ok)
+        return false;
+    cJSON *o = cJSON_CreateObject();
+    cJSON *err = cJSON_AddObjectToObject(o, "error");
+    cJSON_AddStringToObject(err, "code", "store_failed");
+    cJSON_AddStringToObject(err, "message",
+                            "this member cannot write to its data directory (disk full or I/O "
+                            "error; see its log): ask another member");
+    if (st.leader != 0 && st.leader != sidecar_node_id(api->node))
+        cJSON_AddItemToObject(err, "leader", api_member_json(api, st.leader));
+    http_req_header_add(req, "Retry-After", "1");
+    http_req_reply_json(req, 503, o);
+    cJSON_Delete(o);
+    return true;
+}
+
 static int64_t lease_remaining_ms(const sidecar_node_state_t *st)
 {
     uint64_t now = sidecar_shim_clock_ns();
@@ -192,15 +212,9 @@ static void h_status(http_req_t *req, void *data)
 
 static void h_healthz(http_req_t *req, void *data)
 {
-    sidecar_api_t *api = data;
-    sidecar_node_state_t st;
-    sidecar_node_state(api->node, &st);
     /* Answering at all proves the loop turns; the store must also be writable. */
-    if (!st.store_ok) {
-        http_req_reply_error(req, 503, "store_failing",
-                             "the store failed its last write; see the log");
+    if (api_store_refused(data, req))
         return;
-    }
     http_req_reply_text(req, 200, "text/plain; charset=utf-8", "ok\n");
 }
 
@@ -209,7 +223,9 @@ static void h_readyz(http_req_t *req, void *data)
     sidecar_api_t *api = data;
     sidecar_node_state_t st;
     sidecar_node_state(api->node, &st);
-    if (st.leader == 0 || !st.store_ok) {
+    if (api_store_refused(api, req))
+        return;
+    if (st.leader == 0) {
         http_req_reply_error(req, 503, "no_leader", "this node does not know a leader");
         return;
     }
@@ -263,6 +279,8 @@ static void transfer_done_cb(void *ud, int rv)
 static void h_transfer(http_req_t *req, void *data)
 {
     sidecar_api_t *api = data;
+    if (api_store_refused(api, req))
+        return;
     uint64_t target = 0;
     const char *to = http_req_query(req, "to");
     if (to != NULL && *to != '\0') {

@@ -50,6 +50,11 @@ void api_member_fields(const char *addr, char *name, size_t nlen, const char **p
 /* {"id","name","peer_addr","http"} of a member, or nulls for id 0. */
 cJSON *api_member_json(sidecar_api_t *api, uint64_t id);
 
+/* While this member's store is failing (a batch cannot be persisted: disk full, I/O error),
+ * answers req 503 store_failed (with the leader's address when another member leads) and
+ * returns true; returns false otherwise. For every request that needs the store. */
+bool api_store_refused(sidecar_api_t *api, http_req_t *req);
+
 /* --forward: relays req to the leader at leader_http and answers with its reply. Returns
  * false (nothing done) when forwarding is off, the address is unusable, or req was itself
  * forwarded. */

@@ -250,12 +250,14 @@ static void start_read(sidecar_api_t *api, http_req_t *req, bool list)
 
 static void h_get(http_req_t *req, void *data)
 {
-    start_read(data, req, false);
+    if (!api_store_refused(data, req))
+        start_read(data, req, false);
 }
 
 static void h_list(http_req_t *req, void *data)
 {
-    start_read(data, req, true);
+    if (!api_store_refused(data, req))
+        start_read(data, req, true);
 }
 
 /* ---- writes ------------------------------------------------------------------------------------
@@ -341,12 +343,14 @@ int api_wait_entry(sidecar_api_t *api, http_req_t *req, uint64_t index, uint64_t
 
 static void h_put(http_req_t *req, void *data)
 {
-    start_write(data, req, true);
+    if (!api_store_refused(data, req))
+        start_write(data, req, true);
 }
 
 static void h_delete(http_req_t *req, void *data)
 {
-    start_write(data, req, false);
+    if (!api_store_refused(data, req))
+        start_write(data, req, false);
 }
 
 static void reply_write(http_req_t *req, const raft_entry_t *e, const store_result_t *res)
@@ -461,7 +465,11 @@ static void fail_all(sidecar_api_t *api, const char *code, const char *msg)
 static void changed_cb(void *ud, const sidecar_node_state_t *st)
 {
     sidecar_api_t *api = ud;
-    if (st->role != RAFT_LEADER && api->waits != NULL)
+    if (!st->store_ok && api->waits != NULL)
+        fail_all(api, "store_failed",
+                 "this member cannot write to its data directory (disk full or I/O error); a "
+                 "pending write may or may not have applied");
+    else if (st->role != RAFT_LEADER && api->waits != NULL)
         fail_all(api, "leadership_lost",
                  "this node stopped leading; a pending write may or may not have applied");
 }

@@ -63,6 +63,8 @@ static void propose(sidecar_api_t *api, http_req_t *req, raft_conf_op_t op, uint
                     const char *addr)
 {
     const raft_t *r = sidecar_node_raft(api->node);
+    if (api_store_refused(api, req))
+        return;
     if (raft_role(r) != RAFT_LEADER) {
         api_reply_not_leader(api, req);
         return;

@@ -13,6 +13,7 @@
 
 #define BOOTSTRAP_KEY      "bootstrap_conf"
 #define STORE_RETRY_LOG_NS 1000000000ull /* log a failing store at most once a second */
+#define STORE_RETRY_NS     100000000ull  /* retry a batch that failed at most every 100 ms */
 
 const char *sidecar_node_strerror(int err)
 {
@@ -50,6 +51,9 @@ struct sidecar_node {
     store_result_t *results;
     size_t cap_results;
     bool in_process;
+    bool batch_failing;        /* the batch out failed to persist or apply: being retried */
+    uint64_t failing_since_ns; /* when it first failed */
+    uint64_t retry_at_ns;      /* not before */
     uint64_t store_fail_logged_ns;
     uint64_t compact_retry_at;
     bool closing;
@@ -129,37 +133,38 @@ static void notify_changed(sidecar_node_t *n)
             o->changed_cb(o->ud, &n->state);
 }
 
+/* Logs a store failure, at most once a second while it lasts. */
 static void store_failed(sidecar_node_t *n, const char *what, int rv)
 {
     uint64_t now = uv_hrtime();
-    if (n->state.store_ok || now - n->store_fail_logged_ns >= STORE_RETRY_LOG_NS) {
+    if (n->store_fail_logged_ns == 0 || now - n->store_fail_logged_ns >= STORE_RETRY_LOG_NS) {
         SIDECAR_LOG(SIDECAR_LOG_ERROR, "storage failed; will retry", SIDECAR_LOG_STR("op", what),
                     SIDECAR_LOG_STR("error", store_strerror(rv)),
                     SIDECAR_LOG_STR("detail", store_errmsg(n->store)));
         n->store_fail_logged_ns = now;
     }
-    if (n->state.store_ok) {
-        n->state.store_ok = false;
-        notify_changed(n);
-    }
 }
 
 /* ---- soft state ----------------------------------------------------------------------------- */
 
-static void update_state(sidecar_node_t *n, const raft_ready_t *rd)
+/* Publishes the node as the rest of the daemon sees it. While a batch is failing the store is
+ * not ok and no lease is claimed, whatever the core believes: a leader that cannot persist
+ * must not run the workload. */
+static void publish(sidecar_node_t *n, raft_role_t role, uint64_t leader, uint64_t term,
+                    uint64_t lease_until_tick, bool transfer_stopped)
 {
     sidecar_node_state_t *s = &n->state;
     sidecar_node_state_t old = *s;
-    s->role = rd->role;
-    s->term = rd->term;
-    s->leader = rd->leader;
-    s->lease_deadline_ns = rd->role == RAFT_LEADER && rd->lease_until_tick > 0
-                               ? sidecar_node_tick_ns(n, rd->lease_until_tick)
+    s->role = role;
+    s->term = term;
+    s->leader = leader;
+    s->lease_deadline_ns = role == RAFT_LEADER && lease_until_tick > 0 && !n->batch_failing
+                               ? sidecar_node_tick_ns(n, lease_until_tick)
                                : 0;
-    s->transfer_stopped = rd->transfer_stopped;
+    s->transfer_stopped = transfer_stopped;
     s->commit = raft_commit_index(n->raft);
     s->applied = store_applied_index(n->store);
-    s->store_ok = true;
+    s->store_ok = !n->batch_failing;
     if (old.role != s->role || old.leader != s->leader || old.term != s->term) {
         char leader[64];
         sidecar_node_member_name(n, s->leader, leader, sizeof(leader));
@@ -173,6 +178,50 @@ static void update_state(sidecar_node_t *n, const raft_ready_t *rd)
     }
     if (memcmp(&old, s, sizeof(old)) != 0)
         notify_changed(n);
+}
+
+static void update_state(sidecar_node_t *n, const raft_ready_t *rd)
+{
+    publish(n, rd->role, rd->leader, rd->term, rd->lease_until_tick, rd->transfer_stopped);
+}
+
+/* What the core believes now: while a batch is stuck the core keeps stepping and ticking, so
+ * the batch's own soft state grows stale (a leader is deposed by the healthy members). */
+static void publish_live(sidecar_node_t *n, bool transfer_stopped)
+{
+    const raft_t *r = n->raft;
+    publish(n, raft_role(r), raft_leader(r), raft_term(r), raft_lease_until(r), transfer_stopped);
+}
+
+/* Persisting or applying the batch failed (disk full, I/O error); it is retried every
+ * STORE_RETRY_NS. Nothing of it or after it leaves this node meanwhile: no vote grant, no
+ * append acknowledgement, no vote request, no heartbeat. So the member can neither help elect
+ * anyone nor win an election before its vote is durable, and a leader falls silent: the
+ * healthy members elect another within an election timeout (their stickiness outlasts its
+ * lease). The workload stops at once (no lease is published) and the API refuses what
+ * needs the store (store_ok is false). */
+static void batch_failed(sidecar_node_t *n, const char *what, int rv)
+{
+    uint64_t now = uv_hrtime();
+    store_failed(n, what, rv);
+    if (!n->batch_failing) {
+        n->batch_failing = true;
+        n->failing_since_ns = now;
+    }
+    n->retry_at_ns = now + STORE_RETRY_NS;
+    publish_live(n, false);
+}
+
+/* The batch that was failing went through: publish the core's present state rather than the
+ * batch's (taken when it first failed) so that nobody sees the term or the role go back. */
+static void batch_recovered(sidecar_node_t *n, const raft_ready_t *rd)
+{
+    n->batch_failing = false;
+    n->store_fail_logged_ns = 0;
+    SIDECAR_LOG(SIDECAR_LOG_INFO, "storage works again",
+                SIDECAR_LOG_UINT("failed_ms", (uv_hrtime() - n->failing_since_ns) / 1000000));
+    bool same = rd->role == raft_role(n->raft) && rd->term == raft_term(n->raft);
+    publish_live(n, same && rd->transfer_stopped);
 }
 
 static void log_state_cb(void *ud, uint64_t *term, const char **role)
@@ -294,6 +343,10 @@ static void process(sidecar_node_t *n)
             n->sent_early = false;
         }
         raft_ready_t *rd = &n->rd;
+        if (n->batch_failing && uv_hrtime() < n->retry_at_ns) {
+            publish_live(n, false);
+            break;
+        }
         if (!n->persisted && !n->sent_early && rd->role == RAFT_LEADER) {
             /* Raft dissertation §10.2.1: a leader may replicate while it writes its own copy;
              * the core counts that copy towards commit only once this batch is advanced. */
@@ -305,8 +358,8 @@ static void process(sidecar_node_t *n)
         if (!n->persisted) {
             int rv = store_save_ready(n->store, rd);
             if (rv != 0) {
-                store_failed(n, "persist", rv);
-                break; /* nothing leaves this node until it is durable: retried next tick */
+                batch_failed(n, "persist", rv);
+                break; /* nothing leaves this node until it is durable */
             }
             n->persisted = true;
             if (rd->chunk != NULL && rd->chunk->last)
@@ -319,14 +372,17 @@ static void process(sidecar_node_t *n)
         }
         int rv = apply_batch(n, rd);
         if (rv != 0) {
-            store_failed(n, "apply", rv);
+            batch_failed(n, "apply", rv);
             break;
         }
         for (size_t i = 0; i < rd->n_reads; i++)
             for (sidecar_node_observer_t *o = n->observers; o; o = o->next)
                 if (o->read_cb)
                     o->read_cb(o->ud, rd->reads[i].ctx, rd->reads[i].index);
-        update_state(n, rd);
+        if (n->batch_failing)
+            batch_recovered(n, rd);
+        else
+            update_state(n, rd);
         raft_advance(n->raft);
         n->batch_out = false;
         sync_peers(n);
@@ -642,6 +698,7 @@ void sidecar_node_close(sidecar_node_t *n, void (*cb)(void *ud), void *ud)
 {
     if (n->closing)
         return;
+    n->retry_at_ns = 0;
     process(n); /* persist whatever is pending: a vote or an append ack must not be lost */
     n->closing = true;
     n->close_cb = cb;

@@ -2,8 +2,11 @@
  * peer transport, and publishes what happens to the rest of the daemon.
  *
  * Per batch the driver keeps the core's order: persist (one store transaction, fsync) ->
- * send -> apply -> advance. If persisting fails (disk full, I/O error) nothing is sent and
- * the batch is retried on the next tick; /healthz reports the store as failing meanwhile.
+ * send -> apply -> advance. If persisting or applying fails (disk full, I/O error) nothing
+ * more is sent and the batch is retried every 100 ms until it goes through: the member then
+ * grants no vote and wins no election, a leader falls silent (the healthy members elect
+ * another), and the published state says store_ok = false with no lease, so the workload
+ * stops and the API refuses what needs the store (503 store_failed).
  * Ticks come from the boot-time clock (CLOCK_BOOTTIME, sidecar_shim_clock_ns(): it counts
  * time the host spent suspended): after a stall or a suspend every missed tick is delivered
  * first, so the core's time never runs behind real time by more than one tick.
@@ -51,7 +54,8 @@ typedef struct sidecar_node_state {
     uint64_t applied;
     uint64_t epoch;        /* fencing token: the term whose term-start entry applied last */
     bool transfer_stopped; /* became leader via a handover whose sender had stopped */
-    bool store_ok;         /* the last persist/apply succeeded */
+    bool store_ok;         /* false while a batch that failed to persist/apply is retried
+                              (role, leader and term are then the core's, lease none) */
 } sidecar_node_state_t;
 
 typedef struct sidecar_node_observer {

@@ -442,7 +442,7 @@ static check_outcome_t write_outcome(client_t *c, const httpc_resp_t *resp, chec
     if (resp->status >= 400 && resp->status < 500)
         return CHECK_FAIL;
     c->target = rnd(&c->rng, 0, c->r->n - 1);
-    return CHECK_MAYBE; /* 503 timeout / leadership_lost / store_failing, 5xx: may apply */
+    return CHECK_MAYBE; /* 503 timeout / leadership_lost / store_failed, 5xx: may apply */
 }
 
 static void client_get(client_t *c, int seg)
