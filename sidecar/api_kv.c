@@ -275,8 +275,13 @@ static void start_write(sidecar_api_t *api, http_req_t *req, bool put)
     const char *fence = http_req_query(req, "fence");
     if (fence == NULL)
         fence = http_req_header(req, FENCE_HEADER);
-    if (fence != NULL && !parse_u64(fence, &cond.fence)) {
-        http_req_reply_error(req, 400, "invalid_fence", "the fencing token must be a number");
+    /* The store reads fence 0 as "unfenced": a present fence of 0 (a worker that took an
+     * unset token for 0) would silently write unfenced, so it is refused like any other
+     * fence that is not an epoch. */
+    if (fence != NULL && (!parse_u64(fence, &cond.fence) || cond.fence == 0)) {
+        http_req_reply_error(req, 400, "invalid_fence",
+                             "a fencing token is the epoch, a number from 1 up "
+                             "(ELECTD_FENCING_TOKEN); omit it for an unfenced write");
         return;
     }
     const char *if_match = http_req_header(req, "If-Match");
