@@ -63,6 +63,8 @@ typedef struct http_limits {
                                      the server stops reading from it */
     size_t max_write_queue_bytes; /* 1 MiB: unsent response bytes per connection; beyond
                                      this dispatch pauses, and streams fail with HTTP_ESLOW */
+    uint32_t probe_reserve;       /* 8: loopback connections accepted beyond max_connections
+                                     for HTTP_ROUTE_PROBE routes only (see below) */
 } http_limits_t;
 
 typedef struct http_options {
@@ -114,6 +116,7 @@ typedef enum http_method {
 
 /* Route flags. */
 #define HTTP_ROUTE_MUTATING 0x1 /* requires "Authorization: Bearer <token>" if a token is set */
+#define HTTP_ROUTE_PROBE    0x4 /* a health probe: also served from the probe reserve */
 
 /* A handler: `req` is valid until answered (http_req_reply*, or http_req_stream_end) or
  * until its cancel callback runs. `data` is the pointer given to http_server_route(). */

@@ -294,6 +294,7 @@ int sidecar_api_start(sidecar_api_t **out, uv_loop_t *loop, const sidecar_config
     opts.limits.max_header_bytes = cfg->http_max_header_bytes;
     opts.limits.max_body_bytes = cfg->http_max_body_bytes;
     opts.limits.idle_timeout_ms = cfg->http_idle_timeout_ms;
+    opts.limits.header_timeout_ms = cfg->http_header_timeout_ms;
     opts.token = cfg->http_token;
     int rv = http_server_create(loop, &opts, &api->srv);
     if (rv != 0) {
@@ -302,8 +303,9 @@ int sidecar_api_start(sidecar_api_t **out, uv_loop_t *loop, const sidecar_config
         return rv;
     }
     http_server_route(api->srv, HTTP_METHOD_GET, "/v1/status", 0, h_status, api);
-    http_server_route(api->srv, HTTP_METHOD_GET, "/healthz", 0, h_healthz, api);
-    http_server_route(api->srv, HTTP_METHOD_GET, "/readyz", 0, h_readyz, api);
+    /* Probes: also answered from the reserve beyond --http-max-connections. */
+    http_server_route(api->srv, HTTP_METHOD_GET, "/healthz", HTTP_ROUTE_PROBE, h_healthz, api);
+    http_server_route(api->srv, HTTP_METHOD_GET, "/readyz", HTTP_ROUTE_PROBE, h_readyz, api);
     http_server_route(api->srv, HTTP_METHOD_GET, "/v1/primary", 0, h_primary, api);
     http_server_route(api->srv, HTTP_METHOD_POST, "/v1/leader/transfer", HTTP_ROUTE_MUTATING,
                       h_transfer, api);

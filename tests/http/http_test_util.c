@@ -234,6 +234,8 @@ void test_routes_add(http_server_t *srv, struct test_ctx *ctx)
     cr_assert_eq(http_server_route(srv, HTTP_METHOD_GET, "/events", 0, h_events, ctx), 0);
     cr_assert_eq(http_server_route(srv, HTTP_METHOD_GET, "/hdr", 0, h_hdr, ctx), 0);
     cr_assert_eq(http_server_route(srv, HTTP_METHOD_GET, "/redirect", 0, h_redirect, ctx), 0);
+    cr_assert_eq(
+        http_server_route(srv, HTTP_METHOD_GET, "/healthz", HTTP_ROUTE_PROBE, h_hello, ctx), 0);
 }
 
 /* ---- threaded server ---- */

@@ -33,7 +33,8 @@ struct test_ctx {
  *   GET  /events                -> SSE: "data: hello", then an event every 20 ms
  *                                  (?flood=N: N bytes every 1 ms instead)
  *   GET  /hdr?name=H            -> 200 value of request header H, 404 if absent
- *   GET  /redirect              -> 307 with Location */
+ *   GET  /redirect              -> 307 with Location
+ *   GET  /healthz  probe        -> 200 "hello" (served from the probe reserve too) */
 void test_routes_add(http_server_t *srv, struct test_ctx *ctx);
 
 /* A server on a loop running in a helper thread. */

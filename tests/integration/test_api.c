@@ -242,3 +242,87 @@ Test(api, metrics_are_valid_prometheus_text)
     char bad2[] = "# TYPE x gauge\ny 1\n";
     cr_assert(check_exposition(bad2) != NULL);
 }
+
+/* ---- connection floods ------------------------------------------------------------------- */
+
+static int connect_http(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    return fd;
+}
+
+/* 1 once the server closed fd (EOF or reset) within timeout_ms; reads are discarded. */
+static bool closed_within(int fd, int timeout_ms)
+{
+    uint64_t deadline = itest_now_ms() + (uint64_t)timeout_ms;
+    char buf[4096];
+    while (itest_now_ms() < deadline) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 20) > 0 && read(fd, buf, sizeof(buf)) <= 0)
+            return true;
+    }
+    return false;
+}
+
+static void start1(const char *a, const char *b)
+{
+    itest_cluster_init(&C, 1, 1);
+    itest_cluster_arg(&C, "--heartbeat-interval=50ms");
+    itest_cluster_arg(&C, "--election-timeout=500ms");
+    itest_cluster_arg(&C, "--stop-timeout=200ms");
+    if (a != NULL)
+        itest_cluster_arg(&C, a);
+    if (b != NULL)
+        itest_cluster_arg(&C, b);
+    itest_cluster_start(&C);
+    cr_assert_eq(itest_wait_leader(&C, 15000), 0);
+}
+
+/* With --http-max-connections taken by clients that never send a request, the health probes
+ * are still answered (the probe reserve), everything else is refused at once, and the idle
+ * clients are dropped after --http-header-timeout, after which /v1/status answers again. */
+Test(api, probes_answer_while_idle_connections_exhaust_the_limit)
+{
+    start1("--http-max-connections=6", "--http-header-timeout=700ms");
+    int port = C.nodes[0].http_port;
+    char body[8192];
+    int idle[6];
+    for (int i = 0; i < 6; i++)
+        idle[i] = connect_http(port);
+    usleep(100000); /* accepted before the probes below, in listen-queue order */
+    uint64_t start = itest_now_ms();
+    cr_assert_eq(itest_http(port, "GET", "/healthz", NULL, body, sizeof(body)), 200, "%s", body);
+    cr_assert_eq(itest_http(port, "GET", "/readyz", NULL, body, sizeof(body)), 200, "%s", body);
+    int st = itest_http(port, "GET", "/v1/status", NULL, body, sizeof(body));
+    cr_assert_eq(st, 503, "%d %s", st, body);
+    cr_assert(strstr(body, "too_many_connections") != NULL, "%s", body);
+    cr_assert_lt(itest_now_ms() - start, 600, "the probes waited for the header timeout");
+    /* The silent clients are dropped by the header timeout, and the API serves again. */
+    for (int i = 0; i < 6; i++) {
+        cr_assert(closed_within(idle[i], 3000), "idle connection %d was not closed", i);
+        close(idle[i]);
+    }
+    cr_assert_eq(itest_http(port, "GET", "/v1/status", NULL, body, sizeof(body)), 200);
+
+    /* Half a header, and a slowloris trickling a byte every 50 ms: the header timeout is on
+     * the whole head, so both are closed after about 700 ms however often bytes arrive. */
+    int half = connect_http(port);
+    int slow = connect_http(port);
+    const char *head = "GET /v1/status HTTP/1.1\r\nHost: x\r\n";
+    cr_assert_eq(send(half, head, strlen(head), MSG_NOSIGNAL), (ssize_t)strlen(head));
+    cr_assert_eq(send(slow, head, strlen(head), MSG_NOSIGNAL), (ssize_t)strlen(head));
+    start = itest_now_ms();
+    bool slow_closed = false;
+    for (int i = 0; i < 100 && !slow_closed; i++) { /* 5 s at most */
+        (void)send(slow, "X", 1, MSG_NOSIGNAL);
+        slow_closed = closed_within(slow, 50);
+    }
+    cr_assert(slow_closed, "a trickling client kept its connection for 5 s");
+    cr_assert_lt(itest_now_ms() - start, 2500);
+    cr_assert(closed_within(half, 2000), "half a header kept its connection");
+    close(half);
+    close(slow);
+}
