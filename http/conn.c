@@ -104,6 +104,10 @@ static void set_pre(struct http_req *r, int status)
         r->pre_code = "unauthorized";
         r->pre_message = "missing or wrong bearer token";
         break;
+    case 403:
+        r->pre_code = "insufficient_scope";
+        r->pre_message = "this token may not use this endpoint";
+        break;
     case 404:
         r->pre_code = "not_found";
         r->pre_message = "no such route";
@@ -315,20 +319,35 @@ static http_method_t map_method(uint8_t m)
 }
 
 /* Constant-time comparison: the token must not leak through timing. */
-static bool token_ok(const struct http_server *srv, const char *auth)
+static bool token_ok(const struct http_server *srv, const char *t, size_t n)
 {
+    unsigned char diff = n != srv->token_len;
+    for (size_t i = 0; i < srv->token_len; i++)
+        diff |= (unsigned char)(srv->token[i] ^ (i < n ? t[i] : 0));
+    return diff == 0;
+}
+
+/* A mutating route with a token set: 0 (allowed), 401 (no or unknown token) or 403 (the
+ * scoped credential on a route it may not use). */
+static int authorize(struct http_server *srv, struct http_req *r)
+{
+    const char *auth = http_req_header(r, "Authorization");
     if (!auth || strncasecmp(auth, "Bearer ", 7) != 0)
-        return false;
+        return 401;
     const char *t = auth + 7;
     while (*t == ' ')
         t++;
     size_t n = strlen(t);
     while (n && (t[n - 1] == ' ' || t[n - 1] == '\t'))
         n--;
-    unsigned char diff = n != srv->token_len;
-    for (size_t i = 0; i < srv->token_len; i++)
-        diff |= (unsigned char)(srv->token[i] ^ (i < n ? t[i] : 0));
-    return diff == 0;
+    if (token_ok(srv, t, n))
+        return 0;
+    if (!srv->scoped_cb || !srv->scoped_cb(t, n, srv->scoped_data))
+        return 401;
+    if (!(r->route->flags & HTTP_ROUTE_SCOPED))
+        return 403;
+    r->scoped = true;
+    return 0;
 }
 
 static int on_headers_complete(llhttp_t *p)
@@ -351,15 +370,14 @@ static int on_headers_complete(llhttp_t *p)
     int st = r->route ? 0 : router_parse_target(r); /* probe_check may have routed it */
     if (st == 0 && !r->route)
         st = router_match(srv, r);
-    if (st == 0 && (r->route->flags & HTTP_ROUTE_MUTATING) && srv->token_len &&
-        !token_ok(srv, http_req_header(r, "Authorization")))
-        st = 401;
+    if (st == 0 && (r->route->flags & HTTP_ROUTE_MUTATING) && srv->token_len)
+        st = authorize(srv, r);
     if (st) {
         if (st == 400)
             srv->counters.bad_requests++;
         set_pre(r, st);
-        if (st != 401)
-            r->route = NULL; /* counted as unmatched; a 401 counts under its route */
+        if (st != 401 && st != 403)
+            r->route = NULL; /* counted as unmatched; 401 and 403 count under their route */
         return 0;
     }
     c->last_io_ms = now_ms(c); /* the body is timed from the end of the head */
@@ -551,6 +569,8 @@ static void dispatch(struct http_conn *c, struct http_req *r)
             http_req_header_add(r, "Allow", r->allow);
         if (r->pre_status == 401)
             http_req_header_add(r, "WWW-Authenticate", "Bearer");
+        if (r->pre_status == 403)
+            http_req_header_add(r, "WWW-Authenticate", "Bearer error=\"insufficient_scope\"");
         req_reply_server_error(r);
         return;
     }

@@ -113,6 +113,7 @@ struct http_req {
     const char *pre_code, *pre_message;
     char allow[64];
     bool close_after; /* close the connection after this response */
+    bool scoped;      /* authorized by the scoped credential */
 
     /* Response. */
     char *extra;
@@ -164,6 +165,8 @@ struct http_server {
     http_limits_t lim;
     char *token;
     size_t token_len;
+    http_scoped_token_cb scoped_cb;
+    void *scoped_data;
     uv_tcp_t listener;
     bool listening;
     bool listener_used;

@@ -68,6 +68,8 @@ int http_server_create(uv_loop_t *loop, const http_options_t *opts, http_server_
             }
             srv->token_len = strlen(srv->token);
         }
+        srv->scoped_cb = opts->scoped_cb;
+        srv->scoped_data = opts->scoped_data;
     }
     apply_defaults(&srv->lim);
     uv_timer_init(loop, &srv->close_timer);

@@ -284,6 +284,13 @@ static void start_write(sidecar_api_t *api, http_req_t *req, bool put)
                              "(ELECTD_FENCING_TOKEN); omit it for an unfenced write");
         return;
     }
+    /* The workload's own credential writes only what the epoch protects. */
+    if (fence == NULL && http_req_scoped(req)) {
+        http_req_reply_error(req, 403, "fence_required",
+                             "a write with the workload token must carry the fencing token "
+                             "(?fence=$ELECTD_FENCING_TOKEN)");
+        return;
+    }
     const char *if_match = http_req_header(req, "If-Match");
     const char *if_none = http_req_header(req, "If-None-Match");
     if (if_match != NULL) {
@@ -493,10 +500,11 @@ void api_kv_init(sidecar_api_t *api, uv_loop_t *loop)
 {
     http_server_route(api->srv, HTTP_METHOD_GET, "/v1/kv", 0, h_list, api);
     http_server_route(api->srv, HTTP_METHOD_GET, "/v1/kv/{key...}", 0, h_get, api);
-    http_server_route(api->srv, HTTP_METHOD_PUT, "/v1/kv/{key...}", HTTP_ROUTE_MUTATING, h_put,
-                      api);
-    http_server_route(api->srv, HTTP_METHOD_DELETE, "/v1/kv/{key...}", HTTP_ROUTE_MUTATING,
-                      h_delete, api);
+    /* The workload's token may write, fenced (start_write). */
+    http_server_route(api->srv, HTTP_METHOD_PUT, "/v1/kv/{key...}",
+                      HTTP_ROUTE_MUTATING | HTTP_ROUTE_SCOPED, h_put, api);
+    http_server_route(api->srv, HTTP_METHOD_DELETE, "/v1/kv/{key...}",
+                      HTTP_ROUTE_MUTATING | HTTP_ROUTE_SCOPED, h_delete, api);
     api->obs = (sidecar_node_observer_t){
         .changed_cb = changed_cb, .applied_cb = applied_cb, .read_cb = read_cb, .ud = api};
     sidecar_node_observe(api->node, &api->obs);

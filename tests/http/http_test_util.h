@@ -26,7 +26,9 @@ struct test_ctx {
  *   GET  /seq?n=X               -> 200 "X"
  *   GET  /p/{a}/{rest...}       -> 200 JSON {"a":..,"rest":..}
  *   GET  /kv/{key...}           -> 200 JSON {"key":..,"wait":query wait or null}
- *   PUT  /kv/{key...} mutating  -> 200 JSON {"key":..,"len":body length}
+ *   PUT  /kv/{key...} mutating, scoped -> 200 JSON {"key":..,"len":body length}, plus
+ *                                  "scoped":true when http_req_scoped()
+ *   POST /admin  mutating       -> 200 "hello" (not open to the scoped credential)
  *   POST /json                  -> 200 JSON body re-serialized, 400 on bad JSON
  *   POST /echo                  -> 200 body as received
  *   GET  /async?ms=N&id=X       -> 200 "async-X" after N ms (cancellable)
