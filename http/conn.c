@@ -372,6 +372,7 @@ static int on_headers_complete(llhttp_t *p)
         st = router_match(srv, r);
     if (st == 0 && (r->route->flags & HTTP_ROUTE_MUTATING) && srv->token_len)
         st = authorize(srv, r);
+    c->last_io_ms = now_ms(c); /* the body (kept or discarded) is timed from here */
     if (st) {
         if (st == 400)
             srv->counters.bad_requests++;
@@ -380,7 +381,6 @@ static int on_headers_complete(llhttp_t *p)
             r->route = NULL; /* counted as unmatched; 401 and 403 count under their route */
         return 0;
     }
-    c->last_io_ms = now_ms(c); /* the body is timed from the end of the head */
     /* A client waiting for "100 Continue" before sending its body: conn_process() sends it
      * once every earlier request is answered (an interim response must not overtake
      * them). */
