@@ -104,6 +104,10 @@ static void set_pre(struct http_req *r, int status)
         r->pre_code = "unauthorized";
         r->pre_message = "missing or wrong bearer token";
         break;
+    case 403:
+        r->pre_code = "insufficient_scope";
+        r->pre_message = "this token may not use this endpoint";
+        break;
     case 404:
         r->pre_code = "not_found";
         r->pre_message = "no such route";
@@ -127,6 +131,10 @@ static void set_pre(struct http_req *r, int status)
     case 431:
         r->pre_code = "headers_too_large";
         r->pre_message = "request headers too large";
+        break;
+    case 503: /* only from the probe reserve */
+        r->pre_code = "too_many_connections";
+        r->pre_message = "connection limit reached; only health probes are served over it";
         break;
     default:
         r->pre_status = 500;
@@ -172,14 +180,29 @@ static int on_url(llhttp_t *p, const char *at, size_t len)
     return 0;
 }
 
+static http_method_t map_method(uint8_t m);
+
+/* A connection from the probe reserve serves one probe and nothing else; the request line
+ * decides, before any header is read. The route found here is kept for the request. */
+static int probe_check(struct http_conn *c, llhttp_t *p)
+{
+    struct http_req *r = c->cur;
+    r->method = map_method(llhttp_get_method(p));
+    if (router_parse_target(r) != 0 || router_match(c->srv, r) != 0 ||
+        !(r->route->flags & HTTP_ROUTE_PROBE))
+        return fail_cb(c, 503);
+    return 0;
+}
+
 static int on_url_complete(llhttp_t *p)
 {
-    struct http_req *r = pconn(p)->cur;
+    struct http_conn *c = pconn(p);
+    struct http_req *r = c->cur;
     /* The target's NUL terminator is already there; keep it by counting it in text. */
     if (grow_append(&r->text, &r->text_len, &r->text_cap, "", 0))
-        return fail_cb(pconn(p), 500);
+        return fail_cb(c, 500);
     r->text_len++;
-    return 0;
+    return c->probe_only ? probe_check(c, p) : 0;
 }
 
 static int header_bytes(struct http_conn *c, size_t n)
@@ -296,20 +319,35 @@ static http_method_t map_method(uint8_t m)
 }
 
 /* Constant-time comparison: the token must not leak through timing. */
-static bool token_ok(const struct http_server *srv, const char *auth)
+static bool token_ok(const struct http_server *srv, const char *t, size_t n)
 {
+    unsigned char diff = n != srv->token_len;
+    for (size_t i = 0; i < srv->token_len; i++)
+        diff |= (unsigned char)(srv->token[i] ^ (i < n ? t[i] : 0));
+    return diff == 0;
+}
+
+/* A mutating route with a token set: 0 (allowed), 401 (no or unknown token) or 403 (the
+ * scoped credential on a route it may not use). */
+static int authorize(struct http_server *srv, struct http_req *r)
+{
+    const char *auth = http_req_header(r, "Authorization");
     if (!auth || strncasecmp(auth, "Bearer ", 7) != 0)
-        return false;
+        return 401;
     const char *t = auth + 7;
     while (*t == ' ')
         t++;
     size_t n = strlen(t);
     while (n && (t[n - 1] == ' ' || t[n - 1] == '\t'))
         n--;
-    unsigned char diff = n != srv->token_len;
-    for (size_t i = 0; i < srv->token_len; i++)
-        diff |= (unsigned char)(srv->token[i] ^ (i < n ? t[i] : 0));
-    return diff == 0;
+    if (token_ok(srv, t, n))
+        return 0;
+    if (!srv->scoped_cb || !srv->scoped_cb(t, n, srv->scoped_data))
+        return 401;
+    if (!(r->route->flags & HTTP_ROUTE_SCOPED))
+        return 403;
+    r->scoped = true;
+    return 0;
 }
 
 static int on_headers_complete(llhttp_t *p)
@@ -329,18 +367,18 @@ static int on_headers_complete(llhttp_t *p)
         return fail_cb(c, 400);
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > srv->lim.max_body_bytes)
         return fail_cb(c, 413);
-    int st = router_parse_target(r);
-    if (st == 0)
+    int st = r->route ? 0 : router_parse_target(r); /* probe_check may have routed it */
+    if (st == 0 && !r->route)
         st = router_match(srv, r);
-    if (st == 0 && (r->route->flags & HTTP_ROUTE_MUTATING) && srv->token_len &&
-        !token_ok(srv, http_req_header(r, "Authorization")))
-        st = 401;
+    if (st == 0 && (r->route->flags & HTTP_ROUTE_MUTATING) && srv->token_len)
+        st = authorize(srv, r);
+    c->last_io_ms = now_ms(c); /* the body (kept or discarded) is timed from here */
     if (st) {
         if (st == 400)
             srv->counters.bad_requests++;
         set_pre(r, st);
-        if (st != 401)
-            r->route = NULL; /* counted as unmatched; a 401 counts under its route */
+        if (st != 401 && st != 403)
+            r->route = NULL; /* counted as unmatched; 401 and 403 count under their route */
         return 0;
     }
     /* A client waiting for "100 Continue" before sending its body: conn_process() sends it
@@ -372,7 +410,7 @@ static int on_message_complete(llhttp_t *p)
     struct http_conn *c = pconn(p);
     struct http_req *r = c->cur;
     c->cur = NULL;
-    r->keep_alive = llhttp_should_keep_alive(p);
+    r->keep_alive = llhttp_should_keep_alive(p) && !c->probe_only;
     if (r->pre_status) {
         free(r->body);
         r->body = NULL;
@@ -423,7 +461,9 @@ static void parse_error(struct http_conn *c, int status)
         conn_abort(c);
         return;
     }
-    if (status != 408)
+    if (status == 503)
+        c->srv->counters.connections_rejected++;
+    else if (status != 408)
         c->srv->counters.bad_requests++;
     set_pre(r, status);
     r->route = NULL;
@@ -474,9 +514,10 @@ static void execute(struct http_conn *c, const char *data, size_t len)
 
 static void conn_feed(struct http_conn *c, const char *data, size_t len)
 {
+    /* Bytes alone do not move the idle clock: a client trickling empty lines (which begin
+     * no request) would otherwise hold its connection forever. */
     if (c->closing || c->finishing || c->read_done || len == 0)
         return;
-    c->last_io_ms = now_ms(c);
     if (c->paused) {
         if (save_pending(c, data, len))
             parse_error(c, 500);
@@ -528,6 +569,8 @@ static void dispatch(struct http_conn *c, struct http_req *r)
             http_req_header_add(r, "Allow", r->allow);
         if (r->pre_status == 401)
             http_req_header_add(r, "WWW-Authenticate", "Bearer");
+        if (r->pre_status == 403)
+            http_req_header_add(r, "WWW-Authenticate", "Bearer error=\"insufficient_scope\"");
         req_reply_server_error(r);
         return;
     }
@@ -651,7 +694,10 @@ static int timer_kind(struct http_conn *c, uint64_t *deadline)
     bool mid_headers = (c->cur && !c->cur->headers_done) ||
                        (!c->cur && !c->head && c->served == 0 && !c->read_done);
     if (mid_headers) {
-        *deadline = c->hdr_start_ms + c->srv->lim.header_timeout_ms;
+        uint32_t limit = c->srv->lim.header_timeout_ms;
+        if (c->probe_only && limit > HTTP_PROBE_HEADER_TIMEOUT_MS)
+            limit = HTTP_PROBE_HEADER_TIMEOUT_MS;
+        *deadline = c->hdr_start_ms + limit;
         return TIMER_HEADER;
     }
     if (c->head && (c->head->state == REQ_ACTIVE || c->head->state == REQ_STREAMING))
@@ -694,7 +740,8 @@ static void timer_cb(uv_timer_t *t)
     }
     c->srv->counters.timeouts++;
     if (kind == TIMER_HEADER && !c->head) {
-        parse_error(c, 408); /* slowloris: tell it why, then close */
+        /* Slowloris: tell it why, then close. Over the limit the answer is the limit's. */
+        parse_error(c, c->probe_only ? 503 : 408);
         conn_process(c);
         return;
     }
@@ -762,6 +809,8 @@ void conn_abort(struct http_conn *c)
         return;
     c->closing = true;
     c->srv->counters.connections_open--;
+    if (c->probe_only)
+        c->srv->probe_open--;
     for (struct http_req *r = c->head; r; r = r->next) {
         if (r->state != REQ_ACTIVE && r->state != REQ_STREAMING)
             continue;
@@ -832,7 +881,6 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (c->closing)
         return;
     if (nread > 0) {
-        c->last_io_ms = now_ms(c);
         if (!c->lingering && !c->finishing && !c->read_done)
             conn_feed(c, buf->base, (size_t)nread);
         return;
@@ -892,7 +940,19 @@ static struct http_conn *conn_new(struct http_server *srv, bool is_mem)
     return c;
 }
 
-int conn_accept(struct http_server *srv)
+static bool peer_is_loopback(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+    if (ss->ss_family != AF_INET6)
+        return false;
+    const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+    if (IN6_IS_ADDR_LOOPBACK(a))
+        return true;
+    return IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127;
+}
+
+int conn_accept(struct http_server *srv, bool probe_only)
 {
     struct http_conn *c = conn_new(srv, false);
     if (!c)
@@ -900,15 +960,25 @@ int conn_accept(struct http_server *srv)
     uv_tcp_init(srv->loop, &c->tcp);
     c->tcp.data = c;
     c->handles_open++;
+    c->probe_only = probe_only;
+    if (probe_only)
+        srv->probe_open++;
     if (uv_accept((uv_stream_t *)&srv->listener, (uv_stream_t *)&c->tcp) != 0) {
+        conn_abort(c);
+        return HTTP_ECLOSED;
+    }
+    int alen = sizeof(c->peer);
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->peer, &alen) != 0)
+        c->peer.ss_family = AF_UNSPEC;
+    if (probe_only && !peer_is_loopback(&c->peer)) {
+        /* The reserve is for the host's own probes: a flood from elsewhere cannot take it. */
+        server_reject_write((uv_stream_t *)&c->tcp);
+        srv->counters.connections_rejected++;
         conn_abort(c);
         return HTTP_ECLOSED;
     }
     srv->counters.connections_accepted++;
     uv_tcp_nodelay(&c->tcp, 1);
-    int alen = sizeof(c->peer);
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->peer, &alen) != 0)
-        c->peer.ss_family = AF_UNSPEC;
     update_reading(c);
     rearm_timer(c);
     return 0;

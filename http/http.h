@@ -16,6 +16,7 @@
 #ifndef ELECTD_HTTP_H
 #define ELECTD_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -66,13 +67,24 @@ typedef struct http_limits {
                                      the server stops reading from it */
     size_t max_write_queue_bytes; /* 1 MiB: unsent response bytes per connection; beyond
                                      this dispatch pauses, and streams fail with HTTP_ESLOW */
+    uint32_t probe_reserve;       /* 8: loopback connections accepted beyond max_connections
+                                     for HTTP_ROUTE_PROBE routes only (see below) */
 } http_limits_t;
+
+typedef bool (*http_scoped_token_cb)(const char *token, size_t len, void *data);
 
 typedef struct http_options {
     http_limits_t limits;
     /* Bearer token for routes flagged HTTP_ROUTE_MUTATING (NULL or "" = no auth).
      * Copied by http_server_create(). */
     const char *token;
+    /* Optional second, narrower credential (only consulted when `token` is set): called on a
+     * mutating route whose bearer token is not `token`, with that token (`len` bytes, not
+     * NUL-terminated); returns true when it is the scoped credential. Such a request may use
+     * routes flagged HTTP_ROUTE_SCOPED (http_req_scoped() then says so, for the handler's
+     * own extra rules) and gets 403 insufficient_scope on the other mutating routes. */
+    http_scoped_token_cb scoped_cb;
+    void *scoped_data;
 } http_options_t;
 
 /* ---- Server ------------------------------------------------------------------------ */
@@ -117,6 +129,8 @@ typedef enum http_method {
 
 /* Route flags. */
 #define HTTP_ROUTE_MUTATING 0x1 /* requires "Authorization: Bearer <token>" if a token is set */
+#define HTTP_ROUTE_SCOPED   0x2 /* mutating, and the scoped credential may use it too */
+#define HTTP_ROUTE_PROBE    0x4 /* a health probe: also served from the probe reserve */
 
 /* A handler: `req` is valid until answered (http_req_reply*, or http_req_stream_end) or
  * until its cancel callback runs. `data` is the pointer given to http_server_route(). */
@@ -142,6 +156,10 @@ const char *http_req_method_name(const http_req_t *req); /* as sent, e.g. "GET" 
 const char *http_req_target(const http_req_t *req);      /* raw request target */
 const char *http_req_path(const http_req_t *req);        /* raw path, without the query */
 const char *http_req_route(const http_req_t *req);       /* pattern of the matched route */
+
+/* true when the request was let in by the scoped credential (http_options_t.scoped_cb)
+ * rather than by the server's token; false on routes that need no token. */
+bool http_req_scoped(const http_req_t *req);
 
 /* Decoded path parameter by name, or NULL. */
 const char *http_req_param(const http_req_t *req, const char *name);

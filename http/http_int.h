@@ -20,6 +20,9 @@
 #define HTTP_PENDING_MAX       (HTTP_READ_BUF_BYTES + 4096) /* unparsed bytes while paused */
 #define HTTP_LINGER_MS         2000        /* discard input after the last response, then close */
 #define HTTP_MEM_OUTPUT_MAX    (16u << 20) /* in-memory connection output cap */
+/* A probe reserve connection must send its request line and headers within this (or the
+ * header timeout, if shorter): probes send at once, and a reserve slot must not be held. */
+#define HTTP_PROBE_HEADER_TIMEOUT_MS 1000
 
 /* Per-(route, status) counter. */
 struct status_count {
@@ -110,6 +113,7 @@ struct http_req {
     const char *pre_code, *pre_message;
     char allow[64];
     bool close_after; /* close the connection after this response */
+    bool scoped;      /* authorized by the scoped credential */
 
     /* Response. */
     char *extra;
@@ -146,6 +150,7 @@ struct http_conn {
     bool lingering;
     bool read_eof;         /* client sent FIN while our last response drains */
     bool mem_released;     /* in-memory: owner called http_memconn_close() */
+    bool probe_only;       /* accepted from the probe reserve: one probe request, then close */
     uint64_t served;       /* requests answered */
     uint64_t hdr_start_ms; /* when the current request's first byte (or accept) happened */
     uint64_t last_io_ms;
@@ -160,11 +165,14 @@ struct http_server {
     http_limits_t lim;
     char *token;
     size_t token_len;
+    http_scoped_token_cb scoped_cb;
+    void *scoped_data;
     uv_tcp_t listener;
     bool listening;
     bool listener_used;
     bool closing;
     int pending_handles; /* open conns + rejected sockets + listener */
+    uint32_t probe_open; /* connections open from the probe reserve (also in connections_open) */
     http_server_close_cb close_cb;
     void *close_data;
 
@@ -196,7 +204,8 @@ void conn_request_done(struct http_conn *c, struct http_req *req, bool close_aft
 int conn_write(struct http_conn *c, char *buf, size_t len); /* takes ownership of buf */
 size_t conn_write_queue(const struct http_conn *c);
 void conn_defer_abort(struct http_conn *c);
-int conn_accept(struct http_server *srv);
+/* probe_only: accepted from the probe reserve (loopback peers only, else refused). */
+int conn_accept(struct http_server *srv, bool probe_only);
 void req_free(struct http_req *req);
 
 /* request.c */
@@ -206,5 +215,7 @@ const char *status_text(int status);
 
 /* server.c */
 void server_handle_closed(struct http_server *srv);
+/* One non-blocking write of the "503 too_many_connections" answer (best effort). */
+void server_reject_write(uv_stream_t *s);
 
 #endif

@@ -106,6 +106,11 @@ const char *http_req_path(const http_req_t *req)
     return req->path ? req->path : "";
 }
 
+bool http_req_scoped(const http_req_t *req)
+{
+    return req->scoped;
+}
+
 const char *http_req_route(const http_req_t *req)
 {
     return req->route ? req->route->pattern : "";

@@ -46,6 +46,8 @@ static void apply_defaults(http_limits_t *l)
         l->max_pipelined = 16;
     if (!l->max_write_queue_bytes)
         l->max_write_queue_bytes = 1u << 20;
+    if (!l->probe_reserve)
+        l->probe_reserve = 8;
 }
 
 int http_server_create(uv_loop_t *loop, const http_options_t *opts, http_server_t **out)
@@ -66,6 +68,8 @@ int http_server_create(uv_loop_t *loop, const http_options_t *opts, http_server_
             }
             srv->token_len = strlen(srv->token);
         }
+        srv->scoped_cb = opts->scoped_cb;
+        srv->scoped_data = opts->scoped_data;
     }
     apply_defaults(&srv->lim);
     uv_timer_init(loop, &srv->close_timer);
@@ -126,14 +130,20 @@ static void reject_closed(uv_handle_t *h)
     server_handle_closed(srv);
 }
 
-/* Over max_connections: take the client off the backlog (otherwise it would wait there
- * unseen), tell it why in one non-blocking write, and close. */
-static void reject(struct http_server *srv)
+void server_reject_write(uv_stream_t *s)
 {
     static const char resp[] =
         "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
         "Content-Length: 70\r\nConnection: close\r\nRetry-After: 1\r\n\r\n"
         "{\"error\":{\"code\":\"too_many_connections\",\"message\":\"connection limit\"}}";
+    uv_buf_t b = uv_buf_init((char *)resp, sizeof(resp) - 1);
+    (void)uv_try_write(s, &b, 1);
+}
+
+/* Over max_connections and the probe reserve: take the client off the backlog (otherwise
+ * it would wait there unseen), tell it why in one non-blocking write, and close. */
+static void reject(struct http_server *srv)
+{
     uv_tcp_t *t = malloc(sizeof(*t));
     if (!t)
         return;
@@ -141,10 +151,8 @@ static void reject(struct http_server *srv)
     t->data = srv;
     srv->pending_handles++;
     srv->counters.connections_rejected++;
-    if (uv_accept((uv_stream_t *)&srv->listener, (uv_stream_t *)t) == 0) {
-        uv_buf_t b = uv_buf_init((char *)resp, sizeof(resp) - 1);
-        (void)uv_try_write((uv_stream_t *)t, &b, 1);
-    }
+    if (uv_accept((uv_stream_t *)&srv->listener, (uv_stream_t *)t) == 0)
+        server_reject_write((uv_stream_t *)t);
     uv_close((uv_handle_t *)t, reject_closed);
 }
 
@@ -153,11 +161,16 @@ static void on_connection(uv_stream_t *l, int status)
     struct http_server *srv = l->data;
     if (status < 0 || srv->closing)
         return;
-    if (srv->counters.connections_open >= srv->lim.max_connections) {
-        reject(srv);
+    /* Over the limit, a few more connections are kept for the host's health probes, so a
+     * flood of idle clients cannot make a kubelet or systemd think electd is dead. */
+    if (srv->counters.connections_open - srv->probe_open >= srv->lim.max_connections) {
+        if (srv->probe_open < srv->lim.probe_reserve)
+            (void)conn_accept(srv, true);
+        else
+            reject(srv);
         return;
     }
-    (void)conn_accept(srv);
+    (void)conn_accept(srv, false);
 }
 
 static void handle_closed_cb(uv_handle_t *h)

@@ -3,8 +3,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "api_int.h"
+#include "log.h"
 #include "shim.h"
 
 void api_json_u64(cJSON *obj, const char *key, uint64_t v)
@@ -308,6 +310,57 @@ static void h_transfer(http_req_t *req, void *data)
     }
 }
 
+/* ---- the workload's credential (api.h) ---- */
+
+static struct {
+    char hex[2 * SIDECAR_API_WORKLOAD_TOKEN_BYTES + 1];
+    bool set;
+} workload_cred;
+
+const char *sidecar_api_workload_token_rotate(void)
+{
+    uint8_t raw[SIDECAR_API_WORKLOAD_TOKEN_BYTES];
+    char old[sizeof(workload_cred.hex)];
+    memcpy(old, workload_cred.hex, sizeof(old));
+    bool had = workload_cred.set;
+    workload_cred.set = false;
+    memset(workload_cred.hex, 0, sizeof(workload_cred.hex));
+    if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
+        SIDECAR_LOG(SIDECAR_LOG_ERROR, "cannot draw a workload token: the workload's API calls "
+                                       "that need one will be refused");
+        return NULL;
+    }
+    for (size_t i = 0; i < sizeof(raw); i++)
+        snprintf(workload_cred.hex + 2 * i, 3, "%02x", raw[i]);
+    memset(raw, 0, sizeof(raw));
+    sidecar_log_replace_secret(had ? old : NULL, workload_cred.hex);
+    memset(old, 0, sizeof(old));
+    workload_cred.set = true;
+    return workload_cred.hex;
+}
+
+const char *sidecar_api_workload_token(void)
+{
+    return workload_cred.set ? workload_cred.hex : NULL;
+}
+
+/* http/'s scoped credential check: the current workload token, while the workload runs. */
+static bool workload_token_cb(const char *token, size_t len, void *data)
+{
+    sidecar_api_t *api = data;
+    const size_t want = sizeof(workload_cred.hex) - 1;
+    if (!workload_cred.set)
+        return false;
+    unsigned char diff = len != want;
+    for (size_t i = 0; i < want; i++) /* constant time */
+        diff |= (unsigned char)(workload_cred.hex[i] ^ (i < len ? token[i] : 0));
+    if (diff != 0 || api->workload == NULL)
+        return false;
+    sidecar_workload_info_t wi;
+    sidecar_workload_info(api->workload, &wi);
+    return wi.state != SIDECAR_WORKLOAD_STANDBY; /* a stopped workload's token is void */
+}
+
 int sidecar_api_start(sidecar_api_t **out, uv_loop_t *loop, const sidecar_config_t *cfg,
                       sidecar_node_t *node, sidecar_workload_t *workload, char *errbuf,
                       size_t errlen)
@@ -324,7 +377,10 @@ int sidecar_api_start(sidecar_api_t **out, uv_loop_t *loop, const sidecar_config
     opts.limits.max_header_bytes = cfg->http_max_header_bytes;
     opts.limits.max_body_bytes = cfg->http_max_body_bytes;
     opts.limits.idle_timeout_ms = cfg->http_idle_timeout_ms;
+    opts.limits.header_timeout_ms = cfg->http_header_timeout_ms;
     opts.token = cfg->http_token;
+    opts.scoped_cb = workload_token_cb;
+    opts.scoped_data = api;
     int rv = http_server_create(loop, &opts, &api->srv);
     if (rv != 0) {
         snprintf(errbuf, errlen, "cannot create the HTTP server: %s", http_strerror(rv));
@@ -332,8 +388,9 @@ int sidecar_api_start(sidecar_api_t **out, uv_loop_t *loop, const sidecar_config
         return rv;
     }
     http_server_route(api->srv, HTTP_METHOD_GET, "/v1/status", 0, h_status, api);
-    http_server_route(api->srv, HTTP_METHOD_GET, "/healthz", 0, h_healthz, api);
-    http_server_route(api->srv, HTTP_METHOD_GET, "/readyz", 0, h_readyz, api);
+    /* Probes: also answered from the reserve beyond --http-max-connections. */
+    http_server_route(api->srv, HTTP_METHOD_GET, "/healthz", HTTP_ROUTE_PROBE, h_healthz, api);
+    http_server_route(api->srv, HTTP_METHOD_GET, "/readyz", HTTP_ROUTE_PROBE, h_readyz, api);
     http_server_route(api->srv, HTTP_METHOD_GET, "/v1/primary", 0, h_primary, api);
     http_server_route(api->srv, HTTP_METHOD_POST, "/v1/leader/transfer", HTTP_ROUTE_MUTATING,
                       h_transfer, api);

@@ -277,8 +277,20 @@ static void start_write(sidecar_api_t *api, http_req_t *req, bool put)
     const char *fence = http_req_query(req, "fence");
     if (fence == NULL)
         fence = http_req_header(req, FENCE_HEADER);
-    if (fence != NULL && !parse_u64(fence, &cond.fence)) {
-        http_req_reply_error(req, 400, "invalid_fence", "the fencing token must be a number");
+    /* The store reads fence 0 as "unfenced": a present fence of 0 (a worker that took an
+     * unset token for 0) would silently write unfenced, so it is refused like any other
+     * fence that is not an epoch. */
+    if (fence != NULL && (!parse_u64(fence, &cond.fence) || cond.fence == 0)) {
+        http_req_reply_error(req, 400, "invalid_fence",
+                             "a fencing token is the epoch, a number from 1 up "
+                             "(ELECTD_FENCING_TOKEN); omit it for an unfenced write");
+        return;
+    }
+    /* The workload's own credential writes only what the epoch protects. */
+    if (fence == NULL && http_req_scoped(req)) {
+        http_req_reply_error(req, 403, "fence_required",
+                             "a write with the workload token must carry the fencing token "
+                             "(?fence=$ELECTD_FENCING_TOKEN)");
         return;
     }
     const char *if_match = http_req_header(req, "If-Match");
@@ -496,10 +508,11 @@ void api_kv_init(sidecar_api_t *api, uv_loop_t *loop)
 {
     http_server_route(api->srv, HTTP_METHOD_GET, "/v1/kv", 0, h_list, api);
     http_server_route(api->srv, HTTP_METHOD_GET, "/v1/kv/{key...}", 0, h_get, api);
-    http_server_route(api->srv, HTTP_METHOD_PUT, "/v1/kv/{key...}", HTTP_ROUTE_MUTATING, h_put,
-                      api);
-    http_server_route(api->srv, HTTP_METHOD_DELETE, "/v1/kv/{key...}", HTTP_ROUTE_MUTATING,
-                      h_delete, api);
+    /* The workload's token may write, fenced (start_write). */
+    http_server_route(api->srv, HTTP_METHOD_PUT, "/v1/kv/{key...}",
+                      HTTP_ROUTE_MUTATING | HTTP_ROUTE_SCOPED, h_put, api);
+    http_server_route(api->srv, HTTP_METHOD_DELETE, "/v1/kv/{key...}",
+                      HTTP_ROUTE_MUTATING | HTTP_ROUTE_SCOPED, h_delete, api);
     api->obs = (sidecar_node_observer_t){
         .changed_cb = changed_cb, .applied_cb = applied_cb, .read_cb = read_cb, .ud = api};
     sidecar_node_observe(api->node, &api->obs);

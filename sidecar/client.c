@@ -1278,7 +1278,8 @@ typedef struct option {
 static const option_t OPTIONS[] = {
     [O_HTTP] = {"http", 1, 0, "--http HOST:PORT",
                 "the electd to ask (env ELECTD_HTTP, default " DEFAULT_HTTP "; [IPv6]:PORT)"},
-    [O_TOKEN] = {"token", 1, 0, "--token TOKEN", "bearer token (env ELECTD_HTTP_TOKEN)"},
+    [O_TOKEN] = {"token", 1, 0, "--token TOKEN",
+                 "bearer token (env ELECTD_HTTP_TOKEN, else ELECTD_WORKLOAD_TOKEN)"},
     [O_JSON] = {"json", 0, 0, "--json", "print the server's JSON as is"},
     [O_TIMEOUT] = {"timeout", 1, 0, "--timeout DURATION",
                    "give up after this long (default 10s; 500ms, 2s, 1m)"},
@@ -1389,6 +1390,8 @@ int sidecar_client_main(int argc, char **argv)
     c.timeout_ms = DEFAULT_TIMEOUT_MS;
     c.wait_ms = DEFAULT_WAIT_MS;
     c.token = getenv("ELECTD_HTTP_TOKEN");
+    if (c.token == NULL || *c.token == '\0')
+        c.token = getenv("ELECTD_WORKLOAD_TOKEN"); /* inside a workload or a hook */
     if (c.token != NULL && *c.token == '\0')
         c.token = NULL;
     const char *http = getenv("ELECTD_HTTP");

@@ -160,6 +160,10 @@ static const setting_t settings[] = {
         0, "bytes of an HTTP request body at most (413 beyond)"),
     ROW("http-idle-timeout", T_DURATION, "DURATION", "60s", OFF(http_idle_timeout_ms), 1, 24 * HOUR,
         0, "an HTTP connection idle this long is closed"),
+    ROW("http-header-timeout", T_DURATION, "DURATION", "10s", OFF(http_header_timeout_ms), 1, HOUR,
+        0,
+        "an HTTP request whose headers are not all in this long after its first byte (or "
+        "after connect) gets 408 and is closed"),
     ROW("snapshot-entries", T_COUNT, "N", "4096", OFF(snapshot_entries), 1, 1u << 30, 0,
         "applied log entries kept before the log is compacted into a snapshot"),
     ROW("config", T_META, "FILE", NULL, 0, 0, 0, F_NO_FILE,

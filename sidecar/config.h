@@ -125,6 +125,7 @@ typedef struct sidecar_config {
     uint32_t http_max_header_bytes;
     uint32_t http_max_body_bytes;
     uint32_t http_idle_timeout_ms;
+    uint32_t http_header_timeout_ms;
     uint32_t snapshot_entries;
 } sidecar_config_t;
 

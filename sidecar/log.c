@@ -79,6 +79,23 @@ int sidecar_log_add_secret(const char *secret)
     return 0;
 }
 
+int sidecar_log_replace_secret(const char *old, const char *secret)
+{
+    size_t n = secret ? strlen(secret) : 0;
+    for (size_t k = 0; old != NULL && k < g.n_secrets; k++) {
+        if (strcmp(g.secrets[k], old) != 0) {
+            continue;
+        }
+        if (n == 0 || n > SIDECAR_LOG_SECRET_MAX) {
+            return -1;
+        }
+        memcpy(g.secrets[k], secret, n + 1);
+        g.secret_len[k] = n;
+        return 0;
+    }
+    return sidecar_log_add_secret(secret);
+}
+
 void sidecar_log_clear_secrets(void)
 {
     memset(g.secrets, 0, sizeof(g.secrets));

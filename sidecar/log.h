@@ -63,6 +63,10 @@ void sidecar_log_set_state(uint64_t term, const char *role);
  * string is copied. Returns 0, or -1 for an empty string, one longer than
  * SIDECAR_LOG_SECRET_MAX bytes or a registration beyond SIDECAR_LOG_SECRETS_MAX. */
 int sidecar_log_add_secret(const char *secret);
+/* Replaces the registered secret equal to `old` by `secret` (a credential that rotates), or
+ * registers `secret` when `old` is NULL or not registered. Same limits and result as
+ * sidecar_log_add_secret. */
+int sidecar_log_replace_secret(const char *old, const char *secret);
 /* Forgets every registered secret (tests). */
 void sidecar_log_clear_secrets(void);
 

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "log.h"
 #include "shim.h"
 
@@ -26,7 +27,7 @@
 #define HOOK_LOG_MAX     (64u << 10) /* bytes of one hook run's output copied to the log */
 #define HOOK_LINE_MAX    1024
 #define MAX_CRASHES_KEPT 64
-#define ENV_EXTRA        8
+#define ENV_EXTRA        12 /* ELECTD_* variables build_env adds (8 today), with room */
 /* Replicated record of a member that gave up: KV key SIDECAR_WORKLOAD_GAVE_UP_PREFIX + its name,
  * value
  * {"reason":..,"status":..,"at_ms":<wall ms>,"count":<give-ups in a row>}. A record counts
@@ -275,6 +276,17 @@ static char **build_env(sidecar_workload_t *w, const char *role)
     env[k++] = strdup(buf);
     snprintf(buf, sizeof(buf), "ELECTD_LEASE_MS=%u", sidecar_config_lease_ms(w->cfg));
     env[k++] = strdup(buf);
+    /* The workload's API credential (api.h): fresh at each start, so a previous run's stops
+     * working; hooks meanwhile get the current one, and none once the workload stopped. */
+    const char *wt = NULL;
+    if (strcmp(role, "primary") == 0 && w->state != SIDECAR_WORKLOAD_PRIMARY)
+        wt = sidecar_api_workload_token_rotate();
+    else if (w->state != SIDECAR_WORKLOAD_STANDBY)
+        wt = sidecar_api_workload_token();
+    if (wt != NULL) {
+        snprintf(buf, sizeof(buf), "ELECTD_WORKLOAD_TOKEN=%s", wt);
+        env[k++] = strdup(buf);
+    }
     env[k] = NULL;
     return env;
 }

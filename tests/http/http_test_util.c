@@ -77,6 +77,8 @@ static void h_kv_put(http_req_t *req, void *data)
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "key", http_req_param(req, "key"));
     cJSON_AddNumberToObject(j, "len", (double)len);
+    if (http_req_scoped(req))
+        cJSON_AddBoolToObject(j, "scoped", true);
     http_req_reply_json(req, 200, j);
     cJSON_Delete(j);
 }
@@ -225,15 +227,19 @@ void test_routes_add(http_server_t *srv, struct test_ctx *ctx)
     cr_assert_eq(http_server_route(srv, HTTP_METHOD_GET, "/seq", 0, h_seq, ctx), 0);
     cr_assert_eq(http_server_route(srv, HTTP_METHOD_GET, "/p/{a}/{rest...}", 0, h_params, ctx), 0);
     cr_assert_eq(http_server_route(srv, HTTP_METHOD_GET, "/kv/{key...}", 0, h_kv_get, ctx), 0);
+    cr_assert_eq(http_server_route(srv, HTTP_METHOD_PUT, "/kv/{key...}",
+                                   HTTP_ROUTE_MUTATING | HTTP_ROUTE_SCOPED, h_kv_put, ctx),
+                 0);
     cr_assert_eq(
-        http_server_route(srv, HTTP_METHOD_PUT, "/kv/{key...}", HTTP_ROUTE_MUTATING, h_kv_put, ctx),
-        0);
+        http_server_route(srv, HTTP_METHOD_POST, "/admin", HTTP_ROUTE_MUTATING, h_hello, ctx), 0);
     cr_assert_eq(http_server_route(srv, HTTP_METHOD_POST, "/json", 0, h_json, ctx), 0);
     cr_assert_eq(http_server_route(srv, HTTP_METHOD_POST, "/echo", 0, h_echo, ctx), 0);
     cr_assert_eq(http_server_route(srv, HTTP_METHOD_GET, "/async", 0, h_async, ctx), 0);
     cr_assert_eq(http_server_route(srv, HTTP_METHOD_GET, "/events", 0, h_events, ctx), 0);
     cr_assert_eq(http_server_route(srv, HTTP_METHOD_GET, "/hdr", 0, h_hdr, ctx), 0);
     cr_assert_eq(http_server_route(srv, HTTP_METHOD_GET, "/redirect", 0, h_redirect, ctx), 0);
+    cr_assert_eq(
+        http_server_route(srv, HTTP_METHOD_GET, "/healthz", HTTP_ROUTE_PROBE, h_hello, ctx), 0);
 }
 
 /* ---- threaded server ---- */

@@ -26,14 +26,17 @@ struct test_ctx {
  *   GET  /seq?n=X               -> 200 "X"
  *   GET  /p/{a}/{rest...}       -> 200 JSON {"a":..,"rest":..}
  *   GET  /kv/{key...}           -> 200 JSON {"key":..,"wait":query wait or null}
- *   PUT  /kv/{key...} mutating  -> 200 JSON {"key":..,"len":body length}
+ *   PUT  /kv/{key...} mutating, scoped -> 200 JSON {"key":..,"len":body length}, plus
+ *                                  "scoped":true when http_req_scoped()
+ *   POST /admin  mutating       -> 200 "hello" (not open to the scoped credential)
  *   POST /json                  -> 200 JSON body re-serialized, 400 on bad JSON
  *   POST /echo                  -> 200 body as received
  *   GET  /async?ms=N&id=X       -> 200 "async-X" after N ms (cancellable)
  *   GET  /events                -> SSE: "data: hello", then an event every 20 ms
  *                                  (?flood=N: N bytes every 1 ms instead)
  *   GET  /hdr?name=H            -> 200 value of request header H, 404 if absent
- *   GET  /redirect              -> 307 with Location */
+ *   GET  /redirect              -> 307 with Location
+ *   GET  /healthz  probe        -> 200 "hello" (served from the probe reserve too) */
 void test_routes_add(http_server_t *srv, struct test_ctx *ctx);
 
 /* A server on a loop running in a helper thread. */

@@ -440,3 +440,36 @@ Test(http_stats, requests_counted_by_route_and_status)
     cr_assert_eq(c.connections_open, 0);
     mfix_fini(&f);
 }
+
+static bool scoped_is_w(const char *token, size_t len, void *data)
+{
+    (void)data;
+    return len == 5 && memcmp(token, "w-tok", 5) == 0;
+}
+
+/* The scoped credential opens the routes flagged HTTP_ROUTE_SCOPED (and the handler knows),
+ * is refused with 403 on the other mutating routes, and never replaces the server's token. */
+Test(http_auth, scoped_token_opens_scoped_routes_only)
+{
+    http_options_t opts = {.token = "s3cret", .scoped_cb = scoped_is_w};
+    struct mfix f;
+    mfix_init(&f, &opts);
+    struct out o;
+    one(&f, "PUT /kv/x HTTP/1.1\r\nAuthorization: Bearer w-tok\r\nContent-Length: 1\r\n\r\nv", &o);
+    cr_assert_eq(o.r[0].status, 200);
+    cr_assert(strstr(o.r[0].body, "\"scoped\":true"), "%s", o.r[0].body);
+    out_free(&o);
+    one(&f, "PUT /kv/x HTTP/1.1\r\nAuthorization: Bearer s3cret\r\nContent-Length: 1\r\n\r\nv", &o);
+    cr_assert_eq(o.r[0].status, 200);
+    cr_assert(!strstr(o.r[0].body, "scoped"), "%s", o.r[0].body);
+    out_free(&o);
+    expect_error(&f, "POST /admin HTTP/1.1\r\nAuthorization: Bearer w-tok\r\n\r\n", 403,
+                 "insufficient_scope", 0);
+    expect_error(&f,
+                 "PUT /kv/x HTTP/1.1\r\nAuthorization: Bearer w-to\r\nContent-Length: 0\r\n\r\n",
+                 401, "unauthorized", 0);
+    one(&f, "POST /admin HTTP/1.1\r\nAuthorization: Bearer s3cret\r\n\r\n", &o);
+    cr_assert_eq(o.r[0].status, 200);
+    out_free(&o);
+    mfix_fini(&f);
+}

@@ -15,6 +15,13 @@
 
 #include "http_test_util.h"
 
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static void get_ok(struct client *c, const char *path, const char *want_body)
 {
     char req[256];
@@ -450,5 +457,130 @@ Test(http_server, binds_ipv6_loopback_and_rejects_bad_addresses)
     cr_assert_eq(client_open6(&c, t.port), 0);
     get_ok(&c, "/hello", "hello");
     client_close(&c);
+    tsrv_stop(&t);
+}
+
+/* Bytes that begin no request (llhttp skips empty lines between requests) must not keep an
+ * idle keep-alive connection open: the idle clock runs from the last answer, not from the
+ * last byte, or a client trickling "\r\n" would hold its slot forever. */
+Test(http_server, keepalive_client_trickling_empty_lines_is_closed)
+{
+    http_options_t opts = {.limits = {.idle_timeout_ms = 300, .header_timeout_ms = 300}};
+    struct tsrv t;
+    tsrv_start(&t, &opts, NULL);
+    struct client c;
+    cr_assert_eq(client_open(&c, t.port), 0);
+    get_ok(&c, "/hello", "hello");
+    uint64_t start = now_ms();
+    bool closed = false;
+    /* Bounded: 60 rounds of 50 ms, ten times the idle timeout. */
+    for (int i = 0; i < 60 && !closed; i++) {
+        client_sends(&c, "\r\n");
+        closed = client_wait_eof(&c, 50);
+    }
+    cr_assert(closed, "a client trickling empty lines kept its connection for 3 s");
+    cr_assert_lt(now_ms() - start, 1500, "closed only after %llu ms",
+                 (unsigned long long)(now_ms() - start));
+    client_close(&c);
+    tsrv_stop(&t);
+    cr_assert_geq(t.final.timeouts, 1);
+}
+
+/* A trickle of header bytes never finishes the head: the header timeout bounds the whole
+ * head, however often bytes arrive. */
+Test(http_server, header_trickled_forever_is_closed_after_the_header_timeout)
+{
+    http_options_t opts = {.limits = {.header_timeout_ms = 300}};
+    struct tsrv t;
+    tsrv_start(&t, &opts, NULL);
+    struct client c;
+    cr_assert_eq(client_open(&c, t.port), 0);
+    get_ok(&c, "/hello", "hello"); /* the second request's head is timed too */
+    uint64_t start = now_ms();
+    cr_assert_eq(client_sends(&c, "GET /hello HTTP/1.1\r\n"), 0);
+    bool closed = false;
+    for (int i = 0; i < 60 && !closed; i++) {
+        client_sends(&c, "X");
+        closed = client_wait_eof(&c, 50);
+    }
+    cr_assert(closed, "a header trickled byte by byte kept its connection for 3 s");
+    cr_assert_lt(now_ms() - start, 1500);
+    client_close(&c);
+    tsrv_stop(&t);
+}
+
+static int status_of(int port, const char *request, bool *closed)
+{
+    struct client c;
+    if (client_open(&c, port) != 0)
+        return -1;
+    int status = -2;
+    struct resp r;
+    if (client_sends(&c, request) == 0 && client_read(&c, &r) == 0) {
+        status = r.status;
+        resp_free(&r);
+    }
+    *closed = client_wait_eof(&c, 3000);
+    client_close(&c);
+    return status;
+}
+
+/* With every ordinary connection taken by clients that send nothing, a loopback health probe
+ * still gets its answer from the reserve; anything else there gets 503 and is closed. */
+Test(http_server, probe_reserve_answers_health_probes_over_the_connection_limit)
+{
+    http_options_t opts = {.limits = {.max_connections = 2, .probe_reserve = 2}};
+    struct tsrv t;
+    tsrv_start(&t, &opts, NULL);
+    struct client idle[2];
+    for (int i = 0; i < 2; i++)
+        cr_assert_eq(client_open(&idle[i], t.port), 0);
+    /* The idle ones are accepted first: the server takes the listen queue in order. */
+    bool closed = false;
+    for (int i = 0; i < 5; i++) {
+        cr_assert_eq(status_of(t.port, "GET /healthz HTTP/1.1\r\n\r\n", &closed), 200,
+                     "probe %d over the limit not answered", i);
+        cr_assert(closed, "a reserve connection must close after its one answer");
+    }
+    struct client h;
+    cr_assert_eq(client_open(&h, t.port), 0);
+    cr_assert_eq(client_sends(&h, "HEAD /healthz HTTP/1.1\r\n\r\n"), 0);
+    cr_assert_eq(client_read_until(&h, "\r\n\r\n", 3000), 0);
+    cr_assert(strncmp(h.buf, "HTTP/1.1 200", 12) == 0, "%.40s", h.buf);
+    client_close(&h);
+    /* Over the limit, nothing else is served: not even on a connection that asked politely. */
+    cr_assert_eq(status_of(t.port, "GET /hello HTTP/1.1\r\n\r\n", &closed), 503);
+    cr_assert(closed);
+    cr_assert_eq(status_of(t.port, "GET /nope HTTP/1.1\r\n\r\n", &closed), 503);
+    cr_assert_eq(status_of(t.port, "PUT /kv/a HTTP/1.1\r\nContent-Length: 0\r\n\r\n", &closed),
+                 503);
+    /* The reserve itself is bounded and cannot be held: idle reserve connections are given
+     * a short head time, then the same 503. */
+    struct client r1, r2;
+    cr_assert_eq(client_open(&r1, t.port), 0);
+    cr_assert_eq(client_open(&r2, t.port), 0);
+    usleep(100000);
+    struct client x;
+    cr_assert_eq(client_open(&x, t.port), 0);
+    struct resp r;
+    cr_assert_eq(client_read(&x, &r), 0, "no answer beyond the reserve");
+    cr_assert_eq(r.status, 503);
+    resp_free(&r);
+    client_close(&x);
+    uint64_t start = now_ms();
+    cr_assert_eq(client_read(&r1, &r), 0, "an idle reserve connection was not answered");
+    cr_assert_eq(r.status, 503);
+    cr_assert(strstr(r.body, "too_many_connections"), "%s", r.body);
+    resp_free(&r);
+    cr_assert(client_wait_eof(&r1, 3000));
+    cr_assert(client_wait_eof(&r2, 3000));
+    cr_assert_lt(now_ms() - start, 2500);
+    client_close(&r1);
+    client_close(&r2);
+    /* The ordinary connections were never disturbed. */
+    for (int i = 0; i < 2; i++) {
+        get_ok(&idle[i], "/hello", "hello");
+        client_close(&idle[i]);
+    }
     tsrv_stop(&t);
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cluster.h"
@@ -242,3 +243,314 @@ Test(api, metrics_are_valid_prometheus_text)
     char bad2[] = "# TYPE x gauge\ny 1\n";
     cr_assert(check_exposition(bad2) != NULL);
 }
+
+/* ---- connection floods ------------------------------------------------------------------- */
+
+static int connect_http(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    return fd;
+}
+
+/* 1 once the server closed fd (EOF or reset) within timeout_ms; reads are discarded. */
+static bool closed_within(int fd, int timeout_ms)
+{
+    uint64_t deadline = itest_now_ms() + (uint64_t)timeout_ms;
+    char buf[4096];
+    while (itest_now_ms() < deadline) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 20) > 0 && read(fd, buf, sizeof(buf)) <= 0)
+            return true;
+    }
+    return false;
+}
+
+static void start1(const char *a, const char *b)
+{
+    itest_cluster_init(&C, 1, 1);
+    itest_cluster_arg(&C, "--heartbeat-interval=50ms");
+    itest_cluster_arg(&C, "--election-timeout=500ms");
+    itest_cluster_arg(&C, "--stop-timeout=200ms");
+    if (a != NULL)
+        itest_cluster_arg(&C, a);
+    if (b != NULL)
+        itest_cluster_arg(&C, b);
+    itest_cluster_start(&C);
+    cr_assert_eq(itest_wait_leader(&C, 15000), 0);
+}
+
+/* With --http-max-connections taken by clients that never send a request, the health probes
+ * are still answered (the probe reserve), everything else is refused at once, and the idle
+ * clients are dropped after --http-header-timeout, after which /v1/status answers again. */
+Test(api, probes_answer_while_idle_connections_exhaust_the_limit)
+{
+    start1("--http-max-connections=6", "--http-header-timeout=700ms");
+    int port = C.nodes[0].http_port;
+    char body[8192];
+    int idle[6];
+    for (int i = 0; i < 6; i++)
+        idle[i] = connect_http(port);
+    usleep(100000); /* accepted before the probes below, in listen-queue order */
+    uint64_t start = itest_now_ms();
+    cr_assert_eq(itest_http(port, "GET", "/healthz", NULL, body, sizeof(body)), 200, "%s", body);
+    cr_assert_eq(itest_http(port, "GET", "/readyz", NULL, body, sizeof(body)), 200, "%s", body);
+    int st = itest_http(port, "GET", "/v1/status", NULL, body, sizeof(body));
+    cr_assert_eq(st, 503, "%d %s", st, body);
+    cr_assert(strstr(body, "too_many_connections") != NULL, "%s", body);
+    cr_assert_lt(itest_now_ms() - start, 600, "the probes waited for the header timeout");
+    /* The silent clients are dropped by the header timeout, and the API serves again. */
+    for (int i = 0; i < 6; i++) {
+        cr_assert(closed_within(idle[i], 3000), "idle connection %d was not closed", i);
+        close(idle[i]);
+    }
+    cr_assert_eq(itest_http(port, "GET", "/v1/status", NULL, body, sizeof(body)), 200);
+
+    /* Half a header, and a slowloris trickling a byte every 50 ms: the header timeout is on
+     * the whole head, so both are closed after about 700 ms however often bytes arrive. */
+    int half = connect_http(port);
+    int slow = connect_http(port);
+    const char *head = "GET /v1/status HTTP/1.1\r\nHost: x\r\n";
+    cr_assert_eq(send(half, head, strlen(head), MSG_NOSIGNAL), (ssize_t)strlen(head));
+    cr_assert_eq(send(slow, head, strlen(head), MSG_NOSIGNAL), (ssize_t)strlen(head));
+    start = itest_now_ms();
+    bool slow_closed = false;
+    for (int i = 0; i < 100 && !slow_closed; i++) { /* 5 s at most */
+        (void)send(slow, "X", 1, MSG_NOSIGNAL);
+        slow_closed = closed_within(slow, 50);
+    }
+    cr_assert(slow_closed, "a trickling client kept its connection for 5 s");
+    cr_assert_lt(itest_now_ms() - start, 2500);
+    cr_assert(closed_within(half, 2000), "half a header kept its connection");
+    close(half);
+    close(slow);
+}
+
+/* ---- the workload's credential ------------------------------------------------------------ */
+
+#define ADMIN_TOKEN "admin-token-of-the-operator"
+
+static void write_script(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    cr_assert(f != NULL, "%s", path);
+    fprintf(f, "#!/bin/sh\n%s\n", text);
+    fclose(f);
+    cr_assert_eq(chmod(path, 0755), 0);
+}
+
+/* The last line of path once it has at least `lines` lines (bounded poll), else "". */
+static void wait_line(const char *path, int lines, char *out, size_t cap)
+{
+    out[0] = '\0';
+    for (int t = 0; t < 500; t++) { /* 10 s */
+        FILE *f = fopen(path, "r");
+        int n = 0;
+        char line[256];
+        while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+            line[strcspn(line, "\n")] = '\0';
+            if (++n >= lines) {
+                snprintf(out, cap, "%.100s", line);
+                break;
+            }
+        }
+        if (f != NULL)
+            fclose(f);
+        if (n >= lines)
+            return;
+        usleep(20000);
+    }
+}
+
+/* Status of one request with "Authorization: Bearer token" (NULL: no header). */
+static int as(const char *token, int port, const char *method, const char *path, const char *body,
+              char *out, size_t cap)
+{
+    char hdr[160];
+    snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s", token ? token : "");
+    return itest_http_h(port, method, path, token ? hdr : NULL, body, out, cap);
+}
+
+static uint64_t status_u64(int port, const char *key)
+{
+    char body[8192], needle[64];
+    cr_assert_eq(itest_http(port, "GET", "/v1/status", NULL, body, sizeof(body)), 200);
+    snprintf(needle, sizeof(needle), "\"%s\":", key);
+    const char *p = strstr(body, needle);
+    cr_assert(p != NULL, "%s", body);
+    return strtoull(p + strlen(needle), NULL, 10);
+}
+
+/* With --http-token set, the workload (here an on-start hook) gets a token of its own that
+ * reads and writes the KV fenced, and nothing more; it never shows in electd's log, even
+ * when a hook prints it. */
+Test(api, the_workload_token_allows_fenced_kv_writes_and_nothing_else)
+{
+    itest_cluster_init(&C, 1, 1);
+    char hook[300], tokfile[300], arg[320];
+    snprintf(hook, sizeof(hook), "%s/start.sh", C.root);
+    snprintf(tokfile, sizeof(tokfile), "%s/wt", C.root);
+    char script[600];
+    snprintf(script, sizeof(script),
+             "echo \"hook sees $ELECTD_WORKLOAD_TOKEN\"\necho \"$ELECTD_WORKLOAD_TOKEN\" > %s",
+             tokfile);
+    write_script(hook, script);
+    snprintf(arg, sizeof(arg), "--on-start=%s", hook);
+    itest_cluster_arg(&C, "--http-token=" ADMIN_TOKEN);
+    itest_cluster_arg(&C, arg);
+    itest_cluster_arg(&C, "--heartbeat-interval=50ms");
+    itest_cluster_arg(&C, "--election-timeout=500ms");
+    itest_cluster_arg(&C, "--stop-timeout=200ms");
+    itest_cluster_start(&C);
+    cr_assert_eq(itest_wait_leader(&C, 15000), 0);
+    char wt[128], body[8192], path[96];
+    wait_line(tokfile, 1, wt, sizeof(wt));
+    cr_assert_eq(strlen(wt), 2 * 16, "ELECTD_WORKLOAD_TOKEN is \"%s\"", wt);
+    cr_assert_eq(strspn(wt, "0123456789abcdef"), strlen(wt), "%s", wt);
+    int port = C.nodes[0].http_port;
+    uint64_t fence = status_u64(port, "fencing_token");
+    snprintf(path, sizeof(path), "/v1/kv/pos?fence=%llu", (unsigned long long)fence);
+    /* Allowed: fenced writes, reads, status. The hook may still be finishing: poll. */
+    int st = 0;
+    for (int i = 0; i < 100 && (st = as(wt, port, "PUT", path, "42", body, sizeof(body))) != 200;
+         i++)
+        usleep(20000);
+    cr_assert_eq(st, 200, "fenced PUT with the workload token: %d %s", st, body);
+    cr_assert_eq(as(wt, port, "GET", "/v1/kv/pos", NULL, body, sizeof(body)), 200, "%s", body);
+    cr_assert(strstr(body, "\"42\"") != NULL, "%s", body);
+    cr_assert_eq(as(wt, port, "GET", "/v1/status", NULL, body, sizeof(body)), 200);
+    cr_assert_eq(as(wt, port, "GET", "/v1/leader", NULL, body, sizeof(body)), 200);
+    /* Refused with 403 and a code that says why. */
+    st = as(wt, port, "PUT", "/v1/kv/pos", "43", body, sizeof(body));
+    cr_assert_eq(st, 403, "unfenced PUT with the workload token: %d %s", st, body);
+    cr_assert(strstr(body, "fence_required") != NULL, "%s", body);
+    st = as(wt, port, "DELETE", "/v1/kv/pos", NULL, body, sizeof(body));
+    cr_assert_eq(st, 403, "%d %s", st, body);
+    cr_assert(strstr(body, "fence_required") != NULL, "%s", body);
+    st = as(wt, port, "POST", "/v1/leader/transfer", "", body, sizeof(body));
+    cr_assert_eq(st, 403, "transfer with the workload token: %d %s", st, body);
+    cr_assert(strstr(body, "insufficient_scope") != NULL, "%s", body);
+    st = as(wt, port, "POST", "/v1/members", "{\"name\":\"z\",\"peer_addr\":\"127.0.0.1:1\"}", body,
+            sizeof(body));
+    cr_assert_eq(st, 403, "members add with the workload token: %d %s", st, body);
+    cr_assert(strstr(body, "insufficient_scope") != NULL, "%s", body);
+    cr_assert_eq(as(wt, port, "DELETE", "/v1/members/a", NULL, body, sizeof(body)), 403);
+    /* Neither no token nor a wrong one writes; the operator's token still does anything. */
+    cr_assert_eq(as(NULL, port, "PUT", path, "44", body, sizeof(body)), 401);
+    cr_assert_eq(
+        as("0123456789abcdef0123456789abcdef", port, "PUT", path, "44", body, sizeof(body)), 401);
+    cr_assert_eq(as(ADMIN_TOKEN, port, "PUT", "/v1/kv/pos", "45", body, sizeof(body)), 200, "%s",
+                 body);
+    cr_assert_eq(as(wt, port, "DELETE", path, NULL, body, sizeof(body)), 200, "%s", body);
+    /* The hook printed it; the log shows the line, redacted. */
+    cr_assert_gt(itest_log_count(&C, 0, "hook sees"), 0, "the hook's output was not logged");
+    cr_assert_eq(itest_log_count(&C, 0, wt), 0, "the workload token is in the log");
+    cr_assert_eq(itest_log_count(&C, 0, ADMIN_TOKEN), 0);
+}
+
+/* Every start of the workload draws a new token; the previous run's is refused from then on,
+ * and a stopped workload's token is refused too. Supervise mode; the first run exits when
+ * told to, the restart (after electd's backoff) keeps running. */
+Test(api, a_previous_runs_workload_token_is_refused_after_a_restart_or_a_stop)
+{
+    itest_cluster_init(&C, 3, 3);
+    char script[300], go[300], body[8192], path[96], cmd[1200];
+    snprintf(script, sizeof(script), "%s/worker.sh", C.root);
+    snprintf(go, sizeof(go), "%s/go", C.root);
+    snprintf(cmd, sizeof(cmd),
+             "f=%s/wt.$ELECTD_NODE_ID\n"
+             "echo \"$ELECTD_WORKLOAD_TOKEN\" >> $f\n"
+             "if [ $(wc -l < $f) -ge 2 ] || [ -e %s ]; then exec sleep 600; fi\n"
+             "i=0\n"
+             "while [ ! -e %s.$ELECTD_NODE_ID ] && [ $i -lt 500 ]; do sleep 0.02; i=$((i+1)); "
+             "done\n"
+             "exit 1",
+             C.root, go, go);
+    write_script(script, cmd);
+    itest_cluster_arg(&C, "--http-token=" ADMIN_TOKEN);
+    itest_cluster_arg(&C, "--heartbeat-interval=50ms");
+    itest_cluster_arg(&C, "--election-timeout=500ms");
+    itest_cluster_arg(&C, "--stop-timeout=200ms");
+    itest_cluster_arg(&C, "--exec");
+    itest_cluster_arg(&C, "--");
+    itest_cluster_arg(&C, script);
+    itest_cluster_start(&C);
+    int l = itest_wait_leader(&C, 15000);
+    cr_assert_geq(l, 0);
+    int port = C.nodes[l].http_port;
+    char tokfile[320], gofile[320], first[128], second[128];
+    snprintf(tokfile, sizeof(tokfile), "%s/wt.%s", C.root, C.nodes[l].name);
+    snprintf(gofile, sizeof(gofile), "%s.%s", go, C.nodes[l].name);
+    wait_line(tokfile, 1, first, sizeof(first));
+    cr_assert_eq(strlen(first), 32, "first run's token \"%s\"", first);
+    snprintf(path, sizeof(path), "/v1/kv/pos?fence=%llu",
+             (unsigned long long)status_u64(port, "fencing_token"));
+    cr_assert_eq(as(first, port, "PUT", path, "1", body, sizeof(body)), 200, "%s", body);
+    /* The first run exits; electd restarts it with a fresh token. */
+    FILE *f = fopen(gofile, "w");
+    cr_assert(f != NULL);
+    fclose(f);
+    wait_line(tokfile, 2, second, sizeof(second));
+    cr_assert_eq(strlen(second), 32, "no restart seen");
+    cr_assert_str_neq(first, second);
+    int st = 0;
+    for (int i = 0; i < 100 && (st = as(second, port, "PUT", path, "2", body, sizeof(body))) != 200;
+         i++)
+        usleep(20000);
+    cr_assert_eq(st, 200, "the restarted run's token: %d %s", st, body);
+    st = as(first, port, "PUT", path, "3", body, sizeof(body));
+    cr_assert_eq(st, 401, "the previous run's token still writes: %d %s", st, body);
+    /* A handover stops the workload here: its token stops working with it. */
+    f = fopen(go, "w"); /* the next primary's workload just runs */
+    cr_assert(f != NULL);
+    fclose(f);
+    cr_assert_eq(as(ADMIN_TOKEN, port, "POST", "/v1/leader/transfer", "", body, sizeof(body)), 202,
+                 "%s", body);
+    st = 0;
+    for (int i = 0; i < 200 && (st = as(second, port, "PUT", path, "4", body, sizeof(body))) != 401;
+         i++)
+        usleep(20000);
+    cr_assert_eq(st, 401, "a stopped workload's token still accepted: %d %s", st, body);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(itest_log_count(&C, i, first) + itest_log_count(&C, i, second), 0,
+                     "a workload token is in node %s's log", C.nodes[i].name);
+}
+
+#ifdef WORKER_BIN
+/* The example worker saves its checkpoints with the workload token when --http-token is set
+ * (the setup getting-started and kubernetes.md recommend). */
+Test(api, the_example_worker_checkpoints_with_its_workload_token)
+{
+    itest_cluster_init(&C, 1, 1);
+    char src[300], sink[300], log[300], cmd[700];
+    snprintf(src, sizeof(src), "%s/binlog", C.root);
+    snprintf(sink, sizeof(sink), "%s/sink", C.root);
+    snprintf(log, sizeof(log), "%s/history", C.root);
+    snprintf(cmd, sizeof(cmd), "%s generate %s 100000", WORKER_BIN, src);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    itest_cluster_arg(&C, "--http-token=" ADMIN_TOKEN);
+    itest_cluster_arg(&C, "--heartbeat-interval=50ms");
+    itest_cluster_arg(&C, "--election-timeout=500ms");
+    itest_cluster_arg(&C, "--stop-timeout=400ms");
+    const char *exec[] = {"--exec", "--",    WORKER_BIN, "run",     "--source", src,      "--sink",
+                          sink,     "--log", log,        "--every", "5",        "--rate", "500"};
+    for (size_t i = 0; i < sizeof(exec) / sizeof(exec[0]); i++)
+        itest_cluster_arg(&C, exec[i]);
+    itest_cluster_start(&C);
+    cr_assert_eq(itest_wait_leader(&C, 15000), 0);
+    char body[8192];
+    int st = 0;
+    for (int i = 0; i < 250; i++) { /* 5 s */
+        st = itest_http(C.nodes[0].http_port, "GET", "/v1/kv/binlog/position", NULL, body,
+                        sizeof(body));
+        if (st == 200)
+            break;
+        usleep(20000);
+    }
+    cr_assert_eq(st, 200, "no checkpoint saved: %d %s (worker history: %s)", st, body, log);
+    cr_assert(strstr(body, "seq=") != NULL, "%s", body);
+    cr_assert_eq(itest_log_count(&C, 0, "error {\"error\":{\"code\":\"unauthorized\""), 0);
+}
+#endif

@@ -227,3 +227,38 @@ Test(kv, with_forward_followers_relay_writes_and_reads_to_the_leader)
                               sizeof(body)),
                  409, "conditions were not forwarded: %s", body);
 }
+
+/* A worker that reads an unset token as 0 (${ELECTD_FENCING_TOKEN:-0}) must learn at once
+ * that its write would not be fenced: a fence that is present must be a valid epoch. */
+Test(kv, a_zero_or_empty_fence_is_refused_not_taken_as_unfenced)
+{
+    int l = start3();
+    int port = C.nodes[l].http_port;
+    char body[8192];
+    cr_assert_eq(put(l, "/v1/kv/pos", "1", body, sizeof(body)), 200, "%s", body);
+    cr_assert_gt(fencing_token(l), 0);
+    const struct {
+        const char *method, *path, *header;
+    } bad[] = {
+        {"PUT", "/v1/kv/pos?fence=0", NULL},
+        {"PUT", "/v1/kv/pos?fence=", NULL},
+        {"PUT", "/v1/kv/pos?fence", NULL},
+        {"PUT", "/v1/kv/pos?fence=00", NULL},
+        {"PUT", "/v1/kv/pos", "X-Electd-Fence: 0"},
+        {"PUT", "/v1/kv/pos", "X-Electd-Fence:"},
+        {"DELETE", "/v1/kv/pos?fence=0", NULL},
+        {"DELETE", "/v1/kv/pos", "X-Electd-Fence: 0"},
+        {"PUT", "/v1/kv/pos?fence=0", "If-Match: 1"},
+        {"PUT", "/v1/kv/pos?fence=0", "If-None-Match: *"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int st =
+            itest_http_h(port, bad[i].method, bad[i].path, bad[i].header, "2", body, sizeof(body));
+        cr_assert_eq(st, 400, "%s %s [%s]: %d %s", bad[i].method, bad[i].path,
+                     bad[i].header ? bad[i].header : "", st, body);
+        cr_assert(strstr(body, "invalid_fence") != NULL, "%s", body);
+    }
+    /* Nothing was written or deleted by the refused requests. */
+    cr_assert_eq(itest_http(port, "GET", "/v1/kv/pos", NULL, body, sizeof(body)), 200, "%s", body);
+    cr_assert(strstr(body, "\"1\"") != NULL, "%s", body);
+}

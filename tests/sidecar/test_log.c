@@ -295,3 +295,21 @@ Test(log, secrets_are_redacted_in_both_formats)
     cr_assert_str_eq(jstr(j, "msg"), "header Bearer [redacted]");
     cJSON_Delete(j);
 }
+
+/* A rotating credential (the workload token) takes its predecessor's slot, so rotations
+ * never run out of slots, and the new value is redacted from then on. */
+Test(log, a_replaced_secret_takes_the_old_ones_place)
+{
+    cr_assert_eq(sidecar_log_replace_secret(NULL, "first-ROT-0"), 0);
+    for (int i = 1; i <= 3 * SIDECAR_LOG_SECRETS_MAX; i++) {
+        char old[32], cur[32];
+        snprintf(old, sizeof(old), "first-ROT-%d", i - 1);
+        snprintf(cur, sizeof(cur), "first-ROT-%d", i);
+        cr_assert_eq(sidecar_log_replace_secret(old, cur), 0, "rotation %d", i);
+    }
+    start(SIDECAR_LOG_INFO, SIDECAR_LOG_TEXT, "a");
+    SIDECAR_LOG(SIDECAR_LOG_INFO, "rotated", SIDECAR_LOG_STR("t", "first-ROT-12"));
+    const char *line = output();
+    cr_assert_null(strstr(line, "ROT"), "[%s]", line);
+    cr_assert(strstr(line, "t=\"[redacted]\""), "[%s]", line);
+}

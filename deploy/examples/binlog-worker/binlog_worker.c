@@ -4,7 +4,9 @@
  * saves its position in electd's replicated KV with its fencing token; on start it resumes
  * from the saved position. This is the pattern electd is built for, in ~300 lines:
  *
- *   - position and token come from electd: ELECTD_HTTP (the local API), ELECTD_FENCING_TOKEN;
+ *   - position and token come from electd: ELECTD_HTTP (the local API), ELECTD_FENCING_TOKEN,
+ *     and ELECTD_WORKLOAD_TOKEN, the workload's own API credential when electd has an
+ *     --http-token (sent as a bearer token; it allows fenced KV writes, not more);
  *   - a checkpoint answered 409 "fenced" means a newer primary exists: exit at once;
  *   - SIGTERM (a handover or a lost lease): save the checkpoint (fenced) and exit 0, so the
  *     successor resumes exactly here and ships nothing twice.
@@ -160,6 +162,10 @@ static int run(struct worker *w)
     if (http == NULL || token == NULL || *token == '\0') {
         fprintf(stderr, "binlog_worker: run me under electd (ELECTD_HTTP and "
                         "ELECTD_FENCING_TOKEN are not set)\n");
+        return EXIT_USAGE;
+    }
+    if (http_client_bearer_set(getenv("ELECTD_WORKLOAD_TOKEN")) != 0) {
+        fprintf(stderr, "binlog_worker: ELECTD_WORKLOAD_TOKEN is malformed\n");
         return EXIT_USAGE;
     }
     w->http = http;

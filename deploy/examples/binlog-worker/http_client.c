@@ -17,6 +17,23 @@
 
 #define REQUEST_HEAD_MAX 1024
 
+static char bearer[HTTP_CLIENT_TOKEN_MAX + 1]; /* "" = no Authorization header */
+
+int http_client_bearer_set(const char *token)
+{
+    bearer[0] = '\0';
+    if (token == NULL || *token == '\0')
+        return 0;
+    size_t n = strlen(token);
+    if (n > HTTP_CLIENT_TOKEN_MAX)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)token[i] <= ' ' || (unsigned char)token[i] >= 0x7f)
+            return -1;
+    memcpy(bearer, token, n + 1);
+    return 0;
+}
+
 const char *http_client_strerror(int code)
 {
     switch (code) {
@@ -162,8 +179,9 @@ int http_client_request(const char *addr, const char *method, const char *path, 
     char head[REQUEST_HEAD_MAX];
     int n = snprintf(head, sizeof(head),
                      "%s %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %zu\r\n"
-                     "Connection: close\r\n\r\n",
-                     method, path, addr, body_len);
+                     "%s%s%sConnection: close\r\n\r\n",
+                     method, path, addr, body_len, *bearer ? "Authorization: Bearer " : "", bearer,
+                     *bearer ? "\r\n" : "");
     if (n < 0 || (size_t)n >= sizeof(head)) {
         rv = HTTP_CLIENT_EADDR;
         goto fail;

@@ -24,6 +24,13 @@ enum {
 
 const char *http_client_strerror(int code);
 
+/* Sends "Authorization: Bearer <token>" with every later request (the workload's own
+ * credential, ELECTD_WORKLOAD_TOKEN); NULL or "" sends none. The token is copied; one longer
+ * than HTTP_CLIENT_TOKEN_MAX bytes or with spaces or control characters is refused (-1, and
+ * none is sent). */
+#define HTTP_CLIENT_TOKEN_MAX 256
+int http_client_bearer_set(const char *token);
+
 /* Sends `method path` with body (may be NULL when body_len is 0) to addr ("IP:PORT" or
  * "[IPv6]:PORT"), then reads the whole reply, all within timeout_ms. Returns the HTTP status
  * (100-599) or a negative HTTP_CLIENT_E* code. The reply body (without headers) is copied
