@@ -3,18 +3,17 @@
  * and the SHA-256 / HMAC known answers the handshake relies on. */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
-#include <sched.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include "hmac.h"
 #include "log.h"
+#include "private_hosts.h"
 #include "transport.h"
 
 static void hex(const uint8_t *b, size_t n, char *out)
@@ -407,25 +406,6 @@ Test(transport, a_stranger_cannot_reach_the_core_nor_fill_the_peer_tables, .init
 }
 
 /* ---- host names with several addresses ------------------------------------------------------ */
-
-/* Gives this test process (Criterion runs each test in its own) a private /etc/hosts in which
- * `name` resolves to ::1 first and 127.0.0.1 second, as stock Debian does for localhost. The
- * machine's own /etc/hosts is untouched. */
-static void private_hosts(const char *name)
-{
-    char path[] = "/tmp/electd-hosts-XXXXXX";
-    int fd = mkstemp(path);
-    cr_assert_geq(fd, 0);
-    char text[256];
-    int n = snprintf(text, sizeof(text), "::1 %s\n127.0.0.1 %s\n", name, name);
-    cr_assert_eq(write(fd, text, (size_t)n), n);
-    close(fd);
-    if (unshare(CLONE_NEWNS) != 0)
-        cr_skip_test("needs a private mount namespace (root): %m");
-    cr_assert_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0, "%m");
-    cr_assert_eq(mount(path, "/etc/hosts", NULL, MS_BIND, NULL), 0, "%m");
-    unlink(path);
-}
 
 Test(transport, dials_every_address_a_name_resolves_to, .init = init)
 {
