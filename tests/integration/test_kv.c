@@ -192,6 +192,27 @@ Test(kv, a_node_whose_data_dir_was_wiped_rejoins_through_a_snapshot)
     itest_node_signal(&C, f, SIGKILL);
     itest_node_wipe(&C, f);
     itest_node_start(&C, f);
+    /* A new data directory is a new instance: the members refuse it under f's name ... */
+    uint64_t deadline = itest_now_ms() + 10000;
+    while (itest_now_ms() < deadline && itest_log_count(&C, l, "refused a second process") == 0)
+        usleep(20000);
+    cr_assert_gt(itest_log_count(&C, l, "refused a second process"), 0);
+    /* ... until the operator removes the member and adds it again (docs/operations.md). */
+    snprintf(path, sizeof(path), "/v1/members/%s", C.nodes[f].name);
+    int rc = 0;
+    for (int tries = 0; tries < 50 && (rc = itest_http(C.nodes[l].http_port, "DELETE", path, NULL,
+                                                       body, sizeof(body))) == 409;
+         tries++)
+        usleep(50000);
+    cr_assert_eq(rc, 200, "%s", body);
+    char req[128];
+    snprintf(req, sizeof(req), "{\"name\":\"%s\",\"peer_addr\":\"127.0.0.1:%d\"}",
+             C.nodes[f].name, C.nodes[f].peer_port);
+    for (int tries = 0; tries < 50 && (rc = itest_http(C.nodes[l].http_port, "POST", "/v1/members",
+                                                       req, body, sizeof(body))) == 409;
+         tries++)
+        usleep(50000);
+    cr_assert_eq(rc, 201, "%s", body);
     itest_status_t st;
     cr_assert(itest_status(&C, l, &st));
     uint64_t target = st.commit;
