@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../sidecar/private_hosts.h"
 #include "cluster.h"
 
 static itest_cluster_t C;
@@ -247,4 +248,32 @@ Test(kv, with_forward_followers_relay_writes_and_reads_to_the_leader)
     cr_assert_eq(itest_http_h(C.nodes[f].http_port, "PUT", "/v1/kv/fwd", "If-Match: 1", "x", body,
                               sizeof(body)),
                  409, "conditions were not forwarded: %s", body);
+}
+
+/* Nodes advertise their HTTP address by a name that resolves to ::1 first (where nothing
+ * listens) and 127.0.0.1 second, as localhost does on stock Debian: forwarding must try both. */
+Test(kv, forward_reaches_a_leader_advertised_by_a_name_with_several_addresses)
+{
+    private_hosts("electd-dual-stack"); /* this process and the nodes it starts */
+    itest_cluster_init(&C, 3, 3);
+    itest_cluster_arg(&C, "--forward");
+    itest_cluster_arg(&C, "--heartbeat-interval=50ms");
+    itest_cluster_arg(&C, "--election-timeout=500ms");
+    itest_cluster_arg(&C, "--stop-timeout=200ms");
+    static char adv[3][64];
+    for (int i = 0; i < 3; i++) {
+        snprintf(adv[i], sizeof(adv[i]), "--advertise-http=electd-dual-stack:%d",
+                 C.nodes[i].http_port);
+        C.nodes[i].extra[C.nodes[i].n_extra++] = adv[i];
+    }
+    itest_cluster_start(&C);
+    int l = itest_wait_leader(&C, 15000);
+    cr_assert_geq(l, 0);
+    int f = (l + 1) % 3;
+    char body[8192];
+    int st = 0;
+    for (int i = 0;
+         i < 100 && (st = put(f, "/v1/kv/named", "via-a-name", body, sizeof(body))) != 200; i++)
+        usleep(20000);
+    cr_assert_eq(st, 200, "not forwarded to the leader's second address: %d %s", st, body);
 }
