@@ -683,10 +683,10 @@ static void readmit(run_t *r, int i)
         for (int tries = 0; tries < 50 && status / 100 != 2 && !interrupted; tries++) {
             int l = wait_leader(r, 2000);
             httpc_resp_t resp;
-            status = l >= 0 && l != i ? httpc_request(r->net.ip[l], r->net.http_port[l],
-                                                      method[step], path_or(step, path), NULL,
-                                                      step ? body : NULL, 2000, &resp)
-                                      : 0;
+            status = l >= 0 && l != i
+                         ? httpc_request(r->net.ip[l], r->net.http_port[l], method[step],
+                                         path_or(step, path), NULL, step ? body : NULL, 2000, &resp)
+                         : 0;
             if (status / 100 != 2)
                 nap(100);
         }

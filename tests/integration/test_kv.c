@@ -207,8 +207,8 @@ Test(kv, a_node_whose_data_dir_was_wiped_rejoins_through_a_snapshot)
         usleep(50000);
     cr_assert_eq(rc, 200, "%s", body);
     char req[128];
-    snprintf(req, sizeof(req), "{\"name\":\"%s\",\"peer_addr\":\"127.0.0.1:%d\"}",
-             C.nodes[f].name, C.nodes[f].peer_port);
+    snprintf(req, sizeof(req), "{\"name\":\"%s\",\"peer_addr\":\"127.0.0.1:%d\"}", C.nodes[f].name,
+             C.nodes[f].peer_port);
     for (int tries = 0; tries < 50 && (rc = itest_http(C.nodes[l].http_port, "POST", "/v1/members",
                                                        req, body, sizeof(body))) == 409;
          tries++)
