@@ -114,7 +114,8 @@ static const setting_t settings[] = {
     ROW("cluster-name", T_NAME, "NAME", "electd", OFF(cluster_name), 0, 0, 0,
         "mixed with the initial cluster into the cluster id, so distinct clusters never merge"),
     ROW("cluster-token", T_TOKEN, "TOKEN", NULL, OFF(cluster_token), 0, 0, F_SECRET,
-        "shared secret that members present to each other (optional; never printed)"),
+        "shared secret that members present to each other (optional, but without it anyone who "
+        "can reach the peer port can disrupt the group; never printed)"),
     ROW("heartbeat-interval", T_DURATION, "DURATION", "100ms", OFF(heartbeat_interval_ms), 1,
         60 * SEC, 0, "how often the leader contacts each member"),
     ROW("election-timeout", T_DURATION, "DURATION", "1000ms", OFF(election_timeout_ms), 1, 60 * SEC,
