@@ -340,8 +340,11 @@ Test(transport, reconnects_after_the_peer_restarts, .init = init)
     RUN_UNTIL(!connected(a) && closed == 1);
     cr_assert(!connected(a));
     /* Same port again: the redial with backoff finds it. */
+    uint8_t instance[SIDECAR_TRANSPORT_INSTANCE_LEN];
+    memset(instance, 2, sizeof(instance)); /* the same data directory as before */
     sidecar_transport_config_t cfg = {.loop = &loop,
                                       .self_id = 2,
+                                      .instance = instance,
                                       .cluster_id = 77,
                                       .listen_host = "127.0.0.1",
                                       .listen_port = port,
