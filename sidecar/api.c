@@ -8,6 +8,7 @@
 #include "api_int.h"
 #include "log.h"
 #include "shim.h"
+#include "transport.h"
 
 void api_json_u64(cJSON *obj, const char *key, uint64_t v)
 {
@@ -138,6 +139,28 @@ static void member_buf(sidecar_buf_t *b, sidecar_api_t *api, uint64_t id)
     sidecar_buf_printf(b, "}");
 }
 
+/* "refused_peers": second processes under a member's name that this node refused. */
+static void refused_buf(sidecar_buf_t *b, sidecar_api_t *api)
+{
+    sidecar_transport_refusal_t rf[SIDECAR_TRANSPORT_REFUSED_MAX];
+    size_t n = sidecar_transport_refused(sidecar_node_transport(api->node), rf,
+                                         SIDECAR_TRANSPORT_REFUSED_MAX);
+    sidecar_buf_printf(b, ",\"refused_peers\":[");
+    for (size_t i = 0; i < n; i++) {
+        sidecar_buf_printf(b, "%s{\"id\":\"%016" PRIx64 "\",\"name\":", i ? "," : "", rf[i].id);
+        sidecar_buf_json_str(b, rf[i].name);
+        sidecar_buf_printf(b, ",\"remote\":");
+        sidecar_buf_json_str(b, rf[i].remote);
+        sidecar_buf_printf(b, ",\"advertised\":");
+        sidecar_buf_json_str(b, rf[i].advertised);
+        sidecar_buf_printf(b,
+                           ",\"instance\":\"%s\",\"first_unix_ms\":%" PRIu64
+                           ",\"last_unix_ms\":%" PRIu64 ",\"count\":%" PRIu64 "}",
+                           rf[i].instance, rf[i].first_unix_ms, rf[i].last_unix_ms, rf[i].count);
+    }
+    sidecar_buf_printf(b, "]");
+}
+
 /* Written directly rather than through a cJSON tree: this is the endpoint monitoring polls,
  * and building, printing and freeing the tree was most of its cost. */
 static void h_status(http_req_t *req, void *data)
@@ -204,7 +227,9 @@ static void h_status(http_req_t *req, void *data)
         }
         sidecar_buf_printf(&b, "}");
     }
-    sidecar_buf_printf(&b, "]}");
+    sidecar_buf_printf(&b, "]");
+    refused_buf(&b, api);
+    sidecar_buf_printf(&b, "}");
     if (b.failed)
         http_req_reply_error(req, 503, "busy", "out of memory");
     else

@@ -13,6 +13,10 @@
 
 struct fwd {
     uv_tcp_t tcp;
+    bool tcp_open;
+    uv_getaddrinfo_t gai;
+    bool resolving;
+    struct addrinfo *addrs, *next; /* the leader's resolved addresses; next is tried next */
     uv_connect_t connect;
     uv_write_t write;
     uv_timer_t timer;
@@ -24,14 +28,21 @@ struct fwd {
     bool done;
 };
 
-static void closed_cb(uv_handle_t *h)
+/* Drops one of f's open handles or requests; frees f with the last. */
+static void release(struct fwd *f)
 {
-    struct fwd *f = h->data;
     if (--f->handles > 0)
         return;
+    if (f->addrs != NULL)
+        uv_freeaddrinfo(f->addrs);
     free(f->out);
     free(f->in);
     free(f);
+}
+
+static void closed_cb(uv_handle_t *h)
+{
+    release(h->data);
 }
 
 static void finish(struct fwd *f, int status, const char *code, const char *msg)
@@ -45,7 +56,12 @@ static void finish(struct fwd *f, int status, const char *code, const char *msg)
             http_req_reply_error(f->req, status, code, msg);
         f->req = NULL;
     }
-    uv_close((uv_handle_t *)&f->tcp, closed_cb);
+    if (f->resolving)
+        uv_cancel((uv_req_t *)&f->gai);
+    if (f->tcp_open) {
+        f->tcp_open = false;
+        uv_close((uv_handle_t *)&f->tcp, closed_cb);
+    }
     uv_close((uv_handle_t *)&f->timer, closed_cb);
 }
 
@@ -119,13 +135,41 @@ static void write_cb(uv_write_t *w, int status)
         finish(f, 502, "bad_gateway", uv_strerror(status));
 }
 
+static void connect_cb(uv_connect_t *c, int status);
+
+/* Connects to the leader's next resolved address; each is tried before giving up. */
+static void connect_next(struct fwd *f)
+{
+    struct addrinfo *ai = f->next;
+    if (ai == NULL) {
+        finish(f, 502, "bad_gateway", "cannot reach the leader's HTTP address");
+        return;
+    }
+    f->next = ai->ai_next;
+    uv_tcp_init(uv_handle_get_loop((uv_handle_t *)&f->timer), &f->tcp);
+    f->tcp.data = f;
+    f->tcp_open = true;
+    f->handles++;
+    if (uv_tcp_connect(&f->connect, &f->tcp, ai->ai_addr, connect_cb) != 0)
+        connect_cb(&f->connect, UV_ECONNREFUSED);
+}
+
+static void retry_closed_cb(uv_handle_t *h)
+{
+    struct fwd *f = h->data;
+    if (!f->done)
+        connect_next(f);
+    release(f);
+}
+
 static void connect_cb(uv_connect_t *c, int status)
 {
     struct fwd *f = c->data;
     if (f->done)
         return;
     if (status != 0) {
-        finish(f, 502, "bad_gateway", "cannot reach the leader's HTTP address");
+        f->tcp_open = false;
+        uv_close((uv_handle_t *)&f->tcp, retry_closed_cb);
         return;
     }
     uv_buf_t b = uv_buf_init(f->out, (unsigned)strlen(f->out));
@@ -133,6 +177,18 @@ static void connect_cb(uv_connect_t *c, int status)
     if (uv_write(&f->write, (uv_stream_t *)&f->tcp, &b, 1, write_cb) != 0 ||
         uv_read_start((uv_stream_t *)&f->tcp, alloc_cb, read_cb) != 0)
         finish(f, 502, "bad_gateway", "cannot talk to the leader");
+}
+
+static void resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    struct fwd *f = req->data;
+    f->resolving = false;
+    f->addrs = f->next = res;
+    if (!f->done && (status != 0 || res == NULL))
+        finish(f, 502, "bad_gateway", "cannot resolve the leader's HTTP address");
+    else if (!f->done)
+        connect_next(f);
+    release(f);
 }
 
 static void timeout_cb(uv_timer_t *t)
@@ -172,15 +228,13 @@ bool api_forward(sidecar_api_t *api, http_req_t *req, const char *leader_http)
 {
     if (!api->cfg->forward || leader_http == NULL || http_req_header(req, FWD_HEADER) != NULL)
         return false;
-    /* The advertised address must be an IP literal host:port ([v6]:port). */
-    char host[128];
-    uint16_t port;
-    if (sidecar_config_hostport_parse(leader_http, host, sizeof(host), &port) != 0)
+    /* The advertised address is host:port ([v6]:port); a name is resolved now, and every
+     * address it has is tried in order. */
+    char host[256], port[8];
+    uint16_t port_num;
+    if (sidecar_config_hostport_parse(leader_http, host, sizeof(host), &port_num) != 0)
         return false;
-    struct sockaddr_storage ss;
-    if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0 &&
-        uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0)
-        return false;
+    snprintf(port, sizeof(port), "%u", port_num);
     struct fwd *f = calloc(1, sizeof(*f));
     if (f == NULL)
         return false;
@@ -190,14 +244,18 @@ bool api_forward(sidecar_api_t *api, http_req_t *req, const char *leader_http)
         return false;
     }
     uv_loop_t *loop = uv_handle_get_loop((uv_handle_t *)&api->timer);
-    uv_tcp_init(loop, &f->tcp);
     uv_timer_init(loop, &f->timer);
-    f->tcp.data = f->timer.data = f->connect.data = f;
-    f->handles = 2;
+    f->timer.data = f->connect.data = f->gai.data = f;
+    f->handles = 1;
     f->req = req;
     http_req_on_cancel(req, cancel_cb, f);
     uv_timer_start(&f->timer, timeout_cb, FWD_TIMEOUT_MS, 0);
-    if (uv_tcp_connect(&f->connect, &f->tcp, (struct sockaddr *)&ss, connect_cb) != 0)
-        finish(f, 502, "bad_gateway", "cannot reach the leader's HTTP address");
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    if (uv_getaddrinfo(loop, &f->gai, resolved_cb, host, port, &hints) != 0) {
+        finish(f, 502, "bad_gateway", "cannot resolve the leader's HTTP address");
+        return true;
+    }
+    f->resolving = true;
+    f->handles++;
     return true;
 }

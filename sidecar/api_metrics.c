@@ -160,6 +160,17 @@ static void h_metrics(http_req_t *req, void *data)
     counter(&b, "electd_peer_rejected_total",
             "inbound peer connections refused or dropped for bad input",
             sidecar_transport_rejected(t));
+    counter(&b, "electd_peer_unknown_dropped_total",
+            "handshakes and frames dropped because the sender is not a member",
+            sidecar_transport_unknown_dropped(t));
+    sidecar_transport_refusal_t rf[SIDECAR_TRANSPORT_REFUSED_MAX];
+    size_t nrf = sidecar_transport_refused(t, rf, SIDECAR_TRANSPORT_REFUSED_MAX);
+    uint64_t impostors = 0;
+    for (size_t i = 0; i < nrf; i++)
+        impostors += rf[i].count;
+    counter(&b, "electd_peer_impostor_refused_total",
+            "handshakes refused from a second process under a member's name (recent ones)",
+            impostors);
 
     sidecar_metrics_header(&b, "electd_http_requests_total", "counter",
                            "HTTP responses by method, route and status code");

@@ -16,6 +16,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <ifaddrs.h>
+#include <netdb.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -112,7 +114,8 @@ static const setting_t settings[] = {
     ROW("cluster-name", T_NAME, "NAME", "electd", OFF(cluster_name), 0, 0, 0,
         "mixed with the initial cluster into the cluster id, so distinct clusters never merge"),
     ROW("cluster-token", T_TOKEN, "TOKEN", NULL, OFF(cluster_token), 0, 0, F_SECRET,
-        "shared secret that members present to each other (optional; never printed)"),
+        "shared secret that members present to each other (optional, but without it anyone who "
+        "can reach the peer port can disrupt the group; never printed)"),
     ROW("heartbeat-interval", T_DURATION, "DURATION", "100ms", OFF(heartbeat_interval_ms), 1,
         60 * SEC, 0, "how often the leader contacts each member"),
     ROW("election-timeout", T_DURATION, "DURATION", "1000ms", OFF(election_timeout_ms), 1, 60 * SEC,
@@ -1919,4 +1922,125 @@ void sidecar_config_help(FILE *out)
         }
         fprintf(out, "\n      %s\n", s->pub.help);
     }
+}
+
+/* ---- self-dial check ------------------------------------------------------------------------- */
+
+/* An IPv4-mapped IPv6 address as plain IPv4, so that the two spellings compare equal. */
+static void sockaddr_unmap(const struct sockaddr *sa, struct sockaddr_storage *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (sa->sa_family == AF_INET6 &&
+        IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)sa)->sin6_addr)) {
+        struct sockaddr_in *v4 = (struct sockaddr_in *)out;
+        v4->sin_family = AF_INET;
+        memcpy(&v4->sin_addr, ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr + 12, 4);
+        return;
+    }
+    memcpy(out, sa,
+           sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+}
+
+static bool ip_equal(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    if (a->ss_family != b->ss_family)
+        return false;
+    if (a->ss_family == AF_INET)
+        return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+               ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+    return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+                  &((const struct sockaddr_in6 *)b)->sin6_addr, 16) == 0;
+}
+
+static bool ip_unspecified(const struct sockaddr_storage *a)
+{
+    if (a->ss_family == AF_INET)
+        return ((const struct sockaddr_in *)a)->sin_addr.s_addr == htonl(INADDR_ANY);
+    return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)a)->sin6_addr);
+}
+
+/* An address of this host: loopback, unspecified (connecting to it reaches this host), or
+ * one of the interfaces' addresses. */
+static bool ip_local(const struct sockaddr_storage *a)
+{
+    if (ip_unspecified(a))
+        return true;
+    if (a->ss_family == AF_INET &&
+        (ntohl(((const struct sockaddr_in *)a)->sin_addr.s_addr) >> 24) == 127)
+        return true;
+    if (a->ss_family == AF_INET6 &&
+        IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)a)->sin6_addr))
+        return true;
+    struct ifaddrs *ifs = NULL;
+    if (getifaddrs(&ifs) != 0)
+        return false;
+    bool found = false;
+    for (struct ifaddrs *i = ifs; i != NULL && !found; i = i->ifa_next) {
+        if (i->ifa_addr == NULL ||
+            (i->ifa_addr->sa_family != AF_INET && i->ifa_addr->sa_family != AF_INET6))
+            continue;
+        struct sockaddr_storage x;
+        sockaddr_unmap(i->ifa_addr, &x);
+        found = ip_equal(&x, a);
+    }
+    freeifaddrs(ifs);
+    return found;
+}
+
+/* Would a connection to `to` reach a listener bound to `listen` (same port assumed)? */
+static bool reaches_listener(const struct sockaddr_storage *listen,
+                             const struct sockaddr_storage *to)
+{
+    if (ip_unspecified(to) || ip_equal(listen, to))
+        return true; /* connecting to 0.0.0.0 or :: reaches this host */
+    if (!ip_unspecified(listen))
+        return false;
+    /* 0.0.0.0 takes IPv4 only; :: takes both (libuv binds it dual-stack). */
+    return (listen->ss_family == AF_INET6 || to->ss_family == AF_INET) && ip_local(to);
+}
+
+static struct addrinfo *resolve_tcp(const char *host, uint16_t port)
+{
+    char service[8];
+    snprintf(service, sizeof(service), "%u", port);
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    return getaddrinfo(host, service, &hints, &res) == 0 ? res : NULL;
+}
+
+int sidecar_config_check_self_dial(const sidecar_config_t *cfg, char *err, size_t errlen)
+{
+    struct addrinfo *mine = resolve_tcp(cfg->listen_peer.host, cfg->listen_peer.port);
+    int rv = 0;
+    for (size_t i = 0; i < cfg->n_peers && mine != NULL && rv == 0; i++) {
+        const sidecar_peer_t *peer = &cfg->peers[i];
+        if ((!cfg->join && i == cfg->self_index) || peer->port != cfg->listen_peer.port)
+            continue;
+        struct addrinfo *theirs = resolve_tcp(peer->host, peer->port);
+        for (struct addrinfo *t = theirs; t != NULL && rv == 0; t = t->ai_next) {
+            struct sockaddr_storage to, listen;
+            sockaddr_unmap(t->ai_addr, &to);
+            for (struct addrinfo *m = mine; m != NULL && rv == 0; m = m->ai_next) {
+                sockaddr_unmap(m->ai_addr, &listen);
+                if (!reaches_listener(&listen, &to))
+                    continue;
+                char ip[INET6_ADDRSTRLEN] = "?";
+                inet_ntop(to.ss_family,
+                          to.ss_family == AF_INET
+                              ? (const void *)&((struct sockaddr_in *)&to)->sin_addr
+                              : (const void *)&((struct sockaddr_in6 *)&to)->sin6_addr,
+                          ip, sizeof(ip));
+                snprintf(err, errlen,
+                         "--peers: member \"%s\" at %s:%u resolves to %s, which is this node's "
+                         "own peer listener (--listen-peer %s:%u); this node would dial itself. "
+                         "Give each member its own address.",
+                         peer->name, peer->host, peer->port, ip, cfg->listen_peer.host,
+                         cfg->listen_peer.port);
+                rv = SIDECAR_CONFIG_EINVAL;
+            }
+        }
+        freeaddrinfo(theirs);
+    }
+    freeaddrinfo(mine);
+    return rv;
 }

@@ -179,6 +179,13 @@ uint32_t sidecar_config_lease_ms(const sidecar_config_t *cfg);
  * the host without brackets. Returns 0 or SIDECAR_CONFIG_EINVAL. */
 int sidecar_config_hostport_parse(const char *text, char *host, size_t host_size, uint16_t *port);
 
+/* Refuses (SIDECAR_CONFIG_EINVAL, message in err) a configuration in which another member of
+ * --peers resolves to this node's own peer listener: the same port and the same IP, or a
+ * wildcard --listen-peer and an address of this host (loopback, an interface's address, or
+ * 0.0.0.0 / ::). Names are resolved (the system resolver, which may block); a name that does
+ * not resolve yet is not an error. Separate from sidecar_config_parse, which does no I/O. */
+int sidecar_config_check_self_dial(const sidecar_config_t *cfg, char *err, size_t errlen);
+
 /* A valid node name: 1..SIDECAR_CONFIG_NAME_MAX letters, digits, '.', '_' or '-', starting
  * with a letter or a digit. */
 bool sidecar_config_name_valid(const char *name);

@@ -212,6 +212,11 @@ int main(int argc, char **argv)
         sidecar_config_free(&d.cfg);
         return 0;
     }
+    if (sidecar_config_check_self_dial(&d.cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
+        sidecar_config_free(&d.cfg);
+        return 2;
+    }
     if (d.cfg.cluster_token)
         sidecar_log_add_secret(d.cfg.cluster_token);
     if (d.cfg.http_token)

@@ -6,12 +6,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "log.h"
 #include "shim.h"
 #include "transport.h"
 
 #define BOOTSTRAP_KEY      "bootstrap_conf"
+#define INSTANCE_KEY       "instance_id"    /* this data directory's random id */
+#define PINS_KEY           "peer_instances" /* members' pinned instance ids: (u64 id, u8[16])* */
+#define PIN_RECORD_BYTES   (8 + SIDECAR_TRANSPORT_INSTANCE_LEN)
 #define STORE_RETRY_LOG_NS 1000000000ull /* log a failing store at most once a second */
 #define STORE_RETRY_NS     100000000ull  /* retry a batch that failed at most every 100 ms */
 
@@ -42,6 +46,9 @@ struct sidecar_node {
     char peer_addr[300]; /* where peers can dial us, "" when unknown */
     raft_conf_t boot_conf;
     raft_conf_t synced_conf; /* membership the transport was last told about */
+    uint8_t instance[SIDECAR_TRANSPORT_INSTANCE_LEN];
+    sidecar_transport_pin_t pins[RAFT_MAX_MEMBERS]; /* loaded at start, given to the transport */
+    size_t n_pins;
     sidecar_node_observer_t *observers;
     sidecar_node_state_t state;
     bool batch_out;
@@ -97,16 +104,45 @@ uint64_t sidecar_node_tick_ns(const sidecar_node_t *n, uint64_t tick)
     return n->start_ns + tick * n->tick_ns;
 }
 
+/* Persists the members' pinned instance ids, so that a restart keeps refusing a second
+ * process under a member's name. A failure is logged; the pins stay in memory. */
+static void pins_save(sidecar_node_t *n)
+{
+    sidecar_transport_pin_t pins[RAFT_MAX_MEMBERS];
+    size_t np = sidecar_transport_pins(n->transport, pins, RAFT_MAX_MEMBERS);
+    uint8_t buf[RAFT_MAX_MEMBERS * PIN_RECORD_BYTES];
+    for (size_t i = 0; i < np; i++) {
+        for (int b = 0; b < 8; b++)
+            buf[i * PIN_RECORD_BYTES + (size_t)b] = (uint8_t)(pins[i].id >> (8 * b));
+        memcpy(buf + i * PIN_RECORD_BYTES + 8, pins[i].instance, SIDECAR_TRANSPORT_INSTANCE_LEN);
+    }
+    int rv = store_local_set(n->store, PINS_KEY, buf, np * PIN_RECORD_BYTES);
+    if (rv != 0)
+        SIDECAR_LOG(SIDECAR_LOG_ERROR, "cannot record the members' instance ids",
+                    SIDECAR_LOG_STR("error", store_strerror(rv)));
+}
+
+static void pinned_cb(void *ud)
+{
+    pins_save(ud);
+}
+
 /* Tells the transport about every member of the configuration in force. */
 static void sync_peers(sidecar_node_t *n)
 {
     const raft_conf_t *c = raft_conf(n->raft);
+    /* A joining node hears from members it cannot know yet; once it has a configuration,
+     * only from its members (see transport.h, Admission). */
+    sidecar_transport_admit_unknown(n->transport, c->n == 0);
     if (memcmp(c, &n->synced_conf, sizeof(*c)) == 0)
         return;
+    bool removed = false;
     for (uint32_t i = 0; i < n->synced_conf.n; i++) {
         uint64_t id = n->synced_conf.members[i].id;
-        if (raft_conf_find(c, id) == NULL && id != n->id)
+        if (raft_conf_find(c, id) == NULL && id != n->id) {
             sidecar_transport_peer_remove(n->transport, id);
+            removed = true;
+        }
     }
     for (uint32_t i = 0; i < c->n; i++) {
         const raft_member_t *m = &c->members[i];
@@ -121,8 +157,14 @@ static void sync_peers(sidecar_node_t *n)
                         SIDECAR_LOG_UINT("id", m->id), SIDECAR_LOG_STR("addr", m->addr));
             continue;
         }
-        sidecar_transport_peer_set(n->transport, m->id, host, port);
+        if (sidecar_transport_peer_set(n->transport, m->id, name, host, port) == 0)
+            for (size_t k = 0; k < n->n_pins; k++)
+                if (n->pins[k].id == m->id)
+                    sidecar_transport_peer_pin(n->transport, m->id, n->pins[k].instance);
     }
+    n->n_pins = 0; /* given to the transport, which now holds them */
+    if (removed)
+        pins_save(n); /* a removed member's pin goes: it may come back with a new data dir */
     n->synced_conf = *c;
 }
 
@@ -538,6 +580,46 @@ static int bootstrap_conf(sidecar_node_t *n, bool fresh, raft_conf_t *conf)
     return store_local_set(n->store, BOOTSTRAP_KEY, buf, len) == 0 ? 0 : SIDECAR_NODE_ESTORE;
 }
 
+/* This data directory's instance id (created and stored durably at the first start) and
+ * the members' pinned instance ids. */
+static int identity_load(sidecar_node_t *n, char *errbuf, size_t errlen)
+{
+    size_t len = 0;
+    int rv = store_local_get(n->store, INSTANCE_KEY, n->instance, sizeof(n->instance), &len);
+    if (rv == STORE_ENOTFOUND) {
+        if (getrandom(n->instance, sizeof(n->instance), 0) != (ssize_t)sizeof(n->instance)) {
+            snprintf(errbuf, errlen, "cannot draw a random instance id for %s",
+                     store_path(n->store));
+            return SIDECAR_NODE_ESTORE;
+        }
+        rv = store_local_set(n->store, INSTANCE_KEY, n->instance, sizeof(n->instance));
+        len = sizeof(n->instance);
+    }
+    if (rv != 0 || len != sizeof(n->instance)) {
+        snprintf(errbuf, errlen, "cannot read or record the instance id in %s: %s",
+                 store_path(n->store), rv ? store_errmsg(n->store) : "wrong length");
+        return SIDECAR_NODE_ESTORE;
+    }
+    uint8_t buf[RAFT_MAX_MEMBERS * PIN_RECORD_BYTES];
+    rv = store_local_get(n->store, PINS_KEY, buf, sizeof(buf), &len);
+    if (rv == STORE_ENOTFOUND)
+        return 0;
+    if (rv != 0 || len % PIN_RECORD_BYTES != 0) {
+        snprintf(errbuf, errlen, "cannot read the members' instance ids in %s",
+                 store_path(n->store));
+        return SIDECAR_NODE_ESTORE;
+    }
+    n->n_pins = len / PIN_RECORD_BYTES;
+    for (size_t i = 0; i < n->n_pins; i++) {
+        const uint8_t *r = buf + i * PIN_RECORD_BYTES;
+        n->pins[i].id = 0;
+        for (int b = 7; b >= 0; b--)
+            n->pins[i].id = n->pins[i].id << 8 | r[b];
+        memcpy(n->pins[i].instance, r + 8, SIDECAR_TRANSPORT_INSTANCE_LEN);
+    }
+    return 0;
+}
+
 int sidecar_node_start(sidecar_node_t **out, uv_loop_t *loop, const sidecar_config_t *cfg,
                        char *errbuf, size_t errlen)
 {
@@ -579,6 +661,9 @@ int sidecar_node_start(sidecar_node_t **out, uv_loop_t *loop, const sidecar_conf
         goto fail;
     }
     boot_loaded = true;
+    rv = identity_load(n, errbuf, errlen);
+    if (rv != 0)
+        goto fail;
     bool fresh = boot.snap.index == 0 && boot.n_entries == 0 && boot.hs.term == 0;
     rv = bootstrap_conf(n, fresh, &n->boot_conf);
     if (rv != 0) {
@@ -628,6 +713,10 @@ int sidecar_node_start(sidecar_node_t **out, uv_loop_t *loop, const sidecar_conf
 
     sidecar_transport_config_t tc = {.loop = loop,
                                      .self_id = n->id,
+                                     .name = cfg->name,
+                                     .instance = n->instance,
+                                     .linger_ms = 4 * cfg->election_timeout_ms,
+                                     .pinned_cb = pinned_cb,
                                      .cluster_id = sidecar_config_cluster_id(cfg),
                                      .token = cfg->cluster_token,
                                      .advertise_http = n->http_addr,

@@ -6,21 +6,34 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "hmac.h"
 #include "log.h"
 
-#define CHALLENGE_LEN 22
-#define HELLO_LEN     62 /* fixed part; then u8 length and the advertised HTTP address */
-#define HTTP_ADDR_MAX 255
-#define VERDICT_LEN   5
-#define NONCE_LEN     16
-#define READ_CHUNK    (64u << 10)
-#define TOKEN_MAX     257 /* bytes of the cluster token, NUL included */
+#define CHALLENGE_LEN  22
+#define HELLO_LEN      78 /* fixed part; then u8 n and "<name> <http> <peer>" */
+#define HELLO_INSTANCE 30
+#define HELLO_PROOF    (HELLO_INSTANCE + SIDECAR_TRANSPORT_INSTANCE_LEN)
+#define HTTP_ADDR_MAX  255
+#define VERDICT_LEN    5
+#define NONCE_LEN      16
+#define READ_CHUNK     (64u << 10)
+#define TOKEN_MAX      257  /* bytes of the cluster token, NUL included */
+#define DROP_LOG_MS    1000 /* strangers are logged at most once a second */
+#define INSTANCE_LEN   SIDECAR_TRANSPORT_INSTANCE_LEN
+#define MAX_PEERS      (RAFT_MAX_MEMBERS * 2)
 
-enum { REFUSE_VERSION = 1, REFUSE_CLUSTER = 2, REFUSE_TOKEN = 3, REFUSE_NOT_ME = 4 };
+enum {
+    REFUSE_VERSION = 1,
+    REFUSE_CLUSTER = 2,
+    REFUSE_TOKEN = 3,
+    REFUSE_NOT_ME = 4,
+    REFUSE_UNKNOWN = 5,
+    REFUSE_IMPOSTOR = 6,
+};
 
 static const char *refuse_text(int reason)
 {
@@ -33,6 +46,10 @@ static const char *refuse_text(int reason)
         return "cluster token mismatch";
     case REFUSE_NOT_ME:
         return "peer dialled the wrong node";
+    case REFUSE_UNKNOWN:
+        return "not a member of the configuration";
+    case REFUSE_IMPOSTOR:
+        return "another process (another data directory) already holds this member's name";
     default:
         return "refused";
     }
@@ -57,8 +74,16 @@ struct out_conn;
 struct peer {
     struct sidecar_transport *t;
     uint64_t id;
+    char name[SIDECAR_TRANSPORT_NAME_MAX];
     char host[SIDECAR_TRANSPORT_HOST_MAX];
     uint16_t port;
+    bool member; /* set by the owner; false: dialled back while joining */
+    bool pinned;
+    uint8_t pin[INSTANCE_LEN];
+    char http[HTTP_ADDR_MAX + 1]; /* advertised in its last admitted HELLO */
+    struct addrinfo *addrs;       /* the last resolution; next_ai is the next to try */
+    struct addrinfo *next_ai;
+    char addr_used[64]; /* the address of the current or last attempt */
     bool removed;
     uv_timer_t timer; /* backoff before redialling */
     bool timer_open;
@@ -93,6 +118,7 @@ struct in_conn {
     int open_handles;
     uint8_t nonce[NONCE_LEN];
     uint64_t from;
+    char remote[64];
     uint8_t *buf;
     size_t len, cap;
 };
@@ -108,15 +134,22 @@ struct sidecar_transport {
     sidecar_transport_config_t cfg;
     char token[TOKEN_MAX];
     size_t token_len;
-    char http[HTTP_ADDR_MAX + 1]; /* our advertised HTTP address, sent in HELLO */
+    char http[HTTP_ADDR_MAX + 1]; /* "<name> <http> <peer>", sent in HELLO */
     size_t http_len;
-    struct peer_http {
+    char name[SIDECAR_TRANSPORT_NAME_MAX];
+    uint8_t instance[INSTANCE_LEN];
+    bool admit_unknown;
+    struct gone {
         uint64_t id;
-        char addr[HTTP_ADDR_MAX + 1];
-    } peer_http[RAFT_MAX_MEMBERS * 2]; /* learned from the HELLOs of peers that dialled us */
+        uint64_t until_ms;    /* loop time */
+    } gone[RAFT_MAX_MEMBERS]; /* recently removed members, still heard */
+    sidecar_transport_refusal_t refused[SIDECAR_TRANSPORT_REFUSED_MAX];
+    uint64_t unknown_dropped;
+    uint64_t drop_logged_ms;
+    uint64_t drop_suppressed;
     uv_tcp_t listener;
     uint16_t port;
-    struct peer *peers[RAFT_MAX_MEMBERS * 2];
+    struct peer *peers[MAX_PEERS];
     size_t n_peers;
     struct in_conn *inbound;
     uint32_t n_inbound;
@@ -174,17 +207,53 @@ static void fill_random(uint8_t *buf, size_t len)
 }
 
 static void proof(const struct sidecar_transport *t, const uint8_t nonce[NONCE_LEN], uint64_t from,
-                  uint64_t to, const uint8_t *http, size_t http_len,
-                  uint8_t out[SIDECAR_SHA256_LEN])
+                  uint64_t to, const uint8_t instance[INSTANCE_LEN], const uint8_t *text,
+                  size_t text_len, uint8_t out[SIDECAR_SHA256_LEN])
 {
-    uint8_t msg[NONCE_LEN + 24 + 1 + HTTP_ADDR_MAX];
+    uint8_t msg[NONCE_LEN + 24 + INSTANCE_LEN + 1 + HTTP_ADDR_MAX];
+    size_t off = 0;
     memcpy(msg, nonce, NONCE_LEN);
-    put_u64(msg + NONCE_LEN, t->cfg.cluster_id);
-    put_u64(msg + NONCE_LEN + 8, from);
-    put_u64(msg + NONCE_LEN + 16, to);
-    msg[NONCE_LEN + 24] = (uint8_t)http_len;
-    memcpy(msg + NONCE_LEN + 25, http, http_len);
-    sidecar_hmac_sha256(t->token, t->token_len, msg, NONCE_LEN + 25 + http_len, out);
+    off += NONCE_LEN;
+    put_u64(msg + off, t->cfg.cluster_id);
+    put_u64(msg + off + 8, from);
+    put_u64(msg + off + 16, to);
+    off += 24;
+    memcpy(msg + off, instance, INSTANCE_LEN);
+    off += INSTANCE_LEN;
+    msg[off++] = (uint8_t)text_len;
+    memcpy(msg + off, text, text_len);
+    sidecar_hmac_sha256(t->token, t->token_len, msg, off + text_len, out);
+}
+
+static uint64_t unix_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void hex_format(const uint8_t *b, size_t n, char *out)
+{
+    for (size_t i = 0; i < n; i++)
+        snprintf(out + 2 * i, 3, "%02x", b[i]);
+}
+
+/* "ip:port" ("[ip]:port" for IPv6) of a socket address. */
+static void sockaddr_format(const struct sockaddr *sa, char *out, size_t len)
+{
+    char ip[64] = "?";
+    uint16_t port = 0;
+    if (sa->sa_family == AF_INET6) {
+        uv_ip6_name((const struct sockaddr_in6 *)sa, ip, sizeof(ip));
+        port = ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+        snprintf(out, len, "[%s]:%u", ip, port);
+        return;
+    }
+    if (sa->sa_family == AF_INET) {
+        uv_ip4_name((const struct sockaddr_in *)sa, ip, sizeof(ip));
+        port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
+    }
+    snprintf(out, len, "%s:%u", ip, port);
 }
 
 /* ---- writing ------------------------------------------------------------------------------ */
@@ -243,11 +312,21 @@ static int in_write(struct in_conn *c, const void *data, size_t len)
 /* ---- outbound ----------------------------------------------------------------------------- */
 
 static void dial(struct peer *p);
+static void try_next_address(struct peer *p);
+
+static void addrs_release(struct peer *p)
+{
+    if (p->addrs != NULL)
+        uv_freeaddrinfo(p->addrs);
+    p->addrs = p->next_ai = NULL;
+}
 
 static void peer_free_if_done(struct peer *p)
 {
-    if (p->removed && !p->timer_open && p->conn == NULL && p->resolving == NULL)
+    if (p->removed && !p->timer_open && p->conn == NULL && p->resolving == NULL) {
+        addrs_release(p);
         free(p);
+    }
 }
 
 static void timer_close_cb(uv_handle_t *h)
@@ -267,6 +346,7 @@ static void backoff_cb(uv_timer_t *timer)
 
 static void schedule_redial(struct peer *p)
 {
+    addrs_release(p); /* the next dial resolves the name again */
     if (p->removed || p->t->closing || !p->timer_open)
         return;
     uint32_t shift = p->attempts < 6 ? p->attempts : 6;
@@ -291,6 +371,8 @@ static void out_close_cb(uv_handle_t *h)
         p->conn = NULL;
         if (p->removed)
             peer_free_if_done(p);
+        else if (p->next_ai != NULL)
+            try_next_address(p); /* this attempt failed before the handshake completed */
         else
             schedule_redial(p);
     }
@@ -304,22 +386,34 @@ static void out_close(struct out_conn *c, const char *why, int err)
     struct peer *p = c->peer;
     if (p != NULL && !c->t->closing) {
         if (c->state == OUT_READY) {
+            p->next_ai = NULL; /* a connection that worked: back off, then resolve again */
             SIDECAR_LOG(SIDECAR_LOG_INFO, "peer disconnected", SIDECAR_LOG_UINT("peer", p->id),
-                        SIDECAR_LOG_STR("reason", why),
+                        SIDECAR_LOG_STR("name", p->name), SIDECAR_LOG_STR("reason", why),
                         SIDECAR_LOG_STR("error", err ? uv_strerror(err) : ""));
         } else {
             p->st.failures++;
             if (p->attempts < 3 || sidecar_log_enabled(SIDECAR_LOG_DEBUG))
                 SIDECAR_LOG(p->attempts < 3 ? SIDECAR_LOG_INFO : SIDECAR_LOG_DEBUG,
                             "peer connection failed", SIDECAR_LOG_UINT("peer", p->id),
-                            SIDECAR_LOG_STR("addr", p->host), SIDECAR_LOG_UINT("port", p->port),
-                            SIDECAR_LOG_STR("reason", why),
+                            SIDECAR_LOG_STR("name", p->name), SIDECAR_LOG_STR("host", p->host),
+                            SIDECAR_LOG_UINT("port", p->port),
+                            SIDECAR_LOG_STR("addr", p->addr_used), SIDECAR_LOG_STR("reason", why),
                             SIDECAR_LOG_STR("error", err ? uv_strerror(err) : ""));
         }
         p->st.connected = false;
+        if (p->timer_open)
+            uv_timer_stop(&p->timer); /* the attempt deadline */
     }
     c->state = OUT_CLOSING;
     uv_close((uv_handle_t *)&c->tcp, out_close_cb);
+}
+
+/* The deadline of one attempt (connect and handshake) on one address. */
+static void attempt_timeout_cb(uv_timer_t *timer)
+{
+    struct peer *p = timer->data;
+    if (p->conn != NULL && p->conn->state != OUT_READY)
+        out_close(p->conn, "connect or handshake timed out", 0);
 }
 
 static void out_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -335,48 +429,72 @@ static void out_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     }
 }
 
-static void out_handshake(struct out_conn *c)
+static int send_hello(struct out_conn *c)
 {
     struct sidecar_transport *t = c->t;
     struct peer *p = c->peer;
+    uint8_t hello[HELLO_LEN + 1 + HTTP_ADDR_MAX];
+    memcpy(hello, "ELHI", 4);
+    put_u16(hello + 4, SIDECAR_TRANSPORT_VERSION);
+    put_u64(hello + 6, t->cfg.cluster_id);
+    put_u64(hello + 14, t->cfg.self_id);
+    put_u64(hello + 22, p->id);
+    memcpy(hello + HELLO_INSTANCE, t->instance, INSTANCE_LEN);
+    proof(t, c->hs + 6, t->cfg.self_id, p->id, t->instance, (const uint8_t *)t->http, t->http_len,
+          hello + HELLO_PROOF);
+    hello[HELLO_LEN] = (uint8_t)t->http_len;
+    memcpy(hello + HELLO_LEN + 1, t->http, t->http_len);
+    return write_bytes((uv_stream_t *)&c->tcp, NULL, hello, HELLO_LEN + 1 + t->http_len);
+}
+
+static void out_verdict(struct out_conn *c)
+{
+    struct peer *p = c->peer;
+    const uint8_t *v = c->hs + CHALLENGE_LEN;
+    if (memcmp(v, "ELOK", 4) == 0) {
+        c->state = OUT_READY;
+        uv_timer_stop(&p->timer);
+        addrs_release(p);
+        p->attempts = 0;
+        p->st.connected = true;
+        p->st.connects++;
+        SIDECAR_LOG(SIDECAR_LOG_INFO, "peer connected", SIDECAR_LOG_UINT("peer", p->id),
+                    SIDECAR_LOG_STR("name", p->name), SIDECAR_LOG_STR("host", p->host),
+                    SIDECAR_LOG_UINT("port", p->port), SIDECAR_LOG_STR("addr", p->addr_used));
+        return;
+    }
+    bool no = memcmp(v, "ELNO", 4) == 0;
+    if (no && v[4] == REFUSE_IMPOSTOR)
+        SIDECAR_LOG(SIDECAR_LOG_ERROR,
+                    "peer refused us: it knows another process (another data directory) under "
+                    "our name; if our data directory was replaced, remove this member and add it "
+                    "again",
+                    SIDECAR_LOG_STR("self", c->t->name), SIDECAR_LOG_STR("peer_name", p->name),
+                    SIDECAR_LOG_UINT("peer", p->id), SIDECAR_LOG_STR("addr", p->addr_used));
+    else
+        SIDECAR_LOG(SIDECAR_LOG_WARN, "peer refused us", SIDECAR_LOG_UINT("peer", p->id),
+                    SIDECAR_LOG_STR("name", p->name),
+                    SIDECAR_LOG_STR("reason", no ? refuse_text(v[4]) : "garbage"));
+    p->next_ai = NULL; /* an electd answered: the other addresses would not change that */
+    out_close(c, "refused", 0);
+}
+
+static void out_handshake(struct out_conn *c)
+{
     if (!c->hello_sent && c->hs_len >= CHALLENGE_LEN) {
         if (memcmp(c->hs, "ELCH", 4) != 0 || get_u16(c->hs + 4) != SIDECAR_TRANSPORT_VERSION) {
             out_close(c, "bad challenge (not an electd peer port, or another version)", 0);
             return;
         }
-        uint8_t hello[HELLO_LEN + 1 + HTTP_ADDR_MAX];
-        memcpy(hello, "ELHI", 4);
-        put_u16(hello + 4, SIDECAR_TRANSPORT_VERSION);
-        put_u64(hello + 6, t->cfg.cluster_id);
-        put_u64(hello + 14, t->cfg.self_id);
-        put_u64(hello + 22, p->id);
-        proof(t, c->hs + 6, t->cfg.self_id, p->id, (const uint8_t *)t->http, t->http_len,
-              hello + 30);
-        hello[HELLO_LEN] = (uint8_t)t->http_len;
-        memcpy(hello + HELLO_LEN + 1, t->http, t->http_len);
-        int rv = write_bytes((uv_stream_t *)&c->tcp, NULL, hello, HELLO_LEN + 1 + t->http_len);
+        int rv = send_hello(c);
         if (rv != 0) {
             out_close(c, "write failed", rv);
             return;
         }
         c->hello_sent = true;
     }
-    if (c->hello_sent && c->hs_len == CHALLENGE_LEN + VERDICT_LEN) {
-        const uint8_t *v = c->hs + CHALLENGE_LEN;
-        if (memcmp(v, "ELOK", 4) == 0) {
-            c->state = OUT_READY;
-            p->attempts = 0;
-            p->st.connected = true;
-            p->st.connects++;
-            SIDECAR_LOG(SIDECAR_LOG_INFO, "peer connected", SIDECAR_LOG_UINT("peer", p->id),
-                        SIDECAR_LOG_STR("addr", p->host), SIDECAR_LOG_UINT("port", p->port));
-            return;
-        }
-        SIDECAR_LOG(
-            SIDECAR_LOG_WARN, "peer refused us", SIDECAR_LOG_UINT("peer", p->id),
-            SIDECAR_LOG_STR("reason", memcmp(v, "ELNO", 4) == 0 ? refuse_text(v[4]) : "garbage"));
-        out_close(c, "refused", 0);
-    }
+    if (c->hello_sent && c->hs_len == CHALLENGE_LEN + VERDICT_LEN)
+        out_verdict(c);
 }
 
 static void out_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -415,6 +533,38 @@ static void connect_cb(uv_connect_t *req, int status)
         out_close(c, "read failed", rv);
 }
 
+/* Connects to the next resolved address of p (RFC 8305's order: as the resolver sorted
+ * them), each bounded by handshake_ms; when none is left, backs off and resolves again. */
+static void try_next_address(struct peer *p)
+{
+    struct sidecar_transport *t = p->t;
+    struct addrinfo *ai = p->next_ai;
+    if (ai == NULL || p->removed || t->closing) {
+        schedule_redial(p);
+        return;
+    }
+    p->next_ai = ai->ai_next;
+    struct out_conn *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        schedule_redial(p);
+        return;
+    }
+    sockaddr_format(ai->ai_addr, p->addr_used, sizeof(p->addr_used));
+    c->t = t;
+    c->peer = p;
+    c->state = OUT_CONNECTING;
+    uv_tcp_init(t->cfg.loop, &c->tcp);
+    c->tcp.data = c;
+    c->connect.data = c;
+    t->pending++;
+    p->conn = c;
+    uv_tcp_nodelay(&c->tcp, 1);
+    uv_timer_start(&p->timer, attempt_timeout_cb, t->cfg.handshake_ms, 0);
+    int rv = uv_tcp_connect(&c->connect, &c->tcp, ai->ai_addr, connect_cb);
+    if (rv != 0)
+        out_close(c, "connect failed", rv);
+}
+
 static void resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
     struct peer *p = req->data;
@@ -432,31 +582,15 @@ static void resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         p->st.failures++;
         if (p->attempts < 3)
             SIDECAR_LOG(SIDECAR_LOG_WARN, "cannot resolve peer", SIDECAR_LOG_UINT("peer", p->id),
-                        SIDECAR_LOG_STR("host", p->host),
+                        SIDECAR_LOG_STR("name", p->name), SIDECAR_LOG_STR("host", p->host),
                         SIDECAR_LOG_STR("error", uv_strerror(status)));
         uv_freeaddrinfo(res);
         schedule_redial(p);
         return;
     }
-    struct out_conn *c = calloc(1, sizeof(*c));
-    if (c == NULL) {
-        uv_freeaddrinfo(res);
-        schedule_redial(p);
-        return;
-    }
-    c->t = t;
-    c->peer = p;
-    c->state = OUT_CONNECTING;
-    uv_tcp_init(t->cfg.loop, &c->tcp);
-    c->tcp.data = c;
-    c->connect.data = c;
-    t->pending++;
-    p->conn = c;
-    uv_tcp_nodelay(&c->tcp, 1);
-    int rv = uv_tcp_connect(&c->connect, &c->tcp, res->ai_addr, connect_cb);
-    uv_freeaddrinfo(res);
-    if (rv != 0)
-        out_close(c, "connect failed", rv);
+    addrs_release(p);
+    p->addrs = p->next_ai = res;
+    try_next_address(p);
 }
 
 static void dial(struct peer *p)
@@ -511,31 +645,24 @@ static void peer_detach(struct peer *p)
         peer_free_if_done(p);
 }
 
-int sidecar_transport_peer_set(sidecar_transport_t *t, uint64_t id, const char *host, uint16_t port)
+static void name_copy(char *dst, const char *src)
 {
-    if (t->closing)
-        return SIDECAR_TRANSPORT_ECLOSING;
-    if (id == 0 || id == t->cfg.self_id || host == NULL ||
-        strlen(host) >= SIDECAR_TRANSPORT_HOST_MAX || port == 0)
-        return SIDECAR_TRANSPORT_EINVAL;
-    struct peer *p = peer_find(t, id, NULL);
-    if (p != NULL) {
-        if (strcmp(p->host, host) == 0 && p->port == port)
-            return 0;
-        strcpy(p->host, host);
-        p->port = port;
-        if (p->conn != NULL)
-            out_close(p->conn, "address changed", 0);
-        return 0;
-    }
-    if (t->n_peers == sizeof(t->peers) / sizeof(t->peers[0]))
-        return SIDECAR_TRANSPORT_EINVAL;
-    p = calloc(1, sizeof(*p));
+    snprintf(dst, SIDECAR_TRANSPORT_NAME_MAX, "%s", src ? src : "");
+}
+
+static struct peer *peer_add(struct sidecar_transport *t, uint64_t id, const char *name,
+                             const char *host, uint16_t port, bool member)
+{
+    if (t->n_peers == MAX_PEERS)
+        return NULL;
+    struct peer *p = calloc(1, sizeof(*p));
     if (p == NULL)
-        return SIDECAR_TRANSPORT_ENOMEM;
+        return NULL;
     p->t = t;
     p->id = id;
     p->st.id = id;
+    p->member = member;
+    name_copy(p->name, name);
     strcpy(p->host, host);
     p->port = port;
     uv_timer_init(t->cfg.loop, &p->timer);
@@ -544,7 +671,42 @@ int sidecar_transport_peer_set(sidecar_transport_t *t, uint64_t id, const char *
     t->pending++;
     t->peers[t->n_peers++] = p;
     dial(p);
-    return 0;
+    return p;
+}
+
+int sidecar_transport_peer_set(sidecar_transport_t *t, uint64_t id, const char *name,
+                               const char *host, uint16_t port)
+{
+    if (t->closing)
+        return SIDECAR_TRANSPORT_ECLOSING;
+    if (id == 0 || id == t->cfg.self_id || host == NULL ||
+        strlen(host) >= SIDECAR_TRANSPORT_HOST_MAX || port == 0)
+        return SIDECAR_TRANSPORT_EINVAL;
+    for (size_t i = 0; i < sizeof(t->gone) / sizeof(t->gone[0]); i++)
+        if (t->gone[i].id == id)
+            t->gone[i].id = 0; /* a member again */
+    struct peer *p = peer_find(t, id, NULL);
+    if (p != NULL) {
+        p->member = true;
+        if (name != NULL)
+            name_copy(p->name, name);
+        if (strcmp(p->host, host) == 0 && p->port == port)
+            return 0;
+        strcpy(p->host, host);
+        p->port = port;
+        p->next_ai = NULL;
+        if (p->conn != NULL)
+            out_close(p->conn, "address changed", 0);
+        return 0;
+    }
+    return peer_add(t, id, name, host, port, true) ? 0 : SIDECAR_TRANSPORT_ENOMEM;
+}
+
+static void peer_forget(struct sidecar_transport *t, size_t pos)
+{
+    struct peer *p = t->peers[pos];
+    t->peers[pos] = t->peers[--t->n_peers];
+    peer_detach(p);
 }
 
 void sidecar_transport_peer_remove(sidecar_transport_t *t, uint64_t id)
@@ -553,8 +715,51 @@ void sidecar_transport_peer_remove(sidecar_transport_t *t, uint64_t id)
     struct peer *p = peer_find(t, id, &pos);
     if (p == NULL)
         return;
-    t->peers[pos] = t->peers[--t->n_peers];
-    peer_detach(p);
+    if (p->member) {
+        /* Still heard for a while: a leader that removed itself hands over after the removal
+         * is in everyone's log. The oldest entry makes room. */
+        struct gone *slot = &t->gone[0];
+        for (size_t i = 0; i < sizeof(t->gone) / sizeof(t->gone[0]); i++)
+            if (t->gone[i].until_ms < slot->until_ms)
+                slot = &t->gone[i];
+        slot->id = id;
+        slot->until_ms = uv_now(t->cfg.loop) + t->cfg.linger_ms;
+    }
+    peer_forget(t, pos);
+}
+
+void sidecar_transport_admit_unknown(sidecar_transport_t *t, bool on)
+{
+    t->admit_unknown = on;
+    if (on)
+        return;
+    for (size_t i = t->n_peers; i-- > 0;)
+        if (!t->peers[i]->member)
+            peer_forget(t, i);
+}
+
+int sidecar_transport_peer_pin(sidecar_transport_t *t, uint64_t id,
+                               const uint8_t instance[SIDECAR_TRANSPORT_INSTANCE_LEN])
+{
+    struct peer *p = peer_find(t, id, NULL);
+    if (p == NULL)
+        return SIDECAR_TRANSPORT_ENOPEER;
+    memcpy(p->pin, instance, INSTANCE_LEN);
+    p->pinned = true;
+    return 0;
+}
+
+size_t sidecar_transport_pins(const sidecar_transport_t *t, sidecar_transport_pin_t *out,
+                              size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < t->n_peers && n < cap; i++)
+        if (t->peers[i]->member && t->peers[i]->pinned) {
+            out[n].id = t->peers[i]->id;
+            memcpy(out[n].instance, t->peers[i]->pin, INSTANCE_LEN);
+            n++;
+        }
+    return n;
 }
 
 int sidecar_transport_send(sidecar_transport_t *t, const raft_msg_t *m)
@@ -633,8 +838,10 @@ static void in_refuse(struct in_conn *c, int reason, uint64_t from)
 {
     struct sidecar_transport *t = c->t;
     t->rejected++;
-    SIDECAR_LOG(SIDECAR_LOG_WARN, "refused peer connection", SIDECAR_LOG_UINT("from", from),
-                SIDECAR_LOG_STR("reason", refuse_text(reason)));
+    if (reason != REFUSE_UNKNOWN && reason != REFUSE_IMPOSTOR)
+        SIDECAR_LOG(SIDECAR_LOG_WARN, "refused peer connection", SIDECAR_LOG_UINT("from", from),
+                    SIDECAR_LOG_STR("remote", c->remote),
+                    SIDECAR_LOG_STR("reason", refuse_text(reason)));
     uint8_t v[VERDICT_LEN] = {'E', 'L', 'N', 'O', (uint8_t)reason};
     in_write(c, v, sizeof(v));
     in_close(c);
@@ -648,44 +855,145 @@ static void in_bad_input(struct in_conn *c, const char *why)
     in_close(c);
 }
 
-static void remember_http(struct sidecar_transport *t, uint64_t id, const char *addr, size_t len)
+/* True when frames from id may reach the core: a member, a member removed less than
+ * linger_ms ago, or anyone while we are joining. */
+static bool admitted(struct sidecar_transport *t, uint64_t id)
 {
-    struct peer_http *slot = NULL;
-    size_t cap = sizeof(t->peer_http) / sizeof(t->peer_http[0]);
-    for (size_t i = 0; i < cap && slot == NULL; i++)
-        if (t->peer_http[i].id == id)
-            slot = &t->peer_http[i];
-    for (size_t i = 0; i < cap && slot == NULL; i++)
-        if (t->peer_http[i].id == 0)
-            slot = &t->peer_http[i];
-    if (slot == NULL)
-        slot = &t->peer_http[id % cap];
-    slot->id = id;
-    memcpy(slot->addr, addr, len);
-    slot->addr[len] = '\0';
-    char *space = strchr(slot->addr, ' ');
-    if (space == NULL)
+    const struct peer *p = peer_find(t, id, NULL);
+    if (t->admit_unknown || (p != NULL && p->member))
+        return true;
+    uint64_t now = uv_now(t->cfg.loop);
+    for (size_t i = 0; i < sizeof(t->gone) / sizeof(t->gone[0]); i++)
+        if (t->gone[i].id == id && now < t->gone[i].until_ms)
+            return true;
+    return false;
+}
+
+/* A stranger's handshake or frame: counted, logged at most once per DROP_LOG_MS. */
+static void stranger_dropped(struct in_conn *c, uint64_t from, const char *what)
+{
+    struct sidecar_transport *t = c->t;
+    t->unknown_dropped++;
+    uint64_t now = uv_now(t->cfg.loop);
+    if (t->drop_logged_ms != 0 && now - t->drop_logged_ms < DROP_LOG_MS) {
+        t->drop_suppressed++;
         return;
-    *space = '\0';
-    /* A member we do not know yet (we are joining, and have not applied the configuration
-     * that names it): dial it back at the address it advertised, or we could never answer. */
-    char host[SIDECAR_TRANSPORT_HOST_MAX];
-    uint16_t port;
-    if (peer_find(t, id, NULL) != NULL ||
-        sidecar_config_hostport_parse(space + 1, host, sizeof(host), &port) != 0)
-        return;
-    SIDECAR_LOG(SIDECAR_LOG_INFO, "dialling back a peer not yet in our configuration",
-                SIDECAR_LOG_UINT("peer", id), SIDECAR_LOG_STR("addr", host),
-                SIDECAR_LOG_UINT("port", port));
-    sidecar_transport_peer_set(t, id, host, port);
+    }
+    SIDECAR_LOG(SIDECAR_LOG_WARN, "dropped a peer that is not a member of the configuration",
+                SIDECAR_LOG_UINT("from", from), SIDECAR_LOG_STR("remote", c->remote),
+                SIDECAR_LOG_STR("what", what),
+                SIDECAR_LOG_UINT("suppressed_since_last", t->drop_suppressed));
+    t->drop_logged_ms = now;
+    t->drop_suppressed = 0;
 }
 
 const char *sidecar_transport_peer_http(const sidecar_transport_t *t, uint64_t id)
 {
-    for (size_t i = 0; i < sizeof(t->peer_http) / sizeof(t->peer_http[0]); i++)
-        if (t->peer_http[i].id == id && id != 0)
-            return t->peer_http[i].addr[0] ? t->peer_http[i].addr : NULL;
-    return NULL;
+    const struct peer *p = id != 0 ? peer_find(t, id, NULL) : NULL;
+    return p != NULL && p->http[0] ? p->http : NULL;
+}
+
+/* The HELLO's text "<name> <http> <peer>", split in place (fields may be empty). */
+typedef struct hello_text {
+    char buf[HTTP_ADDR_MAX + 1];
+    const char *name, *http, *peer;
+} hello_text_t;
+
+static void hello_text_split(hello_text_t *h, const uint8_t *text, size_t len)
+{
+    bool has_nul = memchr(text, '\0', len) != NULL;
+    memcpy(h->buf, text, len);
+    h->buf[len] = '\0';
+    char *sp1 = strchr(h->buf, ' ');
+    char *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
+    h->name = h->buf;
+    h->http = h->peer = "";
+    if (sp1 != NULL) {
+        *sp1 = '\0';
+        h->http = sp1 + 1;
+    }
+    if (sp2 != NULL) {
+        *sp2 = '\0';
+        h->peer = sp2 + 1;
+    }
+    if (has_nul || strlen(h->name) >= SIDECAR_TRANSPORT_NAME_MAX)
+        h->name = h->http = h->peer = "";
+}
+
+static void record_refusal(struct in_conn *c, uint64_t id, const hello_text_t *h,
+                           const uint8_t instance[INSTANCE_LEN])
+{
+    struct sidecar_transport *t = c->t;
+    char inst[2 * INSTANCE_LEN + 1];
+    hex_format(instance, INSTANCE_LEN, inst);
+    sidecar_transport_refusal_t *r = NULL, *oldest = &t->refused[0];
+    for (size_t i = 0; i < SIDECAR_TRANSPORT_REFUSED_MAX && r == NULL; i++) {
+        sidecar_transport_refusal_t *x = &t->refused[i];
+        if (x->count > 0 && x->id == id && strcmp(x->instance, inst) == 0)
+            r = x;
+        else if (x->last_unix_ms < oldest->last_unix_ms)
+            oldest = x;
+    }
+    uint64_t now = unix_ms();
+    if (r == NULL) {
+        r = oldest;
+        memset(r, 0, sizeof(*r));
+        r->id = id;
+        r->first_unix_ms = now;
+        memcpy(r->instance, inst, sizeof(inst));
+    }
+    name_copy(r->name, h->name);
+    snprintf(r->remote, sizeof(r->remote), "%s", c->remote);
+    snprintf(r->advertised, sizeof(r->advertised), "%s %s", h->http, h->peer);
+    r->last_unix_ms = now;
+    r->count++;
+}
+
+/* Admission and the instance pin of a handshaken peer. Returns 0 or a REFUSE_ reason. */
+static int hello_admit(struct in_conn *c, uint64_t from, const uint8_t *instance,
+                       const hello_text_t *h)
+{
+    struct sidecar_transport *t = c->t;
+    if (!admitted(t, from)) {
+        stranger_dropped(c, from, "handshake");
+        return REFUSE_UNKNOWN;
+    }
+    struct peer *p = peer_find(t, from, NULL);
+    char host[SIDECAR_TRANSPORT_HOST_MAX];
+    uint16_t port;
+    if (p == NULL && t->admit_unknown && t->n_peers < RAFT_MAX_MEMBERS &&
+        sidecar_config_hostport_parse(h->peer, host, sizeof(host), &port) == 0) {
+        /* We are joining and have not applied the configuration that names this member yet:
+         * dial it back at the address it advertised, or we could never answer. */
+        SIDECAR_LOG(SIDECAR_LOG_INFO, "dialling back a peer not yet in our configuration",
+                    SIDECAR_LOG_UINT("peer", from), SIDECAR_LOG_STR("name", h->name),
+                    SIDECAR_LOG_STR("host", host), SIDECAR_LOG_UINT("port", port));
+        p = peer_add(t, from, h->name, host, port, false);
+    }
+    if (p == NULL)
+        return 0;
+    if (p->pinned && memcmp(p->pin, instance, INSTANCE_LEN) != 0) {
+        record_refusal(c, from, h, instance);
+        char seen[2 * INSTANCE_LEN + 1], pinned[2 * INSTANCE_LEN + 1];
+        hex_format(instance, INSTANCE_LEN, seen);
+        hex_format(p->pin, INSTANCE_LEN, pinned);
+        SIDECAR_LOG(SIDECAR_LOG_ERROR,
+                    "refused a second process under a member's name (another data directory)",
+                    SIDECAR_LOG_STR("self", t->name), SIDECAR_LOG_STR("name", h->name),
+                    SIDECAR_LOG_STR("member", p->name), SIDECAR_LOG_UINT("id", from),
+                    SIDECAR_LOG_STR("remote", c->remote), SIDECAR_LOG_STR("http", h->http),
+                    SIDECAR_LOG_STR("peer_addr", h->peer), SIDECAR_LOG_STR("instance", seen),
+                    SIDECAR_LOG_STR("pinned_instance", pinned));
+        return REFUSE_IMPOSTOR;
+    }
+    if (!p->pinned) {
+        memcpy(p->pin, instance, INSTANCE_LEN);
+        p->pinned = true;
+        if (p->member && t->cfg.pinned_cb != NULL)
+            t->cfg.pinned_cb(t->cfg.ud);
+    }
+    snprintf(p->http, sizeof(p->http), "%s", h->http);
+    return 0;
 }
 
 static void in_hello(struct in_conn *c)
@@ -709,20 +1017,27 @@ static void in_hello(struct in_conn *c)
         in_refuse(c, REFUSE_NOT_ME, from);
         return;
     }
-    size_t http_len = h[HELLO_LEN];
+    size_t text_len = h[HELLO_LEN];
+    const uint8_t *instance = h + HELLO_INSTANCE;
     uint8_t want[SIDECAR_SHA256_LEN];
-    proof(t, c->nonce, from, to, h + HELLO_LEN + 1, http_len, want);
-    if (!sidecar_mem_equal(want, h + 30, sizeof(want))) {
+    proof(t, c->nonce, from, to, instance, h + HELLO_LEN + 1, text_len, want);
+    if (!sidecar_mem_equal(want, h + HELLO_PROOF, sizeof(want))) {
         in_refuse(c, REFUSE_TOKEN, from);
+        return;
+    }
+    hello_text_t text;
+    hello_text_split(&text, h + HELLO_LEN + 1, text_len);
+    int reason = hello_admit(c, from, instance, &text);
+    if (reason != 0) {
+        in_refuse(c, reason, from);
         return;
     }
     c->from = from;
     c->state = IN_READY;
-    remember_http(t, from, (const char *)h + HELLO_LEN + 1, http_len);
     uv_timer_stop(&c->timer);
     uint8_t ok[VERDICT_LEN] = {'E', 'L', 'O', 'K', 0};
     in_write(c, ok, sizeof(ok));
-    size_t used = HELLO_LEN + 1 + http_len;
+    size_t used = HELLO_LEN + 1 + text_len;
     c->len -= used;
     memmove(c->buf, c->buf + used, c->len);
 }
@@ -751,6 +1066,14 @@ static void in_frames(struct in_conn *c)
         if (m.from != c->from || m.to != t->cfg.self_id) {
             raft_msg_release(&m);
             in_bad_input(c, "message not from the handshaken peer or not for us");
+            return;
+        }
+        if (!admitted(t, c->from)) {
+            /* Removed from the configuration since the handshake. */
+            raft_msg_release(&m);
+            stranger_dropped(c, c->from, "frame");
+            t->rejected++;
+            in_close(c);
             return;
         }
         t->cfg.recv_cb(t->cfg.ud, &m);
@@ -844,6 +1167,10 @@ static void accept_cb(uv_stream_t *server, int status)
         in_close(c);
         return;
     }
+    struct sockaddr_storage remote;
+    int rlen = sizeof(remote);
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&remote, &rlen) == 0)
+        sockaddr_format((struct sockaddr *)&remote, c->remote, sizeof(c->remote));
     fill_random(c->nonce, NONCE_LEN);
     uint8_t ch[CHALLENGE_LEN];
     memcpy(ch, "ELCH", 4);
@@ -884,18 +1211,25 @@ int sidecar_transport_start(sidecar_transport_t **out, const sidecar_transport_c
         t->cfg.max_inbound = SIDECAR_TRANSPORT_MAX_INBOUND;
     if (t->cfg.handshake_ms == 0)
         t->cfg.handshake_ms = SIDECAR_TRANSPORT_HANDSHAKE_MS;
+    if (t->cfg.linger_ms == 0)
+        t->cfg.linger_ms = SIDECAR_TRANSPORT_LINGER_MS;
+    name_copy(t->name, cfg->name);
+    if (cfg->instance != NULL)
+        memcpy(t->instance, cfg->instance, INSTANCE_LEN);
+    t->cfg.name = NULL;
+    t->cfg.instance = NULL;
     if (cfg->token != NULL) {
         t->token_len = strlen(cfg->token);
         memcpy(t->token, cfg->token, t->token_len);
     }
     t->cfg.token = NULL;
-    if (cfg->advertise_http != NULL || cfg->advertise_peer != NULL) {
-        /* One authenticated field: "<http address> <peer address>". */
-        int n = snprintf(t->http, sizeof(t->http), "%s %s",
+    {
+        /* One authenticated field: "<name> <http address> <peer address>". */
+        int n = snprintf(t->http, sizeof(t->http), "%s %s %s", t->name,
                          cfg->advertise_http ? cfg->advertise_http : "",
                          cfg->advertise_peer ? cfg->advertise_peer : "");
         t->http_len = n > 0 ? (size_t)n : 0;
-        if (t->http_len > HTTP_ADDR_MAX) {
+        if (t->http_len > HTTP_ADDR_MAX || strchr(t->name, ' ') != NULL) {
             free(t);
             return SIDECAR_TRANSPORT_EINVAL;
         }
@@ -952,6 +1286,21 @@ size_t sidecar_transport_stats(const sidecar_transport_t *t, sidecar_transport_p
 uint64_t sidecar_transport_rejected(const sidecar_transport_t *t)
 {
     return t->rejected;
+}
+
+uint64_t sidecar_transport_unknown_dropped(const sidecar_transport_t *t)
+{
+    return t->unknown_dropped;
+}
+
+size_t sidecar_transport_refused(const sidecar_transport_t *t, sidecar_transport_refusal_t *out,
+                                 size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < SIDECAR_TRANSPORT_REFUSED_MAX && n < cap; i++)
+        if (t->refused[i].count > 0)
+            out[n++] = t->refused[i];
+    return n;
 }
 
 void sidecar_transport_close(sidecar_transport_t *t, void (*cb)(void *ud), void *ud)

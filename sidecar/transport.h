@@ -5,18 +5,31 @@
  * starts with a handshake (below) that admits only nodes of the same cluster holding the
  * same --cluster-token; after it, the stream carries raft/codec frames.
  *
- * Handshake (all integers little-endian):
+ * Handshake (all integers little-endian; docs/wire-format.md has the same tables):
  *
  *   server -> client  CHALLENGE  "ELCH" u16 version  u8[16] nonce                (22 bytes)
  *   client -> server  HELLO      "ELHI" u16 version  u64 cluster_id  u64 from  u64 to
- *                                u8[32] proof  u8 n  u8[n] "<HTTP address> <peer address>"
- *                                                                           (63 + n bytes)
+ *                                u8[16] instance  u8[32] proof  u8 n
+ *                                u8[n] "<name> <HTTP address> <peer address>"  (79 + n bytes)
  *   server -> client  VERDICT    "ELOK" u8 0 | "ELNO" u8 reason                   (5 bytes)
  *
- * proof = HMAC-SHA256(cluster token, nonce || cluster_id || from || to || n || address) —
- * with no token
- * configured, the key is empty; a node with a token therefore refuses one without. The
- * nonce is fresh per connection, so a recorded handshake cannot be replayed.
+ * proof = HMAC-SHA256(cluster token, nonce || cluster_id || from || to || instance || n ||
+ * text). With no token configured the key is empty: the proof then only shows the bytes
+ * were not corrupted, and anyone who can reach the peer port can complete the handshake. A
+ * node with a token refuses one without. The nonce is fresh per connection, so a recorded
+ * handshake cannot be replayed.
+ *
+ * Admission. A handshake, and every frame after it, is accepted only from a member of the
+ * configuration (the peers set with sidecar_transport_peer_set), from a member removed less
+ * than linger_ms ago (so a leader that removed itself can still hand over), or from anyone
+ * while this node is joining (sidecar_transport_admit_unknown). Everything else is refused
+ * and counted (sidecar_transport_unknown_dropped); nothing a stranger sends is stored.
+ *
+ * Instance ids. Each data directory has a random 128-bit instance id, carried in HELLO. The
+ * first instance id seen from a member is pinned (the owner persists the pins); a later HELLO
+ * from the same member id with another instance id is a second process under that member's
+ * name: refused with REFUSE_IMPOSTOR, logged on both sides and listed by
+ * sidecar_transport_refused.
  *
  * Delivery is best effort, as Raft expects: a message to a peer that is not connected, or
  * whose send queue is full, is dropped and counted; Raft retransmits. Disconnected peers are
@@ -33,13 +46,17 @@
 
 #include "raft.h"
 
-#define SIDECAR_TRANSPORT_VERSION        1
+#define SIDECAR_TRANSPORT_VERSION        2 /* 2: HELLO carries the name and the instance id */
 #define SIDECAR_TRANSPORT_QUEUE_BYTES    (32u << 20) /* default outbound bytes per peer */
 #define SIDECAR_TRANSPORT_MAX_INBOUND    64          /* default inbound connections */
 #define SIDECAR_TRANSPORT_HANDSHAKE_MS   5000        /* default handshake deadline */
 #define SIDECAR_TRANSPORT_BACKOFF_MIN_MS 50
 #define SIDECAR_TRANSPORT_BACKOFF_MAX_MS 2000
 #define SIDECAR_TRANSPORT_HOST_MAX       256
+#define SIDECAR_TRANSPORT_NAME_MAX       64
+#define SIDECAR_TRANSPORT_INSTANCE_LEN   16
+#define SIDECAR_TRANSPORT_LINGER_MS      10000 /* default: a removed member is heard this long */
+#define SIDECAR_TRANSPORT_REFUSED_MAX    8     /* impostors remembered for /v1/status */
 
 #define SIDECAR_TRANSPORT_ERRNO_MAP(X)                                                             \
     X(NOMEM, -1, "out of memory")                                                                  \
@@ -67,6 +84,9 @@ typedef void (*sidecar_transport_recv_cb)(void *ud, const raft_msg_t *m);
 typedef struct sidecar_transport_config {
     uv_loop_t *loop;
     uint64_t self_id;
+    const char *name;        /* our member name, sent in HELLO for the other side's logs; copied */
+    const uint8_t *instance; /* SIDECAR_TRANSPORT_INSTANCE_LEN bytes, this data dir's id;
+                                copied; NULL = all zero (tests) */
     uint64_t cluster_id;
     const char *token;          /* shared secret; NULL or "" = none. Copied. */
     const char *advertise_http; /* our HTTP address, told to peers we dial; NULL = none */
@@ -77,8 +97,13 @@ typedef struct sidecar_transport_config {
     uint16_t listen_port;       /* 0 = any (tests) */
     size_t max_queue_bytes;     /* 0 = SIDECAR_TRANSPORT_QUEUE_BYTES */
     uint32_t max_inbound;       /* 0 = SIDECAR_TRANSPORT_MAX_INBOUND */
-    uint32_t handshake_ms;      /* 0 = SIDECAR_TRANSPORT_HANDSHAKE_MS */
+    uint32_t handshake_ms;      /* 0 = SIDECAR_TRANSPORT_HANDSHAKE_MS; also bounds each
+                                   outbound connect + handshake, per address */
+    uint32_t linger_ms;         /* 0 = SIDECAR_TRANSPORT_LINGER_MS */
     sidecar_transport_recv_cb recv_cb;
+    /* A member's instance id was pinned for the first time: the owner persists the pins
+     * (sidecar_transport_pins) so that a restart keeps refusing impostors. May be NULL. */
+    void (*pinned_cb)(void *ud);
     void *ud;
 } sidecar_transport_config_t;
 
@@ -90,10 +115,50 @@ int sidecar_transport_start(sidecar_transport_t **out, const sidecar_transport_c
 /* The port actually bound (useful with listen_port 0). */
 uint16_t sidecar_transport_port(const sidecar_transport_t *t);
 
-/* Adds a peer or changes its address (reconnecting if it changed). host is copied. */
-int sidecar_transport_peer_set(sidecar_transport_t *t, uint64_t id, const char *host,
-                               uint16_t port);
+/* Adds a member or changes its address (reconnecting if it changed). name (may be NULL) and
+ * host are copied. Frames from members are admitted. Host names are resolved at every dial
+ * and every address is tried in order before backing off. */
+int sidecar_transport_peer_set(sidecar_transport_t *t, uint64_t id, const char *name,
+                               const char *host, uint16_t port);
+/* Forgets a member (and its pinned instance id); its frames are still admitted for
+ * linger_ms. */
 void sidecar_transport_peer_remove(sidecar_transport_t *t, uint64_t id);
+
+/* While on (a joining node that has no configuration yet), any peer that passes the
+ * handshake is admitted and dialled back at the address it advertised (at most
+ * RAFT_MAX_MEMBERS of them). Turning it off forgets those that are not members. */
+void sidecar_transport_admit_unknown(sidecar_transport_t *t, bool on);
+
+typedef struct sidecar_transport_pin {
+    uint64_t id;
+    uint8_t instance[SIDECAR_TRANSPORT_INSTANCE_LEN];
+} sidecar_transport_pin_t;
+
+/* Pins a member's instance id (from the owner's persisted pins). _ENOPEER if id is not a
+ * peer. */
+int sidecar_transport_peer_pin(sidecar_transport_t *t, uint64_t id,
+                               const uint8_t instance[SIDECAR_TRANSPORT_INSTANCE_LEN]);
+/* The members' pinned instance ids; returns the number written. */
+size_t sidecar_transport_pins(const sidecar_transport_t *t, sidecar_transport_pin_t *out,
+                              size_t cap);
+
+/* A refused second process under a member's name (the newest SIDECAR_TRANSPORT_REFUSED_MAX). */
+typedef struct sidecar_transport_refusal {
+    uint64_t id;
+    char name[SIDECAR_TRANSPORT_NAME_MAX];
+    char remote[64];                             /* the connection's source address, "ip:port" */
+    char advertised[SIDECAR_TRANSPORT_HOST_MAX]; /* "<http> <peer>" it claimed */
+    char instance[2 * SIDECAR_TRANSPORT_INSTANCE_LEN + 1]; /* hex */
+    uint64_t first_unix_ms, last_unix_ms;
+    uint64_t count;
+} sidecar_transport_refusal_t;
+
+size_t sidecar_transport_refused(const sidecar_transport_t *t, sidecar_transport_refusal_t *out,
+                                 size_t cap);
+
+/* Handshakes and frames dropped because the sender is not a member (nor lingering, nor
+ * admitted while joining). */
+uint64_t sidecar_transport_unknown_dropped(const sidecar_transport_t *t);
 
 /* Encodes m and queues it on m->to's connection. Returns 0, or a negative code when the
  * message was dropped (no such peer, not connected, queue full). m is not kept. */
@@ -113,12 +178,13 @@ typedef struct sidecar_transport_peer_stats {
 size_t sidecar_transport_stats(const sidecar_transport_t *t, sidecar_transport_peer_stats_t *out,
                                size_t cap);
 
-/* The HTTP address a peer advertised when it last dialled us (borrowed), or NULL. This is
- * how a follower can tell clients where the leader's API is. */
+/* The HTTP address a member advertised when it last dialled us (borrowed), or NULL. This is
+ * how a follower can tell clients where the leader's API is. Only admitted members that are
+ * not refused as impostors can set it. */
 const char *sidecar_transport_peer_http(const sidecar_transport_t *t, uint64_t id);
 
 /* Inbound frames refused or connections dropped for bad input (handshake failures, frames
- * that do not decode) since start. */
+ * that do not decode, strangers, impostors) since start. */
 uint64_t sidecar_transport_rejected(const sidecar_transport_t *t);
 
 /* Closes every connection and the listener; cb(ud) runs once all handles are closed and t

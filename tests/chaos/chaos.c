@@ -663,6 +663,37 @@ static void wipe(run_t *r, int i)
     chaos_run_cmd(argv, true);
 }
 
+static const char *path_or(int step, const char *member_path)
+{
+    return step == 0 ? member_path : "/v1/members";
+}
+
+/* A member whose data directory was wiped is a new instance that the others refuse (they
+ * pinned the old one); the operator's procedure is to remove it and add it again
+ * (docs/operations.md). Bounded: a few attempts each, then the run goes on without it. */
+static void readmit(run_t *r, int i)
+{
+    char path[64], body[160];
+    snprintf(path, sizeof(path), "/v1/members/%s", r->m[i].name);
+    snprintf(body, sizeof(body), "{\"name\":\"%s\",\"peer_addr\":\"%s:%d\"}", r->m[i].name,
+             r->net.ip[i], r->net.peer_port[i]);
+    const char *method[2] = {"DELETE", "POST"};
+    for (int step = 0; step < 2; step++) {
+        int status = 0;
+        for (int tries = 0; tries < 50 && status / 100 != 2 && !interrupted; tries++) {
+            int l = wait_leader(r, 2000);
+            httpc_resp_t resp;
+            status = l >= 0 && l != i
+                         ? httpc_request(r->net.ip[l], r->net.http_port[l], method[step],
+                                         path_or(step, path), NULL, step ? body : NULL, 2000, &resp)
+                         : 0;
+            if (status / 100 != 2)
+                nap(100);
+        }
+        say(r, "  %s %s: %d", method[step], r->m[i].name, status);
+    }
+}
+
 static void cut_groups(run_t *r, const bool *side, bool cut)
 {
     for (int a = 0; a < r->n; a++)
@@ -777,6 +808,7 @@ static void run_fault(run_t *r, uint64_t *rng, fault_kind_t kind, int hold_ms)
         member_kill(r, victim, SIGKILL);
         wipe(r, victim);
         nap(hold_ms);
+        readmit(r, victim);
         break;
     default:
         break;

@@ -206,6 +206,66 @@ Test(cluster, another_clusters_node_is_refused)
     cr_assert_gt(itest_log_count(&C, 1, "another cluster"), 0, "foreign node not refused");
 }
 
+/* True when node i's member list names the impostor's HTTP address for some member. */
+static bool members_mention(int i, const char *needle)
+{
+    char body[8192];
+    if (itest_http(C.nodes[i].http_port, "GET", "/v1/members", NULL, body, sizeof(body)) != 200)
+        return false;
+    return strstr(body, needle) != NULL;
+}
+
+Test(cluster, a_second_process_under_a_members_name_is_refused)
+{
+    itest_cluster_init(&C, 4, 3);
+    fast(&C);
+    /* Node 3 is an impostor: b's name and --peers, but its own ports and a fresh data dir. */
+    snprintf(C.nodes[3].name, sizeof(C.nodes[3].name), "b");
+    itest_cluster_start(&C);
+    cr_assert_geq(itest_wait_leader(&C, 15000), 0);
+    char real[64], fake[64];
+    snprintf(real, sizeof(real), "127.0.0.1:%d", C.nodes[1].http_port);
+    snprintf(fake, sizeof(fake), "127.0.0.1:%d", C.nodes[3].http_port);
+    uint64_t deadline = itest_now_ms() + 5000;
+    while (itest_now_ms() < deadline && !(members_mention(0, real) && members_mention(2, real)))
+        usleep(20000);
+    cr_assert(members_mention(0, real) && members_mention(2, real), "b's address not learned");
+
+    itest_node_start(&C, 3);
+    deadline = itest_now_ms() + 5000;
+    bool hijacked = false, refused = false;
+    while (itest_now_ms() < deadline && !hijacked && !refused) {
+        hijacked = members_mention(0, fake) || members_mention(2, fake);
+        char body[8192];
+        refused = itest_http(C.nodes[0].http_port, "GET", "/v1/status", NULL, body, sizeof(body)) ==
+                      200 &&
+                  strstr(body, "refused_peers") != NULL && strstr(body, "\"name\":\"b\"") &&
+                  itest_log_count(&C, 2, "refused") > 0;
+        usleep(20000);
+    }
+    cr_assert(!hijacked, "a member advertises the impostor's HTTP address for b");
+    cr_assert(refused, "the impostor was not refused (status and log of a and c)");
+    deadline = itest_now_ms() + 5000;
+    while (itest_now_ms() < deadline && itest_log_count(&C, 3, "peer refused us") == 0)
+        usleep(20000);
+    cr_assert_gt(itest_log_count(&C, 3, "peer refused us"), 0, "the impostor was not told");
+    itest_node_stop(&C, 3);
+    cr_assert(members_mention(0, real) && members_mention(2, real));
+    cr_assert(!members_mention(0, fake) && !members_mention(2, fake));
+
+    /* The pin survives a restart: a restarted a still refuses the impostor. */
+    itest_node_stop(&C, 0);
+    itest_node_start(&C, 0);
+    int before = itest_log_count(&C, 0, "refused a second process");
+    itest_node_start(&C, 3);
+    deadline = itest_now_ms() + 5000;
+    while (itest_now_ms() < deadline &&
+           itest_log_count(&C, 0, "refused a second process") == before)
+        usleep(20000);
+    cr_assert_gt(itest_log_count(&C, 0, "refused a second process"), before);
+    cr_assert(!members_mention(0, fake));
+}
+
 static int run_electd(const char *const *args, char *out, size_t cap)
 {
     int pipefd[2];
@@ -215,6 +275,7 @@ static int run_electd(const char *const *args, char *out, size_t cap)
         dup2(pipefd[1], 2);
         dup2(pipefd[1], 1);
         close(pipefd[0]);
+        alarm(10); /* a node that starts instead of refusing is stopped, and the test fails */
         const char *argv[32] = {ELECTD_BIN};
         for (int i = 0; args[i] && i < 30; i++)
             argv[i + 1] = args[i];
@@ -274,4 +335,21 @@ Test(startup, a_foreign_database_is_refused_not_reinitialised)
     cr_assert(strncmp(line, "this is not a database", 22) == 0, "file was overwritten");
     unlink(path);
     rmdir(dir);
+}
+
+/* electd refuses a --peers list in which another member's address is its own listener. */
+Test(startup, a_member_that_would_dial_itself_is_refused)
+{
+    int port = 20000 + (int)(getpid() % 20000);
+    char peers[128], listen[64], out[4096];
+    const char *dd = "--data-dir=/tmp/electd-itest-selfdial-never-created";
+    snprintf(peers, sizeof(peers), "--peers=a=127.0.0.1:%d,b=[::ffff:127.0.0.1]:%d", port, port);
+    const char *mapped[] = {"--name=a", peers, dd, "--listen-http=127.0.0.1:0", NULL};
+    cr_assert_eq(run_electd(mapped, out, sizeof(out)), 2, "%s", out);
+    cr_assert(strstr(out, "\"b\"") != NULL && strstr(out, "this node's own") != NULL, "%s", out);
+    snprintf(peers, sizeof(peers), "--peers=a=127.0.0.1:%d,b=127.0.0.2:%d", port, port);
+    snprintf(listen, sizeof(listen), "--listen-peer=0.0.0.0:%d", port);
+    const char *wild[] = {"--name=a", peers, listen, dd, "--listen-http=127.0.0.1:0", NULL};
+    cr_assert_eq(run_electd(wild, out, sizeof(out)), 2, "%s", out);
+    cr_assert(strstr(out, "this node's own") != NULL, "%s", out);
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../sidecar/private_hosts.h"
 #include "cluster.h"
 
 static itest_cluster_t C;
@@ -192,6 +193,27 @@ Test(kv, a_node_whose_data_dir_was_wiped_rejoins_through_a_snapshot)
     itest_node_signal(&C, f, SIGKILL);
     itest_node_wipe(&C, f);
     itest_node_start(&C, f);
+    /* A new data directory is a new instance: the members refuse it under f's name ... */
+    uint64_t deadline = itest_now_ms() + 10000;
+    while (itest_now_ms() < deadline && itest_log_count(&C, l, "refused a second process") == 0)
+        usleep(20000);
+    cr_assert_gt(itest_log_count(&C, l, "refused a second process"), 0);
+    /* ... until the operator removes the member and adds it again (docs/operations.md). */
+    snprintf(path, sizeof(path), "/v1/members/%s", C.nodes[f].name);
+    int rc = 0;
+    for (int tries = 0; tries < 50 && (rc = itest_http(C.nodes[l].http_port, "DELETE", path, NULL,
+                                                       body, sizeof(body))) == 409;
+         tries++)
+        usleep(50000);
+    cr_assert_eq(rc, 200, "%s", body);
+    char req[128];
+    snprintf(req, sizeof(req), "{\"name\":\"%s\",\"peer_addr\":\"127.0.0.1:%d\"}", C.nodes[f].name,
+             C.nodes[f].peer_port);
+    for (int tries = 0; tries < 50 && (rc = itest_http(C.nodes[l].http_port, "POST", "/v1/members",
+                                                       req, body, sizeof(body))) == 409;
+         tries++)
+        usleep(50000);
+    cr_assert_eq(rc, 201, "%s", body);
     itest_status_t st;
     cr_assert(itest_status(&C, l, &st));
     uint64_t target = st.commit;
@@ -261,4 +283,32 @@ Test(kv, a_zero_or_empty_fence_is_refused_not_taken_as_unfenced)
     /* Nothing was written or deleted by the refused requests. */
     cr_assert_eq(itest_http(port, "GET", "/v1/kv/pos", NULL, body, sizeof(body)), 200, "%s", body);
     cr_assert(strstr(body, "\"1\"") != NULL, "%s", body);
+}
+
+/* Nodes advertise their HTTP address by a name that resolves to ::1 first (where nothing
+ * listens) and 127.0.0.1 second, as localhost does on stock Debian: forwarding must try both. */
+Test(kv, forward_reaches_a_leader_advertised_by_a_name_with_several_addresses)
+{
+    private_hosts("electd-dual-stack"); /* this process and the nodes it starts */
+    itest_cluster_init(&C, 3, 3);
+    itest_cluster_arg(&C, "--forward");
+    itest_cluster_arg(&C, "--heartbeat-interval=50ms");
+    itest_cluster_arg(&C, "--election-timeout=500ms");
+    itest_cluster_arg(&C, "--stop-timeout=200ms");
+    static char adv[3][64];
+    for (int i = 0; i < 3; i++) {
+        snprintf(adv[i], sizeof(adv[i]), "--advertise-http=electd-dual-stack:%d",
+                 C.nodes[i].http_port);
+        C.nodes[i].extra[C.nodes[i].n_extra++] = adv[i];
+    }
+    itest_cluster_start(&C);
+    int l = itest_wait_leader(&C, 15000);
+    cr_assert_geq(l, 0);
+    int f = (l + 1) % 3;
+    char body[8192];
+    int st = 0;
+    for (int i = 0;
+         i < 100 && (st = put(f, "/v1/kv/named", "via-a-name", body, sizeof(body))) != 200; i++)
+        usleep(20000);
+    cr_assert_eq(st, 200, "not forwarded to the leader's second address: %d %s", st, body);
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "private_hosts.h"
 
 #define PEERS3 "a=127.0.0.1:7001,b=127.0.0.1:7002,c=127.0.0.1:7003"
 /* A valid minimal command line; data-dir is not touched unless a test asks (skip_fs). */
@@ -777,4 +778,37 @@ Test(config, listen_addresses_must_not_collide)
             "--listen-peer and --listen-http both use port 7001");
     refused((run_t){.argv = ARGV(BASE, "--listen-peer", "0.0.0.0:7480")}, "both use port 7480");
     ok((run_t){.argv = ARGV(BASE, "--listen-http", "127.0.0.2:7001")});
+}
+
+/* ---- a member that would dial itself ---------------------------------------------------- */
+
+static int self_dial(const char *listen, const char *peers)
+{
+    ok((run_t){.argv = ARGV("--name", "a", "--peers", peers, "--listen-peer", listen, "--data-dir",
+                            "/x")});
+    return sidecar_config_check_self_dial(&cfg, err, sizeof(err));
+}
+
+Test(config, another_member_at_our_own_listener_is_refused)
+{
+    /* The same IP spelled differently, and a wildcard listener with a local address. */
+    cr_assert_lt(self_dial("127.0.0.1:27001", "a=127.0.0.1:27001,b=[::ffff:127.0.0.1]:27001"), 0);
+    cr_assert(strstr(err, "\"b\"") && strstr(err, "this node's own peer listener"), "%s", err);
+    cr_assert_lt(self_dial("0.0.0.0:27001", "a=127.0.0.1:27001,b=127.0.0.2:27001"), 0);
+    cr_assert_lt(self_dial("[::]:27001", "a=127.0.0.1:27001,b=[::1]:27001"), 0);
+    cr_assert_lt(self_dial("127.0.0.1:27001", "a=127.0.0.1:27001,b=0.0.0.0:27001"), 0);
+    /* Different sockets: another port, another loopback address, another family. */
+    cr_assert_eq(self_dial("127.0.0.1:27001", "a=127.0.0.1:27001,b=127.0.0.1:27002"), 0, "%s", err);
+    cr_assert_eq(self_dial("127.0.0.1:27001", "a=127.0.0.1:27001,b=127.0.0.2:27001"), 0, "%s", err);
+    cr_assert_eq(self_dial("0.0.0.0:27001", "a=127.0.0.1:27001,b=[::1]:27001"), 0, "%s", err);
+    /* A name that does not resolve is not an error (it may resolve later). */
+    cr_assert_eq(self_dial("127.0.0.1:27001", "a=127.0.0.1:27001,b=no-such-host.invalid:27001"), 0,
+                 "%s", err);
+}
+
+Test(config, a_name_resolving_to_our_listener_among_others_is_refused)
+{
+    private_hosts("electd-dual-stack"); /* ::1 first, then 127.0.0.1 */
+    cr_assert_lt(self_dial("127.0.0.1:27001", "a=127.0.0.1:27001,b=electd-dual-stack:27001"), 0);
+    cr_assert(strstr(err, "127.0.0.1") != NULL, "%s", err);
 }

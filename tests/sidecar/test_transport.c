@@ -4,6 +4,8 @@
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -11,6 +13,7 @@
 
 #include "hmac.h"
 #include "log.h"
+#include "private_hosts.h"
 #include "transport.h"
 
 static void hex(const uint8_t *b, size_t n, char *out)
@@ -73,13 +76,18 @@ static void closed_cb(void *ud)
     closed++;
 }
 
-static sidecar_transport_t *start(uint64_t id, uint64_t cluster, const char *token, inbox_t *in)
+static sidecar_transport_t *start_as(uint64_t id, uint64_t cluster, const char *token, inbox_t *in,
+                                     uint8_t instance_byte)
 {
+    uint8_t instance[SIDECAR_TRANSPORT_INSTANCE_LEN];
+    memset(instance, instance_byte, sizeof(instance));
     char http[32];
     snprintf(http, sizeof(http), "127.0.0.1:%d", (int)(7000 + id));
     sidecar_transport_config_t cfg = {.loop = &loop,
                                       .advertise_http = http,
                                       .self_id = id,
+                                      .name = id == 1 ? "a" : "b",
+                                      .instance = instance,
                                       .cluster_id = cluster,
                                       .token = token,
                                       .listen_host = "127.0.0.1",
@@ -91,6 +99,11 @@ static sidecar_transport_t *start(uint64_t id, uint64_t cluster, const char *tok
     char err[256];
     cr_assert_eq(sidecar_transport_start(&t, &cfg, err, sizeof(err)), 0, "%s", err);
     return t;
+}
+
+static sidecar_transport_t *start(uint64_t id, uint64_t cluster, const char *token, inbox_t *in)
+{
+    return start_as(id, cluster, token, in, (uint8_t)id);
 }
 
 /* Runs the loop until cond holds or three seconds pass (bounded). */
@@ -132,7 +145,8 @@ Test(transport, delivers_messages_between_members_with_the_same_token, .init = i
     inbox_t ia = {0}, ib = {0};
     sidecar_transport_t *a = start(1, 77, "s3cret", &ia);
     sidecar_transport_t *b = start(2, 77, "s3cret", &ib);
-    cr_assert_eq(sidecar_transport_peer_set(a, 2, "127.0.0.1", sidecar_transport_port(b)), 0);
+    cr_assert_eq(sidecar_transport_peer_set(a, 2, NULL, "127.0.0.1", sidecar_transport_port(b)), 0);
+    cr_assert_eq(sidecar_transport_peer_set(b, 1, NULL, "127.0.0.1", sidecar_transport_port(a)), 0);
     RUN_UNTIL(connected(a));
     cr_assert(connected(a), "no connection");
     uint8_t payload[] = "hello";
@@ -168,7 +182,7 @@ static void refused_case(uint64_t cluster_b, const char *token_a, const char *to
     inbox_t ia = {0}, ib = {0};
     sidecar_transport_t *a = start(1, 77, token_a, &ia);
     sidecar_transport_t *b = start(2, cluster_b, token_b, &ib);
-    cr_assert_eq(sidecar_transport_peer_set(a, 2, "127.0.0.1", sidecar_transport_port(b)), 0);
+    cr_assert_eq(sidecar_transport_peer_set(a, 2, NULL, "127.0.0.1", sidecar_transport_port(b)), 0);
     RUN_UNTIL(sidecar_transport_rejected(b) >= 2);
     cr_assert_geq(sidecar_transport_rejected(b), 2, "intruder was not refused");
     cr_assert(!connected(a), "intruder admitted");
@@ -209,8 +223,11 @@ static void put64(uint8_t *p, uint64_t v)
         p[i] = (uint8_t)(v >> (8 * i));
 }
 
-/* Completes a valid handshake by hand (no token), then returns the socket. */
-static int raw_handshake(uint16_t port, uint64_t cluster, uint64_t from, uint64_t to)
+/* Completes a valid handshake by hand (no token) advertising `adv` ("<name> <http> <peer>"),
+ * with instance id 55..55; then
+ * returns the socket. */
+static int raw_handshake_adv(uint16_t port, uint64_t cluster, uint64_t from, uint64_t to,
+                             const char *adv)
 {
     int fd = raw_connect(port);
     uint8_t ch[22];
@@ -224,22 +241,32 @@ static int raw_handshake(uint16_t port, uint64_t cluster, uint64_t from, uint64_
             usleep(500);
     }
     cr_assert_eq(got, sizeof(ch));
-    uint8_t hello[63];
+    size_t n = strlen(adv);
+    uint8_t hello[79 + 255];
     memcpy(hello, "ELHI", 4);
-    hello[4] = 1, hello[5] = 0;
+    hello[4] = 2, hello[5] = 0;
     put64(hello + 6, cluster);
     put64(hello + 14, from);
     put64(hello + 22, to);
-    uint8_t msg[41];
+    memset(hello + 30, 0x55, 16); /* instance id */
+    uint8_t msg[57 + 255];
     memcpy(msg, ch + 6, 16);
     put64(msg + 16, cluster);
     put64(msg + 24, from);
     put64(msg + 32, to);
-    msg[40] = 0; /* no advertised HTTP address */
-    sidecar_hmac_sha256("", 0, msg, sizeof(msg), hello + 30);
-    hello[62] = 0;
-    cr_assert_eq(send(fd, hello, sizeof(hello), 0), (ssize_t)sizeof(hello));
+    memset(msg + 40, 0x55, 16);
+    msg[56] = (uint8_t)n;
+    memcpy(msg + 57, adv, n);
+    sidecar_hmac_sha256("", 0, msg, 57 + n, hello + 46);
+    hello[78] = (uint8_t)n;
+    memcpy(hello + 79, adv, n);
+    cr_assert_eq(send(fd, hello, 79 + n, 0), (ssize_t)(79 + n));
     return fd;
+}
+
+static int raw_handshake(uint16_t port, uint64_t cluster, uint64_t from, uint64_t to)
+{
+    return raw_handshake_adv(port, cluster, from, to, "");
 }
 
 Test(transport, garbage_and_oversized_frames_drop_the_connection_only, .init = init)
@@ -248,6 +275,9 @@ Test(transport, garbage_and_oversized_frames_drop_the_connection_only, .init = i
     sidecar_transport_t *a = start(1, 77, NULL, &ia);
     sidecar_transport_t *b = start(2, 77, NULL, &ib);
     uint16_t port = sidecar_transport_port(b);
+    /* 5 is a member (it speaks through raw sockets; b's dials to port 9 just fail). */
+    cr_assert_eq(sidecar_transport_peer_set(b, 5, NULL, "127.0.0.1", 9), 0);
+    cr_assert_eq(sidecar_transport_peer_set(b, 1, NULL, "127.0.0.1", sidecar_transport_port(a)), 0);
 
     /* Random bytes instead of a handshake. */
     int fd = raw_connect(port);
@@ -287,7 +317,7 @@ Test(transport, garbage_and_oversized_frames_drop_the_connection_only, .init = i
 
     cr_assert_eq(ib.n, 0, "garbage was delivered");
     /* The node is unaffected: a real peer still gets through. */
-    cr_assert_eq(sidecar_transport_peer_set(a, 2, "127.0.0.1", port), 0);
+    cr_assert_eq(sidecar_transport_peer_set(a, 2, NULL, "127.0.0.1", port), 0);
     RUN_UNTIL(connected(a));
     raft_msg_t m = {.type = RAFT_MSG_HEARTBEAT, .from = 1, .to = 2, .term = 3, .commit = 1};
     cr_assert_eq(sidecar_transport_send(a, &m), 0);
@@ -302,15 +332,19 @@ Test(transport, reconnects_after_the_peer_restarts, .init = init)
     sidecar_transport_t *a = start(1, 77, NULL, &ia);
     sidecar_transport_t *b = start(2, 77, NULL, &ib);
     uint16_t port = sidecar_transport_port(b);
-    cr_assert_eq(sidecar_transport_peer_set(a, 2, "localhost", port), 0);
+    cr_assert_eq(sidecar_transport_peer_set(b, 1, NULL, "127.0.0.1", sidecar_transport_port(a)), 0);
+    cr_assert_eq(sidecar_transport_peer_set(a, 2, NULL, "127.0.0.1", port), 0);
     RUN_UNTIL(connected(a));
     cr_assert(connected(a));
     sidecar_transport_close(b, closed_cb, NULL);
     RUN_UNTIL(!connected(a) && closed == 1);
     cr_assert(!connected(a));
     /* Same port again: the redial with backoff finds it. */
+    uint8_t instance[SIDECAR_TRANSPORT_INSTANCE_LEN];
+    memset(instance, 2, sizeof(instance)); /* the same data directory as before */
     sidecar_transport_config_t cfg = {.loop = &loop,
                                       .self_id = 2,
+                                      .instance = instance,
                                       .cluster_id = 77,
                                       .listen_host = "127.0.0.1",
                                       .listen_port = port,
@@ -318,8 +352,136 @@ Test(transport, reconnects_after_the_peer_restarts, .init = init)
                                       .ud = &ib};
     char err[256];
     cr_assert_eq(sidecar_transport_start(&b, &cfg, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(sidecar_transport_peer_set(b, 1, NULL, "127.0.0.1", sidecar_transport_port(a)), 0);
     RUN_UNTIL(connected(a));
     cr_assert(connected(a), "did not reconnect");
     closed = 0;
+    finish(a, b);
+}
+
+/* ---- strangers (ids outside the configuration) ------------------------------------------ */
+
+static bool has_peer_http(sidecar_transport_t *t, uint64_t id, const char *want)
+{
+    const char *h = sidecar_transport_peer_http(t, id);
+    return h != NULL && strcmp(h, want) == 0;
+}
+
+Test(transport, a_stranger_cannot_reach_the_core_nor_fill_the_peer_tables, .init = init)
+{
+    inbox_t ia = {0}, ib = {0};
+    sidecar_transport_t *a = start(1, 77, NULL, &ia);
+    sidecar_transport_t *b = start(2, 77, NULL, &ib);
+    uint16_t port = sidecar_transport_port(b);
+    cr_assert_eq(sidecar_transport_peer_set(a, 2, NULL, "127.0.0.1", port), 0);
+    cr_assert_eq(sidecar_transport_peer_set(b, 1, NULL, "127.0.0.1", sidecar_transport_port(a)), 0);
+    RUN_UNTIL(connected(a) && has_peer_http(b, 1, "127.0.0.1:7001"));
+    cr_assert(has_peer_http(b, 1, "127.0.0.1:7001"));
+
+    /* Id 5 is in nobody's configuration; without a token anyone can complete the handshake.
+     * Its HEARTBEAT with a higher term must not reach the core. */
+    int fd = raw_handshake(port, 77, 5, 2);
+    raft_msg_t hb = {.type = RAFT_MSG_HEARTBEAT, .from = 5, .to = 2, .term = 9};
+    uint8_t frame[256];
+    size_t len = 0;
+    cr_assert_eq(raft_msg_encode(&hb, frame, sizeof(frame), &len), 0);
+    send(fd, frame, len, 0);
+    RUN_UNTIL(ib.n > 0 || sidecar_transport_rejected(b) >= 1);
+    for (int i = 0; i < 50; i++) /* a bounded extra moment for a late delivery */
+        uv_run(&loop, UV_RUN_NOWAIT), usleep(500);
+    cr_assert_eq(ib.n, 0, "a frame from a stranger reached the core");
+    close(fd);
+
+    /* Two hundred strangers advertising addresses: the member's address stays, and nobody
+     * is dialled back. */
+    for (uint64_t id = 100; id < 300; id++) {
+        char adv[64];
+        snprintf(adv, sizeof(adv), "x 127.0.0.9:%u 127.0.0.9:%u", (unsigned)id, (unsigned)id);
+        fd = raw_handshake_adv(port, 77, id, 2, adv);
+        close(fd);
+    }
+    for (int i = 0; i < 200; i++)
+        uv_run(&loop, UV_RUN_NOWAIT), usleep(500);
+    cr_assert(has_peer_http(b, 1, "127.0.0.1:7001"), "a member's HTTP address was forgotten");
+    sidecar_transport_peer_stats_t st[64];
+    cr_assert_eq(sidecar_transport_stats(b, st, 64), 1, "strangers were added as peers");
+    finish(a, b);
+}
+
+/* ---- host names with several addresses ------------------------------------------------------ */
+
+Test(transport, dials_every_address_a_name_resolves_to, .init = init)
+{
+    private_hosts("electd-dual-stack");
+    inbox_t ia = {0}, ib = {0};
+    sidecar_transport_t *a = start(1, 77, NULL, &ia);
+    sidecar_transport_t *b = start(2, 77, NULL, &ib); /* listens on 127.0.0.1 only */
+    uint16_t port = sidecar_transport_port(b);
+    cr_assert_eq(sidecar_transport_peer_set(b, 1, NULL, "127.0.0.1", sidecar_transport_port(a)), 0);
+    cr_assert_eq(sidecar_transport_peer_set(a, 2, NULL, "electd-dual-stack", port), 0);
+    RUN_UNTIL(connected(a));
+    cr_assert(connected(a), "the name's second address (127.0.0.1) was never tried");
+    finish(a, b);
+}
+
+/* ---- a second process under a member's id --------------------------------------------------- */
+
+Test(transport, a_second_instance_of_a_member_is_refused_and_listed, .init = init)
+{
+    inbox_t ia = {0}, ib = {0}, ix = {0};
+    sidecar_transport_t *a = start(1, 77, NULL, &ia);
+    sidecar_transport_t *b = start(2, 77, NULL, &ib);
+    uint16_t port = sidecar_transport_port(b);
+    cr_assert_eq(sidecar_transport_peer_set(b, 1, NULL, "127.0.0.1", sidecar_transport_port(a)), 0);
+    cr_assert_eq(sidecar_transport_peer_set(a, 2, NULL, "127.0.0.1", port), 0);
+    RUN_UNTIL(connected(a) && has_peer_http(b, 1, "127.0.0.1:7001"));
+    cr_assert(has_peer_http(b, 1, "127.0.0.1:7001"));
+    sidecar_transport_pin_t pins[4];
+    cr_assert_eq(sidecar_transport_pins(b, pins, 4), 1, "a's instance id was not pinned");
+    cr_assert_eq(pins[0].id, 1);
+
+    /* Same id 1, another data directory (instance), another HTTP address. */
+    sidecar_transport_t *x = start_as(1, 77, NULL, &ix, 0xee);
+    cr_assert_eq(sidecar_transport_peer_set(x, 2, NULL, "127.0.0.1", port), 0);
+    sidecar_transport_refusal_t r[SIDECAR_TRANSPORT_REFUSED_MAX];
+    RUN_UNTIL(sidecar_transport_refused(b, r, SIDECAR_TRANSPORT_REFUSED_MAX) == 1);
+    cr_assert_eq(sidecar_transport_refused(b, r, SIDECAR_TRANSPORT_REFUSED_MAX), 1);
+    cr_assert_eq(r[0].id, 1);
+    cr_assert_str_eq(r[0].name, "a");
+    cr_assert_str_eq(r[0].instance, "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee");
+    cr_assert(strncmp(r[0].remote, "127.0.0.1:", 10) == 0, "%s", r[0].remote);
+    cr_assert(!connected(x), "the second instance was admitted");
+    cr_assert(has_peer_http(b, 1, "127.0.0.1:7001"), "the impostor changed a's address");
+    raft_msg_t m = {.type = RAFT_MSG_HEARTBEAT, .from = 1, .to = 2, .term = 9};
+    cr_assert_eq(sidecar_transport_send(x, &m), SIDECAR_TRANSPORT_ENOTCONN);
+    sidecar_transport_close(x, closed_cb, NULL);
+    RUN_UNTIL(closed == 1);
+    closed = 0;
+    cr_assert_eq(ib.n, 0);
+    finish(a, b);
+}
+
+/* A joining node (no configuration yet) admits the member that adds it; once it has a
+ * configuration, only its members (dialling back is exercised by test_members). */
+Test(transport, a_joining_node_admits_anyone_until_it_has_a_configuration, .init = init)
+{
+    inbox_t ia = {0}, ib = {0};
+    sidecar_transport_t *a = start(1, 77, NULL, &ia);
+    sidecar_transport_t *b = start(2, 77, NULL, &ib);
+    sidecar_transport_admit_unknown(b, true);
+    cr_assert_eq(sidecar_transport_peer_set(a, 2, NULL, "127.0.0.1", sidecar_transport_port(b)), 0);
+    RUN_UNTIL(connected(a));
+    cr_assert(connected(a));
+    raft_msg_t m = {.type = RAFT_MSG_HEARTBEAT, .from = 1, .to = 2, .term = 3};
+    cr_assert_eq(sidecar_transport_send(a, &m), 0);
+    RUN_UNTIL(ib.n == 1);
+    cr_assert_eq(ib.n, 1);
+    /* a advertised no peer address (advertise_peer unset): nothing to dial back. Once b has
+     * a configuration without a, a's frames are dropped. */
+    sidecar_transport_admit_unknown(b, false);
+    cr_assert_eq(sidecar_transport_send(a, &m), 0);
+    RUN_UNTIL(sidecar_transport_unknown_dropped(b) >= 1);
+    cr_assert_eq(sidecar_transport_unknown_dropped(b), 1);
+    cr_assert_eq(ib.n, 1);
     finish(a, b);
 }

@@ -53,11 +53,11 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Splits "IP:PORT" or "[IPv6]:PORT" and resolves it numerically (no DNS: ELECTD_HTTP is an
- * address electd printed). */
+/* Splits "HOST:PORT" or "[IPv6]:PORT" and resolves it. HOST may be a name (an operator's
+ * --electd-http, or a name electd advertised); every address it has is tried in turn. */
 static int resolve(const char *addr, struct addrinfo **out)
 {
-    char host[64];
+    char host[256];
     const char *port;
     if (addr[0] == '[') {
         const char *end = strchr(addr, ']');
@@ -74,8 +74,7 @@ static int resolve(const char *addr, struct addrinfo **out)
         host[colon - addr] = '\0';
         port = colon + 1;
     }
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
     return getaddrinfo(host, port, &hints, out) == 0 ? 0 : HTTP_CLIENT_EADDR;
 }
 
@@ -147,6 +146,28 @@ static long content_length(const char *resp)
     return -1;
 }
 
+/* Connects to one address; HTTP_CLIENT_ECONNECT means "try the next one". */
+static int connect_one(const struct addrinfo *a, int64_t deadline, int *fd_out)
+{
+    int fd = socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return HTTP_CLIENT_ECONNECT;
+    int rv = 0;
+    if (connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
+        rv = errno == EINPROGRESS ? wait_fd(fd, POLLOUT, deadline) : HTTP_CLIENT_ECONNECT;
+        int err = 0;
+        socklen_t elen = sizeof(err);
+        if (rv == 0 && (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0 || err != 0))
+            rv = HTTP_CLIENT_ECONNECT;
+    }
+    if (rv != 0) {
+        close(fd);
+        return rv;
+    }
+    *fd_out = fd;
+    return 0;
+}
+
 int http_client_request(const char *addr, const char *method, const char *path, const char *body,
                         size_t body_len, int timeout_ms, char *body_out, size_t body_cap)
 {
@@ -157,24 +178,11 @@ int http_client_request(const char *addr, const char *method, const char *path, 
     int rv = resolve(addr, &ai);
     if (rv != 0)
         goto fail;
-    fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        rv = HTTP_CLIENT_ECONNECT;
+    rv = HTTP_CLIENT_ECONNECT;
+    for (const struct addrinfo *a = ai; a != NULL && rv == HTTP_CLIENT_ECONNECT; a = a->ai_next)
+        rv = connect_one(a, deadline, &fd);
+    if (rv != 0)
         goto fail;
-    }
-    if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-        if (errno != EINPROGRESS) {
-            rv = HTTP_CLIENT_ECONNECT;
-            goto fail;
-        }
-        rv = wait_fd(fd, POLLOUT, deadline);
-        int err = 0;
-        socklen_t elen = sizeof(err);
-        if (rv == 0 && (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0 || err != 0))
-            rv = HTTP_CLIENT_ECONNECT;
-        if (rv != 0)
-            goto fail;
-    }
 
     char head[REQUEST_HEAD_MAX];
     int n = snprintf(head, sizeof(head),

@@ -9,7 +9,7 @@
 #define HTTP_CLIENT_MAX_RESPONSE_BYTES 65536 /* electd's replies here are a few hundred bytes */
 
 #define HTTP_CLIENT_ERRORS(X)                                                                      \
-    X(HTTP_CLIENT_EADDR, -1, "bad address (want IP:PORT or [IPv6]:PORT)")                          \
+    X(HTTP_CLIENT_EADDR, -1, "bad address (want HOST:PORT or [IPv6]:PORT, HOST resolvable)")       \
     X(HTTP_CLIENT_ECONNECT, -2, "cannot connect")                                                  \
     X(HTTP_CLIENT_ETIMEOUT, -3, "timed out")                                                       \
     X(HTTP_CLIENT_EIO, -4, "connection failed")                                                    \
@@ -31,11 +31,12 @@ const char *http_client_strerror(int code);
 #define HTTP_CLIENT_TOKEN_MAX 256
 int http_client_bearer_set(const char *token);
 
-/* Sends `method path` with body (may be NULL when body_len is 0) to addr ("IP:PORT" or
- * "[IPv6]:PORT"), then reads the whole reply, all within timeout_ms. Returns the HTTP status
- * (100-599) or a negative HTTP_CLIENT_E* code. The reply body (without headers) is copied
- * into body_out (caller-owned, body_cap bytes, always NUL-terminated, cut to fit) when
- * body_out is not NULL. `path` must already be percent-encoded. */
+/* Sends `method path` with body (may be NULL when body_len is 0) to addr ("HOST:PORT" or
+ * "[IPv6]:PORT"; HOST may be a name, and each address it resolves to is tried in turn), then reads
+ * the whole reply, all within timeout_ms. Returns the HTTP status (100-599) or a negative
+ * HTTP_CLIENT_E* code. The reply body (without headers) is copied into body_out (caller-owned,
+ * body_cap bytes, always NUL-terminated, cut to fit) when body_out is not NULL. `path` must already
+ * be percent-encoded. */
 int http_client_request(const char *addr, const char *method, const char *path, const char *body,
                         size_t body_len, int timeout_ms, char *body_out, size_t body_cap);
 
