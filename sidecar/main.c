@@ -6,11 +6,10 @@
 #include <uv.h>
 
 #include "api.h"
-#include "client.h"
+#include "cli.h"
 #include "config.h"
-#include "log.h"
+#include "common.h"
 #include "node.h"
-#include "shim.h"
 #include "workload.h"
 
 typedef struct daemon {

@@ -16,7 +16,7 @@
 #include "api.h"
 #include "config.h"
 #include "fuzz.h"
-#include "log.h"
+#include "common.h"
 #include "node.h"
 #include "workload.h"
 

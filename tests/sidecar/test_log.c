@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "common.h"
 
 static FILE *out;
 static char buf[4 * SIDECAR_LOG_LINE_MAX];

@@ -11,8 +11,7 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "hmac.h"
-#include "log.h"
+#include "common.h"
 #include "private_hosts.h"
 #include "transport.h"
 

@@ -28,19 +28,10 @@
 
 #include <stdint.h>
 
-#define SIDECAR_SHIM_ARG         "__shim"
+#include "workload.h" /* SIDECAR_SHIM_ARG, sidecar_shim_main */
+
 #define SIDECAR_SHIM_MSG         9
 #define SIDECAR_SHIM_EXEC_FAILED 127 /* the workload could not be executed */
-
-/* Entry point of the hidden mode: argv as for main(). Never returns to the caller's
- * normal path (returns the exit status). */
-int sidecar_shim_main(int argc, char **argv);
-
-/* Nanoseconds of CLOCK_BOOTTIME: the clock of every lease deadline (the Raft driver's ticks,
- * the workload controller, this watchdog). It keeps counting while the host is suspended,
- * unlike CLOCK_MONOTONIC and uv_hrtime(), which libuv's timers use: those only schedule
- * wake-ups; every deadline is computed and compared on this clock. */
-uint64_t sidecar_shim_clock_ns(void);
 
 /* Builds one pipe command into buf[SIDECAR_SHIM_MSG]. */
 void sidecar_shim_msg(uint8_t *buf, char cmd, uint64_t value);

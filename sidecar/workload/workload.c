@@ -16,8 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "api.h"
-#include "log.h"
+#include "common.h"
+#include "credential.h"
 #include "shim.h"
 
 #define ROLE_KEY         "workload_role" /* node-local: the role last handed to the workload */
@@ -45,6 +45,7 @@ enum mode { MODE_NONE, MODE_SUPERVISE, MODE_HOOKS, MODE_WITNESS };
 struct child;
 
 struct sidecar_workload {
+    workload_cred_t cred; /* ELECTD_WORKLOAD_TOKEN (credential.c) */
     uv_loop_t *loop;
     const sidecar_config_t *cfg;
     sidecar_node_t *node;
@@ -136,7 +137,7 @@ static void evaluate(sidecar_workload_t *w);
 
 static uint64_t now_ms(void)
 {
-    return sidecar_shim_clock_ns() / 1000000;
+    return sidecar_clock_boot_ns() / 1000000;
 }
 
 static void set_state(sidecar_workload_t *w, sidecar_workload_state_t s)
@@ -276,13 +277,13 @@ static char **build_env(sidecar_workload_t *w, const char *role)
     env[k++] = strdup(buf);
     snprintf(buf, sizeof(buf), "ELECTD_LEASE_MS=%u", sidecar_config_lease_ms(w->cfg));
     env[k++] = strdup(buf);
-    /* The workload's API credential (api.h): fresh at each start, so a previous run's stops
-     * working; hooks meanwhile get the current one, and none once the workload stopped. */
+    /* The workload's API credential (credential.c): fresh at each start, so a previous run's
+     * stops working; hooks meanwhile get the current one, and none once the workload stopped. */
     const char *wt = NULL;
     if (strcmp(role, "primary") == 0 && w->state != SIDECAR_WORKLOAD_PRIMARY)
-        wt = sidecar_api_workload_token_rotate();
+        wt = workload_cred_rotate(&w->cred);
     else if (w->state != SIDECAR_WORKLOAD_STANDBY)
-        wt = sidecar_api_workload_token();
+        wt = workload_cred_current(&w->cred);
     if (wt != NULL) {
         snprintf(buf, sizeof(buf), "ELECTD_WORKLOAD_TOKEN=%s", wt);
         env[k++] = strdup(buf);
@@ -834,7 +835,7 @@ static bool want_primary(sidecar_workload_t *w)
     if (st->role != RAFT_LEADER || st->epoch != st->term || st->lease_deadline_ns == 0)
         return false;
     uint64_t stop_ns = (uint64_t)w->cfg->stop_timeout_ms * 1000000ull;
-    if (sidecar_shim_clock_ns() + stop_ns >= st->lease_deadline_ns)
+    if (sidecar_clock_boot_ns() + stop_ns >= st->lease_deadline_ns)
         return false;
     return now_ms() >= w->backoff_until_ms;
 }
@@ -853,7 +854,7 @@ static void schedule(sidecar_workload_t *w)
     /* Only a running primary waits for the stop point; once stopping, it is in the past. */
     if (w->st.lease_deadline_ns != 0 && w->state == SIDECAR_WORKLOAD_PRIMARY) {
         uint64_t stop_ns = (uint64_t)w->cfg->stop_timeout_ms * 1000000ull;
-        uint64_t now = sidecar_shim_clock_ns();
+        uint64_t now = sidecar_clock_boot_ns();
         uint64_t at = w->st.lease_deadline_ns > stop_ns ? w->st.lease_deadline_ns - stop_ns : 0;
         uint64_t d = at > now ? (at - now) / 1000000 : 0;
         if (d < delay)
@@ -934,7 +935,7 @@ static void evaluate(sidecar_workload_t *w)
             SIDECAR_LOG(
                 SIDECAR_LOG_INFO, "stopping the workload",
                 SIDECAR_LOG_STR("role", raft_role_name(w->st.role)),
-                SIDECAR_LOG_BOOL("lease", w->st.lease_deadline_ns > sidecar_shim_clock_ns()));
+                SIDECAR_LOG_BOOL("lease", w->st.lease_deadline_ns > sidecar_clock_boot_ns()));
             set_state(w, SIDECAR_WORKLOAD_STOPPING);
             send_ctl(w, 'T', 0);
         } else if (w->state == SIDECAR_WORKLOAD_PRIMARY &&
@@ -1070,4 +1071,10 @@ void sidecar_workload_close(sidecar_workload_t *w, void (*cb)(void *ud), void *u
     if (w->hook != NULL)
         uv_process_kill(&w->hook->proc, SIGTERM);
     uv_close((uv_handle_t *)&w->timer, timer_closed_cb);
+}
+
+bool sidecar_workload_token_check(const sidecar_workload_t *w, const char *token, size_t len)
+{
+    /* A stopped workload's token is void. */
+    return w->state != SIDECAR_WORKLOAD_STANDBY && workload_cred_check(&w->cred, token, len);
 }

@@ -1,16 +1,17 @@
-/* api_int.h — private to the API handlers (api*.c): the server object and shared helpers. */
+/* api_int.h — private to the API handlers (the .c files of sidecar/api/): the server object and
+ * shared helpers. */
 #ifndef ELECTD_SIDECAR_API_INT_H
 #define ELECTD_SIDECAR_API_INT_H
 
 #include <cjson/cJSON.h>
 
 #include "api.h"
-#include "metrics.h"
+#include "common.h"
 
 struct kv_wait;
 struct watcher;
 
-/* Change notification state (api_watch.c). */
+/* Change notification state (watch.c). */
 struct sidecar_api_watch {
     struct watcher *list; /* long polls and event streams */
     size_t n_poll, n_sse;
@@ -70,17 +71,17 @@ typedef void (*api_entry_cb)(http_req_t *req, const raft_entry_t *e, const store
 int api_wait_entry(sidecar_api_t *api, http_req_t *req, uint64_t index, uint64_t term,
                    api_entry_cb done);
 
-/* Long poll and event stream (api_watch.c); _close answers and ends them all. */
+/* Long poll and event stream (watch.c); _close answers and ends them all. */
 void api_watch_init(sidecar_api_t *api, uv_loop_t *loop);
 void api_watch_close(sidecar_api_t *api);
 
-/* GET /metrics (api_metrics.c). */
+/* GET /metrics (prometheus.c). */
 void api_metrics_init(sidecar_api_t *api);
 
-/* Registers the membership routes (api_members.c). */
+/* Registers the membership routes (members.c). */
 void api_members_init(sidecar_api_t *api);
 
-/* Registers the KV routes (api_kv.c) and its node observer. */
+/* Registers the KV routes (kv.c) and its node observer. */
 void api_kv_init(sidecar_api_t *api, uv_loop_t *loop);
 /* Answers every waiting KV request with 503 (shutdown). */
 void api_kv_close(sidecar_api_t *api);

@@ -1,4 +1,4 @@
-/* api_forward.c — --forward: a follower relays a request that needs the leader to the
+/* forward.c — --forward: a follower relays a request that needs the leader to the
  * leader's advertised HTTP address and relays the answer back, so that clients need not
  * follow 421s. One hop only: a forwarded request is never forwarded again. */
 #include <stdio.h>

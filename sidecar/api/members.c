@@ -1,4 +1,4 @@
-/* api_members.c — membership over HTTP: list members, add one (as a learner; the leader
+/* members.c — membership over HTTP: list members, add one (as a learner; the leader
  * promotes it to voter once caught up), remove one (the leader included). One change at a
  * time, each acknowledged once committed. */
 #include <inttypes.h>

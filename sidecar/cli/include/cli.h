@@ -1,4 +1,4 @@
-/* client.h — `electd status|leader|transfer|kv|members|help`: subcommands of the electd binary
+/* cli.h — `electd status|leader|transfer|kv|members|help`: subcommands of the electd binary
  * that talk to the local HTTP API of a running electd, for humans (tables) and scripts (--json,
  * exit codes). A small blocking HTTP/1.1 client over one TCP socket per request; no daemon
  * state is touched.

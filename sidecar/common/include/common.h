@@ -1,4 +1,22 @@
-/* log.h — electd's event log: one line per event, as text or JSON, on stderr (or any fd).
+/* common.h — what every part of the daemon uses: the event log (eventlog.c), histograms and
+ * the Prometheus text writer (histogram.c), SHA-256/HMAC for the peer handshake (crypto.c),
+ * the boot-time clock of every lease deadline (clock.c), and the one parser of each kind of
+ * value that config and the CLI share (parse.c). The whole interface of sidecar/common/. */
+#ifndef ELECTD_SIDECAR_COMMON_H
+#define ELECTD_SIDECAR_COMMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifndef OPENSSL_API_COMPAT
+#define OPENSSL_API_COMPAT 0x10100000L /* see crypto.c: the low-level SHA-256 costs no RSS */
+#endif
+#include <openssl/sha.h>
+
+/* ---- the event log (eventlog.c) ------------------------------------------------------------ */
+
+/* The event log: one line per event, as text or JSON, on stderr (or any fd).
  *
  * Every line carries the time (UTC, ms), the level, the node name, the current term and role,
  * a message and any number of typed key/value fields:
@@ -16,12 +34,6 @@
  *
  * The logger is process-wide state, meant to be used from the event-loop thread.
  */
-#ifndef ELECTD_SIDECAR_LOG_H
-#define ELECTD_SIDECAR_LOG_H
-
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
 
 #define SIDECAR_LOG_LINE_MAX    4096 /* bytes of one line, newline included */
 #define SIDECAR_LOG_NODE_MAX    64   /* bytes of the node name kept, NUL included */
@@ -132,5 +144,72 @@ void sidecar_logf(sidecar_log_level_t level, const char *fmt, ...)
         (const sidecar_log_field_t[]){{.type = SIDECAR_LOG_FIELD_END}, __VA_ARGS__},               \
         sizeof((const sidecar_log_field_t[]){{.type = SIDECAR_LOG_FIELD_END}, __VA_ARGS__}) /      \
             sizeof(sidecar_log_field_t))
+
+/* ---- histograms and Prometheus text (histogram.c) --------------------------------------- */
+
+/* histogram.c — histograms and a Prometheus text-format (0.0.4) writer for GET /metrics. */
+
+#define SIDECAR_HIST_BUCKETS 11 /* finite upper bounds; +Inf is implied */
+
+/* Durations in seconds: 5 ms .. 30 s. */
+typedef struct sidecar_hist {
+    uint64_t buckets[SIDECAR_HIST_BUCKETS]; /* observations <= bound i (not cumulative) */
+    uint64_t count;
+    double sum;
+} sidecar_hist_t;
+
+void sidecar_hist_init(sidecar_hist_t *h);
+void sidecar_hist_observe(sidecar_hist_t *h, double seconds);
+
+/* A growable text buffer; on allocation failure it stops growing and sets failed. */
+typedef struct sidecar_buf {
+    char *data;
+    size_t len, cap;
+    int failed;
+} sidecar_buf_t;
+
+void sidecar_buf_printf(sidecar_buf_t *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Appends s as a JSON string literal, quotes included; control characters, quotes and
+ * backslashes escaped (bytes >= 0x80 pass through: callers hand in UTF-8). */
+void sidecar_buf_json_str(sidecar_buf_t *b, const char *s);
+/* "# HELP" and "# TYPE" lines. */
+void sidecar_metrics_header(sidecar_buf_t *b, const char *name, const char *type, const char *help);
+/* A histogram family (header included); labels may be NULL or e.g. "hook=\"on-start\"". */
+void sidecar_metrics_hist(sidecar_buf_t *b, const char *name, const char *labels,
+                          const sidecar_hist_t *h);
+/* Writes s as a label value: backslash, quote and newline escaped. */
+void sidecar_metrics_label(sidecar_buf_t *b, const char *s);
+void sidecar_buf_free(sidecar_buf_t *b);
+
+/* ---- SHA-256 and HMAC (crypto.c) ------------------------------------------------------------ */
+
+/* crypto.c — SHA-256 (libcrypto) and HMAC-SHA256 (RFC 2104), for the peer handshake's proof
+ * of the shared cluster token. */
+
+#define SIDECAR_SHA256_LEN 32
+
+typedef struct sidecar_sha256 {
+    SHA256_CTX ctx;
+} sidecar_sha256_t;
+
+void sidecar_sha256_init(sidecar_sha256_t *s);
+void sidecar_sha256_update(sidecar_sha256_t *s, const void *data, size_t len);
+void sidecar_sha256_final(sidecar_sha256_t *s, uint8_t out[SIDECAR_SHA256_LEN]);
+
+void sidecar_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t msg_len,
+                         uint8_t out[SIDECAR_SHA256_LEN]);
+
+/* 1 when a and b (len bytes) are equal; the time taken does not depend on where they differ. */
+int sidecar_mem_equal(const void *a, const void *b, size_t len);
+
+/* ---- the boot-time clock (clock.c) ------------------------------------------------------------
+ */
+
+/* Nanoseconds of CLOCK_BOOTTIME: the clock of every lease deadline (the Raft driver's ticks,
+ * the workload controller, the shim's watchdog). It keeps counting while the host is suspended,
+ * unlike CLOCK_MONOTONIC and uv_hrtime(), which libuv's timers use: those only schedule
+ * wake-ups; every deadline is computed and compared on this clock. */
+uint64_t sidecar_clock_boot_ns(void);
 
 #endif

@@ -1,4 +1,4 @@
-/* api_kv.c — the replicated KV endpoints: fenced and compare-and-set writes through Raft,
+/* kv.c — the replicated KV endpoints: fenced and compare-and-set writes through Raft,
  * linearizable reads through ReadIndex (or local with ?stale), and prefix listing. */
 #include <inttypes.h>
 #include <stdio.h>

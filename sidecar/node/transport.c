@@ -10,8 +10,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "hmac.h"
-#include "log.h"
+#include "common.h"
 
 #define CHALLENGE_LEN  22
 #define HELLO_LEN      78 /* fixed part; then u8 n and "<name> <http> <peer>" */

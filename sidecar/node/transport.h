@@ -44,6 +44,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "node.h"
 #include "raft.h"
 
 #define SIDECAR_TRANSPORT_VERSION        2 /* 2: HELLO carries the name and the instance id */
@@ -52,11 +53,7 @@
 #define SIDECAR_TRANSPORT_HANDSHAKE_MS   5000        /* default handshake deadline */
 #define SIDECAR_TRANSPORT_BACKOFF_MIN_MS 50
 #define SIDECAR_TRANSPORT_BACKOFF_MAX_MS 2000
-#define SIDECAR_TRANSPORT_HOST_MAX       256
-#define SIDECAR_TRANSPORT_NAME_MAX       64
-#define SIDECAR_TRANSPORT_INSTANCE_LEN   16
 #define SIDECAR_TRANSPORT_LINGER_MS      10000 /* default: a removed member is heard this long */
-#define SIDECAR_TRANSPORT_REFUSED_MAX    8     /* impostors remembered for /v1/status */
 
 #define SIDECAR_TRANSPORT_ERRNO_MAP(X)                                                             \
     X(NOMEM, -1, "out of memory")                                                                  \
@@ -75,8 +72,6 @@ enum {
 };
 
 const char *sidecar_transport_strerror(int err);
-
-typedef struct sidecar_transport sidecar_transport_t;
 
 /* A decoded message from a peer. m and everything it points to is borrowed for the call. */
 typedef void (*sidecar_transport_recv_cb)(void *ud, const raft_msg_t *m);
@@ -142,50 +137,14 @@ int sidecar_transport_peer_pin(sidecar_transport_t *t, uint64_t id,
 size_t sidecar_transport_pins(const sidecar_transport_t *t, sidecar_transport_pin_t *out,
                               size_t cap);
 
-/* A refused second process under a member's name (the newest SIDECAR_TRANSPORT_REFUSED_MAX). */
-typedef struct sidecar_transport_refusal {
-    uint64_t id;
-    char name[SIDECAR_TRANSPORT_NAME_MAX];
-    char remote[64];                             /* the connection's source address, "ip:port" */
-    char advertised[SIDECAR_TRANSPORT_HOST_MAX]; /* "<http> <peer>" it claimed */
-    char instance[2 * SIDECAR_TRANSPORT_INSTANCE_LEN + 1]; /* hex */
-    uint64_t first_unix_ms, last_unix_ms;
-    uint64_t count;
-} sidecar_transport_refusal_t;
-
-size_t sidecar_transport_refused(const sidecar_transport_t *t, sidecar_transport_refusal_t *out,
-                                 size_t cap);
-
-/* Handshakes and frames dropped because the sender is not a member (nor lingering, nor
- * admitted while joining). */
-uint64_t sidecar_transport_unknown_dropped(const sidecar_transport_t *t);
-
 /* Encodes m and queues it on m->to's connection. Returns 0, or a negative code when the
  * message was dropped (no such peer, not connected, queue full). m is not kept. */
 int sidecar_transport_send(sidecar_transport_t *t, const raft_msg_t *m);
-
-typedef struct sidecar_transport_peer_stats {
-    uint64_t id;
-    bool connected;      /* outbound connection handshaken */
-    uint64_t sent;       /* frames written */
-    uint64_t dropped;    /* frames dropped (not connected / queue full) */
-    uint64_t connects;   /* successful handshakes */
-    uint64_t failures;   /* failed dials or handshakes */
-    size_t queued_bytes; /* bytes waiting in the kernel-bound queue */
-} sidecar_transport_peer_stats_t;
-
-/* One row per peer; returns the number written. */
-size_t sidecar_transport_stats(const sidecar_transport_t *t, sidecar_transport_peer_stats_t *out,
-                               size_t cap);
 
 /* The HTTP address a member advertised when it last dialled us (borrowed), or NULL. This is
  * how a follower can tell clients where the leader's API is. Only admitted members that are
  * not refused as impostors can set it. */
 const char *sidecar_transport_peer_http(const sidecar_transport_t *t, uint64_t id);
-
-/* Inbound frames refused or connections dropped for bad input (handshake failures, frames
- * that do not decode, strangers, impostors) since start. */
-uint64_t sidecar_transport_rejected(const sidecar_transport_t *t);
 
 /* Closes every connection and the listener; cb(ud) runs once all handles are closed and t
  * is freed. */

@@ -2,6 +2,8 @@
  * keep working when everything else has gone wrong. */
 #include "shim.h"
 
+#include "common.h"
+
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -23,16 +25,6 @@ static void on_signal(int sig)
         child_exited = 1;
     else
         parent_died = 1;
-}
-
-uint64_t sidecar_shim_clock_ns(void)
-{
-    /* CLOCK_BOOTTIME counts the time a host spends suspended; CLOCK_MONOTONIC (libuv's clock)
-     * stops. Followers' election timers see the suspended time pass (they were not
-     * suspended), so a lease that did not count it would outlive what they granted. */
-    struct timespec ts;
-    clock_gettime(CLOCK_BOOTTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 void sidecar_shim_msg(uint8_t *buf, char cmd, uint64_t value)
@@ -85,8 +77,8 @@ int sidecar_shim_main(int argc, char **argv)
     uint8_t first[SIDECAR_SHIM_MSG];
     size_t got = 0;
     /* The workload starts only under a lease: wait (bounded) for the first deadline. */
-    uint64_t wait_until = sidecar_shim_clock_ns() + 5000000000ull;
-    while (got < sizeof(first) && !parent_died && sidecar_shim_clock_ns() < wait_until) {
+    uint64_t wait_until = sidecar_clock_boot_ns() + 5000000000ull;
+    while (got < sizeof(first) && !parent_died && sidecar_clock_boot_ns() < wait_until) {
         struct pollfd p = {.fd = fd, .events = POLLIN};
         if (poll(&p, 1, 100) > 0) {
             ssize_t n = read(fd, first + got, sizeof(first) - got);
@@ -100,7 +92,7 @@ int sidecar_shim_main(int argc, char **argv)
         return 3;
     }
     memcpy(&deadline, first + 1, sizeof(deadline));
-    if (sidecar_shim_clock_ns() >= deadline) {
+    if (sidecar_clock_boot_ns() >= deadline) {
         say("lease already expired; not starting the workload");
         return 3;
     }
@@ -139,7 +131,7 @@ spawn:;
         int w = waitpid(child, &status, WNOHANG);
         if (w == child)
             break;
-        uint64_t now = sidecar_shim_clock_ns();
+        uint64_t now = sidecar_clock_boot_ns();
         bool stop = parent_died || (watchdog && !pipe_open);
         if (!termed && (stop || (watchdog && now + stop_ns >= deadline))) {
             say(stop ? "electd is gone: stopping the workload"
@@ -184,7 +176,7 @@ spawn:;
             } else if (buf[0] == 'T' && !termed) {
                 kill(-child, SIGTERM);
                 termed = true;
-                kill_at = sidecar_shim_clock_ns() + stop_ns;
+                kill_at = sidecar_clock_boot_ns() + stop_ns;
             }
         }
     }

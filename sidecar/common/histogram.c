@@ -1,5 +1,5 @@
-/* metrics.c — see metrics.h. */
-#include "metrics.h"
+/* histogram.c — histograms and the Prometheus text writer (see common.h). */
+#include "common.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,13 +1,11 @@
-/* api_metrics.c — GET /metrics in the Prometheus text format 0.0.4: role, term, leader
+/* prometheus.c — GET /metrics in the Prometheus text format 0.0.4: role, term, leader
  * changes and failover durations, indexes, lease, workload and hooks, peers, HTTP. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "api_int.h"
-#include "shim.h"
-#include "log.h"
-#include "transport.h"
+#include "common.h"
 
 typedef sidecar_buf_t buf_t;
 
@@ -72,7 +70,7 @@ static void h_metrics(http_req_t *req, void *data)
     gauge(&b, "electd_applied_index", "index applied to the state machine", (double)st.applied);
     gauge(&b, "electd_last_index", "last Raft log index", (double)raft_last_index(r));
     gauge(&b, "electd_fencing_token", "current epoch (the fencing token)", (double)st.epoch);
-    uint64_t now = sidecar_shim_clock_ns();
+    uint64_t now = sidecar_clock_boot_ns();
     double lease = st.role == RAFT_LEADER && st.lease_deadline_ns > now
                        ? (double)(st.lease_deadline_ns - now) / 1e9
                        : 0;

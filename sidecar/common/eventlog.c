@@ -1,11 +1,11 @@
-/* log.c — electd's event log: one bounded, escaped line per event, as text or JSON.
+/* eventlog.c — electd's event log: one bounded, escaped line per event, as text or JSON.
  *
  * A line is assembled in a stack buffer of SIDECAR_LOG_LINE_MAX bytes whose last
  * TAIL_RESERVE bytes are kept for the closing quote, the truncation marker and the newline,
  * so a cut line is still well formed. Pieces are appended as whole units (an escape
  * sequence, a UTF-8 character, a number, a key) so a cut never splits one.
  */
-#include "log.h"
+#include "common.h"
 
 #include <errno.h>
 #include <inttypes.h>

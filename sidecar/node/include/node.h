@@ -7,7 +7,7 @@
  * grants no vote and wins no election, a leader falls silent (the healthy members elect
  * another), and the published state says store_ok = false with no lease, so the workload
  * stops and the API refuses what needs the store (503 store_failed).
- * Ticks come from the boot-time clock (CLOCK_BOOTTIME, sidecar_shim_clock_ns(): it counts
+ * Ticks come from the boot-time clock (CLOCK_BOOTTIME, sidecar_clock_boot_ns(): it counts
  * time the host spent suspended): after a stall or a suspend every missed tick is delivered
  * first, so the core's time never runs behind real time by more than one tick.
  *
@@ -24,6 +24,8 @@
 #include "config.h"
 #include "raft.h"
 #include "store.h"
+
+typedef struct sidecar_transport sidecar_transport_t; /* node/transport.c */
 
 #define SIDECAR_NODE_ERRNO_MAP(X)                                                                  \
     X(NOMEM, -1, "out of memory")                                                                  \
@@ -48,7 +50,7 @@ typedef struct sidecar_node_state {
     raft_role_t role;
     uint64_t term;
     uint64_t leader;            /* 0 = unknown */
-    uint64_t lease_deadline_ns; /* boot-time ns (sidecar_shim_clock_ns) before which this
+    uint64_t lease_deadline_ns; /* boot-time ns (sidecar_clock_boot_ns) before which this
                                    leader's lease holds; 0 */
     uint64_t commit;
     uint64_t applied;
@@ -106,13 +108,56 @@ void sidecar_node_member_name(const sidecar_node_t *n, uint64_t id, char *buf, s
 /* A member's advertised HTTP address "host:port" (borrowed), NULL if not known yet: learned
  * when that member dialled us (every leader dials every follower). */
 const char *sidecar_node_member_http(const sidecar_node_t *n, uint64_t id);
-/* The transport (for peer statistics). */
-struct sidecar_transport *sidecar_node_transport(sidecar_node_t *n);
+/* The transport (for peer statistics, below). */
+sidecar_transport_t *sidecar_node_transport(sidecar_node_t *n);
 /* Boot-time ns of a core tick: what lease deadlines are computed with. */
 uint64_t sidecar_node_tick_ns(const sidecar_node_t *n, uint64_t tick);
 
 /* Stops ticking, closes the transport and the store; cb(ud) once every handle is closed and
  * n is freed. Graceful handover is the caller's job (see main.c) before this. */
 void sidecar_node_close(sidecar_node_t *n, void (*cb)(void *ud), void *ud);
+
+/* ---- the peer transport, as the rest of the daemon sees it (node/transport.c) ---------- */
+
+#define SIDECAR_TRANSPORT_HOST_MAX     256
+#define SIDECAR_TRANSPORT_NAME_MAX     64
+#define SIDECAR_TRANSPORT_INSTANCE_LEN 16
+#define SIDECAR_TRANSPORT_REFUSED_MAX  8 /* impostors remembered for /v1/status */
+
+/* A refused second process under a member's name (the newest SIDECAR_TRANSPORT_REFUSED_MAX). */
+typedef struct sidecar_transport_refusal {
+    uint64_t id;
+    char name[SIDECAR_TRANSPORT_NAME_MAX];
+    char remote[64];                             /* the connection's source address, "ip:port" */
+    char advertised[SIDECAR_TRANSPORT_HOST_MAX]; /* "<http> <peer>" it claimed */
+    char instance[2 * SIDECAR_TRANSPORT_INSTANCE_LEN + 1]; /* hex */
+    uint64_t first_unix_ms, last_unix_ms;
+    uint64_t count;
+} sidecar_transport_refusal_t;
+
+size_t sidecar_transport_refused(const sidecar_transport_t *t, sidecar_transport_refusal_t *out,
+                                 size_t cap);
+
+/* Handshakes and frames dropped because the sender is not a member (nor lingering, nor
+ * admitted while joining). */
+uint64_t sidecar_transport_unknown_dropped(const sidecar_transport_t *t);
+
+typedef struct sidecar_transport_peer_stats {
+    uint64_t id;
+    bool connected;      /* outbound connection handshaken */
+    uint64_t sent;       /* frames written */
+    uint64_t dropped;    /* frames dropped (not connected / queue full) */
+    uint64_t connects;   /* successful handshakes */
+    uint64_t failures;   /* failed dials or handshakes */
+    size_t queued_bytes; /* bytes waiting in the kernel-bound queue */
+} sidecar_transport_peer_stats_t;
+
+/* One row per peer; returns the number written. */
+size_t sidecar_transport_stats(const sidecar_transport_t *t, sidecar_transport_peer_stats_t *out,
+                               size_t cap);
+
+/* Inbound frames refused or connections dropped for bad input (handshake failures, frames
+ * that do not decode, strangers, impostors) since start. */
+uint64_t sidecar_transport_rejected(const sidecar_transport_t *t);
 
 #endif

@@ -8,8 +8,7 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "log.h"
-#include "shim.h"
+#include "common.h"
 #include "transport.h"
 
 #define BOOTSTRAP_KEY      "bootstrap_conf"
@@ -450,7 +449,7 @@ static void schedule(sidecar_node_t *n)
 static void tick_cb(uv_timer_t *h)
 {
     sidecar_node_t *n = h->data;
-    uint64_t target = (sidecar_shim_clock_ns() - n->start_ns) / n->tick_ns;
+    uint64_t target = (sidecar_clock_boot_ns() - n->start_ns) / n->tick_ns;
     /* Catch up after a stall: the core must never believe less time has passed than has. */
     while (raft_now(n->raft) < target)
         raft_tick(n->raft);
@@ -736,7 +735,7 @@ int sidecar_node_start(sidecar_node_t **out, uv_loop_t *loop, const sidecar_conf
     uv_check_init(loop, &n->check);
     n->ticker.data = n->check.data = n;
     n->open_handles = 2;
-    n->start_ns = sidecar_shim_clock_ns();
+    n->start_ns = sidecar_clock_boot_ns();
     uv_timer_start(&n->ticker, tick_cb, cfg->tick_ms, cfg->tick_ms);
     SIDECAR_LOG(SIDECAR_LOG_INFO, "node started", SIDECAR_LOG_STR("data_dir", cfg->data_dir),
                 SIDECAR_LOG_UINT("id", n->id), SIDECAR_LOG_UINT("term", raft_term(n->raft)),

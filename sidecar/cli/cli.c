@@ -1,4 +1,4 @@
-/* client.c — the `electd status|leader|transfer|kv|members|help` subcommands (see client.h):
+/* cli.c — the `electd status|leader|transfer|kv|members|help` subcommands (see client.h):
  * argument parsing, a small blocking HTTP/1.1 client (one connection per request, Connection:
  * close, every size and wait bounded), one 421 redirect to the leader, and the human output. */
 #include <assert.h>
@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "client.h"
+#include "cli.h"
 
 /* ---- limits and defaults --------------------------------------------------------------------- */
 

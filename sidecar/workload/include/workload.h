@@ -19,7 +19,7 @@
 #include <uv.h>
 
 #include "config.h"
-#include "metrics.h"
+#include "common.h"
 #include "node.h"
 
 typedef struct sidecar_workload sidecar_workload_t;
@@ -83,5 +83,27 @@ void sidecar_workload_stop(sidecar_workload_t *w, void (*cb)(void *ud), void *ud
 
 /* Frees the controller; every handle is closed when cb(ud) runs. Call after _stop. */
 void sidecar_workload_close(sidecar_workload_t *w, void (*cb)(void *ud), void *ud);
+
+/* ---- the workload's credential (credential.c) -------------------------------------------
+ * The operator's --http-token is kept out of the workload's environment; the workload and
+ * its hooks get ELECTD_WORKLOAD_TOKEN instead: SIDECAR_WORKLOAD_TOKEN_BYTES random bytes
+ * (getrandom) in hex, drawn afresh at every start of the workload. With --http-token set the
+ * API accepts it only while the workload runs on this node (starting, primary or stopping),
+ * and only for KV writes, which must then carry a fence; anything else it asks for is 403
+ * (docs/api.md). */
+
+#define SIDECAR_WORKLOAD_TOKEN_BYTES 16
+
+/* True when token (len bytes) is the current workload token and the workload runs here
+ * (not standby). Constant time in the token's bytes. */
+bool sidecar_workload_token_check(const sidecar_workload_t *w, const char *token, size_t len);
+
+/* ---- the exec shim (shim.c): electd's own binary in a hidden mode ---------------------- */
+
+#define SIDECAR_SHIM_ARG "__shim" /* argv[1] that selects the shim */
+
+/* Entry point of the hidden mode: argv as for main(). Never returns to the caller's
+ * normal path (returns the exit status). */
+int sidecar_shim_main(int argc, char **argv);
 
 #endif

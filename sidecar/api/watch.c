@@ -1,4 +1,4 @@
-/* api_watch.c — change notification over HTTP: the long poll on GET /v1/leader?wait=&term=
+/* watch.c — change notification over HTTP: the long poll on GET /v1/leader?wait=&term=
  * and the server-sent event stream GET /v1/events. Node changes wake waiters at once; a short
  * timer notices workload state changes, which the node does not see. */
 #include <inttypes.h>

@@ -20,7 +20,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "log.h"
+#include "common.h"
 #include "raft.h"
 
 /* ---- limits (everything from outside is bounded) ----------------------------------- */

@@ -6,9 +6,7 @@
 #include <sys/random.h>
 
 #include "api_int.h"
-#include "log.h"
-#include "shim.h"
-#include "transport.h"
+#include "common.h"
 
 void api_json_u64(cJSON *obj, const char *key, uint64_t v)
 {
@@ -110,7 +108,7 @@ bool api_store_refused(sidecar_api_t *api, http_req_t *req)
 
 static int64_t lease_remaining_ms(const sidecar_node_state_t *st)
 {
-    uint64_t now = sidecar_shim_clock_ns();
+    uint64_t now = sidecar_clock_boot_ns();
     if (st->role != RAFT_LEADER || st->lease_deadline_ns <= now)
         return 0;
     return (int64_t)((st->lease_deadline_ns - now) / 1000000);
@@ -335,55 +333,11 @@ static void h_transfer(http_req_t *req, void *data)
     }
 }
 
-/* ---- the workload's credential (api.h) ---- */
-
-static struct {
-    char hex[2 * SIDECAR_API_WORKLOAD_TOKEN_BYTES + 1];
-    bool set;
-} workload_cred;
-
-const char *sidecar_api_workload_token_rotate(void)
-{
-    uint8_t raw[SIDECAR_API_WORKLOAD_TOKEN_BYTES];
-    char old[sizeof(workload_cred.hex)];
-    memcpy(old, workload_cred.hex, sizeof(old));
-    bool had = workload_cred.set;
-    workload_cred.set = false;
-    memset(workload_cred.hex, 0, sizeof(workload_cred.hex));
-    if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
-        SIDECAR_LOG(SIDECAR_LOG_ERROR, "cannot draw a workload token: the workload's API calls "
-                                       "that need one will be refused");
-        return NULL;
-    }
-    for (size_t i = 0; i < sizeof(raw); i++)
-        snprintf(workload_cred.hex + 2 * i, 3, "%02x", raw[i]);
-    memset(raw, 0, sizeof(raw));
-    sidecar_log_replace_secret(had ? old : NULL, workload_cred.hex);
-    memset(old, 0, sizeof(old));
-    workload_cred.set = true;
-    return workload_cred.hex;
-}
-
-const char *sidecar_api_workload_token(void)
-{
-    return workload_cred.set ? workload_cred.hex : NULL;
-}
-
 /* http/'s scoped credential check: the current workload token, while the workload runs. */
 static bool workload_token_cb(const char *token, size_t len, void *data)
 {
     sidecar_api_t *api = data;
-    const size_t want = sizeof(workload_cred.hex) - 1;
-    if (!workload_cred.set)
-        return false;
-    unsigned char diff = len != want;
-    for (size_t i = 0; i < want; i++) /* constant time */
-        diff |= (unsigned char)(workload_cred.hex[i] ^ (i < len ? token[i] : 0));
-    if (diff != 0 || api->workload == NULL)
-        return false;
-    sidecar_workload_info_t wi;
-    sidecar_workload_info(api->workload, &wi);
-    return wi.state != SIDECAR_WORKLOAD_STANDBY; /* a stopped workload's token is void */
+    return api->workload != NULL && sidecar_workload_token_check(api->workload, token, len);
 }
 
 int sidecar_api_start(sidecar_api_t **out, uv_loop_t *loop, const sidecar_config_t *cfg,

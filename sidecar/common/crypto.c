@@ -1,4 +1,4 @@
-/* hmac.c — SHA-256 from OpenSSL's libcrypto and HMAC-SHA256 (RFC 2104) over it, for the
+/* crypto.c — SHA-256 from OpenSSL's libcrypto and HMAC-SHA256 (RFC 2104) over it, for the
  * peer handshake.
  *
  * Why libcrypto's low-level SHA256_* and not EVP: in OpenSSL 3 every EVP call (and even the
@@ -8,7 +8,7 @@
  * but present in every 3.x; we ask for the 1.1.0 API level explicitly. */
 #define OPENSSL_API_COMPAT 0x10100000L
 
-#include "hmac.h"
+#include "common.h"
 
 #include <string.h>
 
