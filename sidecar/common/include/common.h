@@ -212,4 +212,42 @@ int sidecar_mem_equal(const void *a, const void *b, size_t len);
  * wake-ups; every deadline is computed and compared on this clock. */
 uint64_t sidecar_clock_boot_ns(void);
 
+/* ---- values (parse.c): one parser of each kind, for flags, environment, file and CLI -----
+ * Each returns 0 and the value, or SIDECAR_PARSE_ESYNTAX (not that kind of value) or
+ * SIDECAR_PARSE_ERANGE (the number does not fit). Range checks against a setting's bounds stay
+ * with the caller. No sign, no spaces, no fractions: "1.5s" and "-1" are refused. */
+
+enum { SIDECAR_PARSE_ESYNTAX = -1, SIDECAR_PARSE_ERANGE = -2 };
+
+#define SIDECAR_NAME_MAX 63  /* member (and election) names */
+#define SIDECAR_HOST_MAX 253 /* a host name (RFC 1035) */
+
+/* A duration: a whole number with a unit, ms, s, m (minutes) or h; a bare number is
+ * milliseconds. "1m" = 60000, "250ms" = 250, "2h" = 7200000. */
+int sidecar_parse_duration_ms(const char *text, uint64_t *ms);
+
+/* A size: a whole number with B, KiB, MiB or GiB; a bare number is bytes. */
+int sidecar_parse_size_bytes(const char *text, uint64_t *bytes);
+
+/* A whole number: decimal digits only. */
+int sidecar_parse_count(const char *text, uint64_t *n);
+
+/* A boolean: true, false, 1 or 0 (exactly). */
+int sidecar_parse_bool(const char *text, bool *out);
+
+/* A member name: 1-SIDECAR_NAME_MAX letters, digits, '.', '_' or '-', starting with a letter
+ * or digit. */
+bool sidecar_parse_name_valid(const char *name);
+
+/* "host:port" (host a name or an IPv4 address) or "[IPv6]:port". A bare IPv6 literal is
+ * ambiguous and refused. Port 1-65535, or 0 too when port0_ok. host gets the host without
+ * brackets. On error, why (if not NULL) gets a phrase for the user. */
+int sidecar_parse_hostport(const char *text, bool port0_ok, char *host, size_t host_size,
+                           uint16_t *port, char *why, size_t why_size);
+
+/* The shortest exact form in the largest unit: 7200000 -> "2h", 1500 -> "1500ms". */
+void sidecar_format_duration(uint64_t ms, char *buf, size_t size);
+/* 1048576 -> "1MiB", 1000 -> "1000 bytes". */
+void sidecar_format_size(uint64_t bytes, char *buf, size_t size);
+
 #endif
