@@ -14,7 +14,7 @@
 
 #include "http_int.h"
 
-int req_reply_server_error(struct http_req *req);
+int http_req_reply_server_error(struct http_req *req);
 
 enum { TIMER_NONE, TIMER_HEADER, TIMER_IDLE };
 
@@ -44,7 +44,7 @@ static struct http_req *req_new(struct http_conn *c)
     return r;
 }
 
-void req_free(struct http_req *req)
+void http_req_free(struct http_req *req)
 {
     if (!req)
         return;
@@ -63,16 +63,8 @@ void req_free(struct http_req *req)
 /* Append to a growable buffer whose final size the caller has already bounded. */
 static int grow_append(char **buf, size_t *len, size_t *cap, const char *at, size_t n)
 {
-    if (*len + n + 1 > *cap) {
-        size_t nc = *cap ? *cap : 256;
-        while (nc < *len + n + 1)
-            nc *= 2;
-        char *nb = realloc(*buf, nc);
-        if (!nb)
-            return -1;
-        *buf = nb;
-        *cap = nc;
-    }
+    if (BASE_VEC_RESERVE(*buf, *cap, *len + n + 1, 256) != 0)
+        return -1;
     if (n)
         memcpy(*buf + *len, at, n);
     *len += n;
@@ -188,7 +180,7 @@ static int probe_check(struct http_conn *c, llhttp_t *p)
 {
     struct http_req *r = c->cur;
     r->method = map_method(llhttp_get_method(p));
-    if (router_parse_target(r) != 0 || router_match(c->srv, r) != 0 ||
+    if (http_router_parse_target(r) != 0 || http_router_match(c->srv, r) != 0 ||
         !(r->route->flags & HTTP_ROUTE_PROBE))
         return fail_cb(c, 503);
     return 0;
@@ -224,14 +216,8 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
         /* First piece of a new header name. */
         if (r->nhdr >= c->srv->lim.max_headers)
             return fail_cb(c, 431);
-        if (r->nhdr == r->hdr_cap) {
-            size_t cap = r->hdr_cap ? r->hdr_cap * 2 : 8;
-            struct hdr *nh = realloc(r->hdrs, cap * sizeof(*nh));
-            if (!nh)
-                return fail_cb(c, 500);
-            r->hdrs = nh;
-            r->hdr_cap = cap;
-        }
+        if (BASE_VEC_RESERVE(r->hdrs, r->hdr_cap, r->nhdr + 1, 8) != 0)
+            return fail_cb(c, 500);
         r->hdrs[r->nhdr].name_off = (uint32_t)r->text_len;
         r->hdrs[r->nhdr].name_len = 0;
         r->hdrs[r->nhdr].value_off = 0;
@@ -367,9 +353,9 @@ static int on_headers_complete(llhttp_t *p)
         return fail_cb(c, 400);
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > srv->lim.max_body_bytes)
         return fail_cb(c, 413);
-    int st = r->route ? 0 : router_parse_target(r); /* probe_check may have routed it */
+    int st = r->route ? 0 : http_router_parse_target(r); /* probe_check may have routed it */
     if (st == 0 && !r->route)
-        st = router_match(srv, r);
+        st = http_router_match(srv, r);
     if (st == 0 && (r->route->flags & HTTP_ROUTE_MUTATING) && srv->token_len)
         st = authorize(srv, r);
     c->last_io_ms = now_ms(c); /* the body (kept or discarded) is timed from here */
@@ -416,7 +402,7 @@ static int on_message_complete(llhttp_t *p)
         r->body = NULL;
         r->body_len = 0;
     } else if (!r->body && grow_append(&r->body, &r->body_len, &r->body_cap, "", 0)) {
-        req_free(r);
+        http_req_free(r);
         return fail_cb(c, 500);
     }
     enqueue(c, r);
@@ -458,7 +444,7 @@ static void parse_error(struct http_conn *c, int status)
     struct http_req *r = c->cur ? c->cur : req_new(c);
     c->cur = NULL;
     if (!r) {
-        conn_abort(c);
+        http_conn_abort(c);
         return;
     }
     if (status == 503)
@@ -554,11 +540,11 @@ static void send_continue(struct http_conn *c, struct http_req *r)
     r->continue_sent = true;
     char *b = malloc(sizeof(cont) - 1);
     if (!b) {
-        conn_defer_abort(c);
+        http_conn_defer_abort(c);
         return;
     }
     memcpy(b, cont, sizeof(cont) - 1);
-    conn_write(c, b, sizeof(cont) - 1);
+    http_conn_write(c, b, sizeof(cont) - 1);
 }
 
 static void dispatch(struct http_conn *c, struct http_req *r)
@@ -571,7 +557,7 @@ static void dispatch(struct http_conn *c, struct http_req *r)
             http_req_header_add(r, "WWW-Authenticate", "Bearer");
         if (r->pre_status == 403)
             http_req_header_add(r, "WWW-Authenticate", "Bearer error=\"insufficient_scope\"");
-        req_reply_server_error(r);
+        http_req_reply_server_error(r);
         return;
     }
     r->state = REQ_ACTIVE;
@@ -588,7 +574,7 @@ static void conn_process(struct http_conn *c)
             break;
         struct http_req *r = c->head;
         if (r && r->state == REQ_QUEUED) {
-            if (conn_write_queue(c) > c->srv->lim.max_write_queue_bytes)
+            if (http_conn_write_queue(c) > c->srv->lim.max_write_queue_bytes)
                 break; /* the write callback kicks us again */
             dispatch(c, r);
             continue;
@@ -608,7 +594,7 @@ static void conn_process(struct http_conn *c)
 
 /* ---- answers ---- */
 
-void conn_request_done(struct http_conn *c, struct http_req *req, bool close_after)
+void http_conn_request_done(struct http_conn *c, struct http_req *req, bool close_after)
 {
     assert(req == c->head);
     c->head = req->next;
@@ -616,7 +602,7 @@ void conn_request_done(struct http_conn *c, struct http_req *req, bool close_aft
         c->tail = NULL;
     c->nqueued--;
     c->served++;
-    req_free(req);
+    http_req_free(req);
     c->last_io_ms = now_ms(c);
     if (close_after)
         conn_finish(c);
@@ -624,7 +610,7 @@ void conn_request_done(struct http_conn *c, struct http_req *req, bool close_aft
         uv_timer_start(&c->kick, kick_cb, 0, 0); /* not from inside the caller's call */
 }
 
-size_t conn_write_queue(const struct http_conn *c)
+size_t http_conn_write_queue(const struct http_conn *c)
 {
     if (c->is_mem || c->closing)
         return 0;
@@ -645,7 +631,7 @@ static void write_cb(uv_write_t *w, int status)
     if (c->closing)
         return;
     if (status < 0) {
-        conn_abort(c);
+        http_conn_abort(c);
         return;
     }
     c->last_io_ms = now_ms(c);
@@ -653,7 +639,7 @@ static void write_cb(uv_write_t *w, int status)
         uv_timer_start(&c->kick, kick_cb, 0, 0);
 }
 
-int conn_write(struct http_conn *c, char *buf, size_t len)
+int http_conn_write(struct http_conn *c, char *buf, size_t len)
 {
     if (c->closing) {
         free(buf);
@@ -667,13 +653,13 @@ int conn_write(struct http_conn *c, char *buf, size_t len)
             rc = HTTP_ENOMEM;
         free(buf);
         if (rc)
-            conn_defer_abort(c);
+            http_conn_defer_abort(c);
         return rc;
     }
     struct wreq *wr = malloc(sizeof(*wr));
     if (!wr) {
         free(buf);
-        conn_defer_abort(c);
+        http_conn_defer_abort(c);
         return HTTP_ENOMEM;
     }
     wr->buf = buf;
@@ -681,7 +667,7 @@ int conn_write(struct http_conn *c, char *buf, size_t len)
     if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, write_cb) != 0) {
         free(buf);
         free(wr);
-        conn_defer_abort(c);
+        http_conn_defer_abort(c);
         return HTTP_ECLOSED;
     }
     return 0;
@@ -727,7 +713,7 @@ static void timer_cb(uv_timer_t *t)
         return;
     if (c->finishing) {
         /* Linger over, or the client never read the last response. */
-        conn_abort(c);
+        http_conn_abort(c);
         return;
     }
     uint64_t deadline = 0;
@@ -745,7 +731,7 @@ static void timer_cb(uv_timer_t *t)
         conn_process(c);
         return;
     }
-    conn_abort(c);
+    http_conn_abort(c);
 }
 
 static void kick_cb(uv_timer_t *t)
@@ -754,13 +740,13 @@ static void kick_cb(uv_timer_t *t)
     if (c->closing)
         return;
     if (c->abort_pending) {
-        conn_abort(c);
+        http_conn_abort(c);
         return;
     }
     conn_process(c);
 }
 
-void conn_defer_abort(struct http_conn *c)
+void http_conn_defer_abort(struct http_conn *c)
 {
     if (c->closing || c->abort_pending)
         return;
@@ -770,7 +756,7 @@ void conn_defer_abort(struct http_conn *c)
 
 /* ---- closing ---- */
 
-void conn_release(struct http_conn *c)
+void http_conn_release(struct http_conn *c)
 {
     struct http_server *srv = c->srv;
     if (c->prev)
@@ -781,14 +767,14 @@ void conn_release(struct http_conn *c)
         c->next->prev = c->prev;
     while (c->head) {
         struct http_req *n = c->head->next;
-        req_free(c->head);
+        http_req_free(c->head);
         c->head = n;
     }
-    req_free(c->cur);
+    http_req_free(c->cur);
     free(c->pending);
     free(c->out);
     free(c);
-    server_handle_closed(srv);
+    http_server_handle_closed(srv);
 }
 
 static void handle_closed(uv_handle_t *h)
@@ -800,10 +786,10 @@ static void handle_closed(uv_handle_t *h)
     /* A memory connection lives until its owner releases it (or the server closes). */
     if (c->is_mem && !c->mem_released && !c->srv->closing)
         return;
-    conn_release(c);
+    http_conn_release(c);
 }
 
-void conn_abort(struct http_conn *c)
+void http_conn_abort(struct http_conn *c)
 {
     if (c->closing)
         return;
@@ -836,7 +822,7 @@ static void shutdown_cb(uv_shutdown_t *s, int status)
     if (c->closing)
         return;
     if (status < 0 || c->read_eof) {
-        conn_abort(c);
+        http_conn_abort(c);
         return;
     }
     /* Keep reading (and discarding) for a while so unread request bytes do not turn our
@@ -861,7 +847,7 @@ static void conn_finish(struct http_conn *c)
     /* Bound the time the last response may take to drain. */
     uv_timer_start(&c->timer, timer_cb, c->srv->lim.idle_timeout_ms, 0);
     if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, shutdown_cb) != 0)
-        conn_defer_abort(c);
+        http_conn_defer_abort(c);
     update_reading(c);
 }
 
@@ -895,7 +881,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         update_reading(c);
         return;
     }
-    conn_abort(c);
+    http_conn_abort(c);
 }
 
 static void update_reading(struct http_conn *c)
@@ -909,7 +895,7 @@ static void update_reading(struct http_conn *c)
         if (uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) == 0)
             c->reading = true;
         else
-            conn_defer_abort(c);
+            http_conn_defer_abort(c);
     } else {
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = false;
@@ -952,7 +938,7 @@ static bool peer_is_loopback(const struct sockaddr_storage *ss)
     return IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127;
 }
 
-int conn_accept(struct http_server *srv, bool probe_only)
+int http_conn_accept(struct http_server *srv, bool probe_only)
 {
     struct http_conn *c = conn_new(srv, false);
     if (!c)
@@ -964,7 +950,7 @@ int conn_accept(struct http_server *srv, bool probe_only)
     if (probe_only)
         srv->probe_open++;
     if (uv_accept((uv_stream_t *)&srv->listener, (uv_stream_t *)&c->tcp) != 0) {
-        conn_abort(c);
+        http_conn_abort(c);
         return HTTP_ECLOSED;
     }
     int alen = sizeof(c->peer);
@@ -972,9 +958,9 @@ int conn_accept(struct http_server *srv, bool probe_only)
         c->peer.ss_family = AF_UNSPEC;
     if (probe_only && !peer_is_loopback(&c->peer)) {
         /* The reserve is for the host's own probes: a flood from elsewhere cannot take it. */
-        server_reject_write((uv_stream_t *)&c->tcp);
+        http_server_reject_write((uv_stream_t *)&c->tcp);
         srv->counters.connections_rejected++;
-        conn_abort(c);
+        http_conn_abort(c);
         return HTTP_ECLOSED;
     }
     srv->counters.connections_accepted++;
@@ -1027,7 +1013,7 @@ void http_memconn_close(http_memconn_t *mc)
         return; /* the server releases it */
     c->mem_released = true;
     if (c->closing && c->handles_open == 0)
-        conn_release(c);
+        http_conn_release(c);
     else
-        conn_abort(c);
+        http_conn_abort(c);
 }

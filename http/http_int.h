@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "http.h"
+#include "vec.h"
 
 /* Fixed bounds that are not settings. */
 #define HTTP_MAX_PARAMS        8     /* parameters per route pattern */
@@ -187,35 +188,35 @@ struct http_server {
 };
 
 /* router.c */
-void router_free(struct http_server *srv);
+void http_router_free(struct http_server *srv);
 /* Resolve the route for `req` (method, path, query set). Returns 0 and sets req->route
  * and params, or an HTTP status (400, 404, 405 with req->allow filled). */
-int router_match(struct http_server *srv, struct http_req *req);
+int http_router_match(struct http_server *srv, struct http_req *req);
 /* Split target into path and query; 0 or 400. */
-int router_parse_target(struct http_req *req);
-void stats_count(struct route_stats *st, int status);
-void stats_free(struct route_stats *st);
-char *arena_alloc(struct http_req *req, size_t n);
+int http_router_parse_target(struct http_req *req);
+void http_stats_count(struct route_stats *st, int status);
+void http_stats_free(struct route_stats *st);
+char *http_arena_alloc(struct http_req *req, size_t n);
 
 /* conn.c */
-void conn_abort(struct http_conn *c);
-void conn_release(struct http_conn *c); /* free a connection whose handles are closed */
-void conn_request_done(struct http_conn *c, struct http_req *req, bool close_after);
-int conn_write(struct http_conn *c, char *buf, size_t len); /* takes ownership of buf */
-size_t conn_write_queue(const struct http_conn *c);
-void conn_defer_abort(struct http_conn *c);
+void http_conn_abort(struct http_conn *c);
+void http_conn_release(struct http_conn *c); /* free a connection whose handles are closed */
+void http_conn_request_done(struct http_conn *c, struct http_req *req, bool close_after);
+int http_conn_write(struct http_conn *c, char *buf, size_t len); /* takes ownership of buf */
+size_t http_conn_write_queue(const struct http_conn *c);
+void http_conn_defer_abort(struct http_conn *c);
 /* probe_only: accepted from the probe reserve (loopback peers only, else refused). */
-int conn_accept(struct http_server *srv, bool probe_only);
-void req_free(struct http_req *req);
+int http_conn_accept(struct http_server *srv, bool probe_only);
+void http_req_free(struct http_req *req);
 
 /* request.c */
-int req_reply_raw(struct http_req *req, int status, const char *content_type, const void *body,
-                  size_t len);
-const char *status_text(int status);
+int http_req_reply_raw(struct http_req *req, int status, const char *content_type, const void *body,
+                       size_t len);
+const char *http_status_text(int status);
 
 /* server.c */
-void server_handle_closed(struct http_server *srv);
+void http_server_handle_closed(struct http_server *srv);
 /* One non-blocking write of the "503 too_many_connections" answer (best effort). */
-void server_reject_write(uv_stream_t *s);
+void http_server_reject_write(uv_stream_t *s);
 
 #endif

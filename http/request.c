@@ -9,9 +9,9 @@
 
 #include "http_int.h"
 
-const char *router_method_name(http_method_t m);
+const char *http_router_method_name(http_method_t m);
 
-const char *status_text(int status)
+const char *http_status_text(int status)
 {
     switch (status) {
     case 100:
@@ -93,7 +93,7 @@ http_method_t http_req_method(const http_req_t *req)
 const char *http_req_method_name(const http_req_t *req)
 {
     const char *n = llhttp_method_name((llhttp_method_t)req->method_raw);
-    return n ? n : router_method_name(req->method);
+    return n ? n : http_router_method_name(req->method);
 }
 
 const char *http_req_target(const http_req_t *req)
@@ -254,7 +254,7 @@ static char *frame(struct http_req *req, int status, const char *ctype, const vo
     char *buf = malloc(cap);
     if (!buf)
         return NULL;
-    int n = snprintf(buf, cap, "HTTP/1.1 %d %s\r\n", status, status_text(status));
+    int n = snprintf(buf, cap, "HTTP/1.1 %d %s\r\n", status, http_status_text(status));
     size_t off = (size_t)n;
     if (ctype)
         off += (size_t)snprintf(buf + off, cap - off, "Content-Type: %s\r\n", ctype);
@@ -283,7 +283,7 @@ static void count(struct http_req *req, int status)
 {
     struct http_server *srv = req->conn->srv;
     srv->counters.requests++;
-    stats_count(req->route ? &((struct route *)req->route)->stats : &srv->unmatched, status);
+    http_stats_count(req->route ? &((struct route *)req->route)->stats : &srv->unmatched, status);
 }
 
 /* Checks shared by every answer: returns 0, or an error after which (for ECLOSED) the
@@ -311,13 +311,13 @@ static int send_head(struct http_req *req, int status, const char *content_type,
     size_t n;
     char *buf = frame(req, status, content_type, body, len, stream, closing, &n);
     if (!buf) {
-        conn_defer_abort(c);
+        http_conn_defer_abort(c);
         req->cancel_cb = NULL;
         req->state = REQ_DEAD;
         return HTTP_ENOMEM;
     }
     count(req, status);
-    int rc = conn_write(c, buf, n);
+    int rc = http_conn_write(c, buf, n);
     if (rc) {
         req->cancel_cb = NULL;
         req->state = REQ_DEAD;
@@ -326,8 +326,8 @@ static int send_head(struct http_req *req, int status, const char *content_type,
     return 0;
 }
 
-int req_reply_raw(struct http_req *req, int status, const char *content_type, const void *body,
-                  size_t len)
+int http_req_reply_raw(struct http_req *req, int status, const char *content_type, const void *body,
+                       size_t len)
 {
     if (!req || status < 100 || status > 999 || (len && !body))
         return HTTP_EINVAL;
@@ -339,7 +339,7 @@ int req_reply_raw(struct http_req *req, int status, const char *content_type, co
     rc = send_head(req, status, content_type, body, len, false, closing);
     if (rc)
         return rc;
-    conn_request_done(req->conn, req, closing);
+    http_conn_request_done(req->conn, req, closing);
     return 0;
 }
 
@@ -348,7 +348,7 @@ int http_req_reply(http_req_t *req, int status, const char *content_type, const 
 {
     if (req && req->pre_status)
         return HTTP_ESTATE; /* server-owned answers are not for handlers */
-    return req_reply_raw(req, status, content_type, body, len);
+    return http_req_reply_raw(req, status, content_type, body, len);
 }
 
 int http_req_reply_json(http_req_t *req, int status, const cJSON *json)
@@ -385,7 +385,7 @@ static int reply_error(http_req_t *req, int status, const char *code, const char
     cJSON_Delete(root);
     if (!s)
         return HTTP_ENOMEM;
-    int rc = req_reply_raw(req, status, "application/json", s, strlen(s));
+    int rc = http_req_reply_raw(req, status, "application/json", s, strlen(s));
     cJSON_free(s);
     return rc;
 }
@@ -397,7 +397,7 @@ int http_req_reply_error(http_req_t *req, int status, const char *code, const ch
     return reply_error(req, status, code, message);
 }
 
-int req_reply_server_error(struct http_req *req)
+int http_req_reply_server_error(struct http_req *req)
 {
     return reply_error(req, req->pre_status, req->pre_code, req->pre_message);
 }
@@ -428,17 +428,17 @@ int http_req_stream_write(http_req_t *req, const void *data, size_t len)
         return HTTP_ECLOSED; /* the cancel callback follows from the loop */
     if (req->head_only || len == 0)
         return 0;
-    if (conn_write_queue(c) + len > c->srv->lim.max_write_queue_bytes) {
-        conn_defer_abort(c);
+    if (http_conn_write_queue(c) + len > c->srv->lim.max_write_queue_bytes) {
+        http_conn_defer_abort(c);
         return HTTP_ESLOW;
     }
     char *buf = malloc(len);
     if (!buf) {
-        conn_defer_abort(c);
+        http_conn_defer_abort(c);
         return HTTP_ENOMEM;
     }
     memcpy(buf, data, len);
-    int rc = conn_write(c, buf, len);
+    int rc = http_conn_write(c, buf, len);
     return rc;
 }
 
@@ -455,6 +455,6 @@ int http_req_stream_end(http_req_t *req)
             req->state = REQ_DEAD;
         return HTTP_ECLOSED;
     }
-    conn_request_done(c, req, true);
+    http_conn_request_done(c, req, true);
     return 0;
 }

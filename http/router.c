@@ -10,12 +10,12 @@
 static const char *method_names[] = {"GET",    "HEAD",  "POST",    "PUT",
                                      "DELETE", "PATCH", "OPTIONS", "OTHER"};
 
-const char *router_method_name(http_method_t m)
+const char *http_router_method_name(http_method_t m)
 {
     return (unsigned)m <= HTTP_METHOD_OTHER ? method_names[m] : "OTHER";
 }
 
-char *arena_alloc(struct http_req *req, size_t n)
+char *http_arena_alloc(struct http_req *req, size_t n)
 {
     struct chunk *ch = req->arena;
     if (!ch || ch->cap - ch->used < n) {
@@ -49,7 +49,7 @@ static int hexval(char c)
 static int decode(struct http_req *req, const char *s, size_t n, bool plus_space, const char **out)
 {
     *out = NULL;
-    char *d = arena_alloc(req, n + 1);
+    char *d = http_arena_alloc(req, n + 1);
     if (!d)
         return 500;
     size_t j = 0;
@@ -75,7 +75,7 @@ static int decode(struct http_req *req, const char *s, size_t n, bool plus_space
     return 0;
 }
 
-int router_parse_target(struct http_req *req)
+int http_router_parse_target(struct http_req *req)
 {
     const char *t = req->text; /* target is first in text, NUL-terminated */
     size_t n = req->url_len;
@@ -91,7 +91,7 @@ int router_parse_target(struct http_req *req)
     size_t end = start;
     while (end < n && t[end] != '?' && t[end] != '#')
         end++;
-    char *path = arena_alloc(req, end - start + 1);
+    char *path = http_arena_alloc(req, end - start + 1);
     if (!path)
         return 500;
     memcpy(path, t + start, end - start);
@@ -109,7 +109,7 @@ int router_parse_target(struct http_req *req)
     size_t pairs = 1;
     for (size_t i = 0; i < qn; i++)
         pairs += q[i] == '&';
-    struct kv *kv = (struct kv *)arena_alloc(req, pairs * sizeof(*kv) + _Alignof(struct kv));
+    struct kv *kv = (struct kv *)http_arena_alloc(req, pairs * sizeof(*kv) + _Alignof(struct kv));
     if (!kv)
         return 500;
     kv = (struct kv *)(((uintptr_t)kv + _Alignof(struct kv) - 1) &
@@ -179,7 +179,7 @@ static int match(const struct route *r, struct http_req *req, const char *path)
     return 1;
 }
 
-int router_match(struct http_server *srv, struct http_req *req)
+int http_router_match(struct http_server *srv, struct http_req *req)
 {
     const struct route *get_route = NULL;
     unsigned allow = 0;
@@ -241,7 +241,7 @@ static void route_free(struct route *r)
     for (size_t i = 0; i < r->nseg; i++)
         free(r->seg[i].text);
     free(r->pattern);
-    stats_free(&r->stats);
+    http_stats_free(&r->stats);
     free(r);
 }
 
@@ -302,15 +302,9 @@ int http_server_route(http_server_t *srv, http_method_t method, const char *patt
         if (*p != '\0')
             goto fail;
     }
-    if (srv->nroutes == srv->routes_cap) {
-        size_t cap = srv->routes_cap ? srv->routes_cap * 2 : 16;
-        struct route **nr = realloc(srv->routes, cap * sizeof(*nr));
-        if (!nr) {
-            rc = HTTP_ENOMEM;
-            goto fail;
-        }
-        srv->routes = nr;
-        srv->routes_cap = cap;
+    if (BASE_VEC_RESERVE(srv->routes, srv->routes_cap, srv->nroutes + 1, 16) != 0) {
+        rc = HTTP_ENOMEM;
+        goto fail;
     }
     srv->routes[srv->nroutes++] = r;
     return 0;
@@ -319,7 +313,7 @@ fail:
     return rc;
 }
 
-void router_free(struct http_server *srv)
+void http_router_free(struct http_server *srv)
 {
     for (size_t i = 0; i < srv->nroutes; i++)
         route_free(srv->routes[i]);
@@ -328,7 +322,7 @@ void router_free(struct http_server *srv)
     srv->nroutes = srv->routes_cap = 0;
 }
 
-void stats_count(struct route_stats *st, int status)
+void http_stats_count(struct route_stats *st, int status)
 {
     for (size_t i = 0; i < st->n; i++) {
         if (st->rows[i].status == status) {
@@ -336,20 +330,14 @@ void stats_count(struct route_stats *st, int status)
             return;
         }
     }
-    if (st->n == st->cap) {
-        size_t cap = st->cap ? st->cap * 2 : 4;
-        struct status_count *nr = realloc(st->rows, cap * sizeof(*nr));
-        if (!nr)
-            return; /* a lost metric beats a failed request */
-        st->rows = nr;
-        st->cap = cap;
-    }
+    if (BASE_VEC_RESERVE(st->rows, st->cap, st->n + 1, 4) != 0)
+        return; /* a lost metric beats a failed request */
     st->rows[st->n].status = status;
     st->rows[st->n].count = 1;
     st->n++;
 }
 
-void stats_free(struct route_stats *st)
+void http_stats_free(struct route_stats *st)
 {
     free(st->rows);
     st->rows = NULL;

@@ -127,10 +127,10 @@ static void reject_closed(uv_handle_t *h)
 {
     struct http_server *srv = h->data;
     free(h);
-    server_handle_closed(srv);
+    http_server_handle_closed(srv);
 }
 
-void server_reject_write(uv_stream_t *s)
+void http_server_reject_write(uv_stream_t *s)
 {
     static const char resp[] =
         "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
@@ -152,7 +152,7 @@ static void reject(struct http_server *srv)
     srv->pending_handles++;
     srv->counters.connections_rejected++;
     if (uv_accept((uv_stream_t *)&srv->listener, (uv_stream_t *)t) == 0)
-        server_reject_write((uv_stream_t *)t);
+        http_server_reject_write((uv_stream_t *)t);
     uv_close((uv_handle_t *)t, reject_closed);
 }
 
@@ -165,17 +165,17 @@ static void on_connection(uv_stream_t *l, int status)
      * flood of idle clients cannot make a kubelet or systemd think electd is dead. */
     if (srv->counters.connections_open - srv->probe_open >= srv->lim.max_connections) {
         if (srv->probe_open < srv->lim.probe_reserve)
-            (void)conn_accept(srv, true);
+            (void)http_conn_accept(srv, true);
         else
             reject(srv);
         return;
     }
-    (void)conn_accept(srv, false);
+    (void)http_conn_accept(srv, false);
 }
 
 static void handle_closed_cb(uv_handle_t *h)
 {
-    server_handle_closed(h->data);
+    http_server_handle_closed(h->data);
 }
 
 int http_server_listen(http_server_t *srv, const char *addr)
@@ -218,15 +218,15 @@ int http_server_port(const http_server_t *srv)
     return 0;
 }
 
-void server_handle_closed(struct http_server *srv)
+void http_server_handle_closed(struct http_server *srv)
 {
     assert(srv->pending_handles > 0);
     if (--srv->pending_handles > 0 || !srv->closing)
         return;
     http_server_close_cb cb = srv->close_cb;
     void *data = srv->close_data;
-    router_free(srv);
-    stats_free(&srv->unmatched);
+    http_router_free(srv);
+    http_stats_free(&srv->unmatched);
     free(srv->token);
     free(srv);
     if (cb)
@@ -251,9 +251,9 @@ void http_server_close(http_server_t *srv, http_server_close_cb cb, void *data)
         /* A memory connection already closed but not released is freed here. */
         if (c->closing && c->handles_open == 0) {
             c->mem_released = true;
-            conn_release(c);
+            http_conn_release(c);
         } else {
-            conn_abort(c);
+            http_conn_abort(c);
         }
         c = next;
     }
