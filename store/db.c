@@ -486,6 +486,115 @@ static int validate_opts(const char *dir, const store_opts_t *opts, char *errbuf
     return why ? STORE_EINVAL : 0;
 }
 
+/* The data directory and, on a first start, a new database file with its header checked. */
+static int open_file(store_t *st, const store_opts_t *opts)
+{
+    if (mkdir(st->dir, 0700) != 0 && errno != EEXIST)
+        return store_fail(st, STORE_ECANTOPEN, "cannot create data directory %s: %s", st->dir,
+                          strerror(errno));
+    struct stat sb;
+    if (stat(st->path, &sb) != 0) {
+        if (errno != ENOENT)
+            return store_fail(st, STORE_ECANTOPEN, "cannot access %s: %s", st->path,
+                              strerror(errno));
+        int err = create_db(st, opts);
+        if (err != 0)
+            return err;
+    }
+    return check_header(st);
+}
+
+/* Opens the checked file with SQLite, exclusively, with the page cache bounded. */
+static int open_connection(store_t *st, const store_opts_t *opts)
+{
+    /* No SQLITE_OPEN_CREATE: the file was checked above and must not be silently recreated. */
+    int rc =
+        sqlite3_open_v2(st->path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, opts->vfs);
+    if (rc != SQLITE_OK)
+        return store_sqlite_err(st, rc, st->path);
+    sqlite3_extended_result_codes(st->db, 1);
+    sqlite3_busy_timeout(st->db, opts->busy_timeout_ms ? (int)opts->busy_timeout_ms : 1000);
+    /* EXCLUSIVE before anything reads the file: only then does WAL keep its index in heap
+     * memory and the lock stay held. Then the cache bound, so that the checks below do not
+     * grow the page cache either. */
+    char cache[64];
+    snprintf(cache, sizeof cache, "PRAGMA cache_size = -%d", STORE_CACHE_KIB);
+    rc = sqlite3_exec(st->db, "PRAGMA locking_mode = EXCLUSIVE", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(st->db, cache, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? 0 : open_err(st, rc);
+}
+
+/* Identifies the file before anything could write to it (even switching the journal mode
+ * rewrites the header): a refused file is left exactly as it was. *version its schema. */
+static int identify(store_t *st, int64_t *version)
+{
+    int64_t app_id = 0;
+    int rc = sqlite3_exec(st->db, "PRAGMA application_id", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return open_err(st, rc);
+    int err = query_int(st, "PRAGMA application_id", &app_id, "read application id");
+    if (err == 0)
+        err = query_int(st, "PRAGMA user_version", version, "read schema version");
+    if (err != 0)
+        return err;
+    if (app_id != STORE_APP_ID)
+        return store_fail(st, STORE_EFOREIGN,
+                          "%s is a SQLite database but not electd's "
+                          "(application id 0x%llx): point --data-dir at this node's own "
+                          "directory, or move the file away",
+                          st->path, (unsigned long long)app_id);
+    if (*version > STORE_SCHEMA_VERSION)
+        return store_fail(st, STORE_ESCHEMA,
+                          "%s has schema version %lld but this electd "
+                          "supports up to %d: run a newer electd (downgrades are not supported)",
+                          st->path, (long long)*version, STORE_SCHEMA_VERSION);
+    if (*version < 1)
+        return store_fail(st, STORE_ECORRUPT,
+                          "%s has an electd application id but schema "
+                          "version %lld: it is damaged; restore it from a backup or move it away",
+                          st->path, (long long)*version);
+    return 0;
+}
+
+/* WAL, the integrity and identity checks, migrations: the file becomes this node's store. */
+static int adopt(store_t *st, const store_opts_t *opts, int64_t version)
+{
+    int rc = sqlite3_exec(st->db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return open_err(st, rc);
+    int err = opts->skip_check ? 0 : quick_check(st);
+    if (err == 0)
+        err = check_ident(st, opts);
+    if (err == 0)
+        err = migrate(st, (int)version);
+    if (err != 0)
+        return err;
+    char pragmas[256];
+    snprintf(pragmas, sizeof pragmas,
+             "PRAGMA synchronous = FULL; PRAGMA journal_size_limit = %d;"
+             "PRAGMA temp_store = MEMORY; PRAGMA foreign_keys = OFF; PRAGMA trusted_schema = OFF;",
+             STORE_WAL_LIMIT);
+    return store_exec(st, pragmas, "set pragmas");
+}
+
+static int prepare_statements(store_t *st)
+{
+    for (int i = 0; i < STMT_COUNT; i++) {
+        int rc = sqlite3_prepare_v3(st->db, STMT_SQL[i], -1, SQLITE_PREPARE_PERSISTENT,
+                                    &st->stmt[i], NULL);
+        if (rc == SQLITE_OK)
+            continue;
+        if (map_sqlite(rc) == STORE_EINTERNAL)
+            return store_fail(st, STORE_ECORRUPT,
+                              "%s does not have the expected tables "
+                              "(%s): it is damaged; restore it from a backup or move it away",
+                              st->path, sqlite3_errmsg(st->db));
+        return open_err(st, rc);
+    }
+    return 0;
+}
+
 int store_open(store_t **out, const char *data_dir, const store_opts_t *opts, char *errbuf,
                size_t errlen)
 {
@@ -503,109 +612,10 @@ int store_open(store_t **out, const char *data_dir, const store_opts_t *opts, ch
     st->snap_fd = -1;
     store_join(st->path, sizeof st->path, st->dir, STORE_DB_NAME);
 
-    if (mkdir(st->dir, 0700) != 0 && errno != EEXIST) {
-        err = store_fail(st, STORE_ECANTOPEN, "cannot create data directory %s: %s", st->dir,
-                         strerror(errno));
-        goto fail;
-    }
-    struct stat sb;
-    if (stat(st->path, &sb) != 0) {
-        if (errno != ENOENT) {
-            err =
-                store_fail(st, STORE_ECANTOPEN, "cannot access %s: %s", st->path, strerror(errno));
-            goto fail;
-        }
-        if ((err = create_db(st, opts)) != 0)
-            goto fail;
-    }
-    if ((err = check_header(st)) != 0)
-        goto fail;
-
-    /* No SQLITE_OPEN_CREATE: the file was checked above and must not be silently recreated. */
-    int rc =
-        sqlite3_open_v2(st->path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, opts->vfs);
-    if (rc != SQLITE_OK) {
-        err = store_sqlite_err(st, rc, st->path);
-        goto fail;
-    }
-    sqlite3_extended_result_codes(st->db, 1);
-    sqlite3_busy_timeout(st->db, opts->busy_timeout_ms ? (int)opts->busy_timeout_ms : 1000);
-    /* EXCLUSIVE before anything reads the file: only then does WAL keep its index in heap
-     * memory and the lock stay held. Then the cache bound, so that the checks below do not
-     * grow the page cache either. */
-    char cache[64];
-    snprintf(cache, sizeof cache, "PRAGMA cache_size = -%d", STORE_CACHE_KIB);
-    rc = sqlite3_exec(st->db, "PRAGMA locking_mode = EXCLUSIVE", NULL, NULL, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_exec(st->db, cache, NULL, NULL, NULL);
-    if (rc != SQLITE_OK) {
-        err = open_err(st, rc);
-        goto fail;
-    }
-    /* Identify the file before anything could write to it (even switching the journal mode
-     * rewrites the header): a refused file is left exactly as it was. */
-    int64_t app_id = 0, version = 0;
-    rc = sqlite3_exec(st->db, "PRAGMA application_id", NULL, NULL, NULL);
-    if (rc != SQLITE_OK) {
-        err = open_err(st, rc);
-        goto fail;
-    }
-    if ((err = query_int(st, "PRAGMA application_id", &app_id, "read application id")) != 0 ||
-        (err = query_int(st, "PRAGMA user_version", &version, "read schema version")) != 0)
-        goto fail;
-    if (app_id != STORE_APP_ID) {
-        err = store_fail(st, STORE_EFOREIGN,
-                         "%s is a SQLite database but not electd's "
-                         "(application id 0x%llx): point --data-dir at this node's own "
-                         "directory, or move the file away",
-                         st->path, (unsigned long long)app_id);
-        goto fail;
-    }
-    if (version > STORE_SCHEMA_VERSION) {
-        err = store_fail(st, STORE_ESCHEMA,
-                         "%s has schema version %lld but this electd "
-                         "supports up to %d: run a newer electd (downgrades are not supported)",
-                         st->path, (long long)version, STORE_SCHEMA_VERSION);
-        goto fail;
-    }
-    if (version < 1) {
-        err = store_fail(st, STORE_ECORRUPT,
-                         "%s has an electd application id but schema "
-                         "version %lld: it is damaged; restore it from a backup or move it away",
-                         st->path, (long long)version);
-        goto fail;
-    }
-    rc = sqlite3_exec(st->db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
-    if (rc != SQLITE_OK) {
-        err = open_err(st, rc);
-        goto fail;
-    }
-    if (!opts->skip_check && (err = quick_check(st)) != 0)
-        goto fail;
-    if ((err = check_ident(st, opts)) != 0 || (err = migrate(st, (int)version)) != 0)
-        goto fail;
-
-    char pragmas[256];
-    snprintf(pragmas, sizeof pragmas,
-             "PRAGMA synchronous = FULL; PRAGMA journal_size_limit = %d;"
-             "PRAGMA temp_store = MEMORY; PRAGMA foreign_keys = OFF; PRAGMA trusted_schema = OFF;",
-             STORE_WAL_LIMIT);
-    if ((err = store_exec(st, pragmas, "set pragmas")) != 0)
-        goto fail;
-    for (int i = 0; i < STMT_COUNT; i++) {
-        rc = sqlite3_prepare_v3(st->db, STMT_SQL[i], -1, SQLITE_PREPARE_PERSISTENT, &st->stmt[i],
-                                NULL);
-        if (rc != SQLITE_OK) {
-            err = map_sqlite(rc) == STORE_EINTERNAL
-                      ? store_fail(st, STORE_ECORRUPT,
-                                   "%s does not have the expected tables "
-                                   "(%s): it is damaged; restore it from a backup or move it away",
-                                   st->path, sqlite3_errmsg(st->db))
-                      : open_err(st, rc);
-            goto fail;
-        }
-    }
-    if ((err = load_state(st)) != 0)
+    int64_t version = 0;
+    if ((err = open_file(st, opts)) != 0 || (err = open_connection(st, opts)) != 0 ||
+        (err = identify(st, &version)) != 0 || (err = adopt(st, opts, version)) != 0 ||
+        (err = prepare_statements(st)) != 0 || (err = load_state(st)) != 0)
         goto fail;
     store_snapshot_cleanup_open(st);
     st->errmsg[0] = 0;

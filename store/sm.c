@@ -7,35 +7,11 @@
 
 #include "store_int.h"
 
+#include "bytes.h"
+
 #define CMD_MAGIC      0xE5
 #define CMD_VERSION    1
 #define CMD_F_IF_MATCH 0x01
-
-static void put_u16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static void put_u32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_u64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le(const uint8_t *p, int bytes)
-{
-    uint64_t v = 0;
-    for (int i = bytes - 1; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
 
 static int check_key(const char *key, size_t len)
 {
@@ -59,10 +35,10 @@ static int encode(uint8_t op, const char *key, size_t key_len, const void *value
     buf[1] = CMD_VERSION;
     buf[2] = op;
     buf[3] = (cond && cond->has_if_match) ? CMD_F_IF_MATCH : 0;
-    put_u64(buf + 4, (cond && cond->has_if_match) ? cond->if_match : 0);
-    put_u64(buf + 12, cond ? cond->fence : 0);
-    put_u16(buf + 20, (uint16_t)key_len);
-    put_u32(buf + 22, (uint32_t)value_len);
+    base_le_store64(buf + 4, (cond && cond->has_if_match) ? cond->if_match : 0);
+    base_le_store64(buf + 12, cond ? cond->fence : 0);
+    base_le_store16(buf + 20, (uint16_t)key_len);
+    base_le_store32(buf + 22, (uint32_t)value_len);
     memcpy(buf + STORE_CMD_HEADER, key, key_len);
     if (value_len)
         memcpy(buf + STORE_CMD_HEADER + key_len, value, value_len);
@@ -90,9 +66,9 @@ int store_cmd_decode(const uint8_t *buf, size_t len, store_cmd_t *cmd)
     uint8_t op = buf[2], flags = buf[3];
     if ((op != STORE_CMD_PUT && op != STORE_CMD_DEL) || (flags & ~CMD_F_IF_MATCH))
         return STORE_ECMD;
-    uint64_t if_match = get_le(buf + 4, 8);
-    size_t key_len = (size_t)get_le(buf + 20, 2);
-    size_t value_len = (size_t)get_le(buf + 22, 4);
+    uint64_t if_match = base_le_load64(buf + 4);
+    size_t key_len = base_le_load16(buf + 20);
+    size_t value_len = base_le_load32(buf + 22);
     if (!(flags & CMD_F_IF_MATCH) && if_match != 0)
         return STORE_ECMD;
     if (key_len == 0 || key_len > STORE_KEY_MAX)
@@ -109,7 +85,7 @@ int store_cmd_decode(const uint8_t *buf, size_t len, store_cmd_t *cmd)
     cmd->op = op;
     cmd->cond.has_if_match = flags & CMD_F_IF_MATCH;
     cmd->cond.if_match = if_match;
-    cmd->cond.fence = get_le(buf + 12, 8);
+    cmd->cond.fence = base_le_load64(buf + 12);
     cmd->key = key;
     cmd->key_len = key_len;
     cmd->value = value_len ? buf + STORE_CMD_HEADER + key_len : NULL;

@@ -391,30 +391,10 @@ void store_snapshot_installed(store_t *st, const raft_snapshot_chunk_t *c)
 
 /* ---- creating ---------------------------------------------------------------------------- */
 
-int store_snapshot_create(store_t *st, const raft_conf_t *boot_conf, store_snapshot_info_t *info)
+/* Copies the state-machine tables into tmp (a new SQLite file, fsync'd), then renames it to
+ * final and fsyncs the directory. *size gets the file's size. */
+static int write_snapshot_file(store_t *st, const char *tmp, const char *final, uint64_t *size)
 {
-    char tmp[STORE_PATH_MAX], final[STORE_PATH_MAX];
-    uint8_t *blob = NULL;
-    size_t blob_len = 0;
-    raft_conf_t conf;
-    int err = 0;
-    bool attached = false;
-    st->errmsg[0] = 0;
-    memset(info, 0, sizeof *info);
-    if (st->applied_index == 0)
-        return store_fail(st, STORE_EINVAL, "nothing applied yet: no snapshot to take");
-    /* At the snapshot's index the state machine is the snapshot: nothing to do, unless its
-     * file went missing (removed by hand), which is then rebuilt from the same state. */
-    if (st->applied_index == st->snap.index && access(st->snap_path, F_OK) == 0) {
-        info->index = st->snap.index;
-        info->term = st->snap.term;
-        info->size = st->snap.size;
-        return 0;
-    }
-    uint64_t index = st->applied_index, term = st->applied_term;
-    if (store_join(tmp, sizeof tmp, st->dir, STORE_SNAP_TMP_NAME) != 0 ||
-        snap_name(st, final, sizeof final, index, term) != 0)
-        return store_fail(st, STORE_EINVAL, "data directory path too long");
     unlink(tmp);
     /* The connection may not create files (electd.db must never be silently recreated), so
      * the snapshot file is created empty here; SQLite takes an empty file as a new database. */
@@ -429,19 +409,21 @@ int store_snapshot_create(store_t *st, const raft_conf_t *boot_conf, store_snaps
              "PRAGMA snapw.cache_size = -%d; PRAGMA snapw.application_id = %d;"
              "PRAGMA snapw.user_version = %d;",
              STORE_CACHE_KIB, (int)STORE_SNAP_APP_ID, STORE_SNAP_FORMAT);
-    if ((err = attach(st, tmp, "snapw")) != 0)
+    int err = attach(st, tmp, "snapw");
+    if (err != 0)
         goto fail;
-    attached = true;
     if ((err = store_exec(st, pragmas, "prepare snapshot file")) != 0 ||
-        (err = store_exec(st, "BEGIN", "begin snapshot")) != 0)
+        (err = store_exec(st, "BEGIN", "begin snapshot")) != 0) {
+        detach(st, "snapw");
         goto fail;
+    }
     if ((err = store_exec(st, SNAP_TABLES, "copy state machine")) != 0 ||
         (err = store_exec(st, "COMMIT", "commit snapshot")) != 0) {
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        detach(st, "snapw");
         goto fail;
     }
     detach(st, "snapw");
-    attached = false;
 
     struct stat sb;
     if ((err = store_fsync_path(tmp, false)) != 0 || stat(tmp, &sb) != 0) {
@@ -454,46 +436,80 @@ int store_snapshot_create(store_t *st, const raft_conf_t *boot_conf, store_snaps
     }
     if ((err = store_fsync_path(st->dir, true)) != 0) {
         store_fail(st, err, "fsync of %s failed", st->dir);
-        goto fail;
+        return err; /* renamed: the file is the snapshot now, whatever its directory entry */
     }
+    *size = (uint64_t)sb.st_size;
+    return 0;
+fail:
+    unlink(tmp);
+    return err;
+}
 
-    memset(&conf, 0, sizeof conf);
-    err = store_conf_get(st, &conf, NULL);
+/* Records the new snapshot (index, term, size, configuration) in snapshot_meta. */
+static int record_snapshot(store_t *st, const raft_conf_t *boot_conf, uint64_t index, uint64_t term,
+                           uint64_t size, raft_conf_t *conf)
+{
+    uint8_t *blob = NULL;
+    size_t blob_len = 0;
+    memset(conf, 0, sizeof *conf);
+    int err = store_conf_get(st, conf, NULL);
     if (err == STORE_ENOTFOUND) {
         if (boot_conf)
-            conf = *boot_conf;
+            *conf = *boot_conf;
         err = 0;
     }
-    if (err || (err = store_conf_blob(st, &conf, &blob, &blob_len)) != 0)
-        goto fail;
+    if (err || (err = store_conf_blob(st, conf, &blob, &blob_len)) != 0)
+        goto out;
     sqlite3_stmt *s = st->stmt[STMT_SNAP_SET];
     sqlite3_bind_int64(s, 1, (int64_t)index);
     sqlite3_bind_int64(s, 2, (int64_t)term);
-    sqlite3_bind_int64(s, 3, (int64_t)sb.st_size);
+    sqlite3_bind_int64(s, 3, (int64_t)size);
     if (blob)
         sqlite3_bind_blob(s, 4, blob, (int)blob_len, SQLITE_STATIC);
     else
         sqlite3_bind_null(s, 4);
-    if ((err = store_step_done(st, s, "record snapshot")) != 0)
-        goto fail;
+    err = store_step_done(st, s, "record snapshot");
+out:
     free(blob);
+    return err;
+}
+
+int store_snapshot_create(store_t *st, const raft_conf_t *boot_conf, store_snapshot_info_t *info)
+{
+    char tmp[STORE_PATH_MAX], final[STORE_PATH_MAX];
+    raft_conf_t conf;
+    st->errmsg[0] = 0;
+    memset(info, 0, sizeof *info);
+    if (st->applied_index == 0)
+        return store_fail(st, STORE_EINVAL, "nothing applied yet: no snapshot to take");
+    /* At the snapshot's index the state machine is the snapshot: nothing to do, unless its
+     * file went missing (removed by hand), which is then rebuilt from the same state. */
+    if (st->applied_index == st->snap.index && access(st->snap_path, F_OK) == 0) {
+        info->index = st->snap.index;
+        info->term = st->snap.term;
+        info->size = st->snap.size;
+        return 0;
+    }
+    uint64_t index = st->applied_index, term = st->applied_term, size = 0;
+    if (store_join(tmp, sizeof tmp, st->dir, STORE_SNAP_TMP_NAME) != 0 ||
+        snap_name(st, final, sizeof final, index, term) != 0)
+        return store_fail(st, STORE_EINVAL, "data directory path too long");
+    int err = write_snapshot_file(st, tmp, final, &size);
+    if (err == 0)
+        err = record_snapshot(st, boot_conf, index, term, size, &conf);
+    if (err != 0)
+        return err;
     store_snapshot_close_fd(st);
     st->snap.index = index;
     st->snap.term = term;
-    st->snap.size = (uint64_t)sb.st_size;
+    st->snap.size = size;
     st->snap.conf = conf;
     snprintf(st->snap_path, sizeof st->snap_path, "%s", final);
     store_snapshot_cleanup(st);
     info->index = index;
     info->term = term;
-    info->size = (uint64_t)sb.st_size;
+    info->size = size;
     return 0;
-fail:
-    if (attached)
-        detach(st, "snapw");
-    unlink(tmp);
-    free(blob);
-    return err;
 }
 
 /* ---- reading ----------------------------------------------------------------------------- */
