@@ -154,7 +154,9 @@ static int open_append(const char *path)
     return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 }
 
-static int run(struct worker *w)
+/* Reads electd's environment, opens the sink and the log, resumes from the checkpoint and
+ * opens the source at the resumed offset. Returns 0 or an EXIT_* code. */
+static int setup(struct worker *w, FILE **src_out)
 {
     const char *http = getenv("ELECTD_HTTP");
     const char *token = getenv("ELECTD_FENCING_TOKEN");
@@ -188,14 +190,71 @@ static int run(struct worker *w)
             fclose(src);
         return EXIT_SOURCE;
     }
+    *src_out = src;
+    return 0;
+}
+
+/* Ships the next event of the source if a whole one is there: 1 shipped, 0 none yet (the end
+ * of the source, or half an event being appended), or EXIT_SOURCE (which is > 1). */
+static int ship_next(struct worker *w, FILE *src)
+{
+    char ev[EVENT_LINE_MAX], out[EVENT_LINE_MAX + 128];
+    long at = ftell(src);
+    if (fgets(ev, sizeof(ev), src) == NULL || strchr(ev, '\n') == NULL) {
+        clearerr(src);
+        fseek(src, at, SEEK_SET);
+        return 0;
+    }
+    unsigned long long seq;
+    if (sscanf(ev, "%llu", &seq) != 1 || seq != w->last + 1) {
+        fprintf(stderr, "binlog_worker: %s at %ld holds event %s, expected %" PRIu64 "\n",
+                w->source, at, ev, w->last + 1);
+        return EXIT_SOURCE;
+    }
+    /* Ship: one write per event, carrying who shipped it with which token. */
+    int n = snprintf(out, sizeof(out), "%llu %s %d %" PRIu64 " %" PRIu64 " %s", seq, w->node,
+                     (int)getpid(), w->token, mono_ns(), ev);
+    if (write(w->sink_fd, out, (size_t)n) != n) {
+        fprintf(stderr, "binlog_worker: cannot write %s: %s\n", w->sink, strerror(errno));
+        return EXIT_SOURCE;
+    }
+    w->last = seq;
+    w->offset = ftell(src);
+    return 1;
+}
+
+/* Saves a checkpoint when one is due. 0 to go on, or the exit code (with *reason) when this
+ * worker must stop: fenced, no longer primary, or too many failed saves in a row. */
+static int checkpoint_if_due(struct worker *w, int *fails, const char **reason)
+{
+    if (w->last - w->saved < w->every)
+        return 0;
+    int rv = checkpoint(w, CHECKPOINT_TIMEOUT);
+    if (rv == EXIT_FENCED || rv == EXIT_NOT_PRIMARY) {
+        *reason = rv == EXIT_FENCED ? "fenced" : "not-primary";
+        return rv;
+    }
+    *fails = rv == 0 ? 0 : *fails + 1;
+    if (*fails >= MAX_CHECKPOINT_FAILS) {
+        *reason = "checkpoint-failures";
+        return EXIT_NOT_PRIMARY;
+    }
+    return 0;
+}
+
+static int run(struct worker *w)
+{
+    FILE *src = NULL;
+    int rv = setup(w, &src);
+    if (rv != 0)
+        return rv;
     say(w, "start %d token=%" PRIu64 " resume=%" PRIu64, (int)getpid(), w->token, w->last);
 
     const char *reason = "sigterm";
     int fails = 0;
     uint64_t period_ns = 1000000000ull / (w->rate ? w->rate : 1);
     uint64_t next = mono_ns(), until = next + MAX_RUN_SECONDS * 1000000000ull;
-    char ev[EVENT_LINE_MAX], out[EVENT_LINE_MAX + 128];
-    while (!stop_signal) {
+    while (!stop_signal && rv == 0) {
         uint64_t now = mono_ns();
         if (now >= until) {
             reason = "time-limit";
@@ -206,47 +265,17 @@ static int run(struct worker *w)
             continue;
         }
         next += period_ns;
-        long at = ftell(src);
-        if (fgets(ev, sizeof(ev), src) == NULL || strchr(ev, '\n') == NULL) {
-            /* End of the source (or half an event being appended): wait for more. */
-            clearerr(src);
-            fseek(src, at, SEEK_SET);
-            next = mono_ns() + 50000000ull;
-            continue;
-        }
-        unsigned long long seq;
-        if (sscanf(ev, "%llu", &seq) != 1 || seq != w->last + 1) {
-            fprintf(stderr, "binlog_worker: %s at %ld holds event %s, expected %" PRIu64 "\n",
-                    w->source, at, ev, w->last + 1);
-            fclose(src);
-            return EXIT_SOURCE;
-        }
-        /* Ship: one write per event, carrying who shipped it with which token. */
-        int n = snprintf(out, sizeof(out), "%llu %s %d %" PRIu64 " %" PRIu64 " %s", seq, w->node,
-                         (int)getpid(), w->token, mono_ns(), ev);
-        if (write(w->sink_fd, out, (size_t)n) != n) {
-            fprintf(stderr, "binlog_worker: cannot write %s: %s\n", w->sink, strerror(errno));
-            fclose(src);
-            return EXIT_SOURCE;
-        }
-        w->last = seq;
-        w->offset = ftell(src);
-        if (w->last - w->saved >= w->every) {
-            rv = checkpoint(w, CHECKPOINT_TIMEOUT);
-            if (rv == EXIT_FENCED || rv == EXIT_NOT_PRIMARY) {
-                reason = rv == EXIT_FENCED ? "fenced" : "not-primary";
-                break;
-            }
-            fails = rv == 0 ? 0 : fails + 1;
-            if (fails >= MAX_CHECKPOINT_FAILS) {
-                reason = "checkpoint-failures";
-                rv = EXIT_NOT_PRIMARY;
-                break;
-            }
-            rv = 0;
-        }
+        int shipped = ship_next(w, src);
+        if (shipped == 0)
+            next = mono_ns() + 50000000ull; /* wait for more */
+        else if (shipped != 1)
+            rv = shipped; /* EXIT_SOURCE, already reported */
+        else
+            rv = checkpoint_if_due(w, &fails, &reason);
     }
     fclose(src);
+    if (rv == EXIT_SOURCE)
+        return rv;
     /* Stopping cleanly: save the exact position (fenced), so a planned handover ships
      * nothing twice. A fenced or failed save is fine: the successor resumes from the last
      * acknowledged checkpoint and ships the rest again. */

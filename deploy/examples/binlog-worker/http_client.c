@@ -1,6 +1,10 @@
 /* http_client.c — one bounded HTTP/1.1 request over a fresh TCP connection (see
  * http_client.h). Non-blocking socket plus poll() against one deadline, so a frozen or
- * partitioned electd costs at most timeout_ms. */
+ * partitioned electd costs at most timeout_ms.
+ *
+ * Sample code, meant to be copied: the example worker stands alone (libc only) so that a user
+ * can lift it into their own workload. electd itself reads HTTP responses with the one parser
+ * in http/ (http/response.c); this file keeps its own small one on purpose. */
 #include "http_client.h"
 
 #include <errno.h>
