@@ -87,6 +87,8 @@ static void become_candidate(raft_t *r)
 void raft_become_leader(raft_t *r)
 {
     assert(r->role == RAFT_CANDIDATE);
+    /* Raft §5.2: a leader holds the votes of a majority of the voters of its term. */
+    ELECTD_CHECK(r->n_granted >= raft_quorum_of(&r->conf));
     uint64_t term = r->term;
     bool stopped = r->campaign_stopped, transfer = r->campaign_transfer;
     reset_term(r, term);
@@ -212,6 +214,8 @@ int raft_step_vote_request(raft_t *r, const raft_msg_t *m)
             return RAFT_ENOMEM;
         resp->term = m->term;
         if (!pre) {
+            /* Raft §5.2: at most one vote per term. */
+            ELECTD_CHECK(r->vote == 0 || r->vote == m->from);
             r->vote = m->from;
             r->election_elapsed = 0;
         }
