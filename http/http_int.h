@@ -198,7 +198,19 @@ void http_stats_count(struct route_stats *st, int status);
 void http_stats_free(struct route_stats *st);
 char *http_arena_alloc(struct http_req *req, size_t n);
 
+/* parser.c */
+extern const llhttp_settings_t http_parser_settings; /* builds c->cur from the bytes fed */
+struct http_req *http_req_new(struct http_conn *c);
+/* Appends n bytes (plus a NUL kept past *len) to a growable buffer; 0 or -1 (no memory). */
+int http_grow_append(char **buf, size_t *len, size_t *cap, const char *at, size_t n);
+void http_req_enqueue(struct http_conn *c, struct http_req *r); /* parsed: await dispatch */
+void http_req_set_pre(struct http_req *r, int status); /* answer status without a handler */
+
 /* conn.c */
+static inline uint64_t http_conn_now_ms(const struct http_conn *c)
+{
+    return uv_now(c->srv->loop);
+}
 void http_conn_abort(struct http_conn *c);
 void http_conn_release(struct http_conn *c); /* free a connection whose handles are closed */
 void http_conn_request_done(struct http_conn *c, struct http_req *req, bool close_after);
