@@ -46,6 +46,7 @@ static void progress_init(raft_t *r, struct progress *pr, const raft_member_t *m
     pr->state = PR_PROBE;
     pr->inflight = calloc(r->cfg.max_inflight, sizeof(*pr->inflight));
     pr->last_contact = r->now;
+    pr->session_heard = r->now; /* sessions: its expiry counts from now at the earliest */
     /* A member just (re)counted is given the benefit of the doubt for one CheckQuorum
      * period: otherwise a leader would step down the instant it is elected. */
     pr->recent_active = true;

@@ -21,6 +21,26 @@ uint32_t raft_lease_ticks(const raft_config_t *cfg)
     return lease > 2 ? (uint32_t)(lease - 2) : 0;
 }
 
+uint32_t raft_session_expire_ticks(const raft_config_t *cfg)
+{
+    uint64_t d = cfg->max_drift_ppm, s = cfg->session_ticks;
+    if (s == 0 || d >= 1000000)
+        return 0;
+    uint64_t x = (s * (1000000 + d) + (1000000 - d) - 1) / (1000000 - d); /* ceil */
+    return x + 2 > UINT32_MAX ? UINT32_MAX : (uint32_t)(x + 2);
+}
+
+/* splitmix64: a nonce from the seed without drawing from the timeout PRNG (replays of
+ * recorded simulator seeds keep their timeouts). Never 0. */
+static uint64_t session_nonce_of(const raft_config_t *cfg)
+{
+    uint64_t z = cfg->seed ^ (cfg->id * 0xbf58476d1ce4e5b9ull) ^ 0x5e55105e55105e55ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    return z ? z : 1;
+}
+
 raft_msg_t *raft_msg_new(raft_t *r, uint8_t type, uint64_t to)
 {
     if (BASE_VEC_RESERVE(r->msgs, r->cap_msgs, r->n_msgs + 1, 16) != 0)
@@ -77,6 +97,8 @@ int raft_new(const raft_config_t *cfg, const raft_boot_t *boot, const raft_stora
         r->storage = *storage;
     r->id = cfg->id;
     r->lease_ticks = raft_lease_ticks(cfg);
+    r->session_expire_ticks = raft_session_expire_ticks(cfg);
+    r->session_nonce = session_nonce_of(cfg);
     r->prng = cfg->seed ^ (cfg->id * 0x9e3779b97f4a7c15ull);
 
     const raft_snapshot_meta_t *snap = &boot->snap;
@@ -451,6 +473,24 @@ uint64_t raft_dropped(const raft_t *r)
 bool raft_lease_valid(const raft_t *r)
 {
     return r->role == RAFT_LEADER && r->now < r->lease_until;
+}
+
+uint64_t raft_session_until(const raft_t *r)
+{
+    return r->session_until;
+}
+
+bool raft_session_expired(const raft_t *r, uint64_t id)
+{
+    if (r->cfg.session_ticks == 0 || !raft_lease_valid(r))
+        return false;
+    const struct progress *pr = raft_progress_find((raft_t *)r, id);
+    if (pr == NULL)
+        return false;
+    uint64_t expire = r->session_expire_ticks;
+    if (MUTATED(r, RAFT_MUT_SESSION_NO_DRIFT))
+        expire = r->cfg.session_ticks;
+    return r->now >= pr->session_heard + expire;
 }
 const raft_conf_t *raft_conf(const raft_t *r)
 {

@@ -76,8 +76,12 @@ struct progress {
     uint64_t *inflight; /* REPLICATE: last index of each append in flight (ring) */
     uint32_t in_head;
     uint32_t in_count;
-    uint64_t acked_round; /* highest heartbeat round echoed this term */
-    uint64_t match_round; /* round of the acknowledgement that last raised match */
+    uint64_t acked_round;   /* highest heartbeat round echoed this term */
+    uint64_t session_heard; /* sessions: our tick when we last heard its stamp with a valid
+                               lease, or when this row was made (office start) */
+    uint64_t session_stamp; /* its last stamp so heard (0 = none yet), echoed with ... */
+    uint64_t session_nonce; /* ... its nonce in our next heartbeat */
+    uint64_t match_round;   /* round of the acknowledgement that last raised match */
     uint64_t last_contact;
     bool recent_active;  /* heard from since the last CheckQuorum */
     uint64_t snap_index; /* SNAPSHOT: which snapshot, how far, and since when */
@@ -98,6 +102,10 @@ struct raft {
     raft_storage_t storage;
     uint64_t id;
     uint32_t lease_ticks;
+    uint32_t session_expire_ticks;
+    uint64_t session_nonce; /* random, fixed for this raft_t: tells our stamps from a
+                               previous run's */
+    uint64_t session_until; /* tick; 0 = no session */
 
     /* persistent */
     uint64_t term;

@@ -219,6 +219,30 @@ void raft_bcast_append(raft_t *r)
         raft_send_append(r, &r->prs[i], true);
 }
 
+/* Sessions: while its lease is valid, a leader hears itself at every tick. */
+static void session_renew_self(raft_t *r)
+{
+    if (r->cfg.session_ticks == 0 || !raft_lease_valid(r))
+        return;
+    struct progress *self = raft_progress_find(r, r->id);
+    if (self != NULL)
+        self->session_heard = r->now;
+    if (r->now + r->cfg.session_ticks > r->session_until)
+        r->session_until = r->now + r->cfg.session_ticks;
+}
+
+/* Sessions: a member's stamp heard while our lease is valid. */
+static void session_heard(raft_t *r, struct progress *pr, const raft_msg_t *m)
+{
+    if (r->cfg.session_ticks == 0 || m->hint == 0)
+        return;
+    if (!raft_lease_valid(r) && !MUTATED(r, RAFT_MUT_SESSION_NO_LEASE))
+        return;
+    pr->session_heard = r->now;
+    pr->session_stamp = m->hint;
+    pr->session_nonce = m->log_term;
+}
+
 void raft_bcast_heartbeat(raft_t *r)
 {
     raft_start_round(r);
@@ -232,8 +256,11 @@ void raft_bcast_heartbeat(raft_t *r)
         /* Never tell a follower to commit past what it is known to hold (etcd). */
         m->commit = pr->match < r->commit ? pr->match : r->commit;
         m->ctx = r->round;
+        m->hint = pr->session_stamp; /* sessions: "I heard you, with a valid lease" */
+        m->log_term = pr->session_nonce;
     }
     raft_update_lease_and_reads(r);
+    session_renew_self(r);
 }
 
 /* ---- leader: commit ---------------------------------------------------------------------- */
@@ -423,6 +450,7 @@ int raft_step_leader(raft_t *r, const raft_msg_t *m)
     case RAFT_MSG_APPEND_RESP:
         return on_append_resp(r, pr, m);
     case RAFT_MSG_HEARTBEAT_RESP:
+        session_heard(r, pr, m);
         if (m->index < pr->match && pr->state != PR_SNAPSHOT && m->ctx > pr->match_round)
             forget_lost_entries(pr, m->index);
         pr->probe_sent = false;
@@ -477,6 +505,7 @@ void raft_tick_leader(raft_t *r)
         r->heartbeat_elapsed = 0;
         raft_bcast_heartbeat(r);
     }
+    session_renew_self(r);
 }
 
 int raft_propose(raft_t *r, const void *data, size_t len, uint64_t *index)
@@ -590,6 +619,15 @@ static int handle_heartbeat(raft_t *r, const raft_msg_t *m)
     if (resp == NULL)
         return RAFT_ENOMEM;
     resp->index = last; /* lets the leader notice a follower that lost its log */
+    if (r->cfg.session_ticks != 0) {
+        /* Sessions: our stamp out; the leader's echo of an earlier one renews us. */
+        resp->hint = r->now + 1;
+        resp->log_term = r->session_nonce;
+        uint64_t stamp = m->hint;
+        if (stamp != 0 && m->log_term == r->session_nonce && stamp - 1 <= r->now &&
+            stamp - 1 + r->cfg.session_ticks > r->session_until)
+            r->session_until = stamp - 1 + r->cfg.session_ticks;
+    }
     return 0;
 }
 

@@ -148,8 +148,10 @@ const char *raft_msg_type_name(int type);
  *  APPEND          prev log index        prev log term       leader commit -           round
  *  APPEND_RESP     match (ok) or         hint term (reject)  -             conflict    round
  *                  rejected index                                          index hint
- *  HEARTBEAT       -                     -                   commit        -           round
- *  HEARTBEAT_RESP  last log index        -                   -             -           round
+ *  HEARTBEAT       -                     session nonce       commit        session     round
+ *                                        (echoed)                          stamp (echo)
+ *  HEARTBEAT_RESP  last log index        session nonce       -             session     round
+ *                                                                          stamp
  *  SNAPSHOT        snapshot index        snapshot term       -             offset      round
  *                  + size, data/len, conf (conf on every chunk)
  *  SNAPSHOT_RESP   snapshot index        -                   -             next offset round
@@ -158,6 +160,10 @@ const char *raft_msg_type_name(int type);
  * `round` is the leader's heartbeat round at send time; responses echo it. A quorum of
  * echoes of round r means a quorum heard from the leader after r was started: that is
  * what leader leases and ReadIndex are built on.
+ *
+ * Sessions (when session_ticks > 0): a HEARTBEAT_RESP carries the sender's tick at sending
+ * plus one (the stamp; 0 = none) and a random nonce fixed for the life of its raft_t; a
+ * leader that receives it while holding a valid lease echoes both in its next HEARTBEAT.
  */
 typedef struct raft_msg {
     uint8_t type;  /* raft_msg_type_t */
@@ -252,10 +258,14 @@ typedef struct raft_config {
                                        slightly higher risk of a split vote. */
     uint32_t heartbeat_ticks;       /* < election_ticks */
     uint32_t max_drift_ppm;         /* bound on clock-rate difference, e.g. 50000 = 5% */
-    uint64_t seed;                  /* PRNG seed for randomized timeouts */
+    uint64_t seed;                  /* PRNG seed for randomized timeouts and the session
+                                       nonce: must differ from one run of a node to the next */
     uint32_t max_inflight;          /* append messages in flight per follower (default 64) */
     uint32_t max_msg_bytes;         /* entry bytes per append message (default 256 KiB) */
     uint32_t snapshot_chunk_bytes;  /* default 256 KiB */
+    uint32_t session_ticks;         /* member sessions (named elections): a member's session
+                                       holds for this many of its own ticks after a leader
+                                       with a valid lease heard it; 0 = off. See "Sessions". */
     uint32_t test_mutation;         /* RAFT_MUT_*; honoured only when built with RAFT_MUTATIONS */
 } raft_config_t;
 
@@ -267,6 +277,8 @@ enum {
     RAFT_MUT_NO_STICKINESS = 3,      /* grant votes while a live leader is heard */
     RAFT_MUT_VOTE_AFTER_RESTART = 4, /* grant votes right after (re)start */
     RAFT_MUT_LONG_LEASE = 5,         /* lease ignores clock drift */
+    RAFT_MUT_SESSION_NO_DRIFT = 6,   /* members expire after session_ticks, drift ignored */
+    RAFT_MUT_SESSION_NO_LEASE = 7,   /* session stamps heard without a valid lease count */
 };
 
 /* The lease the leader may claim after a quorum echoed a round, in ticks:
@@ -401,7 +413,31 @@ uint64_t raft_first_index(const raft_t *r); /* first index held in memory */
 uint64_t raft_now(const raft_t *r);         /* ticks since raft_new */
 uint64_t raft_lease_until(const raft_t *r); /* tick; 0 when no lease */
 bool raft_lease_valid(const raft_t *r);     /* leader and raft_now < raft_lease_until */
-uint64_t raft_dropped(const raft_t *r);     /* invalid or unexpected messages ignored */
+
+/* ---- sessions (config.session_ticks > 0): the basis of named elections ----------------
+ * A member's session is valid while raft_now() < raft_session_until(): S = session_ticks of
+ * its own ticks after it sent a heartbeat reply that a leader holding a valid lease received
+ * (the leader echoes the reply's stamp; a leader's own session is renewed at each of its
+ * ticks while its lease is valid). A leader declares a member's session over only when it
+ * holds a valid lease and has not heard the member, with a valid lease, for
+ * raft_session_expire_ticks() of its own ticks since that hearing or since it took office.
+ * Why that is safe: a hearing with a valid lease happens before any later leader takes
+ * office, and S ticks of the slowest clock last no longer than ceil(S(1+d)/(1-d)) ticks of
+ * the fastest, so a member's session is over, in real time, before any leader — this one or
+ * a later one — can declare it over (docs/guarantees.md, "Named elections"). A session ends
+ * with the raft_t: a restarted member has none until a leader hears it again. */
+
+/* ceil(S × (1 + d)/(1 − d)) + 2 (tick quantisation on both sides); 0 when sessions are off. */
+uint32_t raft_session_expire_ticks(const raft_config_t *cfg);
+
+/* Tick until which this node's own session is valid; 0 when it has none. */
+uint64_t raft_session_until(const raft_t *r);
+
+/* Leader holding a valid lease only: true when the session of member id is provably over
+ * (see above). False otherwise, also when this node cannot tell (not leader, no lease, no
+ * such member, sessions off). */
+bool raft_session_expired(const raft_t *r, uint64_t id);
+uint64_t raft_dropped(const raft_t *r); /* invalid or unexpected messages ignored */
 const raft_conf_t *raft_conf(const raft_t *r);
 const raft_snapshot_meta_t *raft_snapshot(const raft_t *r);
 /* Term of the entry at index; RAFT_ECOMPACTED / RAFT_EUNAVAILABLE. */

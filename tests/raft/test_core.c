@@ -37,6 +37,7 @@ typedef struct node {
     raft_read_t reads[16];
     size_t n_reads;
     bool transfer_stopped;
+    int boots; /* a node's seed differs from run to run, as the daemon's does */
 } node_t;
 
 static node_t nodes[MAXN + 1];
@@ -57,9 +58,12 @@ static int snap_read(void *ctx, uint64_t index, uint64_t offset, void *buf, size
     return 0;
 }
 
+static uint32_t session_ticks; /* config of the next booted nodes (0 = sessions off) */
+
 static raft_config_t config_for(int id)
 {
     return (raft_config_t){.id = (uint64_t)id,
+                           .session_ticks = session_ticks,
                            .election_ticks = E,
                            .heartbeat_ticks = HB,
                            .max_drift_ppm = 50000,
@@ -78,6 +82,7 @@ static void boot_node(int id, bool member)
     b.entries = nd->log;
     b.n_entries = nd->n_log;
     raft_config_t cfg = config_for(id);
+    cfg.seed += 7919u * (uint64_t)nd->boots++;
     raft_storage_t st = {.ctx = nd, .snapshot_read = snap_read};
     cr_assert_eq(raft_new(&cfg, &b, &st, &nd->r), 0);
     nd->up = true;
@@ -104,6 +109,7 @@ static void setup_cluster(int n, int voters)
 
 static void teardown_cluster(void)
 {
+    session_ticks = 0;
     for (int i = 1; i <= n_nodes; i++)
         if (nodes[i].up)
             raft_free(nodes[i].r);
@@ -785,4 +791,135 @@ Test(replication, a_snapshot_matching_the_log_keeps_the_entries_after_it)
     cr_assert_eq(rd.msgs[0].hint, 4, "the leader was not told the snapshot is done");
     raft_advance(r);
     raft_free(r);
+}
+
+/* ---- sessions (the basis of named elections; raft.h "Sessions") ---------------------------- */
+
+TestSuite(session, .fini = teardown_cluster);
+
+static bool session_valid(int id)
+{
+    return nodes[id].up && raft_now(nodes[id].r) < raft_session_until(nodes[id].r);
+}
+
+Test(session, the_leader_renews_every_members_session_and_expires_a_cut_off_one_after_it_ended)
+{
+    session_ticks = 2 * E;
+    setup_cluster(3, 3);
+    raft_config_t cfg = config_for(1);
+    uint32_t x = raft_session_expire_ticks(&cfg);
+    cr_assert_eq(x, (2 * E * 105 + 94) / 95 + 2, "expiry %u", x);
+    int l = elect();
+    tick_all(2 * HB);
+    for (int i = 1; i <= 3; i++) {
+        cr_assert(session_valid(i), "node %d holds no session", i);
+        cr_assert_not(raft_session_expired(nodes[l].r, (uint64_t)i));
+    }
+    /* Cut one follower off: its session lapses by itself; the leader says so only later. */
+    int f = l % 3 + 1;
+    for (int i = 1; i <= 3; i++)
+        cut[i][f] = cut[f][i] = true;
+    int lapsed_at = -1, expired_at = -1;
+    for (int t = 0; t < (int)x + 2 * HB && expired_at < 0; t++) {
+        tick_all(1);
+        if (lapsed_at < 0 && !session_valid(f))
+            lapsed_at = t;
+        if (raft_session_expired(nodes[l].r, (uint64_t)f)) {
+            expired_at = t;
+            cr_assert_not(session_valid(f), "expired by the leader while still valid");
+        }
+        for (int i = 1; i <= 3; i++)
+            if (i != f)
+                cr_assert(session_valid(i), "a connected member lost its session");
+    }
+    cr_assert_geq(lapsed_at, 0);
+    cr_assert_geq(expired_at, 0, "the leader never expired the cut-off member");
+    cr_assert_lt(lapsed_at, expired_at);
+    cr_assert_leq(lapsed_at, 2 * E + HB);
+    /* Healed: heard again, renewed again. */
+    memset(cut, 0, sizeof(cut));
+    tick_all(2 * HB);
+    cr_assert(session_valid(f));
+    cr_assert_not(raft_session_expired(nodes[l].r, (uint64_t)f));
+}
+
+Test(session, a_leader_change_keeps_the_survivors_sessions_and_counts_expiry_from_office)
+{
+    session_ticks = 4 * E; /* longer than an election here (timeouts in [E, 2E)) */
+    setup_cluster(3, 3);
+    int l = elect();
+    tick_all(2 * HB);
+    crash(l);
+    int l2 = 0;
+    for (int t = 0; t < 4 * E && l2 == 0; t++) {
+        tick_all(1);
+        for (int i = 1; i <= 3; i++)
+            if (i != l)
+                cr_assert(session_valid(i), "node %d lost its session during the election", i);
+        for (int i = 1; i <= 3; i++)
+            if (i != l && nodes[i].up && raft_role(nodes[i].r) == RAFT_LEADER)
+                l2 = i;
+    }
+    cr_assert_neq(l2, 0, "no new leader");
+    tick_all(HB);
+    uint64_t office = raft_now(nodes[l2].r);
+    raft_config_t cfg = config_for(1);
+    uint32_t x = raft_session_expire_ticks(&cfg);
+    /* The dead leader's session: declared over no earlier than expiry after taking office. */
+    for (int t = 0; t < (int)x + 2 * HB && !raft_session_expired(nodes[l2].r, (uint64_t)l); t++)
+        tick_all(1);
+    cr_assert(raft_session_expired(nodes[l2].r, (uint64_t)l));
+    cr_assert_geq(raft_now(nodes[l2].r), office + x - HB);
+    for (int i = 1; i <= 3; i++)
+        if (i != l)
+            cr_assert(session_valid(i));
+}
+
+Test(session, a_restarted_member_holds_none_and_ignores_echoes_of_its_previous_run)
+{
+    session_ticks = 2 * E;
+    setup_cluster(3, 3);
+    int l = elect();
+    tick_all(2 * HB);
+    int f = l % 3 + 1;
+    cr_assert(session_valid(f));
+    /* Catch the leader's next heartbeat to f, which echoes a stamp of f's current run. */
+    for (int i = 1; i <= 3; i++)
+        cut[l][i] = true;
+    for (int t = 0; t < HB; t++)
+        raft_tick(nodes[l].r);
+    process(l);
+    qmsg_t echo;
+    bool found = false;
+    for (size_t i = 0; i < q_n; i++)
+        if (queue[i].m.type == RAFT_MSG_HEARTBEAT && queue[i].m.to == (uint64_t)f &&
+            queue[i].m.hint != 0)
+            echo = queue[i], found = true;
+    cr_assert(found, "no heartbeat echoing a session stamp");
+    crash(f);
+    boot_node(f, true);
+    cr_assert_eq(raft_session_until(nodes[f].r), 0, "a restarted node starts with a session");
+    /* A heartbeat from before the restart carries the old run's nonce: it renews nothing,
+     * even when its stamp reads as a tick of the new run. */
+    for (uint64_t t = 0; t < echo.m.hint; t++)
+        raft_tick(nodes[f].r);
+    echo.m.entries = echo.ents;
+    cr_assert_eq(raft_step(nodes[f].r, &echo.m), 0);
+    cr_assert_eq(raft_session_until(nodes[f].r), 0, "renewed by an echo of the previous run");
+    memset(cut, 0, sizeof(cut));
+    q_n = 0;
+    tick_all(3 * HB);
+    cr_assert(session_valid(f), "not renewed once heard again");
+}
+
+Test(session, off_by_default)
+{
+    setup_cluster(3, 3);
+    int l = elect();
+    tick_all(2 * HB);
+    for (int i = 1; i <= 3; i++)
+        cr_assert_eq(raft_session_until(nodes[i].r), 0);
+    crash(l % 3 + 1);
+    tick_all(10 * E);
+    cr_assert_not(raft_session_expired(nodes[l].r, (uint64_t)(l % 3 + 1)));
 }
