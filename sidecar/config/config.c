@@ -32,7 +32,6 @@
 
 #define SHOW_MAX 64   /* bytes of a value quoted back in an error message */
 #define WHY_MAX  256  /* bytes of the explanation part of an error */
-#define HOST_MAX 253  /* bytes of a hostname (RFC 1035) */
 #define OPT_BASE 1000 /* getopt_long val of table row 0; above every short option */
 #define PPM_ONE  1000000u
 
@@ -385,142 +384,48 @@ static int invalid(parser_t *p, const setting_t *s, const value_t *v, const char
     }
 }
 
-/* ---- value syntax ------------------------------------------------------------------- */
+/* ---- values: the parsers are common's (common/parse.c); the messages and ranges ours ---- */
 
-static bool is_digit(char c)
+/* A setting's bound in the syntax its values take. */
+static void format_bound(const setting_t *s, uint32_t v, char *buf, size_t size)
 {
-    return c >= '0' && c <= '9';
-}
-
-static bool is_alnum(char c)
-{
-    return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-/* Decimal digits at *s into *out; advances *s. 0, -1 no digits, -2 overflow. */
-static int parse_u64(const char **s, uint64_t *out)
-{
-    uint64_t v = 0;
-    const char *c = *s;
-    if (!is_digit(*c)) {
-        return -1;
-    }
-    for (; is_digit(*c); c++) {
-        uint64_t d = (uint64_t)(*c - '0');
-        if (v > (UINT64_MAX - d) / 10) {
-            return -2;
-        }
-        v = v * 10 + d;
-    }
-    *s = c;
-    *out = v;
-    return 0;
-}
-
-static void format_ms(uint64_t ms, char *buf, size_t size)
-{
-    if (ms >= SEC && ms % SEC == 0) {
-        snprintf(buf, size, "%llus", (unsigned long long)(ms / SEC));
+    if (s->type == T_DURATION) {
+        sidecar_format_duration(v, buf, size);
+    } else if (s->type == T_SIZE) {
+        sidecar_format_size(v, buf, size);
     } else {
-        snprintf(buf, size, "%llums", (unsigned long long)ms);
+        snprintf(buf, size, "%u", v);
     }
 }
 
-static void format_bytes(uint64_t b, char *buf, size_t size)
-{
-    if (b >= MIB && b % MIB == 0) {
-        snprintf(buf, size, "%lluMiB", (unsigned long long)(b / MIB));
-    } else if (b >= KIB && b % KIB == 0) {
-        snprintf(buf, size, "%lluKiB", (unsigned long long)(b / KIB));
-    } else {
-        snprintf(buf, size, "%llu bytes", (unsigned long long)b);
-    }
-}
-
-/* A number with a unit suffix (DURATION, SIZE, COUNT) into a range-checked uint32_t. */
+/* A DURATION, SIZE or COUNT into a range-checked uint32_t. */
 static int set_number(parser_t *p, const setting_t *s, const value_t *v, const char *text,
                       uint32_t *dst)
 {
-    static const struct {
-        type_t type;
-        const char *suffix;
-        uint64_t mul;
-    } units[] = {
-        {T_DURATION, "", 1}, {T_DURATION, "ms", 1}, {T_DURATION, "s", SEC}, {T_SIZE, "", 1},
-        {T_SIZE, "B", 1},    {T_SIZE, "KiB", KIB},  {T_SIZE, "MiB", MIB},   {T_COUNT, "", 1},
-    };
-    const char *expect = s->type == T_DURATION ? "expected a duration like 500ms or 2s"
+    const char *expect = s->type == T_DURATION ? "expected a duration like 500ms, 2s or 1m"
                          : s->type == T_SIZE   ? "expected a size like 8KiB or 1MiB"
                                                : "expected a whole number";
-    const char *c = text;
-    uint64_t n = 0, mul = 0;
-    char lo[32], hi[32];
-
-    if (*c == '-') {
+    uint64_t n = 0;
+    char bound[32];
+    if (text[0] == '-') {
         return invalid(p, s, v, "%s, not a negative one", expect);
     }
-    int rc = parse_u64(&c, &n);
-    if (rc == -1) {
+    int rc = s->type == T_DURATION ? sidecar_parse_duration_ms(text, &n)
+             : s->type == T_SIZE   ? sidecar_parse_size_bytes(text, &n)
+                                   : sidecar_parse_count(text, &n);
+    if (rc == SIDECAR_PARSE_ESYNTAX) {
         return invalid(p, s, v, "%s", expect);
     }
-    if (rc == 0) {
-        for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-            if (units[i].type == s->type && strcmp(c, units[i].suffix) == 0) {
-                mul = units[i].mul;
-            }
-        }
-        if (mul == 0) {
-            return invalid(p, s, v, "%s", expect);
-        }
+    if (rc == SIDECAR_PARSE_ERANGE || n > s->max) {
+        format_bound(s, s->max, bound, sizeof(bound));
+        return invalid(p, s, v, "too large: at most %s", bound);
     }
-    if (s->type == T_DURATION) {
-        format_ms(s->min, lo, sizeof(lo));
-        format_ms(s->max, hi, sizeof(hi));
-    } else if (s->type == T_SIZE) {
-        format_bytes(s->min, lo, sizeof(lo));
-        format_bytes(s->max, hi, sizeof(hi));
-    } else {
-        snprintf(lo, sizeof(lo), "%u", s->min);
-        snprintf(hi, sizeof(hi), "%u", s->max);
+    if (n < s->min) {
+        format_bound(s, s->min, bound, sizeof(bound));
+        return invalid(p, s, v, "must be at least %s", bound);
     }
-    if (rc == -2 || n > UINT64_MAX / mul || n * mul > s->max) {
-        return invalid(p, s, v, "too large: at most %s", hi);
-    }
-    if (n * mul < s->min) {
-        return invalid(p, s, v, "must be at least %s", lo);
-    }
-    *dst = (uint32_t)(n * mul);
+    *dst = (uint32_t)n;
     return 0;
-}
-
-/* A plain decimal fraction: digits, optional .digits, optional exponent. No sign, no
- * hex, no inf/nan (which strtod alone would accept). */
-static bool fraction_syntax(const char *s)
-{
-    const char *c = s;
-    bool digits = false;
-    while (is_digit(*c)) {
-        c++, digits = true;
-    }
-    if (*c == '.') {
-        c++;
-        while (is_digit(*c)) {
-            c++, digits = true;
-        }
-    }
-    if (digits && (*c == 'e' || *c == 'E')) {
-        c++;
-        if (*c == '+' || *c == '-') {
-            c++;
-        }
-        if (!is_digit(*c)) {
-            return false;
-        }
-        while (is_digit(*c)) {
-            c++;
-        }
-    }
-    return digits && *c == '\0';
 }
 
 static int set_fraction(parser_t *p, const setting_t *s, const value_t *v, const char *text)
@@ -529,11 +434,12 @@ static int set_fraction(parser_t *p, const setting_t *s, const value_t *v, const
     if (text[0] == '-') {
         return invalid(p, s, v, "must not be negative: expected a number in [%g, %g)", lo, hi);
     }
-    if (!fraction_syntax(text)) {
+    double d = 0;
+    int rc = sidecar_parse_fraction(text, &d);
+    if (rc == SIDECAR_PARSE_ESYNTAX) {
         return invalid(p, s, v, "expected a number in [%g, %g), e.g. 0.05", lo, hi);
     }
-    double d = strtod(text, NULL);
-    if (!(d >= lo && d < hi)) {
+    if (rc != 0 || !(d >= lo && d < hi)) {
         return invalid(p, s, v, "must be in [%g, %g)", lo, hi);
     }
     assert(s->offset == OFF(max_drift));
@@ -544,11 +450,11 @@ static int set_fraction(parser_t *p, const setting_t *s, const value_t *v, const
 
 static int set_bool(parser_t *p, const setting_t *s, const value_t *v, const char *text, bool *dst)
 {
-    if (text == NULL || strcmp(text, "true") == 0 || strcmp(text, "1") == 0) {
-        *dst = true;
-    } else if (strcmp(text, "false") == 0 || strcmp(text, "0") == 0) {
-        *dst = false;
-    } else {
+    if (text == NULL) {
+        *dst = true; /* a bare flag: --witness */
+        return 0;
+    }
+    if (sidecar_parse_bool(text, dst) != 0) {
         return invalid(p, s, v, "expected true, false, 1 or 0");
     }
     return 0;
@@ -572,20 +478,6 @@ static int set_enum(parser_t *p, const setting_t *s, const value_t *v, const cha
     return invalid(p, s, v, "expected one of %s", list);
 }
 
-static bool name_syntax(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > SIDECAR_CONFIG_NAME_MAX || !is_alnum(s[0])) {
-        return false;
-    }
-    for (size_t i = 1; i < n; i++) {
-        if (!is_alnum(s[i]) && s[i] != '.' && s[i] != '_' && s[i] != '-') {
-            return false;
-        }
-    }
-    return true;
-}
-
 static char *dup_or_fail(parser_t *p, const char *s, int *rc)
 {
     char *d = strdup(s);
@@ -600,11 +492,11 @@ static int set_string(parser_t *p, const setting_t *s, const value_t *v, const c
     char msg[96];
     switch (s->type) {
     case T_NAME:
-        if (!name_syntax(text)) {
+        if (!sidecar_parse_name_valid(text)) {
             return invalid(p, s, v,
                            "expected 1-%d letters, digits, '.', '_' or '-', starting with a "
                            "letter or digit",
-                           SIDECAR_CONFIG_NAME_MAX);
+                           SIDECAR_NAME_MAX);
         }
         break;
     case T_TOKEN: {
@@ -638,91 +530,25 @@ static int set_string(parser_t *p, const setting_t *s, const value_t *v, const c
     return rc;
 }
 
-/* host:port or [v6]:port. Writes the problem into why on failure. */
-static int parse_addr(const char *text, bool port0, char *host, size_t host_size, uint16_t *port,
-                      char *why, size_t why_size)
-{
-    const char *h = text, *colon;
-    size_t hn;
-    if (text[0] == '[') {
-        const char *close = strchr(text, ']');
-        if (close == NULL || close[1] != ':') {
-            snprintf(why, why_size, "expected host:port, e.g. 127.0.0.1:7480 or [::1]:7480");
-            return -1;
-        }
-        h = text + 1;
-        hn = (size_t)(close - h);
-        colon = close + 1;
-        char v6[INET6_ADDRSTRLEN];
-        struct in6_addr a;
-        if (hn == 0 || hn >= sizeof(v6)) {
-            snprintf(why, why_size, "invalid IPv6 address");
-            return -1;
-        }
-        memcpy(v6, h, hn);
-        v6[hn] = '\0';
-        if (inet_pton(AF_INET6, v6, &a) != 1) {
-            snprintf(why, why_size, "invalid IPv6 address");
-            return -1;
-        }
-    } else {
-        colon = strrchr(text, ':');
-        if (colon == NULL) {
-            snprintf(why, why_size, "expected host:port, e.g. 127.0.0.1:7480 or [::1]:7480");
-            return -1;
-        }
-        hn = (size_t)(colon - h);
-        if (hn == 0 || hn > HOST_MAX || memchr(h, ':', hn) != NULL) {
-            snprintf(why, why_size,
-                     "expected host:port, e.g. 127.0.0.1:7480 or [::1]:7480 "
-                     "(IPv6 addresses in brackets)");
-            return -1;
-        }
-        for (size_t i = 0; i < hn; i++) {
-            if (!is_alnum(h[i]) && h[i] != '.' && h[i] != '-') {
-                snprintf(why, why_size, "invalid host name (letters, digits, '.', '-')");
-                return -1;
-            }
-        }
-    }
-    const char *c = colon + 1;
-    uint64_t n = 0;
-    if (parse_u64(&c, &n) != 0 || *c != '\0' || n > 65535 || (n == 0 && !port0)) {
-        snprintf(why, why_size, "the port must be a number from %d to 65535", port0 ? 0 : 1);
-        return -1;
-    }
-    if (hn + 1 > host_size) {
-        snprintf(why, why_size, "the host is too long");
-        return -1;
-    }
-    memcpy(host, h, hn);
-    host[hn] = '\0';
-    *port = (uint16_t)n;
-    return 0;
-}
-
 int sidecar_config_hostport_parse(const char *text, char *host, size_t host_size, uint16_t *port)
 {
-    char why[WHY_MAX];
-    if (text == NULL)
-        return SIDECAR_CONFIG_EINVAL;
-    return parse_addr(text, false, host, host_size, port, why, sizeof(why)) == 0
+    return sidecar_parse_hostport(text, false, host, host_size, port, NULL, 0) == 0
                ? 0
                : SIDECAR_CONFIG_EINVAL;
 }
 
 bool sidecar_config_name_valid(const char *name)
 {
-    return name != NULL && name_syntax(name);
+    return sidecar_parse_name_valid(name);
 }
 
 static int set_addr(parser_t *p, const setting_t *s, const value_t *v, const char *text,
                     sidecar_addr_t *dst)
 {
-    char host[HOST_MAX + 1], why[WHY_MAX];
+    char host[SIDECAR_HOST_MAX + 1], why[WHY_MAX];
     int rc = 0;
-    if (parse_addr(text, s->flags & F_PORT0, host, sizeof(host), &dst->port, why, sizeof(why)) !=
-        0) {
+    if (sidecar_parse_hostport(text, s->flags & F_PORT0, host, sizeof(host), &dst->port, why,
+                               sizeof(why)) != 0) {
         return invalid(p, s, v, "%s", why);
     }
     dst->host = dup_or_fail(p, host, &rc);
@@ -733,8 +559,8 @@ static int set_addr(parser_t *p, const setting_t *s, const value_t *v, const cha
 static int parse_peer(const char *item, size_t len, sidecar_peer_t *peer, char *why,
                       size_t why_size, int *oom)
 {
-    char buf[SIDECAR_CONFIG_NAME_MAX + HOST_MAX + 16], shown[SHOW_MAX + 16];
-    char host[HOST_MAX + 1], addr_why[WHY_MAX];
+    char buf[SIDECAR_NAME_MAX + SIDECAR_HOST_MAX + 16], shown[SHOW_MAX + 16];
+    char host[SIDECAR_HOST_MAX + 1], addr_why[WHY_MAX];
     uint16_t port;
     if (len >= sizeof(buf)) {
         snprintf(why, why_size, "an entry is too long");
@@ -753,14 +579,15 @@ static int parse_peer(const char *item, size_t len, sidecar_peer_t *peer, char *
         return -1;
     }
     *eq = '\0';
-    if (!name_syntax(buf)) {
+    if (!sidecar_parse_name_valid(buf)) {
         snprintf(why, why_size,
                  "entry %s: the name must be 1-%d letters, digits, '.', '_' "
                  "or '-', starting with a letter or digit",
-                 shown, SIDECAR_CONFIG_NAME_MAX);
+                 shown, SIDECAR_NAME_MAX);
         return -1;
     }
-    if (parse_addr(eq + 1, false, host, sizeof(host), &port, addr_why, sizeof(addr_why)) != 0) {
+    if (sidecar_parse_hostport(eq + 1, false, host, sizeof(host), &port, addr_why,
+                               sizeof(addr_why)) != 0) {
         snprintf(why, why_size, "entry %s: %.100s", shown, addr_why);
         return -1;
     }
@@ -977,7 +804,8 @@ static const char *type_expectation(const setting_t *s)
 {
     switch (s->type) {
     case T_DURATION:
-        return "expected a duration like \"500ms\" or \"2s\", or a number of milliseconds";
+        return "expected a duration like \"500ms\", \"2s\" or \"1m\", or a number of "
+               "milliseconds";
     case T_SIZE:
         return "expected a size like \"8KiB\" or \"1MiB\", or a number of bytes";
     case T_COUNT:
@@ -1465,19 +1293,19 @@ static int check_consistency(parser_t *p)
                     lh->port);
     }
 
-    format_ms(cfg->tick_ms, c, sizeof(c));
+    sidecar_format_duration(cfg->tick_ms, c, sizeof(c));
     if (cfg->heartbeat_interval_ms % cfg->tick_ms != 0) {
-        format_ms(cfg->heartbeat_interval_ms, a, sizeof(a));
+        sidecar_format_duration(cfg->heartbeat_interval_ms, a, sizeof(a));
         return fail(p, SIDECAR_CONFIG_EINVAL,
                     "--heartbeat-interval (%s) must be a multiple of --tick (%s)", a, c);
     }
     if (cfg->election_timeout_ms % cfg->tick_ms != 0) {
-        format_ms(cfg->election_timeout_ms, a, sizeof(a));
+        sidecar_format_duration(cfg->election_timeout_ms, a, sizeof(a));
         return fail(p, SIDECAR_CONFIG_EINVAL,
                     "--election-timeout (%s) must be a multiple of --tick (%s)", a, c);
     }
-    format_ms(cfg->heartbeat_interval_ms, a, sizeof(a));
-    format_ms(cfg->election_timeout_ms, b, sizeof(b));
+    sidecar_format_duration(cfg->heartbeat_interval_ms, a, sizeof(a));
+    sidecar_format_duration(cfg->election_timeout_ms, b, sizeof(b));
     if (cfg->heartbeat_interval_ms >= cfg->election_timeout_ms) {
         return fail(p, SIDECAR_CONFIG_EINVAL,
                     "--heartbeat-interval (%s) must be less than --election-timeout (%s)", a, b);
@@ -1490,7 +1318,7 @@ static int check_consistency(parser_t *p)
                     b, c, cfg->max_drift);
     }
     if (cfg->stop_timeout_ms >= lease) {
-        format_ms(cfg->stop_timeout_ms, a, sizeof(a));
+        sidecar_format_duration(cfg->stop_timeout_ms, a, sizeof(a));
         return fail(p, SIDECAR_CONFIG_EINVAL,
                     "--stop-timeout (%s) must be less than the leader lease (%ums: "
                     "--election-timeout %s shortened by --max-drift %g, minus 2 ticks)",
@@ -1819,7 +1647,7 @@ int sidecar_config_value_format(const sidecar_config_t *cfg, size_t i, char *buf
         break;
     case T_DURATION: {
         char t[32];
-        format_ms(*(const uint32_t *)src, t, sizeof(t));
+        sidecar_format_duration(*(const uint32_t *)src, t, sizeof(t));
         out_add(&o, "%s", t);
         break;
     }
@@ -1827,7 +1655,7 @@ int sidecar_config_value_format(const sidecar_config_t *cfg, size_t i, char *buf
         uint32_t b = *(const uint32_t *)src;
         if (b >= KIB && b % KIB == 0) {
             char t[32];
-            format_bytes(b, t, sizeof(t));
+            sidecar_format_size(b, t, sizeof(t));
             out_add(&o, "%s", t);
         } else {
             out_add(&o, "%u", b);
@@ -1895,8 +1723,9 @@ void sidecar_config_help(FILE *out)
                  "Every setting is a flag, an environment variable ELECTD_<NAME> (upper case,\n"
                  "'-' becomes '_') and a key of the JSON file given with --config.\n"
                  "Precedence: flag > environment > config file > default.\n"
-                 "Durations take ms or s (a bare number is ms); sizes take KiB or MiB (a bare\n"
-                 "number is bytes); booleans are true, false, 1 or 0 (a bare flag is true).\n"
+                 "Durations take ms, s, m or h (a bare number is ms); sizes take B, KiB, MiB or\n"
+                 "GiB (a bare number is bytes); booleans are true, false, 1 or 0 (a bare flag is\n"
+                 "true).\n"
                  "\n"
                  "Settings:\n");
     for (size_t i = 0; i < N_SETTINGS; i++) {
