@@ -1,7 +1,7 @@
 /* config.h — electd's settings: command-line flags, ELECTD_* environment variables and an
  * optional JSON config file, resolved with the precedence flag > env > file > default.
  *
- * One table in config.c is the single source of truth for every setting (name, type,
+ * One table in settings.c is the single source of truth for every setting (name, type,
  * default, unit, help, limits): getopt_long's option list, the environment lookup, the JSON
  * key lookup, `electd --help` and validation are all driven from it. A setting named
  * "election-timeout" is the flag --election-timeout, the environment variable
