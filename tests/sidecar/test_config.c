@@ -344,6 +344,8 @@ Test(config, sizes_and_counts)
             "expected a size like 8KiB or 1MiB");
     refused((run_t){.argv = ARGV(BASE, "--http-max-body-bytes", "2MiB")},
             "too large: at most 1MiB");
+    refused((run_t){.argv = ARGV(BASE), .env = ENV("ELECTD_HTTP_MAX_BODY_BYTES=1GiB")},
+            "invalid ELECTD_HTTP_MAX_BODY_BYTES \"1GiB\": too large: at most 1MiB");
     refused((run_t){.argv = ARGV(BASE, "--http-max-connections", "0")}, "must be at least 1");
     refused((run_t){.argv = ARGV(BASE, "--max-restarts", "five")},
             "invalid --max-restarts \"five\": expected a whole number");
