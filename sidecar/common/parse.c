@@ -1,11 +1,13 @@
 /* parse.c — the one parser of each kind of value electd reads from people: durations, sizes,
- * whole numbers, booleans, member names and host:port addresses. Flags, ELECTD_* variables,
- * the config file and the CLI all go through these, so a value means the same everywhere
- * (docs/configuration.md, "Values"). Pure: no allocation, no I/O. */
+ * whole numbers, fractions, booleans, member names and host:port addresses. Flags, ELECTD_*
+ * variables, the config file and the CLI all go through these, so a value means the same
+ * everywhere (docs/configuration.md, "Values"). Pure: no allocation, no I/O. */
 #include "common.h"
 
 #include <arpa/inet.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MS_PER_S   1000ull
@@ -105,6 +107,40 @@ int sidecar_parse_bool(const char *text, bool *out)
         return 0;
     }
     return SIDECAR_PARSE_ESYNTAX;
+}
+
+/* Digits, an optional .digits and an optional exponent; no sign, hex, inf or nan, which
+ * strtod alone would take. */
+static bool fraction_syntax(const char *s)
+{
+    const char *c = s;
+    bool any = false;
+    for (; is_digit(*c); c++)
+        any = true;
+    if (*c == '.')
+        for (c++; is_digit(*c); c++)
+            any = true;
+    if (any && (*c == 'e' || *c == 'E')) {
+        c++;
+        if (*c == '+' || *c == '-')
+            c++;
+        if (!is_digit(*c))
+            return false;
+        while (is_digit(*c))
+            c++;
+    }
+    return any && *c == '\0';
+}
+
+int sidecar_parse_fraction(const char *text, double *out)
+{
+    if (text == NULL || !fraction_syntax(text))
+        return SIDECAR_PARSE_ESYNTAX;
+    double d = strtod(text, NULL);
+    if (!isfinite(d))
+        return SIDECAR_PARSE_ERANGE;
+    *out = d;
+    return 0;
 }
 
 bool sidecar_parse_name_valid(const char *name)

@@ -1,4 +1,4 @@
-/* fuzz_config.c — fuzz target for electd's configuration parser (sidecar/config/config.c): the
+/* fuzz_config.c — fuzz target for electd's configuration parser (sidecar/config/): the
  * input bytes are the contents of the JSON config file. Properties checked on any input:
  *   - parsing never crashes, reads out of bounds or leaks (the sanitizers check that);
  *   - it either succeeds with a configuration that satisfies the documented invariants, or

@@ -117,6 +117,29 @@ Test(parse, counts)
     check_nums(sidecar_parse_count, c, N(c), "count");
 }
 
+Test(parse, fractions)
+{
+    static const struct {
+        const char *text;
+        int rc;
+        double v;
+    } c[] = {
+        {"0", 0, 0},     {"0.05", 0, 0.05}, {".5", 0, 0.5},   {"5.", 0, 5},     {"5e-2", 0, 0.05},
+        {"1E+1", 0, 10}, {"", -1, 0},       {".", -1, 0},     {"-0.1", -1, 0},  {"+0.1", -1, 0},
+        {"nan", -1, 0},  {"inf", -1, 0},    {"0x1p3", -1, 0}, {"5%", -1, 0},    {"0.1 ", -1, 0},
+        {"1e", -1, 0},   {"e5", -1, 0},     {NULL, -1, 0},    {"1e999", -2, 0},
+    };
+    for (size_t i = 0; i < N(c); i++) {
+        double v = 42;
+        int rc = sidecar_parse_fraction(c[i].text, &v);
+        cr_assert_eq(rc, c[i].rc, "fraction \"%s\": rc %d", c[i].text ? c[i].text : "(null)", rc);
+        if (rc == 0)
+            cr_assert_float_eq(v, c[i].v, 1e-12, "fraction \"%s\"", c[i].text);
+        else
+            cr_assert_eq(v, 42, "fraction \"%s\": output written on error", c[i].text);
+    }
+}
+
 Test(parse, booleans)
 {
     static const struct {

@@ -232,6 +232,10 @@ int sidecar_parse_size_bytes(const char *text, uint64_t *bytes);
 /* A whole number: decimal digits only. */
 int sidecar_parse_count(const char *text, uint64_t *n);
 
+/* A fraction: a plain decimal number, "0.05", ".5", "5e-2" (the only kind with a point). No
+ * sign, hex, inf or nan; ERANGE when it overflows a double. */
+int sidecar_parse_fraction(const char *text, double *out);
+
 /* A boolean: true, false, 1 or 0 (exactly). */
 int sidecar_parse_bool(const char *text, bool *out);
 

@@ -1,7 +1,7 @@
 /* config.h — electd's settings: command-line flags, ELECTD_* environment variables and an
  * optional JSON config file, resolved with the precedence flag > env > file > default.
  *
- * One table in config.c is the single source of truth for every setting (name, type,
+ * One table in settings.c is the single source of truth for every setting (name, type,
  * default, unit, help, limits): getopt_long's option list, the environment lookup, the JSON
  * key lookup, `electd --help` and validation are all driven from it. A setting named
  * "election-timeout" is the flag --election-timeout, the environment variable
@@ -10,7 +10,7 @@
  *
  * Everything invalid is refused by sidecar_config_parse() with exactly one line of text
  * naming the setting the way the user wrote it, e.g.
- *   electd: invalid --election-timeout "abc": expected a duration like 500ms or 2s
+ *   electd: invalid --election-timeout "abc": expected a duration like 500ms, 2s or 1m
  */
 #ifndef ELECTD_SIDECAR_CONFIG_H
 #define ELECTD_SIDECAR_CONFIG_H
@@ -26,7 +26,7 @@
 /* ---- limits (everything from outside is bounded) ----------------------------------- */
 
 #define SIDECAR_CONFIG_MAX_PEERS       RAFT_MAX_MEMBERS /* entries in --peers */
-#define SIDECAR_CONFIG_NAME_MAX        63               /* bytes of a node or cluster name */
+#define SIDECAR_CONFIG_NAME_MAX        SIDECAR_NAME_MAX /* bytes of a node or cluster name */
 #define SIDECAR_CONFIG_TOKEN_MAX       256              /* bytes of a token */
 #define SIDECAR_CONFIG_VALUE_MAX       4096             /* bytes of any one value */
 #define SIDECAR_CONFIG_ARGV_MAX        256              /* words of a workload/hook command */
@@ -176,7 +176,8 @@ uint32_t sidecar_config_lease_ms(const sidecar_config_t *cfg);
 
 /* Parses "host:port" or "[v6]:port" the way --peers and --listen-* are parsed: a host of
  * letters, digits, '.' and '-' or a bracketed IPv6 literal, a port from 1 to 65535. host gets
- * the host without brackets. Returns 0 or SIDECAR_CONFIG_EINVAL. */
+ * the host without brackets. Returns 0 or SIDECAR_CONFIG_EINVAL. sidecar_parse_hostport()
+ * (common.h) with config's error code, for the parts that call it. */
 int sidecar_config_hostport_parse(const char *text, char *host, size_t host_size, uint16_t *port);
 
 /* Refuses (SIDECAR_CONFIG_EINVAL, message in err) a configuration in which another member of
@@ -187,7 +188,7 @@ int sidecar_config_hostport_parse(const char *text, char *host, size_t host_size
 int sidecar_config_check_self_dial(const sidecar_config_t *cfg, char *err, size_t errlen);
 
 /* A valid node name: 1..SIDECAR_CONFIG_NAME_MAX letters, digits, '.', '_' or '-', starting
- * with a letter or a digit. */
+ * with a letter or a digit. The same as sidecar_parse_name_valid() (common.h). */
 bool sidecar_config_name_valid(const char *name);
 
 /* A node's Raft id: 64-bit FNV-1a over its name, never 0. */

@@ -1,0 +1,153 @@
+/* resolve.c — the entry point of a parse and pass 3: each setting takes the first of flag,
+ * ELECTD_* variable, config file and default (flag > env > file > default), parsed by its
+ * type (values.c); then the settings are checked against each other and the file system
+ * (checks.c). Also freeing a configuration and the environment lookups. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config_int.h"
+
+/* ---- pass 3: flag > env > file > default -------------------------------------------- */
+
+static int resolve(parser_t *p)
+{
+    const sidecar_config_source_t *src = p->src;
+    char env[SIDECAR_CONFIG_ENV_NAME_MAX];
+    for (size_t i = 0; i < N_SETTINGS; i++) {
+        const setting_t *s = &config_settings[i];
+        value_t v = p->flag[i];
+        if (s->type == T_META) {
+            continue;
+        }
+        if (v.origin == O_NONE && s->pub.env && src->getenv_cb) {
+            sidecar_config_env_name(s->pub.name, env, sizeof(env));
+            const char *e = src->getenv_cb(env, src->getenv_ud);
+            if (e && e[0] != '\0') { /* empty means unset: VAR= in a unit file or compose */
+                v = (value_t){.origin = O_ENV, .text = e};
+            }
+        }
+        if (v.origin == O_NONE && p->file[i]) {
+            v = (value_t){.origin = O_FILE, .json = p->file[i]};
+        }
+        if (v.origin == O_NONE && s->pub.def) {
+            v = (value_t){.origin = O_DEFAULT, .text = s->pub.def};
+        }
+        if (v.origin == O_NONE) {
+            continue;
+        }
+        p->origin[i] = v.origin;
+        int rc = config_apply(p, s, &v);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    for (size_t i = 0; i < N_SETTINGS; i++) {
+        const setting_t *s = &config_settings[i];
+        if ((s->flags & F_REQUIRED) && p->origin[i] == O_NONE) {
+            sidecar_config_env_name(s->pub.name, env, sizeof(env));
+            return config_fail(p, SIDECAR_CONFIG_EINVAL,
+                               "missing --%s (or %s, or \"%s\" in the config file)", s->pub.name,
+                               env, s->pub.name);
+        }
+    }
+    return 0;
+}
+
+/* ---- the entry point ---------------------------------------------------------------- */
+
+/* Pass 1 (cmdline.c), 2 (file.c), 3 (above), 4 and 5 (checks.c); each stops at the first
+ * problem. --help and --version end after pass 1. */
+static int passes(parser_t *p)
+{
+    int rc = config_scan_argv(p);
+    if (rc != 0 || p->cfg->action != SIDECAR_CONFIG_RUN) {
+        return rc;
+    }
+    if ((rc = config_load_file(p)) != 0 || (rc = resolve(p)) != 0 ||
+        (rc = config_check_consistency(p)) != 0) {
+        return rc;
+    }
+    return p->src->skip_fs ? 0 : config_check_fs(p);
+}
+
+int sidecar_config_parse(sidecar_config_t *cfg, const sidecar_config_source_t *src, char *err,
+                         size_t err_size)
+{
+    parser_t *p = calloc(1, sizeof(*p)); /* ~2 KiB of bookkeeping, kept off the stack */
+    int rc;
+    memset(cfg, 0, sizeof(*cfg));
+    if (err && err_size) {
+        err[0] = '\0';
+    }
+    if (p == NULL) {
+        if (err && err_size) {
+            snprintf(err, err_size, "electd: out of memory");
+        }
+        return SIDECAR_CONFIG_ENOMEM;
+    }
+    p->cfg = cfg;
+    p->src = src;
+    p->err = err;
+    p->err_size = err_size;
+
+    rc = passes(p);
+    cJSON_Delete(p->root);
+    free(p->file_buf);
+    free(p);
+    if (rc != 0) {
+        sidecar_config_free(cfg);
+    }
+    return rc;
+}
+
+static void free_argv(sidecar_argv_t *a)
+{
+    for (size_t i = 0; a->argv && i < a->argc; i++) {
+        free(a->argv[i]);
+    }
+    free(a->argv);
+}
+
+void sidecar_config_free(sidecar_config_t *cfg)
+{
+    for (size_t i = 0; cfg->peers && i < cfg->n_peers; i++) {
+        free(cfg->peers[i].name);
+        free(cfg->peers[i].host);
+    }
+    free(cfg->peers);
+    free(cfg->name);
+    free(cfg->listen_peer.host);
+    free(cfg->listen_http.host);
+    free(cfg->advertise_http.host);
+    free(cfg->data_dir);
+    free(cfg->cluster_name);
+    free(cfg->cluster_token);
+    free(cfg->config_path);
+    free_argv(&cfg->exec);
+    free_argv(&cfg->on_start);
+    free_argv(&cfg->on_stop);
+    free_argv(&cfg->on_change);
+    free(cfg->http_token);
+    memset(cfg, 0, sizeof(*cfg));
+}
+
+/* ---- environment lookups ------------------------------------------------------------ */
+
+const char *sidecar_config_getenv_process(const char *name, void *ud)
+{
+    (void)ud;
+    return getenv(name);
+}
+
+const char *sidecar_config_getenv_array(const char *name, void *ud)
+{
+    const char *const *env = ud;
+    size_t n = strlen(name);
+    for (size_t i = 0; env && env[i]; i++) {
+        if (strncmp(env[i], name, n) == 0 && env[i][n] == '=') {
+            return env[i] + n + 1;
+        }
+    }
+    return NULL;
+}
