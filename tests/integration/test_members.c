@@ -55,8 +55,12 @@ Test(members, a_node_joins_is_promoted_and_members_including_the_leader_leave)
 
     /* A joining node waits, passive, until it is added. */
     itest_node_start(&C, 3);
-    usleep(300000);
     itest_status_t st;
+    bool up = false;
+    for (int i = 0; i < 100 && !(up = itest_status(&C, 3, &st)); i++)
+        usleep(50000); /* its API comes up first: poll, bounded */
+    cr_assert(up, "the joining node's API never answered");
+    usleep(300000); /* a negative check: time to bootstrap on its own, were it going to */
     cr_assert(itest_status(&C, 3, &st));
     cr_assert_eq(st.members, 0, "a joining node bootstrapped a configuration of its own");
     char body[8192], req[256];
