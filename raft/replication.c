@@ -236,7 +236,7 @@ static void session_heard(raft_t *r, struct progress *pr, const raft_msg_t *m)
 {
     if (r->cfg.session_ticks == 0 || m->hint == 0)
         return;
-    if (!raft_lease_valid(r) && !MUTATED(r, RAFT_MUT_SESSION_NO_LEASE))
+    if (!raft_lease_valid(r))
         return;
     pr->session_heard = r->now;
     pr->session_stamp = m->hint;

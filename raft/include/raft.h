@@ -278,7 +278,6 @@ enum {
     RAFT_MUT_VOTE_AFTER_RESTART = 4, /* grant votes right after (re)start */
     RAFT_MUT_LONG_LEASE = 5,         /* lease ignores clock drift */
     RAFT_MUT_SESSION_NO_DRIFT = 6,   /* members expire after session_ticks, drift ignored */
-    RAFT_MUT_SESSION_NO_LEASE = 7,   /* session stamps heard without a valid lease count */
 };
 
 /* The lease the leader may claim after a quorum echoed a round, in ticks:

@@ -20,9 +20,10 @@
 #define MAX_NODES        (5 + SIM_SPARES_MAX) /* ids 1..MAX_NODES */
 #define TICK_US          10000u               /* one tick = 10 ms of local clock */
 #define ELECTION_TICKS   10u
-#define EVENT_CAP        2000000u /* bound on events of one schedule */
-#define READS_MAX        64u      /* outstanding ReadIndex requests tracked */
-#define DEFERRED_MAX     4096u    /* messages queued for a paused node */
+#define SESSION_TICKS    (2u * ELECTION_TICKS) /* as the daemon: twice the election timeout */
+#define EVENT_CAP        2000000u              /* bound on events of one schedule */
+#define READS_MAX        64u                   /* outstanding ReadIndex requests tracked */
+#define DEFERRED_MAX     4096u                 /* messages queued for a paused node */
 #define HEAL_BOUND_TICKS (20u * ELECTION_TICKS)
 #define CHECK_EVERY      16u /* events between full log checks */
 
@@ -60,7 +61,9 @@ typedef struct snode {
     size_t n_deferred;
     raft_role_t last_role;
     uint64_t last_term;
-    uint64_t heard_tick; /* node's tick count when it last got a message from a leader */
+    uint64_t heard_tick;     /* node's tick count when it last got a message from a leader */
+    uint64_t session_end_us; /* latest real time its session (and so a named election's
+                                workload under its watchdog) may last, across crashes */
 } snode_t;
 
 typedef struct pending_read {
@@ -346,6 +349,33 @@ static void observe(sim_t *s, snode_t *x)
         fig8_observe(s, x);
     if (x->n.err[0] != '\0')
         sim_check_fail(&s->chk, SIM_V_CONTRACT, "%s", x->n.err);
+}
+
+/* Session safety: whatever a leader with a valid lease declares over has ended, in real
+ * time, on the member — also on one that crashed or restarted since, whose watchdog keeps the
+ * last deadline it was given. */
+static void check_sessions(sim_t *s)
+{
+    for (int i = 1; i <= s->n_total; i++) {
+        snode_t *x = &s->nodes[i];
+        if (!alive(x))
+            continue;
+        uint64_t until = raft_session_until(x->n.r);
+        if (until != 0 && tick_time(x, until) > x->session_end_us)
+            x->session_end_us = tick_time(x, until);
+    }
+    for (int i = 1; i <= s->n_total; i++) {
+        snode_t *l = &s->nodes[i];
+        /* A paused node's clock has not been delivered its ticks yet: it acts on nothing
+         * until it resumes, and then its missed ticks come first (as in the daemon). */
+        if (!alive(l) || l->paused || !raft_lease_valid(l->n.r))
+            continue;
+        for (int j = 1; j <= s->n_total; j++) {
+            snode_t *m = &s->nodes[j];
+            if (j != i && m->exists && raft_session_expired(l->n.r, m->n.id))
+                sim_check_session(&s->chk, s->now, l->n.id, m->n.id, m->session_end_us);
+        }
+    }
 }
 
 static void check_leases(sim_t *s)
@@ -1231,6 +1261,7 @@ static void setup(sim_t *s)
         cfg.max_msg_bytes = s->mode == SIM_MODE_CRASHY || s->mode == SIM_MODE_FIGURE8 ? 8 : 1024;
         cfg.snapshot_chunk_bytes = 64;
         cfg.test_mutation = s->o.mutation;
+        cfg.session_ticks = SESSION_TICKS;
         sim_node_init(&x->n, &cfg, i <= s->n_voters ? &conf : NULL);
         x->exists = true;
         /* clocks at the edges of the allowed drift are where lease bugs live; LEASE mode
@@ -1452,6 +1483,7 @@ int sim_run(const sim_options_t *o, sim_result_t *res)
         }
         step_event(s);
         check_leases(s);
+        check_sessions(s);
         if (s->events % CHECK_EVERY == 0)
             check_logs(s);
         if (s->healed && !s->done) {

@@ -312,6 +312,18 @@ int sim_check_leases(sim_check_t *c, uint64_t now_us, const sim_lease_t *leases,
     return 0;
 }
 
+int sim_check_session(sim_check_t *c, uint64_t now_us, uint64_t leader, uint64_t member,
+                      uint64_t held_until_us)
+{
+    if (held_until_us <= now_us)
+        return 0;
+    return sim_check_fail(c, SIM_V_SESSION,
+                          "at t=%llu us leader %llu declared node %llu's session over, but it "
+                          "holds it until %llu us",
+                          (unsigned long long)now_us, (unsigned long long)leader,
+                          (unsigned long long)member, (unsigned long long)held_until_us);
+}
+
 int sim_check_read(sim_check_t *c, uint64_t node, uint64_t ctx, uint64_t floor, uint64_t index)
 {
     if (index < floor)

@@ -27,7 +27,8 @@
     X(READ, 6, "read index below an index already applied")                                        \
     X(LIVENESS, 7, "liveness: no progress after faults healed")                                    \
     X(CONTRACT, 8, "core broke its driver contract")                                               \
-    X(DURABILITY, 9, "a node lost log entries it had acknowledged")
+    X(DURABILITY, 9, "a node lost log entries it had acknowledged")                                \
+    X(SESSION, 10, "session safety: a member's session declared over while it still held")
 
 typedef enum sim_violation {
 #define SIM_V_ENUM(name, code, text) SIM_V_##name = code,
@@ -118,6 +119,12 @@ int sim_check_leader_log(sim_check_t *c, uint64_t term, const sim_log_view_t *lo
 /* Log matching (Raft §5.3): if two logs hold an entry with the same index and term, they are
  * identical in all entries up to it (and that entry is the same entry). */
 int sim_check_log_matching(sim_check_t *c, const sim_log_view_t *a, const sim_log_view_t *b);
+
+/* Session safety (named elections): a leader holding a valid lease declared member's session
+ * over at now_us; the member (alive, or crashed with its workload's watchdog still armed)
+ * holds it until held_until_us. Fails unless held_until_us <= now_us. */
+int sim_check_session(sim_check_t *c, uint64_t now_us, uint64_t leader, uint64_t member,
+                      uint64_t held_until_us);
 
 /* Lease safety: at instant now_us at most one of leases[0..n) is valid. */
 int sim_check_leases(sim_check_t *c, uint64_t now_us, const sim_lease_t *leases, size_t n);

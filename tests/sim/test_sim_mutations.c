@@ -88,3 +88,10 @@ Test(mutations, long_lease, .timeout = 120)
 {
     expect_caught(RAFT_MUT_LONG_LEASE, SIM_MODE_LEASE, KIND(LEASE));
 }
+
+Test(mutations, session_expiry_without_drift, .timeout = 120)
+{
+    /* named elections: a leader that expires a member after S of its own ticks, not
+     * ceil(S(1+d)/(1-d)), declares a session over while a slow-clocked member still holds it */
+    expect_caught(RAFT_MUT_SESSION_NO_DRIFT, SIM_MODE_LEASE, KIND(SESSION));
+}
