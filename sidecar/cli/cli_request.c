@@ -1,6 +1,7 @@
 /* cli_request.c — one request of the CLI: a fresh connection, the request sent with
  * Connection: close, the reply read with http.h's response parser (every size and wait
- * bounded), and one redirect to the leader the reply names; plus the percent-encoded targets. */
+ * bounded), and one redirect to the leader the reply names (421 not_leader, 503 store_failed);
+ * plus the percent-encoded targets. */
 #include <ctype.h>
 #include <errno.h>
 #include <string.h>
@@ -119,15 +120,20 @@ static int request_once(const cli_ctx_t *c, const cli_addr_t *a, const cli_reque
     return 0;
 }
 
-/* The leader's HTTP address from a 421 reply (error.leader.http), if it names one. */
+/* The leader's HTTP address (error.leader.http) from a reply that sends us there: 421
+ * not_leader, or 503 store_failed from a member that cannot use its store but knows who leads
+ * (it refuses at once, before doing anything, so asking the leader cannot apply a write
+ * twice; a write that failed while waiting gets no error.leader). */
 static bool redirect_addr(const cli_response_t *rs, cli_addr_t *a)
 {
-    if (rs->status != 421)
+    if (rs->status != 421 && rs->status != 503)
         return false;
     cJSON *o = cJSON_ParseWithLength(rs->body, rs->body_len);
     const cJSON *err = cJSON_GetObjectItemCaseSensitive(o, "error");
+    const char *code = cli_jstr(err, "code");
     const char *http = cli_jstr(cJSON_GetObjectItemCaseSensitive(err, "leader"), "http");
-    bool ok = http != NULL && cli_addr_parse(http, a, NULL, 0) == 0;
+    bool ok = (rs->status == 421 || (code != NULL && strcmp(code, "store_failed") == 0)) &&
+              http != NULL && cli_addr_parse(http, a, NULL, 0) == 0;
     cJSON_Delete(o);
     return ok;
 }
