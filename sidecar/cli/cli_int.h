@@ -32,8 +32,10 @@
 #define CLI_STDIN_MAX_BYTES    (1u << 20) /* `kv put KEY -`; the server has its own, lower limit */
 #define CLI_TARGET_MAX_BYTES   2048       /* the server refuses longer request targets (414) */
 #define CLI_HOST_MAX_BYTES     (SIDECAR_HOST_MAX + 1)
-#define CLI_POLL_INTERVAL_MS   100 /* fallback polling of /v1/leader when a long poll returns early \
-                                    */
+#define CLI_CONNECT_SHARE_MS   1000 /* connecting to one address while more remain to be tried */
+#define CLI_POLL_INTERVAL_MS                                                                       \
+    100 /* fallback polling of /v1/leader when a long poll returns early                           \
+         */
 
 /* ---- errors of the transport (cli_socket.c, cli_request.c) ----------------------------------- */
 
@@ -127,7 +129,8 @@ void cli_sleep_ms(uint64_t ms);
 int cli_addr_parse(const char *text, cli_addr_t *a, char *why, size_t why_size);
 void cli_addr_format(const cli_addr_t *a, char *buf, size_t size);
 
-/* A connected non-blocking socket to one of the addresses a resolves to, tried in order. */
+/* A connected non-blocking socket to one of the addresses a resolves to, tried in order; each
+ * but the last gets at most CLI_CONNECT_SHARE_MS of the time left. */
 int cli_connect(const cli_addr_t *a, uint64_t deadline_ms, int *fd_out);
 int cli_send_all(int fd, const char *p, size_t n, uint64_t deadline_ms);
 /* Waits until fd is readable: 0, CLI_ETIMEOUT or CLI_EIO. */

@@ -107,7 +107,9 @@ fail:
 
 /* Tries every address the host resolves to, in the resolver's order; an IP literal needs no
  * resolver. A name goes through the system resolver, whose own timeouts apply (it cannot be
- * interrupted). */
+ * interrupted). An address that does not answer may take CLI_CONNECT_SHARE_MS while more
+ * remain, so that one silent address (::1 dropped by a firewall when the server listens on
+ * 127.0.0.1) does not use up the whole --timeout. */
 int cli_connect(const cli_addr_t *a, uint64_t deadline_ms, int *fd_out)
 {
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
@@ -120,8 +122,11 @@ int cli_connect(const cli_addr_t *a, uint64_t deadline_ms, int *fd_out)
     }
     int rv = CLI_ECONNECT;
     for (struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
-        rv = connect_one(ai, deadline_ms, fd_out);
-        if (rv == 0 || rv == CLI_ETIMEOUT)
+        uint64_t until = deadline_ms, share = cli_now_ms() + CLI_CONNECT_SHARE_MS;
+        if (ai->ai_next != NULL && share < until)
+            until = share;
+        rv = connect_one(ai, until, fd_out);
+        if (rv == 0 || cli_remaining_ms(deadline_ms) == 0)
             break;
     }
     freeaddrinfo(res);

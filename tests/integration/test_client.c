@@ -676,3 +676,43 @@ Test(client, kv_follows_store_failed_to_the_leader_it_names)
     cr_assert(strstr(ERR, "store_failed") != NULL, "%s", ERR);
     close(follower.fd);
 }
+
+/* A name whose first address never answers (a listener on ::1 whose accept queue is full: the
+ * kernel drops the SYNs) and whose second one does: the first may take a bounded share of
+ * --timeout, not all of it. */
+Test(client, a_silent_first_address_leaves_time_for_the_next)
+{
+    int port = 0;
+    canned_t cs = {0};
+    cs.fd = listen_loopback(false, &port);
+    cr_assert_geq(cs.fd, 0);
+    int silent = listen_loopback_at(true, &port, 0);
+    if (silent < 0) {
+        close(cs.fd);
+        cr_skip_test("no IPv6 loopback here (or its port %d is taken)", port);
+    }
+    int filler = socket(AF_INET6, SOCK_STREAM, 0); /* fills the accept queue of backlog 0 */
+    struct sockaddr_in6 sa = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port)};
+    sa.sin6_addr = in6addr_loopback;
+    cr_assert_eq(connect(filler, (struct sockaddr *)&sa, sizeof(sa)), 0, "%s", strerror(errno));
+    private_hosts("electd-dual-stack"); /* ::1 first, then 127.0.0.1 */
+
+    pthread_t th;
+    cs.status = "200 OK";
+    cs.body = "{\"id\":\"1\",\"name\":\"zed\",\"http\":\"127.0.0.1:2\",\"term\":3}";
+    pthread_create(&th, NULL, canned_serve, &cs);
+    char addr[64];
+    snprintf(addr, sizeof(addr), "electd-dual-stack:%d", port);
+    uint64_t t0 = itest_now_ms();
+    int rc = run(NULL, "leader", "--timeout", "6s", "--http", addr, NULL);
+    uint64_t took = itest_now_ms() - t0;
+    if (rc != 0)
+        pthread_cancel(th); /* the client may never have come */
+    pthread_join(th, NULL);
+    cr_assert_eq(rc, 0, "%s %s", OUT, ERR);
+    cr_assert_str_eq(OUT, "zed (http 127.0.0.1:2) term 3\n");
+    cr_assert_lt(took, 4000, "took %llu ms", (unsigned long long)took);
+    close(filler);
+    close(silent);
+    close(cs.fd);
+}
