@@ -110,9 +110,7 @@ static int usage_error(const cli_ctx_t *c, const usage_t *u, const char *fmt, ..
 {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "%s: ", c->prog);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    cli_vfail(c, fmt, ap);
     va_end(ap);
     if (u != NULL)
         fprintf(stderr, "usage: %s\n", u->line);

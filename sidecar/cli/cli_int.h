@@ -12,6 +12,7 @@
 #define ELECTD_SIDECAR_CLI_INT_H
 
 #include <cjson/cJSON.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -160,6 +161,7 @@ bool cli_target_encode(char *out, size_t cap, size_t *off, const char *s, bool k
 
 /* "PROG: message" on stderr. */
 void cli_fail(const cli_ctx_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void cli_vfail(const cli_ctx_t *c, const char *fmt, va_list ap);
 const char *cli_jstr(const cJSON *o, const char *key); /* a string member, or NULL */
 /* A JSON number as text ("-" when absent), without a decimal point for integers. */
 const char *cli_jnum(const cJSON *o, const char *key, char *buf, size_t size);

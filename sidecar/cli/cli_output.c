@@ -7,13 +7,18 @@
 #include "check.h"
 #include "cli_int.h"
 
+void cli_vfail(const cli_ctx_t *c, const char *fmt, va_list ap)
+{
+    fprintf(stderr, "%s: ", c->prog);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
 void cli_fail(const cli_ctx_t *c, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "%s: ", c->prog);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    cli_vfail(c, fmt, ap);
     va_end(ap);
 }
 
