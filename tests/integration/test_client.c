@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../sidecar/private_hosts.h"
 #include "cluster.h"
 
 #define OUT_CAP      65536
@@ -419,8 +420,9 @@ Test(client, members_add_and_remove_through_a_follower)
 
 /* ---- errors and canned servers --------------------------------------------------------------- */
 
-/* A socket bound to loopback (v6: ::1) port 0, listening; returns the fd and the port. */
-static int listen_loopback(bool v6, int *port)
+/* A socket bound to loopback (v6: ::1) port *port (0: any), listening with that backlog;
+ * returns the fd and the port. */
+static int listen_loopback_at(bool v6, int *port, int backlog)
 {
     int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
     if (fd < 0)
@@ -431,14 +433,16 @@ static int listen_loopback(bool v6, int *port)
         struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
         a->sin6_family = AF_INET6;
         a->sin6_addr = in6addr_loopback;
+        a->sin6_port = htons((uint16_t)*port);
         len = sizeof(*a);
     } else {
         struct sockaddr_in *a = (struct sockaddr_in *)&ss;
         a->sin_family = AF_INET;
         a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        a->sin_port = htons((uint16_t)*port);
         len = sizeof(*a);
     }
-    if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 8) != 0 ||
+    if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, backlog) != 0 ||
         getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
         close(fd);
         return -1;
@@ -446,6 +450,13 @@ static int listen_loopback(bool v6, int *port)
     *port =
         ntohs(v6 ? ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
     return fd;
+}
+
+/* A socket bound to loopback (v6: ::1) port 0, listening; returns the fd and the port. */
+static int listen_loopback(bool v6, int *port)
+{
+    *port = 0;
+    return listen_loopback_at(v6, port, 8);
 }
 
 /* Serves one connection: reads the request head, answers `status` with `body` (or, when
@@ -615,5 +626,93 @@ Test(client, replies_from_canned_servers)
     char host[64];
     snprintf(host, sizeof(host), "Host: [::1]:%d\r\n", port);
     cr_assert(strstr(cs.request, host) != NULL, "%s", cs.request);
+    close(cs.fd);
+}
+
+Test(client, kv_follows_store_failed_to_the_leader_it_names)
+{
+    pthread_t th_follower, th_leader;
+    canned_t follower = {0}, leader = {0};
+    char addr[64], body[256];
+    int fport, lport;
+
+    /* The member asked cannot use its store but names the leader: the client asks there. */
+    leader.fd = listen_loopback(false, &lport);
+    follower.fd = listen_loopback(false, &fport);
+    cr_assert(leader.fd >= 0 && follower.fd >= 0);
+    leader.status = "200 OK";
+    leader.body = "{\"revision\":42}";
+    follower.status = "503 Service Unavailable";
+    snprintf(body, sizeof(body),
+             "{\"error\":{\"code\":\"store_failed\",\"message\":\"disk full\","
+             "\"leader\":{\"id\":\"2\",\"name\":\"b\",\"peer_addr\":\"127.0.0.1:1\","
+             "\"http\":\"127.0.0.1:%d\"}}}",
+             lport);
+    follower.body = body;
+    pthread_create(&th_leader, NULL, canned_serve, &leader);
+    pthread_create(&th_follower, NULL, canned_serve, &follower);
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", fport);
+    int rc = run(NULL, "kv", "put", "k", "v", "--timeout", "5s", "--http", addr, NULL);
+    if (rc != 0)
+        pthread_cancel(th_leader); /* the client may never have come */
+    pthread_join(th_follower, NULL);
+    pthread_join(th_leader, NULL);
+    cr_assert_eq(rc, 0, "%s %s", OUT, ERR);
+    cr_assert_str_eq(OUT, "OK revision 42\n");
+    cr_assert(strstr(leader.request, "PUT /v1/kv/k HTTP/1.1\r\n") == leader.request, "%s",
+              leader.request);
+    close(leader.fd);
+    close(follower.fd);
+
+    /* Without a leader named there is nowhere to go: the error, 2. */
+    memset(&follower, 0, sizeof(follower));
+    follower.fd = listen_loopback(false, &fport);
+    follower.status = "503 Service Unavailable";
+    follower.body = "{\"error\":{\"code\":\"store_failed\",\"message\":\"disk full\"}}";
+    pthread_create(&th_follower, NULL, canned_serve, &follower);
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", fport);
+    cr_assert_eq(run(NULL, "kv", "get", "k", "--http", addr, NULL), 2, "%s", OUT);
+    pthread_join(th_follower, NULL);
+    cr_assert(strstr(ERR, "store_failed") != NULL, "%s", ERR);
+    close(follower.fd);
+}
+
+/* A name whose first address never answers (a listener on ::1 whose accept queue is full: the
+ * kernel drops the SYNs) and whose second one does: the first may take a bounded share of
+ * --timeout, not all of it. */
+Test(client, a_silent_first_address_leaves_time_for_the_next)
+{
+    int port = 0;
+    canned_t cs = {0};
+    cs.fd = listen_loopback(false, &port);
+    cr_assert_geq(cs.fd, 0);
+    int silent = listen_loopback_at(true, &port, 0);
+    if (silent < 0) {
+        close(cs.fd);
+        cr_skip_test("no IPv6 loopback here (or its port %d is taken)", port);
+    }
+    int filler = socket(AF_INET6, SOCK_STREAM, 0); /* fills the accept queue of backlog 0 */
+    struct sockaddr_in6 sa = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port)};
+    sa.sin6_addr = in6addr_loopback;
+    cr_assert_eq(connect(filler, (struct sockaddr *)&sa, sizeof(sa)), 0, "%s", strerror(errno));
+    private_hosts("electd-dual-stack"); /* ::1 first, then 127.0.0.1 */
+
+    pthread_t th;
+    cs.status = "200 OK";
+    cs.body = "{\"id\":\"1\",\"name\":\"zed\",\"http\":\"127.0.0.1:2\",\"term\":3}";
+    pthread_create(&th, NULL, canned_serve, &cs);
+    char addr[64];
+    snprintf(addr, sizeof(addr), "electd-dual-stack:%d", port);
+    uint64_t t0 = itest_now_ms();
+    int rc = run(NULL, "leader", "--timeout", "6s", "--http", addr, NULL);
+    uint64_t took = itest_now_ms() - t0;
+    if (rc != 0)
+        pthread_cancel(th); /* the client may never have come */
+    pthread_join(th, NULL);
+    cr_assert_eq(rc, 0, "%s %s", OUT, ERR);
+    cr_assert_str_eq(OUT, "zed (http 127.0.0.1:2) term 3\n");
+    cr_assert_lt(took, 4000, "took %llu ms", (unsigned long long)took);
+    close(filler);
+    close(silent);
     close(cs.fd);
 }

@@ -1,0 +1,216 @@
+/* cli_request.c — one request of the CLI: a fresh connection, the request sent with
+ * Connection: close, the reply read with http.h's response parser (every size and wait
+ * bounded), and one redirect to the leader the reply names (421 not_leader, 503 store_failed);
+ * plus the percent-encoded targets. */
+#include <ctype.h>
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cli_int.h"
+
+#define REQ_HEAD_MAX_BYTES (CLI_TARGET_MAX_BYTES + 1024)
+#define RECV_CHUNK_BYTES   16384
+
+const char *cli_strerror(int err)
+{
+    switch (err) {
+#define CLI_ERRNO_TEXT(name, code, text)                                                           \
+    case name:                                                                                     \
+        return text;
+        CLI_ERRORS(CLI_ERRNO_TEXT)
+#undef CLI_ERRNO_TEXT
+    }
+    return "unknown error";
+}
+
+void cli_response_clear(cli_response_t *rs)
+{
+    http_response_close(&rs->parser);
+    rs->body = NULL;
+    rs->body_len = 0;
+    rs->status = 0;
+}
+
+/* The request line and headers; CLI_ETOOBIG when they do not fit in head. */
+static int format_head(const cli_ctx_t *c, const cli_addr_t *a, const cli_request_t *rq, char *head,
+                       size_t size, size_t *len)
+{
+    char hostport[CLI_HOST_MAX_BYTES + 16];
+    cli_addr_format(a, hostport, sizeof(hostport));
+    bool ct = rq->content_type != NULL, auth = c->token != NULL;
+    int n = snprintf(head, size,
+                     "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: electd-client\r\n"
+                     "Accept: application/json\r\nConnection: close\r\n"
+                     "%s%s%s%s%s%s%sContent-Length: %zu\r\n\r\n",
+                     rq->method, rq->target, hostport, auth ? "Authorization: Bearer " : "",
+                     auth ? c->token : "", auth ? "\r\n" : "", ct ? "Content-Type: " : "",
+                     ct ? rq->content_type : "", ct ? "\r\n" : "", rq->headers ? rq->headers : "",
+                     rq->body_len);
+    if (n < 0 || (size_t)n >= size)
+        return CLI_ETOOBIG;
+    *len = (size_t)n;
+    return 0;
+}
+
+static int parser_error(int rc)
+{
+    if (rc == HTTP_ETOOBIG)
+        return CLI_ETOOBIG;
+    return rc == HTTP_ENOMEM ? CLI_ENOMEM : CLI_EPROTO;
+}
+
+/* Feeds what fd delivers to the response parser until the reply is complete or the peer
+ * closes (a body delimited by the close), within deadline_ms. */
+static int read_reply(int fd, uint64_t deadline_ms, http_response_t *parser)
+{
+    char buf[RECV_CHUNK_BYTES];
+    for (;;) {
+        ssize_t r = recv(fd, buf, sizeof(buf), 0);
+        if (r > 0) {
+            int rc = http_response_feed(parser, buf, (size_t)r);
+            if (rc < 0)
+                return parser_error(rc);
+            if (rc == 1)
+                return 0;
+            continue;
+        }
+        if (r == 0) {
+            int rc = http_response_finish(parser);
+            return rc == 0 ? 0 : parser_error(rc);
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return CLI_EIO;
+        int rv = cli_wait_readable(fd, deadline_ms);
+        if (rv != 0)
+            return rv;
+    }
+}
+
+/* One request on a fresh connection to a: sends it and reads the whole reply. */
+static int request_once(const cli_ctx_t *c, const cli_addr_t *a, const cli_request_t *rq,
+                        uint64_t deadline_ms, cli_response_t *rs)
+{
+    char head[REQ_HEAD_MAX_BYTES];
+    size_t head_len;
+    int fd = -1;
+    memset(rs, 0, sizeof(*rs));
+    rs->from = *a;
+    http_response_init(&rs->parser, CLI_HEAD_MAX_BYTES, CLI_BODY_MAX_BYTES);
+    int rv = format_head(c, a, rq, head, sizeof(head), &head_len);
+    if (rv == 0)
+        rv = cli_connect(a, deadline_ms, &fd);
+    if (rv == 0)
+        rv = cli_send_all(fd, head, head_len, deadline_ms);
+    if (rv == 0 && rq->body_len > 0)
+        rv = cli_send_all(fd, rq->body, rq->body_len, deadline_ms);
+    if (rv == 0)
+        rv = read_reply(fd, deadline_ms, &rs->parser);
+    if (fd >= 0)
+        close(fd);
+    if (rv != 0) {
+        cli_response_clear(rs);
+        return rv;
+    }
+    rs->status = rs->parser.status;
+    rs->body = http_response_body(&rs->parser, &rs->body_len);
+    return 0;
+}
+
+/* The leader's HTTP address (error.leader.http) from a reply that sends us there: 421
+ * not_leader, or 503 store_failed from a member that cannot use its store but knows who leads
+ * (it refuses at once, before doing anything, so asking the leader cannot apply a write
+ * twice; a write that failed while waiting gets no error.leader). */
+static bool redirect_addr(const cli_response_t *rs, cli_addr_t *a)
+{
+    if (rs->status != 421 && rs->status != 503)
+        return false;
+    cJSON *o = cJSON_ParseWithLength(rs->body, rs->body_len);
+    const cJSON *err = cJSON_GetObjectItemCaseSensitive(o, "error");
+    const char *code = cli_jstr(err, "code");
+    const char *http = cli_jstr(cJSON_GetObjectItemCaseSensitive(err, "leader"), "http");
+    bool ok = (rs->status == 421 || (code != NULL && strcmp(code, "store_failed") == 0)) &&
+              http != NULL && cli_addr_parse(http, a, NULL, 0) == 0;
+    cJSON_Delete(o);
+    return ok;
+}
+
+int cli_call_at(const cli_ctx_t *c, const cli_addr_t *a, const cli_request_t *rq,
+                uint64_t deadline_ms, cli_response_t *rs)
+{
+    int rv = request_once(c, a, rq, deadline_ms, rs);
+    cli_addr_t leader;
+    if (rv == 0 && redirect_addr(rs, &leader)) {
+        cli_response_clear(rs);
+        rv = request_once(c, &leader, rq, deadline_ms, rs);
+        a = &leader;
+    }
+    if (rv != 0) {
+        char where[CLI_HOST_MAX_BYTES + 16];
+        cli_addr_format(a, where, sizeof(where));
+        if (rv == CLI_ETIMEOUT)
+            cli_fail(c, "%s %s: timed out waiting for %s", rq->method, rq->target, where);
+        else
+            cli_fail(c, "%s: %s", where, cli_strerror(rv));
+    }
+    return rv;
+}
+
+int cli_call(const cli_ctx_t *c, const cli_request_t *rq, cli_response_t *rs)
+{
+    return cli_call_at(c, &c->addr, rq, c->deadline_ms, rs);
+}
+
+int cli_get_json(const cli_ctx_t *c, const cli_addr_t *a, const char *target, uint64_t deadline_ms,
+                 cli_response_t *rs, cJSON **out)
+{
+    cli_request_t rq = {.method = "GET", .target = target};
+    *out = NULL;
+    if (cli_call_at(c, a, &rq, deadline_ms, rs) != 0)
+        return SIDECAR_CLIENT_ERROR;
+    if (rs->status != 200) {
+        int code = cli_report_error(c, rs);
+        cli_response_clear(rs);
+        return code;
+    }
+    if ((*out = cli_parse_ok(c, rs)) == NULL) {
+        cli_response_clear(rs);
+        return SIDECAR_CLIENT_ERROR;
+    }
+    return SIDECAR_CLIENT_OK;
+}
+
+bool cli_target_encode(char *out, size_t cap, size_t *off, const char *s, bool keep_slash)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (; *s != '\0'; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (isalnum(ch) || ch == '-' || ch == '.' || ch == '_' || ch == '~' ||
+            (keep_slash && ch == '/')) {
+            if (*off + 1 >= cap)
+                return false;
+            out[(*off)++] = (char)ch;
+        } else {
+            if (*off + 3 >= cap)
+                return false;
+            out[(*off)++] = '%';
+            out[(*off)++] = hex[ch >> 4];
+            out[(*off)++] = hex[ch & 15];
+        }
+    }
+    out[*off] = '\0';
+    return true;
+}
+
+bool cli_target_append(char *out, size_t cap, size_t *off, const char *s)
+{
+    size_t n = strlen(s);
+    if (*off + n >= cap)
+        return false;
+    memcpy(out + *off, s, n + 1);
+    *off += n;
+    return true;
+}
