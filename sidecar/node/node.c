@@ -487,7 +487,7 @@ int sidecar_node_transfer(sidecar_node_t *n, uint64_t target, uint8_t flags)
 {
     int rv = raft_transfer(n->raft, target, flags);
     if (rv == 0)
-        process(n);
+        schedule(n);
     return rv;
 }
 
