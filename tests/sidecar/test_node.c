@@ -221,32 +221,42 @@ static void controller_check(controller_t *c, int leader, uint64_t term)
                  c->max_depth);
 }
 
+/* Three nodes; the leader's controller is armed, trigger() makes it evaluate; then the
+ * checks above. */
+static void transfer_case(void (*trigger)(controller_t *c))
+{
+    start_cluster();
+    controller_t c;
+    uint64_t term;
+    int leader = controller_attach(&c, &term);
+    c.transfer_armed = true;
+    trigger(&c);
+    controller_check(&c, leader, term);
+    stop_cluster();
+}
+
+static void from_timer(controller_t *c)
+{
+    uv_timer_start(&c->timer, timer_cb, 1, 0);
+}
+
+static void from_read_cb(controller_t *c)
+{
+    cr_assert_eq(sidecar_node_read_index(c->node, 1), 0);
+}
+
 TestSuite(node, .timeout = 60);
 
 /* The workload controller asks for a handover from its timer; the batch the transfer causes
  * (the lease given up) must reach it only after that call returned. */
 Test(node, a_transfer_from_the_loop_does_not_call_the_observer_back_inside_it)
 {
-    start_cluster();
-    controller_t c;
-    uint64_t term;
-    int leader = controller_attach(&c, &term);
-    c.transfer_armed = true;
-    uv_timer_start(&c.timer, timer_cb, 1, 0);
-    controller_check(&c, leader, term);
-    stop_cluster();
+    transfer_case(from_timer);
 }
 
 /* The same from inside an observer callback (a ReadIndex answer): the transfer still goes
  * through, and the callback is not re-entered. */
 Test(node, a_transfer_from_an_observer_callback_does_not_reenter_it)
 {
-    start_cluster();
-    controller_t c;
-    uint64_t term;
-    int leader = controller_attach(&c, &term);
-    c.transfer_armed = true;
-    cr_assert_eq(sidecar_node_read_index(c.node, 1), 0);
-    controller_check(&c, leader, term);
-    stop_cluster();
+    transfer_case(from_read_cb);
 }
