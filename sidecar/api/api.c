@@ -159,6 +159,63 @@ static void refused_buf(sidecar_buf_t *b, sidecar_api_t *api)
     sidecar_buf_printf(b, "]");
 }
 
+/* "workload":{...} of /v1/status: mode, state, restarts, hooks, recent give-ups. */
+static void status_workload(sidecar_buf_t *b, sidecar_api_t *api)
+{
+    sidecar_workload_info_t wi;
+    sidecar_workload_info(api->workload, &wi);
+    sidecar_buf_printf(b,
+                       ",\"workload\":{\"mode\":\"%s\",\"state\":\"%s\",\"pid\":%d,"
+                       "\"restarts\":%" PRIu64 ",\"last_exit\":",
+                       wi.mode, sidecar_workload_state_name(wi.state), wi.pid, wi.restarts);
+    if (wi.last_exit >= 0)
+        sidecar_buf_printf(b, "%d", wi.last_exit);
+    else
+        sidecar_buf_printf(b, "null");
+    sidecar_buf_printf(b, ",\"hooks_run\":%" PRIu64 ",\"hooks_failed\":%" PRIu64 ",\"gave_up\":[",
+                       wi.hooks_run, wi.hooks_failed);
+    sidecar_workload_gave_up_t g[RAFT_MAX_MEMBERS];
+    size_t ng = sidecar_workload_gave_up(api->workload, g, RAFT_MAX_MEMBERS);
+    for (size_t i = 0; i < ng; i++) {
+        sidecar_buf_printf(b, "%s{\"member\":", i ? "," : "");
+        sidecar_buf_json_str(b, g[i].member);
+        sidecar_buf_printf(b, ",\"reason\":");
+        sidecar_buf_json_str(b, g[i].reason);
+        sidecar_buf_printf(b, ",\"status\":%d,\"ago_ms\":%" PRIu64 ",\"count\":%" PRIu64 "}",
+                           g[i].status, g[i].ago_ms, g[i].count);
+    }
+    sidecar_buf_printf(b, "]}");
+}
+
+/* "members":[...] of /v1/status, with each one's replication progress when we lead. */
+static void status_members(sidecar_buf_t *b, sidecar_api_t *api, const raft_t *r)
+{
+    sidecar_buf_printf(b, ",\"members\":[");
+    raft_progress_t pr[RAFT_MAX_MEMBERS];
+    size_t n_pr = raft_progress(r, pr, RAFT_MAX_MEMBERS);
+    const raft_conf_t *conf = raft_conf(r);
+    for (uint32_t i = 0; i < conf->n; i++) {
+        const raft_member_t *m = &conf->members[i];
+        char name[64];
+        const char *peer;
+        api_member_fields(m->addr, name, sizeof(name), &peer);
+        sidecar_buf_printf(b, "%s{\"id\":\"%016" PRIx64 "\",\"name\":", i ? "," : "", m->id);
+        sidecar_buf_json_str(b, name);
+        sidecar_buf_printf(b, ",\"peer_addr\":");
+        sidecar_buf_json_str(b, peer);
+        sidecar_buf_printf(b, ",\"voter\":%s", m->voter ? "true" : "false");
+        for (size_t j = 0; j < n_pr; j++) {
+            if (pr[j].id != m->id)
+                continue;
+            uint64_t ago = raft_now(r) - pr[j].last_contact_tick;
+            sidecar_buf_printf(b, ",\"match_index\":%" PRIu64 ",\"last_contact_ms\":%" PRIu64,
+                               pr[j].match, ago * api->cfg->tick_ms);
+        }
+        sidecar_buf_printf(b, "}");
+    }
+    sidecar_buf_printf(b, "]");
+}
+
 /* Written directly rather than through a cJSON tree: this is the endpoint monitoring polls,
  * and building, printing and freeing the tree was most of its cost. */
 static void h_status(http_req_t *req, void *data)
@@ -180,52 +237,8 @@ static void h_status(http_req_t *req, void *data)
                        ",\"fencing_token\":%" PRIu64 ",\"store_ok\":%s",
                        st.commit, st.applied, raft_last_index(r), lease_remaining_ms(&st), st.epoch,
                        st.store_ok ? "true" : "false");
-    sidecar_workload_info_t wi;
-    sidecar_workload_info(api->workload, &wi);
-    sidecar_buf_printf(&b,
-                       ",\"workload\":{\"mode\":\"%s\",\"state\":\"%s\",\"pid\":%d,"
-                       "\"restarts\":%" PRIu64 ",\"last_exit\":",
-                       wi.mode, sidecar_workload_state_name(wi.state), wi.pid, wi.restarts);
-    if (wi.last_exit >= 0)
-        sidecar_buf_printf(&b, "%d", wi.last_exit);
-    else
-        sidecar_buf_printf(&b, "null");
-    sidecar_buf_printf(&b, ",\"hooks_run\":%" PRIu64 ",\"hooks_failed\":%" PRIu64 ",\"gave_up\":[",
-                       wi.hooks_run, wi.hooks_failed);
-    sidecar_workload_gave_up_t g[RAFT_MAX_MEMBERS];
-    size_t ng = sidecar_workload_gave_up(api->workload, g, RAFT_MAX_MEMBERS);
-    for (size_t i = 0; i < ng; i++) {
-        sidecar_buf_printf(&b, "%s{\"member\":", i ? "," : "");
-        sidecar_buf_json_str(&b, g[i].member);
-        sidecar_buf_printf(&b, ",\"reason\":");
-        sidecar_buf_json_str(&b, g[i].reason);
-        sidecar_buf_printf(&b, ",\"status\":%d,\"ago_ms\":%" PRIu64 ",\"count\":%" PRIu64 "}",
-                           g[i].status, g[i].ago_ms, g[i].count);
-    }
-    sidecar_buf_printf(&b, "]},\"members\":[");
-    raft_progress_t pr[RAFT_MAX_MEMBERS];
-    size_t n_pr = raft_progress(r, pr, RAFT_MAX_MEMBERS);
-    const raft_conf_t *conf = raft_conf(r);
-    for (uint32_t i = 0; i < conf->n; i++) {
-        const raft_member_t *m = &conf->members[i];
-        char name[64];
-        const char *peer;
-        api_member_fields(m->addr, name, sizeof(name), &peer);
-        sidecar_buf_printf(&b, "%s{\"id\":\"%016" PRIx64 "\",\"name\":", i ? "," : "", m->id);
-        sidecar_buf_json_str(&b, name);
-        sidecar_buf_printf(&b, ",\"peer_addr\":");
-        sidecar_buf_json_str(&b, peer);
-        sidecar_buf_printf(&b, ",\"voter\":%s", m->voter ? "true" : "false");
-        for (size_t j = 0; j < n_pr; j++) {
-            if (pr[j].id != m->id)
-                continue;
-            uint64_t ago = raft_now(r) - pr[j].last_contact_tick;
-            sidecar_buf_printf(&b, ",\"match_index\":%" PRIu64 ",\"last_contact_ms\":%" PRIu64,
-                               pr[j].match, ago * api->cfg->tick_ms);
-        }
-        sidecar_buf_printf(&b, "}");
-    }
-    sidecar_buf_printf(&b, "]");
+    status_workload(&b, api);
+    status_members(&b, api, r);
     refused_buf(&b, api);
     sidecar_buf_printf(&b, "}");
     if (b.failed)

@@ -8,7 +8,8 @@
 #include "api_int.h"
 
 #define FWD_TIMEOUT_MS   5000
-#define FWD_RESPONSE_MAX ((size_t)(2u << 20))
+#define FWD_RESPONSE_MAX ((size_t)(2u << 20)) /* body bytes of the leader's answer */
+#define FWD_READ_BYTES   16384                /* one read from the leader */
 #define FWD_HEADER       "X-Electd-Forwarded"
 
 struct fwd {
@@ -22,8 +23,9 @@ struct fwd {
     uv_timer_t timer;
     http_req_t *req; /* NULL once answered or gone */
     char *out;
-    char *in;
-    size_t in_len, in_cap;
+    http_response_t resp; /* the leader's answer, parsed as it arrives */
+    bool head_only;       /* a HEAD request: the answer ends with its head */
+    char rbuf[FWD_READ_BYTES];
     int handles;
     bool done;
 };
@@ -36,7 +38,7 @@ static void release(struct fwd *f)
     if (f->addrs != NULL)
         uv_freeaddrinfo(f->addrs);
     free(f->out);
-    free(f->in);
+    http_response_close(&f->resp);
     free(f);
 }
 
@@ -72,25 +74,17 @@ static void cancel_cb(http_req_t *req, void *data)
     f->req = NULL; /* the client left; let the leader's answer go nowhere */
 }
 
-/* Relays a complete "HTTP/1.1 NNN ...\r\nheaders\r\n\r\nbody" response. */
+/* Relays the leader's complete answer: its status, Content-Type and body. */
 static void relay(struct fwd *f)
 {
-    int status = 0;
-    char *sep = f->in ? strstr(f->in, "\r\n\r\n") : NULL;
-    if (sep == NULL || sscanf(f->in, "HTTP/1.%*d %d", &status) != 1 || status < 100) {
-        finish(f, 502, "bad_gateway", "the leader's answer could not be read");
-        return;
-    }
-    *sep = '\0';
-    const char *body = sep + 4;
-    size_t body_len = f->in_len - (size_t)(body - f->in);
-    char ctype[128] = "application/json";
-    for (char *line = strstr(f->in, "\r\n"); line != NULL; line = strstr(line + 2, "\r\n"))
-        if (strncasecmp(line + 2, "Content-Type:", 13) == 0)
-            sscanf(line + 15, "%127[^\r\n]", ctype);
+    size_t body_len = 0;
+    const char *body = http_response_body(&f->resp, &body_len);
+    if (f->head_only)
+        body_len = 0;
+    const char *ctype = http_response_header(&f->resp, "Content-Type");
     if (f->req != NULL) {
         http_req_on_cancel(f->req, NULL, NULL);
-        http_req_reply(f->req, status, ctype, body, body_len);
+        http_req_reply(f->req, f->resp.status, ctype ? ctype : "application/json", body, body_len);
         f->req = NULL;
     }
     finish(f, 0, NULL, NULL);
@@ -100,32 +94,31 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     struct fwd *f = h->data;
     (void)suggested;
-    if (f->in_cap - f->in_len < 4096 && f->in_cap < FWD_RESPONSE_MAX) {
-        size_t cap = f->in_cap ? f->in_cap * 2 : 8192;
-        char *in = realloc(f->in, cap + 1);
-        if (in != NULL) {
-            f->in = in;
-            f->in_cap = cap;
-        }
-    }
-    *buf = uv_buf_init(f->in ? f->in + f->in_len : NULL, (unsigned)(f->in_cap - f->in_len));
+    *buf = uv_buf_init(f->rbuf, sizeof(f->rbuf));
 }
 
 static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
     struct fwd *f = s->data;
-    (void)buf;
-    if (n > 0) {
-        f->in_len += (size_t)n;
-        f->in[f->in_len] = '\0';
-        if (f->in_len >= FWD_RESPONSE_MAX)
-            finish(f, 502, "bad_gateway", "the leader's answer is too large");
+    if (f->done || n == 0)
+        return;
+    int rc;
+    if (n > 0)
+        rc = http_response_feed(&f->resp, buf->base, (size_t)n);
+    else if (n == UV_EOF)
+        rc = http_response_finish(&f->resp) == 0 ? 1 : HTTP_EPROTO; /* a body cut short */
+    else {
+        finish(f, 502, "bad_gateway", uv_strerror((int)n));
         return;
     }
-    if (n == UV_EOF)
-        relay(f); /* Connection: close: the whole answer is in */
-    else if (n < 0)
-        finish(f, 502, "bad_gateway", uv_strerror((int)n));
+    if (rc == 0 && f->head_only && f->resp.headers_done)
+        rc = 1; /* its Content-Length describes a body that is not sent */
+    if (rc == 1)
+        relay(f);
+    else if (rc == HTTP_ETOOBIG)
+        finish(f, 502, "bad_gateway", "the leader's answer is too large");
+    else if (rc < 0)
+        finish(f, 502, "bad_gateway", "the leader's answer could not be read");
 }
 
 static void write_cb(uv_write_t *w, int status)
@@ -247,6 +240,8 @@ bool api_forward(sidecar_api_t *api, http_req_t *req, const char *leader_http)
     uv_timer_init(loop, &f->timer);
     f->timer.data = f->connect.data = f->gai.data = f;
     f->handles = 1;
+    http_response_init(&f->resp, 0, FWD_RESPONSE_MAX);
+    f->head_only = http_req_method(req) == HTTP_METHOD_HEAD;
     f->req = req;
     http_req_on_cancel(req, cancel_cb, f);
     uv_timer_start(&f->timer, timeout_cb, FWD_TIMEOUT_MS, 0);

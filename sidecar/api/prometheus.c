@@ -45,71 +45,74 @@ static void http_row(const char *method, const char *pattern, int status, uint64
     sidecar_buf_printf(b, "\",code=\"%d\"} %" PRIu64 "\n", status, count);
 }
 
-static void h_metrics(http_req_t *req, void *data)
+/* Role, term, leader changes and failover times, indexes, the lease, the store, members. */
+static void core_metrics(buf_t *b, sidecar_api_t *api, const raft_t *r)
 {
-    sidecar_api_t *api = data;
-    buf_t b = {0};
     sidecar_node_state_t st;
     sidecar_node_state(api->node, &st);
-    const raft_t *r = sidecar_node_raft(api->node);
-
-    sidecar_metrics_header(&b, "electd_role", "gauge", "1 for this node's Raft role");
+    sidecar_metrics_header(b, "electd_role", "gauge", "1 for this node's Raft role");
     static const raft_role_t roles[] = {RAFT_FOLLOWER, RAFT_PRECANDIDATE, RAFT_CANDIDATE,
                                         RAFT_LEADER};
     for (size_t i = 0; i < 4; i++)
-        sidecar_buf_printf(&b, "electd_role{role=\"%s\"} %d\n", raft_role_name(roles[i]),
+        sidecar_buf_printf(b, "electd_role{role=\"%s\"} %d\n", raft_role_name(roles[i]),
                            st.role == roles[i]);
-    gauge(&b, "electd_term", "current Raft term", (double)st.term);
-    gauge(&b, "electd_leader_known", "1 when this node knows a leader", st.leader != 0);
-    counter(&b, "electd_leader_changes_total", "new leaders seen by this node",
+    gauge(b, "electd_term", "current Raft term", (double)st.term);
+    gauge(b, "electd_leader_known", "1 when this node knows a leader", st.leader != 0);
+    counter(b, "electd_leader_changes_total", "new leaders seen by this node",
             api->watch.leader_changes);
-    sidecar_metrics_header(&b, "electd_failover_duration_seconds", "histogram",
+    sidecar_metrics_header(b, "electd_failover_duration_seconds", "histogram",
                            "time this node spent without a known leader, per failover");
-    sidecar_metrics_hist(&b, "electd_failover_duration_seconds", NULL, &api->watch.failover);
-    gauge(&b, "electd_commit_index", "Raft commit index", (double)st.commit);
-    gauge(&b, "electd_applied_index", "index applied to the state machine", (double)st.applied);
-    gauge(&b, "electd_last_index", "last Raft log index", (double)raft_last_index(r));
-    gauge(&b, "electd_fencing_token", "current epoch (the fencing token)", (double)st.epoch);
+    sidecar_metrics_hist(b, "electd_failover_duration_seconds", NULL, &api->watch.failover);
+    gauge(b, "electd_commit_index", "Raft commit index", (double)st.commit);
+    gauge(b, "electd_applied_index", "index applied to the state machine", (double)st.applied);
+    gauge(b, "electd_last_index", "last Raft log index", (double)raft_last_index(r));
+    gauge(b, "electd_fencing_token", "current epoch (the fencing token)", (double)st.epoch);
     uint64_t now = sidecar_clock_boot_ns();
     double lease = st.role == RAFT_LEADER && st.lease_deadline_ns > now
                        ? (double)(st.lease_deadline_ns - now) / 1e9
                        : 0;
-    gauge(&b, "electd_lease_remaining_seconds", "leader lease left (0 when not holding one)",
-          lease);
-    gauge(&b, "electd_store_ok", "1 while the store accepts writes", st.store_ok);
+    gauge(b, "electd_lease_remaining_seconds", "leader lease left (0 when not holding one)", lease);
+    gauge(b, "electd_store_ok", "1 while the store accepts writes", st.store_ok);
     const raft_conf_t *conf = raft_conf(r);
-    gauge(&b, "electd_members", "members in the configuration", conf->n);
-    gauge(&b, "electd_voters", "voting members", raft_conf_voters(conf));
+    gauge(b, "electd_members", "members in the configuration", conf->n);
+    gauge(b, "electd_voters", "voting members", raft_conf_voters(conf));
+}
 
+/* The workload's state, starts, failures and give-ups; hooks. */
+static void workload_metrics(buf_t *b, sidecar_api_t *api)
+{
     sidecar_workload_info_t wi;
     sidecar_workload_info(api->workload, &wi);
-    sidecar_metrics_header(&b, "electd_workload_state", "gauge",
+    sidecar_metrics_header(b, "electd_workload_state", "gauge",
                            "1 for the workload's state on this node");
     for (int s = SIDECAR_WORKLOAD_STANDBY; s <= SIDECAR_WORKLOAD_STOPPING; s++)
-        sidecar_buf_printf(&b, "electd_workload_state{state=\"%s\"} %d\n",
+        sidecar_buf_printf(b, "electd_workload_state{state=\"%s\"} %d\n",
                            sidecar_workload_state_name((sidecar_workload_state_t)s),
                            (int)wi.state == s);
-    counter(&b, "electd_workload_starts_total", "workload starts (or on-start runs) here",
+    counter(b, "electd_workload_starts_total", "workload starts (or on-start runs) here",
             wi.starts);
-    counter(&b, "electd_workload_failures_total", "unplanned workload exits and failed starts here",
+    counter(b, "electd_workload_failures_total", "unplanned workload exits and failed starts here",
             wi.restarts);
-    counter(&b, "electd_workload_gave_up_total",
+    counter(b, "electd_workload_gave_up_total",
             "times this member gave up on the workload and handed leadership on", wi.gave_up);
     sidecar_workload_gave_up_t g[RAFT_MAX_MEMBERS];
     size_t ng = sidecar_workload_gave_up(api->workload, g, RAFT_MAX_MEMBERS);
-    sidecar_metrics_header(&b, "electd_workload_gave_up", "gauge",
+    sidecar_metrics_header(b, "electd_workload_gave_up", "gauge",
                            "members that gave up recently (replicated): give-ups in a row");
     for (size_t i = 0; i < ng; i++) {
-        sidecar_buf_printf(&b, "electd_workload_gave_up{member=\"");
-        sidecar_metrics_label(&b, g[i].member);
-        sidecar_buf_printf(&b, "\"} %" PRIu64 "\n", g[i].count);
+        sidecar_buf_printf(b, "electd_workload_gave_up{member=\"");
+        sidecar_metrics_label(b, g[i].member);
+        sidecar_buf_printf(b, "\"} %" PRIu64 "\n", g[i].count);
     }
-    counter(&b, "electd_hooks_total", "hook runs", wi.hooks_run);
-    counter(&b, "electd_hook_failures_total", "hooks that failed or timed out", wi.hooks_failed);
-    sidecar_metrics_header(&b, "electd_hook_duration_seconds", "histogram", "hook run time");
-    sidecar_metrics_hist(&b, "electd_hook_duration_seconds", NULL, &wi.hook_seconds);
+    counter(b, "electd_hooks_total", "hook runs", wi.hooks_run);
+    counter(b, "electd_hook_failures_total", "hooks that failed or timed out", wi.hooks_failed);
+    sidecar_metrics_header(b, "electd_hook_duration_seconds", "histogram", "hook run time");
+    sidecar_metrics_hist(b, "electd_hook_duration_seconds", NULL, &wi.hook_seconds);
+}
 
-    struct sidecar_transport *t = sidecar_node_transport(api->node);
+/* The transport's per-peer connection and frame counters. */
+static void peer_link_metrics(buf_t *b, sidecar_api_t *api, sidecar_transport_t *t)
+{
     sidecar_transport_peer_stats_t ps[RAFT_MAX_MEMBERS * 2];
     size_t np = sidecar_transport_stats(t, ps, RAFT_MAX_MEMBERS * 2);
     static const char *names[] = {"electd_peer_connected", "electd_peer_sent_frames_total",
@@ -121,44 +124,54 @@ static void h_metrics(http_req_t *req, void *data)
         "frames dropped (peer unreachable or queue full)", "bytes waiting to be sent",
         "successful handshakes with the peer"};
     for (int k = 0; k < 5; k++) {
-        sidecar_metrics_header(&b, names[k], types[k], helps[k]);
+        sidecar_metrics_header(b, names[k], types[k], helps[k]);
         for (size_t i = 0; i < np; i++) {
             uint64_t v = k == 0   ? ps[i].connected
                          : k == 1 ? ps[i].sent
                          : k == 2 ? ps[i].dropped
                          : k == 3 ? ps[i].queued_bytes
                                   : ps[i].connects;
-            sidecar_buf_printf(&b, "%s", names[k]);
-            peer_label(&b, api, ps[i].id);
-            sidecar_buf_printf(&b, " %" PRIu64 "\n", v);
+            sidecar_buf_printf(b, "%s", names[k]);
+            peer_label(b, api, ps[i].id);
+            sidecar_buf_printf(b, " %" PRIu64 "\n", v);
         }
     }
+}
+
+/* The leader's view of each peer's replication: last contact and match index. */
+static void peer_progress_metrics(buf_t *b, sidecar_api_t *api, const raft_t *r)
+{
     raft_progress_t pr[RAFT_MAX_MEMBERS];
     size_t npr = raft_progress(r, pr, RAFT_MAX_MEMBERS);
-    sidecar_metrics_header(&b, "electd_peer_last_contact_seconds", "gauge",
+    sidecar_metrics_header(b, "electd_peer_last_contact_seconds", "gauge",
                            "leader only: time since the peer last answered");
     for (size_t i = 0; i < npr; i++) {
         if (pr[i].id == sidecar_node_id(api->node))
             continue;
-        sidecar_buf_printf(&b, "electd_peer_last_contact_seconds");
-        peer_label(&b, api, pr[i].id);
-        sidecar_buf_printf(&b, " %.3f\n",
+        sidecar_buf_printf(b, "electd_peer_last_contact_seconds");
+        peer_label(b, api, pr[i].id);
+        sidecar_buf_printf(b, " %.3f\n",
                            (double)(raft_now(r) - pr[i].last_contact_tick) * api->cfg->tick_ms /
                                1000.0);
     }
-    sidecar_metrics_header(&b, "electd_peer_match_index", "gauge",
+    sidecar_metrics_header(b, "electd_peer_match_index", "gauge",
                            "leader only: last log index known replicated on the peer");
     for (size_t i = 0; i < npr; i++) {
-        sidecar_buf_printf(&b, "electd_peer_match_index");
-        peer_label(&b, api, pr[i].id);
-        sidecar_buf_printf(&b, " %" PRIu64 "\n", pr[i].match);
+        sidecar_buf_printf(b, "electd_peer_match_index");
+        peer_label(b, api, pr[i].id);
+        sidecar_buf_printf(b, " %" PRIu64 "\n", pr[i].match);
     }
-    counter(&b, "electd_raft_dropped_messages_total",
+}
+
+/* Messages and connections refused: by the core, at the peer port, impostors. */
+static void peer_refusal_metrics(buf_t *b, const raft_t *r, sidecar_transport_t *t)
+{
+    counter(b, "electd_raft_dropped_messages_total",
             "peer messages the Raft core ignored as invalid, stale or unexpected", raft_dropped(r));
-    counter(&b, "electd_peer_rejected_total",
+    counter(b, "electd_peer_rejected_total",
             "inbound peer connections refused or dropped for bad input",
             sidecar_transport_rejected(t));
-    counter(&b, "electd_peer_unknown_dropped_total",
+    counter(b, "electd_peer_unknown_dropped_total",
             "handshakes and frames dropped because the sender is not a member",
             sidecar_transport_unknown_dropped(t));
     sidecar_transport_refusal_t rf[SIDECAR_TRANSPORT_REFUSED_MAX];
@@ -166,22 +179,39 @@ static void h_metrics(http_req_t *req, void *data)
     uint64_t impostors = 0;
     for (size_t i = 0; i < nrf; i++)
         impostors += rf[i].count;
-    counter(&b, "electd_peer_impostor_refused_total",
+    counter(b, "electd_peer_impostor_refused_total",
             "handshakes refused from a second process under a member's name (recent ones)",
             impostors);
+}
 
-    sidecar_metrics_header(&b, "electd_http_requests_total", "counter",
+/* HTTP responses by route and code, connections; log lines dropped. */
+static void http_metrics(buf_t *b, sidecar_api_t *api)
+{
+    sidecar_metrics_header(b, "electd_http_requests_total", "counter",
                            "HTTP responses by method, route and status code");
-    struct http_rows rows = {&b};
+    struct http_rows rows = {b};
     http_server_stats_foreach(api->srv, http_row, &rows);
     http_counters_t hc;
     http_server_counters(api->srv, &hc);
-    gauge(&b, "electd_http_connections_open", "open HTTP connections", (double)hc.connections_open);
-    counter(&b, "electd_http_connections_rejected_total",
+    gauge(b, "electd_http_connections_open", "open HTTP connections", (double)hc.connections_open);
+    counter(b, "electd_http_connections_rejected_total",
             "HTTP connections refused at the connection limit", hc.connections_rejected);
-    counter(&b, "electd_log_dropped_lines_total", "log lines that could not be written",
+    counter(b, "electd_log_dropped_lines_total", "log lines that could not be written",
             sidecar_log_dropped());
+}
 
+static void h_metrics(http_req_t *req, void *data)
+{
+    sidecar_api_t *api = data;
+    buf_t b = {0};
+    const raft_t *r = sidecar_node_raft(api->node);
+    sidecar_transport_t *t = sidecar_node_transport(api->node);
+    core_metrics(&b, api, r);
+    workload_metrics(&b, api);
+    peer_link_metrics(&b, api, t);
+    peer_progress_metrics(&b, api, r);
+    peer_refusal_metrics(&b, r, t);
+    http_metrics(&b, api);
     if (b.failed)
         http_req_reply_error(req, 503, "busy", "out of memory");
     else

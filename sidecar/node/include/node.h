@@ -82,7 +82,9 @@ void sidecar_node_unobserve(sidecar_node_t *n, sidecar_node_observer_t *obs);
 
 void sidecar_node_state(const sidecar_node_t *n, sidecar_node_state_t *out);
 
-/* Wrappers over the core that run the batch they cause at once. Errors: RAFT_E*. */
+/* Wrappers over the core. The batch a call causes runs on the loop after the call returns
+ * (after this turn's input), never inside it: a caller, even one inside an observer callback
+ * (the workload controller), is not called back before it returns. Errors: RAFT_E*. */
 int sidecar_node_propose(sidecar_node_t *n, const void *data, size_t len, uint64_t *index);
 int sidecar_node_read_index(sidecar_node_t *n, uint64_t ctx);
 int sidecar_node_transfer(sidecar_node_t *n, uint64_t target, uint8_t flags);

@@ -1,0 +1,286 @@
+/* node_batch.c — the driver's batch loop: ticks from the boot-time clock and peers' messages
+ * step the core; each ready batch is persisted (one store transaction, fsync), then sent, then
+ * applied, then advanced (etcd's order); what the rest of the daemon sees is published to the
+ * observers. A batch that cannot be persisted or applied is retried, and nothing leaves the
+ * node meanwhile. */
+#include <string.h>
+
+#include "check.h"
+#include "common.h"
+#include "node_int.h"
+#include "vec.h"
+
+#define STORE_RETRY_LOG_NS 1000000000ull /* log a failing store at most once a second */
+#define STORE_RETRY_NS     100000000ull  /* retry a batch that failed at most every 100 ms */
+
+void node_store_failed(sidecar_node_t *n, const char *what, int rv)
+{
+    uint64_t now = uv_hrtime();
+    if (n->store_fail_logged_ns == 0 || now - n->store_fail_logged_ns >= STORE_RETRY_LOG_NS) {
+        SIDECAR_LOG(SIDECAR_LOG_ERROR, "storage failed; will retry", SIDECAR_LOG_STR("op", what),
+                    SIDECAR_LOG_STR("error", store_strerror(rv)),
+                    SIDECAR_LOG_STR("detail", store_errmsg(n->store)));
+        n->store_fail_logged_ns = now;
+    }
+}
+
+/* ---- soft state --------------------------------------------------------------------------- */
+
+static void notify_changed(sidecar_node_t *n)
+{
+    for (sidecar_node_observer_t *o = n->observers; o; o = o->next)
+        if (o->changed_cb)
+            o->changed_cb(o->ud, &n->state);
+}
+
+static void log_leadership(const sidecar_node_state_t *old, const sidecar_node_state_t *s,
+                           sidecar_node_t *n)
+{
+    if (old->role == s->role && old->leader == s->leader && old->term == s->term)
+        return;
+    char leader[64];
+    sidecar_node_member_name(n, s->leader, leader, sizeof(leader));
+    if (old->role != s->role)
+        SIDECAR_LOG(SIDECAR_LOG_INFO, s->role == RAFT_LEADER ? "became leader" : "role changed",
+                    SIDECAR_LOG_STR("from", raft_role_name(old->role)),
+                    SIDECAR_LOG_STR("to", raft_role_name(s->role)),
+                    SIDECAR_LOG_STR("leader", leader));
+    else if (old->leader != s->leader)
+        SIDECAR_LOG(SIDECAR_LOG_INFO, "leader changed", SIDECAR_LOG_STR("leader", leader));
+}
+
+/* Publishes the node as the rest of the daemon sees it. While a batch is failing the store is
+ * not ok and no lease is claimed, whatever the core believes: a leader that cannot persist
+ * must not run the workload. */
+static void publish(sidecar_node_t *n, raft_role_t role, uint64_t leader, uint64_t term,
+                    uint64_t lease_until_tick, bool transfer_stopped)
+{
+    sidecar_node_state_t *s = &n->state;
+    sidecar_node_state_t old = *s;
+    s->role = role;
+    s->term = term;
+    s->leader = leader;
+    s->lease_deadline_ns = role == RAFT_LEADER && lease_until_tick > 0 && !n->batch_failing
+                               ? sidecar_node_tick_ns(n, lease_until_tick)
+                               : 0;
+    s->transfer_stopped = transfer_stopped;
+    s->commit = raft_commit_index(n->raft);
+    s->applied = store_applied_index(n->store);
+    s->store_ok = !n->batch_failing;
+    /* What observers rely on: terms and the applied index only move forward (a stale batch
+     * is never published over the core's newer state), and nothing is committed beyond the
+     * log. */
+    ELECTD_CHECK(s->term >= old.term);
+    ELECTD_CHECK(s->applied >= old.applied);
+    ELECTD_CHECK(s->commit <= raft_last_index(n->raft));
+    log_leadership(&old, s, n);
+    if (memcmp(&old, s, sizeof(old)) != 0)
+        notify_changed(n);
+}
+
+static void update_state(sidecar_node_t *n, const raft_ready_t *rd)
+{
+    publish(n, rd->role, rd->leader, rd->term, rd->lease_until_tick, rd->transfer_stopped);
+}
+
+/* What the core believes now: while a batch is stuck the core keeps stepping and ticking, so
+ * the batch's own soft state grows stale (a leader is deposed by the healthy members). */
+static void publish_live(sidecar_node_t *n, bool transfer_stopped)
+{
+    const raft_t *r = n->raft;
+    publish(n, raft_role(r), raft_leader(r), raft_term(r), raft_lease_until(r), transfer_stopped);
+}
+
+/* Persisting or applying the batch failed (disk full, I/O error); it is retried every
+ * STORE_RETRY_NS. Nothing of it or after it leaves this node meanwhile: no vote grant, no
+ * append acknowledgement, no vote request, no heartbeat. So the member can neither help elect
+ * anyone nor win an election before its vote is durable, and a leader falls silent: the
+ * healthy members elect another within an election timeout (their stickiness outlasts its
+ * lease). The workload stops at once (no lease is published) and the API refuses what
+ * needs the store (store_ok is false). */
+static void batch_failed(sidecar_node_t *n, const char *what, int rv)
+{
+    uint64_t now = uv_hrtime();
+    node_store_failed(n, what, rv);
+    if (!n->batch_failing) {
+        n->batch_failing = true;
+        n->failing_since_ns = now;
+    }
+    n->retry_at_ns = now + STORE_RETRY_NS;
+    publish_live(n, false);
+}
+
+/* The batch that was failing went through: publish the core's present state rather than the
+ * batch's (taken when it first failed) so that nobody sees the term or the role go back. */
+static void batch_recovered(sidecar_node_t *n, const raft_ready_t *rd)
+{
+    n->batch_failing = false;
+    n->store_fail_logged_ns = 0;
+    SIDECAR_LOG(SIDECAR_LOG_INFO, "storage works again",
+                SIDECAR_LOG_UINT("failed_ms", (uv_hrtime() - n->failing_since_ns) / 1000000));
+    bool same = rd->role == raft_role(n->raft) && rd->term == raft_term(n->raft);
+    publish_live(n, same && rd->transfer_stopped);
+}
+
+/* ---- one batch ---------------------------------------------------------------------------- */
+
+/* Messages a leader may send before its batch is durable: they carry its log and commit
+ * index, never a promise (a vote, an acknowledgement) that needs the disk behind it. */
+static bool leader_early(const raft_msg_t *m)
+{
+    return m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT;
+}
+
+/* Sends one message of the batch out. Persisted before sent: a vote, an acknowledgement or a
+ * term leaves only once the batch that records it is on disk; only a leader's appends and
+ * heartbeats may go first (leader_early). */
+static void msg_send(sidecar_node_t *n, const raft_msg_t *m)
+{
+    ELECTD_CHECK(n->batch_out);
+    ELECTD_CHECK(n->persisted || (n->rd.role == RAFT_LEADER && leader_early(m)));
+    sidecar_transport_send(n->transport, m);
+}
+
+static bool batch_take(sidecar_node_t *n)
+{
+    if (!raft_has_ready(n->raft) || raft_ready_get(n->raft, &n->rd) != 0)
+        return false;
+    n->batch_out = true;
+    n->persisted = false;
+    n->sent_early = false;
+    return true;
+}
+
+/* Raft dissertation §10.2.1: a leader may replicate while it writes its own copy; the core
+ * counts that copy towards commit only once this batch is advanced. */
+static void batch_send_early(sidecar_node_t *n, const raft_ready_t *rd)
+{
+    for (size_t i = 0; i < rd->n_msgs; i++)
+        if (leader_early(&rd->msgs[i]))
+            msg_send(n, &rd->msgs[i]);
+    n->sent_early = true;
+}
+
+/* Persists the batch, then sends the rest of its messages. False when the store failed:
+ * nothing leaves this node until the batch is durable. */
+static bool batch_persist(sidecar_node_t *n, const raft_ready_t *rd)
+{
+    int rv = store_save_ready(n->store, rd);
+    if (rv != 0) {
+        batch_failed(n, "persist", rv);
+        return false;
+    }
+    n->persisted = true;
+    if (rd->chunk != NULL && rd->chunk->last)
+        SIDECAR_LOG(SIDECAR_LOG_INFO, "snapshot installed",
+                    SIDECAR_LOG_UINT("index", rd->chunk->meta.index),
+                    SIDECAR_LOG_UINT("bytes", rd->chunk->meta.size));
+    for (size_t i = 0; i < rd->n_msgs; i++)
+        if (!(n->sent_early && leader_early(&rd->msgs[i])))
+            msg_send(n, &rd->msgs[i]);
+    return true;
+}
+
+/* Applies the committed entries to the store and tells the observers what each did. */
+static int batch_apply(sidecar_node_t *n, const raft_ready_t *rd)
+{
+    if (rd->n_committed == 0)
+        return 0;
+    if (BASE_VEC_RESERVE(n->results, n->cap_results, rd->n_committed, 16) != 0)
+        return STORE_ENOMEM;
+    int rv = store_apply(n->store, rd->committed, rd->n_committed, n->results);
+    if (rv != 0)
+        return rv;
+    for (size_t i = 0; i < rd->n_committed; i++) {
+        const store_result_t *res = &n->results[i];
+        if (res->status == STORE_APPLIED_SKIPPED)
+            continue;
+        if (res->type == RAFT_ENTRY_NOOP && res->status == STORE_APPLIED_OK &&
+            res->epoch > n->state.epoch)
+            n->state.epoch = res->epoch;
+        for (sidecar_node_observer_t *o = n->observers; o; o = o->next)
+            if (o->applied_cb)
+                o->applied_cb(o->ud, &rd->committed[i], res);
+    }
+    return 0;
+}
+
+/* Applies the batch, answers its reads, publishes and advances the core. False when applying
+ * failed (the batch is retried). */
+static bool batch_finish(sidecar_node_t *n, const raft_ready_t *rd)
+{
+    int rv = batch_apply(n, rd);
+    if (rv != 0) {
+        batch_failed(n, "apply", rv);
+        return false;
+    }
+    for (size_t i = 0; i < rd->n_reads; i++)
+        for (sidecar_node_observer_t *o = n->observers; o; o = o->next)
+            if (o->read_cb)
+                o->read_cb(o->ud, rd->reads[i].ctx, rd->reads[i].index);
+    if (n->batch_failing)
+        batch_recovered(n, rd);
+    else
+        update_state(n, rd);
+    raft_advance(n->raft);
+    n->batch_out = false;
+    node_peers_sync(n);
+    node_compact(n);
+    node_learner_promote(n);
+    return true;
+}
+
+void node_process(sidecar_node_t *n)
+{
+    if (n->in_process || n->closing)
+        return;
+    n->in_process = true;
+    for (int guard = 0; guard < 1000; guard++) {
+        if (!n->batch_out && !batch_take(n))
+            break;
+        const raft_ready_t *rd = &n->rd;
+        if (n->batch_failing && uv_hrtime() < n->retry_at_ns) {
+            publish_live(n, false);
+            break;
+        }
+        if (!n->persisted && !n->sent_early && rd->role == RAFT_LEADER)
+            batch_send_early(n, rd);
+        if (!n->persisted && !batch_persist(n, rd))
+            break;
+        if (!batch_finish(n, rd))
+            break;
+    }
+    n->in_process = false;
+}
+
+/* ---- what drives it ----------------------------------------------------------------------- */
+
+static void check_cb(uv_check_t *h)
+{
+    sidecar_node_t *n = h->data;
+    uv_check_stop(h);
+    node_process(n);
+}
+
+void node_schedule(sidecar_node_t *n)
+{
+    if (!n->closing)
+        uv_check_start(&n->check, check_cb);
+}
+
+void node_tick_cb(uv_timer_t *h)
+{
+    sidecar_node_t *n = h->data;
+    uint64_t target = (sidecar_clock_boot_ns() - n->start_ns) / n->tick_ns;
+    /* Catch up after a stall: the core must never believe less time has passed than has. */
+    while (raft_now(n->raft) < target)
+        raft_tick(n->raft);
+    node_process(n);
+}
+
+void node_recv_cb(void *ud, const raft_msg_t *m)
+{
+    sidecar_node_t *n = ud;
+    raft_step(n->raft, m);
+    node_schedule(n);
+}

@@ -1,0 +1,74 @@
+/* node_members.c — membership seen from the driver: the transport dials exactly the members
+ * of the configuration in force (with their pinned instance ids), and a leader promotes a
+ * learner once its log has caught up. */
+#include <string.h>
+
+#include "common.h"
+#include "node_int.h"
+
+/* Gives the transport member m's address and, once, the pin loaded at start. */
+static void peer_set(sidecar_node_t *n, const raft_member_t *m)
+{
+    char name[64], host[SIDECAR_TRANSPORT_HOST_MAX];
+    const char *peer;
+    uint16_t port;
+    if (sidecar_member_split(m->addr, name, sizeof(name), &peer) != 0 ||
+        sidecar_config_hostport_parse(peer, host, sizeof(host), &port) != 0) {
+        SIDECAR_LOG(SIDECAR_LOG_ERROR, "member has an unusable address",
+                    SIDECAR_LOG_UINT("id", m->id), SIDECAR_LOG_STR("addr", m->addr));
+        return;
+    }
+    if (sidecar_transport_peer_set(n->transport, m->id, name, host, port) != 0)
+        return;
+    for (size_t k = 0; k < n->n_pins; k++)
+        if (n->pins[k].id == m->id)
+            sidecar_transport_peer_pin(n->transport, m->id, n->pins[k].instance);
+}
+
+void node_peers_sync(sidecar_node_t *n)
+{
+    const raft_conf_t *c = raft_conf(n->raft);
+    /* A joining node hears from members it cannot know yet; once it has a configuration,
+     * only from its members (see transport.h, Admission). */
+    sidecar_transport_admit_unknown(n->transport, c->n == 0);
+    if (memcmp(c, &n->synced_conf, sizeof(*c)) == 0)
+        return;
+    bool removed = false;
+    for (uint32_t i = 0; i < n->synced_conf.n; i++) {
+        uint64_t id = n->synced_conf.members[i].id;
+        if (raft_conf_find(c, id) == NULL && id != n->id) {
+            sidecar_transport_peer_remove(n->transport, id);
+            removed = true;
+        }
+    }
+    for (uint32_t i = 0; i < c->n; i++)
+        if (c->members[i].id != n->id)
+            peer_set(n, &c->members[i]);
+    n->n_pins = 0; /* given to the transport, which now holds them */
+    if (removed)
+        node_pins_save(n); /* a removed member's pin goes: it may come back with a new data dir */
+    n->synced_conf = *c;
+}
+
+/* Leader: a learner whose log has caught up with the commit index becomes a voter (one change
+ * at a time; the core answers RAFT_EBUSY while another is pending, and we try again later). */
+void node_learner_promote(sidecar_node_t *n)
+{
+    if (raft_role(n->raft) != RAFT_LEADER)
+        return;
+    raft_progress_t pr[RAFT_MAX_MEMBERS];
+    size_t np = raft_progress(n->raft, pr, RAFT_MAX_MEMBERS);
+    uint64_t commit = raft_commit_index(n->raft);
+    for (size_t i = 0; i < np; i++) {
+        if (pr[i].voter || pr[i].match < commit)
+            continue;
+        uint64_t index = 0;
+        if (raft_propose_conf(n->raft, RAFT_CONF_PROMOTE, pr[i].id, NULL, &index) == 0) {
+            char name[64];
+            sidecar_node_member_name(n, pr[i].id, name, sizeof(name));
+            SIDECAR_LOG(SIDECAR_LOG_INFO, "promoting a caught-up learner to voter",
+                        SIDECAR_LOG_STR("member", name), SIDECAR_LOG_UINT("index", index));
+        }
+        return;
+    }
+}

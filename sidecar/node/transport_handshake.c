@@ -1,0 +1,326 @@
+/* transport_handshake.c — the cluster handshake on both sides (layout in transport.h):
+ * CHALLENGE with a fresh nonce, HELLO with its HMAC proof, name, addresses and instance id,
+ * and the VERDICT; the admission of the sender, instance-id pins and the impostors refused. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "bytes.h"
+#include "config.h"
+#include "transport_int.h"
+
+static const char *refuse_text(int reason)
+{
+    switch (reason) {
+    case REFUSE_VERSION:
+        return "protocol version mismatch";
+    case REFUSE_CLUSTER:
+        return "peer belongs to another cluster";
+    case REFUSE_TOKEN:
+        return "cluster token mismatch";
+    case REFUSE_NOT_ME:
+        return "peer dialled the wrong node";
+    case REFUSE_UNKNOWN:
+        return "not a member of the configuration";
+    case REFUSE_IMPOSTOR:
+        return "another process (another data directory) already holds this member's name";
+    default:
+        return "refused";
+    }
+}
+
+/* proof = HMAC-SHA256(token, nonce || cluster_id || from || to || instance || n || text) */
+static void proof(const struct sidecar_transport *t, const uint8_t nonce[NONCE_LEN], uint64_t from,
+                  uint64_t to, const uint8_t instance[INSTANCE_LEN], const uint8_t *text,
+                  size_t text_len, uint8_t out[SIDECAR_SHA256_LEN])
+{
+    uint8_t msg[NONCE_LEN + 24 + INSTANCE_LEN + 1 + HTTP_ADDR_MAX];
+    size_t off = 0;
+    memcpy(msg, nonce, NONCE_LEN);
+    off += NONCE_LEN;
+    base_le_store64(msg + off, t->cfg.cluster_id);
+    base_le_store64(msg + off + 8, from);
+    base_le_store64(msg + off + 16, to);
+    off += 24;
+    memcpy(msg + off, instance, INSTANCE_LEN);
+    off += INSTANCE_LEN;
+    msg[off++] = (uint8_t)text_len;
+    memcpy(msg + off, text, text_len);
+    sidecar_hmac_sha256(t->token, t->token_len, msg, off + text_len, out);
+}
+
+static uint64_t unix_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void hex_format(const uint8_t *b, size_t n, char *out)
+{
+    for (size_t i = 0; i < n; i++)
+        snprintf(out + 2 * i, 3, "%02x", b[i]);
+}
+
+/* ---- client: HELLO, then the verdict ------------------------------------------------------ */
+
+static int send_hello(struct out_conn *c)
+{
+    struct sidecar_transport *t = c->t;
+    struct peer *p = c->peer;
+    uint8_t hello[HELLO_LEN + 1 + HTTP_ADDR_MAX];
+    memcpy(hello, "ELHI", 4);
+    base_le_store16(hello + 4, SIDECAR_TRANSPORT_VERSION);
+    base_le_store64(hello + 6, t->cfg.cluster_id);
+    base_le_store64(hello + 14, t->cfg.self_id);
+    base_le_store64(hello + 22, p->id);
+    memcpy(hello + HELLO_INSTANCE, t->instance, INSTANCE_LEN);
+    proof(t, c->hs + 6, t->cfg.self_id, p->id, t->instance, (const uint8_t *)t->http, t->http_len,
+          hello + HELLO_PROOF);
+    hello[HELLO_LEN] = (uint8_t)t->http_len;
+    memcpy(hello + HELLO_LEN + 1, t->http, t->http_len);
+    return transport_write((uv_stream_t *)&c->tcp, NULL, hello, HELLO_LEN + 1 + t->http_len);
+}
+
+/* ELOK: the connection is ready for frames. */
+static void out_admitted(struct out_conn *c)
+{
+    struct peer *p = c->peer;
+    c->state = OUT_READY;
+    uv_timer_stop(&p->timer);
+    transport_addrs_release(p);
+    p->attempts = 0;
+    p->st.connected = true;
+    p->st.connects++;
+    SIDECAR_LOG(SIDECAR_LOG_INFO, "peer connected", SIDECAR_LOG_UINT("peer", p->id),
+                SIDECAR_LOG_STR("name", p->name), SIDECAR_LOG_STR("host", p->host),
+                SIDECAR_LOG_UINT("port", p->port), SIDECAR_LOG_STR("addr", p->addr_used));
+}
+
+static void out_verdict(struct out_conn *c)
+{
+    struct peer *p = c->peer;
+    const uint8_t *v = c->hs + CHALLENGE_LEN;
+    if (memcmp(v, "ELOK", 4) == 0) {
+        out_admitted(c);
+        return;
+    }
+    bool no = memcmp(v, "ELNO", 4) == 0;
+    if (no && v[4] == REFUSE_IMPOSTOR)
+        SIDECAR_LOG(SIDECAR_LOG_ERROR,
+                    "peer refused us: it knows another process (another data directory) under "
+                    "our name; if our data directory was replaced, remove this member and add it "
+                    "again",
+                    SIDECAR_LOG_STR("self", c->t->name), SIDECAR_LOG_STR("peer_name", p->name),
+                    SIDECAR_LOG_UINT("peer", p->id), SIDECAR_LOG_STR("addr", p->addr_used));
+    else
+        SIDECAR_LOG(SIDECAR_LOG_WARN, "peer refused us", SIDECAR_LOG_UINT("peer", p->id),
+                    SIDECAR_LOG_STR("name", p->name),
+                    SIDECAR_LOG_STR("reason", no ? refuse_text(v[4]) : "garbage"));
+    p->next_ai = NULL; /* an electd answered: the other addresses would not change that */
+    transport_out_close(c, "refused", 0);
+}
+
+void transport_out_handshake(struct out_conn *c)
+{
+    if (!c->hello_sent && c->hs_len >= CHALLENGE_LEN) {
+        if (memcmp(c->hs, "ELCH", 4) != 0 ||
+            base_le_load16(c->hs + 4) != SIDECAR_TRANSPORT_VERSION) {
+            transport_out_close(c, "bad challenge (not an electd peer port, or another version)",
+                                0);
+            return;
+        }
+        int rv = send_hello(c);
+        if (rv != 0) {
+            transport_out_close(c, "write failed", rv);
+            return;
+        }
+        c->hello_sent = true;
+    }
+    if (c->hello_sent && c->hs_len == CHALLENGE_LEN + VERDICT_LEN)
+        out_verdict(c);
+}
+
+/* ---- server: the challenge, then HELLO ---------------------------------------------------- */
+
+int transport_challenge_send(struct in_conn *c)
+{
+    transport_random_fill(c->nonce, NONCE_LEN);
+    uint8_t ch[CHALLENGE_LEN];
+    memcpy(ch, "ELCH", 4);
+    base_le_store16(ch + 4, SIDECAR_TRANSPORT_VERSION);
+    memcpy(ch + 6, c->nonce, NONCE_LEN);
+    return transport_in_write(c, ch, sizeof(ch));
+}
+
+static void in_refuse(struct in_conn *c, int reason, uint64_t from)
+{
+    struct sidecar_transport *t = c->t;
+    t->rejected++;
+    if (reason != REFUSE_UNKNOWN && reason != REFUSE_IMPOSTOR)
+        SIDECAR_LOG(SIDECAR_LOG_WARN, "refused peer connection", SIDECAR_LOG_UINT("from", from),
+                    SIDECAR_LOG_STR("remote", c->remote),
+                    SIDECAR_LOG_STR("reason", refuse_text(reason)));
+    uint8_t v[VERDICT_LEN] = {'E', 'L', 'N', 'O', (uint8_t)reason};
+    transport_in_write(c, v, sizeof(v));
+    transport_in_close(c);
+}
+
+/* The HELLO's text "<name> <http> <peer>", split in place (fields may be empty). */
+typedef struct hello_text {
+    char buf[HTTP_ADDR_MAX + 1];
+    const char *name, *http, *peer;
+} hello_text_t;
+
+static void hello_text_split(hello_text_t *h, const uint8_t *text, size_t len)
+{
+    bool has_nul = memchr(text, '\0', len) != NULL;
+    memcpy(h->buf, text, len);
+    h->buf[len] = '\0';
+    char *sp1 = strchr(h->buf, ' ');
+    char *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
+    h->name = h->buf;
+    h->http = h->peer = "";
+    if (sp1 != NULL) {
+        *sp1 = '\0';
+        h->http = sp1 + 1;
+    }
+    if (sp2 != NULL) {
+        *sp2 = '\0';
+        h->peer = sp2 + 1;
+    }
+    if (has_nul || strlen(h->name) >= SIDECAR_TRANSPORT_NAME_MAX)
+        h->name = h->http = h->peer = "";
+}
+
+/* Lists a refused impostor (the newest SIDECAR_TRANSPORT_REFUSED_MAX, one row per id and
+ * instance). */
+static void record_refusal(struct in_conn *c, uint64_t id, const hello_text_t *h,
+                           const uint8_t instance[INSTANCE_LEN])
+{
+    struct sidecar_transport *t = c->t;
+    char inst[2 * INSTANCE_LEN + 1];
+    hex_format(instance, INSTANCE_LEN, inst);
+    sidecar_transport_refusal_t *r = NULL, *oldest = &t->refused[0];
+    for (size_t i = 0; i < SIDECAR_TRANSPORT_REFUSED_MAX && r == NULL; i++) {
+        sidecar_transport_refusal_t *x = &t->refused[i];
+        if (x->count > 0 && x->id == id && strcmp(x->instance, inst) == 0)
+            r = x;
+        else if (x->last_unix_ms < oldest->last_unix_ms)
+            oldest = x;
+    }
+    uint64_t now = unix_ms();
+    if (r == NULL) {
+        r = oldest;
+        memset(r, 0, sizeof(*r));
+        r->id = id;
+        r->first_unix_ms = now;
+        memcpy(r->instance, inst, sizeof(inst));
+    }
+    transport_name_copy(r->name, h->name);
+    snprintf(r->remote, sizeof(r->remote), "%s", c->remote);
+    snprintf(r->advertised, sizeof(r->advertised), "%s %s", h->http, h->peer);
+    r->last_unix_ms = now;
+    r->count++;
+}
+
+/* A second process under p's member id (another instance id than the pinned one). */
+static int refuse_impostor(struct in_conn *c, const struct peer *p, const uint8_t *instance,
+                           const hello_text_t *h)
+{
+    record_refusal(c, p->id, h, instance);
+    char seen[2 * INSTANCE_LEN + 1], pinned[2 * INSTANCE_LEN + 1];
+    hex_format(instance, INSTANCE_LEN, seen);
+    hex_format(p->pin, INSTANCE_LEN, pinned);
+    SIDECAR_LOG(SIDECAR_LOG_ERROR,
+                "refused a second process under a member's name (another data directory)",
+                SIDECAR_LOG_STR("self", c->t->name), SIDECAR_LOG_STR("name", h->name),
+                SIDECAR_LOG_STR("member", p->name), SIDECAR_LOG_UINT("id", p->id),
+                SIDECAR_LOG_STR("remote", c->remote), SIDECAR_LOG_STR("http", h->http),
+                SIDECAR_LOG_STR("peer_addr", h->peer), SIDECAR_LOG_STR("instance", seen),
+                SIDECAR_LOG_STR("pinned_instance", pinned));
+    return REFUSE_IMPOSTOR;
+}
+
+/* Admission and the instance pin of a handshaken peer. Returns 0 or a REFUSE_ reason. */
+static int hello_admit(struct in_conn *c, uint64_t from, const uint8_t *instance,
+                       const hello_text_t *h)
+{
+    struct sidecar_transport *t = c->t;
+    if (!transport_admitted(t, from)) {
+        transport_stranger_dropped(c, from, "handshake");
+        return REFUSE_UNKNOWN;
+    }
+    struct peer *p = transport_peer_find(t, from, NULL);
+    char host[SIDECAR_TRANSPORT_HOST_MAX];
+    uint16_t port;
+    if (p == NULL && t->admit_unknown && t->n_peers < RAFT_MAX_MEMBERS &&
+        sidecar_config_hostport_parse(h->peer, host, sizeof(host), &port) == 0) {
+        /* We are joining and have not applied the configuration that names this member yet:
+         * dial it back at the address it advertised, or we could never answer. */
+        SIDECAR_LOG(SIDECAR_LOG_INFO, "dialling back a peer not yet in our configuration",
+                    SIDECAR_LOG_UINT("peer", from), SIDECAR_LOG_STR("name", h->name),
+                    SIDECAR_LOG_STR("host", host), SIDECAR_LOG_UINT("port", port));
+        p = transport_peer_add(t, from, h->name, host, port, false);
+    }
+    if (p == NULL)
+        return 0;
+    if (p->pinned && memcmp(p->pin, instance, INSTANCE_LEN) != 0)
+        return refuse_impostor(c, p, instance, h);
+    if (!p->pinned) {
+        memcpy(p->pin, instance, INSTANCE_LEN);
+        p->pinned = true;
+        if (p->member && t->cfg.pinned_cb != NULL)
+            t->cfg.pinned_cb(t->cfg.ud);
+    }
+    snprintf(p->http, sizeof(p->http), "%s", h->http);
+    return 0;
+}
+
+/* The HELLO's fixed fields: version, cluster, addressee, proof. Returns 0 or a REFUSE_
+ * reason. */
+static int hello_verify(struct in_conn *c, const uint8_t *h, uint64_t from)
+{
+    struct sidecar_transport *t = c->t;
+    uint64_t to = base_le_load64(h + 22);
+    if (base_le_load16(h + 4) != SIDECAR_TRANSPORT_VERSION)
+        return REFUSE_VERSION;
+    if (base_le_load64(h + 6) != t->cfg.cluster_id)
+        return REFUSE_CLUSTER;
+    if (to != t->cfg.self_id || from == 0 || from == t->cfg.self_id)
+        return REFUSE_NOT_ME;
+    uint8_t want[SIDECAR_SHA256_LEN];
+    proof(t, c->nonce, from, to, h + HELLO_INSTANCE, h + HELLO_LEN + 1, h[HELLO_LEN], want);
+    if (!sidecar_mem_equal(want, h + HELLO_PROOF, sizeof(want)))
+        return REFUSE_TOKEN;
+    return 0;
+}
+
+void transport_hello_check(struct in_conn *c)
+{
+    const uint8_t *h = c->buf;
+    if (memcmp(h, "ELHI", 4) != 0) {
+        transport_in_bad_input(c, "not an electd handshake");
+        return;
+    }
+    uint64_t from = base_le_load64(h + 14);
+    size_t text_len = h[HELLO_LEN];
+    int reason = hello_verify(c, h, from);
+    if (reason == 0) {
+        hello_text_t text;
+        hello_text_split(&text, h + HELLO_LEN + 1, text_len);
+        reason = hello_admit(c, from, h + HELLO_INSTANCE, &text);
+    }
+    if (reason != 0) {
+        in_refuse(c, reason, from);
+        return;
+    }
+    c->from = from;
+    c->state = IN_READY;
+    uv_timer_stop(&c->timer);
+    uint8_t ok[VERDICT_LEN] = {'E', 'L', 'O', 'K', 0};
+    transport_in_write(c, ok, sizeof(ok));
+    size_t used = HELLO_LEN + 1 + text_len;
+    c->len -= used;
+    memmove(c->buf, c->buf + used, c->len);
+}

@@ -1,0 +1,214 @@
+/* transport_inbound.c — the listener on --listen-peer and the connections peers make to us:
+ * bounded in number, in handshake time and in the bytes buffered while a frame arrives. We
+ * only read from them (the challenge and the verdict aside). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "transport_int.h"
+#include "vec.h"
+
+static void in_handle_close_cb(uv_handle_t *h)
+{
+    struct in_conn *c = h->data;
+    struct sidecar_transport *t = c->t;
+    t->pending--;
+    if (--c->open_handles == 0) {
+        free(c->buf);
+        free(c);
+    }
+    transport_maybe_finish_close(t);
+}
+
+void transport_in_close(struct in_conn *c)
+{
+    if (c->state == IN_CLOSING)
+        return;
+    c->state = IN_CLOSING;
+    struct sidecar_transport *t = c->t;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        t->inbound = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    t->n_inbound--;
+    uv_close((uv_handle_t *)&c->tcp, in_handle_close_cb);
+    uv_close((uv_handle_t *)&c->timer, in_handle_close_cb);
+}
+
+void transport_in_bad_input(struct in_conn *c, const char *why)
+{
+    c->t->rejected++;
+    SIDECAR_LOG(SIDECAR_LOG_WARN, "dropping peer connection", SIDECAR_LOG_UINT("from", c->from),
+                SIDECAR_LOG_STR("reason", why));
+    transport_in_close(c);
+}
+
+/* The inbound side writes only the challenge and the verdict: no queue accounting. */
+static void in_write_cb(uv_write_t *req, int status)
+{
+    (void)status;
+    free(req);
+}
+
+int transport_in_write(struct in_conn *c, const void *data, size_t len)
+{
+    struct {
+        uv_write_t req;
+        uv_buf_t b;
+        uint8_t data[CHALLENGE_LEN];
+    } *w = malloc(sizeof(*w));
+    if (w == NULL)
+        return UV_ENOMEM;
+    memcpy(w->data, data, len);
+    w->b = uv_buf_init((char *)w->data, (unsigned)len);
+    int rv = uv_write(&w->req, (uv_stream_t *)&c->tcp, &w->b, 1, in_write_cb);
+    if (rv != 0)
+        free(w);
+    return rv;
+}
+
+/* Room for the next read: up to READ_CHUNK more, never more than one whole frame and a
+ * chunk; when the buffer cannot grow, read_cb gets UV_ENOBUFS and closes. */
+static void in_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct in_conn *c = h->data;
+    (void)suggested;
+    size_t want = c->len + READ_CHUNK;
+    size_t limit = RAFT_FRAME_MAX + READ_CHUNK;
+    if (want > limit)
+        want = limit;
+    (void)BASE_VEC_RESERVE(c->buf, c->cap, want, want); /* exactly want, or unchanged */
+    if (c->cap <= c->len) {
+        *buf = uv_buf_init(NULL, 0);
+        return;
+    }
+    *buf = uv_buf_init((char *)c->buf + c->len, (unsigned)(c->cap - c->len));
+}
+
+static void in_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct in_conn *c = s->data;
+    (void)buf;
+    if (c->state == IN_CLOSING)
+        return;
+    if (nread < 0) {
+        if (nread == UV_ENOBUFS)
+            transport_in_bad_input(c, "out of buffer space");
+        else
+            transport_in_close(c);
+        return;
+    }
+    c->len += (size_t)nread;
+    if (c->state == IN_HANDSHAKE) {
+        if (c->len < HELLO_LEN + 1 || c->len < HELLO_LEN + 1 + (size_t)c->buf[HELLO_LEN])
+            return;
+        transport_hello_check(c);
+    }
+    if (c->state == IN_READY)
+        transport_frames_deliver(c);
+}
+
+static void in_timeout_cb(uv_timer_t *timer)
+{
+    struct in_conn *c = timer->data;
+    transport_in_bad_input(c, "handshake timed out");
+}
+
+/* A new inbound connection, linked into t->inbound (so that in_close can unlink it). */
+static struct in_conn *in_conn_new(struct sidecar_transport *t)
+{
+    struct in_conn *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
+    c->t = t;
+    uv_tcp_init(t->cfg.loop, &c->tcp);
+    uv_timer_init(t->cfg.loop, &c->timer);
+    c->tcp.data = c->timer.data = c;
+    c->open_handles = 2;
+    t->pending += 2;
+    c->next = t->inbound;
+    if (t->inbound)
+        t->inbound->prev = c;
+    t->inbound = c;
+    t->n_inbound++;
+    return c;
+}
+
+static void accept_cb(uv_stream_t *server, int status)
+{
+    struct sidecar_transport *t = server->data;
+    if (status != 0 || t->closing)
+        return;
+    struct in_conn *c = in_conn_new(t);
+    if (c == NULL)
+        return;
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+        transport_in_close(c);
+        return;
+    }
+    if (t->n_inbound > t->cfg.max_inbound) {
+        t->rejected++;
+        SIDECAR_LOG(SIDECAR_LOG_WARN, "refused peer connection",
+                    SIDECAR_LOG_STR("reason", "too many inbound connections"));
+        transport_in_close(c);
+        return;
+    }
+    struct sockaddr_storage remote;
+    int rlen = sizeof(remote);
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&remote, &rlen) == 0)
+        transport_sockaddr_format((struct sockaddr *)&remote, c->remote, sizeof(c->remote));
+    uv_tcp_nodelay(&c->tcp, 1);
+    if (transport_challenge_send(c) != 0 ||
+        uv_read_start((uv_stream_t *)&c->tcp, in_alloc_cb, in_read_cb) != 0) {
+        transport_in_close(c);
+        return;
+    }
+    uv_timer_start(&c->timer, in_timeout_cb, t->cfg.handshake_ms, 0);
+}
+
+/* ---- the listener ------------------------------------------------------------------------- */
+
+static void listener_close_cb(uv_handle_t *h)
+{
+    struct sidecar_transport *t = h->data;
+    t->pending--;
+    transport_maybe_finish_close(t);
+}
+
+void transport_listener_close(struct sidecar_transport *t)
+{
+    uv_close((uv_handle_t *)&t->listener, listener_close_cb);
+}
+
+int transport_listen(struct sidecar_transport *t, char *errbuf, size_t errlen)
+{
+    const sidecar_transport_config_t *cfg = &t->cfg;
+    struct sockaddr_storage ss;
+    int rv = uv_ip4_addr(cfg->listen_host, cfg->listen_port, (struct sockaddr_in *)&ss);
+    if (rv != 0)
+        rv = uv_ip6_addr(cfg->listen_host, cfg->listen_port, (struct sockaddr_in6 *)&ss);
+    uv_tcp_init(cfg->loop, &t->listener);
+    t->listener.data = t;
+    t->pending = 1;
+    if (rv == 0)
+        rv = uv_tcp_bind(&t->listener, (struct sockaddr *)&ss, 0);
+    if (rv == 0)
+        rv = uv_listen((uv_stream_t *)&t->listener, 128, accept_cb);
+    if (rv != 0) {
+        if (errbuf != NULL)
+            snprintf(errbuf, errlen, "cannot listen for peers on %s:%u: %s", cfg->listen_host,
+                     cfg->listen_port, uv_strerror(rv));
+        /* t is freed when the listener's close completes, on the caller's next loop turn. */
+        t->closing = true;
+        transport_listener_close(t);
+        return SIDECAR_TRANSPORT_ELISTEN;
+    }
+    struct sockaddr_storage bound;
+    int blen = sizeof(bound);
+    uv_tcp_getsockname(&t->listener, (struct sockaddr *)&bound, &blen);
+    t->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                : ((struct sockaddr_in *)&bound)->sin_port);
+    return 0;
+}
