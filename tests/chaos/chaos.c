@@ -40,7 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "check.h"
+#include "chaos_check.h"
 #include "events.h"
 #include "httpc.h"
 #include "net.h"

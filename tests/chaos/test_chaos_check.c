@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "check.h"
+#include "chaos_check.h"
 
 #define MS 1000000ull
 

@@ -1,4 +1,4 @@
-/* check.h — the chaos harness's checkers, kept apart from the harness so that they can be fed
+/* chaos_check.h — the chaos harness's checkers, kept apart from the harness so that they can be fed
  * hand-made histories (test_chaos_check.c shows that each of them can fail):
  *
  *   - linearizability of a single-key register with put / compare-and-set / get, by a
