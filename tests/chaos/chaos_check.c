@@ -1,5 +1,5 @@
-/* chaos_check.c — the chaos harness's checkers (see chaos_check.h). The linearizability search follows
- * Wing & Gong's algorithm with Lowe's memoisation: walk the time-ordered list of call and
+/* chaos_check.c — the chaos harness's checkers (see chaos_check.h). The linearizability search
+ * follows Wing & Gong's algorithm with Lowe's memoisation: walk the time-ordered list of call and
  * return events, linearize a call whose model step is legal, backtrack at a return whose call
  * is not yet linearized, and never revisit a (set of linearized ops, register state) pair. */
 #include "chaos_check.h"
