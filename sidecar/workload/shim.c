@@ -3,6 +3,7 @@
 #include "shim.h"
 
 #include "common.h"
+#include "lease.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -68,10 +69,10 @@ int sidecar_shim_main(int argc, char **argv)
     if (getppid() != parent)
         parent_died = 1;
 
-    uint64_t deadline = 0; /* 0 until electd sends one: then the workload may not run */
+    workload_watchdog_t wd;
+    workload_watchdog_init(&wd, fd >= 0, stop_ns);
     if (fd < 0) {
         /* A hook: no lease to watch, but still its own group, tied to electd's life. */
-        deadline = UINT64_MAX;
         goto spawn;
     }
     uint8_t first[SIDECAR_SHIM_MSG];
@@ -91,8 +92,10 @@ int sidecar_shim_main(int argc, char **argv)
         say("no lease deadline from electd; not starting the workload");
         return 3;
     }
+    uint64_t deadline;
     memcpy(&deadline, first + 1, sizeof(deadline));
-    if (sidecar_clock_boot_ns() >= deadline) {
+    workload_watchdog_renew(&wd, deadline);
+    if (sidecar_clock_boot_ns() >= wd.deadline_ns) {
         say("lease already expired; not starting the workload");
         return 3;
     }
@@ -121,9 +124,6 @@ spawn:;
     setpgid(child, child); /* both sides, so there is no race with the first kill() */
 
     bool pipe_open = fd >= 0;
-    bool watchdog = fd >= 0;
-    bool termed = false;
-    uint64_t kill_at = 0; /* 0: no forced kill scheduled besides the deadline */
     uint8_t buf[SIDECAR_SHIM_MSG];
     size_t have = 0;
     int status = 0;
@@ -132,31 +132,22 @@ spawn:;
         if (w == child)
             break;
         uint64_t now = sidecar_clock_boot_ns();
-        bool stop = parent_died || (watchdog && !pipe_open);
-        if (!termed && (stop || (watchdog && now + stop_ns >= deadline))) {
+        bool stop = parent_died || (wd.watch && !pipe_open);
+        if (workload_watchdog_term_due(&wd, stop, now)) {
             say(stop ? "electd is gone: stopping the workload"
                      : "lease about to expire unrenewed: stopping the workload");
             kill(-child, SIGTERM);
-            termed = true;
-            if (kill_at == 0 || now + stop_ns < kill_at)
-                kill_at = now + stop_ns;
+            workload_watchdog_termed(&wd, now);
         }
-        uint64_t hard = kill_at && kill_at < deadline ? kill_at : deadline;
-        if (now >= hard) {
-            say(now >= deadline ? "lease expired: killing the workload"
-                                : "stop timeout: killing the workload");
+        if (now >= workload_watchdog_kill_ns(&wd)) {
+            say(now >= wd.deadline_ns ? "lease expired: killing the workload"
+                                      : "stop timeout: killing the workload");
             kill(-child, SIGKILL);
-            /* Reap it below; nothing more to schedule. */
-            kill_at = deadline = UINT64_MAX;
             waitpid(child, &status, 0);
             break;
         }
-        uint64_t next = termed ? hard : deadline - (stop_ns < deadline ? stop_ns : deadline);
-        if (!watchdog && !termed)
-            next = now + 100000000ull;
-        int timeout_ms = next > now ? (int)((next - now) / 1000000 + 1) : 0;
-        if (timeout_ms > 100)
-            timeout_ms = 100; /* also notices SIGCHLD / parent death promptly */
+        /* At most 100 ms: also notices SIGCHLD / parent death promptly. */
+        int timeout_ms = workload_watchdog_wait_ms(&wd, now, 100);
         struct pollfd p = {.fd = fd, .events = POLLIN};
         int pr = pipe_open ? poll(&p, 1, timeout_ms) : poll(NULL, 0, timeout_ms);
         if (pr > 0 && pipe_open) {
@@ -171,12 +162,11 @@ spawn:;
             have = 0;
             uint64_t v;
             memcpy(&v, buf + 1, sizeof(v));
-            if (buf[0] == 'D' && !termed) {
-                deadline = v;
-            } else if (buf[0] == 'T' && !termed) {
+            if (buf[0] == 'D') {
+                workload_watchdog_renew(&wd, v);
+            } else if (buf[0] == 'T' && !wd.termed) {
                 kill(-child, SIGTERM);
-                termed = true;
-                kill_at = sidecar_clock_boot_ns() + stop_ns;
+                workload_watchdog_termed(&wd, sidecar_clock_boot_ns());
             }
         }
     }

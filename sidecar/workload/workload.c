@@ -18,6 +18,7 @@
 
 #include "common.h"
 #include "credential.h"
+#include "lease.h"
 #include "shim.h"
 
 #define ROLE_KEY         "workload_role" /* node-local: the role last handed to the workload */
@@ -823,21 +824,20 @@ static void hooks_step(sidecar_workload_t *w, bool want)
 
 /* ---- the lease timeline ---------------------------------------------------------------------- */
 
+static uint64_t stop_ns(const sidecar_workload_t *w)
+{
+    return (uint64_t)w->cfg->stop_timeout_ms * 1000000ull;
+}
+
 static bool want_primary(sidecar_workload_t *w)
 {
-    const sidecar_node_state_t *st = &w->st;
-    if (w->shutting_down || w->recovering)
-        return false;
-    if (w->handover && st->term == w->handover_term)
-        return false;
-    if (w->gave_up_term != 0 && st->term == w->gave_up_term)
-        return false;
-    if (st->role != RAFT_LEADER || st->epoch != st->term || st->lease_deadline_ns == 0)
-        return false;
-    uint64_t stop_ns = (uint64_t)w->cfg->stop_timeout_ms * 1000000ull;
-    if (sidecar_clock_boot_ns() + stop_ns >= st->lease_deadline_ns)
-        return false;
-    return now_ms() >= w->backoff_until_ms;
+    workload_lease_holds_t h = {.shutting_down = w->shutting_down,
+                                .recovering = w->recovering,
+                                .handover = w->handover,
+                                .handover_term = w->handover_term,
+                                .gave_up_term = w->gave_up_term,
+                                .backoff_until_ms = w->backoff_until_ms};
+    return workload_lease_want_primary(&w->st, &h, stop_ns(w), sidecar_clock_boot_ns());
 }
 
 static void timer_cb(uv_timer_t *t)
@@ -850,23 +850,9 @@ static void schedule(sidecar_workload_t *w)
 {
     if (!w->timer_open)
         return;
-    uint64_t delay = EVAL_MS;
-    /* Only a running primary waits for the stop point; once stopping, it is in the past. */
-    if (w->st.lease_deadline_ns != 0 && w->state == SIDECAR_WORKLOAD_PRIMARY) {
-        uint64_t stop_ns = (uint64_t)w->cfg->stop_timeout_ms * 1000000ull;
-        uint64_t now = sidecar_clock_boot_ns();
-        uint64_t at = w->st.lease_deadline_ns > stop_ns ? w->st.lease_deadline_ns - stop_ns : 0;
-        uint64_t d = at > now ? (at - now) / 1000000 : 0;
-        if (d < delay)
-            delay = d;
-    }
-    uint64_t now = now_ms();
-    if (w->backoff_until_ms > now && w->backoff_until_ms - now < delay)
-        delay = w->backoff_until_ms - now;
-    /* Never 0: re-armed from its own callback, a 0 ms timer is due again at once and libuv
-     * (1.44) never leaves its timer loop — no I/O, no signals (found by the chaos harness). */
-    if (delay == 0)
-        delay = 1;
+    uint64_t delay =
+        workload_lease_wake_ms(&w->st, w->state == SIDECAR_WORKLOAD_PRIMARY, stop_ns(w),
+                               w->backoff_until_ms, sidecar_clock_boot_ns(), EVAL_MS);
     uv_timer_start(&w->timer, timer_cb, delay, 0);
 }
 
@@ -939,8 +925,8 @@ static void evaluate(sidecar_workload_t *w)
             set_state(w, SIDECAR_WORKLOAD_STOPPING);
             send_ctl(w, 'T', 0);
         } else if (w->state == SIDECAR_WORKLOAD_PRIMARY &&
-                   w->st.lease_deadline_ns > w->sent_deadline_ns) {
-            w->sent_deadline_ns = w->st.lease_deadline_ns;
+                   workload_lease_renewal_ns(&w->st, w->sent_deadline_ns) != 0) {
+            w->sent_deadline_ns = workload_lease_renewal_ns(&w->st, w->sent_deadline_ns);
             send_ctl(w, 'D', w->sent_deadline_ns);
         }
     } else if (w->mode == MODE_HOOKS) {
