@@ -108,10 +108,12 @@ void workload_strv_free(char **v)
 static void child_handle_closed(uv_handle_t *h)
 {
     struct workload_child *c = h->data;
+    ELECTD_CHECK(c->handles > 0);
     if (--c->handles > 0)
         return;
     sidecar_workload_t *w = c->w;
     free(c);
+    ELECTD_CHECK(w->open_children > 0);
     w->open_children--;
     workload_close_done(w);
 }

@@ -32,6 +32,10 @@ void workload_set_state(sidecar_workload_t *w, sidecar_workload_state_t s)
 {
     if (w->state == s)
         return;
+    /* Only a mode that runs something leaves standby, and only hooks have a "starting". */
+    ELECTD_CHECK(s == SIDECAR_WORKLOAD_STANDBY || w->mode == MODE_SUPERVISE ||
+                 w->mode == MODE_HOOKS);
+    ELECTD_CHECK(s != SIDECAR_WORKLOAD_STARTING || w->mode == MODE_HOOKS);
     SIDECAR_LOG(SIDECAR_LOG_INFO, "workload state",
                 SIDECAR_LOG_STR("from", sidecar_workload_state_name(w->state)),
                 SIDECAR_LOG_STR("to", sidecar_workload_state_name(s)));
@@ -51,12 +55,7 @@ void workload_persist_role(sidecar_workload_t *w, const char *role)
 
 /* ---- the evaluation ---------------------------------------------------------------------- */
 
-static uint64_t stop_ns(const sidecar_workload_t *w)
-{
-    return (uint64_t)w->cfg->stop_timeout_ms * 1000000ull;
-}
-
-static bool want_primary(sidecar_workload_t *w)
+static bool want_primary(const sidecar_workload_t *w, uint64_t now_ns)
 {
     workload_lease_holds_t h = {.shutting_down = w->shutting_down,
                                 .recovering = w->recovering,
@@ -64,7 +63,7 @@ static bool want_primary(sidecar_workload_t *w)
                                 .handover_term = w->handover_term,
                                 .gave_up_term = w->gave_up_term,
                                 .backoff_until_ms = w->backoff_until_ms};
-    return workload_lease_want_primary(&w->st, &h, stop_ns(w), sidecar_clock_boot_ns());
+    return workload_lease_want_primary(&w->st, &h, workload_stop_ns(w), now_ns);
 }
 
 static void timer_cb(uv_timer_t *t)
@@ -78,7 +77,7 @@ static void schedule(sidecar_workload_t *w)
     if (!w->timer_open)
         return;
     uint64_t delay =
-        workload_lease_wake_ms(&w->st, w->state == SIDECAR_WORKLOAD_PRIMARY, stop_ns(w),
+        workload_lease_wake_ms(&w->st, w->state == SIDECAR_WORKLOAD_PRIMARY, workload_stop_ns(w),
                                w->backoff_until_ms, sidecar_clock_boot_ns(), EVAL_MS);
     uv_timer_start(&w->timer, timer_cb, delay, 0);
 }
@@ -104,15 +103,16 @@ void workload_evaluate(sidecar_workload_t *w)
 {
     if (w->close_cb != NULL)
         return;
+    uint64_t now_ns = sidecar_clock_boot_ns();
     switch (w->mode) {
     case MODE_WITNESS:
         workload_witness_step(w, EVAL_MS);
         break;
     case MODE_SUPERVISE:
-        workload_supervise_step(w, want_primary(w));
+        workload_supervise_step(w, want_primary(w, now_ns), now_ns);
         break;
     case MODE_HOOKS:
-        workload_hooks_step(w, want_primary(w));
+        workload_hooks_step(w, want_primary(w, now_ns), now_ns);
         break;
     case MODE_NONE:
         break;

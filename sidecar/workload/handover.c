@@ -17,6 +17,8 @@ void workload_handover_arm(sidecar_workload_t *w, uint64_t target)
  * out our lease as after a crash (raft_transfer). */
 static int transfer(sidecar_workload_t *w)
 {
+    /* The transfer leaves only once nothing runs here: the successor may start at once. */
+    ELECTD_CHECK(w->state == SIDECAR_WORKLOAD_STANDBY && w->hook == NULL && w->shim == NULL);
     uint64_t target = w->handover_target ? w->handover_target : workload_gave_up_choose(w);
     int rv = sidecar_node_transfer(w->node, target, w->stop_clean ? RAFT_FLAG_STOPPED : 0);
     char name[64] = "the most up-to-date member";
@@ -64,6 +66,7 @@ int sidecar_workload_handover(sidecar_workload_t *w, uint64_t target,
  * retry_ms. */
 void workload_witness_step(sidecar_workload_t *w, uint64_t retry_ms)
 {
+    ELECTD_CHECK(w->state == SIDECAR_WORKLOAD_STANDBY && w->hook == NULL && w->shim == NULL);
     if (w->st.role != RAFT_LEADER || workload_now_ms() - w->witness_try_ms < retry_ms)
         return;
     w->witness_try_ms = workload_now_ms();

@@ -164,6 +164,7 @@ static void hook_started(sidecar_workload_t *w, struct workload_child *c, const 
 static bool hook_run(sidecar_workload_t *w, const char *name, const sidecar_argv_t *cmd,
                      const char *role, const char *arg)
 {
+    ELECTD_CHECK(w->hook == NULL); /* hooks never overlap */
     struct workload_child *c = calloc(1, sizeof(*c));
     char **env = workload_child_env(w, role);
     /* Through the shim: own process group, killed with electd, whole tree stopped. */
@@ -199,9 +200,10 @@ static bool hook_set(const sidecar_argv_t *a)
 }
 
 /* Hands the primary role to the workload: on-start, when there is one. True while it runs. */
-static bool hooks_start(sidecar_workload_t *w)
+static bool hooks_start(sidecar_workload_t *w, uint64_t now_ns)
 {
     const sidecar_config_t *cfg = w->cfg;
+    workload_check_may_start(w, now_ns);
     w->handed_primary = true;
     w->stop_clean = false;
     workload_persist_role(w, "primary");
@@ -234,7 +236,7 @@ static bool hooks_stop(sidecar_workload_t *w)
 
 /* One step towards the wanted state; never two hooks at once. Transitions that happened
  * while a hook ran are coalesced: only the state wanted now counts. */
-void workload_hooks_step(sidecar_workload_t *w, bool want)
+void workload_hooks_step(sidecar_workload_t *w, bool want, uint64_t now_ns)
 {
     const sidecar_config_t *cfg = w->cfg;
     if (w->hook != NULL)
@@ -244,7 +246,7 @@ void workload_hooks_step(sidecar_workload_t *w, bool want)
         w->handed_primary = true;
     }
     if (want && !w->handed_primary) {
-        if (hooks_start(w))
+        if (hooks_start(w, now_ns))
             return;
     } else if (!want && w->handed_primary) {
         if (hooks_stop(w))

@@ -12,6 +12,7 @@
 /* min_ms doubled for each of the n - 1 earlier times (n >= 1), at most max_ms. */
 static uint64_t doubling_ms(uint64_t min_ms, uint64_t max_ms, uint64_t n)
 {
+    ELECTD_CHECK(n >= 1);
     uint64_t backoff = min_ms << (n - 1 < 16 ? n - 1 : 16);
     return backoff > max_ms ? max_ms : backoff;
 }

@@ -82,22 +82,33 @@ static int shim_spawn(sidecar_workload_t *w, struct workload_child *c, int ctl_r
     return rv;
 }
 
+/* Hands the running shim a lease deadline: never one past the lease this node holds now
+ * (the shim kills the workload by the deadline it has, so a later one would let it outlive
+ * the lease). */
+static void send_deadline(sidecar_workload_t *w, uint64_t deadline_ns)
+{
+    ELECTD_CHECK(w->shim != NULL);
+    ELECTD_CHECK(deadline_ns != 0 && deadline_ns <= w->st.lease_deadline_ns);
+    w->sent_deadline_ns = deadline_ns;
+    send_ctl(w, 'D', deadline_ns);
+}
+
 /* The shim is running: it gets the lease deadline first (it starts nothing before). */
 static void shim_started(sidecar_workload_t *w, struct workload_child *c, int ctl_wr)
 {
     w->shim = c;
     w->info.starts++;
     w->ctl_fd = ctl_wr;
-    w->sent_deadline_ns = w->st.lease_deadline_ns;
-    send_ctl(w, 'D', w->sent_deadline_ns);
+    send_deadline(w, w->st.lease_deadline_ns);
     w->info.pid = c->proc.pid;
     SIDECAR_LOG(SIDECAR_LOG_INFO, "workload started", SIDECAR_LOG_INT("pid", c->proc.pid),
                 SIDECAR_LOG_UINT("fencing_token", w->st.epoch));
     workload_set_state(w, SIDECAR_WORKLOAD_PRIMARY);
 }
 
-static void shim_start(sidecar_workload_t *w)
+static void shim_start(sidecar_workload_t *w, uint64_t now_ns)
 {
+    workload_check_may_start(w, now_ns);
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) {
         workload_failure_record(w, "pipe");
@@ -122,22 +133,22 @@ static void shim_start(sidecar_workload_t *w)
     workload_failure_record(w, allocated ? "spawn" : "out of memory");
 }
 
-void workload_supervise_step(sidecar_workload_t *w, bool want)
+void workload_supervise_step(sidecar_workload_t *w, bool want, uint64_t now_ns)
 {
+    /* A shim runs exactly while the workload is not standby. */
+    ELECTD_CHECK((w->state == SIDECAR_WORKLOAD_STANDBY) == (w->shim == NULL));
     if (w->state == SIDECAR_WORKLOAD_STANDBY && want && w->shim == NULL) {
-        shim_start(w);
+        shim_start(w, now_ns);
     } else if (w->state == SIDECAR_WORKLOAD_PRIMARY && !want) {
         SIDECAR_LOG(SIDECAR_LOG_INFO, "stopping the workload",
                     SIDECAR_LOG_STR("role", raft_role_name(w->st.role)),
-                    SIDECAR_LOG_BOOL("lease", w->st.lease_deadline_ns > sidecar_clock_boot_ns()));
+                    SIDECAR_LOG_BOOL("lease", w->st.lease_deadline_ns > now_ns));
         workload_set_state(w, SIDECAR_WORKLOAD_STOPPING);
         send_ctl(w, 'T', 0);
     } else if (w->state == SIDECAR_WORKLOAD_PRIMARY) {
         uint64_t renewal = workload_lease_renewal_ns(&w->st, w->sent_deadline_ns);
-        if (renewal != 0) {
-            w->sent_deadline_ns = renewal;
-            send_ctl(w, 'D', renewal);
-        }
+        if (renewal != 0)
+            send_deadline(w, renewal);
     }
 }
 

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "check.h"
 #include "common.h"
 #include "credential.h"
 #include "lease.h"
@@ -103,6 +104,19 @@ static inline uint64_t workload_now_ms(void)
     return sidecar_clock_boot_ns() / 1000000;
 }
 
+static inline uint64_t workload_stop_ns(const sidecar_workload_t *w)
+{
+    return (uint64_t)w->cfg->stop_timeout_ms * 1000000ull;
+}
+
+/* The start invariant (docs/guarantees.md, "The lease timeline"): the workload is handed the
+ * primary role only by a leader of the current epoch whose lease outlives the stop timeout at
+ * now_ns, the instant the decision to start was made. */
+static inline void workload_check_may_start(const sidecar_workload_t *w, uint64_t now_ns)
+{
+    ELECTD_CHECK(workload_lease_outlives(&w->st, workload_stop_ns(w), now_ns));
+}
+
 /* ---- controller.c --------------------------------------------------------------------- */
 
 /* One step towards the state wanted now, then the next wake-up. Re-entrant from callbacks
@@ -116,13 +130,15 @@ void workload_close_done(sidecar_workload_t *w);
 
 /* ---- supervise.c: the supervised workload under the exec shim --------------------------- */
 
-void workload_supervise_step(sidecar_workload_t *w, bool want);
+/* One step towards want, decided at now_ns (boot-time). */
+void workload_supervise_step(sidecar_workload_t *w, bool want, uint64_t now_ns);
 /* Closing: tells a running shim to stop and closes the control pipe. */
 void workload_supervise_close(sidecar_workload_t *w);
 
 /* ---- hooks.c: on-start / on-stop / on-change, serialized and coalesced ------------------ */
 
-void workload_hooks_step(sidecar_workload_t *w, bool want);
+/* One step towards want, decided at now_ns (boot-time). */
+void workload_hooks_step(sidecar_workload_t *w, bool want, uint64_t now_ns);
 
 /* ---- child.c: what every child gets, and its end -------------------------------------- */
 

@@ -1,12 +1,16 @@
 /* test_lease.c — the rules of the lease timeline (docs/guarantees.md, "The lease timeline" and
  * "Supervise"), checked on the pure arithmetic that the controller and the shim both use
  * (sidecar/workload/lease.c): no clock, no processes — every rule at the nanosecond where it
- * turns. The real-process tests (tests/integration/test_workload.c) check the same rules end
+ * turns — and the start invariant the controller asserts (workload_check_may_start). The
+ * real-process tests (tests/integration/test_workload.c) check the same rules end
  * to end under the overlap checker. */
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "lease.h"
+#include "workload_int.h"
 
 #define MS      1000000ull
 #define STOP_NS (500 * MS)        /* the default --stop-timeout */
@@ -273,4 +277,48 @@ Test(lease, the_watchdog_wakes_for_each_point_of_its_timeline)
         cr_assert_leq(now, T0 + LEASE + MS, "SIGKILL %llu ns after the deadline",
                       (unsigned long long)(now - T0 - LEASE));
     }
+}
+
+/* ---- the start invariant, asserted where the workload starts ------------------------------ */
+
+/* A controller that was never started (no loop, no node): enough for the steps to reach
+ * their start and its ELECTD_CHECK, which must stop the process before anything runs. */
+static sidecar_config_t check_cfg = {.stop_timeout_ms = STOP_NS / MS};
+static sidecar_workload_t check_w;
+
+static void check_setup(void)
+{
+    memset(&check_w, 0, sizeof(check_w));
+    check_w.cfg = &check_cfg;
+    check_w.ctl_fd = -1;
+}
+
+TestSuite(start_check, .init = check_setup);
+
+Test(start_check, a_start_under_a_lease_that_outlives_the_stop_timeout_passes)
+{
+    check_w.st = leader(T0 + LEASE);
+    workload_check_may_start(&check_w, T0);
+    workload_check_may_start(&check_w, T0 + LEASE - STOP_NS - 1);
+}
+
+Test(start_check, a_start_at_the_stop_point_aborts, .signal = SIGABRT)
+{
+    check_w.st = leader(T0 + LEASE);
+    workload_check_may_start(&check_w, T0 + LEASE - STOP_NS);
+}
+
+Test(start_check, a_supervised_start_without_a_lease_aborts, .signal = SIGABRT)
+{
+    check_w.mode = MODE_SUPERVISE;
+    check_w.st = leader(0);
+    workload_supervise_step(&check_w, true, T0);
+}
+
+Test(start_check, an_on_start_of_a_follower_aborts, .signal = SIGABRT)
+{
+    check_w.mode = MODE_HOOKS;
+    check_w.st = leader(T0 + LEASE);
+    check_w.st.role = RAFT_FOLLOWER;
+    workload_hooks_step(&check_w, true, T0);
 }
