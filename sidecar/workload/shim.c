@@ -3,6 +3,7 @@
 #include "shim.h"
 
 #include "common.h"
+#include "lease.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -42,17 +43,37 @@ static void say(const char *what)
         (void)!write(2, line, (size_t)n);
 }
 
-int sidecar_shim_main(int argc, char **argv)
+#define FIRST_DEADLINE_WAIT_NS 5000000000ull /* for electd's first deadline */
+#define POLL_MAX_MS            100 /* notices SIGCHLD and electd's death at least this often */
+#define SHIM_FAILED            3   /* the workload was not run, or its end is unknown */
+
+typedef struct shim {
+    int fd;       /* control pipe from electd; -1 for a hook */
+    pid_t parent; /* electd */
+    pid_t child;  /* the workload's main process, leader of its group */
+    bool pipe_open;
+    uint8_t buf[SIDECAR_SHIM_MSG]; /* a command being read */
+    size_t have;
+    workload_watchdog_t wd;
+} shim_t;
+
+/* argv: electd __shim FD STOP_MS PARENT DATA_DIR -- CMD ARGS... */
+static bool parse_args(int argc, char **argv, shim_t *s)
 {
-    /* argv: electd __shim FD STOP_MS PARENT DATA_DIR -- CMD ARGS... */
     if (argc < 8 || strcmp(argv[6], "--") != 0) {
         say("usage: electd __shim FD STOP_MS PARENT DATA_DIR -- CMD ARGS... (internal)");
-        return 2;
+        return false;
     }
-    pid_t parent = (pid_t)atoi(argv[4]);
-    int fd = atoi(argv[2]);
-    uint64_t stop_ns = (uint64_t)strtoull(argv[3], NULL, 10) * 1000000ull;
+    s->parent = (pid_t)atoi(argv[4]);
+    s->fd = atoi(argv[2]);
+    s->pipe_open = s->fd >= 0;
+    workload_watchdog_init(&s->wd, s->fd >= 0, (uint64_t)strtoull(argv[3], NULL, 10) * 1000000ull);
+    return true;
+}
 
+/* SIGCHLD, and electd's death however it dies, set the flags on_signal sets. */
+static void signals_install(pid_t parent)
+{
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
@@ -61,27 +82,24 @@ int sidecar_shim_main(int argc, char **argv)
     sigaction(SIGHUP, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    /* Told when electd dies, however it dies. */
     prctl(PR_SET_PDEATHSIG, SIGHUP);
     /* electd may have died before the request above: then we were already reparented (to
      * init or to a subreaper), and no signal will come. */
     if (getppid() != parent)
         parent_died = 1;
+}
 
-    uint64_t deadline = 0; /* 0 until electd sends one: then the workload may not run */
-    if (fd < 0) {
-        /* A hook: no lease to watch, but still its own group, tied to electd's life. */
-        deadline = UINT64_MAX;
-        goto spawn;
-    }
+/* The workload starts only under a lease: waits (bounded) for electd's first deadline. True
+ * when one came and has not passed yet. */
+static bool first_deadline(shim_t *s)
+{
     uint8_t first[SIDECAR_SHIM_MSG];
     size_t got = 0;
-    /* The workload starts only under a lease: wait (bounded) for the first deadline. */
-    uint64_t wait_until = sidecar_clock_boot_ns() + 5000000000ull;
+    uint64_t wait_until = sidecar_clock_boot_ns() + FIRST_DEADLINE_WAIT_NS;
     while (got < sizeof(first) && !parent_died && sidecar_clock_boot_ns() < wait_until) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, 100) > 0) {
-            ssize_t n = read(fd, first + got, sizeof(first) - got);
+        struct pollfd p = {.fd = s->fd, .events = POLLIN};
+        if (poll(&p, 1, POLL_MAX_MS) > 0) {
+            ssize_t n = read(s->fd, first + got, sizeof(first) - got);
             if (n <= 0)
                 break;
             got += (size_t)n;
@@ -89,102 +107,135 @@ int sidecar_shim_main(int argc, char **argv)
     }
     if (got < sizeof(first) || first[0] != 'D') {
         say("no lease deadline from electd; not starting the workload");
-        return 3;
+        return false;
     }
+    uint64_t deadline;
     memcpy(&deadline, first + 1, sizeof(deadline));
-    if (sidecar_clock_boot_ns() >= deadline) {
+    workload_watchdog_renew(&s->wd, deadline);
+    if (sidecar_clock_boot_ns() >= s->wd.deadline_ns) {
         say("lease already expired; not starting the workload");
-        return 3;
+        return false;
     }
+    return true;
+}
 
-spawn:;
-    pid_t child = fork();
-    if (child < 0) {
+/* In the forked child: its own process group, killed with the shim, the signal state of a
+ * fresh process, then the workload itself. */
+static void exec_workload(int fd, char **cmd)
+{
+    setpgid(0, 0);
+    prctl(PR_SET_PDEATHSIG, SIGKILL); /* if the shim itself is killed */
+    if (fd >= 0)
+        close(fd);
+    signal(SIGPIPE, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    execvp(cmd[0], cmd);
+    char msg[300];
+    snprintf(msg, sizeof(msg), "cannot execute %s: %s", cmd[0], strerror(errno));
+    say(msg);
+    _exit(SIDECAR_SHIM_EXEC_FAILED);
+}
+
+static bool spawn(shim_t *s, char **cmd)
+{
+    s->child = fork();
+    if (s->child < 0) {
         say("fork failed");
-        return 3;
+        return false;
     }
-    if (child == 0) {
-        setpgid(0, 0);
-        prctl(PR_SET_PDEATHSIG, SIGKILL); /* if the shim itself is killed */
-        if (fd >= 0)
-            close(fd);
-        signal(SIGPIPE, SIG_DFL);
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        execvp(argv[7], argv + 7);
-        char msg[300];
-        snprintf(msg, sizeof(msg), "cannot execute %s: %s", argv[7], strerror(errno));
-        say(msg);
-        _exit(SIDECAR_SHIM_EXEC_FAILED);
-    }
-    setpgid(child, child); /* both sides, so there is no race with the first kill() */
+    if (s->child == 0)
+        exec_workload(s->fd, cmd);
+    setpgid(s->child, s->child); /* both sides, so there is no race with the first kill() */
+    return true;
+}
 
-    bool pipe_open = fd >= 0;
-    bool watchdog = fd >= 0;
-    bool termed = false;
-    uint64_t kill_at = 0; /* 0: no forced kill scheduled besides the deadline */
-    uint8_t buf[SIDECAR_SHIM_MSG];
-    size_t have = 0;
+/* One command from electd, once all its bytes are in: 'D' renews the deadline, 'T' stops. */
+static void command(shim_t *s)
+{
+    uint64_t v;
+    memcpy(&v, s->buf + 1, sizeof(v));
+    if (s->buf[0] == 'D') {
+        workload_watchdog_renew(&s->wd, v);
+    } else if (s->buf[0] == 'T' && !s->wd.termed) {
+        kill(-s->child, SIGTERM);
+        workload_watchdog_termed(&s->wd, sidecar_clock_boot_ns());
+    }
+}
+
+/* Sleeps until the next point of the timeline or a command from electd, and reads it. */
+static void wait_and_read(shim_t *s, uint64_t now)
+{
+    int timeout_ms = workload_watchdog_wait_ms(&s->wd, now, POLL_MAX_MS);
+    struct pollfd p = {.fd = s->fd, .events = POLLIN};
+    int pr = s->pipe_open ? poll(&p, 1, timeout_ms) : poll(NULL, 0, timeout_ms);
+    if (pr <= 0 || !s->pipe_open)
+        return;
+    ssize_t n = read(s->fd, s->buf + s->have, sizeof(s->buf) - s->have);
+    if (n <= 0) {
+        s->pipe_open = false;
+        return;
+    }
+    s->have += (size_t)n;
+    if (s->have < sizeof(s->buf))
+        return;
+    s->have = 0;
+    command(s);
+}
+
+/* The watchdog's rules at now: SIGTERM when electd is gone or the lease is down to the stop
+ * timeout; SIGKILL at the kill point. True once the workload was killed and reaped. */
+static bool enforce(shim_t *s, uint64_t now, int *status)
+{
+    bool gone = parent_died || (s->wd.watch && !s->pipe_open);
+    if (workload_watchdog_term_due(&s->wd, gone, now)) {
+        say(gone ? "electd is gone: stopping the workload"
+                 : "lease about to expire unrenewed: stopping the workload");
+        kill(-s->child, SIGTERM);
+        workload_watchdog_termed(&s->wd, now);
+    }
+    if (now < workload_watchdog_kill_ns(&s->wd))
+        return false;
+    say(now >= s->wd.deadline_ns ? "lease expired: killing the workload"
+                                 : "stop timeout: killing the workload");
+    kill(-s->child, SIGKILL);
+    waitpid(s->child, status, 0);
+    return true;
+}
+
+/* Stays the workload's parent until its main process has exited; returns its wait status. */
+static int watch(shim_t *s)
+{
     int status = 0;
     for (;;) {
-        int w = waitpid(child, &status, WNOHANG);
-        if (w == child)
+        if (waitpid(s->child, &status, WNOHANG) == s->child)
             break;
         uint64_t now = sidecar_clock_boot_ns();
-        bool stop = parent_died || (watchdog && !pipe_open);
-        if (!termed && (stop || (watchdog && now + stop_ns >= deadline))) {
-            say(stop ? "electd is gone: stopping the workload"
-                     : "lease about to expire unrenewed: stopping the workload");
-            kill(-child, SIGTERM);
-            termed = true;
-            if (kill_at == 0 || now + stop_ns < kill_at)
-                kill_at = now + stop_ns;
-        }
-        uint64_t hard = kill_at && kill_at < deadline ? kill_at : deadline;
-        if (now >= hard) {
-            say(now >= deadline ? "lease expired: killing the workload"
-                                : "stop timeout: killing the workload");
-            kill(-child, SIGKILL);
-            /* Reap it below; nothing more to schedule. */
-            kill_at = deadline = UINT64_MAX;
-            waitpid(child, &status, 0);
+        if (enforce(s, now, &status))
             break;
-        }
-        uint64_t next = termed ? hard : deadline - (stop_ns < deadline ? stop_ns : deadline);
-        if (!watchdog && !termed)
-            next = now + 100000000ull;
-        int timeout_ms = next > now ? (int)((next - now) / 1000000 + 1) : 0;
-        if (timeout_ms > 100)
-            timeout_ms = 100; /* also notices SIGCHLD / parent death promptly */
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        int pr = pipe_open ? poll(&p, 1, timeout_ms) : poll(NULL, 0, timeout_ms);
-        if (pr > 0 && pipe_open) {
-            ssize_t n = read(fd, buf + have, sizeof(buf) - have);
-            if (n <= 0) {
-                pipe_open = false;
-                continue;
-            }
-            have += (size_t)n;
-            if (have < sizeof(buf))
-                continue;
-            have = 0;
-            uint64_t v;
-            memcpy(&v, buf + 1, sizeof(v));
-            if (buf[0] == 'D' && !termed) {
-                deadline = v;
-            } else if (buf[0] == 'T' && !termed) {
-                kill(-child, SIGTERM);
-                termed = true;
-                kill_at = sidecar_clock_boot_ns() + stop_ns;
-            }
-        }
+        wait_and_read(s, now);
     }
     /* The main process is gone; nothing else of its group may outlive it. */
-    kill(-child, SIGKILL);
+    kill(-s->child, SIGKILL);
+    return status;
+}
+
+int sidecar_shim_main(int argc, char **argv)
+{
+    shim_t s = {0};
+    if (!parse_args(argc, argv, &s))
+        return 2;
+    signals_install(s.parent);
+    /* A hook has no lease to watch, but still its own group, tied to electd's life. */
+    if (s.wd.watch && !first_deadline(&s))
+        return SHIM_FAILED;
+    if (!spawn(&s, argv + 7))
+        return SHIM_FAILED;
+    int status = watch(&s);
     if (WIFEXITED(status))
         return WEXITSTATUS(status);
     if (WIFSIGNALED(status))
         return 128 + WTERMSIG(status);
-    return 3;
+    return SHIM_FAILED;
 }

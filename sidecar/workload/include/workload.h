@@ -64,8 +64,9 @@ typedef struct sidecar_workload_gave_up {
 /* Fills out[cap] with the recent records; returns how many. */
 size_t sidecar_workload_gave_up(sidecar_workload_t *w, sidecar_workload_gave_up_t *out, size_t cap);
 
-/* Starts the controller. main_argv0 is electd's own path (for the shim). Before anything
- * else, a node that died as primary runs its on-stop hook (at-least-once stop). */
+/* Starts the controller (the shim is electd's own executable, found with uv_exepath; -1 and
+ * a message in errbuf when it cannot be). Before anything else, a node that died as primary
+ * runs its on-stop hook (at-least-once stop). */
 int sidecar_workload_start(sidecar_workload_t **out, uv_loop_t *loop, const sidecar_config_t *cfg,
                            sidecar_node_t *node, char *errbuf, size_t errlen);
 
