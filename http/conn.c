@@ -350,7 +350,7 @@ void http_conn_defer_abort(struct http_conn *c)
 
 /* ---- closing ---- */
 
-void http_conn_release(struct http_conn *c)
+void http_conn_free(struct http_conn *c)
 {
     struct http_server *srv = c->srv;
     if (c->prev)
@@ -380,7 +380,7 @@ static void handle_closed(uv_handle_t *h)
     /* A memory connection lives until its owner releases it (or the server closes). */
     if (c->is_mem && !c->mem_released && !c->srv->closing)
         return;
-    http_conn_release(c);
+    http_conn_free(c);
 }
 
 void http_conn_abort(struct http_conn *c)
@@ -607,7 +607,7 @@ void http_memconn_close(http_memconn_t *mc)
         return; /* the server releases it */
     c->mem_released = true;
     if (c->closing && c->handles_open == 0)
-        http_conn_release(c);
+        http_conn_free(c);
     else
         http_conn_abort(c);
 }

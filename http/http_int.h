@@ -212,7 +212,7 @@ static inline uint64_t http_conn_now_ms(const struct http_conn *c)
     return uv_now(c->srv->loop);
 }
 void http_conn_abort(struct http_conn *c);
-void http_conn_release(struct http_conn *c); /* free a connection whose handles are closed */
+void http_conn_free(struct http_conn *c); /* free a connection whose handles are closed */
 void http_conn_request_done(struct http_conn *c, struct http_req *req, bool close_after);
 int http_conn_write(struct http_conn *c, char *buf, size_t len); /* takes ownership of buf */
 size_t http_conn_write_queue(const struct http_conn *c);

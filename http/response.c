@@ -127,7 +127,7 @@ static const llhttp_settings_t response_settings = {
     .on_message_complete = on_message_complete,
 };
 
-void http_response_init(http_response_t *r, size_t max_head_bytes, size_t max_body_bytes)
+void http_response_open(http_response_t *r, size_t max_head_bytes, size_t max_body_bytes)
 {
     memset(r, 0, sizeof(*r));
     r->max_head_bytes = max_head_bytes ? max_head_bytes : HTTP_RESPONSE_HEAD_MAX;

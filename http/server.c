@@ -50,7 +50,7 @@ static void apply_defaults(http_limits_t *l)
         l->probe_reserve = 8;
 }
 
-int http_server_create(uv_loop_t *loop, const http_options_t *opts, http_server_t **out)
+int http_server_open(uv_loop_t *loop, const http_options_t *opts, http_server_t **out)
 {
     if (!loop || !out)
         return HTTP_EINVAL;
@@ -251,7 +251,7 @@ void http_server_close(http_server_t *srv, http_server_close_cb cb, void *data)
         /* A memory connection already closed but not released is freed here. */
         if (c->closing && c->handles_open == 0) {
             c->mem_released = true;
-            http_conn_release(c);
+            http_conn_free(c);
         } else {
             http_conn_abort(c);
         }

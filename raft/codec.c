@@ -601,13 +601,13 @@ int raft_msg_decode(const uint8_t *buf, size_t len, raft_msg_t *m)
     struct reader r = {buf, RAFT_FRAME_HEADER + 1, crc_at, false};
     rc = msg_fields_get(&r, m);
     if (rc != 0) {
-        raft_msg_release(m);
+        raft_msg_free(m);
         memset(m, 0, sizeof(*m));
     }
     return rc;
 }
 
-void raft_msg_release(raft_msg_t *m)
+void raft_msg_free(raft_msg_t *m)
 {
     if (m == NULL) {
         return;

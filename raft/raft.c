@@ -77,8 +77,8 @@ static int validate_config(const raft_config_t *c)
     return 0;
 }
 
-int raft_new(const raft_config_t *cfg, const raft_boot_t *boot, const raft_storage_t *storage,
-             raft_t **out)
+int raft_open(const raft_config_t *cfg, const raft_boot_t *boot, const raft_storage_t *storage,
+              raft_t **out)
 {
     int rv = validate_config(cfg);
     if (rv != 0)
@@ -102,7 +102,7 @@ int raft_new(const raft_config_t *cfg, const raft_boot_t *boot, const raft_stora
     r->prng = cfg->seed ^ (cfg->id * 0x9e3779b97f4a7c15ull);
 
     const raft_snapshot_meta_t *snap = &boot->snap;
-    raft_log_init(&r->log, snap->index, snap->term);
+    raft_log_open(&r->log, snap->index, snap->term);
     r->snap = *snap;
     for (size_t i = 0; i < boot->n_entries; i++) {
         raft_entry_t e = boot->entries[i];
@@ -164,7 +164,7 @@ fail:
     return rv;
 }
 
-void raft_free(raft_t *r)
+void raft_close(raft_t *r)
 {
     if (r == NULL)
         return;

@@ -40,7 +40,7 @@ struct raft_log {
     uint64_t unstable; /* first index not yet handed to the driver to persist */
 };
 
-void raft_log_init(struct raft_log *l, uint64_t prev_index, uint64_t prev_term);
+void raft_log_open(struct raft_log *l, uint64_t prev_index, uint64_t prev_term);
 void raft_log_close(struct raft_log *l);
 uint64_t raft_log_last_index(const struct raft_log *l);
 uint64_t raft_log_last_term(const struct raft_log *l);

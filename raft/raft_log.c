@@ -46,7 +46,7 @@ void raft_entry_data_unref(uint8_t *data)
         free(h);
 }
 
-void raft_log_init(struct raft_log *l, uint64_t prev_index, uint64_t prev_term)
+void raft_log_open(struct raft_log *l, uint64_t prev_index, uint64_t prev_term)
 {
     memset(l, 0, sizeof(*l));
     l->prev_index = prev_index;

@@ -143,12 +143,12 @@ static int run(daemon_t *d)
 {
     char err[512] = "";
     d->loop = uv_default_loop();
-    int rv = sidecar_node_start(&d->node, d->loop, &d->cfg, err, sizeof(err));
+    int rv = sidecar_node_open(&d->node, d->loop, &d->cfg, err, sizeof(err));
     if (rv != 0) {
         fprintf(stderr, "electd: %s\n", err[0] ? err : sidecar_node_strerror(rv));
         return 1;
     }
-    rv = sidecar_workload_start(&d->workload, d->loop, &d->cfg, d->node, err, sizeof(err));
+    rv = sidecar_workload_open(&d->workload, d->loop, &d->cfg, d->node, err, sizeof(err));
     if (rv != 0) {
         fprintf(stderr, "electd: %s\n", err);
         d->exit_code = 1;
@@ -157,7 +157,7 @@ static int run(daemon_t *d)
         uv_run(d->loop, UV_RUN_DEFAULT);
         return 1;
     }
-    rv = sidecar_api_start(&d->api, d->loop, &d->cfg, d->node, d->workload, err, sizeof(err));
+    rv = sidecar_api_open(&d->api, d->loop, &d->cfg, d->node, d->workload, err, sizeof(err));
     if (rv != 0) {
         fprintf(stderr, "electd: %s\n", err);
         d->exit_code = 1;

@@ -633,7 +633,7 @@ void store_close(store_t *st)
     if (!st)
         return;
     raft_boot_t none = {0};
-    store_boot_release(st, &none);
+    store_boot_free(st, &none);
     store_snapshot_close_fd(st);
     for (int i = 0; i < STMT_COUNT; i++)
         sqlite3_finalize(st->stmt[i]);

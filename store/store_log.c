@@ -1,6 +1,6 @@
 /* store_log.c — Raft persistence: saving a ready batch (hard state, snapshot chunk/install,
  * appended entries with conflict truncation) in one durable transaction, loading everything
- * raft_new() needs at boot, and log compaction. */
+ * raft_open() needs at boot, and log compaction. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -152,7 +152,7 @@ uint64_t store_log_first_index(store_t *st)
     return first;
 }
 
-void store_boot_release(store_t *st, raft_boot_t *boot)
+void store_boot_free(store_t *st, raft_boot_t *boot)
 {
     free(st->boot_entries);
     free(st->boot_data);
@@ -243,7 +243,7 @@ static int load_entries(store_t *st, uint64_t after, raft_boot_t *boot)
 int store_boot_load(store_t *st, raft_boot_t *boot)
 {
     st->errmsg[0] = 0;
-    store_boot_release(st, NULL);
+    store_boot_free(st, NULL);
     memset(boot, 0, sizeof *boot);
     /* One read transaction so that hard state, snapshot and log are seen together. */
     int err = store_exec(st, "BEGIN", "begin read");
@@ -259,7 +259,7 @@ int store_boot_load(store_t *st, raft_boot_t *boot)
     return 0;
 fail:
     sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-    store_boot_release(st, boot);
+    store_boot_free(st, boot);
     memset(boot, 0, sizeof *boot);
     return err;
 }

@@ -8,7 +8,7 @@
  * in order: the next request of a connection is dispatched only after the previous
  * one has been answered, so responses are always in request order.
  *
- * Threading: everything runs on the loop given to http_server_create(); no function
+ * Threading: everything runs on the loop given to http_server_open(); no function
  * here may be called from another thread.
  *
  * Errors: functions return 0 or a negative HTTP_E* code (http_strerror() names it).
@@ -76,7 +76,7 @@ typedef bool (*http_scoped_token_cb)(const char *token, size_t len, void *data);
 typedef struct http_options {
     http_limits_t limits;
     /* Bearer token for routes flagged HTTP_ROUTE_MUTATING (NULL or "" = no auth).
-     * Copied by http_server_create(). */
+     * Copied by http_server_open(). */
     const char *token;
     /* Optional second, narrower credential (only consulted when `token` is set): called on a
      * mutating route whose bearer token is not `token`, with that token (`len` bytes, not
@@ -95,7 +95,7 @@ typedef struct http_req http_req_t;
 /* The server is opaque (its layout is private), so unlike most electd objects it is
  * allocated here and freed by http_server_close(). `opts` may be NULL (all defaults);
  * it is not referenced after the call. */
-int http_server_create(uv_loop_t *loop, const http_options_t *opts, http_server_t **out);
+int http_server_open(uv_loop_t *loop, const http_options_t *opts, http_server_t **out);
 
 /* Bind and listen on "host:port": an IPv4 literal ("127.0.0.1:7480", "0.0.0.0:0") or an
  * IPv6 literal in brackets ("[::1]:0"). Port 0 picks a free port; see
@@ -309,7 +309,7 @@ typedef struct http_response {
 } http_response_t;
 
 /* 0 for either limit means the default above. Never fails. */
-void http_response_init(http_response_t *r, size_t max_head_bytes, size_t max_body_bytes);
+void http_response_open(http_response_t *r, size_t max_head_bytes, size_t max_body_bytes);
 void http_response_close(http_response_t *r);
 
 /* Parses the next bytes. 1: the response is complete (bytes after it are ignored); 0: more

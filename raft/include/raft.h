@@ -10,7 +10,7 @@
  * in the same batch and so only leave after the persist step.
  *
  * Ownership: every pointer handed *to* the core is copied if kept (raft_step,
- * raft_propose, raft_init's boot). Every pointer handed *out* (ready batch, raft_conf) is
+ * raft_propose, raft_open's boot). Every pointer handed *out* (ready batch, raft_conf) is
  * borrowed: valid until the next call that mutates the core (for the ready batch: until
  * raft_advance).
  */
@@ -206,11 +206,11 @@ int raft_frame_len(const uint8_t *buf, size_t avail, size_t *frame_len);
 
 /* Decodes one whole frame of exactly len bytes from untrusted input; never reads outside
  * buf[0..len). On success m->entries and m->conf are allocated by the decoder (release
- * them with raft_msg_release); entry data and m->data point into buf, so buf must outlive
+ * them with raft_msg_free); entry data and m->data point into buf, so buf must outlive
  * m. Errors: RAFT_ETRUNCATED, RAFT_EMALFORMED, RAFT_EVERSION, RAFT_ECHECKSUM,
  * RAFT_ETOOBIG, RAFT_ENOMEM; on error nothing is allocated. */
 int raft_msg_decode(const uint8_t *buf, size_t len, raft_msg_t *m);
-void raft_msg_release(raft_msg_t *m);
+void raft_msg_free(raft_msg_t *m);
 
 /* Configuration and term-start payload encodings (the data of CONF and NOOP entries). */
 size_t raft_conf_encoded_size(const raft_conf_t *c);
@@ -225,7 +225,7 @@ uint32_t raft_crc32c(uint32_t crc, const void *buf, size_t len);
 
 /* ---- storage: what the core reads ------------------------------------------------------ */
 
-/* At start the driver hands the core everything it persisted (raft_init's boot). At run
+/* At start the driver hands the core everything it persisted (raft_open's boot). At run
  * time the core reads only snapshot data, to send it to followers in chunks. */
 typedef struct raft_storage {
     void *ctx;
@@ -338,9 +338,9 @@ typedef struct raft raft_t; /* opaque; see raft_size() */
  * (all zero but boot->conf). Errors: RAFT_EINVAL (bad config, boot not consecutive, this
  * id not in a brand-new cluster's conf), RAFT_ENOMEM, RAFT_EMALFORMED (a CONF or NOOP entry
  * in the log does not decode). */
-int raft_new(const raft_config_t *cfg, const raft_boot_t *boot, const raft_storage_t *storage,
-             raft_t **out);
-void raft_free(raft_t *r);
+int raft_open(const raft_config_t *cfg, const raft_boot_t *boot, const raft_storage_t *storage,
+              raft_t **out);
+void raft_close(raft_t *r);
 
 /* One tick of time. */
 int raft_tick(raft_t *r);
@@ -409,7 +409,7 @@ uint64_t raft_commit_index(const raft_t *r);
 uint64_t raft_applied_index(const raft_t *r);
 uint64_t raft_last_index(const raft_t *r);
 uint64_t raft_first_index(const raft_t *r); /* first index held in memory */
-uint64_t raft_now(const raft_t *r);         /* ticks since raft_new */
+uint64_t raft_now(const raft_t *r);         /* ticks since raft_open */
 uint64_t raft_lease_until(const raft_t *r); /* tick; 0 when no lease */
 bool raft_lease_valid(const raft_t *r);     /* leader and raft_now < raft_lease_until */
 

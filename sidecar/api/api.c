@@ -353,9 +353,9 @@ static bool workload_token_cb(const char *token, size_t len, void *data)
     return api->workload != NULL && sidecar_workload_token_check(api->workload, token, len);
 }
 
-int sidecar_api_start(sidecar_api_t **out, uv_loop_t *loop, const sidecar_config_t *cfg,
-                      sidecar_node_t *node, sidecar_workload_t *workload, char *errbuf,
-                      size_t errlen)
+int sidecar_api_open(sidecar_api_t **out, uv_loop_t *loop, const sidecar_config_t *cfg,
+                     sidecar_node_t *node, sidecar_workload_t *workload, char *errbuf,
+                     size_t errlen)
 {
     sidecar_api_t *api = calloc(1, sizeof(*api));
     if (api == NULL)
@@ -373,7 +373,7 @@ int sidecar_api_start(sidecar_api_t **out, uv_loop_t *loop, const sidecar_config
     opts.token = cfg->http_token;
     opts.scoped_cb = workload_token_cb;
     opts.scoped_data = api;
-    int rv = http_server_create(loop, &opts, &api->srv);
+    int rv = http_server_open(loop, &opts, &api->srv);
     if (rv != 0) {
         snprintf(errbuf, errlen, "cannot create the HTTP server: %s", http_strerror(rv));
         free(api);
@@ -386,10 +386,10 @@ int sidecar_api_start(sidecar_api_t **out, uv_loop_t *loop, const sidecar_config
     http_server_route(api->srv, HTTP_METHOD_GET, "/v1/primary", 0, h_primary, api);
     http_server_route(api->srv, HTTP_METHOD_POST, "/v1/leader/transfer", HTTP_ROUTE_MUTATING,
                       h_transfer, api);
-    api_members_init(api);
-    api_metrics_init(api);
-    api_watch_init(api, loop);
-    api_kv_init(api, loop);
+    api_members_register(api);
+    api_metrics_register(api);
+    api_watch_open(api, loop);
+    api_kv_open(api, loop);
     char addr[300];
     sidecar_config_addr_format(&cfg->listen_http, addr, sizeof(addr));
     rv = http_server_listen(api->srv, addr);

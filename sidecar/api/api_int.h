@@ -72,17 +72,17 @@ int api_wait_entry(sidecar_api_t *api, http_req_t *req, uint64_t index, uint64_t
                    api_entry_cb done);
 
 /* Long poll and event stream (watch.c); _close answers and ends them all. */
-void api_watch_init(sidecar_api_t *api, uv_loop_t *loop);
+void api_watch_open(sidecar_api_t *api, uv_loop_t *loop);
 void api_watch_close(sidecar_api_t *api);
 
 /* GET /metrics (prometheus.c). */
-void api_metrics_init(sidecar_api_t *api);
+void api_metrics_register(sidecar_api_t *api);
 
 /* Registers the membership routes (members.c). */
-void api_members_init(sidecar_api_t *api);
+void api_members_register(sidecar_api_t *api);
 
 /* Registers the KV routes (kv.c) and its node observer. */
-void api_kv_init(sidecar_api_t *api, uv_loop_t *loop);
+void api_kv_open(sidecar_api_t *api, uv_loop_t *loop);
 /* Answers every waiting KV request with 503 (shutdown). */
 void api_kv_close(sidecar_api_t *api);
 

@@ -240,7 +240,7 @@ bool api_forward(sidecar_api_t *api, http_req_t *req, const char *leader_http)
     uv_timer_init(loop, &f->timer);
     f->timer.data = f->connect.data = f->gai.data = f;
     f->handles = 1;
-    http_response_init(&f->resp, 0, FWD_RESPONSE_MAX);
+    http_response_open(&f->resp, 0, FWD_RESPONSE_MAX);
     f->head_only = http_req_method(req) == HTTP_METHOD_HEAD;
     f->req = req;
     http_req_on_cancel(req, cancel_cb, f);

@@ -504,7 +504,7 @@ static void sweep_cb(uv_timer_t *t)
     }
 }
 
-void api_kv_init(sidecar_api_t *api, uv_loop_t *loop)
+void api_kv_open(sidecar_api_t *api, uv_loop_t *loop)
 {
     http_server_route(api->srv, HTTP_METHOD_GET, "/v1/kv", 0, h_list, api);
     http_server_route(api->srv, HTTP_METHOD_GET, "/v1/kv/{key...}", 0, h_get, api);

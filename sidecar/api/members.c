@@ -151,7 +151,7 @@ static void h_remove(http_req_t *req, void *data)
     propose(api, req, RAFT_CONF_REMOVE, id, NULL);
 }
 
-void api_members_init(sidecar_api_t *api)
+void api_members_register(sidecar_api_t *api)
 {
     http_server_route(api->srv, HTTP_METHOD_GET, "/v1/members", 0, h_list, api);
     http_server_route(api->srv, HTTP_METHOD_POST, "/v1/members", HTTP_ROUTE_MUTATING, h_add, api);

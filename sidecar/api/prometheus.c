@@ -219,7 +219,7 @@ static void h_metrics(http_req_t *req, void *data)
     sidecar_buf_free(&b);
 }
 
-void api_metrics_init(sidecar_api_t *api)
+void api_metrics_register(sidecar_api_t *api)
 {
     http_server_route(api->srv, HTTP_METHOD_GET, "/metrics", 0, h_metrics, api);
 }

@@ -268,7 +268,7 @@ static void h_events(http_req_t *req, void *data)
     cJSON_Delete(o);
 }
 
-void api_watch_init(sidecar_api_t *api, uv_loop_t *loop)
+void api_watch_open(sidecar_api_t *api, uv_loop_t *loop)
 {
     struct sidecar_api_watch *aw = &api->watch;
     sidecar_hist_init(&aw->failover);

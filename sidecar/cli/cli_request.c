@@ -99,7 +99,7 @@ static int request_once(const cli_ctx_t *c, const cli_addr_t *a, const cli_reque
     int fd = -1;
     memset(rs, 0, sizeof(*rs));
     rs->from = *a;
-    http_response_init(&rs->parser, CLI_HEAD_MAX_BYTES, CLI_BODY_MAX_BYTES);
+    http_response_open(&rs->parser, CLI_HEAD_MAX_BYTES, CLI_BODY_MAX_BYTES);
     int rv = format_head(c, a, rq, head, sizeof(head), &head_len);
     if (rv == 0)
         rv = cli_connect(a, deadline_ms, &fd);

@@ -97,8 +97,8 @@ static int core_new(sidecar_node_t *n, raft_boot_t *boot, char *errbuf, size_t e
     raft_config_t rc = core_config(n);
     raft_storage_t storage;
     store_raft_storage(n->store, &storage);
-    int rv = raft_new(&rc, boot, &storage, &n->raft);
-    store_boot_release(n->store, boot);
+    int rv = raft_open(&rc, boot, &storage, &n->raft);
+    store_boot_free(n->store, boot);
     if (rv != 0) {
         snprintf(errbuf, errlen, "the Raft state in %s is inconsistent: %s", store_path(n->store),
                  raft_strerror(rv));
@@ -127,7 +127,7 @@ static int load_core(sidecar_node_t *n, char *errbuf, size_t errlen)
     if (rv != 0) {
         snprintf(errbuf, errlen, "cannot record the initial membership in %s",
                  store_path(n->store));
-        store_boot_release(n->store, &boot);
+        store_boot_free(n->store, &boot);
         return rv;
     }
     if (!fresh && n->cfg->n_peers > 0)
@@ -157,7 +157,7 @@ static int start_transport(sidecar_node_t *n, char *errbuf, size_t errlen)
                                      .listen_port = cfg->listen_peer.port,
                                      .recv_cb = node_recv_cb,
                                      .ud = n};
-    if (sidecar_transport_start(&n->transport, &tc, errbuf, errlen) != 0)
+    if (sidecar_transport_open(&n->transport, &tc, errbuf, errlen) != 0)
         return SIDECAR_NODE_ETRANSPORT;
     node_peers_sync(n);
     return 0;
@@ -174,8 +174,8 @@ static void start_timers(sidecar_node_t *n)
     uv_timer_start(&n->ticker, node_tick_cb, n->cfg->tick_ms, n->cfg->tick_ms);
 }
 
-int sidecar_node_start(sidecar_node_t **out, uv_loop_t *loop, const sidecar_config_t *cfg,
-                       char *errbuf, size_t errlen)
+int sidecar_node_open(sidecar_node_t **out, uv_loop_t *loop, const sidecar_config_t *cfg,
+                      char *errbuf, size_t errlen)
 {
     sidecar_node_t *n = calloc(1, sizeof(*n));
     if (n == NULL)
@@ -194,7 +194,7 @@ int sidecar_node_start(sidecar_node_t **out, uv_loop_t *loop, const sidecar_conf
     if (rv == 0)
         rv = start_transport(n, errbuf, errlen);
     if (rv != 0) {
-        raft_free(n->raft);
+        raft_close(n->raft);
         store_close(n->store);
         free(n);
         return rv;
@@ -219,7 +219,7 @@ static void finish_close(sidecar_node_t *n)
     void (*cb)(void *) = n->close_cb;
     void *ud = n->close_ud;
     sidecar_log_set_state_cb(NULL, NULL);
-    raft_free(n->raft);
+    raft_close(n->raft);
     store_close(n->store);
     free(n->results);
     free(n);

@@ -105,8 +105,8 @@ static int config_copy(struct sidecar_transport *t, const sidecar_transport_conf
     return 0;
 }
 
-int sidecar_transport_start(sidecar_transport_t **out, const sidecar_transport_config_t *cfg,
-                            char *errbuf, size_t errlen)
+int sidecar_transport_open(sidecar_transport_t **out, const sidecar_transport_config_t *cfg,
+                           char *errbuf, size_t errlen)
 {
     if (cfg->loop == NULL || cfg->self_id == 0 || cfg->recv_cb == NULL || cfg->listen_host == NULL)
         return SIDECAR_TRANSPORT_EINVAL;

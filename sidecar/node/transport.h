@@ -104,8 +104,8 @@ typedef struct sidecar_transport_config {
 
 /* Binds and listens. On success *out is set. Errors: SIDECAR_TRANSPORT_ELISTEN (with the
  * libuv reason in errbuf), _EINVAL, _ENOMEM. */
-int sidecar_transport_start(sidecar_transport_t **out, const sidecar_transport_config_t *cfg,
-                            char *errbuf, size_t errlen);
+int sidecar_transport_open(sidecar_transport_t **out, const sidecar_transport_config_t *cfg,
+                           char *errbuf, size_t errlen);
 
 /* The port actually bound (useful with listen_port 0). */
 uint16_t sidecar_transport_port(const sidecar_transport_t *t);

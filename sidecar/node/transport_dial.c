@@ -8,7 +8,7 @@
 
 static void try_next_address(struct peer *p);
 
-void transport_addrs_release(struct peer *p)
+void transport_addrs_free(struct peer *p)
 {
     if (p->addrs != NULL)
         uv_freeaddrinfo(p->addrs);
@@ -24,7 +24,7 @@ static void backoff_cb(uv_timer_t *timer)
  * [delay/2, delay]. */
 static void schedule_redial(struct peer *p)
 {
-    transport_addrs_release(p); /* the next dial resolves the name again */
+    transport_addrs_free(p); /* the next dial resolves the name again */
     if (p->removed || p->t->closing || !p->timer_open)
         return;
     uint32_t shift = p->attempts < 6 ? p->attempts : 6;
@@ -206,7 +206,7 @@ static void resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         schedule_redial(p);
         return;
     }
-    transport_addrs_release(p);
+    transport_addrs_free(p);
     p->addrs = p->next_ai = res;
     try_next_address(p);
 }

@@ -107,20 +107,20 @@ static bool frame_deliver(struct in_conn *c, const uint8_t *f, size_t flen)
         return false;
     }
     if (m.from != c->from || m.to != t->cfg.self_id) {
-        raft_msg_release(&m);
+        raft_msg_free(&m);
         transport_in_bad_input(c, "message not from the handshaken peer or not for us");
         return false;
     }
     if (!transport_admitted(t, c->from)) {
         /* Removed from the configuration since the handshake. */
-        raft_msg_release(&m);
+        raft_msg_free(&m);
         transport_stranger_dropped(c, c->from, "frame");
         t->rejected++;
         transport_in_close(c);
         return false;
     }
     t->cfg.recv_cb(t->cfg.ud, &m);
-    raft_msg_release(&m);
+    raft_msg_free(&m);
     return true;
 }
 

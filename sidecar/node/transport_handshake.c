@@ -88,7 +88,7 @@ static void out_admitted(struct out_conn *c)
     struct peer *p = c->peer;
     c->state = OUT_READY;
     uv_timer_stop(&p->timer);
-    transport_addrs_release(p);
+    transport_addrs_free(p);
     p->attempts = 0;
     p->st.connected = true;
     p->st.connects++;

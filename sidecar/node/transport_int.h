@@ -160,7 +160,7 @@ void transport_stranger_dropped(struct in_conn *c, uint64_t from, const char *wh
 
 /* Resolves p's host and connects to its addresses in turn (nothing when already under way). */
 void transport_dial(struct peer *p);
-void transport_addrs_release(struct peer *p);
+void transport_addrs_free(struct peer *p);
 /* Closes an outbound connection; the peer then tries its next address or backs off. */
 void transport_out_close(struct out_conn *c, const char *why, int err);
 

@@ -20,7 +20,7 @@ struct peer *transport_peer_find(const struct sidecar_transport *t, uint64_t id,
 void transport_peer_free_if_done(struct peer *p)
 {
     if (p->removed && !p->timer_open && p->conn == NULL && p->resolving == NULL) {
-        transport_addrs_release(p);
+        transport_addrs_free(p);
         free(p);
     }
 }

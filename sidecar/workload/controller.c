@@ -178,8 +178,8 @@ static void recover_role(sidecar_workload_t *w)
         workload_persist_role(w, "standby");
 }
 
-int sidecar_workload_start(sidecar_workload_t **out, uv_loop_t *loop, const sidecar_config_t *cfg,
-                           sidecar_node_t *node, char *errbuf, size_t errlen)
+int sidecar_workload_open(sidecar_workload_t **out, uv_loop_t *loop, const sidecar_config_t *cfg,
+                          sidecar_node_t *node, char *errbuf, size_t errlen)
 {
     static const char *names[] = {"none", "supervise", "hooks", "witness"};
     sidecar_workload_t *w = calloc(1, sizeof(*w));

@@ -12,7 +12,7 @@
  *
  * Ownership: pointers given to the store are borrowed for the duration of the call. Memory the
  * store hands out is described at each function (boot entries: owned by the store until
- * store_boot_release; KV items: owned by the caller, freed with store_kv_clear /
+ * store_boot_free; KV items: owned by the caller, freed with store_kv_clear /
  * store_kv_list_free).
  */
 #ifndef ELECTD_STORE_H
@@ -124,14 +124,14 @@ int store_size_bytes(store_t *st, uint64_t *bytes);
 
 /* ---- Raft persistence ------------------------------------------------------------------ */
 
-/* Fills *boot with everything raft_new() needs from disk: hard state, current snapshot
+/* Fills *boot with everything raft_open() needs from disk: hard state, current snapshot
  * metadata (index 0 = none) including its configuration, and every log entry after the
  * snapshot index (consecutive). boot->conf is left zeroed: the daemon sets it for a brand-new
- * cluster. boot->entries and their data are owned by st until store_boot_release(st, boot) or
+ * cluster. boot->entries and their data are owned by st until store_boot_free(st, boot) or
  * store_close. Errors: STORE_ECORRUPT (log not consecutive, undecodable snapshot conf),
  * STORE_ENOMEM, I/O errors. */
 int store_boot_load(store_t *st, raft_boot_t *boot);
-void store_boot_release(store_t *st, raft_boot_t *boot);
+void store_boot_free(store_t *st, raft_boot_t *boot);
 
 /* A raft_storage_t whose snapshot_read reads the current snapshot file (the bytes a leader
  * streams to followers). ctx is st; valid until store_close. snapshot_read returns

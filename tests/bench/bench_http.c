@@ -104,7 +104,7 @@ int main(int argc, char **argv)
     struct srv s;
     memset(&s, 0, sizeof(s));
     http_options_t opts = {.limits = {.max_connections = 256}};
-    if (uv_loop_init(&s.loop) || http_server_create(&s.loop, &opts, &s.http) ||
+    if (uv_loop_init(&s.loop) || http_server_open(&s.loop, &opts, &s.http) ||
         http_server_route(s.http, HTTP_METHOD_GET, "/v1/leader", 0, h_leader, NULL) ||
         http_server_listen(s.http, "127.0.0.1:0")) {
         fprintf(stderr, "bench_http: cannot start the server\n");

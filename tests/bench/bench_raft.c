@@ -117,7 +117,7 @@ static int cluster_init(cluster_t *c)
         sim_node_init(&c->nodes[i], &cfg, &conf);
         int rc = sim_node_start(&c->nodes[i], 1000 + (uint64_t)i);
         if (rc != 0) {
-            fprintf(stderr, "bench_raft: raft_new: %s\n", raft_strerror(rc));
+            fprintf(stderr, "bench_raft: raft_open: %s\n", raft_strerror(rc));
             return -1;
         }
     }

@@ -84,7 +84,7 @@ int httpc_request(const char *ip, int port, const char *method, const char *path
         goto out;
     }
     http_response_t rs;
-    http_response_init(&rs, 0, HTTPC_BODY_MAX);
+    http_response_open(&rs, 0, HTTPC_BODY_MAX);
     char buf[4096];
     int rc = 0;
     for (int i = 0; i < 100000 && rc == 0; i++) {

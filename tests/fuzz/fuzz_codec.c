@@ -91,8 +91,8 @@ static void check_frame(const uint8_t *data, size_t size)
     raft_msg_t m2;
     check(raft_msg_decode(again, len, &m2) == 0, "re-encoding decodes");
     check(msg_same(&m, &m2), "re-encoding decodes to an equal message");
-    raft_msg_release(&m2);
-    raft_msg_release(&m);
+    raft_msg_free(&m2);
+    raft_msg_free(&m);
     free(again);
 }
 

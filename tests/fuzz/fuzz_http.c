@@ -106,7 +106,7 @@ static void setup(void)
                                    .max_body_bytes = 512,
                                    .max_pipelined = 3},
                         .token = "t0k"};
-    if (http_server_create(&loop, &o, &srv) != 0 ||
+    if (http_server_open(&loop, &o, &srv) != 0 ||
         http_server_route(srv, HTTP_METHOD_GET, "/a", 0, h_text, NULL) != 0 ||
         http_server_route(srv, HTTP_METHOD_GET, "/p/{x}/{rest...}", 0, h_text, NULL) != 0 ||
         http_server_route(srv, HTTP_METHOD_PUT, "/kv/{key...}", HTTP_ROUTE_MUTATING, h_kv, NULL) !=

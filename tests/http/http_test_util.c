@@ -274,7 +274,7 @@ void tsrv_start(struct tsrv *t, const http_options_t *opts, const char *addr)
     memset(t, 0, sizeof(*t));
     cr_assert_eq(uv_loop_init(&t->loop), 0);
     t->ctx.loop = &t->loop;
-    cr_assert_eq(http_server_create(&t->loop, opts, &t->srv), 0);
+    cr_assert_eq(http_server_open(&t->loop, opts, &t->srv), 0);
     test_routes_add(t->srv, &t->ctx);
     int rc = http_server_listen(t->srv, addr ? addr : "127.0.0.1:0");
     cr_assert_eq(rc, 0, "listen: %s", http_strerror(rc));
@@ -315,7 +315,7 @@ const char *resp_header(const struct resp *r, const char *name, char *buf, size_
 long resp_parse(const char *buf, size_t len, bool eof, struct resp *out)
 {
     memset(out, 0, sizeof(*out));
-    http_response_init(&out->parsed, 0, 0);
+    http_response_open(&out->parsed, 0, 0);
     int rc = http_response_feed(&out->parsed, buf, len);
     if (rc == 0 && eof)
         rc = http_response_finish(&out->parsed) == 0 ? 1 : -1;

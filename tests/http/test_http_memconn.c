@@ -21,7 +21,7 @@ static void mfix_init(struct mfix *f, const http_options_t *opts)
     memset(f, 0, sizeof(*f));
     cr_assert_eq(uv_loop_init(&f->loop), 0);
     f->ctx.loop = &f->loop;
-    cr_assert_eq(http_server_create(&f->loop, opts, &f->srv), 0);
+    cr_assert_eq(http_server_open(&f->loop, opts, &f->srv), 0);
     test_routes_add(f->srv, &f->ctx);
 }
 

@@ -49,7 +49,7 @@ static const struct good goods[] = {
 static void check_good(const struct good *g, size_t step)
 {
     http_response_t r;
-    http_response_init(&r, 0, 0);
+    http_response_open(&r, 0, 0);
     cr_assert_eq(parse(&r, g->text, step, g->eof), 1, "%s (step %zu)", g->name, step);
     cr_assert_eq(r.status, g->status, "%s", g->name);
     size_t len;
@@ -99,7 +99,7 @@ Test(response, bad_responses_are_refused_with_the_right_error)
         for (size_t step = 0; step <= 1; step++) {
             const struct bad *b = &bads[i];
             http_response_t r;
-            http_response_init(&r, b->max_head, b->max_body);
+            http_response_open(&r, b->max_head, b->max_body);
             int rc = parse(&r, b->text, step, b->eof);
             cr_assert_eq(rc, b->err, "%s (step %zu): %d", b->name, step, rc);
             /* Errors stick: more bytes do not revive the parser. */
@@ -112,7 +112,7 @@ Test(response, bad_responses_are_refused_with_the_right_error)
 Test(response, too_many_headers)
 {
     http_response_t r;
-    http_response_init(&r, 1 << 20, 0);
+    http_response_open(&r, 1 << 20, 0);
     int rc = http_response_feed(&r, "HTTP/1.1 200 OK\r\n", 17);
     for (int i = 0; i <= HTTP_RESPONSE_MAX_HEADERS && rc == 0; i++)
         rc = http_response_feed(&r, "A: b\r\n", 6);
@@ -123,7 +123,7 @@ Test(response, too_many_headers)
 Test(response, a_stream_is_consumed_piece_by_piece)
 {
     http_response_t r;
-    http_response_init(&r, 0, 16);
+    http_response_open(&r, 0, 16);
     const char *head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n";
     cr_assert_eq(http_response_feed(&r, head, strlen(head)), 0);
     cr_assert(r.headers_done);
@@ -142,7 +142,7 @@ Test(response, a_stream_is_consumed_piece_by_piece)
 Test(response, bytes_after_the_response_are_ignored)
 {
     http_response_t r;
-    http_response_init(&r, 0, 0);
+    http_response_open(&r, 0, 0);
     const char *two = "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\naHTTP/1.1 500 No\r\n\r\n";
     cr_assert_eq(http_response_feed(&r, two, strlen(two)), 1);
     cr_assert_eq(r.status, 200);

@@ -423,12 +423,12 @@ Test(http_server, binds_ipv6_loopback_and_rejects_bad_addresses)
     uv_loop_t loop;
     cr_assert_eq(uv_loop_init(&loop), 0);
     http_server_t *srv;
-    cr_assert_eq(http_server_create(&loop, NULL, &srv), 0);
+    cr_assert_eq(http_server_open(&loop, NULL, &srv), 0);
     static const char *bad[] = {"127.0.0.1", "127.0.0.1:", "127.0.0.1:99999", "::1:80", "[::1]80",
                                 "host:80",   ":80",        "127.0.0.1:8x"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         http_server_t *s2;
-        cr_assert_eq(http_server_create(&loop, NULL, &s2), 0);
+        cr_assert_eq(http_server_open(&loop, NULL, &s2), 0);
         cr_assert_eq(http_server_listen(s2, bad[i]), HTTP_EADDR, "%s", bad[i]);
         http_server_close(s2, NULL, NULL);
     }

@@ -260,7 +260,7 @@ int itest_http_h(int port, const char *method, const char *path, const char *hea
     if (got <= 0)
         return -1;
     http_response_t r;
-    http_response_init(&r, 0, 0);
+    http_response_open(&r, 0, 0);
     int rc = http_response_feed(&r, resp, (size_t)got);
     if (rc == 0)
         rc = http_response_finish(&r) == 0 ? 1 : -1;

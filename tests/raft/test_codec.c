@@ -177,7 +177,7 @@ static int decode_copy(const uint8_t *buf, size_t len)
         cr_assert_null(m.entries);
         cr_assert_null(m.conf);
     }
-    raft_msg_release(&m);
+    raft_msg_free(&m);
     free(copy);
     return rc;
 }
@@ -225,7 +225,7 @@ Test(codec, roundtrip_every_type_and_variant)
             cr_assert_eq(len2, len);
             cr_assert_arr_eq(buf2, buf, len);
 
-            raft_msg_release(&d);
+            raft_msg_free(&d);
             cr_assert_null(d.entries);
             cr_assert_null(d.conf);
             free(buf2);
@@ -246,7 +246,7 @@ Test(codec, bare_message_has_minimum_size_and_nothing_allocated)
     cr_assert_null(d.conf);
     cr_assert_null(d.data);
     assert_msg_equal(&m, &d);
-    raft_msg_release(&d);
+    raft_msg_free(&d);
     free(buf);
 }
 
@@ -254,9 +254,9 @@ Test(codec, release_is_safe_on_zeroed_and_twice)
 {
     raft_msg_t m;
     memset(&m, 0, sizeof(m));
-    raft_msg_release(&m);
-    raft_msg_release(&m);
-    raft_msg_release(NULL);
+    raft_msg_free(&m);
+    raft_msg_free(&m);
+    raft_msg_free(NULL);
 }
 
 Test(codec, largest_entry_roundtrips)
@@ -273,7 +273,7 @@ Test(codec, largest_entry_roundtrips)
     raft_msg_t d;
     cr_assert_eq(raft_msg_decode(buf, len, &d), 0);
     assert_msg_equal(&m, &d);
-    raft_msg_release(&d);
+    raft_msg_free(&d);
     free(buf);
     free(big);
 }
@@ -345,7 +345,7 @@ Test(codec, encode_refuses_frame_over_limit)
     raft_msg_t d;
     cr_assert_eq(raft_msg_decode(buf, len, &d), 0);
     cr_assert_eq(d.len, m.len);
-    raft_msg_release(&d);
+    raft_msg_free(&d);
     free(buf);
     free(data);
 }
@@ -622,7 +622,7 @@ Test(codec, byte_at_a_time_stream_reassembly)
         raft_msg_t d;
         cr_assert_eq(raft_msg_decode(rbuf, flen, &d), 0);
         assert_msg_equal(&s[decoded].m, &d);
-        raft_msg_release(&d);
+        raft_msg_free(&d);
         decoded++;
         memmove(rbuf, rbuf + flen, have - flen);
         have -= flen;

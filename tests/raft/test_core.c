@@ -84,7 +84,7 @@ static void boot_node(int id, bool member)
     raft_config_t cfg = config_for(id);
     cfg.seed += 7919u * (uint64_t)nd->boots++;
     raft_storage_t st = {.ctx = nd, .snapshot_read = snap_read};
-    cr_assert_eq(raft_new(&cfg, &b, &st, &nd->r), 0);
+    cr_assert_eq(raft_open(&cfg, &b, &st, &nd->r), 0);
     nd->up = true;
 }
 
@@ -112,7 +112,7 @@ static void teardown_cluster(void)
     session_ticks = 0;
     for (int i = 1; i <= n_nodes; i++)
         if (nodes[i].up)
-            raft_free(nodes[i].r);
+            raft_close(nodes[i].r);
     free(queue);
     queue = NULL;
 }
@@ -249,7 +249,7 @@ static int elect(void)
 
 static void crash(int id)
 {
-    raft_free(nodes[id].r);
+    raft_close(nodes[id].r);
     nodes[id].up = false;
 }
 
@@ -767,7 +767,7 @@ Test(replication, a_snapshot_matching_the_log_keeps_the_entries_after_it)
         .hs = {.term = 2, .vote = 1, .commit = 3}, .conf = conf, .entries = log, .n_entries = 10};
     raft_config_t cfg = config_for(2);
     raft_t *r = NULL;
-    cr_assert_eq(raft_new(&cfg, &b, NULL, &r), 0);
+    cr_assert_eq(raft_open(&cfg, &b, NULL, &r), 0);
     uint8_t data[4] = {1, 2, 3, 4};
     raft_msg_t snap = {.type = RAFT_MSG_SNAPSHOT,
                        .from = 1,
@@ -790,7 +790,7 @@ Test(replication, a_snapshot_matching_the_log_keeps_the_entries_after_it)
     cr_assert_eq(rd.msgs[0].type, RAFT_MSG_SNAPSHOT_RESP);
     cr_assert_eq(rd.msgs[0].hint, 4, "the leader was not told the snapshot is done");
     raft_advance(r);
-    raft_free(r);
+    raft_close(r);
 }
 
 /* ---- sessions (the basis of named elections; raft.h "Sessions") ---------------------------- */

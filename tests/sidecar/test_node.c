@@ -85,7 +85,7 @@ static void start_cluster(void)
     for (int i = 0; i < N_NODES; i++) {
         config_node(i, peers);
         char err[512] = "";
-        cr_assert_eq(sidecar_node_start(&nodes[i], &loop, &cfg[i], err, sizeof(err)), 0, "%s", err);
+        cr_assert_eq(sidecar_node_open(&nodes[i], &loop, &cfg[i], err, sizeof(err)), 0, "%s", err);
     }
 }
 

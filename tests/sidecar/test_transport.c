@@ -96,7 +96,7 @@ static sidecar_transport_t *start_as(uint64_t id, uint64_t cluster, const char *
                                       .ud = in};
     sidecar_transport_t *t = NULL;
     char err[256];
-    cr_assert_eq(sidecar_transport_start(&t, &cfg, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(sidecar_transport_open(&t, &cfg, err, sizeof(err)), 0, "%s", err);
     return t;
 }
 
@@ -350,7 +350,7 @@ Test(transport, reconnects_after_the_peer_restarts, .init = init)
                                       .recv_cb = recv_cb,
                                       .ud = &ib};
     char err[256];
-    cr_assert_eq(sidecar_transport_start(&b, &cfg, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(sidecar_transport_open(&b, &cfg, err, sizeof(err)), 0, "%s", err);
     cr_assert_eq(sidecar_transport_peer_set(b, 1, NULL, "127.0.0.1", sidecar_transport_port(a)), 0);
     RUN_UNTIL(connected(a));
     cr_assert(connected(a), "did not reconnect");

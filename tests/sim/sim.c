@@ -471,7 +471,7 @@ static void start_node(sim_t *s, snode_t *x)
     x->last_term = 0;
     int rc = sim_node_start(&x->n, splitmix(&seed));
     if (rc != 0) {
-        sim_check_fail(&s->chk, SIM_V_CONTRACT, "node %" PRIu64 ": raft_new failed on restart: %s",
+        sim_check_fail(&s->chk, SIM_V_CONTRACT, "node %" PRIu64 ": raft_open failed on restart: %s",
                        x->n.id, raft_strerror(rc));
         return;
     }

@@ -125,13 +125,13 @@ int sim_node_start(sim_node_t *n, uint64_t seed)
             return -1;
         n->applied = n->snap.index;
     }
-    return raft_new(&n->cfg, &boot, &n->storage, &n->r);
+    return raft_open(&n->cfg, &boot, &n->storage, &n->r);
 }
 
 void sim_node_crash(sim_node_t *n)
 {
     if (n->r != NULL)
-        raft_free(n->r);
+        raft_close(n->r);
     n->r = NULL;
     n->held = false;
 }

@@ -166,7 +166,7 @@ uint64_t t_digest(store_t *st)
         mix64(&h, e->type);
         mix(&h, e->data, e->len);
     }
-    store_boot_release(st, &boot);
+    store_boot_free(st, &boot);
     mix64(&h, store_applied_index(st));
     mix64(&h, store_applied_term(st));
     char after[STORE_KEY_MAX + 1] = "";

@@ -112,7 +112,7 @@ static void child(const char *dir, int ready_fd)
     for (size_t i = 0; i < boot.n_entries; i++)
         mem_push(&log, &boot.entries[i]);
     raft_hard_state_t hs = boot.hs;
-    store_boot_release(st, &boot);
+    store_boot_free(st, &boot);
     uint64_t applied = store_applied_index(st);
     mem_drop(&log, applied);
     if (write(ready_fd, "r", 1) != 1)
@@ -213,7 +213,7 @@ static void check(const char *dir, uint64_t seed, int kill_no)
                                (unsigned long long)seed, kill_no, (unsigned long long)batch, n - k);
         }
     }
-    store_boot_release(st, &boot);
+    store_boot_free(st, &boot);
     /* every index 1..applied applied exactly once */
     for (unsigned k = 0; k < KEYS; k++) {
         char key[8];

@@ -141,7 +141,7 @@ static int op_apply(store_t **st)
     /* entries 11..40 are in the log; apply 21..30 (and offer 19..20 again: skipped) */
     cr_assert_eq(b.entries[0].index, 11);
     rc = store_apply(*st, b.entries + 8, 12, NULL);
-    store_boot_release(*st, &b);
+    store_boot_free(*st, &b);
     return rc;
 }
 

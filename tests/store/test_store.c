@@ -52,7 +52,7 @@ Test(store_log, fresh_store_boots_empty)
     cr_assert_eq(b.n_entries, 0);
     cr_assert_eq(store_log_last_index(st), 0);
     cr_assert_eq(store_applied_index(st), 0);
-    store_boot_release(st, &b);
+    store_boot_free(st, &b);
 }
 
 Test(store_log, hard_state_and_entries_survive_reopen)
@@ -76,7 +76,7 @@ Test(store_log, hard_state_and_entries_survive_reopen)
         cr_assert_arr_eq(b.entries[i].data, e[i].data, e[i].len);
     }
     cr_assert_eq(store_log_last_index(st), 3);
-    store_boot_release(st, &b);
+    store_boot_free(st, &b);
     cr_assert_null(b.entries);
 }
 
@@ -89,7 +89,7 @@ Test(store_log, empty_payload_round_trips)
     cr_assert_eq(b.n_entries, 1);
     cr_assert_eq(b.entries[0].len, 0);
     cr_assert_null(b.entries[0].data);
-    store_boot_release(st, &b);
+    store_boot_free(st, &b);
 }
 
 Test(store_log, conflicting_suffix_is_replaced)
@@ -110,7 +110,7 @@ Test(store_log, conflicting_suffix_is_replaced)
     cr_assert_eq(b.entries[2].term, 2);
     cr_assert_eq(b.entries[3].term, 2);
     cr_assert_arr_eq(b.entries[3].data, f[1].data, f[1].len);
-    store_boot_release(st, &b);
+    store_boot_free(st, &b);
 }
 
 Test(store_log, gap_or_unordered_batch_is_refused_and_changes_nothing)
@@ -154,7 +154,7 @@ Test(store_log, compaction_keeps_entries_after_snapshot)
     cr_assert_eq(b.snap.size, si.size);
     cr_assert_eq(b.n_entries, 4);
     cr_assert_eq(b.entries[0].index, 7);
-    store_boot_release(st, &b);
+    store_boot_free(st, &b);
     cr_assert_eq(store_log_last_index(st), 10);
     cr_assert_eq(store_applied_index(st), 6);
 }
@@ -573,7 +573,7 @@ Test(store_snapshot, create_stream_and_install_on_another_node)
     cr_assert_eq(b.snap.conf.n, 3);
     cr_assert_eq(b.n_entries, 1);
     cr_assert_eq(b.entries[0].index, last + 1);
-    store_boot_release(f, &b);
+    store_boot_free(f, &b);
     size_t len2;
     uint8_t *bytes2 = t_snapshot_bytes(f, &len2);
     cr_assert_eq(len2, len);
@@ -741,7 +741,7 @@ Test(store_migrate, schema_1_fixture_is_migrated_with_its_data)
     cr_assert_eq(b.hs.vote, 2);
     cr_assert_eq(b.hs.commit, 3);
     cr_assert_eq(b.n_entries, 3);
-    store_boot_release(m, &b);
+    store_boot_free(m, &b);
     cr_assert_eq(store_applied_index(m), 3);
     store_kv_t kv;
     cr_assert_eq(store_kv_get(m, "binlog/pos", 10, &kv), 0);

@@ -73,8 +73,8 @@ typedef struct sidecar_node_observer {
 
 /* Opens the store, loads the core, starts the transport and the tick timer. errbuf gets one
  * line saying what failed (e.g. the store's refusal message). cfg must outlive the node. */
-int sidecar_node_start(sidecar_node_t **out, uv_loop_t *loop, const sidecar_config_t *cfg,
-                       char *errbuf, size_t errlen);
+int sidecar_node_open(sidecar_node_t **out, uv_loop_t *loop, const sidecar_config_t *cfg,
+                      char *errbuf, size_t errlen);
 
 /* Adds an observer (obs is borrowed and must outlive the node, or be removed). */
 void sidecar_node_observe(sidecar_node_t *n, sidecar_node_observer_t *obs);

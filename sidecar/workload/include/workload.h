@@ -67,8 +67,8 @@ size_t sidecar_workload_gave_up(sidecar_workload_t *w, sidecar_workload_gave_up_
 /* Starts the controller (the shim is electd's own executable, found with uv_exepath; -1 and
  * a message in errbuf when it cannot be). Before anything else, a node that died as primary
  * runs its on-stop hook (at-least-once stop). */
-int sidecar_workload_start(sidecar_workload_t **out, uv_loop_t *loop, const sidecar_config_t *cfg,
-                           sidecar_node_t *node, char *errbuf, size_t errlen);
+int sidecar_workload_open(sidecar_workload_t **out, uv_loop_t *loop, const sidecar_config_t *cfg,
+                          sidecar_node_t *node, char *errbuf, size_t errlen);
 
 void sidecar_workload_info(const sidecar_workload_t *w, sidecar_workload_info_t *out);
 
