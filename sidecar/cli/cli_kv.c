@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli_int.h"
+#include "vec.h"
 
 #define LIST_MAX_PAGES     100 /* `kv ls`: at most this many pages of 1000 keys */
 #define LS_VALUE_MAX_SHOWN 60  /* `kv ls`: bytes of each value shown before "..." */
@@ -35,11 +36,8 @@ static char *read_stdin(const cli_ctx_t *c, size_t *len)
                 free(buf);
                 return NULL;
             }
-            char *nb = realloc(buf, cap * 2);
-            if (nb == NULL)
+            if (BASE_VEC_RESERVE(buf, cap, cap + 1, 4096) != 0)
                 break;
-            buf = nb;
-            cap *= 2;
         }
         size_t r = fread(buf + n, 1, cap - n, stdin);
         n += r;

@@ -1,6 +1,8 @@
 /* histogram.c — histograms and the Prometheus text writer (see common.h). */
 #include "common.h"
 
+#include "vec.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,16 +45,10 @@ void sidecar_buf_printf(sidecar_buf_t *b, const char *fmt, ...)
             b->len += (size_t)n;
             return;
         }
-        size_t cap = b->cap ? b->cap * 2 : 4096;
-        while (cap - b->len <= (size_t)n)
-            cap *= 2;
-        char *d = realloc(b->data, cap);
-        if (d == NULL) {
+        if (BASE_VEC_RESERVE(b->data, b->cap, b->len + (size_t)n + 1, 4096) != 0) {
             b->failed = 1;
             return;
         }
-        b->data = d;
-        b->cap = cap;
     }
 }
 
@@ -103,16 +99,10 @@ static void append(sidecar_buf_t *b, const char *s, size_t n)
     if (b->failed || n == 0)
         return;
     if (b->cap - b->len <= n) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap - b->len <= n)
-            cap *= 2;
-        char *d = realloc(b->data, cap);
-        if (d == NULL) {
+        if (BASE_VEC_RESERVE(b->data, b->cap, b->len + n + 1, 4096) != 0) {
             b->failed = 1;
             return;
         }
-        b->data = d;
-        b->cap = cap;
     }
     memcpy(b->data + b->len, s, n);
     b->len += n;
