@@ -73,6 +73,12 @@ typedef struct http_limits {
 
 typedef bool (*http_scoped_token_cb)(const char *token, size_t len, void *data);
 
+/* Told about a socket connection whose TLS failed (handshake refused, not TLS at all, or a
+ * broken session): the peer as "ip:port" and the reason in OpenSSL's words. For the log. */
+typedef void (*http_tls_error_cb)(const char *peer, const char *reason, void *data);
+
+struct tls_ctx; /* tls.h */
+
 typedef struct http_options {
     http_limits_t limits;
     /* Bearer token for routes flagged HTTP_ROUTE_MUTATING (NULL or "" = no auth).
@@ -85,6 +91,15 @@ typedef struct http_options {
      * own extra rules) and gets 403 insufficient_scope on the other mutating routes. */
     http_scoped_token_cb scoped_cb;
     void *scoped_data;
+    /* HTTPS: a server context (tls.h, TLS_ROLE_SERVER) for every socket connection, or NULL
+     * for plain HTTP. With a trusted CA in it, clients must present a certificate that chains
+     * to the CA (http_req_peer_cert_cn() names it). Borrowed: it must outlive the server;
+     * tls_ctx_reload() on it applies to connections accepted after. The handshake counts
+     * against header_timeout_ms. A plaintext HTTP request on the TLS port gets a plaintext
+     * 400 and the connection is closed. In-memory connections stay plaintext. */
+    struct tls_ctx *tls;
+    http_tls_error_cb tls_error_cb; /* optional */
+    void *tls_error_data;
 } http_options_t;
 
 /* ---- Server ------------------------------------------------------------------------ */
@@ -185,6 +200,14 @@ int http_req_body_json(const http_req_t *req, cJSON **out);
  * "memory" for in-memory connections. */
 void http_req_peer(const http_req_t *req, char *buf, size_t len);
 
+/* HTTPS: the common name of the client certificate, verified against the server's trusted
+ * CA; NULL on plain HTTP or without a verified certificate. Valid as long as `req`. */
+const char *http_req_peer_cert_cn(const http_req_t *req);
+
+/* HTTPS: the connection's TLS session (tls.h: tls_session_peer_matches(), the peer's SANs),
+ * or NULL on plain HTTP. Valid as long as `req`; read-only. */
+const struct tls_session *http_req_tls(const http_req_t *req);
+
 /* ---- Request: cancellation ---------------------------------------------------------- */
 
 typedef void (*http_cancel_cb)(http_req_t *req, void *data);
@@ -248,6 +271,8 @@ typedef struct http_counters {
     uint64_t requests;             /* total responses started */
     uint64_t bad_requests;         /* malformed or over a limit (4xx sent by the server) */
     uint64_t timeouts;             /* header or idle timeouts that closed a connection */
+    uint64_t tls_failures;         /* HTTPS connections closed by a TLS error (refused
+                                      handshake, plaintext on the TLS port, broken record) */
 } http_counters_t;
 
 void http_server_counters(const http_server_t *srv, http_counters_t *out);

@@ -36,7 +36,9 @@ struct test_ctx {
  *                                  (?flood=N: N bytes every 1 ms instead)
  *   GET  /hdr?name=H            -> 200 value of request header H, 404 if absent
  *   GET  /redirect              -> 307 with Location
- *   GET  /healthz  probe        -> 200 "hello" (served from the probe reserve too) */
+ *   GET  /healthz  probe        -> 200 "hello" (served from the probe reserve too)
+ *   GET  /whoami                -> 200 "<tls|plain> <client certificate CN or -> <operator|->"
+ *                                  (the last: tls_session_peer_matches(.., "operator")) */
 void test_routes_add(http_server_t *srv, struct test_ctx *ctx);
 
 /* A server on a loop running in a helper thread. */
