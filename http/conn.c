@@ -250,7 +250,7 @@ int http_conn_write(struct http_conn *c, char *buf, size_t len)
             http_conn_defer_abort(c);
         return rc;
     }
-    return c->tls ? http_tls_write(c, buf, len) : http_conn_write_raw(c, buf, len);
+    return c->tls ? c->srv->tls_ops->write(c, buf, len) : http_conn_write_raw(c, buf, len);
 }
 
 int http_conn_write_raw(struct http_conn *c, char *buf, size_t len)
@@ -374,7 +374,8 @@ void http_conn_release(struct http_conn *c)
         c->head = n;
     }
     http_req_free(c->cur);
-    tls_session_free(c->tls);
+    if (c->tls)
+        srv->tls_ops->release(c);
     free(c->pending);
     free(c->out);
     free(c);
@@ -451,7 +452,7 @@ static void conn_finish(struct http_conn *c)
     /* Bound the time the last response may take to drain. */
     uv_timer_start(&c->timer, timer_cb, c->srv->lim.idle_timeout_ms, 0);
     if (c->tls)
-        http_tls_close_notify(c);
+        c->srv->tls_ops->close_notify(c);
     if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, shutdown_cb) != 0)
         http_conn_defer_abort(c);
     update_reading(c);
@@ -476,7 +477,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         if (c->lingering || c->finishing || c->read_done)
             return; /* discarded */
         if (c->tls)
-            http_tls_read(c, buf->base, (size_t)nread);
+            c->srv->tls_ops->read(c, buf->base, (size_t)nread);
         else
             http_conn_feed(c, buf->base, (size_t)nread);
         return;
@@ -577,7 +578,7 @@ int http_conn_accept(struct http_server *srv, bool probe_only)
         http_conn_abort(c);
         return HTTP_ECLOSED;
     }
-    if (srv->tls && http_tls_accept(c) != 0) {
+    if (srv->tls && srv->tls_ops->accept(c) != 0) {
         http_conn_abort(c);
         return HTTP_ENOMEM;
     }

@@ -11,7 +11,7 @@
 #include <uv.h>
 
 #include "http.h"
-#include "tls.h"
+#include "tls.h" /* types and limits only: calls into tls/ are all in https.c */
 #include "vec.h"
 
 /* Fixed bounds that are not settings. */
@@ -137,6 +137,8 @@ struct http_conn {
     int handles_open;
     struct sockaddr_storage peer;
     tls_session_t *tls; /* HTTPS socket connections only */
+    char *peer_cn;      /* HTTPS: the verified client certificate's CN, or NULL */
+    bool tls_ready;     /* HTTPS: handshake completed (peer_cn taken) */
 
     llhttp_t parser;
     struct http_req *cur;         /* being parsed */
@@ -173,6 +175,7 @@ struct http_server {
     http_scoped_token_cb scoped_cb;
     void *scoped_data;
     tls_ctx_t *tls; /* borrowed; NULL for plain HTTP */
+    const struct http_tls_ops *tls_ops;
     http_tls_error_cb tls_error_cb;
     void *tls_error_data;
     uv_tcp_t listener;
@@ -246,10 +249,15 @@ void http_server_handle_closed(struct http_server *srv);
  * an HTTPS server, where a plaintext answer would only read as a broken handshake). */
 void http_server_reject_write(const struct http_server *srv, uv_stream_t *s);
 
-/* https.c: the TLS layer of socket connections on an HTTPS server. */
-int http_tls_accept(struct http_conn *c);                              /* 0 or HTTP_ENOMEM */
-void http_tls_read(struct http_conn *c, const char *data, size_t len); /* ciphertext read */
-int http_tls_write(struct http_conn *c, char *buf, size_t len);        /* takes ownership */
-void http_tls_close_notify(struct http_conn *c); /* before the shutdown of the last answer */
+/* https.c: the TLS layer of socket connections on an HTTPS server, reached through the
+ * server's tls_ops (set by http_server_tls()), so that a program without HTTPS links none of
+ * it. */
+struct http_tls_ops {
+    int (*accept)(struct http_conn *c);                              /* 0 or HTTP_ENOMEM */
+    void (*read)(struct http_conn *c, const char *data, size_t len); /* ciphertext read */
+    int (*write)(struct http_conn *c, char *buf, size_t len);        /* takes ownership */
+    void (*close_notify)(struct http_conn *c); /* before the shutdown of the last answer */
+    void (*release)(struct http_conn *c);      /* frees the session and the peer's name */
+};
 
 #endif

@@ -9,9 +9,29 @@
 
 #include "http_int.h"
 
-int http_tls_accept(struct http_conn *c)
+static int tls_accept(struct http_conn *c)
 {
     return tls_session_create(c->srv->tls, NULL, &c->tls) == 0 ? 0 : HTTP_ENOMEM;
+}
+
+static void tls_release(struct http_conn *c)
+{
+    tls_session_free(c->tls);
+    c->tls = NULL;
+    free(c->peer_cn);
+    c->peer_cn = NULL;
+}
+
+/* Once established: keep the client certificate's name for http_req_peer_cert_cn(). */
+static int handshake_done(struct http_conn *c)
+{
+    c->tls_ready = true;
+    const char *cn = tls_session_peer_cn(c->tls);
+    if (cn && !(c->peer_cn = strdup(cn))) {
+        http_conn_abort(c);
+        return -1;
+    }
+    return 0;
 }
 
 /* Hands the session's output to the socket. */
@@ -76,6 +96,8 @@ static int drain(struct http_conn *c)
         }
         if (flush(c) != 0) /* handshake messages, key updates */
             return -1;
+        if (!c->tls_ready && tls_session_established(c->tls) && handshake_done(c) != 0)
+            return -1;
         if (n == 0)
             return 0;
         http_conn_feed(c, c->srv->tls_plain, n);
@@ -84,7 +106,7 @@ static int drain(struct http_conn *c)
     }
 }
 
-void http_tls_read(struct http_conn *c, const char *data, size_t len)
+static void tls_read(struct http_conn *c, const char *data, size_t len)
 {
     /* Each feed takes up to TLS_SESSION_IN_MAX; draining makes room for the rest. */
     while (len > 0 && !c->closing) {
@@ -103,7 +125,7 @@ void http_tls_read(struct http_conn *c, const char *data, size_t len)
     }
 }
 
-int http_tls_write(struct http_conn *c, char *buf, size_t len)
+static int tls_write(struct http_conn *c, char *buf, size_t len)
 {
     int rc = tls_session_write(c->tls, buf, len);
     free(buf);
@@ -115,8 +137,31 @@ int http_tls_write(struct http_conn *c, char *buf, size_t len)
     return flush(c);
 }
 
-void http_tls_close_notify(struct http_conn *c)
+static void tls_close_notify(struct http_conn *c)
 {
     tls_session_close_notify(c->tls);
     (void)flush(c);
+}
+
+static const struct http_tls_ops ops = {
+    .accept = tls_accept,
+    .read = tls_read,
+    .write = tls_write,
+    .close_notify = tls_close_notify,
+    .release = tls_release,
+};
+
+int http_server_tls(http_server_t *srv, struct tls_ctx *ctx, http_tls_error_cb cb, void *data)
+{
+    if (!srv || !ctx || tls_ctx_role(ctx) != TLS_ROLE_SERVER)
+        return HTTP_EINVAL;
+    if (srv->tls || srv->listener_used || srv->closing)
+        return HTTP_ESTATE;
+    if (!(srv->tls_plain = malloc(TLS_RECORD_MAX)))
+        return HTTP_ENOMEM;
+    srv->tls = ctx;
+    srv->tls_ops = &ops;
+    srv->tls_error_cb = cb;
+    srv->tls_error_data = data;
+    return 0;
 }

@@ -183,7 +183,7 @@ void http_req_peer(const http_req_t *req, char *buf, size_t len)
 
 const char *http_req_peer_cert_cn(const http_req_t *req)
 {
-    return req->conn->tls ? tls_session_peer_cn(req->conn->tls) : NULL;
+    return req->conn->peer_cn;
 }
 
 const struct tls_session *http_req_tls(const http_req_t *req)

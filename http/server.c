@@ -70,19 +70,6 @@ int http_server_create(uv_loop_t *loop, const http_options_t *opts, http_server_
         }
         srv->scoped_cb = opts->scoped_cb;
         srv->scoped_data = opts->scoped_data;
-        srv->tls = opts->tls;
-        srv->tls_error_cb = opts->tls_error_cb;
-        srv->tls_error_data = opts->tls_error_data;
-    }
-    if (srv->tls) {
-        int rc = tls_ctx_role(srv->tls) != TLS_ROLE_SERVER ? HTTP_EINVAL : 0;
-        if (!rc && !(srv->tls_plain = malloc(TLS_RECORD_MAX)))
-            rc = HTTP_ENOMEM;
-        if (rc) {
-            free(srv->token);
-            free(srv);
-            return rc;
-        }
     }
     apply_defaults(&srv->lim);
     uv_timer_init(loop, &srv->close_timer);

@@ -91,15 +91,6 @@ typedef struct http_options {
      * own extra rules) and gets 403 insufficient_scope on the other mutating routes. */
     http_scoped_token_cb scoped_cb;
     void *scoped_data;
-    /* HTTPS: a server context (tls.h, TLS_ROLE_SERVER) for every socket connection, or NULL
-     * for plain HTTP. With a trusted CA in it, clients must present a certificate that chains
-     * to the CA (http_req_peer_cert_cn() names it). Borrowed: it must outlive the server;
-     * tls_ctx_reload() on it applies to connections accepted after. The handshake counts
-     * against header_timeout_ms. A plaintext HTTP request on the TLS port gets a plaintext
-     * 400 and the connection is closed. In-memory connections stay plaintext. */
-    struct tls_ctx *tls;
-    http_tls_error_cb tls_error_cb; /* optional */
-    void *tls_error_data;
 } http_options_t;
 
 /* ---- Server ------------------------------------------------------------------------ */
@@ -116,6 +107,19 @@ int http_server_create(uv_loop_t *loop, const http_options_t *opts, http_server_
  * IPv6 literal in brackets ("[::1]:0"). Port 0 picks a free port; see
  * http_server_port(). Call at most once. Errors: HTTP_EADDR, HTTP_ELISTEN, HTTP_ESTATE. */
 int http_server_listen(http_server_t *srv, const char *addr);
+
+/* HTTPS: every socket connection runs through TLS with `ctx`, a server context (tls.h,
+ * TLS_ROLE_SERVER). With a trusted CA in it, clients must present a certificate that chains
+ * to the CA (http_req_peer_cert_cn() names it). `ctx` is borrowed: it must outlive the
+ * server; tls_ctx_reload() on it (on the loop's thread) applies to connections accepted
+ * after. `cb` (may be NULL) hears of every TLS failure. The handshake counts against
+ * header_timeout_ms. A plaintext HTTP request on the TLS port gets a plaintext 400 and the
+ * connection is closed; over max_connections a client is closed without the 503 answer.
+ * In-memory connections stay plaintext. Call before http_server_listen(), at most once.
+ * A program that never calls this does not link OpenSSL's TLS code (it costs an idle
+ * process about 1 MiB of resident memory to link it; see docs/security.md).
+ * Errors: HTTP_EINVAL (NULL or not a server context), HTTP_ESTATE, HTTP_ENOMEM. */
+int http_server_tls(http_server_t *srv, struct tls_ctx *ctx, http_tls_error_cb cb, void *data);
 
 /* The bound port (host order), or 0 when not listening. */
 int http_server_port(const http_server_t *srv);

@@ -285,10 +285,18 @@ static void loop_thread(void *arg)
 
 void tsrv_start(struct tsrv *t, const http_options_t *opts, const char *addr)
 {
+    tsrv_start_tls(t, opts, NULL, NULL, addr);
+}
+
+void tsrv_start_tls(struct tsrv *t, const http_options_t *opts, struct tls_ctx *tls,
+                    http_tls_error_cb cb, const char *addr)
+{
     memset(t, 0, sizeof(*t));
     cr_assert_eq(uv_loop_init(&t->loop), 0);
     t->ctx.loop = &t->loop;
     cr_assert_eq(http_server_create(&t->loop, opts, &t->srv), 0);
+    if (tls)
+        cr_assert_eq(http_server_tls(t->srv, tls, cb, NULL), 0);
     test_routes_add(t->srv, &t->ctx);
     int rc = http_server_listen(t->srv, addr ? addr : "127.0.0.1:0");
     cr_assert_eq(rc, 0, "listen: %s", http_strerror(rc));

@@ -55,6 +55,9 @@ struct tsrv {
 };
 
 void tsrv_start(struct tsrv *t, const http_options_t *opts, const char *addr);
+/* The same over HTTPS with `tls` (a server context; NULL for plain HTTP) and `cb`. */
+void tsrv_start_tls(struct tsrv *t, const http_options_t *opts, struct tls_ctx *tls,
+                    http_tls_error_cb cb, const char *addr);
 void tsrv_stop(struct tsrv *t); /* closes the server, joins, checks uv_loop_close()==0 */
 
 /* A parsed response. */

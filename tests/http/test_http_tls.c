@@ -40,11 +40,11 @@ static void on_tls_error(const char *peer, const char *reason, void *data)
 
 static void https_start(struct tsrv *t, tls_ctx_t *ctx, uint32_t header_timeout_ms)
 {
-    http_options_t o = {.tls = ctx, .tls_error_cb = on_tls_error};
+    http_options_t o = {0};
     o.limits.header_timeout_ms = header_timeout_ms;
     reported[0] = '\0';
     reported_count = 0;
-    tsrv_start(t, &o, NULL);
+    tsrv_start_tls(t, &o, ctx, on_tls_error, NULL);
 }
 
 /* One request on an open TLS client; the parsed response in *r (free with resp_free). */
@@ -263,15 +263,21 @@ Test(http_tls, stalled_handshake_is_closed_by_the_header_timeout)
     tls_ctx_free(sctx);
 }
 
-Test(http_tls, a_client_context_is_not_a_server)
+Test(http_tls, only_a_server_context_before_listen)
 {
     tls_ctx_t *cctx = ctx_new(TLS_ROLE_CLIENT, NULL, "ca");
+    tls_ctx_t *sctx = ctx_new(TLS_ROLE_SERVER, "member-b", NULL);
     uv_loop_t loop;
     cr_assert_eq(uv_loop_init(&loop), 0);
-    http_options_t o = {.tls = cctx};
     http_server_t *srv = NULL;
-    cr_assert_eq(http_server_create(&loop, &o, &srv), HTTP_EINVAL);
-    cr_assert_null(srv);
+    cr_assert_eq(http_server_create(&loop, NULL, &srv), 0);
+    cr_assert_eq(http_server_tls(srv, cctx, NULL, NULL), HTTP_EINVAL);
+    cr_assert_eq(http_server_tls(srv, NULL, NULL, NULL), HTTP_EINVAL);
+    cr_assert_eq(http_server_listen(srv, "127.0.0.1:0"), 0);
+    cr_assert_eq(http_server_tls(srv, sctx, NULL, NULL), HTTP_ESTATE);
+    http_server_close(srv, NULL, NULL);
+    cr_assert_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
     cr_assert_eq(uv_loop_close(&loop), 0);
     tls_ctx_free(cctx);
+    tls_ctx_free(sctx);
 }
