@@ -494,3 +494,33 @@ Test(tls, strerror_names_every_code)
     cr_assert_str_eq(tls_strerror(TLS_EPLAINTEXT), "plaintext received where TLS was expected");
     cr_assert_str_eq(tls_strerror(-999), "unknown error");
 }
+
+/* ---- memory ---- */
+
+static void probe(const char *mode, long *rss, long *anon)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof(cmd), "'%s' %s '%s'", TLS_RSS_PROBE, mode, certs_dir());
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    cr_assert_eq(fscanf(p, "%ld %ld", rss, anon), 2, "probe %s printed no numbers", mode);
+    cr_assert_eq(pclose(p), 0);
+}
+
+/* What TLS costs a process, in KiB of RSS (printed for docs/security.md): nothing is set up
+ * before the first context; the first context sets OpenSSL up (mostly shared code pages);
+ * a handshake adds little. The bounds catch a regression, e.g. a change that would load
+ * /etc/ssl/openssl.cnf or keep per-session buffers. */
+Test(tls, resident_memory_of_a_context_and_a_handshake)
+{
+    long none, none_anon, ctx, ctx_anon, hs, hs_anon;
+    probe("none", &none, &none_anon);
+    probe("ctx", &ctx, &ctx_anon);
+    probe("handshake", &hs, &hs_anon);
+    cr_log_info("RSS KiB (private): linked only %ld (%ld), server context %ld (%ld), "
+                "after a mutual handshake %ld (%ld)",
+                none, none_anon, ctx, ctx_anon, hs, hs_anon);
+    cr_assert_gt(ctx_anon, none_anon + 100, "a context sets OpenSSL up (and not before)");
+    cr_assert_lt(ctx - none, 4096, "a server context costs %ld KiB", ctx - none);
+    cr_assert_lt(hs - ctx, 1024, "a client context and a handshake cost %ld KiB", hs - ctx);
+}
