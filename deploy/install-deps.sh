@@ -1,11 +1,12 @@
 #!/bin/sh
 # Installs, from Debian's packages, everything electd needs to build and test.
 # Idempotent: packages already present are left alone. Needs root or sudo.
-# python3-yaml and shellcheck are for tests/deploy (manifests parse, scripts are clean).
+# python3-yaml and shellcheck are for tests/deploy (manifests parse, scripts are clean);
+# the openssl CLI makes the throwaway certificates of the TLS tests.
 set -eu
 
 PKGS="build-essential cmake pkg-config libuv1-dev libcjson-dev libsqlite3-dev \
-libcriterion-dev node-llhttp libssl-dev clang \
+libcriterion-dev node-llhttp libssl-dev openssl clang \
 python3-yaml shellcheck"
 
 missing=""

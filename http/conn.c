@@ -92,7 +92,7 @@ static void execute(struct http_conn *c, const char *data, size_t len)
     parse_error(c, c->error_status ? c->error_status : 400);
 }
 
-static void conn_feed(struct http_conn *c, const char *data, size_t len)
+void http_conn_feed(struct http_conn *c, const char *data, size_t len)
 {
     /* Bytes alone do not move the idle clock: a client trickling empty lines (which begin
      * no request) would otherwise hold its connection forever. */
@@ -250,6 +250,15 @@ int http_conn_write(struct http_conn *c, char *buf, size_t len)
             http_conn_defer_abort(c);
         return rc;
     }
+    return c->tls ? c->srv->tls_ops->write(c, buf, len) : http_conn_write_raw(c, buf, len);
+}
+
+int http_conn_write_raw(struct http_conn *c, char *buf, size_t len)
+{
+    if (c->closing) {
+        free(buf);
+        return HTTP_ECLOSED;
+    }
     struct wreq *wr = malloc(sizeof(*wr));
     if (!wr) {
         free(buf);
@@ -365,6 +374,8 @@ void http_conn_free(struct http_conn *c)
         c->head = n;
     }
     http_req_free(c->cur);
+    if (c->tls)
+        srv->tls_ops->release(c);
     free(c->pending);
     free(c->out);
     free(c);
@@ -440,6 +451,8 @@ static void conn_finish(struct http_conn *c)
     }
     /* Bound the time the last response may take to drain. */
     uv_timer_start(&c->timer, timer_cb, c->srv->lim.idle_timeout_ms, 0);
+    if (c->tls)
+        c->srv->tls_ops->close_notify(c);
     if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, shutdown_cb) != 0)
         http_conn_defer_abort(c);
     update_reading(c);
@@ -461,16 +474,24 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (c->closing)
         return;
     if (nread > 0) {
-        if (!c->lingering && !c->finishing && !c->read_done)
-            conn_feed(c, buf->base, (size_t)nread);
+        if (c->lingering || c->finishing || c->read_done)
+            return; /* discarded */
+        if (c->tls)
+            c->srv->tls_ops->read(c, buf->base, (size_t)nread);
+        else
+            http_conn_feed(c, buf->base, (size_t)nread);
         return;
     }
-    if (nread == 0)
-        return;
+    if (nread < 0)
+        http_conn_read_end(c, nread == UV_EOF);
+}
+
+void http_conn_read_end(struct http_conn *c, bool eof)
+{
     /* EOF or error: the client is gone (a half-closed client counts as gone, so a
      * long poll learns at once that nobody waits for it). A response still draining
      * after our shutdown may finish first. */
-    if (c->finishing && !c->lingering && nread == UV_EOF) {
+    if (c->finishing && !c->lingering && eof) {
         c->read_eof = true;
         update_reading(c);
         return;
@@ -552,10 +573,14 @@ int http_conn_accept(struct http_server *srv, bool probe_only)
         c->peer.ss_family = AF_UNSPEC;
     if (probe_only && !peer_is_loopback(&c->peer)) {
         /* The reserve is for the host's own probes: a flood from elsewhere cannot take it. */
-        http_server_reject_write((uv_stream_t *)&c->tcp);
+        http_server_reject_write(srv, (uv_stream_t *)&c->tcp);
         srv->counters.connections_rejected++;
         http_conn_abort(c);
         return HTTP_ECLOSED;
+    }
+    if (srv->tls && srv->tls_ops->accept(c) != 0) {
+        http_conn_abort(c);
+        return HTTP_ENOMEM;
     }
     srv->counters.connections_accepted++;
     uv_tcp_nodelay(&c->tcp, 1);
@@ -583,7 +608,7 @@ int http_memconn_feed(http_memconn_t *mc, const void *data, size_t len)
     struct http_conn *c = (struct http_conn *)mc;
     if (c->closing || c->finishing)
         return HTTP_ECLOSED;
-    conn_feed(c, data, len);
+    http_conn_feed(c, data, len);
     return 0;
 }
 

@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "http.h"
+#include "tls.h" /* types and limits only: calls into tls/ are all in https.c */
 #include "vec.h"
 
 /* Fixed bounds that are not settings. */
@@ -18,9 +19,11 @@
 #define HTTP_MAX_SEGMENTS      16    /* segments per route pattern */
 #define HTTP_MAX_EXTRA_HEADERS 4096  /* bytes of handler-added response headers */
 #define HTTP_READ_BUF_BYTES    65536 /* one socket read */
-#define HTTP_PENDING_MAX       (HTTP_READ_BUF_BYTES + 4096) /* unparsed bytes while paused */
-#define HTTP_LINGER_MS         2000        /* discard input after the last response, then close */
-#define HTTP_MEM_OUTPUT_MAX    (16u << 20) /* in-memory connection output cap */
+/* Unparsed bytes while paused: what one read delivers after the pause point (with TLS, the
+ * plaintext of one read plus the rest of a record begun in the previous one). */
+#define HTTP_PENDING_MAX    (HTTP_READ_BUF_BYTES + TLS_RECORD_MAX + 4096)
+#define HTTP_LINGER_MS      2000        /* discard input after the last response, then close */
+#define HTTP_MEM_OUTPUT_MAX (16u << 20) /* in-memory connection output cap */
 /* A probe reserve connection must send its request line and headers within this (or the
  * header timeout, if shorter): probes send at once, and a reserve slot must not be held. */
 #define HTTP_PROBE_HEADER_TIMEOUT_MS 1000
@@ -133,6 +136,9 @@ struct http_conn {
     uv_shutdown_t shutdown_req;
     int handles_open;
     struct sockaddr_storage peer;
+    tls_session_t *tls; /* HTTPS socket connections only */
+    char *peer_cn;      /* HTTPS: the verified client certificate's CN, or NULL */
+    bool tls_ready;     /* HTTPS: handshake completed (peer_cn taken) */
 
     llhttp_t parser;
     struct http_req *cur;         /* being parsed */
@@ -168,6 +174,10 @@ struct http_server {
     size_t token_len;
     http_scoped_token_cb scoped_cb;
     void *scoped_data;
+    tls_ctx_t *tls; /* borrowed; NULL for plain HTTP */
+    const struct http_tls_ops *tls_ops;
+    http_tls_error_cb tls_error_cb;
+    void *tls_error_data;
     uv_tcp_t listener;
     bool listening;
     bool listener_used;
@@ -184,6 +194,7 @@ struct http_server {
     struct http_conn *conns;        /* every live connection (TCP and memory) */
     uv_timer_t close_timer;         /* makes the close callback always asynchronous */
     char rbuf[HTTP_READ_BUF_BYTES]; /* one read at a time: the loop is single-threaded */
+    char *tls_plain;                /* TLS_RECORD_MAX bytes of decrypted input (HTTPS only) */
     http_counters_t counters;
 };
 
@@ -214,7 +225,12 @@ static inline uint64_t http_conn_now_ms(const struct http_conn *c)
 void http_conn_abort(struct http_conn *c);
 void http_conn_free(struct http_conn *c); /* free a connection whose handles are closed */
 void http_conn_request_done(struct http_conn *c, struct http_req *req, bool close_after);
-int http_conn_write(struct http_conn *c, char *buf, size_t len); /* takes ownership of buf */
+int http_conn_write(struct http_conn *c, char *buf, size_t len);     /* takes ownership of buf */
+int http_conn_write_raw(struct http_conn *c, char *buf, size_t len); /* to the socket as is */
+/* Bytes that arrived (plaintext, after TLS): parse them and process what they complete. */
+void http_conn_feed(struct http_conn *c, const char *data, size_t len);
+/* The client's stream ended (eof) or broke: finish draining or abort. */
+void http_conn_read_end(struct http_conn *c, bool eof);
 size_t http_conn_write_queue(const struct http_conn *c);
 void http_conn_defer_abort(struct http_conn *c);
 /* probe_only: accepted from the probe reserve (loopback peers only, else refused). */
@@ -222,13 +238,26 @@ int http_conn_accept(struct http_server *srv, bool probe_only);
 void http_req_free(struct http_req *req);
 
 /* request.c */
+void http_conn_peer(const struct http_conn *c, char *buf, size_t len); /* "ip:port" */
 int http_req_reply_raw(struct http_req *req, int status, const char *content_type, const void *body,
                        size_t len);
 const char *http_status_text(int status);
 
 /* server.c */
 void http_server_handle_closed(struct http_server *srv);
-/* One non-blocking write of the "503 too_many_connections" answer (best effort). */
-void http_server_reject_write(uv_stream_t *s);
+/* One non-blocking write of the "503 too_many_connections" answer (best effort; nothing on
+ * an HTTPS server, where a plaintext answer would only read as a broken handshake). */
+void http_server_reject_write(const struct http_server *srv, uv_stream_t *s);
+
+/* https.c: the TLS layer of socket connections on an HTTPS server, reached through the
+ * server's tls_ops (set by http_server_tls()), so that a program without HTTPS links none of
+ * it. */
+struct http_tls_ops {
+    int (*accept)(struct http_conn *c);                              /* 0 or HTTP_ENOMEM */
+    void (*read)(struct http_conn *c, const char *data, size_t len); /* ciphertext read */
+    int (*write)(struct http_conn *c, char *buf, size_t len);        /* takes ownership */
+    void (*close_notify)(struct http_conn *c); /* before the shutdown of the last answer */
+    void (*release)(struct http_conn *c);      /* frees the session and the peer's name */
+};
 
 #endif

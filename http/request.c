@@ -178,9 +178,23 @@ int http_req_body_json(const http_req_t *req, cJSON **out)
 
 void http_req_peer(const http_req_t *req, char *buf, size_t len)
 {
+    http_conn_peer(req->conn, buf, len);
+}
+
+const char *http_req_peer_cert_cn(const http_req_t *req)
+{
+    return req->conn->peer_cn;
+}
+
+const struct tls_session *http_req_tls(const http_req_t *req)
+{
+    return req->conn->tls;
+}
+
+void http_conn_peer(const struct http_conn *c, char *buf, size_t len)
+{
     if (!len)
         return;
-    const struct http_conn *c = req->conn;
     char ip[64] = "";
     int port = 0;
     if (c->is_mem) {

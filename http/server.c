@@ -130,8 +130,10 @@ static void reject_closed(uv_handle_t *h)
     http_server_handle_closed(srv);
 }
 
-void http_server_reject_write(uv_stream_t *s)
+void http_server_reject_write(const struct http_server *srv, uv_stream_t *s)
 {
+    if (srv->tls)
+        return;
     static const char resp[] =
         "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
         "Content-Length: 70\r\nConnection: close\r\nRetry-After: 1\r\n\r\n"
@@ -152,7 +154,7 @@ static void reject(struct http_server *srv)
     srv->pending_handles++;
     srv->counters.connections_rejected++;
     if (uv_accept((uv_stream_t *)&srv->listener, (uv_stream_t *)t) == 0)
-        http_server_reject_write((uv_stream_t *)t);
+        http_server_reject_write(srv, (uv_stream_t *)t);
     uv_close((uv_handle_t *)t, reject_closed);
 }
 
@@ -228,6 +230,7 @@ void http_server_handle_closed(struct http_server *srv)
     http_router_free(srv);
     http_stats_free(&srv->unmatched);
     free(srv->token);
+    free(srv->tls_plain);
     free(srv);
     if (cb)
         cb(data);

@@ -73,6 +73,12 @@ typedef struct http_limits {
 
 typedef bool (*http_scoped_token_cb)(const char *token, size_t len, void *data);
 
+/* Told about a socket connection whose TLS failed (handshake refused, not TLS at all, or a
+ * broken session): the peer as "ip:port" and the reason in OpenSSL's words. For the log. */
+typedef void (*http_tls_error_cb)(const char *peer, const char *reason, void *data);
+
+struct tls_ctx; /* tls.h */
+
 typedef struct http_options {
     http_limits_t limits;
     /* Bearer token for routes flagged HTTP_ROUTE_MUTATING (NULL or "" = no auth).
@@ -101,6 +107,19 @@ int http_server_open(uv_loop_t *loop, const http_options_t *opts, http_server_t 
  * IPv6 literal in brackets ("[::1]:0"). Port 0 picks a free port; see
  * http_server_port(). Call at most once. Errors: HTTP_EADDR, HTTP_ELISTEN, HTTP_ESTATE. */
 int http_server_listen(http_server_t *srv, const char *addr);
+
+/* HTTPS: every socket connection runs through TLS with `ctx`, a server context (tls.h,
+ * TLS_ROLE_SERVER). With a trusted CA in it, clients must present a certificate that chains
+ * to the CA (http_req_peer_cert_cn() names it). `ctx` is borrowed: it must outlive the
+ * server; tls_ctx_reload() on it (on the loop's thread) applies to connections accepted
+ * after. `cb` (may be NULL) hears of every TLS failure. The handshake counts against
+ * header_timeout_ms. A plaintext HTTP request on the TLS port gets a plaintext 400 and the
+ * connection is closed; over max_connections a client is closed without the 503 answer.
+ * In-memory connections stay plaintext. Call before http_server_listen(), at most once.
+ * A program that never calls this does not link OpenSSL's TLS code (it costs an idle
+ * process about 1 MiB of resident memory to link it; see docs/security.md).
+ * Errors: HTTP_EINVAL (NULL or not a server context), HTTP_ESTATE, HTTP_ENOMEM. */
+int http_server_tls(http_server_t *srv, struct tls_ctx *ctx, http_tls_error_cb cb, void *data);
 
 /* The bound port (host order), or 0 when not listening. */
 int http_server_port(const http_server_t *srv);
@@ -185,6 +204,14 @@ int http_req_body_json(const http_req_t *req, cJSON **out);
  * "memory" for in-memory connections. */
 void http_req_peer(const http_req_t *req, char *buf, size_t len);
 
+/* HTTPS: the common name of the client certificate, verified against the server's trusted
+ * CA; NULL on plain HTTP or without a verified certificate. Valid as long as `req`. */
+const char *http_req_peer_cert_cn(const http_req_t *req);
+
+/* HTTPS: the connection's TLS session (tls.h: tls_session_peer_matches(), the peer's SANs),
+ * or NULL on plain HTTP. Valid as long as `req`; read-only. */
+const struct tls_session *http_req_tls(const http_req_t *req);
+
 /* ---- Request: cancellation ---------------------------------------------------------- */
 
 typedef void (*http_cancel_cb)(http_req_t *req, void *data);
@@ -248,6 +275,8 @@ typedef struct http_counters {
     uint64_t requests;             /* total responses started */
     uint64_t bad_requests;         /* malformed or over a limit (4xx sent by the server) */
     uint64_t timeouts;             /* header or idle timeouts that closed a connection */
+    uint64_t tls_failures;         /* HTTPS connections closed by a TLS error (refused
+                                      handshake, plaintext on the TLS port, broken record) */
 } http_counters_t;
 
 void http_server_counters(const http_server_t *srv, http_counters_t *out);

@@ -1,6 +1,7 @@
 /* http_test_util.c — test routes, the threaded test server and the loopback client used by
  * the http/ tests. */
 #include "http_test_util.h"
+#include "tls.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -25,6 +26,18 @@
         if (!(cond))                                                                               \
             atomic_fetch_add(&(ctx)->errors, 1);                                                   \
     } while (0)
+
+static void h_whoami(http_req_t *req, void *data)
+{
+    struct test_ctx *ctx = data;
+    atomic_fetch_add(&ctx->handled, 1);
+    const char *cn = http_req_peer_cert_cn(req);
+    const tls_session_t *tls = http_req_tls(req);
+    char out[300];
+    snprintf(out, sizeof(out), "%s %s %s", tls ? "tls" : "plain", cn ? cn : "-",
+             tls && tls_session_peer_matches(tls, "operator") ? "operator" : "-");
+    http_req_reply_text(req, 200, NULL, out);
+}
 
 static void h_hello(http_req_t *req, void *data)
 {
@@ -238,6 +251,7 @@ void test_routes_add(http_server_t *srv, struct test_ctx *ctx)
     cr_assert_eq(http_server_route(srv, HTTP_METHOD_GET, "/events", 0, h_events, ctx), 0);
     cr_assert_eq(http_server_route(srv, HTTP_METHOD_GET, "/hdr", 0, h_hdr, ctx), 0);
     cr_assert_eq(http_server_route(srv, HTTP_METHOD_GET, "/redirect", 0, h_redirect, ctx), 0);
+    cr_assert_eq(http_server_route(srv, HTTP_METHOD_GET, "/whoami", 0, h_whoami, ctx), 0);
     cr_assert_eq(
         http_server_route(srv, HTTP_METHOD_GET, "/healthz", HTTP_ROUTE_PROBE, h_hello, ctx), 0);
 }
@@ -271,10 +285,18 @@ static void loop_thread(void *arg)
 
 void tsrv_start(struct tsrv *t, const http_options_t *opts, const char *addr)
 {
+    tsrv_start_tls(t, opts, NULL, NULL, addr);
+}
+
+void tsrv_start_tls(struct tsrv *t, const http_options_t *opts, struct tls_ctx *tls,
+                    http_tls_error_cb cb, const char *addr)
+{
     memset(t, 0, sizeof(*t));
     cr_assert_eq(uv_loop_init(&t->loop), 0);
     t->ctx.loop = &t->loop;
     cr_assert_eq(http_server_open(&t->loop, opts, &t->srv), 0);
+    if (tls)
+        cr_assert_eq(http_server_tls(t->srv, tls, cb, NULL), 0);
     test_routes_add(t->srv, &t->ctx);
     int rc = http_server_listen(t->srv, addr ? addr : "127.0.0.1:0");
     cr_assert_eq(rc, 0, "listen: %s", http_strerror(rc));

@@ -36,7 +36,9 @@ struct test_ctx {
  *                                  (?flood=N: N bytes every 1 ms instead)
  *   GET  /hdr?name=H            -> 200 value of request header H, 404 if absent
  *   GET  /redirect              -> 307 with Location
- *   GET  /healthz  probe        -> 200 "hello" (served from the probe reserve too) */
+ *   GET  /healthz  probe        -> 200 "hello" (served from the probe reserve too)
+ *   GET  /whoami                -> 200 "<tls|plain> <client certificate CN or -> <operator|->"
+ *                                  (the last: tls_session_peer_matches(.., "operator")) */
 void test_routes_add(http_server_t *srv, struct test_ctx *ctx);
 
 /* A server on a loop running in a helper thread. */
@@ -53,6 +55,9 @@ struct tsrv {
 };
 
 void tsrv_start(struct tsrv *t, const http_options_t *opts, const char *addr);
+/* The same over HTTPS with `tls` (a server context; NULL for plain HTTP) and `cb`. */
+void tsrv_start_tls(struct tsrv *t, const http_options_t *opts, struct tls_ctx *tls,
+                    http_tls_error_cb cb, const char *addr);
 void tsrv_stop(struct tsrv *t); /* closes the server, joins, checks uv_loop_close()==0 */
 
 /* A parsed response. */
