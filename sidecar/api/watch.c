@@ -197,12 +197,13 @@ static int64_t parse_wait(const char *s)
     return -1;
 }
 
-/* GET /v1/leader[?wait=DURATION&term=N] */
+/* GET /v1/leader[?wait=DURATION&term=N&leader=NAME] */
 static void h_leader(http_req_t *req, void *data)
 {
     sidecar_api_t *api = data;
     const char *wait = http_req_query(req, "wait");
     const char *term_s = http_req_query(req, "term");
+    const char *leader_s = http_req_query(req, "leader"); /* what the caller last saw */
     sidecar_node_state_t st;
     sidecar_node_state(api->node, &st);
     if (wait == NULL) {
@@ -222,8 +223,13 @@ static void h_leader(http_req_t *req, void *data)
     if (ms > LONGPOLL_LIMIT_MS)
         ms = LONGPOLL_LIMIT_MS;
     /* The caller's view is (term, the leader it then saw): a different term, or a leader
-     * found or lost within it, ends the wait. */
-    if (term != st.term) {
+     * found or lost within it, ends the wait. The caller says which leader it saw
+     * (`leader=`, empty for none); without it, the one known now stands in — which misses a
+     * leader found between the caller's last answer and this request. */
+    uint64_t seen = st.leader;
+    if (leader_s != NULL)
+        seen = *leader_s == '\0' ? 0 : sidecar_config_node_id(leader_s);
+    if (term != st.term || seen != st.leader) {
         cJSON *o = state_json(api);
         cJSON_AddBoolToObject(o, "changed", true);
         http_req_reply_json(req, 200, o);
@@ -241,7 +247,7 @@ static void h_leader(http_req_t *req, void *data)
         return;
     }
     w->term = st.term;
-    w->leader = st.leader;
+    w->leader = seen;
     w->deadline_ms = now_ms() + (uint64_t)ms;
 }
 

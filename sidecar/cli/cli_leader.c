@@ -21,6 +21,13 @@ static double term_of(const cJSON *o)
     return cJSON_IsNumber(t) ? t->valuedouble : -1;
 }
 
+/* The leader's name in a /v1/leader answer, "" for none (or a name not safe in a query). */
+static void seen_name_set(char *buf, size_t len, const cJSON *o)
+{
+    const char *name = cli_jstr(o, "name");
+    snprintf(buf, len, "%s", name != NULL && sidecar_parse_name_valid(name) ? name : "");
+}
+
 /* Naps out the rest of CLI_POLL_INTERVAL_MS since t0 (never past deadline_ms). */
 static void pace(uint64_t t0, uint64_t deadline_ms)
 {
@@ -44,16 +51,21 @@ static int wait_leader_change(cli_ctx_t *c, const cli_addr_t *a, const cJSON *be
 {
     double term0 = term_of(before), seen_term = term0;
     bool had_leader = cli_jstr(before, "name") != NULL;
+    char seen_name[SIDECAR_NAME_MAX + 1];
+    seen_name_set(seen_name, sizeof(seen_name), before);
     *now = NULL;
     for (;;) {
         int left = cli_remaining_ms(deadline_ms);
         if (left == 0)
             return SIDECAR_CLIENT_NO;
-        char target[96];
+        /* Says what it last saw (term and leader, none = empty): the server answers at once
+         * when that is out of date, so a leader found in between is not missed. */
+        char target[96 + SIDECAR_NAME_MAX];
         if (seen_term >= 0)
-            snprintf(target, sizeof(target), "/v1/leader?wait=%dms&term=%.0f", left, seen_term);
-        else
-            snprintf(target, sizeof(target), "/v1/leader?wait=%dms", left);
+            snprintf(target, sizeof(target), "/v1/leader?wait=%dms&term=%.0f&leader=%s", left,
+                     seen_term, seen_name);
+        else /* nothing seen yet: ask what is, without waiting */
+            snprintf(target, sizeof(target), "/v1/leader");
         uint64_t t0 = cli_now_ms();
         /* The reply may take the whole wait: allow --timeout on top for the reply itself. */
         if (cli_get_json(c, a, target, deadline_ms + c->timeout_ms, rs, now) != SIDECAR_CLIENT_OK)
@@ -64,6 +76,7 @@ static int wait_leader_change(cli_ctx_t *c, const cli_addr_t *a, const cJSON *be
             (not_name == NULL || strcmp(name, not_name) != 0))
             return SIDECAR_CLIENT_OK;
         seen_term = term;
+        seen_name_set(seen_name, sizeof(seen_name), *now);
         cJSON_Delete(*now);
         *now = NULL;
         cli_response_clear(rs);

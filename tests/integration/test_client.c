@@ -368,6 +368,27 @@ Test(client, transfer_moves_leadership_and_old_tokens_are_fenced)
     cr_assert(strstr(ERR, "unknown_member") != NULL, "%s", ERR);
 }
 
+/* Issue 21 item 1: a transfer (and a --wait) must return as soon as the new leader is known. A
+ * long poll that compared with the leader the server knew on arrival, not with what the client
+ * last saw, missed a leader found in between and slept out the whole timeout. */
+Test(client, back_to_back_transfers_each_return_as_soon_as_the_new_leader_is_known)
+{
+    int l = start3();
+    for (int i = 0; i < 12; i++) {
+        uint64_t t0 = itest_now_ms();
+        int rc = run(NULL, "transfer", "--timeout", "10s", "--http", http_of(l), NULL);
+        uint64_t took = itest_now_ms() - t0;
+        cr_assert_eq(rc, 0, "transfer %d: %s %s", i, OUT, ERR);
+        /* the election timeout is 500 ms: a transfer completes in well under it */
+        cr_assert_lt(took, 3000, "transfer %d took %llu ms (the timeout is 10 s): %s", i,
+                     (unsigned long long)took, OUT);
+        int next = itest_wait_leader(&C, 10000);
+        cr_assert_geq(next, 0);
+        cr_assert_neq(next, l, "transfer %d did not move leadership", i);
+        l = next;
+    }
+}
+
 Test(client, leader_wait_returns_once_a_leader_is_elected)
 {
     init3();
