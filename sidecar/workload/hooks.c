@@ -87,8 +87,10 @@ static void hook_finished(sidecar_workload_t *w, struct workload_child *c)
     if (!ok)
         w->info.hooks_failed++;
     sidecar_hist_observe(&w->info.hook_seconds, (double)(uv_hrtime() - c->started_ns) / 1e9);
-    w->info.last_exit = (int)c->status;
-    w->info.pid = 0;
+    if (w->mode == MODE_HOOKS) { /* in supervise mode these describe the workload itself */
+        w->info.last_exit = (int)c->status;
+        w->info.pid = 0;
+    }
     const char *name = c->name;
     w->hook = NULL;
     workload_child_close(c);
@@ -156,7 +158,8 @@ static void hook_started(sidecar_workload_t *w, struct workload_child *c, const 
     c->started_ns = uv_hrtime();
     if (strcmp(c->name, "on-start") == 0)
         w->info.starts++;
-    w->info.pid = c->proc.pid;
+    if (w->mode == MODE_HOOKS)
+        w->info.pid = c->proc.pid;
 }
 
 /* Runs one hook; its end comes back through hook_finished. False when it could not be
@@ -238,7 +241,6 @@ static bool hooks_stop(sidecar_workload_t *w)
  * while a hook ran are coalesced: only the state wanted now counts. */
 void workload_hooks_step(sidecar_workload_t *w, bool want, uint64_t now_ns)
 {
-    const sidecar_config_t *cfg = w->cfg;
     if (w->hook != NULL)
         return;
     if (w->recovering) {
@@ -252,9 +254,19 @@ void workload_hooks_step(sidecar_workload_t *w, bool want, uint64_t now_ns)
         if (hooks_stop(w))
             return;
     }
-    const char *role = w->handed_primary ? "primary" : "standby";
-    if (hook_set(&cfg->on_change) && (w->told == NULL || strcmp(w->told, role) != 0)) {
-        w->told = role;
-        hook_run(w, "on-change", &cfg->on_change, role, role);
-    }
+    workload_on_change_step(w, w->handed_primary ? "primary" : "standby");
+}
+
+void workload_on_change_step(sidecar_workload_t *w, const char *role)
+{
+    /* Every change of this member's role or of the leader (docs/configuration.md), coalesced
+     * like the other hooks: a change that happens while a hook runs is told once the hook is
+     * done, with the state of that moment. */
+    if (w->hook != NULL || !hook_set(&w->cfg->on_change))
+        return;
+    if (w->told != NULL && strcmp(w->told, role) == 0 && w->told_leader == w->st.leader)
+        return;
+    w->told = role;
+    w->told_leader = w->st.leader;
+    hook_run(w, "on-change", &w->cfg->on_change, role, role);
 }

@@ -150,6 +150,7 @@ void workload_supervise_step(sidecar_workload_t *w, bool want, uint64_t now_ns)
         if (renewal != 0)
             send_deadline(w, renewal);
     }
+    workload_on_change_step(w, w->state == SIDECAR_WORKLOAD_PRIMARY ? "primary" : "standby");
 }
 
 void workload_supervise_close(sidecar_workload_t *w)

@@ -48,11 +48,12 @@ struct sidecar_workload {
 
     /* hooks (hooks.c) */
     struct workload_child *hook;
-    bool handed_primary; /* on-start ran (or was attempted) and on-stop has not yet run */
-    bool stop_clean;     /* the last stop completed (on-stop exited 0, or the shim exited):
-                            only then may a handover say "stopped" */
-    const char *told;    /* role last given to on-change; NULL = none yet */
-    bool recovering;     /* at-least-once stop after a restart as primary */
+    bool handed_primary;  /* on-start ran (or was attempted) and on-stop has not yet run */
+    bool stop_clean;      /* the last stop completed (on-stop exited 0, or the shim exited):
+                             only then may a handover say "stopped" */
+    const char *told;     /* role last given to on-change; NULL = none yet */
+    uint64_t told_leader; /* leader (id, 0 = none known) last given to on-change */
+    bool recovering;      /* at-least-once stop after a restart as primary */
 
     /* restarts (restarts.c) */
     uint64_t crashes_ms[MAX_CRASHES_KEPT];
@@ -139,6 +140,9 @@ void workload_supervise_close(sidecar_workload_t *w);
 
 /* One step towards want, decided at now_ns (boot-time). */
 void workload_hooks_step(sidecar_workload_t *w, bool want, uint64_t now_ns);
+/* Runs on-change (when set) if this member's role or the leader changed since it last ran;
+ * hook mode and supervise mode alike. */
+void workload_on_change_step(sidecar_workload_t *w, const char *role);
 
 /* ---- child.c: what every child gets, and its end -------------------------------------- */
 

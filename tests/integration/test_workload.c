@@ -303,6 +303,62 @@ static int count(const char *text, const char *needle)
     return n;
 }
 
+/* Issue 21 item 2: on-change runs on every change of role OR of leader (as the docs say and
+ * keepalived's notify users expect), not only when this member's own role changes — in hook
+ * mode and, beside a supervised workload, in supervise mode. */
+static void on_change_case(bool supervised)
+{
+    setup(3, !supervised);
+    static char change[500], changes_path[600];
+    snprintf(change, sizeof(change), "--on-change=%s change", hook_path);
+    snprintf(changes_path, sizeof(changes_path), "%s.changes", events_path);
+    itest_cluster_arg(&C, change);
+    write_hook("$W --stamp $E.changes change $ELECTD_ROLE leader=$ELECTD_LEADER_ID");
+    itest_cluster_start(&C);
+    int l = itest_wait_leader(&C, 15000);
+    cr_assert_geq(l, 0);
+    /* Leadership moves from l to t; the bystander b stays standby throughout. */
+    int t = (l + 1) % 3, b = (l + 2) % 3;
+    char path[128], body[512], needle[128];
+    snprintf(path, sizeof(path), "/v1/leader/transfer?to=%s", C.nodes[t].name);
+    int st = 0;
+    for (int i = 0;
+         i < 50 &&
+         (st = itest_http(C.nodes[l].http_port, "POST", path, "", body, sizeof(body))) != 200 &&
+         st != 202;
+         i++)
+        usleep(50000); /* the new leader's first round may still be under way */
+    cr_assert(st == 200 || st == 202, "transfer: %d %s", st, body);
+    uint64_t deadline = itest_now_ms() + 10000;
+    int now = -1;
+    while ((now = itest_wait_leader(&C, 1000)) != t && itest_now_ms() < deadline)
+        ;
+    cr_assert_eq(now, t, "leadership did not move to %s", C.nodes[t].name);
+    const char *want[2][2] = {{C.nodes[b].name, "standby"}, {C.nodes[t].name, "primary"}};
+    for (int k = 0; k < 2; k++) {
+        snprintf(needle, sizeof(needle), "%s change %s leader=%s", want[k][0], want[k][1],
+                 C.nodes[t].name);
+        deadline = itest_now_ms() + 5000;
+        while (count(slurp(changes_path), needle) == 0 && itest_now_ms() < deadline)
+            usleep(20000);
+        cr_assert_geq(count(slurp(changes_path), needle), 1, "no \"%s\":\n%s", needle,
+                      slurp(changes_path));
+    }
+    stop_all();
+    if (supervised)
+        check_no_overlap();
+}
+
+Test(workload, on_change_runs_on_every_leader_change_not_only_on_role_changes)
+{
+    on_change_case(false);
+}
+
+Test(workload, on_change_runs_beside_a_supervised_workload_too)
+{
+    on_change_case(true);
+}
+
 Test(workload, hooks_run_in_order_never_overlap_and_stop_runs_after_a_restart_as_primary)
 {
     setup(3, true);
