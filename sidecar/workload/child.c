@@ -8,7 +8,7 @@
 #include "shim.h"
 #include "workload_int.h"
 
-#define ENV_EXTRA 12 /* ELECTD_* variables the environment adds (8 today), with room */
+#define ENV_EXTRA 14 /* ELECTD_* variables the environment adds (10 today), with room */
 
 extern char **environ;
 
@@ -60,9 +60,12 @@ static void add_electd_vars(sidecar_workload_t *w, const char *role, char **env,
     char leader[64], http[300], buf[512];
     member_name(w, w->st.leader, leader, sizeof(leader));
     sidecar_config_addr_format(&w->cfg->advertise_http, http, sizeof(http));
-    const char *names[] = {"ELECTD_ROLE", "ELECTD_NODE_ID", "ELECTD_LEADER_ID", "ELECTD_HTTP"};
-    const char *vals[] = {role, w->cfg->name, leader, http};
-    for (size_t i = 0; i < 4; i++) {
+    /* ELECTD_NODE_ID and ELECTD_LEADER_ID hold names (as they always have); the _NAME
+     * spellings say so (docs/configuration.md). */
+    const char *names[] = {"ELECTD_ROLE",        "ELECTD_NODE_NAME", "ELECTD_NODE_ID",
+                           "ELECTD_LEADER_NAME", "ELECTD_LEADER_ID", "ELECTD_HTTP"};
+    const char *vals[] = {role, w->cfg->name, w->cfg->name, leader, leader, http};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         snprintf(buf, sizeof(buf), "%s=%s", names[i], vals[i]);
         env[(*k)++] = strdup(buf);
     }
