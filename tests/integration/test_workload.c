@@ -689,5 +689,20 @@ Test(workload, when_every_member_gave_up_the_last_keeps_leadership_and_backs_off
     cr_assert(all_gave_up(C.nodes[any].http_port, body, sizeof(body)),
               "/v1/status does not list every member in workload.gave_up: %s", body);
     stop_all();
+    /* The log says what each give-up did: a handover to whom, or a pause. */
+    for (int k = 0; k < 2; k++) {
+        char handed[96];
+        snprintf(handed, sizeof(handed), "keeps failing: handing leadership over\" to=%s ",
+                 ev.iv[k + 1].node);
+        int i = node_index(ev.iv[k].node);
+        cr_assert_eq(itest_log_count(&C, i, handed), 1, "%s's log lacks '%s'", ev.iv[k].node,
+                     handed);
+        cr_assert_eq(itest_log_count(&C, i, "keeping leadership"), 0);
+    }
+    int l = node_index(last);
+    cr_assert_eq(itest_log_count(&C, l, "keeps failing: handing"), 0,
+                 "%s logged a handover it did not make", last);
+    cr_assert_geq(itest_log_count(&C, l, "every other member gave up: keeping leadership"),
+                  TRIES - 2, "%s did not log each pause", last);
     check_no_overlap();
 }
