@@ -353,15 +353,28 @@ int api_wait_entry(sidecar_api_t *api, http_req_t *req, uint64_t index, uint64_t
     return 0;
 }
 
+/* electd's own records are written by electd only: refused on every member, before any
+ * redirect or relay, whatever the credential, fence or condition. */
+static bool reserved_refused(http_req_t *req)
+{
+    const char *key = http_req_param(req, "key");
+    if (strncmp(key, SIDECAR_KV_RESERVED_PREFIX, strlen(SIDECAR_KV_RESERVED_PREFIX)) != 0)
+        return false;
+    http_req_reply_error(req, 403, "reserved_key",
+                         "keys under " SIDECAR_KV_RESERVED_PREFIX " hold electd's own records: "
+                         "they can be read but not written or deleted");
+    return true;
+}
+
 static void h_put(http_req_t *req, void *data)
 {
-    if (!api_store_refused(data, req))
+    if (!reserved_refused(req) && !api_store_refused(data, req))
         start_write(data, req, true);
 }
 
 static void h_delete(http_req_t *req, void *data)
 {
-    if (!api_store_refused(data, req))
+    if (!reserved_refused(req) && !api_store_refused(data, req))
         start_write(data, req, false);
 }
 

@@ -19,21 +19,37 @@ static uint64_t doubling_ms(uint64_t min_ms, uint64_t max_ms, uint64_t n)
 
 /* Too many failures here: hand over to a member that has not failed recently, once the
  * workload has stopped; when every other one has, keep leadership and back off instead of
- * bouncing, doubling the pause with each give-up in a row. */
-static void give_up(sidecar_workload_t *w, const char *what)
+ * bouncing, doubling the pause with each give-up in a row. The log line says which. */
+static void give_up(sidecar_workload_t *w, const char *what, size_t failures)
 {
+    if (w->st.role != RAFT_LEADER) {
+        SIDECAR_LOG(SIDECAR_LOG_ERROR, "workload keeps failing; this member no longer leads",
+                    SIDECAR_LOG_STR("what", what), SIDECAR_LOG_UINT("failures", failures));
+        return;
+    }
     uint64_t count = workload_gave_up_publish(w, what);
-    if (workload_gave_up_choose(w) != 0) {
+    uint64_t to = workload_gave_up_choose(w);
+    if (to != 0) {
         w->gave_up_term = w->st.term;
         /* Not at once: the successor may start as soon as the transfer says "stopped", so it
          * leaves only when on-stop (or the workload's exit) has completed. */
         workload_handover_arm(w, 0);
+        char name[64];
+        sidecar_node_member_name(w->node, w->handover_target ? w->handover_target : to, name,
+                                 sizeof(name));
+        SIDECAR_LOG(SIDECAR_LOG_ERROR, "workload keeps failing: handing leadership over",
+                    SIDECAR_LOG_STR("to", name), SIDECAR_LOG_STR("what", what),
+                    SIDECAR_LOG_UINT("failures", failures),
+                    SIDECAR_LOG_UINT("window_ms", w->cfg->restart_window_ms));
         return;
     }
     uint64_t backoff = doubling_ms(GAVE_UP_BACKOFF_MIN_MS, GAVE_UP_BACKOFF_MAX_MS, count);
     w->backoff_until_ms = workload_now_ms() + backoff;
-    SIDECAR_LOG(SIDECAR_LOG_ERROR, "every member failed to run the workload recently: backing off",
-                SIDECAR_LOG_UINT("backoff_ms", backoff), SIDECAR_LOG_UINT("in_a_row", count));
+    SIDECAR_LOG(SIDECAR_LOG_ERROR,
+                "workload keeps failing and every other member gave up: keeping leadership, "
+                "retrying after a pause",
+                SIDECAR_LOG_UINT("retry_in_ms", backoff), SIDECAR_LOG_UINT("in_a_row", count),
+                SIDECAR_LOG_STR("what", what), SIDECAR_LOG_UINT("failures", failures));
 }
 
 /* Forgets the failures older than the restart window, then counts this one (at now). */
@@ -54,12 +70,9 @@ void workload_failure_record(sidecar_workload_t *w, const char *what)
     w->info.restarts++;
     remember_failure(w, now);
     if (w->n_crashes > w->cfg->max_restarts) {
-        SIDECAR_LOG(SIDECAR_LOG_ERROR, "workload keeps failing: handing leadership to another node",
-                    SIDECAR_LOG_STR("what", what), SIDECAR_LOG_UINT("failures", w->n_crashes),
-                    SIDECAR_LOG_UINT("window_ms", w->cfg->restart_window_ms));
+        size_t failures = w->n_crashes;
         w->n_crashes = 0;
-        if (w->st.role == RAFT_LEADER)
-            give_up(w, what);
+        give_up(w, what, failures);
         return;
     }
     uint64_t backoff = doubling_ms(BACKOFF_MIN_MS, BACKOFF_MAX_MS, w->n_crashes);

@@ -315,3 +315,57 @@ Test(kv, forward_reaches_a_leader_advertised_by_a_name_with_several_addresses)
         usleep(20000);
     cr_assert_eq(st, 200, "not forwarded to the leader's second address: %d %s", st, body);
 }
+
+/* electd keeps its own records under _electd/ (members that gave up on the workload):
+ * nobody may overwrite or delete them through the API, not even the operator; reading and
+ * listing them stays allowed. */
+Test(kv, keys_under_electd_are_read_only_whatever_the_credential)
+{
+#define OPERATOR "Authorization: Bearer operator-token"
+    int l = start3_with("--http-token=operator-token");
+    int port = C.nodes[l].http_port;
+    int follower = (l + 1) % 3;
+    char body[8192], path[128], fence_q[48], fence_h[128];
+    uint64_t fence = fencing_token(l);
+    cr_assert_gt(fence, 0);
+    snprintf(fence_q, sizeof(fence_q), "?fence=%llu", (unsigned long long)fence);
+    snprintf(fence_h, sizeof(fence_h), OPERATOR "\r\nX-Electd-Fence: %llu",
+             (unsigned long long)fence);
+    const struct {
+        const char *method, *key, *query, *header;
+        int node;
+    } refused[] = {
+        {"PUT", "_electd/gave_up/a", "", OPERATOR, l},
+        {"PUT", "_electd/", "", OPERATOR, l},
+        {"PUT", "%5Felectd%2Fgave_up%2Fa", "", OPERATOR, l},
+        {"PUT", "_electd/gave_up/a", fence_q, OPERATOR, l},
+        {"PUT", "_electd/gave_up/a", "", fence_h, l},
+        {"PUT", "_electd/gave_up/a", "", OPERATOR "\r\nIf-Match: 0", l},
+        {"PUT", "_electd/gave_up/a", "", OPERATOR "\r\nIf-None-Match: *", l},
+        {"DELETE", "_electd/gave_up/a", "", OPERATOR, l},
+        {"DELETE", "_electd/gave_up/a", fence_q, OPERATOR, l},
+        {"DELETE", "_electd/gave_up/a", "", OPERATOR "\r\nIf-Match: 5", l},
+        {"PUT", "_electd/gave_up/a", "", OPERATOR, follower},
+        {"DELETE", "_electd/gave_up/a", "", OPERATOR, follower},
+    };
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        snprintf(path, sizeof(path), "/v1/kv/%s%s", refused[i].key, refused[i].query);
+        int st = itest_http_h(C.nodes[refused[i].node].http_port, refused[i].method, path,
+                              refused[i].header, "forged", body, sizeof(body));
+        cr_assert_eq(st, 403, "%s %s [%s] on %s: %d %s", refused[i].method, path, refused[i].header,
+                     refused[i].node == l ? "the leader" : "a follower", st, body);
+        cr_assert(strstr(body, "\"reserved_key\"") != NULL, "%s", body);
+    }
+    /* Nothing was written; reads and listings of the prefix answer as for any key. */
+    cr_assert_eq(itest_http(port, "GET", "/v1/kv/_electd/gave_up/a", NULL, body, sizeof(body)), 404,
+                 "%s", body);
+    cr_assert_eq(itest_http(port, "GET", "/v1/kv?prefix=_electd/", NULL, body, sizeof(body)), 200,
+                 "%s", body);
+    cr_assert(strstr(body, "\"items\":[]") != NULL, "%s", body);
+    /* Only the prefix itself is reserved. */
+    const char *allowed[] = {"/v1/kv/_electd", "/v1/kv/_electdx/a", "/v1/kv/a/_electd/b"};
+    for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
+        cr_assert_eq(itest_http_h(port, "PUT", allowed[i], OPERATOR, "1", body, sizeof(body)), 200,
+                     "%s: %s", allowed[i], body);
+#undef OPERATOR
+}

@@ -686,3 +686,79 @@ Test(workload, a_crash_loop_tries_every_member_once_and_converges_on_the_one_tha
     stop_all();
     check_no_overlap();
 }
+
+/* ---- a workload that can run nowhere ------------------------------------------------------- */
+
+static bool all_gave_up(int port, char *body, size_t cap)
+{
+    return body_has(port, "/v1/status", "\"member\":\"a\"", body, cap) &&
+           strstr(body, "\"member\":\"b\"") && strstr(body, "\"member\":\"c\"");
+}
+
+Test(workload, when_every_member_gave_up_the_last_keeps_leadership_and_backs_off_longer)
+{
+    /* The workload fails at once everywhere. Each member gives up at its first failure and
+     * hands over to one that has not failed yet; the third finds that every other voter gave
+     * up within the decay (two restart windows: 30 s), so it must keep leadership and retry
+     * after pauses of 1 s, 2 s, 4 s instead of bouncing leadership. */
+    setup(3, false);
+    itest_cluster_arg(&C, "--max-restarts=0");
+    itest_cluster_arg(&C, "--restart-window=15s");
+    setenv("TESTWORKER_EXIT_AFTER_MS", "0", 1);
+    itest_cluster_start(&C);
+    unsetenv("TESTWORKER_EXIT_AFTER_MS");
+    /* Three members once each, then three retries by the last one. */
+    enum { TRIES = 6 };
+    uint64_t deadline = itest_now_ms() + 30000;
+    events_t ev;
+    while ((!events_load(events_path, &ev) || ev.n < TRIES) && itest_now_ms() < deadline)
+        usleep(20000);
+    cr_assert_geq(ev.n, TRIES, "only %zu starts in 30 s", ev.n);
+    const char *last = ev.iv[2].node;
+    cr_assert(strcmp(ev.iv[0].node, ev.iv[1].node) != 0 && strcmp(ev.iv[0].node, last) != 0 &&
+                  strcmp(ev.iv[1].node, last) != 0,
+              "the first three starts were not on three members: %s %s %s", ev.iv[0].node,
+              ev.iv[1].node, last);
+    /* Leadership stopped moving: every later start is the last member's, in the same term
+     * (the fencing token is the epoch of the leader that started it). */
+    for (size_t i = 3; i < ev.n; i++) {
+        cr_assert_str_eq(ev.iv[i].node, last, "start %zu moved to %s after all gave up", i,
+                         ev.iv[i].node);
+        cr_assert_eq(ev.iv[i].token, ev.iv[2].token, "start %zu in another term (%llu, not %llu)",
+                     i, (unsigned long long)ev.iv[i].token, (unsigned long long)ev.iv[2].token);
+    }
+    /* The pauses between its attempts double: 1 s, 2 s, 4 s (give or take a start's cost). */
+    uint64_t gap[TRIES - 3];
+    for (size_t i = 0; i < TRIES - 3; i++)
+        gap[i] = (ev.iv[i + 3].start_ns - ev.iv[i + 2].start_ns) / 1000000;
+    cr_assert_geq(gap[0], 900, "retried after %llu ms, not after the 1 s pause",
+                  (unsigned long long)gap[0]);
+    for (size_t i = 1; i < TRIES - 3; i++)
+        cr_assert_geq(gap[i], gap[i - 1] * 3 / 2, "pause %zu (%llu ms) did not grow from %llu ms",
+                      i, (unsigned long long)gap[i], (unsigned long long)gap[i - 1]);
+    /* Every member sees that all three gave up. */
+    char body[1 << 15];
+    int any = node_index(ev.iv[0].node);
+    deadline = itest_now_ms() + 3000;
+    while (!all_gave_up(C.nodes[any].http_port, body, sizeof(body)) && itest_now_ms() < deadline)
+        usleep(20000);
+    cr_assert(all_gave_up(C.nodes[any].http_port, body, sizeof(body)),
+              "/v1/status does not list every member in workload.gave_up: %s", body);
+    stop_all();
+    /* The log says what each give-up did: a handover to whom, or a pause. */
+    for (int k = 0; k < 2; k++) {
+        char handed[96];
+        snprintf(handed, sizeof(handed), "keeps failing: handing leadership over\" to=%s ",
+                 ev.iv[k + 1].node);
+        int i = node_index(ev.iv[k].node);
+        cr_assert_eq(itest_log_count(&C, i, handed), 1, "%s's log lacks '%s'", ev.iv[k].node,
+                     handed);
+        cr_assert_eq(itest_log_count(&C, i, "keeping leadership"), 0);
+    }
+    int l = node_index(last);
+    cr_assert_eq(itest_log_count(&C, l, "keeps failing: handing"), 0,
+                 "%s logged a handover it did not make", last);
+    cr_assert_geq(itest_log_count(&C, l, "every other member gave up: keeping leadership"),
+                  TRIES - 2, "%s did not log each pause", last);
+    check_no_overlap();
+}

@@ -48,11 +48,15 @@ typedef struct sidecar_workload_info {
     sidecar_hist_t hook_seconds; /* how long hooks ran */
 } sidecar_workload_info_t;
 
+/* electd's own records in the replicated KV live under this prefix: the API refuses every
+ * write and delete there (403 reserved_key), whoever asks; reads and listings stay open. */
+#define SIDECAR_KV_RESERVED_PREFIX "_electd/"
+
 /* Members that gave up on the workload recently (after --max-restarts failures within
  * --restart-window), from the replicated store: every member sees the same list. Leaders
- * hand over to members not on it; entries decay after two restart windows. The records live in the
- * KV under this reserved prefix. */
-#define SIDECAR_WORKLOAD_GAVE_UP_PREFIX "_electd/gave_up/"
+ * hand over to members not on it; entries decay after two restart windows. The records live
+ * in the KV under this prefix. */
+#define SIDECAR_WORKLOAD_GAVE_UP_PREFIX SIDECAR_KV_RESERVED_PREFIX "gave_up/"
 typedef struct sidecar_workload_gave_up {
     char member[64];
     char reason[32]; /* what failed: "exit", "on-start", "spawn", ... */
