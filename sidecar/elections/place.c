@@ -161,154 +161,101 @@ static int fit_cmp(const fit_t *a, const fit_t *b)
     return 0;
 }
 
-/* What a member is chosen among. */
-typedef struct pick {
-    bool healthy_only;    /* only members alive for the hysteresis period (rule 4) */
-    const fit_t *same_as; /* only members of this class and prefer place (spread), or NULL */
-} pick_t;
+/* The members an election could go to, found in one look at every member. */
+typedef struct choice {
+    int any;     /* the best live member that declares it (rules 1 and 3), -1: none */
+    int healthy; /* the same among those alive for the hysteresis period (rule 4, fit) */
+    int same;    /* the same among those with the holder's class and prefer place (spread) */
+    fit_t any_fit, healthy_fit, same_fit, holder_fit;
+} choice_t;
 
-/* The best live member that declares e (elections.h, "best") among those `how` allows; -1 when
- * there is none. *best gets its fit. */
-static int best_member(const place_t *p, const sidecar_elections_election_t *e, pick_t how,
-                       fit_t *best)
+static void choose(const place_t *p, const sidecar_elections_election_t *e, int holder, choice_t *c)
 {
     uint64_t nh = name_hash(e->name);
-    int b = -1;
+    c->any = c->healthy = c->same = -1;
+    if (holder >= 0)
+        c->holder_fit = member_fit(p, e, nh, (size_t)holder);
     for (size_t i = 0; i < p->in->n_members; i++) {
         const sidecar_elections_member_t *m = &p->in->members[i];
-        if (!m->alive || !list_has(e->eligible, e->n_eligible, m->id) ||
-            (how.healthy_only && !p->healthy[i]))
+        if (!m->alive || !list_has(e->eligible, e->n_eligible, m->id))
             continue;
         fit_t f = member_fit(p, e, nh, i);
-        if (how.same_as && (f.class != how.same_as->class || f.rank != how.same_as->rank))
+        if (c->any < 0 || fit_cmp(&f, &c->any_fit) < 0)
+            c->any = (int)i, c->any_fit = f;
+        if (!p->healthy[i])
             continue;
-        if (b < 0 || fit_cmp(&f, best) < 0) {
-            b = (int)i;
-            *best = f;
-        }
+        if (c->healthy < 0 || fit_cmp(&f, &c->healthy_fit) < 0)
+            c->healthy = (int)i, c->healthy_fit = f;
+        if (holder >= 0 && f.class == c->holder_fit.class && f.rank == c->holder_fit.rank &&
+            (c->same < 0 || fit_cmp(&f, &c->same_fit) < 0))
+            c->same = (int)i, c->same_fit = f;
     }
-    return b;
 }
 
-static void decide(const place_t *p, size_t k, sidecar_elections_action_t action,
-                   sidecar_elections_why_t why, int to, sidecar_elections_decision_t *out)
+/* The rules in their order; between elections, the first one under the best rule wins
+ * (spread: the largest difference, then the smallest hash, then the first). */
+enum { RULE_NONE, RULE_FAILOVER, RULE_RELEASE, RULE_REPAIR, RULE_FIT, RULE_SPREAD };
+
+/* What the rules say about one election, before comparing it with the others. */
+typedef struct verdict {
+    unsigned rule; /* RULE_* */
+    sidecar_elections_action_t action;
+    sidecar_elections_why_t why;
+    int to;        /* member index, -1: none */
+    size_t diff;   /* spread: the holder's count minus the receiver's */
+    uint64_t hash; /* spread: of (election, receiver) */
+} verdict_t;
+
+static verdict_t judge(const place_t *p, const sidecar_elections_election_t *e)
 {
-    const sidecar_elections_election_t *e = &p->in->elections[k];
-    *out = (sidecar_elections_decision_t){.action = action,
-                                          .why = why,
-                                          .election = k,
-                                          .from = e->holder,
-                                          .to = to >= 0 ? p->in->members[to].id : 0,
-                                          .expect_token = e->token};
+    int h = live_holder(p, e);
+    choice_t c;
+    choose(p, e, h, &c);
+    if (h < 0) { /* rule 1, else rule 2 */
+        if (c.any >= 0)
+            return (verdict_t){RULE_FAILOVER,
+                               SIDECAR_ELECTIONS_ASSIGN,
+                               e->holder ? SIDECAR_ELECTIONS_WHY_HOLDER_DEAD
+                                         : SIDECAR_ELECTIONS_WHY_UNASSIGNED,
+                               c.any,
+                               0,
+                               0};
+        if (e->holder != 0)
+            return (verdict_t){
+                RULE_RELEASE, SIDECAR_ELECTIONS_RELEASE, SIDECAR_ELECTIONS_WHY_NO_MEMBER, -1, 0, 0};
+        return (verdict_t){0};
+    }
+    if (!list_has(e->eligible, e->n_eligible, e->holder)) /* rule 3 */
+        return (verdict_t){RULE_REPAIR,
+                           c.any >= 0 ? SIDECAR_ELECTIONS_MOVE : SIDECAR_ELECTIONS_RELEASE,
+                           SIDECAR_ELECTIONS_WHY_UNDECLARED,
+                           c.any,
+                           0,
+                           0};
+    if ((c.holder_fit.class & CLASS_FAILING) && c.any >= 0 && !(c.any_fit.class & CLASS_FAILING))
+        return (verdict_t){
+            RULE_REPAIR, SIDECAR_ELECTIONS_MOVE, SIDECAR_ELECTIONS_WHY_FAILING, c.any, 0, 0};
+    if (!p->in->options.rebalance) /* rule 4 */
+        return (verdict_t){0};
+    const fit_t *hf = &c.holder_fit, *bf = &c.healthy_fit;
+    if (c.healthy >= 0 &&
+        (bf->class < hf->class || (bf->class == hf->class && bf->rank < hf->rank)))
+        return (verdict_t){
+            RULE_FIT, SIDECAR_ELECTIONS_MOVE, SIDECAR_ELECTIONS_WHY_FIT, c.healthy, 0, 0};
+    if (c.same >= 0 && hf->load >= c.same_fit.load + 2)
+        return (verdict_t){RULE_SPREAD, SIDECAR_ELECTIONS_MOVE,     SIDECAR_ELECTIONS_WHY_SPREAD,
+                           c.same,      hf->load - c.same_fit.load, c.same_fit.hash};
+    return (verdict_t){0};
 }
 
-/* Rule 1: the first election without a live holder that a live member can take. */
-static bool place_failover(const place_t *p, sidecar_elections_decision_t *out)
+static bool verdict_better(const verdict_t *v, const verdict_t *best)
 {
-    for (size_t k = 0; k < p->in->n_elections; k++) {
-        const sidecar_elections_election_t *e = &p->in->elections[k];
-        fit_t f;
-        if (live_holder(p, e) >= 0)
-            continue;
-        int c = best_member(p, e, (pick_t){0}, &f);
-        if (c >= 0) {
-            decide(p, k, SIDECAR_ELECTIONS_ASSIGN,
-                   e->holder == 0 ? SIDECAR_ELECTIONS_WHY_UNASSIGNED
-                                  : SIDECAR_ELECTIONS_WHY_HOLDER_DEAD,
-                   c, out);
-            return true;
-        }
-    }
-    return false;
-}
-
-/* Rule 2 (after rule 1 found nothing, no live member can take any of these): the first
- * election recorded on a dead holder. */
-static bool place_release(const place_t *p, sidecar_elections_decision_t *out)
-{
-    for (size_t k = 0; k < p->in->n_elections; k++) {
-        const sidecar_elections_election_t *e = &p->in->elections[k];
-        if (e->holder != 0 && live_holder(p, e) < 0) {
-            decide(p, k, SIDECAR_ELECTIONS_RELEASE, SIDECAR_ELECTIONS_WHY_NO_MEMBER, -1, out);
-            return true;
-        }
-    }
-    return false;
-}
-
-/* Rule 3: the first election whose live holder no longer declares it, or failed on it while
- * a member that has not can take it. */
-static bool place_repair(const place_t *p, sidecar_elections_decision_t *out)
-{
-    for (size_t k = 0; k < p->in->n_elections; k++) {
-        const sidecar_elections_election_t *e = &p->in->elections[k];
-        int h = live_holder(p, e);
-        if (h < 0)
-            continue;
-        fit_t f;
-        int c = best_member(p, e, (pick_t){0}, &f);
-        if (!list_has(e->eligible, e->n_eligible, e->holder)) {
-            decide(p, k, c >= 0 ? SIDECAR_ELECTIONS_MOVE : SIDECAR_ELECTIONS_RELEASE,
-                   SIDECAR_ELECTIONS_WHY_UNDECLARED, c, out);
-            return true;
-        }
-        if (list_has(e->failing, e->n_failing, e->holder) && c >= 0 && !(f.class & CLASS_FAILING)) {
-            decide(p, k, SIDECAR_ELECTIONS_MOVE, SIDECAR_ELECTIONS_WHY_FAILING, c, out);
-            return true;
-        }
-    }
-    return false;
-}
-
-/* Rule 4, fit: the first election whose holder fits it worse (class, then prefer place) than
- * a member alive for the hysteresis period. */
-static bool place_fit(const place_t *p, sidecar_elections_decision_t *out)
-{
-    for (size_t k = 0; k < p->in->n_elections; k++) {
-        const sidecar_elections_election_t *e = &p->in->elections[k];
-        int h = live_holder(p, e);
-        fit_t f;
-        if (h < 0 || best_member(p, e, (pick_t){.healthy_only = true}, &f) < 0)
-            continue;
-        fit_t hf = member_fit(p, e, name_hash(e->name), (size_t)h);
-        if (f.class < hf.class || (f.class == hf.class && f.rank < hf.rank)) {
-            decide(p, k, SIDECAR_ELECTIONS_MOVE, SIDECAR_ELECTIONS_WHY_FIT, member_index(p, f.id),
-                   out);
-            return true;
-        }
-    }
-    return false;
-}
-
-/* Rule 4, spread: among the elections whose holder holds two or more than a member of the
- * same fit alive for the hysteresis period, the one with the largest difference (then the
- * smallest hash, then the first) moves to that member. Each such move lowers the sum of the
- * squared counts, so moving ends. */
-static bool place_spread(const place_t *p, sidecar_elections_decision_t *out)
-{
-    size_t best_k = 0, best_diff = 0;
-    fit_t best_to = {0};
-    for (size_t k = 0; k < p->in->n_elections; k++) {
-        const sidecar_elections_election_t *e = &p->in->elections[k];
-        int h = live_holder(p, e);
-        if (h < 0)
-            continue;
-        fit_t hf = member_fit(p, e, name_hash(e->name), (size_t)h), f;
-        if (best_member(p, e, (pick_t){.healthy_only = true, .same_as = &hf}, &f) < 0 ||
-            hf.load < f.load + 2)
-            continue;
-        size_t diff = hf.load - f.load;
-        if (diff > best_diff || (diff == best_diff && f.hash < best_to.hash)) {
-            best_k = k;
-            best_diff = diff;
-            best_to = f;
-        }
-    }
-    if (best_diff == 0)
+    if (v->rule == RULE_NONE)
         return false;
-    decide(p, best_k, SIDECAR_ELECTIONS_MOVE, SIDECAR_ELECTIONS_WHY_SPREAD,
-           member_index(p, best_to.id), out);
-    return true;
+    if (best->rule == RULE_NONE || v->rule < best->rule)
+        return true;
+    return v->rule == RULE_SPREAD && best->rule == RULE_SPREAD &&
+           (v->diff > best->diff || (v->diff == best->diff && v->hash < best->hash));
 }
 
 int sidecar_elections_place(const sidecar_elections_input_t *in, sidecar_elections_decision_t *out)
@@ -319,10 +266,31 @@ int sidecar_elections_place(const sidecar_elections_input_t *in, sidecar_electio
         return SIDECAR_ELECTIONS_EINVAL;
     place_t p;
     place_init(&p, in);
-    if (place_failover(&p, out) || place_release(&p, out) || place_repair(&p, out))
-        return 0;
-    if (in->options.rebalance && !place_fit(&p, out))
-        place_spread(&p, out);
+    verdict_t best = {0};
+    size_t best_k = 0;
+    /* Nothing comes before the first failover: look for it among the elections without a live
+     * holder first (cheap: many failovers in a row are the case that must be fast), then at
+     * every election. */
+    for (size_t k = 0; k < in->n_elections && best.rule != RULE_FAILOVER; k++)
+        if (live_holder(&p, &in->elections[k]) < 0)
+            best = judge(&p, &in->elections[k]), best_k = k;
+    if (best.rule != RULE_FAILOVER) {
+        best = (verdict_t){0};
+        for (size_t k = 0; k < in->n_elections; k++) {
+            verdict_t v = judge(&p, &in->elections[k]);
+            if (verdict_better(&v, &best))
+                best = v, best_k = k;
+        }
+    }
+    if (best.rule != RULE_NONE) {
+        const sidecar_elections_election_t *e = &in->elections[best_k];
+        *out = (sidecar_elections_decision_t){.action = best.action,
+                                              .why = best.why,
+                                              .election = best_k,
+                                              .from = e->holder,
+                                              .to = best.to >= 0 ? in->members[best.to].id : 0,
+                                              .expect_token = e->token};
+    }
     return 0;
 }
 

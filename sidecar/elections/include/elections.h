@@ -32,12 +32,15 @@
  * otherwise equal choices spread over the members instead of all going to one; then by id.
  *
  * Applying the decisions one by one from any state, with the members and the time fixed, ends
- * (within n_elections × 2 + the moves that even out the spread) in a state where the call
- * returns NONE; with rebalancing on, that state has every election on a member that fits it best
- * among those alive for the hysteresis period, and no two such members of equal fit whose counts
- * differ by two or more (tests/sidecar/test_placement.c checks these properties on thousands of
- * random states). A caller that wants several changes in one batch applies each decision to its
- * copy of the input and calls again. */
+ * in a state where the call returns NONE (no oscillation): each election gets at most one
+ * decision of rules 1-3 and one fit move, and each spread move lowers the sum of the squared
+ * counts by two or more. In that state every election that a live member declares has a live
+ * holder that declares it; and with rebalancing on, that holder fits it at least as well as any
+ * member alive for the hysteresis period, and holds at most one more election than any such
+ * member of equal fit (with every member alike: the counts differ by at most one).
+ * tests/sidecar/test_placement.c checks these properties on thousands of random states. A caller
+ * that wants several changes in one batch (the failovers of a dead member) applies each
+ * decision to its copy of the input and calls again. */
 #ifndef ELECTD_SIDECAR_ELECTIONS_H
 #define ELECTD_SIDECAR_ELECTIONS_H
 
