@@ -109,7 +109,7 @@ static void place_init(place_t *p, const sidecar_elections_input_t *in)
     }
 }
 
-/* A well-mixed 64-bit hash of the election's name (FNV-1a, then a finalizer that spreads it). */
+/* FNV-1a of the election's name; mix() combines it with a member id into the tie-break. */
 static uint64_t name_hash(const char *name)
 {
     uint64_t h = FNV_OFFSET;
@@ -118,6 +118,7 @@ static uint64_t name_hash(const char *name)
     return h;
 }
 
+/* The finalizer of MurmurHash3: every bit of h reaches every bit of the result. */
 static uint64_t mix(uint64_t h)
 {
     h ^= h >> 33;
