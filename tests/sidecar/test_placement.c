@@ -111,6 +111,19 @@ static void set_list(uint64_t *list, size_t *n, const uint64_t *ids, size_t coun
     set_list((w)->field[k], &(w)->e[k].n_##field, (const uint64_t[]){__VA_ARGS__},                 \
              sizeof((const uint64_t[]){__VA_ARGS__}) / sizeof(uint64_t))
 
+/* Short names for the table tests. */
+#define NONE        SIDECAR_ELECTIONS_NONE
+#define ASSIGN      SIDECAR_ELECTIONS_ASSIGN
+#define MOVE        SIDECAR_ELECTIONS_MOVE
+#define RELEASE     SIDECAR_ELECTIONS_RELEASE
+#define UNASSIGNED  SIDECAR_ELECTIONS_WHY_UNASSIGNED
+#define HOLDER_DEAD SIDECAR_ELECTIONS_WHY_HOLDER_DEAD
+#define NO_MEMBER   SIDECAR_ELECTIONS_WHY_NO_MEMBER
+#define UNDECLARED  SIDECAR_ELECTIONS_WHY_UNDECLARED
+#define FAILING     SIDECAR_ELECTIONS_WHY_FAILING
+#define FIT         SIDECAR_ELECTIONS_WHY_FIT
+#define SPREAD      SIDECAR_ELECTIONS_WHY_SPREAD
+
 static void assert_decision(sidecar_elections_decision_t d, sidecar_elections_action_t action,
                             sidecar_elections_why_t why, size_t k, uint64_t to)
 {
@@ -123,6 +136,10 @@ static void assert_decision(sidecar_elections_decision_t d, sidecar_elections_ac
         cr_assert_eq(d.to, to, "to %" PRIu64 ", expected %" PRIu64, d.to, to);
     }
 }
+
+/* The decision on w now is (action, why, election k, to k's new holder). */
+#define EXPECT(w, action, why, k, to) assert_decision(place(w), action, why, k, to)
+#define EXPECT_NONE(w)                assert_decision(place(w), NONE, SIDECAR_ELECTIONS_WHY_NONE, 0, 0)
 
 /* ---- the rules, stated again independently of place.c ---------------------------------- */
 
@@ -376,9 +393,9 @@ Test(placement, an_unassigned_election_goes_to_the_least_loaded_live_member)
 {
     world_t *w = world_new(3, 4);
     w->e[0].holder = 1, w->e[1].holder = 1, w->e[2].holder = 2;
-    assert_decision(place(w), SIDECAR_ELECTIONS_ASSIGN, SIDECAR_ELECTIONS_WHY_UNASSIGNED, 3, 3);
+    EXPECT(w, ASSIGN, UNASSIGNED, 3, 3);
     w->m[2].alive = false;
-    assert_decision(place(w), SIDECAR_ELECTIONS_ASSIGN, SIDECAR_ELECTIONS_WHY_UNASSIGNED, 3, 2);
+    EXPECT(w, ASSIGN, UNASSIGNED, 3, 2);
     free(w);
 }
 
@@ -389,12 +406,12 @@ Test(placement, a_dead_holder_is_replaced_with_the_token_it_had)
     w->e[1].holder = 2, w->e[1].token = 7;
     w->m[0].alive = false;
     sidecar_elections_decision_t d = place(w);
-    assert_decision(d, SIDECAR_ELECTIONS_ASSIGN, SIDECAR_ELECTIONS_WHY_HOLDER_DEAD, 0, 3);
+    assert_decision(d, ASSIGN, HOLDER_DEAD, 0, 3);
     cr_assert_eq(d.from, 1);
     cr_assert_eq(d.expect_token, 41, "the ASSIGN is refused if the row changed meanwhile");
     /* A holder that is no longer a member at all is dead too. */
     w->e[0].holder = 99;
-    assert_decision(place(w), SIDECAR_ELECTIONS_ASSIGN, SIDECAR_ELECTIONS_WHY_HOLDER_DEAD, 0, 3);
+    EXPECT(w, ASSIGN, HOLDER_DEAD, 0, 3);
     free(w);
 }
 
@@ -403,9 +420,9 @@ Test(placement, only_a_member_that_declares_the_election_receives_it)
     world_t *w = world_new(3, 1);
     SET_LIST(w, 0, eligible, 3, 77); /* 77 is not a member: ignored */
     w->e[0].holder = 0;
-    assert_decision(place(w), SIDECAR_ELECTIONS_ASSIGN, SIDECAR_ELECTIONS_WHY_UNASSIGNED, 0, 3);
+    EXPECT(w, ASSIGN, UNASSIGNED, 0, 3);
     w->m[2].alive = false;
-    assert_decision(place(w), SIDECAR_ELECTIONS_NONE, SIDECAR_ELECTIONS_WHY_NONE, 0, 0);
+    EXPECT_NONE(w);
     free(w);
 }
 
@@ -414,10 +431,10 @@ Test(placement, prefer_wins_a_failover_in_list_order_over_load)
     world_t *w = world_new(3, 3);
     w->e[0].holder = 2, w->e[1].holder = 2; /* member 2 is the most loaded */
     SET_LIST(w, 2, prefer, 2, 3);
-    assert_decision(place(w), SIDECAR_ELECTIONS_ASSIGN, SIDECAR_ELECTIONS_WHY_UNASSIGNED, 2, 2);
+    EXPECT(w, ASSIGN, UNASSIGNED, 2, 2);
     w->m[1].alive = false; /* the first preferred is gone: the second */
     w->e[0].holder = 1, w->e[1].holder = 1;
-    assert_decision(place(w), SIDECAR_ELECTIONS_ASSIGN, SIDECAR_ELECTIONS_WHY_UNASSIGNED, 2, 3);
+    EXPECT(w, ASSIGN, UNASSIGNED, 2, 3);
     free(w);
 }
 
@@ -425,16 +442,16 @@ Test(placement, an_avoided_member_receives_only_when_no_one_else_can)
 {
     world_t *w = world_new(3, 1);
     SET_LIST(w, 0, avoid, 1, 2);
-    assert_decision(place(w), SIDECAR_ELECTIONS_ASSIGN, SIDECAR_ELECTIONS_WHY_UNASSIGNED, 0, 3);
+    EXPECT(w, ASSIGN, UNASSIGNED, 0, 3);
     w->m[2].alive = false;
     sidecar_elections_decision_t d = place(w);
-    cr_assert_eq(d.action, SIDECAR_ELECTIONS_ASSIGN, "avoided members hold it when alone");
+    cr_assert_eq(d.action, ASSIGN, "avoided members hold it when alone");
     cr_assert(d.to == 1 || d.to == 2);
     /* Once a member that is not avoided is back and healthy, it moves there (rebalancing). */
     apply(w, &d);
     w->m[2].alive = true;
     w->m[2].healthy_since_ms = NOW - HYST_MS;
-    assert_decision(place(w), SIDECAR_ELECTIONS_MOVE, SIDECAR_ELECTIONS_WHY_FIT, 0, 3);
+    EXPECT(w, MOVE, FIT, 0, 3);
     free(w);
 }
 
@@ -446,11 +463,11 @@ Test(placement, a_no_primary_member_receives_only_when_no_one_else_can)
     SET_LIST(w, 0, avoid, 2);
     /* An avoided member comes before a --no-primary one: it can, the standby holds nothing
      * unless no one else can. */
-    assert_decision(place(w), SIDECAR_ELECTIONS_ASSIGN, SIDECAR_ELECTIONS_WHY_UNASSIGNED, 0, 3);
+    EXPECT(w, ASSIGN, UNASSIGNED, 0, 3);
     w->m[2].alive = false;
-    assert_decision(place(w), SIDECAR_ELECTIONS_ASSIGN, SIDECAR_ELECTIONS_WHY_UNASSIGNED, 0, 2);
+    EXPECT(w, ASSIGN, UNASSIGNED, 0, 2);
     w->m[1].alive = false;
-    assert_decision(place(w), SIDECAR_ELECTIONS_ASSIGN, SIDECAR_ELECTIONS_WHY_UNASSIGNED, 0, 1);
+    EXPECT(w, ASSIGN, UNASSIGNED, 0, 1);
     free(w);
 }
 
@@ -459,20 +476,20 @@ Test(placement, a_failing_member_is_the_last_resort_and_its_election_moves_away)
     world_t *w = world_new(3, 1);
     w->m[1].no_primary = true;
     SET_LIST(w, 0, failing, 1, 3);
-    assert_decision(place(w), SIDECAR_ELECTIONS_ASSIGN, SIDECAR_ELECTIONS_WHY_UNASSIGNED, 0, 2);
+    EXPECT(w, ASSIGN, UNASSIGNED, 0, 2);
     w->m[1].alive = false;
     sidecar_elections_decision_t d = place(w);
-    cr_assert(d.action == SIDECAR_ELECTIONS_ASSIGN && (d.to == 1 || d.to == 3),
+    cr_assert(d.action == ASSIGN && (d.to == 1 || d.to == 3),
               "a member that failed on it still holds it when it is the only one");
     /* Held by a member failing it while another can: moved, even without rebalancing. */
     w->o.rebalance = false;
     w->m[1].alive = true;
     w->m[1].healthy_since_ms = NOW; /* just back: a repair does not wait for the hysteresis */
     w->e[0].holder = 1;
-    assert_decision(place(w), SIDECAR_ELECTIONS_MOVE, SIDECAR_ELECTIONS_WHY_FAILING, 0, 2);
+    EXPECT(w, MOVE, FAILING, 0, 2);
     /* ... but not to another member failing it. */
     SET_LIST(w, 0, failing, 1, 2, 3);
-    assert_decision(place(w), SIDECAR_ELECTIONS_NONE, SIDECAR_ELECTIONS_WHY_NONE, 0, 0);
+    EXPECT_NONE(w);
     free(w);
 }
 
@@ -483,19 +500,19 @@ Test(placement, a_dead_holder_no_one_can_replace_is_released)
     w->e[0].holder = 1, w->e[0].token = 5;
     w->m[0].alive = false;
     /* Failovers first: e1 (unassigned, member 2 can) before the release of e0. */
-    assert_decision(place(w), SIDECAR_ELECTIONS_ASSIGN, SIDECAR_ELECTIONS_WHY_UNASSIGNED, 1, 2);
+    EXPECT(w, ASSIGN, UNASSIGNED, 1, 2);
     w->e[1].holder = 2;
     sidecar_elections_decision_t d = place(w);
-    assert_decision(d, SIDECAR_ELECTIONS_RELEASE, SIDECAR_ELECTIONS_WHY_NO_MEMBER, 0, 0);
+    assert_decision(d, RELEASE, NO_MEMBER, 0, 0);
     cr_assert_eq(d.from, 1);
     cr_assert_eq(d.expect_token, 5);
     apply(w, &d);
-    assert_decision(place(w), SIDECAR_ELECTIONS_NONE, SIDECAR_ELECTIONS_WHY_NONE, 0, 0);
+    EXPECT_NONE(w);
     /* When its member comes back it gets it again, under a new token. */
     w->m[0].alive = true;
     w->m[0].healthy_since_ms = NOW;
     d = place(w);
-    assert_decision(d, SIDECAR_ELECTIONS_ASSIGN, SIDECAR_ELECTIONS_WHY_UNASSIGNED, 0, 1);
+    assert_decision(d, ASSIGN, UNASSIGNED, 0, 1);
     cr_assert_eq(d.expect_token, 6);
     free(w);
 }
@@ -507,12 +524,12 @@ Test(placement, an_election_its_live_holder_no_longer_declares_moves_or_is_relea
     w->e[0].holder = 1;
     SET_LIST(w, 0, eligible, 2, 3);
     sidecar_elections_decision_t d = place(w);
-    cr_assert_eq(d.action, SIDECAR_ELECTIONS_MOVE);
-    cr_assert_eq(d.why, SIDECAR_ELECTIONS_WHY_UNDECLARED);
+    cr_assert_eq(d.action, MOVE);
+    cr_assert_eq(d.why, UNDECLARED);
     cr_assert_eq(d.from, 1);
     cr_assert(d.to == 2 || d.to == 3);
     w->m[1].alive = w->m[2].alive = false;
-    assert_decision(place(w), SIDECAR_ELECTIONS_RELEASE, SIDECAR_ELECTIONS_WHY_UNDECLARED, 0, 0);
+    EXPECT(w, RELEASE, UNDECLARED, 0, 0);
     free(w);
 }
 
@@ -523,11 +540,11 @@ Test(placement, failovers_come_before_rebalancing)
         w->e[k].holder = 1; /* 5 / 0 / 0: badly spread */
     w->e[5].holder = 3;
     w->m[2].alive = false; /* e5's holder is dead */
-    assert_decision(place(w), SIDECAR_ELECTIONS_ASSIGN, SIDECAR_ELECTIONS_WHY_HOLDER_DEAD, 5, 2);
+    EXPECT(w, ASSIGN, HOLDER_DEAD, 5, 2);
     w->e[5].holder = 2;
     sidecar_elections_decision_t d = place(w);
-    cr_assert_eq(d.action, SIDECAR_ELECTIONS_MOVE);
-    cr_assert_eq(d.why, SIDECAR_ELECTIONS_WHY_SPREAD);
+    cr_assert_eq(d.action, MOVE);
+    cr_assert_eq(d.why, SPREAD);
     cr_assert_eq(d.from, 1);
     cr_assert_eq(d.to, 2);
     free(w);
@@ -541,9 +558,9 @@ Test(placement, rebalance_false_moves_no_healthy_primary)
     SET_LIST(w, 0, prefer, 2);
     SET_LIST(w, 1, avoid, 1);
     w->o.rebalance = false;
-    assert_decision(place(w), SIDECAR_ELECTIONS_NONE, SIDECAR_ELECTIONS_WHY_NONE, 0, 0);
+    EXPECT_NONE(w);
     w->o.rebalance = true;
-    assert_decision(place(w), SIDECAR_ELECTIONS_MOVE, SIDECAR_ELECTIONS_WHY_FIT, 0, 2);
+    EXPECT(w, MOVE, FIT, 0, 2);
     free(w);
 }
 
@@ -560,23 +577,23 @@ Test(placement, a_member_that_just_came_back_receives_nothing_before_the_hystere
     w->m[2].healthy_since_ms = back;
     for (uint64_t t = back; t < back + HYST_MS; t += HYST_MS / 7) {
         w->o.now_ms = t;
-        assert_decision(place(w), SIDECAR_ELECTIONS_NONE, SIDECAR_ELECTIONS_WHY_NONE, 0, 0);
+        EXPECT_NONE(w);
     }
     w->o.now_ms = back + HYST_MS - 1;
-    assert_decision(place(w), SIDECAR_ELECTIONS_NONE, SIDECAR_ELECTIONS_WHY_NONE, 0, 0);
+    EXPECT_NONE(w);
     w->o.now_ms = back + HYST_MS;
-    assert_decision(place(w), SIDECAR_ELECTIONS_MOVE, SIDECAR_ELECTIONS_WHY_FIT, 0, 3);
+    EXPECT(w, MOVE, FIT, 0, 3);
     /* It flaps: away, then back at back + HYST_MS; its period starts again. */
     w->m[2].healthy_since_ms = back + HYST_MS;
     w->o.now_ms = back + 2 * HYST_MS - 1;
-    assert_decision(place(w), SIDECAR_ELECTIONS_NONE, SIDECAR_ELECTIONS_WHY_NONE, 0, 0);
+    EXPECT_NONE(w);
     /* A clock that says it came back in the future: not healthy. */
     w->m[2].healthy_since_ms = w->o.now_ms + 1;
-    assert_decision(place(w), SIDECAR_ELECTIONS_NONE, SIDECAR_ELECTIONS_WHY_NONE, 0, 0);
+    EXPECT_NONE(w);
     /* Hysteresis 0: healthy as soon as alive. */
     w->o.hysteresis_ms = 0;
     w->m[2].healthy_since_ms = w->o.now_ms;
-    assert_decision(place(w), SIDECAR_ELECTIONS_MOVE, SIDECAR_ELECTIONS_WHY_FIT, 0, 3);
+    EXPECT(w, MOVE, FIT, 0, 3);
     free(w);
 }
 
@@ -590,15 +607,15 @@ Test(placement, a_failover_prefers_a_member_past_its_hysteresis)
     w->e[0].holder = 1;
     w->m[0].alive = false;
     sidecar_elections_decision_t d = place(w);
-    assert_decision(d, SIDECAR_ELECTIONS_ASSIGN, SIDECAR_ELECTIONS_WHY_HOLDER_DEAD, 0, 2);
+    assert_decision(d, ASSIGN, HOLDER_DEAD, 0, 2);
     apply(w, &d);
-    assert_decision(place(w), SIDECAR_ELECTIONS_NONE, SIDECAR_ELECTIONS_WHY_NONE, 0, 0);
+    EXPECT_NONE(w);
     w->o.now_ms = NOW - 1 + HYST_MS;
-    assert_decision(place(w), SIDECAR_ELECTIONS_MOVE, SIDECAR_ELECTIONS_WHY_FIT, 0, 3);
+    EXPECT(w, MOVE, FIT, 0, 3);
     /* With no member past its period, one that just came back takes it at once. */
     w->m[1].healthy_since_ms = w->m[2].healthy_since_ms = w->o.now_ms;
     w->e[0].holder = 0;
-    assert_decision(place(w), SIDECAR_ELECTIONS_ASSIGN, SIDECAR_ELECTIONS_WHY_UNASSIGNED, 0, 3);
+    EXPECT(w, ASSIGN, UNASSIGNED, 0, 3);
     free(w);
 }
 
@@ -611,7 +628,7 @@ Test(placement, ties_spread_by_hash_not_by_lowest_id)
     for (size_t n = 0; n < 60; n++) {
         snprintf(w->names[0], NAME_SZ, "pipeline-%zu", n);
         sidecar_elections_decision_t d = place(w);
-        cr_assert_eq(d.action, SIDECAR_ELECTIONS_ASSIGN);
+        cr_assert_eq(d.action, ASSIGN);
         cr_assert(d.to >= 1 && d.to <= 3);
         count[d.to]++;
         sidecar_elections_member_t t = w->m[0];
@@ -628,7 +645,7 @@ Test(placement, malformed_input_is_refused)
 {
     world_t *w = world_new(3, 2);
     sidecar_elections_input_t in = world_input(w);
-    sidecar_elections_decision_t d = {.action = SIDECAR_ELECTIONS_MOVE};
+    sidecar_elections_decision_t d = {.action = MOVE};
     cr_assert_eq(sidecar_elections_place(&in, &d), 0);
     cr_assert_eq(sidecar_elections_place(NULL, &d), SIDECAR_ELECTIONS_EINVAL);
     cr_assert_eq(d.action, SIDECAR_ELECTIONS_NONE, "a refusal decides nothing");
@@ -657,7 +674,7 @@ Test(placement, malformed_input_is_refused)
     cr_assert_eq(sidecar_elections_place(&in, &d), 0, "only the elections given are read");
     cr_assert_str_eq(sidecar_elections_strerror(SIDECAR_ELECTIONS_EINVAL),
                      "invalid placement input");
-    cr_assert_str_eq(sidecar_elections_why_name(SIDECAR_ELECTIONS_WHY_SPREAD), "spread");
+    cr_assert_str_eq(sidecar_elections_why_name(SPREAD), "spread");
     cr_assert_str_eq(sidecar_elections_why_name((sidecar_elections_why_t)99), "?");
     free(w);
 }
