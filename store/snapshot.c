@@ -430,6 +430,25 @@ void store_snapshot_installed(store_t *st, const raft_snapshot_chunk_t *c)
 
 /* ---- creating ---------------------------------------------------------------------------- */
 
+/* Stamps the snapshot being written ("snapw") with its format: 1 while no election was ever
+ * made (no election, no tombstone), so that a member not yet upgraded, which installs only
+ * format 1, can still be caught up by a snapshot; the election tables it then ignores are
+ * empty. Else STORE_SNAP_FORMAT. */
+static int stamp_format(store_t *st)
+{
+    int64_t rows = 0;
+    int rc = staged_value(st,
+                          "SELECT (SELECT count(*) FROM snapw.elections)"
+                          " + (SELECT count(*) FROM snapw.election_tombstones)",
+                          &rows, NULL, 0);
+    if (rc != SQLITE_OK)
+        return store_sqlite_err(st, rc, "count snapshot elections");
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA snapw.user_version = %d;",
+             rows ? STORE_SNAP_FORMAT : STORE_SNAP_FORMAT_V1);
+    return store_exec(st, sql, "stamp snapshot format");
+}
+
 /* Copies the state-machine tables into tmp (a new SQLite file, fsync'd), then renames it to
  * final and fsyncs the directory. *size gets the file's size. */
 static int write_snapshot_file(store_t *st, const char *tmp, const char *final, uint64_t *size)
@@ -445,9 +464,8 @@ static int write_snapshot_file(store_t *st, const char *tmp, const char *final, 
     char pragmas[256];
     snprintf(pragmas, sizeof pragmas,
              "PRAGMA snapw.journal_mode = OFF; PRAGMA snapw.synchronous = FULL;"
-             "PRAGMA snapw.cache_size = -%d; PRAGMA snapw.application_id = %d;"
-             "PRAGMA snapw.user_version = %d;",
-             STORE_CACHE_KIB, (int)STORE_SNAP_APP_ID, STORE_SNAP_FORMAT);
+             "PRAGMA snapw.cache_size = -%d; PRAGMA snapw.application_id = %d;",
+             STORE_CACHE_KIB, (int)STORE_SNAP_APP_ID);
     int err = attach(st, tmp, "snapw");
     if (err != 0)
         goto fail;
@@ -457,7 +475,7 @@ static int write_snapshot_file(store_t *st, const char *tmp, const char *final, 
         goto fail;
     }
     if ((err = store_exec(st, SNAP_TABLES, "copy state machine")) != 0 ||
-        (err = store_exec(st, "COMMIT", "commit snapshot")) != 0) {
+        (err = stamp_format(st)) != 0 || (err = store_exec(st, "COMMIT", "commit snapshot")) != 0) {
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         detach(st, "snapw");
         goto fail;

@@ -47,7 +47,8 @@
  *   snap(idx, term, conf_idx, conf)
  * i.e. only the replicated state machine, never the log. Format 1 (before elections) has no
  * election tables; it is still installed (as no elections), so a member not yet upgraded can
- * send one.
+ * send one. A snapshot with no election and no tombstone is still stamped format 1 (its
+ * election tables are empty), which a member not yet upgraded installs.
  */
 #ifndef ELECTD_STORE_INT_H
 #define ELECTD_STORE_INT_H
