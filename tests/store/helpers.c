@@ -275,7 +275,7 @@ int t_send_chunks(store_t *to, const uint8_t *data, size_t len, raft_snapshot_me
         raft_ready_t rd;
         memset(&rd, 0, sizeof rd);
         rd.chunk = &c;
-        rd.hs_changed = true;
+        rd.hs_changed = c.last;
         rd.hs = (raft_hard_state_t){.term = meta.term, .vote = 0, .commit = meta.index};
         if (c.last) {
             rd.entries = after;

@@ -48,7 +48,8 @@ uint64_t t_digest(store_t *st);
 uint8_t *t_snapshot_bytes(store_t *st, size_t *len);
 
 /* Streams a snapshot's bytes to `to` in chunks of `chunk` bytes, as ready batches; the last
- * one also appends after[0..n_after). Returns store_save_ready's first error. */
+ * one also carries the hard state (meta's term, commit = meta's index) and appends
+ * after[0..n_after). Returns store_save_ready's first error. */
 int t_send_chunks(store_t *to, const uint8_t *data, size_t len, raft_snapshot_meta_t meta,
                   size_t chunk, const raft_entry_t *after, size_t n_after);
 

@@ -487,22 +487,33 @@ Test(store_election, snapshot_round_trips_elections_and_tombstones)
     t_rmdir(dir2);
 }
 
+/* The bytes of the format-1 snapshot fixture (index 4, term 3), its format stamped `format`. */
+static size_t fixture_snapshot(uint8_t *bytes, size_t cap, int format)
+{
+    char d[256], path[4200], sql[64];
+    t_mkdtemp(d, sizeof d);
+    snprintf(path, sizeof path, "%s/snapshot-4-3.db", d);
+    t_fixture_db(path, "snapshot_v1.sql");
+    sqlite3 *db;
+    snprintf(sql, sizeof sql, "PRAGMA user_version = %d", format);
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    FILE *fp = fopen(path, "rb");
+    cr_assert_not_null(fp);
+    size_t len = fread(bytes, 1, cap, fp);
+    cr_assert(feof(fp));
+    fclose(fp);
+    t_rmdir(d);
+    return len;
+}
+
 /* A member not yet upgraded sends a format-1 snapshot (no election tables): it installs, and
  * the state machine then has no elections, as on the sender. */
 Test(store_election, format_1_snapshot_installs_without_elections)
 {
-    char d[256], path[4200];
-    t_mkdtemp(d, sizeof d);
-    snprintf(path, sizeof path, "%s/snapshot-4-3.db", d);
-    t_fixture_db(path, "snapshot_v1.sql");
-    FILE *fp = fopen(path, "rb");
-    cr_assert_not_null(fp);
     static uint8_t bytes[1 << 16];
-    size_t len = fread(bytes, 1, sizeof bytes, fp);
-    cr_assert(feof(fp));
-    fclose(fp);
-    t_rmdir(d);
-
+    size_t len = fixture_snapshot(bytes, sizeof bytes, 1);
     assign("a", 1, 0);
     drop("a", 1);
     assign("b", 1, 0);
@@ -525,20 +536,8 @@ Test(store_election, format_1_snapshot_installs_without_elections)
 /* A snapshot in format 2 without the election tables is refused, and nothing changes. */
 Test(store_election, format_2_snapshot_without_election_tables_is_refused)
 {
-    char d[256], path[4200];
-    t_mkdtemp(d, sizeof d);
-    snprintf(path, sizeof path, "%s/snapshot-4-3.db", d);
-    t_fixture_db(path, "snapshot_v1.sql");
-    sqlite3 *db;
-    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
-    cr_assert_eq(sqlite3_exec(db, "PRAGMA user_version = 2", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
-    FILE *fp = fopen(path, "rb");
-    cr_assert_not_null(fp);
     static uint8_t bytes[1 << 16];
-    size_t len = fread(bytes, 1, sizeof bytes, fp);
-    fclose(fp);
-    t_rmdir(d);
+    size_t len = fixture_snapshot(bytes, sizeof bytes, 2);
 
     assign("b", 1, 0);
     uint64_t before = t_digest(st);

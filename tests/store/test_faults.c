@@ -180,28 +180,7 @@ static int op_install(store_t **st)
     static t_arena_t a;
     if (!a.buf)
         next = t_put(&a, leader_meta.index + 1, 3, "after", "install", NULL);
-    const size_t chunk = 8192;
-    for (size_t off = 0; off < leader_snap_len; off += chunk) {
-        size_t take = leader_snap_len - off < chunk ? leader_snap_len - off : chunk;
-        raft_snapshot_chunk_t c = {.meta = leader_meta,
-                                   .offset = off,
-                                   .data = leader_snap + off,
-                                   .len = (uint32_t)take,
-                                   .last = off + take == leader_snap_len};
-        raft_ready_t rd;
-        memset(&rd, 0, sizeof rd);
-        rd.chunk = &c;
-        rd.hs_changed = c.last;
-        rd.hs = (raft_hard_state_t){.term = 3, .vote = 0, .commit = leader_meta.index};
-        if (c.last) {
-            rd.entries = &next;
-            rd.n_entries = 1;
-        }
-        int rc = store_save_ready(*st, &rd);
-        if (rc)
-            return rc;
-    }
-    return 0;
+    return t_send_chunks(*st, leader_snap, leader_snap_len, leader_meta, 8192, &next, 1);
 }
 
 static int op_open(store_t **st)

@@ -734,19 +734,39 @@ Test(store_snapshot, chunks_are_bounded_and_ordered)
 
 /* ---- migrations ------------------------------------------------------------------------- */
 
-Test(store_migrate, schema_1_fixture_is_migrated_with_its_data)
+/* PRAGMA user_version of the closed database at path. */
+static int schema_version(const char *path)
 {
-    char d[256], path[4200];
-    t_mkdtemp(d, sizeof d);
-    snprintf(path, sizeof path, "%s/electd.db", d);
-    t_fixture_db(path, "schema_v1.sql");
     sqlite3 *db;
+    sqlite3_stmt *s;
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    cr_assert_eq(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_step(s), SQLITE_ROW);
+    int v = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return v;
+}
 
+/* Makes d a data directory whose electd.db (its path into path) is the fixture, and opens it
+ * as its node (cluster "fixture-cluster", node 2) with the current store. */
+static store_t *open_fixture(char *d, size_t dcap, char *path, size_t pcap, const char *fixture)
+{
+    t_mkdtemp(d, dcap);
+    snprintf(path, pcap, "%s/electd.db", d);
+    t_fixture_db(path, fixture);
     store_opts_t o = {.cluster_id = "fixture-cluster", .node_id = 2};
     store_t *m = NULL;
     char err[STORE_ERRMSG_MAX];
     int rc = store_open(&m, d, &o, err, sizeof err);
     cr_assert_eq(rc, 0, "%s", err);
+    return m;
+}
+
+Test(store_migrate, schema_1_fixture_is_migrated_with_its_data)
+{
+    char d[256], path[4200];
+    store_t *m = open_fixture(d, sizeof d, path, sizeof path, "schema_v1.sql");
     raft_boot_t b;
     cr_assert_eq(store_boot_load(m, &b), 0);
     cr_assert_eq(b.hs.term, 3);
@@ -768,13 +788,7 @@ Test(store_migrate, schema_1_fixture_is_migrated_with_its_data)
     /* what schema 2 added works */
     cr_assert_eq(store_local_set(m, "last_role", "standby", 7), 0);
     store_close(m);
-    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_stmt *s;
-    sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL);
-    cr_assert_eq(sqlite3_step(s), SQLITE_ROW);
-    cr_assert_eq(sqlite3_column_int(s, 0), STORE_SCHEMA_VERSION);
-    sqlite3_finalize(s);
-    sqlite3_close(db);
+    cr_assert_eq(schema_version(path), STORE_SCHEMA_VERSION);
     t_rmdir(d);
 }
 
@@ -784,14 +798,7 @@ Test(store_migrate, schema_1_fixture_is_migrated_with_its_data)
 Test(store_migrate, schema_2_fixture_is_migrated_with_its_data)
 {
     char d[256], path[4200];
-    t_mkdtemp(d, sizeof d);
-    snprintf(path, sizeof path, "%s/electd.db", d);
-    t_fixture_db(path, "schema_v2.sql");
-    store_opts_t o = {.cluster_id = "fixture-cluster", .node_id = 2};
-    store_t *m = NULL;
-    char err[STORE_ERRMSG_MAX];
-    int rc = store_open(&m, d, &o, err, sizeof err);
-    cr_assert_eq(rc, 0, "%s", err);
+    store_t *m = open_fixture(d, sizeof d, path, sizeof path, "schema_v2.sql");
     cr_assert_eq(store_applied_index(m), 4);
     raft_boot_t b;
     cr_assert_eq(store_boot_load(m, &b), 0);
@@ -825,6 +832,8 @@ Test(store_migrate, schema_2_fixture_is_migrated_with_its_data)
     cr_assert_eq(r[0].status, STORE_APPLIED_OK);
     cr_assert_eq(r[1].status, STORE_APPLIED_OK);
     store_close(m);
+    store_opts_t o = {.cluster_id = "fixture-cluster", .node_id = 2};
+    char err[STORE_ERRMSG_MAX];
     m = NULL;
     cr_assert_eq(store_open(&m, d, &o, err, sizeof err), 0, "%s", err);
     cr_assert_eq(store_election_get(m, "binlog-a", &el), 0);
@@ -832,13 +841,6 @@ Test(store_migrate, schema_2_fixture_is_migrated_with_its_data)
     cr_assert_eq(el.token, 1);
     cr_assert_eq(el.since_index, 5);
     store_close(m);
-    sqlite3 *db;
-    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_stmt *s;
-    sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL);
-    cr_assert_eq(sqlite3_step(s), SQLITE_ROW);
-    cr_assert_eq(sqlite3_column_int(s, 0), 3);
-    sqlite3_finalize(s);
-    sqlite3_close(db);
+    cr_assert_eq(schema_version(path), 3);
     t_rmdir(d);
 }
