@@ -1,8 +1,8 @@
 /* store.h — the whole public interface of electd's durable storage: one SQLite database per
  * node (<data-dir>/electd.db) holding the Raft hard state, the Raft log, the current snapshot's
  * metadata and the replicated state machine (KV with revisions, epochs/fencing, named
- * elections with their fencing tokens, latest configuration), plus a few node-local keys. Snapshot
- * data lives beside it as one SQLite file.
+ * elections with their fencing tokens, latest configuration), plus a few node-local keys.
+ * Snapshot data lives beside it as one SQLite file.
  *
  * Threading: a store_t is used by one thread at a time (the daemon's loop thread).
  *
@@ -149,7 +149,7 @@ void store_raft_storage(store_t *st, raft_storage_t *out);
  *     (size, electd snapshot format, quick_check, index/term match chunk->meta), becomes the
  *     current snapshot file, and inside the transaction replaces the state machine (KV,
  *     epochs, elections and their tombstones, latest conf), empties the whole log, records
- * chunk->meta as the snapshot metadata and sets the applied index to meta.index;
+ *     chunk->meta as the snapshot metadata and sets the applied index to meta.index;
  *  3. rd->entries: if entries[0].index <= the last index, the log from there on is deleted
  *     first (a conflicting suffix); then they are appended. entries[0].index must be at most
  *     last index + 1 and the entries consecutive (STORE_EINVAL otherwise).
@@ -282,8 +282,9 @@ typedef enum store_status {
     STORE_APPLIED_OK = 0,        /* applied (NORMAL: the write happened) */
     STORE_APPLIED_SKIPPED = 1,   /* index <= applied index: applied before, nothing done */
     STORE_APPLIED_CONFLICT = 2,  /* If-Match did not match the key's mod revision */
-    STORE_APPLIED_FENCED = 3,    /* fencing token is not the current epoch's term */
-    STORE_APPLIED_NOT_FOUND = 4, /* DEL of an absent key */
+    STORE_APPLIED_FENCED = 3,    /* fencing token is not the current epoch's term (or, with an
+                                    election, that election's current token) */
+    STORE_APPLIED_NOT_FOUND = 4, /* DEL of an absent key, ELECTION_DROP of an absent election */
     STORE_APPLIED_INVALID = 5,   /* payload did not decode (see result.err) */
     STORE_APPLIED_STALE = 6,     /* election command: expect_token is not the current token */
 } store_status_t;
@@ -337,14 +338,13 @@ typedef struct store_result {
  * is a new tenure with a new token, even to the same holder. ELECTION_DROP(name,
  * expect_token): NOT_FOUND if it does not exist, STALE as above, else the election is deleted
  * and its last token kept (a tombstone) so that re-adding the name continues the sequence.
- * NOOP entries are term starts
- * (raft_term_start): they open a new epoch (entry term, leader, stamp as wall ms), recorded in
- * the leadership history. CONF entries become the latest configuration. A payload that does not
- * decode yields INVALID, never an error. results (may be NULL) receives n results, one per
- * entry. Errors (nothing applied): STORE_EINVAL, STORE_EFULL, STORE_EIO, STORE_ENOMEM, ...
- * The commit is ordered after every earlier store_save_ready in the WAL but is not itself
- * fsynced: a power loss can only lose a suffix of applies, which Raft re-delivers from the
- * durable log and commit index (see docs/storage.md). */
+ * NOOP entries are term starts (raft_term_start): they open a new epoch (entry term, leader,
+ * stamp as wall ms), recorded in the leadership history. CONF entries become the latest
+ * configuration. A payload that does not decode yields INVALID, never an error. results (may be
+ * NULL) receives n results, one per entry. Errors (nothing applied): STORE_EINVAL, STORE_EFULL,
+ * STORE_EIO, STORE_ENOMEM, ... The commit is ordered after every earlier store_save_ready in the
+ * WAL but is not itself fsynced: a power loss can only lose a suffix of applies, which Raft
+ * re-delivers from the durable log and commit index (see docs/storage.md). */
 int store_apply(store_t *st, const raft_entry_t *committed, size_t n, store_result_t *results);
 
 uint64_t store_applied_index(const store_t *st);
