@@ -41,6 +41,12 @@ static const char *const MIGRATIONS[] = {
     /* 1 -> 2: epochs remember the index of their term-start entry; node-local keys. */
     "ALTER TABLE epochs ADD COLUMN idx INTEGER NOT NULL DEFAULT 0;"
     "CREATE TABLE local(name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;",
+    /* 2 -> 3: named elections, and the last token of each dropped one. */
+    "CREATE TABLE elections(name TEXT PRIMARY KEY, holder INTEGER NOT NULL,"
+    " token INTEGER NOT NULL, since_index INTEGER NOT NULL, since_unix_ms INTEGER NOT NULL)"
+    " WITHOUT ROWID;"
+    "CREATE TABLE election_tombstones(name TEXT PRIMARY KEY, token INTEGER NOT NULL)"
+    " WITHOUT ROWID;",
 };
 _Static_assert(sizeof MIGRATIONS / sizeof MIGRATIONS[0] == STORE_SCHEMA_VERSION - 1,
                "one migration per schema version step");

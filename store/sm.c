@@ -1,97 +1,12 @@
-/* sm.c — the replicated state machine: the KV command encoding, applying committed entries
- * (KV writes with CAS and fencing, term starts as epochs, configurations) atomically with the
- * applied index, and the reads the HTTP API serves (KV, epochs, conf, node-local keys). */
+/* sm.c — the replicated state machine: applying committed entries (KV writes with CAS and
+ * fencing, election commands through election.c, term starts as epochs, configurations)
+ * atomically with the applied index, and the reads the HTTP API serves (KV, epochs, conf,
+ * node-local keys). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "store_int.h"
-
-#include "bytes.h"
-
-#define CMD_MAGIC      0xE5
-#define CMD_VERSION    1
-#define CMD_F_IF_MATCH 0x01
-
-static int check_key(const char *key, size_t len)
-{
-    if (!key || len == 0 || len > STORE_KEY_MAX || memchr(key, 0, len))
-        return STORE_EKEY;
-    return 0;
-}
-
-static int encode(uint8_t op, const char *key, size_t key_len, const void *value, size_t value_len,
-                  const store_cond_t *cond, uint8_t *buf, size_t cap, size_t *len)
-{
-    int err = check_key(key, key_len);
-    if (err)
-        return err;
-    if (value_len > STORE_VALUE_MAX || (value_len && !value))
-        return STORE_EVALUE;
-    size_t total = STORE_CMD_HEADER + key_len + value_len;
-    if (!buf || cap < total)
-        return STORE_ETOOBIG;
-    buf[0] = CMD_MAGIC;
-    buf[1] = CMD_VERSION;
-    buf[2] = op;
-    buf[3] = (cond && cond->has_if_match) ? CMD_F_IF_MATCH : 0;
-    base_le_store64(buf + 4, (cond && cond->has_if_match) ? cond->if_match : 0);
-    base_le_store64(buf + 12, cond ? cond->fence : 0);
-    base_le_store16(buf + 20, (uint16_t)key_len);
-    base_le_store32(buf + 22, (uint32_t)value_len);
-    memcpy(buf + STORE_CMD_HEADER, key, key_len);
-    if (value_len)
-        memcpy(buf + STORE_CMD_HEADER + key_len, value, value_len);
-    *len = total;
-    return 0;
-}
-
-int store_cmd_encode_put(const char *key, size_t key_len, const void *value, size_t value_len,
-                         const store_cond_t *cond, uint8_t *buf, size_t cap, size_t *len)
-{
-    return encode(STORE_CMD_PUT, key, key_len, value, value_len, cond, buf, cap, len);
-}
-
-int store_cmd_encode_del(const char *key, size_t key_len, const store_cond_t *cond, uint8_t *buf,
-                         size_t cap, size_t *len)
-{
-    return encode(STORE_CMD_DEL, key, key_len, NULL, 0, cond, buf, cap, len);
-}
-
-int store_cmd_decode(const uint8_t *buf, size_t len, store_cmd_t *cmd)
-{
-    memset(cmd, 0, sizeof *cmd);
-    if (!buf || len < STORE_CMD_HEADER || buf[0] != CMD_MAGIC || buf[1] != CMD_VERSION)
-        return STORE_ECMD;
-    uint8_t op = buf[2], flags = buf[3];
-    if ((op != STORE_CMD_PUT && op != STORE_CMD_DEL) || (flags & ~CMD_F_IF_MATCH))
-        return STORE_ECMD;
-    uint64_t if_match = base_le_load64(buf + 4);
-    size_t key_len = base_le_load16(buf + 20);
-    size_t value_len = base_le_load32(buf + 22);
-    if (!(flags & CMD_F_IF_MATCH) && if_match != 0)
-        return STORE_ECMD;
-    if (key_len == 0 || key_len > STORE_KEY_MAX)
-        return STORE_EKEY;
-    if (value_len > STORE_VALUE_MAX)
-        return STORE_EVALUE;
-    if (op == STORE_CMD_DEL && value_len != 0)
-        return STORE_ECMD;
-    if (len != STORE_CMD_HEADER + key_len + value_len)
-        return STORE_ECMD;
-    const char *key = (const char *)buf + STORE_CMD_HEADER;
-    if (memchr(key, 0, key_len))
-        return STORE_EKEY;
-    cmd->op = op;
-    cmd->cond.has_if_match = flags & CMD_F_IF_MATCH;
-    cmd->cond.if_match = if_match;
-    cmd->cond.fence = base_le_load64(buf + 12);
-    cmd->key = key;
-    cmd->key_len = key_len;
-    cmd->value = value_len ? buf + STORE_CMD_HEADER + key_len : NULL;
-    cmd->value_len = value_len;
-    return 0;
-}
 
 const char *store_status_name(store_status_t s)
 {
@@ -108,6 +23,8 @@ const char *store_status_name(store_status_t s)
         return "not found";
     case STORE_APPLIED_INVALID:
         return "invalid";
+    case STORE_APPLIED_STALE:
+        return "stale";
     }
     return "unknown";
 }
@@ -137,44 +54,59 @@ static int kv_lookup(store_t *st, const char *key, size_t key_len, kv_row_t *row
     return 0;
 }
 
-/* The fencing rule: token 0 is unfenced; any other token must be the current epoch's term.
- * An older token is stale; a newer one names no epoch that exists (yet). */
-static bool fenced(uint64_t token, uint64_t epoch)
+/* The fencing rule: token 0 is unfenced. Without an election, any other token must be the
+ * current epoch's term: an older one is stale, a newer one names no epoch that exists (yet).
+ * With an election, the token must be that election's current token, and someone must hold
+ * it: an election nobody holds or that does not exist fences every write. *fenced is set;
+ * *against is the token compared with (0: no epoch yet, or no such election). */
+static int check_fence(store_t *st, const store_cmd_t *cmd, uint64_t epoch, bool *fenced,
+                       uint64_t *against)
 {
-    return token != 0 && token != epoch;
-}
-
-static int apply_kv(store_t *st, const raft_entry_t *e, uint64_t epoch, store_result_t *r)
-{
-    store_cmd_t cmd;
-    int derr = store_cmd_decode(e->data, e->len, &cmd);
-    if (derr) {
-        r->status = STORE_APPLIED_INVALID;
-        r->err = derr;
+    *fenced = false;
+    *against = epoch;
+    if (cmd->cond.fence == 0)
+        return 0;
+    if (!cmd->name) {
+        *fenced = cmd->cond.fence != epoch;
         return 0;
     }
-    r->op = cmd.op;
-    if (fenced(cmd.cond.fence, epoch)) {
-        r->status = STORE_APPLIED_FENCED;
-        r->epoch = epoch;
-        return 0;
-    }
-    kv_row_t row;
-    int err = kv_lookup(st, cmd.key, cmd.key_len, &row);
+    store_election_t el;
+    bool found = false;
+    int err = store_election_lookup(st, cmd->name, cmd->name_len, &el, &found);
     if (err)
         return err;
-    if (cmd.cond.has_if_match && cmd.cond.if_match != (row.found ? row.mod_rev : 0)) {
+    *against = found ? el.token : 0;
+    *fenced = !found || el.holder == 0 || cmd->cond.fence != el.token;
+    return 0;
+}
+
+static int apply_kv(store_t *st, const raft_entry_t *e, const store_cmd_t *cmd, uint64_t epoch,
+                    store_result_t *r)
+{
+    bool fenced;
+    int err = check_fence(st, cmd, epoch, &fenced, &r->epoch);
+    if (err)
+        return err;
+    if (fenced) {
+        r->status = STORE_APPLIED_FENCED;
+        return 0;
+    }
+    r->epoch = 0;
+    kv_row_t row;
+    if ((err = kv_lookup(st, cmd->key, cmd->key_len, &row)) != 0)
+        return err;
+    if (cmd->cond.has_if_match && cmd->cond.if_match != (row.found ? row.mod_rev : 0)) {
         r->status = STORE_APPLIED_CONFLICT;
         r->mod_revision = row.found ? row.mod_rev : 0;
         return 0;
     }
-    if (cmd.op == STORE_CMD_DEL) {
+    if (cmd->op == STORE_CMD_DEL) {
         if (!row.found) {
             r->status = STORE_APPLIED_NOT_FOUND;
             return 0;
         }
         sqlite3_stmt *s = st->stmt[STMT_KV_DEL];
-        sqlite3_bind_blob(s, 1, cmd.key, (int)cmd.key_len, SQLITE_STATIC);
+        sqlite3_bind_blob(s, 1, cmd->key, (int)cmd->key_len, SQLITE_STATIC);
         if ((err = store_step_done(st, s, "delete key")) != 0)
             return err;
         r->revision = e->index;
@@ -186,8 +118,8 @@ static int apply_kv(store_t *st, const raft_entry_t *e, uint64_t epoch, store_re
     uint64_t create = row.found ? row.create_rev : e->index;
     uint64_t version = row.found ? row.version + 1 : 1;
     sqlite3_stmt *s = st->stmt[STMT_KV_PUT];
-    sqlite3_bind_blob(s, 1, cmd.key, (int)cmd.key_len, SQLITE_STATIC);
-    sqlite3_bind_blob(s, 2, cmd.value ? (const void *)cmd.value : "", (int)cmd.value_len,
+    sqlite3_bind_blob(s, 1, cmd->key, (int)cmd->key_len, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 2, cmd->value ? (const void *)cmd->value : "", (int)cmd->value_len,
                       SQLITE_STATIC);
     sqlite3_bind_int64(s, 3, (int64_t)create);
     sqlite3_bind_int64(s, 4, (int64_t)e->index);
@@ -199,6 +131,22 @@ static int apply_kv(store_t *st, const raft_entry_t *e, uint64_t epoch, store_re
     r->mod_revision = e->index;
     r->version = version;
     return 0;
+}
+
+/* A NORMAL entry: a KV write or an election command. */
+static int apply_cmd(store_t *st, const raft_entry_t *e, uint64_t epoch, store_result_t *r)
+{
+    store_cmd_t cmd;
+    int derr = store_cmd_decode(e->data, e->len, &cmd);
+    if (derr) {
+        r->status = STORE_APPLIED_INVALID;
+        r->err = derr;
+        return 0;
+    }
+    r->op = cmd.op;
+    if (cmd.op == STORE_CMD_ELECTION_ASSIGN || cmd.op == STORE_CMD_ELECTION_DROP)
+        return store_election_apply(st, e, &cmd, r);
+    return apply_kv(st, e, &cmd, epoch, r);
 }
 
 static int apply_term_start(store_t *st, const raft_entry_t *e, uint64_t *epoch, store_result_t *r)
@@ -311,7 +259,7 @@ int store_apply(store_t *st, const raft_entry_t *committed, size_t n, store_resu
         }
         switch (e->type) {
         case RAFT_ENTRY_NORMAL:
-            err = apply_kv(st, e, epoch, r);
+            err = apply_cmd(st, e, epoch, r);
             break;
         case RAFT_ENTRY_NOOP:
             err = apply_term_start(st, e, &epoch, r);
@@ -388,7 +336,7 @@ int store_kv_get(store_t *st, const char *key, size_t key_len, store_kv_t *kv)
 {
     memset(kv, 0, sizeof *kv);
     st->errmsg[0] = 0;
-    if (check_key(key, key_len))
+    if (store_key_check(key, key_len))
         return store_fail(st, STORE_EKEY, "key must be 1..%d bytes without NUL", STORE_KEY_MAX);
     sqlite3_stmt *s = st->stmt[STMT_KV_GET];
     sqlite3_bind_blob(s, 1, key, (int)key_len, SQLITE_STATIC);
@@ -418,9 +366,7 @@ void store_kv_list_free(store_kv_t *items, size_t n)
     free(items);
 }
 
-/* The smallest byte string greater than every string starting with prefix: prefix with its
- * last byte below 0xff incremented and the rest dropped. Returns its length (0: none). */
-static size_t prefix_end(const char *prefix, size_t len, uint8_t *out)
+size_t store_prefix_end(const char *prefix, size_t len, uint8_t *out)
 {
     if (len)
         memcpy(out, prefix, len);
@@ -446,7 +392,7 @@ int store_kv_list(store_t *st, const char *prefix, size_t prefix_len, const char
         return store_fail(st, STORE_EKEY, "prefix or start key longer than %d bytes",
                           STORE_KEY_MAX);
     uint8_t end[STORE_KEY_MAX];
-    size_t end_len = prefix_end(prefix, prefix_len, end);
+    size_t end_len = store_prefix_end(prefix, prefix_len, end);
     /* lower bound: the larger of prefix and just-after `after` */
     const char *lo = prefix;
     size_t lo_len = prefix_len;

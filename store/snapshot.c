@@ -1,6 +1,7 @@
 /* snapshot.c — snapshots of the state machine: creating one as its own small SQLite file,
  * receiving one in chunks into a staging file, checking and installing it atomically, serving
  * its bytes to the Raft core, and keeping only the current snapshot file on disk.
+ * Format 2 adds the election tables; format 1 (without them) is still installed.
  *
  * Why not VACUUM INTO or the backup API: both copy the whole database, log included, while a
  * snapshot must hold only the state machine. Copying the state machine tables into a fresh
@@ -26,10 +27,18 @@ static const char SNAP_TABLES[] =
     " WITHOUT ROWID;"
     "CREATE TABLE snapw.epochs(term INTEGER PRIMARY KEY, leader INTEGER NOT NULL,"
     " started_ms INTEGER NOT NULL, idx INTEGER NOT NULL);"
+    "CREATE TABLE snapw.elections(name TEXT PRIMARY KEY, holder INTEGER NOT NULL,"
+    " token INTEGER NOT NULL, since_index INTEGER NOT NULL, since_unix_ms INTEGER NOT NULL)"
+    " WITHOUT ROWID;"
+    "CREATE TABLE snapw.election_tombstones(name TEXT PRIMARY KEY, token INTEGER NOT NULL)"
+    " WITHOUT ROWID;"
     "CREATE TABLE snapw.snap(idx INTEGER NOT NULL, term INTEGER NOT NULL,"
     " conf_idx INTEGER NOT NULL, conf BLOB);"
     "INSERT INTO snapw.kv SELECT key, value, create_rev, mod_rev, version FROM main.kv;"
     "INSERT INTO snapw.epochs SELECT term, leader, started_ms, idx FROM main.epochs;"
+    "INSERT INTO snapw.elections SELECT name, holder, token, since_index, since_unix_ms"
+    " FROM main.elections;"
+    "INSERT INTO snapw.election_tombstones SELECT name, token FROM main.election_tombstones;"
     "INSERT INTO snapw.snap SELECT applied_idx, applied_term, conf_idx, conf FROM main.sm;";
 
 static int snap_name(store_t *st, char *out, size_t cap, uint64_t index, uint64_t term)
@@ -255,11 +264,11 @@ static int check_staged(store_t *st, const raft_snapshot_chunk_t *c)
     if ((rc = staged_value(st, "PRAGMA stg.application_id", &app, NULL, 0)) != SQLITE_OK ||
         (rc = staged_value(st, "PRAGMA stg.user_version", &fmt, NULL, 0)) != SQLITE_OK)
         return staged_error(st, rc, c);
-    if (app != STORE_SNAP_APP_ID || fmt != STORE_SNAP_FORMAT)
+    if (app != STORE_SNAP_APP_ID || fmt < STORE_SNAP_FORMAT_V1 || fmt > STORE_SNAP_FORMAT)
         return store_fail(st, STORE_ESNAPSHOT,
                           "received snapshot is not in electd's snapshot "
-                          "format %d; it was discarded",
-                          STORE_SNAP_FORMAT);
+                          "format %d..%d; it was discarded",
+                          STORE_SNAP_FORMAT_V1, STORE_SNAP_FORMAT);
     if ((rc = staged_value(st, "PRAGMA stg.quick_check(1)", NULL, qc, sizeof qc)) != SQLITE_OK)
         return staged_error(st, rc, c);
     if (strcmp(qc, "ok") != 0) {
@@ -271,6 +280,14 @@ static int check_staged(store_t *st, const raft_snapshot_chunk_t *c)
                           "discarded",
                           qc);
     }
+    /* every table the install copies from is there (a missing one is SQLITE_ERROR) */
+    static const char *const tables[] = {
+        "SELECT count(*) FROM stg.kv", "SELECT count(*) FROM stg.epochs",
+        "SELECT count(*) FROM stg.elections", "SELECT count(*) FROM stg.election_tombstones"};
+    size_t n_tables = fmt > STORE_SNAP_FORMAT_V1 ? 4 : 2;
+    for (size_t i = 0; i < n_tables; i++)
+        if ((rc = staged_value(st, tables[i], NULL, NULL, 0)) != SQLITE_OK)
+            return staged_error(st, rc, c);
     if ((rc = staged_value(st, "SELECT count(*) FROM stg.snap", &rows, NULL, 0)) != SQLITE_OK ||
         (rc = staged_value(st, "SELECT idx FROM stg.snap", &idx, NULL, 0)) != SQLITE_OK ||
         (rc = staged_value(st, "SELECT term FROM stg.snap", &term, NULL, 0)) != SQLITE_OK)
@@ -329,6 +346,26 @@ void store_snapshot_detach_staged(store_t *st)
     detach(st, "stg");
 }
 
+/* The elections of the attached snapshot replace this node's: none in a format-1 snapshot. */
+static int install_elections(store_t *st)
+{
+    static const char clear[] = "DELETE FROM main.elections;"
+                                "DELETE FROM main.election_tombstones;";
+    static const char copy[] =
+        "INSERT INTO main.elections(name, holder, token, since_index, since_unix_ms)"
+        " SELECT name, holder, token, since_index, since_unix_ms FROM stg.elections;"
+        "INSERT INTO main.election_tombstones(name, token)"
+        " SELECT name, token FROM stg.election_tombstones;";
+    int64_t fmt = 0;
+    int rc = staged_value(st, "PRAGMA stg.user_version", &fmt, NULL, 0);
+    if (rc != SQLITE_OK)
+        return store_sqlite_err(st, rc, "read snapshot format");
+    int err = store_exec(st, clear, "install snapshot elections");
+    if (err == 0 && fmt > STORE_SNAP_FORMAT_V1)
+        err = store_exec(st, copy, "install snapshot elections");
+    return err;
+}
+
 int store_snapshot_install_tx(store_t *st, const raft_snapshot_chunk_t *c)
 {
     static const char replace[] =
@@ -345,6 +382,8 @@ int store_snapshot_install_tx(store_t *st, const raft_snapshot_chunk_t *c)
     uint8_t *blob = NULL;
     size_t len = 0;
     int err = store_exec(st, replace, "install snapshot");
+    if (err == 0)
+        err = install_elections(st);
     if (err)
         return err;
     if ((err = store_conf_blob(st, &c->meta.conf, &blob, &len)) != 0)
@@ -391,6 +430,25 @@ void store_snapshot_installed(store_t *st, const raft_snapshot_chunk_t *c)
 
 /* ---- creating ---------------------------------------------------------------------------- */
 
+/* Stamps the snapshot being written ("snapw") with its format: 1 while no election was ever
+ * made (no election, no tombstone), so that a member not yet upgraded, which installs only
+ * format 1, can still be caught up by a snapshot; the election tables it then ignores are
+ * empty. Else STORE_SNAP_FORMAT. */
+static int stamp_format(store_t *st)
+{
+    int64_t rows = 0;
+    int rc = staged_value(st,
+                          "SELECT (SELECT count(*) FROM snapw.elections)"
+                          " + (SELECT count(*) FROM snapw.election_tombstones)",
+                          &rows, NULL, 0);
+    if (rc != SQLITE_OK)
+        return store_sqlite_err(st, rc, "count snapshot elections");
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA snapw.user_version = %d;",
+             rows ? STORE_SNAP_FORMAT : STORE_SNAP_FORMAT_V1);
+    return store_exec(st, sql, "stamp snapshot format");
+}
+
 /* Copies the state-machine tables into tmp (a new SQLite file, fsync'd), then renames it to
  * final and fsyncs the directory. *size gets the file's size. */
 static int write_snapshot_file(store_t *st, const char *tmp, const char *final, uint64_t *size)
@@ -406,9 +464,8 @@ static int write_snapshot_file(store_t *st, const char *tmp, const char *final, 
     char pragmas[256];
     snprintf(pragmas, sizeof pragmas,
              "PRAGMA snapw.journal_mode = OFF; PRAGMA snapw.synchronous = FULL;"
-             "PRAGMA snapw.cache_size = -%d; PRAGMA snapw.application_id = %d;"
-             "PRAGMA snapw.user_version = %d;",
-             STORE_CACHE_KIB, (int)STORE_SNAP_APP_ID, STORE_SNAP_FORMAT);
+             "PRAGMA snapw.cache_size = -%d; PRAGMA snapw.application_id = %d;",
+             STORE_CACHE_KIB, (int)STORE_SNAP_APP_ID);
     int err = attach(st, tmp, "snapw");
     if (err != 0)
         goto fail;
@@ -418,7 +475,7 @@ static int write_snapshot_file(store_t *st, const char *tmp, const char *final, 
         goto fail;
     }
     if ((err = store_exec(st, SNAP_TABLES, "copy state machine")) != 0 ||
-        (err = store_exec(st, "COMMIT", "commit snapshot")) != 0) {
+        (err = stamp_format(st)) != 0 || (err = store_exec(st, "COMMIT", "commit snapshot")) != 0) {
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         detach(st, "snapw");
         goto fail;

@@ -30,13 +30,25 @@
  *               started_ms    the leader's wall clock when it started the term
  *               idx           log index of the term-start entry            (schema 2)
  *   local       name, value   node-local keys, never replicated            (schema 2)
+ *   elections   name          TEXT PRIMARY KEY (WITHOUT ROWID): a valid election name (schema 3)
+ *               holder        member id of the holder, 0 = nobody
+ *               token         fencing token of the current tenure (from 1, +1 per tenure)
+ *               since_index   log index of the ELECTION_ASSIGN that began the tenure
+ *               since_unix_ms the proposer's wall clock then (display only)
+ *   election_   name          TEXT PRIMARY KEY (WITHOUT ROWID): a dropped election (schema 3)
+ *   tombstones  token         its last token; removed when the name is assigned again (the
+ *                             row then carries the sequence on)
  *
- * Schema history: 1 = everything but epochs.idx and local; 2 = current.
+ * Schema history: 1 = everything but epochs.idx and local; 2 = + epochs.idx, local;
+ * 3 = current (+ elections, election_tombstones).
  *
  * A snapshot file is its own SQLite database (application_id = STORE_SNAP_APP_ID, user_version
- * = STORE_SNAP_FORMAT) with tables kv and epochs as above and one row
+ * = its format) with tables kv, epochs, elections, election_tombstones as above and one row
  *   snap(idx, term, conf_idx, conf)
- * i.e. only the replicated state machine, never the log.
+ * i.e. only the replicated state machine, never the log. Format 1 (before elections) has no
+ * election tables; it is still installed (as no elections), so a member not yet upgraded can
+ * send one. A snapshot with no election and no tombstone is still stamped format 1 (its
+ * election tables are empty), which a member not yet upgraded installs.
  */
 #ifndef ELECTD_STORE_INT_H
 #define ELECTD_STORE_INT_H
@@ -46,9 +58,10 @@
 
 #include "store.h"
 
-#define STORE_APP_ID      0x454c4344 /* "ELCD" */
-#define STORE_SNAP_APP_ID 0x454c4353 /* "ELCS" */
-#define STORE_SNAP_FORMAT 1
+#define STORE_APP_ID         0x454c4344 /* "ELCD" */
+#define STORE_SNAP_APP_ID    0x454c4353 /* "ELCS" */
+#define STORE_SNAP_FORMAT    2          /* written; 1 and 2 are installed */
+#define STORE_SNAP_FORMAT_V1 1          /* without the election tables */
 
 #define STORE_DB_NAME        "electd.db"
 #define STORE_INIT_NAME      "electd.db.init"
@@ -94,6 +107,15 @@
                   "AND key < ?2 ORDER BY key LIMIT ?3")                                            \
     X(LIST_GT_LT, "SELECT key, value, create_rev, mod_rev, version FROM kv WHERE key > ?1 "        \
                   "AND key < ?2 ORDER BY key LIMIT ?3")                                            \
+    X(EL_GET, "SELECT holder, token, since_index, since_unix_ms FROM elections WHERE name = ?1")   \
+    X(EL_PUT, "INSERT OR REPLACE INTO elections(name, holder, token, since_index, since_unix_ms) " \
+              "VALUES (?1, ?2, ?3, ?4, ?5)")                                                       \
+    X(EL_DEL, "DELETE FROM elections WHERE name = ?1")                                             \
+    X(EL_LIST, "SELECT name, holder, token, since_index, since_unix_ms FROM elections "            \
+               "WHERE name > ?1 AND name >= ?2 AND name < ?3 ORDER BY name LIMIT ?4")              \
+    X(TOMB_GET, "SELECT token FROM election_tombstones WHERE name = ?1")                           \
+    X(TOMB_PUT, "INSERT OR REPLACE INTO election_tombstones(name, token) VALUES (?1, ?2)")         \
+    X(TOMB_DEL, "DELETE FROM election_tombstones WHERE name = ?1")                                 \
     X(LOCAL_GET, "SELECT value FROM local WHERE name = ?1")                                        \
     X(LOCAL_SET, "INSERT OR REPLACE INTO local(name, value) VALUES (?1, ?2)")                      \
     X(PAGES, "SELECT page_count * page_size - freelist_count * page_size "                         \
@@ -141,6 +163,23 @@ void store_reset(sqlite3_stmt *s);
 int store_fsync_path(const char *path, bool dir);
 int store_check_error(const char *quick_check_result); /* ECORRUPT, or EIO if I/O failed */
 int store_join(char *out, size_t cap, const char *dir, const char *name);
+
+/* cmd.c */
+int store_key_check(const char *key, size_t len); /* STORE_EKEY unless a valid KV key */
+
+/* sm.c */
+/* The smallest byte string greater than every string starting with prefix[0..len): prefix with
+ * its last byte below 0xff incremented and the rest dropped, into out (len bytes). Returns its
+ * length (0: none). */
+size_t store_prefix_end(const char *prefix, size_t len, uint8_t *out);
+
+/* election.c */
+/* Reads election name[0..len) (a valid name); *found false (and *out zeroed) when absent. */
+int store_election_lookup(store_t *st, const char *name, size_t len, store_election_t *out,
+                          bool *found);
+/* Applies a decoded ELECTION_ASSIGN / ELECTION_DROP inside store_apply's transaction. */
+int store_election_apply(store_t *st, const raft_entry_t *e, const store_cmd_t *cmd,
+                         store_result_t *r);
 
 /* snapshot.c */
 int store_snapshot_load_meta(store_t *st);     /* st->snap from the snapshot table */

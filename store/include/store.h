@@ -1,7 +1,8 @@
 /* store.h — the whole public interface of electd's durable storage: one SQLite database per
  * node (<data-dir>/electd.db) holding the Raft hard state, the Raft log, the current snapshot's
- * metadata and the replicated state machine (KV with revisions, epochs/fencing, latest
- * configuration), plus a few node-local keys. Snapshot data lives beside it as one SQLite file.
+ * metadata and the replicated state machine (KV with revisions, epochs/fencing, named
+ * elections with their fencing tokens, latest configuration), plus a few node-local keys.
+ * Snapshot data lives beside it as one SQLite file.
  *
  * Threading: a store_t is used by one thread at a time (the daemon's loop thread).
  *
@@ -13,7 +14,7 @@
  * Ownership: pointers given to the store are borrowed for the duration of the call. Memory the
  * store hands out is described at each function (boot entries: owned by the store until
  * store_boot_free; KV items: owned by the caller, freed with store_kv_clear /
- * store_kv_list_free).
+ * store_kv_list_free; election lists: store_election_list_free).
  */
 #ifndef ELECTD_STORE_H
 #define ELECTD_STORE_H
@@ -40,7 +41,7 @@
 
 /* The current schema version of electd.db (PRAGMA user_version). Older files are migrated on
  * open; newer ones are refused. */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 /* ---- errors ------------------------------------------------------------------------- */
 
@@ -65,7 +66,8 @@
     X(SNAPSHOT, -18, "snapshot is invalid or missing")                                             \
     X(TOOBIG, -19, "too large")                                                                    \
     X(RAFT, -20, "Raft payload does not decode")                                                   \
-    X(INTERNAL, -21, "unexpected database error")
+    X(INTERNAL, -21, "unexpected database error")                                                  \
+    X(NAME, -22, "election name is not 1-63 letters, digits, '.', '_' or '-'")
 
 enum {
 #define STORE_ERR_ENUM(name, code, text) STORE_E##name = code,
@@ -146,8 +148,8 @@ void store_raft_storage(store_t *st, raft_storage_t *out);
  *     STORE_ETOOBIG/STORE_EINVAL) and fsynced. When chunk->last, the staged file is checked
  *     (size, electd snapshot format, quick_check, index/term match chunk->meta), becomes the
  *     current snapshot file, and inside the transaction replaces the state machine (KV,
- *     epochs, latest conf), empties the whole log, records chunk->meta as the snapshot
- *     metadata and sets the applied index to meta.index;
+ *     epochs, elections and their tombstones, latest conf), empties the whole log, records
+ *     chunk->meta as the snapshot metadata and sets the applied index to meta.index;
  *  3. rd->entries: if entries[0].index <= the last index, the log from there on is deleted
  *     first (a conflicting suffix); then they are appended. entries[0].index must be at most
  *     last index + 1 and the entries consecutive (STORE_EINVAL otherwise).
@@ -171,11 +173,15 @@ uint64_t store_log_first_index(store_t *st);
 
 /* ---- state machine commands (the data of NORMAL entries) --------------------------------
  *
- * Encoding (little-endian), exactly STORE_CMD_HEADER + key_len + value_len bytes:
+ * Little-endian. Every command starts with magic 0xE5, a format version and an op. Format 1 is
+ * the KV command without an election (what electd wrote before elections, byte for byte; the
+ * encoder still writes it when cond->election is NULL). Format 2 adds the election name to a
+ * fenced KV command, and carries the election commands. Both are decoded.
  *
+ * PUT / DEL, format 1: exactly STORE_CMD_HEADER + key_len + value_len bytes
  *   offset size field
- *   0      1    magic 0xE5 (a KV command)
- *   1      1    format version (1)
+ *   0      1    magic 0xE5
+ *   1      1    format version 1
  *   2      1    op: 1 PUT, 2 DEL
  *   3      1    flags: 0x01 if_match present; other bits must be 0
  *   4      8    if_match: required mod revision (0 = the key must not exist)
@@ -184,37 +190,90 @@ uint64_t store_log_first_index(store_t *st);
  *   22     4    value length (0..STORE_VALUE_MAX; 0 for DEL)
  *   26     k    key bytes (no NUL)
  *   26+k   v    value bytes
+ *
+ * PUT / DEL fenced by an election, format 2: STORE_CMD_HEADER + 1 + e + key_len + value_len
+ *   0      26   as format 1, with version 2 and fence != 0
+ *   26     1    election name length e (1..STORE_ELECTION_NAME_MAX)
+ *   27     e    election name (store_election_name_valid)
+ *   27+e   k    key bytes
+ *   27+e+k v    value bytes
+ *
+ * ELECTION_ASSIGN / ELECTION_DROP, format 2: exactly STORE_CMD_ELECTION_HEADER + n bytes
+ *   0      1    magic 0xE5
+ *   1      1    format version 2
+ *   2      1    op: 3 ELECTION_ASSIGN, 4 ELECTION_DROP
+ *   3      1    flags: 0 (none defined)
+ *   4      8    expect_token: the election's current token (0 = it must not exist)
+ *   12     8    holder: member id, 0 = nobody (ASSIGN); 0 (DROP)
+ *   20     8    unix_ms: the proposer's wall clock, for display (ASSIGN); 0 (DROP)
+ *   28     1    election name length n (1..STORE_ELECTION_NAME_MAX)
+ *   29     n    election name
+ *
+ * Election names (and the prefix of a listing) are bytes of the node-name alphabet: 1..63
+ * letters, digits, '.', '_' or '-', the first a letter or a digit.
  */
-#define STORE_CMD_HEADER 26
-#define STORE_CMD_MAX    (STORE_CMD_HEADER + STORE_KEY_MAX + STORE_VALUE_MAX)
+#define STORE_ELECTION_NAME_MAX   63 /* bytes of an election name, NUL excluded */
+#define STORE_CMD_HEADER          26 /* bytes of a KV command before its key (format 1) */
+#define STORE_CMD_ELECTION_HEADER 29 /* bytes of an election command before its name */
+#define STORE_CMD_MAX                                                                              \
+    (STORE_CMD_HEADER + 1 + STORE_ELECTION_NAME_MAX + STORE_KEY_MAX + STORE_VALUE_MAX)
+#define STORE_CMD_ELECTION_MAX (STORE_CMD_ELECTION_HEADER + STORE_ELECTION_NAME_MAX)
 
-enum { STORE_CMD_PUT = 1, STORE_CMD_DEL = 2 };
+enum {
+    STORE_CMD_PUT = 1,
+    STORE_CMD_DEL = 2,
+    STORE_CMD_ELECTION_ASSIGN = 3,
+    STORE_CMD_ELECTION_DROP = 4,
+};
 
 /* Conditions a write may carry. */
 typedef struct store_cond {
     bool has_if_match;
-    uint64_t if_match; /* the key's mod revision must equal this (0: key must be absent) */
-    uint64_t fence;    /* fencing token; 0 = unfenced */
+    uint64_t if_match;    /* the key's mod revision must equal this (0: key must be absent) */
+    uint64_t fence;       /* fencing token; 0 = unfenced */
+    const char *election; /* NULL: the fence is the default election's epoch (Raft term).
+                             Else the NUL-terminated name of the election whose token the
+                             fence is (fence must then be != 0). Borrowed for the call. */
 } store_cond_t;
 
+/* A decoded command. Pointers point into the decoded buffer and are not NUL-terminated. */
 typedef struct store_cmd {
-    uint8_t op; /* STORE_CMD_PUT / STORE_CMD_DEL */
-    store_cond_t cond;
-    const char *key; /* points into the decoded buffer; not NUL-terminated */
+    uint8_t op;        /* STORE_CMD_* */
+    store_cond_t cond; /* PUT/DEL; cond.election is always NULL here: see name */
+    const char *key;   /* PUT/DEL */
     size_t key_len;
-    const uint8_t *value; /* likewise; NULL when value_len == 0 */
+    const uint8_t *value; /* PUT; NULL when value_len == 0 */
     size_t value_len;
+    const char *name; /* the election: of the fence (PUT/DEL, NULL if none) or the command's */
+    size_t name_len;
+    uint64_t expect_token; /* ELECTION_ASSIGN / ELECTION_DROP */
+    uint64_t holder;       /* ELECTION_ASSIGN */
+    uint64_t unix_ms;      /* ELECTION_ASSIGN */
 } store_cmd_t;
+
+/* True when name[0..len) is a valid election name (see above). */
+bool store_election_name_valid(const char *name, size_t len);
 
 /* Encode a command into buf[0..cap) and set *len. cond may be NULL (unconditional).
  * Errors: STORE_EKEY (empty, over STORE_KEY_MAX, or containing NUL), STORE_EVALUE (over
- * STORE_VALUE_MAX), STORE_ETOOBIG (cap too small; STORE_CMD_MAX always suffices). */
+ * STORE_VALUE_MAX), STORE_ENAME (cond->election not a valid election name), STORE_EINVAL
+ * (cond->election with fence 0), STORE_ETOOBIG (cap too small; STORE_CMD_MAX always
+ * suffices). */
 int store_cmd_encode_put(const char *key, size_t key_len, const void *value, size_t value_len,
                          const store_cond_t *cond, uint8_t *buf, size_t cap, size_t *len);
 int store_cmd_encode_del(const char *key, size_t key_len, const store_cond_t *cond, uint8_t *buf,
                          size_t cap, size_t *len);
-/* Decodes untrusted bytes; never reads outside buf[0..len). Errors: STORE_ECMD, STORE_EKEY,
- * STORE_EVALUE. */
+
+/* Election commands (the leader proposes them; see store_apply for their effect). name is
+ * NUL-terminated. Errors: STORE_ENAME, STORE_ETOOBIG (cap too small; STORE_CMD_ELECTION_MAX
+ * always suffices). */
+int store_cmd_encode_election_assign(const char *name, uint64_t holder, uint64_t expect_token,
+                                     uint64_t unix_ms, uint8_t *buf, size_t cap, size_t *len);
+int store_cmd_encode_election_drop(const char *name, uint64_t expect_token, uint8_t *buf,
+                                   size_t cap, size_t *len);
+
+/* Decodes untrusted bytes; never reads outside buf[0..len). Accepts exactly the canonical
+ * encodings above. Errors: STORE_ECMD, STORE_EKEY, STORE_EVALUE, STORE_ENAME. */
 int store_cmd_decode(const uint8_t *buf, size_t len, store_cmd_t *cmd);
 
 /* ---- applying committed entries ----------------------------------------------------------- */
@@ -223,9 +282,11 @@ typedef enum store_status {
     STORE_APPLIED_OK = 0,        /* applied (NORMAL: the write happened) */
     STORE_APPLIED_SKIPPED = 1,   /* index <= applied index: applied before, nothing done */
     STORE_APPLIED_CONFLICT = 2,  /* If-Match did not match the key's mod revision */
-    STORE_APPLIED_FENCED = 3,    /* fencing token is not the current epoch's term */
-    STORE_APPLIED_NOT_FOUND = 4, /* DEL of an absent key */
+    STORE_APPLIED_FENCED = 3,    /* fencing token is not the current epoch's term (or, with an
+                                    election, that election's current token) */
+    STORE_APPLIED_NOT_FOUND = 4, /* DEL of an absent key, ELECTION_DROP of an absent election */
     STORE_APPLIED_INVALID = 5,   /* payload did not decode (see result.err) */
+    STORE_APPLIED_STALE = 6,     /* election command: expect_token is not the current token */
 } store_status_t;
 
 const char *store_status_name(store_status_t s);
@@ -237,9 +298,16 @@ const char *store_status_name(store_status_t s);
  *   OK, NORMAL DEL: revision = entry index; create_revision/version of the deleted key
  *   OK, NOOP:       epoch = the new epoch's term (= entry term), leader = its leader
  *   OK, CONF:       nothing more (store_conf_get returns it)
+ *   OK, ELECTION_ASSIGN: token = the election's new token, holder = its new holder
+ *   OK, ELECTION_DROP:   token = the dropped election's last token, holder = its last holder
  *   CONFLICT:       mod_revision = the key's current mod revision (0 = absent)
- *   FENCED:         epoch = the current epoch term the token was checked against
- *   INVALID:        err = STORE_ECMD / STORE_EKEY / STORE_EVALUE / STORE_ERAFT */
+ *   FENCED:         epoch = the token the fence was checked against: the current epoch's
+ *                   term, or for a write naming an election that election's current token —
+ *                   0 when the election does not exist (tokens start at 1)
+ *   NOT_FOUND:      also ELECTION_DROP of an election that does not exist
+ *   STALE:          token = the election's current token (0 = it does not exist),
+ *                   holder = its current holder
+ *   INVALID:        err = STORE_ECMD / STORE_EKEY / STORE_EVALUE / STORE_ENAME / STORE_ERAFT */
 typedef struct store_result {
     uint64_t index;
     uint8_t type;   /* raft_entry_type_t of the entry */
@@ -252,21 +320,31 @@ typedef struct store_result {
     uint64_t version;
     uint64_t epoch;
     uint64_t leader;
+    uint64_t token;
+    uint64_t holder;
 } store_result_t;
 
 /* Applies committed[0..n) in order, in ONE transaction that also advances the applied index to
  * the last entry's, so a crash applies all of them or none. Entries with index <= the applied
  * index are SKIPPED (re-delivery after a restart is harmless); the others must follow the
  * applied index consecutively (STORE_EINVAL otherwise). NORMAL entries are KV commands
- * (store_cmd_*): the fencing token is checked first (0 passes; anything but the current epoch's
- * term is FENCED), then If-Match, then the write. NOOP entries are term starts
- * (raft_term_start): they open a new epoch (entry term, leader, stamp as wall ms), recorded in
- * the leadership history. CONF entries become the latest configuration. A payload that does not
- * decode yields INVALID, never an error. results (may be NULL) receives n results, one per
- * entry. Errors (nothing applied): STORE_EINVAL, STORE_EFULL, STORE_EIO, STORE_ENOMEM, ...
- * The commit is ordered after every earlier store_save_ready in the WAL but is not itself
- * fsynced: a power loss can only lose a suffix of applies, which Raft re-delivers from the
- * durable log and commit index (see docs/storage.md). */
+ * (store_cmd_*): the fencing token is checked first (0 passes; without an election anything but
+ * the current epoch's term is FENCED; with one, anything but that election's current token, an
+ * election nobody holds and an election that does not exist are FENCED), then If-Match, then
+ * the write. ELECTION_ASSIGN(name, holder, expect_token, unix_ms): unless expect_token equals
+ * the election's current token (0 when it does not exist) it is STALE and changes nothing;
+ * else the election is held by holder (0: nobody) with token = 1 + the highest token the name
+ * has ever had (also across a drop), since = (entry index, unix_ms). Every accepted ASSIGN
+ * is a new tenure with a new token, even to the same holder. ELECTION_DROP(name,
+ * expect_token): NOT_FOUND if it does not exist, STALE as above, else the election is deleted
+ * and its last token kept (a tombstone) so that re-adding the name continues the sequence.
+ * NOOP entries are term starts (raft_term_start): they open a new epoch (entry term, leader,
+ * stamp as wall ms), recorded in the leadership history. CONF entries become the latest
+ * configuration. A payload that does not decode yields INVALID, never an error. results (may be
+ * NULL) receives n results, one per entry. Errors (nothing applied): STORE_EINVAL, STORE_EFULL,
+ * STORE_EIO, STORE_ENOMEM, ... The commit is ordered after every earlier store_save_ready in the
+ * WAL but is not itself fsynced: a power loss can only lose a suffix of applies, which Raft
+ * re-delivers from the durable log and commit index (see docs/storage.md). */
 int store_apply(store_t *st, const raft_entry_t *committed, size_t n, store_result_t *results);
 
 uint64_t store_applied_index(const store_t *st);
@@ -319,6 +397,34 @@ int store_epochs_list(store_t *st, uint64_t before_term, store_epoch_t *out, siz
 /* The latest applied configuration (from a CONF entry or an installed snapshot) and its index.
  * Errors: STORE_ENOTFOUND when none has been applied. */
 int store_conf_get(store_t *st, raft_conf_t *conf, uint64_t *index);
+
+/* One named election as the state machine holds it at the applied index. Plain data. */
+typedef struct store_election {
+    char name[STORE_ELECTION_NAME_MAX + 1]; /* NUL-terminated */
+    uint64_t holder;                        /* member id of the holder; 0 = nobody holds it */
+    uint64_t token;         /* fencing token of the current tenure (from 1; never reused) */
+    uint64_t since_index;   /* log index of the ELECTION_ASSIGN that began the tenure */
+    uint64_t since_unix_ms; /* the proposer's wall clock then (for display only) */
+} store_election_t;
+
+/* Reads election name (NUL-terminated) into *out. Errors: STORE_ENAME (not a valid name),
+ * STORE_ENOTFOUND (no such election, including a dropped one), I/O errors. */
+int store_election_get(store_t *st, const char *name, store_election_t *out);
+
+/* A page of elections, owned by the caller: release with store_election_list_free. */
+typedef struct store_election_list {
+    store_election_t *items; /* malloc'd, n items in name (byte) order; NULL when n == 0 */
+    size_t n;
+    bool more; /* more elections match after the last item */
+} store_election_list_t;
+
+/* Lists elections whose names start with prefix (NULL or "": all), strictly after `after`
+ * (NULL or "": from the start; pass the last name of a page to get the next page), at most
+ * limit (1..STORE_LIST_MAX; 0 means STORE_LIST_MAX). prefix and after are NUL-terminated, at
+ * most STORE_ELECTION_NAME_MAX bytes (STORE_ENAME otherwise). On error *out is empty. */
+int store_election_list(store_t *st, const char *prefix, const char *after, size_t limit,
+                        store_election_list_t *out);
+void store_election_list_free(store_election_list_t *list);
 
 /* ---- node-local keys (not replicated, not in snapshots) ------------------------------------ */
 

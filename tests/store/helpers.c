@@ -1,6 +1,7 @@
 /* helpers.c — see helpers.h. */
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,9 +67,9 @@ raft_entry_t t_put(t_arena_t *a, uint64_t index, uint64_t term, const char *key,
                    const store_cond_t *cond)
 {
     size_t vlen = strlen(value), len = 0;
-    uint8_t *buf = arena_alloc(a, STORE_CMD_HEADER + strlen(key) + vlen);
-    int rc = store_cmd_encode_put(key, strlen(key), value, vlen, cond, buf,
-                                  STORE_CMD_HEADER + strlen(key) + vlen, &len);
+    size_t cap = STORE_CMD_HEADER + 1 + STORE_ELECTION_NAME_MAX + strlen(key) + vlen;
+    uint8_t *buf = arena_alloc(a, cap);
+    int rc = store_cmd_encode_put(key, strlen(key), value, vlen, cond, buf, cap, &len);
     cr_assert_eq(rc, 0, "encode put: %s", store_strerror(rc));
     return (raft_entry_t){
         .term = term, .index = index, .type = RAFT_ENTRY_NORMAL, .len = (uint32_t)len, .data = buf};
@@ -77,10 +78,9 @@ raft_entry_t t_put(t_arena_t *a, uint64_t index, uint64_t term, const char *key,
 raft_entry_t t_del(t_arena_t *a, uint64_t index, uint64_t term, const char *key,
                    const store_cond_t *cond)
 {
-    size_t len = 0;
-    uint8_t *buf = arena_alloc(a, STORE_CMD_HEADER + strlen(key));
-    int rc =
-        store_cmd_encode_del(key, strlen(key), cond, buf, STORE_CMD_HEADER + strlen(key), &len);
+    size_t len = 0, cap = STORE_CMD_HEADER + 1 + STORE_ELECTION_NAME_MAX + strlen(key);
+    uint8_t *buf = arena_alloc(a, cap);
+    int rc = store_cmd_encode_del(key, strlen(key), cond, buf, cap, &len);
     cr_assert_eq(rc, 0, "encode del: %s", store_strerror(rc));
     return (raft_entry_t){
         .term = term, .index = index, .type = RAFT_ENTRY_NORMAL, .len = (uint32_t)len, .data = buf};
@@ -105,6 +105,29 @@ raft_entry_t t_conf(t_arena_t *a, uint64_t index, uint64_t term, const raft_conf
     cr_assert_eq(raft_conf_encode(c, buf, cap, &len), 0);
     return (raft_entry_t){
         .term = term, .index = index, .type = RAFT_ENTRY_CONF, .len = (uint32_t)len, .data = buf};
+}
+
+raft_entry_t t_assign(t_arena_t *a, uint64_t index, uint64_t term, const char *name,
+                      uint64_t holder, uint64_t expect_token, uint64_t unix_ms)
+{
+    size_t len = 0;
+    uint8_t *buf = arena_alloc(a, STORE_CMD_ELECTION_MAX);
+    int rc = store_cmd_encode_election_assign(name, holder, expect_token, unix_ms, buf,
+                                              STORE_CMD_ELECTION_MAX, &len);
+    cr_assert_eq(rc, 0, "encode assign: %s", store_strerror(rc));
+    return (raft_entry_t){
+        .term = term, .index = index, .type = RAFT_ENTRY_NORMAL, .len = (uint32_t)len, .data = buf};
+}
+
+raft_entry_t t_drop(t_arena_t *a, uint64_t index, uint64_t term, const char *name,
+                    uint64_t expect_token)
+{
+    size_t len = 0;
+    uint8_t *buf = arena_alloc(a, STORE_CMD_ELECTION_MAX);
+    int rc = store_cmd_encode_election_drop(name, expect_token, buf, STORE_CMD_ELECTION_MAX, &len);
+    cr_assert_eq(rc, 0, "encode drop: %s", store_strerror(rc));
+    return (raft_entry_t){
+        .term = term, .index = index, .type = RAFT_ENTRY_NORMAL, .len = (uint32_t)len, .data = buf};
 }
 
 raft_conf_t t_conf3(void)
@@ -201,6 +224,16 @@ uint64_t t_digest(store_t *st)
         mix64(&h, ep[i].started_ms);
         mix64(&h, ep[i].index);
     }
+    size_t nel = 0;
+    store_election_t *el = t_elections(st, &nel);
+    for (size_t i = 0; i < nel; i++) {
+        mix(&h, el[i].name, strlen(el[i].name) + 1);
+        mix64(&h, el[i].holder);
+        mix64(&h, el[i].token);
+        mix64(&h, el[i].since_index);
+        mix64(&h, el[i].since_unix_ms);
+    }
+    free(el);
     raft_conf_t c;
     uint64_t ci = 0;
     if (store_conf_get(st, &c, &ci) == 0) {
@@ -227,4 +260,77 @@ uint8_t *t_snapshot_bytes(store_t *st, size_t *len)
     cr_assert_eq(off, meta.size);
     *len = off;
     return buf;
+}
+
+int t_send_chunks(store_t *to, const uint8_t *data, size_t len, raft_snapshot_meta_t meta,
+                  size_t chunk, const raft_entry_t *after, size_t n_after)
+{
+    for (size_t off = 0; off < len || off == 0; off += chunk) {
+        size_t take = len - off < chunk ? len - off : chunk;
+        raft_snapshot_chunk_t c = {.meta = meta,
+                                   .offset = off,
+                                   .data = data + off,
+                                   .len = (uint32_t)take,
+                                   .last = off + take == len};
+        raft_ready_t rd;
+        memset(&rd, 0, sizeof rd);
+        rd.chunk = &c;
+        rd.hs_changed = c.last;
+        rd.hs = (raft_hard_state_t){.term = meta.term, .vote = 0, .commit = meta.index};
+        if (c.last) {
+            rd.entries = after;
+            rd.n_entries = n_after;
+        }
+        int rc = store_save_ready(to, &rd);
+        if (rc)
+            return rc;
+        if (c.last)
+            break;
+    }
+    return 0;
+}
+
+store_election_t *t_elections(store_t *st, size_t *n)
+{
+    store_election_t *all = NULL;
+    char after[STORE_ELECTION_NAME_MAX + 1] = "";
+    *n = 0;
+    for (int pages = 0; pages < 1000; pages++) {
+        store_election_list_t l;
+        int rc = store_election_list(st, NULL, after, 0, &l);
+        cr_assert_eq(rc, 0, "election list: %s: %s", store_strerror(rc), store_errmsg(st));
+        all = realloc(all, (*n + l.n + 1) * sizeof *all);
+        cr_assert_not_null(all);
+        if (l.n) {
+            memcpy(all + *n, l.items, l.n * sizeof *all);
+            snprintf(after, sizeof after, "%s", l.items[l.n - 1].name);
+        }
+        *n += l.n;
+        bool more = l.more;
+        store_election_list_free(&l);
+        if (!more)
+            break;
+    }
+    if (*n == 0) {
+        free(all);
+        all = NULL;
+    }
+    return all;
+}
+
+void t_fixture_db(const char *path, const char *name)
+{
+    char file[4200];
+    snprintf(file, sizeof file, "%s/%s", FIXTURE_DIR, name);
+    FILE *fx = fopen(file, "r");
+    cr_assert_not_null(fx, "%s", file);
+    static char sql[1 << 16];
+    size_t n = fread(sql, 1, sizeof sql - 1, fx);
+    sql[n] = 0;
+    cr_assert(feof(fx), "%s is over %zu bytes", file, sizeof sql - 1);
+    fclose(fx);
+    sqlite3 *db;
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+    sqlite3_close(db);
 }

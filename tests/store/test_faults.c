@@ -21,7 +21,8 @@ static uint8_t *leader_snap; /* a snapshot at index 100 from another node, for i
 static size_t leader_snap_len;
 static raft_snapshot_meta_t leader_meta;
 
-/* Template: 40 entries (term 1), commit 30, applied 20, snapshot at 10. */
+/* Template: 40 entries (term 1), commit 30, applied 20, snapshot at 10. Among the entries that
+ * op_apply applies, election commands and a write fenced by an election. */
 static void build_template(void)
 {
     store_t *st = t_open(tmpl, NULL);
@@ -33,8 +34,16 @@ static void build_template(void)
         char k[16], v[32];
         snprintf(k, sizeof k, "k%llu", (unsigned long long)(i % 7));
         snprintf(v, sizeof v, "value %llu", (unsigned long long)i);
-        store_cond_t f = {.fence = 1};
+        store_cond_t f = {.fence = 1}, fe = {.fence = 2, .election = "ea"};
         e[i - 1] = t_put(&arena, i, 1, k, v, i % 3 ? NULL : &f);
+        if (i == 22 || i == 24)
+            e[i - 1] = t_assign(&arena, i, 1, "ea", i / 2 - 10, i == 22 ? 0 : 1, 1234);
+        else if (i == 25)
+            e[i - 1] = t_put(&arena, i, 1, k, v, &fe);
+        else if (i == 26)
+            e[i - 1] = t_assign(&arena, i, 1, "eb", 3, 0, 1234);
+        else if (i == 28)
+            e[i - 1] = t_drop(&arena, i, 1, "eb", 1);
     }
     cr_assert_eq(t_save(st, 1, 30, e, 40), 0);
     cr_assert_eq(store_apply(st, e, 10, NULL), 0);
@@ -56,6 +65,10 @@ static void build_leader_snapshot(void)
         char k[16];
         snprintf(k, sizeof k, "leader/%llu", (unsigned long long)i);
         e[i - 1] = i == 1 ? t_noop(&arena, 1, 3, 1, 5) : t_put(&arena, i, 3, k, "v", NULL);
+        if (i == 2 || i == 3)
+            e[i - 1] = t_assign(&arena, i, 3, i == 2 ? "la" : "lb", 1, 0, 5);
+        else if (i == 4)
+            e[i - 1] = t_drop(&arena, i, 3, "lb", 1);
     }
     cr_assert_eq(t_save(st, 3, 100, e, 100), 0);
     cr_assert_eq(store_apply(st, e, 100, NULL), 0);
@@ -167,28 +180,7 @@ static int op_install(store_t **st)
     static t_arena_t a;
     if (!a.buf)
         next = t_put(&a, leader_meta.index + 1, 3, "after", "install", NULL);
-    const size_t chunk = 8192;
-    for (size_t off = 0; off < leader_snap_len; off += chunk) {
-        size_t take = leader_snap_len - off < chunk ? leader_snap_len - off : chunk;
-        raft_snapshot_chunk_t c = {.meta = leader_meta,
-                                   .offset = off,
-                                   .data = leader_snap + off,
-                                   .len = (uint32_t)take,
-                                   .last = off + take == leader_snap_len};
-        raft_ready_t rd;
-        memset(&rd, 0, sizeof rd);
-        rd.chunk = &c;
-        rd.hs_changed = c.last;
-        rd.hs = (raft_hard_state_t){.term = 3, .vote = 0, .commit = leader_meta.index};
-        if (c.last) {
-            rd.entries = &next;
-            rd.n_entries = 1;
-        }
-        int rc = store_save_ready(*st, &rd);
-        if (rc)
-            return rc;
-    }
-    return 0;
+    return t_send_chunks(*st, leader_snap, leader_snap_len, leader_meta, 8192, &next, 1);
 }
 
 static int op_open(store_t **st)

@@ -429,7 +429,7 @@ Test(store_cmd, round_trip_and_limits)
     cr_assert_eq(
         store_cmd_encode_put(key, STORE_KEY_MAX, val, STORE_VALUE_MAX, &c, buf, sizeof buf, &len),
         0);
-    cr_assert_eq(len, STORE_CMD_MAX);
+    cr_assert_eq(len, STORE_CMD_HEADER + STORE_KEY_MAX + STORE_VALUE_MAX);
     store_cmd_t cmd;
     cr_assert_eq(store_cmd_decode(buf, len, &cmd), 0);
     cr_assert_eq(cmd.op, STORE_CMD_PUT);
@@ -451,25 +451,73 @@ Test(store_cmd, round_trip_and_limits)
     cr_assert_eq(cmd.op, STORE_CMD_DEL);
     cr_assert_not(cmd.cond.has_if_match);
     cr_assert_eq(cmd.cond.fence, 0);
+    cr_assert_null(cmd.name);
+    /* the largest command: the longest key, value and election name */
+    char name[STORE_ELECTION_NAME_MAX + 1];
+    memset(name, 'e', STORE_ELECTION_NAME_MAX);
+    name[STORE_ELECTION_NAME_MAX] = 0;
+    c.election = name;
+    cr_assert_eq(
+        store_cmd_encode_put(key, STORE_KEY_MAX, val, STORE_VALUE_MAX, &c, buf, sizeof buf, &len),
+        0);
+    cr_assert_eq(len, STORE_CMD_MAX);
+    cr_assert_eq(store_cmd_decode(buf, len, &cmd), 0);
+    cr_assert_eq(cmd.name_len, STORE_ELECTION_NAME_MAX);
+    cr_assert_arr_eq(cmd.name, name, STORE_ELECTION_NAME_MAX);
+    cr_assert_null(cmd.cond.election);
+    cr_assert_eq(cmd.cond.fence, 9);
+    cr_assert_eq(cmd.key_len, STORE_KEY_MAX);
+    cr_assert_eq(cmd.value_len, STORE_VALUE_MAX);
+    cr_assert_eq(store_cmd_encode_put(key, STORE_KEY_MAX, val, STORE_VALUE_MAX, &c, buf,
+                                      STORE_CMD_MAX - 1, &len),
+                 STORE_ETOOBIG);
+}
+
+/* What any successful decode of copy[0..len) must satisfy. */
+static void check_decoded(const store_cmd_t *cmd, const uint8_t *copy, size_t len)
+{
+    const char *lo = (const char *)copy, *hi = (const char *)copy + len;
+    bool kv = cmd->op == STORE_CMD_PUT || cmd->op == STORE_CMD_DEL;
+    cr_assert(kv || cmd->op == STORE_CMD_ELECTION_ASSIGN || cmd->op == STORE_CMD_ELECTION_DROP);
+    if (kv) {
+        cr_assert(cmd->key >= lo && cmd->key + cmd->key_len <= hi);
+        cr_assert(cmd->value_len == 0 || cmd->value + cmd->value_len <= copy + len);
+    }
+    if (!kv || cmd->name) {
+        cr_assert(cmd->name >= lo && cmd->name + cmd->name_len <= hi);
+        cr_assert(store_election_name_valid(cmd->name, cmd->name_len));
+    }
+    cr_assert(!cmd->name || !kv || cmd->cond.fence != 0, "an election fence is never 0");
 }
 
 Test(store_cmd, every_truncation_and_bit_flip_is_rejected_or_decodes_in_bounds)
 {
-    uint8_t buf[64], copy[64];
-    size_t len;
+    uint8_t bufs[4][128], copy[128];
+    size_t lens[4];
     store_cond_t c = {.has_if_match = true, .if_match = 3, .fence = 2};
-    cr_assert_eq(store_cmd_encode_put("key", 3, "value", 5, &c, buf, sizeof buf, &len), 0);
-    store_cmd_t cmd;
-    for (size_t n = 0; n < len; n++)
-        cr_assert_neq(store_cmd_decode(buf, n, &cmd), 0, "truncated to %zu bytes", n);
-    cr_assert_neq(store_cmd_decode(buf, len + 1, &cmd), 0, "trailing byte");
-    for (size_t i = 0; i < len; i++) {
-        for (int bit = 0; bit < 8; bit++) {
-            memcpy(copy, buf, len);
-            copy[i] ^= (uint8_t)(1u << bit);
-            if (store_cmd_decode(copy, len, &cmd) == 0) {
-                cr_assert(cmd.key >= (char *)copy && cmd.key + cmd.key_len <= (char *)copy + len);
-                cr_assert(cmd.value_len == 0 || cmd.value + cmd.value_len <= copy + len);
+    cr_assert_eq(store_cmd_encode_put("key", 3, "value", 5, &c, bufs[0], 128, &lens[0]), 0);
+    c.election = "binlog-a";
+    cr_assert_eq(store_cmd_encode_put("key", 3, "value", 5, &c, bufs[1], 128, &lens[1]), 0);
+    cr_assert_eq(store_cmd_encode_election_assign("binlog-a", 7, 4, 1700000000000ull, bufs[2], 128,
+                                                  &lens[2]),
+                 0);
+    cr_assert_eq(store_cmd_encode_election_drop("binlog-a", 5, bufs[3], 128, &lens[3]), 0);
+    for (int k = 0; k < 4; k++) {
+        const uint8_t *buf = bufs[k];
+        size_t len = lens[k];
+        store_cmd_t cmd;
+        cr_assert_eq(store_cmd_decode(buf, len, &cmd), 0, "encoding %d", k);
+        for (size_t n = 0; n < len; n++)
+            cr_assert_neq(store_cmd_decode(buf, n, &cmd), 0, "%d truncated to %zu bytes", k, n);
+        memcpy(copy, buf, len);
+        copy[len] = 'x';
+        cr_assert_neq(store_cmd_decode(copy, len + 1, &cmd), 0, "%d: trailing byte", k);
+        for (size_t i = 0; i < len; i++) {
+            for (int bit = 0; bit < 8; bit++) {
+                memcpy(copy, buf, len);
+                copy[i] ^= (uint8_t)(1u << bit);
+                if (store_cmd_decode(copy, len, &cmd) == 0)
+                    check_decoded(&cmd, copy, len);
             }
         }
     }
@@ -501,34 +549,6 @@ static uint64_t fill(store_t *s, int n)
     return idx;
 }
 
-static int send_chunks(store_t *to, const uint8_t *data, size_t len, raft_snapshot_meta_t meta,
-                       size_t chunk, const raft_entry_t *after, size_t n_after)
-{
-    for (size_t off = 0; off < len || off == 0; off += chunk) {
-        size_t take = len - off < chunk ? len - off : chunk;
-        raft_snapshot_chunk_t c = {.meta = meta,
-                                   .offset = off,
-                                   .data = data + off,
-                                   .len = (uint32_t)take,
-                                   .last = off + take == len};
-        raft_ready_t rd;
-        memset(&rd, 0, sizeof rd);
-        rd.chunk = &c;
-        rd.hs_changed = true;
-        rd.hs = (raft_hard_state_t){.term = meta.term, .vote = 0, .commit = meta.index};
-        if (c.last) {
-            rd.entries = after;
-            rd.n_entries = n_after;
-        }
-        int rc = store_save_ready(to, &rd);
-        if (rc)
-            return rc;
-        if (c.last)
-            break;
-    }
-    return 0;
-}
-
 Test(store_snapshot, create_stream_and_install_on_another_node)
 {
     uint64_t last = fill(st, 500);
@@ -554,7 +574,7 @@ Test(store_snapshot, create_stream_and_install_on_another_node)
     cr_assert_eq(t_save(f, 1, 1, old, 2), 0);
     apply(f, old, 1, NULL);
     raft_entry_t next = t_put(&arena, last + 1, 2, "after", "snap", NULL);
-    cr_assert_eq(send_chunks(f, bytes, len, meta, 4096, &next, 1), 0, "%s", store_errmsg(f));
+    cr_assert_eq(t_send_chunks(f, bytes, len, meta, 4096, &next, 1), 0, "%s", store_errmsg(f));
     cr_assert_eq(store_applied_index(f), last);
     cr_assert_eq(store_log_last_index(f), last + 1);
     store_kv_t kv;
@@ -672,17 +692,17 @@ Test(store_snapshot, corrupt_snapshot_is_refused_and_old_state_kept)
 
     raft_snapshot_meta_t wrong = meta;
     wrong.term = meta.term + 1; /* announced term does not match the file */
-    cr_assert_eq(send_chunks(f, bytes, len, wrong, 1 << 20, NULL, 0), STORE_ESNAPSHOT);
+    cr_assert_eq(t_send_chunks(f, bytes, len, wrong, 1 << 20, NULL, 0), STORE_ESNAPSHOT);
     cr_assert(strstr(store_errmsg(f), "as announced"), "%s", store_errmsg(f));
     cr_assert_eq(t_digest(f), before);
 
     memset(bytes + len / 2, 0xA5, 4096 < len / 2 ? 4096 : len / 2); /* damage pages */
-    int rc = send_chunks(f, bytes, len, meta, 1 << 20, NULL, 0);
+    int rc = t_send_chunks(f, bytes, len, meta, 1 << 20, NULL, 0);
     cr_assert_eq(rc, STORE_ESNAPSHOT, "%d %s (%zu bytes)", rc, store_errmsg(f), len);
     cr_assert_eq(t_digest(f), before);
 
     memset(bytes, 'x', 64); /* not even SQLite */
-    cr_assert_eq(send_chunks(f, bytes, len, meta, 1 << 20, NULL, 0), STORE_ESNAPSHOT);
+    cr_assert_eq(t_send_chunks(f, bytes, len, meta, 1 << 20, NULL, 0), STORE_ESNAPSHOT);
     cr_assert_eq(t_digest(f), before);
     store_close(f);
     f = NULL;
@@ -714,27 +734,39 @@ Test(store_snapshot, chunks_are_bounded_and_ordered)
 
 /* ---- migrations ------------------------------------------------------------------------- */
 
-Test(store_migrate, schema_1_fixture_is_migrated_with_its_data)
+/* PRAGMA user_version of the closed database at path. */
+static int schema_version(const char *path)
 {
-    char d[256], path[4200];
-    t_mkdtemp(d, sizeof d);
-    snprintf(path, sizeof path, "%s/electd.db", d);
-    FILE *fx = fopen(FIXTURE_DIR "/schema_v1.sql", "r");
-    cr_assert_not_null(fx);
-    static char sql[1 << 16];
-    size_t n = fread(sql, 1, sizeof sql - 1, fx);
-    sql[n] = 0;
-    fclose(fx);
     sqlite3 *db;
+    sqlite3_stmt *s;
     cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
-    cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+    cr_assert_eq(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_step(s), SQLITE_ROW);
+    int v = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
     sqlite3_close(db);
+    return v;
+}
 
+/* Makes d a data directory whose electd.db (its path into path) is the fixture, and opens it
+ * as its node (cluster "fixture-cluster", node 2) with the current store. */
+static store_t *open_fixture(char *d, size_t dcap, char *path, size_t pcap, const char *fixture)
+{
+    t_mkdtemp(d, dcap);
+    snprintf(path, pcap, "%s/electd.db", d);
+    t_fixture_db(path, fixture);
     store_opts_t o = {.cluster_id = "fixture-cluster", .node_id = 2};
     store_t *m = NULL;
     char err[STORE_ERRMSG_MAX];
     int rc = store_open(&m, d, &o, err, sizeof err);
     cr_assert_eq(rc, 0, "%s", err);
+    return m;
+}
+
+Test(store_migrate, schema_1_fixture_is_migrated_with_its_data)
+{
+    char d[256], path[4200];
+    store_t *m = open_fixture(d, sizeof d, path, sizeof path, "schema_v1.sql");
     raft_boot_t b;
     cr_assert_eq(store_boot_load(m, &b), 0);
     cr_assert_eq(b.hs.term, 3);
@@ -756,12 +788,59 @@ Test(store_migrate, schema_1_fixture_is_migrated_with_its_data)
     /* what schema 2 added works */
     cr_assert_eq(store_local_set(m, "last_role", "standby", 7), 0);
     store_close(m);
-    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_stmt *s;
-    sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL);
-    cr_assert_eq(sqlite3_step(s), SQLITE_ROW);
-    cr_assert_eq(sqlite3_column_int(s, 0), STORE_SCHEMA_VERSION);
-    sqlite3_finalize(s);
-    sqlite3_close(db);
+    cr_assert_eq(schema_version(path), STORE_SCHEMA_VERSION);
+    t_rmdir(d);
+}
+
+/* Schema 2 (before elections) as the previous release wrote it: the data survives, the
+ * election tables are there and work, and the KV commands in its log are the bytes the
+ * encoder still writes for a write without an election. */
+Test(store_migrate, schema_2_fixture_is_migrated_with_its_data)
+{
+    char d[256], path[4200];
+    store_t *m = open_fixture(d, sizeof d, path, sizeof path, "schema_v2.sql");
+    cr_assert_eq(store_applied_index(m), 4);
+    raft_boot_t b;
+    cr_assert_eq(store_boot_load(m, &b), 0);
+    cr_assert_eq(b.n_entries, 4);
+    store_cond_t f3 = {.fence = 3};
+    raft_entry_t again = t_put(&arena, 4, 3, "binlog/pos", "mysql-bin.000042:1337", &f3);
+    cr_assert_eq(b.entries[3].len, again.len);
+    cr_assert_arr_eq(b.entries[3].data, again.data, again.len, "format 1 is unchanged");
+    store_boot_free(m, &b);
+    store_kv_t kv;
+    cr_assert_eq(store_kv_get(m, "binlog/pos", 10, &kv), 0);
+    cr_assert_str_eq((char *)kv.value, "mysql-bin.000042:1337");
+    cr_assert_eq(kv.version, 2);
+    store_kv_clear(&kv);
+    char buf[16];
+    size_t len = 0;
+    cr_assert_eq(store_local_get(m, "last_role", buf, sizeof buf, &len), 0);
+    cr_assert_eq(len, 7);
+    raft_conf_t c;
+    cr_assert_eq(store_conf_get(m, &c, NULL), 0);
+    cr_assert_eq(c.n, 3);
+    /* what schema 3 added works, and lasts */
+    store_election_t el;
+    cr_assert_eq(store_election_get(m, "binlog-a", &el), STORE_ENOTFOUND);
+    raft_entry_t e[2] = {
+        t_assign(&arena, 5, 3, "binlog-a", 2, 0, 1700000000001ull),
+        t_put(&arena, 6, 3, "k", "v", &(store_cond_t){.fence = 1, .election = "binlog-a"})};
+    cr_assert_eq(t_save(m, 3, 6, e, 2), 0);
+    store_result_t r[2];
+    apply(m, e, 2, r);
+    cr_assert_eq(r[0].status, STORE_APPLIED_OK);
+    cr_assert_eq(r[1].status, STORE_APPLIED_OK);
+    store_close(m);
+    store_opts_t o = {.cluster_id = "fixture-cluster", .node_id = 2};
+    char err[STORE_ERRMSG_MAX];
+    m = NULL;
+    cr_assert_eq(store_open(&m, d, &o, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(store_election_get(m, "binlog-a", &el), 0);
+    cr_assert_eq(el.holder, 2);
+    cr_assert_eq(el.token, 1);
+    cr_assert_eq(el.since_index, 5);
+    store_close(m);
+    cr_assert_eq(schema_version(path), 3);
     t_rmdir(d);
 }
