@@ -845,3 +845,30 @@ Test(config, a_name_resolving_to_our_listener_among_others_is_refused)
     cr_assert_lt(self_dial("127.0.0.1:27001", "a=127.0.0.1:27001,b=electd-dual-stack:27001"), 0);
     cr_assert(strstr(err, "127.0.0.1") != NULL, "%s", err);
 }
+
+/* ---- named elections: the placement flags and the "elections" object (issue 12) ------- */
+
+Test(config, no_primary_and_rebalance_from_flag_env_and_file)
+{
+    ok((run_t){.argv = ARGV(BASE)});
+    cr_assert_not(cfg.no_primary, "a member may hold named elections by default");
+    cr_assert(cfg.rebalance, "rebalancing is on by default");
+    ok((run_t){.argv = ARGV(BASE, "--no-primary", "--rebalance=false")});
+    cr_assert(cfg.no_primary);
+    cr_assert_not(cfg.rebalance);
+    ok((run_t){.argv = ARGV(BASE), .env = ENV("ELECTD_NO_PRIMARY=1", "ELECTD_REBALANCE=0")});
+    cr_assert(cfg.no_primary);
+    cr_assert_not(cfg.rebalance);
+    ok((run_t){.argv = ARGV(BASE), .file = "{\"no-primary\": true, \"rebalance\": false}"});
+    cr_assert(cfg.no_primary);
+    cr_assert_not(cfg.rebalance);
+    ok((run_t){.argv = ARGV(BASE, "--rebalance"),
+               .env = ENV("ELECTD_NO_PRIMARY=false"),
+               .file = "{\"no-primary\": true, \"rebalance\": false}"});
+    cr_assert_not(cfg.no_primary, "the environment beats the file");
+    cr_assert(cfg.rebalance, "the flag beats the file");
+    refused((run_t){.argv = ARGV(BASE, "--rebalance=maybe")},
+            "invalid --rebalance \"maybe\": expected true, false, 1 or 0");
+    refused((run_t){.argv = ARGV(BASE), .env = ENV("ELECTD_NO_PRIMARY=yes")},
+            "invalid ELECTD_NO_PRIMARY \"yes\"");
+}

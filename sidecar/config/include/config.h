@@ -114,7 +114,9 @@ typedef struct sidecar_config {
     sidecar_argv_t on_stop;
     sidecar_argv_t on_change;
     bool witness;
-    bool join; /* a new member: do not bootstrap from --peers */
+    bool join;       /* a new member: do not bootstrap from --peers */
+    bool no_primary; /* hold no named election unless no other eligible member can */
+    bool rebalance;  /* move healthy named elections to even out their spread */
 
     sidecar_log_level_t log_level;
     sidecar_log_format_t log_format;
