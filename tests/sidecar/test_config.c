@@ -973,20 +973,34 @@ Test(config, election_names_are_node_names_and_default_is_reserved)
             "election \"e\" appears twice");
 }
 
+/* Each election "e" whose object is the case's body is refused with the case's message. */
+typedef struct election_case {
+    const char *body, *needle;
+} election_case_t;
+
+static void elections_refused(const election_case_t *cases, size_t n)
+{
+    char file[1024];
+    for (size_t i = 0; i < n; i++) {
+        snprintf(file, sizeof(file), "{\"elections\": {\"e\": %s}}", cases[i].body);
+        refused((run_t){.argv = ARGV("--config", "c.json", BASE), .file = file}, cases[i].needle);
+    }
+}
+
 Test(config, an_election_has_exactly_one_mode)
 {
-    refused((run_t){.argv = ARGV("--config", "c.json", BASE),
-                    .file = ELECTIONS("{\"e\": {\"exec\": \"w\", \"on-start\": \"h\"}}")},
-            "c.json: election \"e\": \"exec\" cannot be combined with \"on-start\", \"on-stop\" "
-            "or \"on-change\"");
-    refused((run_t){.argv = ARGV(BASE),
-                    .file = ELECTIONS("{\"e\": {\"exec\": \"w\", \"on-change\": \"h\"}}")},
-            "election \"e\": \"exec\" cannot be combined");
-    refused((run_t){.argv = ARGV(BASE), .file = ELECTIONS("{\"e\": {\"prefer\": [\"a\"]}}")},
-            "election \"e\": needs \"exec\", or \"on-start\" and/or \"on-stop\"");
-    refused((run_t){.argv = ARGV(BASE), .file = ELECTIONS("{\"e\": {\"on-change\": \"h\"}}")},
-            "election \"e\": needs \"exec\", or \"on-start\" and/or \"on-stop\"");
-    refused((run_t){.argv = ARGV(BASE), .file = ELECTIONS("{\"e\": {}}")}, "needs \"exec\"");
+    static const election_case_t cases[] = {
+        {"{\"exec\": \"w\", \"on-start\": \"h\"}",
+         "c.json: election \"e\": \"exec\" cannot be combined with \"on-start\", \"on-stop\" or "
+         "\"on-change\""},
+        {"{\"exec\": \"w\", \"on-change\": \"h\"}", "election \"e\": \"exec\" cannot be combined"},
+        {"{\"prefer\": [\"a\"]}",
+         "election \"e\": needs \"exec\", or \"on-start\" and/or \"on-stop\""},
+        {"{\"on-change\": \"h\"}",
+         "election \"e\": needs \"exec\", or \"on-start\" and/or \"on-stop\""},
+        {"{}", "needs \"exec\""},
+    };
+    elections_refused(cases, sizeof(cases) / sizeof(cases[0]));
     refused(
         (run_t){.argv = ARGV(BASE, "--witness"), .file = ELECTIONS("{\"e\": {\"exec\": \"w\"}}")},
         "--witness cannot be combined with named elections");
@@ -994,42 +1008,28 @@ Test(config, an_election_has_exactly_one_mode)
 
 Test(config, election_keys_and_values_are_checked)
 {
-    refused((run_t){.argv = ARGV("--config", "c.json", BASE),
-                    .file = ELECTIONS("{\"e\": {\"exec\": \"w\", \"prefr\": [\"a\"]}}")},
-            "c.json: election \"e\": unknown key \"prefr\" (expected exec, on-start, on-stop, "
-            "on-change, prefer, avoid, stop-timeout, hook-timeout, max-restarts)");
-    refused((run_t){.argv = ARGV(BASE),
-                    .file = ELECTIONS("{\"e\": {\"exec\": \"w\", \"name\": \"x\"}}")},
-            "election \"e\": unknown key \"name\"");
-    refused((run_t){.argv = ARGV(BASE),
-                    .file = ELECTIONS("{\"e\": {\"exec\": \"w\", \"exec\": \"v\"}}")},
-            "election \"e\": key \"exec\" appears twice");
-    refused((run_t){.argv = ARGV("--config", "c.json", BASE),
-                    .file = ELECTIONS("{\"e\": {\"exec\": \"w\", \"stop-timeout\": \"fast\"}}")},
-            "invalid \"stop-timeout\" \"fast\" in election \"e\" of c.json: expected a duration");
-    refused((run_t){.argv = ARGV(BASE),
-                    .file = ELECTIONS("{\"e\": {\"exec\": \"w\", \"hook-timeout\": \"2h\"}}")},
-            "invalid \"hook-timeout\" \"2h\" in election \"e\" of the config file: too large: at "
-            "most 1h");
-    refused((run_t){.argv = ARGV(BASE),
-                    .file = ELECTIONS("{\"e\": {\"exec\": \"w\", \"stop-timeout\": 0}}")},
-            "invalid \"stop-timeout\" 0 in election \"e\"");
-    refused((run_t){.argv = ARGV(BASE),
-                    .file = ELECTIONS("{\"e\": {\"exec\": \"w\", \"max-restarts\": 1001}}")},
-            "invalid \"max-restarts\" 1001 in election \"e\" of the config file: too large: at "
-            "most 1000");
-    refused((run_t){.argv = ARGV(BASE),
-                    .file = ELECTIONS("{\"e\": {\"exec\": \"w\", \"stop-timeout\": \"880ms\"}}")},
-            "election \"e\": \"stop-timeout\" (880ms) must be less than the leader lease (880ms");
-    refused((run_t){.argv = ARGV(BASE), .file = ELECTIONS("{\"e\": {\"exec\": 5}}")},
-            "invalid \"exec\" 5 in election \"e\" of the config file: expected an array of "
-            "strings");
-    refused((run_t){.argv = ARGV(BASE), .file = ELECTIONS("{\"e\": {\"on-start\": \"  \"}}")},
-            "invalid \"on-start\" \"  \" in election \"e\"");
-    refused((run_t){.argv = ARGV(BASE), .file = ELECTIONS("{\"e\": {\"exec\": [\"\", \"x\"]}}")},
-            "the program name is empty");
-    refused((run_t){.argv = ARGV(BASE), .file = ELECTIONS("{\"e\": \"w\"}")},
-            "election \"e\": expected an object like {\"exec\": [\"cmd\", \"arg\"]}");
+    static const election_case_t cases[] = {
+        {"{\"exec\": \"w\", \"prefr\": [\"a\"]}",
+         "c.json: election \"e\": unknown key \"prefr\" (expected exec, on-start, on-stop, "
+         "on-change, prefer, avoid, stop-timeout, hook-timeout, max-restarts)"},
+        {"{\"exec\": \"w\", \"name\": \"x\"}", "election \"e\": unknown key \"name\""},
+        {"{\"exec\": \"w\", \"exec\": \"v\"}", "election \"e\": key \"exec\" appears twice"},
+        {"{\"exec\": \"w\", \"stop-timeout\": \"fast\"}",
+         "invalid \"stop-timeout\" \"fast\" in election \"e\" of c.json: expected a duration"},
+        {"{\"exec\": \"w\", \"hook-timeout\": \"2h\"}",
+         "invalid \"hook-timeout\" \"2h\" in election \"e\" of c.json: too large: at most 1h"},
+        {"{\"exec\": \"w\", \"stop-timeout\": 0}", "invalid \"stop-timeout\" 0 in election \"e\""},
+        {"{\"exec\": \"w\", \"max-restarts\": 1001}",
+         "invalid \"max-restarts\" 1001 in election \"e\" of c.json: too large: at most 1000"},
+        {"{\"exec\": \"w\", \"stop-timeout\": \"880ms\"}",
+         "election \"e\": \"stop-timeout\" (880ms) must be less than the leader lease (880ms"},
+        {"{\"exec\": 5}",
+         "invalid \"exec\" 5 in election \"e\" of c.json: expected an array of strings"},
+        {"{\"on-start\": \"  \"}", "invalid \"on-start\" \"  \" in election \"e\""},
+        {"{\"exec\": [\"\", \"x\"]}", "the program name is empty"},
+        {"\"w\"", "election \"e\": expected an object like {\"exec\": [\"cmd\", \"arg\"]}"},
+    };
+    elections_refused(cases, sizeof(cases) / sizeof(cases[0]));
     refused((run_t){.argv = ARGV(BASE), .file = ELECTIONS("[\"e\"]")},
             "\"elections\" must be an object mapping election names to their settings");
     refused((run_t){.argv = ARGV(BASE), .file = "{\"elections\": {}, \"elections\": {}}"},
@@ -1038,24 +1038,18 @@ Test(config, election_keys_and_values_are_checked)
 
 Test(config, prefer_and_avoid_name_members)
 {
-    refused((run_t){.argv = ARGV(BASE),
-                    .file = ELECTIONS("{\"e\": {\"exec\": \"w\", \"prefer\": [\"a\", \"b\"], "
-                                      "\"avoid\": [\"c\", \"b\"]}}")},
-            "election \"e\": \"b\" is both in \"prefer\" and in \"avoid\"");
-    refused((run_t){.argv = ARGV(BASE),
-                    .file = ELECTIONS("{\"e\": {\"exec\": \"w\", \"prefer\": \"a\"}}")},
-            "invalid \"prefer\" \"a\" in election \"e\" of the config file: expected an array of "
-            "member names");
-    refused((run_t){.argv = ARGV(BASE),
-                    .file = ELECTIONS("{\"e\": {\"exec\": \"w\", \"avoid\": [\"a=h:1\"]}}")},
-            "invalid \"avoid\" (an array) in election \"e\" of the config file: \"a=h:1\" is not a "
-            "member name");
-    refused((run_t){.argv = ARGV(BASE),
-                    .file = ELECTIONS("{\"e\": {\"exec\": \"w\", \"avoid\": [\"a\", 1]}}")},
-            "expected an array of member names");
-    refused((run_t){.argv = ARGV(BASE),
-                    .file = ELECTIONS("{\"e\": {\"exec\": \"w\", \"prefer\": [\"a\", \"a\"]}}")},
-            "\"a\" is named twice");
+    static const election_case_t cases[] = {
+        {"{\"exec\": \"w\", \"prefer\": [\"a\", \"b\"], \"avoid\": [\"c\", \"b\"]}",
+         "election \"e\": \"b\" is both in \"prefer\" and in \"avoid\""},
+        {"{\"exec\": \"w\", \"prefer\": \"a\"}",
+         "invalid \"prefer\" \"a\" in election \"e\" of c.json: expected an array of member names"},
+        {"{\"exec\": \"w\", \"avoid\": [\"a=h:1\"]}",
+         "invalid \"avoid\" (an array) in election \"e\" of c.json: \"a=h:1\" is not a member "
+         "name"},
+        {"{\"exec\": \"w\", \"avoid\": [\"a\", 1]}", "expected an array of member names"},
+        {"{\"exec\": \"w\", \"prefer\": [\"a\", \"a\"]}", "\"a\" is named twice"},
+    };
+    elections_refused(cases, sizeof(cases) / sizeof(cases[0]));
     char list[512] = "";
     for (int i = 0; i <= SIDECAR_CONFIG_ELECTION_NODES_MAX; i++) {
         size_t n = strlen(list);
