@@ -260,8 +260,8 @@ static int parse_elections(parser_t *p, const sidecar_config_t *base, const cJSO
             rc = parse_election(p, base, j, &out->items[out->n++]);
         }
     }
-    if (rc != 0) {
-        return rc;
+    if (rc != 0 || out->n == 0) {
+        return rc; /* qsort must not see the NULL of an empty list */
     }
     qsort(out->items, out->n, sizeof(*out->items), by_name);
     for (size_t i = 1; i < out->n; i++) {
