@@ -221,6 +221,7 @@ int main(int argc, char **argv)
     if (d.cfg.http_token)
         sidecar_log_add_secret(d.cfg.http_token);
     sidecar_log_init(d.cfg.log_level, d.cfg.log_format, 2, d.cfg.name);
+    sidecar_config_elections_warn(&d.cfg.elections);
     int code = run(&d);
     sidecar_config_free(&d.cfg);
     return code;

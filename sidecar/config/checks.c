@@ -1,7 +1,8 @@
 /* checks.c — what the syntax of one value cannot show: the settings against each other
  * (pass 4: this node among --peers, listeners, timeouts against the tick and the lease, one
- * mode per node), the file system (pass 5: the data directory, hook programs), and, apart
- * from the parse because it resolves names, a member that would dial this node itself. */
+ * mode per node), the file system (pass 5: the data directory, hook and election programs),
+ * and, apart from the parse because it resolves names, a member that would dial this node
+ * itself. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ifaddrs.h>
@@ -202,7 +203,8 @@ static int make_dirs(const char *path)
     return 0;
 }
 
-static int check_program(parser_t *p, const char *flag, const sidecar_argv_t *cmd)
+/* what names the command in a message: "--exec", or "election "e": "exec"". */
+static int check_program(parser_t *p, const char *what, const sidecar_argv_t *cmd)
 {
     char shown[SHOW_MAX + 16];
     if (cmd->argc == 0 || strchr(cmd->argv[0], '/') == NULL) {
@@ -210,10 +212,32 @@ static int check_program(parser_t *p, const char *flag, const sidecar_argv_t *cm
     }
     if (access(cmd->argv[0], X_OK) != 0) {
         config_show_text(cmd->argv[0], shown, sizeof(shown));
-        return config_fail(p, SIDECAR_CONFIG_EINVAL, "--%s program %s is not executable: %s", flag,
+        return config_fail(p, SIDECAR_CONFIG_EINVAL, "%s program %s is not executable: %s", what,
                            shown, strerror(errno));
     }
     return 0;
+}
+
+int config_check_election_programs(parser_t *p, const sidecar_election_list_t *list)
+{
+    char what[SIDECAR_NAME_MAX + 64];
+    int rc = 0;
+    for (size_t i = 0; i < list->n && rc == 0; i++) {
+        const sidecar_election_config_t *e = &list->items[i];
+        const struct {
+            const char *key;
+            const sidecar_argv_t *cmd;
+        } cmds[] = {{"exec", &e->exec},
+                    {"on-start", &e->on_start},
+                    {"on-stop", &e->on_stop},
+                    {"on-change", &e->on_change}};
+        for (size_t k = 0; k < sizeof(cmds) / sizeof(cmds[0]) && rc == 0; k++) {
+            snprintf(what, sizeof(what), "%s: election \"%s\": \"%s\"", p->file_label, e->name,
+                     cmds[k].key);
+            rc = check_program(p, what, cmds[k].cmd);
+        }
+    }
+    return rc;
 }
 
 int config_check_fs(parser_t *p)
@@ -235,13 +259,13 @@ int config_check_fs(parser_t *p)
         return config_fail(p, SIDECAR_CONFIG_EDATADIR, "--data-dir %s is not writable: %s", shown,
                            strerror(errno));
     }
-    if ((rc = check_program(p, "exec", &cfg->exec)) != 0 ||
-        (rc = check_program(p, "on-start", &cfg->on_start)) != 0 ||
-        (rc = check_program(p, "on-stop", &cfg->on_stop)) != 0 ||
-        (rc = check_program(p, "on-change", &cfg->on_change)) != 0) {
+    if ((rc = check_program(p, "--exec", &cfg->exec)) != 0 ||
+        (rc = check_program(p, "--on-start", &cfg->on_start)) != 0 ||
+        (rc = check_program(p, "--on-stop", &cfg->on_stop)) != 0 ||
+        (rc = check_program(p, "--on-change", &cfg->on_change)) != 0) {
         return rc;
     }
-    return 0;
+    return config_check_election_programs(p, &cfg->elections);
 }
 
 /* ---- the self-dial check (after the parse: it resolves names) ----------------------- */

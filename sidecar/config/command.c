@@ -106,3 +106,13 @@ int config_set_argv(parser_t *p, const setting_t *s, const value_t *v, const cha
     }
     return 0;
 }
+
+void config_argv_free(sidecar_argv_t *a)
+{
+    for (size_t i = 0; a->argv && i < a->argc; i++) {
+        free(a->argv[i]);
+    }
+    free(a->argv);
+    a->argv = NULL;
+    a->argc = 0;
+}

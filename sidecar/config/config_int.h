@@ -8,6 +8,7 @@
  *   resolve.c   pass 3: flag > env > file > default, the entry point and freeing;
  *   values.c    one value into its field (common's parsers, config's ranges and messages);
  *   peers.c     --peers: name=host:port entries; command.c: commands (--exec, hooks);
+ *   elections.c the file's named elections (after pass 4) and their reload;
  *   checks.c    pass 4 and 5: settings against each other, the file system, self-dial;
  *   messages.c  the one-line refusals; help.c: --help and the effective values;
  *   ids.c       node and cluster ids, address formatting. */
@@ -62,7 +63,7 @@ typedef struct setting {
 } setting_t;
 
 /* Rows of the table; settings.c checks at compile time that the table has this many. */
-#define N_SETTINGS 35
+#define N_SETTINGS 37
 
 extern const setting_t config_settings[];
 
@@ -97,12 +98,22 @@ typedef struct parser {
     const char *file_label; /* the config file's name, for messages */
     char *file_buf;
     cJSON *root;
+    const cJSON *elections; /* the file's "elections" value, when it has one */
+    const char *election;   /* the election whose values are being parsed, for messages */
 } parser_t;
 
 /* ---- the passes ---------------------------------------------------------------------------- */
 
-int config_scan_argv(parser_t *p);         /* cmdline.c */
-int config_load_file(parser_t *p);         /* file.c */
+int config_scan_argv(parser_t *p); /* cmdline.c */
+int config_load_file(parser_t *p); /* file.c */
+/* Reads path (or p->src->file_text when set), parses the JSON object and matches its keys
+ * against the table into p->file and p->elections (file.c). */
+int config_read_file(parser_t *p, const char *path);
+/* The file's elections into p->cfg->elections, against p->cfg's settings (elections.c). */
+int config_load_elections(parser_t *p);
+/* Refuses a command of list's elections whose program has a '/' and is not executable
+ * (checks.c). */
+int config_check_election_programs(parser_t *p, const sidecar_election_list_t *list);
 int config_check_consistency(parser_t *p); /* checks.c */
 int config_check_fs(parser_t *p);          /* checks.c */
 
@@ -110,12 +121,16 @@ int config_check_fs(parser_t *p);          /* checks.c */
 
 /* Parses v by s's type into the field s names (values.c). 0 or a refusal (config_fail). */
 int config_apply(parser_t *p, const setting_t *s, const value_t *v);
+/* The same into dst, a field of s's type outside p->cfg (an election's). */
+int config_apply_to(parser_t *p, const setting_t *s, const value_t *v, void *dst);
 /* --peers from a comma-separated string or a JSON array of strings (peers.c). */
 int config_set_peers(parser_t *p, const setting_t *s, const value_t *v, const char *text,
                      const cJSON *array);
 /* A command from a JSON array, words split on blanks, or the tail after `--` (command.c). */
 int config_set_argv(parser_t *p, const setting_t *s, const value_t *v, const char *text,
                     const cJSON *array, bool from_tail, sidecar_argv_t *dst);
+/* Frees a command's words and zeroes it (command.c). */
+void config_argv_free(sidecar_argv_t *a);
 /* Host names compare without case (peers.c). */
 bool config_same_host(const char *a, const char *b);
 

@@ -1,7 +1,8 @@
 /* file.c — pass 2 of a parse: the JSON config file that --config (or ELECTD_CONFIG) names, at
  * most SIDECAR_CONFIG_FILE_MAX bytes, holding one object. Every key is matched against the
  * settings table here, so that an unknown key is refused even when a flag overrides it;
- * values are parsed later, in precedence order (resolve.c). */
+ * values are parsed later, in precedence order (resolve.c). The one key that is not a
+ * setting, "elections", is kept for elections.c (it has no flag and no variable). */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -141,8 +142,17 @@ static int match_keys(parser_t *p)
 {
     char shown[SHOW_MAX + 16];
     size_t idx = 0;
-    /* bounded: every key must be a distinct setting, so at most N_SETTINGS succeed */
+    /* bounded: every key must be a distinct setting (or "elections"), so at most
+     * N_SETTINGS + 1 succeed */
     for (const cJSON *j = p->root->child; j; j = j->next) {
+        if (j->string && strcmp(j->string, "elections") == 0) {
+            if (p->elections) {
+                return config_fail(p, SIDECAR_CONFIG_EFILE,
+                                   "%s: setting \"elections\" appears twice", p->file_label);
+            }
+            p->elections = j;
+            continue;
+        }
         const setting_t *s = j->string ? config_find_setting(j->string, &idx) : NULL;
         config_show_text(j->string ? j->string : "", shown, sizeof(shown));
         if (s == NULL) {
@@ -162,15 +172,12 @@ static int match_keys(parser_t *p)
     return 0;
 }
 
-int config_load_file(parser_t *p)
+int config_read_file(parser_t *p, const char *path)
 {
     const sidecar_config_source_t *src = p->src;
-    const char *path, *text;
+    const char *text;
     size_t len = 0;
-    int rc = find_path(p, &path);
-    if (rc != 0) {
-        return rc;
-    }
+    int rc;
     if (src->file_text) {
         text = src->file_text;
         len = src->file_len;
@@ -190,4 +197,11 @@ int config_load_file(parser_t *p)
         return rc;
     }
     return match_keys(p);
+}
+
+int config_load_file(parser_t *p)
+{
+    const char *path;
+    int rc = find_path(p, &path);
+    return rc != 0 ? rc : config_read_file(p, path);
 }

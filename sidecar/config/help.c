@@ -181,6 +181,11 @@ void sidecar_config_help(FILE *out)
                  "GiB (a bare number is bytes); booleans are true, false, 1 or 0 (a bare flag is\n"
                  "true).\n"
                  "\n"
+                 "Named elections are declared in the config file only, under the key\n"
+                 "\"elections\": several workloads, each with its own primary, spread over the\n"
+                 "members (see docs/configuration.md). The workload of --exec or the hooks is\n"
+                 "the election named \"default\".\n"
+                 "\n"
                  "Settings:\n");
     for (size_t i = 0; i < N_SETTINGS; i++) {
         const setting_t *s = &config_settings[i];

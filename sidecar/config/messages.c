@@ -97,6 +97,11 @@ int config_invalid(parser_t *p, const setting_t *s, const value_t *v, const char
         sidecar_config_env_name(s->pub.name, env, sizeof(env));
         return config_fail(p, SIDECAR_CONFIG_EINVAL, "invalid %s %s: %s", env, shown, why);
     case O_FILE:
+        if (p->election) {
+            return config_fail(p, SIDECAR_CONFIG_EINVAL,
+                               "invalid \"%s\" %s in election \"%s\" of %s: %s", s->pub.name, shown,
+                               p->election, p->file_label, why);
+        }
         return config_fail(p, SIDECAR_CONFIG_EINVAL, "invalid \"%s\" %s in %s: %s", s->pub.name,
                            shown, p->file_label, why);
     case O_DEFAULT:

@@ -56,8 +56,9 @@ static int resolve(parser_t *p)
 
 /* ---- the entry point ---------------------------------------------------------------- */
 
-/* Pass 1 (cmdline.c), 2 (file.c), 3 (above), 4 and 5 (checks.c); each stops at the first
- * problem. --help and --version end after pass 1. */
+/* Pass 1 (cmdline.c), 2 (file.c), 3 (above), 4 (checks.c), the named elections
+ * (elections.c) and 5 (checks.c); each stops at the first problem. --help and --version end
+ * after pass 1. */
 static int passes(parser_t *p)
 {
     int rc = config_scan_argv(p);
@@ -65,7 +66,7 @@ static int passes(parser_t *p)
         return rc;
     }
     if ((rc = config_load_file(p)) != 0 || (rc = resolve(p)) != 0 ||
-        (rc = config_check_consistency(p)) != 0) {
+        (rc = config_check_consistency(p)) != 0 || (rc = config_load_elections(p)) != 0) {
         return rc;
     }
     return p->src->skip_fs ? 0 : config_check_fs(p);
@@ -101,14 +102,6 @@ int sidecar_config_parse(sidecar_config_t *cfg, const sidecar_config_source_t *s
     return rc;
 }
 
-static void free_argv(sidecar_argv_t *a)
-{
-    for (size_t i = 0; a->argv && i < a->argc; i++) {
-        free(a->argv[i]);
-    }
-    free(a->argv);
-}
-
 void sidecar_config_free(sidecar_config_t *cfg)
 {
     for (size_t i = 0; cfg->peers && i < cfg->n_peers; i++) {
@@ -124,11 +117,12 @@ void sidecar_config_free(sidecar_config_t *cfg)
     free(cfg->cluster_name);
     free(cfg->cluster_token);
     free(cfg->config_path);
-    free_argv(&cfg->exec);
-    free_argv(&cfg->on_start);
-    free_argv(&cfg->on_stop);
-    free_argv(&cfg->on_change);
+    config_argv_free(&cfg->exec);
+    config_argv_free(&cfg->on_start);
+    config_argv_free(&cfg->on_stop);
+    config_argv_free(&cfg->on_change);
     free(cfg->http_token);
+    sidecar_config_elections_free(&cfg->elections);
     memset(cfg, 0, sizeof(*cfg));
 }
 

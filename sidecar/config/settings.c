@@ -84,6 +84,12 @@ const setting_t config_settings[] = {
     ROW("join", T_BOOL, "BOOL", "false", OFF(join), 0, 0, 0,
         "join an existing cluster (--peers names its initial members, not this node): wait "
         "to be added with POST /v1/members"),
+    ROW("no-primary", T_BOOL, "BOOL", "false", OFF(no_primary), 0, 0, 0,
+        "hold no named election unless no other eligible member can (a standby); named "
+        "elections are declared in the config file"),
+    ROW("rebalance", T_BOOL, "BOOL", "true", OFF(rebalance), 0, 0, 0,
+        "move healthy named elections, one at a time by graceful handover, to even out how "
+        "many each member holds (false: move only those whose holder is gone)"),
     ROW("log-level", T_ENUM, "LEVEL", "info", OFF(log_level), 0, 0, 0,
         "least severe level logged: debug, info, warn or error"),
     ROW("log-format", T_ENUM, "FORMAT", "text", OFF(log_format), 0, 0, 0,

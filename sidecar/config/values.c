@@ -295,13 +295,18 @@ static int store(parser_t *p, const setting_t *s, const value_t *v, const char *
 
 int config_apply(parser_t *p, const setting_t *s, const value_t *v)
 {
+    return config_apply_to(p, s, v, (char *)p->cfg + s->offset);
+}
+
+int config_apply_to(parser_t *p, const setting_t *s, const value_t *v, void *dst)
+{
     const char *text;
     const cJSON *array;
     cJSON *owned = NULL;
     char num[64];
     int rc = value_input(p, s, v, num, sizeof(num), &text, &array, &owned);
     if (rc == 0) {
-        rc = store(p, s, v, text, array, (char *)p->cfg + s->offset);
+        rc = store(p, s, v, text, array, dst);
     }
     cJSON_Delete(owned);
     return rc;

@@ -845,3 +845,429 @@ Test(config, a_name_resolving_to_our_listener_among_others_is_refused)
     cr_assert_lt(self_dial("127.0.0.1:27001", "a=127.0.0.1:27001,b=electd-dual-stack:27001"), 0);
     cr_assert(strstr(err, "127.0.0.1") != NULL, "%s", err);
 }
+
+/* ---- named elections: the placement flags and the "elections" object (issue 12) ------- */
+
+Test(config, no_primary_and_rebalance_from_flag_env_and_file)
+{
+    ok((run_t){.argv = ARGV(BASE)});
+    cr_assert_not(cfg.no_primary, "a member may hold named elections by default");
+    cr_assert(cfg.rebalance, "rebalancing is on by default");
+    ok((run_t){.argv = ARGV(BASE, "--no-primary", "--rebalance=false")});
+    cr_assert(cfg.no_primary);
+    cr_assert_not(cfg.rebalance);
+    ok((run_t){.argv = ARGV(BASE), .env = ENV("ELECTD_NO_PRIMARY=1", "ELECTD_REBALANCE=0")});
+    cr_assert(cfg.no_primary);
+    cr_assert_not(cfg.rebalance);
+    ok((run_t){.argv = ARGV(BASE), .file = "{\"no-primary\": true, \"rebalance\": false}"});
+    cr_assert(cfg.no_primary);
+    cr_assert_not(cfg.rebalance);
+    ok((run_t){.argv = ARGV(BASE, "--rebalance"),
+               .env = ENV("ELECTD_NO_PRIMARY=false"),
+               .file = "{\"no-primary\": true, \"rebalance\": false}"});
+    cr_assert_not(cfg.no_primary, "the environment beats the file");
+    cr_assert(cfg.rebalance, "the flag beats the file");
+    refused((run_t){.argv = ARGV(BASE, "--rebalance=maybe")},
+            "invalid --rebalance \"maybe\": expected true, false, 1 or 0");
+    refused((run_t){.argv = ARGV(BASE), .env = ENV("ELECTD_NO_PRIMARY=yes")},
+            "invalid ELECTD_NO_PRIMARY \"yes\"");
+}
+
+/* A config file holding only the given "elections" object (any JSON text). */
+#define ELECTIONS(obj) "{\"elections\": " obj "}"
+
+Test(config, elections_of_both_modes_with_every_option)
+{
+    ok((run_t){
+        .argv = ARGV("--config", "c.json", BASE, "--stop-timeout", "300ms", "--max-restarts", "7"),
+        .file = ELECTIONS("{\n"
+                          "  \"orders\": {\"exec\": [\"/usr/bin/binlog\", \"--db\", "
+                          "\"two words\"],\n"
+                          "              \"prefer\": [\"b\"], \"avoid\": [\"c\", \"z\"],\n"
+                          "              \"stop-timeout\": \"200ms\", \"hook-timeout\": "
+                          "5000, \"max-restarts\": 0},\n"
+                          "  \"cron.tenant_1\": {\"on-start\": \"/bin/h start cron\",\n"
+                          "                    \"on-stop\": [\"/bin/h\", \"stop\"],\n"
+                          "                    \"on-change\": \"/bin/n\"},\n"
+                          "  \"billing\": {\"exec\": \"worker -v\"},\n"
+                          "  \"audit\": {\"on-stop\": \"/bin/h stop\"}\n"
+                          "}")});
+    const sidecar_election_list_t *l = &cfg.elections;
+    cr_assert_eq(l->n, 4);
+    const char *sorted[] = {"audit", "billing", "cron.tenant_1", "orders"};
+    for (size_t i = 0; i < 4; i++) {
+        cr_assert_str_eq(l->items[i].name, sorted[i], "the list is sorted by name");
+        cr_assert_eq(sidecar_config_election_find(l, sorted[i]), &l->items[i]);
+    }
+    cr_assert_null(sidecar_config_election_find(l, "nope"));
+    cr_assert_null(sidecar_config_election_find(l, "default"));
+
+    const sidecar_election_config_t *e = sidecar_config_election_find(l, "orders");
+    cr_assert_eq(e->mode, SIDECAR_ELECTION_EXEC);
+    cr_assert_eq(e->exec.argc, 3);
+    cr_assert_str_eq(e->exec.argv[2], "two words");
+    cr_assert_null(e->exec.argv[3]);
+    cr_assert_eq(e->on_start.argc + e->on_stop.argc + e->on_change.argc, 0);
+    cr_assert_eq(e->prefer.n, 1);
+    cr_assert_str_eq(e->prefer.refs[0].name, "b");
+    cr_assert_eq(e->prefer.refs[0].id, sidecar_config_node_id("b"));
+    cr_assert_eq(e->prefer.refs[0].id, cfg.peers[1].id, "the same id as the member's");
+    cr_assert(e->prefer.refs[0].known);
+    cr_assert_eq(e->avoid.n, 2);
+    cr_assert(e->avoid.refs[0].known);
+    cr_assert_str_eq(e->avoid.refs[1].name, "z");
+    cr_assert_not(e->avoid.refs[1].known, "not in --peers: accepted, marked unknown");
+    cr_assert_eq(e->stop_timeout_ms, 200);
+    cr_assert_eq(e->hook_timeout_ms, 5000);
+    cr_assert_eq(e->max_restarts, 0);
+
+    e = sidecar_config_election_find(l, "cron.tenant_1");
+    cr_assert_eq(e->mode, SIDECAR_ELECTION_HOOKS);
+    cr_assert_eq(e->exec.argc, 0);
+    cr_assert_eq(e->on_start.argc, 3, "a string is split on spaces, as --on-start");
+    cr_assert_str_eq(e->on_start.argv[2], "cron");
+    cr_assert_eq(e->on_stop.argc, 2);
+    cr_assert_str_eq(e->on_change.argv[0], "/bin/n");
+    cr_assert_eq(e->prefer.n + e->avoid.n, 0);
+    cr_assert_null(e->prefer.refs);
+
+    e = sidecar_config_election_find(l, "billing");
+    cr_assert_eq(e->exec.argc, 2);
+    cr_assert_eq(e->stop_timeout_ms, 300, "the global --stop-timeout when left out");
+    cr_assert_eq(e->hook_timeout_ms, 30000, "the global --hook-timeout (its default)");
+    cr_assert_eq(e->max_restarts, 7, "the global --max-restarts");
+    e = sidecar_config_election_find(l, "audit");
+    cr_assert_eq(e->mode, SIDECAR_ELECTION_HOOKS, "on-stop alone is hook mode");
+
+    /* No "elections", or an empty object: none, and the default election is untouched. */
+    ok((run_t){.argv = ARGV(BASE, "--exec", "--", "/bin/w"), .file = ELECTIONS("{}")});
+    cr_assert_eq(cfg.elections.n, 0);
+    cr_assert_null(cfg.elections.items);
+    cr_assert_eq(cfg.exec.argc, 1);
+    ok((run_t){.argv = ARGV(BASE)});
+    cr_assert_eq(cfg.elections.n, 0);
+}
+
+Test(config, election_names_are_node_names_and_default_is_reserved)
+{
+    char name[80], file[160];
+    memset(name, 'n', 63);
+    name[63] = '\0';
+    snprintf(file, sizeof(file), ELECTIONS("{\"%s\": {\"exec\": \"w\"}}"), name);
+    ok((run_t){.argv = ARGV(BASE), .file = file});
+    cr_assert_eq(strlen(cfg.elections.items[0].name), 63);
+    snprintf(file, sizeof(file), ELECTIONS("{\"%sn\": {\"exec\": \"w\"}}"), name);
+    refused((run_t){.argv = ARGV(BASE), .file = file}, "the config file: invalid election name");
+    cr_assert(strstr(err, "expected 1-63 letters, digits, '.', '_' or '-'"), "%s", err);
+    refused((run_t){.argv = ARGV("--config", "c.json", BASE),
+                    .file = ELECTIONS("{\"a b\": {\"exec\": \"w\"}}")},
+            "c.json: invalid election name \"a b\"");
+    refused((run_t){.argv = ARGV(BASE), .file = ELECTIONS("{\"-x\": {\"exec\": \"w\"}}")},
+            "invalid election name \"-x\"");
+    refused((run_t){.argv = ARGV(BASE), .file = ELECTIONS("{\"\": {\"exec\": \"w\"}}")},
+            "invalid election name \"\"");
+    refused((run_t){.argv = ARGV(BASE), .file = ELECTIONS("{\"default\": {\"exec\": \"w\"}}")},
+            "the election name \"default\" is reserved for the election of --exec and the hooks");
+    refused((run_t){.argv = ARGV(BASE),
+                    .file = ELECTIONS("{\"e\": {\"exec\": \"w\"}, \"e\": {\"exec\": \"v\"}}")},
+            "election \"e\" appears twice");
+}
+
+/* Each election "e" whose object is the case's body is refused with the case's message. */
+typedef struct election_case {
+    const char *body, *needle;
+} election_case_t;
+
+static void elections_refused(const election_case_t *cases, size_t n)
+{
+    char file[1024];
+    for (size_t i = 0; i < n; i++) {
+        snprintf(file, sizeof(file), "{\"elections\": {\"e\": %s}}", cases[i].body);
+        refused((run_t){.argv = ARGV("--config", "c.json", BASE), .file = file}, cases[i].needle);
+    }
+}
+
+Test(config, an_election_has_exactly_one_mode)
+{
+    static const election_case_t cases[] = {
+        {"{\"exec\": \"w\", \"on-start\": \"h\"}",
+         "c.json: election \"e\": \"exec\" cannot be combined with \"on-start\", \"on-stop\" or "
+         "\"on-change\""},
+        {"{\"exec\": \"w\", \"on-change\": \"h\"}", "election \"e\": \"exec\" cannot be combined"},
+        {"{\"prefer\": [\"a\"]}",
+         "election \"e\": needs \"exec\", or \"on-start\" and/or \"on-stop\""},
+        {"{\"on-change\": \"h\"}",
+         "election \"e\": needs \"exec\", or \"on-start\" and/or \"on-stop\""},
+        {"{}", "needs \"exec\""},
+    };
+    elections_refused(cases, sizeof(cases) / sizeof(cases[0]));
+    refused(
+        (run_t){.argv = ARGV(BASE, "--witness"), .file = ELECTIONS("{\"e\": {\"exec\": \"w\"}}")},
+        "--witness cannot be combined with named elections");
+}
+
+Test(config, election_keys_and_values_are_checked)
+{
+    static const election_case_t cases[] = {
+        {"{\"exec\": \"w\", \"prefr\": [\"a\"]}",
+         "c.json: election \"e\": unknown key \"prefr\" (expected exec, on-start, on-stop, "
+         "on-change, prefer, avoid, stop-timeout, hook-timeout, max-restarts)"},
+        {"{\"exec\": \"w\", \"name\": \"x\"}", "election \"e\": unknown key \"name\""},
+        {"{\"exec\": \"w\", \"exec\": \"v\"}", "election \"e\": key \"exec\" appears twice"},
+        {"{\"exec\": \"w\", \"stop-timeout\": \"fast\"}",
+         "invalid \"stop-timeout\" \"fast\" in election \"e\" of c.json: expected a duration"},
+        {"{\"exec\": \"w\", \"hook-timeout\": \"2h\"}",
+         "invalid \"hook-timeout\" \"2h\" in election \"e\" of c.json: too large: at most 1h"},
+        {"{\"exec\": \"w\", \"stop-timeout\": 0}", "invalid \"stop-timeout\" 0 in election \"e\""},
+        {"{\"exec\": \"w\", \"max-restarts\": 1001}",
+         "invalid \"max-restarts\" 1001 in election \"e\" of c.json: too large: at most 1000"},
+        {"{\"exec\": \"w\", \"stop-timeout\": \"880ms\"}",
+         "election \"e\": \"stop-timeout\" (880ms) must be less than the leader lease (880ms"},
+        {"{\"exec\": 5}",
+         "invalid \"exec\" 5 in election \"e\" of c.json: expected an array of strings"},
+        {"{\"on-start\": \"  \"}", "invalid \"on-start\" \"  \" in election \"e\""},
+        {"{\"exec\": [\"\", \"x\"]}", "the program name is empty"},
+        {"\"w\"", "election \"e\": expected an object like {\"exec\": [\"cmd\", \"arg\"]}"},
+    };
+    elections_refused(cases, sizeof(cases) / sizeof(cases[0]));
+    refused((run_t){.argv = ARGV(BASE), .file = ELECTIONS("[\"e\"]")},
+            "\"elections\" must be an object mapping election names to their settings");
+    refused((run_t){.argv = ARGV(BASE), .file = "{\"elections\": {}, \"elections\": {}}"},
+            "setting \"elections\" appears twice");
+}
+
+Test(config, prefer_and_avoid_name_members)
+{
+    static const election_case_t cases[] = {
+        {"{\"exec\": \"w\", \"prefer\": [\"a\", \"b\"], \"avoid\": [\"c\", \"b\"]}",
+         "election \"e\": \"b\" is both in \"prefer\" and in \"avoid\""},
+        {"{\"exec\": \"w\", \"prefer\": \"a\"}",
+         "invalid \"prefer\" \"a\" in election \"e\" of c.json: expected an array of member names"},
+        {"{\"exec\": \"w\", \"avoid\": [\"a=h:1\"]}",
+         "invalid \"avoid\" (an array) in election \"e\" of c.json: \"a=h:1\" is not a member "
+         "name"},
+        {"{\"exec\": \"w\", \"avoid\": [\"a\", 1]}", "expected an array of member names"},
+        {"{\"exec\": \"w\", \"prefer\": [\"a\", \"a\"]}", "\"a\" is named twice"},
+    };
+    elections_refused(cases, sizeof(cases) / sizeof(cases[0]));
+    char list[512] = "";
+    for (int i = 0; i <= SIDECAR_CONFIG_ELECTION_NODES_MAX; i++) {
+        size_t n = strlen(list);
+        snprintf(list + n, sizeof(list) - n, "%s\"n%d\"", i ? "," : "", i);
+    }
+    char file[1024];
+    snprintf(file, sizeof(file), ELECTIONS("{\"e\": {\"exec\": \"w\", \"prefer\": [%s]}}"), list);
+    refused((run_t){.argv = ARGV(BASE), .file = file}, "more than 16 names");
+    /* An empty list, and names that are not members yet (warned about, not refused). */
+    ok((run_t){.argv = ARGV(BASE),
+               .file =
+                   ELECTIONS("{\"e\": {\"exec\": \"w\", \"prefer\": [], \"avoid\": [\"d\"]}}")});
+    cr_assert_eq(cfg.elections.items[0].prefer.n, 0);
+    cr_assert_not(cfg.elections.items[0].avoid.refs[0].known);
+    /* With --join this node is not in --peers, yet its own name is known. */
+    ok((run_t){.argv = ARGV("--name", "d", "--join", "--peers", PEERS3, "--listen-peer",
+                            "127.0.0.1:7004", "--data-dir", "/x"),
+               .file = ELECTIONS("{\"e\": {\"exec\": \"w\", \"prefer\": [\"d\", \"a\"]}}")});
+    cr_assert(cfg.elections.items[0].prefer.refs[0].known);
+    cr_assert(cfg.elections.items[0].prefer.refs[1].known);
+}
+
+Test(config, unknown_prefer_and_avoid_names_are_warned_about)
+{
+    ok((run_t){.argv = ARGV(BASE),
+               .file = ELECTIONS("{\"e\": {\"exec\": \"w\", \"prefer\": [\"a\", \"ghost\"]},"
+                                 " \"f\": {\"exec\": \"w\", \"avoid\": [\"spectre\"]},"
+                                 " \"g\": {\"exec\": \"w\", \"avoid\": [\"b\"]}}")});
+    FILE *f = tmpfile();
+    cr_assert_not_null(f);
+    sidecar_log_init(SIDECAR_LOG_INFO, SIDECAR_LOG_TEXT, fileno(f), "a");
+    size_t n = sidecar_config_elections_warn(&cfg.elections);
+    sidecar_log_init(SIDECAR_LOG_INFO, SIDECAR_LOG_TEXT, 2, NULL);
+    char text[2 * SIDECAR_LOG_LINE_MAX + 1];
+    ssize_t got = pread(fileno(f), text, sizeof(text) - 1, 0);
+    fclose(f);
+    cr_assert_gt(got, 0);
+    text[got] = '\0';
+    cr_assert_eq(n, 2);
+    cr_assert(strstr(text, "WARN") && strstr(text, "election=e") && strstr(text, "member=ghost") &&
+                  strstr(text, "list=prefer"),
+              "%s", text);
+    cr_assert(strstr(text, "election=f") && strstr(text, "member=spectre") &&
+                  strstr(text, "list=avoid"),
+              "%s", text);
+    cr_assert_null(strstr(text, "election=g"), "%s", text);
+}
+
+/* A file of n elections "e0000"... each {"exec": "w"}; the caller frees it. */
+static char *many_elections(size_t n)
+{
+    size_t cap = 64 + n * 32;
+    char *text = malloc(cap);
+    cr_assert_not_null(text);
+    size_t o = (size_t)snprintf(text, cap, "{\"elections\": {");
+    for (size_t i = 0; i < n; i++) {
+        o += (size_t)snprintf(text + o, cap - o, "%s\"e%04zu\": {\"exec\": \"w\"}", i ? ", " : "",
+                              i);
+    }
+    snprintf(text + o, cap - o, "}}");
+    return text;
+}
+
+Test(config, elections_and_their_commands_are_bounded)
+{
+    char *text = many_elections(SIDECAR_CONFIG_ELECTIONS_MAX);
+    ok((run_t){.argv = ARGV(BASE), .file = text});
+    cr_assert_eq(cfg.elections.n, SIDECAR_CONFIG_ELECTIONS_MAX, "1,000 elections in one group");
+    cr_assert_str_eq(cfg.elections.items[1023].name, "e1023");
+    free(text);
+    text = many_elections(SIDECAR_CONFIG_ELECTIONS_MAX + 1);
+    refused((run_t){.argv = ARGV(BASE), .file = text}, "the config file: more than 1024 elections");
+    free(text);
+
+    /* argv: at most SIDECAR_CONFIG_ARGV_MAX words of SIDECAR_CONFIG_VALUE_MAX bytes, as --exec */
+    static char file[2 * SIDECAR_CONFIG_VALUE_MAX];
+    size_t o = (size_t)snprintf(file, sizeof(file), "{\"elections\": {\"e\": {\"exec\": \"w");
+    for (int i = 0; i < SIDECAR_CONFIG_ARGV_MAX; i++) {
+        o += (size_t)snprintf(file + o, sizeof(file) - o, " x");
+    }
+    snprintf(file + o, sizeof(file) - o, "\"}}}");
+    refused((run_t){.argv = ARGV(BASE), .file = file},
+            "in election \"e\" of the config file: more than 256 words");
+    o = (size_t)snprintf(file, sizeof(file), "{\"elections\": {\"e\": {\"on-stop\": [\"w\", \"");
+    memset(file + o, 'x', SIDECAR_CONFIG_VALUE_MAX + 1);
+    o += SIDECAR_CONFIG_VALUE_MAX + 1;
+    snprintf(file + o, sizeof(file) - o, "\"]}}}");
+    refused((run_t){.argv = ARGV(BASE), .file = file},
+            "in election \"e\" of the config file: an argument is longer than 4096 bytes");
+}
+
+Test(config, elections_come_from_the_file_only)
+{
+    refused((run_t){.argv = ARGV(BASE, "--elections", "{}")}, "unknown flag \"--elections\"");
+    ok((run_t){.argv = ARGV(BASE), .env = ENV("ELECTD_ELECTIONS={\"e\": {\"exec\": \"w\"}}")});
+    cr_assert_eq(cfg.elections.n, 0, "no environment variable declares elections");
+    char *help = render_help();
+    cr_assert(strstr(help, "Named elections are declared in the config file only"), "%s", help);
+    free(help);
+}
+
+Test(config, election_programs_are_checked_at_start)
+{
+    char dir[] = "/tmp/electd-elections-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    refused((run_t){.argv = ARGV("--name", "a", "--peers", PEERS3, "--data-dir", dir),
+                    .file = ELECTIONS("{\"e\": {\"on-start\": \"/bin/sh -c true\", \"on-stop\": "
+                                      "\"/nonexistent/hook stop\"}}"),
+                    .fs = true},
+            "election \"e\": \"on-stop\" program \"/nonexistent/hook\" is not executable");
+    ok((run_t){.argv = ARGV("--name", "a", "--peers", PEERS3, "--data-dir", dir),
+               .file = ELECTIONS("{\"e\": {\"exec\": [\"/bin/sh\", \"-c\", \"true\"]}, "
+                                 "\"f\": {\"exec\": \"found-in-path\"}}"),
+               .fs = true});
+    rmdir(dir);
+}
+
+/* ---- reloading the elections ------------------------------------------------------------ */
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f, "%s", path);
+    cr_assert_eq(fwrite(text, 1, strlen(text), f), strlen(text));
+    cr_assert_eq(fclose(f), 0);
+}
+
+Test(config, reload_reads_the_elections_anew)
+{
+    char path[] = "/tmp/electd-reload-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    write_file(path, "{\"tick\": \"5ms\", \"elections\": {\"a1\": {\"exec\": \"w\"}, \"b1\": "
+                     "{\"on-start\": \"h\"}}}");
+    ok((run_t){.argv = ARGV(BASE, "--config", path, "--hook-timeout", "2s")});
+    cr_assert_eq(cfg.elections.n, 2);
+
+    /* one removed, one changed, two added; other settings changed are not returned */
+    write_file(path, "{\"tick\": \"20ms\", \"election-timeout\": \"2s\", \"elections\": {\n"
+                     " \"b1\": {\"exec\": \"w2\", \"prefer\": [\"c\"]},\n"
+                     " \"c1\": {\"on-stop\": \"h stop\"},\n"
+                     " \"d1\": {\"exec\": \"w\", \"stop-timeout\": \"100ms\"}}}");
+    sidecar_election_list_t list = {0};
+    char rerr[SIDECAR_CONFIG_ERR_MAX];
+    cr_assert_eq(sidecar_config_elections_reload(&cfg, &list, rerr, sizeof(rerr)), 0, "%s", rerr);
+    cr_assert_eq(list.n, 3);
+    cr_assert_str_eq(list.items[0].name, "b1");
+    cr_assert_eq(list.items[0].mode, SIDECAR_ELECTION_EXEC);
+    cr_assert_str_eq(list.items[0].exec.argv[0], "w2");
+    cr_assert(list.items[0].prefer.refs[0].known);
+    cr_assert_eq(list.items[1].hook_timeout_ms, 2000, "the running --hook-timeout fills in");
+    cr_assert_eq(list.items[2].stop_timeout_ms, 100);
+
+    /* the running configuration is untouched */
+    cr_assert_eq(cfg.elections.n, 2);
+    cr_assert_str_eq(cfg.elections.items[0].name, "a1");
+    cr_assert_eq(cfg.elections.items[1].mode, SIDECAR_ELECTION_HOOKS);
+    cr_assert_eq(cfg.tick_ms, 5);
+    cr_assert_eq(cfg.election_timeout_ms, 1000);
+    sidecar_config_elections_free(&list);
+    cr_assert_eq(list.n, 0);
+    cr_assert_null(list.items);
+    sidecar_config_elections_free(&list); /* twice is harmless */
+
+    /* a file without "elections" now declares none */
+    write_file(path, "{\"tick\": \"5ms\"}");
+    cr_assert_eq(sidecar_config_elections_reload(&cfg, &list, rerr, sizeof(rerr)), 0, "%s", rerr);
+    cr_assert_eq(list.n, 0);
+    unlink(path);
+}
+
+/* The reload is refused with one line naming the problem, and *out is left empty. */
+static void reload_refused(const char *path, const char *text, const char *needle)
+{
+    sidecar_election_list_t list = {.n = 99};
+    char rerr[SIDECAR_CONFIG_ERR_MAX];
+    if (text) {
+        write_file(path, text);
+    }
+    int rc = sidecar_config_elections_reload(&cfg, &list, rerr, sizeof(rerr));
+    cr_assert_lt(rc, 0, "expected a refusal containing [%s]", needle);
+    cr_assert(strstr(rerr, needle), "error [%s] lacks [%s]", rerr, needle);
+    cr_assert(strncmp(rerr, "electd: ", 8) == 0 && strchr(rerr, '\n') == NULL, "%s", rerr);
+    cr_assert_eq(list.n, 0);
+    cr_assert_null(list.items);
+}
+
+Test(config, reload_refuses_an_invalid_file_and_keeps_the_running_set)
+{
+    char path[] = "/tmp/electd-reload-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    write_file(path, ELECTIONS("{\"e\": {\"exec\": \"w\"}}"));
+    ok((run_t){.argv = ARGV(BASE, "--config", path)});
+
+    reload_refused(path, "{\"elections\": {\"e\": {\"exec\": \"w\"}", ":1:");
+    reload_refused(path,
+                   ELECTIONS("{\"e\": {\"exec\": \"w\", \"avoid\": [\"a\"], "
+                             "\"prefer\": [\"a\"]}}"),
+                   "election \"e\": \"a\" is both in \"prefer\" and in \"avoid\"");
+    reload_refused(path, ELECTIONS("{\"e\": {\"exec\": \"w\", \"stop-timeout\": \"900ms\"}}"),
+                   "must be less than the leader lease (880ms");
+    reload_refused(path, ELECTIONS("{\"default\": {\"exec\": \"w\"}}"), "is reserved");
+    reload_refused(path, ELECTIONS("{\"e\": {\"exec\": \"/nonexistent/w\"}}"),
+                   "election \"e\": \"exec\" program \"/nonexistent/w\" is not executable");
+    reload_refused(path, "{\"tik\": \"5ms\", \"elections\": {}}", "unknown setting \"tik\"");
+    reload_refused(path, "{\"tick\": \"fast\", \"elections\": {}}",
+                   "invalid \"tick\" \"fast\" in /tmp/electd-reload-");
+    reload_refused(path, "[]", "expected a JSON object of settings");
+    unlink(path);
+    reload_refused(path, NULL, "cannot read --config \"/tmp/electd-reload-");
+
+    /* the running set is what it was */
+    cr_assert_eq(cfg.elections.n, 1);
+    cr_assert_str_eq(cfg.elections.items[0].name, "e");
+
+    ok((run_t){.argv = ARGV(BASE)});
+    reload_refused(path, NULL, "no config file to reload the elections from");
+}

@@ -8,6 +8,10 @@
  * ELECTD_ELECTION_TIMEOUT and the JSON key "election-timeout". Flag names are a public
  * interface (docs/configuration.md lists them all).
  *
+ * The file also holds the named elections (its "elections" object: several workloads, each
+ * with its own primary), which have no flag and no variable; they alone can be re-read
+ * while electd runs (sidecar_config_elections_reload).
+ *
  * Everything invalid is refused by sidecar_config_parse() with exactly one line of text
  * naming the setting the way the user wrote it, e.g.
  *   electd: invalid --election-timeout "abc": expected a duration like 500ms, 2s or 1m
@@ -34,6 +38,12 @@
 #define SIDECAR_CONFIG_ERR_MAX         512              /* a big enough error buffer */
 #define SIDECAR_CONFIG_ENV_NAME_MAX    64               /* bytes of an ELECTD_* name + NUL */
 #define SIDECAR_CONFIG_DEFAULT_TICK_MS 10
+/* Named elections (the config file's "elections" object): how many, and how many names
+ * one "prefer" or "avoid" list holds (a group has at most RAFT_MAX_MEMBERS members). */
+#define SIDECAR_CONFIG_ELECTIONS_MAX      1024
+#define SIDECAR_CONFIG_ELECTION_NODES_MAX RAFT_MAX_MEMBERS
+/* The name of the election of --exec and the hooks; refused as a named election's name. */
+#define SIDECAR_CONFIG_DEFAULT_ELECTION "default"
 
 /* ---- errors ------------------------------------------------------------------------- */
 
@@ -75,6 +85,47 @@ typedef struct sidecar_argv {
     size_t argc;
 } sidecar_argv_t;
 
+/* ---- named elections ------------------------------------------------------------------ */
+
+typedef enum sidecar_election_mode {
+    SIDECAR_ELECTION_EXEC = 1, /* supervised under the shim: exec */
+    SIDECAR_ELECTION_HOOKS,    /* on_start and/or on_stop, and optionally on_change */
+} sidecar_election_mode_t;
+
+/* A member named by an election's "prefer" or "avoid" list. */
+typedef struct sidecar_node_ref {
+    char *name;  /* owned; a valid node name */
+    uint64_t id; /* sidecar_config_node_id(name) */
+    bool known;  /* named in --peers or this node's own --name. An unknown name is accepted
+                    (members can be added later) and reported by
+                    sidecar_config_elections_warn() */
+} sidecar_node_ref_t;
+
+typedef struct sidecar_node_refs {
+    sidecar_node_ref_t *refs; /* NULL when n == 0 */
+    size_t n;                 /* <= SIDECAR_CONFIG_ELECTION_NODES_MAX, names distinct */
+} sidecar_node_refs_t;
+
+/* One named election, as this member declares it. Everything owned by the list. */
+typedef struct sidecar_election_config {
+    char *name; /* valid node-name syntax, never SIDECAR_CONFIG_DEFAULT_ELECTION */
+    sidecar_election_mode_t mode;
+    sidecar_argv_t exec;        /* mode EXEC: set; the hooks are then unset */
+    sidecar_argv_t on_start;    /* mode HOOKS: at least one of on_start and on_stop set; */
+    sidecar_argv_t on_stop;     /* exec unset */
+    sidecar_argv_t on_change;   /* mode HOOKS only */
+    sidecar_node_refs_t prefer; /* no name is in both prefer and avoid */
+    sidecar_node_refs_t avoid;
+    uint32_t stop_timeout_ms; /* the global --stop-timeout etc. when the file leaves them out */
+    uint32_t hook_timeout_ms;
+    uint32_t max_restarts;
+} sidecar_election_config_t;
+
+typedef struct sidecar_election_list {
+    sidecar_election_config_t *items; /* sorted by name (strcmp), names distinct */
+    size_t n;                         /* <= SIDECAR_CONFIG_ELECTIONS_MAX */
+} sidecar_election_list_t;
+
 typedef enum sidecar_config_action {
     SIDECAR_CONFIG_RUN = 0, /* start the daemon with this configuration */
     SIDECAR_CONFIG_HELP,    /* --help: print sidecar_config_help() and exit 0 */
@@ -114,7 +165,10 @@ typedef struct sidecar_config {
     sidecar_argv_t on_stop;
     sidecar_argv_t on_change;
     bool witness;
-    bool join; /* a new member: do not bootstrap from --peers */
+    bool join;       /* a new member: do not bootstrap from --peers */
+    bool no_primary; /* hold no named election unless no other eligible member can */
+    bool rebalance;  /* move healthy named elections to even out their spread */
+    sidecar_election_list_t elections; /* the config file's "elections"; n == 0 without */
 
     sidecar_log_level_t log_level;
     sidecar_log_format_t log_format;
@@ -166,6 +220,33 @@ int sidecar_config_parse(sidecar_config_t *cfg, const sidecar_config_source_t *s
 
 /* Frees everything cfg owns and zeroes it. Safe on a zeroed or already freed config. */
 void sidecar_config_free(sidecar_config_t *cfg);
+
+/* ---- named elections: reload and lookups -------------------------------------------- */
+
+/* Re-reads the named elections from cfg->config_path into *out (which the caller provides;
+ * its previous contents are ignored), with the rules of sidecar_config_parse: the file must
+ * be valid as a whole (JSON, known keys, each setting's value well-formed), each election
+ * valid against the running cfg (its global --stop-timeout, --hook-timeout and
+ * --max-restarts fill what an election leaves out; its stop timeout fits cfg's lease;
+ * prefer/avoid names are marked known against cfg's --peers and --name) and its programs
+ * executable. Settings other than "elections" are checked but not returned: they change
+ * only at a restart. cfg is not modified.
+ * Returns 0, or a negative SIDECAR_CONFIG_E* code with one line in err (as
+ * sidecar_config_parse) and *out empty: the caller keeps its running set. Reads the file
+ * (blocking I/O). Free *out with sidecar_config_elections_free. */
+int sidecar_config_elections_reload(const sidecar_config_t *cfg, sidecar_election_list_t *out,
+                                    char *err, size_t errlen);
+
+/* Frees everything list owns and zeroes it. Safe on a zeroed or already freed list. */
+void sidecar_config_elections_free(sidecar_election_list_t *list);
+
+/* The election called name in list, or NULL (binary search: the list is sorted). */
+const sidecar_election_config_t *sidecar_config_election_find(const sidecar_election_list_t *list,
+                                                              const char *name);
+
+/* Logs a warning for each prefer/avoid name of list that is not a known member (a typo, or
+ * a member not added yet); returns how many. */
+size_t sidecar_config_elections_warn(const sidecar_election_list_t *list);
 
 /* ---- derived values ----------------------------------------------------------------- */
 
