@@ -129,6 +129,9 @@ void sidecar_config_free(sidecar_config_t *cfg)
     free_argv(&cfg->on_stop);
     free_argv(&cfg->on_change);
     free(cfg->http_token);
+    free(cfg->http_cert_file);
+    free(cfg->http_key_file);
+    free(cfg->http_trusted_ca_file);
     memset(cfg, 0, sizeof(*cfg));
 }
 
