@@ -79,9 +79,17 @@ static int https_open(sidecar_api_t *api, char *errbuf, size_t errlen)
             return rv;
     }
     rv = http_server_tls(api->srv, s->server, tls_error_cb, s);
-    if (rv != 0)
+    if (rv != 0) {
         snprintf(errbuf, errlen, "cannot serve HTTPS: %s", http_strerror(rv));
-    return rv;
+        return rv;
+    }
+    /* SIGHUP re-reads the files: connections accepted after use the new ones. */
+    if (sidecar_reload_register("http", s->server) != 0 ||
+        (s->client != NULL && sidecar_reload_register("http", s->client) != 0)) {
+        snprintf(errbuf, errlen, "cannot register the HTTPS certificate for reloads");
+        return -1;
+    }
+    return 0;
 }
 
 int api_secure_open(sidecar_api_t *api, uv_loop_t *loop, char *errbuf, size_t errlen)
@@ -103,6 +111,8 @@ int api_secure_open(sidecar_api_t *api, uv_loop_t *loop, char *errbuf, size_t er
 
 void api_secure_free(sidecar_api_t *api)
 {
+    sidecar_reload_unregister(api->secure.server);
+    sidecar_reload_unregister(api->secure.client);
     tls_ctx_close(api->secure.server);
     tls_ctx_close(api->secure.client);
     api->secure.server = api->secure.client = NULL;
@@ -111,19 +121,4 @@ void api_secure_free(sidecar_api_t *api)
 const char *api_scheme(const sidecar_api_t *api)
 {
     return api->secure.https ? "https" : "http";
-}
-
-int sidecar_api_tls_reload(sidecar_api_t *api, char *errbuf, size_t errlen)
-{
-    struct api_secure *s = &api->secure;
-    char why[TLS_ERROR_TEXT_MAX] = "";
-    if (s->server != NULL && tls_ctx_reload(s->server, why, sizeof(why)) != 0) {
-        snprintf(errbuf, errlen, "HTTPS certificate not reloaded (the old one stays): %s", why);
-        return -1;
-    }
-    if (s->client != NULL && tls_ctx_reload(s->client, why, sizeof(why)) != 0) {
-        snprintf(errbuf, errlen, "--forward client certificate not reloaded: %s", why);
-        return -1;
-    }
-    return 0;
 }

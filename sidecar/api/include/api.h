@@ -21,11 +21,6 @@ http_server_t *sidecar_api_server(sidecar_api_t *api);
 /* The port actually bound. */
 int sidecar_api_port(const sidecar_api_t *api);
 
-/* Re-reads the HTTPS certificate, key and CA files (SIGHUP): connections accepted from now on
- * use them, live ones keep theirs. 0 (also on plain HTTP), or -1 with one line in errbuf
- * when a file is bad; the old files then stay in use. */
-int sidecar_api_tls_reload(sidecar_api_t *api, char *errbuf, size_t errlen);
-
 /* Closes the server; cb(ud) when every connection is closed and api is freed. */
 void sidecar_api_close(sidecar_api_t *api, void (*cb)(void *ud), void *ud);
 
