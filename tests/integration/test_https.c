@@ -8,6 +8,7 @@
  * IP:127.0.0.1 and both EKUs; every member uses it). */
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,14 +120,14 @@ static int https_wait_leader(const char *leaf)
     return -1;
 }
 
-/* Starts n members serving HTTPS with member-b's certificate, plus `extra` arguments. */
-static int start_https_cluster(int n, const char *const *extra)
+/* Starts the members of cl (initialised) serving HTTPS with crt and key, plus `extra`. */
+static void start_https(const char *crt, const char *key, const char *const *extra)
 {
-    itest_cluster_init(&cl, n, n);
+    int n = cl.n;
     itest_cluster_arg(&cl, "--http-cert-file");
-    itest_cluster_arg(&cl, cert_path("member-b.crt"));
+    itest_cluster_arg(&cl, crt);
     itest_cluster_arg(&cl, "--http-key-file");
-    itest_cluster_arg(&cl, cert_path("member-b.key"));
+    itest_cluster_arg(&cl, key);
     for (size_t i = 0; extra != NULL && extra[i] != NULL; i++)
         itest_cluster_arg(&cl, extra[i]);
     itest_cluster_start(&cl);
@@ -137,7 +138,16 @@ static int start_https_cluster(int n, const char *const *extra)
         while (itest_http(cl.nodes[i].http_port, "GET", "/", NULL, NULL, 0) < 0 &&
                itest_now_ms() < deadline)
             usleep(20 * 1000);
-    return n;
+}
+
+/* n members serving HTTPS with member-b's certificate (stored copies of the paths). */
+static void start_https_cluster(int n, const char *const *extra)
+{
+    static char crt[300], key[300];
+    itest_cluster_init(&cl, n, n);
+    snprintf(crt, sizeof(crt), "%s", cert_path("member-b.crt"));
+    snprintf(key, sizeof(key), "%s", cert_path("member-b.key"));
+    start_https(crt, key, extra);
 }
 
 /* ---- the CLI as a user runs it ---------------------------------------------------------- */
@@ -314,4 +324,51 @@ Test(https, non_loopback_listen_http_needs_auth_unless_insecure_http, .timeout =
     cr_assert(strstr(body, "\"insecure_http\":true") != NULL, "%s", body);
     cr_assert(strstr(body, "\"https\":false") != NULL, "%s", body);
     cr_assert_gt(itest_log_count(&cl, 0, "--insecure-http: the HTTP API can be reached"), 0);
+}
+
+/* Copies certs/<from> to path. */
+static void copy_file(const char *from, const char *path)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", cert_path(from), path);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
+/* Polls until node 0's log has `count` lines containing needle (at most 10 s). */
+static bool wait_log(const char *needle, int count)
+{
+    uint64_t deadline = itest_now_ms() + 10000;
+    while (itest_log_count(&cl, 0, needle) < count && itest_now_ms() < deadline)
+        usleep(20 * 1000);
+    return itest_log_count(&cl, 0, needle) >= count;
+}
+
+/* SIGHUP re-reads the API's certificate: new connections get the new one; a bad file is
+ * refused and the one in use stays. */
+Test(https, sighup_rotates_the_api_certificate, .timeout = 120)
+{
+    char out[OUT_MAX];
+    static char crt[300], key[300];
+    itest_cluster_init(&cl, 1, 1);
+    snprintf(crt, sizeof(crt), "%s/http.crt", cl.root);
+    snprintf(key, sizeof(key), "%s/http.key", cl.root);
+    copy_file("member-b.crt", crt);
+    copy_file("member-b.key", key);
+    start_https(crt, key, NULL);
+    cr_assert_geq(https_wait_leader(NULL), 0);
+    const char *ca = cert_path("ca.crt"), *other = cert_path("other-ca.crt");
+    cr_assert_eq(cli(out, "status --http %s --cacert '%s'", url(0), ca), 0, "%s", out);
+
+    copy_file("imposter-b.crt", crt); /* the same names, signed by the other CA */
+    copy_file("imposter-b.key", key);
+    itest_node_signal(&cl, 0, SIGHUP);
+    cr_assert(wait_log("reload: certificates re-read", 1), "no reload line");
+    cr_assert_eq(cli(out, "status --http %s --cacert '%s'", url(0), other), 0, "%s", out);
+    cr_assert_eq(cli(out, "status --http %s --cacert '%s'", url(0), ca), 2, "%s", out);
+
+    copy_file("garbage.pem", crt);
+    itest_node_signal(&cl, 0, SIGHUP);
+    cr_assert(wait_log("reload: certificates re-read", 2), "no second reload line");
+    cr_assert_eq(cli(out, "status --http %s --cacert '%s'", url(0), other), 0,
+                 "the old certificate stays: %s", out);
 }
