@@ -1,4 +1,5 @@
-/* main.c — the electd daemon: configuration, the loop, signals and graceful shutdown. */
+/* main.c — the electd daemon: configuration, the loop, signals (SIGTERM/SIGINT: graceful
+ * shutdown; SIGHUP: certificates re-read; SIGUSR1/SIGUSR2: ignored) and graceful shutdown. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +19,7 @@ typedef struct daemon {
     sidecar_node_t *node;
     sidecar_api_t *api;
     sidecar_workload_t *workload;
-    uv_signal_t sigterm, sigint;
+    uv_signal_t sigterm, sigint, sighup, sigusr1, sigusr2;
     uv_timer_t shutdown_timer;
     sidecar_node_observer_t obs;
     bool stopping;
@@ -139,6 +140,36 @@ static void signal_cb(uv_signal_t *s, int signum)
     finish_shutdown(d);
 }
 
+/* SIGHUP: every registered TLS context (peer transport, HTTP API) re-reads its files; a
+ * file that fails to load is refused and its context keeps the old one (sidecar_reload_run
+ * logs why). Nothing else is re-read. SIGUSR1/SIGUSR2 are logged and ignored (their default
+ * action would kill electd). */
+static void reload_signal_cb(uv_signal_t *s, int signum)
+{
+    (void)s;
+    if (signum != SIGHUP) {
+        SIDECAR_LOG(SIDECAR_LOG_INFO, "signal ignored",
+                    SIDECAR_LOG_STR("signal", signum == SIGUSR1 ? "SIGUSR1" : "SIGUSR2"));
+        return;
+    }
+    char summary[200], msg[256];
+    int refused = sidecar_reload_run(summary, sizeof(summary));
+    snprintf(msg, sizeof(msg), "reload: certificates re-read (%s)", summary);
+    SIDECAR_LOG(refused ? SIDECAR_LOG_WARN : SIDECAR_LOG_INFO, msg);
+    SIDECAR_LOG(SIDECAR_LOG_INFO, "reload: other settings are read at start only");
+}
+
+static void signals_start(daemon_t *d)
+{
+    uv_signal_t *handles[] = {&d->sigterm, &d->sigint, &d->sighup, &d->sigusr1, &d->sigusr2};
+    const int signums[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2};
+    for (size_t i = 0; i < sizeof(handles) / sizeof(handles[0]); i++) {
+        uv_signal_init(d->loop, handles[i]);
+        handles[i]->data = d;
+        uv_signal_start(handles[i], i < 2 ? signal_cb : reload_signal_cb, signums[i]);
+    }
+}
+
 static int run(daemon_t *d)
 {
     char err[512] = "";
@@ -173,12 +204,9 @@ static int run(daemon_t *d)
                 SIDECAR_LOG_INT("port", sidecar_api_port(d->api)));
     d->obs = (sidecar_node_observer_t){.changed_cb = changed_cb, .ud = d};
     sidecar_node_observe(d->node, &d->obs);
-    uv_signal_init(d->loop, &d->sigterm);
-    uv_signal_init(d->loop, &d->sigint);
     uv_timer_init(d->loop, &d->shutdown_timer);
-    d->sigterm.data = d->sigint.data = d->shutdown_timer.data = d;
-    uv_signal_start(&d->sigterm, signal_cb, SIGTERM);
-    uv_signal_start(&d->sigint, signal_cb, SIGINT);
+    d->shutdown_timer.data = d;
+    signals_start(d);
     uv_run(d->loop, UV_RUN_DEFAULT);
     if (uv_loop_close(d->loop) != 0)
         SIDECAR_LOG(SIDECAR_LOG_WARN, "handles left open at exit");

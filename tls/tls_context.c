@@ -1,7 +1,7 @@
 /* tls_context.c — TLS contexts: OpenSSL's one-time set-up (on the first context only), an
  * SSL_CTX built from PEM files with TLS 1.3 as the only version, the reload that swaps in a
- * new SSL_CTX only once every file loaded, error texts naming the file and OpenSSL's reason,
- * and tls_strerror(). */
+ * new SSL_CTX only once every file loaded, and error texts naming the file and OpenSSL's
+ * reason. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,25 +12,6 @@
 #include <openssl/x509.h>
 
 #include "tls_int.h"
-
-static const struct {
-    int code;
-    const char *text;
-} errors[] = {
-#define TLS_ERRNO_TEXT(name, value, text) {value, text},
-    TLS_ERROR_TABLE(TLS_ERRNO_TEXT)
-#undef TLS_ERRNO_TEXT
-};
-
-const char *tls_strerror(int err)
-{
-    if (err == 0)
-        return "success";
-    for (size_t i = 0; i < sizeof(errors) / sizeof(errors[0]); i++)
-        if (errors[i].code == err)
-            return errors[i].text;
-    return "unknown error";
-}
 
 __attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen, const char *fmt,
                                                           ...)

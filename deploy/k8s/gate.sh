@@ -24,8 +24,9 @@
 # effects: this gate cannot stop a frozen machine either.
 #
 # Needs: a POSIX sh, curl, sleep with fractions, Linux /proc/uptime (a monotonic clock).
-# Env:   ELECTD_API (127.0.0.1:7480), GATE_POLL_MS (100), GATE_STOP_MS (500: like
-#        --stop-timeout), GATE_MARGIN_MS (300), GATE_TOKEN_FILE (a bearer token for the API),
+# Env:   ELECTD_API (127.0.0.1:7480, or a URL: https://127.0.0.1:7480), GATE_CACERT (the CA
+#        of an HTTPS API), GATE_POLL_MS (100), GATE_STOP_MS (500: like --stop-timeout),
+#        GATE_MARGIN_MS (300), GATE_TOKEN_FILE (a bearer token for the API),
 #        GATE_DIR (/run/electd-gate: an emptyDir shared with the electd container)
 set -u
 
@@ -35,6 +36,11 @@ set -u
     exit 2
 }
 API=${ELECTD_API:-127.0.0.1:7480}
+case $API in
+http://* | https://*) ;;
+*) API=http://$API ;;
+esac
+CACERT=${GATE_CACERT:-}
 POLL_MS=${GATE_POLL_MS:-100}
 STOP_MS=${GATE_STOP_MS:-300}
 MARGIN_MS=${GATE_MARGIN_MS:-300}
@@ -94,9 +100,9 @@ fi
 while [ "$stopping" = 0 ]; do
     sent=$(now_ms)
     if [ -n "$auth" ]; then
-        status=$(curl -fsS -m "$REQ_TIMEOUT" -H "$auth" "http://$API/v1/status" 2>/dev/null) || status=""
+        status=$(curl -fsS -m "$REQ_TIMEOUT" ${CACERT:+--cacert "$CACERT"} -H "$auth" "$API/v1/status" 2>/dev/null) || status=""
     else
-        status=$(curl -fsS -m "$REQ_TIMEOUT" "http://$API/v1/status" 2>/dev/null) || status=""
+        status=$(curl -fsS -m "$REQ_TIMEOUT" ${CACERT:+--cacert "$CACERT"} "$API/v1/status" 2>/dev/null) || status=""
     fi
     role=$(field role "$status")
     t=$(field term "$status")

@@ -37,6 +37,12 @@ static void add_id(cJSON *obj, const char *key, uint64_t id)
     cJSON_AddStringToObject(obj, key, buf);
 }
 
+const char *api_member_url(const sidecar_api_t *api, const char *http, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s://%s", api_scheme(api), http);
+    return buf;
+}
+
 cJSON *api_member_json(sidecar_api_t *api, uint64_t id)
 {
     cJSON *l = cJSON_CreateObject();
@@ -52,10 +58,14 @@ cJSON *api_member_json(sidecar_api_t *api, uint64_t id)
     cJSON_AddStringToObject(l, "name", name);
     cJSON_AddStringToObject(l, "peer_addr", peer);
     const char *http = sidecar_node_member_http(api->node, id);
-    if (http != NULL)
+    char url[API_URL_MAX];
+    if (http != NULL) {
         cJSON_AddStringToObject(l, "http", http);
-    else
+        cJSON_AddStringToObject(l, "url", api_member_url(api, http, url, sizeof(url)));
+    } else {
         cJSON_AddNullToObject(l, "http");
+        cJSON_AddNullToObject(l, "url");
+    }
     return l;
 }
 
@@ -79,7 +89,7 @@ void api_reply_not_leader(sidecar_api_t *api, http_req_t *req)
     const char *http = sidecar_node_member_http(api->node, st.leader);
     if (http != NULL) {
         char loc[600];
-        snprintf(loc, sizeof(loc), "http://%s%s", http, http_req_target(req));
+        snprintf(loc, sizeof(loc), "%s://%s%s", api_scheme(api), http, http_req_target(req));
         http_req_header_add(req, "Location", loc);
     }
     http_req_reply_json(req, 421, o);
@@ -114,7 +124,7 @@ static int64_t lease_remaining_ms(const sidecar_node_state_t *st)
     return (int64_t)((st->lease_deadline_ns - now) / 1000000);
 }
 
-/* {"id":..,"name":..,"peer_addr":..,"http":..} of a member, or nulls for id 0. */
+/* {"id":..,"name":..,"peer_addr":..,"http":..,"url":..} of a member, or nulls for id 0. */
 static void member_buf(sidecar_buf_t *b, sidecar_api_t *api, uint64_t id)
 {
     if (id == 0) {
@@ -130,10 +140,14 @@ static void member_buf(sidecar_buf_t *b, sidecar_api_t *api, uint64_t id)
     sidecar_buf_printf(b, ",\"peer_addr\":");
     sidecar_buf_json_str(b, peer);
     sidecar_buf_printf(b, ",\"http\":");
-    if (http != NULL)
+    if (http != NULL) {
+        char url[API_URL_MAX];
         sidecar_buf_json_str(b, http);
-    else
-        sidecar_buf_printf(b, "null");
+        sidecar_buf_printf(b, ",\"url\":");
+        sidecar_buf_json_str(b, api_member_url(api, http, url, sizeof(url)));
+    } else {
+        sidecar_buf_printf(b, "null,\"url\":null");
+    }
     sidecar_buf_printf(b, "}");
 }
 
@@ -234,9 +248,11 @@ static void h_status(http_req_t *req, void *data)
     sidecar_buf_printf(&b,
                        ",\"commit_index\":%" PRIu64 ",\"applied_index\":%" PRIu64
                        ",\"last_index\":%" PRIu64 ",\"lease_remaining_ms\":%" PRId64
-                       ",\"fencing_token\":%" PRIu64 ",\"store_ok\":%s",
+                       ",\"fencing_token\":%" PRIu64 ",\"store_ok\":%s,\"https\":%s"
+                       ",\"insecure_http\":%s",
                        st.commit, st.applied, raft_last_index(r), lease_remaining_ms(&st), st.epoch,
-                       st.store_ok ? "true" : "false");
+                       st.store_ok ? "true" : "false", api->secure.https ? "true" : "false",
+                       api->secure.insecure ? "true" : "false");
     status_workload(&b, api);
     status_members(&b, api, r);
     refused_buf(&b, api);
@@ -390,6 +406,11 @@ int sidecar_api_open(sidecar_api_t **out, uv_loop_t *loop, const sidecar_config_
     api_metrics_register(api);
     api_watch_open(api, loop);
     api_kv_open(api, loop);
+    rv = api_secure_open(api, loop, errbuf, errlen);
+    if (rv != 0) {
+        sidecar_api_close(api, NULL, NULL);
+        return rv;
+    }
     char addr[300];
     sidecar_config_addr_format(&cfg->listen_http, addr, sizeof(addr));
     rv = http_server_listen(api->srv, addr);
@@ -415,10 +436,11 @@ int sidecar_api_port(const sidecar_api_t *api)
 /* The server and the KV sweep timer both close asynchronously; the last one frees api. */
 static void finish(sidecar_api_t *api)
 {
-    if (api->srv != NULL || api->timer.data || api->watch.timer.data)
+    if (api->srv != NULL || api->timer.data || api->watch.timer.data || api->secure.warn_timer.data)
         return;
     void (*cb)(void *) = api->close_cb;
     void *ud = api->close_ud;
+    api_secure_free(api); /* the server that borrowed the contexts is gone */
     free(api);
     if (cb)
         cb(ud);
@@ -446,5 +468,6 @@ void sidecar_api_close(sidecar_api_t *api, void (*cb)(void *ud), void *ud)
     api_watch_close(api);
     uv_close((uv_handle_t *)&api->timer, timer_closed_cb);
     uv_close((uv_handle_t *)&api->watch.timer, timer_closed_cb);
+    uv_close((uv_handle_t *)&api->secure.warn_timer, timer_closed_cb);
     http_server_close(api->srv, server_closed_cb, api);
 }

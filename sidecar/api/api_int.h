@@ -7,6 +7,7 @@
 
 #include "api.h"
 #include "common.h"
+#include "tls.h"
 
 struct kv_wait;
 struct watcher;
@@ -25,6 +26,16 @@ struct sidecar_api_watch {
     sidecar_hist_t failover; /* leaderless -> a leader known, as seen here (s) */
 };
 
+/* Transport security (secure.c). */
+struct api_secure {
+    bool https;            /* the API serves HTTPS: addresses handed to clients say https */
+    bool insecure;         /* --insecure-http and nothing authenticates writes: warned */
+    tls_ctx_t *server;     /* NULL on plain HTTP; outlives the server */
+    tls_ctx_t *client;     /* --forward over HTTPS; NULL otherwise */
+    uv_timer_t warn_timer; /* the --insecure-http warning, every minute */
+    uint64_t tls_logged_ms, tls_suppressed; /* TLS failures: the last line, lines skipped */
+};
+
 struct sidecar_api {
     http_server_t *srv;
     sidecar_node_t *node;
@@ -35,6 +46,7 @@ struct sidecar_api {
     uint64_t next_ctx;
     uv_timer_t timer; /* expires waits that took too long */
     struct sidecar_api_watch watch;
+    struct api_secure secure;
     void (*close_cb)(void *);
     void *close_ud;
 };
@@ -48,7 +60,12 @@ void api_json_i64(cJSON *obj, const char *key, int64_t v);
  * addr); an address without a name is shown whole as the name. */
 void api_member_fields(const char *addr, char *name, size_t nlen, const char **peer_addr);
 
-/* {"id","name","peer_addr","http"} of a member, or nulls for id 0. */
+#define API_URL_MAX 300 /* "https://" and an advertised host:port */
+
+/* scheme://http into buf (the member's advertised address as a URL); returns buf. */
+const char *api_member_url(const sidecar_api_t *api, const char *http, char *buf, size_t len);
+
+/* {"id","name","peer_addr","http","url"} of a member, or nulls for id 0. */
 cJSON *api_member_json(sidecar_api_t *api, uint64_t id);
 
 /* While this member's store is failing (a batch cannot be persisted: disk full, I/O error),
@@ -70,6 +87,15 @@ void api_reply_not_leader(sidecar_api_t *api, http_req_t *req);
 typedef void (*api_entry_cb)(http_req_t *req, const raft_entry_t *e, const store_result_t *res);
 int api_wait_entry(sidecar_api_t *api, http_req_t *req, uint64_t index, uint64_t term,
                    api_entry_cb done);
+
+/* HTTPS and --insecure-http (secure.c): before listen; errbuf names the file and the reason.
+ * The contexts are freed by api_secure_free() once the server has closed; the warning timer
+ * is closed with the API's other timers. */
+int api_secure_open(sidecar_api_t *api, uv_loop_t *loop, char *errbuf, size_t errlen);
+void api_secure_free(sidecar_api_t *api);
+/* "https" when the API serves HTTPS, else "http": the scheme of every member's address
+ * handed to clients (all members of a group use the same scheme). */
+const char *api_scheme(const sidecar_api_t *api);
 
 /* Long poll and event stream (watch.c); _close answers and ends them all. */
 void api_watch_open(sidecar_api_t *api, uv_loop_t *loop);

@@ -1,6 +1,9 @@
 /* forward.c — --forward: a follower relays a request that needs the leader to the
  * leader's advertised HTTP address and relays the answer back, so that clients need not
- * follow 421s. One hop only: a forwarded request is never forwarded again. */
+ * follow 421s. One hop only: a forwarded request is never forwarded again. When this member
+ * serves HTTPS the leader does too (all members of a group use one scheme): the relay then
+ * runs through a TLS session that verifies the leader's certificate (secure.c's client
+ * context) and presents this member's own certificate when the leader asks for one. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +14,8 @@
 #define FWD_RESPONSE_MAX ((size_t)(2u << 20)) /* body bytes of the leader's answer */
 #define FWD_READ_BYTES   16384                /* one read from the leader */
 #define FWD_HEADER       "X-Electd-Forwarded"
+#define FWD_ETLS         (-100) /* the TLS session with the leader failed */
+#define FWD_TLS_CHUNK    16384  /* plaintext encrypted at once, under TLS_SESSION_OUT_MAX */
 
 struct fwd {
     uv_tcp_t tcp;
@@ -19,7 +24,6 @@ struct fwd {
     bool resolving;
     struct addrinfo *addrs, *next; /* the leader's resolved addresses; next is tried next */
     uv_connect_t connect;
-    uv_write_t write;
     uv_timer_t timer;
     http_req_t *req; /* NULL once answered or gone */
     char *out;
@@ -28,6 +32,18 @@ struct fwd {
     char rbuf[FWD_READ_BYTES];
     int handles;
     bool done;
+    tls_ctx_t *tls_ctx; /* HTTPS: the client context (borrowed from the API); else NULL */
+    tls_session_t *tls; /* the session on the current connection */
+    bool request_sent;  /* over TLS: the request goes once the handshake completes */
+    char host[256];     /* the leader's host: the name its certificate must carry */
+    char plain[TLS_RECORD_MAX];
+};
+
+/* One write of a copy of data; freed by its callback. */
+struct fwd_write {
+    uv_write_t req;
+    struct fwd *f;
+    char data[];
 };
 
 /* Drops one of f's open handles or requests; frees f with the last. */
@@ -37,6 +53,7 @@ static void release(struct fwd *f)
         return;
     if (f->addrs != NULL)
         uv_freeaddrinfo(f->addrs);
+    tls_session_close(f->tls);
     free(f->out);
     http_response_close(&f->resp);
     free(f);
@@ -74,6 +91,96 @@ static void cancel_cb(http_req_t *req, void *data)
     f->req = NULL; /* the client left; let the leader's answer go nowhere */
 }
 
+static void write_cb(uv_write_t *w, int status)
+{
+    struct fwd_write *fw = (struct fwd_write *)w;
+    struct fwd *f = fw->f;
+    free(fw);
+    if (status != 0)
+        finish(f, 502, "bad_gateway", uv_strerror(status));
+}
+
+/* Queues a copy of len bytes on the connection. 0, or -1 (the caller finishes). */
+static int send_bytes(struct fwd *f, const char *data, size_t len)
+{
+    if (len == 0)
+        return 0;
+    struct fwd_write *fw = malloc(sizeof(*fw) + len);
+    if (fw == NULL)
+        return -1;
+    fw->f = f;
+    memcpy(fw->data, data, len);
+    uv_buf_t b = uv_buf_init(fw->data, (unsigned)len);
+    if (uv_write(&fw->req, (uv_stream_t *)&f->tcp, &b, 1, write_cb) != 0) {
+        free(fw);
+        return -1;
+    }
+    return 0;
+}
+
+/* Sends whatever ciphertext the session has waiting. */
+static int tls_flush(struct fwd *f)
+{
+    char buf[FWD_READ_BYTES];
+    size_t n;
+    while ((n = tls_session_out_read(f->tls, buf, sizeof(buf))) > 0)
+        if (send_bytes(f, buf, n) != 0)
+            return -1;
+    return 0;
+}
+
+/* Over TLS: the request, encrypted in pieces that fit the session's output. */
+static int tls_send_request(struct fwd *f)
+{
+    size_t len = strlen(f->out);
+    for (size_t off = 0; off < len;) {
+        size_t n = len - off < FWD_TLS_CHUNK ? len - off : FWD_TLS_CHUNK;
+        if (tls_session_write(f->tls, f->out + off, n) != 0 || tls_flush(f) != 0)
+            return FWD_ETLS;
+        off += n;
+    }
+    f->request_sent = true;
+    return 0;
+}
+
+/* Decrypts what the session holds into the response parser, sending the request once the
+ * handshake is done. As http_response_feed: 1 complete, 0 more needed, or an error. */
+static int tls_drain(struct fwd *f)
+{
+    for (;;) {
+        size_t n = 0;
+        int rc = tls_session_read(f->tls, f->plain, sizeof(f->plain), &n);
+        if (tls_flush(f) != 0)
+            return FWD_ETLS;
+        if (rc == TLS_ECLOSED)
+            return http_response_finish(&f->resp) == 0 ? 1 : HTTP_EPROTO;
+        if (rc < 0)
+            return FWD_ETLS;
+        if (!f->request_sent && tls_session_established(f->tls) && (rc = tls_send_request(f)) != 0)
+            return rc;
+        if (n == 0)
+            return 0;
+        if ((rc = http_response_feed(&f->resp, f->plain, n)) != 0)
+            return rc;
+    }
+}
+
+/* Ciphertext from the leader; returns as tls_drain. */
+static int tls_in(struct fwd *f, const char *data, size_t len)
+{
+    while (len > 0) {
+        size_t used = 0;
+        int rc = tls_session_feed(f->tls, data, len, &used);
+        if (rc < 0 && rc != TLS_EFULL)
+            return FWD_ETLS;
+        data += used;
+        len -= used;
+        if ((rc = tls_drain(f)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
 /* Relays the leader's complete answer: its status, Content-Type and body. */
 static void relay(struct fwd *f)
 {
@@ -103,7 +210,9 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     if (f->done || n == 0)
         return;
     int rc;
-    if (n > 0)
+    if (n > 0 && f->tls != NULL)
+        rc = tls_in(f, buf->base, (size_t)n);
+    else if (n > 0)
         rc = http_response_feed(&f->resp, buf->base, (size_t)n);
     else if (n == UV_EOF)
         rc = http_response_finish(&f->resp) == 0 ? 1 : HTTP_EPROTO; /* a body cut short */
@@ -113,19 +222,19 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     }
     if (rc == 0 && f->head_only && f->resp.headers_done)
         rc = 1; /* its Content-Length describes a body that is not sent */
-    if (rc == 1)
+    if (rc == 1) {
         relay(f);
-    else if (rc == HTTP_ETOOBIG)
+    } else if (rc == FWD_ETLS) {
+        char msg[TLS_ERROR_TEXT_MAX + 64];
+        snprintf(msg, sizeof(msg), "TLS with the leader failed: %s", tls_session_error(f->tls));
+        SIDECAR_LOG(SIDECAR_LOG_WARN, "--forward: TLS with the leader failed",
+                    SIDECAR_LOG_STR("leader", f->host),
+                    SIDECAR_LOG_STR("reason", tls_session_error(f->tls)));
+        finish(f, 502, "bad_gateway", msg);
+    } else if (rc == HTTP_ETOOBIG)
         finish(f, 502, "bad_gateway", "the leader's answer is too large");
     else if (rc < 0)
         finish(f, 502, "bad_gateway", "the leader's answer could not be read");
-}
-
-static void write_cb(uv_write_t *w, int status)
-{
-    struct fwd *f = w->data;
-    if (status != 0)
-        finish(f, 502, "bad_gateway", uv_strerror(status));
 }
 
 static void connect_cb(uv_connect_t *c, int status);
@@ -165,10 +274,15 @@ static void connect_cb(uv_connect_t *c, int status)
         uv_close((uv_handle_t *)&f->tcp, retry_closed_cb);
         return;
     }
-    uv_buf_t b = uv_buf_init(f->out, (unsigned)strlen(f->out));
-    f->write.data = f;
-    if (uv_write(&f->write, (uv_stream_t *)&f->tcp, &b, 1, write_cb) != 0 ||
-        uv_read_start((uv_stream_t *)&f->tcp, alloc_cb, read_cb) != 0)
+    int rv;
+    if (f->tls_ctx != NULL) {
+        tls_session_close(f->tls); /* from an address tried before */
+        f->tls = NULL;
+        rv = tls_session_open(f->tls_ctx, f->host, &f->tls) != 0 || tls_flush(f) != 0;
+    } else {
+        rv = send_bytes(f, f->out, strlen(f->out));
+    }
+    if (rv != 0 || uv_read_start((uv_stream_t *)&f->tcp, alloc_cb, read_cb) != 0)
         finish(f, 502, "bad_gateway", "cannot talk to the leader");
 }
 
@@ -223,14 +337,17 @@ bool api_forward(sidecar_api_t *api, http_req_t *req, const char *leader_http)
         return false;
     /* The advertised address is host:port ([v6]:port); a name is resolved now, and every
      * address it has is tried in order. */
-    char host[256], port[8];
+    char port[8];
     uint16_t port_num;
-    if (sidecar_config_hostport_parse(leader_http, host, sizeof(host), &port_num) != 0)
-        return false;
-    snprintf(port, sizeof(port), "%u", port_num);
     struct fwd *f = calloc(1, sizeof(*f));
     if (f == NULL)
         return false;
+    if (sidecar_config_hostport_parse(leader_http, f->host, sizeof(f->host), &port_num) != 0) {
+        free(f);
+        return false;
+    }
+    snprintf(port, sizeof(port), "%u", port_num);
+    f->tls_ctx = api->secure.client;
     f->out = build(req, leader_http);
     if (f->out == NULL) {
         free(f);
@@ -246,7 +363,7 @@ bool api_forward(sidecar_api_t *api, http_req_t *req, const char *leader_http)
     http_req_on_cancel(req, cancel_cb, f);
     uv_timer_start(&f->timer, timeout_cb, FWD_TIMEOUT_MS, 0);
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-    if (uv_getaddrinfo(loop, &f->gai, resolved_cb, host, port, &hints) != 0) {
+    if (uv_getaddrinfo(loop, &f->gai, resolved_cb, f->host, port, &hints) != 0) {
         finish(f, 502, "bad_gateway", "cannot resolve the leader's HTTP address");
         return true;
     }

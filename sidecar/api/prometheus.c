@@ -196,6 +196,9 @@ static void http_metrics(buf_t *b, sidecar_api_t *api)
     gauge(b, "electd_http_connections_open", "open HTTP connections", (double)hc.connections_open);
     counter(b, "electd_http_connections_rejected_total",
             "HTTP connections refused at the connection limit", hc.connections_rejected);
+    counter(b, "electd_http_tls_failures_total",
+            "HTTPS connections closed by a TLS error (refused handshake, plaintext, bad record)",
+            hc.tls_failures);
     counter(b, "electd_log_dropped_lines_total", "log lines that could not be written",
             sidecar_log_dropped());
 }

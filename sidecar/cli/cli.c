@@ -23,7 +23,9 @@ int sidecar_client_main(int argc, char **argv)
         return code;
     /* cli_args_parse returns true only for a command that runs. */
     ELECTD_CHECK(c.cmd > CLI_CMD_HELP && c.cmd < CLI_CMD_COUNT && SUBCOMMANDS[c.cmd] != NULL);
-    return SUBCOMMANDS[c.cmd](&c);
+    code = SUBCOMMANDS[c.cmd](&c);
+    cli_tls_close();
+    return code;
 }
 
 bool sidecar_client_is_subcommand(const char *arg)

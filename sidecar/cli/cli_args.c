@@ -1,6 +1,7 @@
 /* cli_args.c — the CLI's command line: the subcommand words ("kv put", "members add"), the
  * options and where each applies, their values (durations, numbers and the address through
- * common's parsers), ELECTD_HTTP and the token variables, usage lines and --help. */
+ * common's parsers), ELECTD_HTTP(_URL), the token and certificate variables, usage lines and
+ * --help. */
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -39,7 +40,22 @@ static const usage_t *usage_of(cli_cmd_t cmd)
     return NULL;
 }
 
-enum { O_HTTP, O_TOKEN, O_JSON, O_TIMEOUT, O_STALE, O_RAW, O_FENCE, O_IF_MATCH, O_TO, O_WAIT };
+enum {
+    O_HTTP,
+    O_TOKEN,
+    O_CACERT,
+    O_CERT,
+    O_KEY,
+    O_INSECURE,
+    O_JSON,
+    O_TIMEOUT,
+    O_STALE,
+    O_RAW,
+    O_FENCE,
+    O_IF_MATCH,
+    O_TO,
+    O_WAIT
+};
 
 typedef struct option {
     const char *name;
@@ -51,10 +67,19 @@ typedef struct option {
 
 #define BIT(c) (1u << (c))
 static const option_t OPTIONS[] = {
-    [O_HTTP] = {"http", 1, 0, "--http HOST:PORT",
-                "the electd to ask (env ELECTD_HTTP, default " CLI_DEFAULT_HTTP "; [IPv6]:PORT)"},
+    [O_HTTP] = {"http", 1, 0, "--http ADDR",
+                "HOST:PORT, [IPv6]:PORT or https://HOST:PORT (env ELECTD_HTTP_URL, else "
+                "ELECTD_HTTP; default " CLI_DEFAULT_HTTP ")"},
     [O_TOKEN] = {"token", 1, 0, "--token TOKEN",
                  "bearer token (env ELECTD_HTTP_TOKEN, else ELECTD_WORKLOAD_TOKEN)"},
+    [O_CACERT] = {"cacert", 1, 0, "--cacert FILE",
+                  "HTTPS: CA bundle (PEM) the server must chain to (env ELECTD_CACERT; "
+                  "default: the system's)"},
+    [O_CERT] = {"cert", 1, 0, "--cert FILE",
+                "HTTPS: client certificate (PEM) to present, with --key (env ELECTD_CERT)"},
+    [O_KEY] = {"key", 1, 0, "--key FILE", "HTTPS: the private key of --cert (env ELECTD_KEY)"},
+    [O_INSECURE] = {"insecure", 0, 0, "--insecure, -k",
+                    "HTTPS: do not verify the server's certificate (tests only)"},
     [O_JSON] = {"json", 0, 0, "--json", "print the server's JSON as is"},
     [O_TIMEOUT] = {"timeout", 1, 0, "--timeout DURATION",
                    "give up after this long (default 10s; 500ms, 2s, 1m, 1h; at most 24h)"},
@@ -179,6 +204,10 @@ static void scan_argv(scan_t *s, int argc, char **argv)
             dashdash = true;
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             s->help = true;
+        } else if (strcmp(a, "-k") == 0 && s->nopts < MAX_OPTS) {
+            s->opts[s->nopts].opt = O_INSECURE;
+            s->opts[s->nopts].value = NULL;
+            s->opts[s->nopts++].text = a;
         } else if (!scan_option(s, argc, argv, &i)) {
             s->bad = a;
         }
@@ -256,6 +285,18 @@ static int apply_option(cli_ctx_t *c, const usage_t *u, int opt, const char *v, 
     case O_TOKEN:
         c->token = *v ? v : NULL;
         return 0;
+    case O_CACERT:
+        c->cacert = *v ? v : NULL;
+        return 0;
+    case O_CERT:
+        c->cert = *v ? v : NULL;
+        return 0;
+    case O_KEY:
+        c->key = *v ? v : NULL;
+        return 0;
+    case O_INSECURE:
+        c->insecure = true;
+        return 0;
     case O_JSON:
         c->json = true;
         return 0;
@@ -292,8 +333,17 @@ static int apply_option(cli_ctx_t *c, const usage_t *u, int opt, const char *v, 
     return SIDECAR_CLIENT_ERROR;
 }
 
-/* The defaults, then the environment: ELECTD_HTTP, ELECTD_HTTP_TOKEN (else the workload's
- * ELECTD_WORKLOAD_TOKEN, inside a workload or a hook). */
+/* A non-empty environment variable, or NULL. */
+static const char *env_value(const char *name)
+{
+    const char *v = getenv(name);
+    return v != NULL && *v != '\0' ? v : NULL;
+}
+
+/* The defaults, then the environment: ELECTD_HTTP_URL (which electd gives its workload with
+ * the scheme), else ELECTD_HTTP; ELECTD_HTTP_TOKEN (else the workload's
+ * ELECTD_WORKLOAD_TOKEN, inside a workload or a hook); ELECTD_CACERT, ELECTD_CERT,
+ * ELECTD_KEY. */
 static const char *ctx_defaults(cli_ctx_t *c)
 {
     memset(c, 0, sizeof(*c));
@@ -305,8 +355,13 @@ static const char *ctx_defaults(cli_ctx_t *c)
         c->token = getenv("ELECTD_WORKLOAD_TOKEN");
     if (c->token != NULL && *c->token == '\0')
         c->token = NULL;
-    const char *http = getenv("ELECTD_HTTP");
-    return http != NULL && *http != '\0' ? http : CLI_DEFAULT_HTTP;
+    c->cacert = env_value("ELECTD_CACERT");
+    c->cert = env_value("ELECTD_CERT");
+    c->key = env_value("ELECTD_KEY");
+    const char *http = env_value("ELECTD_HTTP_URL");
+    if (http == NULL)
+        http = env_value("ELECTD_HTTP");
+    return http != NULL ? http : CLI_DEFAULT_HTTP;
 }
 
 /* The positional arguments, the options, the token and the address, for command u. */
@@ -332,6 +387,8 @@ static int take_arguments(cli_ctx_t *c, const usage_t *u, const scan_t *s, int u
     for (const char *p = c->token; p != NULL && *p; p++)
         if (!isgraph((unsigned char)*p))
             return usage_error(c, u, "the token has spaces or control characters");
+    if ((c->cert == NULL) != (c->key == NULL))
+        return usage_error(c, u, "--cert and --key go together (or ELECTD_CERT and ELECTD_KEY)");
     if (cli_addr_parse(http, &c->addr, why, sizeof(why)) != 0)
         return usage_error(c, u, "invalid HTTP address '%s': %s", http, why);
     return 0;

@@ -4,6 +4,7 @@
  *   cli.c          the entry points of cli.h: parse, then run the subcommand
  *   cli_args.c     subcommands and options: the usage table, --help, argv into a context
  *   cli_socket.c   the clock and deadlines, host:port addresses, connecting to each address
+ *   cli_tls.c      a connection: plain, or HTTPS through a tls.h session over the socket
  *   cli_request.c  one request over a fresh connection, its reply read with http.h's
  *                  response parser, one redirect to the leader, request targets
  *   cli_output.c   what the user sees: errors, JSON as is, tables, escaped text
@@ -21,6 +22,7 @@
 #include "cli.h"
 #include "common.h"
 #include "http.h"
+#include "tls.h"
 
 /* ---- limits and defaults --------------------------------------------------------------------- */
 
@@ -49,7 +51,9 @@
     X(CLI_EIO, -6, "I/O error")                                                                    \
     X(CLI_ETOOBIG, -7, "reply too large")                                                          \
     X(CLI_EPROTO, -8, "malformed HTTP reply")                                                      \
-    X(CLI_ENOMEM, -9, "out of memory")
+    X(CLI_ENOMEM, -9, "out of memory")                                                             \
+    X(CLI_ETLS, -10, "TLS failed")                                                                 \
+    X(CLI_ETLSFILE, -11, "cannot load --cacert, --cert or --key")
 
 enum {
 #define CLI_ERRNO_ENUM(name, code, text) name = code,
@@ -80,7 +84,8 @@ typedef enum cli_cmd {
 typedef struct cli_addr {
     char host[CLI_HOST_MAX_BYTES]; /* without the brackets of an IPv6 literal */
     char port[8];
-    bool v6; /* host holds a ':' and needs brackets in Host headers */
+    bool v6;  /* host holds a ':' and needs brackets in Host headers */
+    bool tls; /* https:// */
 } cli_addr_t;
 
 typedef struct cli_ctx {
@@ -89,6 +94,8 @@ typedef struct cli_ctx {
     char prog_buf[64];
     cli_addr_t addr;
     const char *token;
+    const char *cacert, *cert, *key; /* HTTPS: PEM files, like curl's options; NULL unset */
+    bool insecure;                   /* HTTPS without verifying the server (curl -k) */
     bool json, stale, raw, wait;
     uint32_t timeout_ms, wait_ms;
     const char *to, *fence, *if_match;
@@ -112,6 +119,7 @@ typedef struct cli_response {
     size_t body_len;
     cli_addr_t from; /* who answered (after a redirect: the leader) */
     http_response_t parser;
+    char err[TLS_ERROR_TEXT_MAX + 128]; /* why TLS failed (CLI_ETLS, CLI_ETLSFILE) */
 } cli_response_t;
 
 /* ---- cli_args.c ------------------------------------------------------------------------------ */
@@ -126,7 +134,8 @@ uint64_t cli_now_ms(void);
 int cli_remaining_ms(uint64_t deadline_ms); /* 0 once passed */
 void cli_sleep_ms(uint64_t ms);
 
-/* "host:port" or "[IPv6]:port" (sidecar_parse_hostport); why gets a phrase on error. */
+/* "host:port" or "[IPv6]:port" (sidecar_parse_hostport), optionally after "http://" or
+ * "https://" (a->tls) and before one "/"; why gets a phrase on error. */
 int cli_addr_parse(const char *text, cli_addr_t *a, char *why, size_t why_size);
 void cli_addr_format(const cli_addr_t *a, char *buf, size_t size);
 
@@ -136,6 +145,27 @@ int cli_connect(const cli_addr_t *a, uint64_t deadline_ms, int *fd_out);
 int cli_send_all(int fd, const char *p, size_t n, uint64_t deadline_ms);
 /* Waits until fd is readable: 0, CLI_ETIMEOUT or CLI_EIO. */
 int cli_wait_readable(int fd, uint64_t deadline_ms);
+
+/* ---- cli_tls.c ------------------------------------------------------------------------------- */
+
+/* One connection; err (err_size bytes) receives why TLS failed. */
+typedef struct cli_conn {
+    int fd;
+    tls_session_t *tls; /* NULL: plain HTTP */
+    char *err;
+    size_t err_size;
+} cli_conn_t;
+
+/* Connects to a and, for https://, completes the TLS handshake (the server's certificate
+ * checked against --cacert, or the system's trust store, and the host's name). Errors: as
+ * cli_connect, CLI_ETLS, CLI_ETLSFILE; cli_conn_close() in every case. */
+int cli_conn_open(const cli_ctx_t *c, const cli_addr_t *a, uint64_t deadline_ms, cli_conn_t *conn);
+int cli_conn_send(cli_conn_t *conn, const char *p, size_t n, uint64_t deadline_ms);
+/* Up to cap bytes of the reply into buf; *n == 0 once the server has closed. */
+int cli_conn_recv(cli_conn_t *conn, char *buf, size_t cap, size_t *n, uint64_t deadline_ms);
+void cli_conn_close(cli_conn_t *conn);
+/* Frees the client context (at exit). */
+void cli_tls_close(void);
 
 /* ---- cli_request.c --------------------------------------------------------------------------- */
 

@@ -3,10 +3,7 @@
  * bounded), and one redirect to the leader the reply names (421 not_leader, 503 store_failed);
  * plus the percent-encoded targets. */
 #include <ctype.h>
-#include <errno.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "cli_int.h"
 
@@ -61,32 +58,25 @@ static int parser_error(int rc)
     return rc == HTTP_ENOMEM ? CLI_ENOMEM : CLI_EPROTO;
 }
 
-/* Feeds what fd delivers to the response parser until the reply is complete or the peer
- * closes (a body delimited by the close), within deadline_ms. */
-static int read_reply(int fd, uint64_t deadline_ms, http_response_t *parser)
+/* Feeds what the connection delivers to the response parser until the reply is complete or
+ * the peer closes (a body delimited by the close), within deadline_ms. */
+static int read_reply(cli_conn_t *conn, uint64_t deadline_ms, http_response_t *parser)
 {
     char buf[RECV_CHUNK_BYTES];
     for (;;) {
-        ssize_t r = recv(fd, buf, sizeof(buf), 0);
-        if (r > 0) {
-            int rc = http_response_feed(parser, buf, (size_t)r);
-            if (rc < 0)
-                return parser_error(rc);
-            if (rc == 1)
-                return 0;
-            continue;
-        }
-        if (r == 0) {
+        size_t n = 0;
+        int rv = cli_conn_recv(conn, buf, sizeof(buf), &n, deadline_ms);
+        if (rv != 0)
+            return rv;
+        if (n == 0) {
             int rc = http_response_finish(parser);
             return rc == 0 ? 0 : parser_error(rc);
         }
-        if (errno == EINTR)
-            continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
-            return CLI_EIO;
-        int rv = cli_wait_readable(fd, deadline_ms);
-        if (rv != 0)
-            return rv;
+        int rc = http_response_feed(parser, buf, n);
+        if (rc < 0)
+            return parser_error(rc);
+        if (rc == 1)
+            return 0;
     }
 }
 
@@ -96,21 +86,20 @@ static int request_once(const cli_ctx_t *c, const cli_addr_t *a, const cli_reque
 {
     char head[REQ_HEAD_MAX_BYTES];
     size_t head_len;
-    int fd = -1;
     memset(rs, 0, sizeof(*rs));
     rs->from = *a;
+    cli_conn_t conn = {.fd = -1, .err = rs->err, .err_size = sizeof(rs->err)};
     http_response_open(&rs->parser, CLI_HEAD_MAX_BYTES, CLI_BODY_MAX_BYTES);
     int rv = format_head(c, a, rq, head, sizeof(head), &head_len);
     if (rv == 0)
-        rv = cli_connect(a, deadline_ms, &fd);
+        rv = cli_conn_open(c, a, deadline_ms, &conn);
     if (rv == 0)
-        rv = cli_send_all(fd, head, head_len, deadline_ms);
+        rv = cli_conn_send(&conn, head, head_len, deadline_ms);
     if (rv == 0 && rq->body_len > 0)
-        rv = cli_send_all(fd, rq->body, rq->body_len, deadline_ms);
+        rv = cli_conn_send(&conn, rq->body, rq->body_len, deadline_ms);
     if (rv == 0)
-        rv = read_reply(fd, deadline_ms, &rs->parser);
-    if (fd >= 0)
-        close(fd);
+        rv = read_reply(&conn, deadline_ms, &rs->parser);
+    cli_conn_close(&conn);
     if (rv != 0) {
         cli_response_clear(rs);
         return rv;
@@ -120,10 +109,11 @@ static int request_once(const cli_ctx_t *c, const cli_addr_t *a, const cli_reque
     return 0;
 }
 
-/* The leader's HTTP address (error.leader.http) from a reply that sends us there: 421
- * not_leader, or 503 store_failed from a member that cannot use its store but knows who leads
- * (it refuses at once, before doing anything, so asking the leader cannot apply a write
- * twice; a write that failed while waiting gets no error.leader). */
+/* The leader's HTTP address (error.leader.url, or error.leader.http with the scheme we used)
+ * from a reply that sends us there: 421 not_leader, or 503 store_failed from a member that
+ * cannot use its store but knows who leads (it refuses at once, before doing anything, so
+ * asking the leader cannot apply a write twice; a write that failed while waiting gets no
+ * error.leader). */
 static bool redirect_addr(const cli_response_t *rs, cli_addr_t *a)
 {
     if (rs->status != 421 && rs->status != 503)
@@ -131,11 +121,24 @@ static bool redirect_addr(const cli_response_t *rs, cli_addr_t *a)
     cJSON *o = cJSON_ParseWithLength(rs->body, rs->body_len);
     const cJSON *err = cJSON_GetObjectItemCaseSensitive(o, "error");
     const char *code = cli_jstr(err, "code");
-    const char *http = cli_jstr(cJSON_GetObjectItemCaseSensitive(err, "leader"), "http");
+    const cJSON *leader = cJSON_GetObjectItemCaseSensitive(err, "leader");
+    const char *url = cli_jstr(leader, "url"), *http = cli_jstr(leader, "http");
     bool ok = (rs->status == 421 || (code != NULL && strcmp(code, "store_failed") == 0)) &&
-              http != NULL && cli_addr_parse(http, a, NULL, 0) == 0;
+              (url != NULL || http != NULL) && cli_addr_parse(url ? url : http, a, NULL, 0) == 0;
+    if (ok && url == NULL)
+        a->tls = rs->from.tls; /* an older member: same scheme as the one that answered */
     cJSON_Delete(o);
     return ok;
+}
+
+/* What to do about the commonest TLS failures, or "". */
+static const char *tls_hint(const cli_ctx_t *c, const char *err)
+{
+    if (strstr(err, "certificate required") != NULL && c->cert == NULL)
+        return " (the server wants a client certificate: --cert and --key)";
+    if (strstr(err, "unable to get local issuer") != NULL && c->cacert == NULL)
+        return " (name the server's CA with --cacert)";
+    return "";
 }
 
 int cli_call_at(const cli_ctx_t *c, const cli_addr_t *a, const cli_request_t *rq,
@@ -151,10 +154,15 @@ int cli_call_at(const cli_ctx_t *c, const cli_addr_t *a, const cli_request_t *rq
     if (rv != 0) {
         char where[CLI_HOST_MAX_BYTES + 16];
         cli_addr_format(a, where, sizeof(where));
+        const char *scheme = a->tls ? "https://" : "";
         if (rv == CLI_ETIMEOUT)
-            cli_fail(c, "%s %s: timed out waiting for %s", rq->method, rq->target, where);
+            cli_fail(c, "%s %s: timed out waiting for %s%s", rq->method, rq->target, scheme, where);
+        else if (rv == CLI_ETLS)
+            cli_fail(c, "%s%s: TLS failed: %s%s", scheme, where, rs->err, tls_hint(c, rs->err));
+        else if (rv == CLI_ETLSFILE)
+            cli_fail(c, "cannot load --cacert, --cert or --key: %s", rs->err);
         else
-            cli_fail(c, "%s: %s", where, cli_strerror(rv));
+            cli_fail(c, "%s%s: %s", scheme, where, cli_strerror(rv));
     }
     return rv;
 }

@@ -6,6 +6,7 @@
 #include <netdb.h>
 #include <poll.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,8 +39,26 @@ int cli_remaining_ms(uint64_t deadline_ms)
 int cli_addr_parse(const char *text, cli_addr_t *a, char *why, size_t why_size)
 {
     uint16_t port;
+    char hostport[CLI_HOST_MAX_BYTES + 16];
     memset(a, 0, sizeof(*a));
-    if (sidecar_parse_hostport(text, false, a->host, sizeof(a->host), &port, why, why_size) != 0)
+    if (strncasecmp(text, "https://", 8) == 0) {
+        a->tls = true;
+        text += 8;
+    } else if (strncasecmp(text, "http://", 7) == 0) {
+        text += 7;
+    }
+    size_t n = strlen(text);
+    if (n > 0 && text[n - 1] == '/')
+        n--; /* "https://host:port/" as a browser writes it; no other path */
+    if (n >= sizeof(hostport)) {
+        if (why != NULL)
+            snprintf(why, why_size, "too long");
+        return CLI_EADDR;
+    }
+    memcpy(hostport, text, n);
+    hostport[n] = '\0';
+    if (sidecar_parse_hostport(hostport, false, a->host, sizeof(a->host), &port, why, why_size) !=
+        0)
         return CLI_EADDR;
     snprintf(a->port, sizeof(a->port), "%u", (unsigned)port);
     a->v6 = strchr(a->host, ':') != NULL;

@@ -168,11 +168,52 @@ static int check_modes(parser_t *p)
     return 0;
 }
 
+bool sidecar_config_host_loopback(const char *host)
+{
+    struct in_addr v4;
+    struct in6_addr v6;
+    if (host == NULL)
+        return false;
+    if (inet_pton(AF_INET, host, &v4) == 1)
+        return (ntohl(v4.s_addr) >> 24) == 127;
+    return inet_pton(AF_INET6, host, &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
+}
+
+/* HTTPS files that go together, and secure by default: an API that other hosts can reach
+ * must not let anyone write (KV, transfer, membership) unless the operator says so. */
+static int check_http_security(parser_t *p)
+{
+    const sidecar_config_t *cfg = p->cfg;
+    if ((cfg->http_cert_file == NULL) != (cfg->http_key_file == NULL)) {
+        return config_fail(p, SIDECAR_CONFIG_EINVAL,
+                           "--http-cert-file and --http-key-file go together: set both to serve "
+                           "HTTPS, or neither");
+    }
+    if (cfg->http_trusted_ca_file != NULL && cfg->http_cert_file == NULL) {
+        return config_fail(p, SIDECAR_CONFIG_EINVAL,
+                           "--http-trusted-ca-file needs --http-cert-file and --http-key-file: "
+                           "client certificates are asked for over HTTPS only");
+    }
+    if (sidecar_config_host_loopback(cfg->listen_http.host) || cfg->http_token != NULL ||
+        cfg->http_trusted_ca_file != NULL || cfg->insecure_http) {
+        return 0;
+    }
+    char addr[300];
+    sidecar_config_addr_format(&cfg->listen_http, addr, sizeof(addr));
+    return config_fail(p, SIDECAR_CONFIG_EINVAL,
+                       "--listen-http %s can be reached from other hosts and nothing would "
+                       "authenticate its mutating endpoints (KV writes, transfer, membership): set "
+                       "--http-token, or --http-trusted-ca-file (HTTPS with client certificates), "
+                       "or accept the risk with --insecure-http",
+                       addr);
+}
+
 int config_check_consistency(parser_t *p)
 {
     int rc;
     if ((rc = check_self(p)) != 0 || (rc = check_listeners(p)) != 0 ||
-        (rc = check_timing(p)) != 0 || (rc = check_modes(p)) != 0) {
+        (rc = check_timing(p)) != 0 || (rc = check_modes(p)) != 0 ||
+        (rc = check_http_security(p)) != 0) {
         return rc;
     }
     return 0;

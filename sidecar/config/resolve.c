@@ -123,6 +123,9 @@ void sidecar_config_free(sidecar_config_t *cfg)
     config_argv_free(&cfg->on_change);
     free(cfg->http_token);
     sidecar_config_elections_free(&cfg->elections);
+    free(cfg->http_cert_file);
+    free(cfg->http_key_file);
+    free(cfg->http_trusted_ca_file);
     memset(cfg, 0, sizeof(*cfg));
 }
 

@@ -8,7 +8,7 @@
 #include "shim.h"
 #include "workload_int.h"
 
-#define ENV_EXTRA 14 /* ELECTD_* variables the environment adds (10 today), with room */
+#define ENV_EXTRA 16 /* ELECTD_* variables the environment adds (12 at most today), with room */
 
 extern char **environ;
 
@@ -69,6 +69,10 @@ static void add_electd_vars(sidecar_workload_t *w, const char *role, char **env,
         snprintf(buf, sizeof(buf), "%s=%s", names[i], vals[i]);
         env[(*k)++] = strdup(buf);
     }
+    /* ELECTD_HTTP stays host:port; the URL says whether the API is HTTPS. */
+    snprintf(buf, sizeof(buf), "ELECTD_HTTP_URL=%s://%s",
+             w->cfg->http_cert_file != NULL ? "https" : "http", http);
+    env[(*k)++] = strdup(buf);
     snprintf(buf, sizeof(buf), "ELECTD_TERM=%" PRIu64, w->st.term);
     env[(*k)++] = strdup(buf);
     snprintf(buf, sizeof(buf), "ELECTD_FENCING_TOKEN=%" PRIu64, w->st.epoch);
@@ -91,8 +95,11 @@ char **workload_child_env(sidecar_workload_t *w, const char *role)
     if (env == NULL)
         return NULL;
     size_t k = 0;
+    /* electd's own ELECTD_* settings stay with electd; the CA the CLI verifies the API
+     * against (ELECTD_CACERT, public) is the one such variable passed on. */
     for (size_t i = 0; i < n; i++)
-        if (strncmp(environ[i], "ELECTD_", 7) != 0)
+        if (strncmp(environ[i], "ELECTD_", 7) != 0 ||
+            strncmp(environ[i], "ELECTD_CACERT=", 14) == 0)
             env[k++] = strdup(environ[i]);
     add_electd_vars(w, role, env, &k);
     env[k] = NULL;

@@ -206,11 +206,62 @@ Test(config, wildcard_listen_http_needs_advertise_http)
 {
     refused((run_t){.argv = ARGV(BASE, "--listen-http", "0.0.0.0:7480")},
             "--listen-http 0.0.0.0 is a wildcard address: set --advertise-http");
-    ok((run_t){
-        .argv = ARGV(BASE, "--listen-http", "0.0.0.0:7480", "--advertise-http", "10.1.2.3:7480")});
+    ok((run_t){.argv = ARGV(BASE, "--listen-http", "0.0.0.0:7480", "--advertise-http",
+                            "10.1.2.3:7480", "--http-token", "t0ken")});
     cr_assert_str_eq(cfg.advertise_http.host, "10.1.2.3");
     ok((run_t){.argv = ARGV(BASE, "--listen-http", "127.0.0.1:0")});
     cr_assert_eq(cfg.listen_http.port, 0, "port 0 lets the OS pick");
+}
+
+Test(config, https_files_go_together)
+{
+    ok((run_t){.argv = ARGV(BASE, "--http-cert-file", "/c.crt", "--http-key-file", "/c.key")});
+    cr_assert_str_eq(cfg.http_cert_file, "/c.crt");
+    cr_assert_str_eq(cfg.http_key_file, "/c.key");
+    cr_assert_null(cfg.http_trusted_ca_file);
+    refused((run_t){.argv = ARGV(BASE, "--http-cert-file", "/c.crt")},
+            "--http-cert-file and --http-key-file go together");
+    refused((run_t){.argv = ARGV(BASE), .env = ENV("ELECTD_HTTP_KEY_FILE=/c.key")},
+            "--http-cert-file and --http-key-file go together");
+    refused((run_t){.argv = ARGV(BASE, "--http-trusted-ca-file", "/ca.crt")},
+            "--http-trusted-ca-file needs --http-cert-file and --http-key-file");
+    ok((run_t){.argv = ARGV(BASE),
+               .file = "{\"http-cert-file\": \"/c.crt\", \"http-key-file\": \"/c.key\", "
+                       "\"http-trusted-ca-file\": \"/ca.crt\"}"});
+    cr_assert_str_eq(cfg.http_trusted_ca_file, "/ca.crt");
+    refused((run_t){.argv = ARGV(BASE, "--http-cert-file", "")}, "--http-cert-file");
+}
+
+/* Secure by default: an API other hosts can reach needs a token or client certificates. */
+Test(config, non_loopback_http_needs_a_token_or_client_certificates)
+{
+    const char *open_msg = "can be reached from other hosts and nothing would authenticate";
+    refused((run_t){.argv = ARGV(BASE, "--listen-http", "0.0.0.0:7480", "--advertise-http",
+                                 "10.1.2.3:7480")},
+            open_msg);
+    refused((run_t){.argv = ARGV(BASE, "--listen-http", "[::]:7480", "--advertise-http",
+                                 "10.1.2.3:7480")},
+            open_msg);
+    refused((run_t){.argv = ARGV(BASE, "--listen-http", "10.1.2.3:7480")}, "--insecure-http");
+    refused((run_t){.argv = ARGV(BASE, "--listen-http", "localhost:7480")}, open_msg);
+    /* HTTPS alone authenticates no client */
+    refused((run_t){.argv = ARGV(BASE, "--listen-http", "10.1.2.3:7480", "--http-cert-file",
+                                 "/c.crt", "--http-key-file", "/c.key")},
+            open_msg);
+    ok((run_t){.argv = ARGV(BASE, "--listen-http", "10.1.2.3:7480", "--http-token", "t0ken")});
+    ok((run_t){.argv = ARGV(BASE, "--listen-http", "10.1.2.3:7480", "--http-cert-file", "/c.crt",
+                            "--http-key-file", "/c.key", "--http-trusted-ca-file", "/ca.crt")});
+    ok((run_t){.argv = ARGV(BASE, "--listen-http", "10.1.2.3:7480", "--insecure-http")});
+    cr_assert(cfg.insecure_http);
+    ok((run_t){.argv = ARGV(BASE, "--listen-http", "10.1.2.3:7480"),
+               .env = ENV("ELECTD_INSECURE_HTTP=true")});
+    ok((run_t){.argv = ARGV(BASE, "--listen-http", "127.0.0.2:7480")});
+    cr_assert(!cfg.insecure_http);
+    ok((run_t){.argv = ARGV(BASE, "--listen-http", "[::1]:7480")});
+    cr_assert(sidecar_config_host_loopback("127.255.0.1"));
+    cr_assert(!sidecar_config_host_loopback("128.0.0.1"));
+    cr_assert(!sidecar_config_host_loopback("::"));
+    cr_assert(!sidecar_config_host_loopback("::ffff:127.0.0.1"), "mapped: not ::1");
 }
 
 /* ---- precedence --------------------------------------------------------------------- */

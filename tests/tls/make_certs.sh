@@ -12,32 +12,11 @@
 #   garbage.pem            not PEM at all
 set -eu
 dir=$1
+here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$dir"
 cd "$dir"
 
-newkey() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1.key" 2>/dev/null; }
-
-ca() {
-    newkey "$1"
-    openssl req -x509 -new -key "$1.key" -out "$1.crt" -days 2 -subj "/CN=$2" \
-        -addext "basicConstraints=critical,CA:TRUE" \
-        -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
-}
-
-# leaf NAME CN EKU SAN CA
-leaf() {
-    newkey "$1"
-    openssl req -new -key "$1.key" -out "$1.csr" -subj "/CN=$2" 2>/dev/null
-    {
-        echo "basicConstraints=critical,CA:FALSE"
-        echo "keyUsage=critical,digitalSignature"
-        echo "extendedKeyUsage=$3"
-        [ -n "$4" ] && echo "subjectAltName=$4"
-    } >"$1.ext"
-    openssl x509 -req -in "$1.csr" -CA "$5.crt" -CAkey "$5.key" -CAcreateserial \
-        -days 2 -out "$1.crt" -extfile "$1.ext" 2>/dev/null
-    rm -f "$1.csr" "$1.ext"
-}
+. "$here/pki.sh"
 
 ca ca "electd test CA"
 ca other-ca "another CA"

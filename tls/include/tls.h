@@ -23,6 +23,12 @@
  *
  * Memory: OpenSSL's TLS machinery (and its error strings) are initialised by the first
  * tls_ctx_open(), never before; a process that creates no context pays nothing for them.
+ * electd goes further: it links the loader (library `tls`), which implements these functions
+ * by forwarding to the engine built as a private module, electd-tls.so (libssl and libcrypto
+ * inside), dlopen()ed by the first tls_ctx_open(). The module is looked for at
+ * $ELECTD_TLS_MODULE when set, else next to the executable, else in the install directory
+ * (<libdir>/electd); when none loads, tls_ctx_open() fails with TLS_EMODULE and says which
+ * path and why. The tests of the engine link it directly (library `tls_engine`).
  *
  * Threading: a context or session is used by one thread at a time.
  * Errors: functions return 0 (or a count) or a negative TLS_E* code (tls_strerror()). */
@@ -42,7 +48,8 @@
     X(TLS_EPLAINTEXT, -6, "plaintext received where TLS was expected")                             \
     X(TLS_ECLOSED, -7, "the peer closed the TLS session")                                          \
     X(TLS_EFULL, -8, "TLS buffer limit reached: drain the session first")                          \
-    X(TLS_ESTATE, -9, "TLS session is not in a state that allows this call")
+    X(TLS_ESTATE, -9, "TLS session is not in a state that allows this call")                       \
+    X(TLS_EMODULE, -10, "the TLS module (electd-tls.so) cannot be loaded")
 
 enum {
 #define TLS_ERRNO_ENUM(name, value, text) name = value,

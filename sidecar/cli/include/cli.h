@@ -1,7 +1,7 @@
 /* cli.h — `electd status|leader|transfer|kv|members|help`: subcommands of the electd binary
  * that talk to the local HTTP API of a running electd, for humans (tables) and scripts (--json,
- * exit codes). A small blocking HTTP/1.1 client over one TCP socket per request; no daemon
- * state is touched.
+ * exit codes). A small blocking HTTP/1.1 client over one TCP socket per request, plain or
+ * HTTPS (tls.h, with curl's --cacert, --cert, --key); no daemon state is touched.
  *
  * Exit codes (the contract scripts rely on, documented in docs/api.md):
  *   0  the request succeeded;
@@ -25,7 +25,9 @@ bool sidecar_client_is_subcommand(const char *arg);
 
 /* Runs the subcommand argv[1] with the rest of argv; writes results to stdout, diagnostics to
  * stderr; returns one of the exit codes above. Reads stdin only for `kv put KEY -`.
- * Environment: ELECTD_HTTP (default --http), ELECTD_HTTP_TOKEN (default --token). */
+ * Environment: ELECTD_HTTP_URL, else ELECTD_HTTP (default --http), ELECTD_HTTP_TOKEN (default
+ * --token), ELECTD_CACERT, ELECTD_CERT, ELECTD_KEY (default --cacert, --cert, --key). A
+ * certificate that does not verify is a transport error (exit 2) naming OpenSSL's reason. */
 int sidecar_client_main(int argc, char **argv);
 
 #endif

@@ -1,7 +1,8 @@
 /* common.h — what every part of the daemon uses: the event log (eventlog.c), histograms and
  * the Prometheus text writer (histogram.c), SHA-256/HMAC for the peer handshake (crypto.c),
- * the boot-time clock of every lease deadline (clock.c), and the one parser of each kind of
- * value that config and the CLI share (parse.c). The whole interface of sidecar/common/. */
+ * the boot-time clock of every lease deadline (clock.c), the TLS contexts re-read on SIGHUP
+ * (reload.c), and the one parser of each kind of value that config and the CLI share
+ * (parse.c). The whole interface of sidecar/common/. */
 #ifndef ELECTD_SIDECAR_COMMON_H
 #define ELECTD_SIDECAR_COMMON_H
 
@@ -202,6 +203,27 @@ void sidecar_hmac_sha256(const void *key, size_t key_len, const void *msg, size_
 
 /* 1 when a and b (len bytes) are equal; the time taken does not depend on where they differ. */
 int sidecar_mem_equal(const void *a, const void *b, size_t len);
+
+/* ---- certificates re-read on SIGHUP (reload.c) --------------------------------------------- */
+
+#define SIDECAR_RELOAD_MAX       8  /* TLS contexts that can be registered */
+#define SIDECAR_RELOAD_LABEL_MAX 16 /* bytes of a label, NUL included */
+
+struct tls_ctx; /* tls.h */
+
+/* Registers a TLS context whose files electd's SIGHUP handler re-reads (tls_ctx_reload):
+ * `what` labels it in the log line "reload: certificates re-read (peer: ok, http: ok)"
+ * ("peer", "http", ...; copied; several contexts may share a label). Call on the loop's
+ * thread, and sidecar_reload_unregister() before tls_ctx_close(). Returns 0, or -1 when the
+ * label is too long or SIDECAR_RELOAD_MAX contexts are registered already. */
+int sidecar_reload_register(const char *what, struct tls_ctx *ctx);
+/* Forgets ctx (no-op when it is not registered, or NULL). */
+void sidecar_reload_unregister(struct tls_ctx *ctx);
+/* Re-reads every registered context. A file that fails to load is refused and logged (the
+ * label and OpenSSL's reason); that context keeps its previous files. `summary` gets
+ * "peer: ok, http: refused" (one entry per label; "no TLS configured" when none is
+ * registered). Returns the number of contexts refused. */
+int sidecar_reload_run(char *summary, size_t len);
 
 /* ---- the boot-time clock (clock.c) ------------------------------------------------------------
  */

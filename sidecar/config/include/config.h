@@ -175,6 +175,11 @@ typedef struct sidecar_config {
 
     char *http_token; /* NULL when unset; a secret, like cluster_token */
     bool forward;
+    /* HTTPS: both set or neither (checked); the CA makes client certificates required. */
+    char *http_cert_file;
+    char *http_key_file;
+    char *http_trusted_ca_file; /* NULL: no client certificate asked for */
+    bool insecure_http;         /* a non-loopback API open to anyone is allowed (warned) */
     uint32_t http_max_connections;
     uint32_t http_max_header_bytes;
     uint32_t http_max_body_bytes;
@@ -280,6 +285,10 @@ uint64_t sidecar_config_node_id(const char *name);
  * "<name>=<host lower-cased>:<port>\n" per peer), never 0. Independent of the order in
  * which --peers lists the members. Returns 0 when cfg has no peers (unknown). */
 uint64_t sidecar_config_cluster_id(const sidecar_config_t *cfg);
+
+/* true when host is an IP literal of the loopback networks (127.0.0.0/8, ::1): a listener
+ * there is reachable from this host only. Names (even "localhost") and wildcards are not. */
+bool sidecar_config_host_loopback(const char *host);
 
 /* Formats addr as "host:port" or "[v6]:port" into buf; returns the length, or a negative
  * SIDECAR_CONFIG_EINVAL when it does not fit or addr is unset. */
