@@ -169,6 +169,7 @@ void sidecar_config_help(FILE *out)
 {
     char env[SIDECAR_CONFIG_ENV_NAME_MAX], flag[96];
     fprintf(out, "Usage: electd [FLAGS] [--exec -- COMMAND [ARGS...]]\n"
+                 "       electd status|leader|transfer|kv|members|help [OPTIONS]   (the client)\n"
                  "\n"
                  "electd runs beside each copy of a workload. The electd processes of all copies\n"
                  "elect one leader; only the leader holding a valid lease runs the workload as\n"
@@ -210,4 +211,8 @@ void sidecar_config_help(FILE *out)
         }
         fprintf(out, "\n      %s\n", s->pub.help);
     }
+    fprintf(out, "\n"
+                 "The same binary is the client of a running member's HTTP API:\n"
+                 "  electd status | leader | transfer | kv get|put|del|ls | members | help\n"
+                 "(electd help lists their options; docs/api.md, \"Client subcommands\").\n");
 }
