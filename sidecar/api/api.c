@@ -237,6 +237,8 @@ static void h_status(http_req_t *req, void *data)
                        ",\"fencing_token\":%" PRIu64 ",\"store_ok\":%s",
                        st.commit, st.applied, raft_last_index(r), lease_remaining_ms(&st), st.epoch,
                        st.store_ok ? "true" : "false");
+    sidecar_buf_printf(&b, ",\"insecure_peer\":%s",
+                       sidecar_config_peer_insecure(api->cfg) ? "true" : "false");
     status_workload(&b, api);
     status_members(&b, api, r);
     refused_buf(&b, api);

@@ -83,7 +83,8 @@ static const char *const seeds[] = {
      " \"http-max-body-bytes\": \"64KiB\", \"cluster-token\": \"tok\"}"),
     ("{\"name\": \"a\", \"listen-peer\": \"0.0.0.0:7001\", \"data-dir\": \"/d\",\n"
      " \"exec\": [\"/bin/w\", \"-v\"], \"on-change\": \"/bin/n x\", \"listen-http\": "
-     "\"0.0.0.0:0\",\n \"advertise-http\": \"10.0.0.1:7480\", \"stop-timeout\": \"100ms\"}"),
+     "\"0.0.0.0:0\",\n \"advertise-http\": \"10.0.0.1:7480\", \"stop-timeout\": \"100ms\",\n "
+     "\"cluster-token\": \"tok\", \"peer-cert-check-name\": false}"),
     ("{\"name\": \"a\", \"peers\": \"a=h:1\", \"data-dir\": \"/d\", \"on-start\": \"/bin/h "
      "start\",\n \"on-stop\": [\"/bin/h\", \"stop\"], \"hook-timeout\": \"5s\", \"tick\": 5}"),
 };
