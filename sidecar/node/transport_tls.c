@@ -93,6 +93,22 @@ static void send_alert(uv_stream_t *s, tls_session_t *tls)
         (void)uv_try_write(s, &b, 1);
 }
 
+enum { FEED_STUCK = 1 };
+
+/* Feeds as much of *data as the session takes and advances *data and *len. 0, FEED_STUCK when
+ * the session took nothing (its input is full: decrypting must make room first, and did
+ * not), or the session's error. */
+static int feed(tls_session_t *tls, const uint8_t **data, size_t *len)
+{
+    size_t used = 0;
+    int rc = tls_session_feed(tls, *data, *len, &used);
+    if (rc < 0 && rc != TLS_EFULL)
+        return rc;
+    *data += used;
+    *len -= used;
+    return rc == TLS_EFULL && used == 0 ? FEED_STUCK : 0;
+}
+
 /* ---- inbound: we are the TLS server ------------------------------------------------------- */
 
 /* A session that failed: the peer refused our certificate (its alert: logged, not counted),
@@ -182,20 +198,13 @@ static int in_decrypt(struct in_conn *c)
 void transport_tls_in_read(struct in_conn *c, const uint8_t *data, size_t len)
 {
     while (len > 0 && c->state != IN_CLOSING) {
-        size_t used = 0;
-        int rc = tls_session_feed(c->tls, data, len, &used);
-        if (rc < 0 && rc != TLS_EFULL) {
+        int rc = feed(c->tls, &data, &len);
+        if (rc < 0)
             in_failed(c, rc);
-            return;
-        }
-        data += used;
-        len -= used;
-        if (in_decrypt(c) != 0)
-            return;
-        if (rc == TLS_EFULL && used == 0) {
+        else if (in_decrypt(c) == 0 && rc == FEED_STUCK)
             transport_in_bad_input(c, "TLS input limit reached");
+        if (rc < 0 || rc == FEED_STUCK || c->state == IN_CLOSING)
             return;
-        }
     }
 }
 
@@ -283,20 +292,13 @@ static int out_decrypt(struct out_conn *c)
 void transport_tls_out_read(struct out_conn *c, const uint8_t *data, size_t len)
 {
     while (len > 0 && c->state != OUT_CLOSING) {
-        size_t used = 0;
-        int rc = tls_session_feed(c->tls, data, len, &used);
-        if (rc < 0 && rc != TLS_EFULL) {
+        int rc = feed(c->tls, &data, &len);
+        if (rc < 0)
             out_failed(c, rc);
-            return;
-        }
-        data += used;
-        len -= used;
-        if (out_decrypt(c) != 0)
-            return;
-        if (rc == TLS_EFULL && used == 0) {
+        else if (out_decrypt(c) == 0 && rc == FEED_STUCK)
             transport_out_close(c, "TLS input limit reached", 0);
+        if (rc < 0 || rc == FEED_STUCK || c->state == OUT_CLOSING)
             return;
-        }
     }
 }
 
