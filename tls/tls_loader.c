@@ -12,6 +12,7 @@
 #include <link.h>
 #include <stdint.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,12 +114,36 @@ static int trim_cb(struct dl_phdr_info *info, size_t size, void *data)
     return mine;
 }
 
+#define TRIM_FREE     16 /* handshakes trimmed after unconditionally (a member's peers) */
+#define TRIM_INTERVAL 60 /* seconds between later trims: a busy HTTPS server pays nothing */
+
+static unsigned trims;
+static uint64_t last_trim_s;
+
+static uint64_t monotonic_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec;
+}
+
 /* OpenSSL's set-up and a context's loading run once and touch most of the module's code
  * (about 2 MiB); an idle member then needs only the record layer's. Dropping the clean
  * read-only pages after a context is made lets only what runs afterwards come back. */
 static void module_trim(void)
 {
     dl_iterate_phdr(trim_cb, (void *)(uintptr_t)mod);
+    trims++;
+    last_trim_s = monotonic_s();
+}
+
+/* After a handshake: its code ran once; trimmed for the first TRIM_FREE handshakes (a
+ * member's peer connections at start), then at most once per TRIM_INTERVAL, so that a
+ * server accepting many connections does not fault its code back in for each. */
+static void module_trim_after_handshake(void)
+{
+    if (trims < TRIM_FREE || monotonic_s() - last_trim_s >= TRIM_INTERVAL)
+        module_trim();
 }
 
 int tls_ctx_open(const tls_config_t *cfg, tls_ctx_t **out, char *err, size_t errlen)
@@ -185,7 +210,7 @@ int tls_session_read(tls_session_t *s, void *buf, size_t cap, size_t *n)
     bool was = mod->session_established(s);
     int rc = mod->session_read(s, buf, cap, n);
     if (!was && mod->session_established(s))
-        module_trim(); /* the handshake's code ran; the record layer's stays */
+        module_trim_after_handshake(); /* the handshake's code ran; the record layer's stays */
     return rc;
 }
 
