@@ -21,6 +21,7 @@ typedef struct daemon {
     sidecar_workload_t *workload;
     uv_signal_t sigterm, sigint, sighup, sigusr1, sigusr2;
     uv_timer_t shutdown_timer;
+    uv_timer_t insecure_timer; /* --insecure-peer: the warning repeated */
     sidecar_node_observer_t obs;
     bool stopping;
     bool finishing;
@@ -159,6 +160,33 @@ static void reload_signal_cb(uv_signal_t *s, int signum)
     SIDECAR_LOG(SIDECAR_LOG_INFO, "reload: other settings are read at start only");
 }
 
+#define INSECURE_PEER_WARN_MS 60000 /* how often --insecure-peer is warned about */
+
+static void insecure_warn_cb(uv_timer_t *t)
+{
+    daemon_t *d = t->data;
+    char addr[300];
+    sidecar_config_addr_format(&d->cfg.listen_peer, addr, sizeof(addr));
+    SIDECAR_LOG(SIDECAR_LOG_WARN,
+                "insecure peer port (--insecure-peer): other hosts can reach it and members are "
+                "not authenticated; set --cluster-token or peer TLS (--peer-cert-file, "
+                "--peer-key-file, --peer-trusted-ca-file)",
+                SIDECAR_LOG_STR("listen_peer", addr));
+}
+
+/* Under --insecure-peer with an exposed peer port: a warning now and every minute. */
+static void insecure_warn_start(daemon_t *d)
+{
+    uv_timer_init(d->loop, &d->insecure_timer);
+    d->insecure_timer.data = d;
+    if (!sidecar_config_peer_insecure(&d->cfg))
+        return;
+    insecure_warn_cb(&d->insecure_timer);
+    uv_timer_start(&d->insecure_timer, insecure_warn_cb, INSECURE_PEER_WARN_MS,
+                   INSECURE_PEER_WARN_MS);
+    uv_unref((uv_handle_t *)&d->insecure_timer);
+}
+
 static void signals_start(daemon_t *d)
 {
     uv_signal_t *handles[] = {&d->sigterm, &d->sigint, &d->sighup, &d->sigusr1, &d->sigusr2};
@@ -207,6 +235,7 @@ static int run(daemon_t *d)
     uv_timer_init(d->loop, &d->shutdown_timer);
     d->shutdown_timer.data = d;
     signals_start(d);
+    insecure_warn_start(d);
     uv_run(d->loop, UV_RUN_DEFAULT);
     if (uv_loop_close(d->loop) != 0)
         SIDECAR_LOG(SIDECAR_LOG_WARN, "handles left open at exit");

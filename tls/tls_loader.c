@@ -9,6 +9,10 @@
  * and answer as the engine does for NULL. Not thread-safe before the first context. */
 #include <dlfcn.h>
 #include <limits.h>
+#include <link.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,18 +90,79 @@ static int module_load(char *err, size_t errlen)
     return TLS_EMODULE;
 }
 
+/* dl_iterate_phdr(): for the object that holds the module's table, hands the pages of its
+ * read-only segments (code, constants, symbol tables: never written, so a file's clean
+ * copy) back to the kernel. */
+static int trim_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    uintptr_t table = (uintptr_t)data, page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    bool mine = false;
+    for (int i = 0; i < info->dlpi_phnum && !mine; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+        mine = ph->p_type == PT_LOAD && table >= lo && table < lo + ph->p_memsz;
+    }
+    for (int i = 0; mine && i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD || (ph->p_flags & PF_W))
+            continue;
+        uintptr_t lo = (info->dlpi_addr + ph->p_vaddr) & ~(page - 1);
+        uintptr_t hi = (info->dlpi_addr + ph->p_vaddr + ph->p_memsz + page - 1) & ~(page - 1);
+        (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    }
+    return mine;
+}
+
+#define TRIM_FREE     16 /* handshakes trimmed after unconditionally (a member's peers) */
+#define TRIM_INTERVAL 60 /* seconds between later trims: a busy HTTPS server pays nothing */
+
+static unsigned trims;
+static uint64_t last_trim_s;
+
+static uint64_t monotonic_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec;
+}
+
+/* OpenSSL's set-up and a context's loading run once and touch most of the module's code
+ * (about 2 MiB); an idle member then needs only the record layer's. Dropping the clean
+ * read-only pages after a context is made lets only what runs afterwards come back. */
+static void module_trim(void)
+{
+    dl_iterate_phdr(trim_cb, (void *)(uintptr_t)mod);
+    trims++;
+    last_trim_s = monotonic_s();
+}
+
+/* After a handshake: its code ran once; trimmed for the first TRIM_FREE handshakes (a
+ * member's peer connections at start), then at most once per TRIM_INTERVAL, so that a
+ * server accepting many connections does not fault its code back in for each. */
+static void module_trim_after_handshake(void)
+{
+    if (trims < TRIM_FREE || monotonic_s() - last_trim_s >= TRIM_INTERVAL)
+        module_trim();
+}
+
 int tls_ctx_open(const tls_config_t *cfg, tls_ctx_t **out, char *err, size_t errlen)
 {
     if (err && errlen)
         err[0] = '\0';
     if (!mod && module_load(err, errlen) != 0)
         return TLS_EMODULE;
-    return mod->ctx_open(cfg, out, err, errlen);
+    int rc = mod->ctx_open(cfg, out, err, errlen);
+    module_trim();
+    return rc;
 }
 
 int tls_ctx_reload(tls_ctx_t *ctx, char *err, size_t errlen)
 {
-    return mod && ctx ? mod->ctx_reload(ctx, err, errlen) : TLS_EINVAL;
+    int rc = mod && ctx ? mod->ctx_reload(ctx, err, errlen) : TLS_EINVAL;
+    if (mod)
+        module_trim();
+    return rc;
 }
 
 tls_role_t tls_ctx_role(const tls_ctx_t *ctx)
@@ -142,7 +207,11 @@ int tls_session_handshake(tls_session_t *s)
 
 int tls_session_read(tls_session_t *s, void *buf, size_t cap, size_t *n)
 {
-    return mod->session_read(s, buf, cap, n);
+    bool was = mod->session_established(s);
+    int rc = mod->session_read(s, buf, cap, n);
+    if (!was && mod->session_established(s))
+        module_trim_after_handshake(); /* the handshake's code ran; the record layer's stays */
+    return rc;
 }
 
 int tls_session_write(tls_session_t *s, const void *data, size_t len)

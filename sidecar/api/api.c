@@ -253,6 +253,8 @@ static void h_status(http_req_t *req, void *data)
                        st.commit, st.applied, raft_last_index(r), lease_remaining_ms(&st), st.epoch,
                        st.store_ok ? "true" : "false", api->secure.https ? "true" : "false",
                        api->secure.insecure ? "true" : "false");
+    sidecar_buf_printf(&b, ",\"insecure_peer\":%s",
+                       sidecar_config_peer_insecure(api->cfg) ? "true" : "false");
     status_workload(&b, api);
     status_members(&b, api, r);
     refused_buf(&b, api);

@@ -171,6 +171,9 @@ static void peer_refusal_metrics(buf_t *b, const raft_t *r, sidecar_transport_t 
     counter(b, "electd_peer_rejected_total",
             "inbound peer connections refused or dropped for bad input",
             sidecar_transport_rejected(t));
+    counter(b, "electd_peer_tls_refused_total",
+            "peer connections refused at the TLS layer (certificate, name, plaintext)",
+            sidecar_transport_tls_refused(t));
     counter(b, "electd_peer_unknown_dropped_total",
             "handshakes and frames dropped because the sender is not a member",
             sidecar_transport_unknown_dropped(t));

@@ -10,6 +10,7 @@
 #include <netdb.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -168,6 +169,8 @@ static int check_modes(parser_t *p)
     return 0;
 }
 
+/* An address only this host can reach: 127.0.0.0/8, ::1 (or ::ffff:127.x) or "localhost". A
+ * wildcard and any other name count as reachable from other hosts. */
 bool sidecar_config_host_loopback(const char *host)
 {
     struct in_addr v4;
@@ -176,7 +179,9 @@ bool sidecar_config_host_loopback(const char *host)
         return false;
     if (inet_pton(AF_INET, host, &v4) == 1)
         return (ntohl(v4.s_addr) >> 24) == 127;
-    return inet_pton(AF_INET6, host, &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
+    if (inet_pton(AF_INET6, host, &v6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&v6) || (IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127);
+    return strcasecmp(host, "localhost") == 0;
 }
 
 /* HTTPS files that go together, and secure by default: an API that other hosts can reach
@@ -208,12 +213,59 @@ static int check_http_security(parser_t *p)
                        addr);
 }
 
+bool sidecar_config_peer_tls(const sidecar_config_t *cfg)
+{
+    return cfg->peer_cert_file && cfg->peer_key_file && cfg->peer_trusted_ca_file;
+}
+
+bool sidecar_config_peer_insecure(const sidecar_config_t *cfg)
+{
+    return cfg->listen_peer.host && !sidecar_config_host_loopback(cfg->listen_peer.host) &&
+           !sidecar_config_peer_tls(cfg) && !cfg->cluster_token;
+}
+
+/* Peer TLS takes all three files or none; and secure by default: a peer port other hosts can
+ * reach authenticates members (peer TLS or the cluster token) unless --insecure-peer. */
+static int check_peer_security(parser_t *p)
+{
+    const sidecar_config_t *cfg = p->cfg;
+    const char *files[] = {cfg->peer_cert_file, cfg->peer_key_file, cfg->peer_trusted_ca_file};
+    const char *flags[] = {"--peer-cert-file", "--peer-key-file", "--peer-trusted-ca-file"};
+    char missing[80] = "";
+    int set = 0;
+    for (size_t i = 0; i < 3; i++) {
+        if (files[i]) {
+            set++;
+        } else {
+            size_t n = strlen(missing);
+            snprintf(missing + n, sizeof(missing) - n, "%s%s", n ? ", " : "", flags[i]);
+        }
+    }
+    if (set != 0 && set != 3) {
+        return config_fail(p, SIDECAR_CONFIG_EINVAL,
+                           "peer TLS needs all three of --peer-cert-file, --peer-key-file and "
+                           "--peer-trusted-ca-file; missing: %s",
+                           missing);
+    }
+    if (sidecar_config_peer_insecure(cfg) && !cfg->insecure_peer) {
+        char addr[SIDECAR_HOST_MAX + 16];
+        sidecar_config_addr_format(&cfg->listen_peer, addr, sizeof(addr));
+        return config_fail(p, SIDECAR_CONFIG_EINVAL,
+                           "--listen-peer %s can be reached from other hosts but members are not "
+                           "authenticated: set --cluster-token (a shared secret) or peer TLS "
+                           "(--peer-cert-file, --peer-key-file, --peer-trusted-ca-file), or pass "
+                           "--insecure-peer to run so anyway",
+                           addr);
+    }
+    return 0;
+}
+
 int config_check_consistency(parser_t *p)
 {
     int rc;
     if ((rc = check_self(p)) != 0 || (rc = check_listeners(p)) != 0 ||
         (rc = check_timing(p)) != 0 || (rc = check_modes(p)) != 0 ||
-        (rc = check_http_security(p)) != 0) {
+        (rc = check_http_security(p)) != 0 || (rc = check_peer_security(p)) != 0) {
         return rc;
     }
     return 0;
@@ -299,6 +351,16 @@ int config_check_fs(parser_t *p)
     if (access(cfg->data_dir, R_OK | W_OK | X_OK) != 0) {
         return config_fail(p, SIDECAR_CONFIG_EDATADIR, "--data-dir %s is not writable: %s", shown,
                            strerror(errno));
+    }
+    const char *tls_files[][2] = {{"peer-cert-file", cfg->peer_cert_file},
+                                  {"peer-key-file", cfg->peer_key_file},
+                                  {"peer-trusted-ca-file", cfg->peer_trusted_ca_file}};
+    for (size_t i = 0; i < 3; i++) {
+        if (tls_files[i][1] && access(tls_files[i][1], R_OK) != 0) {
+            config_show_text(tls_files[i][1], shown, sizeof(shown));
+            return config_fail(p, SIDECAR_CONFIG_EINVAL, "cannot read --%s %s: %s", tls_files[i][0],
+                               shown, strerror(errno));
+        }
     }
     if ((rc = check_program(p, "--exec", &cfg->exec)) != 0 ||
         (rc = check_program(p, "--on-start", &cfg->on_start)) != 0 ||

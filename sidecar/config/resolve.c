@@ -117,6 +117,9 @@ void sidecar_config_free(sidecar_config_t *cfg)
     free(cfg->cluster_name);
     free(cfg->cluster_token);
     free(cfg->config_path);
+    free(cfg->peer_cert_file);
+    free(cfg->peer_key_file);
+    free(cfg->peer_trusted_ca_file);
     config_argv_free(&cfg->exec);
     config_argv_free(&cfg->on_start);
     config_argv_free(&cfg->on_stop);

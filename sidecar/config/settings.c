@@ -51,8 +51,23 @@ const setting_t config_settings[] = {
     ROW("cluster-name", T_NAME, "NAME", "electd", OFF(cluster_name), 0, 0, 0,
         "mixed with the initial cluster into the cluster id, so distinct clusters never merge"),
     ROW("cluster-token", T_TOKEN, "TOKEN", NULL, OFF(cluster_token), 0, 0, F_SECRET,
-        "shared secret that members present to each other (optional, but without it anyone who "
-        "can reach the peer port can disrupt the group; never printed)"),
+        "shared secret that members present to each other (never printed); needed, or peer "
+        "TLS, when other hosts can reach --listen-peer"),
+    ROW("peer-cert-file", T_PATH, "FILE", NULL, OFF(peer_cert_file), 0, 0, 0,
+        "peer TLS: this member's certificate chain (PEM, leaf first); its CN or a SAN must be "
+        "this member's --name, with extendedKeyUsage serverAuth and clientAuth. Peer TLS "
+        "(mutual, TLS 1.3) needs --peer-key-file and --peer-trusted-ca-file too; re-read on "
+        "SIGHUP"),
+    ROW("peer-key-file", T_PATH, "FILE", NULL, OFF(peer_key_file), 0, 0, 0,
+        "peer TLS: the private key of --peer-cert-file (PEM, not encrypted)"),
+    ROW("peer-trusted-ca-file", T_PATH, "FILE", NULL, OFF(peer_trusted_ca_file), 0, 0, 0,
+        "peer TLS: the CA certificates (PEM bundle) a member's certificate must chain to"),
+    ROW("peer-cert-check-name", T_BOOL, "BOOL", "true", OFF(peer_cert_check_name), 0, 0, 0,
+        "peer TLS: a member's certificate must name it (CN or a DNS SAN equal to its name in "
+        "--peers), so that a certificate for b cannot claim to be c"),
+    ROW("insecure-peer", T_BOOL, "BOOL", "false", OFF(insecure_peer), 0, 0, 0,
+        "allow a peer listener reachable from other hosts (not 127.0.0.0/8 or ::1) with "
+        "neither peer TLS nor --cluster-token; warned about every minute"),
     ROW("heartbeat-interval", T_DURATION, "DURATION", "100ms", OFF(heartbeat_interval_ms), 1,
         60 * SEC, 0, "how often the leader contacts each member"),
     ROW("election-timeout", T_DURATION, "DURATION", "1000ms", OFF(election_timeout_ms), 1, 60 * SEC,

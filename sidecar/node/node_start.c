@@ -155,6 +155,10 @@ static int start_transport(sidecar_node_t *n, char *errbuf, size_t errlen)
                                      .advertise_peer = n->peer_addr[0] ? n->peer_addr : NULL,
                                      .listen_host = cfg->listen_peer.host,
                                      .listen_port = cfg->listen_peer.port,
+                                     .tls_cert_file = cfg->peer_cert_file,
+                                     .tls_key_file = cfg->peer_key_file,
+                                     .tls_ca_file = cfg->peer_trusted_ca_file,
+                                     .tls_check_name = cfg->peer_cert_check_name,
                                      .recv_cb = node_recv_cb,
                                      .ud = n};
     if (sidecar_transport_open(&n->transport, &tc, errbuf, errlen) != 0)

@@ -26,6 +26,7 @@ void transport_maybe_finish_close(struct sidecar_transport *t)
     if (t->closing && t->pending == 0) {
         void (*cb)(void *) = t->close_cb;
         void *ud = t->close_ud;
+        transport_tls_close(t);
         free(t);
         if (cb)
             cb(ud);
@@ -100,6 +101,7 @@ static int config_copy(struct sidecar_transport *t, const sidecar_transport_conf
     t->cfg.token = NULL;
     t->cfg.advertise_http = NULL;
     t->cfg.advertise_peer = NULL;
+    t->cfg.tls_cert_file = t->cfg.tls_key_file = t->cfg.tls_ca_file = NULL; /* in the contexts */
     if (t->http_len > HTTP_ADDR_MAX || strchr(t->name, ' ') != NULL)
         return SIDECAR_TRANSPORT_EINVAL;
     return 0;
@@ -116,6 +118,8 @@ int sidecar_transport_open(sidecar_transport_t **out, const sidecar_transport_co
     if (t == NULL)
         return SIDECAR_TRANSPORT_ENOMEM;
     int rv = config_copy(t, cfg);
+    if (rv == 0)
+        rv = transport_tls_open(t, cfg, errbuf, errlen);
     if (rv != 0) {
         free(t);
         return rv;

@@ -31,6 +31,16 @@
  * name: refused with REFUSE_IMPOSTOR, logged on both sides and listed by
  * sidecar_transport_refused.
  *
+ * Peer TLS. With tls_cert_file/tls_key_file/tls_ca_file every connection is TLS 1.3 first,
+ * mutual: the dialling member is the TLS client, both present a certificate that must chain
+ * to tls_ca_file, and with tls_check_name each end checks that the other's certificate names
+ * the member it is (CN or DNS SAN equal to its name: the dialler checks the member it dialled,
+ * the listener the name and id of the HELLO). The handshake above then runs inside the TLS
+ * stream, the cluster token still checked when set, all of it under the handshake deadline.
+ * Refusals are logged on both sides with the address and OpenSSL's reason, and counted
+ * (sidecar_transport_tls_refused). A plain-TCP peer gets nothing: a TLS listener speaks only
+ * after the client's TLS handshake, and a TLS dialler refuses a plaintext CHALLENGE.
+ *
  * Delivery is best effort, as Raft expects: a message to a peer that is not connected, or
  * whose send queue is full, is dropped and counted; Raft retransmits. Disconnected peers are
  * redialled with exponential backoff and jitter, resolving the host name again each time
@@ -63,7 +73,8 @@
     X(QUEUEFULL, -5, "peer send queue full")                                                       \
     X(ENCODE, -6, "message does not encode")                                                       \
     X(LISTEN, -7, "cannot listen on the peer address")                                             \
-    X(CLOSING, -8, "transport is closing")
+    X(CLOSING, -8, "transport is closing")                                                         \
+    X(TLS, -9, "peer TLS cannot be set up")
 
 enum {
 #define SIDECAR_TRANSPORT_ERR_ENUM(name, code, text) SIDECAR_TRANSPORT_E##name = code,
@@ -95,6 +106,13 @@ typedef struct sidecar_transport_config {
     uint32_t handshake_ms;      /* 0 = SIDECAR_TRANSPORT_HANDSHAKE_MS; also bounds each
                                    outbound connect + handshake, per address */
     uint32_t linger_ms;         /* 0 = SIDECAR_TRANSPORT_LINGER_MS */
+    /* Peer TLS (transport.h's top: "Peer TLS"): the three PEM files, or all NULL for plain
+     * TCP. Read at open (and again on SIGHUP, through sidecar_reload_register); the strings
+     * need not outlive the open. */
+    const char *tls_cert_file;
+    const char *tls_key_file;
+    const char *tls_ca_file;
+    bool tls_check_name; /* a peer's certificate must name it (its CN or a DNS SAN) */
     sidecar_transport_recv_cb recv_cb;
     /* A member's instance id was pinned for the first time: the owner persists the pins
      * (sidecar_transport_pins) so that a restart keeps refusing impostors. May be NULL. */

@@ -43,6 +43,7 @@ static void out_close_cb(uv_handle_t *h)
     struct out_conn *c = h->data;
     struct sidecar_transport *t = c->t;
     struct peer *p = c->peer;
+    tls_session_close(c->tls);
     free(c);
     t->pending--;
     if (p != NULL) {
@@ -106,7 +107,9 @@ static void out_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     struct out_conn *c = h->data;
     (void)suggested;
-    if (c->state == OUT_HANDSHAKE && c->hs_len < sizeof(c->hs)) {
+    if (c->tls != NULL) {
+        *buf = uv_buf_init((char *)c->t->tls_buf, READ_CHUNK); /* decrypted by out_read_cb */
+    } else if (c->state == OUT_HANDSHAKE && c->hs_len < sizeof(c->hs)) {
         *buf = uv_buf_init((char *)c->hs + c->hs_len, (unsigned)(sizeof(c->hs) - c->hs_len));
     } else {
         /* After the handshake the server never speaks: anything is a protocol error. */
@@ -118,7 +121,6 @@ static void out_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 static void out_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     struct out_conn *c = s->data;
-    (void)buf;
     if (c->state == OUT_CLOSING)
         return;
     if (nread < 0) {
@@ -128,6 +130,10 @@ static void out_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     if (nread == 0)
         return;
+    if (c->tls != NULL) {
+        transport_tls_out_read(c, (const uint8_t *)buf->base, (size_t)nread);
+        return;
+    }
     if (c->state != OUT_HANDSHAKE) {
         transport_out_close(c, "unexpected data from peer", 0);
         return;
@@ -147,6 +153,8 @@ static void connect_cb(uv_connect_t *req, int status)
         return;
     c->state = OUT_HANDSHAKE;
     int rv = uv_read_start((uv_stream_t *)&c->tcp, out_alloc_cb, out_read_cb);
+    if (rv == 0 && c->t->tls_client != NULL)
+        rv = transport_tls_out_start(c) == 0 ? 0 : UV_ENOMEM;
     if (rv != 0)
         transport_out_close(c, "read failed", rv);
 }

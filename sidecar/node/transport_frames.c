@@ -1,6 +1,7 @@
 /* transport_frames.c — raft/codec frames on the wire: encoding a message onto a peer's
  * bounded send queue (dropped and counted when it is full or the peer not connected; Raft
- * retransmits), and decoding the frames of an inbound connection for the owner. */
+ * retransmits), encrypted first under peer TLS, and decoding the frames of an inbound
+ * connection for the owner. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,13 +39,75 @@ static int wreq_start(struct wreq *w, uv_stream_t *s, struct out_conn *c, size_t
     return 0;
 }
 
-int transport_write(uv_stream_t *s, struct out_conn *c, const void *data, size_t len)
+#define TLS_CHUNK    16384 /* plaintext per tls_session_write: one record */
+#define TLS_OVERHEAD 64    /* ciphertext a record adds, with room to spare (22 in TLS 1.3) */
+
+/* Moves the session's waiting ciphertext to the end of *w (len bytes used so far), growing
+ * it as needed. 0 or UV_ENOMEM (*w is then freed). */
+static int take_ciphertext(tls_session_t *tls, struct wreq **w, size_t *cap, size_t *len)
 {
-    struct wreq *w = malloc(sizeof(*w) + len);
+    size_t pending = tls_session_out_pending(tls);
+    if (*len + pending > *cap) {
+        struct wreq *bigger = realloc(*w, sizeof(**w) + *len + pending);
+        if (bigger == NULL) {
+            free(*w);
+            *w = NULL;
+            return UV_ENOMEM;
+        }
+        *w = bigger;
+        *cap = *len + pending;
+    }
+    *len += tls_session_out_read(tls, (*w)->data + *len, *cap - *len);
+    return 0;
+}
+
+/* A new write request holding the encryption of data (and what the session had waiting),
+ * in records of TLS_CHUNK; NULL with *err set. */
+static struct wreq *encrypt(tls_session_t *tls, const uint8_t *data, size_t len, size_t *out_len,
+                            int *err)
+{
+    size_t cap = len + (len / TLS_CHUNK + 1) * TLS_OVERHEAD, used = 0;
+    struct wreq *w = malloc(sizeof(*w) + cap);
+    *err = w == NULL ? UV_ENOMEM : take_ciphertext(tls, &w, &cap, &used);
+    for (size_t off = 0; *err == 0 && off < len; off += TLS_CHUNK) {
+        size_t n = len - off < TLS_CHUNK ? len - off : TLS_CHUNK;
+        if (tls_session_write(tls, data + off, n) != 0) {
+            free(w);
+            *err = UV_EPROTO;
+            return NULL;
+        }
+        *err = take_ciphertext(tls, &w, &cap, &used);
+    }
+    if (*err != 0)
+        return NULL;
+    *out_len = used;
+    return w;
+}
+
+int transport_write(uv_stream_t *s, tls_session_t *tls, struct out_conn *c, const void *data,
+                    size_t len)
+{
+    int err = 0;
+    struct wreq *w;
+    if (tls != NULL) {
+        w = encrypt(tls, data, len, &len, &err);
+    } else if ((w = malloc(sizeof(*w) + len)) != NULL) {
+        memcpy(w->data, data, len);
+    }
+    if (w == NULL)
+        return err ? err : UV_ENOMEM;
+    return wreq_start(w, s, c, len);
+}
+
+int transport_tls_flush(uv_stream_t *s, tls_session_t *tls)
+{
+    size_t n = tls_session_out_pending(tls);
+    if (n == 0)
+        return 0;
+    struct wreq *w = malloc(sizeof(*w) + n);
     if (w == NULL)
         return UV_ENOMEM;
-    memcpy(w->data, data, len);
-    return wreq_start(w, s, c, len);
+    return wreq_start(w, s, NULL, tls_session_out_read(tls, w->data, n));
 }
 
 /* Encodes m into a new write request; NULL with *err set when it cannot. */
@@ -84,6 +147,16 @@ int sidecar_transport_send(sidecar_transport_t *t, const raft_msg_t *m)
     if (w == NULL) {
         p->st.dropped++;
         return err;
+    }
+    if (c->tls != NULL) {
+        struct wreq *plain = w;
+        w = encrypt(c->tls, plain->data, len, &len, &err);
+        free(plain);
+        if (w == NULL) {
+            p->st.dropped++;
+            transport_out_close(c, "TLS write failed", err);
+            return SIDECAR_TRANSPORT_ENOTCONN;
+        }
     }
     int rv = wreq_start(w, (uv_stream_t *)&c->tcp, c, len);
     if (rv != 0) {

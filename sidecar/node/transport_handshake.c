@@ -24,6 +24,8 @@ static const char *refuse_text(int reason)
         return "not a member of the configuration";
     case REFUSE_IMPOSTOR:
         return "another process (another data directory) already holds this member's name";
+    case REFUSE_CERT_NAME:
+        return "its TLS certificate does not name the member it claims to be";
     default:
         return "refused";
     }
@@ -79,7 +81,8 @@ static int send_hello(struct out_conn *c)
           hello + HELLO_PROOF);
     hello[HELLO_LEN] = (uint8_t)t->http_len;
     memcpy(hello + HELLO_LEN + 1, t->http, t->http_len);
-    return transport_write((uv_stream_t *)&c->tcp, NULL, hello, HELLO_LEN + 1 + t->http_len);
+    return transport_write((uv_stream_t *)&c->tcp, c->tls, NULL, hello,
+                           HELLO_LEN + 1 + t->http_len);
 }
 
 /* ELOK: the connection is ready for frames. */
@@ -106,7 +109,13 @@ static void out_verdict(struct out_conn *c)
         return;
     }
     bool no = memcmp(v, "ELNO", 4) == 0;
-    if (no && v[4] == REFUSE_IMPOSTOR)
+    if (no && v[4] == REFUSE_CERT_NAME)
+        SIDECAR_LOG(SIDECAR_LOG_ERROR,
+                    "peer refused us: our TLS certificate does not name this member (its CN or a "
+                    "DNS SAN must be our --name)",
+                    SIDECAR_LOG_STR("self", c->t->name), SIDECAR_LOG_STR("peer_name", p->name),
+                    SIDECAR_LOG_UINT("peer", p->id), SIDECAR_LOG_STR("addr", p->addr_used));
+    else if (no && v[4] == REFUSE_IMPOSTOR)
         SIDECAR_LOG(SIDECAR_LOG_ERROR,
                     "peer refused us: it knows another process (another data directory) under "
                     "our name; if our data directory was replaced, remove this member and add it "
@@ -157,7 +166,7 @@ static void in_refuse(struct in_conn *c, int reason, uint64_t from)
 {
     struct sidecar_transport *t = c->t;
     t->rejected++;
-    if (reason != REFUSE_UNKNOWN && reason != REFUSE_IMPOSTOR)
+    if (reason != REFUSE_UNKNOWN && reason != REFUSE_IMPOSTOR && reason != REFUSE_CERT_NAME)
         SIDECAR_LOG(SIDECAR_LOG_WARN, "refused peer connection", SIDECAR_LOG_UINT("from", from),
                     SIDECAR_LOG_STR("remote", c->remote),
                     SIDECAR_LOG_STR("reason", refuse_text(reason)));
@@ -300,7 +309,10 @@ void transport_hello_check(struct in_conn *c)
 {
     const uint8_t *h = c->buf;
     if (memcmp(h, "ELHI", 4) != 0) {
-        transport_in_bad_input(c, "not an electd handshake");
+        /* 0x16: a TLS handshake record, from a member with peer TLS (and we have none). */
+        transport_in_bad_input(c, h[0] == 0x16 ? "a TLS handshake: the peer uses peer TLS and "
+                                                 "this member does not (--peer-cert-file)"
+                                               : "not an electd handshake");
         return;
     }
     uint64_t from = base_le_load64(h + 14);
@@ -309,7 +321,10 @@ void transport_hello_check(struct in_conn *c)
     if (reason == 0) {
         hello_text_t text;
         hello_text_split(&text, h + HELLO_LEN + 1, text_len);
-        reason = hello_admit(c, from, h + HELLO_INSTANCE, &text);
+        if (c->tls != NULL)
+            reason = transport_tls_hello_name(c, from, text.name);
+        if (reason == 0)
+            reason = hello_admit(c, from, h + HELLO_INSTANCE, &text);
     }
     if (reason != 0) {
         in_refuse(c, reason, from);

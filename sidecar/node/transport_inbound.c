@@ -1,6 +1,6 @@
 /* transport_inbound.c — the listener on --listen-peer and the connections peers make to us:
- * bounded in number, in handshake time and in the bytes buffered while a frame arrives. We
- * only read from them (the challenge and the verdict aside). */
+ * bounded in number, in handshake time (TLS included) and in the bytes buffered while a
+ * frame arrives. We only read from them (the challenge and the verdict aside). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +14,7 @@ static void in_handle_close_cb(uv_handle_t *h)
     struct sidecar_transport *t = c->t;
     t->pending--;
     if (--c->open_handles == 0) {
+        tls_session_close(c->tls);
         free(c->buf);
         free(c);
     }
@@ -54,6 +55,8 @@ static void in_write_cb(uv_write_t *req, int status)
 
 int transport_in_write(struct in_conn *c, const void *data, size_t len)
 {
+    if (c->tls != NULL)
+        return transport_write((uv_stream_t *)&c->tcp, c->tls, NULL, data, len);
     struct {
         uv_write_t req;
         uv_buf_t b;
@@ -69,38 +72,33 @@ int transport_in_write(struct in_conn *c, const void *data, size_t len)
     return rv;
 }
 
-/* Room for the next read: up to READ_CHUNK more, never more than one whole frame and a
- * chunk; when the buffer cannot grow, read_cb gets UV_ENOBUFS and closes. */
-static void in_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+size_t transport_in_reserve(struct in_conn *c)
 {
-    struct in_conn *c = h->data;
-    (void)suggested;
     size_t want = c->len + READ_CHUNK;
     size_t limit = RAFT_FRAME_MAX + READ_CHUNK;
     if (want > limit)
         want = limit;
     (void)BASE_VEC_RESERVE(c->buf, c->cap, want, want); /* exactly want, or unchanged */
-    if (c->cap <= c->len) {
-        *buf = uv_buf_init(NULL, 0);
-        return;
-    }
-    *buf = uv_buf_init((char *)c->buf + c->len, (unsigned)(c->cap - c->len));
+    return c->cap > c->len ? c->cap - c->len : 0;
 }
 
-static void in_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+/* Room for the next read: plain TCP reads into c->buf (up to READ_CHUNK more, never more
+ * than one whole frame and a chunk; when it cannot grow, read_cb gets UV_ENOBUFS and
+ * closes); TLS reads ciphertext into the transport's buffer, decrypted into c->buf. */
+static void in_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-    struct in_conn *c = s->data;
-    (void)buf;
-    if (c->state == IN_CLOSING)
-        return;
-    if (nread < 0) {
-        if (nread == UV_ENOBUFS)
-            transport_in_bad_input(c, "out of buffer space");
-        else
-            transport_in_close(c);
+    struct in_conn *c = h->data;
+    (void)suggested;
+    if (c->tls != NULL) {
+        *buf = uv_buf_init((char *)c->t->tls_buf, READ_CHUNK);
         return;
     }
-    c->len += (size_t)nread;
+    size_t room = transport_in_reserve(c);
+    *buf = room ? uv_buf_init((char *)c->buf + c->len, (unsigned)room) : uv_buf_init(NULL, 0);
+}
+
+void transport_in_process(struct in_conn *c)
+{
     if (c->state == IN_HANDSHAKE) {
         if (c->len < HELLO_LEN + 1 || c->len < HELLO_LEN + 1 + (size_t)c->buf[HELLO_LEN])
             return;
@@ -110,10 +108,35 @@ static void in_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         transport_frames_deliver(c);
 }
 
+static void in_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct in_conn *c = s->data;
+    if (c->state == IN_CLOSING)
+        return;
+    if (nread < 0) {
+        if (nread == UV_ENOBUFS)
+            transport_in_bad_input(c, "out of buffer space");
+        else if (c->tls != NULL && c->state == IN_HANDSHAKE)
+            transport_tls_in_ended(c, "closed by the peer during the handshake");
+        else
+            transport_in_close(c);
+        return;
+    }
+    if (c->tls != NULL) {
+        transport_tls_in_read(c, (const uint8_t *)buf->base, (size_t)nread);
+        return;
+    }
+    c->len += (size_t)nread;
+    transport_in_process(c);
+}
+
 static void in_timeout_cb(uv_timer_t *timer)
 {
     struct in_conn *c = timer->data;
-    transport_in_bad_input(c, "handshake timed out");
+    if (c->tls != NULL)
+        transport_tls_in_ended(c, "handshake timed out");
+    else
+        transport_in_bad_input(c, "handshake timed out");
 }
 
 /* A new inbound connection, linked into t->inbound (so that in_close can unlink it). */
@@ -160,8 +183,10 @@ static void accept_cb(uv_stream_t *server, int status)
     if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&remote, &rlen) == 0)
         transport_sockaddr_format((struct sockaddr *)&remote, c->remote, sizeof(c->remote));
     uv_tcp_nodelay(&c->tcp, 1);
-    if (transport_challenge_send(c) != 0 ||
-        uv_read_start((uv_stream_t *)&c->tcp, in_alloc_cb, in_read_cb) != 0) {
+    /* Under TLS the challenge waits for the session (transport_tls_in_read). */
+    int rv = t->tls_server != NULL ? transport_tls_in_start(c) : transport_challenge_send(c);
+    c->challenged = t->tls_server == NULL;
+    if (rv != 0 || uv_read_start((uv_stream_t *)&c->tcp, in_alloc_cb, in_read_cb) != 0) {
         transport_in_close(c);
         return;
     }

@@ -7,7 +7,8 @@
  *   transport_dial.c       outbound connections: resolve, try each address, back off
  *   transport_inbound.c    the listener and inbound connections
  *   transport_handshake.c  CHALLENGE / HELLO / VERDICT: proof, instance ids, refusals
- *   transport_frames.c     framing and the bounded send queues
+ *   transport_frames.c     framing and the bounded send queues, plain or through TLS
+ *   transport_tls.c        peer TLS: the contexts, decrypting what arrives, the refusals
  */
 #ifndef ELECTD_SIDECAR_TRANSPORT_INT_H
 #define ELECTD_SIDECAR_TRANSPORT_INT_H
@@ -18,6 +19,7 @@
 #include <uv.h>
 
 #include "common.h"
+#include "tls.h"
 #include "transport.h"
 
 #define CHALLENGE_LEN  22
@@ -41,6 +43,7 @@ enum {
     REFUSE_NOT_ME = 4,
     REFUSE_UNKNOWN = 5,
     REFUSE_IMPOSTOR = 6,
+    REFUSE_CERT_NAME = 7, /* peer TLS: the certificate does not name the member it claims */
 };
 
 struct out_conn;
@@ -80,7 +83,9 @@ struct out_conn {
     uint8_t hs[CHALLENGE_LEN + VERDICT_LEN];
     size_t hs_len;
     bool hello_sent;
-    size_t queued; /* bytes written and not yet completed */
+    size_t queued;      /* bytes written and not yet completed */
+    tls_session_t *tls; /* peer TLS: the session (client side), NULL on plain TCP */
+    bool tls_checked;   /* the server's certificate was checked against the peer's name */
 };
 
 enum { IN_HANDSHAKE, IN_READY, IN_CLOSING };
@@ -98,6 +103,8 @@ struct in_conn {
     char remote[64];
     uint8_t *buf;
     size_t len, cap;
+    tls_session_t *tls; /* peer TLS: the session (server side), NULL on plain TCP */
+    bool challenged;    /* the challenge was sent (under TLS: once the session is up) */
 };
 
 struct sidecar_transport {
@@ -124,6 +131,11 @@ struct sidecar_transport {
     struct in_conn *inbound;
     uint32_t n_inbound;
     uint64_t rejected;
+    tls_ctx_t *tls_server, *tls_client; /* peer TLS: both NULL on plain TCP */
+    uint8_t *tls_buf;                   /* READ_CHUNK bytes: ciphertext as it is read */
+    uint64_t tls_refused;
+    uint64_t tls_logged_ms;
+    uint64_t tls_suppressed;
     bool closing;
     int pending; /* open handles and requests; the transport is freed when it drops to 0 */
     void (*close_cb)(void *);
@@ -177,6 +189,11 @@ void transport_in_close(struct in_conn *c);
 void transport_in_bad_input(struct in_conn *c, const char *why);
 /* Writes the challenge or the verdict (at most CHALLENGE_LEN bytes). */
 int transport_in_write(struct in_conn *c, const void *data, size_t len);
+/* Room for more plaintext in c->buf: grows it by up to READ_CHUNK, never past one whole
+ * frame and a chunk. Returns the room (0: the buffer cannot grow). */
+size_t transport_in_reserve(struct in_conn *c);
+/* Acts on the plaintext in c->buf: the HELLO once complete, then frames. */
+void transport_in_process(struct in_conn *c);
 
 /* ---- transport_handshake.c ---- */
 
@@ -189,9 +206,36 @@ void transport_out_handshake(struct out_conn *c);
 
 /* ---- transport_frames.c ---- */
 
-/* Queues a copy of data on s; counted in c->queued when c is not NULL. A libuv error. */
-int transport_write(uv_stream_t *s, struct out_conn *c, const void *data, size_t len);
+/* Queues data on s: a copy, or with tls (not NULL) its encryption, and any handshake output
+ * the session had waiting; counted in c->queued when c is not NULL. 0 or a libuv error
+ * (UV_EPROTO when the session refuses). */
+int transport_write(uv_stream_t *s, tls_session_t *tls, struct out_conn *c, const void *data,
+                    size_t len);
+/* Queues whatever ciphertext tls has waiting (handshake messages, alerts). */
+int transport_tls_flush(uv_stream_t *s, tls_session_t *tls);
 /* Decodes the whole frames in c->buf and hands them to the owner. */
 void transport_frames_deliver(struct in_conn *c);
+
+/* ---- transport_tls.c ---- */
+
+/* Opens the server and client contexts from cfg's three files (nothing when they are
+ * NULL) and registers them for reload on SIGHUP. SIDECAR_TRANSPORT_ETLS with the reason in
+ * errbuf. */
+int transport_tls_open(struct sidecar_transport *t, const sidecar_transport_config_t *cfg,
+                       char *errbuf, size_t errlen);
+void transport_tls_close(struct sidecar_transport *t);
+/* A session for a new connection: server side (inbound) or client side (outbound, whose
+ * ClientHello is then queued). 0 or a SIDECAR_TRANSPORT_E code. */
+int transport_tls_in_start(struct in_conn *c);
+int transport_tls_out_start(struct out_conn *c);
+/* Ciphertext read from an inbound (outbound) connection: decrypted into the handshake and
+ * frame handling; a TLS failure refuses and closes the connection. */
+void transport_tls_in_read(struct in_conn *c, const uint8_t *data, size_t len);
+void transport_tls_out_read(struct out_conn *c, const uint8_t *data, size_t len);
+/* Server side, with a HELLO that passed its checks: does the client's certificate name the
+ * member it claims to be (`name`, whose id must be `from`)? 0 or REFUSE_CERT_NAME (logged). */
+int transport_tls_hello_name(struct in_conn *c, uint64_t from, const char *name);
+/* An inbound connection in its handshake ended (timeout, EOF): logs why in TLS terms. */
+void transport_tls_in_ended(struct in_conn *c, const char *why);
 
 #endif

@@ -9,6 +9,9 @@
  *             fenced writes) at 1, 16 and 64 connections, and RSS under that load
  *
  * Usage: bench_cluster [--runs N] [--idle-seconds S] [--only failover|handover|idle|api]
+ *                      [--peer-tls]
+ * --peer-tls: the members talk mutual TLS (certificates made at start by
+ * tests/integration/make_peer_certs.sh in a temporary directory, removed at exit).
  */
 #include <signal.h>
 #include <stdio.h>
@@ -22,6 +25,7 @@
 #include "events.h"
 
 static char events_path[400];
+static char tls_dir[64]; /* --peer-tls: the certificates; "" without */
 
 typedef struct profile {
     const char *name;
@@ -60,9 +64,49 @@ static void header(const char *title)
            "----------------------------------------------");
 }
 
+/* --peer-tls: member i presents its own certificate and trusts the cluster's CAs. */
+static void peer_tls_args(itest_cluster_t *c)
+{
+    static char args[3][3][128];
+    for (int i = 0; i < 3 && tls_dir[0]; i++) {
+        const char *n = c->nodes[i].name;
+        snprintf(args[i][0], sizeof(args[i][0]), "--peer-cert-file=%s/%s.crt", tls_dir, n);
+        snprintf(args[i][1], sizeof(args[i][1]), "--peer-key-file=%s/%s.key", tls_dir, n);
+        snprintf(args[i][2], sizeof(args[i][2]), "--peer-trusted-ca-file=%s/trust.crt", tls_dir);
+        for (int k = 0; k < 3; k++)
+            c->nodes[i].extra[c->nodes[i].n_extra++] = args[i][k];
+    }
+}
+
+static int peer_tls_make(void)
+{
+    snprintf(tls_dir, sizeof(tls_dir), "/tmp/electd-bench-certs-XXXXXX");
+    char cmd[256];
+    if (mkdtemp(tls_dir) == NULL) {
+        tls_dir[0] = '\0';
+        perror("bench_cluster: mkdtemp");
+        return -1;
+    }
+    snprintf(cmd, sizeof(cmd), "sh '%s' '%s'", MAKE_PEER_CERTS_SH, tls_dir);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "bench_cluster: cannot make the certificates (openssl CLI?)\n");
+        return -1;
+    }
+    return 0;
+}
+
+static void peer_tls_remove(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tls_dir);
+    if (tls_dir[0] && system(cmd) != 0)
+        fprintf(stderr, "bench_cluster: could not remove %s\n", tls_dir);
+}
+
 static void start_cluster(itest_cluster_t *c, const profile_t *p, bool workload)
 {
     itest_cluster_init(c, 3, 3);
+    peer_tls_args(c);
     for (int k = 0; p != NULL && p->args[k]; k++)
         itest_cluster_arg(c, p->args[k]);
     itest_cluster_arg(c, "--log-level=warn");
@@ -195,7 +239,8 @@ static void bench_idle(int seconds)
     for (int i = 0; i < 3; i++)
         cpu0[i] = cpu_seconds(c.nodes[i].pid);
     sleep((unsigned)seconds);
-    header("Idle member, default settings, 3-node cluster, no workload");
+    header(tls_dir[0] ? "Idle member, default settings, 3-node cluster, no workload, peer TLS"
+                      : "Idle member, default settings, 3-node cluster, no workload");
     double rss[3], cpu[3], anon[3];
     for (int i = 0; i < 3; i++) {
         rss[i] = (double)proc_field_kb(c.nodes[i].pid, "VmRSS:") / 1024.0;
@@ -306,9 +351,13 @@ int main(int argc, char **argv)
             idle_s = atoi(argv[++i]);
         else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc)
             only = argv[++i];
-        else {
+        else if (strcmp(argv[i], "--peer-tls") == 0 && !tls_dir[0]) {
+            if (peer_tls_make() != 0)
+                return 1;
+        } else {
             fprintf(stderr, "usage: bench_cluster [--runs N] [--idle-seconds S] "
-                            "[--only failover|handover|idle|api]\n");
+                            "[--only failover|handover|idle|api] [--peer-tls]\n");
+            peer_tls_remove();
             return 2;
         }
     }
@@ -321,5 +370,6 @@ int main(int argc, char **argv)
         bench_idle(idle_s);
     if (!only || strcmp(only, "api") == 0)
         bench_api();
+    peer_tls_remove();
     return 0;
 }

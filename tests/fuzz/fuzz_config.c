@@ -132,8 +132,8 @@ static const char *const seeds[] = {
      " \"http-max-body-bytes\": \"64KiB\", \"cluster-token\": \"tok\"}"),
     ("{\"name\": \"a\", \"listen-peer\": \"0.0.0.0:7001\", \"data-dir\": \"/d\",\n"
      " \"exec\": [\"/bin/w\", \"-v\"], \"on-change\": \"/bin/n x\", \"listen-http\": "
-     "\"0.0.0.0:0\",\n \"advertise-http\": \"10.0.0.1:7480\", \"stop-timeout\": \"100ms\",\n"
-     " \"insecure-http\": true}"),
+     "\"0.0.0.0:0\",\n \"advertise-http\": \"10.0.0.1:7480\", \"stop-timeout\": \"100ms\",\n "
+     "\"insecure-http\": true, \"cluster-token\": \"tok\", \"peer-cert-check-name\": false}"),
     ("{\"name\": \"a\", \"peers\": \"a=h:1\", \"data-dir\": \"/d\", \"on-start\": \"/bin/h "
      "start\",\n \"on-stop\": [\"/bin/h\", \"stop\"], \"hook-timeout\": \"5s\", \"tick\": 5}"),
     ("{\"name\": \"a\", \"peers\": \"a=h:1,b=h:2,c=h:3\", \"data-dir\": \"/d\", \"no-primary\": "

@@ -349,7 +349,8 @@ Test(startup, a_member_that_would_dial_itself_is_refused)
     cr_assert(strstr(out, "\"b\"") != NULL && strstr(out, "this node's own") != NULL, "%s", out);
     snprintf(peers, sizeof(peers), "--peers=a=127.0.0.1:%d,b=127.0.0.2:%d", port, port);
     snprintf(listen, sizeof(listen), "--listen-peer=0.0.0.0:%d", port);
-    const char *wild[] = {"--name=a", peers, listen, dd, "--listen-http=127.0.0.1:0", NULL};
+    const char *wild[] = {
+        "--name=a", peers, listen, dd, "--listen-http=127.0.0.1:0", "--cluster-token=t0ken", NULL};
     cr_assert_eq(run_electd(wild, out, sizeof(out)), 2, "%s", out);
     cr_assert(strstr(out, "this node's own") != NULL, "%s", out);
 }

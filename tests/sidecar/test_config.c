@@ -15,7 +15,9 @@
 /* A valid minimal command line; data-dir is not touched unless a test asks (skip_fs). */
 #define BASE      "--name", "a", "--peers", PEERS3, "--data-dir", "/nonexistent/electd-test"
 #define ARGV(...) ((const char *[]){"electd", __VA_ARGS__, NULL})
-#define ENV(...)  ((const char *[]){__VA_ARGS__, NULL})
+/* Members authenticated: what a peer listener reachable from other hosts needs. */
+#define TOKEN    "--cluster-token", "test-token"
+#define ENV(...) ((const char *[]){__VA_ARGS__, NULL})
 
 typedef struct run {
     const char **argv;
@@ -182,17 +184,17 @@ Test(config, too_many_peers_are_refused)
 
 Test(config, cluster_id_is_canonical)
 {
-    ok((run_t){.argv = ARGV("--name", "a", "--peers", "a=h1:1,b=h2:2", "--data-dir", "/x")});
+    ok((run_t){.argv = ARGV("--name", "a", "--peers", "a=h1:1,b=h2:2", "--data-dir", "/x", TOKEN)});
     uint64_t id = sidecar_config_cluster_id(&cfg);
     cr_assert_neq(id, 0);
-    ok((run_t){.argv = ARGV("--name", "a", "--peers", "b=H2:2,a=h1:1", "--data-dir", "/x")});
+    ok((run_t){.argv = ARGV("--name", "a", "--peers", "b=H2:2,a=h1:1", "--data-dir", "/x", TOKEN)});
     cr_assert_eq(sidecar_config_cluster_id(&cfg), id, "order and host case do not matter");
-    ok((run_t){.argv = ARGV("--name", "a", "--peers", "a=h1:1,b=h2:2", "--data-dir", "/x",
+    ok((run_t){.argv = ARGV("--name", "a", "--peers", "a=h1:1,b=h2:2", "--data-dir", "/x", TOKEN,
                             "--cluster-name", "other")});
     cr_assert_neq(sidecar_config_cluster_id(&cfg), id, "the cluster name does");
-    ok((run_t){.argv = ARGV("--name", "a", "--peers", "a=h1:1,b=h2:3", "--data-dir", "/x")});
+    ok((run_t){.argv = ARGV("--name", "a", "--peers", "a=h1:1,b=h2:3", "--data-dir", "/x", TOKEN)});
     cr_assert_neq(sidecar_config_cluster_id(&cfg), id, "the members' addresses do");
-    ok((run_t){.argv = ARGV("--name", "a", "--listen-peer", "h1:1", "--data-dir", "/x")});
+    ok((run_t){.argv = ARGV("--name", "a", "--listen-peer", "h1:1", "--data-dir", "/x", TOKEN)});
     cr_assert_eq(sidecar_config_cluster_id(&cfg), 0, "unknown without --peers");
 }
 
@@ -301,7 +303,8 @@ Test(config, required_settings_come_from_any_source)
     cr_assert_eq(cfg.self_index, 1);
     ok((run_t){.argv = ARGV("--name", "c"),
                .env = NULL,
-               .file = "{\"data-dir\": \"/d\", \"peers\": [\"a=h:1\", \"c=h:3\"]}"});
+               .file = "{\"data-dir\": \"/d\", \"peers\": [\"a=h:1\", \"c=h:3\"], "
+                       "\"cluster-token\": \"t\"}"});
     cr_assert_str_eq(cfg.data_dir, "/d");
     cr_assert_eq(cfg.n_peers, 2);
     cr_assert_eq(cfg.self_index, 1);
@@ -799,8 +802,8 @@ Test(config, formatted_values_parse_back_to_the_same_configuration)
                         "250", "--max-drift", "0.125", "--http-max-header-bytes", "16KiB",
                         "--http-max-body-bytes", "1000", "--log-level", "debug", "--log-format",
                         "json", "--forward", "--on-start", "/bin/h start", "--on-change", "/bin/n",
-                        "--cluster-token", "secret-token-1", "--listen-http", "[::1]:0",
-                        "--advertise-http", "h.example:80")});
+                        "--cluster-token", "secret-token-1", "--insecure-peer", "--listen-http",
+                        "[::1]:0", "--advertise-http", "h.example:80")});
     size_t count = sidecar_config_setting_count();
     char first[64][512], again[512];
     const char *argv[2 * 64 + 2] = {"electd"};
@@ -869,7 +872,7 @@ Test(config, listen_addresses_must_not_collide)
 static int self_dial(const char *listen, const char *peers)
 {
     ok((run_t){.argv = ARGV("--name", "a", "--peers", peers, "--listen-peer", listen, "--data-dir",
-                            "/x")});
+                            "/x", TOKEN)});
     return sidecar_config_check_self_dial(&cfg, err, sizeof(err));
 }
 
@@ -1321,4 +1324,62 @@ Test(config, reload_refuses_an_invalid_file_and_keeps_the_running_set)
 
     ok((run_t){.argv = ARGV(BASE)});
     reload_refused(path, NULL, "no config file to reload the elections from");
+}
+
+/* ---- peer TLS and the secure default ----------------------------------------------------- */
+
+Test(config, peer_tls_takes_all_three_files_or_none)
+{
+    ok((run_t){.argv = ARGV(BASE, "--peer-cert-file", "/c.pem", "--peer-key-file", "/k.pem",
+                            "--peer-trusted-ca-file", "/ca.pem")});
+    cr_assert(sidecar_config_peer_tls(&cfg));
+    cr_assert(cfg.peer_cert_check_name, "the name check is on by default");
+    cr_assert_str_eq(cfg.peer_trusted_ca_file, "/ca.pem");
+    ok((run_t){.argv = ARGV(BASE), .env = ENV("ELECTD_PEER_CERT_CHECK_NAME=false")});
+    cr_assert_not(sidecar_config_peer_tls(&cfg));
+    cr_assert_not(cfg.peer_cert_check_name);
+    refused((run_t){.argv = ARGV(BASE, "--peer-cert-file", "/c.pem")},
+            "peer TLS needs all three of --peer-cert-file, --peer-key-file and "
+            "--peer-trusted-ca-file; missing: --peer-key-file, --peer-trusted-ca-file");
+    refused((run_t){.argv = ARGV(BASE, "--peer-cert-file", "/c.pem"),
+                    .file = "{\"peer-key-file\": \"/k.pem\"}"},
+            "missing: --peer-trusted-ca-file");
+}
+
+Test(config, peer_tls_files_must_be_readable)
+{
+    refused((run_t){.argv = ARGV("--name", "a", "--peers", PEERS3, "--data-dir", "/tmp",
+                                 "--peer-cert-file", "/nonexistent/a.crt", "--peer-key-file",
+                                 "/nonexistent/a.key", "--peer-trusted-ca-file", "/nonexistent/ca"),
+                    .fs = true},
+            "cannot read --peer-cert-file \"/nonexistent/a.crt\": No such file or directory");
+}
+
+Test(config, peer_port_reachable_from_other_hosts_needs_authentication)
+{
+    const char *exposed[] = {"0.0.0.0:7001", "[::]:7001", "10.0.0.1:7001", "node-a.example:7001"};
+    for (size_t i = 0; i < sizeof(exposed) / sizeof(exposed[0]); i++) {
+        refused((run_t){.argv = ARGV(BASE, "--listen-peer", exposed[i])},
+                "can be reached from other hosts but members are not authenticated: set "
+                "--cluster-token (a shared secret) or peer TLS");
+        cr_assert(strstr(err, "--insecure-peer"), "%s", err);
+        ok((run_t){.argv = ARGV(BASE, "--listen-peer", exposed[i], TOKEN)});
+        cr_assert_not(sidecar_config_peer_insecure(&cfg));
+        ok((run_t){.argv = ARGV(BASE, "--listen-peer", exposed[i], "--peer-cert-file", "/c",
+                                "--peer-key-file", "/k", "--peer-trusted-ca-file", "/ca")});
+        cr_assert_not(sidecar_config_peer_insecure(&cfg));
+        ok((run_t){.argv = ARGV(BASE, "--listen-peer", exposed[i]),
+                   .env = ENV("ELECTD_INSECURE_PEER=true")});
+        cr_assert(sidecar_config_peer_insecure(&cfg), "%s", exposed[i]);
+    }
+    refused((run_t){.argv = ARGV("--name", "a", "--peers", "a=10.1.2.3:7001", "--data-dir", "/x")},
+            "--listen-peer 10.1.2.3:7001 can be reached");
+    refused((run_t){.argv = ARGV(BASE, "--listen-peer", "[fd00::2]:7001")},
+            "--listen-peer [fd00::2]:7001 can be reached");
+    const char *local[] = {"127.0.0.1:7001", "127.9.8.7:7001", "[::1]:7001", "localhost:7001",
+                           "[::ffff:127.0.0.1]:7001"};
+    for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++) {
+        ok((run_t){.argv = ARGV(BASE, "--listen-peer", local[i])});
+        cr_assert_not(sidecar_config_peer_insecure(&cfg), "%s", local[i]);
+    }
 }

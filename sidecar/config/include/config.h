@@ -146,9 +146,15 @@ typedef struct sidecar_config {
     sidecar_addr_t advertise_http; /* default: listen_http */
     char *data_dir;
     char *cluster_name;
-    char *cluster_token; /* NULL when unset; a secret: main registers it with
-                            sidecar_log_add_secret() so that no log line shows it */
-    char *config_path;   /* NULL when no config file was used */
+    char *cluster_token;  /* NULL when unset; a secret: main registers it with
+                             sidecar_log_add_secret() so that no log line shows it */
+    char *config_path;    /* NULL when no config file was used */
+    char *peer_cert_file; /* peer TLS: the three files are all set, or none is */
+    char *peer_key_file;
+    char *peer_trusted_ca_file;
+    bool peer_cert_check_name; /* a member's certificate must name it (default true) */
+    bool insecure_peer;        /* allowed: an unauthenticated peer port reachable from
+                                  other hosts (sidecar_config_peer_insecure) */
 
     uint32_t heartbeat_interval_ms;
     uint32_t election_timeout_ms;
@@ -265,6 +271,17 @@ uint32_t sidecar_config_lease_ms(const sidecar_config_t *cfg);
  * the host without brackets. Returns 0 or SIDECAR_CONFIG_EINVAL. sidecar_parse_hostport()
  * (common.h) with config's error code, for the parts that call it. */
 int sidecar_config_hostport_parse(const char *text, char *host, size_t host_size, uint16_t *port);
+
+/* Peer TLS is on: --peer-cert-file, --peer-key-file and --peer-trusted-ca-file are set (the
+ * parse refuses one or two of them). */
+bool sidecar_config_peer_tls(const sidecar_config_t *cfg);
+
+/* true when --listen-peer is reachable from other hosts (not 127.0.0.0/8, ::1 or
+ * "localhost"; a wildcard or a host name counts as reachable) and neither peer TLS nor
+ * --cluster-token authenticates members: the parse refuses that unless --insecure-peer is
+ * given, so this is electd running under --insecure-peer (main warns every minute and
+ * /v1/status reports "insecure_peer": true). */
+bool sidecar_config_peer_insecure(const sidecar_config_t *cfg);
 
 /* Refuses (SIDECAR_CONFIG_EINVAL, message in err) a configuration in which another member of
  * --peers resolves to this node's own peer listener: the same port and the same IP, or a

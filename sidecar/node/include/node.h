@@ -162,4 +162,9 @@ size_t sidecar_transport_stats(const sidecar_transport_t *t, sidecar_transport_p
  * that do not decode, strangers, impostors) since start. */
 uint64_t sidecar_transport_rejected(const sidecar_transport_t *t);
 
+/* Peer connections (either direction) this member refused at the TLS layer since start: a
+ * certificate that does not chain to the trusted CA, or does not name the member, none, or
+ * plaintext on a TLS connection. */
+uint64_t sidecar_transport_tls_refused(const sidecar_transport_t *t);
+
 #endif
