@@ -245,7 +245,7 @@ Test(config, non_loopback_http_needs_a_token_or_client_certificates)
                                  "10.1.2.3:7480")},
             open_msg);
     refused((run_t){.argv = ARGV(BASE, "--listen-http", "10.1.2.3:7480")}, "--insecure-http");
-    refused((run_t){.argv = ARGV(BASE, "--listen-http", "localhost:7480")}, open_msg);
+    ok((run_t){.argv = ARGV(BASE, "--listen-http", "localhost:7480")}); /* loopback only */
     /* HTTPS alone authenticates no client */
     refused((run_t){.argv = ARGV(BASE, "--listen-http", "10.1.2.3:7480", "--http-cert-file",
                                  "/c.crt", "--http-key-file", "/c.key")},
@@ -263,7 +263,9 @@ Test(config, non_loopback_http_needs_a_token_or_client_certificates)
     cr_assert(sidecar_config_host_loopback("127.255.0.1"));
     cr_assert(!sidecar_config_host_loopback("128.0.0.1"));
     cr_assert(!sidecar_config_host_loopback("::"));
-    cr_assert(!sidecar_config_host_loopback("::ffff:127.0.0.1"), "mapped: not ::1");
+    cr_assert(sidecar_config_host_loopback("::ffff:127.0.0.1"), "v4-mapped 127/8 is loopback");
+    cr_assert(sidecar_config_host_loopback("localhost"));
+    cr_assert(!sidecar_config_host_loopback("example.org"));
 }
 
 /* ---- precedence --------------------------------------------------------------------- */
