@@ -24,8 +24,8 @@
 static const char redacted[] = "[redacted]";
 
 /* The keys a line's header and tail may carry: no field may take one of them. */
-static const char *const header_keys[] = {"ts",  "level",  "node", "term",    "role",     "src",
-                                          "msg", "stream", "line", "partial", "truncated"};
+static const char *const header_keys[] = {"ts",   "level", "node", "term",
+                                          "role", "src",   "msg",  "truncated"};
 
 static struct {
     sidecar_log_level_t level;

@@ -134,8 +134,8 @@ typedef enum sidecar_log_field_type {
 } sidecar_log_field_type_t;
 
 /* One key/value. Keys should be [a-z0-9_]; anything else but '.' and '-' is replaced by
- * '_'. The keys every line already has (ts, level, node, term, role, src, msg, stream, line,
- * partial, truncated) should not be reused: such a field is renamed (see above). */
+ * '_'. The keys a line's header may have (ts, level, node, term, role, src, msg,
+ * truncated) should not be reused: such a field is renamed (see above). */
 typedef struct sidecar_log_field {
     const char *key;
     sidecar_log_field_type_t type;
