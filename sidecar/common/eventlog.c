@@ -19,8 +19,13 @@
 #define TAIL_RESERVE  32 /* > strlen("\",\"truncated\":true}\n") and " truncated=true\n" */
 #define KEY_MAX       64 /* bytes of a key kept */
 #define WRITE_RETRIES 16 /* partial writes / EINTR before a line counts as dropped */
+#define FIELDS_MAX    64 /* fields of one line; more are dropped (and the line marked cut) */
 
 static const char redacted[] = "[redacted]";
+
+/* The keys a line's header and tail may carry: no field may take one of them. */
+static const char *const header_keys[] = {"ts",   "level", "node", "term",
+                                          "role", "src",   "msg",  "truncated"};
 
 static struct {
     sidecar_log_level_t level;
@@ -31,6 +36,7 @@ static struct {
     void *state_ud;
     uint64_t term;
     const char *role;
+    const char *src; /* NULL: electd's own lines (term, role); else "src" (the shim) */
     char secrets[SIDECAR_LOG_SECRETS_MAX][SIDECAR_LOG_SECRET_MAX + 1];
     size_t secret_len[SIDECAR_LOG_SECRETS_MAX];
     size_t n_secrets;
@@ -101,6 +107,11 @@ void sidecar_log_clear_secrets(void)
     memset(g.secrets, 0, sizeof(g.secrets));
     memset(g.secret_len, 0, sizeof(g.secret_len));
     g.n_secrets = 0;
+}
+
+void sidecar_log_set_source(const char *src)
+{
+    g.src = src;
 }
 
 bool sidecar_log_enabled(sidecar_log_level_t level)
@@ -262,37 +273,49 @@ static size_t secret_at(const char *s, size_t n)
     return 0;
 }
 
-/* Appends the escaped contents of s (no quotes), secrets replaced; false when cut. */
-static bool put_escaped(line_t *l, const char *s, size_t n, bool json)
+/* Appends the escaped contents of s[0..n) (no quotes), secrets replaced, as far as they fit;
+ * returns the bytes of s consumed (n unless cut; a cut falls between two units). */
+static size_t put_escaped_n(line_t *l, const char *s, size_t n, bool json)
 {
     size_t i = 0;
     while (i < n) {
         size_t sl = secret_at(s + i, n - i);
         if (sl > 0) {
             if (!puts_(l, redacted)) {
-                return false;
+                return i;
             }
             i += sl;
             continue;
         }
         size_t used = put_escaped_unit(l, (const unsigned char *)s + i, n - i, json);
         if (used == 0) {
-            return false;
+            return i;
         }
         i += used;
     }
-    return true;
+    return i;
 }
 
-/* Appends "s" (always closed, even when cut). */
-static bool put_quoted(line_t *l, const char *s, bool json)
+static bool put_escaped(line_t *l, const char *s, size_t n, bool json)
+{
+    return put_escaped_n(l, s, n, json) == n;
+}
+
+/* Appends "s[0..n)" (always closed, even when cut); returns the bytes of s consumed. */
+static size_t put_quoted_n(line_t *l, const char *s, size_t n, bool json)
 {
     if (!puts_(l, "\"")) {
-        return false;
+        return 0;
     }
-    bool ok = put_escaped(l, s ? s : "", s ? strlen(s) : 0, json);
+    size_t used = put_escaped_n(l, s, n, json);
     put_tail(l, "\"");
-    return ok;
+    return used;
+}
+
+static bool put_quoted(line_t *l, const char *s, bool json)
+{
+    size_t n = s ? strlen(s) : 0;
+    return put_quoted_n(l, s ? s : "", n, json) == n;
 }
 
 /* Text values are bare when that is unambiguous for a logfmt reader. */
@@ -318,9 +341,8 @@ static bool put_text_value(line_t *l, const char *s)
 }
 
 /* Keys are written as [A-Za-z0-9_.-], so they need no quoting in either format. */
-static bool put_key(line_t *l, const char *key)
+static void key_clean(const char *key, char k[KEY_MAX + 1])
 {
-    char k[KEY_MAX + 1];
     size_t n = 0;
     for (const char *p = key ? key : ""; *p && n < KEY_MAX; p++) {
         char c = *p;
@@ -332,7 +354,41 @@ static bool put_key(line_t *l, const char *key)
         k[n++] = '_';
     }
     k[n] = '\0';
-    return puts_(l, k);
+}
+
+/* True when k is a header key or one of keys[0..n). */
+static bool key_taken(const char *k, char keys[][KEY_MAX + 1], size_t n)
+{
+    for (size_t i = 0; i < sizeof(header_keys) / sizeof(header_keys[0]); i++) {
+        if (strcmp(k, header_keys[i]) == 0) {
+            return true;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(k, keys[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The key field `pos` is written under, unique on its line given the keys[0..n) written
+ * before: its own, else `<key>_<pos>`; false when both are taken (the field is dropped). */
+static bool key_unique(const char *key, size_t pos, char keys[][KEY_MAX + 1], size_t n,
+                       char out[KEY_MAX + 1])
+{
+    key_clean(key, out);
+    if (!key_taken(out, keys, n)) {
+        return true;
+    }
+    char suffix[24];
+    int sn = snprintf(suffix, sizeof(suffix), "_%zu", pos);
+    size_t keep = strlen(out);
+    if (keep + (size_t)sn > KEY_MAX) {
+        keep = KEY_MAX - (size_t)sn;
+    }
+    memcpy(out + keep, suffix, (size_t)sn + 1);
+    return !key_taken(out, keys, n);
 }
 
 static void format_number(const sidecar_log_field_t *f, bool json, char *buf, size_t size)
@@ -354,6 +410,9 @@ static void format_number(const sidecar_log_field_t *f, bool json, char *buf, si
     case SIDECAR_LOG_FIELD_BOOL:
         snprintf(buf, size, "%s", f->v.b ? "true" : "false");
         break;
+    case SIDECAR_LOG_FIELD_ID: /* the API's form; a string in JSON */
+        snprintf(buf, size, json ? "\"%016" PRIx64 "\"" : "%016" PRIx64, f->v.u);
+        break;
     default:
         snprintf(buf, size, "null");
         break;
@@ -374,13 +433,13 @@ static void put_timestamp(line_t *l)
     puts_(l, buf);
 }
 
-/* One field: `,"k":v` or ` k=v`. A field whose key or number does not fit is dropped
- * whole; a string value is cut (and closed). */
-static void put_field(line_t *l, const sidecar_log_field_t *f, bool json)
+/* One field under key: `,"k":v` or ` k=v`. A field whose key or number does not fit is
+ * dropped whole; a string value is cut (and closed). */
+static void put_field(line_t *l, const sidecar_log_field_t *f, const char *key, bool json)
 {
     size_t mark = l->len;
     char num[64];
-    if (!puts_(l, json ? ",\"" : " ") || !put_key(l, f->key) || !puts_(l, json ? "\":" : "=")) {
+    if (!puts_(l, json ? ",\"" : " ") || !puts_(l, key) || !puts_(l, json ? "\":" : "=")) {
         l->len = mark;
         return;
     }
@@ -402,11 +461,11 @@ static void put_field(line_t *l, const sidecar_log_field_t *f, bool json)
     }
 }
 
-static void write_line(const line_t *l)
+static void write_line(int fd, const line_t *l)
 {
     size_t off = 0;
     for (int tries = 0; off < l->len && tries < WRITE_RETRIES; tries++) {
-        ssize_t n = write(g.fd, l->buf + off, l->len - off);
+        ssize_t n = write(fd, l->buf + off, l->len - off);
         if (n > 0) {
             off += (size_t)n;
         } else if (n < 0 && errno != EINTR && errno != EAGAIN) {
@@ -418,63 +477,112 @@ static void write_line(const line_t *l)
     }
 }
 
-static void emit(sidecar_log_level_t level, const char *msg, bool msg_cut,
-                 const sidecar_log_field_t *fields, size_t n)
+static void put_value(line_t *l, const char *s, bool json)
 {
-    line_t l;
+    if (json) {
+        put_quoted(l, s, true);
+    } else {
+        put_text_value(l, s);
+    }
+}
+
+/* The start of every line: time, level, node, then the term and role of electd's node, or
+ * src for another program (the shim, a workload's output). */
+static void put_header(line_t *l, sidecar_log_level_t level, const char *src, bool json)
+{
+    if (json) {
+        puts_(l, "{\"ts\":\"");
+        put_timestamp(l);
+        puts_(l, "\",\"level\":\"");
+        puts_(l, sidecar_log_level_name(level));
+        puts_(l, "\",\"node\":");
+    } else {
+        put_timestamp(l);
+        puts_(l, " ");
+        puts_(l, level_upper(level));
+        puts_(l, " node=");
+    }
+    put_value(l, g.node, json);
+    if (src != NULL) {
+        puts_(l, json ? ",\"src\":" : " src=");
+        put_value(l, src, json);
+        return;
+    }
     uint64_t term = g.term;
     const char *role = g.role;
     char num[32];
-    bool json = g.format == SIDECAR_LOG_JSON;
-
-    l.len = 0;
-    l.full = false;
     if (g.state_cb) {
         term = 0;
         role = NULL;
         g.state_cb(g.state_ud, &term, &role);
     }
-    if (role == NULL) {
-        role = "unknown";
-    }
     snprintf(num, sizeof(num), "%" PRIu64, term);
+    puts_(l, json ? ",\"term\":" : " term=");
+    puts_(l, num);
+    puts_(l, json ? ",\"role\":" : " role=");
+    put_value(l, role ? role : "unknown", json);
+}
 
-    if (json) {
-        puts_(&l, "{\"ts\":\"");
-        put_timestamp(&l);
-        puts_(&l, "\",\"level\":\"");
-        puts_(&l, sidecar_log_level_name(level));
-        puts_(&l, "\",\"node\":");
-        put_quoted(&l, g.node, true);
-        puts_(&l, ",\"term\":");
-        puts_(&l, num);
-        puts_(&l, ",\"role\":");
-        put_quoted(&l, role, true);
-        puts_(&l, ",\"msg\":");
-        put_quoted(&l, msg, true);
-    } else {
-        put_timestamp(&l);
-        puts_(&l, " ");
-        puts_(&l, level_upper(level));
-        puts_(&l, " node=");
-        put_text_value(&l, g.node);
-        puts_(&l, " term=");
-        puts_(&l, num);
-        puts_(&l, " role=");
-        put_text_value(&l, role);
-        puts_(&l, " msg=");
-        put_quoted(&l, msg, false);
-    }
-    for (size_t i = 0; i < n && !l.full; i++) {
-        if (fields[i].type != SIDECAR_LOG_FIELD_END) {
-            put_field(&l, &fields[i], json);
+/* Appends fields[0..n) under keys unique on the line; true when some were left out. */
+static bool put_fields(line_t *l, const sidecar_log_field_t *fields, size_t n, bool json)
+{
+    char keys[FIELDS_MAX][KEY_MAX + 1];
+    size_t nk = 0;
+    bool left_out = false;
+    for (size_t i = 0; i < n && !l->full; i++) {
+        if (fields[i].type == SIDECAR_LOG_FIELD_END) {
+            continue;
         }
+        if (nk == FIELDS_MAX || !key_unique(fields[i].key, i, keys, nk, keys[nk])) {
+            left_out = true;
+            continue;
+        }
+        put_field(l, &fields[i], keys[nk++], json);
     }
-    if (l.full || msg_cut) {
-        put_tail(&l, json ? ",\"truncated\":true" : " truncated=true");
+    return left_out;
+}
+
+/* Closes the line (marked `cut` when something did not fit) and writes it. */
+static void finish(int fd, line_t *l, const char *mark, bool cut, bool json)
+{
+    if (l->full || cut) {
+        put_tail(l, mark);
     }
-    put_tail(&l, json ? "}\n" : "\n");
-    write_line(&l);
+    put_tail(l, json ? "}\n" : "\n");
+    write_line(fd, l);
+}
+
+static void emit(sidecar_log_level_t level, const char *msg, bool msg_cut,
+                 const sidecar_log_field_t *fields, size_t n)
+{
+    line_t l;
+    bool json = g.format == SIDECAR_LOG_JSON;
+
+    l.len = 0;
+    l.full = false;
+    put_header(&l, level, g.src, json);
+    puts_(&l, json ? ",\"msg\":" : " msg=");
+    put_quoted(&l, msg, json);
+    bool cut = put_fields(&l, fields, n, json) || msg_cut;
+    finish(g.fd, &l, json ? ",\"truncated\":true" : " truncated=true", cut, json);
+}
+
+size_t sidecar_log_output(int fd, const char *src, const char *stream, const char *s, size_t n,
+                          bool ends)
+{
+    line_t l;
+    bool json = g.format == SIDECAR_LOG_JSON;
+
+    l.len = 0;
+    l.full = false;
+    put_header(&l, SIDECAR_LOG_INFO, src ? src : "", json);
+    puts_(&l, json ? ",\"stream\":" : " stream=");
+    put_value(&l, stream, json);
+    puts_(&l, json ? ",\"line\":" : " line=");
+    size_t used = put_quoted_n(&l, s, n, json);
+    finish(fd >= 0 ? fd : g.fd, &l, json ? ",\"partial\":true" : " partial=true", used < n || !ends,
+           json);
+    return used;
 }
 
 void sidecar_log_fields(sidecar_log_level_t level, const char *msg,

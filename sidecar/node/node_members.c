@@ -15,7 +15,7 @@ static void peer_set(sidecar_node_t *n, const raft_member_t *m)
     if (sidecar_member_split(m->addr, name, sizeof(name), &peer) != 0 ||
         sidecar_config_hostport_parse(peer, host, sizeof(host), &port) != 0) {
         SIDECAR_LOG(SIDECAR_LOG_ERROR, "member has an unusable address",
-                    SIDECAR_LOG_UINT("id", m->id), SIDECAR_LOG_STR("addr", m->addr));
+                    SIDECAR_LOG_ID("id", m->id), SIDECAR_LOG_STR("addr", m->addr));
         return;
     }
     if (sidecar_transport_peer_set(n->transport, m->id, name, host, port) != 0)

@@ -206,7 +206,7 @@ int sidecar_node_open(sidecar_node_t **out, uv_loop_t *loop, const sidecar_confi
     sidecar_log_set_state_cb(log_state_cb, n);
     start_timers(n);
     SIDECAR_LOG(SIDECAR_LOG_INFO, "node started", SIDECAR_LOG_STR("data_dir", cfg->data_dir),
-                SIDECAR_LOG_UINT("id", n->id), SIDECAR_LOG_UINT("term", raft_term(n->raft)),
+                SIDECAR_LOG_ID("id", n->id), SIDECAR_LOG_UINT("saved_term", raft_term(n->raft)),
                 SIDECAR_LOG_UINT("last_index", raft_last_index(n->raft)),
                 SIDECAR_LOG_UINT("members", raft_conf(n->raft)->n),
                 SIDECAR_LOG_UINT("peer_port", sidecar_transport_port(n->transport)));

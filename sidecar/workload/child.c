@@ -15,7 +15,7 @@ extern char **environ;
 char **workload_child_argv(sidecar_workload_t *w, const char *fd_arg, const sidecar_argv_t *cmd,
                            const char *last)
 {
-    char **args = calloc(cmd->argc + 9, sizeof(char *));
+    char **args = calloc(cmd->argc + 11, sizeof(char *));
     if (args == NULL)
         return NULL;
     size_t a = 0;
@@ -25,6 +25,12 @@ char **workload_child_argv(sidecar_workload_t *w, const char *fd_arg, const side
     args[a++] = w->stop_ms;
     args[a++] = w->parent_pid;
     args[a++] = w->data_dir;
+    /* JSON logs: the shim wraps the workload's output. Not for a hook (no control pipe):
+     * electd reads a hook's output and logs it itself. */
+    if (w->cfg->log_format == SIDECAR_LOG_JSON && strcmp(fd_arg, "-1") != 0) {
+        args[a++] = SIDECAR_SHIM_LOG_JSON;
+        args[a++] = (char *)w->cfg->name;
+    }
     args[a++] = "--";
     for (size_t i = 0; i < cmd->argc; i++)
         args[a++] = cmd->argv[i];

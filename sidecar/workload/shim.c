@@ -6,6 +6,7 @@
 #include "lease.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -34,18 +35,30 @@ void sidecar_shim_msg(uint8_t *buf, char cmd, uint64_t value)
     memcpy(buf + 1, &value, sizeof(value));
 }
 
-static void say(const char *what)
+static bool json_mode; /* --log-json: the shim's lines are JSON (shim.h) */
+
+static void say_at(sidecar_log_level_t level, const char *what)
 {
-    /* One line on stderr, which electd shares: the shim has no logger of its own. */
+    if (json_mode) {
+        SIDECAR_LOG(level, what, SIDECAR_LOG_INT("pid", getpid()));
+        return;
+    }
+    /* One line on stderr, which electd shares, as the shim has always written it. */
     char line[256];
     int n = snprintf(line, sizeof(line), "electd-shim[%d]: %s\n", (int)getpid(), what);
     if (n > 0)
         (void)!write(2, line, (size_t)n);
 }
 
+static void say(const char *what)
+{
+    say_at(SIDECAR_LOG_WARN, what);
+}
+
 #define FIRST_DEADLINE_WAIT_NS 5000000000ull /* for electd's first deadline */
-#define POLL_MAX_MS            100 /* notices SIGCHLD and electd's death at least this often */
-#define SHIM_FAILED            3   /* the workload was not run, or its end is unknown */
+#define POLL_MAX_MS            100  /* notices SIGCHLD and electd's death at least this often */
+#define SHIM_FAILED            3    /* the workload was not run, or its end is unknown */
+#define OUTPUT_DRAIN_MS        1000 /* ms the output may take to end after the workload */
 
 typedef struct shim {
     int fd;       /* control pipe from electd; -1 for a hook */
@@ -55,15 +68,25 @@ typedef struct shim {
     uint8_t buf[SIDECAR_SHIM_MSG]; /* a command being read */
     size_t have;
     workload_watchdog_t wd;
+    const char *node; /* --log-json NODE, else NULL */
+    char **cmd;       /* the workload's argv */
+    shim_output_t out;
 } shim_t;
 
-/* argv: electd __shim FD STOP_MS PARENT DATA_DIR -- CMD ARGS... */
+/* argv: electd __shim FD STOP_MS PARENT DATA_DIR [--log-json NODE] -- CMD ARGS... */
 static bool parse_args(int argc, char **argv, shim_t *s)
 {
-    if (argc < 8 || strcmp(argv[6], "--") != 0) {
-        say("usage: electd __shim FD STOP_MS PARENT DATA_DIR -- CMD ARGS... (internal)");
+    int dash = 6;
+    if (argc > 8 && strcmp(argv[6], SIDECAR_SHIM_LOG_JSON) == 0) {
+        s->node = argv[7];
+        dash = 8;
+    }
+    if (argc < dash + 2 || strcmp(argv[dash], "--") != 0) {
+        say("usage: electd __shim FD STOP_MS PARENT DATA_DIR [--log-json NODE] -- CMD ARGS... "
+            "(internal)");
         return false;
     }
+    s->cmd = argv + dash + 1;
     s->parent = (pid_t)atoi(argv[4]);
     s->fd = atoi(argv[2]);
     s->pipe_open = s->fd >= 0;
@@ -120,13 +143,18 @@ static bool first_deadline(shim_t *s)
 }
 
 /* In the forked child: its own process group, killed with the shim, the signal state of a
- * fresh process, then the workload itself. */
-static void exec_workload(int fd, char **cmd)
+ * fresh process, its output into the shim's pipes (JSON mode), then the workload itself. */
+static void exec_workload(shim_t *s, char **cmd)
 {
     setpgid(0, 0);
     prctl(PR_SET_PDEATHSIG, SIGKILL); /* if the shim itself is killed */
-    if (fd >= 0)
-        close(fd);
+    if (s->fd >= 0)
+        close(s->fd);
+    if (s->node != NULL) {
+        /* A failed exec is reported on the shim's stderr, not into the workload's pipe. */
+        sidecar_log_init(SIDECAR_LOG_INFO, SIDECAR_LOG_JSON, fcntl(2, F_DUPFD_CLOEXEC, 3), s->node);
+        shim_output_child(&s->out);
+    }
     signal(SIGPIPE, SIG_DFL);
     sigset_t none;
     sigemptyset(&none);
@@ -146,8 +174,9 @@ static bool spawn(shim_t *s, char **cmd)
         return false;
     }
     if (s->child == 0)
-        exec_workload(s->fd, cmd);
+        exec_workload(s, cmd);
     setpgid(s->child, s->child); /* both sides, so there is no race with the first kill() */
+    shim_output_parent(&s->out);
     return true;
 }
 
@@ -164,13 +193,29 @@ static void command(shim_t *s)
     }
 }
 
+/* Polls the workload's output (JSON mode) and, when open, the control pipe; handles the
+ * output that is ready. True when the control pipe has bytes to read. */
+static bool wait_ready(shim_t *s, int timeout_ms)
+{
+    struct pollfd p[1 + SHIM_STREAMS];
+    nfds_t n = 0;
+    if (s->pipe_open)
+        p[n++] = (struct pollfd){.fd = s->fd, .events = POLLIN};
+    size_t first_out = n;
+    if (s->node != NULL)
+        n += shim_output_pollfds(&s->out, p + first_out);
+    if (poll(p, n, timeout_ms) <= 0)
+        return false;
+    if (s->node != NULL)
+        shim_output_step(&s->out, p + first_out);
+    return s->pipe_open && p[0].revents != 0;
+}
+
 /* Sleeps until the next point of the timeline or a command from electd, and reads it. */
 static void wait_and_read(shim_t *s, uint64_t now)
 {
     int timeout_ms = workload_watchdog_wait_ms(&s->wd, now, POLL_MAX_MS);
-    struct pollfd p = {.fd = s->fd, .events = POLLIN};
-    int pr = s->pipe_open ? poll(&p, 1, timeout_ms) : poll(NULL, 0, timeout_ms);
-    if (pr <= 0 || !s->pipe_open)
+    if (!wait_ready(s, timeout_ms))
         return;
     ssize_t n = read(s->fd, s->buf + s->have, sizeof(s->buf) - s->have);
     if (n <= 0) {
@@ -221,18 +266,42 @@ static int watch(shim_t *s)
     return status;
 }
 
+/* JSON mode, after the workload: its last output (a line without newline too) is written
+ * once its pipes close, bounded by OUTPUT_DRAIN_MS (a process it left outside its group may
+ * hold them open). */
+static void drain_output(shim_t *s)
+{
+    if (s->node == NULL)
+        return;
+    s->pipe_open = false; /* electd's commands are moot now */
+    uint64_t until = sidecar_clock_boot_ns() + OUTPUT_DRAIN_MS * 1000000ull;
+    while (!shim_output_done(&s->out) && sidecar_clock_boot_ns() < until)
+        (void)wait_ready(s, POLL_MAX_MS);
+    shim_output_close(&s->out);
+}
+
 int sidecar_shim_main(int argc, char **argv)
 {
     shim_t s = {0};
     if (!parse_args(argc, argv, &s))
         return 2;
     signals_install(s.parent);
+    if (s.node != NULL) {
+        json_mode = true;
+        sidecar_log_init(SIDECAR_LOG_INFO, SIDECAR_LOG_JSON, 2, s.node);
+        sidecar_log_set_source("shim");
+        if (shim_output_open(&s.out) != 0) {
+            say_at(SIDECAR_LOG_ERROR, "cannot make the output pipes; not starting the workload");
+            return SHIM_FAILED;
+        }
+    }
     /* A hook has no lease to watch, but still its own group, tied to electd's life. */
     if (s.wd.watch && !first_deadline(&s))
         return SHIM_FAILED;
-    if (!spawn(&s, argv + 7))
+    if (!spawn(&s, s.cmd))
         return SHIM_FAILED;
     int status = watch(&s);
+    drain_output(&s);
     if (WIFEXITED(status))
         return WEXITSTATUS(status);
     if (WIFSIGNALED(status))

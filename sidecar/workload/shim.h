@@ -21,17 +21,62 @@
  * With FD -1 there is no lease to watch: hooks run this way, so that a hook too gets its own
  * process group and dies with electd (SIGTERM to the shim stops the group the same way).
  *
+ * With `--log-json NODE` before the `--` (electd's --log-format=json, a supervised workload
+ * only), the shim writes JSON: its own lines carry "src":"shim", and the workload's stdout
+ * and stderr come through pipes (shim_output.c) and leave as one record per line on the
+ * shim's stdout and stderr, {"src":"workload","stream":"stdout","line":…}. Without it (text
+ * mode, hooks: electd captures a hook's output itself) the workload inherits the shim's
+ * stdout and stderr, and the shim's own lines are "electd-shim[PID]: …".
+ *
  * The shim exits with the workload's exit status (128 + signal for a signal).
  */
 #ifndef ELECTD_SIDECAR_SHIM_H
 #define ELECTD_SIDECAR_SHIM_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "workload.h" /* SIDECAR_SHIM_ARG, sidecar_shim_main */
 
 #define SIDECAR_SHIM_MSG         9
-#define SIDECAR_SHIM_EXEC_FAILED 127 /* the workload could not be executed */
+#define SIDECAR_SHIM_EXEC_FAILED 127          /* the workload could not be executed */
+#define SIDECAR_SHIM_LOG_JSON    "--log-json" /* optional argument: JSON output (above) */
+
+/* ---- shim_output.c: the workload's output as JSON records ----------------------------- */
+
+#define SHIM_STREAMS  2    /* stdout, stderr */
+#define SHIM_LINE_MAX 4096 /* bytes of a line held; a longer one leaves in several records */
+
+struct pollfd;
+
+typedef struct shim_stream {
+    int rd, wr;       /* the pipe: the shim reads rd, the workload has wr as dest */
+    int dest;         /* 1 or 2: the shim's own stream the records go to */
+    const char *name; /* "stdout", "stderr" */
+    int slot;         /* its entry in the last poll set, -1 for none */
+    char buf[SHIM_LINE_MAX];
+    size_t have;
+} shim_stream_t;
+
+typedef struct shim_output {
+    shim_stream_t s[SHIM_STREAMS];
+} shim_output_t;
+
+/* Makes both pipes; 0 or -1. */
+int shim_output_open(shim_output_t *o);
+/* In the forked child before exec: the pipes become its stdout and stderr. */
+void shim_output_child(shim_output_t *o);
+/* In the shim after the fork: drops the workload's ends (EOF comes when it is gone). */
+void shim_output_parent(shim_output_t *o);
+void shim_output_close(shim_output_t *o);
+/* Writes what is due and adds to p (room for SHIM_STREAMS) what to wait for: a pipe to read,
+ * or a destination to drain. Returns the entries added. */
+size_t shim_output_pollfds(shim_output_t *o, struct pollfd *p);
+/* After poll: reads and writes what p says is ready. */
+void shim_output_step(shim_output_t *o, const struct pollfd *p);
+/* True when both pipes are closed and every byte written. */
+bool shim_output_done(shim_output_t *o);
 
 /* Builds one pipe command into buf[SIDECAR_SHIM_MSG]. */
 void sidecar_shim_msg(uint8_t *buf, char cmd, uint64_t value);

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 /* Copies the next line of *p (cut to cap - 1 bytes) into line and advances *p; false at the
  * end of the text. */
@@ -63,6 +65,28 @@ void events_parse(const char *text, events_t *ev)
             iv->open = false;
         }
     }
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int events_wait_running(const char *path, const char *not_node, size_t min_starts, int timeout_ms)
+{
+    uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+    static events_t ev;
+    do {
+        if (events_load(path, &ev) && ev.n >= min_starts && ev.n > 0) {
+            events_interval_t *last = &ev.iv[ev.n - 1];
+            if (last->open && (not_node == NULL || strcmp(last->node, not_node) != 0))
+                return (int)(ev.n - 1);
+        }
+        usleep(10000);
+    } while (now_ms() < deadline);
+    return -1;
 }
 
 bool events_load(const char *path, events_t *ev)

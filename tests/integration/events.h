@@ -36,6 +36,11 @@ void events_parse(const char *text, events_t *ev);
  * was killed, or is still running (read the file after stopping everything). */
 bool events_overlap(const events_t *ev, size_t *a, size_t *b);
 
+/* Polls path (bounded, every 10 ms) until its newest interval is open (a workload runs) on a
+ * node other than not_node (NULL: any) and at least min_starts intervals exist; returns that
+ * interval's index, or -1 after timeout_ms. */
+int events_wait_running(const char *path, const char *not_node, size_t min_starts, int timeout_ms);
+
 /* Number of intervals that started on node (NULL = any). */
 size_t events_starts(const events_t *ev, const char *node);
 

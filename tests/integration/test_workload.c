@@ -78,17 +78,7 @@ static void check_no_overlap(void)
  * (-1: any); returns its index in the event list or -1. */
 static int wait_running(const char *not_node, size_t min_starts, int timeout_ms)
 {
-    uint64_t deadline = itest_now_ms() + (uint64_t)timeout_ms;
-    events_t ev;
-    do {
-        if (events_load(events_path, &ev) && ev.n >= min_starts && ev.n > 0) {
-            events_interval_t *last = &ev.iv[ev.n - 1];
-            if (last->open && (not_node == NULL || strcmp(last->node, not_node) != 0))
-                return (int)(ev.n - 1);
-        }
-        usleep(10000);
-    } while (itest_now_ms() < deadline);
-    return -1;
+    return events_wait_running(events_path, not_node, min_starts, timeout_ms);
 }
 
 static bool pid_gone(int pid, int timeout_ms)

@@ -313,3 +313,103 @@ Test(log, a_replaced_secret_takes_the_old_ones_place)
     cr_assert_null(strstr(line, "ROT"), "[%s]", line);
     cr_assert(strstr(line, "t=\"[redacted]\""), "[%s]", line);
 }
+
+/* ---- JSON objects with unique keys, ids, other programs' output (issue 21) --------------- */
+
+Test(log, a_field_never_repeats_a_key_of_its_line)
+{
+    start(SIDECAR_LOG_INFO, SIDECAR_LOG_JSON, "a");
+    sidecar_log_set_state(5, "leader");
+    SIDECAR_LOG(SIDECAR_LOG_INFO, "node started", SIDECAR_LOG_UINT("term", 4),
+                SIDECAR_LOG_STR("msg", "x"), SIDECAR_LOG_UINT("n", 1), SIDECAR_LOG_UINT("n", 2),
+                SIDECAR_LOG_UINT("n_4", 3));
+    const char *line = output();
+    cJSON *j = parse_json_line(line);
+    size_t keys = 0;
+    for (const cJSON *a = j->child; a; a = a->next, keys++)
+        for (const cJSON *b = a->next; b; b = b->next)
+            cr_assert_str_neq(a->string, b->string, "key %s twice: %s", a->string, line);
+    cr_assert_eq(jnum(j, "term"), 5, "the header's term stays");
+    cr_assert_eq(jnum(j, "term_1"), 4);
+    cr_assert_str_eq(jstr(j, "msg"), "node started");
+    cr_assert_str_eq(jstr(j, "msg_2"), "x");
+    cr_assert_eq(jnum(j, "n"), 1);
+    cr_assert_eq(jnum(j, "n_4"), 2, "the second n is renamed by its position");
+    /* The literal n_4 was taken by then: renamed too. */
+    cr_assert_eq(jnum(j, "n_4_5"), 3);
+    cr_assert_null(cJSON_GetObjectItemCaseSensitive(j, "truncated"));
+    cr_assert_eq(keys, 11);
+    cJSON_Delete(j);
+}
+
+Test(log, node_ids_are_the_apis_hex_in_both_formats)
+{
+    uint64_t id = 12638190499090526629ull; /* above 2^53: a JSON number would lose it */
+    start(SIDECAR_LOG_INFO, SIDECAR_LOG_JSON, "a");
+    SIDECAR_LOG(SIDECAR_LOG_INFO, "peer connected", SIDECAR_LOG_ID("peer", id));
+    cJSON *j = parse_json_line(output());
+    cr_assert_str_eq(jstr(j, "peer"), "af63df4c8601f1a5");
+    cJSON_Delete(j);
+    start(SIDECAR_LOG_INFO, SIDECAR_LOG_TEXT, "a");
+    SIDECAR_LOG(SIDECAR_LOG_INFO, "peer connected", SIDECAR_LOG_ID("peer", 1));
+    cr_assert(strstr(output(), " peer=0000000000000001\n") != NULL);
+}
+
+Test(log, the_shims_lines_carry_src_in_place_of_term_and_role)
+{
+    start(SIDECAR_LOG_INFO, SIDECAR_LOG_JSON, "a");
+    sidecar_log_set_source("shim");
+    SIDECAR_LOG(SIDECAR_LOG_WARN, "electd is gone: stopping the workload",
+                SIDECAR_LOG_INT("pid", 7));
+    sidecar_log_set_source(NULL);
+    cJSON *j = parse_json_line(output());
+    cr_assert_str_eq(jstr(j, "src"), "shim");
+    cr_assert_str_eq(jstr(j, "level"), "warn");
+    cr_assert_null(cJSON_GetObjectItemCaseSensitive(j, "term"));
+    cr_assert_null(cJSON_GetObjectItemCaseSensitive(j, "role"));
+    cr_assert_eq(jnum(j, "pid"), 7);
+    cJSON_Delete(j);
+}
+
+Test(log, output_records_wrap_any_bytes_and_split_what_does_not_fit)
+{
+    start(SIDECAR_LOG_ERROR, SIDECAR_LOG_JSON, "a"); /* output is written whatever the level */
+    const char raw[] = "x\xff\x01\"\\\xe2\x82\xac";
+    cr_assert_eq(sidecar_log_output(-1, "workload", "stderr", raw, sizeof(raw) - 1, true),
+                 sizeof(raw) - 1);
+    cJSON *j = parse_json_line(output());
+    cr_assert_str_eq(jstr(j, "src"), "workload");
+    cr_assert_str_eq(jstr(j, "stream"), "stderr");
+    cr_assert_str_eq(jstr(j, "level"), "info");
+    cr_assert_str_eq(jstr(j, "line"), "x\xef\xbf\xbd\x01\"\\\xe2\x82\xac");
+    cr_assert_null(cJSON_GetObjectItemCaseSensitive(j, "partial"));
+    cJSON_Delete(j);
+
+    /* 3,000 control bytes escape to 18,000: the record holds what fits, says partial, and
+     * the caller writes the rest; together they hold every byte. */
+    static char ctl[3000];
+    memset(ctl, 0x01, sizeof(ctl));
+    size_t at = 0, records = 0;
+    while (at < sizeof(ctl) && records < 100) {
+        size_t used =
+            sidecar_log_output(-1, "workload", "stdout", ctl + at, sizeof(ctl) - at, true);
+        cr_assert_gt(used, 0);
+        const char *line = output();
+        cr_assert_leq(strlen(line), SIDECAR_LOG_LINE_MAX);
+        j = parse_json_line(line);
+        cr_assert_eq(strlen(jstr(j, "line")), used);
+        bool last = at + used == sizeof(ctl);
+        cr_assert_eq(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "partial")), !last);
+        cJSON_Delete(j);
+        at += used;
+        records++;
+    }
+    cr_assert_eq(at, sizeof(ctl));
+    cr_assert_geq(records, 5);
+
+    /* A line without its newline yet (the program ended) is marked partial. */
+    sidecar_log_output(-1, "workload", "stdout", "bye", 3, false);
+    j = parse_json_line(output());
+    cr_assert(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "partial")));
+    cJSON_Delete(j);
+}

@@ -11,15 +11,22 @@
  *        TESTWORKER_IGNORE_TERM=1     ignore SIGTERM (a workload that will not stop)
  *        TESTWORKER_ONLY_ON=NODE      on any other node, exit(1) after 50 ms (a workload that
  *                                     can run on one member only)
+ *        TESTWORKER_NOISY=1           also write to stdout and stderr: a greeting, bytes that
+ *                                     are not UTF-8 and control bytes, a line of
+ *                                     NOISY_LONG_LINE bytes, a tick every 100 alive periods,
+ *                                     and a last line without newline when stopped
  */
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#define NOISY_LONG_LINE 20000 /* bytes of the noisy worker's long line (a few log lines' worth) */
 
 static volatile sig_atomic_t term;
 
@@ -42,6 +49,24 @@ static void emit(int fd, const char *node, const char *what)
     int n = snprintf(line, sizeof(line), "%llu %s %s\n", (unsigned long long)mono_ns(), node, what);
     if (n > 0)
         (void)!write(fd, line, (size_t)n);
+}
+
+static void say(int fd, const char *s)
+{
+    (void)!write(fd, s, strlen(s));
+}
+
+/* The noisy worker's start: what a real program may write on its standard streams. */
+static void noise_start(void)
+{
+    static char longline[NOISY_LONG_LINE + 2];
+    say(1, "hello from the workload on stdout\n");
+    say(2, "stderr: invalid UTF-8 \xff\xfe\xc3( and a cut \xe2\x82 \x01\x1b[31m \"q\" \\ end\n");
+    for (size_t i = 0; i < NOISY_LONG_LINE; i++)
+        longline[i] = (char)('a' + i % 26);
+    longline[NOISY_LONG_LINE] = '\n';
+    (void)!write(1, longline, NOISY_LONG_LINE + 1);
+    say(1, "\xe2\x82\xac euro and \xf0\x9f\x98\x80 emoji\n");
 }
 
 int main(int argc, char **argv)
@@ -81,15 +106,22 @@ int main(int argc, char **argv)
     const char *token = getenv("ELECTD_FENCING_TOKEN");
     snprintf(what, sizeof(what), "start %d %s", (int)getpid(), token ? token : "-");
     emit(fd, node, what);
+    bool noisy = getenv("TESTWORKER_NOISY") != NULL;
+    if (noisy)
+        noise_start();
     snprintf(what, sizeof(what), "alive %d", (int)getpid());
     /* Bounded: a test workload never outlives an hour even if nobody stops it. */
     for (int i = 0; i < 720000 && !term; i++) {
         if (die_at && mono_ns() >= die_at)
             return 1;
         emit(fd, node, what);
+        if (noisy && i % 100 == 99)
+            dprintf(i % 200 == 199 ? 2 : 1, "tick %d\n", i / 100);
         usleep(5000);
     }
     snprintf(what, sizeof(what), "stop %d", (int)getpid());
     emit(fd, node, what);
+    if (noisy)
+        say(2, "stopping: a last line without newline");
     return 0;
 }

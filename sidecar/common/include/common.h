@@ -33,6 +33,16 @@
  * and, in JSON, invalid UTF-8 bytes (as \ufffd) — log lines carry outside data (hook output,
  * peer names, HTTP paths). Values equal to a registered secret are never printed.
  *
+ * In JSON every line is one object whose keys are unique: a field that reuses a key of the
+ * line (a header key or an earlier field's) is renamed `<key>_<position>`, or dropped when
+ * even that name is taken. Node ids (SIDECAR_LOG_ID) are written as the API writes them: 16
+ * lowercase hex digits, a string in JSON (a 64-bit integer is beyond what JSON readers such
+ * as jq keep exactly).
+ *
+ * Another program's output is logged through the same writer, one record per line
+ * (sidecar_log_output): the exec shim wraps the workload's stdout and stderr this way in
+ * JSON mode, and the shim's own lines carry "src":"shim" (sidecar_log_set_source).
+ *
  * The logger is process-wide state, meant to be used from the event-loop thread.
  */
 
@@ -91,6 +101,26 @@ uint64_t sidecar_log_dropped(void);
 
 const char *sidecar_log_level_name(sidecar_log_level_t level); /* "info" */
 
+/* Names the program writing when it is not electd's node (the exec shim: "shim"): its lines
+ * then carry "src":src in place of term and role. NULL (the default) restores electd's own
+ * header. src is borrowed and must outlive its use (a string literal). */
+void sidecar_log_set_source(const char *src);
+
+/* Writes one record of another program's output to fd (-1: the log's own) at info level,
+ * whatever the threshold:
+ *
+ *   json: {"ts":…,"level":"info","node":"a","src":"workload","stream":"stdout","line":"…"}
+ *   text: 2026-…Z INFO node=a src=workload stream=stdout line="…"
+ *
+ * s[0..n) is the line without its newline. Bytes that are not UTF-8 become U+FFFD in JSON
+ * (\xNN in text). A line whose escaped form does not fit SIDECAR_LOG_LINE_MAX is cut between
+ * two characters: the record then carries "partial":true and the return value says how many
+ * bytes of s it holds, so the caller writes the rest as further records; ends false (the
+ * line has no newline yet, e.g. at the program's exit) marks it partial too. Returns the
+ * bytes of s written (at least 1 when n > 0). */
+size_t sidecar_log_output(int fd, const char *src, const char *stream, const char *s, size_t n,
+                          bool ends);
+
 /* ---- writing lines ------------------------------------------------------------------ */
 
 typedef enum sidecar_log_field_type {
@@ -100,11 +130,12 @@ typedef enum sidecar_log_field_type {
     SIDECAR_LOG_FIELD_UINT,
     SIDECAR_LOG_FIELD_DOUBLE,
     SIDECAR_LOG_FIELD_BOOL,
+    SIDECAR_LOG_FIELD_ID, /* a node id: 16 hex digits, a string in JSON (the API's form) */
 } sidecar_log_field_type_t;
 
 /* One key/value. Keys should be [a-z0-9_]; anything else but '.' and '-' is replaced by
- * '_'. The keys every line already has (ts, level, node, term, role, msg, truncated) must
- * not be reused: JSON readers disagree on duplicate keys. */
+ * '_'. The keys a line's header may have (ts, level, node, term, role, src, msg,
+ * truncated) should not be reused: such a field is renamed (see above). */
 typedef struct sidecar_log_field {
     const char *key;
     sidecar_log_field_type_t type;
@@ -127,6 +158,8 @@ typedef struct sidecar_log_field {
     ((sidecar_log_field_t){.key = (k), .type = SIDECAR_LOG_FIELD_DOUBLE, .v.d = (double)(x)})
 #define SIDECAR_LOG_BOOL(k, x)                                                                     \
     ((sidecar_log_field_t){.key = (k), .type = SIDECAR_LOG_FIELD_BOOL, .v.b = (x)})
+#define SIDECAR_LOG_ID(k, x)                                                                       \
+    ((sidecar_log_field_t){.key = (k), .type = SIDECAR_LOG_FIELD_ID, .v.u = (uint64_t)(x)})
 
 /* Writes one line: msg plus n fields. Strings are borrowed for the call only. */
 void sidecar_log_fields(sidecar_log_level_t level, const char *msg,
