@@ -62,14 +62,14 @@ static void log_closed(const struct out_conn *c, const char *why, int err)
 {
     struct peer *p = c->peer;
     if (c->state == OUT_READY) {
-        SIDECAR_LOG(SIDECAR_LOG_INFO, "peer disconnected", SIDECAR_LOG_UINT("peer", p->id),
+        SIDECAR_LOG(SIDECAR_LOG_INFO, "peer disconnected", SIDECAR_LOG_ID("peer", p->id),
                     SIDECAR_LOG_STR("name", p->name), SIDECAR_LOG_STR("reason", why),
                     SIDECAR_LOG_STR("error", err ? uv_strerror(err) : ""));
         return;
     }
     if (p->attempts < 3 || sidecar_log_enabled(SIDECAR_LOG_DEBUG))
         SIDECAR_LOG(p->attempts < 3 ? SIDECAR_LOG_INFO : SIDECAR_LOG_DEBUG,
-                    "peer connection failed", SIDECAR_LOG_UINT("peer", p->id),
+                    "peer connection failed", SIDECAR_LOG_ID("peer", p->id),
                     SIDECAR_LOG_STR("name", p->name), SIDECAR_LOG_STR("host", p->host),
                     SIDECAR_LOG_UINT("port", p->port), SIDECAR_LOG_STR("addr", p->addr_used),
                     SIDECAR_LOG_STR("reason", why),
@@ -207,7 +207,7 @@ static void resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     if (status != 0 || res == NULL) {
         p->st.failures++;
         if (p->attempts < 3)
-            SIDECAR_LOG(SIDECAR_LOG_WARN, "cannot resolve peer", SIDECAR_LOG_UINT("peer", p->id),
+            SIDECAR_LOG(SIDECAR_LOG_WARN, "cannot resolve peer", SIDECAR_LOG_ID("peer", p->id),
                         SIDECAR_LOG_STR("name", p->name), SIDECAR_LOG_STR("host", p->host),
                         SIDECAR_LOG_STR("error", uv_strerror(status)));
         uv_freeaddrinfo(res);

@@ -95,7 +95,7 @@ static void out_admitted(struct out_conn *c)
     p->attempts = 0;
     p->st.connected = true;
     p->st.connects++;
-    SIDECAR_LOG(SIDECAR_LOG_INFO, "peer connected", SIDECAR_LOG_UINT("peer", p->id),
+    SIDECAR_LOG(SIDECAR_LOG_INFO, "peer connected", SIDECAR_LOG_ID("peer", p->id),
                 SIDECAR_LOG_STR("name", p->name), SIDECAR_LOG_STR("host", p->host),
                 SIDECAR_LOG_UINT("port", p->port), SIDECAR_LOG_STR("addr", p->addr_used));
 }
@@ -114,16 +114,16 @@ static void out_verdict(struct out_conn *c)
                     "peer refused us: our TLS certificate does not name this member (its CN or a "
                     "DNS SAN must be our --name)",
                     SIDECAR_LOG_STR("self", c->t->name), SIDECAR_LOG_STR("peer_name", p->name),
-                    SIDECAR_LOG_UINT("peer", p->id), SIDECAR_LOG_STR("addr", p->addr_used));
+                    SIDECAR_LOG_ID("peer", p->id), SIDECAR_LOG_STR("addr", p->addr_used));
     else if (no && v[4] == REFUSE_IMPOSTOR)
         SIDECAR_LOG(SIDECAR_LOG_ERROR,
                     "peer refused us: it knows another process (another data directory) under "
                     "our name; if our data directory was replaced, remove this member and add it "
                     "again",
                     SIDECAR_LOG_STR("self", c->t->name), SIDECAR_LOG_STR("peer_name", p->name),
-                    SIDECAR_LOG_UINT("peer", p->id), SIDECAR_LOG_STR("addr", p->addr_used));
+                    SIDECAR_LOG_ID("peer", p->id), SIDECAR_LOG_STR("addr", p->addr_used));
     else
-        SIDECAR_LOG(SIDECAR_LOG_WARN, "peer refused us", SIDECAR_LOG_UINT("peer", p->id),
+        SIDECAR_LOG(SIDECAR_LOG_WARN, "peer refused us", SIDECAR_LOG_ID("peer", p->id),
                     SIDECAR_LOG_STR("name", p->name),
                     SIDECAR_LOG_STR("reason", no ? refuse_text(v[4]) : "garbage"));
     p->next_ai = NULL; /* an electd answered: the other addresses would not change that */
@@ -167,7 +167,7 @@ static void in_refuse(struct in_conn *c, int reason, uint64_t from)
     struct sidecar_transport *t = c->t;
     t->rejected++;
     if (reason != REFUSE_UNKNOWN && reason != REFUSE_IMPOSTOR && reason != REFUSE_CERT_NAME)
-        SIDECAR_LOG(SIDECAR_LOG_WARN, "refused peer connection", SIDECAR_LOG_UINT("from", from),
+        SIDECAR_LOG(SIDECAR_LOG_WARN, "refused peer connection", SIDECAR_LOG_ID("from", from),
                     SIDECAR_LOG_STR("remote", c->remote),
                     SIDECAR_LOG_STR("reason", refuse_text(reason)));
     uint8_t v[VERDICT_LEN] = {'E', 'L', 'N', 'O', (uint8_t)reason};
@@ -268,7 +268,7 @@ static int hello_admit(struct in_conn *c, uint64_t from, const uint8_t *instance
         /* We are joining and have not applied the configuration that names this member yet:
          * dial it back at the address it advertised, or we could never answer. */
         SIDECAR_LOG(SIDECAR_LOG_INFO, "dialling back a peer not yet in our configuration",
-                    SIDECAR_LOG_UINT("peer", from), SIDECAR_LOG_STR("name", h->name),
+                    SIDECAR_LOG_ID("peer", from), SIDECAR_LOG_STR("name", h->name),
                     SIDECAR_LOG_STR("host", host), SIDECAR_LOG_UINT("port", port));
         p = transport_peer_add(t, from, h->name, host, port, false);
     }

@@ -41,7 +41,7 @@ void transport_in_close(struct in_conn *c)
 void transport_in_bad_input(struct in_conn *c, const char *why)
 {
     c->t->rejected++;
-    SIDECAR_LOG(SIDECAR_LOG_WARN, "dropping peer connection", SIDECAR_LOG_UINT("from", c->from),
+    SIDECAR_LOG(SIDECAR_LOG_WARN, "dropping peer connection", SIDECAR_LOG_ID("from", c->from),
                 SIDECAR_LOG_STR("reason", why));
     transport_in_close(c);
 }

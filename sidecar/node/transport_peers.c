@@ -193,7 +193,7 @@ void transport_stranger_dropped(struct in_conn *c, uint64_t from, const char *wh
         return;
     }
     SIDECAR_LOG(SIDECAR_LOG_WARN, "dropped a peer that is not a member of the configuration",
-                SIDECAR_LOG_UINT("from", from), SIDECAR_LOG_STR("remote", c->remote),
+                SIDECAR_LOG_ID("from", from), SIDECAR_LOG_STR("remote", c->remote),
                 SIDECAR_LOG_STR("what", what),
                 SIDECAR_LOG_UINT("suppressed_since_last", t->drop_suppressed));
     t->drop_logged_ms = now;
