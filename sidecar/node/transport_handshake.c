@@ -244,7 +244,7 @@ static int refuse_impostor(struct in_conn *c, const struct peer *p, const uint8_
     SIDECAR_LOG(SIDECAR_LOG_ERROR,
                 "refused a second process under a member's name (another data directory)",
                 SIDECAR_LOG_STR("self", c->t->name), SIDECAR_LOG_STR("name", h->name),
-                SIDECAR_LOG_STR("member", p->name), SIDECAR_LOG_UINT("id", p->id),
+                SIDECAR_LOG_STR("member", p->name), SIDECAR_LOG_ID("id", p->id),
                 SIDECAR_LOG_STR("remote", c->remote), SIDECAR_LOG_STR("http", h->http),
                 SIDECAR_LOG_STR("peer_addr", h->peer), SIDECAR_LOG_STR("instance", seen),
                 SIDECAR_LOG_STR("pinned_instance", pinned));
