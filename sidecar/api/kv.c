@@ -82,14 +82,30 @@ static void wait_abandon(struct kv_wait *w)
 
 /* ---- encoding values ----------------------------------------------------------------------- */
 
+/* Whether s is well-formed UTF-8 without NUL (RFC 3629: no overlong forms, no surrogates,
+ * nothing past U+10FFFF), which is what a JSON string may carry as it is. */
 static bool utf8_valid(const uint8_t *s, size_t n)
 {
     for (size_t i = 0; i < n;) {
         uint8_t c = s[i];
-        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        if (len == 0 || i + len > n || c == 0)
+        if (c < 0x80) {
+            if (c == 0)
+                return false;
+            i++;
+            continue;
+        }
+        size_t len = c >= 0xc2 && c <= 0xdf   ? 2
+                     : c >= 0xe0 && c <= 0xef ? 3
+                     : c >= 0xf0 && c <= 0xf4 ? 4
+                                              : 0;
+        if (len == 0 || i + len > n)
             return false;
-        for (size_t k = 1; k < len; k++)
+        /* The second byte's range excludes overlong forms, surrogates and > U+10FFFF. */
+        uint8_t lo = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80;
+        uint8_t hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf;
+        if (s[i + 1] < lo || s[i + 1] > hi)
+            return false;
+        for (size_t k = 2; k < len; k++)
             if ((s[i + k] & 0xc0) != 0x80)
                 return false;
         i += len;
@@ -116,17 +132,26 @@ static char *base64(const uint8_t *s, size_t n)
     return out;
 }
 
+/* Adds s as name (valid UTF-8) or as name_base64 (any other bytes), so that whatever is
+ * stored, the reply is valid JSON. */
+static void json_bytes(cJSON *o, const char *name, const uint8_t *s, size_t n)
+{
+    if (utf8_valid(s, n)) {
+        cJSON_AddStringToObject(o, name, (const char *)s);
+        return;
+    }
+    char field[32];
+    snprintf(field, sizeof(field), "%s_base64", name);
+    char *b = base64(s, n);
+    cJSON_AddStringToObject(o, field, b ? b : "");
+    free(b);
+}
+
 static cJSON *kv_json(const store_kv_t *kv)
 {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "key", kv->key);
-    if (utf8_valid(kv->value, kv->value_len)) {
-        cJSON_AddStringToObject(o, "value", (const char *)kv->value);
-    } else {
-        char *b = base64(kv->value, kv->value_len);
-        cJSON_AddStringToObject(o, "value_base64", b ? b : "");
-        free(b);
-    }
+    json_bytes(o, "key", (const uint8_t *)kv->key, kv->key_len);
+    json_bytes(o, "value", kv->value, kv->value_len);
     api_json_u64(o, "create_revision", kv->create_revision);
     api_json_u64(o, "mod_revision", kv->mod_revision);
     api_json_u64(o, "version", kv->version);
@@ -366,9 +391,23 @@ static bool reserved_refused(http_req_t *req)
     return true;
 }
 
+/* A new key must be UTF-8 text, so that every reply can carry it as a JSON string; one
+ * stored before this rule (or arriving in a snapshot from such a version) is still read,
+ * listed and deleted, answered as key_base64. Checked on every member, before any redirect. */
+static bool key_refused(http_req_t *req)
+{
+    const char *key = http_req_param(req, "key");
+    if (utf8_valid((const uint8_t *)key, strlen(key)))
+        return false;
+    http_req_reply_error(req, 400, "invalid_key",
+                         "a key must be UTF-8 text (percent-encode its bytes in the URL); "
+                         "binary data belongs in the value");
+    return true;
+}
+
 static void h_put(http_req_t *req, void *data)
 {
-    if (!reserved_refused(req) && !api_store_refused(data, req))
+    if (!reserved_refused(req) && !key_refused(req) && !api_store_refused(data, req))
         start_write(data, req, true);
 }
 
@@ -383,7 +422,7 @@ static void reply_write(http_req_t *req, const raft_entry_t *e, const store_resu
     (void)e;
     const char *key = http_req_param(req, "key");
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "key", key);
+    json_bytes(o, "key", (const uint8_t *)key, strlen(key));
     int status = 200;
     switch (res->status) {
     case STORE_APPLIED_OK:
