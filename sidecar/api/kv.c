@@ -7,9 +7,15 @@
 
 #include "api_int.h"
 
-#define KV_WAIT_MS   5000 /* a write or read not done by then answers 503 */
-#define KV_SWEEP_MS  100
-#define FENCE_HEADER "X-Electd-Fence"
+#define KV_WAIT_MS  5000 /* a write or read not done by then answers 503 */
+#define KV_SWEEP_MS 100
+/* A listing page holds at most this many bytes of items' JSON (and always at least one item,
+ * however large), so that a client's reply cap (the CLI's is 4 MiB) is never reached; the
+ * items are read from the store KV_LIST_CHUNK at a time (16 values of 64 KiB: 1 MiB). */
+#define KV_LIST_PAGE_BYTES (1u << 20)
+#define KV_LIST_CHUNK      16
+#define KV_ITEM_JSON_EXTRA 160 /* an item's names, revisions and punctuation, at most */
+#define FENCE_HEADER       "X-Electd-Fence"
 
 enum { WAIT_WRITE, WAIT_READ_INDEX, WAIT_APPLY };
 
@@ -158,6 +164,28 @@ static cJSON *kv_json(const store_kv_t *kv)
     return o;
 }
 
+/* Bytes of s in a reply as json_bytes() writes it (quotes included). */
+static size_t json_bytes_len(const uint8_t *s, size_t n)
+{
+    if (!utf8_valid(s, n))
+        return 4 * ((n + 2) / 3) + 2;
+    size_t len = 2;
+    for (size_t i = 0; i < n; i++)
+        len += s[i] == '"' || s[i] == '\\' || s[i] == '\b' || s[i] == '\f' || s[i] == '\n' ||
+                       s[i] == '\r' || s[i] == '\t'
+                   ? 2
+               : s[i] < 0x20 ? 6
+                             : 1;
+    return len;
+}
+
+/* At least the bytes of kv_json(kv) printed unformatted. */
+static size_t kv_json_len(const store_kv_t *kv)
+{
+    return json_bytes_len((const uint8_t *)kv->key, kv->key_len) +
+           json_bytes_len(kv->value, kv->value_len) + KV_ITEM_JSON_EXTRA;
+}
+
 static bool parse_u64(const char *s, uint64_t *out)
 {
     if (s == NULL || *s == '\0')
@@ -205,32 +233,67 @@ static void serve_get(sidecar_api_t *api, http_req_t *req)
     store_kv_clear(&kv);
 }
 
+/* Fills arr with the keys under prefix after `after`, in key order: at most limit items and
+ * KV_LIST_PAGE_BYTES of JSON, at least one item. *more says whether more keys follow. */
+static int list_fill(store_t *st, const char *prefix, const char *after, size_t limit, cJSON *arr,
+                     bool *more)
+{
+    char cursor[STORE_KEY_MAX];
+    const char *from = after;
+    size_t from_len = after ? strlen(after) : 0, count = 0, bytes = 0;
+    *more = false;
+    /* Bounded: every round but the last adds KV_LIST_CHUNK items, up to limit. */
+    while (count < limit) {
+        store_kv_t *items = NULL;
+        size_t n = 0, i = 0;
+        bool rest = false;
+        int rv = store_kv_list(st, prefix, strlen(prefix), from, from_len,
+                               limit - count < KV_LIST_CHUNK ? limit - count : KV_LIST_CHUNK,
+                               &items, &n, &rest);
+        if (rv != 0)
+            return rv;
+        for (; i < n; i++) {
+            size_t len = kv_json_len(&items[i]);
+            if (count > 0 && bytes + len > KV_LIST_PAGE_BYTES)
+                break;
+            cJSON_AddItemToArray(arr, kv_json(&items[i]));
+            count++;
+            bytes += len;
+        }
+        if (i > 0) {
+            memcpy(cursor, items[i - 1].key, items[i - 1].key_len);
+            from = cursor;
+            from_len = items[i - 1].key_len;
+        }
+        store_kv_list_free(items, n);
+        *more = i < n || rest;
+        if (i < n || !rest || n == 0)
+            break;
+    }
+    return 0;
+}
+
 static void serve_list(sidecar_api_t *api, http_req_t *req)
 {
     const char *prefix = http_req_query(req, "prefix");
-    const char *after = http_req_query(req, "after");
     const char *limit_s = http_req_query(req, "limit");
     uint64_t limit = 0;
     if (limit_s != NULL && (!parse_u64(limit_s, &limit) || limit > STORE_LIST_MAX)) {
         http_req_reply_error(req, 400, "invalid_limit", "limit must be a number from 1 to 1000");
         return;
     }
-    store_kv_t *items = NULL;
-    size_t n = 0;
+    cJSON *o = cJSON_CreateObject();
+    cJSON *arr = cJSON_AddArrayToObject(o, "items");
     bool more = false;
-    int rv = store_kv_list(sidecar_node_store(api->node), prefix ? prefix : "",
-                           prefix ? strlen(prefix) : 0, after, after ? strlen(after) : 0,
-                           (size_t)limit, &items, &n, &more);
+    int rv =
+        list_fill(sidecar_node_store(api->node), prefix ? prefix : "", http_req_query(req, "after"),
+                  limit ? (size_t)limit : STORE_LIST_MAX, arr, &more);
     if (rv != 0) {
+        cJSON_Delete(o);
         http_req_reply_error(req, rv == STORE_EKEY ? 400 : 500, "list_failed", store_strerror(rv));
         return;
     }
-    cJSON *o = cJSON_CreateObject();
-    cJSON *arr = cJSON_AddArrayToObject(o, "items");
-    for (size_t i = 0; i < n; i++)
-        cJSON_AddItemToArray(arr, kv_json(&items[i]));
     cJSON_AddBoolToObject(o, "more", more);
-    store_kv_list_free(items, n);
     http_req_reply_json(req, 200, o);
     cJSON_Delete(o);
 }
