@@ -8,8 +8,8 @@
 #include "vec.h"
 
 #define LIST_MAX_PAGES     10000 /* `kv ls`: at most this many pages (of 1000 keys, 1 MiB) */
-#define LS_VALUE_MAX_SHOWN 60  /* `kv ls`: bytes of each value shown before "..." */
-#define CLI_KEY_MAX_BYTES  512 /* the server's longest key (STORE_KEY_MAX) */
+#define LS_VALUE_MAX_SHOWN 60    /* `kv ls`: bytes of each value shown before "..." */
+#define CLI_KEY_MAX_BYTES  512   /* the server's longest key (STORE_KEY_MAX) */
 #define BASE64_ALPHABET    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
 /* /v1/kv/KEY[query] into out; reports an empty or too long key. */
