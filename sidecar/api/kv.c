@@ -7,9 +7,15 @@
 
 #include "api_int.h"
 
-#define KV_WAIT_MS   5000 /* a write or read not done by then answers 503 */
-#define KV_SWEEP_MS  100
-#define FENCE_HEADER "X-Electd-Fence"
+#define KV_WAIT_MS  5000 /* a write or read not done by then answers 503 */
+#define KV_SWEEP_MS 100
+/* A listing page holds at most this many bytes of items' JSON (and always at least one item,
+ * however large), so that a client's reply cap (the CLI's is 4 MiB) is never reached; the
+ * items are read from the store KV_LIST_CHUNK at a time (16 values of 64 KiB: 1 MiB). */
+#define KV_LIST_PAGE_BYTES (1u << 20)
+#define KV_LIST_CHUNK      16
+#define KV_ITEM_JSON_EXTRA 160 /* an item's names, revisions and punctuation, at most */
+#define FENCE_HEADER       "X-Electd-Fence"
 
 enum { WAIT_WRITE, WAIT_READ_INDEX, WAIT_APPLY };
 
@@ -82,14 +88,30 @@ static void wait_abandon(struct kv_wait *w)
 
 /* ---- encoding values ----------------------------------------------------------------------- */
 
+/* Whether s is well-formed UTF-8 without NUL (RFC 3629: no overlong forms, no surrogates,
+ * nothing past U+10FFFF), which is what a JSON string may carry as it is. */
 static bool utf8_valid(const uint8_t *s, size_t n)
 {
     for (size_t i = 0; i < n;) {
         uint8_t c = s[i];
-        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        if (len == 0 || i + len > n || c == 0)
+        if (c < 0x80) {
+            if (c == 0)
+                return false;
+            i++;
+            continue;
+        }
+        size_t len = c >= 0xc2 && c <= 0xdf   ? 2
+                     : c >= 0xe0 && c <= 0xef ? 3
+                     : c >= 0xf0 && c <= 0xf4 ? 4
+                                              : 0;
+        if (len == 0 || i + len > n)
             return false;
-        for (size_t k = 1; k < len; k++)
+        /* The second byte's range excludes overlong forms, surrogates and > U+10FFFF. */
+        uint8_t lo = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80;
+        uint8_t hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf;
+        if (s[i + 1] < lo || s[i + 1] > hi)
+            return false;
+        for (size_t k = 2; k < len; k++)
             if ((s[i + k] & 0xc0) != 0x80)
                 return false;
         i += len;
@@ -116,21 +138,52 @@ static char *base64(const uint8_t *s, size_t n)
     return out;
 }
 
+/* Adds s as name (valid UTF-8) or as name_base64 (any other bytes), so that whatever is
+ * stored, the reply is valid JSON. */
+static void json_bytes(cJSON *o, const char *name, const uint8_t *s, size_t n)
+{
+    if (utf8_valid(s, n)) {
+        cJSON_AddStringToObject(o, name, (const char *)s);
+        return;
+    }
+    char field[32];
+    snprintf(field, sizeof(field), "%s_base64", name);
+    char *b = base64(s, n);
+    cJSON_AddStringToObject(o, field, b ? b : "");
+    free(b);
+}
+
 static cJSON *kv_json(const store_kv_t *kv)
 {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "key", kv->key);
-    if (utf8_valid(kv->value, kv->value_len)) {
-        cJSON_AddStringToObject(o, "value", (const char *)kv->value);
-    } else {
-        char *b = base64(kv->value, kv->value_len);
-        cJSON_AddStringToObject(o, "value_base64", b ? b : "");
-        free(b);
-    }
+    json_bytes(o, "key", (const uint8_t *)kv->key, kv->key_len);
+    json_bytes(o, "value", kv->value, kv->value_len);
     api_json_u64(o, "create_revision", kv->create_revision);
     api_json_u64(o, "mod_revision", kv->mod_revision);
     api_json_u64(o, "version", kv->version);
     return o;
+}
+
+/* Bytes of s in a reply as json_bytes() writes it (quotes included). */
+static size_t json_bytes_len(const uint8_t *s, size_t n)
+{
+    if (!utf8_valid(s, n))
+        return 4 * ((n + 2) / 3) + 2;
+    size_t len = 2;
+    for (size_t i = 0; i < n; i++)
+        len += s[i] == '"' || s[i] == '\\' || s[i] == '\b' || s[i] == '\f' || s[i] == '\n' ||
+                       s[i] == '\r' || s[i] == '\t'
+                   ? 2
+               : s[i] < 0x20 ? 6
+                             : 1;
+    return len;
+}
+
+/* At least the bytes of kv_json(kv) printed unformatted. */
+static size_t kv_json_len(const store_kv_t *kv)
+{
+    return json_bytes_len((const uint8_t *)kv->key, kv->key_len) +
+           json_bytes_len(kv->value, kv->value_len) + KV_ITEM_JSON_EXTRA;
 }
 
 static bool parse_u64(const char *s, uint64_t *out)
@@ -180,32 +233,67 @@ static void serve_get(sidecar_api_t *api, http_req_t *req)
     store_kv_clear(&kv);
 }
 
+/* Fills arr with the keys under prefix after `after`, in key order: at most limit items and
+ * KV_LIST_PAGE_BYTES of JSON, at least one item. *more says whether more keys follow. */
+static int list_fill(store_t *st, const char *prefix, const char *after, size_t limit, cJSON *arr,
+                     bool *more)
+{
+    char cursor[STORE_KEY_MAX];
+    const char *from = after;
+    size_t from_len = after ? strlen(after) : 0, count = 0, bytes = 0;
+    *more = false;
+    /* Bounded: every round but the last adds KV_LIST_CHUNK items, up to limit. */
+    while (count < limit) {
+        store_kv_t *items = NULL;
+        size_t n = 0, i = 0;
+        bool rest = false;
+        int rv = store_kv_list(st, prefix, strlen(prefix), from, from_len,
+                               limit - count < KV_LIST_CHUNK ? limit - count : KV_LIST_CHUNK,
+                               &items, &n, &rest);
+        if (rv != 0)
+            return rv;
+        for (; i < n; i++) {
+            size_t len = kv_json_len(&items[i]);
+            if (count > 0 && bytes + len > KV_LIST_PAGE_BYTES)
+                break;
+            cJSON_AddItemToArray(arr, kv_json(&items[i]));
+            count++;
+            bytes += len;
+        }
+        if (i > 0) {
+            memcpy(cursor, items[i - 1].key, items[i - 1].key_len);
+            from = cursor;
+            from_len = items[i - 1].key_len;
+        }
+        store_kv_list_free(items, n);
+        *more = i < n || rest;
+        if (i < n || !rest || n == 0)
+            break;
+    }
+    return 0;
+}
+
 static void serve_list(sidecar_api_t *api, http_req_t *req)
 {
     const char *prefix = http_req_query(req, "prefix");
-    const char *after = http_req_query(req, "after");
     const char *limit_s = http_req_query(req, "limit");
     uint64_t limit = 0;
     if (limit_s != NULL && (!parse_u64(limit_s, &limit) || limit > STORE_LIST_MAX)) {
         http_req_reply_error(req, 400, "invalid_limit", "limit must be a number from 1 to 1000");
         return;
     }
-    store_kv_t *items = NULL;
-    size_t n = 0;
+    cJSON *o = cJSON_CreateObject();
+    cJSON *arr = cJSON_AddArrayToObject(o, "items");
     bool more = false;
-    int rv = store_kv_list(sidecar_node_store(api->node), prefix ? prefix : "",
-                           prefix ? strlen(prefix) : 0, after, after ? strlen(after) : 0,
-                           (size_t)limit, &items, &n, &more);
+    int rv =
+        list_fill(sidecar_node_store(api->node), prefix ? prefix : "", http_req_query(req, "after"),
+                  limit ? (size_t)limit : STORE_LIST_MAX, arr, &more);
     if (rv != 0) {
+        cJSON_Delete(o);
         http_req_reply_error(req, rv == STORE_EKEY ? 400 : 500, "list_failed", store_strerror(rv));
         return;
     }
-    cJSON *o = cJSON_CreateObject();
-    cJSON *arr = cJSON_AddArrayToObject(o, "items");
-    for (size_t i = 0; i < n; i++)
-        cJSON_AddItemToArray(arr, kv_json(&items[i]));
     cJSON_AddBoolToObject(o, "more", more);
-    store_kv_list_free(items, n);
     http_req_reply_json(req, 200, o);
     cJSON_Delete(o);
 }
@@ -366,9 +454,23 @@ static bool reserved_refused(http_req_t *req)
     return true;
 }
 
+/* A new key must be UTF-8 text, so that every reply can carry it as a JSON string; one
+ * stored before this rule (or arriving in a snapshot from such a version) is still read,
+ * listed and deleted, answered as key_base64. Checked on every member, before any redirect. */
+static bool key_refused(http_req_t *req)
+{
+    const char *key = http_req_param(req, "key");
+    if (utf8_valid((const uint8_t *)key, strlen(key)))
+        return false;
+    http_req_reply_error(req, 400, "invalid_key",
+                         "a key must be UTF-8 text (percent-encode its bytes in the URL); "
+                         "binary data belongs in the value");
+    return true;
+}
+
 static void h_put(http_req_t *req, void *data)
 {
-    if (!reserved_refused(req) && !api_store_refused(data, req))
+    if (!reserved_refused(req) && !key_refused(req) && !api_store_refused(data, req))
         start_write(data, req, true);
 }
 
@@ -383,7 +485,7 @@ static void reply_write(http_req_t *req, const raft_entry_t *e, const store_resu
     (void)e;
     const char *key = http_req_param(req, "key");
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "key", key);
+    json_bytes(o, "key", (const uint8_t *)key, strlen(key));
     int status = 200;
     switch (res->status) {
     case STORE_APPLIED_OK:

@@ -7,8 +7,10 @@
 #include "cli_int.h"
 #include "vec.h"
 
-#define LIST_MAX_PAGES     100 /* `kv ls`: at most this many pages of 1000 keys */
-#define LS_VALUE_MAX_SHOWN 60  /* `kv ls`: bytes of each value shown before "..." */
+#define LIST_MAX_PAGES     10000 /* `kv ls`: at most this many pages (of 1000 keys, 1 MiB) */
+#define LS_VALUE_MAX_SHOWN 60    /* `kv ls`: bytes of each value shown before "..." */
+#define CLI_KEY_MAX_BYTES  512   /* the server's longest key (STORE_KEY_MAX) */
+#define BASE64_ALPHABET    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
 /* /v1/kv/KEY[query] into out; reports an empty or too long key. */
 static bool kv_target(const cli_ctx_t *c, const char *key, const char *query, char *out, size_t cap)
@@ -125,18 +127,76 @@ int cli_kv_write(cli_ctx_t *c)
     return code;
 }
 
+/* The '=' that pad base64 text of length n (0, 1 or 2). */
+static size_t base64_pad(const char *s, size_t n)
+{
+    return n >= 1 && s[n - 1] == '=' ? n >= 2 && s[n - 2] == '=' ? 2 : 1 : 0;
+}
+
+/* Bytes that base64 text stands for: not its length, and its padding taken off. */
+static size_t base64_decoded_len(const char *s)
+{
+    size_t n = strlen(s);
+    return n / 4 * 3 - base64_pad(s, n);
+}
+
+/* Decodes padded base64 (RFC 4648) into out[0..cap); returns the length, or SIZE_MAX when s
+ * is not base64 or does not fit. */
+static size_t base64_decode(const char *s, uint8_t *out, size_t cap)
+{
+    size_t n = strlen(s), pad = base64_pad(s, n), o = 0;
+    if (n % 4 != 0 || base64_decoded_len(s) > cap)
+        return SIZE_MAX;
+    for (size_t i = 0; i < n; i += 4) {
+        uint32_t v = 0;
+        for (size_t k = 0; k < 4; k++) {
+            const char *p = s[i + k] == '=' ? NULL : strchr(BASE64_ALPHABET, s[i + k]);
+            if (p == NULL && i + k < n - pad)
+                return SIZE_MAX;
+            v = v << 6 | (uint32_t)(p != NULL ? p - BASE64_ALPHABET : 0);
+        }
+        for (size_t k = 0; k < (i + 4 == n ? 3 - pad : 3); k++)
+            out[o++] = (uint8_t)(v >> (16 - 8 * k));
+    }
+    return o;
+}
+
+/* An item's key: "key" as it is, or "key_base64" (a key that is not UTF-8, stored before
+ * such keys were refused) decoded into buf; NULL when it has neither. */
+static const char *item_key(const cJSON *item, char *buf, size_t cap)
+{
+    const char *key = cli_jstr(item, "key"), *b64 = cli_jstr(item, "key_base64");
+    if (key != NULL || b64 == NULL)
+        return key;
+    size_t n = base64_decode(b64, (uint8_t *)buf, cap - 1);
+    if (n == SIZE_MAX || n == 0 || memchr(buf, '\0', n) != NULL)
+        return NULL;
+    buf[n] = '\0';
+    return buf;
+}
+
 /* One line of `kv ls`: the key, a tab, the value cut short; both escaped, so that one key is
- * always one line. */
+ * always one line (and bytes of a key that is not UTF-8 as \xNN). */
 static void print_kv_line(const cJSON *item)
 {
-    const char *key = cli_jstr(item, "key"), *value = cli_jstr(item, "value");
-    cli_print_escaped(key ? key : "?", SIZE_MAX);
+    char kbuf[CLI_KEY_MAX_BYTES + 1];
+    const char *key = item_key(item, kbuf, sizeof(kbuf)), *value = cli_jstr(item, "value");
+    if (key == NULL)
+        fputc('?', stdout);
+    for (const char *k = key; k != NULL && *k != '\0'; k++) {
+        char one[2] = {*k, '\0'};
+        if ((unsigned char)*k >= 0x80 && key == kbuf)
+            printf("\\x%02x", (unsigned char)*k);
+        else
+            cli_print_escaped(one, SIZE_MAX);
+    }
     fputc('\t', stdout);
     if (value != NULL) {
         cli_print_escaped(value, LS_VALUE_MAX_SHOWN);
     } else {
         const char *b64 = cli_jstr(item, "value_base64");
-        printf("(binary, %zu bytes)", b64 ? strlen(b64) / 4 * 3 : 0);
+        size_t n = b64 ? base64_decoded_len(b64) : 0;
+        printf("(binary, %zu byte%s)", n, n == 1 ? "" : "s");
     }
     fputc('\n', stdout);
 }
@@ -175,11 +235,12 @@ static bool page_take(const cli_ctx_t *c, listing_t *ls, const cli_response_t *r
     ls->more = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "more"));
     const cJSON *item = NULL;
     const char *last = NULL;
+    char kbuf[CLI_KEY_MAX_BYTES + 1];
     cJSON_ArrayForEach(item, items)
     {
         if (!c->json)
             print_kv_line(item);
-        last = cli_jstr(item, "key");
+        last = item_key(item, kbuf, sizeof(kbuf));
     }
     if (ls->more && last == NULL) {
         cli_fail(c, "the reply says more keys follow but names none");

@@ -2,8 +2,11 @@
  * handlers (status, KV, members, transfer, leader long poll, events, metrics) of a one-node
  * electd running in this process on its own loop and data directory. Each input is fed to an
  * in-memory connection; the loop then runs a few turns so asynchronous answers (writes
- * through Raft, linearizable reads) complete. Properties checked: no crash or sanitizer
- * report, every answer is an HTTP/1.1 response, the node stays leader and healthy. */
+ * through Raft, linearizable reads) complete. The store starts with a key and a value that
+ * are not UTF-8, as an older version could store them. Properties checked: no crash or
+ * sanitizer report, every answer is an HTTP/1.1 response whose JSON body (and every complete
+ * server-sent event's data) is one strict JSON document (tests/json_check.h), the node stays
+ * leader and healthy. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -13,6 +16,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "../json_check.h"
 #include "api.h"
 #include "config.h"
 #include "fuzz.h"
@@ -94,10 +98,92 @@ static void init(void)
     abort();
 }
 
+/* Stores (unless present) a key and a value that are not UTF-8 through Raft, bypassing the API
+ * (which now refuses such keys), as a version that took any bytes left them. */
+static void store_legacy_key(void)
+{
+    static const char key[] = "legacy/\xff\xfe\x80";
+    static uint8_t buf[STORE_CMD_MAX];
+    store_kv_t kv;
+    if (store_kv_get(sidecar_node_store(node), key, strlen(key), &kv) == 0) {
+        store_kv_clear(&kv);
+        return; /* still there (an input may delete it) */
+    }
+    store_cond_t cond = {0};
+    size_t len = 0;
+    uint64_t index = 0;
+    if (store_cmd_encode_put(key, strlen(key), "\xc0\x80", 2, &cond, buf, sizeof(buf), &len) != 0 ||
+        sidecar_node_propose(node, buf, len, &index) != 0)
+        abort();
+    for (int i = 0; i < 5000; i++) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        if (store_applied_index(sidecar_node_store(node)) >= index)
+            return;
+        usleep(1000);
+    }
+    fprintf(stderr, "fuzz_api: the legacy key was not applied\n");
+    abort();
+}
+
+static void json_fail(const char *what, const char *body, size_t len)
+{
+    fprintf(stderr, "fuzz_api: %s is not strict JSON: %.*s\n", what, (int)(len > 400 ? 400 : len),
+            body);
+    abort();
+}
+
+/* Each complete "data:" line of a server-sent event stream is one JSON document. */
+static void check_events(const char *body, size_t len)
+{
+    for (const char *p = body, *end = body + len; p < end;) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        if (eol == NULL)
+            return;
+        if ((size_t)(eol - p) > 6 && memcmp(p, "data: ", 6) == 0) {
+            cJSON *o = json_check_parse(p + 6, (size_t)(eol - p - 6));
+            if (o == NULL)
+                json_fail("an event", p, (size_t)(eol - p));
+            cJSON_Delete(o);
+        }
+        p = eol + 1;
+    }
+}
+
+/* Walks the responses in out: each JSON body must parse strictly. A response to HEAD has no
+ * body although it may announce one, so inputs with HEAD are not walked. */
+static void check_replies(const uint8_t *in, size_t in_len, const char *out, size_t len)
+{
+    if (memmem(in, in_len, "HEAD", 4) != NULL)
+        return;
+    while (len > 0) {
+        http_response_t r;
+        http_response_open(&r, 0, 0);
+        int rv = http_response_feed(&r, out, len);
+        const char *type = r.headers_done ? http_response_header(&r, "Content-Type") : NULL;
+        size_t blen = 0;
+        const char *body = http_response_body(&r, &blen);
+        if (type != NULL && strncmp(type, "text/event-stream", 17) == 0) {
+            check_events(body, blen);
+        } else if (rv == 1 && type != NULL && strncmp(type, "application/json", 16) == 0) {
+            cJSON *o = json_check_parse(body, blen);
+            if (o == NULL)
+                json_fail("a reply", body, blen);
+            cJSON_Delete(o);
+        }
+        size_t used = rv == 1 ? (size_t)r.used : len;
+        http_response_close(&r);
+        if (rv != 1 || used == 0)
+            return;
+        out += used;
+        len -= used;
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (node == NULL)
         init();
+    store_legacy_key();
     http_memconn_t *mc = NULL;
     if (http_memconn_open(sidecar_api_server(api), &mc) != 0)
         abort();
@@ -110,6 +196,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fprintf(stderr, "fuzz_api: output is not an HTTP/1.1 response\n");
         abort();
     }
+    check_replies(data, size, out, len);
     http_memconn_close(mc);
     uv_run(&loop, UV_RUN_NOWAIT);
     sidecar_node_state_t st;
@@ -129,6 +216,11 @@ static const char *const SEEDS[] = {
     "3\r\nabc\r\n0\r\n\r\n",
     "GET /v1/kv/binlog/pos HTTP/1.1\r\n\r\nGET /v1/kv/binlog/pos?stale&raw HTTP/1.1\r\n\r\n",
     "DELETE /v1/kv/k HTTP/1.1\r\n\r\nGET /v1/kv?prefix=bin&limit=2&after=a HTTP/1.1\r\n\r\n",
+    "PUT /v1/kv/%ff%fe%80 HTTP/1.1\r\nContent-Length: 1\r\n\r\nx"
+    "GET /v1/kv?prefix= HTTP/1.1\r\n\r\nGET /v1/kv?prefix=legacy/&after=legacy/%ff "
+    "HTTP/1.1\r\n\r\n",
+    "GET /v1/kv/legacy/%ff%fe%80 HTTP/1.1\r\n\r\nDELETE /v1/kv/legacy/%ff%fe%80 HTTP/1.1\r\n\r\n"
+    "GET /v1/kv?prefix=&limit=1 HTTP/1.1\r\n\r\n",
     "POST /v1/members HTTP/1.1\r\nContent-Length: 43\r\n\r\n"
     "{\"name\":\"zz\",\"peer_addr\":\"127.0.0.1:9\"}  ",
     "DELETE /v1/members/zz HTTP/1.1\r\n\r\nGET /v1/members HTTP/1.1\r\n\r\n",

@@ -328,6 +328,44 @@ Test(client, kv_through_a_follower_with_exit_codes_for_missing_and_conflicts)
                  "%s", ERR);
 }
 
+/* `kv ls` lists everything however large the values: 80 values of 60 KB (4.8 MB, more than
+ * one reply may carry) come in pages the server bounds in bytes, and the client follows them;
+ * a binary value shows its size as stored, not its base64 length. */
+Test(client, kv_ls_pages_through_large_values_and_shows_binary_sizes)
+{
+    enum { N_BIG = 80, BIG_BYTES = 60 * 1024 };
+    int l = start3();
+    int port = C.nodes[l].http_port;
+    static char value[BIG_BYTES + 1], bin[65536 + 1];
+    char path[64], body[4096], want[64];
+    for (int i = 0; i < N_BIG; i++) {
+        memset(value, 'a' + i % 26, BIG_BYTES);
+        snprintf(path, sizeof(path), "/v1/kv/big/%02d", i);
+        cr_assert_eq(itest_http(port, "PUT", path, value, body, sizeof(body)), 200, "%s: %s", path,
+                     body);
+    }
+    cr_assert_eq(run(NULL, "kv", "ls", "big/", "--http", http_of(l), NULL), 0, "%s", ERR);
+    cr_assert_eq(count_lines_with(OUT, "big/"), N_BIG, "%s", ERR);
+    for (int i = 0; i < N_BIG; i++) {
+        snprintf(want, sizeof(want), "big/%02d\t%c%c%c", i, 'a' + i % 26, 'a' + i % 26,
+                 'a' + i % 26);
+        cr_assert_eq(count_lines_with(OUT, want), 1, "%s missing: %.300s", want, OUT);
+    }
+
+    /* Binary values of the largest size and of sizes that need base64 padding. */
+    memset(bin, 0xff, 65536);
+    cr_assert_eq(itest_http(port, "PUT", "/v1/kv/bin/a", bin, body, sizeof(body)), 200, "%s", body);
+    cr_assert_eq(itest_http(port, "PUT", "/v1/kv/bin/b", "\xff", body, sizeof(body)), 200, "%s",
+                 body);
+    cr_assert_eq(itest_http(port, "PUT", "/v1/kv/bin/c", "\xff\xfe", body, sizeof(body)), 200, "%s",
+                 body);
+    cr_assert_eq(itest_http(port, "PUT", "/v1/kv/bin/d", "\xff\xfe\xfd", body, sizeof(body)), 200,
+                 "%s", body);
+    cr_assert_eq(run(NULL, "kv", "ls", "bin/", "--http", http_of(l), NULL), 0, "%s", ERR);
+    cr_assert_str_eq(OUT, "bin/a\t(binary, 65536 bytes)\nbin/b\t(binary, 1 byte)\n"
+                          "bin/c\t(binary, 2 bytes)\nbin/d\t(binary, 3 bytes)\n");
+}
+
 Test(client, transfer_moves_leadership_and_old_tokens_are_fenced)
 {
     int l = start3();

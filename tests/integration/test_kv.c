@@ -1,14 +1,16 @@
 /* test_kv.c — the replicated KV store across a real 3-node cluster: writes on the leader,
  * 421 with the leader's address on followers, linearizable and stale reads, CAS, fencing
- * tokens that go stale at failover, 503 without quorum, and a wiped node that rejoins
- * through a snapshot. */
+ * tokens that go stale at failover, 503 without quorum, a wiped node that rejoins through a
+ * snapshot, and keys that are not UTF-8 (refused at the write, key_base64 when stored). */
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "../json_check.h"
 #include "../sidecar/private_hosts.h"
 #include "cluster.h"
 
@@ -368,4 +370,125 @@ Test(kv, keys_under_electd_are_read_only_whatever_the_credential)
         cr_assert_eq(itest_http_h(port, "PUT", allowed[i], OPERATOR, "1", body, sizeof(body)), 200,
                      "%s: %s", allowed[i], body);
 #undef OPERATOR
+}
+
+/* One strict JSON document (valid UTF-8, nothing after it, unique names), or the test fails. */
+static cJSON *strict_json(const char *body)
+{
+    cJSON *o = json_check_parse(body, strlen(body));
+    cr_assert_not_null(o, "not one strict JSON document: %s", body);
+    return o;
+}
+
+static const char *jstr(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* A key must be UTF-8 (a JSON reply could not carry it otherwise): refused at the write, and
+ * the listing that follows stays one JSON document. */
+Test(kv, a_key_that_is_not_utf8_is_refused_and_listings_stay_json)
+{
+    int l = start3();
+    char body[8192];
+    /* Invalid bytes, an overlong NUL, a surrogate, past U+10FFFF. */
+    const char *bad[] = {"/v1/kv/%ff%fe%80", "/v1/kv/a%c0%80", "/v1/kv/a%ed%a0%80",
+                         "/v1/kv/a%f4%90%80%80", "/v1/kv/cut%e2%82"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int st = put(l, bad[i], "v", body, sizeof(body));
+        cr_assert_eq(st, 400, "PUT %s: %d %s", bad[i], st, body);
+        cr_assert(strstr(body, "\"invalid_key\"") != NULL, "%s", body);
+        cJSON_Delete(strict_json(body));
+    }
+    cr_assert_eq(put(l, "/v1/kv/caf%c3%a9/%f0%9f%94%91", "v", body, sizeof(body)), 200, "%s", body);
+    cr_assert_eq(
+        itest_http(C.nodes[l].http_port, "GET", "/v1/kv?prefix=", NULL, body, sizeof(body)), 200,
+        "%s", body);
+    cJSON *o = strict_json(body);
+    const cJSON *items = cJSON_GetObjectItem(o, "items");
+    cr_assert_eq(cJSON_GetArraySize(items), 1, "%s", body);
+    cr_assert_str_eq(jstr(cJSON_GetArrayItem(items, 0), "key"), "caf\xc3\xa9/\xf0\x9f\x94\x91");
+    cJSON_Delete(o);
+}
+
+/* Rewrites one key in a stopped node's electd.db, as a version that took any bytes left it. */
+static void rewrite_key(int node, const char *from, const void *to, size_t to_len)
+{
+    char path[400];
+    snprintf(path, sizeof(path), "%s/electd.db", C.nodes[node].dir);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK, "%s", path);
+    cr_assert_eq(sqlite3_prepare_v2(db, "UPDATE kv SET key = ?1 WHERE key = ?2", -1, &s, NULL),
+                 SQLITE_OK, "%s", sqlite3_errmsg(db));
+    sqlite3_bind_blob(s, 1, to, (int)to_len, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 2, from, (int)strlen(from), SQLITE_STATIC);
+    cr_assert_eq(sqlite3_step(s), SQLITE_DONE, "%s", sqlite3_errmsg(db));
+    cr_assert_eq(sqlite3_changes(db), 1);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+}
+
+/* A key that is not UTF-8 stored by an older version (or arriving in a snapshot from one) is
+ * still served as valid JSON — as key_base64, like a binary value — and can be paged past,
+ * read and deleted. */
+Test(kv, a_stored_key_that_is_not_utf8_is_answered_as_key_base64)
+{
+    itest_cluster_init(&C, 1, 1);
+    itest_cluster_arg(&C, "--heartbeat-interval=50ms");
+    itest_cluster_arg(&C, "--election-timeout=500ms");
+    itest_cluster_arg(&C, "--stop-timeout=200ms");
+    itest_cluster_start(&C);
+    cr_assert_eq(itest_wait_leader(&C, 15000), 0);
+    int port = C.nodes[0].http_port;
+    char body[8192];
+    cr_assert_eq(itest_http(port, "PUT", "/v1/kv/old/k1", "\xff\xfe", body, sizeof(body)), 200,
+                 "%s", body);
+    cr_assert_eq(itest_http(port, "PUT", "/v1/kv/old/k2", "two", body, sizeof(body)), 200, "%s",
+                 body);
+    cr_assert_eq(itest_node_stop(&C, 0), 0);
+    rewrite_key(0, "old/k1", "old/\xff\xfe\x80", 7);
+    itest_node_start(&C, 0);
+    cr_assert_eq(itest_wait_leader(&C, 15000), 0);
+    port = C.nodes[0].http_port;
+
+    cr_assert_eq(itest_http(port, "GET", "/v1/kv?prefix=old/", NULL, body, sizeof(body)), 200, "%s",
+                 body);
+    cJSON *o = strict_json(body);
+    const cJSON *items = cJSON_GetObjectItem(o, "items");
+    cr_assert_eq(cJSON_GetArraySize(items), 2, "%s", body);
+    cr_assert_str_eq(jstr(cJSON_GetArrayItem(items, 0), "key"), "old/k2", "%s", body);
+    const cJSON *legacy = cJSON_GetArrayItem(items, 1);
+    cr_assert_null(jstr(legacy, "key"), "%s", body);
+    cr_assert_str_eq(jstr(legacy, "key_base64"), "b2xkL//+gA==", "%s", body);
+    cr_assert_str_eq(jstr(legacy, "value_base64"), "//4=", "%s", body);
+    cJSON_Delete(o);
+
+    /* Paging reaches it, and its bytes, percent-encoded as after=, end the listing. */
+    cr_assert_eq(itest_http(port, "GET", "/v1/kv?prefix=old/&after=old/k2&limit=1", NULL, body,
+                            sizeof(body)),
+                 200, "%s", body);
+    o = strict_json(body);
+    cr_assert_str_eq(jstr(cJSON_GetArrayItem(cJSON_GetObjectItem(o, "items"), 0), "key_base64"),
+                     "b2xkL//+gA==", "%s", body);
+    cJSON_Delete(o);
+    cr_assert_eq(
+        itest_http(port, "GET", "/v1/kv?prefix=old/&after=old/%ff%fe%80", NULL, body, sizeof(body)),
+        200, "%s", body);
+    cr_assert(strstr(body, "\"items\":[]") != NULL, "%s", body);
+
+    /* Read and delete it by its bytes; both answers are JSON. */
+    cr_assert_eq(itest_http(port, "GET", "/v1/kv/old/%ff%fe%80", NULL, body, sizeof(body)), 200,
+                 "%s", body);
+    o = strict_json(body);
+    cr_assert_str_eq(jstr(o, "key_base64"), "b2xkL//+gA==", "%s", body);
+    cJSON_Delete(o);
+    cr_assert_eq(itest_http(port, "DELETE", "/v1/kv/old/%ff%fe%80", NULL, body, sizeof(body)), 200,
+                 "%s", body);
+    o = strict_json(body);
+    cr_assert_str_eq(jstr(o, "key_base64"), "b2xkL//+gA==", "%s", body);
+    cJSON_Delete(o);
+    cr_assert_eq(itest_http(port, "GET", "/v1/kv/old/%ff%fe%80", NULL, body, sizeof(body)), 404,
+                 "%s", body);
 }
