@@ -16,7 +16,9 @@
 
 #include "tls_test_util.h"
 
-#define CERTS_ENV "ELECTD_TLS_TEST_CERTS"
+#define CERTS_ENV                                                                                  \
+    "TLS_TEST_CERTS_DIR" /* not ELECTD_*: electd, which inherits it, refuses those it does not     \
+                            know */
 
 static char made_dir[PATH_MAX]; /* set when this process made the directory */
 
