@@ -16,9 +16,8 @@
 
 #include "tls_test_util.h"
 
-#define CERTS_ENV                                                                                  \
-    "TLS_TEST_CERTS_DIR" /* not ELECTD_*: electd, which inherits it, refuses those it does not     \
-                            know */
+/* not ELECTD_*: electd inherits it and refuses ELECTD_* variables it does not know */
+#define CERTS_ENV "TLS_TEST_CERTS_DIR"
 
 static char made_dir[PATH_MAX]; /* set when this process made the directory */
 
