@@ -29,7 +29,9 @@ sa=${SERVICEACCOUNT_DIR:-/var/run/secrets/kubernetes.io/serviceaccount}
 api=${KUBERNETES_API:-https://${KUBERNETES_SERVICE_HOST:?not in a pod}:${KUBERNETES_SERVICE_PORT:-443}}
 pod=${POD_NAME:?set POD_NAME from the downward API (metadata.name)}
 ns=${POD_NAMESPACE:-$(cat "$sa/namespace")}
-label=${ELECTD_ROLE_LABEL:-electd-role}
+# HOOK_ROLE_LABEL (set in electd's environment) overrides the label's name; electd passes
+# no ELECTD_* variable of its own environment on to hooks, hence the name.
+label=${HOOK_ROLE_LABEL:-electd-role}
 
 code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 10 \
     --cacert "$sa/ca.crt" -H "Authorization: Bearer $(cat "$sa/token")" \

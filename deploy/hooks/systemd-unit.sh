@@ -19,7 +19,9 @@ set -eu
     exit 2
 }
 action=$1 unit=$2
-envdir=${ELECTD_ENV_DIR:-/run/electd}
+# HOOK_ENV_DIR (set in electd's environment) overrides the directory; electd passes no
+# ELECTD_* variable of its own environment on to hooks, hence the name.
+envdir=${HOOK_ENV_DIR:-/run/electd}
 
 case $action in
 start)

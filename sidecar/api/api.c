@@ -1,5 +1,6 @@
 /* api.c — handlers of the local HTTP API: status, leader, health, readiness, primary. */
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,6 +231,118 @@ static void status_members(sidecar_buf_t *b, sidecar_api_t *api, const raft_t *r
     sidecar_buf_printf(b, "]");
 }
 
+/* This member is the primary: with no workload configured, the leader holding its lease. */
+static bool is_primary(const sidecar_node_state_t *st, const sidecar_workload_info_t *wi)
+{
+    if (strcmp(wi->mode, "none") == 0)
+        return st->role == RAFT_LEADER && lease_remaining_ms(st) > 0 && st->epoch == st->term;
+    return wi->state == SIDECAR_WORKLOAD_PRIMARY && st->role == RAFT_LEADER;
+}
+
+#define REASON_MAX 256 /* bytes of a reason's message */
+
+/* Writes the message of a reason into msg and returns its code. */
+__attribute__((format(printf, 4, 5))) static const char *say(char *msg, size_t len,
+                                                             const char *code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, len, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+/* "no quorum": which voters this member has no connection to. */
+static void no_leader_reason(sidecar_api_t *api, const raft_t *r, char *msg, size_t len)
+{
+    sidecar_transport_peer_stats_t ps[RAFT_MAX_MEMBERS];
+    size_t np = sidecar_transport_stats(sidecar_node_transport(api->node), ps, RAFT_MAX_MEMBERS);
+    const raft_conf_t *conf = raft_conf(r);
+    size_t o = (size_t)snprintf(msg, len, "no leader known (no quorum?)");
+    const char *sep = "; no connection to ";
+    for (uint32_t i = 0; i < conf->n && o < len; i++) {
+        uint64_t id = conf->members[i].id;
+        bool up = id == sidecar_node_id(api->node);
+        for (size_t j = 0; j < np && !up; j++)
+            up = ps[j].id == id && ps[j].connected;
+        if (up || !conf->members[i].voter)
+            continue;
+        char name[64];
+        sidecar_node_member_name(api->node, id, name, sizeof(name));
+        o += (size_t)snprintf(msg + o, len - o, "%s%s", sep, name);
+        sep = ", ";
+    }
+}
+
+/* This member gave up on the workload (a replicated record names it): the message. */
+static bool gave_up_reason(sidecar_api_t *api, char *msg, size_t len)
+{
+    sidecar_workload_gave_up_t g[RAFT_MAX_MEMBERS];
+    size_t ng = sidecar_workload_gave_up(api->workload, g, RAFT_MAX_MEMBERS);
+    for (size_t i = 0; i < ng; i++) {
+        if (strcmp(g[i].member, sidecar_node_name(api->node)) != 0)
+            continue;
+        snprintf(msg, len,
+                 "gave up on the workload after --max-restarts %u failures (%s, last status "
+                 "%d); another member is preferred",
+                 api->cfg->max_restarts, g[i].reason, g[i].status);
+        return true;
+    }
+    return false;
+}
+
+/* Why this member is not the primary, as a short code and a message; NULL when it is. The
+ * first cause that applies wins: the store, the membership, the mode, a give-up, the
+ * leadership, then the lease and the workload. */
+static const char *status_reason(sidecar_api_t *api, const sidecar_node_state_t *st,
+                                 const raft_t *r, char *msg, size_t len)
+{
+    sidecar_workload_info_t wi;
+    sidecar_workload_info(api->workload, &wi);
+    const raft_conf_t *conf = raft_conf(r);
+    const raft_member_t *self = raft_conf_find(conf, sidecar_node_id(api->node));
+    if (is_primary(st, &wi))
+        return NULL;
+    if (!st->store_ok)
+        return say(msg, len, "store_failed", "the store is failing; retrying (see the log)");
+    if (conf->n == 0)
+        return say(msg, len, "joining", "waiting to be added by the leader (--join)");
+    if (self == NULL)
+        return say(msg, len, "removed", "removed from the group's configuration");
+    if (strcmp(wi.mode, "witness") == 0)
+        return say(msg, len, "witness", "witness: votes, never runs the workload");
+    if (gave_up_reason(api, msg, len))
+        return "gave_up";
+    if (st->leader == 0) {
+        no_leader_reason(api, r, msg, len);
+        return "no_leader";
+    }
+    if (!self->voter)
+        return say(msg, len, "learner", "learner: catching up before it may vote");
+    if (st->role != RAFT_LEADER) {
+        char name[64];
+        sidecar_node_member_name(api->node, st->leader, name, sizeof(name));
+        return say(msg, len, "standby", "leader is %s", name);
+    }
+    if (lease_remaining_ms(st) == 0 || st->epoch != st->term)
+        return say(msg, len, "no_lease", "leader, waiting for its lease and term to be confirmed");
+    return say(msg, len, "workload_not_running", "leader; the workload is %s",
+               sidecar_workload_state_name(wi.state));
+}
+
+/* ,"reason":{"code":..,"message":..} when this member is not the primary. */
+static void reason_buf(sidecar_buf_t *b, sidecar_api_t *api, const sidecar_node_state_t *st,
+                       const raft_t *r)
+{
+    char msg[REASON_MAX];
+    const char *code = status_reason(api, st, r, msg, sizeof(msg));
+    if (code == NULL)
+        return;
+    sidecar_buf_printf(b, ",\"reason\":{\"code\":\"%s\",\"message\":", code);
+    sidecar_buf_json_str(b, msg);
+    sidecar_buf_printf(b, "}");
+}
+
 /* Written directly rather than through a cJSON tree: this is the endpoint monitoring polls,
  * and building, printing and freeing the tree was most of its cost. */
 static void h_status(http_req_t *req, void *data)
@@ -255,6 +368,7 @@ static void h_status(http_req_t *req, void *data)
                        api->secure.insecure ? "true" : "false");
     sidecar_buf_printf(&b, ",\"insecure_peer\":%s",
                        sidecar_config_peer_insecure(api->cfg) ? "true" : "false");
+    reason_buf(&b, api, &st, r);
     status_workload(&b, api);
     status_members(&b, api, r);
     refused_buf(&b, api);
@@ -295,12 +409,7 @@ static void h_primary(http_req_t *req, void *data)
     sidecar_node_state(api->node, &st);
     sidecar_workload_info_t wi;
     sidecar_workload_info(api->workload, &wi);
-    /* With no workload configured, "primary" is the leader holding its lease. */
-    bool primary =
-        strcmp(wi.mode, "none") == 0
-            ? st.role == RAFT_LEADER && lease_remaining_ms(&st) > 0 && st.epoch == st.term
-            : wi.state == SIDECAR_WORKLOAD_PRIMARY && st.role == RAFT_LEADER;
-    if (primary) {
+    if (is_primary(&st, &wi)) {
         http_req_reply_text(req, 200, "text/plain; charset=utf-8", "primary\n");
         return;
     }

@@ -47,6 +47,10 @@ static void print_summary(const cJSON *o)
         print_workload(w);
     const cJSON *store_ok = cJSON_GetObjectItemCaseSensitive(o, "store_ok");
     printf("store     %s\n", cJSON_IsFalse(store_ok) ? "FAILING" : "ok");
+    const cJSON *why = cJSON_GetObjectItemCaseSensitive(o, "reason");
+    if (why != NULL)
+        printf("reason    %s: %s\n", or_unknown(cli_jstr(why, "code"), "?"),
+               or_unknown(cli_jstr(why, "message"), ""));
 }
 
 /* The members, the leader marked with " *". */

@@ -21,6 +21,24 @@ static void build_options(struct option *opts)
     opts[N_SETTINGS] = (struct option){0};
 }
 
+/* "unknown flag", with the setting it is likely a typo of. */
+static int unknown_flag(parser_t *p, const char *tok, const char *shown)
+{
+    char name[SHOW_MAX + 1], hint[CONFIG_SUGGEST_MAX];
+    const char *start = tok + strspn(tok, "-");
+    size_t n = strcspn(start, "=");
+    if (n >= sizeof(name)) {
+        n = 0; /* too long to be a typo of a name */
+    }
+    memcpy(name, start, n);
+    name[n] = '\0';
+    config_suggest(name, CONFIG_SPELL_FLAG, hint, sizeof(hint));
+    if (hint[0] != '\0') {
+        return config_fail(p, SIDECAR_CONFIG_EINVAL, "unknown flag %s%s", shown, hint);
+    }
+    return config_fail(p, SIDECAR_CONFIG_EINVAL, "unknown flag %s (see electd --help)", shown);
+}
+
 /* One flag that getopt_long returned as c, written as tok: its value into p->flag, or the
  * action for --help and --version. */
 static int take_flag(parser_t *p, int c, const char *tok)
@@ -31,7 +49,7 @@ static int take_flag(parser_t *p, int c, const char *tok)
         return config_fail(p, SIDECAR_CONFIG_EINVAL, "%s needs a value (see electd --help)", tok);
     }
     if (c < OPT_BASE || c >= OPT_BASE + (int)N_SETTINGS) {
-        return config_fail(p, SIDECAR_CONFIG_EINVAL, "unknown flag %s (see electd --help)", shown);
+        return unknown_flag(p, tok, shown);
     }
     size_t idx = (size_t)(c - OPT_BASE);
     const setting_t *s = &config_settings[idx];

@@ -144,6 +144,18 @@ int config_invalid(parser_t *p, const setting_t *s, const value_t *v, const char
     __attribute__((format(printf, 4, 5)));
 /* Quotes s for a message: escapes what is not printable ASCII, cuts long values. size >= 16. */
 void config_show_text(const char *s, char *buf, size_t size);
+/* How the user wrote a name that is not a setting's: as a flag, an ELECTD_* variable (given
+ * without the prefix) or a key of the config file. */
+typedef enum config_spelling {
+    CONFIG_SPELL_FLAG,
+    CONFIG_SPELL_ENV,
+    CONFIG_SPELL_KEY
+} config_spelling_t;
+#define CONFIG_SUGGEST_MAX 128 /* bytes of a suggestion */
+/* Writes " (did you mean --election-timeout?)" (in the form's spelling) into buf when one
+ * setting that form may set is within a small edit distance of given (case and '_' for '-'
+ * ignored), else "". */
+void config_suggest(const char *given, config_spelling_t form, char *buf, size_t size);
 /* strdup, or NULL with *rc = SIDECAR_CONFIG_ENOMEM and the message written. */
 char *config_dup(parser_t *p, const char *s, int *rc);
 

@@ -156,8 +156,10 @@ static int match_keys(parser_t *p)
         const setting_t *s = j->string ? config_find_setting(j->string, &idx) : NULL;
         config_show_text(j->string ? j->string : "", shown, sizeof(shown));
         if (s == NULL) {
-            return config_fail(p, SIDECAR_CONFIG_EFILE,
-                               "%s: unknown setting %s (see electd --help)", p->file_label, shown);
+            char hint[CONFIG_SUGGEST_MAX];
+            config_suggest(j->string ? j->string : "", CONFIG_SPELL_KEY, hint, sizeof(hint));
+            return config_fail(p, SIDECAR_CONFIG_EFILE, "%s: unknown setting %s%s", p->file_label,
+                               shown, hint[0] ? hint : " (see electd --help)");
         }
         if (!s->pub.file) {
             return config_fail(p, SIDECAR_CONFIG_EFILE, "%s: %s cannot be set in the config file",
@@ -168,6 +170,68 @@ static int match_keys(parser_t *p)
                                p->file_label, shown);
         }
         p->file[idx] = j;
+    }
+    return 0;
+}
+
+/* The length of the JSON string at text[0] == '"' (quotes included) within len; *nul set when
+ * it holds the escape \u0000, which cJSON would turn into a C string cut short. The text
+ * has already parsed as JSON. */
+static size_t string_span(const char *text, size_t len, bool *nul)
+{
+    size_t i = 1;
+    *nul = false;
+    while (i < len && text[i] != '"') {
+        if (text[i] == '\\' && i + 1 < len) {
+            if (text[i + 1] == 'u' && i + 6 <= len && strncmp(text + i + 2, "0000", 4) == 0) {
+                *nul = true;
+            }
+            i += 2;
+        } else {
+            i++;
+        }
+    }
+    return i < len ? i + 1 : len;
+}
+
+/* Refuses a string (key or value) holding a NUL: "name": "a\u0000b" must not become "a".
+ * Names the top-level setting it is in. */
+static int refuse_nul(parser_t *p, const char *text, size_t len)
+{
+    char shown[SHOW_MAX + 16], key[SHOW_MAX + 1] = "";
+    int depth = 0;
+    /* bounded: each round moves i forward by at least one byte */
+    for (size_t i = 0; i < len;) {
+        char c = text[i];
+        if (c == '{' || c == '[') {
+            depth++;
+        } else if (c == '}' || c == ']') {
+            depth--;
+        }
+        if (c != '"') {
+            i++;
+            continue;
+        }
+        bool nul;
+        size_t n = string_span(text + i, len - i, &nul);
+        size_t after = i + n;
+        while (after < len && (text[after] == ' ' || text[after] == '\t' || text[after] == '\n' ||
+                               text[after] == '\r')) {
+            after++;
+        }
+        bool is_key = depth == 1 && after < len && text[after] == ':';
+        if (is_key) {
+            size_t kl = n - 2 < SHOW_MAX ? n - 2 : SHOW_MAX;
+            memcpy(key, text + i + 1, kl);
+            key[kl] = '\0';
+        }
+        if (nul) {
+            config_show_text(key, shown, sizeof(shown));
+            return config_fail(p, SIDECAR_CONFIG_EINVAL,
+                               "%s: %s%s contains a NUL character (\\u0000)", p->file_label,
+                               is_key ? "the key " : "", shown);
+        }
+        i += n;
     }
     return 0;
 }
@@ -193,7 +257,7 @@ int config_read_file(parser_t *p, const char *path)
     } else {
         return 0;
     }
-    if ((rc = parse_json(p, text, len)) != 0) {
+    if ((rc = parse_json(p, text, len)) != 0 || (rc = refuse_nul(p, text, len)) != 0) {
         return rc;
     }
     return match_keys(p);

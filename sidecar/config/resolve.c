@@ -54,19 +54,110 @@ static int resolve(parser_t *p)
     return 0;
 }
 
+/* ---- unknown ELECTD_* variables ------------------------------------------------------ */
+
+#define ENV_SCAN_MAX 100000 /* environment entries looked at; more are not checked */
+
+extern char **environ;
+
+/* ELECTD_* variables that are not electd's settings but are legitimately in its environment:
+ * what electd gives its workload and hooks (an electd started from inside one sees them),
+ * the client's own (`electd status` ...), the TLS module's path, and those of deploy/'s
+ * scripts (demo.sh's binary, the k8s gate's API address, the container health check's
+ * port). ELECTD_ELECTION is reserved for the named elections' hooks. */
+static const char *const foreign_vars[] = {
+    "ELECTD_ROLE",          "ELECTD_NODE_NAME",   "ELECTD_NODE_ID",        "ELECTD_LEADER_NAME",
+    "ELECTD_LEADER_ID",     "ELECTD_HTTP",        "ELECTD_HTTP_URL",       "ELECTD_TERM",
+    "ELECTD_FENCING_TOKEN", "ELECTD_LEASE_MS",    "ELECTD_WORKLOAD_TOKEN", "ELECTD_CACERT",
+    "ELECTD_CERT",          "ELECTD_KEY",         "ELECTD_TLS_MODULE",     "ELECTD_BIN",
+    "ELECTD_API",           "ELECTD_HEALTH_PORT", "ELECTD_ELECTION",       NULL};
+
+/* The environment as "NAME=value" entries when the lookup is one of config.h's two, else NULL
+ * (a custom lookup cannot be enumerated, so nothing is checked). */
+static const char *const *environment(const sidecar_config_source_t *src)
+{
+    if (src->getenv_cb == sidecar_config_getenv_process) {
+        return (const char *const *)environ;
+    }
+    if (src->getenv_cb == sidecar_config_getenv_array) {
+        return src->getenv_ud;
+    }
+    return NULL;
+}
+
+/* Refuses one set ELECTD_<name> variable (n bytes of entry) that no setting reads. */
+static int check_variable(parser_t *p, const char *entry, size_t n)
+{
+    char var[SIDECAR_CONFIG_ENV_NAME_MAX], name[SIDECAR_CONFIG_ENV_NAME_MAX];
+    char shown[SHOW_MAX + 16], hint[CONFIG_SUGGEST_MAX];
+    for (size_t i = 0; foreign_vars[i]; i++) {
+        if (strlen(foreign_vars[i]) == n && strncmp(entry, foreign_vars[i], n) == 0) {
+            return 0;
+        }
+    }
+    if (n >= sizeof(var)) {
+        n = sizeof(var) - 1; /* shown cut short; no setting has so long a name */
+    }
+    memcpy(var, entry, n);
+    var[n] = '\0';
+    config_show_text(var, shown, sizeof(shown));
+    for (size_t i = 0; i < N_SETTINGS; i++) {
+        const setting_t *s = &config_settings[i];
+        sidecar_config_env_name(s->pub.name, name, sizeof(name));
+        if (strcmp(name, var) == 0 && s->pub.env) {
+            return 0;
+        }
+        if (strcmp(name, var) == 0) {
+            return config_fail(p, SIDECAR_CONFIG_EINVAL,
+                               "%s is not read from the environment (use --%s)", shown,
+                               s->pub.name);
+        }
+    }
+    if (strcmp(var, "ELECTD_ELECTIONS") == 0) {
+        return config_fail(p, SIDECAR_CONFIG_EINVAL,
+                           "%s is not read: named elections are declared in the config file "
+                           "only (\"elections\")",
+                           shown);
+    }
+    config_suggest(var + 7, CONFIG_SPELL_ENV, hint, sizeof(hint));
+    return config_fail(p, SIDECAR_CONFIG_EINVAL, "unknown environment variable %s%s", shown,
+                       hint[0] ? hint
+                               : " (electd reads ELECTD_<SETTING> for the settings "
+                                 "of electd --help; unset it or fix its name)");
+}
+
+/* An ELECTD_* variable that is set (not empty) and that no setting reads is refused like an
+ * unknown flag: a typo must not be ignored silently. */
+static int check_environment(parser_t *p)
+{
+    const char *const *env = environment(p->src);
+    for (size_t i = 0; env && env[i] && i < ENV_SCAN_MAX; i++) {
+        const char *eq = strchr(env[i], '=');
+        if (strncmp(env[i], "ELECTD_", 7) != 0 || eq == NULL || eq[1] == '\0') {
+            continue;
+        }
+        int rc = check_variable(p, env[i], (size_t)(eq - env[i]));
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
 /* ---- the entry point ---------------------------------------------------------------- */
 
-/* Pass 1 (cmdline.c), 2 (file.c), 3 (above), 4 (checks.c), the named elections
- * (elections.c) and 5 (checks.c); each stops at the first problem. --help and --version end
- * after pass 1. */
+/* Pass 1 (cmdline.c), the environment's names (above), 2 (file.c), 3 (above), 4 (checks.c), the
+ * named elections (elections.c) and 5 (checks.c); each stops at the first problem. --help and
+ * --version end after pass 1. */
 static int passes(parser_t *p)
 {
     int rc = config_scan_argv(p);
     if (rc != 0 || p->cfg->action != SIDECAR_CONFIG_RUN) {
         return rc;
     }
-    if ((rc = config_load_file(p)) != 0 || (rc = resolve(p)) != 0 ||
-        (rc = config_check_consistency(p)) != 0 || (rc = config_load_elections(p)) != 0) {
+    if ((rc = check_environment(p)) != 0 || (rc = config_load_file(p)) != 0 ||
+        (rc = resolve(p)) != 0 || (rc = config_check_consistency(p)) != 0 ||
+        (rc = config_load_elections(p)) != 0) {
         return rc;
     }
     return p->src->skip_fs ? 0 : config_check_fs(p);

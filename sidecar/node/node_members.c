@@ -25,6 +25,39 @@ static void peer_set(sidecar_node_t *n, const raft_member_t *m)
             sidecar_transport_peer_pin(n->transport, m->id, n->pins[k].instance);
 }
 
+/* Logs what changed between the configuration last synced and c: on the leader every
+ * member added, promoted or removed (with names); on any member its own removal. Nothing on
+ * the first sync at start. */
+static void members_log(sidecar_node_t *n, const raft_conf_t *old, const raft_conf_t *c)
+{
+    bool leader = raft_role(n->raft) == RAFT_LEADER;
+    char name[64];
+    const char *peer;
+    for (uint32_t i = 0; i < old->n && old->n > 0; i++) {
+        const raft_member_t *m = &old->members[i];
+        if (raft_conf_find(c, m->id) != NULL ||
+            sidecar_member_split(m->addr, name, sizeof(name), &peer) != 0)
+            continue;
+        if (m->id == n->id)
+            SIDECAR_LOG(SIDECAR_LOG_WARN,
+                        "this member was removed from the group: it no longer votes or leads",
+                        SIDECAR_LOG_STR("member", name), SIDECAR_LOG_INT("members", c->n));
+        else if (leader)
+            SIDECAR_LOG(SIDECAR_LOG_INFO, "member removed", SIDECAR_LOG_STR("member", name),
+                        SIDECAR_LOG_STR("peer_addr", peer), SIDECAR_LOG_INT("members", c->n));
+    }
+    for (uint32_t i = 0; i < c->n && old->n > 0 && leader; i++) {
+        const raft_member_t *m = &c->members[i];
+        const raft_member_t *was = raft_conf_find(old, m->id);
+        if ((was != NULL && (was->voter || !m->voter)) ||
+            sidecar_member_split(m->addr, name, sizeof(name), &peer) != 0)
+            continue;
+        SIDECAR_LOG(SIDECAR_LOG_INFO, was ? "member promoted to voter" : "member added",
+                    SIDECAR_LOG_STR("member", name), SIDECAR_LOG_STR("peer_addr", peer),
+                    SIDECAR_LOG_BOOL("voter", m->voter), SIDECAR_LOG_INT("members", c->n));
+    }
+}
+
 void node_peers_sync(sidecar_node_t *n)
 {
     const raft_conf_t *c = raft_conf(n->raft);
@@ -33,6 +66,7 @@ void node_peers_sync(sidecar_node_t *n)
     sidecar_transport_admit_unknown(n->transport, c->n == 0);
     if (memcmp(c, &n->synced_conf, sizeof(*c)) == 0)
         return;
+    members_log(n, &n->synced_conf, c);
     bool removed = false;
     for (uint32_t i = 0; i < n->synced_conf.n; i++) {
         uint64_t id = n->synced_conf.members[i].id;

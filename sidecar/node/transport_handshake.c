@@ -1,6 +1,7 @@
 /* transport_handshake.c — the cluster handshake on both sides (layout in transport.h):
  * CHALLENGE with a fresh nonce, HELLO with its HMAC proof, name, addresses and instance id,
  * and the VERDICT; the admission of the sender, instance-id pins and the impostors refused. */
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -122,10 +123,14 @@ static void out_verdict(struct out_conn *c)
                     "again",
                     SIDECAR_LOG_STR("self", c->t->name), SIDECAR_LOG_STR("peer_name", p->name),
                     SIDECAR_LOG_ID("peer", p->id), SIDECAR_LOG_STR("addr", p->addr_used));
-    else
-        SIDECAR_LOG(SIDECAR_LOG_WARN, "peer refused us", SIDECAR_LOG_ID("peer", p->id),
-                    SIDECAR_LOG_STR("name", p->name),
-                    SIDECAR_LOG_STR("reason", no ? refuse_text(v[4]) : "garbage"));
+    else {
+        char ours[20]; /* the peer's cluster id is not in its VERDICT; its own log names it */
+        snprintf(ours, sizeof(ours), "%016" PRIx64, c->t->cfg.cluster_id);
+        SIDECAR_LOG(SIDECAR_LOG_WARN, "peer refused us", SIDECAR_LOG_STR("self", c->t->name),
+                    SIDECAR_LOG_STR("peer_name", p->name), SIDECAR_LOG_ID("peer", p->id),
+                    SIDECAR_LOG_STR("reason", no ? refuse_text(v[4]) : "garbage"),
+                    SIDECAR_LOG_STR("our_cluster", ours), SIDECAR_LOG_STR("addr", p->addr_used));
+    }
     p->next_ai = NULL; /* an electd answered: the other addresses would not change that */
     transport_out_close(c, "refused", 0);
 }

@@ -1200,8 +1200,10 @@ Test(config, elections_and_their_commands_are_bounded)
 Test(config, elections_come_from_the_file_only)
 {
     refused((run_t){.argv = ARGV(BASE, "--elections", "{}")}, "unknown flag \"--elections\"");
-    ok((run_t){.argv = ARGV(BASE), .env = ENV("ELECTD_ELECTIONS={\"e\": {\"exec\": \"w\"}}")});
-    cr_assert_eq(cfg.elections.n, 0, "no environment variable declares elections");
+    /* set, the variable is refused rather than ignored (issue 21, item 7) */
+    refused((run_t){.argv = ARGV(BASE), .env = ENV("ELECTD_ELECTIONS={\"e\": {\"exec\": \"w\"}}")},
+            "\"ELECTD_ELECTIONS\" is not read: named elections are declared in the config file "
+            "only");
     char *help = render_help();
     cr_assert(strstr(help, "Named elections are declared in the config file only"), "%s", help);
     free(help);
@@ -1384,4 +1386,72 @@ Test(config, peer_port_reachable_from_other_hosts_needs_authentication)
         ok((run_t){.argv = ARGV(BASE, "--listen-peer", local[i])});
         cr_assert_not(sidecar_config_peer_insecure(&cfg), "%s", local[i]);
     }
+}
+
+/* ---- typos and bad values: flags, environment and file alike (issue 21, item 7) -------- */
+
+Test(config, unknown_electd_variables_are_refused_with_a_suggestion)
+{
+    refused((run_t){.argv = ARGV(BASE), .env = ENV("ELECTD_ELECTON_TIMEOUT=5s")},
+            "unknown environment variable \"ELECTD_ELECTON_TIMEOUT\" (did you mean "
+            "--election-timeout / ELECTD_ELECTION_TIMEOUT?)");
+    refused((run_t){.argv = ARGV(BASE), .env = ENV("HOME=/root", "ELECTD_BOGUS=1")},
+            "unknown environment variable \"ELECTD_BOGUS\"");
+    cr_assert_null(strstr(err, "did you mean"), "nothing close to BOGUS: [%s]", err);
+    refused((run_t){.argv = ARGV(BASE), .env = ENV("ELECTD_election_timeout=5s")},
+            "did you mean --election-timeout / ELECTD_ELECTION_TIMEOUT?");
+    refused((run_t){.argv = ARGV(BASE), .env = ENV("ELECTD_HELP=1")},
+            "\"ELECTD_HELP\" is not read from the environment");
+    /* a secret's typo is named, its value never echoed */
+    refused((run_t){.argv = ARGV(BASE), .env = ENV("ELECTD_CLUSTER_TOKN=token-secret")},
+            "did you mean --cluster-token / ELECTD_CLUSTER_TOKEN?");
+    cr_assert_null(strstr(err, "token-secret"));
+    /* empty means unset, as for known variables */
+    ok((run_t){.argv = ARGV(BASE), .env = ENV("ELECTD_BOGUS=")});
+    /* the variables electd gives its workload and the client's own are not electd's
+     * settings: an electd started from inside a workload starts */
+    ok((run_t){.argv = ARGV(BASE),
+               .env =
+                   ENV("ELECTD_ROLE=primary", "ELECTD_NODE_NAME=b", "ELECTD_NODE_ID=b",
+                       "ELECTD_LEADER_NAME=b", "ELECTD_LEADER_ID=b", "ELECTD_HTTP=127.0.0.1:7480",
+                       "ELECTD_HTTP_URL=http://127.0.0.1:7480", "ELECTD_TERM=3",
+                       "ELECTD_FENCING_TOKEN=3", "ELECTD_LEASE_MS=880", "ELECTD_WORKLOAD_TOKEN=x",
+                       "ELECTD_CACERT=/ca.pem", "ELECTD_CERT=/c.pem", "ELECTD_KEY=/k.pem",
+                       "ELECTD_TLS_MODULE=/m.so", "ELECTD_HEALTH_PORT=7480")});
+    /* known settings and ELECTD_CONFIG still work */
+    ok((run_t){.argv = ARGV(BASE), .env = ENV("ELECTD_TICK=5ms", "ELECTD_CONFIG=")});
+    cr_assert_eq(cfg.tick_ms, 5);
+}
+
+Test(config, flag_and_file_typos_get_a_suggestion)
+{
+    refused((run_t){.argv = ARGV(BASE, "--electon-timeout", "5s")},
+            "unknown flag \"--electon-timeout\" (did you mean --election-timeout?)");
+    refused((run_t){.argv = ARGV(BASE, "--electon-timeout=5s")},
+            "unknown flag \"--electon-timeout=5s\" (did you mean --election-timeout?)");
+    refused((run_t){.argv = ARGV(BASE, "--bogus", "1")}, "unknown flag \"--bogus\"");
+    cr_assert_null(strstr(err, "did you mean"), "nothing close to bogus: [%s]", err);
+    refused(
+        (run_t){.argv = ARGV("--config", "c.json", BASE), .file = "{\"electon-timeout\": \"1s\"}"},
+        "c.json: unknown setting \"electon-timeout\" (did you mean \"election-timeout\"?)");
+    refused(
+        (run_t){.argv = ARGV("--config", "c.json", BASE), .file = "{\"election_timeout\": \"1s\"}"},
+        "(did you mean \"election-timeout\"?)");
+}
+
+Test(config, file_strings_with_a_nul_are_refused)
+{
+    refused((run_t){.argv = ARGV("--config", "c.json", "--peers", PEERS3, "--data-dir", "/d"),
+                    .file = "{\"name\": \"a\\u0000b\"}"},
+            "c.json: \"name\" contains a NUL character (\\u0000)");
+    refused((run_t){.argv = ARGV("--config", "c.json", BASE),
+                    .file = "{\"exec\": [\"/bin/w\", \"x\\u0000y\"]}"},
+            "\"exec\" contains a NUL character");
+    refused((run_t){.argv = ARGV("--config", "c.json", BASE),
+                    .file = "{\"elections\": {\"e\": {\"exec\": \"w\\u0000\"}}}"},
+            "\"elections\" contains a NUL character");
+    /* an escaped backslash before u0000 is the text \u0000, not a NUL */
+    ok((run_t){.argv = ARGV("--config", "c.json", BASE),
+               .file = "{\"exec\": [\"/bin/w\", \"\\\\u0000\"]}"});
+    cr_assert_str_eq(cfg.exec.argv[1], "\\u0000");
 }

@@ -16,7 +16,8 @@
 
 #include "tls_test_util.h"
 
-#define CERTS_ENV "ELECTD_TLS_TEST_CERTS"
+/* not ELECTD_*: electd inherits it and refuses ELECTD_* variables it does not know */
+#define CERTS_ENV "TLS_TEST_CERTS_DIR"
 
 static char made_dir[PATH_MAX]; /* set when this process made the directory */
 
