@@ -278,7 +278,7 @@ static void serve_list(sidecar_api_t *api, http_req_t *req)
     const char *prefix = http_req_query(req, "prefix");
     const char *limit_s = http_req_query(req, "limit");
     uint64_t limit = 0;
-    if (limit_s != NULL && (!parse_u64(limit_s, &limit) || limit > STORE_LIST_MAX)) {
+    if (limit_s != NULL && (!parse_u64(limit_s, &limit) || limit == 0 || limit > STORE_LIST_MAX)) {
         http_req_reply_error(req, 400, "invalid_limit", "limit must be a number from 1 to 1000");
         return;
     }

@@ -99,6 +99,24 @@ Test(kv, writes_go_to_the_leader_and_reads_are_linearizable)
     cr_assert(seen, "follower never applied the write");
 }
 
+/* Issue 21 item 7: a listing's limit is 1..1000, as documented: 0 was taken as "the default". */
+Test(kv, a_listing_limit_outside_1_to_1000_is_refused)
+{
+    int l = start3();
+    char body[8192];
+    const char *bad[] = {"0", "1001", "-1", "", "x"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char path[64];
+        snprintf(path, sizeof(path), "/v1/kv?prefix=&limit=%s", bad[i]);
+        int st = itest_http(C.nodes[l].http_port, "GET", path, NULL, body, sizeof(body));
+        cr_assert_eq(st, 400, "limit=%s: %d %s", bad[i], st, body);
+        cr_assert(strstr(body, "invalid_limit") != NULL, "%s", body);
+    }
+    cr_assert_eq(
+        itest_http(C.nodes[l].http_port, "GET", "/v1/kv?prefix=&limit=1", NULL, body, sizeof(body)),
+        200, "%s", body);
+}
+
 Test(kv, compare_and_set_conflicts_answer_409)
 {
     int l = start3();
