@@ -30,19 +30,41 @@ uint64_t itest_now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* A port from [20000, 32768), below the kernel's ephemeral range (32768-60999 by default):
+ * a port the kernel hands out for port-0 binds is also what it gives outbound connections,
+ * and the tests that run alongside make many, so a port found free by binding port 0 could
+ * be taken by someone's connection before electd binds it (a member that cannot listen
+ * leaves the cluster without a settled leader). Random per process, checked free on
+ * 127.0.0.1 and on the wildcard, never handed out twice by this process. Bounded. */
 static int free_port(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(sa);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-        getsockname(fd, (struct sockaddr *)&sa, &len) != 0) {
-        perror("free_port");
-        abort();
+    static uint16_t given[512];
+    static size_t n_given;
+    static unsigned seed;
+    if (seed == 0)
+        seed = (unsigned)getpid() ^ (unsigned)itest_now_ms();
+    for (int attempt = 0; attempt < 1000; attempt++) {
+        uint16_t port = (uint16_t)(20000 + rand_r(&seed) % 12768);
+        bool taken = false;
+        for (size_t i = 0; i < n_given && !taken; i++)
+            taken = given[i] == port;
+        uint32_t addrs[2] = {htonl(INADDR_LOOPBACK), htonl(INADDR_ANY)};
+        for (int k = 0; k < 2 && !taken; k++) {
+            int fd = socket(AF_INET, SOCK_STREAM, 0);
+            struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+            sa.sin_addr.s_addr = addrs[k];
+            taken = fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0;
+            if (fd >= 0)
+                close(fd);
+        }
+        if (taken)
+            continue;
+        if (n_given < sizeof(given) / sizeof(given[0]))
+            given[n_given++] = port;
+        return port;
     }
-    close(fd);
-    return ntohs(sa.sin_port);
+    fprintf(stderr, "free_port: no free port below the ephemeral range after 1000 tries\n");
+    abort();
 }
 
 void itest_cluster_init(itest_cluster_t *c, int n, int initial)
