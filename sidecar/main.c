@@ -279,6 +279,11 @@ int main(int argc, char **argv)
         sidecar_log_add_secret(d.cfg.http_token);
     sidecar_log_init(d.cfg.log_level, d.cfg.log_format, 2, d.cfg.name);
     sidecar_config_elections_warn(&d.cfg.elections);
+    if (d.cfg.elections.n > 0) /* no surprise: declared, checked, not run yet */
+        SIDECAR_LOG(SIDECAR_LOG_WARN,
+                    "named elections are declared but this version does not run them yet: only "
+                    "the default election (--exec or the hooks) runs",
+                    SIDECAR_LOG_UINT("declared", d.cfg.elections.n));
     int code = run(&d);
     sidecar_config_free(&d.cfg);
     return code;
