@@ -374,16 +374,32 @@ bool itest_wait_all(itest_cluster_t *c, int timeout_ms,
     return false;
 }
 
-int itest_log_count(itest_cluster_t *c, int i, const char *needle)
+/* Scans node i's log for needle: *first gets the 0-based line of the first match (-1 when
+ * none); returns the number of matching lines. */
+static int log_scan(itest_cluster_t *c, int i, const char *needle, int *first)
 {
+    *first = -1;
     FILE *f = fopen(c->nodes[i].log, "r");
     if (f == NULL)
         return 0;
     char line[8192];
     int count = 0;
-    while (fgets(line, sizeof(line), f))
-        if (strstr(line, needle))
-            count++;
+    for (int n = 0; fgets(line, sizeof(line), f); n++)
+        if (strstr(line, needle) && count++ == 0)
+            *first = n;
     fclose(f);
     return count;
+}
+
+int itest_log_count(itest_cluster_t *c, int i, const char *needle)
+{
+    int first;
+    return log_scan(c, i, needle, &first);
+}
+
+int itest_log_find(itest_cluster_t *c, int i, const char *needle)
+{
+    int first;
+    log_scan(c, i, needle, &first);
+    return first;
 }

@@ -77,5 +77,7 @@ bool itest_wait_all(itest_cluster_t *c, int timeout_ms,
 uint64_t itest_now_ms(void);
 /* Count of lines in node i's log containing needle. */
 int itest_log_count(itest_cluster_t *c, int i, const char *needle);
+/* The 0-based line of the first line of node i's log holding needle, or -1. */
+int itest_log_find(itest_cluster_t *c, int i, const char *needle);
 
 #endif

@@ -741,9 +741,15 @@ Test(workload, when_every_member_gave_up_the_last_keeps_leadership_and_backs_off
         snprintf(handed, sizeof(handed), "keeps failing: handing leadership over\" to=%s ",
                  ev.iv[k + 1].node);
         int i = node_index(ev.iv[k].node);
-        cr_assert_eq(itest_log_count(&C, i, handed), 1, "%s's log lacks '%s'", ev.iv[k].node,
-                     handed);
-        cr_assert_eq(itest_log_count(&C, i, "keeping leadership"), 0);
+        cr_assert_geq(itest_log_count(&C, i, handed), 1, "%s's log lacks '%s'", ev.iv[k].node,
+                      handed);
+        /* Its first give-up handed over. (On a loaded machine leadership may come back to it
+         * later, e.g. when the last member misses a lease round; it then rightly keeps it,
+         * so a later "keeping leadership" line is not a failure.) */
+        int first_keep = itest_log_find(&C, i, "keeping leadership");
+        int first_hand = itest_log_find(&C, i, handed);
+        cr_assert(first_keep < 0 || first_hand < first_keep,
+                  "%s kept leadership before it handed over", ev.iv[k].node);
     }
     int l = node_index(last);
     cr_assert_eq(itest_log_count(&C, l, "keeps failing: handing"), 0,
