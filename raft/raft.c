@@ -195,6 +195,11 @@ static bool msg_valid(const raft_t *r, const raft_msg_t *m)
     if (m->type < 1 || m->type > RAFT_MSG_TYPE_MAX || m->from == 0 || m->from == r->id ||
         m->term == 0 || (m->flags & ~RAFT_FLAGS_ALL))
         return false;
+    if (m->type == RAFT_MSG_PROPOSE)
+        return m->n_entries == 1 && m->entries != NULL && m->index == 0 &&
+               m->entries[0].index == 1 && m->entries[0].type == RAFT_ENTRY_NORMAL &&
+               m->entries[0].len <= RAFT_ENTRY_MAX &&
+               (m->entries[0].len == 0 || m->entries[0].data);
     if (m->n_entries > 0 &&
         (m->type != RAFT_MSG_APPEND || m->entries == NULL || m->n_entries > RAFT_MSG_ENTRIES_MAX))
         return false;
@@ -478,6 +483,11 @@ bool raft_lease_valid(const raft_t *r)
 uint64_t raft_session_until(const raft_t *r)
 {
     return r->session_until;
+}
+
+uint64_t raft_session_index(const raft_t *r)
+{
+    return r->session_index;
 }
 
 bool raft_session_expired(const raft_t *r, uint64_t id)

@@ -81,6 +81,7 @@ struct progress {
                                lease, or when this row was made (office start) */
     uint64_t session_stamp; /* its last stamp so heard (0 = none yet), echoed with ... */
     uint64_t session_nonce; /* ... its nonce in our next heartbeat */
+    uint64_t session_hold;  /* renew it only once it holds this index, committed (0: none) */
     uint64_t match_round;   /* round of the acknowledgement that last raised match */
     uint64_t last_contact;
     bool recent_active;  /* heard from since the last CheckQuorum */
@@ -106,6 +107,7 @@ struct raft {
     uint64_t session_nonce; /* random, fixed for this raft_t: tells our stamps from a
                                previous run's */
     uint64_t session_until; /* tick; 0 = no session */
+    uint64_t session_index; /* the commit index that came with the latest renewal */
 
     /* persistent */
     uint64_t term;

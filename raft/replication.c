@@ -219,16 +219,50 @@ void raft_bcast_append(raft_t *r)
         raft_send_append(r, &r->prs[i], true);
 }
 
-/* Sessions: while its lease is valid, a leader hears itself at every tick. */
-static void session_renew_self(raft_t *r)
+/* Sessions: a leader renews sessions (its own and, by its echoes, its members') only with a
+ * valid lease and once it has committed an entry of its own term: its commit index then
+ * covers everything any earlier leader committed, and a renewal carries it. */
+static bool session_renewing(const raft_t *r)
 {
     if (r->cfg.session_ticks == 0 || !raft_lease_valid(r))
+        return false;
+    if (MUTATED(r, RAFT_MUT_SESSION_STALE))
+        return true;
+    uint64_t term = 0;
+    return raft_log_term(&r->log, r->commit, &term) == 0 && term == r->term;
+}
+
+/* Sessions: may this heartbeat renew member pr? Only when it holds everything committed (so
+ * the commit index the heartbeat carries is ours) and no hold is pending (raft_session_hold);
+ * a hold is cleared once the member holds its index and that index is committed. */
+static bool session_echo_ok(raft_t *r, struct progress *pr)
+{
+    if (!session_renewing(r))
+        return false;
+    if (MUTATED(r, RAFT_MUT_SESSION_STALE))
+        return true;
+    if (pr->match < r->commit)
+        return false;
+    if (pr->session_hold != 0) {
+        if (pr->match < pr->session_hold || r->commit < pr->session_hold)
+            return false;
+        pr->session_hold = 0;
+    }
+    return true;
+}
+
+/* Sessions: while renewing, a leader hears itself at every tick. */
+static void session_renew_self(raft_t *r)
+{
+    if (!session_renewing(r))
         return;
     struct progress *self = raft_progress_find(r, r->id);
     if (self != NULL)
         self->session_heard = r->now;
     if (r->now + r->cfg.session_ticks > r->session_until)
         r->session_until = r->now + r->cfg.session_ticks;
+    if (r->commit > r->session_index)
+        r->session_index = r->commit;
 }
 
 /* Sessions: a member's stamp heard while our lease is valid. */
@@ -256,8 +290,10 @@ void raft_bcast_heartbeat(raft_t *r)
         /* Never tell a follower to commit past what it is known to hold (etcd). */
         m->commit = pr->match < r->commit ? pr->match : r->commit;
         m->ctx = r->round;
-        m->hint = pr->session_stamp; /* sessions: "I heard you, with a valid lease" */
-        m->log_term = pr->session_nonce;
+        if (session_echo_ok(r, pr)) {
+            m->hint = pr->session_stamp; /* sessions: "I heard you, with a valid lease" */
+            m->log_term = pr->session_nonce;
+        }
     }
     raft_update_lease_and_reads(r);
     session_renew_self(r);
@@ -436,6 +472,15 @@ int raft_step_leader(raft_t *r, const raft_msg_t *m)
     case RAFT_MSG_HEARTBEAT_RESP:
     case RAFT_MSG_SNAPSHOT_RESP:
         break;
+    case RAFT_MSG_PROPOSE: {
+        /* A member's forwarded command: appended like our own (refused while transferring;
+         * the member retries). */
+        const raft_entry_t *e = &m->entries[0];
+        int rv = raft_propose(r, e->data, e->len, NULL);
+        if (rv != 0 && rv != RAFT_ETRANSFERRING && rv != RAFT_ETOOBIG)
+            return rv;
+        return 0;
+    }
     default:
         r->dropped++; /* a second leader in our term cannot exist; stale or forged */
         return 0;
@@ -506,6 +551,45 @@ void raft_tick_leader(raft_t *r)
         raft_bcast_heartbeat(r);
     }
     session_renew_self(r);
+}
+
+int raft_forward(raft_t *r, const void *data, size_t len, uint64_t *index, bool *forwarded)
+{
+    *forwarded = false;
+    if (index != NULL)
+        *index = 0;
+    if (r->role == RAFT_LEADER)
+        return raft_propose(r, data, len, index);
+    if (r->leader == 0 || r->leader == r->id)
+        return RAFT_ENOTLEADER;
+    if (len > RAFT_ENTRY_MAX)
+        return RAFT_ETOOBIG;
+    if (len > 0 && data == NULL)
+        return RAFT_EINVAL;
+    raft_entry_t *e = calloc(1, sizeof(*e));
+    if (e == NULL)
+        return RAFT_ENOMEM;
+    *e = (raft_entry_t){
+        .term = r->term, .index = 1, .type = RAFT_ENTRY_NORMAL, .len = (uint32_t)len};
+    e->data = len ? raft_entry_data_new(data, (uint32_t)len) : NULL;
+    raft_msg_t *m = len && e->data == NULL ? NULL : raft_msg_new(r, RAFT_MSG_PROPOSE, r->leader);
+    if (m == NULL) {
+        raft_entries_free(e, 1);
+        return RAFT_ENOMEM;
+    }
+    m->entries = e;
+    m->n_entries = 1;
+    *forwarded = true;
+    return 0;
+}
+
+void raft_session_hold(raft_t *r, uint64_t id, uint64_t index)
+{
+    if (r->role != RAFT_LEADER || MUTATED(r, RAFT_MUT_SESSION_NO_HOLD))
+        return;
+    struct progress *pr = raft_progress_find(r, id);
+    if (pr != NULL && pr->id != r->id && index > pr->session_hold)
+        pr->session_hold = index;
 }
 
 int raft_propose(raft_t *r, const void *data, size_t len, uint64_t *index)
@@ -624,9 +708,14 @@ static int handle_heartbeat(raft_t *r, const raft_msg_t *m)
         resp->hint = r->now + 1;
         resp->log_term = r->session_nonce;
         uint64_t stamp = m->hint;
-        if (stamp != 0 && m->log_term == r->session_nonce && stamp - 1 <= r->now &&
-            stamp - 1 + r->cfg.session_ticks > r->session_until)
+        /* Only with everything the leader had committed: the renewal stands for it. */
+        bool caught_up = r->commit >= m->commit || MUTATED(r, RAFT_MUT_SESSION_STALE);
+        if (stamp != 0 && m->log_term == r->session_nonce && stamp - 1 <= r->now && caught_up &&
+            stamp - 1 + r->cfg.session_ticks > r->session_until) {
             r->session_until = stamp - 1 + r->cfg.session_ticks;
+            if (m->commit > r->session_index)
+                r->session_index = m->commit;
+        }
     }
     return 0;
 }

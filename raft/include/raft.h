@@ -128,8 +128,9 @@ typedef enum raft_msg_type {
     RAFT_MSG_SNAPSHOT = 9,
     RAFT_MSG_SNAPSHOT_RESP = 10,
     RAFT_MSG_TIMEOUT_NOW = 11,
+    RAFT_MSG_PROPOSE = 12, /* a follower's command forwarded to its leader (raft_forward) */
 } raft_msg_type_t;
-#define RAFT_MSG_TYPE_MAX 11
+#define RAFT_MSG_TYPE_MAX 12
 
 const char *raft_msg_type_name(int type);
 
@@ -156,6 +157,8 @@ const char *raft_msg_type_name(int type);
  *                  + size, data/len, conf (conf on every chunk)
  *  SNAPSHOT_RESP   snapshot index        -                   -             next offset round
  *  TIMEOUT_NOW     -                     -                   -             -           -
+ *  PROPOSE         0                     -                   -             -           -
+ *                  + exactly one NORMAL entry (index 1, the sender's term): its data only
  *
  * `round` is the leader's heartbeat round at send time; responses echo it. A quorum of
  * echoes of round r means a quorum heard from the leader after r was started: that is
@@ -278,6 +281,8 @@ enum {
     RAFT_MUT_VOTE_AFTER_RESTART = 4, /* grant votes right after (re)start */
     RAFT_MUT_LONG_LEASE = 5,         /* lease ignores clock drift */
     RAFT_MUT_SESSION_NO_DRIFT = 6,   /* members expire after session_ticks, drift ignored */
+    RAFT_MUT_SESSION_NO_HOLD = 7,    /* raft_session_hold is ignored */
+    RAFT_MUT_SESSION_STALE = 8,      /* renew sessions without the commit index rule */
 };
 
 /* The lease the leader may claim after a quorum echoed a round, in ticks:
@@ -353,6 +358,12 @@ int raft_step(raft_t *r, const raft_msg_t *m);
 /* Proposes an application command on the leader. *index = the index it will have.
  * Errors: RAFT_ENOTLEADER, RAFT_ETRANSFERRING, RAFT_ETOOBIG, RAFT_ENOMEM. */
 int raft_propose(raft_t *r, const void *data, size_t len, uint64_t *index);
+
+/* Proposes on the leader, or on a follower forwards the command to the leader it knows
+ * (a PROPOSE message, best effort: it may be lost, or appended twice if the caller retries;
+ * the caller sees the effect applied, or retries). *forwarded says which (index is then 0).
+ * Errors: as raft_propose, and RAFT_ENOTLEADER when no leader is known. */
+int raft_forward(raft_t *r, const void *data, size_t len, uint64_t *index, bool *forwarded);
 
 typedef enum raft_conf_op {
     RAFT_CONF_ADD_LEARNER = 1,
@@ -431,6 +442,20 @@ uint32_t raft_session_expire_ticks(const raft_config_t *cfg);
 
 /* Tick until which this node's own session is valid; 0 when it has none. */
 uint64_t raft_session_until(const raft_t *r);
+
+/* The commit index that came with this node's latest session renewal. What the session
+ * entitles a member to is what its state machine says once it has applied at least this
+ * index: a renewal is sent only to a member that holds everything committed (and only by a
+ * leader that has committed an entry of its own term), so a member that has applied this far
+ * has seen every change committed before its renewal — above all a move of its elections
+ * after its previous session was declared over (raft_session_hold). */
+uint64_t raft_session_index(const raft_t *r);
+
+/* Leader: renew member id's session again only once it holds index and index is committed.
+ * Called with the index of a command that moves elections away from a member whose session
+ * was declared over, so that the member's next session comes with that command. Cleared by
+ * itself; a later call with a lower index changes nothing. */
+void raft_session_hold(raft_t *r, uint64_t id, uint64_t index);
 
 /* Leader holding a valid lease only: true when the session of member id is provably over
  * (see above). False otherwise, also when this node cannot tell (not leader, no lease, no
