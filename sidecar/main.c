@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "config.h"
 #include "common.h"
+#include "named.h"
 #include "node.h"
 #include "workload.h"
 
@@ -19,6 +20,7 @@ typedef struct daemon {
     sidecar_node_t *node;
     sidecar_api_t *api;
     sidecar_workload_t *workload;
+    sidecar_named_t *named;
     uv_signal_t sigterm, sigint, sighup, sigusr1, sigusr2;
     uv_timer_t shutdown_timer;
     uv_timer_t insecure_timer; /* --insecure-peer: the warning repeated */
@@ -51,17 +53,27 @@ static void workload_closed_cb(void *ud)
     sidecar_node_close(d->node, node_closed_cb, d);
 }
 
-static void api_closed_cb(void *ud)
+static void named_closed_cb(void *ud)
 {
     daemon_t *d = ud;
-    d->api = NULL;
+    d->named = NULL;
     if (d->workload != NULL)
         sidecar_workload_close(d->workload, workload_closed_cb, d);
     else
         sidecar_node_close(d->node, node_closed_cb, d);
 }
 
-static void workload_stopped_cb(void *ud)
+static void api_closed_cb(void *ud)
+{
+    daemon_t *d = ud;
+    d->api = NULL;
+    if (d->named != NULL)
+        sidecar_named_close(d->named, named_closed_cb, d);
+    else
+        named_closed_cb(d);
+}
+
+static void named_stopped_cb(void *ud)
 {
     daemon_t *d = ud;
     if (d->api != NULL)
@@ -70,7 +82,17 @@ static void workload_stopped_cb(void *ud)
         api_closed_cb(d);
 }
 
-/* Order: the workload stops (hooks: on-stop runs), the API closes, then the node. */
+static void workload_stopped_cb(void *ud)
+{
+    daemon_t *d = ud;
+    if (d->named != NULL)
+        sidecar_named_stop(d->named, named_stopped_cb, d);
+    else
+        named_stopped_cb(d);
+}
+
+/* Order: the workload stops (hooks: on-stop runs), then the named elections' workloads, the API
+ * closes, then the node. */
 static void finish_shutdown(daemon_t *d)
 {
     if (d->finishing)
@@ -216,7 +238,19 @@ static int run(daemon_t *d)
         uv_run(d->loop, UV_RUN_DEFAULT);
         return 1;
     }
-    rv = sidecar_api_open(&d->api, d->loop, &d->cfg, d->node, d->workload, err, sizeof(err));
+    rv = sidecar_named_open(&d->named, d->loop, &d->cfg, d->node, err, sizeof(err));
+    if (rv != 0) {
+        fprintf(stderr, "electd: %s\n", err);
+        d->exit_code = 1;
+        d->named = NULL;
+        d->api = NULL;
+        d->stopping = true;
+        finish_shutdown(d);
+        uv_run(d->loop, UV_RUN_DEFAULT);
+        return 1;
+    }
+    rv = sidecar_api_open(&d->api, d->loop, &d->cfg, d->node, d->workload, d->named, err,
+                          sizeof(err));
     if (rv != 0) {
         fprintf(stderr, "electd: %s\n", err);
         d->exit_code = 1;
@@ -279,11 +313,6 @@ int main(int argc, char **argv)
         sidecar_log_add_secret(d.cfg.http_token);
     sidecar_log_init(d.cfg.log_level, d.cfg.log_format, 2, d.cfg.name);
     sidecar_config_elections_warn(&d.cfg.elections);
-    if (d.cfg.elections.n > 0) /* no surprise: declared, checked, not run yet */
-        SIDECAR_LOG(SIDECAR_LOG_WARN,
-                    "named elections are declared but this version does not run them yet: only "
-                    "the default election (--exec or the hooks) runs",
-                    SIDECAR_LOG_UINT("declared", d.cfg.elections.n));
     int code = run(&d);
     sidecar_config_free(&d.cfg);
     return code;

@@ -481,14 +481,15 @@ static bool workload_token_cb(const char *token, size_t len, void *data)
 }
 
 int sidecar_api_open(sidecar_api_t **out, uv_loop_t *loop, const sidecar_config_t *cfg,
-                     sidecar_node_t *node, sidecar_workload_t *workload, char *errbuf,
-                     size_t errlen)
+                     sidecar_node_t *node, sidecar_workload_t *workload, sidecar_named_t *named,
+                     char *errbuf, size_t errlen)
 {
     sidecar_api_t *api = calloc(1, sizeof(*api));
     if (api == NULL)
         return -1;
     api->node = node;
     api->workload = workload;
+    api->named = named;
     api->cfg = cfg;
     http_options_t opts;
     memset(&opts, 0, sizeof(opts));

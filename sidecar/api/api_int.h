@@ -40,6 +40,7 @@ struct sidecar_api {
     http_server_t *srv;
     sidecar_node_t *node;
     sidecar_workload_t *workload;
+    sidecar_named_t *named; /* the named elections (NULL in tests without them) */
     const sidecar_config_t *cfg;
     sidecar_node_observer_t obs;
     struct kv_wait *waits; /* KV requests waiting for commit, ReadIndex or apply */

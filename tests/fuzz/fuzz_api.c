@@ -81,7 +81,7 @@ static void init(void)
     sidecar_log_init(SIDECAR_LOG_ERROR, SIDECAR_LOG_TEXT, 2, "fuzz");
     if (uv_loop_init(&loop) != 0 || sidecar_node_open(&node, &loop, &cfg, err, sizeof(err)) != 0 ||
         sidecar_workload_open(&workload, &loop, &cfg, node, err, sizeof(err)) != 0 ||
-        sidecar_api_open(&api, &loop, &cfg, node, workload, err, sizeof(err)) != 0) {
+        sidecar_api_open(&api, &loop, &cfg, node, workload, NULL, err, sizeof(err)) != 0) {
         fprintf(stderr, "fuzz_api: %s\n", err);
         abort();
     }

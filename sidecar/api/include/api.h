@@ -5,6 +5,7 @@
 
 #include "http.h"
 #include "node.h"
+#include "named.h"
 #include "workload.h"
 
 typedef struct sidecar_api sidecar_api_t;
@@ -12,8 +13,8 @@ typedef struct sidecar_api sidecar_api_t;
 /* Creates the server on cfg->listen_http and registers every route. errbuf gets one line on
  * failure (e.g. the address is in use). */
 int sidecar_api_open(sidecar_api_t **out, uv_loop_t *loop, const sidecar_config_t *cfg,
-                     sidecar_node_t *node, sidecar_workload_t *workload, char *errbuf,
-                     size_t errlen);
+                     sidecar_node_t *node, sidecar_workload_t *workload, sidecar_named_t *named,
+                     char *errbuf, size_t errlen);
 
 /* The HTTP server (for in-memory connections in the fuzz target). */
 http_server_t *sidecar_api_server(sidecar_api_t *api);
