@@ -490,17 +490,25 @@ uint64_t raft_session_index(const raft_t *r)
     return r->session_index;
 }
 
-bool raft_session_expired(const raft_t *r, uint64_t id)
+uint64_t raft_session_expires(const raft_t *r, uint64_t id)
 {
-    if (r->cfg.session_ticks == 0 || !raft_lease_valid(r))
-        return false;
+    if (r->cfg.session_ticks == 0 || r->role != RAFT_LEADER)
+        return 0;
     const struct progress *pr = raft_progress_find((raft_t *)r, id);
     if (pr == NULL)
-        return false;
+        return 0;
     uint64_t expire = r->session_expire_ticks;
     if (MUTATED(r, RAFT_MUT_SESSION_NO_DRIFT))
         expire = r->cfg.session_ticks;
-    return r->now >= pr->session_heard + expire;
+    return pr->session_heard + expire;
+}
+
+bool raft_session_expired(const raft_t *r, uint64_t id)
+{
+    if (!raft_lease_valid(r))
+        return false;
+    uint64_t at = raft_session_expires(r, id);
+    return at != 0 && r->now >= at;
 }
 const raft_conf_t *raft_conf(const raft_t *r)
 {

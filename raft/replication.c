@@ -407,12 +407,18 @@ static int on_append_resp(raft_t *r, struct progress *pr, const raft_msg_t *m)
         if (pr->next <= pr->match)
             pr->next = pr->match + 1;
         uint64_t id = pr->id;
+        bool renewing = session_renewing(r);
         if (raft_maybe_commit(r)) {
             /* A committed configuration change may have rebuilt the progress table, or
              * removed this leader altogether: pr is not to be trusted any more. */
             if (r->role != RAFT_LEADER || (pr = raft_progress_find(r, id)) == NULL)
                 return 0;
             raft_bcast_append(r);
+            /* Sessions: renewals may start now (the term-start entry committed); a heartbeat
+             * at once collects the members' stamps for the next one to echo, so a leader
+             * change costs the members' sessions as little time as it can. */
+            if (!renewing && session_renewing(r))
+                raft_bcast_heartbeat(r);
         }
     }
     if (pr->state == PR_PROBE && m->index + 1 >= pr->next) {

@@ -461,6 +461,10 @@ void raft_session_hold(raft_t *r, uint64_t id, uint64_t index);
  * (see above). False otherwise, also when this node cannot tell (not leader, no lease, no
  * such member, sessions off). */
 bool raft_session_expired(const raft_t *r, uint64_t id);
+
+/* Leader only: the tick from which raft_session_expired(id) turns true unless the member is
+ * heard before (with a valid lease); 0 when not leader, no such member or sessions off. */
+uint64_t raft_session_expires(const raft_t *r, uint64_t id);
 uint64_t raft_dropped(const raft_t *r); /* invalid or unexpected messages ignored */
 const raft_conf_t *raft_conf(const raft_t *r);
 const raft_snapshot_meta_t *raft_snapshot(const raft_t *r);

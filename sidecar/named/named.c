@@ -1,12 +1,16 @@
-/* named.c — the runtime of named elections: PLACEHOLDER, replaced by the runtime. */
+/* named.c — the runtime of named elections: its life cycle, the evaluation that runs after
+ * every change that matters (and at every heartbeat interval, when sessions are renewed), and
+ * the member's side of it: keeping its declaration in the store, telling each of its
+ * controllers whether it holds its election and until when, and acknowledging handovers once
+ * a workload has stopped. The leader's side is leader.c. */
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "named.h"
+#include "named_int.h"
 
-struct sidecar_named {
-    int unused;
-};
+#define RETRY_MS 1000 /* a record forwarded to the leader and not seen applied is sent again */
 
 const char *sidecar_named_strerror(int err)
 {
@@ -20,43 +24,409 @@ const char *sidecar_named_strerror(int err)
     return "unknown error";
 }
 
+uint64_t named_now_ms(void)
+{
+    return sidecar_clock_boot_ns() / 1000000;
+}
+
+/* ---- the member's side ------------------------------------------------------------------ */
+
+/* A new deadline is handed to a running workload when it moved this far (each hand-over is a
+ * write to the shim; the session is renewed at every heartbeat). */
+static uint64_t push_step_ns(const sidecar_named_t *n)
+{
+    return (uint64_t)n->cfg->heartbeat_interval_ms * 2 * 1000000ull;
+}
+
+static void tell(sidecar_named_t *n, struct named_election *e, const sidecar_node_state_t *st,
+                 uint64_t now_ns)
+{
+    bool mine = e->has_row && e->row.holder == n->self;
+    sidecar_workload_tenure_t t = {
+        .holds = mine && !named_moving(e) && st->store_ok && !n->stopping &&
+                 n->trusted_until_ns > now_ns,
+        .token = e->has_row ? e->row.token : 0,
+        .holder = e->has_row ? e->row.holder : 0,
+    };
+    t.deadline_ns = t.holds ? n->trusted_until_ns : 0;
+    const sidecar_workload_tenure_t *o = &e->told;
+    bool same = t.holds == o->holds && t.token == o->token && t.holder == o->holder &&
+                (!t.holds || t.deadline_ns < o->deadline_ns + push_step_ns(n));
+    if (same)
+        return;
+    if (t.holds != o->holds || t.token != o->token)
+        SIDECAR_LOG(SIDECAR_LOG_INFO, t.holds ? "named election held" : "named election not held",
+                    SIDECAR_LOG_STR("election", e->name),
+                    SIDECAR_LOG_UINT("fencing_token", t.token),
+                    SIDECAR_LOG_BOOL("handover", mine && named_moving(e)));
+    e->told = t;
+    sidecar_workload_set_tenure(e->w, &t);
+}
+
+/* A handover of an election we hold: once nothing of it runs here, say so. */
+static void acknowledge(sidecar_named_t *n, struct named_election *e, uint64_t now_ms)
+{
+    if (!named_moving(e) || e->row.holder != n->self)
+        return;
+    if (e->has_stopped && e->st_token == e->row.token && e->st_from == n->self)
+        return; /* said; the leader acts on it */
+    bool clean = true;
+    if (e->w != NULL && !sidecar_workload_idle(e->w, &clean))
+        return;
+    if (!clean) {
+        if (now_ms - e->stopped_sent_ms >= RETRY_MS * 10) {
+            e->stopped_sent_ms = now_ms;
+            SIDECAR_LOG(SIDECAR_LOG_ERROR,
+                        "named election: on-stop failed, so the handover cannot say the workload "
+                        "stopped; it stays here until the leader gives the handover up",
+                        SIDECAR_LOG_STR("election", e->name));
+        }
+        return;
+    }
+    if (now_ms - e->stopped_sent_ms < RETRY_MS)
+        return;
+    e->stopped_sent_ms = now_ms;
+    char v[64];
+    snprintf(v, sizeof(v), "%" PRIu64 " %" PRIu64, e->row.token, n->self);
+    named_record_put(n, SIDECAR_NAMED_STOPPED_PREFIX, e->name, v, NULL);
+}
+
+/* This member's declaration, in the store as it is in its config. */
+static void declare(sidecar_named_t *n, uint64_t now_ms)
+{
+    if (n->decl_json == NULL || now_ms - n->decl_sent_ms < RETRY_MS)
+        return;
+    char key[STORE_KEY_MAX + 1];
+    snprintf(key, sizeof(key), "%s%s", SIDECAR_NAMED_DECLARED_PREFIX, n->cfg->name);
+    store_kv_t kv;
+    bool same = false;
+    if (store_kv_get(sidecar_node_store(n->node), key, strlen(key), &kv) == 0) {
+        same = kv.value_len == n->decl_len && memcmp(kv.value, n->decl_json, n->decl_len) == 0;
+        store_kv_clear(&kv);
+    }
+    if (same)
+        return;
+    n->decl_sent_ms = now_ms;
+    named_record_put(n, SIDECAR_NAMED_DECLARED_PREFIX, n->cfg->name, n->decl_json, NULL);
+}
+
+static void timer_cb(uv_timer_t *t);
+
+static void schedule(sidecar_named_t *n, uint64_t delay_ms)
+{
+    if (!n->timer_open || n->close_cb != NULL)
+        return;
+    uint64_t due = uv_now(n->loop) + delay_ms;
+    if (n->timer_due_ms != 0 && n->timer_due_ms <= due && uv_is_active((uv_handle_t *)&n->timer))
+        return;
+    n->timer_due_ms = due;
+    uv_timer_start(&n->timer, timer_cb, delay_ms, 0);
+}
+
+static void evaluate(sidecar_named_t *n)
+{
+    if (n->close_cb != NULL)
+        return;
+    sidecar_node_state_t st;
+    sidecar_node_state(n->node, &st);
+    if (st.applied != n->last_cb_index)
+        n->dirty = true; /* applied without a callback: a snapshot was installed */
+    if (n->dirty && st.store_ok) {
+        int rv = named_view_refresh(n);
+        if (rv != 0)
+            SIDECAR_LOG(SIDECAR_LOG_ERROR, "named elections: cannot read the store",
+                        SIDECAR_LOG_STR("error", store_strerror(rv)));
+        n->last_cb_index = st.applied;
+    }
+    uint64_t until_ns, index, now_ns = sidecar_clock_boot_ns(), now_ms = now_ns / 1000000;
+    sidecar_node_session(n->node, &until_ns, &index);
+    /* A renewal counts once the state it came with has applied (raft_session_index). */
+    if (st.applied >= index && until_ns > n->trusted_until_ns)
+        n->trusted_until_ns = until_ns;
+    if (!n->stopping && st.store_ok)
+        declare(n, now_ms);
+    for (size_t i = 0; i < n->n_els; i++) {
+        struct named_election *e = n->els[i];
+        if (e->w != NULL)
+            tell(n, e, &st, now_ns);
+        if (st.store_ok)
+            acknowledge(n, e, now_ms);
+    }
+    named_leader_step(n, &st);
+    schedule(n, n->cfg->heartbeat_interval_ms);
+    /* A leader looks again the moment a member's session may be declared over (one tick
+     * after: the core's clock may be that late), so that its elections move at once. */
+    for (size_t i = 0; n->leading && i < n->n_members; i++) {
+        uint64_t at_ns = sidecar_node_session_expires_ns(n->node, n->members[i].id);
+        if (n->members[i].alive && at_ns > now_ns)
+            schedule(n, (at_ns - now_ns) / 1000000 + n->cfg->tick_ms);
+    }
+}
+
+static void timer_cb(uv_timer_t *t)
+{
+    sidecar_named_t *n = t->data;
+    n->timer_due_ms = 0;
+    evaluate(n);
+}
+
+static void changed_cb(void *ud, const sidecar_node_state_t *st)
+{
+    (void)st;
+    schedule(ud, 0);
+}
+
+static void applied_cb(void *ud, const raft_entry_t *e, const store_result_t *res)
+{
+    (void)res;
+    sidecar_named_t *n = ud;
+    n->last_cb_index = e->index;
+    if (named_view_touches(e)) {
+        n->dirty = true;
+        schedule(n, 0);
+    }
+}
+
+static int handover_ask(sidecar_named_t *n, struct named_election *e, uint64_t to,
+                        const char *reason);
+
+/* A controller gave up on its election: ask for it to move (the leader picks a member that
+ * has not given up on it, or gives it back here under a new token if none can take it). */
+static void gave_up_cb(void *ud, sidecar_workload_t *w)
+{
+    (void)w;
+    struct named_election *e = ud;
+    sidecar_named_t *n = e->owner;
+    if (e->has_row && e->row.holder == n->self && !named_moving(e))
+        handover_ask(n, e, 0, "gave-up");
+}
+
+/* ---- life cycle ----------------------------------------------------------------------------- */
+
+static int open_controller(sidecar_named_t *n, const sidecar_election_config_t *c, char *errbuf,
+                           size_t errlen)
+{
+    struct named_election *e = named_get_or_add(n, c->name);
+    if (e == NULL) {
+        snprintf(errbuf, errlen, "out of memory");
+        return -1;
+    }
+    e->decl = c;
+    e->owner = n;
+    e->cfg = *n->cfg;
+    e->cfg.exec = c->exec;
+    e->cfg.on_start = c->on_start;
+    e->cfg.on_stop = c->on_stop;
+    e->cfg.on_change = c->on_change;
+    e->cfg.witness = false;
+    e->cfg.stop_timeout_ms = c->stop_timeout_ms;
+    e->cfg.hook_timeout_ms = c->hook_timeout_ms;
+    e->cfg.max_restarts = c->max_restarts;
+    char err[256] = "";
+    if (sidecar_workload_open_election(&e->w, n->loop, &e->cfg, c->name, n->node, gave_up_cb, e,
+                                       err, sizeof(err)) != 0) {
+        snprintf(errbuf, errlen, "named election %s: %s", c->name, err);
+        return -1;
+    }
+    return 0;
+}
+
+static void free_all(sidecar_named_t *n)
+{
+    for (size_t i = 0; i < n->n_els; i++)
+        free(n->els[i]);
+    free(n->els);
+    free(n->decl_json);
+    free(n);
+}
+
+static void closed_noop_cb(void *ud)
+{
+    (void)ud;
+}
+
 int sidecar_named_open(sidecar_named_t **out, uv_loop_t *loop, const sidecar_config_t *cfg,
                        sidecar_node_t *node, char *errbuf, size_t errlen)
 {
-    (void)loop, (void)cfg, (void)node, (void)errbuf, (void)errlen;
-    *out = calloc(1, sizeof(**out));
-    return *out ? 0 : -1;
+    sidecar_named_t *n = calloc(1, sizeof(*n));
+    if (n == NULL) {
+        snprintf(errbuf, errlen, "out of memory");
+        return -1;
+    }
+    n->loop = loop;
+    n->cfg = cfg;
+    n->node = node;
+    n->self = sidecar_node_id(node);
+    n->dirty = true;
+    if (cfg->elections.n > 0 && named_decl_build(n) != 0) {
+        snprintf(errbuf, errlen, "out of memory");
+        free_all(n);
+        return -1;
+    }
+    uv_timer_init(loop, &n->timer);
+    n->timer.data = n;
+    n->timer_open = true;
+    for (size_t i = 0; i < cfg->elections.n; i++)
+        if (open_controller(n, &cfg->elections.items[i], errbuf, errlen) != 0) {
+            /* Nothing was told to hold anything: the opened controllers run nothing; they
+             * and the runtime are freed once their handles have closed. */
+            sidecar_named_close(n, closed_noop_cb, NULL);
+            return -1;
+        }
+    n->obs = (sidecar_node_observer_t){.changed_cb = changed_cb, .applied_cb = applied_cb, .ud = n};
+    sidecar_node_observe(node, &n->obs);
+    *out = n;
+    evaluate(n);
+    return 0;
 }
+
+static void stopped_one_cb(void *ud)
+{
+    sidecar_named_t *n = ud;
+    ELECTD_CHECK(n->stops_pending > 0);
+    if (--n->stops_pending > 0)
+        return;
+    void (*cb)(void *) = n->stop_cb;
+    n->stop_cb = NULL;
+    if (cb != NULL)
+        cb(n->stop_ud);
+}
+
+void sidecar_named_stop(sidecar_named_t *n, void (*cb)(void *ud), void *ud)
+{
+    n->stopping = true;
+    n->stop_cb = cb;
+    n->stop_ud = ud;
+    n->stops_pending = 1; /* held until every controller was asked */
+    for (size_t i = 0; i < n->n_els; i++)
+        if (n->els[i]->w != NULL) {
+            n->stops_pending++;
+            sidecar_workload_stop(n->els[i]->w, stopped_one_cb, n);
+        }
+    stopped_one_cb(n);
+}
+
+static void closed_one_cb(void *ud)
+{
+    sidecar_named_t *n = ud;
+    ELECTD_CHECK(n->closes_pending > 0);
+    if (--n->closes_pending > 0)
+        return;
+    void (*cb)(void *) = n->close_cb;
+    void *cb_ud = n->close_ud;
+    free_all(n);
+    cb(cb_ud);
+}
+
+static void timer_closed_cb(uv_handle_t *h)
+{
+    sidecar_named_t *n = h->data;
+    n->timer_open = false;
+    closed_one_cb(n);
+}
+
+void sidecar_named_close(sidecar_named_t *n, void (*cb)(void *ud), void *ud)
+{
+    sidecar_node_unobserve(n->node, &n->obs);
+    n->close_cb = cb;
+    n->close_ud = ud;
+    n->closes_pending = 1; /* the timer */
+    for (size_t i = 0; i < n->n_els; i++)
+        if (n->els[i]->w != NULL) {
+            n->closes_pending++;
+            sidecar_workload_close(n->els[i]->w, closed_one_cb, n);
+        }
+    uv_close((uv_handle_t *)&n->timer, timer_closed_cb);
+}
+
+/* ---- queries and requests ------------------------------------------------------------------ */
+
+static void status_of(const sidecar_named_t *n, const struct named_election *e,
+                      sidecar_named_status_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    strcpy(out->name, e->name);
+    if (e->has_row) {
+        out->holder = e->row.holder;
+        out->token = e->row.token;
+        out->since_unix_ms = e->row.holder ? e->row.since_unix_ms : 0;
+    }
+    out->state = named_moving(e) ? "handover" : out->holder ? "held" : "unheld";
+    out->handover_to = named_moving(e) ? e->ho_to : 0;
+    out->declared_here = e->decl != NULL;
+    out->local = SIDECAR_WORKLOAD_STANDBY;
+    if (e->w != NULL) {
+        sidecar_workload_info_t info;
+        sidecar_workload_info(e->w, &info);
+        out->local = info.state;
+        out->starts = info.starts;
+        out->restarts = info.restarts;
+    }
+    (void)n;
+}
+
 size_t sidecar_named_list(sidecar_named_t *n, sidecar_named_status_t *out, size_t cap,
                           size_t *total)
 {
-    (void)n, (void)out, (void)cap;
-    *total = 0;
-    return 0;
+    size_t k = 0;
+    for (size_t i = 0; i < n->n_els && k < cap; i++)
+        status_of(n, n->els[i], &out[k++]);
+    *total = n->n_els;
+    return k;
 }
+
 int sidecar_named_get(sidecar_named_t *n, const char *name, sidecar_named_status_t *out)
 {
-    (void)n, (void)name, (void)out;
-    return SIDECAR_NAMED_ENOTFOUND;
+    const struct named_election *e = named_find(n, name);
+    if (e == NULL)
+        return SIDECAR_NAMED_ENOTFOUND;
+    status_of(n, e, out);
+    return 0;
 }
+
+static int handover_ask(sidecar_named_t *n, struct named_election *e, uint64_t to,
+                        const char *reason)
+{
+    char v[128];
+    snprintf(v, sizeof(v), "%" PRIu64 " %" PRIu64 " %" PRIu64 " %s", e->row.token, to,
+             e->row.holder, reason);
+    int rv = named_record_put(n, SIDECAR_NAMED_HANDOVER_PREFIX, e->name, v, NULL);
+    if (rv == RAFT_ENOTLEADER)
+        return SIDECAR_NAMED_ENOLEADER;
+    return rv == 0 ? 0 : SIDECAR_NAMED_ENOMEM;
+}
+
 int sidecar_named_transfer(sidecar_named_t *n, const char *name, uint64_t to)
 {
-    (void)n, (void)name, (void)to;
-    return SIDECAR_NAMED_ENOTFOUND;
+    struct named_election *e = named_find(n, name);
+    if (e == NULL || (!e->has_row && e->n_eligible == 0))
+        return SIDECAR_NAMED_ENOTFOUND;
+    if (!e->has_row || e->row.holder == 0)
+        return SIDECAR_NAMED_ENOHOLDER;
+    if (named_moving(e))
+        return SIDECAR_NAMED_EBUSY;
+    if (to == e->row.holder || (to != 0 && !named_eligible(e, to)))
+        return SIDECAR_NAMED_ETARGET;
+    if (to == 0) {
+        bool other = false;
+        for (size_t i = 0; i < e->n_eligible; i++)
+            other = other || e->eligible[i] != e->row.holder;
+        if (!other)
+            return SIDECAR_NAMED_ETARGET;
+    }
+    return handover_ask(n, e, to, "transfer");
 }
+
 bool sidecar_named_token_check(const sidecar_named_t *n, const char *token, size_t len,
                                const char **election)
 {
-    (void)n, (void)token, (void)len, (void)election;
+    for (size_t i = 0; i < n->n_els; i++) {
+        const struct named_election *e = n->els[i];
+        if (e->w != NULL && sidecar_workload_token_check(e->w, token, len)) {
+            if (election != NULL)
+                *election = e->name;
+            return true;
+        }
+    }
     return false;
-}
-void sidecar_named_stop(sidecar_named_t *n, void (*cb)(void *ud), void *ud)
-{
-    (void)n;
-    cb(ud);
-}
-void sidecar_named_close(sidecar_named_t *n, void (*cb)(void *ud), void *ud)
-{
-    free(n);
-    cb(ud);
 }

@@ -66,6 +66,35 @@ int sidecar_node_propose(sidecar_node_t *n, const void *data, size_t len, uint64
     return rv;
 }
 
+int sidecar_node_forward(sidecar_node_t *n, const void *data, size_t len, bool *forwarded)
+{
+    *forwarded = false;
+    if (n->closing)
+        return RAFT_ENOTLEADER;
+    int rv = raft_forward(n->raft, data, len, NULL, forwarded);
+    if (rv == 0)
+        node_schedule(n);
+    return rv;
+}
+
+uint64_t sidecar_node_session_expires_ns(const sidecar_node_t *n, uint64_t id)
+{
+    uint64_t at = raft_session_expires(n->raft, id);
+    return at != 0 ? sidecar_node_tick_ns(n, at) : 0;
+}
+
+void sidecar_node_session_hold(sidecar_node_t *n, uint64_t id, uint64_t index)
+{
+    raft_session_hold(n->raft, id, index);
+}
+
+void sidecar_node_session(const sidecar_node_t *n, uint64_t *until_ns, uint64_t *index)
+{
+    uint64_t until = raft_session_until(n->raft);
+    *until_ns = until != 0 ? sidecar_node_tick_ns(n, until) : 0;
+    *index = raft_session_index(n->raft);
+}
+
 int sidecar_node_read_index(sidecar_node_t *n, uint64_t ctx)
 {
     int rv = raft_read_index(n->raft, ctx);

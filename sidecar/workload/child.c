@@ -85,6 +85,10 @@ static void add_electd_vars(sidecar_workload_t *w, const char *role, char **env,
     env[(*k)++] = strdup(buf);
     snprintf(buf, sizeof(buf), "ELECTD_LEASE_MS=%u", sidecar_config_lease_ms(w->cfg));
     env[(*k)++] = strdup(buf);
+    if (w->election != NULL) {
+        snprintf(buf, sizeof(buf), "ELECTD_ELECTION=%s", w->election);
+        env[(*k)++] = strdup(buf);
+    }
     const char *wt = credential_for(w, role);
     if (wt != NULL) {
         snprintf(buf, sizeof(buf), "ELECTD_WORKLOAD_TOKEN=%s", wt);

@@ -10,7 +10,8 @@
 
 #include "workload_int.h"
 
-#define ROLE_KEY "workload_role" /* node-local: the role last handed to the workload */
+#define ROLE_KEY "workload_role" /* node-local: the role last handed to the workload; a named
+                                    election's is ROLE_KEY "/" its name */
 #define EVAL_MS  100             /* periodic re-evaluation */
 
 const char *sidecar_workload_state_name(sidecar_workload_state_t s)
@@ -47,7 +48,7 @@ void workload_set_state(sidecar_workload_t *w, sidecar_workload_state_t s)
 void workload_persist_role(sidecar_workload_t *w, const char *role)
 {
     store_t *st = sidecar_node_store(w->node);
-    int rv = store_local_set(st, ROLE_KEY, role, strlen(role));
+    int rv = store_local_set(st, w->role_key, role, strlen(role));
     if (rv != 0)
         SIDECAR_LOG(SIDECAR_LOG_ERROR, "cannot record the workload's role",
                     SIDECAR_LOG_STR("role", role), SIDECAR_LOG_STR("error", store_strerror(rv)));
@@ -165,26 +166,35 @@ static void recover_role(sidecar_workload_t *w)
 {
     char role[32];
     size_t rl = 0;
-    if (store_local_get(sidecar_node_store(w->node), ROLE_KEY, role, sizeof(role) - 1, &rl) != 0)
+    if (store_local_get(sidecar_node_store(w->node), w->role_key, role, sizeof(role) - 1, &rl) !=
+        0)
         return;
     role[rl] = '\0';
     if (strcmp(role, "primary") != 0)
         return;
     SIDECAR_LOG(SIDECAR_LOG_WARN, "electd stopped last time while its workload was primary",
-                SIDECAR_LOG_STR("mode", w->info.mode));
+                SIDECAR_LOG_STR("mode", w->info.mode),
+                SIDECAR_LOG_STR("election", w->election ? w->election : "default"));
     if (w->mode == MODE_HOOKS && w->cfg->on_stop.argc > 0)
         w->recovering = true;
     else
         workload_persist_role(w, "standby");
 }
 
-int sidecar_workload_open(sidecar_workload_t **out, uv_loop_t *loop, const sidecar_config_t *cfg,
-                          sidecar_node_t *node, char *errbuf, size_t errlen)
+/* What both kinds of controller share; the caller finishes with its source of state. */
+static sidecar_workload_t *controller_new(uv_loop_t *loop, const sidecar_config_t *cfg,
+                                          const char *election, sidecar_node_t *node,
+                                          char *errbuf, size_t errlen)
 {
     static const char *names[] = {"none", "supervise", "hooks", "witness"};
     sidecar_workload_t *w = calloc(1, sizeof(*w));
-    if (w == NULL)
-        return -1;
+    if (w == NULL || (election != NULL && (w->election = strdup(election)) == NULL)) {
+        free(w);
+        snprintf(errbuf, errlen, "out of memory");
+        return NULL;
+    }
+    snprintf(w->role_key, sizeof(w->role_key), "%s%s%s", ROLE_KEY, election ? "/" : "",
+             election ? election : "");
     w->loop = loop;
     w->cfg = cfg;
     w->node = node;
@@ -194,20 +204,68 @@ int sidecar_workload_open(sidecar_workload_t **out, uv_loop_t *loop, const sidec
     w->mode = mode_of(cfg);
     w->info.mode = names[w->mode];
     if (shim_args_init(w, errbuf, errlen) != 0) {
+        free(w->election);
         free(w);
-        return -1;
+        return NULL;
     }
     recover_role(w);
-    workload_procscan_wait(w->data_dir, cfg->stop_timeout_ms);
-    sidecar_node_state(node, &w->st);
     uv_timer_init(loop, &w->timer);
     w->timer.data = w;
     w->timer_open = true;
+    return w;
+}
+
+int sidecar_workload_open(sidecar_workload_t **out, uv_loop_t *loop, const sidecar_config_t *cfg,
+                          sidecar_node_t *node, char *errbuf, size_t errlen)
+{
+    sidecar_workload_t *w = controller_new(loop, cfg, NULL, node, errbuf, errlen);
+    if (w == NULL)
+        return -1;
+    /* Shims of a previous run (of any election) are gone before anything starts. */
+    workload_procscan_wait(w->data_dir, cfg->stop_timeout_ms);
+    sidecar_node_state(node, &w->st);
     w->obs = (sidecar_node_observer_t){.changed_cb = changed_cb, .ud = w};
     sidecar_node_observe(node, &w->obs);
     *out = w;
     workload_evaluate(w);
     return 0;
+}
+
+int sidecar_workload_open_election(sidecar_workload_t **out, uv_loop_t *loop,
+                                   const sidecar_config_t *cfg, const char *election,
+                                   sidecar_node_t *node, sidecar_workload_gave_up_cb gave_up_cb,
+                                   void *ud, char *errbuf, size_t errlen)
+{
+    sidecar_workload_t *w = controller_new(loop, cfg, election, node, errbuf, errlen);
+    if (w == NULL)
+        return -1;
+    w->gave_up_cb = gave_up_cb;
+    w->gave_up_ud = ud;
+    w->st.store_ok = true; /* standby until told otherwise: role follower, no deadline */
+    *out = w;
+    workload_evaluate(w);
+    return 0;
+}
+
+/* A named election's tenure, as the node state the lease timeline reads: holding is leading
+ * in the epoch = term = the election's token, with the tenure's deadline as the lease. */
+void sidecar_workload_set_tenure(sidecar_workload_t *w, const sidecar_workload_tenure_t *t)
+{
+    ELECTD_CHECK(w->election != NULL);
+    bool holds = t->holds && t->token != 0;
+    w->st.role = holds ? RAFT_LEADER : RAFT_FOLLOWER;
+    w->st.term = t->token;
+    w->st.epoch = holds ? t->token : 0;
+    w->st.leader = t->holder;
+    w->st.lease_deadline_ns = holds ? t->deadline_ns : 0;
+    workload_evaluate(w);
+}
+
+bool sidecar_workload_idle(const sidecar_workload_t *w, bool *clean)
+{
+    *clean = w->stop_clean;
+    return w->state == SIDECAR_WORKLOAD_STANDBY && w->hook == NULL && w->shim == NULL &&
+           !w->recovering;
 }
 
 void sidecar_workload_info(const sidecar_workload_t *w, sidecar_workload_info_t *out)
@@ -229,6 +287,7 @@ void workload_close_done(sidecar_workload_t *w)
         return;
     void (*cb)(void *) = w->close_cb;
     void *ud = w->close_ud;
+    free(w->election);
     free(w);
     cb(ud);
 }
@@ -242,7 +301,8 @@ static void timer_closed_cb(uv_handle_t *h)
 
 void sidecar_workload_close(sidecar_workload_t *w, void (*cb)(void *ud), void *ud)
 {
-    sidecar_node_unobserve(w->node, &w->obs);
+    if (w->election == NULL)
+        sidecar_node_unobserve(w->node, &w->obs);
     w->close_cb = cb;
     w->close_ud = ud;
     workload_supervise_close(w);

@@ -22,6 +22,21 @@ static uint64_t doubling_ms(uint64_t min_ms, uint64_t max_ms, uint64_t n)
  * bouncing, doubling the pause with each give-up in a row. The log line says which. */
 static void give_up(sidecar_workload_t *w, const char *what, size_t failures)
 {
+    if (w->election != NULL) {
+        /* A named election: its owner moves it; meanwhile a long pause here. */
+        w->gave_up_term = w->st.term;
+        w->info.gave_up++;
+        uint64_t backoff = doubling_ms(GAVE_UP_BACKOFF_MIN_MS, GAVE_UP_BACKOFF_MAX_MS,
+                                       w->info.gave_up);
+        w->backoff_until_ms = workload_now_ms() + backoff;
+        SIDECAR_LOG(SIDECAR_LOG_ERROR, "workload keeps failing: giving the election up",
+                    SIDECAR_LOG_STR("election", w->election), SIDECAR_LOG_STR("what", what),
+                    SIDECAR_LOG_UINT("failures", failures),
+                    SIDECAR_LOG_UINT("retry_in_ms", backoff));
+        if (w->gave_up_cb != NULL)
+            w->gave_up_cb(w->gave_up_ud, w);
+        return;
+    }
     if (w->st.role != RAFT_LEADER) {
         SIDECAR_LOG(SIDECAR_LOG_ERROR, "workload keeps failing; this member no longer leads",
                     SIDECAR_LOG_STR("what", what), SIDECAR_LOG_UINT("failures", failures));

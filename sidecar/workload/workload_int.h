@@ -27,6 +27,12 @@ enum workload_mode { MODE_NONE, MODE_SUPERVISE, MODE_HOOKS, MODE_WITNESS };
 
 struct sidecar_workload {
     workload_cred_t cred; /* ELECTD_WORKLOAD_TOKEN (credential.c) */
+    /* A named election's controller (sidecar_workload_open_election): its name (owned), and
+     * what it is told instead of the node's state; NULL for the default election. */
+    char *election;
+    char role_key[96]; /* node-local key: the role last handed to the workload */
+    sidecar_workload_gave_up_cb gave_up_cb;
+    void *gave_up_ud;
     uv_loop_t *loop;
     const sidecar_config_t *cfg;
     sidecar_node_t *node;

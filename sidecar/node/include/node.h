@@ -86,6 +86,9 @@ void sidecar_node_state(const sidecar_node_t *n, sidecar_node_state_t *out);
  * (after this turn's input), never inside it: a caller, even one inside an observer callback
  * (the workload controller), is not called back before it returns. Errors: RAFT_E*. */
 int sidecar_node_propose(sidecar_node_t *n, const void *data, size_t len, uint64_t *index);
+/* Proposes on the leader, or forwards to the leader this follower knows (raft_forward: best
+ * effort, the caller watches for the effect and retries). *forwarded says which. */
+int sidecar_node_forward(sidecar_node_t *n, const void *data, size_t len, bool *forwarded);
 int sidecar_node_read_index(sidecar_node_t *n, uint64_t ctx);
 int sidecar_node_transfer(sidecar_node_t *n, uint64_t target, uint8_t flags);
 int sidecar_node_propose_conf(sidecar_node_t *n, raft_conf_op_t op, uint64_t id, const char *addr,
@@ -114,6 +117,14 @@ const char *sidecar_node_member_http(const sidecar_node_t *n, uint64_t id);
 sidecar_transport_t *sidecar_node_transport(sidecar_node_t *n);
 /* Boot-time ns of a core tick: what lease deadlines are computed with. */
 uint64_t sidecar_node_tick_ns(const sidecar_node_t *n, uint64_t tick);
+/* This member's own session (raft.h, "sessions"): until when it is valid (boot-time ns, 0 =
+ * none) and the commit index that came with its latest renewal (raft_session_index). */
+void sidecar_node_session(const sidecar_node_t *n, uint64_t *until_ns, uint64_t *index);
+/* Leader: when member id's session will be provably over unless it is heard before
+ * (raft_session_expires), boot-time ns; 0 when not leader or no such member. */
+uint64_t sidecar_node_session_expires_ns(const sidecar_node_t *n, uint64_t id);
+/* Leader: renew member id's session only once it holds index, committed (raft_session_hold). */
+void sidecar_node_session_hold(sidecar_node_t *n, uint64_t id, uint64_t index);
 
 /* Stops ticking, closes the transport and the store; cb(ud) once every handle is closed and
  * n is freed. Graceful handover is the caller's job (see main.c) before this. */

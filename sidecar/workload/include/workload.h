@@ -76,6 +76,40 @@ int sidecar_workload_open(sidecar_workload_t **out, uv_loop_t *loop, const sidec
 
 void sidecar_workload_info(const sidecar_workload_t *w, sidecar_workload_info_t *out);
 
+/* ---- a named election's controller (sidecar/named/ drives it) ----------------------------
+ * The same controller and modes, told its right to run by its owner instead of following the
+ * node: it runs the workload only while the tenure says it holds the election, and until its
+ * deadline less the stop timeout; the shim's watchdog enforces the deadline. Its workload
+ * and hooks get ELECTD_ELECTION=<name>, ELECTD_FENCING_TOKEN=<the election's token>,
+ * ELECTD_LEADER_NAME = the holder. No leadership transfer, no give-up record: when it keeps
+ * failing (more than max-restarts within --restart-window) it backs off and calls
+ * gave_up_cb so that its owner can move the election. */
+typedef struct sidecar_workload_tenure {
+    bool holds;           /* this member holds the election now (its owner's verdict) */
+    uint64_t token;       /* the election's fencing token (0: never assigned) */
+    uint64_t holder;      /* its holder's id, 0 = none */
+    uint64_t deadline_ns; /* with holds: boot-time ns (sidecar_clock_boot_ns) the right ends */
+} sidecar_workload_tenure_t;
+
+typedef void (*sidecar_workload_gave_up_cb)(void *ud, sidecar_workload_t *w);
+
+/* Opens the controller of election `election` (copied) with cfg (the daemon's settings with
+ * the election's exec or hooks and timeouts; borrowed, must outlive it). It holds nothing
+ * until told. A previous run's role is recovered as for the default election (at-least-once
+ * on-stop), under a key of its own. gave_up_cb may be NULL. */
+int sidecar_workload_open_election(sidecar_workload_t **out, uv_loop_t *loop,
+                                   const sidecar_config_t *cfg, const char *election,
+                                   sidecar_node_t *node, sidecar_workload_gave_up_cb gave_up_cb,
+                                   void *ud, char *errbuf, size_t errlen);
+
+/* Tells a named election's controller its tenure now; it acts at once (not reentrant into
+ * the caller: no callback runs before it returns, except through the loop later). */
+void sidecar_workload_set_tenure(sidecar_workload_t *w, const sidecar_workload_tenure_t *t);
+
+/* True when nothing of the workload runs here (standby, no shim, no hook); *clean: the last
+ * stop completed cleanly (the shim exited, or on-stop exited 0). */
+bool sidecar_workload_idle(const sidecar_workload_t *w, bool *clean);
+
 /* Graceful handover: stop the workload here, then transfer leadership (to `target`, 0 =
  * the most up-to-date voter) with the "stopped" flag. cb(ud, rv) once the transfer was
  * started (rv 0) or could not be (a RAFT_E* code). */

@@ -1,0 +1,314 @@
+/* leader.c — the leader's side of named elections: while this member leads with a valid lease,
+ * it completes handovers whose holder said it stopped (assigning the successor under a new
+ * token), gives up handovers that never complete, removes stale records, and carries out what
+ * placement (elections.h) decides: a failover or a release of a member whose session is
+ * provably over is proposed at once, with a session hold on that member (raft_session_hold:
+ * its next session comes with the change), a move of a live holder becomes a handover. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "elections.h"
+#include "named_int.h"
+
+#define BUDGET          256 /* proposals per round at most (a dead member's 333 move in 2) */
+#define FAILING_WINDOWS 2   /* a give-up counts against a member this many restart windows */
+#define HYSTERESIS_E    4   /* a member back this many election timeouts receives moves */
+
+static bool alive(sidecar_named_t *n, uint64_t id)
+{
+    struct named_member *m = named_member_find(n, id);
+    return m != NULL && m->alive;
+}
+
+static void pending(struct named_election *e, uint64_t index)
+{
+    e->pending_index = index != 0 ? index : UINT64_MAX;
+    e->pending_handover = false;
+}
+
+static void log_decision(sidecar_named_t *n, const struct named_election *e, const char *what,
+                         uint64_t to, const char *why)
+{
+    char from_name[64], to_name[64];
+    sidecar_node_member_name(n->node, e->has_row ? e->row.holder : 0, from_name, sizeof(from_name));
+    sidecar_node_member_name(n->node, to, to_name, sizeof(to_name));
+    SIDECAR_LOG(SIDECAR_LOG_INFO, what, SIDECAR_LOG_STR("election", e->name),
+                SIDECAR_LOG_STR("from", from_name), SIDECAR_LOG_STR("to", to_name),
+                SIDECAR_LOG_STR("why", why));
+}
+
+/* ASSIGN at once; the previous holder, when its session is over, is held (raft.h). */
+static void assign(sidecar_named_t *n, struct named_election *e, uint64_t to, const char *why)
+{
+    uint64_t index = 0, from = e->has_row ? e->row.holder : 0;
+    int rv = named_propose_assign(n, e->name, to, e->has_row ? e->row.token : 0, &index);
+    if (rv != 0)
+        return;
+    if (from != 0 && from != to)
+        sidecar_node_session_hold(n->node, from, index);
+    pending(e, index);
+    log_decision(n, e, to ? "named election assigned" : "named election released", to, why);
+}
+
+static void handover(sidecar_named_t *n, struct named_election *e, uint64_t to, const char *why)
+{
+    char v[128];
+    snprintf(v, sizeof(v), "%" PRIu64 " %" PRIu64 " %" PRIu64 " %s", e->row.token, to,
+             e->row.holder, why);
+    uint64_t index = 0;
+    if (named_record_put(n, SIDECAR_NAMED_HANDOVER_PREFIX, e->name, v, &index) != 0)
+        return;
+    pending(e, index);
+    e->pending_handover = true;
+    log_decision(n, e, "named election handover", to, why);
+}
+
+/* ---- placement's input ------------------------------------------------------------------- */
+
+typedef struct input {
+    sidecar_elections_member_t members[NAMED_MEMBERS_MAX];
+    sidecar_elections_election_t *els;
+    struct named_election **of; /* els[i] is of[i] */
+    size_t n;
+    sidecar_elections_input_t in;
+} input_t;
+
+static void members_in(sidecar_named_t *n, input_t *x)
+{
+    for (size_t i = 0; i < n->n_members; i++)
+        x->members[i] =
+            (sidecar_elections_member_t){.id = n->members[i].id,
+                                         .alive = n->members[i].alive,
+                                         .no_primary = n->members[i].no_primary,
+                                         .healthy_since_ms = n->members[i].alive_since_ms};
+    x->in.members = x->members;
+    x->in.n_members = n->n_members;
+}
+
+static sidecar_elections_election_t election_in(const struct named_election *e)
+{
+    return (sidecar_elections_election_t){.name = e->name,
+                                          .eligible = e->eligible,
+                                          .n_eligible = e->n_eligible,
+                                          .prefer = e->prefer,
+                                          .n_prefer = e->n_prefer,
+                                          .avoid = e->avoid,
+                                          .n_avoid = e->n_avoid,
+                                          .failing = e->failing,
+                                          .n_failing = e->n_failing,
+                                          .holder = e->has_row ? e->row.holder : 0,
+                                          .token = e->has_row ? e->row.token : 0};
+}
+
+/* The best member for e other than `from`: placement on e alone, as if nobody held it. */
+static uint64_t successor(sidecar_named_t *n, const struct named_election *e, uint64_t from,
+                          uint64_t now_ms)
+{
+    uint64_t others[NAMED_MEMBERS_MAX];
+    size_t k = 0;
+    for (size_t i = 0; i < e->n_eligible; i++)
+        if (e->eligible[i] != from)
+            others[k++] = e->eligible[i];
+    input_t x = {.n = 1};
+    members_in(n, &x);
+    sidecar_elections_election_t one = election_in(e);
+    one.eligible = others;
+    one.n_eligible = k;
+    one.holder = 0;
+    x.in.elections = &one;
+    x.in.n_elections = 1;
+    x.in.options = (sidecar_elections_options_t){.now_ms = now_ms};
+    sidecar_elections_decision_t d;
+    if (sidecar_elections_place(&x.in, &d) == 0 && d.action == SIDECAR_ELECTIONS_ASSIGN)
+        return d.to;
+    return 0;
+}
+
+/* ---- one round ------------------------------------------------------------------------------ */
+
+static void failing_add(struct named_election *e, uint64_t id, uint64_t until_ms)
+{
+    for (size_t i = 0; i < e->n_failing; i++)
+        if (e->failing[i] == id) {
+            e->failing_until_ms[i] = until_ms;
+            return;
+        }
+    if (e->n_failing < NAMED_LIST_MAX) {
+        e->failing[e->n_failing] = id;
+        e->failing_until_ms[e->n_failing++] = until_ms;
+    }
+}
+
+static void failing_decay(struct named_election *e, uint64_t now_ms)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < e->n_failing; i++)
+        if (e->failing_until_ms[i] > now_ms) {
+            e->failing[kept] = e->failing[i];
+            e->failing_until_ms[kept++] = e->failing_until_ms[i];
+        }
+    e->n_failing = kept;
+}
+
+/* A handover under way: complete it once the holder said it stopped; give it up when that
+ * takes far longer than stopping can. A dead holder is placement's (failover). */
+static void handover_step(sidecar_named_t *n, struct named_election *e, uint64_t now_ms,
+                          int *budget)
+{
+    if (e->ho_seen_token != e->ho_token) {
+        e->ho_seen_token = e->ho_token;
+        e->ho_seen_ms = now_ms;
+    }
+    uint64_t from = e->row.holder;
+    if (e->has_stopped && e->st_token == e->row.token && e->st_from == from) {
+        if (strcmp(e->ho_reason, "gave-up") == 0)
+            failing_add(e, from, now_ms + FAILING_WINDOWS * (uint64_t)n->cfg->restart_window_ms);
+        uint64_t to = e->ho_to;
+        if (to == 0 || to == from || !named_eligible(e, to) || !alive(n, to))
+            to = successor(n, e, from, now_ms);
+        if (to == 0 && named_eligible(e, from))
+            to = from; /* nobody else can: a new tenure where it was */
+        assign(n, e, to, e->ho_reason[0] ? e->ho_reason : "handover");
+        (*budget)--;
+        return;
+    }
+    const sidecar_config_t *c = n->cfg;
+    uint64_t timeout_ms =
+        2 * ((uint64_t)c->stop_timeout_ms + c->hook_timeout_ms) + c->election_timeout_ms;
+    if (alive(n, from) && now_ms - e->ho_seen_ms > timeout_ms) {
+        SIDECAR_LOG(SIDECAR_LOG_WARN,
+                    "named election: the holder did not say it stopped in time; the handover is "
+                    "given up and the holder keeps the election",
+                    SIDECAR_LOG_STR("election", e->name),
+                    SIDECAR_LOG_UINT("waited_ms", now_ms - e->ho_seen_ms));
+        uint64_t index = 0;
+        if (named_record_put(n, SIDECAR_NAMED_HANDOVER_PREFIX, e->name, NULL, &index) == 0)
+            pending(e, index);
+        (*budget)--;
+    }
+}
+
+/* Records of a tenure that is over, and elections nobody declares nor holds. */
+static void cleanup_step(sidecar_named_t *n, struct named_election *e, int *budget)
+{
+    uint64_t index = 0;
+    uint64_t token = e->has_row ? e->row.token : 0;
+    if (e->has_handover && e->ho_token != token) {
+        if (named_record_put(n, SIDECAR_NAMED_HANDOVER_PREFIX, e->name, NULL, &index) == 0)
+            pending(e, index);
+        (*budget)--;
+    } else if (e->has_stopped && e->st_token != token) {
+        if (named_record_put(n, SIDECAR_NAMED_STOPPED_PREFIX, e->name, NULL, &index) == 0)
+            pending(e, index);
+        (*budget)--;
+    } else if (e->has_row && e->row.holder == 0 && e->n_eligible == 0 && !e->has_handover) {
+        if (named_propose_drop(n, e->name, e->row.token, &index) == 0) {
+            pending(e, index);
+            SIDECAR_LOG(SIDECAR_LOG_INFO, "named election dropped: no member declares it",
+                        SIDECAR_LOG_STR("election", e->name));
+        }
+        (*budget)--;
+    }
+}
+
+/* Carries out placement's decisions, one election at a time, each applied to the input so
+ * that the next call sees it (a dead member's elections all move in one round). */
+static void place_step(sidecar_named_t *n, uint64_t now_ms, int *budget)
+{
+    input_t x = {0};
+    x.els = calloc(n->n_els ? n->n_els : 1, sizeof(*x.els));
+    x.of = calloc(n->n_els ? n->n_els : 1, sizeof(*x.of));
+    if (x.els == NULL || x.of == NULL)
+        goto done;
+    members_in(n, &x);
+    for (size_t i = 0; i < n->n_els; i++) {
+        struct named_election *e = n->els[i];
+        if (e->n_eligible == 0 && !(e->has_row && e->row.holder != 0))
+            continue;
+        x.of[x.n] = e;
+        x.els[x.n++] = election_in(e);
+    }
+    x.in.elections = x.els;
+    x.in.n_elections = x.n;
+    x.in.options = (sidecar_elections_options_t){
+        .rebalance = n->cfg->rebalance,
+        .hysteresis_ms = HYSTERESIS_E * (uint64_t)n->cfg->election_timeout_ms,
+        .now_ms = now_ms};
+    /* Rebalancing moves one election at a time: none while a handover is under way. */
+    bool moving_any = false;
+    for (size_t i = 0; i < x.n; i++)
+        moving_any = moving_any || named_moving(x.of[i]) ||
+                     (x.of[i]->pending_index != 0 && x.of[i]->pending_handover);
+    for (size_t guard = 0; guard < 4 * x.n + 4 && *budget > 0; guard++) {
+        sidecar_elections_decision_t d;
+        if (sidecar_elections_place(&x.in, &d) != 0 || d.action == SIDECAR_ELECTIONS_NONE)
+            break;
+        sidecar_elections_election_t *in = &x.els[d.election];
+        struct named_election *e = x.of[d.election];
+        /* What is decided is taken as done for the next decision, in flight or not. */
+        in->holder = d.action == SIDECAR_ELECTIONS_RELEASE ? 0 : d.to;
+        in->token++;
+        bool dead = d.from == 0 || !alive(n, d.from);
+        if (e->pending_index != 0 || (named_moving(e) && !dead))
+            continue;
+        const char *why = sidecar_elections_why_name(d.why);
+        bool rebalance =
+            d.why == SIDECAR_ELECTIONS_WHY_FIT || d.why == SIDECAR_ELECTIONS_WHY_SPREAD;
+        if (rebalance && moving_any)
+            continue;
+        if (d.action == SIDECAR_ELECTIONS_MOVE || !dead) {
+            handover(n, e, d.to, why); /* a live holder stops first */
+            moving_any = moving_any || rebalance;
+        } else {
+            assign(n, e, d.to, why);
+        }
+        (*budget)--;
+    }
+done:
+    free(x.els);
+    free(x.of);
+}
+
+void named_leader_step(sidecar_named_t *n, const sidecar_node_state_t *st)
+{
+    const raft_t *r = sidecar_node_raft(n->node);
+    bool leading = !n->stopping && st->store_ok && st->role == RAFT_LEADER &&
+                   st->epoch == st->term && raft_lease_valid(r);
+    uint64_t now_ms = named_now_ms();
+    if (!leading) {
+        n->leading = false;
+        return;
+    }
+    if (!n->leading) {
+        n->leading = true;
+        n->leading_since_ms = now_ms;
+        for (size_t i = 0; i < n->n_members; i++)
+            n->members[i].alive_since_ms = now_ms;
+        for (size_t i = 0; i < n->n_els; i++)
+            n->els[i]->pending_index = 0; /* a previous term's proposals: applied or gone */
+    }
+    for (size_t i = 0; i < n->n_members; i++) {
+        struct named_member *m = &n->members[i];
+        bool a = !raft_session_expired(r, m->id);
+        if (a && !m->alive)
+            m->alive_since_ms = now_ms;
+        m->alive = a;
+    }
+    int budget = BUDGET;
+    for (size_t i = 0; i < n->n_els && budget > 0; i++) {
+        struct named_election *e = n->els[i];
+        if (e->pending_index != 0 && st->applied >= e->pending_index)
+            e->pending_index = 0;
+        failing_decay(e, now_ms);
+        if (e->pending_index != 0)
+            continue;
+        if (named_moving(e))
+            handover_step(n, e, now_ms, &budget);
+        else
+            cleanup_step(n, e, &budget);
+    }
+    if (budget > 0)
+        place_step(n, now_ms, &budget);
+}

@@ -1,0 +1,158 @@
+/* named_int.h — private to named/: the runtime's state and what its files call in one another:
+ * named.c (life cycle, the member's side: tenures, declaration, handover acknowledgements),
+ * view.c (the replicated view: elections table, declarations and handover records, read from
+ * the store when something relevant applied), records.c (the KV records' text and proposing
+ * them), leader.c (placement and failover while this member leads). named.h is the interface.
+ *
+ * Ownership: one sidecar_named_t per daemon, on the loop's thread. Elections are heap objects
+ * (pointers stay valid while the runtime lives: controllers' callbacks point at them), kept
+ * in an array sorted by name. */
+#ifndef ELECTD_SIDECAR_NAMED_INT_H
+#define ELECTD_SIDECAR_NAMED_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "check.h"
+#include "common.h"
+#include "named.h"
+
+#define NAMED_MEMBERS_MAX RAFT_MAX_MEMBERS
+#define NAMED_LIST_MAX    RAFT_MAX_MEMBERS
+#define NAMED_REASON_MAX  16
+
+/* One named election: declared here, by another member, or only in the table. */
+struct named_election {
+    char name[STORE_ELECTION_NAME_MAX + 1];
+    bool seen; /* view.c: still known after the last refresh */
+
+    /* ours (declared in this member's config), with its controller */
+    struct sidecar_named *owner;
+    const sidecar_election_config_t *decl;
+    sidecar_config_t cfg; /* the daemon's settings with the election's workload */
+    sidecar_workload_t *w;
+    sidecar_workload_tenure_t told; /* what w was told last */
+    uint64_t stopped_sent_ms;       /* the last "stopped" (or give-up) record we forwarded */
+    uint64_t asked_ms;
+
+    /* the replicated view (view.c) */
+    bool has_row;
+    store_election_t row;
+    bool has_handover; /* _electd/handover/<name> */
+    uint64_t ho_token, ho_to, ho_from;
+    char ho_reason[NAMED_REASON_MAX];
+    bool has_stopped; /* _electd/stopped/<name> */
+    uint64_t st_token, st_from;
+    uint64_t eligible[NAMED_MEMBERS_MAX]; /* members that declare it */
+    size_t n_eligible;
+    uint64_t prefer[NAMED_LIST_MAX], avoid[NAMED_LIST_MAX]; /* its lowest declarer's lists */
+    size_t n_prefer, n_avoid;
+
+    /* the leader's (leader.c) */
+    uint64_t pending_index;                    /* a proposal about it not yet applied */
+    bool pending_handover;                     /* ... which starts a handover */
+    uint64_t ho_seen_ms;                       /* when the current handover was first seen */
+    uint64_t ho_seen_token;                    /* ... and its token */
+    uint64_t failing[NAMED_LIST_MAX];          /* members that gave it up recently ... */
+    uint64_t failing_until_ms[NAMED_LIST_MAX]; /* ... until then */
+    size_t n_failing;
+};
+
+/* A member as the declarations say. */
+struct named_member {
+    uint64_t id;
+    bool declared; /* it has a declaration record */
+    bool no_primary;
+    bool alive; /* leader.c: its session is not provably over */
+    uint64_t alive_since_ms;
+};
+
+struct sidecar_named {
+    uv_loop_t *loop;
+    const sidecar_config_t *cfg;
+    sidecar_node_t *node;
+    uint64_t self;
+    sidecar_node_observer_t obs;
+    uv_timer_t timer;
+    bool timer_open;
+    uint64_t timer_due_ms; /* the armed wake-up (uv_now), 0 none */
+
+    struct named_election **els; /* sorted by name */
+    size_t n_els, cap_els;
+
+    struct named_member members[NAMED_MEMBERS_MAX]; /* from the declarations */
+    size_t n_members;
+
+    bool dirty;                /* something the view reads applied since the last refresh */
+    uint64_t last_cb_index;    /* the last index an applied callback reported */
+    uint64_t trusted_until_ns; /* the session end backed by an applied renewal */
+
+    char *decl_json; /* this member's declaration, as it should be in the store */
+    size_t decl_len;
+    uint64_t decl_sent_ms;
+
+    /* leader.c */
+    bool leading; /* last evaluation was as leader with a valid lease */
+    uint64_t leading_since_ms;
+
+    /* shutdown */
+    bool stopping;
+    size_t stops_pending;
+    void (*stop_cb)(void *);
+    void *stop_ud;
+    size_t closes_pending;
+    void (*close_cb)(void *);
+    void *close_ud;
+};
+
+/* A handover of e's current tenure is under way (the holder stops first). */
+static inline bool named_moving(const struct named_election *e)
+{
+    return e->has_row && e->has_handover && e->ho_token == e->row.token;
+}
+
+/* Boot-time clock in ms (what placement's hysteresis and the records' pacing use). */
+uint64_t named_now_ms(void);
+
+/* ---- view.c --------------------------------------------------------------------------- */
+
+/* The election called name, or NULL. */
+struct named_election *named_find(const sidecar_named_t *n, const char *name);
+/* Finds or creates it (NULL: out of memory). */
+struct named_election *named_get_or_add(sidecar_named_t *n, const char *name);
+/* Reads the table, the declarations and the records again when something relevant applied
+ * (or a snapshot was installed). 0 or a store error. */
+int named_view_refresh(sidecar_named_t *n);
+/* True when the entry changes what the view reads. */
+bool named_view_touches(const raft_entry_t *e);
+/* The member's row, or NULL. */
+struct named_member *named_member_find(sidecar_named_t *n, uint64_t id);
+bool named_eligible(const struct named_election *e, uint64_t id);
+
+/* ---- records.c ------------------------------------------------------------------------ */
+
+/* Builds this member's declaration (JSON) into n->decl_json. 0 or -1 (out of memory). */
+int named_decl_build(sidecar_named_t *n);
+/* Parses a declaration record of member id into the view (elections it names are added). */
+void named_decl_parse(sidecar_named_t *n, uint64_t id, const uint8_t *json, size_t len);
+/* Parses "<token> <to> <from> <reason>" / "<token> <from>"; false when malformed. */
+bool named_handover_parse(const uint8_t *v, size_t len, struct named_election *e);
+bool named_stopped_parse(const uint8_t *v, size_t len, struct named_election *e);
+/* Proposes (or forwards to the leader) a PUT or, with value NULL, a DEL of
+ * <prefix><name>. 0, or a RAFT_E* code; *index (may be NULL) = the index when proposed here
+ * (0 when forwarded). */
+int named_record_put(sidecar_named_t *n, const char *prefix, const char *name, const char *value,
+                     uint64_t *index);
+/* Proposes ELECTION_ASSIGN / ELECTION_DROP on the leader. */
+int named_propose_assign(sidecar_named_t *n, const char *name, uint64_t holder, uint64_t token,
+                         uint64_t *index);
+int named_propose_drop(sidecar_named_t *n, const char *name, uint64_t token, uint64_t *index);
+
+/* ---- leader.c ------------------------------------------------------------------------- */
+
+/* One round of the leader's work (placement, handovers, failovers, clean-up) when this member
+ * leads with a valid lease; else notes that it does not. */
+void named_leader_step(sidecar_named_t *n, const sidecar_node_state_t *st);
+
+#endif

@@ -1,0 +1,250 @@
+/* test_named.c — named elections on real processes: three members declare the same six
+ * elections in their config file, each election's test workload logs its start/alive/stop
+ * lines to a file of its own, and every test fails on any overlap of two primaries of one
+ * election. Spread, kill -9 of a holder and of the Raft leader, SIGSTOP of a holder, prefer
+ * and --no-primary. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cluster.h"
+#include "events.h"
+
+#define N_ELECTIONS 6
+#define E_MS        500
+
+static itest_cluster_t C;
+static char config_path[400];
+
+static void fini(void)
+{
+    itest_cluster_destroy(&C);
+}
+
+TestSuite(named, .fini = fini, .timeout = 240);
+
+static void events_path(int e, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s/events-e%d", C.root, e);
+}
+
+/* Writes the config file: N_ELECTIONS supervised elections e0..e5; `extra` is spliced into
+ * election e0's object (e.g. "\"prefer\":[\"c\"],"). */
+static void write_config(const char *extra_e0)
+{
+    snprintf(config_path, sizeof(config_path), "%s/electd.json", C.root);
+    FILE *f = fopen(config_path, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "{\"elections\":{");
+    for (int e = 0; e < N_ELECTIONS; e++) {
+        char path[400];
+        events_path(e, path, sizeof(path));
+        fprintf(f, "%s\"e%d\":{%s\"exec\":[\"%s\",\"%s\"]}", e ? "," : "", e,
+                e == 0 && extra_e0 ? extra_e0 : "", TESTWORKER_BIN, path);
+    }
+    fprintf(f, "}}\n");
+    fclose(f);
+}
+
+static void setup(const char *extra_e0)
+{
+    itest_cluster_init(&C, 3, 3);
+    itest_cluster_arg(&C, "--heartbeat-interval=50ms");
+    itest_cluster_arg(&C, "--election-timeout=500ms");
+    itest_cluster_arg(&C, "--stop-timeout=200ms");
+    write_config(extra_e0);
+    itest_cluster_arg(&C, "--config");
+    itest_cluster_arg(&C, config_path);
+}
+
+static void check_no_overlap(void)
+{
+    for (int e = 0; e < N_ELECTIONS; e++) {
+        char path[400];
+        events_path(e, path, sizeof(path));
+        events_t ev;
+        if (!events_load(path, &ev))
+            continue;
+        size_t a, b;
+        if (events_overlap(&ev, &a, &b))
+            cr_assert_fail("election e%d: primaries overlap: %s pid %d [%llu, %llu] and %s pid "
+                           "%d [%llu, %llu]",
+                           e, ev.iv[a].node, ev.iv[a].pid, (unsigned long long)ev.iv[a].start_ns,
+                           (unsigned long long)ev.iv[a].end_ns, ev.iv[b].node, ev.iv[b].pid,
+                           (unsigned long long)ev.iv[b].start_ns,
+                           (unsigned long long)ev.iv[b].end_ns);
+    }
+}
+
+/* The interval running election e now (newest, open), copied to *out; false if none. */
+static bool running(int e, events_interval_t *out)
+{
+    char path[400];
+    events_path(e, path, sizeof(path));
+    events_t ev;
+    if (!events_load(path, &ev) || ev.n == 0 || !ev.iv[ev.n - 1].open)
+        return false;
+    *out = ev.iv[ev.n - 1];
+    return true;
+}
+
+/* Polls until every election runs somewhere, and (spread) no member runs more than
+ * N_ELECTIONS / 3 of them; fills now[]. */
+static bool wait_all_running(events_interval_t now[N_ELECTIONS], bool spread, int timeout_ms)
+{
+    uint64_t deadline = itest_now_ms() + (uint64_t)timeout_ms;
+    do {
+        int per_node[3] = {0}, ok = 0;
+        for (int e = 0; e < N_ELECTIONS; e++)
+            if (running(e, &now[e])) {
+                ok++;
+                per_node[now[e].node[0] - 'a']++;
+            }
+        bool even = per_node[0] <= N_ELECTIONS / 3 && per_node[1] <= N_ELECTIONS / 3 &&
+                    per_node[2] <= N_ELECTIONS / 3;
+        if (ok == N_ELECTIONS && (!spread || even))
+            return true;
+        usleep(20000);
+    } while (itest_now_ms() < deadline);
+    return false;
+}
+
+static int node_index(const char *name)
+{
+    return name[0] - 'a';
+}
+
+static bool pid_gone(int pid, int timeout_ms)
+{
+    uint64_t deadline = itest_now_ms() + (uint64_t)timeout_ms;
+    do {
+        if (kill(pid, 0) != 0 && errno == ESRCH)
+            return true;
+        usleep(5000);
+    } while (itest_now_ms() < deadline);
+    return false;
+}
+
+static void stop_all(void)
+{
+    for (int i = 0; i < C.n; i++)
+        if (C.nodes[i].pid)
+            itest_node_stop(&C, i);
+}
+
+/* After `victim` lost its elections: each of them runs elsewhere, every other election is
+ * still the very same process (no stop, no restart). */
+static void expect_only_victims_moved(const events_interval_t before[N_ELECTIONS],
+                                      const char *victim)
+{
+    events_interval_t after[N_ELECTIONS];
+    uint64_t deadline = itest_now_ms() + 20000;
+    bool moved = false;
+    while (!moved && itest_now_ms() < deadline) {
+        moved = wait_all_running(after, false, 1000);
+        for (int e = 0; moved && e < N_ELECTIONS; e++)
+            moved = strcmp(after[e].node, victim) != 0 || strcmp(before[e].node, victim) != 0;
+        if (!moved)
+            usleep(20000);
+    }
+    cr_assert(moved, "the elections of %s do not run elsewhere", victim);
+    for (int e = 0; e < N_ELECTIONS; e++) {
+        if (strcmp(before[e].node, victim) == 0) {
+            cr_assert_str_neq(after[e].node, victim, "e%d still on %s", e, victim);
+        } else {
+            cr_assert_eq(after[e].pid, before[e].pid,
+                         "e%d on healthy %s was stopped or restarted (pid %d then %d)", e,
+                         before[e].node, before[e].pid, after[e].pid);
+        }
+    }
+}
+
+Test(named, elections_spread_and_a_kill_9_of_a_holder_moves_only_its_elections)
+{
+    setup(NULL);
+    itest_cluster_start(&C);
+    int l = itest_wait_leader(&C, 15000);
+    cr_assert_geq(l, 0);
+    events_interval_t before[N_ELECTIONS];
+    cr_assert(wait_all_running(before, true, 30000), "the six elections are not spread 2/2/2");
+    int victim = (l + 1) % 3; /* a holder that does not lead */
+    int pids[N_ELECTIONS], n_pids = 0;
+    for (int e = 0; e < N_ELECTIONS; e++)
+        if (node_index(before[e].node) == victim)
+            pids[n_pids++] = before[e].pid;
+    cr_assert_eq(n_pids, 2);
+    itest_node_signal(&C, victim, SIGKILL);
+    for (int i = 0; i < n_pids; i++)
+        cr_assert(pid_gone(pids[i], 2000), "a workload outlived its electd");
+    expect_only_victims_moved(before, C.nodes[victim].name);
+    stop_all();
+    check_no_overlap();
+}
+
+Test(named, a_kill_9_of_the_raft_leader_stops_nothing_on_the_healthy_members)
+{
+    setup(NULL);
+    itest_cluster_start(&C);
+    int l = itest_wait_leader(&C, 15000);
+    cr_assert_geq(l, 0);
+    events_interval_t before[N_ELECTIONS];
+    cr_assert(wait_all_running(before, true, 30000), "the six elections are not spread 2/2/2");
+    itest_node_signal(&C, l, SIGKILL);
+    cr_assert_geq(itest_wait_leader(&C, 10000), 0, "no new leader");
+    expect_only_victims_moved(before, C.nodes[l].name);
+    stop_all();
+    check_no_overlap();
+}
+
+Test(named, a_frozen_holder_loses_its_elections_by_its_deadline_and_never_overlaps)
+{
+    setup(NULL);
+    itest_cluster_start(&C);
+    int l = itest_wait_leader(&C, 15000);
+    cr_assert_geq(l, 0);
+    events_interval_t before[N_ELECTIONS];
+    cr_assert(wait_all_running(before, true, 30000), "the six elections are not spread 2/2/2");
+    int victim = (l + 2) % 3;
+    itest_node_signal(&C, victim, SIGSTOP);
+    /* Its shims enforce the session's end on their own; the others take over after it. */
+    expect_only_victims_moved(before, C.nodes[victim].name);
+    itest_node_signal(&C, victim, SIGCONT);
+    /* Back: it may get elections again (rebalance), always after their holders stopped. */
+    events_interval_t again[N_ELECTIONS];
+    cr_assert(wait_all_running(again, true, 30000), "not spread again after SIGCONT");
+    stop_all();
+    check_no_overlap();
+}
+
+Test(named, prefer_holds_an_election_where_preferred_and_no_primary_holds_nothing)
+{
+    setup("\"prefer\":[\"c\"],");
+    itest_node_t *a = &C.nodes[0];
+    a->extra[a->n_extra++] = "--no-primary";
+    itest_cluster_start(&C);
+    events_interval_t now[N_ELECTIONS];
+    uint64_t deadline = itest_now_ms() + 30000;
+    bool ok = false;
+    while (!ok && itest_now_ms() < deadline) {
+        ok = wait_all_running(now, false, 1000) && strcmp(now[0].node, "c") == 0;
+        for (int e = 0; ok && e < N_ELECTIONS; e++)
+            ok = strcmp(now[e].node, "a") != 0;
+        for (int e = 0, on_b = 0, on_c = 0; ok && e < N_ELECTIONS; e++) {
+            on_b += now[e].node[0] == 'b';
+            on_c += now[e].node[0] == 'c';
+            ok = e < N_ELECTIONS - 1 || (on_b == 3 && on_c == 3);
+        }
+    }
+    cr_assert(ok, "e0 not on c, or an election on the --no-primary member a, or not 3/3");
+    /* With b dead every election goes to c: the standby a holds only what no one else can. */
+    itest_node_signal(&C, 1, SIGKILL);
+    cr_assert(wait_all_running(now, false, 20000));
+    for (int e = 0; e < N_ELECTIONS; e++)
+        cr_assert_str_eq(now[e].node, "c", "e%d: with b dead, c (not the standby) holds all", e);
+    stop_all();
+    check_no_overlap();
+}
