@@ -179,7 +179,21 @@ static void reload_signal_cb(uv_signal_t *s, int signum)
     int refused = sidecar_reload_run(summary, sizeof(summary));
     snprintf(msg, sizeof(msg), "reload: certificates re-read (%s)", summary);
     SIDECAR_LOG(refused ? SIDECAR_LOG_WARN : SIDECAR_LOG_INFO, msg);
-    SIDECAR_LOG(SIDECAR_LOG_INFO, "reload: other settings are read at start only");
+    daemon_t *d = s->data;
+    if (d->cfg.config_path != NULL && d->named != NULL && !d->stopping) {
+        sidecar_election_list_t list;
+        char err[SIDECAR_CONFIG_ERR_MAX];
+        if (sidecar_config_elections_reload(&d->cfg, &list, err, sizeof(err)) != 0)
+            SIDECAR_LOG(SIDECAR_LOG_ERROR,
+                        "reload refused: the config file is not valid; the named elections stay "
+                        "as they were",
+                        SIDECAR_LOG_STR("error", err));
+        else
+            sidecar_named_reload(d->named, &list);
+    }
+    SIDECAR_LOG(SIDECAR_LOG_INFO,
+                "reload: other settings are read at start only (named elections and "
+                "certificates are re-read)");
 }
 
 #define INSECURE_PEER_WARN_MS 60000 /* how often --insecure-peer is warned about */

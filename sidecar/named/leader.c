@@ -168,7 +168,7 @@ static void handover_step(sidecar_named_t *n, struct named_election *e, uint64_t
         uint64_t to = e->ho_to;
         if (to == 0 || to == from || !named_eligible(e, to) || !alive(n, to))
             to = successor(n, e, from, now_ms);
-        if (to == 0 && named_eligible(e, from))
+        if (to == 0 && named_eligible(e, from) && strcmp(e->ho_reason, "shutdown") != 0)
             to = from; /* nobody else can: a new tenure where it was */
         assign(n, e, to, e->ho_reason[0] ? e->ho_reason : "handover");
         (*budget)--;
@@ -274,8 +274,8 @@ done:
 void named_leader_step(sidecar_named_t *n, const sidecar_node_state_t *st)
 {
     const raft_t *r = sidecar_node_raft(n->node);
-    bool leading = !n->stopping && st->store_ok && st->role == RAFT_LEADER &&
-                   st->epoch == st->term && raft_lease_valid(r);
+    bool leading =
+        st->store_ok && st->role == RAFT_LEADER && st->epoch == st->term && raft_lease_valid(r);
     uint64_t now_ms = named_now_ms();
     if (!leading) {
         n->leading = false;
@@ -309,6 +309,7 @@ void named_leader_step(sidecar_named_t *n, const sidecar_node_state_t *st)
         else
             cleanup_step(n, e, &budget);
     }
-    if (budget > 0)
+    /* A leader that is stopping completes handovers (its own first) but places nothing. */
+    if (budget > 0 && !n->stopping)
         place_step(n, now_ms, &budget);
 }

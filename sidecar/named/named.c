@@ -43,7 +43,7 @@ static void tell(sidecar_named_t *n, struct named_election *e, const sidecar_nod
 {
     bool mine = e->has_row && e->row.holder == n->self;
     sidecar_workload_tenure_t t = {
-        .holds = mine && !named_moving(e) && st->store_ok && !n->stopping &&
+        .holds = mine && !named_moving(e) && st->store_ok && !n->stopping && !e->removed &&
                  n->trusted_until_ns > now_ns,
         .token = e->has_row ? e->row.token : 0,
         .holder = e->has_row ? e->row.holder : 0,
@@ -110,6 +110,59 @@ static void declare(sidecar_named_t *n, uint64_t now_ms)
     named_record_put(n, SIDECAR_NAMED_DECLARED_PREFIX, n->cfg->name, n->decl_json, NULL);
 }
 
+static int handover_ask(sidecar_named_t *n, struct named_election *e, uint64_t to,
+                        const char *reason);
+
+static void removed_closed_cb(void *ud);
+static void closed_one_cb(void *ud);
+
+/* An election this member stops holding for good (a reload removed it, or electd stops):
+ * asks for a handover of what it holds (a removed one is also moved by the leader, which sees
+ * the declaration change), and closes a removed election's controller once nothing runs. */
+static void let_go(sidecar_named_t *n, struct named_election *e, uint64_t now_ms)
+{
+    bool mine = e->has_row && e->row.holder == n->self;
+    if (mine && !named_moving(e) && now_ms - e->asked_ms >= RETRY_MS) {
+        e->asked_ms = now_ms;
+        handover_ask(n, e, 0, n->stopping ? "shutdown" : "undeclared");
+    }
+    bool clean;
+    if (e->removed && e->w != NULL && !mine && sidecar_workload_idle(e->w, &clean)) {
+        sidecar_workload_t *w = e->w;
+        e->w = NULL;
+        n->removed_closing++;
+        sidecar_workload_close(w, removed_closed_cb, n);
+        SIDECAR_LOG(SIDECAR_LOG_INFO, "named election removed",
+                    SIDECAR_LOG_STR("election", e->name));
+    }
+}
+
+static void stopped_one_cb(void *ud);
+
+/* Shutdown: once nothing is held here any more (or the bound passed), the controllers stop. */
+static void stop_when_handed_over(sidecar_named_t *n, uint64_t now_ms)
+{
+    if (n->stop_done)
+        return;
+    bool held = false;
+    for (size_t i = 0; i < n->n_els && !held; i++)
+        held = n->els[i]->has_row && n->els[i]->row.holder == n->self;
+    if (held && now_ms < n->stop_by_ms)
+        return;
+    if (held)
+        SIDECAR_LOG(SIDECAR_LOG_WARN,
+                    "named elections not handed over in time; stopping anyway (they move when "
+                    "this member's session is over)");
+    n->stop_done = true;
+    n->stops_pending = 1; /* held until every controller was asked */
+    for (size_t i = 0; i < n->n_els; i++)
+        if (n->els[i]->w != NULL) {
+            n->stops_pending++;
+            sidecar_workload_stop(n->els[i]->w, stopped_one_cb, n);
+        }
+    stopped_one_cb(n);
+}
+
 static void timer_cb(uv_timer_t *t);
 
 static void schedule(sidecar_named_t *n, uint64_t delay_ms)
@@ -151,7 +204,11 @@ static void evaluate(sidecar_named_t *n)
             tell(n, e, &st, now_ns);
         if (st.store_ok)
             acknowledge(n, e, now_ms);
+        if (e->removed || n->stopping)
+            let_go(n, e, now_ms);
     }
+    if (n->stopping)
+        stop_when_handed_over(n, now_ms);
     named_leader_step(n, &st);
     schedule(n, n->cfg->heartbeat_interval_ms);
     /* A leader looks again the moment a member's session may be declared over (one tick
@@ -187,9 +244,6 @@ static void applied_cb(void *ud, const raft_entry_t *e, const store_result_t *re
     }
 }
 
-static int handover_ask(sidecar_named_t *n, struct named_election *e, uint64_t to,
-                        const char *reason);
-
 /* A controller gave up on its election: ask for it to move (the leader picks a member that
  * has not given up on it, or gives it back here under a new token if none can take it). */
 static void gave_up_cb(void *ud, sidecar_workload_t *w)
@@ -203,17 +257,12 @@ static void gave_up_cb(void *ud, sidecar_workload_t *w)
 
 /* ---- life cycle ----------------------------------------------------------------------------- */
 
-static int open_controller(sidecar_named_t *n, const sidecar_election_config_t *c, char *errbuf,
-                           size_t errlen)
+/* The daemon's settings with the election's workload: what its controller reads (at each
+ * start, so a reload's new commands apply from the next one). */
+static void election_config(struct named_election *e, const sidecar_election_config_t *c)
 {
-    struct named_election *e = named_get_or_add(n, c->name);
-    if (e == NULL) {
-        snprintf(errbuf, errlen, "out of memory");
-        return -1;
-    }
     e->decl = c;
-    e->owner = n;
-    e->cfg = *n->cfg;
+    e->removed = false;
     e->cfg.exec = c->exec;
     e->cfg.on_start = c->on_start;
     e->cfg.on_stop = c->on_stop;
@@ -222,6 +271,19 @@ static int open_controller(sidecar_named_t *n, const sidecar_election_config_t *
     e->cfg.stop_timeout_ms = c->stop_timeout_ms;
     e->cfg.hook_timeout_ms = c->hook_timeout_ms;
     e->cfg.max_restarts = c->max_restarts;
+}
+
+static int open_controller(sidecar_named_t *n, const sidecar_election_config_t *c, char *errbuf,
+                           size_t errlen)
+{
+    struct named_election *e = named_get_or_add(n, c->name);
+    if (e == NULL) {
+        snprintf(errbuf, errlen, "out of memory");
+        return -1;
+    }
+    e->owner = n;
+    e->cfg = *n->cfg;
+    election_config(e, c);
     char err[256] = "";
     if (sidecar_workload_open_election(&e->w, n->loop, &e->cfg, c->name, n->node, gave_up_cb, e,
                                        err, sizeof(err)) != 0) {
@@ -233,6 +295,11 @@ static int open_controller(sidecar_named_t *n, const sidecar_election_config_t *
 
 static void free_all(sidecar_named_t *n)
 {
+    for (size_t i = 0; i < n->n_retired; i++) {
+        sidecar_config_elections_free(n->retired[i]);
+        free(n->retired[i]);
+    }
+    free(n->retired);
     for (size_t i = 0; i < n->n_els; i++)
         free(n->els[i]);
     free(n->els);
@@ -258,6 +325,7 @@ int sidecar_named_open(sidecar_named_t **out, uv_loop_t *loop, const sidecar_con
     n->node = node;
     n->self = sidecar_node_id(node);
     n->dirty = true;
+    n->decls = &cfg->elections;
     if (cfg->elections.n > 0 && named_decl_build(n) != 0) {
         snprintf(errbuf, errlen, "out of memory");
         free_all(n);
@@ -297,13 +365,27 @@ void sidecar_named_stop(sidecar_named_t *n, void (*cb)(void *ud), void *ud)
     n->stopping = true;
     n->stop_cb = cb;
     n->stop_ud = ud;
-    n->stops_pending = 1; /* held until every controller was asked */
-    for (size_t i = 0; i < n->n_els; i++)
-        if (n->els[i]->w != NULL) {
-            n->stops_pending++;
-            sidecar_workload_stop(n->els[i]->w, stopped_one_cb, n);
-        }
-    stopped_one_cb(n);
+    uint32_t longest = n->cfg->stop_timeout_ms;
+    for (size_t i = 0; i < n->n_els; i++) {
+        const struct named_election *e = n->els[i];
+        if (e->w == NULL)
+            continue;
+        uint32_t t = e->cfg.stop_timeout_ms;
+        if (e->cfg.on_stop.argc > 0 && e->cfg.hook_timeout_ms > t)
+            t = e->cfg.hook_timeout_ms;
+        longest = t > longest ? t : longest;
+    }
+    n->stop_by_ms = named_now_ms() + 2 * (uint64_t)n->cfg->election_timeout_ms + longest;
+    evaluate(n);
+}
+
+static void removed_closed_cb(void *ud)
+{
+    sidecar_named_t *n = ud;
+    ELECTD_CHECK(n->removed_closing > 0);
+    n->removed_closing--;
+    if (n->close_cb != NULL)
+        closed_one_cb(n);
 }
 
 static void closed_one_cb(void *ud)
@@ -330,13 +412,71 @@ void sidecar_named_close(sidecar_named_t *n, void (*cb)(void *ud), void *ud)
     sidecar_node_unobserve(n->node, &n->obs);
     n->close_cb = cb;
     n->close_ud = ud;
-    n->closes_pending = 1; /* the timer */
+    n->closes_pending = 1 + n->removed_closing; /* the timer, removed controllers closing */
     for (size_t i = 0; i < n->n_els; i++)
         if (n->els[i]->w != NULL) {
             n->closes_pending++;
             sidecar_workload_close(n->els[i]->w, closed_one_cb, n);
         }
     uv_close((uv_handle_t *)&n->timer, timer_closed_cb);
+}
+
+void sidecar_named_reload(sidecar_named_t *n, sidecar_election_list_t *list)
+{
+    sidecar_election_list_t **r = realloc(n->retired, (n->n_retired + 1) * sizeof(*r));
+    sidecar_election_list_t *mine = malloc(sizeof(*mine));
+    if (r == NULL || mine == NULL) {
+        free(mine);
+        if (r != NULL)
+            n->retired = r;
+        sidecar_config_elections_free(list);
+        SIDECAR_LOG(SIDECAR_LOG_ERROR, "reload: named elections kept as they were: out of memory");
+        return;
+    }
+    n->retired = r;
+    *mine = *list;
+    /* The previous list stays until close: removed controllers may still read it. The list
+     * of the configuration itself is the configuration's. */
+    if (n->decls != &n->cfg->elections)
+        n->retired[n->n_retired++] = (sidecar_election_list_t *)n->decls;
+    n->decls = mine;
+    size_t added = 0, removed = 0, kept = 0;
+    for (size_t i = 0; i < n->n_els; i++) {
+        struct named_election *e = n->els[i];
+        if (e->decl == NULL)
+            continue;
+        const sidecar_election_config_t *c = sidecar_config_election_find(mine, e->name);
+        if (c != NULL) {
+            election_config(e, c);
+            kept++;
+        } else {
+            e->decl = NULL;
+            e->removed = true;
+            removed++;
+        }
+    }
+    for (size_t i = 0; i < mine->n; i++) {
+        struct named_election *e = named_find(n, mine->items[i].name);
+        if (e != NULL && e->w != NULL) {
+            if (e->removed) { /* removed by an earlier reload, not yet closed: back */
+                election_config(e, &mine->items[i]);
+                kept++;
+            }
+            continue;
+        }
+        char err[300];
+        if (open_controller(n, &mine->items[i], err, sizeof(err)) != 0)
+            SIDECAR_LOG(SIDECAR_LOG_ERROR, "reload: named election not started",
+                        SIDECAR_LOG_STR("error", err));
+        else
+            added++;
+    }
+    if (named_decl_build(n) != 0)
+        SIDECAR_LOG(SIDECAR_LOG_ERROR, "reload: cannot build the declaration: out of memory");
+    n->decl_sent_ms = 0;
+    SIDECAR_LOG(SIDECAR_LOG_INFO, "reload: named elections", SIDECAR_LOG_UINT("added", added),
+                SIDECAR_LOG_UINT("removed", removed), SIDECAR_LOG_UINT("kept", kept));
+    schedule(n, 0);
 }
 
 /* ---- queries and requests ------------------------------------------------------------------ */

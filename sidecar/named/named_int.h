@@ -29,7 +29,8 @@ struct named_election {
 
     /* ours (declared in this member's config), with its controller */
     struct sidecar_named *owner;
-    const sidecar_election_config_t *decl;
+    const sidecar_election_config_t *decl; /* NULL once a reload removed it */
+    bool removed;         /* a reload removed it: its controller closes once nothing runs */
     sidecar_config_t cfg; /* the daemon's settings with the election's workload */
     sidecar_workload_t *w;
     sidecar_workload_tenure_t told; /* what w was told last */
@@ -88,7 +89,12 @@ struct sidecar_named {
     uint64_t last_cb_index;    /* the last index an applied callback reported */
     uint64_t trusted_until_ns; /* the session end backed by an applied renewal */
 
-    char *decl_json; /* this member's declaration, as it should be in the store */
+    const sidecar_election_list_t *decls; /* what this member declares now */
+    sidecar_election_list_t **retired;    /* lists replaced by reloads (controllers of removed
+                                             elections may still read them): freed at close */
+    size_t n_retired;
+    size_t removed_closing; /* controllers of removed elections still closing */
+    char *decl_json;        /* this member's declaration, as it should be in the store */
     size_t decl_len;
     uint64_t decl_sent_ms;
 
@@ -96,8 +102,10 @@ struct sidecar_named {
     bool leading; /* last evaluation was as leader with a valid lease */
     uint64_t leading_since_ms;
 
-    /* shutdown */
+    /* shutdown: held elections are handed over first, for at most until stop_by_ms */
     bool stopping;
+    bool stop_done; /* the controllers were told to stop */
+    uint64_t stop_by_ms;
     size_t stops_pending;
     void (*stop_cb)(void *);
     void *stop_ud;

@@ -27,7 +27,7 @@ static cJSON *refs_json(const sidecar_node_refs_t *refs)
 /* {"no_primary":false,"elections":{"name":{"prefer":[...],"avoid":[...]},...}} */
 int named_decl_build(sidecar_named_t *n)
 {
-    const sidecar_election_list_t *list = &n->cfg->elections;
+    const sidecar_election_list_t *list = n->decls;
     cJSON *root = cJSON_CreateObject();
     cJSON *els = root ? cJSON_AddObjectToObject(root, "elections") : NULL;
     if (els == NULL || cJSON_AddBoolToObject(root, "no_primary", n->cfg->no_primary) == NULL)

@@ -100,7 +100,17 @@ int sidecar_named_transfer(sidecar_named_t *n, const char *name, uint64_t to);
 bool sidecar_named_token_check(const sidecar_named_t *n, const char *token, size_t len,
                                const char **election);
 
-/* Shutdown: never start again; stop every workload (hooks: on-stop), then cb(ud). */
+/* SIGHUP: the elections this member declares are now *list (taken: the runtime frees it).
+ * Added elections get a controller at once; a removed one is handed over gracefully (its
+ * workload stops, then the leader moves it, or releases it when no member declares it) and
+ * its controller closes; a kept one takes its new commands and timeouts at its next start.
+ * Logs what changed. */
+void sidecar_named_reload(sidecar_named_t *n, sidecar_election_list_t *list);
+
+/* Shutdown: never start again. Held elections are handed over first (each workload stops,
+ * the leader assigns a successor at once instead of after the session) for at most an
+ * election timeout plus the longest stop; then every workload is stopped (hooks: on-stop)
+ * and cb(ud) runs. */
 void sidecar_named_stop(sidecar_named_t *n, void (*cb)(void *ud), void *ud);
 
 /* Frees the runtime; cb(ud) once every handle is closed. Call after _stop. */
