@@ -1,9 +1,11 @@
-/* api.c — handlers of the local HTTP API: status, leader, health, readiness, primary. */
+/* api.c — handlers of the local HTTP API: status, leader, health, readiness, primary; the
+ * server and its credentials. */
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 
 #include "api_int.h"
@@ -405,6 +407,11 @@ static void h_readyz(http_req_t *req, void *data)
 static void h_primary(http_req_t *req, void *data)
 {
     sidecar_api_t *api = data;
+    const char *election = http_req_query(req, "election");
+    if (election != NULL) {
+        api_election_primary(api, req, election);
+        return;
+    }
     sidecar_node_state_t st;
     sidecar_node_state(api->node, &st);
     sidecar_workload_info_t wi;
@@ -473,11 +480,38 @@ static void h_transfer(http_req_t *req, void *data)
     }
 }
 
-/* http/'s scoped credential check: the current workload token, while the workload runs. */
+/* Which workload's token t is: true with *election NULL for the default election's, its
+ * name (borrowed from the runtime) for a named election's; false for neither. */
+static bool workload_token(sidecar_api_t *api, const char *t, size_t len, const char **election)
+{
+    *election = NULL;
+    if (api->workload != NULL && sidecar_workload_token_check(api->workload, t, len))
+        return true;
+    return api->named != NULL && sidecar_named_token_check(api->named, t, len, election);
+}
+
+/* http/'s scoped credential check: the current token of a workload that runs here, the
+ * default election's or a named election's. */
 static bool workload_token_cb(const char *token, size_t len, void *data)
 {
-    sidecar_api_t *api = data;
-    return api->workload != NULL && sidecar_workload_token_check(api->workload, token, len);
+    const char *election;
+    return workload_token(data, token, len, &election);
+}
+
+bool api_scoped_election(sidecar_api_t *api, http_req_t *req, const char **election)
+{
+    /* The bearer token as http/ took it: after "Bearer " and spaces, without trailing
+     * blanks. */
+    const char *auth = http_req_header(req, "Authorization");
+    if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0)
+        return false;
+    const char *t = auth + 7;
+    while (*t == ' ')
+        t++;
+    size_t n = strlen(t);
+    while (n && (t[n - 1] == ' ' || t[n - 1] == '\t'))
+        n--;
+    return workload_token(api, t, n, election);
 }
 
 int sidecar_api_open(sidecar_api_t **out, uv_loop_t *loop, const sidecar_config_t *cfg,
@@ -515,6 +549,7 @@ int sidecar_api_open(sidecar_api_t **out, uv_loop_t *loop, const sidecar_config_
     http_server_route(api->srv, HTTP_METHOD_POST, "/v1/leader/transfer", HTTP_ROUTE_MUTATING,
                       h_transfer, api);
     api_members_register(api);
+    api_elections_register(api);
     api_metrics_register(api);
     api_watch_open(api, loop);
     api_kv_open(api, loop);

@@ -19,6 +19,7 @@ struct sidecar_api_watch {
     sidecar_node_observer_t obs;
     uv_timer_t timer;
     uint64_t leader, term;
+    uint64_t applied_seen; /* the last index applied_cb told of: a jump beyond is a snapshot */
     raft_role_t role;
     int workload;
     uint64_t lost_at_ms;     /* when this node stopped knowing a leader; 0 */
@@ -69,6 +70,11 @@ const char *api_member_url(const sidecar_api_t *api, const char *http, char *buf
 /* {"id","name","peer_addr","http","url"} of a member, or nulls for id 0. */
 cJSON *api_member_json(sidecar_api_t *api, uint64_t id);
 
+/* For a request let in by the scoped credential (http_req_scoped): true with *election set to
+ * the name of the election whose workload's token it carries (borrowed from the runtime), or
+ * to NULL for the default election's workload; false when the token is valid no longer. */
+bool api_scoped_election(sidecar_api_t *api, http_req_t *req, const char **election);
+
 /* While this member's store is failing (a batch cannot be persisted: disk full, I/O error),
  * answers req 503 store_failed (with the leader's address when another member leads) and
  * returns true; returns false otherwise. For every request that needs the store. */
@@ -107,6 +113,45 @@ void api_metrics_register(sidecar_api_t *api);
 
 /* Registers the membership routes (members.c). */
 void api_members_register(sidecar_api_t *api);
+
+/* ---- named elections (elections.c) ----
+ * An election is read from the runtime (api->named) when it knows it, else from the replicated
+ * table (store.h), shown as the runtime would with nothing declared here. */
+
+/* One election into *out (state borrowed from the runtime, or static). Errors: STORE_ENOTFOUND,
+ * STORE_EIO (the runtime could not read it), the store's. */
+int api_election_get(sidecar_api_t *api, const char *name, sidecar_named_status_t *out);
+
+/* Every election, by name: the runtime's and the table's merged. Walk with _next until it
+ * returns false, then _end; it->err says whether the table failed to read meanwhile. Bounded:
+ * the runtime's list and 100 pages of the table (100,000 elections each). */
+typedef struct api_elections_iter {
+    store_t *st;
+    sidecar_named_status_t *runtime; /* malloc'd, sorted by name */
+    size_t n_runtime, i_runtime;
+    store_election_list_t page; /* the table's current page */
+    size_t i_page, pages;
+    bool store_done;
+    int err;
+} api_elections_iter_t;
+int api_elections_begin(api_elections_iter_t *it, sidecar_api_t *api); /* STORE_ENOMEM */
+bool api_elections_next(api_elections_iter_t *it, sidecar_named_status_t *out);
+void api_elections_end(api_elections_iter_t *it);
+
+/* Answers req with election name's JSON object and status (404 not_found when there is no
+ * such election); changed >= 0 adds "changed" (a long poll's answer). */
+void api_election_reply(sidecar_api_t *api, http_req_t *req, const char *name, int status,
+                        int changed);
+
+/* GET /v1/primary?election=NAME. */
+void api_election_primary(sidecar_api_t *api, http_req_t *req, const char *name);
+
+/* Registers the routes of /v1/elections. */
+void api_elections_register(sidecar_api_t *api);
+
+/* GET /v1/elections/{name}?wait=DURATION&token=N (watch.c): answers at once when the
+ * election's token is not N (0: it does not exist), else when it changes or the wait ends. */
+void api_watch_election(sidecar_api_t *api, http_req_t *req, const char *name);
 
 /* Registers the KV routes (kv.c) and its node observer. */
 void api_kv_open(sidecar_api_t *api, uv_loop_t *loop);

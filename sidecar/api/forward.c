@@ -16,6 +16,7 @@
 #define FWD_HEADER       "X-Electd-Forwarded"
 #define FWD_ETLS         (-100) /* the TLS session with the leader failed */
 #define FWD_TLS_CHUNK    16384  /* plaintext encrypted at once, under TLS_SESSION_OUT_MAX */
+#define FWD_AUTH_MAX     (SIDECAR_CONFIG_TOKEN_MAX + 16) /* "Bearer " and the --http-token */
 
 struct fwd {
     uv_tcp_t tcp;
@@ -303,16 +304,31 @@ static void timeout_cb(uv_timer_t *t)
     finish(t->data, 504, "forward_timeout", "the leader did not answer in time");
 }
 
+/* The value of header name in the relay: the request's own, but for a request let in by a
+ * workload's token, which only this member can check (the workload runs here, and named
+ * elections' workloads often run on a follower): this member has applied that credential's
+ * rules (a write fenced by the workload's own election, kv.c) and vouches for the request
+ * with its own --http-token. */
+static const char *relayed_header(const sidecar_api_t *api, http_req_t *req, const char *name,
+                                  char *buf, size_t len)
+{
+    if (strcmp(name, "Authorization") != 0 || !http_req_scoped(req) || api->cfg->http_token == NULL)
+        return http_req_header(req, name);
+    snprintf(buf, len, "Bearer %s", api->cfg->http_token);
+    return buf;
+}
+
 /* Builds the forwarded request; NULL on allocation failure. */
-static char *build(http_req_t *req, const char *leader_http)
+static char *build(const sidecar_api_t *api, http_req_t *req, const char *leader_http)
 {
     size_t body_len = 0;
     const char *body = http_req_body(req, &body_len);
-    static const char *pass[] = {"If-Match", "If-None-Match", "X-Electd-Fence", "Authorization",
-                                 "Content-Type"};
+    static const char *pass[] = {"If-Match",          "If-None-Match", "X-Electd-Fence",
+                                 "X-Electd-Election", "Authorization", "Content-Type"};
+    char auth[FWD_AUTH_MAX];
     size_t cap = strlen(http_req_target(req)) + body_len + 1024;
     for (size_t i = 0; i < sizeof(pass) / sizeof(pass[0]); i++) {
-        const char *v = http_req_header(req, pass[i]);
+        const char *v = relayed_header(api, req, pass[i], auth, sizeof(auth));
         cap += v ? strlen(v) + strlen(pass[i]) + 4 : 0;
     }
     char *out = malloc(cap);
@@ -321,7 +337,7 @@ static char *build(http_req_t *req, const char *leader_http)
     int n = snprintf(out, cap, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n%s: 1\r\n",
                      http_req_method_name(req), http_req_target(req), leader_http, FWD_HEADER);
     for (size_t i = 0; i < sizeof(pass) / sizeof(pass[0]); i++) {
-        const char *v = http_req_header(req, pass[i]);
+        const char *v = relayed_header(api, req, pass[i], auth, sizeof(auth));
         if (v != NULL)
             n += snprintf(out + n, cap - (size_t)n, "%s: %s\r\n", pass[i], v);
     }
@@ -348,7 +364,7 @@ bool api_forward(sidecar_api_t *api, http_req_t *req, const char *leader_http)
     }
     snprintf(port, sizeof(port), "%u", port_num);
     f->tls_ctx = api->secure.client;
-    f->out = build(req, leader_http);
+    f->out = build(api, req, leader_http);
     if (f->out == NULL) {
         free(f);
         return false;

@@ -16,6 +16,7 @@
 #define KV_LIST_CHUNK      16
 #define KV_ITEM_JSON_EXTRA 160 /* an item's names, revisions and punctuation, at most */
 #define FENCE_HEADER       "X-Electd-Fence"
+#define ELECTION_HEADER    "X-Electd-Election"
 
 enum { WAIT_WRITE, WAIT_READ_INDEX, WAIT_APPLY };
 
@@ -353,34 +354,90 @@ static void h_list(http_req_t *req, void *data)
 
 static void reply_write(http_req_t *req, const raft_entry_t *e, const store_result_t *res);
 
-static void start_write(sidecar_api_t *api, http_req_t *req, bool put)
+/* The election a write names (?election=E, else the X-Electd-Election header), or NULL. */
+static const char *write_election(http_req_t *req)
 {
-    const raft_t *r = sidecar_node_raft(api->node);
-    if (raft_role(r) != RAFT_LEADER) {
-        api_reply_not_leader(api, req);
-        return;
-    }
-    const char *key = http_req_param(req, "key");
-    store_cond_t cond = {0};
+    const char *e = http_req_query(req, "election");
+    return e != NULL ? e : http_req_header(req, ELECTION_HEADER);
+}
+
+/* The fence of a write and the election it belongs to (cond->election borrows from req),
+ * checked against the credential: the workload token of the default election writes only
+ * fenced by that election, a named election's workload token only fenced by its own. False
+ * when req has been answered. */
+static bool write_fence(sidecar_api_t *api, http_req_t *req, store_cond_t *cond)
+{
     const char *fence = http_req_query(req, "fence");
     if (fence == NULL)
         fence = http_req_header(req, FENCE_HEADER);
     /* The store reads fence 0 as "unfenced": a present fence of 0 (a worker that took an
      * unset token for 0) would silently write unfenced, so it is refused like any other
      * fence that is not an epoch. */
-    if (fence != NULL && (!parse_u64(fence, &cond.fence) || cond.fence == 0)) {
+    if (fence != NULL && (!parse_u64(fence, &cond->fence) || cond->fence == 0)) {
         http_req_reply_error(req, 400, "invalid_fence",
                              "a fencing token is the epoch, a number from 1 up "
                              "(ELECTD_FENCING_TOKEN); omit it for an unfenced write");
-        return;
+        return false;
     }
-    /* The workload's own credential writes only what the epoch protects. */
-    if (fence == NULL && http_req_scoped(req)) {
+    const char *election = write_election(req);
+    if (election != NULL && !store_election_name_valid(election, strlen(election))) {
+        http_req_reply_error(req, 400, "invalid_election",
+                             "an election name is 1-63 letters, digits, '.', '_' or '-', the "
+                             "first a letter or a digit");
+        return false;
+    }
+    if (election != NULL && fence == NULL) {
+        http_req_reply_error(req, 400, "election_without_fence",
+                             "election names whose fencing token ?fence= carries: give both "
+                             "(?fence=$ELECTD_FENCING_TOKEN&election=$ELECTD_ELECTION)");
+        return false;
+    }
+    cond->election = election;
+    if (!http_req_scoped(req))
+        return true;
+    /* The workload's own credential writes only what its election's token protects. */
+    if (fence == NULL) {
         http_req_reply_error(req, 403, "fence_required",
                              "a write with the workload token must carry the fencing token "
-                             "(?fence=$ELECTD_FENCING_TOKEN)");
+                             "(?fence=$ELECTD_FENCING_TOKEN, and &election=$ELECTD_ELECTION "
+                             "for a named election)");
+        return false;
+    }
+    const char *own = NULL;
+    if (!api_scoped_election(api, req, &own)) {
+        http_req_reply_error(req, 401, "unauthorized", "the workload token is no longer valid");
+        return false;
+    }
+    if ((own == NULL) != (election == NULL) || (own != NULL && strcmp(own, election) != 0)) {
+        char msg[200];
+        if (own == NULL)
+            snprintf(msg, sizeof(msg),
+                     "the default workload's token writes only fenced by the "
+                     "default election's token (no election)");
+        else
+            snprintf(msg, sizeof(msg),
+                     "the workload token of election %s writes only fenced by that election's "
+                     "token (&election=%s)",
+                     own, own);
+        http_req_reply_error(req, 403, "wrong_election", msg);
+        return false;
+    }
+    return true;
+}
+
+static void start_write(sidecar_api_t *api, http_req_t *req, bool put)
+{
+    store_cond_t cond = {0};
+    /* Checked here first, so that a relay to the leader (--forward) carries only a write
+     * this member's credential rules allow. */
+    if (!write_fence(api, req, &cond))
+        return;
+    const raft_t *r = sidecar_node_raft(api->node);
+    if (raft_role(r) != RAFT_LEADER) {
+        api_reply_not_leader(api, req);
         return;
     }
+    const char *key = http_req_param(req, "key");
     const char *if_match = http_req_header(req, "If-Match");
     const char *if_none = http_req_header(req, "If-None-Match");
     if (if_match != NULL) {
@@ -413,7 +470,8 @@ static void start_write(sidecar_api_t *api, http_req_t *req, bool put)
         return;
     }
     if (rv != 0) {
-        http_req_reply_error(req, 400, "invalid_key", store_strerror(rv));
+        http_req_reply_error(req, 400, rv == STORE_ENAME ? "invalid_election" : "invalid_key",
+                             store_strerror(rv));
         return;
     }
     uint64_t index = 0;
@@ -517,11 +575,17 @@ static void reply_write(http_req_t *req, const raft_entry_t *e, const store_resu
         cJSON_Delete(o);
         o = cJSON_CreateObject();
         cJSON *err = cJSON_AddObjectToObject(o, "error");
+        const char *election = write_election(req);
         cJSON_AddStringToObject(err, "code", "fenced");
         cJSON_AddStringToObject(err, "message",
-                                "the fencing token is not the current epoch's: a newer primary "
-                                "exists");
+                                election == NULL
+                                    ? "the fencing token is not the current epoch's: a newer "
+                                      "primary exists"
+                                    : "the fencing token is not the election's current one: a "
+                                      "newer holder exists (or nobody holds it)");
         api_json_u64(err, "fencing_token", res->epoch);
+        if (election != NULL)
+            cJSON_AddStringToObject(err, "election", election);
         status = 409;
         break;
     }

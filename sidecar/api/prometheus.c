@@ -1,11 +1,17 @@
 /* prometheus.c — GET /metrics in the Prometheus text format 0.0.4: role, term, leader
- * changes and failover durations, indexes, lease, workload and hooks, peers, HTTP. */
+ * changes and failover durations, indexes, lease, workload and hooks, named elections, peers,
+ * HTTP. */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api_int.h"
 #include "common.h"
+
+/* Elections with series of their own: beyond, only the totals count them (a group runs 1,000
+ * comfortably; each election adds four series). */
+#define METRICS_ELECTIONS_MAX 2048
 
 typedef sidecar_buf_t buf_t;
 
@@ -108,6 +114,61 @@ static void workload_metrics(buf_t *b, sidecar_api_t *api)
     counter(b, "electd_hook_failures_total", "hooks that failed or timed out", wi.hooks_failed);
     sidecar_metrics_header(b, "electd_hook_duration_seconds", "histogram", "hook run time");
     sidecar_metrics_hist(b, "electd_hook_duration_seconds", NULL, &wi.hook_seconds);
+}
+
+/* One series per election of a family: name{election="E"} value. */
+static void election_series(buf_t *b, const char *name, const sidecar_named_status_t *e, uint64_t v)
+{
+    sidecar_buf_printf(b, "%s{election=\"", name);
+    sidecar_metrics_label(b, e->name);
+    sidecar_buf_printf(b, "\"} %" PRIu64 "\n", v);
+}
+
+/* Named elections: how many, how many held here, and per election (the first
+ * METRICS_ELECTIONS_MAX by name) whether this member holds it, its token, and this member's
+ * starts and unplanned restarts of its workload. */
+static void election_metrics(buf_t *b, sidecar_api_t *api)
+{
+    api_elections_iter_t it;
+    if (api_elections_begin(&it, api) != 0) {
+        b->failed = 1;
+        return;
+    }
+    sidecar_named_status_t *e = malloc(METRICS_ELECTIONS_MAX * sizeof(*e)), cur;
+    size_t n = 0;
+    uint64_t total = 0, held = 0, self = sidecar_node_id(api->node);
+    while (api_elections_next(&it, &cur)) {
+        total++;
+        held += cur.holder == self;
+        if (e != NULL && n < METRICS_ELECTIONS_MAX)
+            e[n++] = cur;
+    }
+    api_elections_end(&it);
+    if (e == NULL) {
+        b->failed = 1;
+        return;
+    }
+    gauge(b, "electd_elections", "named elections known (declared by a member, or assigned)",
+          (double)total);
+    gauge(b, "electd_elections_held", "named elections this member holds", (double)held);
+    static const char *names[] = {"electd_election_is_holder", "electd_election_fencing_token",
+                                  "electd_election_starts_total", "electd_election_restarts_total"};
+    static const char *types[] = {"gauge", "gauge", "counter", "counter"};
+    static const char *helps[] = {
+        "1 when this member holds the election",
+        "the election's fencing token (rises with every change of holder)",
+        "starts of the election's workload on this member",
+        "unplanned exits and failed starts of the election's workload on this member"};
+    for (int k = 0; k < 4; k++) {
+        sidecar_metrics_header(b, names[k], types[k], helps[k]);
+        for (size_t i = 0; i < n; i++)
+            election_series(b, names[k], &e[i],
+                            k == 0   ? e[i].holder == self
+                            : k == 1 ? e[i].token
+                            : k == 2 ? e[i].starts
+                                     : e[i].restarts);
+    }
+    free(e);
 }
 
 /* The transport's per-peer connection and frame counters. */
@@ -214,6 +275,7 @@ static void h_metrics(http_req_t *req, void *data)
     sidecar_transport_t *t = sidecar_node_transport(api->node);
     core_metrics(&b, api, r);
     workload_metrics(&b, api);
+    election_metrics(&b, api);
     peer_link_metrics(&b, api, t);
     peer_progress_metrics(&b, api, r);
     peer_refusal_metrics(&b, r, t);

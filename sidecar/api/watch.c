@@ -1,6 +1,7 @@
-/* watch.c — change notification over HTTP: the long poll on GET /v1/leader?wait=&term=
- * and the server-sent event stream GET /v1/events. Node changes wake waiters at once; a short
- * timer notices workload state changes, which the node does not see. */
+/* watch.c — change notification over HTTP: the long polls on GET /v1/leader?wait=&term= and
+ * GET /v1/elections/{name}?wait=&token=, and the server-sent event stream GET /v1/events. Node
+ * changes and applied election commands wake waiters at once; a short timer notices workload
+ * state changes, which the node does not see, and snapshots installed, which apply no entry. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +15,7 @@
 #define LONGPOLL_MAX      1024
 #define LONGPOLL_LIMIT_MS (5 * 60 * 1000) /* ?wait= is capped here */
 
-enum { W_POLL, W_SSE };
+enum { W_POLL, W_SSE, W_ELECTION };
 
 struct watcher {
     struct watcher *next, *prev;
@@ -23,6 +24,8 @@ struct watcher {
     int kind;
     uint64_t term; /* POLL: what the client saw */
     uint64_t leader;
+    uint64_t token;                             /* ELECTION: the token the client saw */
+    char election[STORE_ELECTION_NAME_MAX + 1]; /* ELECTION: its name */
     uint64_t deadline_ms;
     uint64_t last_sent_ms; /* SSE: for keepalives */
 };
@@ -99,6 +102,35 @@ static void reply_poll(struct watcher *w, bool changed)
     unlink_watcher(w); /* answered: no cancel callback follows */
 }
 
+static void reply_election(struct watcher *w, bool changed)
+{
+    api_election_reply(w->api, w->req, w->election, 200, changed);
+    unlink_watcher(w); /* answered: no cancel callback follows */
+}
+
+/* The token election name has now: 0 when it does not exist; false when it cannot be read. */
+static bool election_token(sidecar_api_t *api, const char *name, uint64_t *token)
+{
+    sidecar_named_status_t e;
+    int rv = api_election_get(api, name, &e);
+    *token = rv == 0 ? e.token : 0;
+    return rv == 0 || rv == STORE_ENOTFOUND;
+}
+
+/* Wakes the election long polls (of election name; of all with NULL) whose token moved. */
+static void elections_check(sidecar_api_t *api, const char *name)
+{
+    struct watcher *w = api->watch.list;
+    while (w != NULL) {
+        struct watcher *next = w->next;
+        uint64_t token;
+        if (w->kind == W_ELECTION && (name == NULL || strcmp(name, w->election) == 0) &&
+            election_token(api, w->election, &token) && token != w->token)
+            reply_election(w, true);
+        w = next;
+    }
+}
+
 static void sse_send(struct watcher *w, const char *event, const cJSON *data)
 {
     char *json = cJSON_PrintUnformatted(data);
@@ -149,7 +181,7 @@ static void check(sidecar_api_t *api)
         struct watcher *next = w->next;
         if (w->kind == W_SSE)
             sse_send(w, event, data);
-        else if (st.term != w->term || st.leader != w->leader)
+        else if (w->kind == W_POLL && (st.term != w->term || st.leader != w->leader))
             reply_poll(w, true);
         w = next;
     }
@@ -162,16 +194,40 @@ static void changed_cb(void *ud, const sidecar_node_state_t *st)
     check(ud);
 }
 
+/* An election command applied: its long polls look again. */
+static void applied_cb(void *ud, const raft_entry_t *e, const store_result_t *res)
+{
+    sidecar_api_t *api = ud;
+    api->watch.applied_seen = e->index;
+    store_cmd_t cmd;
+    if (api->watch.list == NULL || e->type != RAFT_ENTRY_NORMAL ||
+        res->status != STORE_APPLIED_OK || store_cmd_decode(e->data, e->len, &cmd) != 0 ||
+        (cmd.op != STORE_CMD_ELECTION_ASSIGN && cmd.op != STORE_CMD_ELECTION_DROP))
+        return;
+    char name[STORE_ELECTION_NAME_MAX + 1];
+    memcpy(name, cmd.name, cmd.name_len);
+    name[cmd.name_len] = '\0';
+    elections_check(api, name);
+}
+
 static void tick_cb(uv_timer_t *t)
 {
     sidecar_api_t *api = t->data;
     check(api);
+    /* A snapshot installed replaces the table without applying an entry. */
+    uint64_t applied = store_applied_index(sidecar_node_store(api->node));
+    if (applied > api->watch.applied_seen) {
+        api->watch.applied_seen = applied;
+        elections_check(api, NULL);
+    }
     uint64_t now = now_ms();
     struct watcher *w = api->watch.list;
     while (w != NULL) {
         struct watcher *next = w->next;
         if (w->kind == W_POLL && now >= w->deadline_ms)
             reply_poll(w, false);
+        else if (w->kind == W_ELECTION && now >= w->deadline_ms)
+            reply_election(w, false);
         else if (w->kind == W_SSE && now - w->last_sent_ms >= SSE_KEEPALIVE_MS) {
             /* A comment line keeps proxies from closing an idle stream. */
             if (http_req_stream_write(w->req, ": keepalive\n\n", 13) == 0)
@@ -179,6 +235,24 @@ static void tick_cb(uv_timer_t *t)
         }
         w = next;
     }
+}
+
+/* A long poll of kind that waits ms at most; NULL when req has been answered (too many long
+ * polls, or out of memory). */
+static struct watcher *add_poll(sidecar_api_t *api, http_req_t *req, int kind, int64_t ms)
+{
+    if (api->watch.n_poll >= LONGPOLL_MAX) {
+        http_req_header_add(req, "Retry-After", "1");
+        http_req_reply_error(req, 503, "busy", "too many long polls");
+        return NULL;
+    }
+    struct watcher *w = add_watcher(api, req, kind);
+    if (w == NULL) {
+        http_req_reply_error(req, 503, "busy", "out of memory");
+        return NULL;
+    }
+    w->deadline_ms = now_ms() + (uint64_t)ms;
+    return w;
 }
 
 /* "30s", "500ms", "2" (seconds). Returns ms, or -1. */
@@ -236,19 +310,42 @@ static void h_leader(http_req_t *req, void *data)
         cJSON_Delete(o);
         return;
     }
-    if (api->watch.n_poll >= LONGPOLL_MAX) {
-        http_req_header_add(req, "Retry-After", "1");
-        http_req_reply_error(req, 503, "busy", "too many long polls");
+    struct watcher *w = add_poll(api, req, W_POLL, ms);
+    if (w != NULL) {
+        w->term = st.term;
+        w->leader = seen;
+    }
+}
+
+void api_watch_election(sidecar_api_t *api, http_req_t *req, const char *name)
+{
+    const char *token_s = http_req_query(req, "token");
+    int64_t ms = parse_wait(http_req_query(req, "wait"));
+    uint64_t seen = 0, token = 0;
+    if (ms < 0 || (token_s != NULL && sidecar_parse_count(token_s, &seen) != 0)) {
+        http_req_reply_error(req, 400, "bad_request",
+                             "wait must be a duration (500ms, 30s) and token a number");
         return;
     }
-    struct watcher *w = add_watcher(api, req, W_POLL);
-    if (w == NULL) {
-        http_req_reply_error(req, 503, "busy", "out of memory");
+    if (!election_token(api, name, &token)) {
+        http_req_reply_error(req, 500, "store_error", "the election cannot be read");
         return;
     }
-    w->term = st.term;
-    w->leader = seen;
-    w->deadline_ms = now_ms() + (uint64_t)ms;
+    if (ms > LONGPOLL_LIMIT_MS)
+        ms = LONGPOLL_LIMIT_MS;
+    /* The caller says which token it saw (0: none, the election did not exist); without it
+     * the current one stands in, which misses a change between its last answer and this. */
+    if (token_s == NULL)
+        seen = token;
+    if (seen != token) {
+        api_election_reply(api, req, name, 200, true);
+        return;
+    }
+    struct watcher *w = add_poll(api, req, W_ELECTION, ms);
+    if (w != NULL) {
+        w->token = seen;
+        memcpy(w->election, name, strlen(name) + 1);
+    }
 }
 
 /* GET /v1/events: text/event-stream; one "state" event at once, then "leader", "role" and
@@ -286,7 +383,8 @@ void api_watch_open(sidecar_api_t *api, uv_loop_t *loop)
     aw->workload = -1;
     http_server_route(api->srv, HTTP_METHOD_GET, "/v1/leader", 0, h_leader, api);
     http_server_route(api->srv, HTTP_METHOD_GET, "/v1/events", 0, h_events, api);
-    aw->obs = (sidecar_node_observer_t){.changed_cb = changed_cb, .ud = api};
+    aw->obs =
+        (sidecar_node_observer_t){.changed_cb = changed_cb, .applied_cb = applied_cb, .ud = api};
     sidecar_node_observe(api->node, &aw->obs);
     uv_timer_init(loop, &aw->timer);
     aw->timer.data = api;
@@ -304,6 +402,8 @@ void api_watch_close(sidecar_api_t *api)
         if (w->kind == W_SSE) {
             http_req_stream_end(w->req);
             unlink_watcher(w);
+        } else if (w->kind == W_ELECTION) {
+            reply_election(w, false);
         } else {
             reply_poll(w, false);
         }

@@ -1,4 +1,5 @@
-/* cli.c — the entry points of cli.h: `electd status|leader|transfer|kv|members|help` parsed
+/* cli.c — the entry points of cli.h: `electd status|leader|transfer|kv|members|elections|help`
+ * parsed
  * (cli_args.c) and handed to the subcommand's file. The files of the CLI: cli_int.h. */
 #include <string.h>
 
@@ -8,11 +9,18 @@
 typedef int (*subcommand_fn)(cli_ctx_t *c);
 
 static const subcommand_fn SUBCOMMANDS[CLI_CMD_COUNT] = {
-    [CLI_CMD_STATUS] = cli_status,       [CLI_CMD_LEADER] = cli_leader,
-    [CLI_CMD_TRANSFER] = cli_transfer,   [CLI_CMD_KV_GET] = cli_kv_get,
-    [CLI_CMD_KV_PUT] = cli_kv_write,     [CLI_CMD_KV_DEL] = cli_kv_write,
-    [CLI_CMD_KV_LS] = cli_kv_ls,         [CLI_CMD_MEMBERS_LIST] = cli_members,
-    [CLI_CMD_MEMBERS_ADD] = cli_members, [CLI_CMD_MEMBERS_REMOVE] = cli_members,
+    [CLI_CMD_STATUS] = cli_status,
+    [CLI_CMD_LEADER] = cli_leader,
+    [CLI_CMD_TRANSFER] = cli_transfer,
+    [CLI_CMD_KV_GET] = cli_kv_get,
+    [CLI_CMD_KV_PUT] = cli_kv_write,
+    [CLI_CMD_KV_DEL] = cli_kv_write,
+    [CLI_CMD_KV_LS] = cli_kv_ls,
+    [CLI_CMD_MEMBERS_LIST] = cli_members,
+    [CLI_CMD_MEMBERS_ADD] = cli_members,
+    [CLI_CMD_MEMBERS_REMOVE] = cli_members,
+    [CLI_CMD_ELECTIONS_LIST] = cli_elections,
+    [CLI_CMD_ELECTIONS_TRANSFER] = cli_elections,
 };
 
 int sidecar_client_main(int argc, char **argv)
@@ -30,7 +38,8 @@ int sidecar_client_main(int argc, char **argv)
 
 bool sidecar_client_is_subcommand(const char *arg)
 {
-    static const char *const names[] = {"status", "leader", "transfer", "kv", "members", "help"};
+    static const char *const names[] = {"status",  "leader",    "transfer", "kv",
+                                        "members", "elections", "help"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if (strcmp(arg, names[i]) == 0)
             return true;

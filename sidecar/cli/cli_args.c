@@ -22,13 +22,17 @@ static const usage_t USAGES[] = {
     {CLI_CMD_LEADER, "leader", "electd leader [--wait[=DURATION]] [options]", 0, 0},
     {CLI_CMD_TRANSFER, "transfer", "electd transfer [--to NAME] [options]", 0, 0},
     {CLI_CMD_KV_GET, "kv get", "electd kv get KEY [--stale] [--raw] [options]", 1, 1},
-    {CLI_CMD_KV_PUT, "kv put", "electd kv put KEY VALUE|- [--fence N] [--if-match REV] [options]",
-     2, 2},
-    {CLI_CMD_KV_DEL, "kv del", "electd kv del KEY [--fence N] [--if-match REV] [options]", 1, 1},
+    {CLI_CMD_KV_PUT, "kv put",
+     "electd kv put KEY VALUE|- [--fence N [--election NAME]] [--if-match REV] [options]", 2, 2},
+    {CLI_CMD_KV_DEL, "kv del",
+     "electd kv del KEY [--fence N [--election NAME]] [--if-match REV] [options]", 1, 1},
     {CLI_CMD_KV_LS, "kv ls", "electd kv ls [PREFIX] [--stale] [options]", 0, 1},
     {CLI_CMD_MEMBERS_LIST, "members", "electd members [list] [options]", 0, 0},
     {CLI_CMD_MEMBERS_ADD, "members add", "electd members add NAME PEER_ADDR [options]", 2, 2},
     {CLI_CMD_MEMBERS_REMOVE, "members remove", "electd members remove NAME [options]", 1, 1},
+    {CLI_CMD_ELECTIONS_LIST, "elections", "electd elections [list] [options]", 0, 0},
+    {CLI_CMD_ELECTIONS_TRANSFER, "elections transfer",
+     "electd elections transfer ELECTION [--to NAME] [options]", 1, 1},
 };
 #define N_USAGES (sizeof(USAGES) / sizeof(USAGES[0]))
 
@@ -52,6 +56,7 @@ enum {
     O_STALE,
     O_RAW,
     O_FENCE,
+    O_ELECTION,
     O_IF_MATCH,
     O_TO,
     O_WAIT
@@ -88,10 +93,13 @@ static const option_t OPTIONS[] = {
     [O_RAW] = {"raw", 0, BIT(CLI_CMD_KV_GET), "--raw", "print the value's bytes, no newline added"},
     [O_FENCE] = {"fence", 1, BIT(CLI_CMD_KV_PUT) | BIT(CLI_CMD_KV_DEL), "--fence N",
                  "apply only if N is the current fencing token"},
+    [O_ELECTION] = {"election", 1, BIT(CLI_CMD_KV_PUT) | BIT(CLI_CMD_KV_DEL), "--election NAME",
+                    "with --fence: N is named election NAME's token ($ELECTD_ELECTION)"},
     [O_IF_MATCH] = {"if-match", 1, BIT(CLI_CMD_KV_PUT) | BIT(CLI_CMD_KV_DEL), "--if-match REV",
                     "apply only if the key's mod revision is REV"},
-    [O_TO] = {"to", 1, BIT(CLI_CMD_TRANSFER), "--to NAME",
-              "hand leadership to NAME (default: the most up-to-date voter)"},
+    [O_TO] = {"to", 1, BIT(CLI_CMD_TRANSFER) | BIT(CLI_CMD_ELECTIONS_TRANSFER), "--to NAME",
+              "hand over to member NAME (default: transfer, the most up-to-date voter; "
+              "elections transfer, the best other member declaring it)"},
     [O_WAIT] = {"wait", 2, BIT(CLI_CMD_LEADER), "--wait[=DURATION]",
                 "wait for the next leader (a new term), at most DURATION (default 30s)"},
 };
@@ -124,6 +132,8 @@ static void print_help(FILE *out)
     fprintf(out, "Subcommands ask the HTTP API of a running electd; the subcommand comes first.\n"
                  "KV reads and writes, transfers and membership changes follow one redirect\n"
                  "to the leader. A VALUE starting with '-' goes after '--'.\n"
+                 "`electd elections` lists the named elections (holder, token, state);\n"
+                 "`elections transfer ELECTION` asks for a graceful handover of one.\n"
                  "The daemon's own flags: electd --help.\n");
     print_options(out, CLI_CMD_NONE);
 }
@@ -232,6 +242,8 @@ static cli_cmd_t resolve_cmd(const char *const *words, int n, int *used)
         {"members", "list", CLI_CMD_MEMBERS_LIST},
         {"members", "add", CLI_CMD_MEMBERS_ADD},
         {"members", "remove", CLI_CMD_MEMBERS_REMOVE},
+        {"elections", "list", CLI_CMD_ELECTIONS_LIST},
+        {"elections", "transfer", CLI_CMD_ELECTIONS_TRANSFER},
     };
     *used = 0;
     if (n == 0)
@@ -251,6 +263,10 @@ static cli_cmd_t resolve_cmd(const char *const *words, int n, int *used)
     if (strcmp(words[0], "members") == 0) { /* `electd members` alone lists */
         *used = 1;
         return CLI_CMD_MEMBERS_LIST;
+    }
+    if (strcmp(words[0], "elections") == 0) { /* and `electd elections` */
+        *used = 1;
+        return CLI_CMD_ELECTIONS_LIST;
     }
     return CLI_CMD_NONE;
 }
@@ -314,6 +330,14 @@ static int apply_option(cli_ctx_t *c, const usage_t *u, int opt, const char *v, 
         if (!number_option(v))
             return usage_error(c, u, "invalid --fence '%s': expected a number", v);
         c->fence = v;
+        return 0;
+    case O_ELECTION:
+        if (!sidecar_parse_name_valid(v))
+            return usage_error(c, u,
+                               "invalid --election '%s': expected a name (1-63 letters, digits, "
+                               "'.', '_' or '-')",
+                               v);
+        c->election = v;
         return 0;
     case O_IF_MATCH:
         if (!number_option(v))
@@ -387,6 +411,8 @@ static int take_arguments(cli_ctx_t *c, const usage_t *u, const scan_t *s, int u
     for (const char *p = c->token; p != NULL && *p; p++)
         if (!isgraph((unsigned char)*p))
             return usage_error(c, u, "the token has spaces or control characters");
+    if (c->election != NULL && c->fence == NULL)
+        return usage_error(c, u, "--election goes with --fence (the election's token)");
     if ((c->cert == NULL) != (c->key == NULL))
         return usage_error(c, u, "--cert and --key go together (or ELECTD_CERT and ELECTD_KEY)");
     if (cli_addr_parse(http, &c->addr, why, sizeof(why)) != 0)

@@ -8,7 +8,8 @@
  *   cli_request.c  one request over a fresh connection, its reply read with http.h's
  *                  response parser, one redirect to the leader, request targets
  *   cli_output.c   what the user sees: errors, JSON as is, tables, escaped text
- *   cli_status.c, cli_leader.c (leader, transfer), cli_kv.c, cli_members.c: the subcommands */
+ *   cli_status.c, cli_leader.c (leader, transfer), cli_kv.c, cli_members.c, cli_elections.c:
+ *                  the subcommands */
 #ifndef ELECTD_SIDECAR_CLI_INT_H
 #define ELECTD_SIDECAR_CLI_INT_H
 
@@ -78,6 +79,8 @@ typedef enum cli_cmd {
     CLI_CMD_MEMBERS_LIST,
     CLI_CMD_MEMBERS_ADD,
     CLI_CMD_MEMBERS_REMOVE,
+    CLI_CMD_ELECTIONS_LIST,
+    CLI_CMD_ELECTIONS_TRANSFER,
     CLI_CMD_COUNT
 } cli_cmd_t;
 
@@ -98,7 +101,7 @@ typedef struct cli_ctx {
     bool insecure;                   /* HTTPS without verifying the server (curl -k) */
     bool json, stale, raw, wait;
     uint32_t timeout_ms, wait_ms;
-    const char *to, *fence, *if_match;
+    const char *to, *fence, *election, *if_match;
     const char *pos[4]; /* positional arguments after the (sub)command */
     int npos;
     uint64_t deadline_ms; /* of the whole command */
@@ -224,12 +227,13 @@ void cli_table_print(const cli_table_t *t);
 
 /* ---- the subcommands: each returns an exit code ---------------------------------------------- */
 
-int cli_status(cli_ctx_t *c);   /* cli_status.c */
-int cli_leader(cli_ctx_t *c);   /* cli_leader.c */
-int cli_transfer(cli_ctx_t *c); /* cli_leader.c */
-int cli_kv_get(cli_ctx_t *c);   /* cli_kv.c */
-int cli_kv_write(cli_ctx_t *c); /* cli_kv.c: put or del */
-int cli_kv_ls(cli_ctx_t *c);    /* cli_kv.c */
-int cli_members(cli_ctx_t *c);  /* cli_members.c: list, add, remove */
+int cli_status(cli_ctx_t *c);    /* cli_status.c */
+int cli_leader(cli_ctx_t *c);    /* cli_leader.c */
+int cli_transfer(cli_ctx_t *c);  /* cli_leader.c */
+int cli_kv_get(cli_ctx_t *c);    /* cli_kv.c */
+int cli_kv_write(cli_ctx_t *c);  /* cli_kv.c: put or del */
+int cli_kv_ls(cli_ctx_t *c);     /* cli_kv.c */
+int cli_members(cli_ctx_t *c);   /* cli_members.c: list, add, remove */
+int cli_elections(cli_ctx_t *c); /* cli_elections.c: list, transfer */
 
 #endif

@@ -101,12 +101,15 @@ static bool put_body(const cli_ctx_t *c, cli_request_t *rq, char **owned)
 int cli_kv_write(cli_ctx_t *c)
 {
     bool put = c->cmd == CLI_CMD_KV_PUT;
-    char target[CLI_TARGET_MAX_BYTES], headers[128] = "", *stdin_value = NULL;
+    char target[CLI_TARGET_MAX_BYTES], headers[256] = "", *stdin_value = NULL;
     if (!kv_target(c, c->pos[0], NULL, target, sizeof(target)))
         return SIDECAR_CLIENT_ERROR;
     size_t off = 0;
     if (c->fence != NULL)
         off += (size_t)snprintf(headers, sizeof(headers), "X-Electd-Fence: %s\r\n", c->fence);
+    if (c->election != NULL)
+        off += (size_t)snprintf(headers + off, sizeof(headers) - off, "X-Electd-Election: %s\r\n",
+                                c->election);
     if (c->if_match != NULL)
         snprintf(headers + off, sizeof(headers) - off, "If-Match: %s\r\n", c->if_match);
     cli_request_t rq = {.method = put ? "PUT" : "DELETE", .target = target, .headers = headers};

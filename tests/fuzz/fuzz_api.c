@@ -1,12 +1,13 @@
 /* fuzz_api.c — fuzz target over electd's whole request path: HTTP parser, router and the real
- * handlers (status, KV, members, transfer, leader long poll, events, metrics) of a one-node
- * electd running in this process on its own loop and data directory. Each input is fed to an
- * in-memory connection; the loop then runs a few turns so asynchronous answers (writes
- * through Raft, linearizable reads) complete. The store starts with a key and a value that
- * are not UTF-8, as an older version could store them. Properties checked: no crash or
- * sanitizer report, every answer is an HTTP/1.1 response whose JSON body (and every complete
- * server-sent event's data) is one strict JSON document (tests/json_check.h), the node stays
- * leader and healthy. */
+ * handlers (status, KV, members, transfer, leader long poll, events, metrics, named elections)
+ * of a one-node electd running in this process on its own loop and data directory (without the
+ * named elections' runtime: the API reads the elections table). Each input is fed to an
+ * in-memory connection; the loop then runs a few turns so asynchronous answers (writes through
+ * Raft, linearizable reads) complete. The store starts with a key and a value that are not
+ * UTF-8, as an older version could store them, and an election held by the node. Properties
+ * checked: no crash or sanitizer report, every answer is an HTTP/1.1 response whose JSON body
+ * (and every complete server-sent event's data) is one strict JSON document
+ * (tests/json_check.h), the node stays leader and healthy. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -98,6 +99,36 @@ static void init(void)
     abort();
 }
 
+/* Proposes buf[0..len) through Raft and runs the loop until it applied (bounded). */
+static void propose_applied(const uint8_t *buf, size_t len, const char *what)
+{
+    uint64_t index = 0;
+    if (sidecar_node_propose(node, buf, len, &index) != 0)
+        abort();
+    for (int i = 0; i < 5000; i++) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        if (store_applied_index(sidecar_node_store(node)) >= index)
+            return;
+        usleep(1000);
+    }
+    fprintf(stderr, "fuzz_api: %s was not applied\n", what);
+    abort();
+}
+
+/* Assigns election e1 to this node, as the named elections' runtime would (once). */
+static void store_election(void)
+{
+    store_election_t row;
+    if (store_election_get(sidecar_node_store(node), "e1", &row) == 0)
+        return;
+    uint8_t buf[STORE_CMD_ELECTION_MAX];
+    size_t len = 0;
+    if (store_cmd_encode_election_assign("e1", sidecar_node_id(node), 0, 1, buf, sizeof(buf),
+                                         &len) != 0)
+        abort();
+    propose_applied(buf, len, "the election");
+}
+
 /* Stores (unless present) a key and a value that are not UTF-8 through Raft, bypassing the API
  * (which now refuses such keys), as a version that took any bytes left them. */
 static void store_legacy_key(void)
@@ -111,18 +142,9 @@ static void store_legacy_key(void)
     }
     store_cond_t cond = {0};
     size_t len = 0;
-    uint64_t index = 0;
-    if (store_cmd_encode_put(key, strlen(key), "\xc0\x80", 2, &cond, buf, sizeof(buf), &len) != 0 ||
-        sidecar_node_propose(node, buf, len, &index) != 0)
+    if (store_cmd_encode_put(key, strlen(key), "\xc0\x80", 2, &cond, buf, sizeof(buf), &len) != 0)
         abort();
-    for (int i = 0; i < 5000; i++) {
-        uv_run(&loop, UV_RUN_NOWAIT);
-        if (store_applied_index(sidecar_node_store(node)) >= index)
-            return;
-        usleep(1000);
-    }
-    fprintf(stderr, "fuzz_api: the legacy key was not applied\n");
-    abort();
+    propose_applied(buf, len, "the legacy key");
 }
 
 static void json_fail(const char *what, const char *body, size_t len)
@@ -184,6 +206,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (node == NULL)
         init();
     store_legacy_key();
+    store_election();
     http_memconn_t *mc = NULL;
     if (http_memconn_open(sidecar_api_server(api), &mc) != 0)
         abort();
@@ -228,6 +251,12 @@ static const char *const SEEDS[] = {
     "GET /v1/events HTTP/1.1\r\n\r\n",
     "GET /metrics HTTP/1.1\r\n\r\nGET /healthz HTTP/1.1\r\n\r\nGET /readyz HTTP/1.1\r\n\r\n",
     "POST /v1/leader/transfer?to=a HTTP/1.1\r\n\r\nGET /v1/primary HTTP/1.1\r\n\r\n",
+    "PUT /v1/kv/pos?fence=1&election=e1 HTTP/1.1\r\nContent-Length: 1\r\n\r\nx"
+    "DELETE /v1/kv/pos HTTP/1.1\r\nX-Electd-Fence: 2\r\nX-Electd-Election: e1\r\n\r\n",
+    "GET /v1/elections HTTP/1.1\r\n\r\nGET /v1/elections?after=a&limit=2 HTTP/1.1\r\n\r\n"
+    "GET /v1/elections/e1 HTTP/1.1\r\n\r\nGET /v1/elections/e1?wait=10ms&token=1 HTTP/1.1\r\n\r\n",
+    "POST /v1/elections/e1/transfer?to=a HTTP/1.1\r\n\r\n"
+    "GET /v1/primary?election=e1 HTTP/1.1\r\n\r\n",
 };
 
 size_t fuzz_seed(unsigned i, uint8_t *buf, size_t cap)

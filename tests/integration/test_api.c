@@ -429,6 +429,13 @@ Test(api, the_workload_token_allows_fenced_kv_writes_and_nothing_else)
     st = as(wt, port, "DELETE", "/v1/kv/pos", NULL, body, sizeof(body));
     cr_assert_eq(st, 403, "%d %s", st, body);
     cr_assert(strstr(body, "fence_required") != NULL, "%s", body);
+    /* It writes what the default election protects, not a named election's. */
+    char epath[128];
+    snprintf(epath, sizeof(epath), "/v1/kv/pos?fence=%llu&election=e1", (unsigned long long)fence);
+    st = as(wt, port, "PUT", epath, "43", body, sizeof(body));
+    cr_assert_eq(st, 403, "PUT fenced by a named election with the default workload's token: %d %s",
+                 st, body);
+    cr_assert(strstr(body, "wrong_election") != NULL, "%s", body);
     st = as(wt, port, "POST", "/v1/leader/transfer", "", body, sizeof(body));
     cr_assert_eq(st, 403, "transfer with the workload token: %d %s", st, body);
     cr_assert(strstr(body, "insufficient_scope") != NULL, "%s", body);

@@ -1,4 +1,4 @@
-/* test_client.c — the `electd status|leader|transfer|kv|members` subcommands run as
+/* test_client.c — the `electd status|leader|transfer|kv|members|elections` subcommands run as
  * subprocesses against a real 3-node cluster (on the leader and through followers: one 421
  * redirect followed) and against canned servers in this process (IPv6, timeouts, oversized and
  * 5xx replies); checks their output and the exit codes scripts rely on (0 ok, 1 not found or
@@ -549,7 +549,7 @@ static void *canned_serve(void *arg)
         n += (size_t)r;
         cs->request[n] = '\0';
     }
-    char head[256];
+    char head[2048];
     if (cs->raw != NULL)
         snprintf(head, sizeof(head), "%s", cs->raw);
     else if (cs->pad_bytes > 0)
@@ -774,4 +774,129 @@ Test(client, a_silent_first_address_leaves_time_for_the_next)
     close(filler);
     close(silent);
     close(cs.fd);
+}
+
+/* ---- named elections ------------------------------------------------------------------------- */
+
+Test(client, elections_list_and_transfer_against_a_real_cluster)
+{
+    int l = start3();
+    int f = (l + 1) % 3;
+    /* None yet (the daemon runs no named elections here): the table's head, exit 0. */
+    cr_assert_eq(run(NULL, "elections", "--http", http_of(f), NULL), 0, "%s", ERR);
+    cr_assert_str_eq(OUT, "NAME  HOLDER  TOKEN  STATE  SINCE  LOCAL\n");
+    cr_assert_eq(run(NULL, "elections", "list", "--json", "--http", http_of(f), NULL), 0, "%s",
+                 ERR);
+    cr_assert_str_eq(OUT, "{\"elections\":[],\"total\":0,\"more\":false}\n");
+    /* Not found: 1; a bad name or member: the server's code. */
+    cr_assert_eq(run(NULL, "elections", "transfer", "nosuch", "--http", http_of(f), NULL), 1, "%s",
+                 OUT);
+    cr_assert(strstr(ERR, "not_found") != NULL, "%s", ERR);
+    cr_assert_eq(run(NULL, "elections", "transfer", "a/b", "--http", http_of(f), NULL), 2, "%s",
+                 OUT);
+    cr_assert(strstr(ERR, "invalid_election") != NULL, "%s", ERR);
+    cr_assert_eq(run(NULL, "elections", "transfer", "e1", "--to", "zz", "--http", http_of(f), NULL),
+                 1);
+    cr_assert(strstr(ERR, "unknown_member") != NULL, "%s", ERR);
+    /* A write fenced by an election nobody holds is fenced (through a follower: one redirect). */
+    char token[24];
+    snprintf(token, sizeof(token), "%llu", (unsigned long long)fencing_token(l));
+    cr_assert_eq(run(NULL, "kv", "put", "k", "v", "--fence", token, "--election", "e1", "--http",
+                     http_of(f), NULL),
+                 1, "%s", OUT);
+    cr_assert(strstr(ERR, "fenced") != NULL, "%s", ERR);
+    cr_assert_eq(run(NULL, "kv", "put", "k", "v", "--fence", token, "--http", http_of(f), NULL), 0,
+                 "%s", ERR);
+    cr_assert_eq(run(NULL, "kv", "del", "k", "--election", "e1", NULL), 2);
+    cr_assert(strstr(ERR, "usage: electd kv del") != NULL, "%s", ERR);
+    cr_assert_eq(run(NULL, "kv", "del", "k", "--fence", "1", "--election", "-x", NULL), 2);
+    cr_assert_eq(run(NULL, "elections", "list", "extra", NULL), 2);
+}
+
+/* Serves cs[0], then cs[1] on cs[0].fd: two requests of one command. */
+static void *canned_serve_two(void *arg)
+{
+    canned_t *cs = arg;
+    cs[1].fd = cs[0].fd;
+    canned_serve(&cs[0]);
+    canned_serve(&cs[1]);
+    return NULL;
+}
+
+Test(client, elections_table_follows_the_pages_and_transfer_prints_the_handover)
+{
+    pthread_t th;
+    canned_t cs[2];
+    char addr[64];
+    int port;
+    memset(cs, 0, sizeof(cs));
+    cs[0].fd = listen_loopback(false, &port);
+    cr_assert_geq(cs[0].fd, 0);
+    cs[0].status = cs[1].status = "200 OK";
+    cs[0].body = "{\"elections\":[{\"name\":\"bin-1\",\"holder\":\"a\",\"fencing_token\":7,"
+                 "\"state\":\"held\",\"since_ms\":192000,\"local\":{\"declared\":true,"
+                 "\"state\":\"primary\",\"starts\":1,\"restarts\":0}}],\"total\":2,\"more\":true}";
+    cs[1].body = "{\"elections\":[{\"name\":\"bin-2\",\"holder\":null,\"fencing_token\":3,"
+                 "\"state\":\"handover\",\"since_ms\":null,\"handover_to\":\"c\",\"local\":{"
+                 "\"declared\":false,\"state\":\"standby\",\"starts\":0,\"restarts\":0}}],"
+                 "\"total\":2,\"more\":false}";
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+    pthread_create(&th, NULL, canned_serve_two, cs);
+    cr_assert_eq(run(NULL, "elections", "--http", addr, NULL), 0, "%s", ERR);
+    pthread_join(th, NULL);
+    cr_assert_str_eq(OUT, "NAME   HOLDER  TOKEN  STATE          SINCE  LOCAL\n"
+                          "bin-1  a       7      held           3m12s  primary\n"
+                          "bin-2  -       3      handover to c  -      -\n");
+    cr_assert(strstr(cs[0].request, "GET /v1/elections HTTP/1.1\r\n") == cs[0].request, "%s",
+              cs[0].request);
+    cr_assert(strstr(cs[1].request, "GET /v1/elections?after=bin-1 HTTP/1.1\r\n") == cs[1].request,
+              "%s", cs[1].request);
+    /* --json: the pages merged. */
+    memset(cs[0].request, 0, sizeof(cs[0].request));
+    memset(cs[1].request, 0, sizeof(cs[1].request));
+    pthread_create(&th, NULL, canned_serve_two, cs);
+    cr_assert_eq(run(NULL, "elections", "--json", "--http", addr, NULL), 0, "%s", ERR);
+    pthread_join(th, NULL);
+    cJSON *o = cJSON_Parse(OUT);
+    cr_assert_not_null(o, "%s", OUT);
+    cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(o, "elections")), 2, "%s", OUT);
+    cr_assert_eq(cJSON_GetObjectItem(o, "total")->valuedouble, 2);
+    cJSON_Delete(o);
+    close(cs[0].fd);
+
+    /* transfer: the request, the answer printed; refusals exit 1, a 503 exits 2. */
+    static const struct {
+        const char *status, *body, *out, *err;
+        int rc;
+    } cases[] = {
+        {"202 Accepted",
+         "{\"name\":\"bin-1\",\"holder\":\"a\",\"fencing_token\":7,\"state\":\"handover\","
+         "\"since_ms\":5,\"handover_to\":\"b\",\"local\":{\"declared\":false,\"state\":"
+         "\"standby\",\"starts\":0,\"restarts\":0}}",
+         "handover of bin-1 requested: held by a (token 7), moving to b\n", "", 0},
+        {"409 Conflict",
+         "{\"error\":{\"code\":\"transfer_in_progress\",\"message\":\"a handover is under way\"}}",
+         "", "transfer_in_progress", 1},
+        {"503 Service Unavailable",
+         "{\"error\":{\"code\":\"no_leader\",\"message\":\"no leader is known\"}}", "", "no_leader",
+         2},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        canned_t one = {.status = cases[i].status, .body = cases[i].body};
+        one.fd = listen_loopback(false, &port);
+        cr_assert_geq(one.fd, 0);
+        snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+        pthread_create(&th, NULL, canned_serve, &one);
+        int rc = run(NULL, "elections", "transfer", "bin-1", "--to", "b", "--token", "op", "--http",
+                     addr, NULL);
+        pthread_join(th, NULL);
+        close(one.fd);
+        cr_assert_eq(rc, cases[i].rc, "case %zu: %s %s", i, OUT, ERR);
+        cr_assert_str_eq(OUT, cases[i].out, "case %zu", i);
+        cr_assert(strstr(ERR, cases[i].err) != NULL, "case %zu: %s", i, ERR);
+        cr_assert(strstr(one.request, "POST /v1/elections/bin-1/transfer?to=b HTTP/1.1\r\n") ==
+                      one.request,
+                  "%s", one.request);
+        cr_assert(strstr(one.request, "Authorization: Bearer op\r\n") != NULL, "%s", one.request);
+    }
 }
