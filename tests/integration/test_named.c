@@ -357,3 +357,63 @@ Test(named, sigterm_of_a_holder_hands_its_elections_over_before_it_exits)
     stop_all();
     check_no_overlap();
 }
+
+/* The election's token from GET /v1/elections/{name} on node i (0 if unreadable). */
+static uint64_t token_of(int i, int e)
+{
+    char path[64], body[2048];
+    snprintf(path, sizeof(path), "/v1/elections/e%d", e);
+    if (itest_http(C.nodes[i].http_port, "GET", path, NULL, body, sizeof(body)) != 200)
+        return 0;
+    const char *t = strstr(body, "\"fencing_token\":");
+    return t ? strtoull(t + strlen("\"fencing_token\":"), NULL, 10) : 0;
+}
+
+Test(named, transfer_moves_one_election_gracefully_and_its_old_token_is_fenced)
+{
+    setup(NULL);
+    /* Without rebalancing: a transfer unevens the spread, which would move another back. */
+    itest_cluster_arg(&C, "--rebalance=false");
+    itest_cluster_start(&C);
+    int l = itest_wait_leader(&C, 15000);
+    cr_assert_geq(l, 0);
+    events_interval_t before[N_ELECTIONS];
+    cr_assert(wait_all_running(before, false, 30000), "not every election runs");
+    uint64_t old = token_of(l, 0);
+    cr_assert_gt(old, 0);
+    /* A write fenced by e0's token is accepted, on any member (through its leader). */
+    char path[128], body[2048];
+    snprintf(path, sizeof(path), "/v1/kv/k?fence=%llu&election=e0", (unsigned long long)old);
+    cr_assert_eq(itest_http(C.nodes[l].http_port, "PUT", path, "v1", body, sizeof(body)), 200, "%s",
+                 body);
+
+    int to = (node_index(before[0].node) + 1) % 3;
+    snprintf(path, sizeof(path), "/v1/elections/e0/transfer?to=%s", C.nodes[to].name);
+    int code = itest_http(C.nodes[(l + 2) % 3].http_port, "POST", path, NULL, body, sizeof(body));
+    cr_assert_eq(code, 202, "transfer answered %d: %s", code, body);
+    events_interval_t now;
+    uint64_t deadline = itest_now_ms() + 15000;
+    while (!(running(0, &now) && strcmp(now.node, C.nodes[to].name) == 0) &&
+           itest_now_ms() < deadline)
+        usleep(20000);
+    cr_assert_str_eq(now.node, C.nodes[to].name, "e0 did not move to %s", C.nodes[to].name);
+    uint64_t fresh = token_of(l, 0);
+    cr_assert_gt(fresh, old, "the token did not rise with the new holder");
+    cr_assert_eq(now.token, fresh, "the new workload did not get the new token");
+
+    /* The old holder's token is refused at apply time; the new one is accepted. */
+    snprintf(path, sizeof(path), "/v1/kv/k?fence=%llu&election=e0", (unsigned long long)old);
+    code = itest_http(C.nodes[l].http_port, "PUT", path, "stale", body, sizeof(body));
+    cr_assert_eq(code, 409, "a stale token of e0 answered %d: %s", code, body);
+    cr_assert(strstr(body, "fenced") != NULL, "%s", body);
+    snprintf(path, sizeof(path), "/v1/kv/k?fence=%llu&election=e0", (unsigned long long)fresh);
+    cr_assert_eq(itest_http(C.nodes[l].http_port, "PUT", path, "v2", body, sizeof(body)), 200, "%s",
+                 body);
+    /* Only e0 moved. */
+    for (int e = 1; e < N_ELECTIONS; e++) {
+        cr_assert(running(e, &now));
+        cr_assert_eq(now.pid, before[e].pid, "e%d was restarted by e0's transfer", e);
+    }
+    stop_all();
+    check_no_overlap();
+}
