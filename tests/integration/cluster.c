@@ -109,7 +109,7 @@ void itest_node_start(itest_cluster_t *c, int i)
     snprintf(listen_http, sizeof(listen_http), "127.0.0.1:%d", nd->http_port);
     const char *argv[3 * ITEST_MAX_ARGS + 16];
     size_t a = 0;
-    argv[a++] = ELECTD_BIN;
+    argv[a++] = c->bin ? c->bin : ELECTD_BIN;
     argv[a++] = "--name";
     argv[a++] = nd->name;
     argv[a++] = "--peers";
@@ -137,7 +137,7 @@ void itest_node_start(itest_cluster_t *c, int i)
             dup2(fd, 2);
             close(fd);
         }
-        execv(ELECTD_BIN, (char *const *)argv);
+        execv(argv[0], (char *const *)argv);
         _exit(127);
     }
     nd->pid = pid;

@@ -31,6 +31,8 @@ typedef struct itest_cluster {
     char peers[1024];
     const char *extra[ITEST_MAX_ARGS]; /* arguments given to every node */
     size_t n_extra;
+    const char *bin; /* the electd binary to run; NULL: ELECTD_BIN (a mutated build in tests
+                        that show a checker catches a missing safety mechanism) */
 } itest_cluster_t;
 
 typedef struct itest_status {

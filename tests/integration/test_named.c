@@ -417,3 +417,25 @@ Test(named, transfer_moves_one_election_gracefully_and_its_old_token_is_fenced)
     stop_all();
     check_no_overlap();
 }
+
+/* The checker bites: a build whose moves do not wait for the holder to stop (sidecar/named/
+ * leader.c, ELECTD_MUTATION_NAMED_NO_HANDOVER) overlaps while it spreads the elections. */
+Test(named, mutation_a_move_that_does_not_wait_for_the_stop_is_caught)
+{
+    setenv("TESTWORKER_IGNORE_TERM", "1", 1);
+    setup(NULL);
+    C.bin = ELECTD_MUT_NO_HANDOVER_BIN;
+    itest_cluster_start(&C);
+    events_interval_t now[N_ELECTIONS];
+    cr_assert(wait_all_running(now, true, 30000), "the six elections are not spread 2/2/2");
+    stop_all();
+    bool caught = false;
+    for (int e = 0; e < N_ELECTIONS && !caught; e++) {
+        char path[400];
+        events_path(e, path, sizeof(path));
+        events_t ev;
+        size_t a, b;
+        caught = events_load(path, &ev) && events_overlap(&ev, &a, &b);
+    }
+    cr_assert(caught, "the overlap check did not catch moves that skip the holder's stop");
+}
