@@ -12,9 +12,10 @@
 #include "elections.h"
 #include "named_int.h"
 
-#define BUDGET          256 /* proposals per round at most (a dead member's 333 move in 2) */
-#define FAILING_WINDOWS 2   /* a give-up counts against a member this many restart windows */
-#define HYSTERESIS_E    4   /* a member back this many election timeouts receives moves */
+#define PLACE_EVERY_MS  1000 /* placement runs at least this often while leading */
+#define BUDGET          1024 /* proposals per round at most (a dead member's 333 move in one) */
+#define FAILING_WINDOWS 2    /* a give-up counts against a member this many restart windows */
+#define HYSTERESIS_E    4    /* a member back this many election timeouts receives moves */
 
 static bool alive(sidecar_named_t *n, uint64_t id)
 {
@@ -257,7 +258,7 @@ static void place_step(sidecar_named_t *n, uint64_t now_ms, int *budget)
         bool rebalance =
             d.why == SIDECAR_ELECTIONS_WHY_FIT || d.why == SIDECAR_ELECTIONS_WHY_SPREAD;
         if (rebalance && moving_any)
-            continue;
+            break; /* rules 1-3 come first: nothing but rebalancing is left */
         if (d.action == SIDECAR_ELECTIONS_MOVE || !dead) {
 #ifndef ELECTD_MUTATION_NAMED_NO_HANDOVER
             handover(n, e, d.to, why); /* a live holder stops first */
@@ -294,11 +295,13 @@ void named_leader_step(sidecar_named_t *n, const sidecar_node_state_t *st)
         for (size_t i = 0; i < n->n_els; i++)
             n->els[i]->pending_index = 0; /* a previous term's proposals: applied or gone */
     }
+    bool changed = n->placed_gen != n->view_gen || now_ms >= n->place_at_ms;
     for (size_t i = 0; i < n->n_members; i++) {
         struct named_member *m = &n->members[i];
         bool a = !raft_session_expired(r, m->id);
         if (a && !m->alive)
             m->alive_since_ms = now_ms;
+        changed = changed || a != m->alive;
         m->alive = a;
     }
     int budget = BUDGET;
@@ -314,7 +317,12 @@ void named_leader_step(sidecar_named_t *n, const sidecar_node_state_t *st)
         else
             cleanup_step(n, e, &budget);
     }
-    /* A leader that is stopping completes handovers (its own first) but places nothing. */
-    if (budget > 0 && !n->stopping)
+    /* A leader that is stopping completes handovers (its own first) but places nothing.
+     * Placement runs when the view or a member's liveness changed, else once a second (the
+     * hysteresis of members that came back runs out meanwhile). */
+    if (budget > 0 && !n->stopping && changed) {
         place_step(n, now_ms, &budget);
+        n->placed_gen = n->view_gen;
+        n->place_at_ms = now_ms + PLACE_EVERY_MS;
+    }
 }

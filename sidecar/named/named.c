@@ -31,11 +31,12 @@ uint64_t named_now_ms(void)
 
 /* ---- the member's side ------------------------------------------------------------------ */
 
-/* A new deadline is handed to a running workload when it moved this far (each hand-over is a
- * write to the shim; the session is renewed at every heartbeat). */
-static uint64_t push_step_ns(const sidecar_named_t *n)
+/* A running workload gets a new deadline when what it has left is down to its stop timeout
+ * plus an election timeout (each hand-over wakes its controller and writes to its shim; the
+ * session is renewed at every heartbeat): at least E before it would begin to stop. */
+static uint64_t refresh_ns(const sidecar_named_t *n, const struct named_election *e)
 {
-    return (uint64_t)n->cfg->heartbeat_interval_ms * 2 * 1000000ull;
+    return ((uint64_t)e->cfg.stop_timeout_ms + n->cfg->election_timeout_ms) * 1000000ull;
 }
 
 static void tell(sidecar_named_t *n, struct named_election *e, const sidecar_node_state_t *st,
@@ -50,8 +51,9 @@ static void tell(sidecar_named_t *n, struct named_election *e, const sidecar_nod
     };
     t.deadline_ns = t.holds ? n->trusted_until_ns : 0;
     const sidecar_workload_tenure_t *o = &e->told;
-    bool same = t.holds == o->holds && t.token == o->token && t.holder == o->holder &&
-                (!t.holds || t.deadline_ns < o->deadline_ns + push_step_ns(n));
+    bool same =
+        t.holds == o->holds && t.token == o->token && t.holder == o->holder &&
+        (!t.holds || t.deadline_ns <= o->deadline_ns || o->deadline_ns > now_ns + refresh_ns(n, e));
     if (same)
         return;
     if (t.holds != o->holds || t.token != o->token)

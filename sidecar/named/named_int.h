@@ -86,6 +86,7 @@ struct sidecar_named {
     size_t n_members;
 
     bool dirty;                /* something the view reads applied since the last refresh */
+    uint64_t view_gen;         /* refreshes so far */
     uint64_t last_cb_index;    /* the last index an applied callback reported */
     uint64_t trusted_until_ns; /* the session end backed by an applied renewal */
 
@@ -99,7 +100,9 @@ struct sidecar_named {
     uint64_t decl_sent_ms;
 
     /* leader.c */
-    bool leading; /* last evaluation was as leader with a valid lease */
+    bool leading;         /* last evaluation was as leader with a valid lease */
+    uint64_t placed_gen;  /* the view placement last ran on ... */
+    uint64_t place_at_ms; /* ... and when it runs again even if nothing changed */
     uint64_t leading_since_ms;
 
     /* shutdown: held elections are handed over first, for at most until stop_by_ms */

@@ -242,6 +242,7 @@ int named_view_refresh(sidecar_named_t *n)
     if (rv == 0)
         rv = records_each(n, SIDECAR_NAMED_STOPPED_PREFIX, stopped_load, NULL);
     forget_unseen(n);
+    n->view_gen++;
     if (rv == 0)
         n->dirty = false;
     return rv;

@@ -19,12 +19,12 @@ char **workload_child_argv(sidecar_workload_t *w, const char *fd_arg, const side
     if (args == NULL)
         return NULL;
     size_t a = 0;
-    args[a++] = w->exe;
+    args[a++] = (char *)w->exe;
     args[a++] = SIDECAR_SHIM_ARG;
     args[a++] = (char *)fd_arg;
     args[a++] = w->stop_ms;
     args[a++] = w->parent_pid;
-    args[a++] = w->data_dir;
+    args[a++] = (char *)w->data_dir;
     /* JSON logs: the shim wraps the workload's output. Not for a hook (no control pipe):
      * electd reads a hook's output and logs it itself. */
     if (w->cfg->log_format == SIDECAR_LOG_JSON && strcmp(fd_arg, "-1") != 0) {

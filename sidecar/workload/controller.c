@@ -10,9 +10,13 @@
 
 #include "workload_int.h"
 
-#define ROLE_KEY "workload_role" /* node-local: the role last handed to the workload; a named
-                                    election's is ROLE_KEY "/" its name */
-#define EVAL_MS  100             /* periodic re-evaluation */
+#define ROLE_KEY                                                                                   \
+    "workload_role" /* node-local: the role last handed to the workload; a named                   \
+                       election's is ROLE_KEY "/" its name */
+#define EVAL_MS 100 /* periodic re-evaluation */
+/* A named election's controller is told every change by its owner (sidecar/named/) and wakes
+ * by itself at its stop point and the end of a backoff: its periodic look can be rare. */
+#define NAMED_EVAL_MS 5000
 
 const char *sidecar_workload_state_name(sidecar_workload_state_t s)
 {
@@ -79,7 +83,7 @@ static void schedule(sidecar_workload_t *w)
         return;
     uint64_t delay =
         workload_lease_wake_ms(&w->st, w->state == SIDECAR_WORKLOAD_PRIMARY, workload_stop_ns(w),
-                               w->backoff_until_ms, sidecar_clock_boot_ns(), EVAL_MS);
+                               w->backoff_until_ms, sidecar_clock_boot_ns(), w->eval_ms);
     uv_timer_start(&w->timer, timer_cb, delay, 0);
 }
 
@@ -144,19 +148,24 @@ static enum workload_mode mode_of(const sidecar_config_t *cfg)
     return MODE_NONE;
 }
 
-/* The fixed arguments of every shim's command line (shim.h). */
+/* The fixed arguments of every shim's command line (shim.h). The executable and the data
+ * directory are the same for every controller of the process: found once, shared. */
 static int shim_args_init(sidecar_workload_t *w, char *errbuf, size_t errlen)
 {
+    static char exe[PATH_MAX], data_dir[PATH_MAX];
     const sidecar_config_t *cfg = w->cfg;
-    if (realpath(cfg->data_dir, w->data_dir) == NULL)
-        snprintf(w->data_dir, sizeof(w->data_dir), "%s", cfg->data_dir);
+    if (data_dir[0] == '\0' && realpath(cfg->data_dir, data_dir) == NULL)
+        snprintf(data_dir, sizeof(data_dir), "%s", cfg->data_dir);
+    w->data_dir = data_dir;
     snprintf(w->parent_pid, sizeof(w->parent_pid), "%d", (int)getpid());
     snprintf(w->stop_ms, sizeof(w->stop_ms), "%u", cfg->stop_timeout_ms);
-    size_t len = sizeof(w->exe);
-    if (uv_exepath(w->exe, &len) != 0) {
+    size_t len = sizeof(exe);
+    if (exe[0] == '\0' && uv_exepath(exe, &len) != 0) {
+        exe[0] = '\0';
         snprintf(errbuf, errlen, "cannot find electd's own executable for the shim");
         return -1;
     }
+    w->exe = exe;
     return 0;
 }
 
@@ -166,8 +175,7 @@ static void recover_role(sidecar_workload_t *w)
 {
     char role[32];
     size_t rl = 0;
-    if (store_local_get(sidecar_node_store(w->node), w->role_key, role, sizeof(role) - 1, &rl) !=
-        0)
+    if (store_local_get(sidecar_node_store(w->node), w->role_key, role, sizeof(role) - 1, &rl) != 0)
         return;
     role[rl] = '\0';
     if (strcmp(role, "primary") != 0)
@@ -183,8 +191,8 @@ static void recover_role(sidecar_workload_t *w)
 
 /* What both kinds of controller share; the caller finishes with its source of state. */
 static sidecar_workload_t *controller_new(uv_loop_t *loop, const sidecar_config_t *cfg,
-                                          const char *election, sidecar_node_t *node,
-                                          char *errbuf, size_t errlen)
+                                          const char *election, sidecar_node_t *node, char *errbuf,
+                                          size_t errlen)
 {
     static const char *names[] = {"none", "supervise", "hooks", "witness"};
     sidecar_workload_t *w = calloc(1, sizeof(*w));
@@ -195,6 +203,7 @@ static sidecar_workload_t *controller_new(uv_loop_t *loop, const sidecar_config_
     }
     snprintf(w->role_key, sizeof(w->role_key), "%s%s%s", ROLE_KEY, election ? "/" : "",
              election ? election : "");
+    w->eval_ms = election ? NAMED_EVAL_MS : EVAL_MS;
     w->loop = loop;
     w->cfg = cfg;
     w->node = node;

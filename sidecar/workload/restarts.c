@@ -26,8 +26,8 @@ static void give_up(sidecar_workload_t *w, const char *what, size_t failures)
         /* A named election: its owner moves it; meanwhile a long pause here. */
         w->gave_up_term = w->st.term;
         w->info.gave_up++;
-        uint64_t backoff = doubling_ms(GAVE_UP_BACKOFF_MIN_MS, GAVE_UP_BACKOFF_MAX_MS,
-                                       w->info.gave_up);
+        uint64_t backoff =
+            doubling_ms(GAVE_UP_BACKOFF_MIN_MS, GAVE_UP_BACKOFF_MAX_MS, w->info.gave_up);
         w->backoff_until_ms = workload_now_ms() + backoff;
         SIDECAR_LOG(SIDECAR_LOG_ERROR, "workload keeps failing: giving the election up",
                     SIDECAR_LOG_STR("election", w->election), SIDECAR_LOG_STR("what", what),

@@ -42,8 +42,9 @@ struct sidecar_workload {
     uv_timer_t timer;
     bool timer_open;
     sidecar_workload_state_t state;
-    char exe[PATH_MAX];
-    char data_dir[PATH_MAX]; /* canonical --data-dir, named in every shim's command line */
+    const char *exe;      /* electd's own executable (the shim), shared by every controller */
+    const char *data_dir; /* canonical --data-dir, named in every shim's command line; shared */
+    uint64_t eval_ms;     /* the longest the controller waits before it looks again */
     char parent_pid[24];
     char stop_ms[24];
 
