@@ -837,6 +837,17 @@ static bool session_valid(int id)
     return nodes[id].up && raft_now(nodes[id].r) < raft_session_until(nodes[id].r);
 }
 
+/* A cluster of n voters with sessions of `ticks` ticks, a leader elected and every member
+ * renewed once; returns the leader. */
+static int session_cluster(uint32_t ticks, int n)
+{
+    session_ticks = ticks;
+    setup_cluster(n, n);
+    int l = elect();
+    tick_all(2 * HB);
+    return l;
+}
+
 /* Cuts leader l off from everyone, lets it tick until its next heartbeat round, and returns
  * (a copy of) the heartbeat to f that echoes f's latest session stamp. */
 static qmsg_t catch_echo(int l, int f)
@@ -931,10 +942,7 @@ Test(session, a_leader_change_keeps_the_survivors_sessions_and_counts_expiry_fro
 
 Test(session, a_restarted_member_holds_none_and_ignores_echoes_of_its_previous_run)
 {
-    session_ticks = 2 * E;
-    setup_cluster(3, 3);
-    int l = elect();
-    tick_all(2 * HB);
+    int l = session_cluster(2 * E, 3);
     int f = l % 3 + 1;
     cr_assert(session_valid(f));
     /* Catch the leader's next heartbeat to f, which echoes a stamp of f's current run. */
@@ -992,10 +1000,7 @@ Test(session, a_new_leader_renews_nothing_before_its_term_start_entry_commits)
     /* Five voters: the new leader's term-start entry reaches one follower only, so that
      * follower holds everything committed (its match is the leader's whole log) while the
      * entry cannot commit; heartbeats pass, so the new leader holds a lease. */
-    session_ticks = 4 * E;
-    setup_cluster(5, 5);
-    int l = elect();
-    tick_all(2 * HB);
+    int l = session_cluster(4 * E, 5);
     int t = l % 5 + 1, f = t % 5 + 1;
     if (f == l)
         f = f % 5 + 1;
@@ -1034,10 +1039,7 @@ Test(session, a_member_without_the_leaders_term_start_entry_is_not_renewed)
 {
     /* Whatever earlier leaders committed precedes the new leader's term-start entry: a
      * renewal must come with it, so a member that lacks it is not renewed. */
-    session_ticks = 4 * E;
-    setup_cluster(3, 3);
-    int l = elect();
-    tick_all(2 * HB);
+    int l = session_cluster(4 * E, 3);
     int t = l % 3 + 1, g = t % 3 + 1;
     uint64_t start = raft_last_index(nodes[l].r) + 1; /* where t's term-start entry goes */
     no_append[t][g] = true;
@@ -1066,10 +1068,7 @@ Test(session, a_member_slightly_slower_than_the_others_keeps_its_session_under_s
     /* Writes commit with the fast follower's acknowledgements; the slow one's arrive a tick
      * later, so at every heartbeat it lacks the newest committed entry. It holds everything
      * that could move its elections (there is no hold on it), so it must stay renewed. */
-    session_ticks = 2 * E;
-    setup_cluster(3, 3);
-    int l = elect();
-    tick_all(2 * HB);
+    int l = session_cluster(2 * E, 3);
     int b = l % 3 + 1, a = b % 3 + 1;
     slow[b][l] = true;
     bool lagged = false;
@@ -1089,10 +1088,7 @@ Test(session, a_member_slightly_slower_than_the_others_keeps_its_session_under_s
 Test(session, a_hold_stops_renewal_until_the_member_holds_the_index_and_it_is_committed)
 {
     /* Five voters, so that the member can hold the index while it is not yet committed. */
-    session_ticks = 2 * E;
-    setup_cluster(5, 5);
-    int l = elect();
-    tick_all(2 * HB);
+    int l = session_cluster(2 * E, 5);
     int f = l % 5 + 1;
     uint64_t idx = raft_last_index(nodes[l].r) + 1;
     raft_session_hold(nodes[l].r, (uint64_t)f, idx);
@@ -1135,10 +1131,7 @@ Test(session, a_member_removed_and_added_again_in_the_term_stays_held)
      * while leading is held at everything proposed by then. Here f lacks a long stretch of
      * log, the move that was held against it, and its removal; added back, it catches up a
      * few appends per tick. */
-    session_ticks = 2 * E;
-    setup_cluster(4, 4);
-    int l = elect();
-    tick_all(2 * HB);
+    int l = session_cluster(2 * E, 4);
     int f = l % 4 + 1;
     no_append[l][f] = true;
     char fill[61];
@@ -1173,10 +1166,7 @@ Test(session, a_member_removed_and_added_again_in_the_term_stays_held)
 
 Test(session, a_member_takes_no_renewal_whose_commit_index_it_does_not_hold)
 {
-    session_ticks = 2 * E;
-    setup_cluster(3, 3);
-    int l = elect();
-    tick_all(2 * HB);
+    int l = session_cluster(2 * E, 3);
     int f = l % 3 + 1;
     /* Catch the leader's next heartbeat to f: it echoes f's latest stamp, not yet renewed. */
     qmsg_t echo = catch_echo(l, f);
