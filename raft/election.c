@@ -128,6 +128,7 @@ void raft_become_leader(raft_t *r)
         return;
     }
     raft_entry_data_unref(e.data);
+    r->term_start = e.index;
     r->need_flush = true;
     /* A fresh round for the term-start append: its acknowledgements establish the lease
      * within one round trip instead of at the first heartbeat. */

@@ -92,8 +92,12 @@ static void progress_sync(raft_t *r)
                 break;
             }
         }
-        if (!kept)
+        if (!kept) {
             progress_init(r, pr, m);
+            /* Sessions: it may be a member removed earlier in our term, whose hold went with
+             * its row (raft_session_hold): hold it at everything proposed so far. */
+            pr->session_hold = raft_log_last_index(&r->log);
+        }
     }
     for (uint32_t j = 0; j < n_old; j++)
         free(old[j].inflight);

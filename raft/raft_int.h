@@ -81,7 +81,8 @@ struct progress {
                                lease, or when this row was made (office start) */
     uint64_t session_stamp; /* its last stamp so heard (0 = none yet), echoed with ... */
     uint64_t session_nonce; /* ... its nonce in our next heartbeat */
-    uint64_t session_hold;  /* renew it only once it holds this index, committed (0: none) */
+    uint64_t session_hold;  /* renew it only while it holds this index, committed (0: none);
+                               raised by raft_session_hold, kept for the term */
     uint64_t match_round;   /* round of the acknowledgement that last raised match */
     uint64_t last_contact;
     bool recent_active;  /* heard from since the last CheckQuorum */
@@ -144,6 +145,7 @@ struct raft {
     bool transfer_stopped;  /* reported in soft state once leader */
 
     /* leader */
+    uint64_t term_start; /* index of this leader's term-start entry */
     struct progress prs[RAFT_MAX_MEMBERS];
     uint32_t n_prs;
     uint64_t round;

@@ -232,23 +232,22 @@ static bool session_renewing(const raft_t *r)
     return raft_log_term(&r->log, r->commit, &term) == 0 && term == r->term;
 }
 
-/* Sessions: may this heartbeat renew member pr? Only when it holds everything committed (so
- * the commit index the heartbeat carries is ours) and no hold is pending (raft_session_hold);
- * a hold is cleared once the member holds its index and that index is committed. */
-static bool session_echo_ok(raft_t *r, struct progress *pr)
+/* Sessions: may this heartbeat renew member pr? The heartbeat carries the commit index the
+ * member holds (min(match, commit)), which the member must have applied before it acts on its
+ * session; so that index must cover every committed command that may have moved the member's
+ * elections away from it. Those of earlier terms precede our term-start entry; those of our
+ * term were proposed with raft_session_hold(). Hence: renew it only while it holds the
+ * term-start entry and each index it was held at, committed. A member that merely lacks the
+ * newest entries (slightly slower than the others under steady writes) is renewed, with the
+ * commit index it holds. */
+static bool session_echo_ok(const raft_t *r, const struct progress *pr)
 {
     if (!session_renewing(r))
         return false;
     if (MUTATED(r, RAFT_MUT_SESSION_STALE))
         return true;
-    if (pr->match < r->commit)
-        return false;
-    if (pr->session_hold != 0) {
-        if (pr->match < pr->session_hold || r->commit < pr->session_hold)
-            return false;
-        pr->session_hold = 0;
-    }
-    return true;
+    uint64_t need = pr->session_hold > r->term_start ? pr->session_hold : r->term_start;
+    return pr->match >= need && r->commit >= need;
 }
 
 /* Sessions: while renewing, a leader hears itself at every tick. */

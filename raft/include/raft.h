@@ -443,18 +443,25 @@ uint32_t raft_session_expire_ticks(const raft_config_t *cfg);
 /* Tick until which this node's own session is valid; 0 when it has none. */
 uint64_t raft_session_until(const raft_t *r);
 
-/* The commit index that came with this node's latest session renewal. What the session
- * entitles a member to is what its state machine says once it has applied at least this
- * index: a renewal is sent only to a member that holds everything committed (and only by a
- * leader that has committed an entry of its own term), so a member that has applied this far
- * has seen every change committed before its renewal — above all a move of its elections
- * after its previous session was declared over (raft_session_hold). */
+/* The commit index that came with this node's latest session renewal (it only grows). What
+ * the session entitles a member to is what its state machine says once it has applied at
+ * least this index. A renewal is sent only by a leader that has committed an entry of its
+ * own term, and carries the part of the commit index the member holds (a member takes it only
+ * when its own commit index has reached it); it is sent only once that part covers the
+ * leader's term-start entry — so every command an earlier leader committed — and every index
+ * the leader held the member at (raft_session_hold). So a member that has applied this far
+ * has seen every committed move of its elections away from it after a session of it was
+ * declared over. */
 uint64_t raft_session_index(const raft_t *r);
 
-/* Leader: renew member id's session again only once it holds index and index is committed.
- * Called with the index of a command that moves elections away from a member whose session
- * was declared over, so that the member's next session comes with that command. Cleared by
- * itself; a later call with a lower index changes nothing. */
+/* Leader: renew member id's session only while it holds index and index is committed. Called
+ * with the index of a command that moves elections away from a member whose session was
+ * declared over, in the same step as proposing it, so that the member's next session comes
+ * with that command. In force for the rest of this leader's term (it stops nothing once the
+ * member holds the index, and holds again a member that loses entries it had); a lower index
+ * than one already held changes nothing; no-op off the leader, for itself, or for a
+ * non-member. A member added while this node leads is held at the log's end as it was then
+ * (it may have been removed earlier in the term, with its hold). */
 void raft_session_hold(raft_t *r, uint64_t id, uint64_t index);
 
 /* Leader holding a valid lease only: true when the session of member id is provably over

@@ -224,6 +224,13 @@ size_t fuzz_seed(unsigned i, uint8_t *buf, size_t cap)
         raft_term_start_encode(&(raft_term_start_t){.leader = 2, .stamp = 1700000000000ull}, buf);
         return RAFT_TERM_START_SIZE;
     }
+    if (i == n_frames + 5) { /* a forwarded command exactly as raft_forward() sends it */
+        static uint8_t fwd[] = "assign e1";
+        raft_entry_t e = {.term = 7, .index = 1, .type = RAFT_ENTRY_NORMAL, .len = 9, .data = fwd};
+        raft_msg_t m = {
+            .type = RAFT_MSG_PROPOSE, .from = 2, .to = 1, .term = 7, .n_entries = 1, .entries = &e};
+        return raft_msg_encode(&m, buf, cap, &len) == 0 ? len : 0;
+    }
     if (i > n_frames) {
         return 0;
     }

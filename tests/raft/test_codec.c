@@ -234,6 +234,30 @@ Test(codec, roundtrip_every_type_and_variant)
     }
 }
 
+Test(codec, propose_frame_roundtrips_with_its_one_command)
+{
+    /* What raft_forward() sends: index 0 and exactly one NORMAL entry (index 1, the
+     * sender's term) carrying the command. */
+    raft_entry_t e = {.term = 9,
+                      .index = 1,
+                      .type = RAFT_ENTRY_NORMAL,
+                      .len = sizeof(payload_a) - 1,
+                      .data = payload_a};
+    raft_msg_t m = {
+        .type = RAFT_MSG_PROPOSE, .from = 2, .to = 1, .term = 9, .n_entries = 1, .entries = &e};
+    size_t len = 0;
+    uint8_t *buf = encode(&m, &len);
+    cr_assert_eq(len, MIN_FRAME + 8 + 8 + 1 + 4 + e.len);
+    cr_assert_eq(buf[OFF_TYPE], 12);
+    raft_msg_t d;
+    cr_assert_eq(raft_msg_decode(buf, len, &d), 0);
+    assert_msg_equal(&m, &d);
+    cr_assert(d.entries[0].data > buf && d.entries[0].data < buf + len);
+    cr_assert_str_eq(raft_msg_type_name(d.type), "propose");
+    raft_msg_free(&d);
+    free(buf);
+}
+
 Test(codec, bare_message_has_minimum_size_and_nothing_allocated)
 {
     raft_msg_t m = {.type = RAFT_MSG_HEARTBEAT, .from = 1, .to = 2, .term = 3};
@@ -490,7 +514,7 @@ static void set_type_0(uint8_t *b, size_t n)
     (void)n;
     b[OFF_TYPE] = 0;
 }
-static void set_type_12(uint8_t *b, size_t n)
+static void set_type_over_max(uint8_t *b, size_t n)
 {
     (void)n;
     b[OFF_TYPE] = RAFT_MSG_TYPE_MAX + 1;
@@ -547,7 +571,7 @@ static void set_data_len_overrun(uint8_t *b, size_t n)
 Test(codec, decoder_rejects_bad_fields_behind_a_good_crc)
 {
     cr_assert_eq(decode_edited(RAFT_MSG_VOTE, 0, set_type_0), RAFT_EMALFORMED);
-    cr_assert_eq(decode_edited(RAFT_MSG_VOTE, 0, set_type_12), RAFT_EMALFORMED);
+    cr_assert_eq(decode_edited(RAFT_MSG_VOTE, 0, set_type_over_max), RAFT_EMALFORMED);
     cr_assert_eq(decode_edited(RAFT_MSG_VOTE, 0, set_flag_unknown), RAFT_EMALFORMED);
     cr_assert_eq(decode_edited(RAFT_MSG_APPEND, 1, set_n_entries_over_max), RAFT_ETOOBIG);
     cr_assert_eq(decode_edited(RAFT_MSG_APPEND, 1, set_n_entries_beyond_frame), RAFT_EMALFORMED);

@@ -19,6 +19,7 @@ typedef struct {
     uint8_t data[64][64];
     uint8_t chunk[256];
     raft_conf_t conf;
+    bool late; /* held back once already (slow[][]) */
 } qmsg_t;
 
 typedef struct node {
@@ -45,6 +46,15 @@ static int n_nodes;
 static qmsg_t *queue;
 static size_t q_n;
 static bool cut[MAXN + 1][MAXN + 1]; /* cut[a][b]: a's messages to b are dropped */
+/* no_append[a][b]: a's APPEND and SNAPSHOT messages to b are dropped, heartbeats pass */
+static bool no_append[MAXN + 1][MAXN + 1];
+/* echoes[a][b]: heartbeats a sent to b that echo a session stamp (renewals offered) */
+static uint64_t echoes[MAXN + 1][MAXN + 1];
+/* slow[a][b]: a's messages to b arrive one tick late (after b's next tick) */
+#define LATE_MAX 256
+static bool slow[MAXN + 1][MAXN + 1];
+static qmsg_t *late;
+static size_t late_n;
 static raft_conf_t initial;
 
 static int snap_read(void *ctx, uint64_t index, uint64_t offset, void *buf, size_t len, size_t *n)
@@ -92,10 +102,15 @@ static void setup_cluster(int n, int voters)
 {
     memset(nodes, 0, sizeof(nodes));
     memset(cut, 0, sizeof(cut));
+    memset(no_append, 0, sizeof(no_append));
+    memset(echoes, 0, sizeof(echoes));
+    memset(slow, 0, sizeof(slow));
     memset(&initial, 0, sizeof(initial));
     if (queue == NULL)
         queue = calloc(QMAX, sizeof(*queue));
-    q_n = 0;
+    if (late == NULL)
+        late = calloc(LATE_MAX, sizeof(*late));
+    q_n = late_n = 0;
     n_nodes = n;
     for (int i = 1; i <= voters; i++) {
         initial.members[initial.n].id = (uint64_t)i;
@@ -114,13 +129,18 @@ static void teardown_cluster(void)
         if (nodes[i].up)
             raft_close(nodes[i].r);
     free(queue);
+    free(late);
     queue = NULL;
+    late = NULL;
 }
 
 static void enqueue(const raft_msg_t *m)
 {
     cr_assert_lt(q_n, QMAX, "message queue overflow");
+    if (m->type == RAFT_MSG_HEARTBEAT && m->hint != 0 && m->from <= MAXN && m->to <= MAXN)
+        echoes[m->from][m->to]++;
     qmsg_t *q = &queue[q_n++];
+    q->late = false;
     q->m = *m;
     cr_assert_leq(m->n_entries, 64);
     for (uint32_t i = 0; i < m->n_entries; i++) {
@@ -209,6 +229,15 @@ static void deliver_all(void)
         int to = (int)m.m.to;
         if (to < 1 || to > n_nodes || !nodes[to].up || cut[m.m.from][to])
             continue;
+        if ((m.m.type == RAFT_MSG_APPEND || m.m.type == RAFT_MSG_SNAPSHOT) &&
+            no_append[m.m.from][to])
+            continue;
+        if (slow[m.m.from][to] && !m.late) {
+            cr_assert_lt(late_n, LATE_MAX, "late queue overflow");
+            m.late = true;
+            late[late_n++] = m;
+            continue;
+        }
         cr_assert_eq(raft_step(nodes[to].r, &m.m), 0);
         process(to);
     }
@@ -220,6 +249,12 @@ static void tick_all(int ticks)
         for (int i = 1; i <= n_nodes; i++)
             if (nodes[i].up)
                 raft_tick(nodes[i].r);
+        /* what slow links held back arrives now, after the ticks */
+        for (size_t i = 0; i < late_n; i++) {
+            cr_assert_lt(q_n, QMAX, "message queue overflow");
+            queue[q_n++] = late[i];
+        }
+        late_n = 0;
         deliver_all();
     }
 }
@@ -802,6 +837,36 @@ static bool session_valid(int id)
     return nodes[id].up && raft_now(nodes[id].r) < raft_session_until(nodes[id].r);
 }
 
+/* A cluster of n voters with sessions of `ticks` ticks, a leader elected and every member
+ * renewed once; returns the leader. */
+static int session_cluster(uint32_t ticks, int n)
+{
+    session_ticks = ticks;
+    setup_cluster(n, n);
+    int l = elect();
+    tick_all(2 * HB);
+    return l;
+}
+
+/* Cuts leader l off from everyone, lets it tick until its next heartbeat round, and returns
+ * (a copy of) the heartbeat to f that echoes f's latest session stamp. */
+static qmsg_t catch_echo(int l, int f)
+{
+    for (int i = 1; i <= n_nodes; i++)
+        cut[l][i] = true;
+    for (int t = 0; t < HB; t++)
+        raft_tick(nodes[l].r);
+    process(l);
+    qmsg_t echo;
+    bool found = false;
+    for (size_t i = 0; i < q_n; i++)
+        if (queue[i].m.type == RAFT_MSG_HEARTBEAT && queue[i].m.to == (uint64_t)f &&
+            queue[i].m.hint != 0)
+            echo = queue[i], found = true;
+    cr_assert(found, "no heartbeat echoing a session stamp");
+    return echo; /* the caller points m.entries at its own copy's ents */
+}
+
 Test(session, the_leader_renews_every_members_session_and_expires_a_cut_off_one_after_it_ended)
 {
     session_ticks = 2 * E;
@@ -877,25 +942,11 @@ Test(session, a_leader_change_keeps_the_survivors_sessions_and_counts_expiry_fro
 
 Test(session, a_restarted_member_holds_none_and_ignores_echoes_of_its_previous_run)
 {
-    session_ticks = 2 * E;
-    setup_cluster(3, 3);
-    int l = elect();
-    tick_all(2 * HB);
+    int l = session_cluster(2 * E, 3);
     int f = l % 3 + 1;
     cr_assert(session_valid(f));
     /* Catch the leader's next heartbeat to f, which echoes a stamp of f's current run. */
-    for (int i = 1; i <= 3; i++)
-        cut[l][i] = true;
-    for (int t = 0; t < HB; t++)
-        raft_tick(nodes[l].r);
-    process(l);
-    qmsg_t echo;
-    bool found = false;
-    for (size_t i = 0; i < q_n; i++)
-        if (queue[i].m.type == RAFT_MSG_HEARTBEAT && queue[i].m.to == (uint64_t)f &&
-            queue[i].m.hint != 0)
-            echo = queue[i], found = true;
-    cr_assert(found, "no heartbeat echoing a session stamp");
+    qmsg_t echo = catch_echo(l, f);
     crash(f);
     boot_node(f, true);
     cr_assert_eq(raft_session_until(nodes[f].r), 0, "a restarted node starts with a session");
@@ -922,4 +973,358 @@ Test(session, off_by_default)
     crash(l % 3 + 1);
     tick_all(10 * E);
     cr_assert_not(raft_session_expired(nodes[l].r, (uint64_t)(l % 3 + 1)));
+}
+
+/* ---- sessions and the commit index: what a renewal stands for (raft.h "Sessions") -------- */
+
+static uint64_t match_of(int leader, int id)
+{
+    raft_progress_t pr[RAFT_MAX_MEMBERS];
+    size_t n = raft_progress(nodes[leader].r, pr, RAFT_MAX_MEMBERS);
+    for (size_t i = 0; i < n; i++)
+        if (pr[i].id == (uint64_t)id)
+            return pr[i].match;
+    cr_assert_fail("node %d has no progress row on %d", id, leader);
+    return 0;
+}
+
+static uint64_t commit_term(int id)
+{
+    uint64_t term = 0;
+    cr_assert_eq(raft_entry_term(nodes[id].r, raft_commit_index(nodes[id].r), &term), 0);
+    return term;
+}
+
+Test(session, a_new_leader_renews_nothing_before_its_term_start_entry_commits)
+{
+    /* Five voters: the new leader's term-start entry reaches one follower only, so that
+     * follower holds everything committed (its match is the leader's whole log) while the
+     * entry cannot commit; heartbeats pass, so the new leader holds a lease. */
+    int l = session_cluster(4 * E, 5);
+    int t = l % 5 + 1, f = t % 5 + 1;
+    if (f == l)
+        f = f % 5 + 1;
+    for (int i = 1; i <= 5; i++)
+        no_append[t][i] = i != f;
+    cr_assert_eq(raft_transfer(nodes[l].r, (uint64_t)t, RAFT_FLAG_STOPPED), 0);
+    deliver_all();
+    cr_assert_eq(leader_of_cluster(), t);
+    uint64_t term = raft_term(nodes[t].r);
+    uint64_t until = raft_session_until(nodes[t].r), index = raft_session_index(nodes[t].r);
+    memset(echoes, 0, sizeof(echoes));
+    bool leased = false;
+    for (int k = 0; k < 3 * HB; k++) {
+        tick_all(1);
+        leased = leased || raft_lease_valid(nodes[t].r);
+    }
+    cr_assert(leased, "the new leader never held a lease");
+    cr_assert_lt(commit_term(t), term, "the term-start entry committed");
+    cr_assert_geq(match_of(t, f), raft_commit_index(nodes[t].r));
+    cr_assert_eq(raft_session_until(nodes[t].r), until, "renewed its own session");
+    cr_assert_eq(raft_session_index(nodes[t].r), index);
+    for (int i = 1; i <= 5; i++)
+        cr_assert_eq(echoes[t][i], 0, "echoed node %d's stamp", i);
+    /* Once the entry of its term commits, its commit index covers its predecessors'. */
+    memset(no_append, 0, sizeof(no_append));
+    tick_all(2 * HB);
+    cr_assert_eq(commit_term(t), term);
+    cr_assert_gt(raft_session_until(nodes[t].r), until);
+    cr_assert_geq(raft_session_index(nodes[t].r), raft_last_index(nodes[l].r));
+    for (int i = 1; i <= 5; i++)
+        if (i != t)
+            cr_assert_gt(echoes[t][i], 0, "node %d not renewed", i);
+}
+
+Test(session, a_member_without_the_leaders_term_start_entry_is_not_renewed)
+{
+    /* Whatever earlier leaders committed precedes the new leader's term-start entry: a
+     * renewal must come with it, so a member that lacks it is not renewed. */
+    int l = session_cluster(4 * E, 3);
+    int t = l % 3 + 1, g = t % 3 + 1;
+    uint64_t start = raft_last_index(nodes[l].r) + 1; /* where t's term-start entry goes */
+    no_append[t][g] = true;
+    cr_assert_eq(raft_transfer(nodes[l].r, (uint64_t)t, RAFT_FLAG_STOPPED), 0);
+    deliver_all();
+    cr_assert_eq(leader_of_cluster(), t);
+    uint64_t term = raft_term(nodes[t].r);
+    memset(echoes, 0, sizeof(echoes));
+    uint64_t until = raft_session_until(nodes[g].r);
+    tick_all(3 * HB);
+    cr_assert_eq(commit_term(t), term, "committed with the third member");
+    cr_assert_lt(match_of(t, g), start);
+    cr_assert_eq(echoes[t][g], 0, "renewal offered without the term-start entry");
+    cr_assert_eq(raft_session_until(nodes[g].r), until);
+    cr_assert_gt(echoes[t][6 - t - g], 0);
+    /* Once it holds the entry, it is renewed with it. */
+    memset(no_append, 0, sizeof(no_append));
+    tick_all(3 * HB);
+    cr_assert_gt(echoes[t][g], 0);
+    cr_assert_gt(raft_session_until(nodes[g].r), until);
+    cr_assert_geq(raft_session_index(nodes[g].r), start);
+}
+
+Test(session, a_member_slightly_slower_than_the_others_keeps_its_session_under_steady_writes)
+{
+    /* Writes commit with the fast follower's acknowledgements; the slow one's arrive a tick
+     * later, so at every heartbeat it lacks the newest committed entry. It holds everything
+     * that could move its elections (there is no hold on it), so it must stay renewed. */
+    int l = session_cluster(2 * E, 3);
+    int b = l % 3 + 1, a = b % 3 + 1;
+    slow[b][l] = true;
+    bool lagged = false;
+    for (int t = 0; t < 4 * (int)session_ticks; t++) {
+        char cmd[16];
+        snprintf(cmd, sizeof(cmd), "w%d", t);
+        uint64_t idx = propose(l, cmd);
+        lagged = lagged || (raft_commit_index(nodes[l].r) >= idx && match_of(l, b) < idx);
+        tick_all(1);
+        cr_assert(session_valid(b), "the slow member lost its session after %d writes", t + 1);
+        cr_assert(session_valid(a));
+    }
+    cr_assert(lagged, "the slow member never lacked a committed entry");
+    cr_assert_geq(raft_session_index(nodes[b].r), raft_commit_index(nodes[l].r) - 2);
+}
+
+Test(session, a_hold_stops_renewal_until_the_member_holds_the_index_and_it_is_committed)
+{
+    /* Five voters, so that the member can hold the index while it is not yet committed. */
+    int l = session_cluster(2 * E, 5);
+    int f = l % 5 + 1;
+    uint64_t idx = raft_last_index(nodes[l].r) + 1;
+    raft_session_hold(nodes[l].r, (uint64_t)f, idx);
+    raft_session_hold(nodes[l].r, (uint64_t)f, idx - 1); /* a lower index changes nothing */
+    raft_session_hold(nodes[l].r, 99, idx);              /* no such member: nothing */
+    raft_session_hold(nodes[f].r, (uint64_t)l, idx);     /* not the leader: nothing */
+    /* 1. The member holds everything committed, but not the index. */
+    memset(echoes, 0, sizeof(echoes));
+    uint64_t until = raft_session_until(nodes[f].r);
+    tick_all(3 * HB);
+    cr_assert_eq(match_of(l, f), raft_commit_index(nodes[l].r));
+    cr_assert_eq(echoes[l][f], 0, "renewal offered before the member holds the index");
+    cr_assert_eq(raft_session_until(nodes[f].r), until);
+    for (int i = 1; i <= 5; i++)
+        if (i != f && i != l)
+            cr_assert_gt(echoes[l][i], 0, "the hold stopped node %d's renewal", i);
+    cr_assert(session_valid(l));
+    /* 2. It holds the index, which is not committed: only l and f have it. */
+    for (int i = 1; i <= 5; i++)
+        no_append[l][i] = i != f;
+    cr_assert_eq(propose(l, "move"), idx);
+    tick_all(3 * HB);
+    cr_assert_geq(match_of(l, f), idx);
+    cr_assert_lt(raft_commit_index(nodes[l].r), idx);
+    cr_assert_eq(echoes[l][f], 0, "renewal offered before the index committed");
+    cr_assert_eq(raft_session_until(nodes[f].r), until);
+    /* 3. Committed: renewed, and the renewal carries the index. */
+    memset(no_append, 0, sizeof(no_append));
+    tick_all(3 * HB);
+    cr_assert_geq(raft_commit_index(nodes[l].r), idx);
+    cr_assert_gt(echoes[l][f], 0);
+    cr_assert_gt(raft_session_until(nodes[f].r), until);
+    cr_assert(session_valid(f));
+    cr_assert_geq(raft_session_index(nodes[f].r), idx);
+}
+
+Test(session, a_member_removed_and_added_again_in_the_term_stays_held)
+{
+    /* The hold lives on the member's progress row, which its removal drops: a member added
+     * while leading is held at everything proposed by then. Here f lacks a long stretch of
+     * log, the move that was held against it, and its removal; added back, it catches up a
+     * few appends per tick. */
+    int l = session_cluster(2 * E, 4);
+    int f = l % 4 + 1;
+    no_append[l][f] = true;
+    char fill[61];
+    memset(fill, 'f', 60);
+    fill[60] = '\0';
+    for (int i = 0; i < 60; i++)
+        propose(l, fill);
+    uint64_t idx = raft_last_index(nodes[l].r) + 1;
+    raft_session_hold(nodes[l].r, (uint64_t)f, idx);
+    cr_assert_eq(propose(l, "move"), idx);
+    uint64_t ci = 0;
+    cr_assert_eq(raft_propose_conf(nodes[l].r, RAFT_CONF_REMOVE, (uint64_t)f, NULL, &ci), 0);
+    tick_all(HB);
+    cr_assert_geq(raft_commit_index(nodes[l].r), ci);
+    cr_assert_eq(raft_propose_conf(nodes[l].r, RAFT_CONF_ADD_LEARNER, (uint64_t)f, "nf", &ci), 0);
+    tick_all(HB);
+    cr_assert_geq(raft_commit_index(nodes[l].r), ci);
+    cr_assert_lt(raft_last_index(nodes[f].r), idx);
+    memset(no_append, 0, sizeof(no_append));
+    slow[f][l] = true;
+    uint64_t until = raft_session_until(nodes[f].r);
+    bool between = false;
+    for (int t = 0; t < 20 * HB && raft_session_until(nodes[f].r) == until; t++) {
+        tick_all(1);
+        uint64_t match = match_of(l, f);
+        between = between || (match > 0 && match < idx);
+    }
+    cr_assert(between, "the member never held only part of the log");
+    cr_assert_gt(raft_session_until(nodes[f].r), until, "never renewed");
+    cr_assert_geq(raft_session_index(nodes[f].r), idx, "renewed before it held the move");
+}
+
+Test(session, a_member_takes_no_renewal_whose_commit_index_it_does_not_hold)
+{
+    int l = session_cluster(2 * E, 3);
+    int f = l % 3 + 1;
+    /* Catch the leader's next heartbeat to f: it echoes f's latest stamp, not yet renewed. */
+    qmsg_t echo = catch_echo(l, f);
+    memset(cut, 0, sizeof(cut));
+    cr_assert_eq(echo.m.commit, raft_commit_index(nodes[f].r));
+    uint64_t until = raft_session_until(nodes[f].r), index = raft_session_index(nodes[f].r);
+    /* The same echo, claiming a commit index beyond what f holds: no renewal. */
+    qmsg_t ahead = echo;
+    ahead.m.entries = ahead.ents;
+    ahead.m.commit = raft_last_index(nodes[f].r) + 1;
+    cr_assert_eq(raft_step(nodes[f].r, &ahead.m), 0);
+    cr_assert_eq(raft_session_until(nodes[f].r), until, "renewed above its own commit index");
+    cr_assert_eq(raft_session_index(nodes[f].r), index);
+    cr_assert_eq(raft_step(nodes[f].r, &echo.m), 0);
+    cr_assert_gt(raft_session_until(nodes[f].r), until);
+    cr_assert_eq(raft_session_index(nodes[f].r), echo.m.commit);
+}
+
+/* ---- forwarded proposals (raft_forward, RAFT_MSG_PROPOSE) ---------------------------------- */
+
+TestSuite(forward, .fini = teardown_cluster);
+
+static uint64_t sum_of(const char *s)
+{
+    uint64_t sum = 0;
+    for (; *s; s++)
+        sum += (uint8_t)*s;
+    return sum;
+}
+
+Test(forward, on_the_leader_it_proposes)
+{
+    setup_cluster(3, 3);
+    int l = elect();
+    tick_all(1);
+    uint64_t index = 0, last = raft_last_index(nodes[l].r), before = nodes[l].applied_sum;
+    bool forwarded = true;
+    cr_assert_eq(raft_forward(nodes[l].r, "abc", 3, &index, &forwarded), 0);
+    cr_assert_not(forwarded);
+    cr_assert_eq(index, last + 1);
+    deliver_all();
+    for (int i = 1; i <= 3; i++) {
+        cr_assert_geq(nodes[i].applied, index, "node %d", i);
+        cr_assert_eq(nodes[i].applied_sum, before + sum_of("abc"), "node %d", i);
+    }
+}
+
+Test(forward, a_follower_sends_one_propose_that_the_leader_appends)
+{
+    setup_cluster(3, 3);
+    int l = elect();
+    tick_all(1);
+    int f = l % 3 + 1;
+    uint64_t index = 99, last = raft_last_index(nodes[l].r), before = nodes[l].applied_sum;
+    bool forwarded = false;
+    cr_assert_eq(raft_forward(nodes[f].r, "fwd", 3, &index, &forwarded), 0);
+    cr_assert(forwarded);
+    cr_assert_eq(index, 0);
+    cr_assert_eq(raft_last_index(nodes[f].r), last, "the follower appended it itself");
+    process(f);
+    size_t proposes = 0;
+    for (size_t i = 0; i < q_n; i++) {
+        const raft_msg_t *m = &queue[i].m;
+        if (m->type != RAFT_MSG_PROPOSE)
+            continue;
+        proposes++;
+        cr_assert_eq(m->from, (uint64_t)f);
+        cr_assert_eq(m->to, (uint64_t)l);
+        cr_assert_eq(m->term, raft_term(nodes[f].r));
+        cr_assert_eq(m->index, 0);
+        cr_assert_eq(m->n_entries, 1);
+        cr_assert_eq(queue[i].ents[0].type, RAFT_ENTRY_NORMAL);
+        cr_assert_eq(queue[i].ents[0].index, 1);
+        cr_assert_eq(queue[i].ents[0].len, 3);
+        cr_assert_arr_eq(queue[i].data[0], "fwd", 3);
+    }
+    cr_assert_eq(proposes, 1);
+    deliver_all();
+    cr_assert_eq(raft_last_index(nodes[l].r), last + 1);
+    const raft_entry_t *e = raft_entry_at(nodes[l].r, last + 1);
+    cr_assert_not_null(e);
+    cr_assert_eq(e->term, raft_term(nodes[l].r));
+    cr_assert_eq(e->type, RAFT_ENTRY_NORMAL);
+    cr_assert_arr_eq(e->data, "fwd", 3);
+    for (int i = 1; i <= 3; i++)
+        cr_assert_eq(nodes[i].applied_sum, before + sum_of("fwd"), "node %d", i);
+}
+
+Test(forward, without_a_known_leader_it_fails_and_sends_nothing)
+{
+    setup_cluster(3, 3);
+    uint64_t index = 7;
+    bool forwarded = true;
+    cr_assert_eq(raft_forward(nodes[1].r, "x", 1, &index, &forwarded), RAFT_ENOTLEADER);
+    cr_assert_not(forwarded);
+    cr_assert_eq(index, 0);
+    int l = elect();
+    tick_all(1);
+    int f = l % 3 + 1;
+    char big[1];
+    cr_assert_eq(raft_forward(nodes[f].r, big, RAFT_ENTRY_MAX + 1, NULL, &forwarded), RAFT_ETOOBIG);
+    cr_assert_eq(raft_forward(nodes[f].r, NULL, 3, NULL, &forwarded), RAFT_EINVAL);
+    cr_assert_not(forwarded);
+    process(f);
+    for (size_t i = 0; i < q_n; i++)
+        cr_assert_neq(queue[i].m.type, RAFT_MSG_PROPOSE);
+}
+
+Test(forward, malformed_proposes_are_dropped_and_counted)
+{
+    setup_cluster(3, 3);
+    int l = elect();
+    tick_all(1);
+    int f = l % 3 + 1;
+    uint64_t term = raft_term(nodes[l].r), last = raft_last_index(nodes[l].r);
+    uint8_t cmd[] = "cmd";
+    raft_entry_t one = {.term = term, .index = 1, .type = RAFT_ENTRY_NORMAL, .len = 3, .data = cmd};
+    raft_entry_t two[2] = {one, one};
+    raft_entry_t noop = one, conf = one, at2 = one, nodata = one;
+    noop.type = RAFT_ENTRY_NOOP;
+    conf.type = RAFT_ENTRY_CONF;
+    at2.index = 2;
+    nodata.data = NULL;
+    raft_msg_t base = {
+        .type = RAFT_MSG_PROPOSE, .from = (uint64_t)f, .to = (uint64_t)l, .term = term};
+    raft_msg_t cases[7];
+    for (size_t i = 0; i < 7; i++)
+        cases[i] = base;
+    cases[0].n_entries = 0, cases[0].entries = &one; /* no entry */
+    cases[1].n_entries = 2, cases[1].entries = two;
+    cases[2].n_entries = 1, cases[2].entries = &noop;
+    cases[3].n_entries = 1, cases[3].entries = &conf;
+    cases[4].n_entries = 1, cases[4].entries = &one, cases[4].index = 5;
+    cases[5].n_entries = 1, cases[5].entries = &at2;
+    cases[6].n_entries = 1, cases[6].entries = &nodata;
+    uint64_t dropped = raft_dropped(nodes[l].r);
+    for (size_t i = 0; i < 7; i++) {
+        cr_assert_eq(raft_step(nodes[l].r, &cases[i]), 0, "case %zu", i);
+        cr_assert_eq(raft_dropped(nodes[l].r), dropped + i + 1, "case %zu not counted", i);
+        cr_assert_eq(raft_last_index(nodes[l].r), last, "case %zu was appended", i);
+        cr_assert_eq(raft_role(nodes[l].r), RAFT_LEADER);
+    }
+    /* A well-formed one sent to a follower is not for it: dropped too. */
+    int g = f % 3 + 1;
+    if (g == l)
+        g = g % 3 + 1;
+    raft_msg_t to_follower = base;
+    to_follower.from = (uint64_t)g;
+    to_follower.to = (uint64_t)f;
+    to_follower.n_entries = 1, to_follower.entries = &one;
+    uint64_t fdropped = raft_dropped(nodes[f].r), flast = raft_last_index(nodes[f].r);
+    cr_assert_eq(raft_step(nodes[f].r, &to_follower), 0);
+    cr_assert_eq(raft_dropped(nodes[f].r), fdropped + 1);
+    cr_assert_eq(raft_last_index(nodes[f].r), flast);
+    /* And the well-formed one is appended by the leader. */
+    raft_msg_t ok = base;
+    ok.n_entries = 1, ok.entries = &one;
+    cr_assert_eq(raft_step(nodes[l].r, &ok), 0);
+    cr_assert_eq(raft_last_index(nodes[l].r), last + 1);
+    cr_assert_eq(raft_dropped(nodes[l].r), dropped + 7);
 }

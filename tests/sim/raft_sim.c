@@ -4,8 +4,10 @@
  *   raft_sim --seed N [--verbose]            one schedule (SIM_SEED=N does the same)
  *   raft_sim --seed N --schedules M          seeds N .. N+M-1
  *   raft_sim --schedules M --random          M schedules from a clock-derived base seed
- *   options: --nodes 3|5  --spares 0..2  --mode mixed|crashy|lease|figure8  --mutation K
- *            --chaos-ticks T (fault phase length in ticks)  --keep-going
+ *   options: --nodes 3|5  --spares 0..2  --mode mixed|crashy|lease|figure8|elections
+ *            --mutation K  --chaos-ticks T (fault phase length in ticks)  --keep-going
+ *            --elections N (named elections modelled, 0..4; 0 replays schedules recorded
+ *            before the election model)
  */
 #include "sim.h"
 
@@ -34,10 +36,12 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: raft_sim [--seed N] [--schedules M] [--random] [--nodes 3|5]\n"
-            "                [--spares 0..2] [--mode mixed|crashy|lease|figure8] [--mutation K]\n"
-            "                [--chaos-ticks T] [--keep-going] [--verbose]\n"
+            "                [--spares 0..2] [--mode mixed|crashy|lease|figure8|elections]\n"
+            "                [--elections 0..%d] [--mutation K] [--chaos-ticks T] [--keep-going]\n"
+            "                [--verbose]\n"
             "  SIM_SEED=N in the environment replays seed N (same as --seed N "
-            "--schedules 1).\n");
+            "--schedules 1).\n",
+            SIM_ELECTIONS_MAX);
 }
 
 static void print_replay(const sim_options_t *o, const sim_result_t *r)
@@ -48,24 +52,32 @@ static void print_replay(const sim_options_t *o, const sim_result_t *r)
         printf(" --mutation %" PRIu32, o->mutation);
     if (o->chaos_ticks)
         printf(" --chaos-ticks %" PRIu32, o->chaos_ticks);
+    if (o->elections != SIM_ELECTIONS_DEFAULT)
+        printf(" --elections %d", o->elections);
     printf(" --verbose\n");
 }
 
 int main(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"seed", required_argument, NULL, 's'},     {"schedules", required_argument, NULL, 'n'},
-        {"random", no_argument, NULL, 'r'},         {"nodes", required_argument, NULL, 'N'},
-        {"spares", required_argument, NULL, 'S'},   {"mode", required_argument, NULL, 'm'},
-        {"mutation", required_argument, NULL, 'M'}, {"chaos-ticks", required_argument, NULL, 'c'},
-        {"verbose", no_argument, NULL, 'v'},        {"keep-going", no_argument, NULL, 'k'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"seed", required_argument, NULL, 's'},
+                                             {"schedules", required_argument, NULL, 'n'},
+                                             {"random", no_argument, NULL, 'r'},
+                                             {"nodes", required_argument, NULL, 'N'},
+                                             {"spares", required_argument, NULL, 'S'},
+                                             {"mode", required_argument, NULL, 'm'},
+                                             {"mutation", required_argument, NULL, 'M'},
+                                             {"chaos-ticks", required_argument, NULL, 'c'},
+                                             {"verbose", no_argument, NULL, 'v'},
+                                             {"keep-going", no_argument, NULL, 'k'},
+                                             {"elections", required_argument, NULL, 'e'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
     sim_options_t o;
     sim_options_default(&o);
     uint64_t first = 1, count = 1, v;
     bool random_seeds = false, verbose = false, keep_going = false, count_given = false;
     int c;
-    while ((c = getopt_long(argc, argv, "s:n:rN:S:m:M:c:vkh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "s:n:rN:S:m:M:c:vke:h", longopts, NULL)) != -1) {
         switch (c) {
         case 's':
             if (parse_u64(optarg, &first) != 0)
@@ -98,6 +110,8 @@ int main(int argc, char **argv)
                 o.mode = SIM_MODE_LEASE;
             else if (strcmp(optarg, "figure8") == 0)
                 o.mode = SIM_MODE_FIGURE8;
+            else if (strcmp(optarg, "elections") == 0)
+                o.mode = SIM_MODE_ELECTIONS;
             else if (parse_u64(optarg, &v) == 0 && v < SIM_MODE_COUNT)
                 o.mode = (int)v;
             else
@@ -112,6 +126,11 @@ int main(int argc, char **argv)
             if (parse_u64(optarg, &v) != 0 || v == 0 || v > 100000)
                 goto bad;
             o.chaos_ticks = (uint32_t)v;
+            break;
+        case 'e':
+            if (parse_u64(optarg, &v) != 0 || v > SIM_ELECTIONS_MAX)
+                goto bad;
+            o.elections = (int)v;
             break;
         case 'v':
             verbose = true;
@@ -154,17 +173,20 @@ int main(int argc, char **argv)
 
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    uint64_t failures = 0, events = 0, by_kind[16] = {0};
+    uint64_t failures = 0, events = 0, moves = 0, by_kind[16] = {0};
     for (uint64_t i = 0; i < count; i++) {
         o.seed = first + i;
         sim_result_t r;
         int kind = sim_run(&o, &r);
         events += r.events;
+        moves += r.election_moves;
         if (count == 1)
             printf("seed %" PRIu64 ": mode %d voters %d spares %d, %" PRIu64 " events, %.3f s "
-                   "simulated, applied %" PRIu64 ", term %" PRIu64 ", healed in %.1f ms\n",
+                   "simulated, applied %" PRIu64 ", term %" PRIu64 ", healed in %.1f ms%s",
                    o.seed, r.mode, r.nodes, r.spares, r.events, (double)r.sim_us / 1e6,
-                   r.max_applied, r.max_term, (double)r.heal_us / 1000.0);
+                   r.max_applied, r.max_term, (double)r.heal_us / 1000.0, o.elections ? "" : "\n");
+        if (count == 1 && o.elections)
+            printf(", named elections moved %" PRIu64 " times\n", r.election_moves);
         if (kind == SIM_V_NONE)
             continue;
         failures++;
@@ -178,8 +200,9 @@ int main(int argc, char **argv)
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-    printf("raft_sim: %" PRIu64 " violation(s), %" PRIu64 " events, %.1f s\n", failures, events,
-           secs);
+    printf("raft_sim: %" PRIu64 " violation(s), %" PRIu64 " events, %" PRIu64
+           " named election moves, %.1f s\n",
+           failures, events, moves, secs);
     for (int k = 1; k < 16; k++)
         if (by_kind[k])
             printf("  %-45s %" PRIu64 "\n", sim_violation_name(k), by_kind[k]);

@@ -26,6 +26,10 @@
 #define DEFERRED_MAX     4096u                 /* messages queued for a paused node */
 #define HEAL_BOUND_TICKS (20u * ELECTION_TICKS)
 #define CHECK_EVERY      16u /* events between full log checks */
+/* Named elections: the simulator's own fenced command, ASSIGN(election, holder, expect):
+ * "sim-asgn", election (1 byte), holder id (1 byte), expected token (8 bytes, host order) */
+#define ASSIGN_MAGIC "sim-asgn"
+#define ASSIGN_LEN   18u
 
 enum ev_type {
     EV_MSG = 1,
@@ -35,7 +39,8 @@ enum ev_type {
     EV_RESTART,
     EV_HEAL,
     EV_BOUNCE,
-    EV_CAMPAIGN
+    EV_CAMPAIGN,
+    EV_UNBLOCK
 };
 
 typedef struct event {
@@ -64,6 +69,12 @@ typedef struct snode {
     uint64_t heard_tick;     /* node's tick count when it last got a message from a leader */
     uint64_t session_end_us; /* latest real time its session (and so a named election's
                                 workload under its watchdog) may last, across crashes */
+    /* named elections */
+    uint64_t ghost_until[SIM_ELECTIONS_MAX]; /* a crashed run's workload, killed by its
+                                                watchdog at this real time */
+    uint64_t ghost_token[SIM_ELECTIONS_MAX];
+    uint64_t assign_index[SIM_ELECTIONS_MAX]; /* leader: its last move of each election */
+    uint64_t assign_term;                     /* ... proposed in this term */
 } snode_t;
 
 typedef struct pending_read {
@@ -90,13 +101,15 @@ typedef enum action {
     ACT_CAMPAIGN,
     ACT_LEADER_MINORITY,
     ACT_CUT_BOUNCE,
+    ACT_HOLDER_CUT,
     ACT_COUNT
 } action_t;
 
 static const char *const action_names[ACT_COUNT] = {
-    "propose", "burst",        "partition", "oneway",   "isolate-leader",  "heal-net",
-    "crash",   "crash-leader", "restart",   "bounce",   "pause",           "transfer",
-    "conf",    "read",         "network",   "campaign", "leader-minority", "cut-bounce"};
+    "propose",  "burst",           "partition",    "oneway",    "isolate-leader",
+    "heal-net", "crash",           "crash-leader", "restart",   "bounce",
+    "pause",    "transfer",        "conf",         "read",      "network",
+    "campaign", "leader-minority", "cut-bounce",   "holder-cut"};
 
 /* Relative weights of the actions per mode. */
 static const unsigned weights[SIM_MODE_COUNT][ACT_COUNT] = {
@@ -106,7 +119,16 @@ static const unsigned weights[SIM_MODE_COUNT][ACT_COUNT] = {
     [SIM_MODE_CRASHY] = {8, 14, 2, 1, 4, 8, 2, 14, 16, 3, 1, 1, 1, 1, 0, 8, 12, 0},
     [SIM_MODE_LEASE] = {15, 2, 2, 4, 6, 15, 1, 1, 5, 6, 8, 3, 1, 8, 1, 1, 1, 30},
     [SIM_MODE_FIGURE8] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0},
+    [SIM_MODE_ELECTIONS] = {10, 2, 1, 1, 1, 4, 1, 1, 4, 1, 2, 2, 1, 4, 2, 0, 0, 0},
 };
+
+/* The holder-cut attack's weight per mode, only when named elections are modelled: without
+ * them every mode draws exactly as before the model, so recorded seeds replay. */
+static const unsigned holder_cut_weights[SIM_MODE_COUNT] = {
+    [SIM_MODE_MIXED] = 3, [SIM_MODE_CRASHY] = 2, [SIM_MODE_LEASE] = 3, [SIM_MODE_ELECTIONS] = 30};
+
+/* The holder-cut attack's phases (act_holder_cut). */
+enum { HC_IDLE, HC_CUT, HC_RETURN };
 
 typedef struct sim {
     sim_options_t o;
@@ -114,7 +136,7 @@ typedef struct sim {
     uint64_t rng;
     sim_check_t chk;
     snode_t nodes[MAX_NODES + 1];
-    int n_voters, n_total, mode;
+    int n_voters, n_total, mode, n_elections;
     /* schedule parameters */
     uint32_t heartbeat_ticks, drift_ppm, jitter_ticks;
     uint64_t snap_every, snap_keep;
@@ -135,6 +157,12 @@ typedef struct sim {
     bool healed, done;
     uint64_t heal_at, deadline;
     uint64_t marker_index, marker_term, marker_seq;
+    /* named elections: the holder-cut attack (act_holder_cut), appends held back per link
+     * (until a real time), and who ran each election last */
+    int hc_phase;
+    uint64_t hc_node, hc_deadline;
+    uint64_t bulk_until[MAX_NODES + 1][MAX_NODES + 1];
+    uint64_t last_runner[SIM_ELECTIONS_MAX];
     /* reads */
     pending_read_t reads[READS_MAX];
     size_t reads_next;
@@ -378,6 +406,68 @@ static void check_sessions(sim_t *s)
     }
 }
 
+/* ---- named elections -------------------------------------------------------------------- */
+
+/* A member's elections table: the state its `applied` hook keeps in sim_node_t.app. */
+typedef struct etable {
+    uint64_t holder[SIM_ELECTIONS_MAX]; /* node id; 0 = none */
+    uint64_t token[SIM_ELECTIONS_MAX];  /* fencing token: rises on every change of holder */
+} etable_t;
+_Static_assert(sizeof(etable_t) <= SIM_APP_BYTES, "the table fits the app state");
+
+static void table_of(const sim_node_t *n, etable_t *t)
+{
+    memcpy(t, n->app, sizeof(*t));
+}
+
+/* What the daemon will do: a member runs election e while its table (applied at least up to
+ * its session's commit index) says it holds e and its session is valid — judged by its own
+ * clock in real time, as its watchdog does, so a paused member stops on time. */
+static bool runs_now(const sim_t *s, const snode_t *x, int e, uint64_t *until_us, uint64_t *token)
+{
+    if (!alive(x))
+        return false;
+    etable_t t;
+    table_of(&x->n, &t);
+    uint64_t until = raft_session_until(x->n.r);
+    if (t.holder[e] != x->n.id || until == 0 || x->n.applied < raft_session_index(x->n.r))
+        return false;
+    *until_us = tick_time(x, until);
+    *token = t.token[e];
+    return s->now < *until_us;
+}
+
+/* Named election safety: at no instant do two members run one election — a crashed member
+ * counts as running what it ran until its watchdog's deadline. Runs start only at events (an
+ * entry applied, a renewal taken) and end at session ends, so checking at every event instant
+ * finds every overlap. */
+static void check_elections(sim_t *s)
+{
+    for (int e = 0; e < s->n_elections; e++) {
+        sim_runner_t runs[2 * MAX_NODES];
+        size_t n = 0;
+        for (int i = 1; i <= s->n_total; i++) {
+            snode_t *x = &s->nodes[i];
+            uint64_t until, token;
+            if (runs_now(s, x, e, &until, &token))
+                runs[n++] = (sim_runner_t){.node = x->n.id, .token = token, .until_us = until};
+            if (x->ghost_until[e] > s->now)
+                runs[n++] = (sim_runner_t){.node = x->n.id,
+                                           .token = x->ghost_token[e],
+                                           .until_us = x->ghost_until[e],
+                                           .crashed = true};
+        }
+        sim_check_election_runs(&s->chk, s->now, (uint32_t)e, runs, n);
+        if (n > 0 && runs[0].node != s->last_runner[e]) {
+            if (s->last_runner[e] != 0)
+                s->res->election_moves++;
+            trace(s, "election %d runs on n%" PRIu64 " (token %" PRIu64 ")", e, runs[0].node,
+                  runs[0].token);
+            s->last_runner[e] = runs[0].node;
+        }
+    }
+}
+
 static void check_leases(sim_t *s)
 {
     sim_lease_t leases[MAX_NODES];
@@ -435,10 +525,66 @@ static void core_err(sim_t *s, snode_t *x, const char *what, int rc)
                        raft_strerror(rc));
 }
 
+static void holder_returns(sim_t *s, snode_t *l, uint64_t h);
+
+/* The daemon's named-election controller, cut down to what safety rests on: the leader, while
+ * its lease is valid, moves each election that has no holder, or whose holder's session it
+ * proves over (raft_session_expired), to a member whose session it does not, with a fenced
+ * ASSIGN decided on its own applied table; and it holds the old holder's renewal until that
+ * holder holds the move, committed (raft_session_hold). */
+static void elections_lead(sim_t *s, snode_t *x)
+{
+    raft_t *r = x->n.r;
+    if (s->n_elections == 0 || !raft_lease_valid(r))
+        return;
+    if (x->assign_term != raft_term(r)) {
+        memset(x->assign_index, 0, sizeof(x->assign_index));
+        x->assign_term = raft_term(r);
+    }
+    etable_t t;
+    table_of(&x->n, &t);
+    const raft_conf_t *c = raft_conf(r);
+    for (int e = 0; e < s->n_elections; e++) {
+        if (x->assign_index[e] > x->n.applied)
+            continue; /* its last move of e is not applied here yet */
+        uint64_t h = t.holder[e];
+        if (h != 0 && !raft_session_expired(r, h))
+            continue;
+        uint64_t cand[RAFT_MAX_MEMBERS];
+        uint32_t nc = 0;
+        for (uint32_t i = 0; i < c->n; i++) {
+            uint64_t id = c->members[i].id;
+            if (id != h && id >= 1 && id <= (uint64_t)s->n_total && !raft_session_expired(r, id))
+                cand[nc++] = id;
+        }
+        if (nc == 0)
+            continue;
+        uint64_t to = cand[rnd(s, nc)];
+        uint8_t data[ASSIGN_LEN];
+        memcpy(data, ASSIGN_MAGIC, 8);
+        data[8] = (uint8_t)e;
+        data[9] = (uint8_t)to;
+        memcpy(data + 10, &t.token[e], 8);
+        uint64_t index;
+        if (raft_propose(r, data, sizeof(data), &index) != 0)
+            continue; /* e.g. transferring: next tick */
+        x->assign_index[e] = index;
+        trace(s,
+              "n%" PRIu64 " moves election %d from n%" PRIu64 " (0: none) to n%" PRIu64
+              " (token %" PRIu64 ") at %" PRIu64,
+              x->n.id, e, h, to, t.token[e], index);
+        if (h != 0) {
+            raft_session_hold(r, h, index);
+            holder_returns(s, x, h);
+        }
+    }
+}
+
 static void do_tick(sim_t *s, snode_t *x)
 {
     x->ticks++;
     core_err(s, x, "raft_tick", raft_tick(x->n.r));
+    elections_lead(s, x);
     drive(s, x);
 }
 
@@ -486,6 +632,16 @@ static void start_node(sim_t *s, snode_t *x)
 static void crash_node(sim_t *s, snode_t *x)
 {
     trace(s, "n%" PRIu64 " crashes%s", x->n.id, x->n.held ? " (losing a held batch)" : "");
+    /* Its named elections' workloads outlive it, under their watchdogs. */
+    for (int e = 0; e < s->n_elections; e++) {
+        uint64_t until, token;
+        if (runs_now(s, x, e, &until, &token) && until > x->ghost_until[e]) {
+            x->ghost_until[e] = until;
+            x->ghost_token[e] = token;
+            trace(s, "n%" PRIu64 "'s watchdog runs election %d until %" PRIu64 " us", x->n.id, e,
+                  until);
+        }
+    }
     sim_node_crash(&x->n);
     for (size_t i = 0; i < x->n_deferred; i++)
         sim_msg_free(x->deferred[i]);
@@ -521,6 +677,13 @@ static uint64_t delay(sim_t *s)
     return rnd_range(s, s->delay_min_us, s->delay_max_us);
 }
 
+/* Appends and snapshots from one node to another held back for a while (act_holder_cut). */
+static bool bulk_cut(const sim_t *s, const raft_msg_t *m)
+{
+    return (m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_SNAPSHOT) &&
+           s->now < s->bulk_until[m->from][m->to];
+}
+
 static void net_send(void *ctx, sim_node_t *n, const raft_msg_t *m)
 {
     sim_t *s = ctx;
@@ -534,7 +697,7 @@ static void net_send(void *ctx, sim_node_t *n, const raft_msg_t *m)
         sim_check_ack(&s->chk, m->from, m->term, m->index);
     if (s->mode == SIM_MODE_FIGURE8 && fig8_on_send(s, &s->nodes[m->from]))
         return;
-    if (s->blocked[m->from][m->to] || chance(s, s->drop_pct))
+    if (s->blocked[m->from][m->to] || bulk_cut(s, m) || chance(s, s->drop_pct))
         return;
     push(s, s->now + delay(s), EV_MSG, (uint8_t)m->to, 0, sim_msg_copy(m));
     if (chance(s, s->dup_pct))
@@ -543,9 +706,29 @@ static void net_send(void *ctx, sim_node_t *n, const raft_msg_t *m)
 
 /* ---- state machine hooks -------------------------------------------------------------- */
 
+/* The elections table's state machine: ASSIGN(election, holder, expect) applies only while
+ * the election's token is still `expect`, and raises it. */
+static void apply_assign(sim_node_t *n, const raft_entry_t *e)
+{
+    if (e->type != RAFT_ENTRY_NORMAL || e->len != ASSIGN_LEN ||
+        memcmp(e->data, ASSIGN_MAGIC, 8) != 0 || e->data[8] >= SIM_ELECTIONS_MAX)
+        return;
+    etable_t t;
+    table_of(n, &t);
+    int el = e->data[8];
+    uint64_t expect;
+    memcpy(&expect, e->data + 10, 8);
+    if (t.token[el] != expect)
+        return; /* decided on a table that has moved on since */
+    t.holder[el] = e->data[9];
+    t.token[el] = expect + 1;
+    memcpy(n->app, &t, sizeof(t));
+}
+
 static void on_applied(void *ctx, sim_node_t *n, const raft_entry_t *e, uint64_t digest)
 {
     sim_t *s = ctx;
+    apply_assign(n, e);
     uint64_t hash = sim_entry_hash(e->index, e->term, e->type, e->data, e->len);
     sim_check_applied(&s->chk, n->id, raft_term(n->r), e->index, e->term, hash, digest);
     if (e->index > s->res->max_applied)
@@ -936,16 +1119,109 @@ static void fig8_act(sim_t *s)
     }
 }
 
+/* ---- the holder-cut attack (named elections) -------------------------------------------- *
+ * A holder's session must not be renewed between the moment the leader proposes to move its
+ * elections away and the moment that move is committed and held by the holder: renewed then,
+ * it would run its elections on the table it has, while the successor starts them once the
+ * move commits. The attack opens that window as wide as the network allows: it cuts a holder h
+ * off until the leader proves h's session over and moves h's election (HC_CUT); the moment the
+ * move is proposed, h is back, but for a few ticks the leader receives nothing from the other
+ * voters but quorum - 2 of them (so the move cannot commit, while h's heartbeat replies keep
+ * the leader's lease), and h receives no appends a little longer (so it cannot learn the move
+ * even once it commits) (HC_RETURN). */
+
+static void act_holder_cut(sim_t *s)
+{
+    if (s->n_elections == 0 || s->hc_phase != HC_IDLE)
+        return;
+    snode_t *l = find_leader(s);
+    if (l == NULL || !raft_lease_valid(l->n.r))
+        return;
+    etable_t t;
+    table_of(&l->n, &t);
+    int start = (int)rnd(s, (uint64_t)s->n_elections);
+    uint64_t h = 0;
+    for (int k = 0; k < s->n_elections && h == 0; k++) {
+        uint64_t id = t.holder[(start + k) % s->n_elections];
+        if (id != 0 && id != l->n.id && id <= (uint64_t)s->n_total && alive(&s->nodes[id]))
+            h = id;
+    }
+    if (h == 0)
+        return;
+    block_all(s, h);
+    s->hc_phase = HC_CUT;
+    s->hc_node = h;
+    s->hc_deadline = s->now + 8 * ELECTION_TICKS * TICK_US;
+    s->quiet_until = s->hc_deadline; /* no log growth: h's match stays the commit index */
+    trace(s, "holder n%" PRIu64 " cut off until leader n%" PRIu64 " moves its election", h,
+          l->n.id);
+}
+
+static void holder_cut_end(sim_t *s, const char *why)
+{
+    if (s->hc_phase == HC_CUT)
+        for (int b = 1; b <= s->n_total; b++)
+            s->blocked[s->hc_node][b] = s->blocked[b][s->hc_node] = false;
+    s->hc_phase = HC_IDLE;
+    s->quiet_until = s->now;
+    trace(s, "holder cut over: %s", why);
+}
+
+/* Leader l has just proposed moving an election away from h (elections_lead). */
+static void holder_returns(sim_t *s, snode_t *l, uint64_t h)
+{
+    if (s->hc_phase != HC_CUT || h != s->hc_node)
+        return;
+    for (int b = 1; b <= s->n_total; b++)
+        s->blocked[h][b] = s->blocked[b][h] = false;
+    const raft_conf_t *c = raft_conf(l->n.r);
+    const raft_member_t *hm = raft_conf_find(c, h);
+    if (hm != NULL && hm->voter && raft_conf_voters(c) >= 3) {
+        uint64_t others[RAFT_MAX_MEMBERS];
+        uint32_t n = 0;
+        for (uint32_t i = 0; i < c->n; i++) {
+            uint64_t id = c->members[i].id;
+            if (c->members[i].voter && id != l->n.id && id != h && id <= (uint64_t)s->n_total)
+                others[n++] = id;
+        }
+        uint32_t keep = raft_conf_voters(c) / 2 + 1 - 2; /* quorum - 2 still heard */
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t j = i + (uint32_t)rnd(s, n - i);
+            uint64_t id = others[j];
+            others[j] = others[i];
+            others[i] = id;
+            if (i >= keep)
+                s->blocked[id][l->n.id] = true;
+        }
+    }
+    uint64_t quiet = rnd_range(s, 2, 6), blind = quiet + rnd_range(s, 1, 6);
+    s->bulk_until[l->n.id][h] = s->now + blind * TICK_US;
+    push(s, s->now + quiet * TICK_US, EV_UNBLOCK, (uint8_t)l->n.id, 0, NULL);
+    s->hc_phase = HC_RETURN;
+    s->quiet_until = s->now + blind * TICK_US;
+    trace(s,
+          "holder n%" PRIu64 " back; n%" PRIu64 " hears few voters for %" PRIu64
+          " ticks, sends n%" PRIu64 " no appends for %" PRIu64,
+          h, l->n.id, quiet, h, blind);
+}
+
+static unsigned weight(const sim_t *s, int a)
+{
+    if (a == ACT_HOLDER_CUT)
+        return s->n_elections > 0 ? holder_cut_weights[s->mode] : 0;
+    return weights[s->mode][a];
+}
+
 static action_t choose(sim_t *s)
 {
     unsigned total = 0;
     for (int a = 0; a < ACT_COUNT; a++)
-        total += weights[s->mode][a];
+        total += weight(s, a);
     unsigned v = (unsigned)rnd(s, total);
     for (int a = 0; a < ACT_COUNT; a++) {
-        if (v < weights[s->mode][a])
+        if (v < weight(s, a))
             return (action_t)a;
-        v -= weights[s->mode][a];
+        v -= weight(s, a);
     }
     return ACT_PROPOSE;
 }
@@ -954,6 +1230,8 @@ static void act(sim_t *s)
 {
     if (s->mode == SIM_MODE_FIGURE8)
         fig8_act(s);
+    if (s->hc_phase == HC_CUT && s->now >= s->hc_deadline)
+        holder_cut_end(s, "no move in time");
     action_t a = choose(s);
     if (s->now < s->quiet_until && (a == ACT_PROPOSE || a == ACT_BURST || a == ACT_CONF ||
                                     a == ACT_TRANSFER || a == ACT_CUT_BOUNCE || a == ACT_HEAL_NET))
@@ -1058,6 +1336,9 @@ static void act(sim_t *s)
         if ((x = find_leader(s)) != NULL)
             act_cut_bounce(s, x);
         break;
+    case ACT_HOLDER_CUT:
+        act_holder_cut(s);
+        break;
     case ACT_COUNT:
         break;
     }
@@ -1083,6 +1364,8 @@ static void heal(sim_t *s)
     s->heal_at = s->now;
     s->f8_phase = F8_IDLE; /* the script stops cutting links */
     s->f8_deadline = UINT64_MAX;
+    s->hc_phase = HC_IDLE;
+    memset(s->bulk_until, 0, sizeof(s->bulk_until));
     s->deadline =
         s->now + (uint64_t)HEAL_BOUND_TICKS * TICK_US * (1000000 + s->drift_ppm) / 1000000u;
     for (int i = 1; i <= s->n_total; i++) {
@@ -1185,9 +1468,16 @@ static void setup(sim_t *s)
 {
     /* Draw every choice even when the options fix it, so that a seed replays the same
      * schedule whether its shape came from the seed or from the command line. */
-    int mode = (int)rnd(s, SIM_MODE_COUNT);
+    int mode = (int)rnd(s, SIM_MODE_ELECTIONS); /* the modes older than named elections */
     int voters = chance(s, 50) ? 3 : 5;
     int spares = (int)rnd(s, SIM_SPARES_MAX + 1);
+    s->n_elections = s->o.elections < 0                   ? 0
+                     : s->o.elections > SIM_ELECTIONS_MAX ? SIM_ELECTIONS_MAX
+                                                          : s->o.elections;
+    if (s->o.mode == SIM_MODE_ELECTIONS && s->n_elections == 0)
+        s->n_elections = SIM_ELECTIONS_DEFAULT;
+    if (s->n_elections > 0 && chance(s, 20))
+        mode = SIM_MODE_ELECTIONS;
     s->mode = s->o.mode >= 0 && s->o.mode < SIM_MODE_COUNT ? s->o.mode : mode;
     s->n_voters = s->o.nodes == 3 || s->o.nodes == 5 ? s->o.nodes : voters;
     if (s->o.spares >= 0 && s->o.spares <= SIM_SPARES_MAX)
@@ -1293,9 +1583,10 @@ static void setup(sim_t *s)
           s->jitter_ticks, s->snap_every, s->snap_keep);
     for (int i = 1; i <= s->n_total; i++)
         start_node(s, &s->nodes[i]);
-    uint32_t chaos = s->o.chaos_ticks              ? s->o.chaos_ticks
-                     : s->mode == SIM_MODE_FIGURE8 ? 30 * ELECTION_TICKS
-                                                   : 12 * ELECTION_TICKS;
+    uint32_t chaos = s->o.chaos_ticks                ? s->o.chaos_ticks
+                     : s->mode == SIM_MODE_FIGURE8   ? 30 * ELECTION_TICKS
+                     : s->mode == SIM_MODE_ELECTIONS ? 24 * ELECTION_TICKS
+                                                     : 12 * ELECTION_TICKS;
     push(s, (uint64_t)chaos * TICK_US, EV_HEAL, 0, 0, NULL);
     push(s, rnd_range(s, s->action_min_us, s->action_max_us), EV_ACTION, 0, 0, NULL);
 }
@@ -1340,7 +1631,7 @@ static void step_event(sim_t *s)
     switch (e.type) {
     case EV_MSG:
         /* a partition also cuts what is already on the wire */
-        if (!alive(x) || s->blocked[e.m->from][e.m->to]) {
+        if (!alive(x) || s->blocked[e.m->from][e.m->to] || bulk_cut(s, e.m)) {
             sim_msg_free(e.m);
         } else if (x->paused) {
             if (x->n_deferred < DEFERRED_MAX) {
@@ -1406,6 +1697,14 @@ static void step_event(sim_t *s)
             observe(s, x);
         }
         break;
+    case EV_UNBLOCK:
+        /* the holder-cut attack's silence at leader e.node ends */
+        if (!s->healed && s->hc_phase == HC_RETURN) {
+            for (int b = 1; b <= s->n_total; b++)
+                s->blocked[b][e.node] = false;
+            holder_cut_end(s, "the voters are heard again");
+        }
+        break;
     }
 }
 
@@ -1430,6 +1729,7 @@ void sim_options_default(sim_options_t *o)
     o->seed = 1;
     o->spares = -1;
     o->mode = -1;
+    o->elections = SIM_ELECTIONS_DEFAULT;
 }
 
 static void crash_report(void)
@@ -1484,6 +1784,8 @@ int sim_run(const sim_options_t *o, sim_result_t *res)
         step_event(s);
         check_leases(s);
         check_sessions(s);
+        if (s->n_elections > 0)
+            check_elections(s);
         if (s->events % CHECK_EVERY == 0)
             check_logs(s);
         if (s->healed && !s->done) {

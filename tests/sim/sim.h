@@ -4,9 +4,11 @@
  * that join later as learners), and drives it through one schedule derived entirely from
  * opts->seed: message delay, loss, duplication and reordering; symmetric and one-way
  * partitions; crashes that lose unpersisted state, restarts, pauses; clock rates skewed within
- * max_drift; proposals, reads, leadership transfers and membership changes. After every event
- * it checks election safety, log matching, leader completeness, state machine safety, lease
- * safety and read safety (sim_check.h); at the end it heals every fault and checks liveness.
+ * max_drift; proposals, reads, leadership transfers and membership changes; and named
+ * elections: the leader moves each election whose holder's session it proves over to a live
+ * member, as the daemon will. After every event it checks election safety, log matching,
+ * leader completeness, state machine safety, lease safety, read safety, session safety and
+ * named election safety (sim_check.h); at the end it heals every fault and checks liveness.
  * The same options always give the same run, so a failing seed replays exactly.
  */
 #ifndef ELECTD_SIM_H
@@ -18,20 +20,25 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define SIM_SPARES_MAX  2 /* nodes that boot empty and may be added later */
-#define SIM_MEMBERS_MAX 7 /* the simulator keeps configurations this small */
+#define SIM_SPARES_MAX        2 /* nodes that boot empty and may be added later */
+#define SIM_MEMBERS_MAX       7 /* the simulator keeps configurations this small */
+#define SIM_ELECTIONS_MAX     4 /* named elections a schedule may model */
+#define SIM_ELECTIONS_DEFAULT 3
 
 /* Schedule shapes. MIXED is the everyday mix; CRASHY crashes and isolates leaders while
  * entries are in flight; LEASE isolates leaders, restarts followers at once and skews clocks
  * to the limit (lease overlaps); FIGURE8 plays the Raft paper's Figure 8 again and again with
  * seeded timing (an old-term entry reaches a majority under a new leader, which is cut off
- * right when it counts it committed, and the node holding a conflicting entry comes back). */
+ * right when it counts it committed, and the node holding a conflicting entry comes back);
+ * ELECTIONS cuts named elections' holders off until the leader moves their elections, and
+ * brings each back the moment the move is proposed, while the move cannot commit yet. */
 typedef enum sim_mode {
     SIM_MODE_MIXED = 0,
     SIM_MODE_CRASHY = 1,
     SIM_MODE_LEASE = 2,
     SIM_MODE_FIGURE8 = 3,
-    SIM_MODE_COUNT = 4,
+    SIM_MODE_ELECTIONS = 4,
+    SIM_MODE_COUNT = 5,
 } sim_mode_t;
 
 typedef struct sim_options {
@@ -41,6 +48,9 @@ typedef struct sim_options {
     int mode;             /* sim_mode_t; -1 = chosen by the seed */
     uint32_t mutation;    /* raft_config.test_mutation (needs the raft_mutations core) */
     uint32_t chaos_ticks; /* length of the fault phase in election-tick units; 0 = default */
+    int elections;        /* named elections modelled, 0..SIM_ELECTIONS_MAX; 0 = none, which
+                             replays the schedules of simulators before the model (not with
+                             mode ELECTIONS, which models SIM_ELECTIONS_DEFAULT then) */
     FILE *trace;          /* non-NULL: write a line per event (--verbose) */
 } sim_options_t;
 
@@ -53,7 +63,9 @@ typedef struct sim_result {
     uint64_t sim_us;      /* simulated time at the end */
     uint64_t max_applied; /* highest index applied anywhere */
     uint64_t max_term;
-    uint64_t heal_us; /* simulated time from healing to the liveness goal */
+    uint64_t heal_us;        /* simulated time from healing to the liveness goal */
+    uint64_t election_moves; /* times a named election started running on a member other
+                                than the one that ran it last */
 } sim_result_t;
 
 void sim_options_default(sim_options_t *o);

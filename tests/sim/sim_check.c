@@ -324,6 +324,26 @@ int sim_check_session(sim_check_t *c, uint64_t now_us, uint64_t leader, uint64_t
                           (unsigned long long)member, (unsigned long long)held_until_us);
 }
 
+int sim_check_election_runs(sim_check_t *c, uint64_t now_us, uint32_t election,
+                            const sim_runner_t *runs, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        if (runs[i].node == runs[0].node)
+            continue;
+        const sim_runner_t *a = &runs[0], *b = &runs[i];
+        return sim_check_fail(
+            c, SIM_V_NAMED,
+            "at t=%llu us election %u runs on node %llu (token %llu, %s until %llu us) and on "
+            "node %llu (token %llu, %s until %llu us)",
+            (unsigned long long)now_us, election, (unsigned long long)a->node,
+            (unsigned long long)a->token, a->crashed ? "crashed, its watchdog" : "session",
+            (unsigned long long)a->until_us, (unsigned long long)b->node,
+            (unsigned long long)b->token, b->crashed ? "crashed, its watchdog" : "session",
+            (unsigned long long)b->until_us);
+    }
+    return 0;
+}
+
 int sim_check_read(sim_check_t *c, uint64_t node, uint64_t ctx, uint64_t floor, uint64_t index)
 {
     if (index < floor)

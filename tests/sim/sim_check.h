@@ -28,7 +28,8 @@
     X(LIVENESS, 7, "liveness: no progress after faults healed")                                    \
     X(CONTRACT, 8, "core broke its driver contract")                                               \
     X(DURABILITY, 9, "a node lost log entries it had acknowledged")                                \
-    X(SESSION, 10, "session safety: a member's session declared over while it still held")
+    X(SESSION, 10, "session safety: a member's session declared over while it still held")         \
+    X(NAMED, 11, "named election safety: two members run one election at once")
 
 typedef enum sim_violation {
 #define SIM_V_ENUM(name, code, text) SIM_V_##name = code,
@@ -57,6 +58,16 @@ typedef struct sim_lease {
     bool valid;
     uint64_t until_us;
 } sim_lease_t;
+
+/* A member running a named election's workload at an instant: by its own state (its table
+ * says it holds the election, it has applied its session's commit index, its session is
+ * valid), or, crashed, under its watchdog until the session end it last had. */
+typedef struct sim_runner {
+    uint64_t node;
+    uint64_t token;    /* the election's fencing token in that member's table */
+    uint64_t until_us; /* its session end: the watchdog's deadline */
+    bool crashed;      /* run by the watchdog of a crashed run */
+} sim_runner_t;
 
 typedef struct sim_check {
     /* election safety: leader_of[term] (0 = none seen) */
@@ -125,6 +136,12 @@ int sim_check_log_matching(sim_check_t *c, const sim_log_view_t *a, const sim_lo
  * holds it until held_until_us. Fails unless held_until_us <= now_us. */
 int sim_check_session(sim_check_t *c, uint64_t now_us, uint64_t leader, uint64_t member,
                       uint64_t held_until_us);
+
+/* Named election safety: at instant now_us, runs[0..n) are every member running `election`;
+ * fails when they are more than one member (one member's crashed run and its new run count
+ * as one: the same machine). */
+int sim_check_election_runs(sim_check_t *c, uint64_t now_us, uint32_t election,
+                            const sim_runner_t *runs, size_t n);
 
 /* Lease safety: at instant now_us at most one of leases[0..n) is valid. */
 int sim_check_leases(sim_check_t *c, uint64_t now_us, const sim_lease_t *leases, size_t n);

@@ -79,29 +79,35 @@ void sim_node_free(sim_node_t *n)
     n->staged = NULL;
 }
 
+enum { SNAP_HEAD = 3 * sizeof(uint64_t), SNAP_PAD = SNAP_HEAD + SIM_APP_BYTES };
+_Static_assert(SNAP_PAD <= SIM_SNAPSHOT_BYTES, "the snapshot holds its header and the app state");
+
 void sim_snapshot_encode(uint64_t index, uint64_t term, uint64_t digest,
-                         uint8_t out[SIM_SNAPSHOT_BYTES])
+                         const uint8_t app[SIM_APP_BYTES], uint8_t out[SIM_SNAPSHOT_BYTES])
 {
     uint64_t head[3] = {index, term, digest};
     memcpy(out, head, sizeof(head));
-    for (size_t i = sizeof(head); i < SIM_SNAPSHOT_BYTES; i++)
+    memcpy(out + SNAP_HEAD, app, SIM_APP_BYTES);
+    for (size_t i = SNAP_PAD; i < SIM_SNAPSHOT_BYTES; i++)
         out[i] = (uint8_t)((digest >> ((i % 8) * 8)) ^ i);
 }
 
 int sim_snapshot_decode(const uint8_t *buf, uint64_t len, uint64_t *index, uint64_t *term,
-                        uint64_t *digest)
+                        uint64_t *digest, uint8_t app[SIM_APP_BYTES])
 {
     if (len != SIM_SNAPSHOT_BYTES)
         return -1;
     uint64_t head[3];
     memcpy(head, buf, sizeof(head));
     uint8_t want[SIM_SNAPSHOT_BYTES];
-    sim_snapshot_encode(head[0], head[1], head[2], want);
+    sim_snapshot_encode(head[0], head[1], head[2], buf + SNAP_HEAD, want);
     if (memcmp(want, buf, SIM_SNAPSHOT_BYTES) != 0)
         return -1;
     *index = head[0];
     *term = head[1];
     *digest = head[2];
+    if (app != NULL)
+        memcpy(app, buf + SNAP_HEAD, SIM_APP_BYTES);
     return 0;
 }
 
@@ -119,9 +125,10 @@ int sim_node_start(sim_node_t *n, uint64_t seed)
     n->held = false;
     n->applied = 0;
     n->digest = 0;
+    memset(n->app, 0, sizeof(n->app));
     if (n->snap.index > 0) {
         uint64_t idx, term;
-        if (sim_snapshot_decode(n->snap_data, n->snap.size, &idx, &term, &n->digest) != 0)
+        if (sim_snapshot_decode(n->snap_data, n->snap.size, &idx, &term, &n->digest, n->app) != 0)
             return -1;
         n->applied = n->snap.index;
     }
@@ -179,7 +186,8 @@ static void persist_chunk(sim_node_t *n, const sim_node_hooks_t *h, const raft_s
     if (!c->last)
         return;
     uint64_t idx, term, digest;
-    if (sim_snapshot_decode(n->staged, n->staged_len, &idx, &term, &digest) != 0 ||
+    uint8_t app[SIM_APP_BYTES];
+    if (sim_snapshot_decode(n->staged, n->staged_len, &idx, &term, &digest, app) != 0 ||
         idx != c->meta.index || term != c->meta.term || n->staged_len != c->meta.size) {
         node_err(n,
                  "installed snapshot (index %llu term %llu size %llu) does not decode to "
@@ -199,6 +207,7 @@ static void persist_chunk(sim_node_t *n, const sim_node_hooks_t *h, const raft_s
     log_truncate(n, 0);
     n->applied = c->meta.index;
     n->digest = digest;
+    memcpy(n->app, app, sizeof(n->app));
     if (h != NULL && h->installed != NULL)
         h->installed(h->ctx, n, &n->snap, digest);
 }
@@ -326,7 +335,7 @@ int sim_node_advance(sim_node_t *n, uint64_t every, uint64_t keep)
     }
     if (n->snap_data == NULL)
         n->snap_data = xmalloc(SIM_SNAPSHOT_BYTES);
-    sim_snapshot_encode(n->applied, term, n->digest, n->snap_data);
+    sim_snapshot_encode(n->applied, term, n->digest, n->app, n->snap_data);
     uint64_t old = n->snap.index;
     n->snap = *meta;
     n->snap.size = SIM_SNAPSHOT_BYTES;

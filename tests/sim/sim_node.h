@@ -2,10 +2,12 @@
  * snapshot) and the test state machine, driven in the order raft.h prescribes (persist, send,
  * apply, advance). Shared by the simulator and the Raft benchmark.
  *
- * The state machine is a running 64-bit digest over the applied entries (sim_digest_next); a
- * snapshot's data encodes (index, term, digest) padded to SIM_SNAPSHOT_BYTES so that sending it
- * takes several chunks. The state machine lives in memory: a crash loses it, and a restart
- * rebuilds it from the durable snapshot and the core's re-delivery of committed entries.
+ * The state machine is a running 64-bit digest over the applied entries (sim_digest_next),
+ * plus SIM_APP_BYTES of application state that the driver's `applied` hook keeps (the
+ * simulator's named-elections table); a snapshot's data encodes (index, term, digest, app)
+ * padded to SIM_SNAPSHOT_BYTES so that sending it takes several chunks. The state machine
+ * lives in memory: a crash loses it, and a restart rebuilds it from the durable snapshot and
+ * the core's re-delivery of committed entries.
  */
 #ifndef ELECTD_SIM_NODE_H
 #define ELECTD_SIM_NODE_H
@@ -19,6 +21,7 @@
 #define SIM_SNAPSHOT_BYTES 200        /* size of every snapshot the sim takes */
 #define SIM_SNAPSHOT_MAX   (1u << 20) /* largest snapshot a node accepts from a peer */
 #define SIM_NODE_ERR_MAX   512        /* bytes of a contract-violation description */
+#define SIM_APP_BYTES      64         /* application state beside the digest */
 
 struct sim_node;
 
@@ -27,7 +30,8 @@ typedef struct sim_node_hooks {
     void *ctx;
     /* m is borrowed: copy it (sim_msg_copy) to keep it. */
     void (*send)(void *ctx, struct sim_node *n, const raft_msg_t *m);
-    /* after the state machine applied e; digest is the state after it */
+    /* after the state machine applied e; digest is the state after it. The hook keeps its
+     * own state in n->app (applying e to it), which snapshots carry */
     void (*applied)(void *ctx, struct sim_node *n, const raft_entry_t *e, uint64_t digest);
     /* after a received snapshot replaced the state machine */
     void (*installed)(void *ctx, struct sim_node *n, const raft_snapshot_meta_t *meta,
@@ -55,6 +59,7 @@ typedef struct sim_node {
     /* state machine (volatile) */
     uint64_t applied;
     uint64_t digest;
+    uint8_t app[SIM_APP_BYTES]; /* the hooks' state: zero at boot, saved in snapshots */
 
     /* the ready batch taken but not yet processed (a slow disk) */
     bool held;
@@ -92,10 +97,11 @@ int sim_node_entry(void *ctx, uint64_t index, uint64_t *term, uint64_t *hash);
 raft_msg_t *sim_msg_copy(const raft_msg_t *m);
 void sim_msg_free(raft_msg_t *m);
 
-/* The snapshot encoding: (index, term, digest) padded deterministically. */
+/* The snapshot encoding: (index, term, digest, app) padded deterministically. decode's app
+ * may be NULL. */
 void sim_snapshot_encode(uint64_t index, uint64_t term, uint64_t digest,
-                         uint8_t out[SIM_SNAPSHOT_BYTES]);
+                         const uint8_t app[SIM_APP_BYTES], uint8_t out[SIM_SNAPSHOT_BYTES]);
 int sim_snapshot_decode(const uint8_t *buf, uint64_t len, uint64_t *index, uint64_t *term,
-                        uint64_t *digest);
+                        uint64_t *digest, uint8_t app[SIM_APP_BYTES]);
 
 #endif

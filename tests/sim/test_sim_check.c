@@ -257,3 +257,31 @@ Test(sim_check, acknowledgements_reset_with_the_term)
     cr_assert_eq(sim_check_log_end(&chk, 1, 4, 2, 0), 0);
     cr_assert_eq(sim_check_log_end(&chk, 1, 4, 1, 0), SIM_V_DURABILITY);
 }
+
+Test(sim_check, session_over_only_once_it_ended)
+{
+    cr_assert_eq(sim_check_session(&chk, 100, 1, 2, 100), 0, "ended at that very instant");
+    cr_assert_eq(sim_check_session(&chk, 100, 1, 2, 40), 0);
+    cr_assert_eq(sim_check_session(&chk, 100, 1, 3, 101), SIM_V_SESSION);
+    cr_assert(strstr(chk.msg, "node 3") != NULL, "%s", chk.msg);
+}
+
+Test(sim_check, election_runs_on_one_member_at_a_time)
+{
+    sim_runner_t r[3] = {{.node = 2, .token = 4, .until_us = 300}};
+    cr_assert_eq(sim_check_election_runs(&chk, 50, 0, r, 0), 0, "nobody runs it");
+    cr_assert_eq(sim_check_election_runs(&chk, 50, 0, r, 1), 0);
+    /* a crashed run's watchdog and the member's new run: one machine */
+    r[1] = (sim_runner_t){.node = 2, .token = 3, .until_us = 120, .crashed = true};
+    cr_assert_eq(sim_check_election_runs(&chk, 60, 1, r, 2), 0);
+    r[2] = (sim_runner_t){.node = 5, .token = 5, .until_us = 400};
+    cr_assert_eq(sim_check_election_runs(&chk, 70, 2, r, 3), SIM_V_NAMED);
+    cr_assert(strstr(chk.msg, "election 2") && strstr(chk.msg, "node 2") &&
+                  strstr(chk.msg, "node 5"),
+              "%s", chk.msg);
+    sim_check_free(&chk);
+    sim_check_init(&chk);
+    r[0] = (sim_runner_t){.node = 1, .token = 7, .until_us = 90, .crashed = true};
+    cr_assert_eq(sim_check_election_runs(&chk, 80, 0, r, 3), SIM_V_NAMED,
+                 "a crashed member's watchdog still runs it");
+}

@@ -95,3 +95,32 @@ Test(mutations, session_expiry_without_drift, .timeout = 120)
      * ceil(S(1+d)/(1-d)), declares a session over while a slow-clocked member still holds it */
     expect_caught(RAFT_MUT_SESSION_NO_DRIFT, SIM_MODE_LEASE, KIND(SESSION));
 }
+
+Test(mutations, unbroken_core_passes_the_holder_cut_attacks, .timeout = 120)
+{
+    /* the schedules below catch the two mutations; the real core must pass them */
+    sim_options_t o;
+    sim_options_default(&o);
+    o.mode = SIM_MODE_ELECTIONS;
+    for (uint64_t seed = 1; seed <= 200; seed++) {
+        o.seed = seed;
+        sim_result_t r;
+        cr_assert_eq(sim_run(&o, &r), SIM_V_NONE, "seed %" PRIu64 ": %s", seed, r.msg);
+    }
+}
+
+Test(mutations, session_renewed_during_a_hold, .timeout = 120)
+{
+    /* named elections: a holder whose session was proven over is renewed after the leader
+     * proposed moving its elections, before that move is committed and held by it: it runs
+     * them on its old table while the successor starts them once the move commits */
+    expect_caught(RAFT_MUT_SESSION_NO_HOLD, SIM_MODE_ELECTIONS, KIND(NAMED));
+}
+
+Test(mutations, session_renewed_without_the_commit_index, .timeout = 120)
+{
+    /* named elections: renewals that do not stand for the leader's commit index (a new
+     * leader before its term-start entry commits, a lagging member, a pending hold) let a
+     * member run an election its table no longer gives it */
+    expect_caught(RAFT_MUT_SESSION_STALE, SIM_MODE_ELECTIONS, KIND(NAMED));
+}
