@@ -23,6 +23,29 @@ static bool alive(sidecar_named_t *n, uint64_t id)
     return m != NULL && m->alive;
 }
 
+/* A holder that is no member: dead once its last session is provably over, counted from
+ * when this leader first saw it gone (the session may have been renewed until it was
+ * removed, or — for a new leader — until it took office). */
+static bool gone_dead(sidecar_named_t *n, uint64_t id, uint64_t now_ms)
+{
+    for (size_t i = 0; i < n->n_gone; i++)
+        if (n->gone[i].id == id)
+            return now_ms >= n->gone[i].since_ms + sidecar_node_session_expire_ms(n->node);
+    if (n->n_gone < NAMED_MEMBERS_MAX)
+        n->gone[n->n_gone++] = (struct named_gone){.id = id, .since_ms = now_ms};
+    return false;
+}
+
+/* The holder `from` is provably not running the election any more (or there is none). */
+static bool holder_dead(sidecar_named_t *n, uint64_t from, uint64_t now_ms)
+{
+    if (from == 0)
+        return true;
+    if (named_member_find(n, from) != NULL)
+        return !alive(n, from);
+    return gone_dead(n, from, now_ms);
+}
+
 static void pending(struct named_election *e, uint64_t index)
 {
     e->pending_index = index != 0 ? index : UINT64_MAX;
@@ -251,9 +274,10 @@ static void place_step(sidecar_named_t *n, uint64_t now_ms, int *budget)
         /* What is decided is taken as done for the next decision, in flight or not. */
         in->holder = d.action == SIDECAR_ELECTIONS_RELEASE ? 0 : d.to;
         in->token++;
-        bool dead = d.from == 0 || !alive(n, d.from);
-        if (e->pending_index != 0 || (named_moving(e) && !dead))
-            continue;
+        bool member = d.from == 0 || named_member_find(n, d.from) != NULL;
+        bool dead = holder_dead(n, d.from, now_ms);
+        if (e->pending_index != 0 || (named_moving(e) && !dead) || (!member && !dead))
+            continue; /* in flight, or a removed holder whose session may still run */
         const char *why = sidecar_elections_why_name(d.why);
         bool rebalance =
             d.why == SIDECAR_ELECTIONS_WHY_FIT || d.why == SIDECAR_ELECTIONS_WHY_SPREAD;
@@ -290,6 +314,7 @@ void named_leader_step(sidecar_named_t *n, const sidecar_node_state_t *st)
     if (!n->leading) {
         n->leading = true;
         n->leading_since_ms = now_ms;
+        n->n_gone = 0;
         for (size_t i = 0; i < n->n_members; i++)
             n->members[i].alive_since_ms = now_ms;
         for (size_t i = 0; i < n->n_els; i++)

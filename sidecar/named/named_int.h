@@ -60,6 +60,14 @@ struct named_election {
     size_t n_failing;
 };
 
+/* A holder that is not a member any more (removed): its last session may still run; it
+ * counts as dead only once that session is provably over, counted from when this leader
+ * first saw it gone (leader.c). */
+struct named_gone {
+    uint64_t id;
+    uint64_t since_ms;
+};
+
 /* A member as the declarations say. */
 struct named_member {
     uint64_t id;
@@ -83,6 +91,8 @@ struct sidecar_named {
     size_t n_els, cap_els;
 
     struct named_member members[NAMED_MEMBERS_MAX]; /* from the declarations */
+    struct named_gone gone[NAMED_MEMBERS_MAX];      /* leader.c: holders no longer members */
+    size_t n_gone;
     size_t n_members;
 
     bool dirty;                /* something the view reads applied since the last refresh */

@@ -77,6 +77,11 @@ int sidecar_node_forward(sidecar_node_t *n, const void *data, size_t len, bool *
     return rv;
 }
 
+uint64_t sidecar_node_session_expire_ms(const sidecar_node_t *n)
+{
+    return n->session_expire_ms;
+}
+
 uint64_t sidecar_node_session_expires_ns(const sidecar_node_t *n, uint64_t id)
 {
     uint64_t at = raft_session_expires(n->raft, id);

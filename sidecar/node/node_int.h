@@ -29,8 +29,9 @@ struct sidecar_node {
     uv_check_t check; /* runs the batch once per loop turn, after all input was stepped */
     uint64_t start_ns;
     uint64_t tick_ns;
-    char http_addr[300]; /* --advertise-http as host:port */
-    char peer_addr[300]; /* where peers can dial us, "" when unknown */
+    uint64_t session_expire_ms; /* raft_session_expire_ticks in ms */
+    char http_addr[300];        /* --advertise-http as host:port */
+    char peer_addr[300];        /* where peers can dial us, "" when unknown */
     raft_conf_t boot_conf;
     raft_conf_t synced_conf; /* membership the transport was last told about */
     uint8_t instance[SIDECAR_TRANSPORT_INSTANCE_LEN];

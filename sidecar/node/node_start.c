@@ -101,6 +101,7 @@ static int core_new(sidecar_node_t *n, raft_boot_t *boot, char *errbuf, size_t e
     boot->conf = n->boot_conf;
     boot->applied = store_applied_index(n->store);
     raft_config_t rc = core_config(n);
+    n->session_expire_ms = (uint64_t)raft_session_expire_ticks(&rc) * n->cfg->tick_ms;
     raft_storage_t storage;
     store_raft_storage(n->store, &storage);
     int rv = raft_open(&rc, boot, &storage, &n->raft);

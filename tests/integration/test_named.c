@@ -439,3 +439,24 @@ Test(named, mutation_a_move_that_does_not_wait_for_the_stop_is_caught)
     }
     cr_assert(caught, "the overlap check did not catch moves that skip the holder's stop");
 }
+
+/* A holder removed from the group: its elections move only once its last session is
+ * provably over (its workloads take their whole stop timeout to die: an early move overlaps). */
+Test(named, a_removed_holder_loses_its_elections_only_after_its_session)
+{
+    setenv("TESTWORKER_IGNORE_TERM", "1", 1);
+    setup(NULL);
+    itest_cluster_start(&C);
+    int l = itest_wait_leader(&C, 15000);
+    cr_assert_geq(l, 0);
+    events_interval_t before[N_ELECTIONS];
+    cr_assert(wait_all_running(before, true, 30000), "the six elections are not spread 2/2/2");
+    int victim = (l + 1) % 3;
+    char path[64], body[1024];
+    snprintf(path, sizeof(path), "/v1/members/%s", C.nodes[victim].name);
+    int code = itest_http(C.nodes[l].http_port, "DELETE", path, NULL, body, sizeof(body));
+    cr_assert(code == 200 || code == 202, "DELETE %s answered %d: %s", path, code, body);
+    expect_only_victims_moved(before, C.nodes[victim].name);
+    stop_all();
+    check_no_overlap();
+}

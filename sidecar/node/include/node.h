@@ -120,6 +120,9 @@ uint64_t sidecar_node_tick_ns(const sidecar_node_t *n, uint64_t tick);
 /* This member's own session (raft.h, "sessions"): until when it is valid (boot-time ns, 0 =
  * none) and the commit index that came with its latest renewal (raft_session_index). */
 void sidecar_node_session(const sidecar_node_t *n, uint64_t *until_ns, uint64_t *index);
+/* How long after a member was last heard (or a leader took office) its session is provably
+ * over: raft_session_expire_ticks() in ms. */
+uint64_t sidecar_node_session_expire_ms(const sidecar_node_t *n);
 /* Leader: when member id's session will be provably over unless it is heard before
  * (raft_session_expires), boot-time ns; 0 when not leader or no such member. */
 uint64_t sidecar_node_session_expires_ns(const sidecar_node_t *n, uint64_t id);
