@@ -301,7 +301,7 @@ done:
     free(x.of);
 }
 
-void named_leader_step(sidecar_named_t *n, const sidecar_node_state_t *st)
+void named_leader_step(sidecar_named_t *n, const sidecar_node_state_t *st, bool full)
 {
     const raft_t *r = sidecar_node_raft(n->node);
     bool leading =
@@ -330,7 +330,7 @@ void named_leader_step(sidecar_named_t *n, const sidecar_node_state_t *st)
         m->alive = a;
     }
     int budget = BUDGET;
-    for (size_t i = 0; i < n->n_els && budget > 0; i++) {
+    for (size_t i = 0; (full || changed) && i < n->n_els && budget > 0; i++) {
         struct named_election *e = n->els[i];
         if (e->pending_index != 0 && st->applied >= e->pending_index)
             e->pending_index = 0;

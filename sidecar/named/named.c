@@ -4,13 +4,17 @@
  * controllers whether it holds its election and until when, and acknowledging handovers once
  * a workload has stopped. The leader's side is leader.c. */
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "named_int.h"
 
-#define RETRY_MS 1000 /* a record forwarded to the leader and not seen applied is sent again */
+#define RETRY_MS              1000 /* a record forwarded to the leader and not seen applied is sent again */
+#define TRIM_ELECTIONS_MIN    64    /* from this many elections on, ... */
+#define FULL_EVERY_HEARTBEATS 4     /* every election is looked at at least this often */
+#define TRIM_EVERY_MS         10000 /* ... freed memory goes back to the system this often */
 
 const char *sidecar_named_strerror(int err)
 {
@@ -165,6 +169,17 @@ static void stop_when_handed_over(sidecar_named_t *n, uint64_t now_ms)
     stopped_one_cb(n);
 }
 
+/* Many elections come with bursts — hundreds of hooks or shims started at once, the view
+ * read again — whose freed memory the allocator keeps: given back to the system now and
+ * then, so that an idle member's RSS is what it uses. */
+static void trim(sidecar_named_t *n, uint64_t now_ms)
+{
+    if (n->n_els < TRIM_ELECTIONS_MIN || now_ms < n->trim_at_ms)
+        return;
+    n->trim_at_ms = now_ms + TRIM_EVERY_MS;
+    malloc_trim(0);
+}
+
 static void timer_cb(uv_timer_t *t);
 
 static void schedule(sidecar_named_t *n, uint64_t delay_ms)
@@ -192,15 +207,23 @@ static void evaluate(sidecar_named_t *n)
             SIDECAR_LOG(SIDECAR_LOG_ERROR, "named elections: cannot read the store",
                         SIDECAR_LOG_STR("error", store_strerror(rv)));
         n->last_cb_index = st.applied;
+        n->full_due = true;
     }
     uint64_t until_ns, index, now_ns = sidecar_clock_boot_ns(), now_ms = now_ns / 1000000;
     sidecar_node_session(n->node, &until_ns, &index);
     /* A renewal counts once the state it came with has applied (raft_session_index). */
     if (st.applied >= index && until_ns > n->trusted_until_ns)
         n->trusted_until_ns = until_ns;
-    if (!n->stopping && st.store_ok)
+    /* Every election is looked at after a change, else every few heartbeats: in between a
+     * running workload still has more than its refresh margin left, and its controller stops
+     * it by itself at its stop point. */
+    bool full = n->full_due || n->stopping || now_ms >= n->full_at_ms;
+    n->full_due = false;
+    if (full)
+        n->full_at_ms = now_ms + FULL_EVERY_HEARTBEATS * (uint64_t)n->cfg->heartbeat_interval_ms;
+    if (!n->stopping && st.store_ok && full)
         declare(n, now_ms);
-    for (size_t i = 0; i < n->n_els; i++) {
+    for (size_t i = 0; full && i < n->n_els; i++) {
         struct named_election *e = n->els[i];
         if (e->w != NULL)
             tell(n, e, &st, now_ns);
@@ -211,7 +234,8 @@ static void evaluate(sidecar_named_t *n)
     }
     if (n->stopping)
         stop_when_handed_over(n, now_ms);
-    named_leader_step(n, &st);
+    named_leader_step(n, &st, full);
+    trim(n, now_ms);
     schedule(n, n->cfg->heartbeat_interval_ms);
     /* A leader looks again the moment a member's session may be declared over (one tick
      * after: the core's clock may be that late), so that its elections move at once. */
@@ -232,7 +256,9 @@ static void timer_cb(uv_timer_t *t)
 static void changed_cb(void *ud, const sidecar_node_state_t *st)
 {
     (void)st;
-    schedule(ud, 0);
+    sidecar_named_t *n = ud;
+    n->full_due = true;
+    schedule(n, 0);
 }
 
 static void applied_cb(void *ud, const raft_entry_t *e, const store_result_t *res)
@@ -476,6 +502,7 @@ void sidecar_named_reload(sidecar_named_t *n, sidecar_election_list_t *list)
     if (named_decl_build(n) != 0)
         SIDECAR_LOG(SIDECAR_LOG_ERROR, "reload: cannot build the declaration: out of memory");
     n->decl_sent_ms = 0;
+    n->full_due = true;
     SIDECAR_LOG(SIDECAR_LOG_INFO, "reload: named elections", SIDECAR_LOG_UINT("added", added),
                 SIDECAR_LOG_UINT("removed", removed), SIDECAR_LOG_UINT("kept", kept));
     schedule(n, 0);

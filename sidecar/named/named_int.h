@@ -115,6 +115,10 @@ struct sidecar_named {
     uint64_t place_at_ms; /* ... and when it runs again even if nothing changed */
     uint64_t leading_since_ms;
 
+    uint64_t trim_at_ms; /* named.c: when freed memory is next given back */
+    bool full_due;       /* named.c: every election is to be looked at in this evaluation */
+    uint64_t full_at_ms; /* ... and next at the latest */
+
     /* shutdown: held elections are handed over first, for at most until stop_by_ms */
     bool stopping;
     bool stop_done; /* the controllers were told to stop */
@@ -173,7 +177,8 @@ int named_propose_drop(sidecar_named_t *n, const char *name, uint64_t token, uin
 /* ---- leader.c ------------------------------------------------------------------------- */
 
 /* One round of the leader's work (placement, handovers, failovers, clean-up) when this member
- * leads with a valid lease; else notes that it does not. */
-void named_leader_step(sidecar_named_t *n, const sidecar_node_state_t *st);
+ * leads with a valid lease; else notes that it does not. Without `full` only members'
+ * liveness is looked at (and placement runs if it changed). */
+void named_leader_step(sidecar_named_t *n, const sidecar_node_state_t *st, bool full);
 
 #endif

@@ -132,6 +132,8 @@ static void child_handle_closed(uv_handle_t *h)
     if (--c->handles > 0)
         return;
     sidecar_workload_t *w = c->w;
+    free(c->line[0]);
+    free(c->line[1]);
     free(c);
     ELECTD_CHECK(w->open_children > 0);
     w->open_children--;

@@ -296,6 +296,7 @@ void workload_close_done(sidecar_workload_t *w)
         return;
     void (*cb)(void *) = w->close_cb;
     void *ud = w->close_ud;
+    free(w->crashes_ms);
     free(w->election);
     free(w);
     cb(ud);

@@ -50,6 +50,8 @@ static void hook_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
             hook_flush_line(c, i, false);
             continue;
         }
+        if (c->line[i] == NULL && (c->line[i] = malloc(HOOK_LINE_MAX)) == NULL)
+            return; /* out of memory: the output is not logged */
         if (c->line_len[i] + 1 >= HOOK_LINE_MAX)
             hook_flush_line(c, i, true);
         c->line[i][c->line_len[i]++] = ch;

@@ -2,6 +2,8 @@
  * that doubles with each failure in --restart-window; after --max-restarts of them this
  * member gives up and hands leadership on, or, when every other voter gave up recently too,
  * keeps it and backs off longer (docs/guarantees.md, "Supervise"). */
+#include <stdlib.h>
+
 #include "workload_int.h"
 
 #define BACKOFF_MIN_MS         100
@@ -75,6 +77,9 @@ static void remember_failure(sidecar_workload_t *w, uint64_t now)
         if (now - w->crashes_ms[i] < w->cfg->restart_window_ms)
             w->crashes_ms[kept++] = w->crashes_ms[i];
     w->n_crashes = kept;
+    if (w->crashes_ms == NULL &&
+        (w->crashes_ms = calloc(MAX_CRASHES_KEPT, sizeof(uint64_t))) == NULL)
+        return; /* out of memory: this failure is not counted */
     if (w->n_crashes < MAX_CRASHES_KEPT)
         w->crashes_ms[w->n_crashes++] = now;
 }

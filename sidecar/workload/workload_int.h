@@ -63,7 +63,7 @@ struct sidecar_workload {
     bool recovering;      /* at-least-once stop after a restart as primary */
 
     /* restarts (restarts.c) */
-    uint64_t crashes_ms[MAX_CRASHES_KEPT];
+    uint64_t *crashes_ms; /* MAX_CRASHES_KEPT, allocated at the first failure */
     size_t n_crashes;
     uint64_t backoff_until_ms;
     uint64_t gave_up_term;
@@ -101,7 +101,7 @@ struct workload_child {
     bool exited;
     bool timed_out;
     uint64_t started_ns;
-    char line[2][HOOK_LINE_MAX];
+    char *line[2]; /* HOOK_LINE_MAX bytes each, allocated at the stream's first byte */
     size_t line_len[2];
     size_t logged;
 };

@@ -59,9 +59,11 @@ void events_parse(const char *text, events_t *ev)
             continue;
         if (strcmp(what, "alive") == 0) {
             iv->end_ns = ns + EVENTS_ALIVE_NS;
-        } else if (strcmp(what, "stop") == 0) {
+        } else if (strcmp(what, "stop") == 0 || strcmp(what, "crash") == 0) {
+            /* "crash": the worker is about to exit on its own (a crashing workload); its
+             * interval ends there, not one alive period after its last alive line. */
             iv->end_ns = ns;
-            iv->stopped = true;
+            iv->stopped = strcmp(what, "stop") == 0;
             iv->open = false;
         }
     }

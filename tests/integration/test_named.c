@@ -110,17 +110,28 @@ static bool running(int e, events_interval_t *out)
  * N_ELECTIONS / 3 of them; fills now[]. */
 static bool wait_all_running(events_interval_t now[N_ELECTIONS], bool spread, int timeout_ms)
 {
-    uint64_t deadline = itest_now_ms() + (uint64_t)timeout_ms;
+    uint64_t deadline = itest_now_ms() + (uint64_t)timeout_ms, settled_since = 0;
+    int pids[N_ELECTIONS] = {0};
     do {
         int per_node[3] = {0}, ok = 0;
+        bool same = true;
         for (int e = 0; e < N_ELECTIONS; e++)
             if (running(e, &now[e])) {
                 ok++;
                 per_node[now[e].node[0] - 'a']++;
+                same = same && now[e].pid == pids[e];
+                pids[e] = now[e].pid;
             }
         bool even = per_node[0] <= N_ELECTIONS / 3 && per_node[1] <= N_ELECTIONS / 3 &&
                     per_node[2] <= N_ELECTIONS / 3;
-        if (ok == N_ELECTIONS && (!spread || even))
+        if (ok == N_ELECTIONS && !spread)
+            return true;
+        /* Spread, and no move for 3 E: a rebalancing that passes through 2/2/2 is over. */
+        if (ok == N_ELECTIONS && even && same && settled_since == 0)
+            settled_since = itest_now_ms();
+        else if (!(ok == N_ELECTIONS && even && same))
+            settled_since = 0;
+        if (settled_since != 0 && itest_now_ms() - settled_since >= 3 * E_MS)
             return true;
         usleep(20000);
     } while (itest_now_ms() < deadline);

@@ -4,6 +4,7 @@
  *   <ns> <node> start <pid> <fencing-token>
  *   <ns> <node> alive <pid>        every 5 ms while running
  *   <ns> <node> stop <pid>         on SIGTERM, just before exiting
+ *   <ns> <node> crash <pid>        just before exiting on its own (TESTWORKER_EXIT_AFTER_MS)
  *
  * Usage: testworker FILE              run as a workload (node from ELECTD_NODE_ID)
  *        testworker --stamp FILE WORD...   append one line "<ns> <node> WORD..." and exit
@@ -112,8 +113,11 @@ int main(int argc, char **argv)
     snprintf(what, sizeof(what), "alive %d", (int)getpid());
     /* Bounded: a test workload never outlives an hour even if nobody stops it. */
     for (int i = 0; i < 720000 && !term; i++) {
-        if (die_at && mono_ns() >= die_at)
+        if (die_at && mono_ns() >= die_at) {
+            snprintf(what, sizeof(what), "crash %d", (int)getpid());
+            emit(fd, node, what);
             return 1;
+        }
         emit(fd, node, what);
         if (noisy && i % 100 == 99)
             dprintf(i % 200 == 199 ? 2 : 1, "tick %d\n", i / 100);
