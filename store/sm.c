@@ -535,6 +535,31 @@ int store_local_set(store_t *st, const char *name, const void *value, size_t len
     return store_step_done(st, s, "save local key");
 }
 
+int store_local_set_many(store_t *st, const char *const *names, size_t n, const void *value,
+                         size_t len)
+{
+    st->errmsg[0] = 0;
+    if (len > STORE_LOCAL_VALUE_MAX || (len && !value))
+        return store_fail(st, STORE_EVALUE, "local value over %d bytes", STORE_LOCAL_VALUE_MAX);
+    for (size_t i = 0; i < n; i++) {
+        int err = check_local(st, names[i]);
+        if (err)
+            return err;
+    }
+    int err = store_exec(st, "BEGIN IMMEDIATE", "begin saving local keys");
+    sqlite3_stmt *s = st->stmt[STMT_LOCAL_SET];
+    for (size_t i = 0; err == 0 && i < n; i++) {
+        sqlite3_bind_text(s, 1, names[i], -1, SQLITE_STATIC);
+        sqlite3_bind_blob(s, 2, len ? value : "", (int)len, SQLITE_STATIC);
+        err = store_step_done(st, s, "save local key");
+    }
+    if (err == 0)
+        err = store_exec(st, "COMMIT", "save local keys"); /* one durable transaction */
+    if (err != 0 && !sqlite3_get_autocommit(st->db))
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    return err;
+}
+
 int store_local_get(store_t *st, const char *name, void *buf, size_t cap, size_t *len)
 {
     st->errmsg[0] = 0;

@@ -116,12 +116,12 @@ static sidecar_elections_election_t election_in(const struct named_election *e)
     return (sidecar_elections_election_t){.name = e->name,
                                           .eligible = e->eligible,
                                           .n_eligible = e->n_eligible,
-                                          .prefer = e->prefer,
-                                          .n_prefer = e->n_prefer,
-                                          .avoid = e->avoid,
-                                          .n_avoid = e->n_avoid,
-                                          .failing = e->failing,
-                                          .n_failing = e->n_failing,
+                                          .prefer = e->lists ? e->lists->prefer : NULL,
+                                          .n_prefer = e->lists ? e->n_prefer : 0,
+                                          .avoid = e->lists ? e->lists->avoid : NULL,
+                                          .n_avoid = e->lists ? e->n_avoid : 0,
+                                          .failing = e->lists ? e->lists->failing : NULL,
+                                          .n_failing = e->lists ? e->n_failing : 0,
                                           .holder = e->has_row ? e->row.holder : 0,
                                           .token = e->has_row ? e->row.token : 0};
 }
@@ -154,24 +154,28 @@ static uint64_t successor(sidecar_named_t *n, const struct named_election *e, ui
 
 static void failing_add(struct named_election *e, uint64_t id, uint64_t until_ms)
 {
+    struct named_lists *l = named_lists(e);
+    if (l == NULL)
+        return;
     for (size_t i = 0; i < e->n_failing; i++)
-        if (e->failing[i] == id) {
-            e->failing_until_ms[i] = until_ms;
+        if (l->failing[i] == id) {
+            l->failing_until_ms[i] = until_ms;
             return;
         }
     if (e->n_failing < NAMED_LIST_MAX) {
-        e->failing[e->n_failing] = id;
-        e->failing_until_ms[e->n_failing++] = until_ms;
+        l->failing[e->n_failing] = id;
+        l->failing_until_ms[e->n_failing++] = until_ms;
     }
 }
 
 static void failing_decay(struct named_election *e, uint64_t now_ms)
 {
+    struct named_lists *l = e->lists;
     size_t kept = 0;
-    for (size_t i = 0; i < e->n_failing; i++)
-        if (e->failing_until_ms[i] > now_ms) {
-            e->failing[kept] = e->failing[i];
-            e->failing_until_ms[kept++] = e->failing_until_ms[i];
+    for (size_t i = 0; l != NULL && i < e->n_failing; i++)
+        if (l->failing_until_ms[i] > now_ms) {
+            l->failing[kept] = l->failing[i];
+            l->failing_until_ms[kept++] = l->failing_until_ms[i];
         }
     e->n_failing = kept;
 }

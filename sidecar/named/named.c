@@ -43,8 +43,9 @@ static uint64_t refresh_ns(const sidecar_named_t *n, const struct named_election
     return ((uint64_t)e->cfg.stop_timeout_ms + n->cfg->election_timeout_ms) * 1000000ull;
 }
 
-static void tell(sidecar_named_t *n, struct named_election *e, const sidecar_node_state_t *st,
-                 uint64_t now_ns)
+/* What e's controller is to be told now. */
+static sidecar_workload_tenure_t tenure_of(const sidecar_named_t *n, const struct named_election *e,
+                                           const sidecar_node_state_t *st, uint64_t now_ns)
 {
     bool mine = e->has_row && e->row.holder == n->self;
     sidecar_workload_tenure_t t = {
@@ -54,19 +55,61 @@ static void tell(sidecar_named_t *n, struct named_election *e, const sidecar_nod
         .holder = e->has_row ? e->row.holder : 0,
     };
     t.deadline_ns = t.holds ? n->trusted_until_ns : 0;
+    return t;
+}
+
+/* True when t is worth telling: anything but a deadline changed, or the deadline it has is
+ * down to the refresh margin. */
+static bool news(const sidecar_named_t *n, const struct named_election *e,
+                 const sidecar_workload_tenure_t *t, uint64_t now_ns)
+{
     const sidecar_workload_tenure_t *o = &e->told;
-    bool same =
-        t.holds == o->holds && t.token == o->token && t.holder == o->holder &&
-        (!t.holds || t.deadline_ns <= o->deadline_ns || o->deadline_ns > now_ns + refresh_ns(n, e));
-    if (same)
-        return;
-    if (t.holds != o->holds || t.token != o->token)
-        SIDECAR_LOG(SIDECAR_LOG_INFO, t.holds ? "named election held" : "named election not held",
+    if (t->holds != o->holds || t->token != o->token || t->holder != o->holder)
+        return true;
+    return t->holds && t->deadline_ns > o->deadline_ns &&
+           o->deadline_ns <= now_ns + refresh_ns(n, e);
+}
+
+static void tell(sidecar_named_t *n, struct named_election *e, const sidecar_workload_tenure_t *t)
+{
+    if (t->holds != e->told.holds || t->token != e->told.token)
+        SIDECAR_LOG(SIDECAR_LOG_INFO, t->holds ? "named election held" : "named election not held",
                     SIDECAR_LOG_STR("election", e->name),
-                    SIDECAR_LOG_UINT("fencing_token", t.token),
-                    SIDECAR_LOG_BOOL("handover", mine && named_moving(e)));
-    e->told = t;
-    sidecar_workload_set_tenure(e->w, &t);
+                    SIDECAR_LOG_UINT("fencing_token", t->token),
+                    SIDECAR_LOG_BOOL("handover",
+                                     e->has_row && e->row.holder == n->self && named_moving(e)));
+    e->told = *t;
+    sidecar_workload_set_tenure(e->w, t);
+}
+
+/* Tells every controller its tenure. Hook-mode elections that start being held here have
+ * their role "primary" made durable first, all in one transaction: a failover of hundreds of
+ * elections to this member costs one fsync, not one each. */
+static void tell_all(sidecar_named_t *n, const sidecar_node_state_t *st, uint64_t now_ns)
+{
+    sidecar_workload_t **starting = malloc((n->n_els ? n->n_els : 1) * sizeof(*starting));
+    size_t n_starting = 0;
+    for (size_t i = 0; starting != NULL && i < n->n_els; i++) {
+        struct named_election *e = n->els[i];
+        if (e->w == NULL || e->decl == NULL || e->decl->mode != SIDECAR_ELECTION_HOOKS ||
+            e->told.holds)
+            continue;
+        sidecar_workload_tenure_t t = tenure_of(n, e, st, now_ns);
+        if (t.holds)
+            starting[n_starting++] = e->w;
+    }
+    if (n_starting > 1 && sidecar_workload_persist_primary(starting, n_starting) != 0)
+        SIDECAR_LOG(SIDECAR_LOG_WARN, "named elections: cannot record their roles at once; "
+                                      "each records its own");
+    free(starting);
+    for (size_t i = 0; i < n->n_els; i++) {
+        struct named_election *e = n->els[i];
+        if (e->w == NULL)
+            continue;
+        sidecar_workload_tenure_t t = tenure_of(n, e, st, now_ns);
+        if (news(n, e, &t, now_ns))
+            tell(n, e, &t);
+    }
 }
 
 /* A handover of an election we hold: once nothing of it runs here, say so. */
@@ -223,10 +266,10 @@ static void evaluate(sidecar_named_t *n)
         n->full_at_ms = now_ms + FULL_EVERY_HEARTBEATS * (uint64_t)n->cfg->heartbeat_interval_ms;
     if (!n->stopping && st.store_ok && full)
         declare(n, now_ms);
+    if (full)
+        tell_all(n, &st, now_ns);
     for (size_t i = 0; full && i < n->n_els; i++) {
         struct named_election *e = n->els[i];
-        if (e->w != NULL)
-            tell(n, e, &st, now_ns);
         if (st.store_ok)
             acknowledge(n, e, now_ms);
         if (e->removed || n->stopping)
@@ -328,8 +371,10 @@ static void free_all(sidecar_named_t *n)
         free(n->retired[i]);
     }
     free(n->retired);
-    for (size_t i = 0; i < n->n_els; i++)
+    for (size_t i = 0; i < n->n_els; i++) {
+        free(n->els[i]->lists);
         free(n->els[i]);
+    }
     free(n->els);
     free(n->decl_json);
     free(n);

@@ -22,6 +22,13 @@
 #define NAMED_LIST_MAX    RAFT_MAX_MEMBERS
 #define NAMED_REASON_MAX  16
 
+/* The lists few elections have, allocated when first needed (1,000 elections stay small). */
+struct named_lists {
+    uint64_t prefer[NAMED_LIST_MAX], avoid[NAMED_LIST_MAX]; /* its lowest declarer's lists */
+    uint64_t failing[NAMED_LIST_MAX];          /* leader.c: members that gave it up recently */
+    uint64_t failing_until_ms[NAMED_LIST_MAX]; /* ... until then */
+};
+
 /* One named election: declared here, by another member, or only in the table. */
 struct named_election {
     char name[STORE_ELECTION_NAME_MAX + 1];
@@ -47,16 +54,14 @@ struct named_election {
     uint64_t st_token, st_from;
     uint64_t eligible[NAMED_MEMBERS_MAX]; /* members that declare it */
     size_t n_eligible;
-    uint64_t prefer[NAMED_LIST_MAX], avoid[NAMED_LIST_MAX]; /* its lowest declarer's lists */
+    struct named_lists *lists; /* NULL while it has no prefer, avoid or failing member */
     size_t n_prefer, n_avoid;
 
     /* the leader's (leader.c) */
-    uint64_t pending_index;                    /* a proposal about it not yet applied */
-    bool pending_handover;                     /* ... which starts a handover */
-    uint64_t ho_seen_ms;                       /* when the current handover was first seen */
-    uint64_t ho_seen_token;                    /* ... and its token */
-    uint64_t failing[NAMED_LIST_MAX];          /* members that gave it up recently ... */
-    uint64_t failing_until_ms[NAMED_LIST_MAX]; /* ... until then */
+    uint64_t pending_index; /* a proposal about it not yet applied */
+    bool pending_handover;  /* ... which starts a handover */
+    uint64_t ho_seen_ms;    /* when the current handover was first seen */
+    uint64_t ho_seen_token; /* ... and its token */
     size_t n_failing;
 };
 
@@ -154,6 +159,8 @@ bool named_view_touches(const raft_entry_t *e);
 /* The member's row, or NULL. */
 struct named_member *named_member_find(sidecar_named_t *n, uint64_t id);
 bool named_eligible(const struct named_election *e, uint64_t id);
+/* e's lists, allocated now if it has none (NULL: out of memory). */
+struct named_lists *named_lists(struct named_election *e);
 
 /* ---- records.c ------------------------------------------------------------------------ */
 

@@ -90,9 +90,14 @@ void named_decl_parse(sidecar_named_t *n, uint64_t id, const uint8_t *json, size
         e->eligible[e->n_eligible++] = id;
         /* prefer/avoid: the declaration of the member with the lowest id that declares it
          * (members are read in id order). */
-        if (e->n_eligible == 1) {
-            e->n_prefer = ids_of(cJSON_GetObjectItemCaseSensitive(it, "prefer"), e->prefer);
-            e->n_avoid = ids_of(cJSON_GetObjectItemCaseSensitive(it, "avoid"), e->avoid);
+        const cJSON *prefer = cJSON_GetObjectItemCaseSensitive(it, "prefer");
+        const cJSON *avoid = cJSON_GetObjectItemCaseSensitive(it, "avoid");
+        struct named_lists *l = NULL;
+        if (e->n_eligible == 1 &&
+            (cJSON_GetArraySize(prefer) > 0 || cJSON_GetArraySize(avoid) > 0) &&
+            (l = named_lists(e)) != NULL) {
+            e->n_prefer = ids_of(prefer, l->prefer);
+            e->n_avoid = ids_of(avoid, l->avoid);
         }
     }
     cJSON_Delete(root);

@@ -59,6 +59,13 @@ struct named_member *named_member_find(sidecar_named_t *n, uint64_t id)
     return NULL;
 }
 
+struct named_lists *named_lists(struct named_election *e)
+{
+    if (e->lists == NULL)
+        e->lists = calloc(1, sizeof(*e->lists));
+    return e->lists;
+}
+
 bool named_eligible(const struct named_election *e, uint64_t id)
 {
     for (size_t i = 0; i < e->n_eligible; i++)
@@ -211,10 +218,12 @@ static void forget_unseen(sidecar_named_t *n)
     size_t kept = 0;
     for (size_t i = 0; i < n->n_els; i++) {
         struct named_election *e = n->els[i];
-        if (e->seen || e->w != NULL)
+        if (e->seen || e->w != NULL) {
             n->els[kept++] = e;
-        else
+        } else {
+            free(e->lists);
             free(e);
+        }
     }
     n->n_els = kept;
 }

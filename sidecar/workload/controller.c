@@ -52,6 +52,11 @@ void workload_set_state(sidecar_workload_t *w, sidecar_workload_state_t s)
 void workload_persist_role(sidecar_workload_t *w, const char *role)
 {
     store_t *st = sidecar_node_store(w->node);
+    char now[32];
+    size_t len = 0;
+    if (store_local_get(st, w->role_key, now, sizeof(now), &len) == 0 && len == strlen(role) &&
+        memcmp(now, role, len) == 0)
+        return; /* already durable (sidecar_workload_persist_primary) */
     int rv = store_local_set(st, w->role_key, role, strlen(role));
     if (rv != 0)
         SIDECAR_LOG(SIDECAR_LOG_ERROR, "cannot record the workload's role",
@@ -268,6 +273,20 @@ void sidecar_workload_set_tenure(sidecar_workload_t *w, const sidecar_workload_t
     w->st.leader = t->holder;
     w->st.lease_deadline_ns = holds ? t->deadline_ns : 0;
     workload_evaluate(w);
+}
+
+int sidecar_workload_persist_primary(sidecar_workload_t *const *ws, size_t n)
+{
+    if (n == 0)
+        return 0;
+    const char **keys = malloc(n * sizeof(*keys));
+    if (keys == NULL)
+        return STORE_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        keys[i] = ws[i]->role_key;
+    int rv = store_local_set_many(sidecar_node_store(ws[0]->node), keys, n, "primary", 7);
+    free(keys);
+    return rv;
 }
 
 bool sidecar_workload_idle(const sidecar_workload_t *w, bool *clean)

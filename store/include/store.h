@@ -430,6 +430,9 @@ void store_election_list_free(store_election_list_t *list);
 
 /* name: 1..STORE_LOCAL_KEY_MAX bytes, NUL-terminated. Set is durable (fsync) on return. */
 int store_local_set(store_t *st, const char *name, const void *value, size_t len);
+/* The same value under n names, in one durable transaction (one fsync): all or none. */
+int store_local_set_many(store_t *st, const char *const *names, size_t n, const void *value,
+                         size_t len);
 /* Copies the value into buf[0..cap) and sets *len (the full length; STORE_ETOOBIG if cap is
  * smaller, with nothing copied). Errors: STORE_ENOTFOUND. */
 int store_local_get(store_t *st, const char *name, void *buf, size_t cap, size_t *len);

@@ -416,6 +416,27 @@ Test(store_kv, local_keys_round_trip_and_are_bounded)
     cr_assert_eq(store_local_set(st, "", "v", 1), STORE_EKEY);
 }
 
+Test(store_kv, many_local_keys_are_set_in_one_transaction_all_or_none)
+{
+    const char *names[] = {"workload_role/a", "workload_role/b", "workload_role/c"};
+    cr_assert_eq(store_local_set_many(st, names, 3, "primary", 7), 0);
+    st = reopen(st);
+    char buf[16];
+    size_t len = 0;
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(store_local_get(st, names[i], buf, sizeof buf, &len), 0);
+        cr_assert_eq(len, 7);
+        cr_assert_arr_eq(buf, "primary", 7);
+    }
+    /* One invalid name: refused before anything is written. */
+    const char *bad[] = {"workload_role/a", ""};
+    cr_assert_eq(store_local_set_many(st, bad, 2, "standby", 7), STORE_EKEY);
+    cr_assert_eq(store_local_get(st, names[0], buf, sizeof buf, &len), 0);
+    cr_assert_arr_eq(buf, "primary", 7);
+    /* The store still takes single writes afterwards (no transaction left open). */
+    cr_assert_eq(store_local_set(st, names[0], "standby", 7), 0);
+}
+
 /* ---- command codec ---------------------------------------------------------------------- */
 
 Test(store_cmd, round_trip_and_limits)

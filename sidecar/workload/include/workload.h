@@ -106,6 +106,12 @@ int sidecar_workload_open_election(sidecar_workload_t **out, uv_loop_t *loop,
  * the caller: no callback runs before it returns, except through the loop later). */
 void sidecar_workload_set_tenure(sidecar_workload_t *w, const sidecar_workload_tenure_t *t);
 
+/* Many hook-mode controllers about to be told they hold their elections: their role
+ * "primary" — durable before on-start runs, so that a crash leads to on-stop at the next start
+ * — is written for all of them in one transaction (one fsync instead of one each); each then
+ * finds it written. 0 or a STORE_E* code (then each writes its own, as without this call). */
+int sidecar_workload_persist_primary(sidecar_workload_t *const *ws, size_t n);
+
 /* True when nothing of the workload runs here (standby, no shim, no hook); *clean: the last
  * stop completed cleanly (the shim exited, or on-stop exited 0). */
 bool sidecar_workload_idle(const sidecar_workload_t *w, bool *clean);
