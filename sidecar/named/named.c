@@ -15,6 +15,7 @@
 #define TRIM_ELECTIONS_MIN    64    /* from this many elections on, ... */
 #define FULL_EVERY_HEARTBEATS 4     /* every election is looked at at least this often */
 #define TRIM_EVERY_MS         10000 /* ... freed memory goes back to the system this often */
+#define STARTS_PER_ROUND      32    /* workloads started per evaluation at most */
 
 const char *sidecar_named_strerror(int err)
 {
@@ -102,13 +103,22 @@ static void tell_all(sidecar_named_t *n, const sidecar_node_state_t *st, uint64_
         SIDECAR_LOG(SIDECAR_LOG_WARN, "named elections: cannot record their roles at once; "
                                       "each records its own");
     free(starting);
+    size_t started = 0;
     for (size_t i = 0; i < n->n_els; i++) {
         struct named_election *e = n->els[i];
         if (e->w == NULL)
             continue;
         sidecar_workload_tenure_t t = tenure_of(n, e, st, now_ns);
-        if (news(n, e, &t, now_ns))
-            tell(n, e, &t);
+        if (!news(n, e, &t, now_ns))
+            continue;
+        /* Each start spawns a process, which blocks the loop for a moment: a few at a time,
+         * the loop serving heartbeats in between, so that hundreds arriving at once (a
+         * failover, a start) do not cost this member its leadership or its session. */
+        if (t.holds && !e->told.holds && ++started > STARTS_PER_ROUND) {
+            n->full_due = true;
+            continue;
+        }
+        tell(n, e, &t);
     }
 }
 
@@ -279,7 +289,7 @@ static void evaluate(sidecar_named_t *n)
         stop_when_handed_over(n, now_ms);
     named_leader_step(n, &st, full);
     trim(n, now_ms);
-    schedule(n, n->cfg->heartbeat_interval_ms);
+    schedule(n, n->full_due ? 1 : n->cfg->heartbeat_interval_ms);
     /* A leader looks again the moment a member's session may be declared over (one tick
      * after: the core's clock may be that late), so that its elections move at once. */
     for (size_t i = 0; n->leading && i < n->n_members; i++) {
