@@ -350,6 +350,166 @@ cat "$DIR/verify.txt"
 runs=$(awk '$3 == "start"' "$DIR/workers.log" 2>/dev/null | wc -l)
 [ "$runs" -ge 3 ] || fail "expected at least 3 primary runs (start, failover, handover), saw $runs"
 
+
+# ---- part 2: named elections — six pipelines spread over the three members ----------------
+
+PIPES=(orders billing audit users stock events)
+declare -A HOLDER=() PTOK=()
+
+# Sets HOLDER[p] (a node name, or "-") and PTOK[p] from GET /v1/elections on any live node.
+named_holders() {
+    local n p
+    for p in "${PIPES[@]}"; do
+        HOLDER[$p]=- PTOK[$p]=-
+    done
+    for n in "${NODES[@]}"; do
+        alive "$n" || continue
+        http_get "${HTTP[$n]}" /v1/elections && [ "$STATUS" = 200 ] || continue
+        for p in "${PIPES[@]}"; do
+            [[ $BODY =~ \"name\":\"$p\",\"holder\":\"([a-z]+)\",\"fencing_token\":([0-9]+) ]] &&
+                HOLDER[$p]=${BASH_REMATCH[1]} PTOK[$p]=${BASH_REMATCH[2]}
+        done
+        return 0
+    done
+    return 1
+}
+
+named_line() {
+    local p line=""
+    named_holders
+    for p in "${PIPES[@]}"; do
+        line+=" $p@${HOLDER[$p]}/${PTOK[$p]}"
+    done
+    say "pipelines (name@holder/token):$line"
+}
+
+# Polls (100 ms, bounded) until every pipeline is held, two per member, unchanged for 2 s.
+named_wait_spread() {
+    local i p n same last="" now
+    for ((i = 0; i < (WAIT_PRIMARY + 30) * 10; i++)); do
+        named_holders
+        now=""
+        declare -A cnt=([a]=0 [b]=0 [c]=0)
+        for p in "${PIPES[@]}"; do
+            now+="${HOLDER[$p]}/${PTOK[$p]} "
+            [ "${HOLDER[$p]}" != - ] && cnt[${HOLDER[$p]}]=$((cnt[${HOLDER[$p]}] + 1))
+        done
+        if [ "${cnt[a]}" = 2 ] && [ "${cnt[b]}" = 2 ] && [ "${cnt[c]}" = 2 ] && [ "$now" = "$last" ]; then
+            same=$((same + 1))
+            [ "$same" -ge 20 ] && return 0
+        else
+            same=0
+        fi
+        last=$now
+        ((i % 10 == 0)) && named_line
+        sleep 0.1
+    done
+    return 1
+}
+
+start_named_node() {
+    local n=$1
+    "$ELECTD_BIN" --name "$n" --peers "$PEERS" --data-dir "$DIR/named/$n" \
+        --listen-http "${HTTP[$n]}" --cluster-name demo-named --forward \
+        --config "$DIR/named/electd.json" >>"$DIR/named/electd-$n.log" 2>&1 &
+    PID[$n]=$!
+}
+
+if [ $FAILED = 0 ]; then
+    echo
+    echo "== part 2: named elections — ${#PIPES[@]} binlog pipelines in one group, spread over a, b, c =="
+    mkdir -p "$DIR/named"
+    {
+        printf '{"elections": {'
+        sep=""
+        for p in "${PIPES[@]}"; do
+            printf '%s\n  "%s": {"exec": ["%s", "run", "--source", "%s", "--sink", "%s", "--log", "%s", "--key", "binlog/%s/position", "--every", "%s", "--rate", "%s"]}' \
+                "$sep" "$p" "$WORKER_BIN" "$DIR/binlog.events" "$DIR/named/sink-$p.events" \
+                "$DIR/named/workers-$p.log" "$p" "$EVERY" "$RATE"
+            sep=","
+        done
+        printf '\n}}\n'
+    } >"$DIR/named/electd.json"
+    echo "  config: $DIR/named/electd.json (each member declares all six; --forward: a holder that"
+    echo "  does not lead relays its fenced checkpoints, PUT ...?fence=TOKEN&election=NAME)"
+    for n in "${NODES[@]}"; do
+        start_named_node "$n"
+    done
+    say "started electd a, b, c with the named pipelines"
+    if named_wait_spread; then
+        named_line
+        say "spread: two pipelines per member"
+    else
+        fail "the pipelines were not spread two per member within $((WAIT_PRIMARY + 30))s"
+    fi
+fi
+
+if [ $FAILED = 0 ]; then
+    sleep "$P3"
+    # A member that holds pipelines and does not lead the Raft group dies without warning.
+    victim=""
+    for n in "${NODES[@]}"; do
+        node_status "$n"
+        [ "$ROLE" != leader ] && victim=$n && break
+    done
+    named_holders
+    declare -A BEFORE=() BTOK=()
+    for p in "${PIPES[@]}"; do
+        BEFORE[$p]=${HOLDER[$p]} BTOK[$p]=${PTOK[$p]}
+    done
+    say ">>> kill -9 electd on $victim (pid ${PID[$victim]}): only its pipelines may move"
+    start=$(now_ms)
+    kill -KILL "${PID[$victim]}"
+    wait "${PID[$victim]}" 2>/dev/null
+    PID[$victim]=""
+    moved=0
+    for ((i = 0; i < (WAIT_PRIMARY + 10) * 10; i++)); do
+        named_holders
+        moved=1
+        for p in "${PIPES[@]}"; do
+            if [ "${BEFORE[$p]}" = "$victim" ]; then
+                { [ "${HOLDER[$p]}" = - ] || [ "${HOLDER[$p]}" = "$victim" ]; } && moved=0
+            fi
+        done
+        [ $moved = 1 ] && break
+        ((i % 10 == 0)) && named_line
+        sleep 0.1
+    done
+    took=$(($(now_ms) - start))
+    named_line
+    if [ $moved = 1 ]; then
+        say ">>> $victim's pipelines moved ${took} ms after the kill; the others kept holder and token"
+        SUMMARY+=("named pipelines: kill -9 of $victim moved only its pipelines, in ${took} ms")
+    else
+        fail "$victim's pipelines did not move within $((WAIT_PRIMARY + 10))s"
+    fi
+    for p in "${PIPES[@]}"; do
+        if [ "${BEFORE[$p]}" != "$victim" ] &&
+            { [ "${HOLDER[$p]}" != "${BEFORE[$p]}" ] || [ "${PTOK[$p]}" != "${BTOK[$p]}" ]; }; then
+            fail "pipeline $p on healthy ${BEFORE[$p]} moved or restarted (now ${HOLDER[$p]}/${PTOK[$p]})"
+        fi
+    done
+    say "restarting electd $victim"
+    start_named_node "$victim"
+    sleep "$P3"
+    named_line
+fi
+
+if [ -d "$DIR/named" ]; then
+    say "stopping all nodes (SIGTERM, by PID)"
+    cleanup
+    echo
+    echo "== verification of each pipeline (sink and log) =="
+    for p in "${PIPES[@]}"; do
+        if "$WORKER_BIN" verify --sink "$DIR/named/sink-$p.events" --log "$DIR/named/workers-$p.log" \
+            >"$DIR/named/verify-$p.txt" 2>&1; then
+            echo "  $p: $(tail -1 "$DIR/named/verify-$p.txt")"
+        else
+            cat "$DIR/named/verify-$p.txt"
+            fail "pipeline $p: verification"
+        fi
+    done
+fi
 echo
 echo "== summary =="
 for line in "${SUMMARY[@]}"; do

@@ -265,15 +265,38 @@ static void session_renew_self(raft_t *r)
 }
 
 /* Sessions: a member's stamp heard while our lease is valid. */
+static bool heartbeat_to(raft_t *r, struct progress *pr);
+
 static void session_heard(raft_t *r, struct progress *pr, const raft_msg_t *m)
 {
     if (r->cfg.session_ticks == 0 || m->hint == 0)
         return;
     if (!raft_lease_valid(r))
         return;
+    bool first = pr->session_stamp == 0;
     pr->session_heard = r->now;
     pr->session_stamp = m->hint;
     pr->session_nonce = m->log_term;
+    /* The first stamp heard in this term is echoed at once, not at the next heartbeat: after
+     * a leader change the members' sessions are renewed as early as they can be. */
+    if (first && session_echo_ok(r, pr))
+        heartbeat_to(r, pr);
+}
+
+/* One heartbeat of the current round to pr. False when out of memory. */
+static bool heartbeat_to(raft_t *r, struct progress *pr)
+{
+    raft_msg_t *m = raft_msg_new(r, RAFT_MSG_HEARTBEAT, pr->id);
+    if (m == NULL)
+        return false;
+    /* Never tell a follower to commit past what it is known to hold (etcd). */
+    m->commit = pr->match < r->commit ? pr->match : r->commit;
+    m->ctx = r->round;
+    if (session_echo_ok(r, pr)) {
+        m->hint = pr->session_stamp; /* sessions: "I heard you, with a valid lease" */
+        m->log_term = pr->session_nonce;
+    }
+    return true;
 }
 
 void raft_bcast_heartbeat(raft_t *r)
@@ -281,18 +304,8 @@ void raft_bcast_heartbeat(raft_t *r)
     raft_start_round(r);
     for (uint32_t i = 0; i < r->n_prs; i++) {
         struct progress *pr = &r->prs[i];
-        if (pr->id == r->id)
-            continue;
-        raft_msg_t *m = raft_msg_new(r, RAFT_MSG_HEARTBEAT, pr->id);
-        if (m == NULL)
+        if (pr->id != r->id && !heartbeat_to(r, pr))
             return;
-        /* Never tell a follower to commit past what it is known to hold (etcd). */
-        m->commit = pr->match < r->commit ? pr->match : r->commit;
-        m->ctx = r->round;
-        if (session_echo_ok(r, pr)) {
-            m->hint = pr->session_stamp; /* sessions: "I heard you, with a valid lease" */
-            m->log_term = pr->session_nonce;
-        }
     }
     raft_update_lease_and_reads(r);
     session_renew_self(r);

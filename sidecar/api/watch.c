@@ -194,7 +194,32 @@ static void changed_cb(void *ud, const sidecar_node_state_t *st)
     check(ud);
 }
 
-/* An election command applied: its long polls look again. */
+/* An election's holder changed (or it was dropped): an "election" event on every stream. */
+static void election_event(sidecar_api_t *api, const char *name, bool dropped,
+                           const store_result_t *res)
+{
+    cJSON *o = cJSON_CreateObject();
+    char holder[64];
+    sidecar_node_member_name(api->node, res->holder, holder, sizeof(holder));
+    cJSON_AddStringToObject(o, "name", name);
+    if (dropped || res->holder == 0)
+        cJSON_AddNullToObject(o, "holder");
+    else
+        cJSON_AddStringToObject(o, "holder", holder);
+    cJSON_AddNumberToObject(o, "fencing_token", (double)res->token);
+    cJSON_AddStringToObject(o, "change",
+                            dropped       ? "dropped"
+                            : res->holder ? "assigned"
+                                          : "released");
+    for (struct watcher *w = api->watch.list, *next; w != NULL; w = next) {
+        next = w->next;
+        if (w->kind == W_SSE)
+            sse_send(w, "election", o);
+    }
+    cJSON_Delete(o);
+}
+
+/* An election command applied: its long polls look again, its streams hear of it. */
 static void applied_cb(void *ud, const raft_entry_t *e, const store_result_t *res)
 {
     sidecar_api_t *api = ud;
@@ -208,6 +233,7 @@ static void applied_cb(void *ud, const raft_entry_t *e, const store_result_t *re
     memcpy(name, cmd.name, cmd.name_len);
     name[cmd.name_len] = '\0';
     elections_check(api, name);
+    election_event(api, name, cmd.op == STORE_CMD_ELECTION_DROP, res);
 }
 
 static void tick_cb(uv_timer_t *t)
@@ -348,8 +374,8 @@ void api_watch_election(sidecar_api_t *api, http_req_t *req, const char *name)
     }
 }
 
-/* GET /v1/events: text/event-stream; one "state" event at once, then "leader", "role" and
- * "workload" events as they happen. */
+/* GET /v1/events: text/event-stream; one "state" event at once, then "leader", "role",
+ * "workload" and "election" (a named election's holder changed) events as they happen. */
 static void h_events(http_req_t *req, void *data)
 {
     sidecar_api_t *api = data;

@@ -104,6 +104,7 @@ static void tell_all(sidecar_named_t *n, const sidecar_node_state_t *st, uint64_
                                       "each records its own");
     free(starting);
     size_t started = 0;
+    n->push_at_ns = UINT64_MAX;
     for (size_t i = 0; i < n->n_els; i++) {
         struct named_election *e = n->els[i];
         if (e->w == NULL)
@@ -119,6 +120,16 @@ static void tell_all(sidecar_named_t *n, const sidecar_node_state_t *st, uint64_
             continue;
         }
         tell(n, e, &t);
+    }
+    /* The earliest moment a held election's deadline is down to its refresh margin: a
+     * renewal seen from then on is handed on at once, not at the next full look (a leader
+     * change leaves little room: docs/guarantees.md, "A leader change stops nothing"). */
+    for (size_t i = 0; i < n->n_els; i++) {
+        const struct named_election *e = n->els[i];
+        if (e->w != NULL && e->told.holds && e->told.deadline_ns > refresh_ns(n, e)) {
+            uint64_t at = e->told.deadline_ns - refresh_ns(n, e);
+            n->push_at_ns = at < n->push_at_ns ? at : n->push_at_ns;
+        }
     }
 }
 
@@ -270,14 +281,17 @@ static void evaluate(sidecar_named_t *n)
     /* Every election is looked at after a change, else every few heartbeats: in between a
      * running workload still has more than its refresh margin left, and its controller stops
      * it by itself at its stop point. */
-    bool full = n->full_due || n->stopping || now_ms >= n->full_at_ms;
+    bool full = n->full_due || n->stopping || now_ms >= n->full_at_ms ||
+                (now_ns >= n->push_at_ns && n->trusted_until_ns > n->pushed_until_ns);
     n->full_due = false;
     if (full)
         n->full_at_ms = now_ms + FULL_EVERY_HEARTBEATS * (uint64_t)n->cfg->heartbeat_interval_ms;
     if (!n->stopping && st.store_ok && full)
         declare(n, now_ms);
-    if (full)
+    if (full) {
         tell_all(n, &st, now_ns);
+        n->pushed_until_ns = n->trusted_until_ns;
+    }
     for (size_t i = 0; full && i < n->n_els; i++) {
         struct named_election *e = n->els[i];
         if (st.store_ok)
@@ -289,7 +303,10 @@ static void evaluate(sidecar_named_t *n)
         stop_when_handed_over(n, now_ms);
     named_leader_step(n, &st, full);
     trim(n, now_ms);
-    schedule(n, n->full_due ? 1 : n->cfg->heartbeat_interval_ms);
+    /* Waiting for a renewal with a deadline near its margin (a leader change): look at every
+     * tick, so that the renewal is handed on the moment it is seen. */
+    bool waiting = now_ns >= n->push_at_ns;
+    schedule(n, n->full_due ? 1 : waiting ? n->cfg->tick_ms : n->cfg->heartbeat_interval_ms);
     /* A leader looks again the moment a member's session may be declared over (one tick
      * after: the core's clock may be that late), so that its elections move at once. */
     for (size_t i = 0; n->leading && i < n->n_members; i++) {

@@ -104,6 +104,8 @@ struct sidecar_named {
     uint64_t view_gen;         /* refreshes so far */
     uint64_t last_cb_index;    /* the last index an applied callback reported */
     uint64_t trusted_until_ns; /* the session end backed by an applied renewal */
+    uint64_t pushed_until_ns;  /* trusted_until_ns when the controllers were last told */
+    uint64_t push_at_ns;       /* from then on a renewal is handed on at once (tell_all) */
 
     const sidecar_election_list_t *decls; /* what this member declares now */
     sidecar_election_list_t **retired;    /* lists replaced by reloads (controllers of removed

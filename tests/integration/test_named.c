@@ -4,7 +4,9 @@
  * election. Spread, kill -9 of a holder and of the Raft leader, SIGSTOP of a holder, prefer
  * and --no-primary. */
 #include <criterion/criterion.h>
+#include <arpa/inet.h>
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -369,6 +371,37 @@ Test(named, sigterm_of_a_holder_hands_its_elections_over_before_it_exits)
     check_no_overlap();
 }
 
+/* GET /v1/events on node i: the stream's socket. */
+static int sse_open(int i)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)C.nodes[i].http_port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    const char *req = "GET /v1/events HTTP/1.1\r\nHost: x\r\n\r\n";
+    cr_assert_eq(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+    return fd;
+}
+
+/* Reads the stream (bounded) until needle appears in it; false at the timeout. */
+static bool sse_wait(int fd, const char *needle, int timeout_ms, char *got, size_t cap)
+{
+    size_t len = strlen(got);
+    uint64_t deadline = itest_now_ms() + (uint64_t)timeout_ms;
+    while (strstr(got, needle) == NULL && itest_now_ms() < deadline && len < cap - 1) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 100) <= 0)
+            continue;
+        ssize_t n = read(fd, got + len, cap - 1 - len);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        got[len] = '\0';
+    }
+    return strstr(got, needle) != NULL;
+}
+
 /* The election's token from GET /v1/elections/{name} on node i (0 if unreadable). */
 static uint64_t token_of(int i, int e)
 {
@@ -399,6 +432,10 @@ Test(named, transfer_moves_one_election_gracefully_and_its_old_token_is_fenced)
                  body);
 
     int to = (node_index(before[0].node) + 1) % 3;
+    int sse = sse_open((l + 1) % 3);
+    static char stream[1 << 16];
+    stream[0] = '\0';
+    cr_assert(sse_wait(sse, "event: state", 5000, stream, sizeof(stream)), "%s", stream);
     snprintf(path, sizeof(path), "/v1/elections/e0/transfer?to=%s", C.nodes[to].name);
     int code = itest_http(C.nodes[(l + 2) % 3].http_port, "POST", path, NULL, body, sizeof(body));
     cr_assert_eq(code, 202, "transfer answered %d: %s", code, body);
@@ -411,6 +448,14 @@ Test(named, transfer_moves_one_election_gracefully_and_its_old_token_is_fenced)
     uint64_t fresh = token_of(l, 0);
     cr_assert_gt(fresh, old, "the token did not rise with the new holder");
     cr_assert_eq(now.token, fresh, "the new workload did not get the new token");
+    /* The event stream told of it. */
+    char needle[128];
+    snprintf(needle, sizeof(needle),
+             "event: election\ndata: {\"name\":\"e0\",\"holder\":\"%s\",\"fencing_token\":%llu",
+             C.nodes[to].name, (unsigned long long)fresh);
+    cr_assert(sse_wait(sse, needle, 5000, stream, sizeof(stream)), "no election event:\n%s",
+              stream);
+    close(sse);
 
     /* The old holder's token is refused at apply time; the new one is accepted. */
     snprintf(path, sizeof(path), "/v1/kv/k?fence=%llu&election=e0", (unsigned long long)old);

@@ -4,7 +4,8 @@
  * saves its position in electd's replicated KV with its fencing token; on start it resumes
  * from the saved position. This is the pattern electd is built for, in ~300 lines:
  *
- *   - position and token come from electd: ELECTD_HTTP (the local API), ELECTD_FENCING_TOKEN,
+ *   - position and token come from electd: ELECTD_HTTP (the local API), ELECTD_FENCING_TOKEN
+ *     (with ELECTD_ELECTION under a named election: its writes are fenced by that election),
  *     and ELECTD_WORKLOAD_TOKEN, the workload's own API credential when electd has an
  *     --http-token (sent as a bearer token; it allows fenced KV writes, not more);
  *   - a checkpoint answered 409 "fenced" means a newer primary exists: exit at once;
@@ -70,9 +71,10 @@ struct worker {
     const char *source, *sink, *log, *key;
     unsigned every;
     unsigned rate;
-    const char *http; /* ELECTD_HTTP */
-    const char *node; /* ELECTD_NODE_ID */
-    uint64_t token;   /* ELECTD_FENCING_TOKEN */
+    const char *http;     /* ELECTD_HTTP */
+    const char *node;     /* ELECTD_NODE_ID */
+    uint64_t token;       /* ELECTD_FENCING_TOKEN */
+    const char *election; /* ELECTD_ELECTION: a named election's (its writes fence with it) */
     int sink_fd, log_fd;
     uint64_t last;  /* last event shipped */
     long offset;    /* byte offset of the next event in the source */
@@ -102,7 +104,11 @@ static void say(struct worker *w, const char *fmt, ...)
 static int checkpoint(struct worker *w, int timeout_ms)
 {
     char path[KEY_MAX + 64], body[64], reply[512];
-    snprintf(path, sizeof(path), "/v1/kv/%s?fence=%" PRIu64, w->key, w->token);
+    if (w->election != NULL)
+        snprintf(path, sizeof(path), "/v1/kv/%s?fence=%" PRIu64 "&election=%s", w->key, w->token,
+                 w->election);
+    else
+        snprintf(path, sizeof(path), "/v1/kv/%s?fence=%" PRIu64, w->key, w->token);
     int n = snprintf(body, sizeof(body), "seq=%" PRIu64 " offset=%ld", w->last, w->offset);
     int status = http_client_request(w->http, "PUT", path, body, (size_t)n, timeout_ms, reply,
                                      sizeof(reply));
@@ -120,11 +126,14 @@ static int checkpoint(struct worker *w, int timeout_ms)
     return status == 421 ? EXIT_NOT_PRIMARY : 1;
 }
 
-/* Reads the saved position: linearizable on our own electd, which leads. 404 = first run. */
+/* Reads the saved position: linearizable on our own electd, which leads (the default
+ * election); for a named election, our electd's own state (?stale), which already holds every
+ * write acknowledged before it became the holder: the move that made it holder was committed
+ * after the previous holder's workload had stopped (docs/api.md). 404 = first run. */
 static int resume(struct worker *w)
 {
     char path[KEY_MAX + 32], reply[256];
-    snprintf(path, sizeof(path), "/v1/kv/%s?raw", w->key);
+    snprintf(path, sizeof(path), "/v1/kv/%s?raw%s", w->key, w->election ? "&stale" : "");
     uint64_t give_up = mono_ns() + RESUME_TIMEOUT_MS * 1000000ull;
     for (int attempt = 0; mono_ns() < give_up && !stop_signal; attempt++) {
         int status = http_client_request(w->http, "GET", path, NULL, 0, 1000, reply, sizeof(reply));
@@ -172,6 +181,8 @@ static int setup(struct worker *w, FILE **src_out)
     }
     w->http = http;
     w->token = strtoull(token, NULL, 10);
+    const char *election = getenv("ELECTD_ELECTION"); /* a named election's workload */
+    w->election = election != NULL && *election != '\0' ? election : NULL;
     w->node = node != NULL && *node != '\0' ? node : "?";
     w->sink_fd = open_append(w->sink);
     w->log_fd = open_append(w->log);
