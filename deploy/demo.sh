@@ -6,6 +6,9 @@
 # event skipped, events shipped twice only after the last checkpoint, primaries never
 # overlapped. Exit status 0 only when every check passed.
 #
+# Part 2 runs six named elections (binlog pipelines) in one group, spread over the three
+# members, kills a member that holds two and does not lead, and verifies every pipeline.
+#
 # Usage: deploy/demo.sh [BUILD_DIR]     (default: build)
 # Env:   DEMO_SHORT=1   short phases for CI (about 25 s instead of about 50 s)
 #        DEMO_KEEP=1    keep the data directory and logs (always kept on failure)
