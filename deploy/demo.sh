@@ -367,7 +367,9 @@ named_holders() {
     done
     for n in "${NODES[@]}"; do
         alive "$n" || continue
-        http_get "${HTTP[$n]}" /v1/elections && [ "$STATUS" = 200 ] || continue
+        if ! http_get "${HTTP[$n]}" /v1/elections || [ "$STATUS" != 200 ]; then
+            continue
+        fi
         for p in "${PIPES[@]}"; do
             [[ $BODY =~ \"name\":\"$p\",\"holder\":\"([a-z]+)\",\"fencing_token\":([0-9]+) ]] &&
                 HOLDER[$p]=${BASH_REMATCH[1]} PTOK[$p]=${BASH_REMATCH[2]}

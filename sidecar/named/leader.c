@@ -95,6 +95,8 @@ typedef struct input {
     sidecar_elections_member_t members[NAMED_MEMBERS_MAX];
     sidecar_elections_election_t *els;
     struct named_election **of; /* els[i] is of[i] */
+    bool *completing;           /* els[i] is a handover whose successor placement picks */
+    uint64_t (*others)[NAMED_MEMBERS_MAX]; /* ... among these: its eligible but the holder */
     size_t n;
     sidecar_elections_input_t in;
 } input_t;
@@ -124,30 +126,6 @@ static sidecar_elections_election_t election_in(const struct named_election *e)
                                           .n_failing = e->lists ? e->n_failing : 0,
                                           .holder = e->has_row ? e->row.holder : 0,
                                           .token = e->has_row ? e->row.token : 0};
-}
-
-/* The best member for e other than `from`: placement on e alone, as if nobody held it. */
-static uint64_t successor(sidecar_named_t *n, const struct named_election *e, uint64_t from,
-                          uint64_t now_ms)
-{
-    uint64_t others[NAMED_MEMBERS_MAX];
-    size_t k = 0;
-    for (size_t i = 0; i < e->n_eligible; i++)
-        if (e->eligible[i] != from)
-            others[k++] = e->eligible[i];
-    input_t x = {.n = 1};
-    members_in(n, &x);
-    sidecar_elections_election_t one = election_in(e);
-    one.eligible = others;
-    one.n_eligible = k;
-    one.holder = 0;
-    x.in.elections = &one;
-    x.in.n_elections = 1;
-    x.in.options = (sidecar_elections_options_t){.now_ms = now_ms};
-    sidecar_elections_decision_t d;
-    if (sidecar_elections_place(&x.in, &d) == 0 && d.action == SIDECAR_ELECTIONS_ASSIGN)
-        return d.to;
-    return 0;
 }
 
 /* ---- one round ------------------------------------------------------------------------------ */
@@ -180,8 +158,16 @@ static void failing_decay(struct named_election *e, uint64_t now_ms)
     e->n_failing = kept;
 }
 
-/* A handover under way: complete it once the holder said it stopped; give it up when that
- * takes far longer than stopping can. A dead holder is placement's (failover). */
+/* The holder of e's handover said it stopped cleanly: the successor may start at once. */
+static bool stopped_cleanly(const struct named_election *e)
+{
+    return named_moving(e) && e->has_stopped && e->st_token == e->row.token &&
+           e->st_from == e->row.holder;
+}
+
+/* A handover under way whose holder has not said it stopped: given up when that takes far
+ * longer than stopping can (the holder keeps the election). A dead holder is placement's
+ * (failover); one that said it stopped, place_step's. */
 static void handover_step(sidecar_named_t *n, struct named_election *e, uint64_t now_ms,
                           int *budget)
 {
@@ -190,22 +176,10 @@ static void handover_step(sidecar_named_t *n, struct named_election *e, uint64_t
         e->ho_seen_ms = now_ms;
     }
     uint64_t from = e->row.holder;
-    if (e->has_stopped && e->st_token == e->row.token && e->st_from == from) {
-        if (strcmp(e->ho_reason, "gave-up") == 0)
-            failing_add(e, from, now_ms + FAILING_WINDOWS * (uint64_t)n->cfg->restart_window_ms);
-        uint64_t to = e->ho_to;
-        if (to == 0 || to == from || !named_eligible(e, to) || !alive(n, to))
-            to = successor(n, e, from, now_ms);
-        if (to == 0 && named_eligible(e, from) && strcmp(e->ho_reason, "shutdown") != 0)
-            to = from; /* nobody else can: a new tenure where it was */
-        assign(n, e, to, e->ho_reason[0] ? e->ho_reason : "handover");
-        (*budget)--;
-        return;
-    }
     const sidecar_config_t *c = n->cfg;
     uint64_t timeout_ms =
         2 * ((uint64_t)c->stop_timeout_ms + c->hook_timeout_ms) + c->election_timeout_ms;
-    if (alive(n, from) && now_ms - e->ho_seen_ms > timeout_ms) {
+    if (!stopped_cleanly(e) && alive(n, from) && now_ms - e->ho_seen_ms > timeout_ms) {
         SIDECAR_LOG(SIDECAR_LOG_WARN,
                     "named election: the holder did not say it stopped in time; the handover is "
                     "given up and the holder keeps the election",
@@ -241,22 +215,62 @@ static void cleanup_step(sidecar_named_t *n, struct named_election *e, int *budg
     }
 }
 
+static const char *reason_of(const struct named_election *e)
+{
+    return e->ho_reason[0] ? e->ho_reason : "handover";
+}
+
+/* A handover whose holder stopped cleanly: to the member asked for when it can take it (now);
+ * else placement picks the successor among the others in this round, with the counts of
+ * everything decided before it (so that a stopping member's elections spread). Returns true
+ * when it assigned now. */
+static bool complete(sidecar_named_t *n, struct named_election *e, sidecar_elections_election_t *in,
+                     input_t *x, uint64_t now_ms)
+{
+    uint64_t from = e->row.holder, to = e->ho_to;
+    if (strcmp(e->ho_reason, "gave-up") == 0) {
+        failing_add(e, from, now_ms + FAILING_WINDOWS * (uint64_t)n->cfg->restart_window_ms);
+        *in = election_in(e);
+    }
+    if (to != 0 && to != from && named_eligible(e, to) && alive(n, to)) {
+        assign(n, e, to, reason_of(e));
+        in->holder = to;
+        in->token++;
+        return true;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < e->n_eligible; i++)
+        if (e->eligible[i] != from)
+            x->others[x->n][k++] = e->eligible[i];
+    in->eligible = x->others[x->n];
+    in->n_eligible = k;
+    in->holder = 0;
+    x->completing[x->n] = true;
+    return false;
+}
+
 /* Carries out placement's decisions, one election at a time, each applied to the input so
  * that the next call sees it (a dead member's elections all move in one round). */
 static void place_step(sidecar_named_t *n, uint64_t now_ms, int *budget)
 {
     input_t x = {0};
-    x.els = calloc(n->n_els ? n->n_els : 1, sizeof(*x.els));
-    x.of = calloc(n->n_els ? n->n_els : 1, sizeof(*x.of));
-    if (x.els == NULL || x.of == NULL)
+    size_t cap = n->n_els ? n->n_els : 1;
+    x.els = calloc(cap, sizeof(*x.els));
+    x.of = calloc(cap, sizeof(*x.of));
+    x.completing = calloc(cap, sizeof(*x.completing));
+    x.others = calloc(cap, sizeof(*x.others));
+    if (x.els == NULL || x.of == NULL || x.completing == NULL || x.others == NULL)
         goto done;
     members_in(n, &x);
     for (size_t i = 0; i < n->n_els; i++) {
         struct named_election *e = n->els[i];
         if (e->n_eligible == 0 && !(e->has_row && e->row.holder != 0))
             continue;
+        sidecar_elections_election_t in = election_in(e);
+        if (e->pending_index == 0 && stopped_cleanly(e) && complete(n, e, &in, &x, now_ms))
+            (*budget)--;
         x.of[x.n] = e;
-        x.els[x.n++] = election_in(e);
+        x.els[x.n++] = in;
     }
     x.in.elections = x.els;
     x.in.n_elections = x.n;
@@ -278,6 +292,12 @@ static void place_step(sidecar_named_t *n, uint64_t now_ms, int *budget)
         /* What is decided is taken as done for the next decision, in flight or not. */
         in->holder = d.action == SIDECAR_ELECTIONS_RELEASE ? 0 : d.to;
         in->token++;
+        if (x.completing[d.election]) { /* a handover's successor, chosen with the others */
+            x.completing[d.election] = false;
+            assign(n, e, d.action == SIDECAR_ELECTIONS_ASSIGN ? d.to : 0, reason_of(e));
+            (*budget)--;
+            continue;
+        }
         bool member = d.from == 0 || named_member_find(n, d.from) != NULL;
         bool dead = holder_dead(n, d.from, now_ms);
         if (e->pending_index != 0 || (named_moving(e) && !dead) || (!member && !dead))
@@ -300,9 +320,22 @@ static void place_step(sidecar_named_t *n, uint64_t now_ms, int *budget)
         }
         (*budget)--;
     }
+    /* Handovers whose successor nobody else can be: a new tenure where it was (not when its
+     * member is stopping), else released. */
+    for (size_t i = 0; i<x.n && * budget> 0; i++) {
+        if (!x.completing[i])
+            continue;
+        struct named_election *e = x.of[i];
+        uint64_t from = e->row.holder;
+        bool back = named_eligible(e, from) && strcmp(e->ho_reason, "shutdown") != 0;
+        assign(n, e, back ? from : 0, reason_of(e));
+        (*budget)--;
+    }
 done:
     free(x.els);
     free(x.of);
+    free(x.completing);
+    free(x.others);
 }
 
 void named_leader_step(sidecar_named_t *n, const sidecar_node_state_t *st, bool full)
