@@ -295,17 +295,27 @@ static bool token_ok(const struct http_server *srv, const char *t, size_t n)
 
 /* A mutating route with a token set: 0 (allowed), 401 (no or unknown token) or 403 (the
  * scoped credential on a route it may not use). */
-static int authorize(struct http_server *srv, struct http_req *r)
+const char *http_req_bearer(const http_req_t *r, size_t *len)
 {
     const char *auth = http_req_header(r, "Authorization");
     if (!auth || strncasecmp(auth, "Bearer ", 7) != 0)
-        return 401;
+        return NULL;
     const char *t = auth + 7;
     while (*t == ' ')
         t++;
     size_t n = strlen(t);
     while (n && (t[n - 1] == ' ' || t[n - 1] == '\t'))
         n--;
+    *len = n;
+    return t;
+}
+
+static int authorize(struct http_server *srv, struct http_req *r)
+{
+    size_t n = 0;
+    const char *t = http_req_bearer(r, &n);
+    if (t == NULL)
+        return 401;
     if (token_ok(srv, t, n))
         return 0;
     if (!srv->scoped_cb || !srv->scoped_cb(t, n, srv->scoped_data))

@@ -191,6 +191,9 @@ int http_req_query_at(const http_req_t *req, size_t i, const char **name, const 
 
 /* First header value with this name (case-insensitive), or NULL. */
 const char *http_req_header(const http_req_t *req, const char *name);
+/* The bearer token of the Authorization header ("Bearer " and spaces skipped, trailing blanks
+ * cut), borrowed for the request, its length in *len; NULL when there is none. */
+const char *http_req_bearer(const http_req_t *req, size_t *len);
 
 /* Request body (chunked bodies arrive de-chunked); NUL-terminated, `*len` excludes it.
  * Never NULL (an empty body is ""). */

@@ -500,18 +500,9 @@ static bool workload_token_cb(const char *token, size_t len, void *data)
 
 bool api_scoped_election(sidecar_api_t *api, http_req_t *req, const char **election)
 {
-    /* The bearer token as http/ took it: after "Bearer " and spaces, without trailing
-     * blanks. */
-    const char *auth = http_req_header(req, "Authorization");
-    if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0)
-        return false;
-    const char *t = auth + 7;
-    while (*t == ' ')
-        t++;
-    size_t n = strlen(t);
-    while (n && (t[n - 1] == ' ' || t[n - 1] == '\t'))
-        n--;
-    return workload_token(api, t, n, election);
+    size_t n = 0;
+    const char *t = http_req_bearer(req, &n);
+    return t != NULL && workload_token(api, t, n, election);
 }
 
 int sidecar_api_open(sidecar_api_t **out, uv_loop_t *loop, const sidecar_config_t *cfg,

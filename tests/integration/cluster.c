@@ -23,6 +23,17 @@
 #error "ELECTD_BIN must name the electd binary"
 #endif
 
+bool itest_pid_gone(int pid, int timeout_ms)
+{
+    uint64_t deadline = itest_now_ms() + (uint64_t)timeout_ms;
+    do {
+        if (kill(pid, 0) != 0 && errno == ESRCH)
+            return true;
+        usleep(5000);
+    } while (itest_now_ms() < deadline);
+    return false;
+}
+
 uint64_t itest_now_ms(void)
 {
     struct timespec ts;

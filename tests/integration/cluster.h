@@ -77,6 +77,8 @@ int itest_wait_leader(itest_cluster_t *c, int timeout_ms);
 bool itest_wait_all(itest_cluster_t *c, int timeout_ms,
                     bool (*cond_fn)(itest_cluster_t *c, int i, void *ud), void *ud);
 uint64_t itest_now_ms(void);
+/* Polls (5 ms, bounded) until process pid is gone (any process: a workload, not only electd). */
+bool itest_pid_gone(int pid, int timeout_ms);
 /* Count of lines in node i's log containing needle. */
 int itest_log_count(itest_cluster_t *c, int i, const char *needle);
 /* The 0-based line of the first line of node i's log holding needle, or -1. */

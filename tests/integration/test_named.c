@@ -140,20 +140,20 @@ static bool wait_all_running(events_interval_t now[N_ELECTIONS], bool spread, in
     return false;
 }
 
+/* Starts the members (after setup) and waits for the elections to settle 2/2/2; returns the
+ * Raft leader's index. */
+static int start_spread(events_interval_t before[N_ELECTIONS])
+{
+    itest_cluster_start(&C);
+    int l = itest_wait_leader(&C, 15000);
+    cr_assert_geq(l, 0);
+    cr_assert(wait_all_running(before, true, 30000), "the six elections are not spread 2/2/2");
+    return l;
+}
+
 static int node_index(const char *name)
 {
     return name[0] - 'a';
-}
-
-static bool pid_gone(int pid, int timeout_ms)
-{
-    uint64_t deadline = itest_now_ms() + (uint64_t)timeout_ms;
-    do {
-        if (kill(pid, 0) != 0 && errno == ESRCH)
-            return true;
-        usleep(5000);
-    } while (itest_now_ms() < deadline);
-    return false;
 }
 
 static void stop_all(void)
@@ -196,11 +196,8 @@ Test(named, elections_spread_and_a_kill_9_of_a_holder_moves_only_its_elections)
      * started the successor before the holder had stopped would overlap by that long. */
     setenv("TESTWORKER_IGNORE_TERM", "1", 1);
     setup(NULL);
-    itest_cluster_start(&C);
-    int l = itest_wait_leader(&C, 15000);
-    cr_assert_geq(l, 0);
     events_interval_t before[N_ELECTIONS];
-    cr_assert(wait_all_running(before, true, 30000), "the six elections are not spread 2/2/2");
+    int l = start_spread(before);
     int victim = (l + 1) % 3; /* a holder that does not lead */
     int pids[N_ELECTIONS], n_pids = 0;
     for (int e = 0; e < N_ELECTIONS; e++)
@@ -209,7 +206,7 @@ Test(named, elections_spread_and_a_kill_9_of_a_holder_moves_only_its_elections)
     cr_assert_eq(n_pids, 2);
     itest_node_signal(&C, victim, SIGKILL);
     for (int i = 0; i < n_pids; i++)
-        cr_assert(pid_gone(pids[i], 2000), "a workload outlived its electd");
+        cr_assert(itest_pid_gone(pids[i], 2000), "a workload outlived its electd");
     expect_only_victims_moved(before, C.nodes[victim].name);
     stop_all();
     check_no_overlap();
@@ -218,11 +215,8 @@ Test(named, elections_spread_and_a_kill_9_of_a_holder_moves_only_its_elections)
 Test(named, a_kill_9_of_the_raft_leader_stops_nothing_on_the_healthy_members)
 {
     setup(NULL);
-    itest_cluster_start(&C);
-    int l = itest_wait_leader(&C, 15000);
-    cr_assert_geq(l, 0);
     events_interval_t before[N_ELECTIONS];
-    cr_assert(wait_all_running(before, true, 30000), "the six elections are not spread 2/2/2");
+    int l = start_spread(before);
     itest_node_signal(&C, l, SIGKILL);
     cr_assert_geq(itest_wait_leader(&C, 10000), 0, "no new leader");
     expect_only_victims_moved(before, C.nodes[l].name);
@@ -233,11 +227,8 @@ Test(named, a_kill_9_of_the_raft_leader_stops_nothing_on_the_healthy_members)
 Test(named, a_frozen_holder_loses_its_elections_by_its_deadline_and_never_overlaps)
 {
     setup(NULL);
-    itest_cluster_start(&C);
-    int l = itest_wait_leader(&C, 15000);
-    cr_assert_geq(l, 0);
     events_interval_t before[N_ELECTIONS];
-    cr_assert(wait_all_running(before, true, 30000), "the six elections are not spread 2/2/2");
+    int l = start_spread(before);
     int victim = (l + 2) % 3;
     itest_node_signal(&C, victim, SIGSTOP);
     /* Its shims enforce the session's end on their own; the others take over after it. */
@@ -362,11 +353,8 @@ Test(named, sighup_adds_and_removes_elections_and_refuses_an_invalid_file)
 Test(named, sigterm_of_a_holder_hands_its_elections_over_before_it_exits)
 {
     setup(NULL);
-    itest_cluster_start(&C);
-    int l = itest_wait_leader(&C, 15000);
-    cr_assert_geq(l, 0);
     events_interval_t before[N_ELECTIONS];
-    cr_assert(wait_all_running(before, true, 30000), "the six elections are not spread 2/2/2");
+    int l = start_spread(before);
     int victim = (l + 1) % 3;
     int status = itest_node_stop(&C, victim);
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "electd did not exit cleanly");
@@ -509,11 +497,8 @@ Test(named, a_removed_holder_loses_its_elections_only_after_its_session)
 {
     setenv("TESTWORKER_IGNORE_TERM", "1", 1);
     setup(NULL);
-    itest_cluster_start(&C);
-    int l = itest_wait_leader(&C, 15000);
-    cr_assert_geq(l, 0);
     events_interval_t before[N_ELECTIONS];
-    cr_assert(wait_all_running(before, true, 30000), "the six elections are not spread 2/2/2");
+    int l = start_spread(before);
     int victim = (l + 1) % 3;
     char path[64], body[1024];
     snprintf(path, sizeof(path), "/v1/members/%s", C.nodes[victim].name);

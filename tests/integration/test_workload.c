@@ -81,17 +81,6 @@ static int wait_running(const char *not_node, size_t min_starts, int timeout_ms)
     return events_wait_running(events_path, not_node, min_starts, timeout_ms);
 }
 
-static bool pid_gone(int pid, int timeout_ms)
-{
-    uint64_t deadline = itest_now_ms() + (uint64_t)timeout_ms;
-    do {
-        if (kill(pid, 0) != 0 && errno == ESRCH)
-            return true;
-        usleep(5000);
-    } while (itest_now_ms() < deadline);
-    return false;
-}
-
 static int node_index(const char *name)
 {
     for (int i = 0; i < C.n; i++)
@@ -134,7 +123,7 @@ Test(workload, kill_9_of_the_leader_takes_its_workload_down_and_another_starts)
     cr_assert_str_eq(st.role, "leader", "the workload runs on a node that does not lead");
 
     itest_node_signal(&C, l, SIGKILL);
-    cr_assert(pid_gone(old.pid, 2000), "the workload outlived its electd (orphan primary)");
+    cr_assert(itest_pid_gone(old.pid, 2000), "the workload outlived its electd (orphan primary)");
     int next = wait_running(old.node, ev.n + 1, 10000);
     cr_assert_geq(next, 0, "no other node started the workload");
     stop_all();
@@ -150,7 +139,7 @@ Test(workload, sigstop_of_the_leader_lets_the_lease_kill_its_workload)
 
     kill(C.nodes[l].pid, SIGSTOP);
     /* The frozen electd cannot stop anything: the shim's watchdog must. */
-    cr_assert(pid_gone(old.pid, 3 * E_MS), "workload still running after the lease expired");
+    cr_assert(itest_pid_gone(old.pid, 3 * E_MS), "workload still running after the lease expired");
     int next = wait_running(old.node, ev.n + 1, 10000);
     cr_assert_geq(next, 0, "no other node took over");
     usleep(3 * E_MS * 1000 - 500000);
@@ -469,7 +458,7 @@ Test(workload, a_leader_that_loses_its_quorum_stops_its_workload_by_the_lease_an
     for (int i = 0; i < 3; i++)
         if (i != l)
             kill(C.nodes[i].pid, SIGSTOP);
-    cr_assert(pid_gone(old.pid, 3 * E_MS), "the workload outlived the leader's lease");
+    cr_assert(itest_pid_gone(old.pid, 3 * E_MS), "the workload outlived the leader's lease");
     events_load(events_path, &ev);
     for (size_t i = 0; i < ev.n; i++)
         if (ev.iv[i].pid == old.pid)
