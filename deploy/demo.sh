@@ -10,7 +10,7 @@
 # members, kills a member that holds two and does not lead, and verifies every pipeline.
 #
 # Usage: deploy/demo.sh [BUILD_DIR]     (default: build)
-# Env:   DEMO_SHORT=1   short phases for CI (about 35 s instead of about 70 s, both parts)
+# Env:   DEMO_SHORT=1   short phases for CI (about 35 s instead of about 75 s, both parts)
 #        DEMO_KEEP=1    keep the data directory and logs (always kept on failure)
 #        ELECTD_BIN, WORKER_BIN    the binaries (default: under BUILD_DIR)
 #        DEMO_PORT_BASE            first port to try (default: a random one in 20000-29999)
