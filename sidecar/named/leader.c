@@ -101,14 +101,18 @@ typedef struct input {
     sidecar_elections_input_t in;
 } input_t;
 
+/* Placement's members. A stopping member counts as gone there: it receives nothing, and what
+ * it holds is handed over — gracefully, since what is carried out goes by its real liveness
+ * (holder_dead). */
 static void members_in(sidecar_named_t *n, input_t *x)
 {
-    for (size_t i = 0; i < n->n_members; i++)
-        x->members[i] =
-            (sidecar_elections_member_t){.id = n->members[i].id,
-                                         .alive = n->members[i].alive,
-                                         .no_primary = n->members[i].no_primary,
-                                         .healthy_since_ms = n->members[i].alive_since_ms};
+    for (size_t i = 0; i < n->n_members; i++) {
+        const struct named_member *m = &n->members[i];
+        x->members[i] = (sidecar_elections_member_t){.id = m->id,
+                                                     .alive = m->alive && !m->stopping,
+                                                     .no_primary = m->no_primary,
+                                                     .healthy_since_ms = m->alive_since_ms};
+    }
     x->in.members = x->members;
     x->in.n_members = n->n_members;
 }

@@ -286,7 +286,7 @@ static void evaluate(sidecar_named_t *n)
     n->full_due = false;
     if (full)
         n->full_at_ms = now_ms + FULL_EVERY_HEARTBEATS * (uint64_t)n->cfg->heartbeat_interval_ms;
-    if (!n->stopping && st.store_ok && full)
+    if (st.store_ok && full)
         declare(n, now_ms);
     if (full) {
         tell_all(n, &st, now_ns);
@@ -476,6 +476,8 @@ void sidecar_named_stop(sidecar_named_t *n, void (*cb)(void *ud), void *ud)
         longest = t > longest ? t : longest;
     }
     n->stop_by_ms = named_now_ms() + 2 * (uint64_t)n->cfg->election_timeout_ms + longest;
+    if (n->decl_json != NULL && named_decl_build(n) == 0) /* "stopping": receive nothing more */
+        n->decl_sent_ms = 0;
     evaluate(n);
 }
 

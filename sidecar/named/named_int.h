@@ -78,7 +78,8 @@ struct named_member {
     uint64_t id;
     bool declared; /* it has a declaration record */
     bool no_primary;
-    bool alive; /* leader.c: its session is not provably over */
+    bool stopping; /* its electd is stopping: it receives no election */
+    bool alive;    /* leader.c: its session is not provably over */
     uint64_t alive_since_ms;
 };
 

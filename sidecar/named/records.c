@@ -24,13 +24,17 @@ static cJSON *refs_json(const sidecar_node_refs_t *refs)
     return a;
 }
 
-/* {"no_primary":false,"elections":{"name":{"prefer":[...],"avoid":[...]},...}} */
+/* {"no_primary":false,"elections":{"name":{"prefer":[...],"avoid":[...]},...}}, and
+ * "stopping":true once electd is stopping. */
 int named_decl_build(sidecar_named_t *n)
 {
     const sidecar_election_list_t *list = n->decls;
     cJSON *root = cJSON_CreateObject();
     cJSON *els = root ? cJSON_AddObjectToObject(root, "elections") : NULL;
     if (els == NULL || cJSON_AddBoolToObject(root, "no_primary", n->cfg->no_primary) == NULL)
+        goto fail;
+    /* A member that is stopping receives nothing more (its own are being handed over). */
+    if (n->stopping && cJSON_AddBoolToObject(root, "stopping", true) == NULL)
         goto fail;
     for (size_t i = 0; i < list->n; i++) {
         const sidecar_election_config_t *c = &list->items[i];
@@ -78,6 +82,7 @@ void named_decl_parse(sidecar_named_t *n, uint64_t id, const uint8_t *json, size
     }
     m->declared = true;
     m->no_primary = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "no_primary"));
+    m->stopping = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "stopping"));
     const cJSON *els = cJSON_GetObjectItemCaseSensitive(root, "elections");
     const cJSON *it;
     cJSON_ArrayForEach(it, els)
