@@ -111,11 +111,12 @@ static void start_cluster(itest_cluster_t *c, const profile_t *p, bool workload)
         itest_cluster_arg(c, p->args[k]);
     itest_cluster_arg(c, "--log-level=warn");
     snprintf(events_path, sizeof(events_path), "%s/events", c->root);
-    if (workload) {
-        itest_cluster_arg(c, "--exec");
-        itest_cluster_arg(c, "--");
-        itest_cluster_arg(c, TESTWORKER_BIN);
-        itest_cluster_arg(c, events_path);
+    /* The workload's command comes last: after `--exec --` every word is the workload's, and
+     * a node's own arguments (peer TLS) follow the cluster's. */
+    for (int i = 0; workload && i < c->n; i++) {
+        const char *words[] = {"--exec", "--", TESTWORKER_BIN, events_path};
+        for (size_t k = 0; k < 4; k++)
+            c->nodes[i].extra[c->nodes[i].n_extra++] = words[k];
     }
     itest_cluster_start(c);
 }
