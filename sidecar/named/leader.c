@@ -354,7 +354,6 @@ void named_leader_step(sidecar_named_t *n, const sidecar_node_state_t *st, bool 
     }
     if (!n->leading) {
         n->leading = true;
-        n->leading_since_ms = now_ms;
         n->n_gone = 0;
         for (size_t i = 0; i < n->n_members; i++)
             n->members[i].alive_since_ms = now_ms;

@@ -1,5 +1,6 @@
 /* named.c — the runtime of named elections: its life cycle, the evaluation that runs after
- * every change that matters (and at every heartbeat interval, when sessions are renewed), and
+ * every change that matters and at every heartbeat interval (looking at every election after a
+ * change, every 4 heartbeats, and as soon as a renewal is due to be handed on), and
  * the member's side of it: keeping its declaration in the store, telling each of its
  * controllers whether it holds its election and until when, and acknowledging handovers once
  * a workload has stopped. The leader's side is leader.c. */
@@ -164,17 +165,7 @@ static void acknowledge(sidecar_named_t *n, struct named_election *e, uint64_t n
 /* This member's declaration, in the store as it is in its config. */
 static void declare(sidecar_named_t *n, uint64_t now_ms)
 {
-    if (n->decl_json == NULL || now_ms - n->decl_sent_ms < RETRY_MS)
-        return;
-    char key[STORE_KEY_MAX + 1];
-    snprintf(key, sizeof(key), "%s%s", SIDECAR_NAMED_DECLARED_PREFIX, n->cfg->name);
-    store_kv_t kv;
-    bool same = false;
-    if (store_kv_get(sidecar_node_store(n->node), key, strlen(key), &kv) == 0) {
-        same = kv.value_len == n->decl_len && memcmp(kv.value, n->decl_json, n->decl_len) == 0;
-        store_kv_clear(&kv);
-    }
-    if (same)
+    if (n->decl_json == NULL || n->decl_stored || now_ms - n->decl_sent_ms < RETRY_MS)
         return;
     n->decl_sent_ms = now_ms;
     named_record_put(n, SIDECAR_NAMED_DECLARED_PREFIX, n->cfg->name, n->decl_json, NULL);
@@ -584,8 +575,7 @@ void sidecar_named_reload(sidecar_named_t *n, sidecar_election_list_t *list)
 
 /* ---- queries and requests ------------------------------------------------------------------ */
 
-static void status_of(const sidecar_named_t *n, const struct named_election *e,
-                      sidecar_named_status_t *out)
+static void status_of(const struct named_election *e, sidecar_named_status_t *out)
 {
     memset(out, 0, sizeof(*out));
     strcpy(out->name, e->name);
@@ -605,7 +595,6 @@ static void status_of(const sidecar_named_t *n, const struct named_election *e,
         out->starts = info.starts;
         out->restarts = info.restarts;
     }
-    (void)n;
 }
 
 size_t sidecar_named_list(sidecar_named_t *n, sidecar_named_status_t *out, size_t cap,
@@ -613,7 +602,7 @@ size_t sidecar_named_list(sidecar_named_t *n, sidecar_named_status_t *out, size_
 {
     size_t k = 0;
     for (size_t i = 0; i < n->n_els && k < cap; i++)
-        status_of(n, n->els[i], &out[k++]);
+        status_of(n->els[i], &out[k++]);
     *total = n->n_els;
     return k;
 }
@@ -623,7 +612,7 @@ int sidecar_named_get(sidecar_named_t *n, const char *name, sidecar_named_status
     const struct named_election *e = named_find(n, name);
     if (e == NULL)
         return SIDECAR_NAMED_ENOTFOUND;
-    status_of(n, e, out);
+    status_of(e, out);
     return 0;
 }
 

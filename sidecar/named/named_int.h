@@ -114,6 +114,7 @@ struct sidecar_named {
     size_t n_retired;
     size_t removed_closing; /* controllers of removed elections still closing */
     char *decl_json;        /* this member's declaration, as it should be in the store */
+    bool decl_stored;       /* view.c: the store holds exactly decl_json */
     size_t decl_len;
     uint64_t decl_sent_ms;
 
@@ -121,7 +122,6 @@ struct sidecar_named {
     bool leading;         /* last evaluation was as leader with a valid lease */
     uint64_t placed_gen;  /* the view placement last ran on ... */
     uint64_t place_at_ms; /* ... and when it runs again even if nothing changed */
-    uint64_t leading_since_ms;
 
     uint64_t trim_at_ms; /* named.c: when freed memory is next given back */
     bool full_due;       /* named.c: every election is to be looked at in this evaluation */

@@ -53,6 +53,7 @@ int named_decl_build(sidecar_named_t *n)
     free(n->decl_json);
     n->decl_json = text;
     n->decl_len = strlen(text);
+    n->decl_stored = false; /* known again at the next read of the view */
     return 0;
 fail:
     cJSON_Delete(root);
@@ -135,18 +136,6 @@ bool named_stopped_parse(const uint8_t *v, size_t len, struct named_election *e)
     return sscanf(buf, "%" SCNu64 " %" SCNu64, &e->st_token, &e->st_from) == 2;
 }
 
-/* Proposes here when leading, else forwards. */
-static int propose(sidecar_named_t *n, const uint8_t *cmd, size_t len, uint64_t *index)
-{
-    if (index != NULL)
-        *index = 0;
-    const raft_t *r = sidecar_node_raft(n->node);
-    if (raft_role(r) == RAFT_LEADER)
-        return sidecar_node_propose(n->node, cmd, len, index);
-    bool forwarded;
-    return sidecar_node_forward(n->node, cmd, len, &forwarded);
-}
-
 int named_record_put(sidecar_named_t *n, const char *prefix, const char *name, const char *value,
                      uint64_t *index)
 {
@@ -161,7 +150,10 @@ int named_record_put(sidecar_named_t *n, const char *prefix, const char *name, c
         return RAFT_ENOMEM;
     int rv = value ? store_cmd_encode_put(key, (size_t)kl, value, vl, NULL, cmd, cap, &len)
                    : store_cmd_encode_del(key, (size_t)kl, NULL, cmd, cap, &len);
-    rv = rv == 0 ? propose(n, cmd, len, index) : RAFT_EINVAL;
+    uint64_t at = 0;
+    rv = rv == 0 ? sidecar_node_forward(n->node, cmd, len, &at) : RAFT_EINVAL;
+    if (index != NULL)
+        *index = at;
     free(cmd);
     return rv;
 }

@@ -152,6 +152,9 @@ static void decl_collect(sidecar_named_t *n, void *ctx, const char *suffix, cons
 {
     decls_t *ds = ctx;
     uint64_t id = sidecar_config_node_id(suffix);
+    if (id == n->self) /* is ours as it should be? (named.c: declare) */
+        n->decl_stored = n->decl_json != NULL && kv->value_len == n->decl_len &&
+                         memcmp(kv->value, n->decl_json, n->decl_len) == 0;
     if (named_member_find(n, id) == NULL || ds->n >= NAMED_MEMBERS_MAX)
         return;
     decl_t *d = &ds->d[ds->n];
@@ -237,6 +240,7 @@ int named_view_refresh(sidecar_named_t *n)
         e->n_eligible = e->n_prefer = e->n_avoid = 0;
     }
     members_load(n);
+    n->decl_stored = false;
     decls_t ds = {.n = 0};
     int rv = records_each(n, SIDECAR_NAMED_DECLARED_PREFIX, decl_collect, &ds);
     qsort(ds.d, ds.n, sizeof(ds.d[0]), by_id);

@@ -66,12 +66,13 @@ int sidecar_node_propose(sidecar_node_t *n, const void *data, size_t len, uint64
     return rv;
 }
 
-int sidecar_node_forward(sidecar_node_t *n, const void *data, size_t len, bool *forwarded)
+int sidecar_node_forward(sidecar_node_t *n, const void *data, size_t len, uint64_t *index)
 {
-    *forwarded = false;
+    *index = 0;
     if (n->closing)
         return RAFT_ENOTLEADER;
-    int rv = raft_forward(n->raft, data, len, NULL, forwarded);
+    bool forwarded;
+    int rv = raft_forward(n->raft, data, len, index, &forwarded);
     if (rv == 0)
         node_schedule(n);
     return rv;

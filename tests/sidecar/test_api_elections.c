@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "loop_poll.h"
 #include "../json_check.h"
 #include "api.h"
 #include "common.h"
@@ -116,33 +117,13 @@ static sidecar_workload_t *workloads[MAX_NODES];
 static sidecar_api_t *apis[MAX_NODES];
 static int closed;
 
-/* Runs the loop until cond holds or ten seconds pass (bounded). */
-#define RUN_UNTIL(cond)                                                                            \
-    do {                                                                                           \
-        uint64_t deadline_ = uv_hrtime() + 10000000000ull;                                         \
-        while (!(cond) && uv_hrtime() < deadline_) {                                               \
-            uv_run(&loop, UV_RUN_NOWAIT);                                                          \
-            usleep(300);                                                                           \
-        }                                                                                          \
-    } while (0)
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(sa);
-    cr_assert(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-              getsockname(fd, (struct sockaddr *)&sa, &len) == 0);
-    close(fd);
-    return ntohs(sa.sin_port);
-}
+#define RUN_UNTIL(cond) LOOP_RUN_UNTIL(&loop, cond, 10)
 
 static void config_node(int i, const char *peers)
 {
     char name[2] = {(char)('a' + i), 0}, dir[128], http[64];
     snprintf(dir, sizeof(dir), "%s/%s", root, name);
-    snprintf(http, sizeof(http), "127.0.0.1:%d", free_port());
+    snprintf(http, sizeof(http), "127.0.0.1:%d", loop_free_port());
     char *const argv[] = {"electd",
                           "--name",
                           name,
@@ -191,7 +172,7 @@ static int start(int n, int with_fake)
     size_t off = 0;
     for (int i = 0; i < n; i++)
         off += (size_t)snprintf(peers + off, sizeof(peers) - off, "%s%c=127.0.0.1:%d", i ? "," : "",
-                                'a' + i, free_port());
+                                'a' + i, loop_free_port());
     char err[512] = "";
     for (int i = 0; i < n; i++) {
         config_node(i, peers);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "loop_poll.h"
 #include "common.h"
 #include "config.h"
 #include "node.h"
@@ -26,27 +27,7 @@ static sidecar_config_t cfg[N_NODES];
 static sidecar_node_t *nodes[N_NODES];
 static int closed;
 
-/* Runs the loop until cond holds or ten seconds pass (bounded). */
-#define RUN_UNTIL(cond)                                                                            \
-    do {                                                                                           \
-        uint64_t deadline_ = uv_hrtime() + 10000000000ull;                                         \
-        while (!(cond) && uv_hrtime() < deadline_) {                                               \
-            uv_run(&loop, UV_RUN_NOWAIT);                                                          \
-            usleep(500);                                                                           \
-        }                                                                                          \
-    } while (0)
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(sa);
-    cr_assert(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-              getsockname(fd, (struct sockaddr *)&sa, &len) == 0);
-    close(fd);
-    return ntohs(sa.sin_port);
-}
+#define RUN_UNTIL(cond) LOOP_RUN_UNTIL(&loop, cond, 10)
 
 static void config_node(int i, const char *peers)
 {
@@ -81,7 +62,7 @@ static void start_cluster(void)
     size_t off = 0;
     for (int i = 0; i < N_NODES; i++)
         off += (size_t)snprintf(peers + off, sizeof(peers) - off, "%s%c=127.0.0.1:%d", i ? "," : "",
-                                'a' + i, free_port());
+                                'a' + i, loop_free_port());
     for (int i = 0; i < N_NODES; i++) {
         config_node(i, peers);
         char err[512] = "";

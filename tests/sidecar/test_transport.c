@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "loop_poll.h"
 #include "common.h"
 #include "private_hosts.h"
 #include "transport.h"
@@ -105,15 +106,7 @@ static sidecar_transport_t *start(uint64_t id, uint64_t cluster, const char *tok
     return start_as(id, cluster, token, in, (uint8_t)id);
 }
 
-/* Runs the loop until cond holds or three seconds pass (bounded). */
-#define RUN_UNTIL(cond)                                                                            \
-    do {                                                                                           \
-        uint64_t deadline_ = uv_hrtime() + 3000000000ull;                                          \
-        while (!(cond) && uv_hrtime() < deadline_) {                                               \
-            uv_run(&loop, UV_RUN_NOWAIT);                                                          \
-            usleep(500);                                                                           \
-        }                                                                                          \
-    } while (0)
+#define RUN_UNTIL(cond) LOOP_RUN_UNTIL(&loop, cond, 3)
 
 static bool connected(sidecar_transport_t *t)
 {

@@ -86,9 +86,10 @@ void sidecar_node_state(const sidecar_node_t *n, sidecar_node_state_t *out);
  * (after this turn's input), never inside it: a caller, even one inside an observer callback
  * (the workload controller), is not called back before it returns. Errors: RAFT_E*. */
 int sidecar_node_propose(sidecar_node_t *n, const void *data, size_t len, uint64_t *index);
-/* Proposes on the leader, or forwards to the leader this follower knows (raft_forward: best
- * effort, the caller watches for the effect and retries). *forwarded says which. */
-int sidecar_node_forward(sidecar_node_t *n, const void *data, size_t len, bool *forwarded);
+/* Proposes on the leader (*index = the index it will have), or forwards to the leader this
+ * follower knows (*index = 0; raft_forward: best effort, the caller watches for the effect and
+ * retries). */
+int sidecar_node_forward(sidecar_node_t *n, const void *data, size_t len, uint64_t *index);
 int sidecar_node_read_index(sidecar_node_t *n, uint64_t ctx);
 int sidecar_node_transfer(sidecar_node_t *n, uint64_t target, uint8_t flags);
 int sidecar_node_propose_conf(sidecar_node_t *n, raft_conf_op_t op, uint64_t id, const char *addr,
