@@ -306,7 +306,10 @@ static void place_step(sidecar_named_t *n, uint64_t now_ms, int *budget)
         bool dead = holder_dead(n, d.from, now_ms);
         if (e->pending_index != 0 || (named_moving(e) && !dead) || (!member && !dead))
             continue; /* in flight, or a removed holder whose session may still run */
-        const char *why = sidecar_elections_why_name(d.why);
+        /* Placement sees a stopping member as gone; its elections are handed over for it. */
+        const struct named_member *fm = named_member_find(n, d.from);
+        const char *why =
+            fm != NULL && fm->stopping ? "shutdown" : sidecar_elections_why_name(d.why);
         bool rebalance =
             d.why == SIDECAR_ELECTIONS_WHY_FIT || d.why == SIDECAR_ELECTIONS_WHY_SPREAD;
         if (rebalance && moving_any)
