@@ -31,6 +31,15 @@ static void reset_term(raft_t *r, uint64_t term)
     r->transfer_sent = false;
     r->need_round = false;
     r->transfer_stopped = false;
+    r->quorum_round_tick = 0;
+}
+
+void raft_note_contact(raft_t *r, uint64_t leader)
+{
+    r->leader_contact = r->now;
+    r->contact_seen = true;
+    r->contact_leader = leader;
+    r->contact_term = r->term;
 }
 
 static void tick_election(raft_t *r)
@@ -51,8 +60,7 @@ void raft_become_follower(raft_t *r, uint64_t term, uint64_t leader)
         raft_progress_close_all(r);
         /* A deposed leader keeps refusing votes for a minimum election timeout, as if it
          * had just heard from itself: its workload may still be stopping. */
-        r->leader_contact = r->now;
-        r->contact_seen = true;
+        raft_note_contact(r, r->id);
     }
     r->campaign_transfer = false;
     r->campaign_stopped = false;
@@ -84,6 +92,72 @@ static void become_candidate(raft_t *r)
     r->tick_fn = tick_election;
 }
 
+/* ---- sessions: how long the previous leader's own session can last -------------------
+ * A leader renews its own session for S from the start of the newest round a quorum echoed
+ * (replication.c). A granted vote says when its voter last heard a leader, which and in which
+ * term (log_term 0: it cannot tell, e.g. restarted since). Let T be the highest term among the
+ * granted votes of the quorum that elects us, M its leader and C the latest of the contacts,
+ * mapped onto our clock as an upper bound. Every session M holds ends within S of its own
+ * ticks after C:
+ *  - a renewal by M as leader starts at a round a quorum echoed; that quorum and ours share a
+ *    voter, who heard M then, and whose last contact is later: so the round started before C;
+ *  - M led in no term above T with a quorum echoing a round (that quorum would share a voter
+ *    with ours reporting a term above T), and no other leader in a term above T echoed M's
+ *    stamps (echoes need a lease, so a quorum echoing a round, likewise);
+ *  - a leader of a term below T echoed stamps M sent as a follower before it stood for T, so
+ *    before it led in T, so before the contact of a voter that heard M lead in T, so before C.
+ * So the new leader counts M's expiry from C instead of from its own office, which saves what
+ * its election took; any other member's is still counted from office (an echo of its stamp
+ * may have come as late as the end of some leader's lease). docs/guarantees.md says it in
+ * words. */
+
+/* Ticks of ours that `ticks` ticks of another node's clock last at least (drift and tick
+ * quantisation on both sides taken against us). */
+static uint64_t ticks_at_least(const raft_config_t *cfg, uint64_t ticks)
+{
+    uint64_t d = cfg->max_drift_ppm;
+    if (ticks < 2 || d >= 1000000)
+        return 0;
+    uint64_t x = (ticks - 1) * (1000000 - d) / (1000000 + d);
+    return x > 0 ? x - 1 : 0;
+}
+
+static void vote_contact_start(raft_t *r)
+{
+    r->vote_contact_unknown = !r->contact_seen;
+    r->vote_contact = r->leader_contact;
+    r->vote_contact_term = r->contact_term;
+    r->vote_contact_leader = r->contact_leader;
+}
+
+static void vote_contact_add(raft_t *r, const raft_msg_t *m)
+{
+    if (m->log_term == 0) {
+        r->vote_contact_unknown = true;
+        return;
+    }
+    uint64_t ago = ticks_at_least(&r->cfg, m->hint);
+    uint64_t at = r->now > ago ? r->now - ago : 0;
+    if (at > r->vote_contact)
+        r->vote_contact = at;
+    if (m->log_term > r->vote_contact_term) {
+        r->vote_contact_term = m->log_term;
+        r->vote_contact_leader = m->index;
+    }
+}
+
+/* Called as this node takes office, after the progress rows were made (each member's
+ * session expiry then counts from now). */
+static void session_from_votes(raft_t *r)
+{
+    if (r->cfg.session_ticks == 0 || r->vote_contact_unknown || r->vote_contact_term == 0 ||
+        r->vote_contact_leader == r->id)
+        return;
+    struct progress *pr = raft_progress_find(r, r->vote_contact_leader);
+    if (pr != NULL && r->vote_contact < pr->session_heard)
+        pr->session_heard = r->vote_contact;
+}
+
 void raft_become_leader(raft_t *r)
 {
     assert(r->role == RAFT_CANDIDATE);
@@ -104,8 +178,9 @@ void raft_become_leader(raft_t *r)
     r->campaign_stopped = false;
     r->step_fn = raft_step_leader;
     r->tick_fn = raft_tick_leader;
-    r->leader_contact = r->now;
+    raft_note_contact(r, r->id);
     raft_progress_reset_all(r);
+    session_from_votes(r);
     /* Any uncommitted CONF entry of a previous leader is in our log; treat it as pending
      * until it commits. */
     r->pending_conf_index = raft_log_last_index(&r->log);
@@ -152,6 +227,8 @@ void raft_campaign_start(raft_t *r, bool pre, bool transfer)
     if (!transfer)
         r->campaign_stopped = false;
     uint64_t term = pre ? r->term + 1 : r->term;
+    if (!pre)
+        vote_contact_start(r);
     /* Our own vote counts; it is persisted (hs.vote) before any request leaves. */
     r->granted[r->n_granted++] = r->id;
     if (r->n_granted >= raft_quorum_of(&r->conf)) {
@@ -219,6 +296,12 @@ int raft_step_vote_request(raft_t *r, const raft_msg_t *m)
             ELECTD_CHECK(r->vote == 0 || r->vote == m->from);
             r->vote = m->from;
             r->election_elapsed = 0;
+            /* Sessions: whom we heard last as leader, in which term, how long ago. */
+            if (r->contact_seen) {
+                resp->log_term = r->contact_term;
+                resp->index = r->contact_leader;
+                resp->hint = r->now - r->leader_contact;
+            }
         }
     } else {
         resp = raft_msg_new(r, pre ? RAFT_MSG_PREVOTE_RESP : RAFT_MSG_VOTE_RESP, m->from);
@@ -247,10 +330,13 @@ static int count_vote(raft_t *r, const raft_msg_t *m)
     if (!raft_conf_is_voter(&r->conf, m->from) || contains(r->granted, r->n_granted, m->from) ||
         contains(r->rejected, r->n_rejected, m->from))
         return 0;
-    if (m->flags & RAFT_FLAG_REJECT)
+    if (m->flags & RAFT_FLAG_REJECT) {
         r->rejected[r->n_rejected++] = m->from;
-    else
+    } else {
         r->granted[r->n_granted++] = m->from;
+        if (!pre)
+            vote_contact_add(r, m);
+    }
 
     uint32_t q = raft_quorum_of(&r->conf);
     if (r->n_granted >= q) {

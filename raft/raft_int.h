@@ -133,6 +133,8 @@ struct raft {
     uint32_t randomized_timeout;
     uint64_t leader_contact; /* tick when a leader (or this node as leader) was last heard */
     bool contact_seen;       /* leader_contact is meaningful */
+    uint64_t contact_leader; /* ... which leader (this node after it led) */
+    uint64_t contact_term;   /* ... in which term */
     uint64_t prng;
 
     /* elections */
@@ -142,7 +144,13 @@ struct raft {
     uint32_t n_rejected;
     bool campaign_transfer; /* this campaign was started by TIMEOUT_NOW */
     bool campaign_stopped;  /* ... whose sender's workload had stopped */
-    bool transfer_stopped;  /* reported in soft state once leader */
+    /* Sessions: what the granted votes of this campaign said about the voters' latest
+     * contact with a leader (raft_session_contact in election.c). */
+    uint64_t vote_contact;        /* the latest such contact, in our ticks (an upper bound) */
+    uint64_t vote_contact_term;   /* the highest term of a contact reported */
+    uint64_t vote_contact_leader; /* ... and the leader of that term */
+    bool vote_contact_unknown;    /* a granted voter could not tell: no use of the above */
+    bool transfer_stopped;        /* reported in soft state once leader */
 
     /* leader */
     uint64_t term_start; /* index of this leader's term-start entry */
@@ -150,6 +158,7 @@ struct raft {
     uint32_t n_prs;
     uint64_t round;
     uint64_t round_tick[ROUND_RING];
+    uint64_t quorum_round_tick; /* start tick of the newest round a quorum echoed */
     uint64_t lease_until;
     uint64_t lease_after; /* no lease from rounds sent before this tick (a predecessor's
                              lease may still hold: elected by a transfer without "stopped") */
@@ -220,6 +229,8 @@ void raft_campaign_start(raft_t *r, bool pre, bool transfer);
 int raft_step_vote_request(raft_t *r, const raft_msg_t *m);
 bool raft_may_campaign(const raft_t *r);
 bool raft_vote_refused_by_lease(const raft_t *r, const raft_msg_t *m);
+/* This node heard `leader` lead in the current term now (itself, when it leads or led). */
+void raft_note_contact(raft_t *r, uint64_t leader);
 void raft_reset_randomized_timeout(raft_t *r);
 void raft_send_timeout_now(raft_t *r, uint64_t to);
 

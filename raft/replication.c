@@ -38,6 +38,8 @@ void raft_update_lease_and_reads(raft_t *r)
     uint64_t qr = quorum_round(r);
     if (qr == 0)
         return;
+    if (r->round - qr < ROUND_RING && r->round_tick[qr % ROUND_RING] > r->quorum_round_tick)
+        r->quorum_round_tick = r->round_tick[qr % ROUND_RING];
     if (!r->lease_disabled && r->round - qr < ROUND_RING &&
         r->round_tick[qr % ROUND_RING] >= r->lease_after) {
         uint64_t lease = r->lease_ticks;
@@ -250,7 +252,11 @@ static bool session_echo_ok(const raft_t *r, const struct progress *pr)
     return pr->match >= need && r->commit >= need;
 }
 
-/* Sessions: while renewing, a leader hears itself at every tick. */
+/* Sessions: while renewing, a leader hears itself at every tick, and its own session runs
+ * for S from the start of the newest round a quorum echoed — not from now. Each of that
+ * quorum heard us after that start, and a later leader learns from its voters (one of them is
+ * in that quorum) when they last heard a leader: it can then bound our session's end without
+ * the lease's length added (raft_session_contact in election.c). */
 static void session_renew_self(raft_t *r)
 {
     if (!session_renewing(r))
@@ -258,8 +264,11 @@ static void session_renew_self(raft_t *r)
     struct progress *self = raft_progress_find(r, r->id);
     if (self != NULL)
         self->session_heard = r->now;
-    if (r->now + r->cfg.session_ticks > r->session_until)
-        r->session_until = r->now + r->cfg.session_ticks;
+    uint64_t from = r->quorum_round_tick;
+    if (MUTATED(r, RAFT_MUT_SESSION_SELF_NOW))
+        from = r->now;
+    if (from + r->cfg.session_ticks > r->session_until)
+        r->session_until = from + r->cfg.session_ticks;
     if (r->commit > r->session_index)
         r->session_index = r->commit;
 }
@@ -820,8 +829,7 @@ int raft_step_follower(raft_t *r, const raft_msg_t *m)
     case RAFT_MSG_SNAPSHOT:
         r->election_elapsed = 0;
         r->leader = m->from;
-        r->leader_contact = r->now;
-        r->contact_seen = true;
+        raft_note_contact(r, m->from);
         if (m->type == RAFT_MSG_APPEND)
             return handle_append(r, m);
         if (m->type == RAFT_MSG_HEARTBEAT)

@@ -283,6 +283,7 @@ enum {
     RAFT_MUT_SESSION_NO_DRIFT = 6,   /* members expire after session_ticks, drift ignored */
     RAFT_MUT_SESSION_NO_HOLD = 7,    /* raft_session_hold is ignored */
     RAFT_MUT_SESSION_STALE = 8,      /* renew sessions without the commit index rule */
+    RAFT_MUT_SESSION_SELF_NOW = 9,   /* a leader renews its own session from now */
 };
 
 /* The lease the leader may claim after a quorum echoed a round, in ticks:

@@ -2,6 +2,7 @@
  * small in-test cluster with instant, filterable delivery (the simulator covers random
  * schedules; these pin individual behaviours down). */
 #include <criterion/criterion.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -908,15 +909,15 @@ Test(session, the_leader_renews_every_members_session_and_expires_a_cut_off_one_
     cr_assert_not(raft_session_expired(nodes[l].r, (uint64_t)f));
 }
 
-Test(session, a_leader_change_keeps_the_survivors_sessions_and_counts_expiry_from_office)
+/* Crashes the leader of a fresh session cluster and waits for a successor; returns it, with
+ * the ticks from the crash and how long the dead leader's own session still had to run. */
+static int crash_leader_for_successor(int l, uint64_t *ticks, uint64_t *left)
 {
-    session_ticks = 4 * E; /* longer than an election here (timeouts in [E, 2E)) */
-    setup_cluster(3, 3);
-    int l = elect();
-    tick_all(2 * HB);
+    *left = raft_session_until(nodes[l].r) - raft_now(nodes[l].r);
     crash(l);
     int l2 = 0;
-    for (int t = 0; t < 4 * E && l2 == 0; t++) {
+    *ticks = 0;
+    for (int t = 0; t < 4 * E && l2 == 0; t++, (*ticks)++) {
         tick_all(1);
         for (int i = 1; i <= 3; i++)
             if (i != l)
@@ -926,18 +927,66 @@ Test(session, a_leader_change_keeps_the_survivors_sessions_and_counts_expiry_fro
                 l2 = i;
     }
     cr_assert_neq(l2, 0, "no new leader");
-    tick_all(HB);
+    return l2;
+}
+
+Test(
+    session,
+    a_leader_change_keeps_the_survivors_sessions_and_counts_the_dead_leaders_expiry_from_its_voters_contact)
+{
+    session_ticks = 4 * E; /* longer than an election here (timeouts in [E, 2E)) */
+    setup_cluster(3, 3);
+    int l = elect();
+    tick_all(2 * HB);
+    uint64_t ticks, left;
+    int l2 = crash_leader_for_successor(l, &ticks, &left);
+    cr_assert_geq(left, session_ticks - 2 * HB, "the leader's own session was not renewed");
     uint64_t office = raft_now(nodes[l2].r);
     raft_config_t cfg = config_for(1);
     uint32_t x = raft_session_expire_ticks(&cfg);
-    /* The dead leader's session: declared over no earlier than expiry after taking office. */
-    for (int t = 0; t < (int)x + 2 * HB && !raft_session_expired(nodes[l2].r, (uint64_t)l); t++)
+    /* The dead leader's session: declared over only once it is over, but counted from when
+     * the voters last heard it (about the crash), not from the new leader's office. */
+    for (int t = 0; t < (int)x + 2 * HB && !raft_session_expired(nodes[l2].r, (uint64_t)l); t++) {
         tick_all(1);
+        ticks++;
+    }
     cr_assert(raft_session_expired(nodes[l2].r, (uint64_t)l));
-    cr_assert_geq(raft_now(nodes[l2].r), office + x - HB);
+    cr_assert_gt(ticks, left, "expired after %" PRIu64 " ticks, its session ran %" PRIu64, ticks,
+                 left);
+    cr_assert_lt(raft_now(nodes[l2].r), office + x - HB, "counted from office");
     for (int i = 1; i <= 3; i++)
         if (i != l)
             cr_assert(session_valid(i));
+}
+
+Test(session, a_voter_that_cannot_tell_its_last_contact_makes_the_new_leader_count_from_office)
+{
+    session_ticks = 4 * E;
+    setup_cluster(3, 3);
+    int l = elect();
+    tick_all(2 * HB);
+    /* A follower restarts cut off from the leader: it has heard no leader in this run, and
+     * its vote says so; the leader then dies. Whoever wins needs that vote. */
+    int f = l % 3 + 1;
+    crash(f);
+    boot_node(f, true);
+    cut[l][f] = cut[f][l] = true;
+    crash(l);
+    int l2 = 0;
+    for (int t = 0; t < 8 * E && l2 == 0; t++) {
+        tick_all(1);
+        for (int i = 1; i <= 3; i++)
+            if (i != l && nodes[i].up && raft_role(nodes[i].r) == RAFT_LEADER)
+                l2 = i;
+    }
+    cr_assert_neq(l2, 0, "no new leader");
+    uint64_t office = raft_now(nodes[l2].r);
+    raft_config_t cfg = config_for(1);
+    uint32_t x = raft_session_expire_ticks(&cfg);
+    for (int t = 0; t < (int)x + 2 * HB && !raft_session_expired(nodes[l2].r, (uint64_t)l); t++)
+        tick_all(1);
+    cr_assert(raft_session_expired(nodes[l2].r, (uint64_t)l));
+    cr_assert_geq(raft_now(nodes[l2].r), office + x - HB, "not counted from office");
 }
 
 Test(session, a_restarted_member_holds_none_and_ignores_echoes_of_its_previous_run)

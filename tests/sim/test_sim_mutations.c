@@ -124,3 +124,12 @@ Test(mutations, session_renewed_without_the_commit_index, .timeout = 120)
      * member run an election its table no longer gives it */
     expect_caught(RAFT_MUT_SESSION_STALE, SIM_MODE_ELECTIONS, KIND(NAMED));
 }
+
+Test(mutations, leader_renews_its_own_session_from_now, .timeout = 120)
+{
+    /* named elections: a leader that renews its own session from its current tick (while its
+     * lease lasts) rather than from the start of a round a quorum echoed holds it for up to a
+     * lease longer than its successor counts, from its voters' last contact with it: the
+     * successor declares the session over while it still holds (and moves its elections) */
+    expect_caught(RAFT_MUT_SESSION_SELF_NOW, SIM_MODE_ELECTIONS, KIND(SESSION) | KIND(NAMED));
+}
