@@ -10,6 +10,23 @@ void raft_reset_randomized_timeout(raft_t *r)
     r->randomized_timeout = e + (uint32_t)(raft_prng_next(r) % jitter);
 }
 
+/* config.election_stagger_ticks: the timeout of a follower that has just heard `leader`. The
+ * 2 ticks cover a voter that heard the leader's last message a tick later than we did (it
+ * refuses votes until E after its own contact). */
+void raft_follow_timeout(raft_t *r, uint64_t leader)
+{
+    uint32_t stagger = r->cfg.election_stagger_ticks;
+    if (stagger == 0)
+        return;
+    uint32_t rank = 0;
+    for (uint32_t i = 0; i < r->conf.n; i++) {
+        const raft_member_t *m = &r->conf.members[i];
+        if (m->voter && m->id != leader && m->id < r->id)
+            rank++;
+    }
+    r->randomized_timeout = r->cfg.election_ticks + 2 + rank * stagger;
+}
+
 static void reset_term(raft_t *r, uint64_t term)
 {
     ELECTD_CHECK(term >= r->term); /* Raft §5.1: a node's term only grows */

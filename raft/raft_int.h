@@ -231,6 +231,8 @@ bool raft_may_campaign(const raft_t *r);
 bool raft_vote_refused_by_lease(const raft_t *r, const raft_msg_t *m);
 /* This node heard `leader` lead in the current term now (itself, when it leads or led). */
 void raft_note_contact(raft_t *r, uint64_t leader);
+/* config.election_stagger_ticks: sets the election timeout of a follower that hears leader. */
+void raft_follow_timeout(raft_t *r, uint64_t leader);
 void raft_reset_randomized_timeout(raft_t *r);
 void raft_send_timeout_now(raft_t *r, uint64_t to);
 

@@ -828,6 +828,7 @@ int raft_step_follower(raft_t *r, const raft_msg_t *m)
     case RAFT_MSG_HEARTBEAT:
     case RAFT_MSG_SNAPSHOT:
         r->election_elapsed = 0;
+        raft_follow_timeout(r, m->from);
         r->leader = m->from;
         raft_note_contact(r, m->from);
         if (m->type == RAFT_MSG_APPEND)

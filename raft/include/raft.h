@@ -253,23 +253,30 @@ typedef struct raft_boot {
 /* ---- configuration ------------------------------------------------------------------- */
 
 typedef struct raft_config {
-    uint64_t id;                    /* this node's id, never 0 */
-    uint32_t election_ticks;        /* minimum election timeout E */
-    uint32_t election_jitter_ticks; /* actual timeout is random in [E, E + jitter); 0 = E.
-                                       Safety never depends on it (stickiness is measured
-                                       from E); a narrow range fails over faster at a
-                                       slightly higher risk of a split vote. */
-    uint32_t heartbeat_ticks;       /* < election_ticks */
-    uint32_t max_drift_ppm;         /* bound on clock-rate difference, e.g. 50000 = 5% */
-    uint64_t seed;                  /* PRNG seed for randomized timeouts and the session
-                                       nonce: must differ from one run of a node to the next */
-    uint32_t max_inflight;          /* append messages in flight per follower (default 64) */
-    uint32_t max_msg_bytes;         /* entry bytes per append message (default 256 KiB) */
-    uint32_t snapshot_chunk_bytes;  /* default 256 KiB */
-    uint32_t session_ticks;         /* member sessions (named elections): a member's session
-                                       holds for this many of its own ticks after a leader
-                                       with a valid lease heard it; 0 = off. See "Sessions". */
-    uint32_t test_mutation;         /* RAFT_MUT_*; honoured only when built with RAFT_MUTATIONS */
+    uint64_t id;                     /* this node's id, never 0 */
+    uint32_t election_ticks;         /* minimum election timeout E */
+    uint32_t election_jitter_ticks;  /* actual timeout is random in [E, E + jitter); 0 = E.
+                                        Safety never depends on it (stickiness is measured
+                                        from E); a narrow range fails over faster at a
+                                        slightly higher risk of a split vote. */
+    uint32_t election_stagger_ticks; /* 0 = off. Else a follower that hears a leader times
+                                       out, if the leader falls silent, after E + 2 +
+                                       rank × stagger ticks, its rank its place by id among
+                                       the voters other than that leader: the first one
+                                       stands the moment the leader's lease is over, no
+                                       split vote between healthy followers. Elections
+                                       without a leader heard stay random (jitter). */
+    uint32_t heartbeat_ticks;        /* < election_ticks */
+    uint32_t max_drift_ppm;          /* bound on clock-rate difference, e.g. 50000 = 5% */
+    uint64_t seed;                   /* PRNG seed for randomized timeouts and the session
+                                        nonce: must differ from one run of a node to the next */
+    uint32_t max_inflight;           /* append messages in flight per follower (default 64) */
+    uint32_t max_msg_bytes;          /* entry bytes per append message (default 256 KiB) */
+    uint32_t snapshot_chunk_bytes;   /* default 256 KiB */
+    uint32_t session_ticks;          /* member sessions (named elections): a member's session
+                                        holds for this many of its own ticks after a leader
+                                        with a valid lease heard it; 0 = off. See "Sessions". */
+    uint32_t test_mutation;          /* RAFT_MUT_*; honoured only when built with RAFT_MUTATIONS */
 } raft_config_t;
 
 /* Deliberate rule violations, used only by the simulator's "the checks bite" tests. */

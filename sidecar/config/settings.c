@@ -71,7 +71,7 @@ const setting_t config_settings[] = {
     ROW("heartbeat-interval", T_DURATION, "DURATION", "100ms", OFF(heartbeat_interval_ms), 1,
         60 * SEC, 0, "how often the leader contacts each member"),
     ROW("election-timeout", T_DURATION, "DURATION", "1000ms", OFF(election_timeout_ms), 1, 60 * SEC,
-        0, "silence after which a member stands for election (minimum; randomized up to 1.33x)"),
+        0, "silence after which a member stands for election (minimum; followers then stand in turn)"),
     ROW("tick", T_DURATION, "DURATION", "10ms", OFF(tick_ms), 1, SEC, 0,
         "resolution of the Raft clock; heartbeat and election timeout are multiples of it"),
     ROW("max-drift", T_FRACTION, "FRACTION", "0.05", OFF(max_drift), 0, 500000, 0,

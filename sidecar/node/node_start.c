@@ -82,6 +82,7 @@ static raft_config_t core_config(const sidecar_node_t *n)
         /* A third of E: p99 failover near 1.3 E instead of 2 E. Split votes stay rare
            because PreVote and a LAN round trip are far shorter than E/3. */
         .election_jitter_ticks = cfg->election_timeout_ms / cfg->tick_ms / 3,
+        .election_stagger_ticks = cfg->heartbeat_interval_ms / cfg->tick_ms,
         .max_drift_ppm = cfg->max_drift_ppm,
         /* Member sessions (named elections): S = 2.2 E outlasts an election and a stop
            timeout, so a leader change alone stops no workload; a dead member's elections move

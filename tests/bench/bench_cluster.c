@@ -2,17 +2,21 @@
  * (median, p99, min, max over runs). Not a test: it never fails on time.
  *
  *   failover: kill -9 of the primary's electd -> the successor's workload started
+ *   host-crash: kill -9 of the primary's electd, its shim and its workload at once (a host
+ *             that vanished) -> the successor's workload started
  *   handover: SIGTERM of the primary's electd -> the successor's workload started, minus
  *             the old workload's stop (the overhead electd adds to a planned handover)
  *   idle:     RSS and CPU of each member after it has been idle
  *   api:      requests/s on the leader with wrk (status, stale and linearizable reads,
  *             fenced writes) at 1, 16 and 64 connections, and RSS under that load
  *
- * Usage: bench_cluster [--runs N] [--idle-seconds S] [--only failover|handover|idle|api]
+ * Usage: bench_cluster [--runs N] [--idle-seconds S]
+ *                      [--only failover|host-crash|handover|idle|api]
  *                      [--peer-tls]
  * --peer-tls: the members talk mutual TLS (certificates made at start by
  * tests/integration/make_peer_certs.sh in a temporary directory, removed at exit).
  */
+#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,12 +153,53 @@ static int node_of(itest_cluster_t *c, const char *name)
     return -1;
 }
 
-static void bench_switch(int runs, bool planned)
+/* Appends pid's descendants (children of each of its threads, recursively) to out. */
+static size_t descendants(int pid, int *out, size_t n, size_t cap)
 {
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/task", pid);
+    DIR *d = opendir(path);
+    struct dirent *e;
+    while (d != NULL && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char cpath[320];
+        snprintf(cpath, sizeof(cpath), "/proc/%d/task/%s/children", pid, e->d_name);
+        FILE *f = fopen(cpath, "r");
+        int child;
+        while (f != NULL && n < cap && fscanf(f, "%d", &child) == 1) {
+            out[n++] = child;
+            n = descendants(child, out, n, cap);
+        }
+        if (f)
+            fclose(f);
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* A host that vanished: electd and everything it started, killed together. */
+static void kill_host(int pid)
+{
+    int all[64];
+    size_t n = descendants(pid, all, 0, 64);
+    kill(pid, SIGKILL);
+    for (size_t i = 0; i < n; i++)
+        kill(all[i], SIGKILL);
+}
+
+enum switch_kind { SWITCH_CRASH, SWITCH_HOST, SWITCH_PLANNED };
+
+static void bench_switch(int runs, enum switch_kind kind)
+{
+    bool planned = kind == SWITCH_PLANNED;
     header(planned ? "Planned handover: SIGTERM -> successor's workload started, minus the old "
                      "workload's stop (ms)"
-                   : "Unplanned failover: kill -9 of the primary's electd -> successor's "
-                     "workload started (ms)");
+           : kind == SWITCH_HOST ? "Host crash: kill -9 of the primary's electd, shim and workload "
+                                   "at once -> successor's workload started (ms)"
+                                 : "Unplanned failover: kill -9 of the primary's electd -> "
+                                   "successor's workload started (ms)");
     for (size_t p = 0; p < sizeof(PROFILES) / sizeof(PROFILES[0]); p++) {
         double *v = calloc((size_t)runs, sizeof(double));
         int n = 0, overlaps = 0;
@@ -173,8 +218,10 @@ static void bench_switch(int runs, bool planned)
             uint64_t t0 = mono_ns();
             if (planned)
                 itest_node_stop(&c, victim);
-            else
-                itest_node_signal(&c, victim, SIGKILL);
+            else if (kind == SWITCH_HOST)
+                kill_host(c.nodes[victim].pid);
+            if (!planned)
+                itest_node_signal(&c, victim, SIGKILL); /* (again, for a host) and reaped */
             int next = wait_start(2, 20000);
             if (next >= 0) {
                 events_load(events_path, &ev);
@@ -357,16 +404,18 @@ int main(int argc, char **argv)
                 return 1;
         } else {
             fprintf(stderr, "usage: bench_cluster [--runs N] [--idle-seconds S] "
-                            "[--only failover|handover|idle|api] [--peer-tls]\n");
+                            "[--only failover|host-crash|handover|idle|api] [--peer-tls]\n");
             peer_tls_remove();
             return 2;
         }
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (!only || strcmp(only, "failover") == 0)
-        bench_switch(runs, false);
+        bench_switch(runs, SWITCH_CRASH);
+    if (!only || strcmp(only, "host-crash") == 0)
+        bench_switch(runs, SWITCH_HOST);
     if (!only || strcmp(only, "handover") == 0)
-        bench_switch(runs, true);
+        bench_switch(runs, SWITCH_PLANNED);
     if (!only || strcmp(only, "idle") == 0)
         bench_idle(idle_s);
     if (!only || strcmp(only, "api") == 0)

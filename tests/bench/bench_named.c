@@ -367,7 +367,7 @@ int main(int argc, char **argv)
         header("Named elections, 6 supervised, default settings (E=1000ms): kill -9 of a "
                "member -> successor's workload started (ms)");
         bench_failover(runs, false);
-        bench_failover(runs / 2 > 0 ? runs / 2 : 1, true);
+        bench_failover(runs, true);
     }
     if (!only || strcmp(only, "scale") == 0)
         bench_scale(scale_runs, idle_s);

@@ -7,6 +7,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -142,6 +143,8 @@ void itest_node_start(itest_cluster_t *c, int i)
         abort();
     }
     if (pid == 0) {
+        /* a test or benchmark that dies (timeout, ^C) takes its members with it */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
         int fd = open(nd->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {
             dup2(fd, 1);

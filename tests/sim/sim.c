@@ -1544,6 +1544,9 @@ static void setup(sim_t *s)
         cfg.election_ticks = ELECTION_TICKS;
         cfg.election_jitter_ticks = s->jitter_ticks;
         cfg.heartbeat_ticks = s->heartbeat_ticks;
+        /* half the schedules stagger followers as the daemon does (no PRNG draw: recorded
+         * seeds replay as before) */
+        cfg.election_stagger_ticks = s->o.seed % 2 ? s->heartbeat_ticks : 0;
         cfg.max_drift_ppm = s->drift_ppm;
         cfg.max_inflight = 4;
         /* CRASHY: one or two entries per append, so a follower can hold an old entry
