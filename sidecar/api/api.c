@@ -276,6 +276,29 @@ static void no_leader_reason(sidecar_api_t *api, const raft_t *r, char *msg, siz
     }
 }
 
+/* Peers whose last answer to our handshake refused us, and why (as the peer words it: "peer
+ * belongs to another cluster" means us), with our cluster id to compare with the refusing
+ * side's log. False when none did. */
+static bool refused_reason(sidecar_api_t *api, char *msg, size_t len)
+{
+    sidecar_transport_peer_stats_t ps[RAFT_MAX_MEMBERS];
+    size_t np = sidecar_transport_stats(sidecar_node_transport(api->node), ps, RAFT_MAX_MEMBERS);
+    size_t o = 0;
+    const char *sep = "peer refused us: ";
+    for (size_t i = 0; i < np && o < len; i++) {
+        if (ps[i].refused_us == NULL || ps[i].connected)
+            continue;
+        char name[64];
+        sidecar_node_member_name(api->node, ps[i].id, name, sizeof(name));
+        o += (size_t)snprintf(msg + o, len - o, "%s%s: %s", sep, name, ps[i].refused_us);
+        sep = "; ";
+    }
+    if (o > 0 && o < len)
+        snprintf(msg + o, len - o, " (our cluster id %016" PRIx64 ")",
+                 sidecar_config_cluster_id(api->cfg));
+    return o > 0;
+}
+
 /* This member gave up on the workload (a replicated record names it): the message. */
 static bool gave_up_reason(sidecar_api_t *api, char *msg, size_t len)
 {
@@ -295,7 +318,7 @@ static bool gave_up_reason(sidecar_api_t *api, char *msg, size_t len)
 
 /* Why this member is not the primary, as a short code and a message; NULL when it is. The
  * first cause that applies wins: the store, the membership, the mode, a give-up, the
- * leadership, then the lease and the workload. */
+ * leadership (refused by peers, else no quorum), then the lease and the workload. */
 static const char *status_reason(sidecar_api_t *api, const sidecar_node_state_t *st,
                                  const raft_t *r, char *msg, size_t len)
 {
@@ -315,6 +338,8 @@ static const char *status_reason(sidecar_api_t *api, const sidecar_node_state_t 
         return say(msg, len, "witness", "witness: votes, never runs the workload");
     if (gave_up_reason(api, msg, len))
         return "gave_up";
+    if (st->leader == 0 && refused_reason(api, msg, len))
+        return "refused";
     if (st->leader == 0) {
         no_leader_reason(api, r, msg, len);
         return "no_leader";

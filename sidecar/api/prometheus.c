@@ -10,7 +10,7 @@
 #include "common.h"
 
 /* Elections with series of their own: beyond, only the totals count them (a group runs 1,000
- * comfortably; each election adds four series). */
+ * comfortably; each election adds four series and a histogram). */
 #define METRICS_ELECTIONS_MAX 2048
 
 typedef sidecar_buf_t buf_t;
@@ -124,6 +124,30 @@ static void election_series(buf_t *b, const char *name, const sidecar_named_stat
     sidecar_buf_printf(b, "\"} %" PRIu64 "\n", v);
 }
 
+/* Per election, its failovers to this member: a histogram once it had one; before, only its
+ * +Inf bucket, sum and count, all 0 (a thousand elections' empty buckets would be most of the
+ * page; summing buckets by le is unchanged by the buckets left out, which are 0). */
+static void election_failovers(buf_t *b, const sidecar_named_status_t *e, size_t n)
+{
+    static const char *name = "electd_election_failover_duration_seconds";
+    sidecar_metrics_header(b, name, "histogram",
+                           "failovers of the election to this member (its holder dead, removed or "
+                           "given up; not a handover): from the first record applied here that "
+                           "showed the holder lost (for a dead one the ASSIGN that declares its "
+                           "session over: the detection before it is not included) to the "
+                           "workload's start here");
+    for (size_t i = 0; i < n; i++) {
+        char labels[STORE_ELECTION_NAME_MAX + 16]; /* names need no escaping (store.h) */
+        snprintf(labels, sizeof(labels), "election=\"%s\"", e[i].name);
+        if (e[i].failover != NULL) {
+            sidecar_metrics_hist(b, name, labels, e[i].failover);
+            continue;
+        }
+        sidecar_buf_printf(b, "%s_bucket{%s,le=\"+Inf\"} 0\n", name, labels);
+        sidecar_buf_printf(b, "%s_sum{%s} 0\n%s_count{%s} 0\n", name, labels, name, labels);
+    }
+}
+
 /* Named elections: how many, how many held here, and per election (the first
  * METRICS_ELECTIONS_MAX by name) whether this member holds it, its token, and this member's
  * starts and unplanned restarts of its workload. */
@@ -168,6 +192,7 @@ static void election_metrics(buf_t *b, sidecar_api_t *api)
                             : k == 2 ? e[i].starts
                                      : e[i].restarts);
     }
+    election_failovers(b, e, n);
     free(e);
 }
 

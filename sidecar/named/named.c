@@ -261,9 +261,12 @@ static void evaluate(sidecar_named_t *n)
         if (rv != 0)
             SIDECAR_LOG(SIDECAR_LOG_ERROR, "named elections: cannot read the store",
                         SIDECAR_LOG_STR("error", store_strerror(rv)));
+        else
+            named_failover_view(n);
         n->last_cb_index = st.applied;
         n->full_due = true;
     }
+    named_failover_poll(n);
     uint64_t until_ns, index, now_ns = sidecar_clock_boot_ns(), now_ms = now_ns / 1000000;
     sidecar_node_session(n->node, &until_ns, &index);
     /* A renewal counts once the state it came with has applied (raft_session_index). */
@@ -328,6 +331,7 @@ static void applied_cb(void *ud, const raft_entry_t *e, const store_result_t *re
     sidecar_named_t *n = ud;
     n->last_cb_index = e->index;
     if (named_view_touches(e)) {
+        named_failover_applied(n, e, res);
         n->dirty = true;
         schedule(n, 0);
     }
@@ -391,6 +395,7 @@ static void free_all(sidecar_named_t *n)
     free(n->retired);
     for (size_t i = 0; i < n->n_els; i++) {
         free(n->els[i]->lists);
+        free(n->els[i]->fo.hist);
         free(n->els[i]);
     }
     free(n->els);
@@ -587,6 +592,7 @@ static void status_of(const struct named_election *e, sidecar_named_status_t *ou
     out->state = named_moving(e) ? "handover" : out->holder ? "held" : "unheld";
     out->handover_to = named_moving(e) ? e->ho_to : 0;
     out->declared_here = e->decl != NULL;
+    out->failover = e->fo.hist;
     out->local = SIDECAR_WORKLOAD_STANDBY;
     if (e->w != NULL) {
         sidecar_workload_info_t info;

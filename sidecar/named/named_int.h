@@ -29,6 +29,15 @@ struct named_lists {
     uint64_t failing_until_ms[NAMED_LIST_MAX]; /* ... until then */
 };
 
+/* failover.c: a failover of an election this member declares, measured when it is taken over
+ * here (electd_election_failover_duration_seconds). Boot-time clock ms. */
+struct named_failover {
+    uint64_t clean_token; /* a tenure whose holder said it stopped (its end is no failover) */
+    uint64_t lost_ms;     /* the view first showed the holder lost; 0 = not lost */
+    uint64_t assigned_ms; /* ... and then the election was assigned here; 0 = not */
+    sidecar_hist_t *hist; /* the failovers measured here; allocated at the first */
+};
+
 /* One named election: declared here, by another member, or only in the table. */
 struct named_election {
     char name[STORE_ELECTION_NAME_MAX + 1];
@@ -63,6 +72,8 @@ struct named_election {
     uint64_t ho_seen_ms;    /* when the current handover was first seen */
     uint64_t ho_seen_token; /* ... and its token */
     size_t n_failing;
+
+    struct named_failover fo;
 };
 
 /* A holder that is not a member any more (removed): its last session may still run; it
@@ -123,6 +134,7 @@ struct sidecar_named {
     uint64_t placed_gen;  /* the view placement last ran on ... */
     uint64_t place_at_ms; /* ... and when it runs again even if nothing changed */
 
+    bool fo_waiting;     /* failover.c: an election assigned here waits for its start */
     uint64_t trim_at_ms; /* named.c: when freed memory is next given back */
     bool full_due;       /* named.c: every election is to be looked at in this evaluation */
     uint64_t full_at_ms; /* ... and next at the latest */
@@ -173,7 +185,7 @@ int named_decl_build(sidecar_named_t *n);
 void named_decl_parse(sidecar_named_t *n, uint64_t id, const uint8_t *json, size_t len);
 /* Parses "<token> <to> <from> <reason>" / "<token> <from>"; false when malformed. */
 bool named_handover_parse(const uint8_t *v, size_t len, struct named_election *e);
-bool named_stopped_parse(const uint8_t *v, size_t len, struct named_election *e);
+bool named_stopped_parse(const uint8_t *v, size_t len, uint64_t *token, uint64_t *from);
 /* Proposes (or forwards to the leader) a PUT or, with value NULL, a DEL of
  * <prefix><name>. 0, or a RAFT_E* code; *index (may be NULL) = the index when proposed here
  * (0 when forwarded). */
@@ -183,6 +195,16 @@ int named_record_put(sidecar_named_t *n, const char *prefix, const char *name, c
 int named_propose_assign(sidecar_named_t *n, const char *name, uint64_t holder, uint64_t token,
                          uint64_t *index);
 int named_propose_drop(sidecar_named_t *n, const char *name, uint64_t token, uint64_t *index);
+
+/* ---- failover.c ----------------------------------------------------------------------- */
+
+/* An applied entry that touches the view (named_view_touches): notes a tenure's holder lost
+ * (an ASSIGN that ends a tenure whose holder did not say it stopped) or stopped cleanly. */
+void named_failover_applied(sidecar_named_t *n, const raft_entry_t *ent, const store_result_t *res);
+/* After a refresh of the view: notes holders removed from the group or given up. */
+void named_failover_view(sidecar_named_t *n);
+/* Measures the failovers whose workload started here since. */
+void named_failover_poll(sidecar_named_t *n);
 
 /* ---- leader.c ------------------------------------------------------------------------- */
 

@@ -126,14 +126,14 @@ bool named_handover_parse(const uint8_t *v, size_t len, struct named_election *e
     return true;
 }
 
-bool named_stopped_parse(const uint8_t *v, size_t len, struct named_election *e)
+bool named_stopped_parse(const uint8_t *v, size_t len, uint64_t *token, uint64_t *from)
 {
     char buf[64];
     if (len >= sizeof(buf))
         return false;
     memcpy(buf, v, len);
     buf[len] = '\0';
-    return sscanf(buf, "%" SCNu64 " %" SCNu64, &e->st_token, &e->st_from) == 2;
+    return sscanf(buf, "%" SCNu64 " %" SCNu64, token, from) == 2;
 }
 
 int named_record_put(sidecar_named_t *n, const char *prefix, const char *name, const char *value,

@@ -186,7 +186,7 @@ static void stopped_load(sidecar_named_t *n, void *ctx, const char *suffix, cons
     (void)ctx;
     struct named_election *e = named_get_or_add(n, suffix);
     if (e != NULL)
-        e->has_stopped = named_stopped_parse(kv->value, kv->value_len, e);
+        e->has_stopped = named_stopped_parse(kv->value, kv->value_len, &e->st_token, &e->st_from);
 }
 
 static int rows_load(sidecar_named_t *n)
@@ -225,6 +225,7 @@ static void forget_unseen(sidecar_named_t *n)
             n->els[kept++] = e;
         } else {
             free(e->lists);
+            free(e->fo.hist);
             free(e);
         }
     }

@@ -187,7 +187,7 @@ static bool frame_deliver(struct in_conn *c, const uint8_t *f, size_t flen)
     if (!transport_admitted(t, c->from)) {
         /* Removed from the configuration since the handshake. */
         raft_msg_free(&m);
-        transport_stranger_dropped(c, c->from, "frame");
+        transport_stranger_dropped(c, c->from, "", "frame");
         t->rejected++;
         transport_in_close(c);
         return false;

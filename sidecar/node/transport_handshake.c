@@ -96,6 +96,7 @@ static void out_admitted(struct out_conn *c)
     p->attempts = 0;
     p->st.connected = true;
     p->st.connects++;
+    p->st.refused_us = NULL;
     SIDECAR_LOG(SIDECAR_LOG_INFO, "peer connected", SIDECAR_LOG_ID("peer", p->id),
                 SIDECAR_LOG_STR("name", p->name), SIDECAR_LOG_STR("host", p->host),
                 SIDECAR_LOG_UINT("port", p->port), SIDECAR_LOG_STR("addr", p->addr_used));
@@ -110,6 +111,7 @@ static void out_verdict(struct out_conn *c)
         return;
     }
     bool no = memcmp(v, "ELNO", 4) == 0;
+    p->st.refused_us = no ? refuse_text(v[4]) : "garbage";
     if (no && v[4] == REFUSE_CERT_NAME)
         SIDECAR_LOG(SIDECAR_LOG_ERROR,
                     "peer refused us: our TLS certificate does not name this member (its CN or a "
@@ -128,7 +130,7 @@ static void out_verdict(struct out_conn *c)
         snprintf(ours, sizeof(ours), "%016" PRIx64, c->t->cfg.cluster_id);
         SIDECAR_LOG(SIDECAR_LOG_WARN, "peer refused us", SIDECAR_LOG_STR("self", c->t->name),
                     SIDECAR_LOG_STR("peer_name", p->name), SIDECAR_LOG_ID("peer", p->id),
-                    SIDECAR_LOG_STR("reason", no ? refuse_text(v[4]) : "garbage"),
+                    SIDECAR_LOG_STR("reason", p->st.refused_us),
                     SIDECAR_LOG_STR("our_cluster", ours), SIDECAR_LOG_STR("addr", p->addr_used));
     }
     p->next_ai = NULL; /* an electd answered: the other addresses would not change that */
@@ -167,24 +169,34 @@ int transport_challenge_send(struct in_conn *c)
     return transport_in_write(c, ch, sizeof(ch));
 }
 
-static void in_refuse(struct in_conn *c, int reason, uint64_t from)
-{
-    struct sidecar_transport *t = c->t;
-    t->rejected++;
-    if (reason != REFUSE_UNKNOWN && reason != REFUSE_IMPOSTOR && reason != REFUSE_CERT_NAME)
-        SIDECAR_LOG(SIDECAR_LOG_WARN, "refused peer connection", SIDECAR_LOG_ID("from", from),
-                    SIDECAR_LOG_STR("remote", c->remote),
-                    SIDECAR_LOG_STR("reason", refuse_text(reason)));
-    uint8_t v[VERDICT_LEN] = {'E', 'L', 'N', 'O', (uint8_t)reason};
-    transport_in_write(c, v, sizeof(v));
-    transport_in_close(c);
-}
-
 /* The HELLO's text "<name> <http> <peer>", split in place (fields may be empty). */
 typedef struct hello_text {
     char buf[HTTP_ADDR_MAX + 1];
     const char *name, *http, *peer;
 } hello_text_t;
+
+/* Refuses the HELLO h of `from` (its text split in ht). Both sides are named: this member
+ * and its cluster id, the sender's id, the name and cluster id it claims (not proven when
+ * the refusal is about the cluster or the token) and its address. */
+static void in_refuse(struct in_conn *c, int reason, uint64_t from, const uint8_t *h,
+                      const hello_text_t *ht)
+{
+    struct sidecar_transport *t = c->t;
+    t->rejected++;
+    if (reason != REFUSE_UNKNOWN && reason != REFUSE_IMPOSTOR && reason != REFUSE_CERT_NAME) {
+        char ours[20], theirs[20];
+        snprintf(ours, sizeof(ours), "%016" PRIx64, t->cfg.cluster_id);
+        snprintf(theirs, sizeof(theirs), "%016" PRIx64, base_le_load64(h + 6));
+        SIDECAR_LOG(SIDECAR_LOG_WARN, "refused peer connection", SIDECAR_LOG_STR("self", t->name),
+                    SIDECAR_LOG_STR("our_cluster", ours), SIDECAR_LOG_ID("from", from),
+                    SIDECAR_LOG_STR("peer_name", ht->name),
+                    SIDECAR_LOG_STR("their_cluster", theirs), SIDECAR_LOG_STR("remote", c->remote),
+                    SIDECAR_LOG_STR("reason", refuse_text(reason)));
+    }
+    uint8_t v[VERDICT_LEN] = {'E', 'L', 'N', 'O', (uint8_t)reason};
+    transport_in_write(c, v, sizeof(v));
+    transport_in_close(c);
+}
 
 static void hello_text_split(hello_text_t *h, const uint8_t *text, size_t len)
 {
@@ -262,7 +274,7 @@ static int hello_admit(struct in_conn *c, uint64_t from, const uint8_t *instance
 {
     struct sidecar_transport *t = c->t;
     if (!transport_admitted(t, from)) {
-        transport_stranger_dropped(c, from, "handshake");
+        transport_stranger_dropped(c, from, h->name, "handshake");
         return REFUSE_UNKNOWN;
     }
     struct peer *p = transport_peer_find(t, from, NULL);
@@ -322,17 +334,15 @@ void transport_hello_check(struct in_conn *c)
     }
     uint64_t from = base_le_load64(h + 14);
     size_t text_len = h[HELLO_LEN];
+    hello_text_t text;
+    hello_text_split(&text, h + HELLO_LEN + 1, text_len);
     int reason = hello_verify(c, h, from);
-    if (reason == 0) {
-        hello_text_t text;
-        hello_text_split(&text, h + HELLO_LEN + 1, text_len);
-        if (c->tls != NULL)
-            reason = transport_tls_hello_name(c, from, text.name);
-        if (reason == 0)
-            reason = hello_admit(c, from, h + HELLO_INSTANCE, &text);
-    }
+    if (reason == 0 && c->tls != NULL)
+        reason = transport_tls_hello_name(c, from, text.name);
+    if (reason == 0)
+        reason = hello_admit(c, from, h + HELLO_INSTANCE, &text);
     if (reason != 0) {
-        in_refuse(c, reason, from);
+        in_refuse(c, reason, from, h, &text);
         return;
     }
     c->from = from;

@@ -41,7 +41,8 @@ void transport_in_close(struct in_conn *c)
 void transport_in_bad_input(struct in_conn *c, const char *why)
 {
     c->t->rejected++;
-    SIDECAR_LOG(SIDECAR_LOG_WARN, "dropping peer connection", SIDECAR_LOG_ID("from", c->from),
+    SIDECAR_LOG(SIDECAR_LOG_WARN, "dropping peer connection", SIDECAR_LOG_STR("self", c->t->name),
+                SIDECAR_LOG_ID("from", c->from), SIDECAR_LOG_STR("remote", c->remote),
                 SIDECAR_LOG_STR("reason", why));
     transport_in_close(c);
 }
@@ -171,17 +172,18 @@ static void accept_cb(uv_stream_t *server, int status)
         transport_in_close(c);
         return;
     }
-    if (t->n_inbound > t->cfg.max_inbound) {
-        t->rejected++;
-        SIDECAR_LOG(SIDECAR_LOG_WARN, "refused peer connection",
-                    SIDECAR_LOG_STR("reason", "too many inbound connections"));
-        transport_in_close(c);
-        return;
-    }
     struct sockaddr_storage remote;
     int rlen = sizeof(remote);
     if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&remote, &rlen) == 0)
         transport_sockaddr_format((struct sockaddr *)&remote, c->remote, sizeof(c->remote));
+    if (t->n_inbound > t->cfg.max_inbound) {
+        t->rejected++;
+        SIDECAR_LOG(SIDECAR_LOG_WARN, "refused peer connection", SIDECAR_LOG_STR("self", t->name),
+                    SIDECAR_LOG_STR("remote", c->remote),
+                    SIDECAR_LOG_STR("reason", "too many inbound connections"));
+        transport_in_close(c);
+        return;
+    }
     uv_tcp_nodelay(&c->tcp, 1);
     /* Under TLS the challenge waits for the session (transport_tls_in_read). */
     int rv = t->tls_server != NULL ? transport_tls_in_start(c) : transport_challenge_send(c);

@@ -165,8 +165,10 @@ void transport_peer_free_if_done(struct peer *p);
 /* True when frames from id may reach the core: a member, a member removed less than
  * linger_ms ago, or anyone while we are joining. */
 bool transport_admitted(const struct sidecar_transport *t, uint64_t id);
-/* A stranger's handshake or frame: counted, logged at most once per DROP_LOG_MS. */
-void transport_stranger_dropped(struct in_conn *c, uint64_t from, const char *what);
+/* A stranger's handshake or frame: counted, logged at most once per DROP_LOG_MS. name: the
+ * name its HELLO claims ("" for a frame). */
+void transport_stranger_dropped(struct in_conn *c, uint64_t from, const char *name,
+                                const char *what);
 
 /* ---- transport_dial.c ---- */
 

@@ -183,7 +183,8 @@ bool transport_admitted(const struct sidecar_transport *t, uint64_t id)
     return false;
 }
 
-void transport_stranger_dropped(struct in_conn *c, uint64_t from, const char *what)
+void transport_stranger_dropped(struct in_conn *c, uint64_t from, const char *name,
+                                const char *what)
 {
     struct sidecar_transport *t = c->t;
     t->unknown_dropped++;
@@ -193,7 +194,8 @@ void transport_stranger_dropped(struct in_conn *c, uint64_t from, const char *wh
         return;
     }
     SIDECAR_LOG(SIDECAR_LOG_WARN, "dropped a peer that is not a member of the configuration",
-                SIDECAR_LOG_ID("from", from), SIDECAR_LOG_STR("remote", c->remote),
+                SIDECAR_LOG_STR("self", t->name), SIDECAR_LOG_ID("from", from),
+                SIDECAR_LOG_STR("peer_name", name), SIDECAR_LOG_STR("remote", c->remote),
                 SIDECAR_LOG_STR("what", what),
                 SIDECAR_LOG_UINT("suppressed_since_last", t->drop_suppressed));
     t->drop_logged_ms = now;

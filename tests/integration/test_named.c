@@ -190,6 +190,68 @@ static void expect_only_victims_moved(const events_interval_t before[N_ELECTIONS
     }
 }
 
+/* Node i's electd_election_failover_duration_seconds for election e: its count (-1 when
+ * /metrics does not answer or lacks the series) and its sum. */
+static long failovers(int i, int e, double *sum)
+{
+    static char body[1 << 17];
+    *sum = 0;
+    if (itest_http(C.nodes[i].http_port, "GET", "/metrics", NULL, body, sizeof(body)) != 200)
+        return -1;
+    char key[128];
+    snprintf(key, sizeof(key), "\nelectd_election_failover_duration_seconds_sum{election=\"e%d\"} ",
+             e);
+    const char *p = strstr(body, key);
+    if (p != NULL)
+        *sum = strtod(p + strlen(key), NULL);
+    snprintf(key, sizeof(key),
+             "\nelectd_election_failover_duration_seconds_count{election=\"e%d\"} ", e);
+    p = strstr(body, key);
+    return p ? strtol(p + strlen(key), NULL, 10) : -1;
+}
+
+/* No failover on any running member: placing, rebalancing, transfers and a member's shutdown
+ * are graceful moves. */
+static void expect_no_failovers(void)
+{
+    double sum;
+    for (int i = 0; i < C.n; i++)
+        for (int e = 0; e < N_ELECTIONS && C.nodes[i].pid != 0; e++)
+            cr_assert_eq(failovers(i, e, &sum), 0, "%s counts a failover of e%d before any",
+                         C.nodes[i].name, e);
+}
+
+/* After `victim` lost its elections: each of them counts one failover or more (of at most a
+ * few election timeouts) on the member that took it over, the others none on any survivor. */
+static void expect_failovers_of(const events_interval_t before[N_ELECTIONS], int victim)
+{
+    events_interval_t after[N_ELECTIONS];
+    cr_assert(wait_all_running(after, false, 5000));
+    for (int e = 0; e < N_ELECTIONS; e++) {
+        bool moved = node_index(before[e].node) == victim;
+        int holder = node_index(after[e].node);
+        long count = -1;
+        double sum = 0;
+        /* The start is measured at the holder's next look (a heartbeat or so). */
+        for (int tries = 0; tries < 100; tries++) {
+            count = failovers(holder, e, &sum);
+            if (!moved || count >= 1)
+                break;
+            usleep(20000);
+        }
+        if (moved) {
+            cr_log_info("e%d: %ld failovers to %s, %.3f s", e, count, after[e].node, sum);
+            cr_assert_geq(count, 1, "e%d moved to %s: no failover counted there", e, after[e].node);
+            cr_assert(sum > 0 && sum < 20.0 * E_MS / 1000 * count, "e%d: %ld failovers, %.3f s", e,
+                      count, sum);
+        }
+        for (int i = 0; i < C.n; i++)
+            if (i != victim && (!moved || i != holder))
+                cr_assert_eq(failovers(i, e, &sum), 0, "%s counts a failover of e%d",
+                             C.nodes[i].name, e);
+    }
+}
+
 Test(named, elections_spread_and_a_kill_9_of_a_holder_moves_only_its_elections)
 {
     /* Workloads that take their whole stop timeout to stop (killed at its end): a move that
@@ -204,10 +266,12 @@ Test(named, elections_spread_and_a_kill_9_of_a_holder_moves_only_its_elections)
         if (node_index(before[e].node) == victim)
             pids[n_pids++] = before[e].pid;
     cr_assert_eq(n_pids, 2);
+    expect_no_failovers();
     itest_node_signal(&C, victim, SIGKILL);
     for (int i = 0; i < n_pids; i++)
         cr_assert(itest_pid_gone(pids[i], 2000), "a workload outlived its electd");
     expect_only_victims_moved(before, C.nodes[victim].name);
+    expect_failovers_of(before, victim);
     stop_all();
     check_no_overlap();
 }
@@ -362,6 +426,7 @@ Test(named, sigterm_of_a_holder_hands_its_elections_over_before_it_exits)
     cr_assert_geq(itest_log_count(&C, l, "why=shutdown"), 2,
                   "the stopping member's elections were not handed over");
     expect_only_victims_moved(before, C.nodes[victim].name);
+    expect_no_failovers();
     stop_all();
     check_no_overlap();
 }
@@ -465,6 +530,7 @@ Test(named, transfer_moves_one_election_gracefully_and_its_old_token_is_fenced)
         cr_assert(running(e, &now));
         cr_assert_eq(now.pid, before[e].pid, "e%d was restarted by e0's transfer", e);
     }
+    expect_no_failovers();
     stop_all();
     check_no_overlap();
 }
@@ -505,6 +571,7 @@ Test(named, a_removed_holder_loses_its_elections_only_after_its_session)
     int code = itest_http(C.nodes[l].http_port, "DELETE", path, NULL, body, sizeof(body));
     cr_assert(code == 200 || code == 202, "DELETE %s answered %d: %s", path, code, body);
     expect_only_victims_moved(before, C.nodes[victim].name);
+    expect_failovers_of(before, victim);
     stop_all();
     check_no_overlap();
 }

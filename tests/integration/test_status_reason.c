@@ -1,7 +1,8 @@
 /* test_status_reason.c — why a member is not the primary: /v1/status carries "reason" (a code
  * and a message) for a standby with a known leader, a witness, a member left without quorum,
- * a member that gave up on its workload and one waiting to join; the leader logs each
- * membership change with the member's name. Real electd processes on 127.0.0.1. */
+ * a member that gave up on its workload, one waiting to join and one its peers refuse (another
+ * cluster: the refusals in both logs name both sides); the leader logs each membership change
+ * with the member's name. Real electd processes on 127.0.0.1. */
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
 #include <signal.h>
@@ -132,4 +133,65 @@ Test(status_reason, the_leader_logs_membership_changes_and_a_joiner_says_it_wait
     cr_assert_eq(itest_log_count(&C, l, "member promoted to voter"), 1);
     cr_assert_eq(itest_log_count(&C, l, "member removed"), 1);
     cr_assert_eq(itest_log_count(&C, (l + 1) % 3, "member added"), 0, "only the leader logs");
+}
+
+/* True when a line of node i's log holds every one of needles[0..n). */
+static bool log_line_with(int i, const char *const *needles, size_t n)
+{
+    FILE *f = fopen(C.nodes[i].log, "r");
+    if (f == NULL)
+        return false;
+    char line[8192];
+    bool found = false;
+    while (!found && fgets(line, sizeof(line), f)) {
+        found = true;
+        for (size_t k = 0; k < n && found; k++)
+            found = strstr(line, needles[k]) != NULL;
+    }
+    fclose(f);
+    return found;
+}
+
+static bool wait_log_line(int i, const char *const *needles, size_t n, int timeout_ms)
+{
+    uint64_t end = itest_now_ms() + (uint64_t)timeout_ms;
+    do {
+        if (log_line_with(i, needles, n))
+            return true;
+        usleep(50000);
+    } while (itest_now_ms() < end);
+    return false;
+}
+
+/* c was started with another cluster name (another cluster id): a and b refuse it. c says so
+ * in its reason (who refused it and why), and the refusals in the logs name both sides. */
+Test(status_reason, a_member_refused_by_its_peers_says_who_refused_it_and_why)
+{
+    itest_cluster_init(&C, 3, 3);
+    fast();
+    C.nodes[2].extra[C.nodes[2].n_extra++] = "--cluster-name=another";
+    itest_cluster_start(&C);
+    itest_status_t st = {0};
+    uint64_t end = itest_now_ms() + 15000;
+    while (!(itest_status(&C, 0, &st) &&
+             (strcmp(st.leader, "a") == 0 || strcmp(st.leader, "b") == 0)) &&
+           itest_now_ms() < end)
+        usleep(50000);
+    cr_assert(strcmp(st.leader, "a") == 0 || strcmp(st.leader, "b") == 0,
+              "a and b elect no leader");
+    char msg[512];
+    cr_assert(wait_reason(2, "refused", 10000, msg, sizeof(msg)));
+    cr_log_info("c: %s", msg);
+    cr_assert(strstr(msg, "peer refused us: ") == msg, "%s", msg);
+    cr_assert(strstr(msg, "a: peer belongs to another cluster") != NULL, "%s", msg);
+    cr_assert(strstr(msg, "b: peer belongs to another cluster") != NULL, "%s", msg);
+    cr_assert(strstr(msg, "our cluster id ") != NULL, "%s", msg);
+
+    const char *refusing[] = {
+        "refused peer connection", "self=a",         "our_cluster=", "peer_name=c",
+        "their_cluster=",          "another cluster"};
+    cr_assert(wait_log_line(0, refusing, 6, 5000), "a's refusal does not name both sides");
+    const char *refused[] = {"peer refused us", "self=c", "peer_name=a",
+                             "our_cluster=", "another cluster"};
+    cr_assert(wait_log_line(2, refused, 5, 5000), "c's log does not name both sides");
 }

@@ -71,6 +71,10 @@ typedef struct sidecar_named_status {
     sidecar_workload_state_t local; /* this member's workload of it (standby if not declared) */
     uint64_t starts;   /* times this member started its workload since electd started */
     uint64_t restarts; /* its unplanned exits and failed starts here */
+    /* Failovers of it to this member (its holder dead, removed or given up; not a handover):
+     * from the first record applied here that showed the holder lost to its workload's start
+     * here. NULL before the first; borrowed, valid until the loop turns. */
+    const sidecar_hist_t *failover;
 } sidecar_named_status_t;
 
 /* Starts the runtime: a controller per declared election, the declaration kept in the store,

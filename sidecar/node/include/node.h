@@ -167,6 +167,9 @@ typedef struct sidecar_transport_peer_stats {
     uint64_t connects;   /* successful handshakes */
     uint64_t failures;   /* failed dials or handshakes */
     size_t queued_bytes; /* bytes waiting in the kernel-bound queue */
+    /* Why the peer's last answer to our handshake refused us (static text, as the peer
+     * words it: "peer belongs to another cluster" means us); NULL once it admitted us. */
+    const char *refused_us;
 } sidecar_transport_peer_stats_t;
 
 /* One row per peer; returns the number written. */
