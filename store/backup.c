@@ -88,8 +88,8 @@ static int copy_file(store_t *st, const char *path, const char *dst, uint64_t *s
             if (w < 0 && errno == EINTR)
                 continue;
             if (w <= 0) {
-                err = store_fail(st, errno == ENOSPC ? STORE_EFULL : STORE_EIO,
-                                 "writing %s: %s", dst, strerror(errno));
+                err = store_fail(st, errno == ENOSPC ? STORE_EFULL : STORE_EIO, "writing %s: %s",
+                                 dst, strerror(errno));
                 goto out;
             }
             done += w;
@@ -124,7 +124,8 @@ static int stage_conf(store_t *st, const char *path, const raft_conf_t *conf, ui
     if ((rc = store_query_value(st, "SELECT idx FROM rst.snap", &idx, NULL, 0)) != SQLITE_OK ||
         (rc = store_query_value(st, "SELECT term FROM rst.snap", &t, NULL, 0)) != SQLITE_OK ||
         (rc = store_query_value(st, "SELECT coalesce(max(term), 0) FROM rst.epochs", &top, NULL,
-                                0)) != SQLITE_OK || idx <= 0 || t <= 0)
+                                0)) != SQLITE_OK ||
+        idx <= 0 || t <= 0)
         return store_fail(st, STORE_ESNAPSHOT, "%s is a damaged electd backup (%s)", path,
                           rc != SQLITE_OK ? sqlite3_errmsg(st->db) : "no index or term");
     uint8_t *blob = NULL;
@@ -179,13 +180,12 @@ int store_restore(store_t *st, const char *path, const raft_conf_t *conf,
         return err;
     }
     /* The staged file is now what a leader would have sent: install it the same way. */
-    raft_snapshot_chunk_t c = {.meta = {.index = index, .term = term, .size = (uint64_t)sb.st_size,
-                                        .conf = *conf},
-                               .offset = (uint64_t)sb.st_size,
-                               .last = true};
-    raft_ready_t rd = {.hs_changed = true,
-                       .hs = {.term = hs_term, .vote = 0, .commit = index},
-                       .chunk = &c};
+    raft_snapshot_chunk_t c = {
+        .meta = {.index = index, .term = term, .size = (uint64_t)sb.st_size, .conf = *conf},
+        .offset = (uint64_t)sb.st_size,
+        .last = true};
+    raft_ready_t rd = {
+        .hs_changed = true, .hs = {.term = hs_term, .vote = 0, .commit = index}, .chunk = &c};
     if ((err = store_save_ready(st, &rd)) != 0) {
         unlink(recv);
         return err;

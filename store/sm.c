@@ -55,8 +55,8 @@ static void sql_kv_crc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     size_t key_len = (size_t)sqlite3_value_bytes(argv[0]);
     const void *value = sqlite3_value_blob(argv[1]);
     size_t value_len = (size_t)sqlite3_value_bytes(argv[1]);
-    sqlite3_result_int64(ctx, store_kv_crc(key ? key : "", key_len, value ? value : "",
-                                           value_len, (uint64_t)sqlite3_value_int64(argv[2]),
+    sqlite3_result_int64(ctx, store_kv_crc(key ? key : "", key_len, value ? value : "", value_len,
+                                           (uint64_t)sqlite3_value_int64(argv[2]),
                                            (uint64_t)sqlite3_value_int64(argv[3]),
                                            (uint64_t)sqlite3_value_int64(argv[4])));
 }
@@ -103,8 +103,8 @@ int store_kv_verify(store_t *st, const char *table, const char *what)
     int rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
     int err = 0;
     if (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW)
-        err = store_corrupt(st, sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0),
-                            what);
+        err =
+            store_corrupt(st, sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0), what);
     else if (rc != SQLITE_DONE)
         err = store_sqlite_err(st, rc, "check checksums");
     sqlite3_finalize(s);
@@ -411,10 +411,9 @@ static int fill_kv(store_t *st, sqlite3_stmt *s, int col0, const void *key, size
 {
     const void *v = sqlite3_column_blob(s, col0);
     size_t vlen = (size_t)sqlite3_column_bytes(s, col0);
-    uint32_t crc = store_kv_crc(key, key_len, v ? v : "", vlen,
-                                (uint64_t)sqlite3_column_int64(s, col0 + 1),
-                                (uint64_t)sqlite3_column_int64(s, col0 + 2),
-                                (uint64_t)sqlite3_column_int64(s, col0 + 3));
+    uint32_t crc = store_kv_crc(
+        key, key_len, v ? v : "", vlen, (uint64_t)sqlite3_column_int64(s, col0 + 1),
+        (uint64_t)sqlite3_column_int64(s, col0 + 2), (uint64_t)sqlite3_column_int64(s, col0 + 3));
     if (sqlite3_column_int64(s, col0 + 4) != (int64_t)crc)
         return store_corrupt(st, key, key_len, "read");
     kv->key = malloc(key_len + 1);

@@ -260,8 +260,9 @@ static int staged_error(store_t *st, int rc, const raft_snapshot_chunk_t *c)
 static int check_staged_rows(store_t *st, const raft_snapshot_chunk_t *c)
 {
     int64_t has_crc = 0;
-    int rc = store_query_value(st, "SELECT count(*) FROM pragma_table_info('kv', 'stg') WHERE name = 'crc'",
-                          &has_crc, NULL, 0);
+    int rc = store_query_value(
+        st, "SELECT count(*) FROM pragma_table_info('kv', 'stg') WHERE name = 'crc'", &has_crc,
+        NULL, 0);
     if (rc != SQLITE_OK)
         return staged_error(st, rc, c);
     int err = has_crc ? store_kv_verify(st, "stg.kv", "received snapshot") : 0;
@@ -308,7 +309,8 @@ static int check_staged(store_t *st, const raft_snapshot_chunk_t *c)
     for (size_t i = 0; i < n_tables; i++)
         if ((rc = store_query_value(st, tables[i], NULL, NULL, 0)) != SQLITE_OK)
             return staged_error(st, rc, c);
-    if ((rc = store_query_value(st, "SELECT count(*) FROM stg.snap", &rows, NULL, 0)) != SQLITE_OK ||
+    if ((rc = store_query_value(st, "SELECT count(*) FROM stg.snap", &rows, NULL, 0)) !=
+            SQLITE_OK ||
         (rc = store_query_value(st, "SELECT idx FROM stg.snap", &idx, NULL, 0)) != SQLITE_OK ||
         (rc = store_query_value(st, "SELECT term FROM stg.snap", &term, NULL, 0)) != SQLITE_OK)
         return staged_error(st, rc, c);
@@ -460,9 +462,9 @@ static int stamp_format(store_t *st)
 {
     int64_t rows = 0;
     int rc = store_query_value(st,
-                          "SELECT (SELECT count(*) FROM snapw.elections)"
-                          " + (SELECT count(*) FROM snapw.election_tombstones)",
-                          &rows, NULL, 0);
+                               "SELECT (SELECT count(*) FROM snapw.elections)"
+                               " + (SELECT count(*) FROM snapw.election_tombstones)",
+                               &rows, NULL, 0);
     if (rc != SQLITE_OK)
         return store_sqlite_err(st, rc, "count snapshot elections");
     char sql[64];

@@ -68,13 +68,13 @@
 #define STORE_SNAP_FORMAT    2          /* written; 1 and 2 are installed */
 #define STORE_SNAP_FORMAT_V1 1          /* without the election tables */
 
-#define STORE_DB_NAME        "electd.db"
-#define STORE_INIT_NAME      "electd.db.init"
-#define STORE_SNAP_TMP_NAME  "snapshot.tmp"
-#define STORE_SNAP_RECV_NAME "snapshot.recv"
+#define STORE_DB_NAME         "electd.db"
+#define STORE_INIT_NAME       "electd.db.init"
+#define STORE_SNAP_TMP_NAME   "snapshot.tmp"
+#define STORE_SNAP_RECV_NAME  "snapshot.recv"
 #define STORE_BACKUP_TMP_NAME "backup.tmp"
-#define STORE_CACHE_KIB      512       /* page cache per database (PRAGMA cache_size = -KiB) */
-#define STORE_WAL_LIMIT      (4 << 20) /* bytes the WAL is truncated to after a checkpoint */
+#define STORE_CACHE_KIB       512       /* page cache per database (PRAGMA cache_size = -KiB) */
+#define STORE_WAL_LIMIT       (4 << 20) /* bytes the WAL is truncated to after a checkpoint */
 
 /* Prepared statements, prepared once at open and reused. */
 #define STORE_STMT_MAP(X)                                                                          \
@@ -105,13 +105,13 @@
                  "VALUES (?1, ?2, ?3, ?4)")                                                        \
     X(EPOCH_LIST, "SELECT term, leader, started_ms, idx FROM epochs WHERE term < ?1 "              \
                   "ORDER BY term DESC LIMIT ?2")                                                   \
-    X(LIST_GE, "SELECT key, value, create_rev, mod_rev, version, crc FROM kv WHERE key >= ?1 "          \
+    X(LIST_GE, "SELECT key, value, create_rev, mod_rev, version, crc FROM kv WHERE key >= ?1 "     \
                "ORDER BY key LIMIT ?3")                                                            \
-    X(LIST_GT, "SELECT key, value, create_rev, mod_rev, version, crc FROM kv WHERE key > ?1 "           \
+    X(LIST_GT, "SELECT key, value, create_rev, mod_rev, version, crc FROM kv WHERE key > ?1 "      \
                "ORDER BY key LIMIT ?3")                                                            \
-    X(LIST_GE_LT, "SELECT key, value, create_rev, mod_rev, version, crc FROM kv WHERE key >= ?1 "       \
+    X(LIST_GE_LT, "SELECT key, value, create_rev, mod_rev, version, crc FROM kv WHERE key >= ?1 "  \
                   "AND key < ?2 ORDER BY key LIMIT ?3")                                            \
-    X(LIST_GT_LT, "SELECT key, value, create_rev, mod_rev, version, crc FROM kv WHERE key > ?1 "        \
+    X(LIST_GT_LT, "SELECT key, value, create_rev, mod_rev, version, crc FROM kv WHERE key > ?1 "   \
                   "AND key < ?2 ORDER BY key LIMIT ?3")                                            \
     X(EL_GET, "SELECT holder, token, since_index, since_unix_ms FROM elections WHERE name = ?1")   \
     X(EL_PUT, "INSERT OR REPLACE INTO elections(name, holder, token, since_index, since_unix_ms) " \

@@ -41,7 +41,8 @@ static void h_backup(http_req_t *req, void *data)
         return;
     }
     if (rv != 0) {
-        SIDECAR_LOG(SIDECAR_LOG_ERROR, "backup failed", SIDECAR_LOG_STR("error", store_strerror(rv)),
+        SIDECAR_LOG(SIDECAR_LOG_ERROR, "backup failed",
+                    SIDECAR_LOG_STR("error", store_strerror(rv)),
                     SIDECAR_LOG_STR("detail", store_errmsg(st)));
         if (rv == STORE_EINVAL)
             http_req_reply_error(req, 503, "not_ready", store_errmsg(st));

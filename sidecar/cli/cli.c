@@ -40,7 +40,7 @@ int sidecar_client_main(int argc, char **argv)
 bool sidecar_client_is_subcommand(const char *arg)
 {
     static const char *const names[] = {"status",  "leader",    "transfer", "kv",
-                                        "members", "elections", "backup", "help"};
+                                        "members", "elections", "backup",   "help"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if (strcmp(arg, names[i]) == 0)
             return true;

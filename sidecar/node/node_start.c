@@ -137,8 +137,9 @@ static int restore_backup(sidecar_node_t *n, bool fresh, raft_boot_t *boot, char
                  store_path(n->store), store_errmsg(n->store));
         return SIDECAR_NODE_ESTORE;
     }
-    SIDECAR_LOG(SIDECAR_LOG_INFO, "restored from backup", SIDECAR_LOG_STR("backup", n->cfg->restore),
-                SIDECAR_LOG_UINT("index", info.index), SIDECAR_LOG_UINT("term", info.term));
+    SIDECAR_LOG(SIDECAR_LOG_INFO, "restored from backup",
+                SIDECAR_LOG_STR("backup", n->cfg->restore), SIDECAR_LOG_UINT("index", info.index),
+                SIDECAR_LOG_UINT("term", info.term));
     return 0;
 }
 

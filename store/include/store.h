@@ -67,7 +67,7 @@
     X(TOOBIG, -19, "too large")                                                                    \
     X(RAFT, -20, "Raft payload does not decode")                                                   \
     X(INTERNAL, -21, "unexpected database error")                                                  \
-    X(NAME, -22, "election name is not 1-63 letters, digits, '.', '_' or '-'")                  \
+    X(NAME, -22, "election name is not 1-63 letters, digits, '.', '_' or '-'")                     \
     X(CHECKSUM, -23, "a stored value fails its checksum")
 
 enum {

@@ -101,8 +101,8 @@ static uint64_t put(int port, const char *key, const char *value)
 static int transfer_and_wait(itest_cluster_t *c, int leader)
 {
     char body[4096];
-    int code =
-        itest_http(c->nodes[leader].http_port, "POST", "/v1/leader/transfer", "", body, sizeof(body));
+    int code = itest_http(c->nodes[leader].http_port, "POST", "/v1/leader/transfer", "", body,
+                          sizeof(body));
     cr_assert(code == 200 || code == 202, "%d %s", code, body);
     for (int tries = 0; tries < 300; tries++) {
         int l = itest_wait_leader(c, 15000);
@@ -145,8 +145,8 @@ Test(backup, a_backup_restored_into_a_new_group_keeps_data_tokens_and_revisions_
     snprintf(http, sizeof(http), "127.0.0.1:%d", A.nodes[f].http_port);
     /* the follower may still be applying the last write: wait until it has it */
     snprintf(key, sizeof(key), "/v1/kv/app/k2-4?stale");
-    for (int tries = 0; tries < 500 && itest_http(A.nodes[f].http_port, "GET", key, NULL, out,
-                                                  sizeof(out)) != 200;
+    for (int tries = 0;
+         tries < 500 && itest_http(A.nodes[f].http_port, "GET", key, NULL, out, sizeof(out)) != 200;
          tries++)
         usleep(10000);
     const char *args[] = {"backup", file, "--http", http, NULL};
@@ -234,9 +234,9 @@ Test(backup, a_value_changed_on_disk_is_refused_and_counted)
     put(A.nodes[l].http_port, "cfg/user", "admin");
     int f = (l + 1) % 3;
     char out[4096];
-    for (int tries = 0; tries < 500 && itest_http(A.nodes[f].http_port, "GET",
-                                                  "/v1/kv/cfg/user?stale", NULL, out,
-                                                  sizeof(out)) != 200;
+    for (int tries = 0;
+         tries < 500 && itest_http(A.nodes[f].http_port, "GET", "/v1/kv/cfg/user?stale", NULL, out,
+                                   sizeof(out)) != 200;
          tries++)
         usleep(10000);
     cr_assert_eq(itest_node_stop(&A, f), 0);

@@ -467,12 +467,12 @@ static void rewrite_key(int node, const char *from, const void *to, size_t to_le
     cr_assert_eq(sqlite3_step(s), SQLITE_ROW, "%s", sqlite3_errmsg(db));
     int64_t rev[3] = {sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2),
                       sqlite3_column_int64(s, 3)};
-    uint32_t crc = row_crc(to, to_len, sqlite3_column_blob(s, 0),
-                           (size_t)sqlite3_column_bytes(s, 0), rev);
+    uint32_t crc =
+        row_crc(to, to_len, sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0), rev);
     sqlite3_finalize(s);
-    cr_assert_eq(sqlite3_prepare_v2(db, "UPDATE kv SET key = ?1, crc = ?3 WHERE key = ?2", -1, &s,
-                                    NULL),
-                 SQLITE_OK, "%s", sqlite3_errmsg(db));
+    cr_assert_eq(
+        sqlite3_prepare_v2(db, "UPDATE kv SET key = ?1, crc = ?3 WHERE key = ?2", -1, &s, NULL),
+        SQLITE_OK, "%s", sqlite3_errmsg(db));
     sqlite3_bind_blob(s, 1, to, (int)to_len, SQLITE_STATIC);
     sqlite3_bind_blob(s, 2, from, (int)strlen(from), SQLITE_STATIC);
     sqlite3_bind_int64(s, 3, crc);
