@@ -47,6 +47,10 @@ static const char *const MIGRATIONS[] = {
     " WITHOUT ROWID;"
     "CREATE TABLE election_tombstones(name TEXT PRIMARY KEY, token INTEGER NOT NULL)"
     " WITHOUT ROWID;",
+    /* 3 -> 4: a checksum per KV row, computed here for the rows already stored (they are
+     * trusted as they are: the open-time integrity check has just passed). */
+    "ALTER TABLE kv ADD COLUMN crc INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE kv SET crc = electd_kv_crc(key, value, create_rev, mod_rev, version);",
 };
 _Static_assert(sizeof MIGRATIONS / sizeof MIGRATIONS[0] == STORE_SCHEMA_VERSION - 1,
                "one migration per schema version step");
@@ -258,6 +262,8 @@ static int create_db(store_t *st, const store_opts_t *opts)
     }
     int rc = sqlite3_open_v2(
         init, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, opts->vfs);
+    if (rc == SQLITE_OK)
+        rc = store_sql_functions(st->db); /* the migrations use them */
     if (rc != SQLITE_OK) {
         err = store_sqlite_err(st, rc, "create database");
         goto fail;
@@ -516,6 +522,8 @@ static int open_connection(store_t *st, const store_opts_t *opts)
     /* No SQLITE_OPEN_CREATE: the file was checked above and must not be silently recreated. */
     int rc =
         sqlite3_open_v2(st->path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, opts->vfs);
+    if (rc == SQLITE_OK)
+        rc = store_sql_functions(st->db);
     if (rc != SQLITE_OK)
         return store_sqlite_err(st, rc, st->path);
     sqlite3_extended_result_codes(st->db, 1);

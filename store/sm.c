@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "store_int.h"
 
 const char *store_status_name(store_status_t s)
@@ -27,6 +28,98 @@ const char *store_status_name(store_status_t s)
         return "stale";
     }
     return "unknown";
+}
+
+/* ---- row checksums ------------------------------------------------------------------------ */
+
+uint32_t store_kv_crc(const void *key, size_t key_len, const void *value, size_t value_len,
+                      uint64_t create_rev, uint64_t mod_rev, uint64_t version)
+{
+    uint8_t n[24];
+    base_le_store64(n, key_len);
+    uint32_t crc = raft_crc32c(0, n, 8);
+    crc = raft_crc32c(crc, key, key_len);
+    base_le_store64(n, value_len);
+    crc = raft_crc32c(crc, n, 8);
+    crc = raft_crc32c(crc, value, value_len);
+    base_le_store64(n, create_rev);
+    base_le_store64(n + 8, mod_rev);
+    base_le_store64(n + 16, version);
+    return raft_crc32c(crc, n, sizeof n);
+}
+
+static void sql_kv_crc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    const void *key = sqlite3_value_blob(argv[0]);
+    size_t key_len = (size_t)sqlite3_value_bytes(argv[0]);
+    const void *value = sqlite3_value_blob(argv[1]);
+    size_t value_len = (size_t)sqlite3_value_bytes(argv[1]);
+    sqlite3_result_int64(ctx, store_kv_crc(key ? key : "", key_len, value ? value : "", value_len,
+                                           (uint64_t)sqlite3_value_int64(argv[2]),
+                                           (uint64_t)sqlite3_value_int64(argv[3]),
+                                           (uint64_t)sqlite3_value_int64(argv[4])));
+}
+
+int store_sql_functions(sqlite3 *db)
+{
+    return sqlite3_create_function(db, "electd_kv_crc", 5,
+                                   SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY, NULL,
+                                   sql_kv_crc, NULL, NULL);
+}
+
+int store_corrupt(store_t *st, const void *key, size_t key_len, const char *what)
+{
+    st->corrupt_values++;
+    memcpy(st->corrupt_key, key, key_len);
+    st->corrupt_key_len = key_len;
+    /* the key as printable text: bytes outside ASCII's printable range as \xHH */
+    char shown[4 * 64 + 4];
+    size_t o = 0;
+    for (size_t i = 0; i < key_len && i < 64; i++) {
+        uint8_t b = ((const uint8_t *)key)[i];
+        if (b >= 0x20 && b < 0x7f && b != '\\' && b != '"')
+            shown[o++] = (char)b;
+        else
+            o += (size_t)snprintf(shown + o, sizeof shown - o, "\\x%02x", b);
+    }
+    snprintf(shown + o, sizeof shown - o, "%s", key_len > 64 ? "..." : "");
+    return store_fail(st, STORE_ECHECKSUM,
+                      "%s: the value of key \"%s\" in %s fails its checksum (the file was "
+                      "changed or damaged): refused; overwrite or delete the key, or move this "
+                      "member's data directory away and re-add it so that it catches up from the "
+                      "others",
+                      what, shown, st->path);
+}
+
+int store_kv_verify(store_t *st, const char *table, const char *what)
+{
+    char sql[160];
+    snprintf(sql, sizeof sql,
+             "SELECT key FROM %s WHERE crc IS NOT "
+             "electd_kv_crc(key, value, create_rev, mod_rev, version) LIMIT 1",
+             table);
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
+    int err = 0;
+    if (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW)
+        err =
+            store_corrupt(st, sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0), what);
+    else if (rc != SQLITE_DONE)
+        err = store_sqlite_err(st, rc, "check checksums");
+    sqlite3_finalize(s);
+    return err;
+}
+
+uint64_t store_corrupt_values(const store_t *st)
+{
+    return st->corrupt_values;
+}
+
+const char *store_corrupt_key(const store_t *st, size_t *len)
+{
+    *len = st->corrupt_key_len;
+    return st->corrupt_values ? st->corrupt_key : NULL;
 }
 
 /* ---- apply ------------------------------------------------------------------------------- */
@@ -124,6 +217,9 @@ static int apply_kv(store_t *st, const raft_entry_t *e, const store_cmd_t *cmd, 
     sqlite3_bind_int64(s, 3, (int64_t)create);
     sqlite3_bind_int64(s, 4, (int64_t)e->index);
     sqlite3_bind_int64(s, 5, (int64_t)version);
+    sqlite3_bind_int64(s, 6,
+                       store_kv_crc(cmd->key, cmd->key_len, cmd->value ? cmd->value : (void *)"",
+                                    cmd->value_len, create, e->index, version));
     if ((err = store_step_done(st, s, "put key")) != 0)
         return err;
     r->revision = e->index;
@@ -308,11 +404,18 @@ uint64_t store_applied_term(const store_t *st)
 
 /* ---- reads ------------------------------------------------------------------------------- */
 
+/* Copies the row s is on (value, revisions and checksum from column col0) into *kv, unless it
+ * fails its checksum. */
 static int fill_kv(store_t *st, sqlite3_stmt *s, int col0, const void *key, size_t key_len,
                    store_kv_t *kv)
 {
     const void *v = sqlite3_column_blob(s, col0);
     size_t vlen = (size_t)sqlite3_column_bytes(s, col0);
+    uint32_t crc = store_kv_crc(
+        key, key_len, v ? v : "", vlen, (uint64_t)sqlite3_column_int64(s, col0 + 1),
+        (uint64_t)sqlite3_column_int64(s, col0 + 2), (uint64_t)sqlite3_column_int64(s, col0 + 3));
+    if (sqlite3_column_int64(s, col0 + 4) != (int64_t)crc)
+        return store_corrupt(st, key, key_len, "read");
     kv->key = malloc(key_len + 1);
     kv->value = malloc(vlen + 1);
     if (!kv->key || !kv->value) {

@@ -23,8 +23,8 @@
 
 static const char SNAP_TABLES[] =
     "CREATE TABLE snapw.kv(key BLOB PRIMARY KEY, value BLOB NOT NULL,"
-    " create_rev INTEGER NOT NULL, mod_rev INTEGER NOT NULL, version INTEGER NOT NULL)"
-    " WITHOUT ROWID;"
+    " create_rev INTEGER NOT NULL, mod_rev INTEGER NOT NULL, version INTEGER NOT NULL,"
+    " crc INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE TABLE snapw.epochs(term INTEGER PRIMARY KEY, leader INTEGER NOT NULL,"
     " started_ms INTEGER NOT NULL, idx INTEGER NOT NULL);"
     "CREATE TABLE snapw.elections(name TEXT PRIMARY KEY, holder INTEGER NOT NULL,"
@@ -34,7 +34,7 @@ static const char SNAP_TABLES[] =
     " WITHOUT ROWID;"
     "CREATE TABLE snapw.snap(idx INTEGER NOT NULL, term INTEGER NOT NULL,"
     " conf_idx INTEGER NOT NULL, conf BLOB);"
-    "INSERT INTO snapw.kv SELECT key, value, create_rev, mod_rev, version FROM main.kv;"
+    "INSERT INTO snapw.kv SELECT key, value, create_rev, mod_rev, version, crc FROM main.kv;"
     "INSERT INTO snapw.epochs SELECT term, leader, started_ms, idx FROM main.epochs;"
     "INSERT INTO snapw.elections SELECT name, holder, token, since_index, since_unix_ms"
     " FROM main.elections;"
@@ -139,6 +139,8 @@ static void cleanup_temporaries(store_t *st)
         unlink(path);
     if (store_join(path, sizeof path, st->dir, STORE_INIT_NAME) == 0)
         unlink(path);
+    if (store_join(path, sizeof path, st->dir, STORE_BACKUP_TMP_NAME) == 0)
+        unlink(path);
 }
 
 /* ---- receiving ------------------------------------------------------------------------- */
@@ -201,7 +203,7 @@ out:
     return err;
 }
 
-static int attach(store_t *st, const char *path, const char *as)
+int store_attach(store_t *st, const char *path, const char *as)
 {
     char sql[64];
     snprintf(sql, sizeof sql, "ATTACH ?1 AS %s", as);
@@ -216,15 +218,14 @@ static int attach(store_t *st, const char *path, const char *as)
     return rc == SQLITE_OK ? 0 : store_sqlite_err(st, rc, "attach snapshot");
 }
 
-static void detach(store_t *st, const char *as)
+void store_detach(store_t *st, const char *as)
 {
     char sql[64];
     snprintf(sql, sizeof sql, "DETACH %s", as);
     sqlite3_exec(st->db, sql, NULL, NULL, NULL);
 }
 
-/* One value of a pragma or query on the attached snapshot; *text gets a copy if asked. */
-static int staged_value(store_t *st, const char *sql, int64_t *v, char *text, size_t cap)
+int store_query_value(store_t *st, const char *sql, int64_t *v, char *text, size_t cap)
 {
     sqlite3_stmt *s = NULL;
     int rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
@@ -254,22 +255,42 @@ static int staged_error(store_t *st, int rc, const raft_snapshot_chunk_t *c)
     return store_sqlite_err(st, rc, "read received snapshot");
 }
 
-/* Checks an attached snapshot file ("stg"): electd's snapshot format, intact, and at the index
- * and term the leader announced. */
+/* The rows of an attached snapshot ("stg") that carry checksums (from a member that writes
+ * them) match them; a corrupt row discards the snapshot. */
+static int check_staged_rows(store_t *st, const raft_snapshot_chunk_t *c)
+{
+    int64_t has_crc = 0;
+    int rc = store_query_value(
+        st, "SELECT count(*) FROM pragma_table_info('kv', 'stg') WHERE name = 'crc'", &has_crc,
+        NULL, 0);
+    if (rc != SQLITE_OK)
+        return staged_error(st, rc, c);
+    int err = has_crc ? store_kv_verify(st, "stg.kv", "received snapshot") : 0;
+    if (err == STORE_ECHECKSUM) {
+        char detail[STORE_ERRMSG_MAX];
+        snprintf(detail, sizeof detail, "%s", st->errmsg);
+        return store_fail(st, STORE_ESNAPSHOT, "%s; the snapshot at index %llu was discarded",
+                          detail, (unsigned long long)c->meta.index);
+    }
+    return err;
+}
+
+/* Checks an attached snapshot file ("stg"): electd's snapshot format, intact, every checksum
+ * right, and at the index and term the leader announced. */
 static int check_staged(store_t *st, const raft_snapshot_chunk_t *c)
 {
     int64_t app = 0, fmt = 0, rows = 0, idx = 0, term = 0;
     char qc[128] = "";
     int rc;
-    if ((rc = staged_value(st, "PRAGMA stg.application_id", &app, NULL, 0)) != SQLITE_OK ||
-        (rc = staged_value(st, "PRAGMA stg.user_version", &fmt, NULL, 0)) != SQLITE_OK)
+    if ((rc = store_query_value(st, "PRAGMA stg.application_id", &app, NULL, 0)) != SQLITE_OK ||
+        (rc = store_query_value(st, "PRAGMA stg.user_version", &fmt, NULL, 0)) != SQLITE_OK)
         return staged_error(st, rc, c);
     if (app != STORE_SNAP_APP_ID || fmt < STORE_SNAP_FORMAT_V1 || fmt > STORE_SNAP_FORMAT)
         return store_fail(st, STORE_ESNAPSHOT,
                           "received snapshot is not in electd's snapshot "
                           "format %d..%d; it was discarded",
                           STORE_SNAP_FORMAT_V1, STORE_SNAP_FORMAT);
-    if ((rc = staged_value(st, "PRAGMA stg.quick_check(1)", NULL, qc, sizeof qc)) != SQLITE_OK)
+    if ((rc = store_query_value(st, "PRAGMA stg.quick_check(1)", NULL, qc, sizeof qc)) != SQLITE_OK)
         return staged_error(st, rc, c);
     if (strcmp(qc, "ok") != 0) {
         int err = store_check_error(qc);
@@ -286,18 +307,19 @@ static int check_staged(store_t *st, const raft_snapshot_chunk_t *c)
         "SELECT count(*) FROM stg.elections", "SELECT count(*) FROM stg.election_tombstones"};
     size_t n_tables = fmt > STORE_SNAP_FORMAT_V1 ? 4 : 2;
     for (size_t i = 0; i < n_tables; i++)
-        if ((rc = staged_value(st, tables[i], NULL, NULL, 0)) != SQLITE_OK)
+        if ((rc = store_query_value(st, tables[i], NULL, NULL, 0)) != SQLITE_OK)
             return staged_error(st, rc, c);
-    if ((rc = staged_value(st, "SELECT count(*) FROM stg.snap", &rows, NULL, 0)) != SQLITE_OK ||
-        (rc = staged_value(st, "SELECT idx FROM stg.snap", &idx, NULL, 0)) != SQLITE_OK ||
-        (rc = staged_value(st, "SELECT term FROM stg.snap", &term, NULL, 0)) != SQLITE_OK)
+    if ((rc = store_query_value(st, "SELECT count(*) FROM stg.snap", &rows, NULL, 0)) !=
+            SQLITE_OK ||
+        (rc = store_query_value(st, "SELECT idx FROM stg.snap", &idx, NULL, 0)) != SQLITE_OK ||
+        (rc = store_query_value(st, "SELECT term FROM stg.snap", &term, NULL, 0)) != SQLITE_OK)
         return staged_error(st, rc, c);
     if (rows != 1 || (uint64_t)idx != c->meta.index || (uint64_t)term != c->meta.term)
         return store_fail(st, STORE_ESNAPSHOT,
                           "received snapshot is not at index %llu term %llu "
                           "as announced; it was discarded",
                           (unsigned long long)c->meta.index, (unsigned long long)c->meta.term);
-    return 0;
+    return check_staged_rows(st, c);
 }
 
 int store_snapshot_attach_staged(store_t *st, const raft_snapshot_chunk_t *c)
@@ -314,7 +336,7 @@ int store_snapshot_attach_staged(store_t *st, const raft_snapshot_chunk_t *c)
                           "%llu",
                           (long long)(stat(recv, &sb) == 0 ? sb.st_size : -1),
                           (unsigned long long)c->meta.size);
-    if ((err = attach(st, recv, "stg")) != 0) {
+    if ((err = store_attach(st, recv, "stg")) != 0) {
         if (err == STORE_ENOTDB || err == STORE_ECORRUPT)
             err = store_fail(st, STORE_ESNAPSHOT,
                              "received snapshot at index %llu is not a "
@@ -323,7 +345,7 @@ int store_snapshot_attach_staged(store_t *st, const raft_snapshot_chunk_t *c)
         goto bad;
     }
     err = check_staged(st, c);
-    detach(st, "stg");
+    store_detach(st, "stg");
     if (err)
         goto bad;
     /* Checked: it becomes a snapshot file under its final name before the install commits.
@@ -335,7 +357,7 @@ int store_snapshot_attach_staged(store_t *st, const raft_snapshot_chunk_t *c)
     }
     if ((err = store_fsync_path(st->dir, true)) != 0)
         return store_fail(st, err, "fsync of %s failed", st->dir);
-    return attach(st, final, "stg");
+    return store_attach(st, final, "stg");
 bad:
     unlink(recv);
     return err ? err : STORE_ESNAPSHOT;
@@ -343,7 +365,7 @@ bad:
 
 void store_snapshot_detach_staged(store_t *st)
 {
-    detach(st, "stg");
+    store_detach(st, "stg");
 }
 
 /* The elections of the attached snapshot replace this node's: none in a format-1 snapshot. */
@@ -357,7 +379,7 @@ static int install_elections(store_t *st)
         "INSERT INTO main.election_tombstones(name, token)"
         " SELECT name, token FROM stg.election_tombstones;";
     int64_t fmt = 0;
-    int rc = staged_value(st, "PRAGMA stg.user_version", &fmt, NULL, 0);
+    int rc = store_query_value(st, "PRAGMA stg.user_version", &fmt, NULL, 0);
     if (rc != SQLITE_OK)
         return store_sqlite_err(st, rc, "read snapshot format");
     int err = store_exec(st, clear, "install snapshot elections");
@@ -370,7 +392,9 @@ int store_snapshot_install_tx(store_t *st, const raft_snapshot_chunk_t *c)
 {
     static const char replace[] =
         "DELETE FROM main.kv;"
-        "INSERT INTO main.kv SELECT key, value, create_rev, mod_rev, version FROM stg.kv;"
+        "INSERT INTO main.kv(key, value, create_rev, mod_rev, version, crc)"
+        " SELECT key, value, create_rev, mod_rev, version,"
+        " electd_kv_crc(key, value, create_rev, mod_rev, version) FROM stg.kv;"
         "DELETE FROM main.epochs;"
         "INSERT INTO main.epochs(term, leader, started_ms, idx)"
         " SELECT term, leader, started_ms, idx FROM stg.epochs;"
@@ -437,10 +461,10 @@ void store_snapshot_installed(store_t *st, const raft_snapshot_chunk_t *c)
 static int stamp_format(store_t *st)
 {
     int64_t rows = 0;
-    int rc = staged_value(st,
-                          "SELECT (SELECT count(*) FROM snapw.elections)"
-                          " + (SELECT count(*) FROM snapw.election_tombstones)",
-                          &rows, NULL, 0);
+    int rc = store_query_value(st,
+                               "SELECT (SELECT count(*) FROM snapw.elections)"
+                               " + (SELECT count(*) FROM snapw.election_tombstones)",
+                               &rows, NULL, 0);
     if (rc != SQLITE_OK)
         return store_sqlite_err(st, rc, "count snapshot elections");
     char sql[64];
@@ -449,9 +473,9 @@ static int stamp_format(store_t *st)
     return store_exec(st, sql, "stamp snapshot format");
 }
 
-/* Copies the state-machine tables into tmp (a new SQLite file, fsync'd), then renames it to
- * final and fsyncs the directory. *size gets the file's size. */
-static int write_snapshot_file(store_t *st, const char *tmp, const char *final, uint64_t *size)
+/* Copies the state-machine tables into tmp (a new SQLite file, fsync'd), checking every row's
+ * checksum, then renames it to final and fsyncs the directory. *size gets the file's size. */
+int store_snapshot_write(store_t *st, const char *tmp, const char *final, uint64_t *size)
 {
     unlink(tmp);
     /* The connection may not create files (electd.db must never be silently recreated), so
@@ -466,21 +490,22 @@ static int write_snapshot_file(store_t *st, const char *tmp, const char *final, 
              "PRAGMA snapw.journal_mode = OFF; PRAGMA snapw.synchronous = FULL;"
              "PRAGMA snapw.cache_size = -%d; PRAGMA snapw.application_id = %d;",
              STORE_CACHE_KIB, (int)STORE_SNAP_APP_ID);
-    int err = attach(st, tmp, "snapw");
+    int err = store_attach(st, tmp, "snapw");
     if (err != 0)
         goto fail;
     if ((err = store_exec(st, pragmas, "prepare snapshot file")) != 0 ||
         (err = store_exec(st, "BEGIN", "begin snapshot")) != 0) {
-        detach(st, "snapw");
+        store_detach(st, "snapw");
         goto fail;
     }
     if ((err = store_exec(st, SNAP_TABLES, "copy state machine")) != 0 ||
+        (err = store_kv_verify(st, "snapw.kv", "snapshot not taken")) != 0 ||
         (err = stamp_format(st)) != 0 || (err = store_exec(st, "COMMIT", "commit snapshot")) != 0) {
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-        detach(st, "snapw");
+        store_detach(st, "snapw");
         goto fail;
     }
-    detach(st, "snapw");
+    store_detach(st, "snapw");
 
     struct stat sb;
     if ((err = store_fsync_path(tmp, false)) != 0 || stat(tmp, &sb) != 0) {
@@ -551,7 +576,7 @@ int store_snapshot_create(store_t *st, const raft_conf_t *boot_conf, store_snaps
     if (store_join(tmp, sizeof tmp, st->dir, STORE_SNAP_TMP_NAME) != 0 ||
         snap_name(st, final, sizeof final, index, term) != 0)
         return store_fail(st, STORE_EINVAL, "data directory path too long");
-    int err = write_snapshot_file(st, tmp, final, &size);
+    int err = store_snapshot_write(st, tmp, final, &size);
     if (err == 0)
         err = record_snapshot(st, boot_conf, index, term, size, &conf);
     if (err != 0)

@@ -25,6 +25,7 @@
  *               create_rev    index of the write that created the key
  *               mod_rev       index of the last write (the CAS revision)
  *               version       writes since creation (1 on creation)
+ *               crc           CRC32C of the row (store_kv_crc), checked on every read (schema 4)
  *   epochs      term          INTEGER PRIMARY KEY: the epoch's fencing token
  *               leader        node id that won the term
  *               started_ms    the leader's wall clock when it started the term
@@ -40,7 +41,8 @@
  *                             row then carries the sequence on)
  *
  * Schema history: 1 = everything but epochs.idx and local; 2 = + epochs.idx, local;
- * 3 = current (+ elections, election_tombstones).
+ * 3 = + elections, election_tombstones; 4 = current (+ kv.crc, computed for existing rows by the
+ * migration).
  *
  * A snapshot file is its own SQLite database (application_id = STORE_SNAP_APP_ID, user_version
  * = its format) with tables kv, epochs, elections, election_tombstones as above and one row
@@ -48,7 +50,10 @@
  * i.e. only the replicated state machine, never the log. Format 1 (before elections) has no
  * election tables; it is still installed (as no elections), so a member not yet upgraded can
  * send one. A snapshot with no election and no tombstone is still stamped format 1 (its
- * election tables are empty), which a member not yet upgraded installs.
+ * election tables are empty), which a member not yet upgraded installs. Its kv table carries
+ * the crc column too (whatever the format number: a member not yet upgraded copies the columns
+ * it names and ignores it); when present it is checked on install, and the installed rows get
+ * their checksum computed either way.
  */
 #ifndef ELECTD_STORE_INT_H
 #define ELECTD_STORE_INT_H
@@ -63,12 +68,13 @@
 #define STORE_SNAP_FORMAT    2          /* written; 1 and 2 are installed */
 #define STORE_SNAP_FORMAT_V1 1          /* without the election tables */
 
-#define STORE_DB_NAME        "electd.db"
-#define STORE_INIT_NAME      "electd.db.init"
-#define STORE_SNAP_TMP_NAME  "snapshot.tmp"
-#define STORE_SNAP_RECV_NAME "snapshot.recv"
-#define STORE_CACHE_KIB      512       /* page cache per database (PRAGMA cache_size = -KiB) */
-#define STORE_WAL_LIMIT      (4 << 20) /* bytes the WAL is truncated to after a checkpoint */
+#define STORE_DB_NAME         "electd.db"
+#define STORE_INIT_NAME       "electd.db.init"
+#define STORE_SNAP_TMP_NAME   "snapshot.tmp"
+#define STORE_SNAP_RECV_NAME  "snapshot.recv"
+#define STORE_BACKUP_TMP_NAME "backup.tmp"
+#define STORE_CACHE_KIB       512       /* page cache per database (PRAGMA cache_size = -KiB) */
+#define STORE_WAL_LIMIT       (4 << 20) /* bytes the WAL is truncated to after a checkpoint */
 
 /* Prepared statements, prepared once at open and reused. */
 #define STORE_STMT_MAP(X)                                                                          \
@@ -89,9 +95,9 @@
     X(SM_GET, "SELECT applied_idx, applied_term, conf_idx, conf FROM sm WHERE id = 1")             \
     X(SM_APPLIED, "UPDATE sm SET applied_idx = ?1, applied_term = ?2 WHERE id = 1")                \
     X(SM_CONF, "UPDATE sm SET conf_idx = ?1, conf = ?2 WHERE id = 1")                              \
-    X(KV_GET, "SELECT value, create_rev, mod_rev, version FROM kv WHERE key = ?1")                 \
-    X(KV_PUT, "INSERT OR REPLACE INTO kv(key, value, create_rev, mod_rev, version) "               \
-              "VALUES (?1, ?2, ?3, ?4, ?5)")                                                       \
+    X(KV_GET, "SELECT value, create_rev, mod_rev, version, crc FROM kv WHERE key = ?1")            \
+    X(KV_PUT, "INSERT OR REPLACE INTO kv(key, value, create_rev, mod_rev, version, crc) "          \
+              "VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                                                   \
     X(KV_DEL, "DELETE FROM kv WHERE key = ?1")                                                     \
     X(KV_COUNT, "SELECT count(*) FROM kv")                                                         \
     X(EPOCH_CUR, "SELECT term, leader, started_ms, idx FROM epochs ORDER BY term DESC LIMIT 1")    \
@@ -99,13 +105,13 @@
                  "VALUES (?1, ?2, ?3, ?4)")                                                        \
     X(EPOCH_LIST, "SELECT term, leader, started_ms, idx FROM epochs WHERE term < ?1 "              \
                   "ORDER BY term DESC LIMIT ?2")                                                   \
-    X(LIST_GE, "SELECT key, value, create_rev, mod_rev, version FROM kv WHERE key >= ?1 "          \
+    X(LIST_GE, "SELECT key, value, create_rev, mod_rev, version, crc FROM kv WHERE key >= ?1 "     \
                "ORDER BY key LIMIT ?3")                                                            \
-    X(LIST_GT, "SELECT key, value, create_rev, mod_rev, version FROM kv WHERE key > ?1 "           \
+    X(LIST_GT, "SELECT key, value, create_rev, mod_rev, version, crc FROM kv WHERE key > ?1 "      \
                "ORDER BY key LIMIT ?3")                                                            \
-    X(LIST_GE_LT, "SELECT key, value, create_rev, mod_rev, version FROM kv WHERE key >= ?1 "       \
+    X(LIST_GE_LT, "SELECT key, value, create_rev, mod_rev, version, crc FROM kv WHERE key >= ?1 "  \
                   "AND key < ?2 ORDER BY key LIMIT ?3")                                            \
-    X(LIST_GT_LT, "SELECT key, value, create_rev, mod_rev, version FROM kv WHERE key > ?1 "        \
+    X(LIST_GT_LT, "SELECT key, value, create_rev, mod_rev, version, crc FROM kv WHERE key > ?1 "   \
                   "AND key < ?2 ORDER BY key LIMIT ?3")                                            \
     X(EL_GET, "SELECT holder, token, since_index, since_unix_ms FROM elections WHERE name = ?1")   \
     X(EL_PUT, "INSERT OR REPLACE INTO elections(name, holder, token, since_index, since_unix_ms) " \
@@ -146,6 +152,11 @@ struct store {
     char snap_path[STORE_PATH_MAX];
     int snap_fd; /* open on the current snapshot file for snapshot_read, or -1 */
 
+    /* rows refused because they failed their checksum, and the last one's key */
+    uint64_t corrupt_values;
+    char corrupt_key[STORE_KEY_MAX];
+    size_t corrupt_key_len;
+
     /* boot data handed out by store_boot_load */
     raft_entry_t *boot_entries;
     uint8_t *boot_data;
@@ -164,6 +175,10 @@ int store_fsync_path(const char *path, bool dir);
 int store_check_error(const char *quick_check_result); /* ECORRUPT, or EIO if I/O failed */
 int store_join(char *out, size_t cap, const char *dir, const char *name);
 
+/* Registers the SQL function electd_kv_crc(key, value, create_rev, mod_rev, version) on db:
+ * store_kv_crc of a row, for the migration and for copies between databases. */
+int store_sql_functions(sqlite3 *db);
+
 /* cmd.c */
 int store_key_check(const char *key, size_t len); /* STORE_EKEY unless a valid KV key */
 
@@ -172,6 +187,16 @@ int store_key_check(const char *key, size_t len); /* STORE_EKEY unless a valid K
  * its last byte below 0xff incremented and the rest dropped, into out (len bytes). Returns its
  * length (0: none). */
 size_t store_prefix_end(const char *prefix, size_t len, uint8_t *out);
+/* The checksum of a KV row: CRC32C (raft_crc32c) over the key's and the value's lengths and
+ * bytes and the three revisions, each number 8 bytes little-endian. */
+uint32_t store_kv_crc(const void *key, size_t key_len, const void *value, size_t value_len,
+                      uint64_t create_rev, uint64_t mod_rev, uint64_t version);
+/* Counts a row that failed its checksum, remembers its key and fails with STORE_ECHECKSUM and a
+ * message naming it; what: where it was met ("read", "snapshot", ...). */
+int store_corrupt(store_t *st, const void *key, size_t key_len, const char *what);
+/* The first row of table (of an attached schema) whose crc column does not match its content:
+ * 0 if none; else store_corrupt()'s STORE_ECHECKSUM. what as for store_corrupt. */
+int store_kv_verify(store_t *st, const char *table, const char *what);
 
 /* election.c */
 /* Reads election name[0..len) (a valid name); *found false (and *out zeroed) when absent. */
@@ -191,6 +216,14 @@ int store_snapshot_install_tx(store_t *st, const raft_snapshot_chunk_t *c);    /
 void store_snapshot_detach_staged(store_t *st);                                /* after the tx */
 void store_snapshot_installed(store_t *st, const raft_snapshot_chunk_t *c);    /* after commit */
 void store_snapshot_close_fd(store_t *st);
+int store_attach(store_t *st, const char *path, const char *as); /* ATTACH path AS as */
+void store_detach(store_t *st, const char *as);
+/* The first column of the first row of sql (a pragma or a query): into *v and, if text, a copy
+ * as text into text[0..cap). Returns a SQLite code. */
+int store_query_value(store_t *st, const char *sql, int64_t *v, char *text, size_t cap);
+/* Writes the state machine into the new SQLite file tmp, fsyncs and renames it to final;
+ * *size its bytes. Rows are checked against their checksums (STORE_ECHECKSUM). */
+int store_snapshot_write(store_t *st, const char *tmp, const char *final, uint64_t *size);
 int store_conf_blob(store_t *st, const raft_conf_t *c, uint8_t **blob, size_t *len);
 
 #endif

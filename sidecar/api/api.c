@@ -567,6 +567,7 @@ int sidecar_api_open(sidecar_api_t **out, uv_loop_t *loop, const sidecar_config_
     api_members_register(api);
     api_elections_register(api);
     api_metrics_register(api);
+    api_backup_register(api);
     api_watch_open(api, loop);
     api_kv_open(api, loop);
     rv = api_secure_open(api, loop, errbuf, errlen);

@@ -155,6 +155,11 @@ void api_watch_election(sidecar_api_t *api, http_req_t *req, const char *name);
 
 /* Registers the KV routes (kv.c) and its node observer. */
 void api_kv_open(sidecar_api_t *api, uv_loop_t *loop);
+/* 500 corrupt_value naming the key store_corrupt_key() holds, and a log line (kv.c). */
+void api_reply_corrupt(sidecar_api_t *api, http_req_t *req);
+
+/* backup.c: GET /v1/backup */
+void api_backup_register(sidecar_api_t *api);
 /* Answers every waiting KV request with 503 (shutdown). */
 void api_kv_close(sidecar_api_t *api);
 

@@ -203,6 +203,32 @@ static bool parse_u64(const char *s, uint64_t *out)
 
 /* ---- serving reads --------------------------------------------------------------------------- */
 
+/* A stored value failed its checksum: 500 corrupt_value naming the key, and a log line. The
+ * value itself is never sent. */
+void api_reply_corrupt(sidecar_api_t *api, http_req_t *req)
+{
+    store_t *st = sidecar_node_store(api->node);
+    size_t len = 0;
+    const char *key = store_corrupt_key(st, &len);
+    SIDECAR_LOG(SIDECAR_LOG_ERROR, "stored value fails its checksum; refused to serve it",
+                SIDECAR_LOG_STR("detail", store_errmsg(st)));
+    cJSON *o = cJSON_CreateObject();
+    cJSON *err = cJSON_AddObjectToObject(o, "error");
+    cJSON_AddStringToObject(err, "code", "corrupt_value");
+    cJSON_AddStringToObject(err, "message",
+                            "this member's stored value fails its checksum and is not served: "
+                            "overwrite or delete the key, or re-seed this member (see its log)");
+    char *copy = key ? malloc(len + 1) : NULL;
+    if (copy) {
+        memcpy(copy, key, len);
+        copy[len] = 0;
+        json_bytes(err, "key", (const uint8_t *)copy, len);
+        free(copy);
+    }
+    http_req_reply_json(req, 500, o);
+    cJSON_Delete(o);
+}
+
 static void serve_get(sidecar_api_t *api, http_req_t *req)
 {
     store_t *st = sidecar_node_store(api->node);
@@ -215,6 +241,10 @@ static void serve_get(sidecar_api_t *api, http_req_t *req)
     }
     if (rv == STORE_EKEY) {
         http_req_reply_error(req, 400, "invalid_key", store_strerror(rv));
+        return;
+    }
+    if (rv == STORE_ECHECKSUM) {
+        api_reply_corrupt(api, req);
         return;
     }
     if (rv != 0) {
@@ -289,6 +319,11 @@ static void serve_list(sidecar_api_t *api, http_req_t *req)
     int rv =
         list_fill(sidecar_node_store(api->node), prefix ? prefix : "", http_req_query(req, "after"),
                   limit ? (size_t)limit : STORE_LIST_MAX, arr, &more);
+    if (rv == STORE_ECHECKSUM) {
+        cJSON_Delete(o);
+        api_reply_corrupt(api, req);
+        return;
+    }
     if (rv != 0) {
         cJSON_Delete(o);
         http_req_reply_error(req, rv == STORE_EKEY ? 400 : 500, "list_failed", store_strerror(rv));

@@ -79,6 +79,9 @@ static void core_metrics(buf_t *b, sidecar_api_t *api, const raft_t *r)
                        : 0;
     gauge(b, "electd_lease_remaining_seconds", "leader lease left (0 when not holding one)", lease);
     gauge(b, "electd_store_ok", "1 while the store accepts writes", st.store_ok);
+    counter(b, "electd_store_corrupt_values_total",
+            "stored values refused because they failed their checksum (reads, snapshots, backups)",
+            store_corrupt_values(sidecar_node_store(api->node)));
     const raft_conf_t *conf = raft_conf(r);
     gauge(b, "electd_members", "members in the configuration", conf->n);
     gauge(b, "electd_voters", "voting members", raft_conf_voters(conf));

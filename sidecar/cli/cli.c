@@ -1,6 +1,6 @@
-/* cli.c — the entry points of cli.h: `electd status|leader|transfer|kv|members|elections|help`
- * parsed
- * (cli_args.c) and handed to the subcommand's file. The files of the CLI: cli_int.h. */
+/* cli.c — the entry points of cli.h: `electd status|leader|transfer|kv|members|elections|backup|
+ * help` parsed (cli_args.c) and handed to the subcommand's file. The files of the CLI:
+ * cli_int.h. */
 #include <string.h>
 
 #include "check.h"
@@ -21,6 +21,7 @@ static const subcommand_fn SUBCOMMANDS[CLI_CMD_COUNT] = {
     [CLI_CMD_MEMBERS_REMOVE] = cli_members,
     [CLI_CMD_ELECTIONS_LIST] = cli_elections,
     [CLI_CMD_ELECTIONS_TRANSFER] = cli_elections,
+    [CLI_CMD_BACKUP] = cli_backup,
 };
 
 int sidecar_client_main(int argc, char **argv)
@@ -39,7 +40,7 @@ int sidecar_client_main(int argc, char **argv)
 bool sidecar_client_is_subcommand(const char *arg)
 {
     static const char *const names[] = {"status",  "leader",    "transfer", "kv",
-                                        "members", "elections", "help"};
+                                        "members", "elections", "backup",   "help"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if (strcmp(arg, names[i]) == 0)
             return true;

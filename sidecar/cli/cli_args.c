@@ -33,6 +33,7 @@ static const usage_t USAGES[] = {
     {CLI_CMD_ELECTIONS_LIST, "elections", "electd elections [list] [options]", 0, 0},
     {CLI_CMD_ELECTIONS_TRANSFER, "elections transfer",
      "electd elections transfer ELECTION [--to NAME] [options]", 1, 1},
+    {CLI_CMD_BACKUP, "backup", "electd backup FILE [options]", 1, 1},
 };
 #define N_USAGES (sizeof(USAGES) / sizeof(USAGES[0]))
 
@@ -134,6 +135,8 @@ static void print_help(FILE *out)
                  "to the leader. A VALUE starting with '-' goes after '--'.\n"
                  "`electd elections` lists the named elections (holder, token, state);\n"
                  "`elections transfer ELECTION` asks for a graceful handover of one.\n"
+                 "`backup FILE` saves an online backup of the member's state (a new file);\n"
+                 "a new group starts from it with the daemon's --restore FILE.\n"
                  "The daemon's own flags: electd --help.\n");
     print_options(out, CLI_CMD_NONE);
 }
@@ -235,6 +238,7 @@ static cli_cmd_t resolve_cmd(const char *const *words, int n, int *used)
         {"leader", NULL, CLI_CMD_LEADER},
         {"transfer", NULL, CLI_CMD_TRANSFER},
         {"help", NULL, CLI_CMD_HELP},
+        {"backup", NULL, CLI_CMD_BACKUP},
         {"kv", "get", CLI_CMD_KV_GET},
         {"kv", "put", CLI_CMD_KV_PUT},
         {"kv", "del", CLI_CMD_KV_DEL},

@@ -8,7 +8,8 @@
  *   cli_request.c  one request over a fresh connection, its reply read with http.h's
  *                  response parser, one redirect to the leader, request targets
  *   cli_output.c   what the user sees: errors, JSON as is, tables, escaped text
- *   cli_status.c, cli_leader.c (leader, transfer), cli_kv.c, cli_members.c, cli_elections.c:
+ *   cli_status.c, cli_leader.c (leader, transfer), cli_kv.c, cli_members.c, cli_elections.c,
+ *   cli_backup.c:
  *                  the subcommands */
 #ifndef ELECTD_SIDECAR_CLI_INT_H
 #define ELECTD_SIDECAR_CLI_INT_H
@@ -81,6 +82,7 @@ typedef enum cli_cmd {
     CLI_CMD_MEMBERS_REMOVE,
     CLI_CMD_ELECTIONS_LIST,
     CLI_CMD_ELECTIONS_TRANSFER,
+    CLI_CMD_BACKUP,
     CLI_CMD_COUNT
 } cli_cmd_t;
 
@@ -114,6 +116,7 @@ typedef struct cli_request {
     size_t body_len;
     const char *content_type;
     const char *headers; /* extra "Name: value\r\n" lines, or NULL */
+    size_t body_max;     /* bytes of the reply's body at most (0: CLI_BODY_MAX_BYTES) */
 } cli_request_t;
 
 typedef struct cli_response {
@@ -235,5 +238,6 @@ int cli_kv_write(cli_ctx_t *c);  /* cli_kv.c: put or del */
 int cli_kv_ls(cli_ctx_t *c);     /* cli_kv.c */
 int cli_members(cli_ctx_t *c);   /* cli_members.c: list, add, remove */
 int cli_elections(cli_ctx_t *c); /* cli_elections.c: list, transfer */
+int cli_backup(cli_ctx_t *c);    /* cli_backup.c */
 
 #endif

@@ -89,7 +89,8 @@ static int request_once(const cli_ctx_t *c, const cli_addr_t *a, const cli_reque
     memset(rs, 0, sizeof(*rs));
     rs->from = *a;
     cli_conn_t conn = {.fd = -1, .err = rs->err, .err_size = sizeof(rs->err)};
-    http_response_open(&rs->parser, CLI_HEAD_MAX_BYTES, CLI_BODY_MAX_BYTES);
+    http_response_open(&rs->parser, CLI_HEAD_MAX_BYTES,
+                       rq->body_max ? rq->body_max : CLI_BODY_MAX_BYTES);
     int rv = format_head(c, a, rq, head, sizeof(head), &head_len);
     if (rv == 0)
         rv = cli_conn_open(c, a, deadline_ms, &conn);

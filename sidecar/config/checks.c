@@ -54,6 +54,12 @@ static int check_self(parser_t *p)
 {
     sidecar_config_t *cfg = p->cfg;
     size_t i;
+    if (cfg->restore != NULL && (cfg->join || cfg->n_peers == 0)) {
+        return config_fail(p, SIDECAR_CONFIG_EINVAL,
+                           "--restore starts a new group from a backup: it needs --peers (the "
+                           "new group's members) and no --join (a joining member gets the state "
+                           "from the leader)");
+    }
     if (cfg->n_peers == 0) {
         return is_set(p, "listen-peer")
                    ? 0

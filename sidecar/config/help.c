@@ -215,6 +215,7 @@ void sidecar_config_help(FILE *out)
     }
     fprintf(out, "\n"
                  "The same binary is the client of a running member's HTTP API:\n"
-                 "  electd status | leader | transfer | kv get|put|del|ls | members | help\n"
+                 "  electd status | leader | transfer | kv get|put|del|ls | members | elections\n"
+                 "         | backup FILE | help\n"
                  "(electd help lists their options; docs/api.md, \"Client subcommands\").\n");
 }

@@ -205,6 +205,7 @@ void sidecar_config_free(sidecar_config_t *cfg)
     free(cfg->listen_http.host);
     free(cfg->advertise_http.host);
     free(cfg->data_dir);
+    free(cfg->restore);
     free(cfg->cluster_name);
     free(cfg->cluster_token);
     free(cfg->config_path);

@@ -136,6 +136,10 @@ const setting_t config_settings[] = {
         "after connect) gets 408 and is closed"),
     ROW("snapshot-entries", T_COUNT, "N", "4096", OFF(snapshot_entries), 1, 1u << 30, 0,
         "applied log entries kept before the log is compacted into a snapshot"),
+    ROW("restore", T_PATH, "FILE", NULL, OFF(restore), 0, 0, 0,
+        "first start of a new group: seed the empty --data-dir from this backup (electd backup "
+        "FILE), tokens and revisions carried on; give every initial member the same file; "
+        "ignored once the data directory holds state"),
     ROW("config", T_META, "FILE", NULL, 0, 0, 0, F_NO_FILE,
         "JSON file of settings; keys are the flag names"),
     ROW("help", T_META, NULL, NULL, 0, 0, 0, F_NO_ENV | F_NO_FILE, "print this help and exit"),

@@ -120,6 +120,30 @@ static int core_new(sidecar_node_t *n, raft_boot_t *boot, char *errbuf, size_t e
     return 0;
 }
 
+/* --restore: a new group's member seeds its empty store from a backup (store_restore), then
+ * boots from it; a data directory that holds state already is left alone. */
+static int restore_backup(sidecar_node_t *n, bool fresh, raft_boot_t *boot, char *errbuf,
+                          size_t errlen)
+{
+    if (!fresh) {
+        SIDECAR_LOG(SIDECAR_LOG_WARN, "--restore ignored: the data directory holds state already",
+                    SIDECAR_LOG_STR("backup", n->cfg->restore));
+        return 0;
+    }
+    store_boot_free(n->store, boot);
+    store_snapshot_info_t info;
+    if (store_restore(n->store, n->cfg->restore, &n->boot_conf, &info) != 0 ||
+        store_boot_load(n->store, boot) != 0) {
+        snprintf(errbuf, errlen, "cannot restore %s into %s: %s", n->cfg->restore,
+                 store_path(n->store), store_errmsg(n->store));
+        return SIDECAR_NODE_ESTORE;
+    }
+    SIDECAR_LOG(SIDECAR_LOG_INFO, "restored from backup",
+                SIDECAR_LOG_STR("backup", n->cfg->restore), SIDECAR_LOG_UINT("index", info.index),
+                SIDECAR_LOG_UINT("term", info.term));
+    return 0;
+}
+
 /* Loads the Raft state the store holds, settles the initial configuration, and creates the
  * core. */
 static int load_core(sidecar_node_t *n, char *errbuf, size_t errlen)
@@ -138,6 +162,8 @@ static int load_core(sidecar_node_t *n, char *errbuf, size_t errlen)
         store_boot_free(n->store, &boot);
         return rv;
     }
+    if (n->cfg->restore != NULL && (rv = restore_backup(n, fresh, &boot, errbuf, errlen)) != 0)
+        return rv;
     if (!fresh && n->cfg->n_peers > 0)
         SIDECAR_LOG(SIDECAR_LOG_INFO, "existing data directory: using the stored membership, "
                                       "--peers is ignored");

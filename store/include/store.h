@@ -41,7 +41,7 @@
 
 /* The current schema version of electd.db (PRAGMA user_version). Older files are migrated on
  * open; newer ones are refused. */
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 /* ---- errors ------------------------------------------------------------------------- */
 
@@ -67,7 +67,8 @@
     X(TOOBIG, -19, "too large")                                                                    \
     X(RAFT, -20, "Raft payload does not decode")                                                   \
     X(INTERNAL, -21, "unexpected database error")                                                  \
-    X(NAME, -22, "election name is not 1-63 letters, digits, '.', '_' or '-'")
+    X(NAME, -22, "election name is not 1-63 letters, digits, '.', '_' or '-'")                     \
+    X(CHECKSUM, -23, "a stored value fails its checksum")
 
 enum {
 #define STORE_ERR_ENUM(name, code, text) STORE_E##name = code,
@@ -363,7 +364,9 @@ typedef struct store_kv {
 } store_kv_t;
 
 /* Reads one key at the applied index. On success *kv owns malloc'd copies: release with
- * store_kv_clear. Errors: STORE_ENOTFOUND, STORE_EKEY, ... */
+ * store_kv_clear. Every row read is checked against the CRC32C stored with it (key, value,
+ * revisions): a row that fails is never handed out, the call fails with STORE_ECHECKSUM and
+ * store_corrupt_key() names the row. Errors: STORE_ENOTFOUND, STORE_EKEY, STORE_ECHECKSUM, ... */
 int store_kv_get(store_t *st, const char *key, size_t key_len, store_kv_t *kv);
 void store_kv_clear(store_kv_t *kv);
 
@@ -371,10 +374,16 @@ void store_kv_clear(store_kv_t *kv);
  * `after` (NULL/0: from the start; pass the last key of a page to get the next page), at most
  * limit items (1..STORE_LIST_MAX; 0 means STORE_LIST_MAX). *items is a malloc'd array of *n
  * items (NULL when 0), released with store_kv_list_free; *more (may be NULL) says whether
- * more keys match. */
+ * more keys match. A row that fails its checksum fails the whole call with STORE_ECHECKSUM, as
+ * store_kv_get. */
 int store_kv_list(store_t *st, const char *prefix, size_t prefix_len, const char *after,
                   size_t after_len, size_t limit, store_kv_t **items, size_t *n, bool *more);
 void store_kv_list_free(store_kv_t *items, size_t n);
+
+/* Rows refused so far because they failed their checksum (reads, snapshots, backups), and
+ * the key of the last one (key_len bytes, not NUL-terminated; NULL before any). */
+uint64_t store_corrupt_values(const store_t *st);
+const char *store_corrupt_key(const store_t *st, size_t *len);
 
 /* Number of keys in the state machine. */
 int store_kv_count(store_t *st, uint64_t *count);
@@ -452,9 +461,34 @@ typedef struct store_snapshot_info {
  * configuration — and removes the previous snapshot file. Then the daemon calls raft_compact()
  * and store_log_compact(). If the applied index is already the snapshot's index, nothing is
  * written and *info describes the current snapshot — unless its file is missing, which is then
- * rebuilt from the (identical) state machine. Errors: STORE_EINVAL (nothing applied
- * yet), STORE_EFULL, STORE_EIO, ... (the previous snapshot stays current). */
+ * rebuilt from the (identical) state machine. Every KV row copied is checked against its
+ * checksum: one that fails refuses the snapshot (STORE_ECHECKSUM), so a corrupt value is never
+ * sent to a follower. Errors: STORE_EINVAL (nothing applied yet), STORE_ECHECKSUM, STORE_EFULL,
+ * STORE_EIO, ... (the previous snapshot stays current). */
 int store_snapshot_create(store_t *st, const raft_conf_t *boot_conf, store_snapshot_info_t *info);
+
+/* ---- backup and restore ---------------------------------------------------------------------
+ *
+ * A backup is a snapshot file (the format above: the state machine at the applied index, its
+ * index and term, never the log or node-local keys) taken while the store runs. */
+
+/* Writes a backup of the state machine at the applied index into <data_dir>/backup.tmp,
+ * checked like a snapshot (STORE_ECHECKSUM), opens it, removes its name and hands the open
+ * descriptor to the caller (*fd, read from offset 0, to close). *info: its index, term and
+ * size. Errors: STORE_EINVAL (nothing applied yet), STORE_ECHECKSUM, STORE_EFULL, ... */
+int store_backup(store_t *st, int *fd, store_snapshot_info_t *info);
+
+/* Seeds a store that holds nothing yet (no entry, no snapshot, term 0: STORE_EINVAL otherwise)
+ * with the backup at path, as if a leader had sent it as a snapshot: the state machine becomes
+ * the backup's (KV with revisions and checksums, epochs, elections and their tokens), the
+ * snapshot is at the backup's index and term with configuration conf (the new group's, not
+ * the backup's), the term is the backup's term and the log continues after its index. So the
+ * next leader's term, its fencing token, exceeds every epoch in the backup, and revisions
+ * continue from the backup's. The file is checked like a received snapshot (format, integrity,
+ * every row's checksum) and left unchanged. *info: index and term restored. Errors:
+ * STORE_EINVAL, STORE_ECANTOPEN (no such file), STORE_ESNAPSHOT (not a valid backup), ... */
+int store_restore(store_t *st, const char *path, const raft_conf_t *conf,
+                  store_snapshot_info_t *info);
 
 /* The current snapshot's metadata (index 0: none). */
 int store_snapshot_meta(store_t *st, raft_snapshot_meta_t *meta);

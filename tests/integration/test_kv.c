@@ -13,6 +13,7 @@
 #include "../json_check.h"
 #include "../sidecar/private_hosts.h"
 #include "cluster.h"
+#include "raft.h"
 
 static itest_cluster_t C;
 
@@ -430,7 +431,26 @@ Test(kv, a_key_that_is_not_utf8_is_refused_and_listings_stay_json)
     cJSON_Delete(o);
 }
 
-/* Rewrites one key in a stopped node's electd.db, as a version that took any bytes left it. */
+/* The checksum electd keeps with a KV row (store_int.h: CRC32C over the key's and the value's
+ * lengths and bytes, then the three revisions, each number 8 bytes little-endian). */
+static uint32_t row_crc(const void *key, size_t key_len, const void *value, size_t value_len,
+                        const int64_t rev[3])
+{
+    uint8_t n[24];
+    for (int i = 0; i < 8; i++)
+        n[i] = (uint8_t)((uint64_t)key_len >> (8 * i));
+    uint32_t crc = raft_crc32c(raft_crc32c(0, n, 8), key, key_len);
+    for (int i = 0; i < 8; i++)
+        n[i] = (uint8_t)((uint64_t)value_len >> (8 * i));
+    crc = raft_crc32c(raft_crc32c(crc, n, 8), value, value_len);
+    for (int r = 0; r < 3; r++)
+        for (int i = 0; i < 8; i++)
+            n[8 * r + i] = (uint8_t)((uint64_t)rev[r] >> (8 * i));
+    return raft_crc32c(crc, n, sizeof(n));
+}
+
+/* Rewrites one key in a stopped node's electd.db, as a version that took any bytes left it
+ * (with the row's checksum, as the migration computes it for rows an older version left). */
 static void rewrite_key(int node, const char *from, const void *to, size_t to_len)
 {
     char path[400];
@@ -438,10 +458,24 @@ static void rewrite_key(int node, const char *from, const void *to, size_t to_le
     sqlite3 *db = NULL;
     sqlite3_stmt *s = NULL;
     cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK, "%s", path);
-    cr_assert_eq(sqlite3_prepare_v2(db, "UPDATE kv SET key = ?1 WHERE key = ?2", -1, &s, NULL),
+    cr_assert_eq(sqlite3_prepare_v2(db,
+                                    "SELECT value, create_rev, mod_rev, version FROM kv "
+                                    "WHERE key = ?1",
+                                    -1, &s, NULL),
                  SQLITE_OK, "%s", sqlite3_errmsg(db));
+    sqlite3_bind_blob(s, 1, from, (int)strlen(from), SQLITE_STATIC);
+    cr_assert_eq(sqlite3_step(s), SQLITE_ROW, "%s", sqlite3_errmsg(db));
+    int64_t rev[3] = {sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2),
+                      sqlite3_column_int64(s, 3)};
+    uint32_t crc =
+        row_crc(to, to_len, sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0), rev);
+    sqlite3_finalize(s);
+    cr_assert_eq(
+        sqlite3_prepare_v2(db, "UPDATE kv SET key = ?1, crc = ?3 WHERE key = ?2", -1, &s, NULL),
+        SQLITE_OK, "%s", sqlite3_errmsg(db));
     sqlite3_bind_blob(s, 1, to, (int)to_len, SQLITE_STATIC);
     sqlite3_bind_blob(s, 2, from, (int)strlen(from), SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, crc);
     cr_assert_eq(sqlite3_step(s), SQLITE_DONE, "%s", sqlite3_errmsg(db));
     cr_assert_eq(sqlite3_changes(db), 1);
     sqlite3_finalize(s);

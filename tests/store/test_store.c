@@ -862,6 +862,6 @@ Test(store_migrate, schema_2_fixture_is_migrated_with_its_data)
     cr_assert_eq(el.token, 1);
     cr_assert_eq(el.since_index, 5);
     store_close(m);
-    cr_assert_eq(schema_version(path), 3);
+    cr_assert_eq(schema_version(path), STORE_SCHEMA_VERSION);
     t_rmdir(d);
 }

@@ -145,6 +145,7 @@ typedef struct sidecar_config {
     sidecar_addr_t listen_http;    /* port 0 lets the OS pick (tests) */
     sidecar_addr_t advertise_http; /* default: listen_http */
     char *data_dir;
+    char *restore; /* NULL unless --restore: a backup to seed a new group's empty data dir */
     char *cluster_name;
     char *cluster_token;  /* NULL when unset; a secret: main registers it with
                              sidecar_log_add_secret() so that no log line shows it */
