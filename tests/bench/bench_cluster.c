@@ -413,8 +413,7 @@ int main(int argc, char **argv)
                 return 1;
         } else {
             fprintf(stderr, "usage: bench_cluster [--runs N] [--idle-seconds S] [--idle-runs N] "
-                            "[--only failover|host-crash|handover|idle|api] [--peer-tls]
-");
+                            "[--only failover|host-crash|handover|idle|api] [--peer-tls]\n");
             peer_tls_remove();
             return 2;
         }
