@@ -208,6 +208,7 @@ static void bench_switch(int runs, enum switch_kind kind)
             start_cluster(&c, &PROFILES[p], true);
             int first = wait_start(1, 20000);
             if (first < 0) {
+                printf("(run %d: no workload started within 20 s)\n", r);
                 itest_cluster_destroy(&c);
                 continue;
             }
@@ -223,6 +224,8 @@ static void bench_switch(int runs, enum switch_kind kind)
             if (!planned)
                 itest_node_signal(&c, victim, SIGKILL); /* (again, for a host) and reaped */
             int next = wait_start(2, 20000);
+            if (next < 0)
+                printf("(run %d: no successor workload within 20 s)\n", r);
             if (next >= 0) {
                 events_load(events_path, &ev);
                 uint64_t from = planned && ev.iv[first].stopped ? ev.iv[first].end_ns : t0;
