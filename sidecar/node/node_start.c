@@ -70,7 +70,7 @@ static int bootstrap_conf(sidecar_node_t *n, bool fresh, raft_conf_t *conf)
     return store_local_set(n->store, BOOTSTRAP_KEY, buf, len) == 0 ? 0 : SIDECAR_NODE_ESTORE;
 }
 
-#define SESSION_TENTHS_OF_E 22 /* member sessions last 2.2 election timeouts */
+#define SESSION_TENTHS_OF_E 20 /* member sessions last 2 election timeouts */
 
 static raft_config_t core_config(const sidecar_node_t *n)
 {
@@ -84,9 +84,10 @@ static raft_config_t core_config(const sidecar_node_t *n)
         .election_jitter_ticks = cfg->election_timeout_ms / cfg->tick_ms / 3,
         .election_stagger_ticks = cfg->heartbeat_interval_ms / cfg->tick_ms,
         .max_drift_ppm = cfg->max_drift_ppm,
-        /* Member sessions (named elections): S = 2.2 E outlasts an election and a stop
-           timeout, so a leader change alone stops no workload; a dead member's elections move
-           after S × (1 + d)/(1 − d), under 2.5 E (docs/guarantees.md, "Named elections"). */
+        /* Member sessions (named elections): S = 2 E outlasts an election (followers stand
+           in rank order) and a stop timeout, so a leader change alone stops no workload; a
+           dead member's elections move after S × (1 + d)/(1 − d), 2.24 E (docs/guarantees.md,
+           "Named elections"). */
         .session_ticks = SESSION_TENTHS_OF_E * (cfg->election_timeout_ms / cfg->tick_ms) / 10,
         .seed = uv_hrtime() ^ n->id,
         .max_inflight = 64,
