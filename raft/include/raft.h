@@ -129,8 +129,9 @@ typedef enum raft_msg_type {
     RAFT_MSG_SNAPSHOT_RESP = 10,
     RAFT_MSG_TIMEOUT_NOW = 11,
     RAFT_MSG_PROPOSE = 12, /* a follower's command forwarded to its leader (raft_forward) */
+    RAFT_MSG_RELEASED = 13, /* the shim of a dead leader: its lease of `term` is released (issue 17) */
 } raft_msg_type_t;
-#define RAFT_MSG_TYPE_MAX 12
+#define RAFT_MSG_TYPE_MAX 13
 
 const char *raft_msg_type_name(int type);
 
