@@ -291,9 +291,7 @@ void node_recv_cb(void *ud, const raft_msg_t *m)
          * it knows (docs/guarantees.md, "Released lease on process death"). */
         SIDECAR_LOG(SIDECAR_LOG_INFO, "released-lease notice received",
                     SIDECAR_LOG_ID("from", m->from), SIDECAR_LOG_UINT("notice_term", m->term),
-                    SIDECAR_LOG_UINT("term", raft_term(n->raft)),
-                    SIDECAR_LOG_ID("leader", raft_leader(n->raft)),
-                    SIDECAR_LOG_STR("role", raft_role_name(raft_role(n->raft))));
+                    SIDECAR_LOG_ID("leader", raft_leader(n->raft)));
         n->released_notices++;
     }
     raft_step(n->raft, m);
