@@ -417,3 +417,14 @@ int itest_log_find(itest_cluster_t *c, int i, const char *needle)
     log_scan(c, i, needle, &first);
     return first;
 }
+
+long itest_metric(itest_cluster_t *c, int i, const char *name)
+{
+    static char body[1 << 16];
+    if (itest_http(c->nodes[i].http_port, "GET", "/metrics", NULL, body, sizeof(body)) != 200)
+        return -1;
+    char key[128];
+    snprintf(key, sizeof(key), "\n%s ", name);
+    const char *p = strstr(body, key);
+    return p ? strtol(p + strlen(key), NULL, 10) : -1;
+}

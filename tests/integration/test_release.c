@@ -54,34 +54,6 @@ static void node_arg(itest_cluster_t *c, int i, const char *arg)
     nd->extra[nd->n_extra++] = arg;
 }
 
-/* A 3-member group running the test worker, through `sh -c` when script is set (a format with
- * one %s, the cluster's root directory; the worker is exec'd after it). */
-static void setup(const char *script)
-{
-    static char sh[1200], pre[700];
-    itest_cluster_init(&C, 3, 3);
-    itest_cluster_arg(&C, "--heartbeat-interval=100ms");
-    itest_cluster_arg(&C, "--election-timeout=2000ms");
-    itest_cluster_arg(&C, "--stop-timeout=300ms");
-    snprintf(events_path, sizeof(events_path), "%s/events", C.root);
-    if (script != NULL) {
-        snprintf(pre, sizeof(pre), script, C.root);
-        snprintf(sh, sizeof(sh), "%s; exec '%s' '%s'", pre, TESTWORKER_BIN, events_path);
-    }
-    for (int i = 0; i < 3; i++) {
-        node_arg(&C, i, "--exec");
-        node_arg(&C, i, "--");
-        if (script != NULL) {
-            node_arg(&C, i, "/bin/sh");
-            node_arg(&C, i, "-c");
-            node_arg(&C, i, sh);
-        } else {
-            node_arg(&C, i, TESTWORKER_BIN);
-            node_arg(&C, i, events_path);
-        }
-    }
-}
-
 static void make_certs(void)
 {
     snprintf(certs, sizeof(certs), "/tmp/electd-release-certs-XXXXXX");
@@ -97,6 +69,37 @@ static void make_certs(void)
         snprintf(args[i][2], sizeof(args[i][2]), "--peer-trusted-ca-file=%s/trust.crt", certs);
         for (int k = 0; k < 3; k++)
             node_arg(&C, i, args[i][k]);
+    }
+}
+
+/* A 3-member group running the test worker, through `sh -c` when script is set (a format with
+ * one %s, the cluster's root directory; the worker is exec'd after it), with peer TLS when
+ * tls is set. */
+static void setup(const char *script, bool tls)
+{
+    static char sh[1200], pre[700];
+    itest_cluster_init(&C, 3, 3);
+    itest_cluster_arg(&C, "--heartbeat-interval=100ms");
+    itest_cluster_arg(&C, "--election-timeout=2000ms");
+    itest_cluster_arg(&C, "--stop-timeout=300ms");
+    snprintf(events_path, sizeof(events_path), "%s/events", C.root);
+    if (tls)
+        make_certs();
+    if (script != NULL) {
+        snprintf(pre, sizeof(pre), script, C.root);
+        snprintf(sh, sizeof(sh), "%s; exec '%s' '%s'", pre, TESTWORKER_BIN, events_path);
+    }
+    for (int i = 0; i < 3; i++) {
+        node_arg(&C, i, "--exec");
+        node_arg(&C, i, "--");
+        if (script != NULL) {
+            node_arg(&C, i, "/bin/sh");
+            node_arg(&C, i, "-c");
+            node_arg(&C, i, sh);
+        } else {
+            node_arg(&C, i, TESTWORKER_BIN);
+            node_arg(&C, i, events_path);
+        }
     }
 }
 
@@ -169,9 +172,11 @@ static int kill_9_fast_failover(void)
               "the shim did not announce the released lease to both members");
     cr_assert_eq(itest_log_count(&C, l, "released-lease notice not delivered"), 0);
     for (int i = 0; i < 3; i++)
-        if (i != l)
+        if (i != l) {
             cr_assert(wait_log(i, "released-lease notice received", 1, 2000),
                       "member %s did not receive the notice", C.nodes[i].name);
+            cr_assert_eq(itest_metric(&C, i, "electd_released_notices_received_total"), 1);
+        }
     int next = events_wait_running(events_path, old.node, ev.n + 1, 10000);
     cr_assert_geq(next, 0, "no other node started the workload");
     events_load(events_path, &ev);
@@ -187,14 +192,13 @@ static int kill_9_fast_failover(void)
 
 Test(release, kill_9_of_the_primarys_electd_announces_the_released_lease)
 {
-    setup(NULL);
+    setup(NULL, false);
     kill_9_fast_failover();
 }
 
 Test(release, the_notice_gets_through_over_peer_tls)
 {
-    setup(NULL);
-    make_certs();
+    setup(NULL, true);
     int l = kill_9_fast_failover();
     cr_assert_eq(itest_log_count(&C, l, "over TLS"), 2);
 }
@@ -203,7 +207,7 @@ Test(release, the_notice_gets_through_over_peer_tls)
  * nothing; the successor waits the lease out. */
 Test(release, a_frozen_electd_sends_no_notice_and_the_lease_is_waited_out)
 {
-    setup(NULL);
+    setup(NULL, false);
     events_interval_t old;
     int l = start_until_primary(&old);
     events_t ev;
@@ -231,7 +235,7 @@ Test(release, a_frozen_electd_sends_no_notice_and_the_lease_is_waited_out)
 Test(release, a_process_left_in_the_workloads_group_holds_the_notice_back)
 {
     cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
-    setup("sleep 60 & echo $! > '%s/straggler'");
+    setup("sleep 60 & echo $! > '%s/straggler'", false);
     events_interval_t old;
     int l = start_until_primary(&old);
     char path[400];
@@ -274,8 +278,8 @@ static void say_to_file(const char *line)
  * frame reaches the core, the leader stays. */
 Test(release, a_notice_from_a_stranger_is_refused)
 {
-    setup(NULL);
-    itest_cluster_arg(&C, "--cluster-token=s3cret-s3cret");
+    setup(NULL, false);
+    itest_cluster_arg(&C, "--cluster-token=s3cret-s3cret"); /* given before each node's own */
     events_interval_t old;
     int l = start_until_primary(&old);
     itest_status_t before;
