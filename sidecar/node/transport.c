@@ -131,7 +131,7 @@ int sidecar_transport_open(sidecar_transport_t **out, const sidecar_transport_co
     }
     rv = transport_listen(t, errbuf, errlen);
     if (rv != 0)
-        return rv; /* t is freed when the listener's close completes */
+        return rv;            /* t is freed when the listener's close completes */
     transport_notice_save(t); /* no members yet: a previous run's kit must not be used */
     *out = t;
     return 0;

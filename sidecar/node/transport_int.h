@@ -134,8 +134,8 @@ struct sidecar_transport {
     uint32_t n_inbound;
     uint64_t rejected;
     tls_ctx_t *tls_server, *tls_client; /* peer TLS: both NULL on plain TCP */
-    char *kit_path; /* the notice kit (transport_notice.c); NULL: none */
-    char *kit_tls;  /* its peer TLS lines */
+    char *kit_path;                     /* the notice kit (transport_notice.c); NULL: none */
+    char *kit_tls;                      /* its peer TLS lines */
     uint8_t *tls_buf;                   /* READ_CHUNK bytes: ciphertext as it is read */
     uint64_t tls_refused;
     uint64_t tls_logged_ms;

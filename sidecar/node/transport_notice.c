@@ -91,8 +91,8 @@ void transport_notice_close(struct sidecar_transport *t)
 
 static void kit_print(const struct sidecar_transport *t, FILE *f)
 {
-    fprintf(f, "%s\nfrom %" PRIu64 "\ncluster %" PRIu64 "\ninstance ", KIT_VERSION,
-            t->cfg.self_id, t->cfg.cluster_id);
+    fprintf(f, "%s\nfrom %" PRIu64 "\ncluster %" PRIu64 "\ninstance ", KIT_VERSION, t->cfg.self_id,
+            t->cfg.cluster_id);
     hex_put(f, t->instance, INSTANCE_LEN);
     fprintf(f, "\ntoken ");
     hex_put(f, (const uint8_t *)t->token, t->token_len);
@@ -496,8 +496,8 @@ static void notice_child(const kit_t *k, const kit_peer_t *p, tls_ctx_t *ctx, ui
 
 static tls_ctx_t *tls_client(const kit_t *k, sidecar_notice_say_fn say)
 {
-    tls_config_t tc = {.role = TLS_ROLE_CLIENT, .cert_file = k->cert, .key_file = k->key,
-                       .ca_file = k->ca};
+    tls_config_t tc = {
+        .role = TLS_ROLE_CLIENT, .cert_file = k->cert, .key_file = k->key, .ca_file = k->ca};
     tls_ctx_t *ctx = NULL;
     char err[TLS_ERROR_TEXT_MAX] = "", line[TLS_ERROR_TEXT_MAX + 80];
     int rc = tls_ctx_open(&tc, &ctx, err, sizeof(err));

@@ -78,7 +78,7 @@ typedef struct shim {
     const char *data_dir; /* where electd keeps the notice kit */
     uint64_t term;        /* 'E': the term of the lease the deadlines belong to; 0: none */
     bool notice;          /* electd died while the lease held: released-lease notice due */
-    char **cmd;       /* the workload's argv */
+    char **cmd;           /* the workload's argv */
     shim_output_t out;
 } shim_t;
 
