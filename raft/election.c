@@ -10,6 +10,18 @@ void raft_reset_randomized_timeout(raft_t *r)
     r->randomized_timeout = e + (uint32_t)(raft_prng_next(r) % jitter);
 }
 
+/* Our place by id among the voters other than `leader` (0 = the first to stand). */
+static uint32_t rank_after(const raft_t *r, uint64_t leader)
+{
+    uint32_t rank = 0;
+    for (uint32_t i = 0; i < r->conf.n; i++) {
+        const raft_member_t *m = &r->conf.members[i];
+        if (m->voter && m->id != leader && m->id < r->id)
+            rank++;
+    }
+    return rank;
+}
+
 /* config.election_stagger_ticks: the timeout of a follower that has just heard `leader`. The
  * 2 ticks cover a voter that heard the leader's last message a tick later than we did (it
  * refuses votes until E after its own contact). */
@@ -18,13 +30,7 @@ void raft_follow_timeout(raft_t *r, uint64_t leader)
     uint32_t stagger = r->cfg.election_stagger_ticks;
     if (stagger == 0)
         return;
-    uint32_t rank = 0;
-    for (uint32_t i = 0; i < r->conf.n; i++) {
-        const raft_member_t *m = &r->conf.members[i];
-        if (m->voter && m->id != leader && m->id < r->id)
-            rank++;
-    }
-    r->randomized_timeout = r->cfg.election_ticks + 2 + rank * stagger;
+    r->randomized_timeout = r->cfg.election_ticks + 2 + rank_after(r, leader) * stagger;
 }
 
 static void reset_term(raft_t *r, uint64_t term)
@@ -49,6 +55,7 @@ static void reset_term(raft_t *r, uint64_t term)
     r->need_round = false;
     r->transfer_stopped = false;
     r->quorum_round_tick = 0;
+    r->released_at = 0;
 }
 
 void raft_note_contact(raft_t *r, uint64_t leader)
@@ -61,6 +68,12 @@ void raft_note_contact(raft_t *r, uint64_t leader)
 
 static void tick_election(raft_t *r)
 {
+    if (r->released_at != 0 && r->now >= r->released_at && r->role == RAFT_FOLLOWER) {
+        r->released_at = 0;
+        if (raft_may_campaign(r))
+            raft_timeout_now(r, true);
+        return;
+    }
     r->election_elapsed++;
     if (r->election_elapsed >= r->randomized_timeout) {
         r->election_elapsed = 0;
@@ -384,6 +397,43 @@ int raft_step_candidate(raft_t *r, const raft_msg_t *m)
         r->dropped++;
         return 0;
     }
+}
+
+/* Our leader handed over (TIMEOUT_NOW), or its shim said its lease is released: a transfer
+ * campaign, voters ignoring stickiness; stopped: the leader's workload is gone. */
+void raft_timeout_now(raft_t *r, bool stopped)
+{
+    r->campaign_stopped = stopped;
+    raft_campaign_start(r, false, true);
+}
+
+/* RELEASED (raft.h): leader X's electd died on a host that lives, and X's shim killed the
+ * workload's whole process group and saw it gone before it sent this: X's lease of this term
+ * protects nothing any more. Taken only from our leader of our term (the transport proved the
+ * sender is X); anything else — another term, another leader, a node that is not a plain
+ * follower — is ignored. Then as if X had sent TIMEOUT_NOW with "stopped": a transfer campaign
+ * (voters that have not heard of the notice still grant it) whose leader starts its workload
+ * without waiting for X's lease. "Stopped" vouches for X's predecessors too: X's workload ran
+ * under a lease of this term, which X held only once every earlier lease was over. All of X's
+ * followers get the notice: the first by id stands at once, each next one a stagger later if
+ * no leader has appeared (the earlier ones may be down, or have shorter logs). */
+int raft_step_released(raft_t *r, const raft_msg_t *m)
+{
+    if (m->term != r->term || r->role != RAFT_FOLLOWER || m->from != r->leader ||
+        !raft_may_campaign(r)) {
+        r->dropped++;
+        return 0;
+    }
+    uint32_t stagger =
+        r->cfg.election_stagger_ticks ? r->cfg.election_stagger_ticks : r->cfg.heartbeat_ticks;
+    uint32_t rank = rank_after(r, m->from);
+    if (rank == 0) {
+        raft_timeout_now(r, true);
+        return 0;
+    }
+    if (r->released_at == 0)
+        r->released_at = r->now + (uint64_t)rank * (stagger ? stagger : 1);
+    return 0;
 }
 
 void raft_send_timeout_now(raft_t *r, uint64_t to)

@@ -227,6 +227,8 @@ int raft_step(raft_t *r, const raft_msg_t *m)
         r->dropped++;
         return 0;
     }
+    if (m->type == RAFT_MSG_RELEASED)
+        return raft_step_released(r, m); /* about the current term only: no term rules */
     bool request = m->type == RAFT_MSG_VOTE || m->type == RAFT_MSG_PREVOTE;
     bool from_leader =
         m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT || m->type == RAFT_MSG_SNAPSHOT;

@@ -151,6 +151,8 @@ struct raft {
     uint64_t vote_contact_leader; /* ... and the leader of that term */
     bool vote_contact_unknown;    /* a granted voter could not tell: no use of the above */
     bool transfer_stopped;        /* reported in soft state once leader */
+    uint64_t released_at;         /* a RELEASED notice of our leader in this term: campaign as if it
+                                     had sent TIMEOUT_NOW (stopped) at this tick; 0 = none */
 
     /* leader */
     uint64_t term_start; /* index of this leader's term-start entry */
@@ -233,6 +235,10 @@ bool raft_vote_refused_by_lease(const raft_t *r, const raft_msg_t *m);
 void raft_note_contact(raft_t *r, uint64_t leader);
 /* config.election_stagger_ticks: sets the election timeout of a follower that hears leader. */
 void raft_follow_timeout(raft_t *r, uint64_t leader);
+/* A RELEASED notice (raft.h): campaign at once, or after our rank among the others. */
+int raft_step_released(raft_t *r, const raft_msg_t *m);
+/* Campaign now as our leader's transfer target (stopped: its workload is gone). */
+void raft_timeout_now(raft_t *r, bool stopped);
 void raft_reset_randomized_timeout(raft_t *r);
 void raft_send_timeout_now(raft_t *r, uint64_t to);
 

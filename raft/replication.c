@@ -842,8 +842,7 @@ int raft_step_follower(raft_t *r, const raft_msg_t *m)
             r->dropped++;
             return 0;
         }
-        r->campaign_stopped = (m->flags & RAFT_FLAG_STOPPED) != 0;
-        raft_campaign_start(r, false, true);
+        raft_timeout_now(r, (m->flags & RAFT_FLAG_STOPPED) != 0);
         return 0;
     default:
         r->dropped++; /* responses to a role we no longer have */

@@ -50,6 +50,7 @@ static const char *const msg_type_names[RAFT_MSG_TYPE_MAX + 1] = {
     [RAFT_MSG_SNAPSHOT_RESP] = "snapshot_resp",
     [RAFT_MSG_TIMEOUT_NOW] = "timeout_now",
     [RAFT_MSG_PROPOSE] = "propose",
+    [RAFT_MSG_RELEASED] = "released",
 };
 
 const char *raft_msg_type_name(int type)

@@ -27,6 +27,10 @@ __attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errl
 void tls_error_format(char *buf, size_t len, const char *prefix, const char *fallback)
 {
     unsigned long e = ERR_get_error(); /* the oldest: the cause, not its consequences */
+    /* libcrypto's texts ("no start line", "key values mismatch") are loaded at the first
+     * error that may need them: 48 KiB of heap that a member which never fails keeps. */
+    if (e)
+        (void)OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CRYPTO_STRINGS, NULL);
     const char *reason = e ? ERR_reason_error_string(e) : NULL;
     char code[32];
     if (e && !reason) {
@@ -37,13 +41,12 @@ void tls_error_format(char *buf, size_t len, const char *prefix, const char *fal
     ERR_clear_error();
 }
 
-/* OpenSSL's set-up, once, on the first context: libssl with its error texts (0.1 MiB; SSL_CTX_new
- * would load them anyway) and without /etc/ssl/openssl.cnf, so that electd's TLS settings are
- * the same on every host. */
+/* OpenSSL's set-up, once, on the first context: libssl with its error texts (SSL_CTX_new would
+ * load them anyway; libcrypto's wait for the first error, tls_error_format()) and without
+ * /etc/ssl/openssl.cnf, so that electd's TLS settings are the same on every host. */
 static int tls_library_init(void)
 {
-    uint64_t opts = OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_LOAD_SSL_STRINGS |
-                    OPENSSL_INIT_LOAD_CRYPTO_STRINGS;
+    uint64_t opts = OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_LOAD_SSL_STRINGS;
     return OPENSSL_init_ssl(opts, NULL) == 1 ? 0 : TLS_ENOMEM;
 }
 

@@ -261,5 +261,9 @@ const char *tls_session_peer_name(const tls_session_t *s, size_t i)
 
 bool tls_session_peer_matches(const tls_session_t *s, const char *name)
 {
-    return mod && s ? mod->session_peer_matches(s, name) : false;
+    if (!mod || !s)
+        return false;
+    bool ok = mod->session_peer_matches(s, name);
+    module_trim_after_handshake(); /* the name check's code (X.509, ASN.1) ran once too */
+    return ok;
 }

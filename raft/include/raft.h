@@ -129,7 +129,8 @@ typedef enum raft_msg_type {
     RAFT_MSG_SNAPSHOT_RESP = 10,
     RAFT_MSG_TIMEOUT_NOW = 11,
     RAFT_MSG_PROPOSE = 12, /* a follower's command forwarded to its leader (raft_forward) */
-    RAFT_MSG_RELEASED = 13, /* the shim of a dead leader: its lease of `term` is released (issue 17) */
+    RAFT_MSG_RELEASED =
+        13, /* the shim of a dead leader: its lease of `term` is released (issue 17) */
 } raft_msg_type_t;
 #define RAFT_MSG_TYPE_MAX 13
 
@@ -160,6 +161,10 @@ const char *raft_msg_type_name(int type);
  *  TIMEOUT_NOW     -                     -                   -             -           -
  *  PROPOSE         0                     -                   -             -           -
  *                  + exactly one NORMAL entry (index 1, the sender's term): its data only
+ *  RELEASED        -                     -                   -             -           -
+ *                  sent on behalf of leader `from` by its exec shim once its electd died
+ *                  and its workload's process group is gone: the lease of `term` is
+ *                  released (raft_step_released in election.c)
  *
  * `round` is the leader's heartbeat round at send time; responses echo it. A quorum of
  * echoes of round r means a quorum heard from the leader after r was started: that is
@@ -292,6 +297,9 @@ enum {
     RAFT_MUT_SESSION_NO_HOLD = 7,    /* raft_session_hold is ignored */
     RAFT_MUT_SESSION_STALE = 8,      /* renew sessions without the commit index rule */
     RAFT_MUT_SESSION_SELF_NOW = 9,   /* a leader renews its own session from now */
+    RAFT_MUT_RELEASE_EARLY = 10,     /* the simulator's shim model, not the core: a dead
+                                        leader's shim sends RELEASED before its workload is
+                                        gone */
 };
 
 /* The lease the leader may claim after a quorum echoed a round, in ticks:

@@ -6,13 +6,13 @@
  *             that vanished) -> the successor's workload started
  *   handover: SIGTERM of the primary's electd -> the successor's workload started, minus
  *             the old workload's stop (the overhead electd adds to a planned handover)
- *   idle:     RSS and CPU of each member after it has been idle
+ *   idle:     RSS and CPU of each member after it has been idle (--idle-runs fresh clusters,
+ *             every member a sample)
  *   api:      requests/s on the leader with wrk (status, stale and linearizable reads,
  *             fenced writes) at 1, 16 and 64 connections, and RSS under that load
  *
- * Usage: bench_cluster [--runs N] [--idle-seconds S]
- *                      [--only failover|host-crash|handover|idle|api]
- *                      [--peer-tls]
+ * Usage: bench_cluster [--runs N] [--idle-seconds S] [--idle-runs N]
+ *                      [--only failover|host-crash|handover|idle|api] [--peer-tls]
  * --peer-tls: the members talk mutual TLS (certificates made at start by
  * tests/integration/make_peer_certs.sh in a temporary directory, removed at exit).
  */
@@ -277,28 +277,35 @@ static double cpu_seconds(int pid)
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
-static void bench_idle(int seconds)
+#define IDLE_RUNS_MAX 20
+
+/* `runs` fresh clusters, each idle for `seconds`; every member of every run is a sample. */
+static void bench_idle(int seconds, int runs)
 {
-    itest_cluster_t c;
-    start_cluster(&c, &PROFILES[0], false);
-    itest_wait_leader(&c, 20000);
-    sleep(2);
-    double cpu0[3];
-    for (int i = 0; i < 3; i++)
-        cpu0[i] = cpu_seconds(c.nodes[i].pid);
-    sleep((unsigned)seconds);
+    static double rss[3 * IDLE_RUNS_MAX], cpu[3 * IDLE_RUNS_MAX], anon[3 * IDLE_RUNS_MAX];
+    int n = 0;
+    runs = runs < 1 ? 1 : runs > IDLE_RUNS_MAX ? IDLE_RUNS_MAX : runs;
+    for (int r = 0; r < runs; r++) {
+        itest_cluster_t c;
+        start_cluster(&c, &PROFILES[0], false);
+        itest_wait_leader(&c, 20000);
+        sleep(2);
+        double cpu0[3];
+        for (int i = 0; i < 3; i++)
+            cpu0[i] = cpu_seconds(c.nodes[i].pid);
+        sleep((unsigned)seconds);
+        for (int i = 0; i < 3; i++, n++) {
+            rss[n] = (double)proc_field_kb(c.nodes[i].pid, "VmRSS:") / 1024.0;
+            anon[n] = (double)proc_field_kb(c.nodes[i].pid, "RssAnon:") / 1024.0;
+            cpu[n] = 100.0 * (cpu_seconds(c.nodes[i].pid) - cpu0[i]) / seconds;
+        }
+        itest_cluster_destroy(&c);
+    }
     header(tls_dir[0] ? "Idle member, default settings, 3-node cluster, no workload, peer TLS"
                       : "Idle member, default settings, 3-node cluster, no workload");
-    double rss[3], cpu[3], anon[3];
-    for (int i = 0; i < 3; i++) {
-        rss[i] = (double)proc_field_kb(c.nodes[i].pid, "VmRSS:") / 1024.0;
-        anon[i] = (double)proc_field_kb(c.nodes[i].pid, "RssAnon:") / 1024.0;
-        cpu[i] = 100.0 * (cpu_seconds(c.nodes[i].pid) - cpu0[i]) / seconds;
-    }
-    row("RSS (MiB)", rss, 3, "");
-    row("  of which private (RssAnon, MiB)", anon, 3, "");
-    row("CPU (% of one core)", cpu, 3, "");
-    itest_cluster_destroy(&c);
+    row("RSS (MiB)", rss, n, "");
+    row("  of which private (RssAnon, MiB)", anon, n, "");
+    row("CPU (% of one core)", cpu, n, "");
 }
 
 /* One wrk run; fills requests/s and latency percentiles (ms). */
@@ -390,20 +397,22 @@ static void bench_api(void)
 
 int main(int argc, char **argv)
 {
-    int runs = 20, idle_s = 30;
+    int runs = 20, idle_s = 30, idle_runs = 1;
     const char *only = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--runs") == 0 && i + 1 < argc)
             runs = atoi(argv[++i]);
         else if (strcmp(argv[i], "--idle-seconds") == 0 && i + 1 < argc)
             idle_s = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--idle-runs") == 0 && i + 1 < argc)
+            idle_runs = atoi(argv[++i]);
         else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc)
             only = argv[++i];
         else if (strcmp(argv[i], "--peer-tls") == 0 && !tls_dir[0]) {
             if (peer_tls_make() != 0)
                 return 1;
         } else {
-            fprintf(stderr, "usage: bench_cluster [--runs N] [--idle-seconds S] "
+            fprintf(stderr, "usage: bench_cluster [--runs N] [--idle-seconds S] [--idle-runs N] "
                             "[--only failover|host-crash|handover|idle|api] [--peer-tls]\n");
             peer_tls_remove();
             return 2;
@@ -417,7 +426,7 @@ int main(int argc, char **argv)
     if (!only || strcmp(only, "handover") == 0)
         bench_switch(runs, SWITCH_PLANNED);
     if (!only || strcmp(only, "idle") == 0)
-        bench_idle(idle_s);
+        bench_idle(idle_s, idle_runs);
     if (!only || strcmp(only, "api") == 0)
         bench_api();
     peer_tls_remove();

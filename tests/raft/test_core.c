@@ -70,11 +70,13 @@ static int snap_read(void *ctx, uint64_t index, uint64_t offset, void *buf, size
 }
 
 static uint32_t session_ticks; /* config of the next booted nodes (0 = sessions off) */
+static uint32_t stagger_ticks; /* ... election_stagger_ticks (0 = off) */
 
 static raft_config_t config_for(int id)
 {
     return (raft_config_t){.id = (uint64_t)id,
                            .session_ticks = session_ticks,
+                           .election_stagger_ticks = stagger_ticks,
                            .election_ticks = E,
                            .heartbeat_ticks = HB,
                            .max_drift_ppm = 50000,
@@ -126,6 +128,7 @@ static void setup_cluster(int n, int voters)
 static void teardown_cluster(void)
 {
     session_ticks = 0;
+    stagger_ticks = 0;
     for (int i = 1; i <= n_nodes; i++)
         if (nodes[i].up)
             raft_close(nodes[i].r);
@@ -619,6 +622,79 @@ Test(lease, a_transfer_without_stopped_leaves_the_target_no_lease_for_an_electio
     cr_assert_not(nodes[next].transfer_stopped, "\"stopped\" passed on inside the wait");
     tick_all(E + 2 * HB);
     cr_assert(raft_lease_valid(nodes[next].r), "no lease after the wait");
+}
+
+static raft_msg_t released_msg(int from, int to, uint64_t term)
+{
+    return (raft_msg_t){
+        .type = RAFT_MSG_RELEASED, .from = (uint64_t)from, .to = (uint64_t)to, .term = term};
+}
+
+Test(lease, a_released_notice_elects_the_first_follower_at_once_with_no_lease_wait)
+{
+    setup_cluster(3, 3);
+    int l = elect();
+    tick_all(HB);
+    uint64_t term = raft_term(nodes[l].r);
+    crash(l); /* its shim killed the workload, saw its group gone, then sent the notice */
+    int first = l == 1 ? 2 : 1, second = 6 - l - first;
+    raft_msg_t m = released_msg(l, first, term);
+    cr_assert_eq(raft_step(nodes[first].r, &m), 0);
+    m = released_msg(l, second, term);
+    cr_assert_eq(raft_step(nodes[second].r, &m), 0);
+    deliver_all();
+    cr_assert_eq(leader_of_cluster(), first, "the first by id did not stand at once");
+    cr_assert(nodes[first].transfer_stopped);
+    tick_all(HB);
+    cr_assert(raft_lease_valid(nodes[first].r), "the successor waited for the released lease");
+}
+
+Test(lease, a_released_notice_lets_the_next_follower_stand_a_stagger_later)
+{
+    stagger_ticks = HB;
+    setup_cluster(3, 3);
+    int l = elect();
+    tick_all(HB);
+    uint64_t term = raft_term(nodes[l].r);
+    int first = l == 1 ? 2 : 1, second = 6 - l - first;
+    /* The first follower never gets the notice (cut off from the second too). */
+    cut[first][second] = cut[second][first] = true;
+    crash(l);
+    raft_msg_t m = released_msg(l, second, term);
+    cr_assert_eq(raft_step(nodes[second].r, &m), 0);
+    deliver_all();
+    cr_assert_eq(raft_role(nodes[second].r), RAFT_FOLLOWER, "stood before its turn");
+    cut[first][second] = cut[second][first] = false;
+    crash(first); /* and is gone: the second stands alone, and cannot win, but it stands */
+    int t = 0;
+    while (t < E && raft_role(nodes[second].r) == RAFT_FOLLOWER) {
+        tick_all(1);
+        t++;
+    }
+    cr_assert_eq(raft_role(nodes[second].r), RAFT_CANDIDATE, "did not stand");
+    cr_assert_leq(t, HB, "stood after %d ticks, not a stagger (%d) after the notice", t, HB);
+}
+
+Test(lease, a_released_notice_for_another_term_or_leader_or_from_a_non_leader_is_ignored)
+{
+    setup_cluster(3, 3);
+    int l = elect();
+    tick_all(HB);
+    uint64_t term = raft_term(nodes[l].r);
+    int f = l == 1 ? 2 : 1, g = 6 - l - f;
+    uint64_t dropped = raft_dropped(nodes[f].r);
+    raft_msg_t stale = released_msg(l, f, term - 1), future = released_msg(l, f, term + 1),
+               other = released_msg(g, f, term);
+    cr_assert_eq(raft_step(nodes[f].r, &stale), 0);
+    cr_assert_eq(raft_step(nodes[f].r, &future), 0);
+    cr_assert_eq(raft_step(nodes[f].r, &other), 0);
+    raft_msg_t to_leader = released_msg(f, l, term);
+    cr_assert_eq(raft_step(nodes[l].r, &to_leader), 0);
+    deliver_all();
+    tick_all(2 * HB);
+    cr_assert_eq(leader_of_cluster(), l, "a stale, future or forged notice moved leadership");
+    cr_assert_eq(raft_term(nodes[f].r), term, "a notice changed the term");
+    cr_assert_eq(raft_dropped(nodes[f].r), dropped + 3);
 }
 
 Test(lease, failed_transfer_steps_down_and_a_leader_returns)

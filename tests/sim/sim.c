@@ -66,9 +66,12 @@ typedef struct snode {
     size_t n_deferred;
     raft_role_t last_role;
     uint64_t last_term;
-    uint64_t heard_tick;     /* node's tick count when it last got a message from a leader */
-    uint64_t session_end_us; /* latest real time its session (and so a named election's
-                                workload under its watchdog) may last, across crashes */
+    uint64_t heard_tick;           /* node's tick count when it last got a message from a leader */
+    uint64_t session_end_us;       /* latest real time its session (and so a named election's
+                                      workload under its watchdog) may last, across crashes */
+    uint64_t ghost_lease_until_us; /* crashed leader: its workload ran until then (its shim
+                                      killed it), under the lease of ghost_lease_term */
+    uint64_t ghost_lease_term;
     /* named elections */
     uint64_t ghost_until[SIM_ELECTIONS_MAX]; /* a crashed run's workload, killed by its
                                                 watchdog at this real time */
@@ -134,6 +137,7 @@ typedef struct sim {
     sim_options_t o;
     sim_result_t *res;
     uint64_t rng;
+    uint64_t shim_rng; /* the released-lease model's own draws (crash_node) */
     sim_check_t chk;
     snode_t nodes[MAX_NODES + 1];
     int n_voters, n_total, mode, n_elections;
@@ -470,10 +474,17 @@ static void check_elections(sim_t *s)
 
 static void check_leases(sim_t *s)
 {
-    sim_lease_t leases[MAX_NODES];
+    sim_lease_t leases[2 * MAX_NODES];
     size_t n = 0;
-    for (int i = 1; i <= s->n_total; i++)
-        lease_of(s, &s->nodes[i], &leases[n++]);
+    for (int i = 1; i <= s->n_total; i++) {
+        snode_t *x = &s->nodes[i];
+        lease_of(s, x, &leases[n++]);
+        if (s->now < x->ghost_lease_until_us) /* a previous run's, whatever this one holds */
+            leases[n++] = (sim_lease_t){.node = x->n.id,
+                                        .term = x->ghost_lease_term,
+                                        .until_us = x->ghost_lease_until_us,
+                                        .valid = true};
+    }
     sim_check_leases(&s->chk, s->now, leases, n);
 }
 
@@ -629,9 +640,45 @@ static void start_node(sim_t *s, snode_t *x)
     observe(s, x);
 }
 
+/* The released lease (docs/guarantees.md): a leader's electd dies on a host that lives (half
+ * the crashes of a leader; the others are the host, shim and workload included). Its shim kills
+ * the workload's group within a tick and only then sends RELEASED to every other member, over
+ * the network as it is (partitions, delays). Until the kill the workload runs, under the lease:
+ * the lease check counts that as a lease held. RAFT_MUT_RELEASE_EARLY: the shim sends the
+ * notice first, and the workload runs on until its watchdog's deadline (the lease's end). */
+static void shim_release(sim_t *s, snode_t *x)
+{
+    if (raft_role(x->n.r) != RAFT_LEADER || splitmix(&s->shim_rng) % 2 == 0)
+        return;
+    sim_lease_t l;
+    lease_of(s, x, &l);
+    bool early = s->o.mutation == RAFT_MUT_RELEASE_EARLY;
+    uint64_t killed = s->now + splitmix(&s->shim_rng) % TICK_US;
+    if (l.valid) {
+        x->ghost_lease_term = l.term;
+        x->ghost_lease_until_us = early || l.until_us < killed ? l.until_us : killed;
+    }
+    uint64_t sent = early ? s->now + 1 : killed + 1;
+    trace(s,
+          "n%" PRIu64 "'s shim: workload killed at %" PRIu64 " us, RELEASED of term %" PRIu64
+          " sent at %" PRIu64 " us",
+          x->n.id, killed, raft_term(x->n.r), sent);
+    for (int j = 1; j <= s->n_total; j++) {
+        if (j == (int)x->n.id || !s->nodes[j].exists || s->blocked[x->n.id][j])
+            continue;
+        raft_msg_t m = {.type = RAFT_MSG_RELEASED,
+                        .from = x->n.id,
+                        .to = (uint64_t)j,
+                        .term = raft_term(x->n.r)};
+        uint64_t at = sent + s->delay_min_us + splitmix(&s->shim_rng) % s->delay_max_us;
+        push(s, at, EV_MSG, (uint8_t)j, 0, sim_msg_copy(&m));
+    }
+}
+
 static void crash_node(sim_t *s, snode_t *x)
 {
     trace(s, "n%" PRIu64 " crashes%s", x->n.id, x->n.held ? " (losing a held batch)" : "");
+    shim_release(s, x);
     /* Its named elections' workloads outlive it, under their watchdogs. */
     for (int e = 0; e < s->n_elections; e++) {
         uint64_t until, token;
@@ -1777,6 +1824,7 @@ int sim_run(const sim_options_t *o, sim_result_t *res)
     s->res = res;
     s->rng = o->seed ^ 0x5eed5eed5eed5eedull;
     splitmix(&s->rng);
+    s->shim_rng = o->seed ^ 0x5e1ea5ed5e1ea5edull;
     sim_check_init(&s->chk);
     setup(s);
     while (!s->done && s->chk.first == SIM_V_NONE) {

@@ -133,3 +133,11 @@ Test(mutations, leader_renews_its_own_session_from_now, .timeout = 120)
      * successor declares the session over while it still holds (and moves its elections) */
     expect_caught(RAFT_MUT_SESSION_SELF_NOW, SIM_MODE_ELECTIONS, KIND(SESSION) | KIND(NAMED));
 }
+
+Test(mutations, shim_releases_the_lease_before_the_workload_is_gone, .timeout = 120)
+{
+    /* released lease (issue 17): a dead leader's shim that tells the others its lease is
+     * released while the workload still runs (until its watchdog's deadline) lets the
+     * successor take a lease and start its workload beside it */
+    expect_caught(RAFT_MUT_RELEASE_EARLY, SIM_MODE_MIXED, KIND(LEASE));
+}
