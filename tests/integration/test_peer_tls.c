@@ -71,11 +71,8 @@ static bool wait_log(itest_cluster_t *c, int i, const char *needle, int count, i
 
 static void make_certs(void)
 {
-    snprintf(certs, sizeof(certs), "/tmp/electd-peer-certs-XXXXXX");
-    cr_assert_not_null(mkdtemp(certs));
-    char cmd[600];
-    snprintf(cmd, sizeof(cmd), "sh '%s' '%s'", MAKE_PEER_CERTS_SH, certs);
-    cr_assert_eq(system(cmd), 0, "make_peer_certs.sh failed (is the openssl CLI installed?)");
+    cr_assert(itest_peer_certs(MAKE_PEER_CERTS_SH, certs, sizeof(certs)),
+              "make_peer_certs.sh failed (is the openssl CLI installed?)");
 }
 
 /* "<certs>/<file>" in one of 16 rotating buffers. */

@@ -56,11 +56,8 @@ static void node_arg(itest_cluster_t *c, int i, const char *arg)
 
 static void make_certs(void)
 {
-    snprintf(certs, sizeof(certs), "/tmp/electd-release-certs-XXXXXX");
-    cr_assert_not_null(mkdtemp(certs));
-    char cmd[600];
-    snprintf(cmd, sizeof(cmd), "sh '%s' '%s' >/dev/null 2>&1", MAKE_PEER_CERTS_SH, certs);
-    cr_assert_eq(system(cmd), 0, "make_peer_certs.sh failed (is the openssl CLI installed?)");
+    cr_assert(itest_peer_certs(MAKE_PEER_CERTS_SH, certs, sizeof(certs)),
+              "make_peer_certs.sh failed (is the openssl CLI installed?)");
     static char args[3][3][450];
     for (int i = 0; i < 3; i++) {
         const char *n = C.nodes[i].name;
@@ -103,14 +100,6 @@ static void setup(const char *script, bool tls)
     }
 }
 
-static int node_index(const char *name)
-{
-    for (int i = 0; i < C.n; i++)
-        if (strcmp(C.nodes[i].name, name) == 0)
-            return i;
-    return -1;
-}
-
 /* Starts the group and waits for the first primary; its node index, its interval in *old. */
 static int start_until_primary(events_interval_t *old)
 {
@@ -120,7 +109,7 @@ static int start_until_primary(events_interval_t *old)
     events_t ev;
     events_load(events_path, &ev);
     *old = ev.iv[first];
-    int l = node_index(old->node);
+    int l = itest_node_index(&C, old->node);
     cr_assert_geq(l, 0);
     return l;
 }
@@ -145,15 +134,8 @@ static void stop_all(void)
 
 static void check_no_overlap(void)
 {
-    events_t ev;
-    cr_assert(events_load(events_path, &ev));
-    size_t a, b;
-    if (events_overlap(&ev, &a, &b))
-        cr_assert_fail("primary intervals overlap: %s pid %d [%llu, %llu] and %s pid %d "
-                       "[%llu, %llu]",
-                       ev.iv[a].node, ev.iv[a].pid, (unsigned long long)ev.iv[a].start_ns,
-                       (unsigned long long)ev.iv[a].end_ns, ev.iv[b].node, ev.iv[b].pid,
-                       (unsigned long long)ev.iv[b].start_ns, (unsigned long long)ev.iv[b].end_ns);
+    char why[400];
+    cr_assert(events_file_no_overlap(events_path, why, sizeof(why)), "%s", why);
 }
 
 /* kill -9 of the primary's electd: the notice reaches both members (logged by the shim and by
