@@ -307,6 +307,10 @@ static void h_metrics(http_req_t *req, void *data)
     peer_link_metrics(&b, api, t);
     peer_progress_metrics(&b, api, r);
     peer_refusal_metrics(&b, r, t);
+    counter(&b, "electd_released_notices_received_total",
+            "released-lease notices received from a dead leader's shim (the core takes one only "
+            "from the leader it follows, in its term)",
+            sidecar_node_released_notices(api->node));
     http_metrics(&b, api);
     if (b.failed)
         http_req_reply_error(req, 503, "busy", "out of memory");

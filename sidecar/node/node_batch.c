@@ -278,9 +278,22 @@ void node_tick_cb(uv_timer_t *h)
     node_process(n);
 }
 
+uint64_t sidecar_node_released_notices(const sidecar_node_t *n)
+{
+    return n->released_notices;
+}
+
 void node_recv_cb(void *ud, const raft_msg_t *m)
 {
     sidecar_node_t *n = ud;
+    if (m->type == RAFT_MSG_RELEASED) {
+        /* A dead leader's shim: the core takes it only from the leader it follows, in the term
+         * it knows (docs/guarantees.md, "Released lease on process death"). */
+        SIDECAR_LOG(SIDECAR_LOG_INFO, "released-lease notice received",
+                    SIDECAR_LOG_ID("from", m->from), SIDECAR_LOG_UINT("notice_term", m->term),
+                    SIDECAR_LOG_ID("leader", raft_leader(n->raft)));
+        n->released_notices++;
+    }
     raft_step(n->raft, m);
     node_schedule(n);
 }

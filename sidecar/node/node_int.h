@@ -51,6 +51,7 @@ struct sidecar_node {
     uint64_t retry_at_ns;      /* not before */
     uint64_t store_fail_logged_ns;
     uint64_t compact_retry_at;
+    uint64_t released_notices; /* RAFT_MSG_RELEASED received (sidecar_node_released_notices) */
     bool closing;
     int open_handles;
     void (*close_cb)(void *);

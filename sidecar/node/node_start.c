@@ -178,6 +178,8 @@ static int load_core(sidecar_node_t *n, char *errbuf, size_t errlen)
 static int start_transport(sidecar_node_t *n, char *errbuf, size_t errlen)
 {
     const sidecar_config_t *cfg = n->cfg;
+    char kit[4096 + sizeof(SIDECAR_NOTICE_KIT)];
+    snprintf(kit, sizeof(kit), "%s/%s", cfg->data_dir, SIDECAR_NOTICE_KIT);
     sidecar_transport_config_t tc = {.loop = n->loop,
                                      .self_id = n->id,
                                      .name = cfg->name,
@@ -194,6 +196,7 @@ static int start_transport(sidecar_node_t *n, char *errbuf, size_t errlen)
                                      .tls_key_file = cfg->peer_key_file,
                                      .tls_ca_file = cfg->peer_trusted_ca_file,
                                      .tls_check_name = cfg->peer_cert_check_name,
+                                     .notice_kit_path = kit,
                                      .recv_cb = node_recv_cb,
                                      .ud = n};
     if (sidecar_transport_open(&n->transport, &tc, errbuf, errlen) != 0)

@@ -27,6 +27,7 @@ void transport_maybe_finish_close(struct sidecar_transport *t)
         void (*cb)(void *) = t->close_cb;
         void *ud = t->close_ud;
         transport_tls_close(t);
+        transport_notice_close(t);
         free(t);
         if (cb)
             cb(ud);
@@ -102,6 +103,7 @@ static int config_copy(struct sidecar_transport *t, const sidecar_transport_conf
     t->cfg.advertise_http = NULL;
     t->cfg.advertise_peer = NULL;
     t->cfg.tls_cert_file = t->cfg.tls_key_file = t->cfg.tls_ca_file = NULL; /* in the contexts */
+    t->cfg.notice_kit_path = NULL; /* transport_notice_open keeps it */
     if (t->http_len > HTTP_ADDR_MAX || strchr(t->name, ' ') != NULL)
         return SIDECAR_TRANSPORT_EINVAL;
     return 0;
@@ -119,14 +121,18 @@ int sidecar_transport_open(sidecar_transport_t **out, const sidecar_transport_co
         return SIDECAR_TRANSPORT_ENOMEM;
     int rv = config_copy(t, cfg);
     if (rv == 0)
+        rv = transport_notice_open(t, cfg);
+    if (rv == 0)
         rv = transport_tls_open(t, cfg, errbuf, errlen);
     if (rv != 0) {
+        transport_notice_close(t);
         free(t);
         return rv;
     }
     rv = transport_listen(t, errbuf, errlen);
     if (rv != 0)
-        return rv; /* t is freed when the listener's close completes */
+        return rv;            /* t is freed when the listener's close completes */
+    transport_notice_save(t); /* no members yet: a previous run's kit must not be used */
     *out = t;
     return 0;
 }

@@ -113,6 +113,9 @@ typedef struct sidecar_transport_config {
     const char *tls_key_file;
     const char *tls_ca_file;
     bool tls_check_name; /* a peer's certificate must name it (its CN or a DNS SAN) */
+    /* Where to keep the notice kit (node.h, SIDECAR_NOTICE_KIT), rewritten at every change of
+     * the members; NULL = none (tests). Copied. */
+    const char *notice_kit_path;
     sidecar_transport_recv_cb recv_cb;
     /* A member's instance id was pinned for the first time: the owner persists the pins
      * (sidecar_transport_pins) so that a restart keeps refusing impostors. May be NULL. */

@@ -10,7 +10,7 @@
 #include "config.h"
 #include "transport_int.h"
 
-static const char *refuse_text(int reason)
+const char *transport_refuse_text(int reason)
 {
     switch (reason) {
     case REFUSE_VERSION:
@@ -33,15 +33,16 @@ static const char *refuse_text(int reason)
 }
 
 /* proof = HMAC-SHA256(token, nonce || cluster_id || from || to || instance || n || text) */
-static void proof(const struct sidecar_transport *t, const uint8_t nonce[NONCE_LEN], uint64_t from,
-                  uint64_t to, const uint8_t instance[INSTANCE_LEN], const uint8_t *text,
-                  size_t text_len, uint8_t out[SIDECAR_SHA256_LEN])
+static void proof(const char *token, size_t token_len, uint64_t cluster_id,
+                  const uint8_t nonce[NONCE_LEN], uint64_t from, uint64_t to,
+                  const uint8_t instance[INSTANCE_LEN], const uint8_t *text, size_t text_len,
+                  uint8_t out[SIDECAR_SHA256_LEN])
 {
     uint8_t msg[NONCE_LEN + 24 + INSTANCE_LEN + 1 + HTTP_ADDR_MAX];
     size_t off = 0;
     memcpy(msg, nonce, NONCE_LEN);
     off += NONCE_LEN;
-    base_le_store64(msg + off, t->cfg.cluster_id);
+    base_le_store64(msg + off, cluster_id);
     base_le_store64(msg + off + 8, from);
     base_le_store64(msg + off + 16, to);
     off += 24;
@@ -49,7 +50,23 @@ static void proof(const struct sidecar_transport *t, const uint8_t nonce[NONCE_L
     off += INSTANCE_LEN;
     msg[off++] = (uint8_t)text_len;
     memcpy(msg + off, text, text_len);
-    sidecar_hmac_sha256(t->token, t->token_len, msg, off + text_len, out);
+    sidecar_hmac_sha256(token, token_len, msg, off + text_len, out);
+}
+
+size_t transport_hello_build(uint8_t out[HELLO_MAX], const transport_hello_t *h,
+                             const uint8_t nonce[NONCE_LEN], uint64_t to)
+{
+    memcpy(out, "ELHI", 4);
+    base_le_store16(out + 4, SIDECAR_TRANSPORT_VERSION);
+    base_le_store64(out + 6, h->cluster_id);
+    base_le_store64(out + 14, h->from);
+    base_le_store64(out + 22, to);
+    memcpy(out + HELLO_INSTANCE, h->instance, INSTANCE_LEN);
+    proof(h->token, h->token_len, h->cluster_id, nonce, h->from, to, h->instance,
+          (const uint8_t *)h->text, h->text_len, out + HELLO_PROOF);
+    out[HELLO_LEN] = (uint8_t)h->text_len;
+    memcpy(out + HELLO_LEN + 1, h->text, h->text_len);
+    return HELLO_LEN + 1 + h->text_len;
 }
 
 static uint64_t unix_ms(void)
@@ -70,20 +87,16 @@ static void hex_format(const uint8_t *b, size_t n, char *out)
 static int send_hello(struct out_conn *c)
 {
     struct sidecar_transport *t = c->t;
-    struct peer *p = c->peer;
-    uint8_t hello[HELLO_LEN + 1 + HTTP_ADDR_MAX];
-    memcpy(hello, "ELHI", 4);
-    base_le_store16(hello + 4, SIDECAR_TRANSPORT_VERSION);
-    base_le_store64(hello + 6, t->cfg.cluster_id);
-    base_le_store64(hello + 14, t->cfg.self_id);
-    base_le_store64(hello + 22, p->id);
-    memcpy(hello + HELLO_INSTANCE, t->instance, INSTANCE_LEN);
-    proof(t, c->hs + 6, t->cfg.self_id, p->id, t->instance, (const uint8_t *)t->http, t->http_len,
-          hello + HELLO_PROOF);
-    hello[HELLO_LEN] = (uint8_t)t->http_len;
-    memcpy(hello + HELLO_LEN + 1, t->http, t->http_len);
-    return transport_write((uv_stream_t *)&c->tcp, c->tls, NULL, hello,
-                           HELLO_LEN + 1 + t->http_len);
+    transport_hello_t h = {.cluster_id = t->cfg.cluster_id,
+                           .from = t->cfg.self_id,
+                           .instance = t->instance,
+                           .token = t->token,
+                           .token_len = t->token_len,
+                           .text = t->http,
+                           .text_len = t->http_len};
+    uint8_t hello[HELLO_MAX];
+    size_t len = transport_hello_build(hello, &h, c->hs + 6, c->peer->id);
+    return transport_write((uv_stream_t *)&c->tcp, c->tls, NULL, hello, len);
 }
 
 /* ELOK: the connection is ready for frames. */
@@ -111,7 +124,7 @@ static void out_verdict(struct out_conn *c)
         return;
     }
     bool no = memcmp(v, "ELNO", 4) == 0;
-    p->st.refused_us = no ? refuse_text(v[4]) : "garbage";
+    p->st.refused_us = no ? transport_refuse_text(v[4]) : "garbage";
     if (no && v[4] == REFUSE_CERT_NAME)
         SIDECAR_LOG(SIDECAR_LOG_ERROR,
                     "peer refused us: our TLS certificate does not name this member (its CN or a "
@@ -191,7 +204,7 @@ static void in_refuse(struct in_conn *c, int reason, uint64_t from, const uint8_
                     SIDECAR_LOG_STR("our_cluster", ours), SIDECAR_LOG_ID("from", from),
                     SIDECAR_LOG_STR("peer_name", ht->name),
                     SIDECAR_LOG_STR("their_cluster", theirs), SIDECAR_LOG_STR("remote", c->remote),
-                    SIDECAR_LOG_STR("reason", refuse_text(reason)));
+                    SIDECAR_LOG_STR("reason", transport_refuse_text(reason)));
     }
     uint8_t v[VERDICT_LEN] = {'E', 'L', 'N', 'O', (uint8_t)reason};
     transport_in_write(c, v, sizeof(v));
@@ -316,7 +329,8 @@ static int hello_verify(struct in_conn *c, const uint8_t *h, uint64_t from)
     if (to != t->cfg.self_id || from == 0 || from == t->cfg.self_id)
         return REFUSE_NOT_ME;
     uint8_t want[SIDECAR_SHA256_LEN];
-    proof(t, c->nonce, from, to, h + HELLO_INSTANCE, h + HELLO_LEN + 1, h[HELLO_LEN], want);
+    proof(t->token, t->token_len, t->cfg.cluster_id, c->nonce, from, to, h + HELLO_INSTANCE,
+          h + HELLO_LEN + 1, h[HELLO_LEN], want);
     if (!sidecar_mem_equal(want, h + HELLO_PROOF, sizeof(want)))
         return REFUSE_TOKEN;
     return 0;

@@ -9,6 +9,7 @@
  *   transport_handshake.c  CHALLENGE / HELLO / VERDICT: proof, instance ids, refusals
  *   transport_frames.c     framing and the bounded send queues, plain or through TLS
  *   transport_tls.c        peer TLS: the contexts, decrypting what arrives, the refusals
+ *   transport_notice.c     the released-lease notice: electd's kit, the shim's sender
  */
 #ifndef ELECTD_SIDECAR_TRANSPORT_INT_H
 #define ELECTD_SIDECAR_TRANSPORT_INT_H
@@ -27,6 +28,7 @@
 #define HELLO_INSTANCE 30
 #define HELLO_PROOF    (HELLO_INSTANCE + SIDECAR_TRANSPORT_INSTANCE_LEN)
 #define HTTP_ADDR_MAX  255
+#define HELLO_MAX      (HELLO_LEN + 1 + HTTP_ADDR_MAX)
 #define VERDICT_LEN    5
 #define NONCE_LEN      16
 #define READ_CHUNK     (64u << 10)
@@ -132,6 +134,8 @@ struct sidecar_transport {
     uint32_t n_inbound;
     uint64_t rejected;
     tls_ctx_t *tls_server, *tls_client; /* peer TLS: both NULL on plain TCP */
+    char *kit_path;                     /* the notice kit (transport_notice.c); NULL: none */
+    char *kit_tls;                      /* its peer TLS lines */
     uint8_t *tls_buf;                   /* READ_CHUNK bytes: ciphertext as it is read */
     uint64_t tls_refused;
     uint64_t tls_logged_ms;
@@ -199,10 +203,28 @@ void transport_in_process(struct in_conn *c);
 
 /* ---- transport_handshake.c ---- */
 
+/* What a HELLO says of its sender; everything borrowed. */
+typedef struct transport_hello {
+    uint64_t cluster_id, from;
+    const uint8_t *instance; /* INSTANCE_LEN bytes */
+    const char *token;       /* the cluster token, token_len bytes (0: none) */
+    size_t token_len;
+    const char *text; /* "<name> <http> <peer>", text_len <= HTTP_ADDR_MAX bytes */
+    size_t text_len;
+} transport_hello_t;
+
+/* Client: the HELLO answering the CHALLENGE's nonce, addressed to member `to`, with its proof
+ * (transport.h); returns its length. The daemon's dialler and the shim's released-lease
+ * notice (transport_notice.c) both speak through it. */
+size_t transport_hello_build(uint8_t out[HELLO_MAX], const transport_hello_t *h,
+                             const uint8_t nonce[NONCE_LEN], uint64_t to);
+
 /* Server: sends a fresh CHALLENGE on a new inbound connection. */
 int transport_challenge_send(struct in_conn *c);
 /* Server: checks a complete HELLO in c->buf; admits (ELOK) or refuses (ELNO) and closes. */
 void transport_hello_check(struct in_conn *c);
+/* The text of an "ELNO" reason. */
+const char *transport_refuse_text(int reason);
 /* Client: more handshake bytes arrived in c->hs; answers the challenge, reads the verdict. */
 void transport_out_handshake(struct out_conn *c);
 
@@ -239,5 +261,14 @@ void transport_tls_out_read(struct out_conn *c, const uint8_t *data, size_t len)
 int transport_tls_hello_name(struct in_conn *c, uint64_t from, const char *name);
 /* An inbound connection in its handshake ended (timeout, EOF): logs why in TLS terms. */
 void transport_tls_in_ended(struct in_conn *c, const char *why);
+
+/* ---- transport_notice.c ---- */
+
+/* Keeps cfg's notice kit path and peer TLS files (nothing without a path). 0 or
+ * SIDECAR_TRANSPORT_ENOMEM, _EINVAL (a file name with a newline). */
+int transport_notice_open(struct sidecar_transport *t, const sidecar_transport_config_t *cfg);
+void transport_notice_close(struct sidecar_transport *t);
+/* Rewrites the kit with the members in force (logged when it cannot). */
+void transport_notice_save(struct sidecar_transport *t);
 
 #endif

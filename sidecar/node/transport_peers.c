@@ -88,18 +88,22 @@ int sidecar_transport_peer_set(sidecar_transport_t *t, uint64_t id, const char *
         if (t->gone[i].id == id)
             t->gone[i].id = 0; /* a member again */
     struct peer *p = transport_peer_find(t, id, NULL);
-    if (p == NULL)
-        return transport_peer_add(t, id, name, host, port, true) ? 0 : SIDECAR_TRANSPORT_ENOMEM;
+    if (p == NULL) {
+        p = transport_peer_add(t, id, name, host, port, true);
+        transport_notice_save(t);
+        return p != NULL ? 0 : SIDECAR_TRANSPORT_ENOMEM;
+    }
     p->member = true;
     if (name != NULL)
         transport_name_copy(p->name, name);
-    if (strcmp(p->host, host) == 0 && p->port == port)
-        return 0;
-    strcpy(p->host, host);
-    p->port = port;
-    p->next_ai = NULL;
-    if (p->conn != NULL)
-        transport_out_close(p->conn, "address changed", 0);
+    if (strcmp(p->host, host) != 0 || p->port != port) {
+        strcpy(p->host, host);
+        p->port = port;
+        p->next_ai = NULL;
+        if (p->conn != NULL)
+            transport_out_close(p->conn, "address changed", 0);
+    }
+    transport_notice_save(t);
     return 0;
 }
 
@@ -127,6 +131,7 @@ void sidecar_transport_peer_remove(sidecar_transport_t *t, uint64_t id)
         slot->until_ms = uv_now(t->cfg.loop) + t->cfg.linger_ms;
     }
     peer_forget(t, pos);
+    transport_notice_save(t);
 }
 
 void sidecar_transport_admit_unknown(sidecar_transport_t *t, bool on)

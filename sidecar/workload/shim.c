@@ -55,10 +55,16 @@ static void say(const char *what)
     say_at(SIDECAR_LOG_WARN, what);
 }
 
+static void say_info(const char *what)
+{
+    say_at(SIDECAR_LOG_INFO, what);
+}
+
 #define FIRST_DEADLINE_WAIT_NS 5000000000ull /* for electd's first deadline */
 #define POLL_MAX_MS            100  /* notices SIGCHLD and electd's death at least this often */
 #define SHIM_FAILED            3    /* the workload was not run, or its end is unknown */
 #define OUTPUT_DRAIN_MS        1000 /* ms the output may take to end after the workload */
+#define GROUP_GONE_WAIT_MS     5000 /* the workload's group must be gone by then for a notice */
 
 typedef struct shim {
     int fd;       /* control pipe from electd; -1 for a hook */
@@ -68,8 +74,11 @@ typedef struct shim {
     uint8_t buf[SIDECAR_SHIM_MSG]; /* a command being read */
     size_t have;
     workload_watchdog_t wd;
-    const char *node; /* --log-json NODE, else NULL */
-    char **cmd;       /* the workload's argv */
+    const char *node;     /* --log-json NODE, else NULL */
+    const char *data_dir; /* where electd keeps the notice kit */
+    uint64_t term;        /* 'E': the term of the lease the deadlines belong to; 0: none */
+    bool notice;          /* electd died while the lease held: released-lease notice due */
+    char **cmd;           /* the workload's argv */
     shim_output_t out;
 } shim_t;
 
@@ -88,6 +97,7 @@ static bool parse_args(int argc, char **argv, shim_t *s)
     }
     s->cmd = argv + dash + 1;
     s->parent = (pid_t)atoi(argv[4]);
+    s->data_dir = argv[5];
     s->fd = atoi(argv[2]);
     s->pipe_open = s->fd >= 0;
     workload_watchdog_init(&s->wd, s->fd >= 0, (uint64_t)strtoull(argv[3], NULL, 10) * 1000000ull);
@@ -180,13 +190,16 @@ static bool spawn(shim_t *s, char **cmd)
     return true;
 }
 
-/* One command from electd, once all its bytes are in: 'D' renews the deadline, 'T' stops. */
+/* One command from electd, once all its bytes are in: 'D' renews the deadline, 'E' names the
+ * term of the lease it belongs to, 'T' stops. */
 static void command(shim_t *s)
 {
     uint64_t v;
     memcpy(&v, s->buf + 1, sizeof(v));
     if (s->buf[0] == 'D') {
         workload_watchdog_renew(&s->wd, v);
+    } else if (s->buf[0] == 'E') {
+        s->term = v;
     } else if (s->buf[0] == 'T' && !s->wd.termed) {
         kill(-s->child, SIGTERM);
         workload_watchdog_termed(&s->wd, sidecar_clock_boot_ns());
@@ -237,6 +250,10 @@ static bool enforce(shim_t *s, uint64_t now, int *status)
     if (workload_watchdog_term_due(&s->wd, gone, now)) {
         say(gone ? "electd is gone: stopping the workload"
                  : "lease about to expire unrenewed: stopping the workload");
+        /* Only electd's death, seen before anything else stopped the workload and while its
+         * lease held, releases the lease: a frozen electd, an expiring lease or electd's own
+         * 'T' never do (docs/guarantees.md, "Released lease on process death"). */
+        s->notice = gone && now < s->wd.deadline_ns;
         kill(-s->child, SIGTERM);
         workload_watchdog_termed(&s->wd, now);
     }
@@ -264,6 +281,48 @@ static int watch(shim_t *s)
     /* The main process is gone; nothing else of its group may outlive it. */
     kill(-s->child, SIGKILL);
     return status;
+}
+
+/* After the workload's main process was reaped: true once no process of its group is left,
+ * zombies included (kill(-pgid, 0) finds a process until it is reaped), within
+ * GROUP_GONE_WAIT_MS. Anything that joined the group late gets SIGKILL too. */
+static bool group_gone(pid_t pgid)
+{
+    uint64_t until = sidecar_clock_boot_ns() + GROUP_GONE_WAIT_MS * 1000000ull;
+    for (;;) {
+        if (kill(-pgid, 0) != 0 && errno == ESRCH)
+            return true;
+        if (sidecar_clock_boot_ns() >= until)
+            return false;
+        kill(-pgid, SIGKILL);
+        (void)poll(NULL, 0, 1);
+    }
+}
+
+/* electd died while the workload ran under its lease, and the workload is dead: once its
+ * whole group is confirmed gone, tells the other members that the lease of s->term is
+ * released, so that one of them may lead without waiting for it. Never while any process of
+ * the group may still run. */
+static void release_lease(shim_t *s)
+{
+    if (!s->notice || s->term == 0)
+        return;
+    char line[160];
+    if (!group_gone(s->child)) {
+        snprintf(line, sizeof(line),
+                 "the workload's process group is not gone after %d ms: no released-lease "
+                 "notice (the lease of term %llu runs out instead)",
+                 GROUP_GONE_WAIT_MS, (unsigned long long)s->term);
+        say(line);
+        return;
+    }
+    snprintf(line, sizeof(line),
+             "the workload's process group is gone: announcing the released lease of term %llu",
+             (unsigned long long)s->term);
+    say_info(line);
+    char kit[4096 + sizeof(SIDECAR_NOTICE_KIT)];
+    snprintf(kit, sizeof(kit), "%s/%s", s->data_dir, SIDECAR_NOTICE_KIT);
+    (void)sidecar_notice_send(kit, s->term, SIDECAR_NOTICE_MS, say_info);
 }
 
 /* JSON mode, after the workload: its last output (a line without newline too) is written
@@ -301,6 +360,7 @@ int sidecar_shim_main(int argc, char **argv)
     if (!spawn(&s, s.cmd))
         return SHIM_FAILED;
     int status = watch(&s);
+    release_lease(&s);
     drain_output(&s);
     if (WIFEXITED(status))
         return WEXITSTATUS(status);

@@ -15,8 +15,16 @@
  *    process exits the rest of its group is killed before the shim exits.
  *
  * Commands on the pipe, 9 bytes each: 'D' + u64 deadline (ns, CLOCK_BOOTTIME, native byte
- * order: both ends are on this machine); 'T' + u64 0: stop now (SIGTERM, SIGKILL after
- * STOP_MS or at the deadline, whichever is first).
+ * order: both ends are on this machine); 'E' + u64 term: the deadlines belong to the lease
+ * of that term (the default election only, sent after a 'D'); 'T' + u64 0: stop now
+ * (SIGTERM, SIGKILL after STOP_MS or at the deadline, whichever is first).
+ *
+ * Released lease: when electd dies (not frozen: dies) while the workload runs under its lease
+ * and nothing else has stopped it, and the shim was told the term ('E'), the shim stops the
+ * workload as above, confirms that its whole process group is gone (zombies count until they
+ * are reaped; at most GROUP_GONE_WAIT_MS), and only then sends the other members the
+ * released-lease notice for that term (sidecar_notice_send, node.h), with the notice kit
+ * electd keeps in DATA_DIR (SIDECAR_NOTICE_KIT). Nothing secret is on its command line.
  *
  * With FD -1 there is no lease to watch: hooks run this way, so that a hook too gets its own
  * process group and dies with electd (SIGTERM to the shim stops the group the same way).

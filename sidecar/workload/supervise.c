@@ -84,13 +84,20 @@ static int shim_spawn(sidecar_workload_t *w, struct workload_child *c, int ctl_r
 
 /* Hands the running shim a lease deadline: never one past the lease this node holds now
  * (the shim kills the workload by the deadline it has, so a later one would let it outlive
- * the lease). */
+ * the lease). The default election's shim is then told the term of that lease ('E', after
+ * the 'D': a notice never names a term newer than the deadline it holds), which it names in
+ * the released-lease notice should electd die (docs/guarantees.md, "Released lease on process
+ * death"). A named election's shim is never told: its lease is the session's, not the term's. */
 static void send_deadline(sidecar_workload_t *w, uint64_t deadline_ns)
 {
     ELECTD_CHECK(w->shim != NULL);
     ELECTD_CHECK(deadline_ns != 0 && deadline_ns <= w->st.lease_deadline_ns);
     w->sent_deadline_ns = deadline_ns;
     send_ctl(w, 'D', deadline_ns);
+    if (w->election == NULL && w->st.term != w->sent_term) {
+        w->sent_term = w->st.term;
+        send_ctl(w, 'E', w->st.term);
+    }
 }
 
 /* The shim is running: it gets the lease deadline first (it starts nothing before). */
@@ -99,6 +106,7 @@ static void shim_started(sidecar_workload_t *w, struct workload_child *c, int ct
     w->shim = c;
     w->info.starts++;
     w->ctl_fd = ctl_wr;
+    w->sent_term = 0; /* a new shim knows no term */
     send_deadline(w, w->st.lease_deadline_ns);
     w->info.pid = c->proc.pid;
     SIDECAR_LOG(SIDECAR_LOG_INFO, "workload started", SIDECAR_LOG_INT("pid", c->proc.pid),

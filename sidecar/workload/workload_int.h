@@ -52,6 +52,7 @@ struct sidecar_workload {
     struct workload_child *shim;
     int ctl_fd;
     uint64_t sent_deadline_ns; /* the lease deadline the shim has */
+    uint64_t sent_term;        /* the term the shim was told its deadlines belong to ('E') */
 
     /* hooks (hooks.c) */
     struct workload_child *hook;

@@ -417,3 +417,32 @@ int itest_log_find(itest_cluster_t *c, int i, const char *needle)
     log_scan(c, i, needle, &first);
     return first;
 }
+
+long itest_metric(itest_cluster_t *c, int i, const char *name)
+{
+    static char body[1 << 16];
+    if (itest_http(c->nodes[i].http_port, "GET", "/metrics", NULL, body, sizeof(body)) != 200)
+        return -1;
+    char key[128];
+    snprintf(key, sizeof(key), "\n%s ", name);
+    const char *p = strstr(body, key);
+    return p ? strtol(p + strlen(key), NULL, 10) : -1;
+}
+
+int itest_node_index(const itest_cluster_t *c, const char *name)
+{
+    for (int i = 0; i < c->n; i++)
+        if (strcmp(c->nodes[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+bool itest_peer_certs(const char *script, char *dir, size_t cap)
+{
+    snprintf(dir, cap, "/tmp/electd-peer-certs-XXXXXX");
+    if (mkdtemp(dir) == NULL)
+        return false;
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "sh '%s' '%s' >/dev/null 2>&1", script, dir);
+    return system(cmd) == 0;
+}

@@ -79,6 +79,13 @@ bool itest_wait_all(itest_cluster_t *c, int timeout_ms,
 uint64_t itest_now_ms(void);
 /* Polls (5 ms, bounded) until process pid is gone (any process: a workload, not only electd). */
 bool itest_pid_gone(int pid, int timeout_ms);
+/* Makes the peer-TLS certificates of members a, b, c with script (make_peer_certs.sh) in a
+ * new temporary directory, whose path goes to dir (cap bytes). False when it fails. */
+bool itest_peer_certs(const char *script, char *dir, size_t cap);
+/* The index of the node called name, or -1. */
+int itest_node_index(const itest_cluster_t *c, const char *name);
+/* The value of a counter (a metric without labels) in node i's /metrics, or -1. */
+long itest_metric(itest_cluster_t *c, int i, const char *name);
 /* Count of lines in node i's log containing needle. */
 int itest_log_count(itest_cluster_t *c, int i, const char *needle);
 /* The 0-based line of the first line of node i's log holding needle, or -1. */

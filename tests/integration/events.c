@@ -219,3 +219,21 @@ bool events_hook_primaries_overlap(const char *text, uint64_t lease_ns, char *wh
         }
     return false;
 }
+
+bool events_file_no_overlap(const char *path, char *why, size_t cap)
+{
+    static events_t ev;
+    size_t a, b;
+    if (!events_load(path, &ev)) {
+        snprintf(why, cap, "cannot read %s", path);
+        return false;
+    }
+    if (!events_overlap(&ev, &a, &b))
+        return true;
+    snprintf(why, cap,
+             "primary intervals overlap: %s pid %d [%llu, %llu] and %s pid %d [%llu, %llu]",
+             ev.iv[a].node, ev.iv[a].pid, (unsigned long long)ev.iv[a].start_ns,
+             (unsigned long long)ev.iv[a].end_ns, ev.iv[b].node, ev.iv[b].pid,
+             (unsigned long long)ev.iv[b].start_ns, (unsigned long long)ev.iv[b].end_ns);
+    return false;
+}

@@ -175,14 +175,6 @@ static void node_arg(int i, const char *arg)
     nd->extra[nd->n_extra++] = arg;
 }
 
-static int node_index(const char *name)
-{
-    for (int i = 0; i < C.n; i++)
-        if (strcmp(C.nodes[i].name, name) == 0)
-            return i;
-    return -1;
-}
-
 /* Polls (bounded) until node i's log has a line containing needle. */
 static bool wait_log(int i, const char *needle, int timeout_ms)
 {
@@ -216,7 +208,7 @@ static int start(void)
     cr_assert_geq(first, 0, "no workload started");
     static events_t ev;
     events_load(events_path, &ev);
-    int l = node_index(ev.iv[first].node);
+    int l = itest_node_index(&C, ev.iv[first].node);
     cr_assert_geq(l, 0);
     return l;
 }
@@ -236,7 +228,7 @@ Test(logs, a_busy_json_run_writes_only_json_objects_with_unique_keys)
     int next = events_wait_running(events_path, C.nodes[l].name, ev.n + 1, 10000);
     cr_assert_geq(next, 0, "no workload after the transfer");
     events_load(events_path, &ev);
-    int l2 = node_index(ev.iv[next].node);
+    int l2 = itest_node_index(&C, ev.iv[next].node);
     cr_assert(wait_log(l2, "tick 1", 5000), "the second workload's ticks never reached the log");
 
     /* kill -9 of the leader: its shim says electd is gone and stops the workload. */

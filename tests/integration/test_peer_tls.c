@@ -71,11 +71,8 @@ static bool wait_log(itest_cluster_t *c, int i, const char *needle, int count, i
 
 static void make_certs(void)
 {
-    snprintf(certs, sizeof(certs), "/tmp/electd-peer-certs-XXXXXX");
-    cr_assert_not_null(mkdtemp(certs));
-    char cmd[600];
-    snprintf(cmd, sizeof(cmd), "sh '%s' '%s'", MAKE_PEER_CERTS_SH, certs);
-    cr_assert_eq(system(cmd), 0, "make_peer_certs.sh failed (is the openssl CLI installed?)");
+    cr_assert(itest_peer_certs(MAKE_PEER_CERTS_SH, certs, sizeof(certs)),
+              "make_peer_certs.sh failed (is the openssl CLI installed?)");
 }
 
 /* "<certs>/<file>" in one of 16 rotating buffers. */
@@ -132,18 +129,6 @@ static bool wait_value(int node, const char *path, const char *want, int ms)
         usleep(20000);
     } while (itest_now_ms() < deadline);
     return false;
-}
-
-/* The value of a counter in node's /metrics, or -1. */
-static long metric(int node, const char *name)
-{
-    static char body[1 << 16];
-    if (itest_http(C.nodes[node].http_port, "GET", "/metrics", NULL, body, sizeof(body)) != 200)
-        return -1;
-    char key[128];
-    snprintf(key, sizeof(key), "\n%s ", name);
-    const char *p = strstr(body, key);
-    return p ? strtol(p + strlen(key), NULL, 10) : -1;
 }
 
 /* The two nodes a and b elect a leader between them and replicate a write. */
@@ -203,7 +188,7 @@ Test(peer_tls, tls_cluster_elects_fails_over_and_replicates)
     for (int i = 0; i < 3; i++)
         if (i != l)
             cr_assert(wait_value(i, "/v1/kv/pos", "two", 10000), "node %d did not apply", i);
-    cr_assert_eq(metric(l2, "electd_peer_tls_refused_total"), 0);
+    cr_assert_eq(itest_metric(&C, l2, "electd_peer_tls_refused_total"), 0);
     char body[8192];
     cr_assert_eq(itest_http(C.nodes[l2].http_port, "GET", "/v1/status", NULL, body, sizeof(body)),
                  200);
@@ -217,7 +202,7 @@ Test(peer_tls, a_member_with_a_certificate_from_another_ca_is_refused)
     cr_assert(wait_log(&C, 0, "refused peer", 1, 10000), "a never refused c");
     cr_assert(wait_log(&C, 0, "certificate verify failed", 1, 10000), "no OpenSSL reason on a");
     cr_assert(wait_log(&C, 2, "peer refused our TLS certificate", 1, 10000), "c was not told");
-    cr_assert_gt(metric(0, "electd_peer_tls_refused_total"), 0);
+    cr_assert_gt(itest_metric(&C, 0, "electd_peer_tls_refused_total"), 0);
     itest_status_t st;
     cr_assert(itest_status(&C, 2, &st));
     cr_assert_str_eq(st.leader, "", "c knows a leader without a certificate the others trust");
@@ -231,7 +216,7 @@ Test(peer_tls, a_member_presenting_another_members_certificate_is_refused)
     cr_assert(wait_log(&C, 2, "our TLS certificate does not name this member", 1, 10000) ||
                   wait_log(&C, 2, "TLS is up but no HELLO", 1, 1000),
               "c was not told");
-    cr_assert_gt(metric(0, "electd_peer_tls_refused_total"), 0);
+    cr_assert_gt(itest_metric(&C, 0, "electd_peer_tls_refused_total"), 0);
     itest_status_t st;
     cr_assert(itest_status(&C, 2, &st));
     cr_assert_str_eq(st.leader, "", "c joined with b's certificate");
@@ -245,7 +230,7 @@ Test(peer_tls, a_plain_tcp_peer_cannot_connect_to_a_tls_member)
     cr_assert(wait_log(&C, 2, "the peer uses peer TLS and this member does not", 1, 10000),
               "c's log does not say why");
     /* A raw client speaking the plaintext handshake gets no challenge, only a closed socket. */
-    long before = metric(0, "electd_peer_tls_refused_total");
+    long before = itest_metric(&C, 0, "electd_peer_tls_refused_total");
     cr_assert_gt(before, 0, "c's connections were not counted");
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(C.nodes[0].peer_port)};
@@ -262,7 +247,7 @@ Test(peer_tls, a_plain_tcp_peer_cannot_connect_to_a_tls_member)
         n = read(fd, got, sizeof(got));
     close(fd);
     cr_assert(n <= 0 || memmem(got, (size_t)n, "ELCH", 4) == NULL, "a plaintext challenge");
-    cr_assert_gt(metric(0, "electd_peer_tls_refused_total"), before);
+    cr_assert_gt(itest_metric(&C, 0, "electd_peer_tls_refused_total"), before);
 }
 
 Test(peer_tls, an_exposed_peer_listener_needs_tls_or_a_token)

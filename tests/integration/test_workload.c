@@ -63,15 +63,8 @@ static void setup(int n, bool hooks)
 
 static void check_no_overlap(void)
 {
-    events_t ev;
-    cr_assert(events_load(events_path, &ev));
-    size_t a, b;
-    if (events_overlap(&ev, &a, &b))
-        cr_assert_fail("primary intervals overlap: %s pid %d [%llu, %llu] and %s pid %d "
-                       "[%llu, %llu]",
-                       ev.iv[a].node, ev.iv[a].pid, (unsigned long long)ev.iv[a].start_ns,
-                       (unsigned long long)ev.iv[a].end_ns, ev.iv[b].node, ev.iv[b].pid,
-                       (unsigned long long)ev.iv[b].start_ns, (unsigned long long)ev.iv[b].end_ns);
+    char why[400];
+    cr_assert(events_file_no_overlap(events_path, why, sizeof(why)), "%s", why);
 }
 
 /* Waits until the newest interval is open (a workload runs) on a node other than `not`
@@ -79,14 +72,6 @@ static void check_no_overlap(void)
 static int wait_running(const char *not_node, size_t min_starts, int timeout_ms)
 {
     return events_wait_running(events_path, not_node, min_starts, timeout_ms);
-}
-
-static int node_index(const char *name)
-{
-    for (int i = 0; i < C.n; i++)
-        if (strcmp(C.nodes[i].name, name) == 0)
-            return i;
-    return -1;
 }
 
 static void stop_all(void)
@@ -107,7 +92,7 @@ static int start_until_primary(events_interval_t *old)
     events_t ev;
     events_load(events_path, &ev);
     *old = ev.iv[first];
-    int l = node_index(old->node);
+    int l = itest_node_index(&C, old->node);
     cr_assert_geq(l, 0);
     return l;
 }
@@ -219,7 +204,7 @@ Test(workload, witness_never_runs_the_workload_and_two_copies_survive_either_los
         cr_assert_geq(cur, 0, "no primary (round %d)", round);
         events_t ev;
         events_load(events_path, &ev);
-        int victim = node_index(ev.iv[cur].node);
+        int victim = itest_node_index(&C, ev.iv[cur].node);
         cr_assert(victim == 0 || victim == 1, "the witness ran the workload");
         itest_node_signal(&C, victim, SIGKILL);
         int next = wait_running(ev.iv[cur].node, ev.n + 1, 10000);
@@ -443,7 +428,7 @@ Test(workload, a_hanging_or_failing_on_start_is_killed_and_leadership_moves)
     line_node(text, " hang-begin", hung, sizeof(hung));
     line_node(text, " started", started, sizeof(started));
     cr_assert_str_neq(hung, started);
-    int hi = node_index(hung);
+    int hi = itest_node_index(&C, hung);
     cr_assert_geq(hi, 0, "%s", hung);
     cr_assert_gt(itest_log_count(&C, hi, "hook timed out"), 0);
     stop_all();
@@ -556,7 +541,7 @@ static void hook_scenario(enum start_mode start, bool hang_stop, bool sigterm)
         usleep(10000);
     char bad[16] = "";
     line_node(slurp(events_path), wait_for, bad, sizeof(bad));
-    int bi = node_index(bad);
+    int bi = itest_node_index(&C, bad);
     cr_assert_geq(bi, 0);
     if (sigterm) {
         itest_node_stop(&C, bi);
@@ -720,7 +705,7 @@ Test(workload, when_every_member_gave_up_the_last_keeps_leadership_and_backs_off
                       i, (unsigned long long)gap[i], (unsigned long long)gap[i - 1]);
     /* Every member sees that all three gave up. */
     char body[1 << 15];
-    int any = node_index(ev.iv[0].node);
+    int any = itest_node_index(&C, ev.iv[0].node);
     deadline = itest_now_ms() + 3000;
     while (!all_gave_up(C.nodes[any].http_port, body, sizeof(body)) && itest_now_ms() < deadline)
         usleep(20000);
@@ -732,7 +717,7 @@ Test(workload, when_every_member_gave_up_the_last_keeps_leadership_and_backs_off
         char handed[96];
         snprintf(handed, sizeof(handed), "keeps failing: handing leadership over\" to=%s ",
                  ev.iv[k + 1].node);
-        int i = node_index(ev.iv[k].node);
+        int i = itest_node_index(&C, ev.iv[k].node);
         cr_assert_geq(itest_log_count(&C, i, handed), 1, "%s's log lacks '%s'", ev.iv[k].node,
                       handed);
         /* Its first give-up handed over. (On a loaded machine leadership may come back to it
@@ -743,7 +728,7 @@ Test(workload, when_every_member_gave_up_the_last_keeps_leadership_and_backs_off
         cr_assert(first_keep < 0 || first_hand < first_keep,
                   "%s kept leadership before it handed over", ev.iv[k].node);
     }
-    int l = node_index(last);
+    int l = itest_node_index(&C, last);
     cr_assert_eq(itest_log_count(&C, l, "keeps failing: handing"), 0,
                  "%s logged a handover it did not make", last);
     cr_assert_geq(itest_log_count(&C, l, "every other member gave up: keeping leadership"),

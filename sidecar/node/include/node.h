@@ -185,4 +185,28 @@ uint64_t sidecar_transport_rejected(const sidecar_transport_t *t);
  * plaintext on a TLS connection. */
 uint64_t sidecar_transport_tls_refused(const sidecar_transport_t *t);
 
+/* ---- the released-lease notice (node/transport_notice.c; docs/guarantees.md, "Released
+ * lease on process death") ---------------------------------------------------------------- */
+
+/* The notice kit's file name in the data directory: what the shim needs to speak as this
+ * member (mode 0600: it holds the cluster token). The transport keeps it current. */
+#define SIDECAR_NOTICE_KIT "notice-kit"
+#define SIDECAR_NOTICE_MS  1000 /* the shim's whole budget for the notice */
+
+/* Released-lease notices received from peers since start, whatever the core made of them
+ * (it ignores one that does not name the leader it follows in its term). */
+uint64_t sidecar_node_released_notices(const sidecar_node_t *n);
+
+/* One line of outcome, for the shim's log. */
+typedef void (*sidecar_notice_say_fn)(const char *line);
+
+/* In the shim, after electd died and the workload's process group is confirmed gone: tells
+ * every member in the kit at kit_path that this member's lease of `term` is released (a
+ * RAFT_MSG_RELEASED message, over the member's own handshake and, when configured, peer TLS),
+ * each member from its own forked process, all within budget_ms (+ one connect timeout).
+ * say() gets one line per member. Returns how many members took it, or -1 when the kit is
+ * missing or unusable (said too). Blocking; no libuv. */
+int sidecar_notice_send(const char *kit_path, uint64_t term, uint32_t budget_ms,
+                        sidecar_notice_say_fn say);
+
 #endif
