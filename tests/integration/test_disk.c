@@ -239,6 +239,22 @@ static int wait_handed_over(int l, int timeout_ms)
     return -1;
 }
 
+/* Node i's log: "storage failed; will retry", then exactly one "storage works again" with
+ * how long it failed (the recovery line may follow the status flip by a moment). */
+static void check_recovery_logged(int i)
+{
+    uint64_t deadline = itest_now_ms() + 2000;
+    while (itest_log_count(&C, i, "storage works again") == 0 && itest_now_ms() < deadline)
+        usleep(20000);
+    int failed = itest_log_find(&C, i, "storage failed; will retry");
+    int again = itest_log_find(&C, i, "storage works again");
+    cr_assert_geq(failed, 0, "%s never logged that storage failed", C.nodes[i].name);
+    cr_assert_gt(again, failed, "%s did not log \"storage works again\" after the failure",
+                 C.nodes[i].name);
+    cr_assert_eq(itest_log_count(&C, i, "storage works again"), 1);
+    cr_assert_eq(itest_log_count(&C, i, "failed_ms="), 1, "the recovery line has no failed_ms");
+}
+
 Test(disk, full_disk_leader_hands_over_refuses_store_requests_and_recovers)
 {
     setup();
@@ -284,7 +300,10 @@ Test(disk, full_disk_leader_hands_over_refuses_store_requests_and_recovers)
               "the full-disk leader's workload was not stopped gracefully");
     check_refused(l, m);
 
-    /* Space returns: the member retries by itself and catches up, nothing acknowledged lost. */
+    /* Space returns: the member retries by itself and catches up, nothing acknowledged lost;
+     * its log says when storage failed and, once, that it works again. */
+    cr_assert_eq(itest_log_count(&C, l, "storage works again"), 0,
+                 "\"storage works again\" logged while the disk is still full");
     disk_fill(l, false);
     uint64_t deadline = itest_now_ms() + 10000;
     while (!store_ok(l) ||
@@ -292,6 +311,7 @@ Test(disk, full_disk_leader_hands_over_refuses_store_requests_and_recovers)
         cr_assert_lt(itest_now_ms(), deadline, "the member did not recover after space returned");
         usleep(20000);
     }
+    check_recovery_logged(l);
     check_acked(acked, n_acked);
     for (int i = 0; i < C.n; i++)
         itest_node_stop(&C, i);
@@ -338,8 +358,10 @@ Test(disk, full_disk_follower_grants_no_vote_until_it_can_persist_it)
     }
 
     /* Space returns: an election succeeds, and the old leader catches up after a restart. */
+    cr_assert_eq(itest_log_count(&C, f, "storage works again"), 0);
     disk_fill(f, false);
     cr_assert_geq(itest_wait_leader(&C, 10 * E_MS), 0, "no leader once space returned");
+    check_recovery_logged(f);
     itest_node_start(&C, l);
     check_acked(acked, n_acked);
     for (int i = 0; i < C.n; i++)
