@@ -79,21 +79,8 @@ static void disk_fill(int i, bool fill)
         cr_assert_eq(unlink(path), 0, "unlink %s: %s", path, strerror(errno));
         return;
     }
-    struct statvfs vfs;
-    cr_assert_eq(statvfs(C.nodes[i].dir, &vfs), 0);
-    uint64_t avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
-    cr_assert_gt(avail, 2 * FREE_LEFT, "the tmpfs has only %llu bytes free",
-                 (unsigned long long)avail);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    cr_assert_geq(fd, 0);
-    static char block[1 << 16];
-    for (uint64_t left = avail - FREE_LEFT; left > 0;) {
-        size_t n = left < sizeof(block) ? (size_t)left : sizeof(block);
-        ssize_t w = write(fd, block, n);
-        cr_assert_gt(w, 0, "filling %s: %s", path, strerror(errno));
-        left -= (uint64_t)w;
-    }
-    close(fd);
+    int rc = itest_fs_fill(C.nodes[i].dir, FREE_LEFT);
+    cr_assert_eq(rc, 0, "filling %s: %s", path, strerror(rc));
 }
 
 /* The value written under key number k: its number, then a letter that depends on it. */

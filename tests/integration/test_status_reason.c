@@ -15,7 +15,6 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -263,28 +262,6 @@ Test(status_reason, a_removed_member_says_so_and_logs_it)
 #define VALUE_BYTES (48 << 10)  /* one PUT's value: a few of them fill what is left */
 #define MAX_PUTS    64          /* more than FREE_LEFT / VALUE_BYTES, with room to spare */
 
-/* Fills the file system of dir up to FREE_LEFT bytes with the file dir/filler. */
-static void disk_fill(const char *dir)
-{
-    char path[400];
-    snprintf(path, sizeof(path), "%s/filler", dir);
-    struct statvfs vfs;
-    cr_assert_eq(statvfs(dir, &vfs), 0);
-    uint64_t avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
-    cr_assert_gt(avail, 2 * FREE_LEFT, "the tmpfs has only %llu bytes free",
-                 (unsigned long long)avail);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    cr_assert_geq(fd, 0);
-    static char block[1 << 16];
-    for (uint64_t left = avail - FREE_LEFT; left > 0;) {
-        size_t n = left < sizeof(block) ? (size_t)left : sizeof(block);
-        ssize_t w = write(fd, block, n);
-        cr_assert_gt(w, 0, "filling %s: %s", path, strerror(errno));
-        left -= (uint64_t)w;
-    }
-    close(fd);
-}
-
 /* One member alone on a small tmpfs (root only, as test_disk): writes fill its disk; while the
  * store fails it says `store_failed` (and `electd status` prints it); once space returns the
  * reason goes. */
@@ -303,7 +280,8 @@ Test(status_reason, a_member_whose_store_fails_says_so)
     cr_assert_eq(itest_wait_leader(&C, 15000), 0);
     char msg[512];
     cr_assert(wait_reason(0, "", 10000, msg, sizeof(msg)), "the lone leader has a reason: %s", msg);
-    disk_fill(nd->dir);
+    int rc = itest_fs_fill(nd->dir, FREE_LEFT);
+    cr_assert_eq(rc, 0, "filling %s: %s", nd->dir, strerror(rc));
     static char value[VALUE_BYTES + 1], body[8192];
     memset(value, 'v', VALUE_BYTES);
     int code = 200;
