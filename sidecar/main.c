@@ -165,8 +165,10 @@ static void signal_cb(uv_signal_t *s, int signum)
 
 /* SIGHUP: every registered TLS context (peer transport, HTTP API) re-reads its files; a
  * file that fails to load is refused and its context keeps the old one (sidecar_reload_run
- * logs why). Nothing else is re-read. SIGUSR1/SIGUSR2 are logged and ignored (their default
- * action would kill electd). */
+ * logs why). With a --config file, the file's named elections are re-read too (the whole
+ * file checked again; a bad file is refused and the elections stay). Every other setting is
+ * read at start only, and the last line says so. SIGUSR1/SIGUSR2 are logged and ignored
+ * (their default action would kill electd). */
 static void reload_signal_cb(uv_signal_t *s, int signum)
 {
     (void)s;

@@ -332,7 +332,7 @@ static const char *status_reason(sidecar_api_t *api, const sidecar_node_state_t 
         return say(msg, len, "store_failed", "the store is failing; retrying (see the log)");
     if (conf->n == 0)
         return say(msg, len, "joining", "waiting to be added by the leader (--join)");
-    if (self == NULL)
+    if (self == NULL || sidecar_node_removed(api->node))
         return say(msg, len, "removed", "removed from the group's configuration");
     if (strcmp(wi.mode, "witness") == 0)
         return say(msg, len, "witness", "witness: votes, never runs the workload");

@@ -34,6 +34,8 @@ struct sidecar_node {
     char peer_addr[300];        /* where peers can dial us, "" when unknown */
     raft_conf_t boot_conf;
     raft_conf_t synced_conf; /* membership the transport was last told about */
+    bool removed;            /* peers refuse us as a stranger (node_members.c) */
+    bool removed_logged;     /* this member's removal has been logged */
     uint8_t instance[SIDECAR_TRANSPORT_INSTANCE_LEN];
     sidecar_transport_pin_t pins[RAFT_MAX_MEMBERS]; /* loaded at start, given to the transport */
     size_t n_pins;

@@ -25,6 +25,50 @@ static void peer_set(sidecar_node_t *n, const raft_member_t *m)
             sidecar_transport_peer_pin(n->transport, m->id, n->pins[k].instance);
 }
 
+static void log_own_removal(sidecar_node_t *n, const char *how, uint32_t members)
+{
+    if (n->removed_logged)
+        return;
+    n->removed_logged = true;
+    SIDECAR_LOG(SIDECAR_LOG_WARN,
+                "this member was removed from the group: it no longer votes or leads",
+                SIDECAR_LOG_STR("member", sidecar_node_name(n)), SIDECAR_LOG_STR("learned", how),
+                SIDECAR_LOG_INT("members", members));
+}
+
+/* How a member's transport words its refusal of a stranger (transport_handshake.c,
+ * REFUSE_UNKNOWN); sidecar_transport_peer_stats_t.refused_us points at that text. */
+#define REFUSED_AS_STRANGER "not a member of the configuration"
+
+/* A follower removed from the group never applies its removal: the leader drops it when the
+ * change commits and so never sends it the new commit index. It learns it from the others:
+ * a majority of its configuration's voters refusing it as a stranger hold a configuration
+ * without it (a configuration takes effect when it commits), so it was removed. Cleared if
+ * they admit it again (added back). */
+static void removed_check(sidecar_node_t *n, const raft_conf_t *c)
+{
+    sidecar_transport_peer_stats_t ps[RAFT_MAX_MEMBERS];
+    size_t np = sidecar_transport_stats(n->transport, ps, RAFT_MAX_MEMBERS);
+    uint32_t refusing = 0;
+    for (size_t i = 0; i < np; i++) {
+        const raft_member_t *m = raft_conf_find(c, ps[i].id);
+        if (m != NULL && m->voter && !ps[i].connected && ps[i].refused_us != NULL &&
+            strcmp(ps[i].refused_us, REFUSED_AS_STRANGER) == 0)
+            refusing++;
+    }
+    n->removed = c->n > 0 && refusing >= raft_conf_voters(c) / 2 + 1;
+    if (n->removed)
+        log_own_removal(n, "a majority of the members refuse it as not a member", c->n);
+    else if (c->n > 0 && raft_conf_find(c, n->id) != NULL)
+        n->removed_logged = false;
+}
+
+bool sidecar_node_removed(const sidecar_node_t *n)
+{
+    const raft_conf_t *c = raft_conf(n->raft);
+    return c->n > 0 && (raft_conf_find(c, n->id) == NULL || n->removed);
+}
+
 /* Logs what changed between the configuration last synced and c: on the leader every
  * member added, promoted or removed (with names); on any member its own removal. Nothing on
  * the first sync at start. */
@@ -39,9 +83,7 @@ static void members_log(sidecar_node_t *n, const raft_conf_t *old, const raft_co
             sidecar_member_split(m->addr, name, sizeof(name), &peer) != 0)
             continue;
         if (m->id == n->id)
-            SIDECAR_LOG(SIDECAR_LOG_WARN,
-                        "this member was removed from the group: it no longer votes or leads",
-                        SIDECAR_LOG_STR("member", name), SIDECAR_LOG_INT("members", c->n));
+            log_own_removal(n, "the change applied here", c->n);
         else if (leader)
             SIDECAR_LOG(SIDECAR_LOG_INFO, "member removed", SIDECAR_LOG_STR("member", name),
                         SIDECAR_LOG_STR("peer_addr", peer), SIDECAR_LOG_INT("members", c->n));
@@ -64,6 +106,7 @@ void node_peers_sync(sidecar_node_t *n)
     /* A joining node hears from members it cannot know yet; once it has a configuration,
      * only from its members (see transport.h, Admission). */
     sidecar_transport_admit_unknown(n->transport, c->n == 0);
+    removed_check(n, c);
     if (memcmp(c, &n->synced_conf, sizeof(*c)) == 0)
         return;
     members_log(n, &n->synced_conf, c);

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -445,4 +446,31 @@ bool itest_peer_certs(const char *script, char *dir, size_t cap)
     char cmd[1024];
     snprintf(cmd, sizeof(cmd), "sh '%s' '%s' >/dev/null 2>&1", script, dir);
     return system(cmd) == 0;
+}
+
+int itest_fs_fill(const char *dir, uint64_t free_left)
+{
+    char path[400];
+    snprintf(path, sizeof(path), "%s/filler", dir);
+    struct statvfs vfs;
+    if (statvfs(dir, &vfs) != 0)
+        return errno;
+    uint64_t avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+    if (avail <= 2 * free_left)
+        return EFBIG;
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0)
+        return errno;
+    static char block[1 << 16];
+    int rc = 0;
+    for (uint64_t left = avail - free_left; left > 0 && rc == 0;) {
+        size_t n = left < sizeof(block) ? (size_t)left : sizeof(block);
+        ssize_t w = write(fd, block, n);
+        if (w <= 0)
+            rc = w < 0 ? errno : ENOSPC;
+        else
+            left -= (uint64_t)w;
+    }
+    close(fd);
+    return rc;
 }

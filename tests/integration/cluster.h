@@ -91,4 +91,9 @@ int itest_log_count(itest_cluster_t *c, int i, const char *needle);
 /* The 0-based line of the first line of node i's log holding needle, or -1. */
 int itest_log_find(itest_cluster_t *c, int i, const char *needle);
 
+/* Fills the file system holding dir up to free_left bytes free with the file dir/filler (remove
+ * it to give the space back). Returns 0, or an errno value (EFBIG: less than twice free_left
+ * was free). */
+int itest_fs_fill(const char *dir, uint64_t free_left);
+
 #endif

@@ -427,6 +427,65 @@ Test(client, back_to_back_transfers_each_return_as_soon_as_the_new_leader_is_kno
     }
 }
 
+/* How many GET /v1/leader requests node i has answered 200 (electd_http_requests_total): a
+ * waiter has taken its first look once this grows. */
+static uint64_t leader_answers(int i)
+{
+    static char body[65536];
+    if (itest_http(C.nodes[i].http_port, "GET", "/metrics", NULL, body, sizeof(body)) != 200)
+        return 0;
+    const char *row =
+        "electd_http_requests_total{method=\"GET\",route=\"/v1/leader\",code=\"200\"} ";
+    const char *at = strstr(body, row);
+    return at ? strtoull(at + strlen(row), NULL, 10) : 0;
+}
+
+/* Issue 21 item 1: `electd leader --wait` returns as soon as the next leader is known, on every
+ * member, change after change. A waiter on a member that first saw the new term with no leader
+ * yet re-polled with that term only, and the server, comparing with the leader it knew by then,
+ * slept out the whole wait. Each waiter's first look is taken before the change (counted in
+ * /metrics), so each must see this change and no other. */
+Test(client, leader_wait_returns_promptly_after_each_of_many_changes)
+{
+    int l = start3();
+    for (int i = 0; i < 8; i++) {
+        int target = (l + 1 + i % 2) % 3;
+        uint64_t seen[3];
+        child_t waiters[3];
+        for (int w = 0; w < 3; w++) {
+            seen[w] = leader_answers(w);
+            const char *args[] = {"leader", "--wait=10s", "--json", "--http", http_of(w), NULL};
+            waiters[w] = spawn(NULL, NULL, args);
+        }
+        for (int w = 0; w < 3; w++) {
+            uint64_t deadline = itest_now_ms() + 5000;
+            while (leader_answers(w) <= seen[w] && itest_now_ms() < deadline)
+                usleep(5000);
+            cr_assert_gt(leader_answers(w), seen[w], "change %d: waiter %d never asked", i, w);
+        }
+        char path[96], body[512];
+        snprintf(path, sizeof(path), "/v1/leader/transfer?to=%s", C.nodes[target].name);
+        uint64_t t0 = itest_now_ms();
+        int code = itest_http(C.nodes[l].http_port, "POST", path, NULL, body, sizeof(body));
+        cr_assert(code == 200 || code == 202, "change %d: transfer answered %d %s", i, code, body);
+        for (int w = 0; w < 3; w++) {
+            int rc = finish(waiters[w], OUT, ERR);
+            uint64_t took = itest_now_ms() - t0;
+            cr_assert_eq(rc, 0, "change %d, waiter on %s: %s %s", i, C.nodes[w].name, OUT, ERR);
+            /* the election timeout is 500 ms and the wait 10 s */
+            cr_assert_lt(took, 3000, "change %d, waiter on %s: returned %llu ms after the transfer",
+                         i, C.nodes[w].name, (unsigned long long)took);
+            cJSON *o = cJSON_Parse(OUT);
+            const cJSON *name = cJSON_GetObjectItem(o, "name");
+            cr_assert(cJSON_IsString(name) && strcmp(name->valuestring, C.nodes[target].name) == 0,
+                      "change %d, waiter on %s: %s", i, C.nodes[w].name, OUT);
+            cJSON_Delete(o);
+        }
+        cr_assert_eq(itest_wait_leader(&C, 10000), target, "change %d", i);
+        l = target;
+    }
+}
+
 Test(client, leader_wait_returns_once_a_leader_is_elected)
 {
     init3();

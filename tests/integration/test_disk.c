@@ -79,21 +79,8 @@ static void disk_fill(int i, bool fill)
         cr_assert_eq(unlink(path), 0, "unlink %s: %s", path, strerror(errno));
         return;
     }
-    struct statvfs vfs;
-    cr_assert_eq(statvfs(C.nodes[i].dir, &vfs), 0);
-    uint64_t avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
-    cr_assert_gt(avail, 2 * FREE_LEFT, "the tmpfs has only %llu bytes free",
-                 (unsigned long long)avail);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    cr_assert_geq(fd, 0);
-    static char block[1 << 16];
-    for (uint64_t left = avail - FREE_LEFT; left > 0;) {
-        size_t n = left < sizeof(block) ? (size_t)left : sizeof(block);
-        ssize_t w = write(fd, block, n);
-        cr_assert_gt(w, 0, "filling %s: %s", path, strerror(errno));
-        left -= (uint64_t)w;
-    }
-    close(fd);
+    int rc = itest_fs_fill(C.nodes[i].dir, FREE_LEFT);
+    cr_assert_eq(rc, 0, "filling %s: %s", path, strerror(rc));
 }
 
 /* The value written under key number k: its number, then a letter that depends on it. */
@@ -239,6 +226,22 @@ static int wait_handed_over(int l, int timeout_ms)
     return -1;
 }
 
+/* Node i's log: "storage failed; will retry", then exactly one "storage works again" with
+ * how long it failed (the recovery line may follow the status flip by a moment). */
+static void check_recovery_logged(int i)
+{
+    uint64_t deadline = itest_now_ms() + 2000;
+    while (itest_log_count(&C, i, "storage works again") == 0 && itest_now_ms() < deadline)
+        usleep(20000);
+    int failed = itest_log_find(&C, i, "storage failed; will retry");
+    int again = itest_log_find(&C, i, "storage works again");
+    cr_assert_geq(failed, 0, "%s never logged that storage failed", C.nodes[i].name);
+    cr_assert_gt(again, failed, "%s did not log \"storage works again\" after the failure",
+                 C.nodes[i].name);
+    cr_assert_eq(itest_log_count(&C, i, "storage works again"), 1);
+    cr_assert_eq(itest_log_count(&C, i, "failed_ms="), 1, "the recovery line has no failed_ms");
+}
+
 Test(disk, full_disk_leader_hands_over_refuses_store_requests_and_recovers)
 {
     setup();
@@ -284,7 +287,10 @@ Test(disk, full_disk_leader_hands_over_refuses_store_requests_and_recovers)
               "the full-disk leader's workload was not stopped gracefully");
     check_refused(l, m);
 
-    /* Space returns: the member retries by itself and catches up, nothing acknowledged lost. */
+    /* Space returns: the member retries by itself and catches up, nothing acknowledged lost;
+     * its log says when storage failed and, once, that it works again. */
+    cr_assert_eq(itest_log_count(&C, l, "storage works again"), 0,
+                 "\"storage works again\" logged while the disk is still full");
     disk_fill(l, false);
     uint64_t deadline = itest_now_ms() + 10000;
     while (!store_ok(l) ||
@@ -292,6 +298,7 @@ Test(disk, full_disk_leader_hands_over_refuses_store_requests_and_recovers)
         cr_assert_lt(itest_now_ms(), deadline, "the member did not recover after space returned");
         usleep(20000);
     }
+    check_recovery_logged(l);
     check_acked(acked, n_acked);
     for (int i = 0; i < C.n; i++)
         itest_node_stop(&C, i);
@@ -338,8 +345,10 @@ Test(disk, full_disk_follower_grants_no_vote_until_it_can_persist_it)
     }
 
     /* Space returns: an election succeeds, and the old leader catches up after a restart. */
+    cr_assert_eq(itest_log_count(&C, f, "storage works again"), 0);
     disk_fill(f, false);
     cr_assert_geq(itest_wait_leader(&C, 10 * E_MS), 0, "no leader once space returned");
+    check_recovery_logged(f);
     itest_node_start(&C, l);
     check_acked(acked, n_acked);
     for (int i = 0; i < C.n; i++)

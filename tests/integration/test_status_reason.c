@@ -2,20 +2,35 @@
  * and a message) for a standby with a known leader, a witness, a member left without quorum,
  * a member that gave up on its workload, one waiting to join and one its peers refuse (another
  * cluster: the refusals in both logs name both sides); the leader logs each membership change
- * with the member's name. Real electd processes on 127.0.0.1. */
+ * with the member's name; a removed member says so (and logs it), a member whose disk is full
+ * says its store fails; `electd status` prints the reason. Real electd processes on
+ * 127.0.0.1. */
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cluster.h"
 
 static itest_cluster_t C;
+static bool mounted; /* node 0's data dir is a tmpfs (store_failed) */
 
 static void fini(void)
 {
+    for (int i = 0; i < C.n; i++)
+        if (C.nodes[i].pid)
+            itest_node_signal(&C, i, SIGKILL);
+    if (mounted)
+        umount2(C.nodes[0].dir, MNT_DETACH);
+    mounted = false;
     itest_cluster_destroy(&C);
 }
 
@@ -70,9 +85,15 @@ Test(status_reason, standby_witness_leader_and_no_quorum)
     fast();
     C.nodes[2].extra[C.nodes[2].n_extra++] = "--witness";
     itest_cluster_start(&C);
+    /* A witness may win an election; it hands leadership on at once, so it must not stay. */
     int l = itest_wait_leader(&C, 15000);
+    uint64_t end = itest_now_ms() + 5000;
+    while (l == 2 && itest_now_ms() < end) {
+        usleep(20000);
+        l = itest_wait_leader(&C, 5000);
+    }
     cr_assert_geq(l, 0);
-    cr_assert_neq(l, 2, "the witness leads");
+    cr_assert_neq(l, 2, "the witness still leads after 5 s");
     int s = l == 0 ? 1 : 0;
     char msg[512], want[64];
     cr_assert(wait_reason(l, "", 10000, msg, sizeof(msg)), "the leader has a reason: %s", msg);
@@ -194,4 +215,100 @@ Test(status_reason, a_member_refused_by_its_peers_says_who_refused_it_and_why)
     const char *refused[] = {"peer refused us", "self=c", "peer_name=a",
                              "our_cluster=", "another cluster"};
     cr_assert(wait_log_line(2, refused, 5, 5000), "c's log does not name both sides");
+}
+
+/* `electd status` against node i: its exit code; its stdout in out. */
+static int cli_status(int i, char *out, size_t cap)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "%s status --http 127.0.0.1:%d 2>&1", ELECTD_BIN,
+             C.nodes[i].http_port);
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* A follower removed from the group keeps running: it says `removed` (in /v1/status and in
+ * `electd status`) instead of standing for election as if nothing happened, and logs its own
+ * removal once. */
+Test(status_reason, a_removed_member_says_so_and_logs_it)
+{
+    itest_cluster_init(&C, 3, 3);
+    fast();
+    itest_cluster_start(&C);
+    int l = itest_wait_leader(&C, 15000);
+    cr_assert_geq(l, 0);
+    int f = (l + 1) % 3;
+    char msg[512], body[8192], path[64];
+    cr_assert(wait_reason(f, "standby", 5000, msg, sizeof(msg)));
+    snprintf(path, sizeof(path), "/v1/members/%s", C.nodes[f].name);
+    int rc = itest_http(C.nodes[l].http_port, "DELETE", path, NULL, body, sizeof(body));
+    cr_assert_eq(rc, 200, "%s", body);
+    cr_assert(wait_reason(f, "removed", 10000, msg, sizeof(msg)));
+    cr_assert_str_eq(msg, "removed from the group's configuration");
+    const char *own[] = {"this member was removed from the group", C.nodes[f].name};
+    cr_assert(wait_log_line(f, own, 2, 5000), "the removed member does not log its removal");
+    cr_assert_eq(itest_log_count(&C, f, "this member was removed from the group"), 1);
+    cr_assert_eq(itest_log_count(&C, l, "this member was removed from the group"), 0);
+
+    static char out[16384];
+    cr_assert_eq(cli_status(f, out, sizeof(out)), 0, "%s", out);
+    cr_assert(strstr(out, "reason    removed: removed from the group's configuration\n") != NULL,
+              "electd status does not print the reason:\n%s", out);
+    /* and it stays removed: it neither leads nor takes the remaining two's leadership */
+    cr_assert_eq(itest_wait_leader(&C, 0) == f, false);
+    cr_assert(wait_reason(f, "removed", 0, msg, sizeof(msg)));
+}
+
+#define DISK_SIZE   "size=8m"   /* the tmpfs of the member whose disk fills */
+#define FREE_LEFT   (256 << 10) /* bytes the filler leaves free */
+#define VALUE_BYTES (48 << 10)  /* one PUT's value: a few of them fill what is left */
+#define MAX_PUTS    64          /* more than FREE_LEFT / VALUE_BYTES, with room to spare */
+
+/* One member alone on a small tmpfs (root only, as test_disk): writes fill its disk; while the
+ * store fails it says `store_failed` (and `electd status` prints it); once space returns the
+ * reason goes. */
+Test(status_reason, a_member_whose_store_fails_says_so)
+{
+    itest_cluster_init(&C, 1, 1);
+    fast();
+    itest_node_t *nd = &C.nodes[0];
+    cr_assert_eq(mkdir(nd->dir, 0700), 0, "mkdir %s: %s", nd->dir, strerror(errno));
+    if (mount("itest", nd->dir, "tmpfs", MS_NOSUID | MS_NODEV, DISK_SIZE) != 0)
+        cr_skip("cannot mount a tmpfs on %s (%s): this test needs root (CAP_SYS_ADMIN) to make a "
+                "disk full",
+                nd->dir, strerror(errno));
+    mounted = true;
+    itest_cluster_start(&C);
+    cr_assert_eq(itest_wait_leader(&C, 15000), 0);
+    char msg[512];
+    cr_assert(wait_reason(0, "", 10000, msg, sizeof(msg)), "the lone leader has a reason: %s", msg);
+    int rc = itest_fs_fill(nd->dir, FREE_LEFT);
+    cr_assert_eq(rc, 0, "filling %s: %s", nd->dir, strerror(rc));
+    static char value[VALUE_BYTES + 1], body[8192];
+    memset(value, 'v', VALUE_BYTES);
+    int code = 200;
+    for (int k = 0; k < MAX_PUTS && (code == 200 || code == 201); k++) {
+        char path[64];
+        snprintf(path, sizeof(path), "/v1/kv/fill/k%d", k);
+        code = itest_http(nd->http_port, "PUT", path, value, body, sizeof(body));
+    }
+    cr_assert(code == 503 && strstr(body, "store_failed") != NULL,
+              "%d writes of %d bytes did not fill the disk: %d %s", MAX_PUTS, VALUE_BYTES, code,
+              body);
+    cr_assert(wait_reason(0, "store_failed", 5000, msg, sizeof(msg)));
+    cr_assert_str_eq(msg, "the store is failing; retrying (see the log)");
+    static char out[16384];
+    cli_status(0, out, sizeof(out));
+    cr_assert(strstr(out, "reason    store_failed: the store is failing") != NULL,
+              "electd status does not print the reason:\n%s", out);
+    cr_assert(strstr(out, "store     FAILING\n") != NULL, "%s", out);
+
+    char filler[400];
+    snprintf(filler, sizeof(filler), "%s/filler", nd->dir);
+    cr_assert_eq(unlink(filler), 0);
+    cr_assert(wait_reason(0, "", 10000, msg, sizeof(msg)), "the reason stays once space returned");
 }

@@ -111,6 +111,10 @@ int sidecar_member_split(const char *addr, char *name, size_t name_size, const c
 
 /* A member's name into buf; its id in hex when it is not in the configuration, "none" for 0. */
 void sidecar_node_member_name(const sidecar_node_t *n, uint64_t id, char *buf, size_t len);
+/* True when this member knows it was removed from the group: its configuration in force
+ * lacks it, or a majority of that configuration's voters refuse it as a stranger (a removed
+ * follower never applies its own removal). It then logs, once, that it was removed. */
+bool sidecar_node_removed(const sidecar_node_t *n);
 /* A member's advertised HTTP address "host:port" (borrowed), NULL if not known yet: learned
  * when that member dialled us (every leader dials every follower). */
 const char *sidecar_node_member_http(const sidecar_node_t *n, uint64_t id);
