@@ -131,10 +131,11 @@ static int fill_change(store_t *st, sqlite3_stmt *s, store_change_t *c)
 }
 
 int store_history_read(store_t *st, uint64_t after, const char *key, size_t key_len, bool prefix,
-                       size_t limit, store_change_t **items, size_t *n)
+                       size_t limit, store_change_t **items, size_t *n, bool *more)
 {
     *items = NULL;
     *n = 0;
+    *more = false;
     st->errmsg[0] = 0;
     if (limit == 0 || limit > STORE_LIST_MAX)
         limit = STORE_LIST_MAX;
@@ -172,6 +173,7 @@ int store_history_read(store_t *st, uint64_t after, const char *key, size_t key_
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         err = store_sqlite_err(st, rc, "read the change history");
+    *more = rc == SQLITE_ROW; /* stopped at the limit: more may follow */
 done:
     store_reset(s);
     if (err || count == 0) {

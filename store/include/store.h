@@ -465,12 +465,12 @@ uint64_t store_history_count(const store_t *st);
 /* The changes with revision > after, oldest first, of key[0..key_len) — or, with prefix, of
  * every key starting with it (key_len 0: all keys): at most limit (1..STORE_LIST_MAX, 0 means
  * STORE_LIST_MAX) and about a MiB of values (at least one change). *items is malloc'd (NULL
- * when *n is 0). Fewer than limit means none is left up to the applied index. A row that fails
- * its checksum fails the call (STORE_ECHECKSUM, store_corrupt_key() names it). Callers check
+ * when *n is 0). *more false means no change is left after them up to the applied index. A row that
+ * fails its checksum fails the call (STORE_ECHECKSUM, store_corrupt_key() names it). Callers check
  * after >= store_history_from() first: older changes are silently absent. Errors: STORE_EKEY,
  * STORE_ECHECKSUM, STORE_ENOMEM, I/O errors. */
 int store_history_read(store_t *st, uint64_t after, const char *key, size_t key_len, bool prefix,
-                       size_t limit, store_change_t **items, size_t *n);
+                       size_t limit, store_change_t **items, size_t *n, bool *more);
 void store_history_free(store_change_t *items, size_t n);
 
 /* ---- node-local keys (not replicated, not in snapshots) ------------------------------------ */

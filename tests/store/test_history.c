@@ -70,8 +70,10 @@ Test(store_history, records_puts_and_deletes_in_revision_order)
 
     store_change_t *c = NULL;
     size_t n = 0;
-    cr_assert_eq(store_history_read(st, 0, "app/a", 5, false, 0, &c, &n), 0);
+    bool more = false;
+    cr_assert_eq(store_history_read(st, 0, "app/a", 5, false, 0, &c, &n, &more), 0);
     cr_assert_eq(n, 3);
+    cr_assert_not(more);
     cr_assert_eq(c[0].revision, 2);
     cr_assert_str_eq((char *)c[0].value, "1");
     cr_assert_eq(c[1].revision, 4);
@@ -81,16 +83,17 @@ Test(store_history, records_puts_and_deletes_in_revision_order)
     cr_assert_eq(c[2].value_len, 0);
     store_history_free(c, n);
 
-    cr_assert_eq(store_history_read(st, 2, "app/", 4, true, 0, &c, &n), 0);
+    cr_assert_eq(store_history_read(st, 2, "app/", 4, true, 0, &c, &n, &more), 0);
     cr_assert_eq(n, 2);
     cr_assert_eq(c[0].revision, 4);
     store_history_free(c, n);
-    cr_assert_eq(store_history_read(st, 0, "", 0, true, 2, &c, &n), 0); /* all, limited */
+    cr_assert_eq(store_history_read(st, 0, "", 0, true, 2, &c, &n, &more), 0); /* all, limited */
     cr_assert_eq(n, 2);
+    cr_assert(more);
     cr_assert_eq(c[1].revision, 3);
     cr_assert_str_eq(c[1].key, "other");
     store_history_free(c, n);
-    cr_assert_eq(store_history_read(st, 5, "", 0, true, 0, &c, &n), 0);
+    cr_assert_eq(store_history_read(st, 5, "", 0, true, 0, &c, &n, &more), 0);
     cr_assert_eq(n, 0);
     cr_assert_null(c);
     store_close(st);
@@ -104,7 +107,8 @@ Test(store_history, pruned_to_its_bound_and_kept_across_reopen)
     cr_assert_eq(store_history_from(st), 3); /* changes 4..8 are kept */
     store_change_t *c = NULL;
     size_t n = 0;
-    cr_assert_eq(store_history_read(st, 0, "", 0, true, 0, &c, &n), 0);
+    bool more = false;
+    cr_assert_eq(store_history_read(st, 0, "", 0, true, 0, &c, &n, &more), 0);
     cr_assert_eq(n, 5);
     cr_assert_eq(c[0].revision, 4);
     cr_assert_eq(c[4].revision, 8);
@@ -150,7 +154,8 @@ Test(store_history, a_snapshot_installed_empties_it)
     puts_from(f, 11, 1);
     store_change_t *c = NULL;
     size_t n = 0;
-    cr_assert_eq(store_history_read(f, 10, "", 0, true, 0, &c, &n), 0);
+    bool more = false;
+    cr_assert_eq(store_history_read(f, 10, "", 0, true, 0, &c, &n, &more), 0);
     cr_assert_eq(n, 1);
     cr_assert_eq(c[0].revision, 11);
     store_history_free(c, n);
