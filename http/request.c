@@ -456,6 +456,17 @@ int http_req_stream_write(http_req_t *req, const void *data, size_t len)
     return rc;
 }
 
+size_t http_req_stream_room(const http_req_t *req)
+{
+    if (!req || req->state != REQ_STREAMING)
+        return 0;
+    const struct http_conn *c = req->conn;
+    if (c->closing || c->abort_pending)
+        return 0;
+    size_t queued = http_conn_write_queue(c), max = c->srv->lim.max_write_queue_bytes;
+    return queued < max ? max - queued : 0;
+}
+
 int http_req_stream_end(http_req_t *req)
 {
     if (!req)

@@ -51,6 +51,12 @@ static const char *const MIGRATIONS[] = {
      * trusted as they are: the open-time integrity check has just passed). */
     "ALTER TABLE kv ADD COLUMN crc INTEGER NOT NULL DEFAULT 0;"
     "UPDATE kv SET crc = electd_kv_crc(key, value, create_rev, mod_rev, version);",
+    /* 4 -> 5: the change history watches read (history.c); complete from the applied index on,
+     * since the changes before it are not known any more. */
+    "CREATE TABLE history(rev INTEGER PRIMARY KEY, op INTEGER NOT NULL, key BLOB NOT NULL,"
+    " value BLOB, crc INTEGER NOT NULL);"
+    "ALTER TABLE sm ADD COLUMN history_from INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE sm SET history_from = applied_idx;",
 };
 _Static_assert(sizeof MIGRATIONS / sizeof MIGRATIONS[0] == STORE_SCHEMA_VERSION - 1,
                "one migration per schema version step");
@@ -629,7 +635,8 @@ int store_open(store_t **out, const char *data_dir, const store_opts_t *opts, ch
     int64_t version = 0;
     if ((err = open_file(st, opts)) != 0 || (err = open_connection(st, opts)) != 0 ||
         (err = identify(st, &version)) != 0 || (err = adopt(st, opts, version)) != 0 ||
-        (err = prepare_statements(st)) != 0 || (err = load_state(st)) != 0)
+        (err = prepare_statements(st)) != 0 || (err = load_state(st)) != 0 ||
+        (err = store_history_load(st, opts->history_max)) != 0)
         goto fail;
     store_snapshot_cleanup_open(st);
     st->errmsg[0] = 0;

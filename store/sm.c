@@ -174,7 +174,7 @@ static int check_fence(store_t *st, const store_cmd_t *cmd, uint64_t epoch, bool
 }
 
 static int apply_kv(store_t *st, const raft_entry_t *e, const store_cmd_t *cmd, uint64_t epoch,
-                    store_result_t *r)
+                    store_result_t *r, uint64_t *history)
 {
     bool fenced;
     int err = check_fence(st, cmd, epoch, &fenced, &r->epoch);
@@ -200,7 +200,8 @@ static int apply_kv(store_t *st, const raft_entry_t *e, const store_cmd_t *cmd, 
         }
         sqlite3_stmt *s = st->stmt[STMT_KV_DEL];
         sqlite3_bind_blob(s, 1, cmd->key, (int)cmd->key_len, SQLITE_STATIC);
-        if ((err = store_step_done(st, s, "delete key")) != 0)
+        if ((err = store_step_done(st, s, "delete key")) != 0 ||
+            (err = store_history_add(st, e->index, cmd, history)) != 0)
             return err;
         r->revision = e->index;
         r->create_revision = row.create_rev;
@@ -220,7 +221,8 @@ static int apply_kv(store_t *st, const raft_entry_t *e, const store_cmd_t *cmd, 
     sqlite3_bind_int64(s, 6,
                        store_kv_crc(cmd->key, cmd->key_len, cmd->value ? cmd->value : (void *)"",
                                     cmd->value_len, create, e->index, version));
-    if ((err = store_step_done(st, s, "put key")) != 0)
+    if ((err = store_step_done(st, s, "put key")) != 0 ||
+        (err = store_history_add(st, e->index, cmd, history)) != 0)
         return err;
     r->revision = e->index;
     r->create_revision = create;
@@ -230,7 +232,8 @@ static int apply_kv(store_t *st, const raft_entry_t *e, const store_cmd_t *cmd, 
 }
 
 /* A NORMAL entry: a KV write or an election command. */
-static int apply_cmd(store_t *st, const raft_entry_t *e, uint64_t epoch, store_result_t *r)
+static int apply_cmd(store_t *st, const raft_entry_t *e, uint64_t epoch, store_result_t *r,
+                     uint64_t *history)
 {
     store_cmd_t cmd;
     int derr = store_cmd_decode(e->data, e->len, &cmd);
@@ -242,7 +245,7 @@ static int apply_cmd(store_t *st, const raft_entry_t *e, uint64_t epoch, store_r
     r->op = cmd.op;
     if (cmd.op == STORE_CMD_ELECTION_ASSIGN || cmd.op == STORE_CMD_ELECTION_DROP)
         return store_election_apply(st, e, &cmd, r);
-    return apply_kv(st, e, &cmd, epoch, r);
+    return apply_kv(st, e, &cmd, epoch, r, history);
 }
 
 static int apply_term_start(store_t *st, const raft_entry_t *e, uint64_t *epoch, store_result_t *r)
@@ -343,6 +346,7 @@ int store_apply(store_t *st, const raft_entry_t *committed, size_t n, store_resu
         goto fail;
     err = 0;
     uint64_t epoch = cur.term;
+    uint64_t history = st->history_count, history_from = st->history_from;
     for (size_t i = 0; i < n; i++) {
         const raft_entry_t *e = &committed[i];
         store_result_t scratch, *r = results ? &results[i] : &scratch;
@@ -355,7 +359,7 @@ int store_apply(store_t *st, const raft_entry_t *committed, size_t n, store_resu
         }
         switch (e->type) {
         case RAFT_ENTRY_NORMAL:
-            err = apply_cmd(st, e, epoch, r);
+            err = apply_cmd(st, e, epoch, r, &history);
             break;
         case RAFT_ENTRY_NOOP:
             err = apply_term_start(st, e, &epoch, r);
@@ -373,6 +377,8 @@ int store_apply(store_t *st, const raft_entry_t *committed, size_t n, store_resu
         applied = e->index;
         applied_term = e->term;
     }
+    if ((err = store_history_prune(st, &history, &history_from)) != 0)
+        goto fail;
     sqlite3_stmt *s = st->stmt[STMT_SM_APPLIED];
     sqlite3_bind_int64(s, 1, (int64_t)applied);
     sqlite3_bind_int64(s, 2, (int64_t)applied_term);
@@ -383,6 +389,8 @@ int store_apply(store_t *st, const raft_entry_t *committed, size_t n, store_resu
     store_exec(st, "PRAGMA synchronous = FULL", "restore sync");
     st->applied_index = applied;
     st->applied_term = applied_term;
+    st->history_count = history;
+    st->history_from = history_from;
     return 0;
 fail:
     store_tx_rollback(st);

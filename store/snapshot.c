@@ -399,7 +399,9 @@ int store_snapshot_install_tx(store_t *st, const raft_snapshot_chunk_t *c)
         "INSERT INTO main.epochs(term, leader, started_ms, idx)"
         " SELECT term, leader, started_ms, idx FROM stg.epochs;"
         "DELETE FROM main.log;"
+        "DELETE FROM main.history;"
         "UPDATE main.sm SET applied_idx = (SELECT idx FROM stg.snap),"
+        " history_from = (SELECT idx FROM stg.snap),"
         " applied_term = (SELECT term FROM stg.snap),"
         " conf_idx = (SELECT conf_idx FROM stg.snap), conf = (SELECT conf FROM stg.snap)"
         " WHERE id = 1;";
@@ -449,6 +451,8 @@ void store_snapshot_installed(store_t *st, const raft_snapshot_chunk_t *c)
     snap_name(st, st->snap_path, sizeof st->snap_path, c->meta.index, c->meta.term);
     st->applied_index = c->meta.index;
     st->applied_term = c->meta.term;
+    st->history_count = 0; /* the install emptied it: complete from the snapshot on */
+    st->history_from = c->meta.index;
     store_snapshot_cleanup(st);
 }
 

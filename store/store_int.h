@@ -20,6 +20,7 @@
  *               applied_term
  *               conf_idx,     latest applied configuration (raft_conf encoding) and its index
  *               conf
+ *               history_from  the history is complete after this revision (schema 5)
  *   kv          key           BLOB PRIMARY KEY (WITHOUT ROWID: ordered by key for prefix scans)
  *               value         BLOB
  *               create_rev    index of the write that created the key
@@ -31,6 +32,15 @@
  *               started_ms    the leader's wall clock when it started the term
  *               idx           log index of the term-start entry            (schema 2)
  *   local       name, value   node-local keys, never replicated            (schema 2)
+ *   history     rev           INTEGER PRIMARY KEY: the revision (entry index) of a KV change
+ *               op            STORE_CMD_PUT or STORE_CMD_DEL                 (schema 5)
+ *               key           BLOB: the key written or deleted
+ *               value         BLOB: the value put (NULL for a delete)
+ *               crc           CRC32C as store_kv_crc(key, value, op, rev, 0)
+ *               Node-local, like the log: never in a snapshot. The newest history_max rows
+ *               are kept (history.c); sm.history_from is the revision after which every change
+ *               is a row (the newest pruned one, the installed snapshot's index, or the applied
+ *               index when the table was created by the migration).
  *   elections   name          TEXT PRIMARY KEY (WITHOUT ROWID): a valid election name (schema 3)
  *               holder        member id of the holder, 0 = nobody
  *               token         fencing token of the current tenure (from 1, +1 per tenure)
@@ -41,8 +51,8 @@
  *                             row then carries the sequence on)
  *
  * Schema history: 1 = everything but epochs.idx and local; 2 = + epochs.idx, local;
- * 3 = + elections, election_tombstones; 4 = current (+ kv.crc, computed for existing rows by the
- * migration).
+ * 3 = + elections, election_tombstones; 4 = + kv.crc, computed for existing rows by the
+ * migration; 5 = current (+ history, sm.history_from).
  *
  * A snapshot file is its own SQLite database (application_id = STORE_SNAP_APP_ID, user_version
  * = its format) with tables kv, epochs, elections, election_tombstones as above and one row
@@ -122,6 +132,16 @@
     X(TOMB_GET, "SELECT token FROM election_tombstones WHERE name = ?1")                           \
     X(TOMB_PUT, "INSERT OR REPLACE INTO election_tombstones(name, token) VALUES (?1, ?2)")         \
     X(TOMB_DEL, "DELETE FROM election_tombstones WHERE name = ?1")                                 \
+    X(HIST_ADD, "INSERT INTO history(rev, op, key, value, crc) VALUES (?1, ?2, ?3, ?4, ?5)")       \
+    X(HIST_KEY, "SELECT rev, op, key, value, crc FROM history WHERE rev > ?1 AND key = ?2 "        \
+                "ORDER BY rev LIMIT ?4")                                                           \
+    X(HIST_RANGE, "SELECT rev, op, key, value, crc FROM history WHERE rev > ?1 AND key >= ?2 "     \
+                  "AND (?3 IS NULL OR key < ?3) ORDER BY rev LIMIT ?4")                            \
+    X(HIST_NTH, "SELECT rev FROM history ORDER BY rev LIMIT 1 OFFSET ?1")                          \
+    X(HIST_PRUNE, "DELETE FROM history WHERE rev <= ?1")                                           \
+    X(HIST_COUNT, "SELECT count(*) FROM history")                                                  \
+    X(HIST_FROM, "SELECT history_from FROM sm WHERE id = 1")                                       \
+    X(HIST_FROM_SET, "UPDATE sm SET history_from = ?1 WHERE id = 1")                               \
     X(LOCAL_GET, "SELECT value FROM local WHERE name = ?1")                                        \
     X(LOCAL_SET, "INSERT OR REPLACE INTO local(name, value) VALUES (?1, ?2)")                      \
     X(PAGES, "SELECT page_count * page_size - freelist_count * page_size "                         \
@@ -151,6 +171,11 @@ struct store {
     raft_snapshot_meta_t snap; /* current snapshot; snap.index == 0: none */
     char snap_path[STORE_PATH_MAX];
     int snap_fd; /* open on the current snapshot file for snapshot_read, or -1 */
+
+    /* the change history (history.c); count and from mirror the committed table */
+    uint64_t history_max;   /* rows kept at most */
+    uint64_t history_count; /* rows held */
+    uint64_t history_from;  /* every change after this revision is a row */
 
     /* rows refused because they failed their checksum, and the last one's key */
     uint64_t corrupt_values;
@@ -205,6 +230,16 @@ int store_election_lookup(store_t *st, const char *name, size_t len, store_elect
 /* Applies a decoded ELECTION_ASSIGN / ELECTION_DROP inside store_apply's transaction. */
 int store_election_apply(store_t *st, const raft_entry_t *e, const store_cmd_t *cmd,
                          store_result_t *r);
+
+/* history.c */
+/* Reads history_from and the row count; history_max as store_opts_t's (0: the default). */
+int store_history_load(store_t *st, uint64_t history_max);
+/* Inside store_apply's transaction: records an applied PUT/DEL at revision rev and counts it in
+ * *count (the caller's copy of history_count until the commit). */
+int store_history_add(store_t *st, uint64_t rev, const store_cmd_t *cmd, uint64_t *count);
+/* Inside the same transaction, after the batch's changes: drops the oldest rows beyond
+ * history_max and moves history_from past them; *count and *from are the caller's copies. */
+int store_history_prune(store_t *st, uint64_t *count, uint64_t *from);
 
 /* snapshot.c */
 int store_snapshot_load_meta(store_t *st);     /* st->snap from the snapshot table */

@@ -266,6 +266,12 @@ int http_req_stream_start(http_req_t *req, int status, const char *content_type)
  * (the cancel callback will follow). */
 int http_req_stream_write(http_req_t *req, const void *data, size_t len);
 
+/* Bytes a started stream can still queue before http_req_stream_write() fails with
+ * HTTP_ESLOW: max_write_queue_bytes less what the client has not read yet (0 when the
+ * connection is closing or `req` is not streaming). Lets a writer notice a slow reader in time
+ * to send it a last message, and pace what it sends. */
+size_t http_req_stream_room(const http_req_t *req);
+
 /* End the stream: send what is queued, then close the connection. `req` is invalid after. */
 int http_req_stream_end(http_req_t *req);
 

@@ -11,6 +11,14 @@
 
 struct kv_wait;
 struct watcher;
+struct kv_watcher;
+
+/* KV watches (kv_watch.c): streams and long polls of changes to a key or a prefix. */
+struct api_kv_watch {
+    struct kv_watcher *list;
+    size_t n;         /* streams and long polls open */
+    uint64_t cutoffs; /* streams cut off as slow readers */
+};
 
 /* Change notification state (watch.c). */
 struct sidecar_api_watch {
@@ -48,6 +56,7 @@ struct sidecar_api {
     uint64_t next_ctx;
     uv_timer_t timer; /* expires waits that took too long */
     struct sidecar_api_watch watch;
+    struct api_kv_watch kv_watch;
     struct api_secure secure;
     void (*close_cb)(void *);
     void *close_ud;
@@ -107,6 +116,19 @@ const char *api_scheme(const sidecar_api_t *api);
 /* Long poll and event stream (watch.c); _close answers and ends them all. */
 void api_watch_open(sidecar_api_t *api, uv_loop_t *loop);
 void api_watch_close(sidecar_api_t *api);
+/* A ?wait= duration: "30s", "500ms", "2m", "2" (seconds). Returns ms, or -1. */
+int64_t api_parse_wait(const char *s);
+
+/* KV watches (kv_watch.c), driven by watch.c's observer and timer. GET /v1/kv/{key} or
+ * GET /v1/kv?prefix= with ?watch=true (server-sent events) or ?wait= (a long poll). */
+void api_kv_watch(sidecar_api_t *api, http_req_t *req, bool prefix);
+void api_kv_watch_applied(sidecar_api_t *api, const raft_entry_t *e, const store_result_t *res);
+void api_kv_watch_tick(sidecar_api_t *api);
+void api_kv_watch_close(sidecar_api_t *api); /* ends every stream, answers every poll */
+
+/* Adds s[0..n) as name (valid UTF-8) or as name_base64 (any other bytes), so that whatever is
+ * stored, the reply is valid JSON; s must be NUL-terminated at n (kv.c). */
+void api_json_bytes(cJSON *o, const char *name, const uint8_t *s, size_t n);
 
 /* GET /metrics (prometheus.c). */
 void api_metrics_register(sidecar_api_t *api);

@@ -139,9 +139,7 @@ static char *base64(const uint8_t *s, size_t n)
     return out;
 }
 
-/* Adds s as name (valid UTF-8) or as name_base64 (any other bytes), so that whatever is
- * stored, the reply is valid JSON. */
-static void json_bytes(cJSON *o, const char *name, const uint8_t *s, size_t n)
+void api_json_bytes(cJSON *o, const char *name, const uint8_t *s, size_t n)
 {
     if (utf8_valid(s, n)) {
         cJSON_AddStringToObject(o, name, (const char *)s);
@@ -157,15 +155,15 @@ static void json_bytes(cJSON *o, const char *name, const uint8_t *s, size_t n)
 static cJSON *kv_json(const store_kv_t *kv)
 {
     cJSON *o = cJSON_CreateObject();
-    json_bytes(o, "key", (const uint8_t *)kv->key, kv->key_len);
-    json_bytes(o, "value", kv->value, kv->value_len);
+    api_json_bytes(o, "key", (const uint8_t *)kv->key, kv->key_len);
+    api_json_bytes(o, "value", kv->value, kv->value_len);
     api_json_u64(o, "create_revision", kv->create_revision);
     api_json_u64(o, "mod_revision", kv->mod_revision);
     api_json_u64(o, "version", kv->version);
     return o;
 }
 
-/* Bytes of s in a reply as json_bytes() writes it (quotes included). */
+/* Bytes of s in a reply as api_json_bytes() writes it (quotes included). */
 static size_t json_bytes_len(const uint8_t *s, size_t n)
 {
     if (!utf8_valid(s, n))
@@ -222,7 +220,7 @@ void api_reply_corrupt(sidecar_api_t *api, http_req_t *req)
     if (copy) {
         memcpy(copy, key, len);
         copy[len] = 0;
-        json_bytes(err, "key", (const uint8_t *)copy, len);
+        api_json_bytes(err, "key", (const uint8_t *)copy, len);
         free(copy);
     }
     http_req_reply_json(req, 500, o);
@@ -372,15 +370,29 @@ static void start_read(sidecar_api_t *api, http_req_t *req, bool list)
     }
 }
 
+/* ?watch= (a stream) and ?wait= (a long poll) follow changes instead (kv_watch.c). */
+static bool is_watch(http_req_t *req)
+{
+    return http_req_query(req, "watch") != NULL || http_req_query(req, "wait") != NULL;
+}
+
 static void h_get(http_req_t *req, void *data)
 {
-    if (!api_store_refused(data, req))
+    if (api_store_refused(data, req))
+        return;
+    if (is_watch(req))
+        api_kv_watch(data, req, false);
+    else
         start_read(data, req, false);
 }
 
 static void h_list(http_req_t *req, void *data)
 {
-    if (!api_store_refused(data, req))
+    if (api_store_refused(data, req))
+        return;
+    if (is_watch(req))
+        api_kv_watch(data, req, true);
+    else
         start_read(data, req, true);
 }
 
@@ -578,7 +590,7 @@ static void reply_write(http_req_t *req, const raft_entry_t *e, const store_resu
     (void)e;
     const char *key = http_req_param(req, "key");
     cJSON *o = cJSON_CreateObject();
-    json_bytes(o, "key", (const uint8_t *)key, strlen(key));
+    api_json_bytes(o, "key", (const uint8_t *)key, strlen(key));
     int status = 200;
     switch (res->status) {
     case STORE_APPLIED_OK:

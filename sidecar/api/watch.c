@@ -223,6 +223,7 @@ static void election_event(sidecar_api_t *api, const char *name, bool dropped,
 static void applied_cb(void *ud, const raft_entry_t *e, const store_result_t *res)
 {
     sidecar_api_t *api = ud;
+    api_kv_watch_applied(api, e, res);
     api->watch.applied_seen = e->index;
     store_cmd_t cmd;
     if (api->watch.list == NULL || e->type != RAFT_ENTRY_NORMAL ||
@@ -240,6 +241,7 @@ static void tick_cb(uv_timer_t *t)
 {
     sidecar_api_t *api = t->data;
     check(api);
+    api_kv_watch_tick(api);
     /* A snapshot installed replaces the table without applying an entry. */
     uint64_t applied = store_applied_index(sidecar_node_store(api->node));
     if (applied > api->watch.applied_seen) {
@@ -281,8 +283,7 @@ static struct watcher *add_poll(sidecar_api_t *api, http_req_t *req, int kind, i
     return w;
 }
 
-/* "30s", "500ms", "2" (seconds). Returns ms, or -1. */
-static int64_t parse_wait(const char *s)
+int64_t api_parse_wait(const char *s)
 {
     char *end;
     double v = strtod(s, &end);
@@ -312,7 +313,7 @@ static void h_leader(http_req_t *req, void *data)
         cJSON_Delete(o);
         return;
     }
-    int64_t ms = parse_wait(wait);
+    int64_t ms = api_parse_wait(wait);
     char *end = NULL;
     uint64_t term = term_s ? strtoull(term_s, &end, 10) : st.term;
     if (ms < 0 || (term_s && (*term_s == '\0' || *end != '\0'))) {
@@ -346,7 +347,7 @@ static void h_leader(http_req_t *req, void *data)
 void api_watch_election(sidecar_api_t *api, http_req_t *req, const char *name)
 {
     const char *token_s = http_req_query(req, "token");
-    int64_t ms = parse_wait(http_req_query(req, "wait"));
+    int64_t ms = api_parse_wait(http_req_query(req, "wait"));
     uint64_t seen = 0, token = 0;
     if (ms < 0 || (token_s != NULL && sidecar_parse_count(token_s, &seen) != 0)) {
         http_req_reply_error(req, 400, "bad_request",
@@ -423,6 +424,7 @@ void api_watch_close(sidecar_api_t *api)
     struct sidecar_api_watch *aw = &api->watch;
     sidecar_node_unobserve(api->node, &aw->obs);
     uv_timer_stop(&aw->timer);
+    api_kv_watch_close(api);
     while (aw->list != NULL) {
         struct watcher *w = aw->list;
         if (w->kind == W_SSE) {

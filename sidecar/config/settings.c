@@ -71,7 +71,8 @@ const setting_t config_settings[] = {
     ROW("heartbeat-interval", T_DURATION, "DURATION", "100ms", OFF(heartbeat_interval_ms), 1,
         60 * SEC, 0, "how often the leader contacts each member"),
     ROW("election-timeout", T_DURATION, "DURATION", "1000ms", OFF(election_timeout_ms), 1, 60 * SEC,
-        0, "silence after which a member stands for election (minimum; followers then stand in turn)"),
+        0,
+        "silence after which a member stands for election (minimum; followers then stand in turn)"),
     ROW("tick", T_DURATION, "DURATION", "10ms", OFF(tick_ms), 1, SEC, 0,
         "resolution of the Raft clock; heartbeat and election timeout are multiples of it"),
     ROW("max-drift", T_FRACTION, "FRACTION", "0.05", OFF(max_drift), 0, 500000, 0,
@@ -136,6 +137,11 @@ const setting_t config_settings[] = {
         "after connect) gets 408 and is closed"),
     ROW("snapshot-entries", T_COUNT, "N", "4096", OFF(snapshot_entries), 1, 1u << 30, 0,
         "applied log entries kept before the log is compacted into a snapshot"),
+    ROW("watch-history", T_COUNT, "N", "10000", OFF(watch_history), 1, 100000000, 0,
+        "KV changes (puts and deletes, values included) this member keeps for watches that "
+        "resume from a revision; a watch from an older one gets 410 compacted"),
+    ROW("max-watchers", T_COUNT, "N", "1024", OFF(max_watchers), 1, 65536, 0,
+        "KV watch streams and long polls open at once on this member (503 beyond)"),
     ROW("restore", T_PATH, "FILE", NULL, OFF(restore), 0, 0, 0,
         "first start of a new group: seed the empty --data-dir from this backup (electd backup "
         "FILE), tokens and revisions carried on; give every initial member the same file; "

@@ -38,7 +38,8 @@ static int open_store(sidecar_node_t *n, char *errbuf, size_t errlen)
 {
     char cluster[32];
     snprintf(cluster, sizeof(cluster), "%016" PRIx64, sidecar_config_cluster_id(n->cfg));
-    store_opts_t so = {.cluster_id = cluster, .node_id = n->id};
+    store_opts_t so = {
+        .cluster_id = cluster, .node_id = n->id, .history_max = n->cfg->watch_history};
     return store_open(&n->store, n->cfg->data_dir, &so, errbuf, errlen) == 0 ? 0
                                                                              : SIDECAR_NODE_ESTORE;
 }

@@ -38,10 +38,11 @@
 #define STORE_CHUNK_MAX       (4u << 20)   /* bytes of one streamed snapshot chunk */
 #define STORE_SNAPSHOT_MAX    (1ull << 32) /* bytes of a whole received snapshot (4 GiB) */
 #define STORE_PATH_MAX        4096         /* bytes of a file path built under data_dir */
+#define STORE_HISTORY_DEFAULT 10000        /* changes the history keeps (store_opts_t) */
 
 /* The current schema version of electd.db (PRAGMA user_version). Older files are migrated on
  * open; newer ones are refused. */
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 
 /* ---- errors ------------------------------------------------------------------------- */
 
@@ -91,6 +92,7 @@ typedef struct store_opts {
                                  default so that a corrupt file is refused at start) */
     uint32_t busy_timeout_ms; /* wait this long for a lock held by another process (0: 1000) */
     const char *vfs;          /* SQLite VFS name; NULL = default. For fault-injection tests. */
+    uint64_t history_max;     /* changes the history keeps (0: STORE_HISTORY_DEFAULT) */
 } store_opts_t;
 
 /* Opens <data_dir>/electd.db, creating data_dir (one level) and the database if they do not
@@ -434,6 +436,42 @@ typedef struct store_election_list {
 int store_election_list(store_t *st, const char *prefix, const char *after, size_t limit,
                         store_election_list_t *out);
 void store_election_list_free(store_election_list_t *list);
+
+/* ---- the change history (node-local, what watches read) ------------------------------------
+ *
+ * Every applied KV put and delete is recorded with its revision in the transaction that applies
+ * it; the newest store_opts_t.history_max changes are kept, older ones are dropped as new ones
+ * arrive. The history is this member's, like its log: never in a snapshot. Installing a snapshot
+ * (or restoring a backup) empties it, since the changes that built the snapshot's state are not
+ * known here: the history then starts at the snapshot's index. A snapshot this member takes of
+ * its own state (log compaction) leaves it alone. */
+
+/* One change, owned by the caller (store_history_free). */
+typedef struct store_change {
+    uint64_t revision; /* the entry index that applied it (the key's mod revision for a put) */
+    bool deleted;      /* a delete (value empty), else a put */
+    char *key;         /* key_len bytes + a NUL terminator */
+    size_t key_len;
+    uint8_t *value; /* value_len bytes + a NUL terminator */
+    size_t value_len;
+} store_change_t;
+
+/* Every change with a revision after this one is in the history; a watch from an older
+ * revision cannot be served (the changes between are gone). */
+uint64_t store_history_from(const store_t *st);
+/* Changes the history holds. */
+uint64_t store_history_count(const store_t *st);
+
+/* The changes with revision > after, oldest first, of key[0..key_len) — or, with prefix, of
+ * every key starting with it (key_len 0: all keys): at most limit (1..STORE_LIST_MAX, 0 means
+ * STORE_LIST_MAX) and about a MiB of values (at least one change). *items is malloc'd (NULL
+ * when *n is 0). *more false means no change is left after them up to the applied index. A row that
+ * fails its checksum fails the call (STORE_ECHECKSUM, store_corrupt_key() names it). Callers check
+ * after >= store_history_from() first: older changes are silently absent. Errors: STORE_EKEY,
+ * STORE_ECHECKSUM, STORE_ENOMEM, I/O errors. */
+int store_history_read(store_t *st, uint64_t after, const char *key, size_t key_len, bool prefix,
+                       size_t limit, store_change_t **items, size_t *n, bool *more);
+void store_history_free(store_change_t *items, size_t n);
 
 /* ---- node-local keys (not replicated, not in snapshots) ------------------------------------ */
 

@@ -106,6 +106,8 @@ Test(config, defaults_match_the_documented_values)
     cr_assert_eq(cfg.http_max_body_bytes, 1048576);
     cr_assert_eq(cfg.http_idle_timeout_ms, 60000);
     cr_assert_eq(cfg.snapshot_entries, 4096);
+    cr_assert_eq(cfg.watch_history, 10000);
+    cr_assert_eq(cfg.max_watchers, 1024);
     cr_assert_not(cfg.witness);
     cr_assert_not(cfg.forward);
     cr_assert_eq(cfg.exec.argc, 0);
@@ -405,6 +407,21 @@ Test(config, sizes_and_counts)
     refused((run_t){.argv = ARGV(BASE, "--http-max-connections", "0")}, "must be at least 1");
     refused((run_t){.argv = ARGV(BASE, "--max-restarts", "five")},
             "invalid --max-restarts \"five\": expected a whole number");
+}
+
+Test(config, watch_settings_come_from_flag_env_and_file)
+{
+    ok((run_t){.argv = ARGV(BASE, "--watch-history", "50", "--max-watchers", "3")});
+    cr_assert_eq(cfg.watch_history, 50);
+    cr_assert_eq(cfg.max_watchers, 3);
+    ok((run_t){.argv = ARGV(BASE), .env = ENV("ELECTD_WATCH_HISTORY=70", "ELECTD_MAX_WATCHERS=9")});
+    cr_assert_eq(cfg.watch_history, 70);
+    cr_assert_eq(cfg.max_watchers, 9);
+    ok((run_t){.argv = ARGV(BASE), .file = "{\"watch-history\": 80, \"max-watchers\": 2}"});
+    cr_assert_eq(cfg.watch_history, 80);
+    cr_assert_eq(cfg.max_watchers, 2);
+    refused((run_t){.argv = ARGV(BASE, "--watch-history", "0")}, "must be at least 1");
+    refused((run_t){.argv = ARGV(BASE, "--max-watchers", "70000")}, "too large");
 }
 
 Test(config, max_drift_is_a_fraction_below_one_half)

@@ -193,6 +193,8 @@ typedef struct sidecar_config {
     uint32_t http_idle_timeout_ms;
     uint32_t http_header_timeout_ms;
     uint32_t snapshot_entries;
+    uint32_t watch_history; /* KV changes kept for watches (store_opts_t.history_max) */
+    uint32_t max_watchers;  /* KV watch streams and long polls at once */
 } sidecar_config_t;
 
 /* ---- parsing ------------------------------------------------------------------------ */
