@@ -16,6 +16,7 @@ static const subcommand_fn SUBCOMMANDS[CLI_CMD_COUNT] = {
     [CLI_CMD_KV_PUT] = cli_kv_write,
     [CLI_CMD_KV_DEL] = cli_kv_write,
     [CLI_CMD_KV_LS] = cli_kv_ls,
+    [CLI_CMD_KV_WATCH] = cli_kv_watch,
     [CLI_CMD_MEMBERS_LIST] = cli_members,
     [CLI_CMD_MEMBERS_ADD] = cli_members,
     [CLI_CMD_MEMBERS_REMOVE] = cli_members,

@@ -27,6 +27,8 @@ static const usage_t USAGES[] = {
     {CLI_CMD_KV_DEL, "kv del",
      "electd kv del KEY [--fence N [--election NAME]] [--if-match REV] [options]", 1, 1},
     {CLI_CMD_KV_LS, "kv ls", "electd kv ls [PREFIX] [--stale] [options]", 0, 1},
+    {CLI_CMD_KV_WATCH, "kv watch", "electd kv watch KEY|--prefix PREFIX [--from REV] [options]", 0,
+     1},
     {CLI_CMD_MEMBERS_LIST, "members", "electd members [list] [options]", 0, 0},
     {CLI_CMD_MEMBERS_ADD, "members add", "electd members add NAME PEER_ADDR [options]", 2, 2},
     {CLI_CMD_MEMBERS_REMOVE, "members remove", "electd members remove NAME [options]", 1, 1},
@@ -60,7 +62,9 @@ enum {
     O_ELECTION,
     O_IF_MATCH,
     O_TO,
-    O_WAIT
+    O_WAIT,
+    O_PREFIX,
+    O_FROM
 };
 
 typedef struct option {
@@ -103,6 +107,10 @@ static const option_t OPTIONS[] = {
               "elections transfer, the best other member declaring it)"},
     [O_WAIT] = {"wait", 2, BIT(CLI_CMD_LEADER), "--wait[=DURATION]",
                 "wait for the next leader (a new term), at most DURATION (default 30s)"},
+    [O_PREFIX] = {"prefix", 1, BIT(CLI_CMD_KV_WATCH), "--prefix PREFIX",
+                  "watch every key that starts with PREFIX (instead of one KEY)"},
+    [O_FROM] = {"from", 1, BIT(CLI_CMD_KV_WATCH), "--from REV",
+                "the changes after revision REV (default: from now on)"},
 };
 #define N_OPTIONS (sizeof(OPTIONS) / sizeof(OPTIONS[0]))
 
@@ -135,6 +143,8 @@ static void print_help(FILE *out)
                  "to the leader. A VALUE starting with '-' goes after '--'.\n"
                  "`electd elections` lists the named elections (holder, token, state);\n"
                  "`elections transfer ELECTION` asks for a graceful handover of one.\n"
+                 "`kv watch KEY` (or --prefix PREFIX) prints each change as it is applied,\n"
+                 "one line each, until interrupted (it follows on after a dropped connection).\n"
                  "`backup FILE` saves an online backup of the member's state (a new file);\n"
                  "a new group starts from it with the daemon's --restore FILE.\n"
                  "The daemon's own flags: electd --help.\n");
@@ -243,6 +253,7 @@ static cli_cmd_t resolve_cmd(const char *const *words, int n, int *used)
         {"kv", "put", CLI_CMD_KV_PUT},
         {"kv", "del", CLI_CMD_KV_DEL},
         {"kv", "ls", CLI_CMD_KV_LS},
+        {"kv", "watch", CLI_CMD_KV_WATCH},
         {"members", "list", CLI_CMD_MEMBERS_LIST},
         {"members", "add", CLI_CMD_MEMBERS_ADD},
         {"members", "remove", CLI_CMD_MEMBERS_REMOVE},
@@ -356,6 +367,14 @@ static int apply_option(cli_ctx_t *c, const usage_t *u, int opt, const char *v, 
         if (v != NULL && !duration_option(v, &c->wait_ms))
             return usage_error(c, u, "invalid --wait '%s': " DURATION_EXPECTED, v);
         return 0;
+    case O_PREFIX:
+        c->prefix = v;
+        return 0;
+    case O_FROM:
+        if (!number_option(v))
+            return usage_error(c, u, "invalid --from '%s': expected a revision", v);
+        c->from = v;
+        return 0;
     }
     ELECTD_CHECK(!"an option without a case");
     return SIDECAR_CLIENT_ERROR;
@@ -417,6 +436,8 @@ static int take_arguments(cli_ctx_t *c, const usage_t *u, const scan_t *s, int u
             return usage_error(c, u, "the token has spaces or control characters");
     if (c->election != NULL && c->fence == NULL)
         return usage_error(c, u, "--election goes with --fence (the election's token)");
+    if (c->cmd == CLI_CMD_KV_WATCH && (c->npos == 1) == (c->prefix != NULL))
+        return usage_error(c, u, "give one KEY or --prefix PREFIX");
     if ((c->cert == NULL) != (c->key == NULL))
         return usage_error(c, u, "--cert and --key go together (or ELECTD_CERT and ELECTD_KEY)");
     if (cli_addr_parse(http, &c->addr, why, sizeof(why)) != 0)
@@ -440,7 +461,7 @@ bool cli_args_parse(cli_ctx_t *c, int argc, char **argv, int *exit_code)
     if (c->cmd == CLI_CMD_HELP || (c->cmd == CLI_CMD_NONE && s.help)) {
         print_help(stdout);
     } else if (c->cmd == CLI_CMD_NONE && s.nwords > 0 && strcmp(s.words[0], "kv") == 0) {
-        *exit_code = usage_error(c, NULL, "kv needs one of get, put, del, ls");
+        *exit_code = usage_error(c, NULL, "kv needs one of get, put, del, ls, watch");
     } else if (c->cmd == CLI_CMD_NONE) {
         *exit_code = usage_error(c, NULL, "unknown subcommand '%s'", s.nwords ? s.words[0] : "");
     } else if (s.help) {

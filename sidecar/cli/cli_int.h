@@ -77,6 +77,7 @@ typedef enum cli_cmd {
     CLI_CMD_KV_PUT,
     CLI_CMD_KV_DEL,
     CLI_CMD_KV_LS,
+    CLI_CMD_KV_WATCH,
     CLI_CMD_MEMBERS_LIST,
     CLI_CMD_MEMBERS_ADD,
     CLI_CMD_MEMBERS_REMOVE,
@@ -104,7 +105,8 @@ typedef struct cli_ctx {
     bool json, stale, raw, wait;
     uint32_t timeout_ms, wait_ms;
     const char *to, *fence, *election, *if_match;
-    const char *pos[4]; /* positional arguments after the (sub)command */
+    const char *prefix, *from; /* kv watch */
+    const char *pos[4];        /* positional arguments after the (sub)command */
     int npos;
     uint64_t deadline_ms; /* of the whole command */
 } cli_ctx_t;
@@ -230,12 +232,17 @@ void cli_table_print(const cli_table_t *t);
 
 /* ---- the subcommands: each returns an exit code ---------------------------------------------- */
 
-int cli_status(cli_ctx_t *c);    /* cli_status.c */
-int cli_leader(cli_ctx_t *c);    /* cli_leader.c */
-int cli_transfer(cli_ctx_t *c);  /* cli_leader.c */
-int cli_kv_get(cli_ctx_t *c);    /* cli_kv.c */
-int cli_kv_write(cli_ctx_t *c);  /* cli_kv.c: put or del */
-int cli_kv_ls(cli_ctx_t *c);     /* cli_kv.c */
+int cli_status(cli_ctx_t *c);   /* cli_status.c */
+int cli_leader(cli_ctx_t *c);   /* cli_leader.c */
+int cli_transfer(cli_ctx_t *c); /* cli_leader.c */
+int cli_kv_get(cli_ctx_t *c);   /* cli_kv.c */
+int cli_kv_write(cli_ctx_t *c); /* cli_kv.c: put or del */
+int cli_kv_ls(cli_ctx_t *c);    /* cli_kv.c */
+int cli_kv_watch(cli_ctx_t *c); /* cli_kv_watch.c */
+/* cli_kv.c: one key and its value on one line, both escaped (keys that are not UTF-8 as
+ * \xNN), the value cut after max_shown bytes; a binary value as its size; the key alone when
+ * max_shown is 0. */
+void cli_kv_print_line(const cJSON *item, size_t max_shown);
 int cli_members(cli_ctx_t *c);   /* cli_members.c: list, add, remove */
 int cli_elections(cli_ctx_t *c); /* cli_elections.c: list, transfer */
 int cli_backup(cli_ctx_t *c);    /* cli_backup.c */

@@ -178,9 +178,9 @@ static const char *item_key(const cJSON *item, char *buf, size_t cap)
     return buf;
 }
 
-/* One line of `kv ls`: the key, a tab, the value cut short; both escaped, so that one key is
- * always one line (and bytes of a key that is not UTF-8 as \xNN). */
-static void print_kv_line(const cJSON *item)
+/* One line of `kv ls` and `kv watch`: the key, a tab, the value cut short; both escaped, so
+ * that one key is always one line (and bytes of a key that is not UTF-8 as \xNN). */
+void cli_kv_print_line(const cJSON *item, size_t max_shown)
 {
     char kbuf[CLI_KEY_MAX_BYTES + 1];
     const char *key = item_key(item, kbuf, sizeof(kbuf)), *value = cli_jstr(item, "value");
@@ -193,9 +193,13 @@ static void print_kv_line(const cJSON *item)
         else
             cli_print_escaped(one, SIZE_MAX);
     }
+    if (max_shown == 0) {
+        fputc('\n', stdout);
+        return;
+    }
     fputc('\t', stdout);
     if (value != NULL) {
-        cli_print_escaped(value, LS_VALUE_MAX_SHOWN);
+        cli_print_escaped(value, max_shown);
     } else {
         const char *b64 = cli_jstr(item, "value_base64");
         size_t n = b64 ? base64_decoded_len(b64) : 0;
@@ -242,7 +246,7 @@ static bool page_take(const cli_ctx_t *c, listing_t *ls, const cli_response_t *r
     cJSON_ArrayForEach(item, items)
     {
         if (!c->json)
-            print_kv_line(item);
+            cli_kv_print_line(item, LS_VALUE_MAX_SHOWN);
         last = item_key(item, kbuf, sizeof(kbuf));
     }
     if (ls->more && last == NULL) {

@@ -7,6 +7,7 @@
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -958,4 +959,66 @@ Test(client, elections_table_follows_the_pages_and_transfer_prints_the_handover)
                   "%s", one.request);
         cr_assert(strstr(one.request, "Authorization: Bearer op\r\n") != NULL, "%s", one.request);
     }
+}
+
+/* Reads the child's stdout until it holds `lines` lines or 10 s passed; NUL-terminated. */
+static size_t read_lines(int fd, char *out, size_t cap, int lines)
+{
+    size_t n = 0;
+    uint64_t deadline = itest_now_ms() + 10000;
+    while (count_lines_with(out, "") < lines && itest_now_ms() < deadline) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 100) <= 0)
+            continue;
+        ssize_t r = read(fd, out + n, cap - 1 - n);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+        out[n] = '\0';
+    }
+    return n;
+}
+
+static uint64_t put_revision(int port, const char *method, const char *path, const char *value)
+{
+    char body[512];
+    cr_assert_eq(itest_http(port, method, path, value, body, sizeof(body)), 200, "%s", body);
+    const char *r = strstr(body, "\"revision\":");
+    cr_assert_not_null(r, "%s", body);
+    return strtoull(r + strlen("\"revision\":"), NULL, 10);
+}
+
+Test(client, kv_watch_prints_each_change_of_a_prefix_in_order_on_a_follower)
+{
+    int l = start3();
+    int f = (l + 1) % 3, port = C.nodes[l].http_port;
+    uint64_t r1 = put_revision(port, "PUT", "/v1/kv/w/a", "1");
+    char from[32];
+    snprintf(from, sizeof(from), "%" PRIu64, r1 - 1);
+    const char *args[] = {"kv", "watch",  "--prefix", "w/", "--from",
+                          from, "--http", http_of(f), NULL};
+    child_t ch = spawn(NULL, NULL, args);
+    uint64_t r2 = put_revision(port, "PUT", "/v1/kv/w/b", "two words");
+    put_revision(port, "PUT", "/v1/kv/x/c", "not watched");
+    uint64_t r3 = put_revision(port, "DELETE", "/v1/kv/w/a", NULL);
+    static char out[4096];
+    out[0] = '\0';
+    read_lines(ch.out, out, sizeof(out), 3);
+    kill(ch.pid, SIGINT);
+    int status = 0;
+    waitpid(ch.pid, &status, 0);
+    close(ch.out);
+    close(ch.err);
+    char want[256];
+    snprintf(want, sizeof(want),
+             "%" PRIu64 "\tput\tw/a\t1\n%" PRIu64 "\tput\tw/b\ttwo words\n%" PRIu64
+             "\tdelete\tw/a\n",
+             r1, r2, r3);
+    cr_assert_str_eq(out, want);
+    cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGINT, "status %d", status);
+
+    /* One KEY, --json, and bad usage. */
+    cr_assert_eq(run(NULL, "kv", "watch", "w/a", "--prefix", "w/", NULL), 2);
+    cr_assert(strstr(ERR, "give one KEY or --prefix PREFIX") != NULL, "%s", ERR);
+    cr_assert_eq(run(NULL, "kv", "watch", "--from", "x", "w/a", NULL), 2);
 }
