@@ -188,6 +188,44 @@ int raft_tick(raft_t *r)
     return 0;
 }
 
+/* The tick at which a counter that raft_tick() advances by one reaches limit. */
+static uint64_t due_at(const raft_t *r, uint64_t elapsed, uint64_t limit)
+{
+    return r->now + (elapsed < limit ? limit - elapsed : 1);
+}
+
+/* Mirrors the tick functions: tick_election (election.c) acts when election_elapsed reaches
+ * randomized_timeout, and a follower at released_at (a released lease's stagger);
+ * raft_tick_leader (replication.c) at a heartbeat, at CheckQuorum, when a transfer or a
+ * snapshot chunk times out. Its other work at every tick (the leader's own
+ * session) depends on the time alone and is redone exactly by the skipped ticks. Earlier than
+ * needed only costs a wake-up; later would delay the core, which the simulator checks
+ * (sim.c, do_tick). */
+uint64_t raft_tick_due(const raft_t *r)
+{
+    if (r->role != RAFT_LEADER) {
+        uint64_t due = due_at(r, r->election_elapsed, r->randomized_timeout);
+        if (r->released_at != 0 && r->role == RAFT_FOLLOWER) {
+            uint64_t at = r->released_at > r->now ? r->released_at : r->now + 1;
+            due = at < due ? at : due;
+        }
+        return due;
+    }
+    uint64_t due = due_at(r, r->heartbeat_elapsed, r->cfg.heartbeat_ticks);
+    uint64_t at = due_at(r, r->election_elapsed, r->cfg.election_ticks);
+    due = at < due ? at : due;
+    if (r->transfer_target != 0) {
+        at = due_at(r, r->transfer_elapsed, r->cfg.election_ticks);
+        due = at < due ? at : due;
+    }
+    for (uint32_t i = 0; i < r->n_prs; i++)
+        if (r->prs[i].state == PR_SNAPSHOT) {
+            at = due_at(r, r->prs[i].snap_elapsed, r->cfg.election_ticks);
+            due = at < due ? at : due;
+        }
+    return due;
+}
+
 /* Untrusted input: the codec checked the frame; this checks that the message makes sense
  * as Raft (a peer may be buggy, or not a peer at all). */
 static bool msg_valid(const raft_t *r, const raft_msg_t *m)

@@ -367,6 +367,15 @@ void raft_close(raft_t *r);
 /* One tick of time. */
 int raft_tick(raft_t *r);
 
+/* The next tick (> raft_now) at which raft_tick() may have work: a heartbeat, an election
+ * timeout (or a released lease's turn to stand), CheckQuorum, a transfer or a snapshot chunk
+ * timing out. A tick before it leaves
+ * raft_has_ready() as it was and changes nothing but state that depends on the time alone,
+ * so a driver may sleep until then — provided it delivers every tick it skipped before
+ * anything else reaches the core (a step, a request, a read of its time-dependent state:
+ * leases, sessions, last contact). Valid until the next call into the core. */
+uint64_t raft_tick_due(const raft_t *r);
+
 /* One message from a peer. m is copied as needed; invalid messages are dropped and counted
  * (0 is still returned: a peer's garbage is not the caller's error) unless m is NULL or
  * not addressed to this node (RAFT_EINVAL). */

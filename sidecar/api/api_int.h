@@ -118,6 +118,10 @@ void api_watch_open(sidecar_api_t *api, uv_loop_t *loop);
 void api_watch_close(sidecar_api_t *api);
 /* A ?wait= duration: "30s", "500ms", "2m", "2" (seconds). Returns ms, or -1. */
 int64_t api_parse_wait(const char *s);
+/* Starts the watchers' tick (deadlines, keepalives, the workload's state) unless it runs; it
+ * stops by itself once no watcher of either kind is left, so an idle member does not wake
+ * for it. Called as a watcher is added (watch.c, kv_watch.c). */
+void api_watch_tick_start(sidecar_api_t *api);
 
 /* KV watches (kv_watch.c), driven by watch.c's observer and timer. GET /v1/kv/{key} or
  * GET /v1/kv?prefix= with ?watch=true (server-sent events) or ?wait= (a long poll). */

@@ -56,6 +56,8 @@ static void cancel_cb(http_req_t *req, void *data)
     wait_unlink(data); /* the client went away; nothing to answer */
 }
 
+static void sweep_cb(uv_timer_t *t);
+
 static struct kv_wait *wait_add(sidecar_api_t *api, http_req_t *req, int kind)
 {
     struct kv_wait *w = calloc(1, sizeof(*w));
@@ -65,6 +67,9 @@ static struct kv_wait *wait_add(sidecar_api_t *api, http_req_t *req, int kind)
     w->req = req;
     w->kind = kind;
     w->deadline_ms = now_ms() + KV_WAIT_MS;
+    /* The sweep runs only while something waits: an idle member does not wake for it. */
+    if (api->waits == NULL)
+        uv_timer_start(&api->timer, sweep_cb, KV_SWEEP_MS, KV_SWEEP_MS);
     w->next = api->waits;
     if (api->waits)
         api->waits->prev = w;
@@ -728,6 +733,8 @@ static void sweep_cb(uv_timer_t *t)
         }
         w = next;
     }
+    if (api->waits == NULL)
+        uv_timer_stop(t);
 }
 
 void api_kv_open(sidecar_api_t *api, uv_loop_t *loop)
@@ -743,8 +750,7 @@ void api_kv_open(sidecar_api_t *api, uv_loop_t *loop)
         .changed_cb = changed_cb, .applied_cb = applied_cb, .read_cb = read_cb, .ud = api};
     sidecar_node_observe(api->node, &api->obs);
     uv_timer_init(loop, &api->timer);
-    api->timer.data = api;
-    uv_timer_start(&api->timer, sweep_cb, KV_SWEEP_MS, KV_SWEEP_MS);
+    api->timer.data = api; /* started by the first wait (wait_add) */
 }
 
 void api_kv_close(sidecar_api_t *api)

@@ -273,6 +273,7 @@ static struct kv_watcher *add_watcher(sidecar_api_t *api, http_req_t *req, const
     w->stream = stream;
     w->pos = from;
     w->last_sent_ms = now_ms();
+    api_watch_tick_start(api);
     struct api_kv_watch *kw = &api->kv_watch;
     w->next = kw->list;
     if (kw->list)

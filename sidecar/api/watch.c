@@ -57,12 +57,27 @@ static void cancel_cb(http_req_t *req, void *data)
     unlink_watcher(data);
 }
 
+static void check(sidecar_api_t *api);
+static void tick_cb(uv_timer_t *t);
+
+void api_watch_tick_start(sidecar_api_t *api)
+{
+    struct sidecar_api_watch *aw = &api->watch;
+    if (uv_is_active((uv_handle_t *)&aw->timer))
+        return;
+    /* What the tick polls (the workload's state) is brought up to date first, so that only
+     * later changes become events. */
+    check(api);
+    uv_timer_start(&aw->timer, tick_cb, WATCH_TICK_MS, WATCH_TICK_MS);
+}
+
 static struct watcher *add_watcher(sidecar_api_t *api, http_req_t *req, int kind)
 {
     struct watcher *w = calloc(1, sizeof(*w));
     if (w == NULL)
         return NULL;
     struct sidecar_api_watch *aw = &api->watch;
+    api_watch_tick_start(api);
     w->api = api;
     w->req = req;
     w->kind = kind;
@@ -263,6 +278,8 @@ static void tick_cb(uv_timer_t *t)
         }
         w = next;
     }
+    if (api->watch.list == NULL && api->kv_watch.list == NULL)
+        uv_timer_stop(t);
 }
 
 /* A long poll of kind that waits ms at most; NULL when req has been answered (too many long
@@ -414,8 +431,7 @@ void api_watch_open(sidecar_api_t *api, uv_loop_t *loop)
         (sidecar_node_observer_t){.changed_cb = changed_cb, .applied_cb = applied_cb, .ud = api};
     sidecar_node_observe(api->node, &aw->obs);
     uv_timer_init(loop, &aw->timer);
-    aw->timer.data = api;
-    uv_timer_start(&aw->timer, tick_cb, WATCH_TICK_MS, WATCH_TICK_MS);
+    aw->timer.data = api; /* started by the first watcher (api_watch_tick_start) */
 }
 
 /* Ends every stream and answers every long poll (shutdown). */

@@ -300,7 +300,12 @@ static void evaluate(sidecar_named_t *n)
     /* Waiting for a renewal with a deadline near its margin (a leader change): look at every
      * tick, so that the renewal is handed on the moment it is seen. */
     bool waiting = now_ns >= n->push_at_ns;
-    schedule(n, n->full_due ? 1 : waiting ? n->cfg->tick_ms : n->cfg->heartbeat_interval_ms);
+    /* No election anywhere and nothing pending: no look every heartbeat. A change applied or
+     * of the node's state calls it back, and so does a member's session (below). */
+    bool quiet = n->n_els == 0 && !n->dirty && !n->stopping && n->removed_closing == 0 &&
+                 (n->decl_json == NULL || n->decl_stored);
+    if (!quiet || n->full_due)
+        schedule(n, n->full_due ? 1 : waiting ? n->cfg->tick_ms : n->cfg->heartbeat_interval_ms);
     /* A leader looks again the moment a member's session may be declared over (one tick
      * after: the core's clock may be that late), so that its elections move at once. */
     for (size_t i = 0; n->leading && i < n->n_members; i++) {

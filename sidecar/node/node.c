@@ -60,6 +60,7 @@ int sidecar_node_propose(sidecar_node_t *n, const void *data, size_t len, uint64
 {
     if (n->closing)
         return RAFT_ENOTLEADER;
+    node_clock(n);
     int rv = raft_propose(n->raft, data, len, index);
     if (rv == 0)
         node_schedule(n);
@@ -72,6 +73,7 @@ int sidecar_node_forward(sidecar_node_t *n, const void *data, size_t len, uint64
     if (n->closing)
         return RAFT_ENOTLEADER;
     bool forwarded;
+    node_clock(n);
     int rv = raft_forward(n->raft, data, len, index, &forwarded);
     if (rv == 0)
         node_schedule(n);
@@ -83,19 +85,22 @@ uint64_t sidecar_node_session_expire_ms(const sidecar_node_t *n)
     return n->session_expire_ms;
 }
 
-uint64_t sidecar_node_session_expires_ns(const sidecar_node_t *n, uint64_t id)
+uint64_t sidecar_node_session_expires_ns(sidecar_node_t *n, uint64_t id)
 {
+    node_clock(n);
     uint64_t at = raft_session_expires(n->raft, id);
     return at != 0 ? sidecar_node_tick_ns(n, at) : 0;
 }
 
 void sidecar_node_session_hold(sidecar_node_t *n, uint64_t id, uint64_t index)
 {
+    node_clock(n);
     raft_session_hold(n->raft, id, index);
 }
 
-void sidecar_node_session(const sidecar_node_t *n, uint64_t *until_ns, uint64_t *index)
+void sidecar_node_session(sidecar_node_t *n, uint64_t *until_ns, uint64_t *index)
 {
+    node_clock(n);
     uint64_t until = raft_session_until(n->raft);
     *until_ns = until != 0 ? sidecar_node_tick_ns(n, until) : 0;
     *index = raft_session_index(n->raft);
@@ -103,6 +108,7 @@ void sidecar_node_session(const sidecar_node_t *n, uint64_t *until_ns, uint64_t 
 
 int sidecar_node_read_index(sidecar_node_t *n, uint64_t ctx)
 {
+    node_clock(n);
     int rv = raft_read_index(n->raft, ctx);
     if (rv == 0)
         node_schedule(n);
@@ -111,6 +117,7 @@ int sidecar_node_read_index(sidecar_node_t *n, uint64_t ctx)
 
 int sidecar_node_transfer(sidecar_node_t *n, uint64_t target, uint8_t flags)
 {
+    node_clock(n);
     int rv = raft_transfer(n->raft, target, flags);
     if (rv == 0)
         node_schedule(n);
@@ -120,6 +127,7 @@ int sidecar_node_transfer(sidecar_node_t *n, uint64_t target, uint8_t flags)
 int sidecar_node_propose_conf(sidecar_node_t *n, raft_conf_op_t op, uint64_t id, const char *addr,
                               uint64_t *index)
 {
+    node_clock(n);
     int rv = raft_propose_conf(n->raft, op, id, addr, index);
     if (rv == 0)
         node_schedule(n);
@@ -147,8 +155,9 @@ void sidecar_node_state(const sidecar_node_t *n, sidecar_node_state_t *out)
     out->commit = raft_commit_index(n->raft);
 }
 
-const raft_t *sidecar_node_raft(const sidecar_node_t *n)
+const raft_t *sidecar_node_raft(sidecar_node_t *n)
 {
+    node_clock(n); /* its time-dependent answers (leases, sessions, last contact) are current */
     return n->raft;
 }
 store_t *sidecar_node_store(sidecar_node_t *n)

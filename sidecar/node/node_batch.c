@@ -122,6 +122,54 @@ static void batch_recovered(sidecar_node_t *n, const raft_ready_t *rd)
     publish_live(n, same && rd->transfer_stopped);
 }
 
+/* ---- time --------------------------------------------------------------------------------- */
+
+/* Delivers every tick the boot-time clock has passed: the core must never believe less time
+ * has passed than has, and it counts every tick (leases and sessions are measured in them).
+ * False when none was due. */
+static bool deliver_ticks(sidecar_node_t *n)
+{
+    uint64_t target = (sidecar_clock_boot_ns() - n->start_ns) / n->tick_ns;
+    if (raft_now(n->raft) >= target)
+        return false;
+    while (raft_now(n->raft) < target)
+        raft_tick(n->raft);
+    return true;
+}
+
+void node_clock(sidecar_node_t *n)
+{
+    /* Inside the batch loop the core was brought up to date when the loop began. */
+    if (!n->in_process && deliver_ticks(n) && raft_has_ready(n->raft))
+        node_schedule(n);
+}
+
+/* The ticker wakes the loop only when the core has something to do at a tick
+ * (raft_tick_due: a heartbeat, an election timeout...), or when a failed batch is to be
+ * retried; the ticks in between are delivered by node_clock, in full, before anything else
+ * reaches the core. An idle follower then wakes for its leader's heartbeats alone. */
+static void arm_ticker(sidecar_node_t *n)
+{
+    if (n->closing)
+        return;
+    uint64_t due_ns = sidecar_node_tick_ns(n, raft_tick_due(n->raft));
+    uint64_t now_ns = sidecar_clock_boot_ns();
+    uint64_t delay_ns = due_ns > now_ns ? due_ns - now_ns : 0;
+    uint64_t hr_ns = uv_hrtime();
+    if (n->batch_failing) {
+        uint64_t retry_ns = n->retry_at_ns > hr_ns ? n->retry_at_ns - hr_ns : 0;
+        delay_ns = retry_ns < delay_ns ? retry_ns : delay_ns;
+    }
+    /* libuv fires a timer once its loop time, whole ms of uv_hrtime() taken when the loop turn
+     * began, reaches uv_now() + delay: counted from uv_now(), and rounded up, so that it
+     * never fires before the tick (it would only have to be armed again). Never 0 ms: a 0 ms
+     * timer armed from its own callback keeps libuv (1.44) in its timer loop. */
+    uint64_t at_ms = (hr_ns + delay_ns + 999999) / 1000000;
+    uint64_t loop_ms = uv_now(n->loop);
+    uint64_t delay_ms = at_ms > loop_ms ? at_ms - loop_ms : 1;
+    uv_timer_start(&n->ticker, node_tick_cb, delay_ms, 0);
+}
+
 /* ---- one batch ---------------------------------------------------------------------------- */
 
 /* Messages a leader may send before its batch is durable: they carry its log and commit
@@ -234,6 +282,7 @@ void node_process(sidecar_node_t *n)
 {
     if (n->in_process || n->closing)
         return;
+    deliver_ticks(n);
     n->in_process = true;
     for (int guard = 0; guard < 1000; guard++) {
         if (!n->batch_out && !batch_take(n))
@@ -251,6 +300,7 @@ void node_process(sidecar_node_t *n)
             break;
     }
     n->in_process = false;
+    arm_ticker(n);
 }
 
 /* ---- what drives it ----------------------------------------------------------------------- */
@@ -259,23 +309,30 @@ static void check_cb(uv_check_t *h)
 {
     sidecar_node_t *n = h->data;
     uv_check_stop(h);
+    uv_idle_stop(&n->idle);
     node_process(n);
+}
+
+static void idle_cb(uv_idle_t *h)
+{
+    (void)h;
 }
 
 void node_schedule(sidecar_node_t *n)
 {
-    if (!n->closing)
-        uv_check_start(&n->check, check_cb);
+    if (n->closing)
+        return;
+    uv_check_start(&n->check, check_cb);
+    /* Scheduled from outside the loop's poll phase (a timer's callback), the check phase would
+     * come only after the next poll, which may sleep until the next heartbeat: an active idle
+     * handle makes that poll return at once. */
+    uv_idle_start(&n->idle, idle_cb);
 }
 
 void node_tick_cb(uv_timer_t *h)
 {
     sidecar_node_t *n = h->data;
-    uint64_t target = (sidecar_clock_boot_ns() - n->start_ns) / n->tick_ns;
-    /* Catch up after a stall: the core must never believe less time has passed than has. */
-    while (raft_now(n->raft) < target)
-        raft_tick(n->raft);
-    node_process(n);
+    node_process(n); /* which delivers the ticks due first (node_clock) and re-arms the timer */
 }
 
 uint64_t sidecar_node_released_notices(const sidecar_node_t *n)
@@ -286,6 +343,7 @@ uint64_t sidecar_node_released_notices(const sidecar_node_t *n)
 void node_recv_cb(void *ud, const raft_msg_t *m)
 {
     sidecar_node_t *n = ud;
+    node_clock(n);
     if (m->type == RAFT_MSG_RELEASED) {
         /* A dead leader's shim: the core takes it only from the leader it follows, in the term
          * it knows (docs/guarantees.md, "Released lease on process death"). */

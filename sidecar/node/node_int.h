@@ -27,6 +27,7 @@ struct sidecar_node {
     sidecar_transport_t *transport;
     uv_timer_t ticker;
     uv_check_t check; /* runs the batch once per loop turn, after all input was stepped */
+    uv_idle_t idle;   /* keeps that turn's poll from sleeping while a batch is scheduled */
     uint64_t start_ns;
     uint64_t tick_ns;
     uint64_t session_expire_ms; /* raft_session_expire_ticks in ms */
@@ -67,7 +68,11 @@ struct sidecar_node {
 void node_process(sidecar_node_t *n);
 /* Runs the batch loop on this loop turn's check phase, after the input already read. */
 void node_schedule(sidecar_node_t *n);
-/* The tick timer: delivers every tick due by the boot-time clock, then the batch. */
+/* Delivers every tick the boot-time clock has passed (none from inside the batch loop, which
+ * did so when it began); schedules the batch if they made the core ready. Called before
+ * anything reaches the core: a message, a request, a read of its time-dependent state. */
+void node_clock(sidecar_node_t *n);
+/* The tick timer, armed for the next tick due (raft_tick_due): the ticks, then the batch. */
 void node_tick_cb(uv_timer_t *h);
 /* The transport's receive callback: steps the core with a peer's message. */
 void node_recv_cb(void *ud, const raft_msg_t *m);

@@ -206,15 +206,17 @@ static int start_transport(sidecar_node_t *n, char *errbuf, size_t errlen)
     return 0;
 }
 
-/* The tick timer, and the check handle the batch loop runs on (node_schedule). */
+/* The tick timer, and the check and idle handles the batch loop runs on (node_schedule). */
 static void start_timers(sidecar_node_t *n)
 {
     uv_timer_init(n->loop, &n->ticker);
     uv_check_init(n->loop, &n->check);
-    n->ticker.data = n->check.data = n;
-    n->open_handles = 2;
+    uv_idle_init(n->loop, &n->idle);
+    n->ticker.data = n->check.data = n->idle.data = n;
+    n->open_handles = 3;
     n->start_ns = sidecar_clock_boot_ns();
-    uv_timer_start(&n->ticker, node_tick_cb, n->cfg->tick_ms, n->cfg->tick_ms);
+    /* The first tick; from then on the timer is armed for the next tick due (node_batch.c). */
+    uv_timer_start(&n->ticker, node_tick_cb, n->cfg->tick_ms, 0);
 }
 
 int sidecar_node_open(sidecar_node_t **out, uv_loop_t *loop, const sidecar_config_t *cfg,
@@ -295,5 +297,6 @@ void sidecar_node_close(sidecar_node_t *n, void (*cb)(void *ud), void *ud)
     n->close_ud = ud;
     uv_close((uv_handle_t *)&n->ticker, handle_closed_cb);
     uv_close((uv_handle_t *)&n->check, handle_closed_cb);
+    uv_close((uv_handle_t *)&n->idle, handle_closed_cb);
     sidecar_transport_close(n->transport, transport_closed_cb, n);
 }

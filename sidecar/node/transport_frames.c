@@ -24,11 +24,25 @@ static void write_cb(uv_write_t *req, int status)
     free(w);
 }
 
-/* Starts w's write of len bytes on s and counts them in c's queue; frees w on failure. */
+/* Starts w's write of len bytes on s and counts them in c's queue; frees w on failure. With
+ * nothing queued on s the bytes are written at once, and only what the socket did not take
+ * is queued: a write request costs libuv a pass of its pending queue and an epoll_ctl() once
+ * it completes, which an idle member would pay for every heartbeat. */
 static int wreq_start(struct wreq *w, uv_stream_t *s, struct out_conn *c, size_t len)
 {
     w->c = c;
-    w->b = uv_buf_init((char *)w->data, (unsigned)len);
+    size_t done = 0;
+    if (uv_stream_get_write_queue_size(s) == 0) {
+        uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)len);
+        int n = uv_try_write(s, &b, 1);
+        done = n > 0 ? (size_t)n : 0; /* an error: left to uv_write, which reports it */
+    }
+    if (done == len) {
+        free(w);
+        return 0;
+    }
+    w->b = uv_buf_init((char *)w->data + done, (unsigned)(len - done));
+    len -= done;
     int rv = uv_write(&w->req, s, &w->b, 1, write_cb);
     if (rv != 0) {
         free(w);

@@ -81,10 +81,11 @@ static void timer_cb(uv_timer_t *t)
     workload_evaluate(t->data);
 }
 
-/* Wakes up exactly when the lease crosses the stop point, or periodically. */
+/* Wakes up exactly when the lease crosses the stop point, or periodically. Without a workload
+ * there is nothing to look at: every change reaches it through the node's callbacks. */
 static void schedule(sidecar_workload_t *w)
 {
-    if (!w->timer_open)
+    if (!w->timer_open || w->mode == MODE_NONE)
         return;
     uint64_t delay =
         workload_lease_wake_ms(&w->st, w->state == SIDECAR_WORKLOAD_PRIMARY, workload_stop_ns(w),

@@ -6,8 +6,8 @@
  *             that vanished) -> the successor's workload started
  *   handover: SIGTERM of the primary's electd -> the successor's workload started, minus
  *             the old workload's stop (the overhead electd adds to a planned handover)
- *   idle:     RSS and CPU of each member after it has been idle (--idle-runs fresh clusters,
- *             every member a sample)
+ *   idle:     CPU, loop wake-ups and RSS of each member of an idle group (leader and
+ *             followers apart), over --idle-runs fresh groups of --idle-seconds each
  *   api:      requests/s on the leader with wrk (status, stale and linearizable reads,
  *             fenced writes) at 1, 16 and 64 connections, and RSS under that load
  *
@@ -16,6 +16,7 @@
  * --peer-tls: the members talk mutual TLS (certificates made at start by
  * tests/integration/make_peer_certs.sh in a temporary directory, removed at exit).
  */
+#include <dirent.h>
 #include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
@@ -48,7 +49,9 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static void row(const char *what, double *v, int n, const char *unit)
+/* One row of a table: median, p99, min, max of v[0..n) (sorted in place), with `prec`
+ * decimals. */
+static void row_prec(const char *what, double *v, int n, const char *unit, int prec)
 {
     if (n == 0) {
         printf("| %-44s | %4d | %9s | %9s | %9s | %9s |\n", what, 0, "-", "-", "-", "-");
@@ -56,8 +59,13 @@ static void row(const char *what, double *v, int n, const char *unit)
     }
     qsort(v, (size_t)n, sizeof(double), cmp_double);
     int p99 = (int)(0.99 * (n - 1) + 0.5);
-    printf("| %-44s | %4d | %7.1f%s | %7.1f%s | %7.1f%s | %7.1f%s |\n", what, n, v[n / 2], unit,
-           v[p99], unit, v[0], unit, v[n - 1], unit);
+    printf("| %-44s | %4d | %7.*f%s | %7.*f%s | %7.*f%s | %7.*f%s |\n", what, n, prec, v[n / 2],
+           unit, prec, v[p99], unit, prec, v[0], unit, prec, v[n - 1], unit);
+}
+
+static void row(const char *what, double *v, int n, const char *unit)
+{
+    row_prec(what, v, n, unit, 1);
 }
 
 static void header(const char *title)
@@ -261,54 +269,85 @@ static long proc_field_kb(int pid, const char *field)
     return v;
 }
 
+/* CPU time of every thread of pid, in seconds, at nanosecond resolution (the scheduler's own
+ * account, /proc/PID/task/TID/schedstat; /proc/PID/stat counts in 10 ms clock ticks, too
+ * coarse for a member that uses a fraction of a per cent). */
 static double cpu_seconds(int pid)
 {
-    char path[64], buf[1024];
-    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return 0;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');
-    unsigned long ut = 0, st = 0;
-    /* fields after ") ": state ppid pgrp session tty tpgid flags minflt cminflt majflt
-     * cmajflt utime stime */
-    if (p)
-        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st);
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/task", pid);
+    DIR *d = opendir(path);
+    double s = 0;
+    for (struct dirent *e; d != NULL && (e = readdir(d)) != NULL;) {
+        if (e->d_name[0] == '.')
+            continue;
+        char p2[300];
+        snprintf(p2, sizeof(p2), "/proc/%d/task/%s/schedstat", pid, e->d_name);
+        FILE *f = fopen(p2, "r");
+        unsigned long long ns = 0;
+        if (f != NULL && fscanf(f, "%llu", &ns) == 1)
+            s += (double)ns / 1e9;
+        if (f != NULL)
+            fclose(f);
+    }
+    if (d != NULL)
+        closedir(d);
+    return s;
 }
 
-#define IDLE_RUNS_MAX 20
-
-/* `runs` fresh clusters, each idle for `seconds`; every member of every run is a sample. */
+/* An idle 3-member group at default settings, runs times: each member's CPU over `seconds`
+ * (after 2 s to settle), how often its event loop went to sleep and woke (voluntary context
+ * switches of the loop's thread), and its RSS; leader and followers apart. */
 static void bench_idle(int seconds, int runs)
 {
-    static double rss[3 * IDLE_RUNS_MAX], cpu[3 * IDLE_RUNS_MAX], anon[3 * IDLE_RUNS_MAX];
-    int n = 0;
-    runs = runs < 1 ? 1 : runs > IDLE_RUNS_MAX ? IDLE_RUNS_MAX : runs;
-    for (int r = 0; r < runs; r++) {
+    runs = runs < 1 ? 1 : runs;
+    double *v = calloc((size_t)runs * 3 * 8, sizeof(double));
+    double *rss_l = v, *rss_f = v + runs * 3, *anon = v + runs * 6, *cpu_l = v + runs * 9,
+           *cpu_f = v + runs * 12, *wake_l = v + runs * 15, *wake_f = v + runs * 18;
+    int nl = 0, nf = 0, na = 0;
+    for (int run = 0; run < runs; run++) {
         itest_cluster_t c;
         start_cluster(&c, &PROFILES[0], false);
-        itest_wait_leader(&c, 20000);
+        int l = itest_wait_leader(&c, 20000);
         sleep(2);
         double cpu0[3];
-        for (int i = 0; i < 3; i++)
+        long wake0[3];
+        for (int i = 0; i < 3; i++) {
             cpu0[i] = cpu_seconds(c.nodes[i].pid);
+            wake0[i] = proc_field_kb(c.nodes[i].pid, "voluntary_ctxt_switches:");
+        }
         sleep((unsigned)seconds);
-        for (int i = 0; i < 3; i++, n++) {
-            rss[n] = (double)proc_field_kb(c.nodes[i].pid, "VmRSS:") / 1024.0;
-            anon[n] = (double)proc_field_kb(c.nodes[i].pid, "RssAnon:") / 1024.0;
-            cpu[n] = 100.0 * (cpu_seconds(c.nodes[i].pid) - cpu0[i]) / seconds;
+        /* Only a run whose leader stayed put tells the roles apart. */
+        if (l >= 0 && itest_wait_leader(&c, 1000) == l) {
+            for (int i = 0; i < 3; i++) {
+                double cpu = 100.0 * (cpu_seconds(c.nodes[i].pid) - cpu0[i]) / seconds;
+                double wake =
+                    (double)(proc_field_kb(c.nodes[i].pid, "voluntary_ctxt_switches:") - wake0[i]) /
+                    seconds;
+                double rss = (double)proc_field_kb(c.nodes[i].pid, "VmRSS:") / 1024.0;
+                anon[na++] = (double)proc_field_kb(c.nodes[i].pid, "RssAnon:") / 1024.0;
+                if (i == l) {
+                    cpu_l[nl] = cpu, wake_l[nl] = wake, rss_l[nl++] = rss;
+                } else {
+                    cpu_f[nf] = cpu, wake_f[nf] = wake, rss_f[nf++] = rss;
+                }
+            }
         }
         itest_cluster_destroy(&c);
     }
-    header(tls_dir[0] ? "Idle member, default settings, 3-node cluster, no workload, peer TLS"
-                      : "Idle member, default settings, 3-node cluster, no workload");
-    row("RSS (MiB)", rss, n, "");
-    row("  of which private (RssAnon, MiB)", anon, n, "");
-    row("CPU (% of one core)", cpu, n, "");
+    char title[160];
+    snprintf(title, sizeof(title),
+             "Idle member, default settings, 3-node cluster, no workload%s, %d runs of %d s",
+             tls_dir[0] ? ", peer TLS" : "", runs, seconds);
+    header(title);
+    row_prec("CPU, leader (% of one core)", cpu_l, nl, "", 3);
+    row_prec("CPU, follower (% of one core)", cpu_f, nf, "", 3);
+    row("loop wake-ups/s, leader", wake_l, nl, "");
+    row("loop wake-ups/s, follower", wake_f, nf, "");
+    row("RSS, leader (MiB)", rss_l, nl, "");
+    row("RSS, follower (MiB)", rss_f, nf, "");
+    row("  of which private (RssAnon, MiB), any", anon, na, "");
+    free(v);
 }
 
 /* One wrk run; fills requests/s and latency percentiles (ms). */

@@ -1,6 +1,7 @@
 /* test_cluster.c — real electd processes on loopback: elections, kill -9 failover, restart and
- * catch-up, graceful handover on SIGTERM, refusal of intruders and garbage on the peer port,
- * and start-up refusals. Timeouts are generous bounds, not measurements (see benchmarks). */
+ * catch-up, graceful handover on SIGTERM, an idle member's wake-ups, refusal of intruders and
+ * garbage on the peer port, and start-up refusals. Timeouts are generous bounds, not measurements
+ * (see benchmarks). */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <netinet/in.h>
@@ -127,6 +128,50 @@ Test(cluster, sigterm_of_the_leader_hands_over_and_exits_cleanly)
     itest_status_t st;
     cr_assert(itest_status(&C, l2, &st));
     cr_assert_str_eq(st.role, "leader");
+}
+
+/* How often pid's event loop went to sleep so far: its main thread's voluntary context
+ * switches (/proc/PID/status is the thread group leader's, the thread the loop runs on). */
+static long loop_sleeps(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    long v = -1;
+    while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+        if (sscanf(line, "voluntary_ctxt_switches: %ld", &v) == 1)
+            break;
+    if (f != NULL)
+        fclose(f);
+    return v;
+}
+
+/* An idle member wakes for work only: a heartbeat to send or to answer (10 a second at the
+ * default 100 ms), not at every 10 ms tick of the core's clock, nor for timers that have
+ * nothing to check. Counted over 3 s with no request made to the members meanwhile. */
+Test(cluster, an_idle_member_wakes_for_heartbeats_not_for_every_tick)
+{
+    itest_cluster_init(&C, 3, 3);
+    itest_cluster_arg(&C, "--log-level=warn");
+    itest_cluster_start(&C);
+    int l = itest_wait_leader(&C, 15000);
+    cr_assert_geq(l, 0, "no leader");
+    long before[3];
+    for (int i = 0; i < 3; i++)
+        before[i] = loop_sleeps(C.nodes[i].pid);
+    const int seconds = 3;
+    sleep(seconds);
+    long after[3];
+    for (int i = 0; i < 3; i++)
+        after[i] = loop_sleeps(C.nodes[i].pid);
+    cr_assert_eq(itest_wait_leader(&C, 5000), l, "the leader changed while the group was idle");
+    for (int i = 0; i < 3; i++) {
+        cr_assert(before[i] >= 0 && after[i] >= 0, "cannot read /proc for %s", C.nodes[i].name);
+        double per_s = (double)(after[i] - before[i]) / seconds;
+        /* The leader wakes to send each heartbeat and for the replies; a follower to answer. */
+        cr_assert_lt(per_s, 50.0, "%s (%s) woke %.0f times a second while idle", C.nodes[i].name,
+                     i == l ? "leader" : "follower", per_s);
+    }
 }
 
 static int raw_connect(int port)

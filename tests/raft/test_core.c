@@ -321,6 +321,40 @@ Test(election, three_nodes_elect_one_leader_with_a_term_start_entry)
     }
 }
 
+/* raft_tick_due (what lets a driver sleep between ticks): a leader's next due tick is its next
+ * heartbeat, a follower's its election timeout; no tick before it makes the core ready, and
+ * the due tick does. */
+Test(election, the_due_tick_is_the_next_heartbeat_or_the_election_timeout)
+{
+    setup_cluster(3, 3);
+    int l = elect();
+    tick_all(HB * 2);
+    raft_t *lr = nodes[l].r;
+    uint64_t due = raft_tick_due(lr);
+    cr_assert(due > raft_now(lr) && due <= raft_now(lr) + HB, "leader due at %llu, now %llu",
+              (unsigned long long)due, (unsigned long long)raft_now(lr));
+    while (raft_now(lr) + 1 < due) {
+        raft_tick(lr);
+        cr_assert(!raft_has_ready(lr), "the leader had work before its due tick");
+    }
+    raft_tick(lr);
+    cr_assert(raft_has_ready(lr), "no heartbeat at the leader's due tick");
+    deliver_all();
+
+    int f = l % 3 + 1;
+    raft_t *fr = nodes[f].r;
+    due = raft_tick_due(fr);
+    cr_assert(due >= raft_now(fr) + E && due < raft_now(fr) + 2 * E,
+              "follower due at %llu, now %llu", (unsigned long long)due,
+              (unsigned long long)raft_now(fr));
+    while (raft_now(fr) + 1 < due) {
+        raft_tick(fr);
+        cr_assert(!raft_has_ready(fr), "the follower had work before its election timeout");
+    }
+    raft_tick(fr);
+    cr_assert(raft_has_ready(fr), "no campaign at the follower's due tick");
+}
+
 Test(election, no_vote_within_election_timeout_of_start)
 {
     /* DESIGN.md: a node that (re)starts grants no vote for election_timeout_min, so a restart

@@ -591,10 +591,29 @@ static void elections_lead(sim_t *s, snode_t *x)
     }
 }
 
+/* raft_tick_due's contract, which lets the daemon sleep between due ticks: a tick before
+ * it never makes the core ready. */
+static void check_tick_due(sim_t *s, snode_t *x, bool quiet)
+{
+    const raft_t *r = x->n.r;
+    uint64_t due = raft_tick_due(r);
+    if (due <= raft_now(r))
+        sim_check_fail(&s->chk, SIM_V_CONTRACT,
+                       "node %" PRIu64 ": raft_tick_due %" PRIu64 " is not after now %" PRIu64,
+                       x->n.id, due, raft_now(r));
+    if (quiet && raft_has_ready(r))
+        sim_check_fail(&s->chk, SIM_V_CONTRACT,
+                       "node %" PRIu64 ": tick %" PRIu64 ", before the due tick, made it ready",
+                       x->n.id, raft_now(r));
+}
+
 static void do_tick(sim_t *s, snode_t *x)
 {
     x->ticks++;
+    const raft_t *r = x->n.r;
+    bool quiet = !x->n.held && !raft_has_ready(r) && raft_now(r) + 1 < raft_tick_due(r);
     core_err(s, x, "raft_tick", raft_tick(x->n.r));
+    check_tick_due(s, x, quiet);
     elections_lead(s, x);
     drive(s, x);
 }

@@ -95,8 +95,10 @@ int sidecar_node_transfer(sidecar_node_t *n, uint64_t target, uint8_t flags);
 int sidecar_node_propose_conf(sidecar_node_t *n, raft_conf_op_t op, uint64_t id, const char *addr,
                               uint64_t *index);
 
-/* Read-only access for status reporting. */
-const raft_t *sidecar_node_raft(const sidecar_node_t *n);
+/* Read-only access for status reporting. The core is first brought up to the present tick
+ * (it may sleep between the ticks it has work at), so leases, sessions and last contact
+ * read through it are current. */
+const raft_t *sidecar_node_raft(sidecar_node_t *n);
 store_t *sidecar_node_store(sidecar_node_t *n);
 uint64_t sidecar_node_id(const sidecar_node_t *n);
 const char *sidecar_node_name(const sidecar_node_t *n);
@@ -124,13 +126,13 @@ sidecar_transport_t *sidecar_node_transport(sidecar_node_t *n);
 uint64_t sidecar_node_tick_ns(const sidecar_node_t *n, uint64_t tick);
 /* This member's own session (raft.h, "sessions"): until when it is valid (boot-time ns, 0 =
  * none) and the commit index that came with its latest renewal (raft_session_index). */
-void sidecar_node_session(const sidecar_node_t *n, uint64_t *until_ns, uint64_t *index);
+void sidecar_node_session(sidecar_node_t *n, uint64_t *until_ns, uint64_t *index);
 /* How long after a member was last heard (or a leader took office) its session is provably
  * over: raft_session_expire_ticks() in ms. */
 uint64_t sidecar_node_session_expire_ms(const sidecar_node_t *n);
 /* Leader: when member id's session will be provably over unless it is heard before
  * (raft_session_expires), boot-time ns; 0 when not leader or no such member. */
-uint64_t sidecar_node_session_expires_ns(const sidecar_node_t *n, uint64_t id);
+uint64_t sidecar_node_session_expires_ns(sidecar_node_t *n, uint64_t id);
 /* Leader: renew member id's session only once it holds index, committed (raft_session_hold). */
 void sidecar_node_session_hold(sidecar_node_t *n, uint64_t id, uint64_t index);
 
