@@ -177,7 +177,8 @@ static int client_help_parse(client_help_t *h, const char *bin)
         return -1;
     enum { USAGE, PROSE, OPTIONS, END } part = USAGE;
     for (char *line = strtok(h->buf, "\n"); line != NULL; line = strtok(NULL, "\n")) {
-        if (part == USAGE && (strncmp(line, "usage: ", 7) == 0 || strncmp(line, "       ", 7) == 0)) {
+        if (part == USAGE &&
+            (strncmp(line, "usage: ", 7) == 0 || strncmp(line, "       ", 7) == 0)) {
             if (h->n_usage < LINES_MAX) {
                 h->usage[h->n_usage++] = line + 7;
                 add_usage_words(h, line + 7);
@@ -269,12 +270,14 @@ static void man_section(FILE *f, const char *name, const char *body)
 
 static void write_man(FILE *f, const client_help_t *h)
 {
-    fprintf(f, ".\\\" electd(8). Generated at build time by deploy/gendoc/gendoc.c from the settings\n"
-               ".\\\" table of `electd --help` and the text of `electd help`: do not edit.\n"
-               ".TH ELECTD 8 \"\" \"electd %s\" \"System Administration\"\n",
+    fprintf(f,
+            ".\\\" electd(8). Generated at build time by deploy/gendoc/gendoc.c from the settings\n"
+            ".\\\" table of `electd --help` and the text of `electd help`: do not edit.\n"
+            ".TH ELECTD 8 \"\" \"electd %s\" \"System Administration\"\n",
             ELECTD_VERSION);
-    man_section(f, "NAME", "electd \\- leader\\-election sidecar: one primary among the copies of a "
-                           "workload\n");
+    man_section(f, "NAME",
+                "electd \\- leader\\-election sidecar: one primary among the copies of a "
+                "workload\n");
     man_section(f, "SYNOPSIS",
                 ".B electd\n[\\fIFLAGS\\fR] [\\fB\\-\\-exec \\-\\-\\fR \\fICOMMAND\\fR "
                 "[\\fIARGS\\fR...]]\n.br\n.B electd\n\\fISUBCOMMAND\\fR [\\fIOPTIONS\\fR]\n");
@@ -290,15 +293,16 @@ static void write_man(FILE *f, const client_help_t *h)
                 ".PP\n"
                 "The same binary is the client of a running member's API: see\n"
                 ".B CLIENT SUBCOMMANDS.\n");
-    man_section(f, "OPTIONS",
-                "Every setting is a flag, an environment variable \\fBELECTD_\\fR\\fINAME\\fR (upper "
-                "case,\n\\(oq\\-\\(cq becomes \\(oq_\\(cq) and a key of the JSON file given with "
-                "\\fB\\-\\-config\\fR.\nPrecedence: flag, then environment, then config file, then "
-                "default.\nAn unknown flag, file key or set \\fBELECTD_*\\fR variable is refused.\n"
-                "Durations take ms, s, m or h (a bare number is ms); sizes take B, KiB, MiB or GiB\n"
-                "(a bare number is bytes); booleans are true, false, 1 or 0 (a bare flag is true).\n"
-                "Named elections (several workloads, each with its own primary) are declared in\n"
-                "the config file only, under the key \\fB\"elections\"\\fR.\n");
+    man_section(
+        f, "OPTIONS",
+        "Every setting is a flag, an environment variable \\fBELECTD_\\fR\\fINAME\\fR (upper "
+        "case,\n\\(oq\\-\\(cq becomes \\(oq_\\(cq) and a key of the JSON file given with "
+        "\\fB\\-\\-config\\fR.\nPrecedence: flag, then environment, then config file, then "
+        "default.\nAn unknown flag, file key or set \\fBELECTD_*\\fR variable is refused.\n"
+        "Durations take ms, s, m or h (a bare number is ms); sizes take B, KiB, MiB or GiB\n"
+        "(a bare number is bytes); booleans are true, false, 1 or 0 (a bare flag is true).\n"
+        "Named elections (several workloads, each with its own primary) are declared in\n"
+        "the config file only, under the key \\fB\"elections\"\\fR.\n");
     for (size_t i = 0; i < sidecar_config_setting_count(); i++)
         man_setting(f, i);
 
@@ -443,6 +447,32 @@ static const char *complete_code(value_kind_t kind, bool zsh)
     }
 }
 
+/* One `case` branch per client option that takes a value: fmt gets the option and the code
+ * completing its value. */
+static void client_arg_cases(FILE *f, const client_help_t *h, const char *fmt, bool zsh)
+{
+    for (size_t i = 0; i < h->n_opts; i++) {
+        const client_opt_t *o = &h->opts[i];
+        if (o->arg[0] && !o->arg_optional)
+            fprintf(f, fmt, o->names[0], complete_code(kind_of_unit(o->names[0] + 2, o->arg), zsh));
+    }
+}
+
+/* One `case` branch per subcommand with second words ("kv": get put del ls): open (given the
+ * subcommand), the words separated by spaces, then close. */
+static void client_sub_cases(FILE *f, const client_help_t *h, const char *open, const char *close)
+{
+    for (size_t i = 0; i < h->n_cmds; i++) {
+        const client_cmd_t *c = &h->cmds[i];
+        if (c->n_subs == 0)
+            continue;
+        fprintf(f, open, c->name);
+        for (size_t k = 0; k < c->n_subs; k++)
+            fprintf(f, "%s%s", k ? " " : "", c->subs[k]);
+        fputs(close, f);
+    }
+}
+
 static void write_bash(FILE *f, const client_help_t *h)
 {
     fputs("# bash completion for electd(8). Generated at build time by deploy/gendoc/gendoc.c\n"
@@ -473,13 +503,7 @@ static void write_bash(FILE *f, const client_help_t *h)
           "    local cmd=$1 cur=$2 prev=$3\n"
           "    case $prev in\n",
           f);
-    for (size_t i = 0; i < h->n_opts; i++) {
-        const client_opt_t *o = &h->opts[i];
-        if (!o->arg[0] || o->arg_optional)
-            continue;
-        fprintf(f, "    %s)\n        %s\n        return\n        ;;\n", o->names[0],
-                complete_code(kind_of_unit(o->names[0] + 2, o->arg), false));
-    }
+    client_arg_cases(f, h, "    %s)\n        %s\n        return\n        ;;\n", false);
     fputs("    esac\n"
           "    if [[ $cur == -* ]]; then\n"
           "        COMPREPLY=($(compgen -W \"$_electd_client_options\" -- \"$cur\"))\n"
@@ -488,15 +512,7 @@ static void write_bash(FILE *f, const client_help_t *h)
           "    if ((COMP_CWORD == 2)); then\n"
           "        case $cmd in\n",
           f);
-    for (size_t i = 0; i < h->n_cmds; i++) {
-        const client_cmd_t *c = &h->cmds[i];
-        if (c->n_subs == 0)
-            continue;
-        fprintf(f, "        %s) COMPREPLY=($(compgen -W \"", c->name);
-        for (size_t k = 0; k < c->n_subs; k++)
-            fprintf(f, "%s%s", k ? " " : "", c->subs[k]);
-        fputs("\" -- \"$cur\")) ;;\n", f);
-    }
+    client_sub_cases(f, h, "        %s) COMPREPLY=($(compgen -W \"", "\" -- \"$cur\")) ;;\n");
     fputs("        backup) COMPREPLY=($(compgen -f -- \"$cur\")) ;;\n"
           "        esac\n"
           "    elif ((COMP_CWORD == 3)) && [[ $cmd == members && $prev == remove ]]; then\n"
@@ -615,13 +631,7 @@ static void write_zsh(FILE *f, const client_help_t *h)
           "  local cmd=${words[2]}\n"
           "  case ${words[CURRENT-1]} in\n",
           f);
-    for (size_t i = 0; i < h->n_opts; i++) {
-        const client_opt_t *o = &h->opts[i];
-        if (!o->arg[0] || o->arg_optional)
-            continue;
-        fprintf(f, "    %s) %s; return ;;\n", o->names[0],
-                complete_code(kind_of_unit(o->names[0] + 2, o->arg), true));
-    }
+    client_arg_cases(f, h, "    %s) %s; return ;;\n", true);
     fputs("  esac\n"
           "  if [[ $PREFIX == -* ]]; then\n"
           "    compadd -- ${=_electd_client_options}\n"
@@ -630,15 +640,7 @@ static void write_zsh(FILE *f, const client_help_t *h)
           "  if (( CURRENT == 3 )); then\n"
           "    case $cmd in\n",
           f);
-    for (size_t i = 0; i < h->n_cmds; i++) {
-        const client_cmd_t *c = &h->cmds[i];
-        if (c->n_subs == 0)
-            continue;
-        fprintf(f, "      %s) compadd --", c->name);
-        for (size_t k = 0; k < c->n_subs; k++)
-            fprintf(f, " %s", c->subs[k]);
-        fputs(" ;;\n", f);
-    }
+    client_sub_cases(f, h, "      %s) compadd -- ", " ;;\n");
     fputs("      backup) _files ;;\n"
           "    esac\n"
           "  elif (( CURRENT == 4 )) && [[ $cmd == members && ${words[3]} == remove ]]; then\n"

@@ -78,7 +78,7 @@ for f in usr/bin/electd etc/electd/electd.json lib/systemd/system/electd.service
     [ -e "$ROOT/$f" ] || bad "the package has no /$f"
 done
 for u in "$ROOT"/lib/systemd/system/electd*.service; do
-    grep -qF "ExecReload=/bin/kill -HUP \$MAINPID" "$u" || bad "$(basename "$u") has no ExecReload"
+    grep -qxF "ExecReload=/bin/kill -HUP \$MAINPID" "$u" || bad "$(basename "$u") has no ExecReload"
 done
 # The TLS module sits where the packaged binary looks for it (tls/tls_loader.c).
 moddir=$(strings "$ELECTD" | grep -m1 '^/.*/electd$' || true)
