@@ -231,7 +231,25 @@ ELECTD_PEERS=a=h:1,b=h:2 check_offer "a b " electd transfer --to ""
 # Without --peers or ELECTD_PEERS: the members the running electd knows (electd members).
 ELECTD_HTTP=$HTTP1 check_offer "a b c " "$ELECTD" members remove ""
 check_offer "elections " electd ele
-ok "completion: bash -n, zsh -n, every flag and subcommand, bash offers"
+# What zsh offers where the completion adds words itself (compadd stubbed to print them; the
+# flags go through zsh's _arguments, which needs an interactive shell).
+zsh_offers() {
+    local cur=$1
+    shift
+    zsh -f -c 'compadd() { if [[ $1 == -a ]]; then print -r -- ${(P)2}; else shift; print -r -- $*; fi }
+               words=("${@:2}"); CURRENT=$#words; PREFIX=$1; source "$ZSHC"' _ "$cur" "$@"
+}
+if command -v zsh >/dev/null 2>&1; then
+    export ZSHC
+    [ "$(zsh_offers "" electd kv "")" = "get put del ls" ] || bad "zsh completion of 'electd kv'"
+    [ "$(ELECTD_PEERS=a=h:1,b=h:2 zsh_offers "" electd transfer --to "")" = "a b" ] ||
+        bad "zsh completion of 'electd transfer --to'"
+    case " $(zsh_offers "" electd "") " in
+    *" elections "*) ;;
+    *) bad "zsh completion of 'electd ' offers no subcommands" ;;
+    esac
+fi
+ok "completion: bash -n, zsh -n, every flag and subcommand, what bash and zsh offer"
 
 # ---- monitoring ------------------------------------------------------------------------------
 MON="$SRC/deploy/monitoring"
