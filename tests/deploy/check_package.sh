@@ -57,13 +57,26 @@ CTRL="$TMP/control"
 dpkg-deb -e "$DEB" "$CTRL"
 grep -qx /etc/electd/electd.json "$CTRL/conffiles" || bad "conffiles does not list /etc/electd/electd.json"
 grep -q '^Depends:.*libc6' "$CTRL/control" || bad "Depends has no shlibs (libc6): $(grep ^Depends "$CTRL/control")"
-if ! grep -q 'useradd --system' "$CTRL/postinst" ||
-    ! grep -q 'install -d -m 0700 -o electd -g electd /var/lib/electd' "$CTRL/postinst"; then
-    bad "postinst does not create the electd user and /var/lib/electd"
-fi
 for s in postinst prerm postrm; do
     sh -n "$CTRL/$s" || bad "sh -n $s"
 done
+# postinst configure, with the commands it runs replaced by stand-ins that log their
+# arguments (no user is created here): a new group and system user, the state directory.
+SHIMS="$TMP/shims"
+mkdir -p "$SHIMS"
+for c in getent groupadd useradd install systemctl; do
+    printf '#!/bin/sh\necho "%s $*" >>"%s"\n[ %s != getent ]\n' "$c" "$TMP/postinst.log" "$c" >"$SHIMS/$c"
+    chmod +x "$SHIMS/$c"
+done
+PATH="$SHIMS:$PATH" sh "$CTRL/postinst" configure || bad "postinst configure failed"
+if ! grep -qx 'groupadd --system electd' "$TMP/postinst.log" ||
+    ! grep -q '^useradd --system --gid electd --home-dir /var/lib/electd .* electd$' "$TMP/postinst.log"; then
+    bad "postinst did not add the group and system user electd: $(cat "$TMP/postinst.log")"
+fi
+if [ ! -d /var/lib/electd ]; then
+    grep -qx 'install -d -m 0700 -o electd -g electd /var/lib/electd' "$TMP/postinst.log" ||
+        bad "postinst did not create /var/lib/electd"
+fi
 ok "control: conffiles, Depends ($(sed -n 's/^Depends: //p' "$CTRL/control")), maintainer scripts"
 
 ROOT="$TMP/root"
