@@ -163,6 +163,15 @@ else
     tail -n 5 "$TMP"/[abc].log
 fi
 
+# The packaged (stripped) TLS module loads and runs a handshake: an https:// request to a
+# plain-HTTP member fails in TLS, not in loading the module.
+tls_out=$(ELECTD_TLS_MODULE="$ROOT$moddir/electd-tls.so" "$ELECTD" status --http "https://$HTTP1" \
+    --timeout 2s 2>&1)
+case $tls_out in
+*"TLS failed"*) ok "the packaged TLS module loads" ;;
+*) bad "the packaged TLS module: $tls_out" ;;
+esac
+
 # GET PATH from member K (0..2), HTTP/1.1 with Connection: close: the body on stdout.
 http_get() {
     (
