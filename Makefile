@@ -3,7 +3,7 @@ BUILD     ?= build
 BUILD_SAN ?= build-san
 JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build test test-sanitize sim-long bench fuzz format clean
+.PHONY: all deps build test test-sanitize sim-long bench fuzz format clean install deb
 
 all: build
 
@@ -18,6 +18,16 @@ build: deps $(BUILD)/CMakeCache.txt
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# Installs under CMAKE_INSTALL_PREFIX (/usr unless configured otherwise); DESTDIR is honoured:
+#   make install DESTDIR=/tmp/stage
+install: build
+	DESTDIR=$(DESTDIR) cmake --install $(BUILD)
+
+# The Debian package of this build: $(BUILD)/electd_<version>_<arch>.deb (CPack, deploy/packaging/).
+deb: build
+	cd $(BUILD) && cpack -G DEB
+	@ls $(BUILD)/electd_*.deb
 
 # The same suite under AddressSanitizer + UndefinedBehaviorSanitizer.
 test-sanitize: deps

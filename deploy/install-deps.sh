@@ -2,12 +2,14 @@
 # Installs, from Debian's packages, everything electd needs to build and test.
 # Idempotent: packages already present are left alone. Needs root or sudo.
 # python3-yaml and shellcheck are for tests/deploy (manifests parse, scripts are clean);
-# the openssl CLI makes the throwaway certificates of the TLS tests.
+# the openssl CLI makes the throwaway certificates of the TLS tests. lintian, man-db, zsh and
+# prometheus (for promtool) are for tests/deploy's deb_package (the .deb linted, the man page
+# rendered, the zsh completion parsed, the alert rules and a live /metrics checked).
 set -eu
 
 PKGS="build-essential cmake pkg-config libuv1-dev libcjson-dev libsqlite3-dev \
 libcriterion-dev node-llhttp libssl-dev openssl clang \
-python3-yaml shellcheck"
+python3-yaml shellcheck lintian man-db zsh prometheus"
 
 missing=""
 for p in $PKGS; do

@@ -194,6 +194,16 @@ const sidecar_config_setting_t *sidecar_config_setting_at(size_t i)
     return &config_settings[i].pub;
 }
 
+const char *const *sidecar_config_setting_choices(size_t i)
+{
+    static const char *const bools[] = {"true", "false", NULL};
+    ELECTD_CHECK(i < N_SETTINGS);
+    if (config_settings[i].type == T_BOOL) {
+        return bools;
+    }
+    return config_settings[i].type == T_ENUM ? config_choices_of(&config_settings[i]) : NULL;
+}
+
 int sidecar_config_env_name(const char *setting, char *buf, size_t size)
 {
     size_t n = strlen("ELECTD_") + strlen(setting);

@@ -1472,3 +1472,42 @@ Test(config, file_strings_with_a_nul_are_refused)
                .file = "{\"exec\": [\"/bin/w\", \"\\\\u0000\"]}"});
     cr_assert_str_eq(cfg.exec.argv[1], "\\u0000");
 }
+
+/* What the man page and the completions offer for a setting's value is what the parse takes:
+ * every choice of sidecar_config_setting_choices() is accepted as --flag=choice (the witness
+ * and join rows are left out: they change what else the command line needs). */
+Test(config, setting_choices_are_accepted_values)
+{
+    size_t with_choices = 0;
+    char flag[128];
+    for (size_t i = 0; i < sidecar_config_setting_count(); i++) {
+        const sidecar_config_setting_t *s = sidecar_config_setting_at(i);
+        const char *const *choices = sidecar_config_setting_choices(i);
+        if (choices == NULL) {
+            continue;
+        }
+        with_choices++;
+        cr_assert_not_null(s->unit, "--%s has choices but takes no value", s->name);
+        cr_assert_not_null(choices[0], "--%s has an empty list of choices", s->name);
+        if (strcmp(s->name, "witness") == 0 || strcmp(s->name, "join") == 0) {
+            continue;
+        }
+        for (size_t k = 0; choices[k] != NULL; k++) {
+            snprintf(flag, sizeof(flag), "--%s=%s", s->name, choices[k]);
+            ok((run_t){.argv = ARGV(BASE, flag)});
+        }
+    }
+    /* log-level, log-format and the booleans. */
+    cr_assert_geq(with_choices, 10);
+    size_t level = 0;
+    for (size_t i = 0; i < sidecar_config_setting_count(); i++) {
+        if (strcmp(sidecar_config_setting_at(i)->name, "log-level") == 0) {
+            level = i;
+        }
+    }
+    const char *const *levels = sidecar_config_setting_choices(level);
+    cr_assert_not_null(levels);
+    cr_assert_str_eq(levels[0], "debug");
+    snprintf(flag, sizeof(flag), "--log-level=%s", "verbose");
+    refused((run_t){.argv = ARGV(BASE, flag)}, "--log-level");
+}

@@ -341,6 +341,10 @@ typedef struct sidecar_config_setting {
 size_t sidecar_config_setting_count(void);
 /* Row i (< sidecar_config_setting_count()); borrowed static data. */
 const sidecar_config_setting_t *sidecar_config_setting_at(size_t i);
+/* The values row i (< sidecar_config_setting_count()) accepts when it takes one of a fixed
+ * set ("debug", "info", ...), NULL-terminated; for a boolean {"true", "false"}; else NULL.
+ * Borrowed static data. What the man page and shell completion offer. */
+const char *const *sidecar_config_setting_choices(size_t i);
 /* Writes the environment variable name of a setting ("ELECTD_ELECTION_TIMEOUT") into buf;
  * returns 0, or SIDECAR_CONFIG_EINVAL when it does not fit. */
 int sidecar_config_env_name(const char *setting, char *buf, size_t size);
