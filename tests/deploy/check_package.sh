@@ -248,7 +248,7 @@ check_offer() {
 check_offer "--name " electd --na
 check_offer "a b c " electd --peers a=h:1,b=h:2,c=h:3 --name ""
 check_offer "debug " electd --log-level d
-check_offer "del get ls put " electd kv ""
+check_offer "del get ls put watch " electd kv ""
 ELECTD_PEERS=a=h:1,b=h:2 check_offer "a b " electd transfer --to ""
 # Without --peers or ELECTD_PEERS: the members the running electd knows (electd members).
 ELECTD_HTTP=$HTTP1 check_offer "a b c " "$ELECTD" members remove ""
@@ -263,7 +263,7 @@ zsh_offers() {
 }
 if command -v zsh >/dev/null 2>&1; then
     export ZSHC
-    [ "$(zsh_offers "" electd kv "")" = "get put del ls" ] || bad "zsh completion of 'electd kv'"
+    [ "$(zsh_offers "" electd kv "")" = "get put del ls watch" ] || bad "zsh completion of 'electd kv'"
     [ "$(ELECTD_PEERS=a=h:1,b=h:2 zsh_offers "" electd transfer --to "")" = "a b" ] ||
         bad "zsh completion of 'electd transfer --to'"
     case " $(zsh_offers "" electd "") " in
