@@ -479,7 +479,7 @@ static void notice_child(const kit_t *k, const kit_peer_t *p, tls_ctx_t *ctx, ui
 {
     nconn_t c = {.fd = -1, .deadline_ms = deadline_ms};
     bool ok = notice_one(&c, k, p, ctx, term);
-    char line[512];
+    char line[1024]; /* names, host and reason: up to 809 bytes */
     if (ok)
         snprintf(line, sizeof(line),
                  "released-lease notice sent: member %s (id %016" PRIx64 ") at %s:%s, term %" PRIu64
