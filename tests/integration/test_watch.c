@@ -345,7 +345,13 @@ Test(watch, a_reader_that_does_not_read_is_cut_off_and_memory_stays_bounded)
         put_any(key, value);
     }
     long after = rss_kib(C.nodes[l].pid);
+#if defined(__SANITIZE_ADDRESS__)
+    /* AddressSanitizer keeps freed memory in quarantine: its RSS says nothing of a release
+     * build's (the cut-off itself is still checked below) */
+    cr_log_info("RSS grew from %ld to %ld KiB (not checked under AddressSanitizer)", before, after);
+#else
     cr_assert_lt(after - before, 24 * 1024, "RSS grew from %ld to %ld KiB", before, after);
+#endif
     /* the stream: puts in order, then a last "cutoff" event naming the last one it got */
     sse_event_t ev;
     uint64_t last = 0;
