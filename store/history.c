@@ -116,16 +116,9 @@ static int fill_change(store_t *st, sqlite3_stmt *s, store_change_t *c)
                              "the change history");
     c->revision = rev;
     c->deleted = op == STORE_CMD_DEL;
-    c->key = malloc(key_len + 1);
-    c->value = malloc(value_len + 1);
-    if (!c->key || !c->value)
+    if (store_copy_pair(key, key_len, value, value_len, &c->key, &c->value) != 0)
         return store_fail(st, STORE_ENOMEM, "no memory for a change");
-    memcpy(c->key, key ? key : "", key_len);
-    c->key[key_len] = 0;
     c->key_len = key_len;
-    if (value_len)
-        memcpy(c->value, value, value_len);
-    c->value[value_len] = 0;
     c->value_len = value_len;
     return 0;
 }

@@ -68,6 +68,22 @@ int store_sql_functions(sqlite3 *db)
                                    sql_kv_crc, NULL, NULL);
 }
 
+int store_copy_pair(const void *key, size_t key_len, const void *value, size_t value_len,
+                    char **key_out, uint8_t **value_out)
+{
+    *key_out = malloc(key_len + 1);
+    *value_out = malloc(value_len + 1);
+    if (*key_out == NULL || *value_out == NULL)
+        return -1;
+    if (key_len)
+        memcpy(*key_out, key, key_len);
+    (*key_out)[key_len] = 0;
+    if (value_len)
+        memcpy(*value_out, value, value_len);
+    (*value_out)[value_len] = 0;
+    return 0;
+}
+
 int store_corrupt(store_t *st, const void *key, size_t key_len, const char *what)
 {
     st->corrupt_values++;
@@ -424,18 +440,11 @@ static int fill_kv(store_t *st, sqlite3_stmt *s, int col0, const void *key, size
         (uint64_t)sqlite3_column_int64(s, col0 + 2), (uint64_t)sqlite3_column_int64(s, col0 + 3));
     if (sqlite3_column_int64(s, col0 + 4) != (int64_t)crc)
         return store_corrupt(st, key, key_len, "read");
-    kv->key = malloc(key_len + 1);
-    kv->value = malloc(vlen + 1);
-    if (!kv->key || !kv->value) {
+    if (store_copy_pair(key, key_len, v, vlen, &kv->key, &kv->value) != 0) {
         store_kv_clear(kv);
         return store_fail(st, STORE_ENOMEM, "no memory for a key/value copy");
     }
-    memcpy(kv->key, key, key_len);
-    kv->key[key_len] = 0;
     kv->key_len = key_len;
-    if (vlen)
-        memcpy(kv->value, v, vlen);
-    kv->value[vlen] = 0;
     kv->value_len = vlen;
     kv->create_revision = (uint64_t)sqlite3_column_int64(s, col0 + 1);
     kv->mod_revision = (uint64_t)sqlite3_column_int64(s, col0 + 2);

@@ -219,6 +219,11 @@ uint32_t store_kv_crc(const void *key, size_t key_len, const void *value, size_t
 /* Counts a row that failed its checksum, remembers its key and fails with STORE_ECHECKSUM and a
  * message naming it; what: where it was met ("read", "snapshot", ...). */
 int store_corrupt(store_t *st, const void *key, size_t key_len, const char *what);
+/* Copies a key and a value into new buffers, each NUL-terminated after its bytes (key or value
+ * may be NULL when its length is 0). -1 when out of memory: *key_out and *value_out are then
+ * whatever was allocated (NULL or a buffer), for the caller's usual clean-up. */
+int store_copy_pair(const void *key, size_t key_len, const void *value, size_t value_len,
+                    char **key_out, uint8_t **value_out);
 /* The first row of table (of an attached schema) whose crc column does not match its content:
  * 0 if none; else store_corrupt()'s STORE_ECHECKSUM. what as for store_corrupt. */
 int store_kv_verify(store_t *st, const char *table, const char *what);
