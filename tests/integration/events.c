@@ -237,3 +237,13 @@ bool events_file_no_overlap(const char *path, char *why, size_t cap)
              (unsigned long long)ev.iv[b].start_ns, (unsigned long long)ev.iv[b].end_ns);
     return false;
 }
+
+bool events_first_primary(const char *path, int timeout_ms, events_interval_t *out)
+{
+    int first = events_wait_running(path, NULL, 1, timeout_ms);
+    static events_t ev; /* large: not on the stack */
+    if (first < 0 || !events_load(path, &ev) || (size_t)first >= ev.n)
+        return false;
+    *out = ev.iv[first];
+    return true;
+}

@@ -41,6 +41,10 @@ bool events_overlap(const events_t *ev, size_t *a, size_t *b);
  * interval's index, or -1 after timeout_ms. */
 int events_wait_running(const char *path, const char *not_node, size_t min_starts, int timeout_ms);
 
+/* events_wait_running for the first workload of a group: its interval into *out. False when
+ * none ran within timeout_ms. */
+bool events_first_primary(const char *path, int timeout_ms, events_interval_t *out);
+
 /* Reads path and checks that no two primaries overlapped: true when none did; otherwise (or
  * when path is unreadable) false with why[] naming the two intervals. */
 bool events_file_no_overlap(const char *path, char *why, size_t cap);

@@ -104,11 +104,7 @@ static void setup(const char *script, bool tls)
 static int start_until_primary(events_interval_t *old)
 {
     itest_cluster_start(&C);
-    int first = events_wait_running(events_path, NULL, 1, 20000);
-    cr_assert_geq(first, 0, "no workload started");
-    events_t ev;
-    events_load(events_path, &ev);
-    *old = ev.iv[first];
+    cr_assert(events_first_primary(events_path, 20000, old), "no workload started");
     int l = itest_node_index(&C, old->node);
     cr_assert_geq(l, 0);
     return l;

@@ -87,11 +87,7 @@ static int start_until_primary(events_interval_t *old)
 {
     setup(3, false);
     itest_cluster_start(&C);
-    int first = wait_running(NULL, 1, 15000);
-    cr_assert_geq(first, 0, "no workload started");
-    events_t ev;
-    events_load(events_path, &ev);
-    *old = ev.iv[first];
+    cr_assert(events_first_primary(events_path, 15000, old), "no workload started");
     int l = itest_node_index(&C, old->node);
     cr_assert_geq(l, 0);
     return l;
