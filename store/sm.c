@@ -655,6 +655,17 @@ int store_local_set(store_t *st, const char *name, const void *value, size_t len
     return store_step_done(st, s, "save local key");
 }
 
+int store_local_set_relaxed(store_t *st, const char *name, const void *value, size_t len)
+{
+    /* As the applied state (store_apply): durable with the next synchronous commit. */
+    int err = store_exec(st, "PRAGMA synchronous = NORMAL", "relax sync");
+    if (err)
+        return err;
+    err = store_local_set(st, name, value, len);
+    store_exec(st, "PRAGMA synchronous = FULL", "restore sync");
+    return err;
+}
+
 int store_local_set_many(store_t *st, const char *const *names, size_t n, const void *value,
                          size_t len)
 {

@@ -477,6 +477,9 @@ void store_history_free(store_change_t *items, size_t n);
 
 /* name: 1..STORE_LOCAL_KEY_MAX bytes, NUL-terminated. Set is durable (fsync) on return. */
 int store_local_set(store_t *st, const char *name, const void *value, size_t len);
+/* The same without fsync: durable with this store's next synchronous commit, or lost (the old
+ * value kept) if the host crashes first; for a record where the old value is the cautious one. */
+int store_local_set_relaxed(store_t *st, const char *name, const void *value, size_t len);
 /* The same value under n names, in one durable transaction (one fsync): all or none. */
 int store_local_set_many(store_t *st, const char *const *names, size_t n, const void *value,
                          size_t len);

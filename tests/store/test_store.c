@@ -416,6 +416,24 @@ Test(store_kv, local_keys_round_trip_and_are_bounded)
     cr_assert_eq(store_local_set(st, "", "v", 1), STORE_EKEY);
 }
 
+/* The relaxed write (a record whose old value is the cautious one): read back at once, kept
+ * across a clean reopen, its name checked like the durable one's, the store's other writes
+ * unaffected. */
+Test(store_kv, a_relaxed_local_key_reads_back_and_later_writes_stay_durable)
+{
+    char buf[16];
+    size_t len = 0;
+    cr_assert_eq(store_local_set(st, "workload_role", "primary", 7), 0);
+    cr_assert_eq(store_local_set_relaxed(st, "workload_role", "standby", 7), 0);
+    cr_assert_eq(store_local_get(st, "workload_role", buf, sizeof buf, &len), 0);
+    cr_assert_arr_eq(buf, "standby", 7);
+    cr_assert_eq(store_local_set_relaxed(st, "", "v", 1), STORE_EKEY);
+    cr_assert_eq(store_local_set(st, "other", "primary", 7), 0);
+    st = reopen(st);
+    cr_assert_eq(store_local_get(st, "workload_role", buf, sizeof buf, &len), 0);
+    cr_assert_arr_eq(buf, "standby", 7);
+}
+
 Test(store_kv, many_local_keys_are_set_in_one_transaction_all_or_none)
 {
     const char *names[] = {"workload_role/a", "workload_role/b", "workload_role/c"};
