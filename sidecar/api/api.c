@@ -74,6 +74,11 @@ cJSON *api_member_json(sidecar_api_t *api, uint64_t id)
 
 void api_reply_not_leader(sidecar_api_t *api, http_req_t *req)
 {
+    api_reply_not_leader_to(api, req, http_req_target(req));
+}
+
+void api_reply_not_leader_to(sidecar_api_t *api, http_req_t *req, const char *target)
+{
     sidecar_node_state_t st;
     sidecar_node_state(api->node, &st);
     if (st.leader == 0 || st.leader == sidecar_node_id(api->node)) {
@@ -82,7 +87,7 @@ void api_reply_not_leader(sidecar_api_t *api, http_req_t *req)
                              "no leader is known right now (election in progress or no quorum)");
         return;
     }
-    if (api_forward(api, req, sidecar_node_member_http(api->node, st.leader)))
+    if (api_forward(api, req, sidecar_node_member_http(api->node, st.leader), target))
         return;
     cJSON *o = cJSON_CreateObject();
     cJSON *err = cJSON_AddObjectToObject(o, "error");
@@ -92,7 +97,7 @@ void api_reply_not_leader(sidecar_api_t *api, http_req_t *req)
     const char *http = sidecar_node_member_http(api->node, st.leader);
     if (http != NULL) {
         char loc[600];
-        snprintf(loc, sizeof(loc), "%s://%s%s", api_scheme(api), http, http_req_target(req));
+        snprintf(loc, sizeof(loc), "%s://%s%s", api_scheme(api), http, target);
         http_req_header_add(req, "Location", loc);
     }
     http_req_reply_json(req, 421, o);
