@@ -371,4 +371,6 @@ Test(watch, a_reader_that_does_not_read_is_cut_off_and_memory_stays_bounded)
     cr_assert_gt(last, 0);
     cr_assert_not(sse_next(&s, &ev, 2000), "the stream goes on after the cutoff");
     sse_close(&s);
+    /* and /metrics counts it */
+    cr_assert_eq(itest_metric(&C, l, "electd_watch_cutoffs_total"), 1);
 }
