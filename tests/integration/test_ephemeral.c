@@ -3,12 +3,15 @@
  * also across a leader change and a restart within the session's expiry — and deleted through
  * the log once it is killed (a watch sees the delete) or removed from the group. Every wait is
  * a bounded poll. */
+#include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <criterion/criterion.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "cluster.h"
@@ -111,6 +114,25 @@ static void stays(int via, const char *key, const char *owner, int ms)
         cr_assert_str_eq(o, owner);
         usleep(100000);
     }
+}
+
+/* The whole answer (head and body) to one request sent as it is, with Connection: close. */
+static void raw_request(int port, const char *head, char *out, size_t cap)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert_geq(fd, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    struct timeval tv = {.tv_sec = 5};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    cr_assert_eq(write(fd, head, strlen(head)), (ssize_t)strlen(head));
+    size_t len = 0;
+    ssize_t r;
+    while (len + 1 < cap && (r = read(fd, out + len, cap - 1 - len)) > 0)
+        len += (size_t)r;
+    out[len] = 0;
+    close(fd);
 }
 
 static void key_of(int i, char *out, size_t cap)
@@ -269,7 +291,12 @@ Test(ephemeral, a_follower_without_forward_redirects_naming_itself)
         itest_http(C.nodes[l].http_port, "PUT", "/v1/kv/services/x", "v", body, sizeof(body)), 200);
     cr_assert_str_eq(owner_of(l, "services/x", o, sizeof(o)), "");
     /* a follower's 421 sends the client to the leader with itself as the owner */
-    cr_assert_eq(itest_http(C.nodes[f].http_port, "PUT", "/v1/kv/services/y?ephemeral=true", "v",
-                            body, sizeof(body)),
-                 421, "%s", body);
+    raw_request(C.nodes[f].http_port,
+                "PUT /v1/kv/services/y?ephemeral=true HTTP/1.1\r\nHost: x\r\nConnection: "
+                "close\r\nContent-Length: 1\r\n\r\nv",
+                body, sizeof(body));
+    cr_assert(strncmp(body, "HTTP/1.1 421", 12) == 0, "%s", body);
+    char want[128];
+    snprintf(want, sizeof(want), "/v1/kv/services/y?ephemeral=true&owner=%s\r\n", C.nodes[f].name);
+    cr_assert(strstr(body, want) != NULL, "no Location ending in %s: %s", want, body);
 }
