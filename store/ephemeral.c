@@ -2,7 +2,6 @@
  * by the PUT that makes it (and removed by any other PUT or DEL of the key) in the same
  * transaction as the write, checksummed, and read by the daemon's leader to find the keys of
  * a member that is gone. The deletes themselves are ordinary DELs through the log. */
-#include <stdio.h>
 #include <string.h>
 
 #include "store_int.h"
@@ -25,20 +24,7 @@ int store_ephemeral_apply(store_t *st, const store_cmd_t *cmd)
 
 int store_ephemeral_verify(store_t *st, const char *table, const char *what)
 {
-    char sql[160];
-    snprintf(sql, sizeof sql,
-             "SELECT key FROM %s WHERE crc IS NOT electd_kv_crc(key, x'', owner, 0, 0) LIMIT 1",
-             table);
-    sqlite3_stmt *s = NULL;
-    int rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
-    int err = 0;
-    if (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW)
-        err =
-            store_corrupt(st, sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0), what);
-    else if (rc != SQLITE_DONE)
-        err = store_sqlite_err(st, rc, "check ephemeral checksums");
-    sqlite3_finalize(s);
-    return err;
+    return store_crc_verify(st, table, "electd_kv_crc(key, x'', owner, 0, 0)", what);
 }
 
 int store_ephemeral_owners(store_t *st, uint64_t *ids, size_t cap, size_t *n, bool *more)

@@ -108,13 +108,10 @@ int store_corrupt(store_t *st, const void *key, size_t key_len, const char *what
                       what, shown, st->path);
 }
 
-int store_kv_verify(store_t *st, const char *table, const char *what)
+int store_crc_verify(store_t *st, const char *table, const char *crc_sql, const char *what)
 {
-    char sql[160];
-    snprintf(sql, sizeof sql,
-             "SELECT key FROM %s WHERE crc IS NOT "
-             "electd_kv_crc(key, value, create_rev, mod_rev, version) LIMIT 1",
-             table);
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT key FROM %s WHERE crc IS NOT %s LIMIT 1", table, crc_sql);
     sqlite3_stmt *s = NULL;
     int rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
     int err = 0;
@@ -125,6 +122,12 @@ int store_kv_verify(store_t *st, const char *table, const char *what)
         err = store_sqlite_err(st, rc, "check checksums");
     sqlite3_finalize(s);
     return err;
+}
+
+int store_kv_verify(store_t *st, const char *table, const char *what)
+{
+    return store_crc_verify(st, table, "electd_kv_crc(key, value, create_rev, mod_rev, version)",
+                            what);
 }
 
 uint64_t store_corrupt_values(const store_t *st)

@@ -241,6 +241,9 @@ int store_kv_fill(store_t *st, sqlite3_stmt *s, int col0, const void *key, size_
  * store_kv_list does, and resets it. */
 int store_kv_rows(store_t *st, sqlite3_stmt *s, size_t limit, store_kv_t **items, size_t *n,
                   bool *more);
+/* The first row of table (of an attached schema) whose crc column differs from the SQL
+ * expression crc_sql over its columns: 0 if none, else store_corrupt()'s STORE_ECHECKSUM. */
+int store_crc_verify(store_t *st, const char *table, const char *crc_sql, const char *what);
 /* The first row of table (of an attached schema) whose crc column does not match its content:
  * 0 if none; else store_corrupt()'s STORE_ECHECKSUM. what as for store_corrupt. */
 int store_kv_verify(store_t *st, const char *table, const char *what);

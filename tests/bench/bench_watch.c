@@ -149,20 +149,6 @@ static void writer_parse(conn_t *c, hist_t *wlat, uint64_t now)
     c->len -= head + body;
 }
 
-static long rss_kib(int pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof(path), "/proc/%d/status", pid);
-    FILE *f = fopen(path, "r");
-    long kib = -1;
-    while (f && fgets(line, sizeof(line), f))
-        if (strncmp(line, "VmRSS:", 6) == 0)
-            kib = atol(line + 6);
-    if (f)
-        fclose(f);
-    return kib;
-}
-
 typedef struct result {
     double p50, p99, wp50, wp99, rate, events_per_watcher, rss_idle_mib, rss_peak_mib;
     long cutoffs;
@@ -186,7 +172,7 @@ static bool run_once(int watchers, int rate, int seconds, result_t *res)
     if (l < 0 || conns == NULL || lat.b == NULL || wlat.b == NULL || ep < 0)
         goto out;
     int port = c.nodes[l].http_port, pid = c.nodes[l].pid;
-    res->rss_idle_mib = (double)rss_kib(pid) / 1024.0;
+    res->rss_idle_mib = (double)itest_proc_status(pid, "VmRSS:") / 1024.0;
     int n = watchers + WRITERS;
     for (int i = 0; i < n; i++) {
         conn_t *x = &conns[i];
@@ -228,7 +214,7 @@ static bool run_once(int watchers, int rate, int seconds, result_t *res)
             due += period;
         }
         if (now >= next_rss) {
-            long r = rss_kib(pid);
+            long r = itest_proc_status(pid, "VmRSS:");
             peak = r > peak ? r : peak;
             next_rss = now + 200000000ull;
         }

@@ -228,15 +228,8 @@ Test(ephemeral, a_removed_members_keys_are_deleted)
     key_of(l, kl, sizeof(kl));
     put_on(f, kf, "x", true);
     put_on(l, kl, "y", true);
-    char path[64], body[4096];
-    snprintf(path, sizeof(path), "/v1/members/%s", C.nodes[f].name);
-    int rc = 0;
-    for (int tries = 0; tries < 50; tries++) {
-        rc = itest_http(C.nodes[l].http_port, "DELETE", path, NULL, body, sizeof(body));
-        if (rc != 409)
-            break;
-        usleep(50000);
-    }
+    char body[4096];
+    int rc = itest_member_remove(&C, l, C.nodes[f].name, body, sizeof(body));
     cr_assert_eq(rc, 200, "%s", body);
     /* removed, not dead: the key goes at once, well before a session could expire */
     long took = wait_gone(l, kf, 5000);

@@ -33,6 +33,14 @@ static void commit(store_t *st, raft_entry_t *e, size_t n, store_result_t *res)
     cr_assert_eq(store_apply(st, e, n, res), 0, "%s", store_errmsg(st));
 }
 
+/* Runs sql on the SQLite file at path with the sqlite3 shell (the store must be closed). */
+static void sqlite_on(const char *path, const char *sql)
+{
+    char cmd[STORE_PATH_MAX + 128];
+    snprintf(cmd, sizeof cmd, "sqlite3 '%s' '%s'", path, sql);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
 static uint64_t owner_of(store_t *st, const char *key)
 {
     store_kv_t kv;
@@ -193,9 +201,7 @@ Test(store_ephemeral, a_snapshot_without_the_table_installs_as_no_ephemeral_key)
     char path[STORE_PATH_MAX];
     snprintf(path, sizeof path, "%s", store_snapshot_path(st));
     store_close(st);
-    char cmd[STORE_PATH_MAX + 64];
-    snprintf(cmd, sizeof cmd, "sqlite3 '%s' 'DROP TABLE ephemeral; VACUUM;'", path);
-    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    sqlite_on(path, "DROP TABLE ephemeral; VACUUM;");
     FILE *in = fopen(path, "rb");
     cr_assert_not_null(in);
     fseek(in, 0, SEEK_END);
@@ -222,9 +228,7 @@ Test(store_ephemeral, a_damaged_binding_fails_its_checksum)
     char path[STORE_PATH_MAX];
     snprintf(path, sizeof path, "%s", store_path(st));
     store_close(st);
-    char cmd[STORE_PATH_MAX + 64];
-    snprintf(cmd, sizeof cmd, "sqlite3 '%s' 'UPDATE ephemeral SET owner = 9;'", path);
-    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    sqlite_on(path, "UPDATE ephemeral SET owner = 9;");
     st = t_open(dir, NULL);
     store_kv_t kv;
     cr_assert_eq(store_kv_get(st, "svc/a", 5, &kv), STORE_ECHECKSUM);
