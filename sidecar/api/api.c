@@ -605,7 +605,8 @@ int sidecar_api_port(const sidecar_api_t *api)
 /* The server and the KV sweep timer both close asynchronously; the last one frees api. */
 static void finish(sidecar_api_t *api)
 {
-    if (api->srv != NULL || api->timer.data || api->watch.timer.data || api->secure.warn_timer.data)
+    if (api->srv != NULL || api->timer.data || api->watch.timer.data ||
+        api->secure.warn_timer.data || api->kv_watch.flush.data)
         return;
     void (*cb)(void *) = api->close_cb;
     void *ud = api->close_ud;
@@ -638,5 +639,6 @@ void sidecar_api_close(sidecar_api_t *api, void (*cb)(void *ud), void *ud)
     uv_close((uv_handle_t *)&api->timer, timer_closed_cb);
     uv_close((uv_handle_t *)&api->watch.timer, timer_closed_cb);
     uv_close((uv_handle_t *)&api->secure.warn_timer, timer_closed_cb);
+    uv_close((uv_handle_t *)&api->kv_watch.flush, timer_closed_cb);
     http_server_close(api->srv, server_closed_cb, api);
 }

@@ -18,6 +18,7 @@ struct api_kv_watch {
     struct kv_watcher *list;
     size_t n;         /* streams and long polls open */
     uint64_t cutoffs; /* streams cut off as slow readers */
+    uv_idle_t flush;  /* writes what the streams queued, once per turn of the loop */
 };
 
 /* Change notification state (watch.c). */
@@ -130,6 +131,8 @@ void api_watch_tick_start(sidecar_api_t *api);
 /* KV watches (kv_watch.c), driven by watch.c's observer and timer. GET /v1/kv/{key} or
  * GET /v1/kv?prefix= with ?watch=true (server-sent events) or ?wait= (a long poll). */
 void api_kv_watch(sidecar_api_t *api, http_req_t *req, bool prefix);
+/* Initialises the flush handle (closed by sidecar_api_close). */
+void api_kv_watch_open(sidecar_api_t *api, uv_loop_t *loop);
 void api_kv_watch_applied(sidecar_api_t *api, const raft_entry_t *e, const store_result_t *res);
 void api_kv_watch_tick(sidecar_api_t *api);
 void api_kv_watch_close(sidecar_api_t *api); /* ends every stream, answers every poll */

@@ -26,7 +26,7 @@
 
 #include "cluster.h"
 
-#define WRITERS    32
+#define WRITERS    128
 #define BUCKET_US  10
 #define BUCKETS    400000 /* 10 µs buckets up to 4 s; later goes into the last */
 #define READ_BYTES 65536
