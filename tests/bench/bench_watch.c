@@ -130,7 +130,10 @@ static void watcher_parse(conn_t *c, hist_t *lat, uint64_t now)
     c->len -= off;
 }
 
-/* A writer's answers: head, then Content-Length bytes of body. */
+static uint64_t refused;        /* writes answered with anything but 200 */
+static char first_refusal[512]; /* the first such answer */
+
+/* A writer's answers: head, then Content-Length bytes of body; only a 200 counts. */
 static void writer_parse(conn_t *c, hist_t *wlat, uint64_t now)
 {
     char *e = memmem(c->buf, c->len, "\r\n\r\n", 4);
@@ -143,14 +146,19 @@ static void writer_parse(conn_t *c, hist_t *wlat, uint64_t now)
         *e = '\r';
         return;
     }
-    hist_add(wlat, now - c->sent_ns);
+    if (strncmp(c->buf, "HTTP/1.1 200", 12) == 0) {
+        hist_add(wlat, now - c->sent_ns);
+    } else {
+        if (refused++ == 0)
+            snprintf(first_refusal, sizeof(first_refusal), "%.12s %.200s", c->buf + 9, e + 4);
+    }
     c->busy = false;
     memmove(c->buf, c->buf + head + body, c->len - head - body);
     c->len -= head + body;
 }
 
 typedef struct result {
-    double p50, p99, wp50, wp99, rate, events_per_watcher, rss_idle_mib, rss_peak_mib;
+    double p50, p99, wp50, wp99, rate, acked, events_per_watcher, rss_idle_mib, rss_peak_mib;
     long cutoffs;
 } result_t;
 
@@ -249,13 +257,17 @@ static bool run_once(int watchers, int rate, int seconds, result_t *res)
     res->wp50 = hist_q(&wlat, 0.5);
     res->wp99 = hist_q(&wlat, 0.99);
     res->rate = (double)sent / seconds;
+    res->acked = (double)wlat.n / seconds;
     res->events_per_watcher = (double)lat.n / watchers;
     res->rss_peak_mib = (double)peak / 1024.0;
     res->cutoffs = itest_metric(&c, l, "electd_watch_cutoffs_total");
-    printf("  run: %llu writes sent, %llu acknowledged, %llu events read (%.0f per watcher), "
-           "%ld cut off\n",
-           (unsigned long long)sent, (unsigned long long)wlat.n, (unsigned long long)lat.n,
-           res->events_per_watcher, res->cutoffs);
+    printf("  run: %llu writes sent, %llu acknowledged (200), %llu refused, %llu events read "
+           "(%.0f per watcher), %ld cut off\n",
+           (unsigned long long)sent, (unsigned long long)wlat.n, (unsigned long long)refused,
+           (unsigned long long)lat.n, res->events_per_watcher, res->cutoffs);
+    if (refused)
+        printf("  first refusal: %s\n", first_refusal);
+    refused = 0;
     fflush(stdout);
     ok = true;
 out:
@@ -308,7 +320,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_watch: a setting is out of range\n");
         return 2;
     }
-    enum { P50, P99, WP50, WP99, RATE, EVENTS, RSS_IDLE, RSS_PEAK, N_ROWS };
+    enum { P50, P99, WP50, WP99, RATE, ACKED, EVENTS, RSS_IDLE, RSS_PEAK, N_ROWS };
     double v[N_ROWS][50];
     int done = 0;
     printf("%d watchers on the leader, %d writes/s for %d s, %d runs\n", watchers, rate, seconds,
@@ -337,6 +349,7 @@ int main(int argc, char **argv)
     row("write latency p50 (sent -> 200)", v[WP50], done, "ms");
     row("write latency p99", v[WP99], done, "ms");
     row("writes sent per second", v[RATE], done, "  ");
+    row("writes acknowledged (200) per second", v[ACKED], done, "  ");
     row("events read per watcher", v[EVENTS], done, "  ");
     row("leader RSS before the streams opened", v[RSS_IDLE], done, "Mi");
     row("leader RSS, peak during the run", v[RSS_PEAK], done, "Mi");
