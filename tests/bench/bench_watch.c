@@ -329,9 +329,15 @@ int main(int argc, char **argv)
         result_t res;
         if (!run_once(watchers, rate, seconds, &res))
             continue;
-        double x[N_ROWS] = {res.p50,          res.p99,         res.wp50,
-                            res.wp99,         res.rate,        res.events_per_watcher,
-                            res.rss_idle_mib, res.rss_peak_mib};
+        double x[N_ROWS] = {res.p50,
+                            res.p99,
+                            res.wp50,
+                            res.wp99,
+                            res.rate,
+                            res.acked,
+                            res.events_per_watcher,
+                            res.rss_idle_mib,
+                            res.rss_peak_mib};
         for (int k = 0; k < N_ROWS; k++)
             v[k][done] = x[k];
         done++;
