@@ -95,10 +95,12 @@ void api_reply_not_leader_to(sidecar_api_t *api, http_req_t *req, const char *ta
     cJSON_AddStringToObject(err, "message", "this node is not the leader; ask the leader");
     cJSON_AddItemToObject(err, "leader", api_member_json(api, st.leader));
     const char *http = sidecar_node_member_http(api->node, st.leader);
-    if (http != NULL) {
-        char loc[600];
-        snprintf(loc, sizeof(loc), "%s://%s%s", api_scheme(api), http, target);
+    size_t cap = http != NULL ? strlen(http) + strlen(target) + 16 : 0;
+    char *loc = http != NULL ? malloc(cap) : NULL; /* a key's target may be 1.5 KiB encoded */
+    if (loc != NULL) {
+        snprintf(loc, cap, "%s://%s%s", api_scheme(api), http, target);
         http_req_header_add(req, "Location", loc);
+        free(loc);
     }
     http_req_reply_json(req, 421, o);
     cJSON_Delete(o);
