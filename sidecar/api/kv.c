@@ -517,10 +517,8 @@ static uint64_t write_owner(sidecar_api_t *api, http_req_t *req, const char *own
     if (owner_name == NULL)
         return id;
     id = sidecar_config_node_id(owner_name);
-    const raft_conf_t *conf = raft_conf(sidecar_node_raft(api->node));
-    for (uint32_t i = 0; i < conf->n; i++)
-        if (conf->members[i].id == id)
-            return id;
+    if (raft_conf_find(raft_conf(sidecar_node_raft(api->node)), id) != NULL)
+        return id;
     http_req_reply_error(req, 400, "invalid_owner", "owner names no member of the group");
     return 0;
 }

@@ -13,15 +13,6 @@
 #define EPH_OWNERS_MAX 64  /* owners looked at per round (members are at most 16) */
 #define EPH_BUDGET     256 /* deletes proposed per round; the rest once they applied */
 
-static bool is_member(const raft_t *r, uint64_t id)
-{
-    const raft_conf_t *conf = raft_conf(r);
-    for (uint32_t i = 0; i < conf->n; i++)
-        if (conf->members[i].id == id)
-            return true;
-    return false;
-}
-
 /* Proposes the deletes of owner's keys (at most *budget). Returns the last index proposed, 0
  * if none. */
 static uint64_t reap(sidecar_named_t *n, uint64_t owner, const char *why, int *budget)
@@ -72,7 +63,7 @@ bool named_ephemeral_step(sidecar_named_t *n, const sidecar_node_state_t *st)
         return false;
     int budget = EPH_BUDGET;
     for (size_t i = 0; i < cnt && budget > 0; i++) {
-        bool member = is_member(r, owners[i]);
+        bool member = raft_conf_find(raft_conf(r), owners[i]) != NULL;
         if (member && !raft_session_expired(r, owners[i]))
             continue;
         uint64_t last = reap(n, owners[i], member ? "session-expired" : "removed", &budget);
