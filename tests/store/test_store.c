@@ -496,9 +496,9 @@ Test(store_cmd, round_trip_and_limits)
     memset(name, 'e', STORE_ELECTION_NAME_MAX);
     name[STORE_ELECTION_NAME_MAX] = 0;
     c.election = name;
-    cr_assert_eq(
-        store_cmd_encode_put(key, STORE_KEY_MAX, val, STORE_VALUE_MAX, &c, buf, sizeof buf, &len),
-        0);
+    cr_assert_eq(store_cmd_encode_put_ephemeral(key, STORE_KEY_MAX, val, STORE_VALUE_MAX, 3, &c,
+                                                buf, sizeof buf, &len),
+                 0);
     cr_assert_eq(len, STORE_CMD_MAX);
     cr_assert_eq(store_cmd_decode(buf, len, &cmd), 0);
     cr_assert_eq(cmd.name_len, STORE_ELECTION_NAME_MAX);
@@ -507,8 +507,8 @@ Test(store_cmd, round_trip_and_limits)
     cr_assert_eq(cmd.cond.fence, 9);
     cr_assert_eq(cmd.key_len, STORE_KEY_MAX);
     cr_assert_eq(cmd.value_len, STORE_VALUE_MAX);
-    cr_assert_eq(store_cmd_encode_put(key, STORE_KEY_MAX, val, STORE_VALUE_MAX, &c, buf,
-                                      STORE_CMD_MAX - 1, &len),
+    cr_assert_eq(store_cmd_encode_put_ephemeral(key, STORE_KEY_MAX, val, STORE_VALUE_MAX, 3, &c,
+                                                buf, STORE_CMD_MAX - 1, &len),
                  STORE_ETOOBIG);
 }
 
@@ -531,8 +531,8 @@ static void check_decoded(const store_cmd_t *cmd, const uint8_t *copy, size_t le
 
 Test(store_cmd, every_truncation_and_bit_flip_is_rejected_or_decodes_in_bounds)
 {
-    uint8_t bufs[4][128], copy[128];
-    size_t lens[4];
+    uint8_t bufs[5][128], copy[128];
+    size_t lens[5];
     store_cond_t c = {.has_if_match = true, .if_match = 3, .fence = 2};
     cr_assert_eq(store_cmd_encode_put("key", 3, "value", 5, &c, bufs[0], 128, &lens[0]), 0);
     c.election = "binlog-a";
@@ -541,7 +541,9 @@ Test(store_cmd, every_truncation_and_bit_flip_is_rejected_or_decodes_in_bounds)
                                                   &lens[2]),
                  0);
     cr_assert_eq(store_cmd_encode_election_drop("binlog-a", 5, bufs[3], 128, &lens[3]), 0);
-    for (int k = 0; k < 4; k++) {
+    cr_assert_eq(
+        store_cmd_encode_put_ephemeral("key", 3, "value", 5, 9, &c, bufs[4], 128, &lens[4]), 0);
+    for (int k = 0; k < 5; k++) {
         const uint8_t *buf = bufs[k];
         size_t len = lens[k];
         store_cmd_t cmd;
