@@ -13,10 +13,11 @@
 #include "named_int.h"
 
 #define RETRY_MS              1000 /* a record forwarded to the leader and not seen applied is sent again */
-#define TRIM_ELECTIONS_MIN    64    /* from this many elections on, ... */
-#define FULL_EVERY_HEARTBEATS 4     /* every election is looked at at least this often */
-#define TRIM_EVERY_MS         10000 /* ... freed memory goes back to the system this often */
-#define STARTS_PER_ROUND      32    /* workloads started per evaluation at most */
+#define TRIM_ELECTIONS_MIN    64          /* from this many elections on, ... */
+#define FULL_EVERY_HEARTBEATS 4           /* every election is looked at at least this often */
+#define TRIM_EVERY_MS         10000       /* ... freed memory goes back to the system this often */
+#define STARTS_PER_ROUND      32          /* workloads started per evaluation at most, ... */
+#define STARTS_BUDGET_NS      20000000ull /* ... and none begun after this long of one */
 
 const char *sidecar_named_strerror(int err)
 {
@@ -105,6 +106,7 @@ static void tell_all(sidecar_named_t *n, const sidecar_node_state_t *st, uint64_
                                       "each records its own");
     free(starting);
     size_t started = 0;
+    uint64_t began_ns = uv_hrtime();
     n->push_at_ns = UINT64_MAX;
     for (size_t i = 0; i < n->n_els; i++) {
         struct named_election *e = n->els[i];
@@ -113,10 +115,13 @@ static void tell_all(sidecar_named_t *n, const sidecar_node_state_t *st, uint64_
         sidecar_workload_tenure_t t = tenure_of(n, e, st, now_ns);
         if (!news(n, e, &t, now_ns))
             continue;
-        /* Each start spawns a process, which blocks the loop for a moment: a few at a time,
-         * the loop serving heartbeats in between, so that hundreds arriving at once (a
-         * failover, a start) do not cost this member its leadership or its session. */
-        if (t.holds && !e->told.holds && ++started > STARTS_PER_ROUND) {
+        /* Each start spawns a process, which holds the loop until the child runs: a few at a
+         * time, the loop serving heartbeats in between, so that hundreds arriving at once (a
+         * failover, a start) do not cost this member its leadership or its session. A busy
+         * host, where each child waits for a CPU, gets fewer per evaluation. */
+        bool starting = t.holds && !e->told.holds;
+        if (starting && (++started > STARTS_PER_ROUND ||
+                         (started > 1 && uv_hrtime() - began_ns > STARTS_BUDGET_NS))) {
             n->full_due = true;
             continue;
         }
