@@ -395,6 +395,9 @@ static void h_status(http_req_t *req, void *data)
                        api->secure.insecure ? "true" : "false");
     sidecar_buf_printf(&b, ",\"insecure_peer\":%s",
                        sidecar_config_peer_insecure(api->cfg) ? "true" : "false");
+    sidecar_buf_printf(&b, ",\"priority\":%u,\"preempt\":%s", api->cfg->priority,
+                       api->cfg->preempt ? "true" : "false");
+    api_maintenance_status(&b, api);
     reason_buf(&b, api, &st, r);
     status_workload(&b, api);
     status_members(&b, api, r);
@@ -476,7 +479,7 @@ static void transfer_done_cb(void *ud, int rv)
 static void h_transfer(http_req_t *req, void *data)
 {
     sidecar_api_t *api = data;
-    if (api_store_refused(api, req))
+    if (api_store_refused(api, req) || api_maintenance_refused(api, req))
         return;
     uint64_t target = 0;
     const char *to = http_req_query(req, "to");
@@ -565,6 +568,7 @@ int sidecar_api_open(sidecar_api_t **out, uv_loop_t *loop, const sidecar_config_
     http_server_route(api->srv, HTTP_METHOD_POST, "/v1/leader/transfer", HTTP_ROUTE_MUTATING,
                       h_transfer, api);
     api_members_register(api);
+    api_maintenance_register(api);
     api_elections_register(api);
     api_metrics_register(api);
     api_backup_register(api);

@@ -184,6 +184,15 @@ void api_kv_open(sidecar_api_t *api, uv_loop_t *loop);
 /* 500 corrupt_value naming the key store_corrupt_key() holds, and a log line (kv.c). */
 void api_reply_corrupt(sidecar_api_t *api, http_req_t *req);
 
+/* ---- maintenance mode (maintenance.c) ---- */
+/* Registers GET/POST /v1/maintenance. */
+void api_maintenance_register(sidecar_api_t *api);
+/* ,"maintenance":{"enabled":..,"reason":..,"since_ms":..} of /v1/status. */
+void api_maintenance_status(sidecar_buf_t *b, sidecar_api_t *api);
+/* While maintenance is on, answers req 409 maintenance and returns true (voluntary
+ * transfers); false otherwise. */
+bool api_maintenance_refused(sidecar_api_t *api, http_req_t *req);
+
 /* backup.c: GET /v1/backup */
 void api_backup_register(sidecar_api_t *api);
 /* Answers every waiting KV request with 503 (shutdown). */
