@@ -152,7 +152,20 @@ void workload_priority_step(sidecar_workload_t *w)
 
 bool workload_priority_busy(const sidecar_workload_t *w)
 {
-    return w->election == NULL && (!w->prio_stored || w->st.role == RAFT_LEADER);
+    if (w->election != NULL)
+        return false;
+    if (!w->prio_stored)
+        return true;
+    /* A leader looks periodically only while some member could preempt it. */
+    uint8_t mine;
+    bool unused;
+    own_settings(w, &mine, &unused);
+    if (w->st.role == RAFT_LEADER && mine < RAFT_PRIORITY_DEFAULT) /* members without a record */
+        return true;
+    for (size_t i = 0; w->st.role == RAFT_LEADER && i < w->n_prios; i++)
+        if (w->prios[i].priority > mine)
+            return true;
+    return false;
 }
 
 void workload_priority_applied(sidecar_workload_t *w, const raft_entry_t *e)
