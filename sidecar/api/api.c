@@ -189,8 +189,10 @@ static void status_workload(sidecar_buf_t *b, sidecar_api_t *api)
         sidecar_buf_printf(b, "%d", wi.last_exit);
     else
         sidecar_buf_printf(b, "null");
-    sidecar_buf_printf(b, ",\"hooks_run\":%" PRIu64 ",\"hooks_failed\":%" PRIu64 ",\"gave_up\":[",
-                       wi.hooks_run, wi.hooks_failed);
+    sidecar_buf_printf(b,
+                       ",\"hooks_run\":%" PRIu64 ",\"hooks_failed\":%" PRIu64
+                       ",\"held_by_maintenance\":%s,\"gave_up\":[",
+                       wi.hooks_run, wi.hooks_failed, wi.maintenance_hold ? "true" : "false");
     sidecar_workload_gave_up_t g[RAFT_MAX_MEMBERS];
     size_t ng = sidecar_workload_gave_up(api->workload, g, RAFT_MAX_MEMBERS);
     for (size_t i = 0; i < ng; i++) {
@@ -353,6 +355,10 @@ static const char *status_reason(sidecar_api_t *api, const sidecar_node_state_t 
     }
     if (lease_remaining_ms(st) == 0 || st->epoch != st->term)
         return say(msg, len, "no_lease", "leader, waiting for its lease and term to be confirmed");
+    if (wi.maintenance_hold)
+        return say(msg, len, "maintenance",
+                   "leader; the workload exited during maintenance and is not restarted until "
+                   "maintenance is off");
     return say(msg, len, "workload_not_running", "leader; the workload is %s",
                sidecar_workload_state_name(wi.state));
 }

@@ -121,7 +121,7 @@ static void maintenance_release(sidecar_workload_t *w)
     bool same = w->st.role == RAFT_LEADER && w->st.term == w->maint_hold_term;
     if (same && sidecar_maintenance_on(w->node))
         return;
-    w->maint_hold = false;
+    w->maint_hold = w->info.maintenance_hold = false;
     SIDECAR_LOG(SIDECAR_LOG_INFO,
                 same ? "maintenance is off: the workload that exited may start again"
                      : "the workload held back by maintenance belongs to an earlier term",

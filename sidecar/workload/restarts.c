@@ -90,7 +90,7 @@ void workload_failure_record(sidecar_workload_t *w, const char *what)
     w->info.restarts++;
     if (sidecar_maintenance_on(w->node)) {
         /* Not counted: a failure under maintenance must not lead to a give-up later. */
-        w->maint_hold = true;
+        w->maint_hold = w->info.maintenance_hold = true;
         w->maint_hold_term = w->st.term;
         SIDECAR_LOG(SIDECAR_LOG_WARN,
                     "workload failed during maintenance: not restarting it until maintenance "

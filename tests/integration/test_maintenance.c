@@ -186,6 +186,9 @@ Test(maintenance, holds_a_restart_refuses_transfers_and_survives_a_restart_of_a_
     cr_assert(wait_log(l, "workload failed during maintenance", 3000),
               "the leader did not say it holds the restart back");
     expect_no_start_for(starts, 3 * E_MS, "the exited workload was restarted during maintenance");
+    cr_assert(wait_body(l, "/v1/status", "\"reason\":{\"code\":\"maintenance\"", 1000),
+              "the leader's status does not say maintenance holds its workload");
+    cr_assert(wait_body(l, "/v1/status", "\"held_by_maintenance\":true", 1000));
 
     /* A restarted member still knows (its own store), and the leader still leads. */
     cr_assert_eq(itest_node_stop(&C, f), 0);
@@ -203,6 +206,7 @@ Test(maintenance, holds_a_restart_refuses_transfers_and_survives_a_restart_of_a_
     cr_assert(strstr(body, "\"enabled\":false"), "%s", body);
     cr_assert_geq(wait_running_on(C.nodes[l].name, 5000), 0,
                   "the workload did not start again once maintenance was off");
+    cr_assert(wait_body(l, "/v1/status", "\"held_by_maintenance\":false", 1000));
     cr_assert_eq(itest_metric(&C, l, "electd_maintenance"), 0);
     cr_assert_eq(
         itest_http(C.nodes[l].http_port, "POST", "/v1/leader/transfer", "", body, sizeof(body)),

@@ -45,6 +45,7 @@ typedef struct sidecar_workload_info {
     uint64_t started_ms;         /* uv_now when the current primary period began, 0 */
     uint64_t starts;             /* times the workload was started (or on-start run) here */
     uint64_t gave_up;            /* times this member gave up and handed leadership on */
+    bool maintenance_hold;       /* the workload exited during maintenance and is held back */
     sidecar_hist_t hook_seconds; /* how long hooks ran */
 } sidecar_workload_info_t;
 
