@@ -130,6 +130,10 @@ void api_kv_watch_applied(sidecar_api_t *api, const raft_entry_t *e, const store
 void api_kv_watch_tick(sidecar_api_t *api);
 void api_kv_watch_close(sidecar_api_t *api); /* ends every stream, answers every poll */
 
+/* Whether s[0..n) is well-formed UTF-8 without NUL (kv.c): what a JSON string may carry as it
+ * is. */
+bool api_utf8_valid(const uint8_t *s, size_t n);
+
 /* Adds s[0..n) as name (valid UTF-8) or as name_base64 (any other bytes), so that whatever is
  * stored, the reply is valid JSON; s must be NUL-terminated at n (kv.c). */
 void api_json_bytes(cJSON *o, const char *name, const uint8_t *s, size_t n);

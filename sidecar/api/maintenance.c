@@ -82,8 +82,9 @@ static bool parse_body(http_req_t *req, sidecar_maintenance_t *m)
         if (strcmp(it->string, "enabled") == 0 && !cJSON_IsBool(it))
             bad = "\"enabled\" must be true or false";
         else if (strcmp(it->string, "reason") == 0 &&
-                 (!cJSON_IsString(it) || strlen(it->valuestring) > SIDECAR_MAINTENANCE_REASON_MAX))
-            bad = "\"reason\" must be a string of at most 256 bytes";
+                 (!cJSON_IsString(it) || strlen(it->valuestring) > SIDECAR_MAINTENANCE_REASON_MAX ||
+                  !api_utf8_valid((const uint8_t *)it->valuestring, strlen(it->valuestring))))
+            bad = "\"reason\" must be UTF-8 text of at most 256 bytes";
         else if (strcmp(it->string, "enabled") != 0 && strcmp(it->string, "reason") != 0)
             bad = "unknown field: only \"enabled\" and \"reason\" are accepted";
     }

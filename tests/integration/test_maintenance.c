@@ -159,6 +159,8 @@ Test(maintenance, holds_a_restart_refuses_transfers_and_survives_a_restart_of_a_
     cr_assert_eq(maintenance(l, "{\"reason\":\"x\"}", body, sizeof(body)), 400, "%s", body);
     cr_assert_eq(maintenance(l, "{\"enabled\":true,\"other\":1}", body, sizeof(body)), 400);
     cr_assert_eq(maintenance(l, "not json", body, sizeof(body)), 400);
+    cr_assert_eq(maintenance(l, "{\"enabled\":true,\"reason\":\"\xff\"}", body, sizeof(body)), 400,
+                 "a reason that is not UTF-8 (found by fuzz_api): %s", body);
     /* A follower does not write it itself: it points at the leader (no --forward here). */
     cr_assert_eq(maintenance(f, "{\"enabled\":true}", body, sizeof(body)), 421, "%s", body);
 
