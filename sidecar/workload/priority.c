@@ -79,10 +79,10 @@ static void table_load(sidecar_workload_t *w)
     bool preempt, stored_preempt;
     own_settings(w, &mine, &preempt);
     sidecar_workload_priority(w, sidecar_node_id(w->node), &stored, &stored_preempt);
-    bool present = false;
-    for (size_t i = 0; i < w->n_prios; i++)
-        present = present || w->prios[i].id == sidecar_node_id(w->node);
-    w->prio_stored = present && stored == mine && stored_preempt == preempt;
+    /* Without a record a member counts as the default: one is written only when this
+     * member's settings differ from what the table says (a default member writes none, so
+     * that groups without priorities keep their KV as it was). */
+    w->prio_stored = stored == mine && stored_preempt == preempt;
 }
 
 /* This member's record, proposed (forwarded to the leader) until the store holds it. */
@@ -105,6 +105,21 @@ static void publish(sidecar_workload_t *w)
                     SIDECAR_LOG_STR("error", raft_strerror(rv)));
 }
 
+/* Whether a member may have a higher priority than this one (one without a record counts as
+ * RAFT_PRIORITY_DEFAULT): only then is there anyone to preempt it. */
+static bool higher_exists(const sidecar_workload_t *w)
+{
+    uint8_t mine;
+    bool unused;
+    own_settings(w, &mine, &unused);
+    if (mine < RAFT_PRIORITY_DEFAULT)
+        return true;
+    for (size_t i = 0; i < w->n_prios; i++)
+        if (w->prios[i].priority > mine)
+            return true;
+    return false;
+}
+
 /* Leader: a member of higher priority ready (connected, caught up) for the hysteresis takes
  * over by graceful handover; a leader of priority 0 whose workload has not started hands over
  * at once. Nothing while maintenance is on. */
@@ -114,7 +129,8 @@ static void preempt(sidecar_workload_t *w)
     bool unused;
     own_settings(w, &mine, &unused);
     uint64_t to = 0;
-    if (w->st.role == RAFT_LEADER && !w->handover && !w->shutting_down && w->mode != MODE_WITNESS)
+    if (w->st.role == RAFT_LEADER && !w->handover && !w->shutting_down && w->mode != MODE_WITNESS &&
+        higher_exists(w))
         to = workload_gave_up_choose_above(w, mine);
     if (to != 0 && sidecar_maintenance_on(w->node))
         to = 0;
@@ -152,20 +168,9 @@ void workload_priority_step(sidecar_workload_t *w)
 
 bool workload_priority_busy(const sidecar_workload_t *w)
 {
-    if (w->election != NULL)
-        return false;
-    if (!w->prio_stored)
-        return true;
     /* A leader looks periodically only while some member could preempt it. */
-    uint8_t mine;
-    bool unused;
-    own_settings(w, &mine, &unused);
-    if (w->st.role == RAFT_LEADER && mine < RAFT_PRIORITY_DEFAULT) /* members without a record */
-        return true;
-    for (size_t i = 0; w->st.role == RAFT_LEADER && i < w->n_prios; i++)
-        if (w->prios[i].priority > mine)
-            return true;
-    return false;
+    return w->election == NULL &&
+           (!w->prio_stored || (w->st.role == RAFT_LEADER && higher_exists(w)));
 }
 
 void workload_priority_applied(sidecar_workload_t *w, const raft_entry_t *e)

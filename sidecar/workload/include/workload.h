@@ -101,7 +101,8 @@ int sidecar_maintenance_encode(const sidecar_maintenance_t *m, char *buf, size_t
 /* ---- priorities (priority.c; docs/operations.md, "Priorities") ---------------------------
  * Each member keeps its --priority and --preempt in the replicated KV under this prefix
  * (+ its name; {"priority":N,"preempt":B}), written by itself through the leader whenever
- * the store does not say what its settings say. Every member hands the table to its Raft core
+ * the store does not say what its settings say (no record reads as the defaults, so a member
+ * with default settings writes none). Every member hands the table to its Raft core
  * (the order in which followers stand); the leader hands leadership, by graceful handover, to
  * a voter of higher priority that has been connected and caught up for 4 election timeouts
  * and has --preempt (any such voter when the leader's priority is 0; then at once when its
