@@ -7,10 +7,12 @@
 
 #include "bytes.h"
 
-#define CMD_MAGIC      0xE5
-#define CMD_V_KV       1 /* KV commands without an election */
-#define CMD_V_ELECTION 2 /* KV commands fenced by an election, election commands */
-#define CMD_F_IF_MATCH 0x01
+#define CMD_MAGIC       0xE5
+#define CMD_V_KV        1 /* KV commands without an election */
+#define CMD_V_ELECTION  2 /* KV commands fenced by an election, election commands */
+#define CMD_F_IF_MATCH  0x01
+#define CMD_F_EPHEMERAL 0x02 /* a PUT that binds the key to a member: its id follows the header */
+#define CMD_F_ALL       (CMD_F_IF_MATCH | CMD_F_EPHEMERAL)
 
 static bool name_char(char c, bool first)
 {
@@ -44,8 +46,8 @@ int store_key_check(const char *key, size_t len)
 }
 
 static int encode_kv(uint8_t op, const char *key, size_t key_len, const void *value,
-                     size_t value_len, const store_cond_t *cond, uint8_t *buf, size_t cap,
-                     size_t *len)
+                     size_t value_len, uint64_t owner, const store_cond_t *cond, uint8_t *buf,
+                     size_t cap, size_t *len)
 {
     int err = store_key_check(key, key_len);
     if (err)
@@ -58,21 +60,25 @@ static int encode_kv(uint8_t op, const char *key, size_t key_len, const void *va
         return STORE_ENAME;
     if (election && cond->fence == 0)
         return STORE_EINVAL;
-    size_t head = STORE_CMD_HEADER + (election ? 1 + el_len : 0);
+    size_t extra = owner ? STORE_CMD_EPHEMERAL_EXTRA : 0;
+    size_t head = STORE_CMD_HEADER + extra + (election ? 1 + el_len : 0);
     size_t total = head + key_len + value_len;
     if (!buf || cap < total)
         return STORE_ETOOBIG;
     buf[0] = CMD_MAGIC;
     buf[1] = election ? CMD_V_ELECTION : CMD_V_KV;
     buf[2] = op;
-    buf[3] = (cond && cond->has_if_match) ? CMD_F_IF_MATCH : 0;
+    buf[3] = (uint8_t)(((cond && cond->has_if_match) ? CMD_F_IF_MATCH : 0) |
+                       (owner ? CMD_F_EPHEMERAL : 0));
     base_le_store64(buf + 4, (cond && cond->has_if_match) ? cond->if_match : 0);
     base_le_store64(buf + 12, cond ? cond->fence : 0);
     base_le_store16(buf + 20, (uint16_t)key_len);
     base_le_store32(buf + 22, (uint32_t)value_len);
+    if (owner)
+        base_le_store64(buf + STORE_CMD_HEADER, owner);
     if (election) {
-        buf[STORE_CMD_HEADER] = (uint8_t)el_len;
-        memcpy(buf + STORE_CMD_HEADER + 1, election, el_len);
+        buf[STORE_CMD_HEADER + extra] = (uint8_t)el_len;
+        memcpy(buf + STORE_CMD_HEADER + extra + 1, election, el_len);
     }
     memcpy(buf + head, key, key_len);
     if (value_len)
@@ -84,13 +90,22 @@ static int encode_kv(uint8_t op, const char *key, size_t key_len, const void *va
 int store_cmd_encode_put(const char *key, size_t key_len, const void *value, size_t value_len,
                          const store_cond_t *cond, uint8_t *buf, size_t cap, size_t *len)
 {
-    return encode_kv(STORE_CMD_PUT, key, key_len, value, value_len, cond, buf, cap, len);
+    return encode_kv(STORE_CMD_PUT, key, key_len, value, value_len, 0, cond, buf, cap, len);
+}
+
+int store_cmd_encode_put_ephemeral(const char *key, size_t key_len, const void *value,
+                                   size_t value_len, uint64_t owner, const store_cond_t *cond,
+                                   uint8_t *buf, size_t cap, size_t *len)
+{
+    if (owner == 0)
+        return STORE_EINVAL;
+    return encode_kv(STORE_CMD_PUT, key, key_len, value, value_len, owner, cond, buf, cap, len);
 }
 
 int store_cmd_encode_del(const char *key, size_t key_len, const store_cond_t *cond, uint8_t *buf,
                          size_t cap, size_t *len)
 {
-    return encode_kv(STORE_CMD_DEL, key, key_len, NULL, 0, cond, buf, cap, len);
+    return encode_kv(STORE_CMD_DEL, key, key_len, NULL, 0, 0, cond, buf, cap, len);
 }
 
 static int encode_election(uint8_t op, const char *name, uint64_t holder, uint64_t expect_token,
@@ -157,7 +172,7 @@ static int decode_kv(const uint8_t *buf, size_t len, uint8_t version, store_cmd_
     if (len < STORE_CMD_HEADER)
         return STORE_ECMD;
     uint8_t op = buf[2], flags = buf[3];
-    if (flags & ~CMD_F_IF_MATCH)
+    if ((flags & ~CMD_F_ALL) || ((flags & CMD_F_EPHEMERAL) && op != STORE_CMD_PUT))
         return STORE_ECMD;
     uint64_t if_match = base_le_load64(buf + 4), fence = base_le_load64(buf + 12);
     size_t key_len = base_le_load16(buf + 20);
@@ -171,14 +186,23 @@ static int decode_kv(const uint8_t *buf, size_t len, uint8_t version, store_cmd_
     if (op == STORE_CMD_DEL && value_len != 0)
         return STORE_ECMD;
     size_t head = STORE_CMD_HEADER;
+    uint64_t owner = 0;
+    if (flags & CMD_F_EPHEMERAL) {
+        if (len < head + STORE_CMD_EPHEMERAL_EXTRA)
+            return STORE_ECMD;
+        owner = base_le_load64(buf + head);
+        if (owner == 0)
+            return STORE_ECMD;
+        head += STORE_CMD_EPHEMERAL_EXTRA;
+    }
     if (version == CMD_V_ELECTION) {
         /* an election names what the fence is a token of: never without a fence */
-        if (len < STORE_CMD_HEADER + 1 || fence == 0)
+        if (len < head + 1 || fence == 0)
             return STORE_ECMD;
-        size_t n = buf[STORE_CMD_HEADER];
-        if (n == 0 || len < STORE_CMD_HEADER + 1 + n)
+        size_t n = buf[head];
+        if (n == 0 || len < head + 1 + n)
             return STORE_ECMD;
-        const char *name = (const char *)buf + STORE_CMD_HEADER + 1;
+        const char *name = (const char *)buf + head + 1;
         if (!store_election_name_valid(name, n))
             return STORE_ENAME;
         cmd->name = name;
@@ -198,6 +222,7 @@ static int decode_kv(const uint8_t *buf, size_t len, uint8_t version, store_cmd_
     cmd->key_len = key_len;
     cmd->value = value_len ? buf + head + key_len : NULL;
     cmd->value_len = value_len;
+    cmd->owner = owner;
     return 0;
 }
 

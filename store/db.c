@@ -57,6 +57,10 @@ static const char *const MIGRATIONS[] = {
     " value BLOB, crc INTEGER NOT NULL);"
     "ALTER TABLE sm ADD COLUMN history_from INTEGER NOT NULL DEFAULT 0;"
     "UPDATE sm SET history_from = applied_idx;",
+    /* 5 -> 6: ephemeral keys, bound to the member that wrote them (ephemeral.c). */
+    "CREATE TABLE ephemeral(key BLOB PRIMARY KEY, owner INTEGER NOT NULL, crc INTEGER NOT NULL)"
+    " WITHOUT ROWID;"
+    "CREATE INDEX ephemeral_owner ON ephemeral(owner, key);",
 };
 _Static_assert(sizeof MIGRATIONS / sizeof MIGRATIONS[0] == STORE_SCHEMA_VERSION - 1,
                "one migration per schema version step");

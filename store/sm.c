@@ -108,13 +108,10 @@ int store_corrupt(store_t *st, const void *key, size_t key_len, const char *what
                       what, shown, st->path);
 }
 
-int store_kv_verify(store_t *st, const char *table, const char *what)
+int store_crc_verify(store_t *st, const char *table, const char *crc_sql, const char *what)
 {
-    char sql[160];
-    snprintf(sql, sizeof sql,
-             "SELECT key FROM %s WHERE crc IS NOT "
-             "electd_kv_crc(key, value, create_rev, mod_rev, version) LIMIT 1",
-             table);
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT key FROM %s WHERE crc IS NOT %s LIMIT 1", table, crc_sql);
     sqlite3_stmt *s = NULL;
     int rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
     int err = 0;
@@ -125,6 +122,12 @@ int store_kv_verify(store_t *st, const char *table, const char *what)
         err = store_sqlite_err(st, rc, "check checksums");
     sqlite3_finalize(s);
     return err;
+}
+
+int store_kv_verify(store_t *st, const char *table, const char *what)
+{
+    return store_crc_verify(st, table, "electd_kv_crc(key, value, create_rev, mod_rev, version)",
+                            what);
 }
 
 uint64_t store_corrupt_values(const store_t *st)
@@ -217,6 +220,7 @@ static int apply_kv(store_t *st, const raft_entry_t *e, const store_cmd_t *cmd, 
         sqlite3_stmt *s = st->stmt[STMT_KV_DEL];
         sqlite3_bind_blob(s, 1, cmd->key, (int)cmd->key_len, SQLITE_STATIC);
         if ((err = store_step_done(st, s, "delete key")) != 0 ||
+            (err = store_ephemeral_apply(st, cmd)) != 0 ||
             (err = store_history_add(st, e->index, cmd, history)) != 0)
             return err;
         r->revision = e->index;
@@ -238,6 +242,7 @@ static int apply_kv(store_t *st, const raft_entry_t *e, const store_cmd_t *cmd, 
                        store_kv_crc(cmd->key, cmd->key_len, cmd->value ? cmd->value : (void *)"",
                                     cmd->value_len, create, e->index, version));
     if ((err = store_step_done(st, s, "put key")) != 0 ||
+        (err = store_ephemeral_apply(st, cmd)) != 0 ||
         (err = store_history_add(st, e->index, cmd, history)) != 0)
         return err;
     r->revision = e->index;
@@ -428,10 +433,10 @@ uint64_t store_applied_term(const store_t *st)
 
 /* ---- reads ------------------------------------------------------------------------------- */
 
-/* Copies the row s is on (value, revisions and checksum from column col0) into *kv, unless it
- * fails its checksum. */
-static int fill_kv(store_t *st, sqlite3_stmt *s, int col0, const void *key, size_t key_len,
-                   store_kv_t *kv)
+/* Copies the row s is on (value, revisions and checksum from column col0, then the ephemeral
+ * owner and its checksum, NULL for an ordinary key) into *kv, unless it fails a checksum. */
+int store_kv_fill(store_t *st, sqlite3_stmt *s, int col0, const void *key, size_t key_len,
+                  store_kv_t *kv)
 {
     const void *v = sqlite3_column_blob(s, col0);
     size_t vlen = (size_t)sqlite3_column_bytes(s, col0);
@@ -439,6 +444,10 @@ static int fill_kv(store_t *st, sqlite3_stmt *s, int col0, const void *key, size
         key, key_len, v ? v : "", vlen, (uint64_t)sqlite3_column_int64(s, col0 + 1),
         (uint64_t)sqlite3_column_int64(s, col0 + 2), (uint64_t)sqlite3_column_int64(s, col0 + 3));
     if (sqlite3_column_int64(s, col0 + 4) != (int64_t)crc)
+        return store_corrupt(st, key, key_len, "read");
+    uint64_t owner = (uint64_t)sqlite3_column_int64(s, col0 + 5);
+    if (sqlite3_column_type(s, col0 + 5) != SQLITE_NULL &&
+        sqlite3_column_int64(s, col0 + 6) != (int64_t)store_ephemeral_crc(key, key_len, owner))
         return store_corrupt(st, key, key_len, "read");
     if (store_copy_pair(key, key_len, v, vlen, &kv->key, &kv->value) != 0) {
         store_kv_clear(kv);
@@ -449,6 +458,7 @@ static int fill_kv(store_t *st, sqlite3_stmt *s, int col0, const void *key, size
     kv->create_revision = (uint64_t)sqlite3_column_int64(s, col0 + 1);
     kv->mod_revision = (uint64_t)sqlite3_column_int64(s, col0 + 2);
     kv->version = (uint64_t)sqlite3_column_int64(s, col0 + 3);
+    kv->owner = owner;
     return 0;
 }
 
@@ -463,7 +473,7 @@ int store_kv_get(store_t *st, const char *key, size_t key_len, store_kv_t *kv)
     int rc = sqlite3_step(s);
     int err = 0;
     if (rc == SQLITE_ROW)
-        err = fill_kv(st, s, 0, key, key_len, kv);
+        err = store_kv_fill(st, s, 0, key, key_len, kv);
     else if (rc == SQLITE_DONE)
         err = STORE_ENOTFOUND;
     else
@@ -529,11 +539,17 @@ int store_kv_list(store_t *st, const char *prefix, size_t prefix_len, const char
     static const int which[2][2] = {{STMT_LIST_GE, STMT_LIST_GT},
                                     {STMT_LIST_GE_LT, STMT_LIST_GT_LT}};
     sqlite3_stmt *s = st->stmt[which[end_len > 0][lo_strict]];
-    int rc;
     sqlite3_bind_blob(s, 1, lo_len ? (const void *)lo : "", (int)lo_len, SQLITE_STATIC);
     if (end_len)
         sqlite3_bind_blob(s, 2, end, (int)end_len, SQLITE_STATIC);
     sqlite3_bind_int64(s, 3, (int64_t)limit + 1);
+    return store_kv_rows(st, s, limit, items, n, more);
+}
+
+int store_kv_rows(store_t *st, sqlite3_stmt *s, size_t limit, store_kv_t **items, size_t *n,
+                  bool *more)
+{
+    int rc;
     store_kv_t *out = calloc(limit, sizeof *out);
     int err = 0;
     size_t count = 0;
@@ -549,7 +565,7 @@ int store_kv_list(store_t *st, const char *prefix, size_t prefix_len, const char
         }
         const void *k = sqlite3_column_blob(s, 0);
         size_t klen = (size_t)sqlite3_column_bytes(s, 0);
-        if ((err = fill_kv(st, s, 1, k, klen, &out[count])) != 0)
+        if ((err = store_kv_fill(st, s, 1, k, klen, &out[count])) != 0)
             goto out;
         count++;
     }
@@ -653,6 +669,17 @@ int store_local_set(store_t *st, const char *name, const void *value, size_t len
     sqlite3_bind_blob(s, 2, len ? value : "", (int)len, SQLITE_STATIC);
     /* autocommit: one durable (synchronous = FULL) transaction */
     return store_step_done(st, s, "save local key");
+}
+
+int store_local_set_relaxed(store_t *st, const char *name, const void *value, size_t len)
+{
+    /* As the applied state (store_apply): durable with the next synchronous commit. */
+    int err = store_exec(st, "PRAGMA synchronous = NORMAL", "relax sync");
+    if (err)
+        return err;
+    err = store_local_set(st, name, value, len);
+    store_exec(st, "PRAGMA synchronous = FULL", "restore sync");
+    return err;
 }
 
 int store_local_set_many(store_t *st, const char *const *names, size_t n, const void *value,

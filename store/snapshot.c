@@ -32,6 +32,8 @@ static const char SNAP_TABLES[] =
     " WITHOUT ROWID;"
     "CREATE TABLE snapw.election_tombstones(name TEXT PRIMARY KEY, token INTEGER NOT NULL)"
     " WITHOUT ROWID;"
+    "CREATE TABLE snapw.ephemeral(key BLOB PRIMARY KEY, owner INTEGER NOT NULL,"
+    " crc INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE TABLE snapw.snap(idx INTEGER NOT NULL, term INTEGER NOT NULL,"
     " conf_idx INTEGER NOT NULL, conf BLOB);"
     "INSERT INTO snapw.kv SELECT key, value, create_rev, mod_rev, version, crc FROM main.kv;"
@@ -39,6 +41,7 @@ static const char SNAP_TABLES[] =
     "INSERT INTO snapw.elections SELECT name, holder, token, since_index, since_unix_ms"
     " FROM main.elections;"
     "INSERT INTO snapw.election_tombstones SELECT name, token FROM main.election_tombstones;"
+    "INSERT INTO snapw.ephemeral SELECT key, owner, crc FROM main.ephemeral;"
     "INSERT INTO snapw.snap SELECT applied_idx, applied_term, conf_idx, conf FROM main.sm;";
 
 static int snap_name(store_t *st, char *out, size_t cap, uint64_t index, uint64_t term)
@@ -255,6 +258,14 @@ static int staged_error(store_t *st, int rc, const raft_snapshot_chunk_t *c)
     return store_sqlite_err(st, rc, "read received snapshot");
 }
 
+/* Whether the attached snapshot ("stg") has the ephemeral table (written since schema 6). */
+static int staged_has_ephemeral(store_t *st, int64_t *has)
+{
+    return store_query_value(
+        st, "SELECT count(*) FROM stg.sqlite_master WHERE type = 'table' AND name = 'ephemeral'",
+        has, NULL, 0);
+}
+
 /* The rows of an attached snapshot ("stg") that carry checksums (from a member that writes
  * them) match them; a corrupt row discards the snapshot. */
 static int check_staged_rows(store_t *st, const raft_snapshot_chunk_t *c)
@@ -266,6 +277,11 @@ static int check_staged_rows(store_t *st, const raft_snapshot_chunk_t *c)
     if (rc != SQLITE_OK)
         return staged_error(st, rc, c);
     int err = has_crc ? store_kv_verify(st, "stg.kv", "received snapshot") : 0;
+    int64_t has_eph = 0;
+    if (err == 0 && (rc = staged_has_ephemeral(st, &has_eph)) != SQLITE_OK)
+        return staged_error(st, rc, c);
+    if (err == 0 && has_eph)
+        err = store_ephemeral_verify(st, "stg.ephemeral", "received snapshot");
     if (err == STORE_ECHECKSUM) {
         char detail[STORE_ERRMSG_MAX];
         snprintf(detail, sizeof detail, "%s", st->errmsg);
@@ -368,6 +384,24 @@ void store_snapshot_detach_staged(store_t *st)
     store_detach(st, "stg");
 }
 
+/* The ephemeral keys of the attached snapshot replace this node's: none in a file written
+ * before schema 6. */
+static int install_ephemeral(store_t *st)
+{
+    int64_t has = 0;
+    int rc = staged_has_ephemeral(st, &has);
+    if (rc != SQLITE_OK)
+        return store_sqlite_err(st, rc, "read snapshot tables");
+    int err = store_exec(st, "DELETE FROM main.ephemeral;", "install snapshot ephemeral keys");
+    if (err == 0 && has)
+        err = store_exec(st,
+                         "INSERT INTO main.ephemeral(key, owner, crc) SELECT e.key, e.owner,"
+                         " electd_kv_crc(e.key, x'', e.owner, 0, 0) FROM stg.ephemeral e"
+                         " JOIN stg.kv ON stg.kv.key = e.key;",
+                         "install snapshot ephemeral keys");
+    return err;
+}
+
 /* The elections of the attached snapshot replace this node's: none in a format-1 snapshot. */
 static int install_elections(store_t *st)
 {
@@ -410,6 +444,8 @@ int store_snapshot_install_tx(store_t *st, const raft_snapshot_chunk_t *c)
     int err = store_exec(st, replace, "install snapshot");
     if (err == 0)
         err = install_elections(st);
+    if (err == 0)
+        err = install_ephemeral(st);
     if (err)
         return err;
     if ((err = store_conf_blob(st, &c->meta.conf, &blob, &len)) != 0)
@@ -504,6 +540,7 @@ int store_snapshot_write(store_t *st, const char *tmp, const char *final, uint64
     }
     if ((err = store_exec(st, SNAP_TABLES, "copy state machine")) != 0 ||
         (err = store_kv_verify(st, "snapw.kv", "snapshot not taken")) != 0 ||
+        (err = store_ephemeral_verify(st, "snapw.ephemeral", "snapshot not taken")) != 0 ||
         (err = stamp_format(st)) != 0 || (err = store_exec(st, "COMMIT", "commit snapshot")) != 0) {
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         store_detach(st, "snapw");

@@ -41,6 +41,10 @@
  *               are kept (history.c); sm.history_from is the revision after which every change
  *               is a row (the newest pruned one, the installed snapshot's index, or the applied
  *               index when the table was created by the migration).
+ *   ephemeral   key           BLOB PRIMARY KEY (WITHOUT ROWID): a kv key bound to a member (schema
+ * 6) owner         the member's id (!= 0); index ephemeral_owner (owner, key) crc           CRC32C
+ * as store_ephemeral_crc(key, owner) A row exists only beside its kv row: an ephemeral PUT writes
+ * it, any other PUT or a DEL of the key removes it. In snapshots and backups (ephemeral.c).
  *   elections   name          TEXT PRIMARY KEY (WITHOUT ROWID): a valid election name (schema 3)
  *               holder        member id of the holder, 0 = nobody
  *               token         fencing token of the current tenure (from 1, +1 per tenure)
@@ -52,10 +56,11 @@
  *
  * Schema history: 1 = everything but epochs.idx and local; 2 = + epochs.idx, local;
  * 3 = + elections, election_tombstones; 4 = + kv.crc, computed for existing rows by the
- * migration; 5 = current (+ history, sm.history_from).
+ * migration; 5 = + history, sm.history_from; 6 = current (+ ephemeral).
  *
  * A snapshot file is its own SQLite database (application_id = STORE_SNAP_APP_ID, user_version
- * = its format) with tables kv, epochs, elections, election_tombstones as above and one row
+ * = its format) with tables kv, epochs, elections, election_tombstones, ephemeral as above
+ * (ephemeral is absent from a file written before schema 6: no ephemeral key) and one row
  *   snap(idx, term, conf_idx, conf)
  * i.e. only the replicated state machine, never the log. Format 1 (before elections) has no
  * election tables; it is still installed (as no elections), so a member not yet upgraded can
@@ -86,6 +91,10 @@
 #define STORE_CACHE_KIB       512       /* page cache per database (PRAGMA cache_size = -KiB) */
 #define STORE_WAL_LIMIT       (4 << 20) /* bytes the WAL is truncated to after a checkpoint */
 
+#define STORE_KV_COLS                                                                              \
+    "SELECT kv.key, kv.value, kv.create_rev, kv.mod_rev, kv.version, kv.crc, e.owner, e.crc "      \
+    "FROM kv LEFT JOIN ephemeral e ON e.key = kv.key "
+
 /* Prepared statements, prepared once at open and reused. */
 #define STORE_STMT_MAP(X)                                                                          \
     X(BEGIN, "BEGIN IMMEDIATE")                                                                    \
@@ -105,7 +114,8 @@
     X(SM_GET, "SELECT applied_idx, applied_term, conf_idx, conf FROM sm WHERE id = 1")             \
     X(SM_APPLIED, "UPDATE sm SET applied_idx = ?1, applied_term = ?2 WHERE id = 1")                \
     X(SM_CONF, "UPDATE sm SET conf_idx = ?1, conf = ?2 WHERE id = 1")                              \
-    X(KV_GET, "SELECT value, create_rev, mod_rev, version, crc FROM kv WHERE key = ?1")            \
+    X(KV_GET, "SELECT kv.value, kv.create_rev, kv.mod_rev, kv.version, kv.crc, e.owner, e.crc "    \
+              "FROM kv LEFT JOIN ephemeral e ON e.key = kv.key WHERE kv.key = ?1")                 \
     X(KV_PUT, "INSERT OR REPLACE INTO kv(key, value, create_rev, mod_rev, version, crc) "          \
               "VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                                                   \
     X(KV_DEL, "DELETE FROM kv WHERE key = ?1")                                                     \
@@ -115,14 +125,14 @@
                  "VALUES (?1, ?2, ?3, ?4)")                                                        \
     X(EPOCH_LIST, "SELECT term, leader, started_ms, idx FROM epochs WHERE term < ?1 "              \
                   "ORDER BY term DESC LIMIT ?2")                                                   \
-    X(LIST_GE, "SELECT key, value, create_rev, mod_rev, version, crc FROM kv WHERE key >= ?1 "     \
-               "ORDER BY key LIMIT ?3")                                                            \
-    X(LIST_GT, "SELECT key, value, create_rev, mod_rev, version, crc FROM kv WHERE key > ?1 "      \
-               "ORDER BY key LIMIT ?3")                                                            \
-    X(LIST_GE_LT, "SELECT key, value, create_rev, mod_rev, version, crc FROM kv WHERE key >= ?1 "  \
-                  "AND key < ?2 ORDER BY key LIMIT ?3")                                            \
-    X(LIST_GT_LT, "SELECT key, value, create_rev, mod_rev, version, crc FROM kv WHERE key > ?1 "   \
-                  "AND key < ?2 ORDER BY key LIMIT ?3")                                            \
+    X(LIST_GE, STORE_KV_COLS "WHERE kv.key >= ?1 ORDER BY kv.key LIMIT ?3")                        \
+    X(LIST_GT, STORE_KV_COLS "WHERE kv.key > ?1 ORDER BY kv.key LIMIT ?3")                         \
+    X(LIST_GE_LT, STORE_KV_COLS "WHERE kv.key >= ?1 AND kv.key < ?2 ORDER BY kv.key LIMIT ?3")     \
+    X(LIST_GT_LT, STORE_KV_COLS "WHERE kv.key > ?1 AND kv.key < ?2 ORDER BY kv.key LIMIT ?3")      \
+    X(EPH_PUT, "INSERT OR REPLACE INTO ephemeral(key, owner, crc) VALUES (?1, ?2, ?3)")            \
+    X(EPH_DEL, "DELETE FROM ephemeral WHERE key = ?1")                                             \
+    X(EPH_OWNERS, "SELECT DISTINCT owner FROM ephemeral ORDER BY owner LIMIT ?1")                  \
+    X(EPH_LIST, STORE_KV_COLS "WHERE e.owner = ?1 ORDER BY kv.key LIMIT ?2")                       \
     X(EL_GET, "SELECT holder, token, since_index, since_unix_ms FROM elections WHERE name = ?1")   \
     X(EL_PUT, "INSERT OR REPLACE INTO elections(name, holder, token, since_index, since_unix_ms) " \
               "VALUES (?1, ?2, ?3, ?4, ?5)")                                                       \
@@ -224,9 +234,29 @@ int store_corrupt(store_t *st, const void *key, size_t key_len, const char *what
  * whatever was allocated (NULL or a buffer), for the caller's usual clean-up. */
 int store_copy_pair(const void *key, size_t key_len, const void *value, size_t value_len,
                     char **key_out, uint8_t **value_out);
+/* Copies the row s is on into *kv (columns from col0 as STORE_KV_COLS after the key). */
+int store_kv_fill(store_t *st, sqlite3_stmt *s, int col0, const void *key, size_t key_len,
+                  store_kv_t *kv);
+/* Steps s (STORE_KV_COLS rows, bound to return limit + 1) into a malloc'd array as
+ * store_kv_list does, and resets it. */
+int store_kv_rows(store_t *st, sqlite3_stmt *s, size_t limit, store_kv_t **items, size_t *n,
+                  bool *more);
+/* The first row of table (of an attached schema) whose crc column differs from the SQL
+ * expression crc_sql over its columns: 0 if none, else store_corrupt()'s STORE_ECHECKSUM. */
+int store_crc_verify(store_t *st, const char *table, const char *crc_sql, const char *what);
 /* The first row of table (of an attached schema) whose crc column does not match its content:
  * 0 if none; else store_corrupt()'s STORE_ECHECKSUM. what as for store_corrupt. */
 int store_kv_verify(store_t *st, const char *table, const char *what);
+
+/* ephemeral.c */
+/* The checksum of an ephemeral row: store_kv_crc(key, empty value, owner, 0, 0). */
+uint32_t store_ephemeral_crc(const void *key, size_t key_len, uint64_t owner);
+/* Inside store_apply's transaction, after a PUT or DEL of cmd->key applied: binds the key to
+ * cmd->owner (an ephemeral PUT) or unbinds it. */
+int store_ephemeral_apply(store_t *st, const store_cmd_t *cmd);
+/* The first row of table (an attached schema's ephemeral) whose crc does not match: 0 if none,
+ * else store_corrupt()'s STORE_ECHECKSUM. */
+int store_ephemeral_verify(store_t *st, const char *table, const char *what);
 
 /* election.c */
 /* Reads election name[0..len) (a valid name); *found false (and *out zeroed) when absent. */

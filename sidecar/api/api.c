@@ -74,6 +74,11 @@ cJSON *api_member_json(sidecar_api_t *api, uint64_t id)
 
 void api_reply_not_leader(sidecar_api_t *api, http_req_t *req)
 {
+    api_reply_not_leader_to(api, req, http_req_target(req));
+}
+
+void api_reply_not_leader_to(sidecar_api_t *api, http_req_t *req, const char *target)
+{
     sidecar_node_state_t st;
     sidecar_node_state(api->node, &st);
     if (st.leader == 0 || st.leader == sidecar_node_id(api->node)) {
@@ -82,7 +87,7 @@ void api_reply_not_leader(sidecar_api_t *api, http_req_t *req)
                              "no leader is known right now (election in progress or no quorum)");
         return;
     }
-    if (api_forward(api, req, sidecar_node_member_http(api->node, st.leader)))
+    if (api_forward(api, req, sidecar_node_member_http(api->node, st.leader), target))
         return;
     cJSON *o = cJSON_CreateObject();
     cJSON *err = cJSON_AddObjectToObject(o, "error");
@@ -90,10 +95,12 @@ void api_reply_not_leader(sidecar_api_t *api, http_req_t *req)
     cJSON_AddStringToObject(err, "message", "this node is not the leader; ask the leader");
     cJSON_AddItemToObject(err, "leader", api_member_json(api, st.leader));
     const char *http = sidecar_node_member_http(api->node, st.leader);
-    if (http != NULL) {
-        char loc[600];
-        snprintf(loc, sizeof(loc), "%s://%s%s", api_scheme(api), http, http_req_target(req));
+    size_t cap = http != NULL ? strlen(http) + strlen(target) + 16 : 0;
+    char *loc = http != NULL ? malloc(cap) : NULL; /* a key's target may be 1.5 KiB encoded */
+    if (loc != NULL) {
+        snprintf(loc, cap, "%s://%s%s", api_scheme(api), http, target);
         http_req_header_add(req, "Location", loc);
+        free(loc);
     }
     http_req_reply_json(req, 421, o);
     cJSON_Delete(o);
@@ -610,7 +617,8 @@ int sidecar_api_port(const sidecar_api_t *api)
 /* The server and the KV sweep timer both close asynchronously; the last one frees api. */
 static void finish(sidecar_api_t *api)
 {
-    if (api->srv != NULL || api->timer.data || api->watch.timer.data || api->secure.warn_timer.data)
+    if (api->srv != NULL || api->timer.data || api->watch.timer.data ||
+        api->secure.warn_timer.data || api->kv_watch.flush.data)
         return;
     void (*cb)(void *) = api->close_cb;
     void *ud = api->close_ud;
@@ -643,5 +651,6 @@ void sidecar_api_close(sidecar_api_t *api, void (*cb)(void *ud), void *ud)
     uv_close((uv_handle_t *)&api->timer, timer_closed_cb);
     uv_close((uv_handle_t *)&api->watch.timer, timer_closed_cb);
     uv_close((uv_handle_t *)&api->secure.warn_timer, timer_closed_cb);
+    uv_close((uv_handle_t *)&api->kv_watch.flush, timer_closed_cb);
     http_server_close(api->srv, server_closed_cb, api);
 }

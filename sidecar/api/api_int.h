@@ -18,6 +18,7 @@ struct api_kv_watch {
     struct kv_watcher *list;
     size_t n;         /* streams and long polls open */
     uint64_t cutoffs; /* streams cut off as slow readers */
+    uv_idle_t flush;  /* writes what the streams queued, once per turn of the loop */
 };
 
 /* Change notification state (watch.c). */
@@ -89,14 +90,18 @@ bool api_scoped_election(sidecar_api_t *api, http_req_t *req, const char **elect
  * returns true; returns false otherwise. For every request that needs the store. */
 bool api_store_refused(sidecar_api_t *api, http_req_t *req);
 
-/* --forward: relays req to the leader at leader_http and answers with its reply. Returns
+/* --forward: relays req (to target, the request target to send) to the leader at leader_http
+ * and answers with its reply. Returns
  * false (nothing done) when forwarding is off, the address is unusable, or req was itself
  * forwarded. */
-bool api_forward(sidecar_api_t *api, http_req_t *req, const char *leader_http);
+bool api_forward(sidecar_api_t *api, http_req_t *req, const char *leader_http, const char *target);
 
 /* 421 with the leader's address (and a Location header when its HTTP address is known), or
  * 503 when no leader is known; with --forward, the request is relayed to the leader instead. */
 void api_reply_not_leader(sidecar_api_t *api, http_req_t *req);
+/* The same, sending the client (Location) or the relay to target instead of req's own request
+ * target: what this member adds for the leader (kv.c: the owner of an ephemeral PUT). */
+void api_reply_not_leader_to(sidecar_api_t *api, http_req_t *req, const char *target);
 
 /* Answers req through done() once the entry at index applies in term `term` (503 if
  * another entry took its place, leadership was lost, or 5 s passed). done() must answer. */
@@ -126,6 +131,8 @@ void api_watch_tick_start(sidecar_api_t *api);
 /* KV watches (kv_watch.c), driven by watch.c's observer and timer. GET /v1/kv/{key} or
  * GET /v1/kv?prefix= with ?watch=true (server-sent events) or ?wait= (a long poll). */
 void api_kv_watch(sidecar_api_t *api, http_req_t *req, bool prefix);
+/* Initialises the flush handle (closed by sidecar_api_close). */
+void api_kv_watch_open(sidecar_api_t *api, uv_loop_t *loop);
 void api_kv_watch_applied(sidecar_api_t *api, const raft_entry_t *e, const store_result_t *res);
 void api_kv_watch_tick(sidecar_api_t *api);
 void api_kv_watch_close(sidecar_api_t *api); /* ends every stream, answers every poll */

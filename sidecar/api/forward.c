@@ -319,14 +319,15 @@ static const char *relayed_header(const sidecar_api_t *api, http_req_t *req, con
 }
 
 /* Builds the forwarded request; NULL on allocation failure. */
-static char *build(const sidecar_api_t *api, http_req_t *req, const char *leader_http)
+static char *build(const sidecar_api_t *api, http_req_t *req, const char *leader_http,
+                   const char *target)
 {
     size_t body_len = 0;
     const char *body = http_req_body(req, &body_len);
     static const char *pass[] = {"If-Match",          "If-None-Match", "X-Electd-Fence",
                                  "X-Electd-Election", "Authorization", "Content-Type"};
     char auth[FWD_AUTH_MAX];
-    size_t cap = strlen(http_req_target(req)) + body_len + 1024;
+    size_t cap = strlen(target) + body_len + 1024;
     for (size_t i = 0; i < sizeof(pass) / sizeof(pass[0]); i++) {
         const char *v = relayed_header(api, req, pass[i], auth, sizeof(auth));
         cap += v ? strlen(v) + strlen(pass[i]) + 4 : 0;
@@ -335,7 +336,7 @@ static char *build(const sidecar_api_t *api, http_req_t *req, const char *leader
     if (out == NULL)
         return NULL;
     int n = snprintf(out, cap, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n%s: 1\r\n",
-                     http_req_method_name(req), http_req_target(req), leader_http, FWD_HEADER);
+                     http_req_method_name(req), target, leader_http, FWD_HEADER);
     for (size_t i = 0; i < sizeof(pass) / sizeof(pass[0]); i++) {
         const char *v = relayed_header(api, req, pass[i], auth, sizeof(auth));
         if (v != NULL)
@@ -347,7 +348,7 @@ static char *build(const sidecar_api_t *api, http_req_t *req, const char *leader
     return out;
 }
 
-bool api_forward(sidecar_api_t *api, http_req_t *req, const char *leader_http)
+bool api_forward(sidecar_api_t *api, http_req_t *req, const char *leader_http, const char *target)
 {
     if (!api->cfg->forward || leader_http == NULL || http_req_header(req, FWD_HEADER) != NULL)
         return false;
@@ -364,7 +365,7 @@ bool api_forward(sidecar_api_t *api, http_req_t *req, const char *leader_http)
     }
     snprintf(port, sizeof(port), "%u", port_num);
     f->tls_ctx = api->secure.client;
-    f->out = build(api, req, leader_http);
+    f->out = build(api, req, leader_http, target);
     if (f->out == NULL) {
         free(f);
         return false;

@@ -14,7 +14,7 @@
  * items are read from the store KV_LIST_CHUNK at a time (16 values of 64 KiB: 1 MiB). */
 #define KV_LIST_PAGE_BYTES (1u << 20)
 #define KV_LIST_CHUNK      16
-#define KV_ITEM_JSON_EXTRA 160 /* an item's names, revisions and punctuation, at most */
+#define KV_ITEM_JSON_EXTRA 256 /* an item's names, revisions, owner and punctuation, at most */
 #define FENCE_HEADER       "X-Electd-Fence"
 #define ELECTION_HEADER    "X-Electd-Election"
 
@@ -157,7 +157,7 @@ void api_json_bytes(cJSON *o, const char *name, const uint8_t *s, size_t n)
     free(b);
 }
 
-static cJSON *kv_json(const store_kv_t *kv)
+static cJSON *kv_json(const sidecar_api_t *api, const store_kv_t *kv)
 {
     cJSON *o = cJSON_CreateObject();
     api_json_bytes(o, "key", (const uint8_t *)kv->key, kv->key_len);
@@ -165,6 +165,12 @@ static cJSON *kv_json(const store_kv_t *kv)
     api_json_u64(o, "create_revision", kv->create_revision);
     api_json_u64(o, "mod_revision", kv->mod_revision);
     api_json_u64(o, "version", kv->version);
+    if (kv->owner != 0) {
+        char name[SIDECAR_CONFIG_NAME_MAX + 1];
+        sidecar_node_member_name(api->node, kv->owner, name, sizeof(name));
+        cJSON_AddBoolToObject(o, "ephemeral", true);
+        cJSON_AddStringToObject(o, "owner", name);
+    }
     return o;
 }
 
@@ -260,7 +266,7 @@ static void serve_get(sidecar_api_t *api, http_req_t *req)
     if (http_req_query(req, "raw") != NULL) {
         http_req_reply(req, 200, "application/octet-stream", kv.value, kv.value_len);
     } else {
-        cJSON *o = kv_json(&kv);
+        cJSON *o = kv_json(api, &kv);
         http_req_reply_json(req, 200, o);
         cJSON_Delete(o);
     }
@@ -269,9 +275,10 @@ static void serve_get(sidecar_api_t *api, http_req_t *req)
 
 /* Fills arr with the keys under prefix after `after`, in key order: at most limit items and
  * KV_LIST_PAGE_BYTES of JSON, at least one item. *more says whether more keys follow. */
-static int list_fill(store_t *st, const char *prefix, const char *after, size_t limit, cJSON *arr,
-                     bool *more)
+static int list_fill(const sidecar_api_t *api, const char *prefix, const char *after, size_t limit,
+                     cJSON *arr, bool *more)
 {
+    store_t *st = sidecar_node_store(api->node);
     char cursor[STORE_KEY_MAX];
     const char *from = after;
     size_t from_len = after ? strlen(after) : 0, count = 0, bytes = 0;
@@ -290,7 +297,7 @@ static int list_fill(store_t *st, const char *prefix, const char *after, size_t 
             size_t len = kv_json_len(&items[i]);
             if (count > 0 && bytes + len > KV_LIST_PAGE_BYTES)
                 break;
-            cJSON_AddItemToArray(arr, kv_json(&items[i]));
+            cJSON_AddItemToArray(arr, kv_json(api, &items[i]));
             count++;
             bytes += len;
         }
@@ -319,9 +326,8 @@ static void serve_list(sidecar_api_t *api, http_req_t *req)
     cJSON *o = cJSON_CreateObject();
     cJSON *arr = cJSON_AddArrayToObject(o, "items");
     bool more = false;
-    int rv =
-        list_fill(sidecar_node_store(api->node), prefix ? prefix : "", http_req_query(req, "after"),
-                  limit ? (size_t)limit : STORE_LIST_MAX, arr, &more);
+    int rv = list_fill(api, prefix ? prefix : "", http_req_query(req, "after"),
+                       limit ? (size_t)limit : STORE_LIST_MAX, arr, &more);
     if (rv == STORE_ECHECKSUM) {
         cJSON_Delete(o);
         api_reply_corrupt(api, req);
@@ -477,18 +483,86 @@ static bool write_fence(sidecar_api_t *api, http_req_t *req, store_cond_t *cond)
     return true;
 }
 
-static void start_write(sidecar_api_t *api, http_req_t *req, bool put)
+/* ?ephemeral=true on a PUT: *ephemeral, and the member named by ?owner= in *owner_name (NULL:
+ * none named). False when req has been answered. */
+static bool write_ephemeral(http_req_t *req, bool put, bool *ephemeral, const char **owner_name)
 {
-    store_cond_t cond = {0};
-    /* Checked here first, so that a relay to the leader (--forward) carries only a write
-     * this member's credential rules allow. */
-    if (!write_fence(api, req, &cond))
-        return;
-    const raft_t *r = sidecar_node_raft(api->node);
-    if (raft_role(r) != RAFT_LEADER) {
+    const char *e = http_req_query(req, "ephemeral");
+    *owner_name = http_req_query(req, "owner");
+    *ephemeral = e != NULL && (strcmp(e, "true") == 0 || strcmp(e, "1") == 0 || e[0] == '\0');
+    if (e != NULL && !*ephemeral && strcmp(e, "false") != 0 && strcmp(e, "0") != 0) {
+        http_req_reply_error(req, 400, "invalid_ephemeral", "ephemeral is true or false");
+        return false;
+    }
+    if (*ephemeral && !put) {
+        http_req_reply_error(req, 400, "invalid_ephemeral",
+                             "only a PUT binds a key to a member (a DELETE removes the key)");
+        return false;
+    }
+    if (*owner_name != NULL && !*ephemeral) {
+        http_req_reply_error(req, 400, "invalid_owner",
+                             "owner names the member an ephemeral key is bound to: only with "
+                             "?ephemeral=true");
+        return false;
+    }
+    return true;
+}
+
+/* The member an ephemeral PUT on the leader binds its key to: the one that received the
+ * client's request, named by ?owner= when another member redirected or relayed it, else this
+ * one. It must be a member of the group. 0 when req has been answered. */
+static uint64_t write_owner(sidecar_api_t *api, http_req_t *req, const char *owner_name)
+{
+    uint64_t id = sidecar_node_id(api->node);
+    if (owner_name == NULL)
+        return id;
+    id = sidecar_config_node_id(owner_name);
+    if (raft_conf_find(raft_conf(sidecar_node_raft(api->node)), id) != NULL)
+        return id;
+    http_req_reply_error(req, 400, "invalid_owner", "owner names no member of the group");
+    return 0;
+}
+
+/* A follower sends an ephemeral PUT on to the leader naming itself as the owner (the client
+ * wrote beside it), unless the request already names one. */
+static void write_not_leader(sidecar_api_t *api, http_req_t *req, bool ephemeral,
+                             const char *owner_name)
+{
+    if (!ephemeral || owner_name != NULL) {
         api_reply_not_leader(api, req);
         return;
     }
+    char self[SIDECAR_CONFIG_NAME_MAX + 1];
+    sidecar_node_member_name(api->node, sidecar_node_id(api->node), self, sizeof(self));
+    const char *target = http_req_target(req);
+    size_t cap = strlen(target) + strlen(self) + 16;
+    char *to = malloc(cap);
+    if (to == NULL) {
+        http_req_reply_error(req, 503, "busy", "out of memory");
+        return;
+    }
+    snprintf(to, cap, "%s%sowner=%s", target, strchr(target, '?') ? "&" : "?", self);
+    api_reply_not_leader_to(api, req, to);
+    free(to);
+}
+
+static void start_write(sidecar_api_t *api, http_req_t *req, bool put)
+{
+    store_cond_t cond = {0};
+    bool ephemeral = false;
+    const char *owner_name = NULL;
+    /* Checked here first, so that a relay to the leader (--forward) carries only a write
+     * this member's credential rules allow. */
+    if (!write_fence(api, req, &cond) || !write_ephemeral(req, put, &ephemeral, &owner_name))
+        return;
+    const raft_t *r = sidecar_node_raft(api->node);
+    if (raft_role(r) != RAFT_LEADER) {
+        write_not_leader(api, req, ephemeral, owner_name);
+        return;
+    }
+    uint64_t owner = ephemeral ? write_owner(api, req, owner_name) : 0;
+    if (ephemeral && owner == 0)
+        return;
     const char *key = http_req_param(req, "key");
     const char *if_match = http_req_header(req, "If-Match");
     const char *if_none = http_req_header(req, "If-None-Match");
@@ -514,9 +588,11 @@ static void start_write(sidecar_api_t *api, http_req_t *req, bool put)
     const char *value = put ? http_req_body(req, &vlen) : NULL;
     static uint8_t buf[STORE_CMD_MAX];
     size_t len = 0;
-    int rv =
-        put ? store_cmd_encode_put(key, strlen(key), value, vlen, &cond, buf, sizeof(buf), &len)
-            : store_cmd_encode_del(key, strlen(key), &cond, buf, sizeof(buf), &len);
+    int rv = !put    ? store_cmd_encode_del(key, strlen(key), &cond, buf, sizeof(buf), &len)
+             : owner ? store_cmd_encode_put_ephemeral(key, strlen(key), value, vlen, owner, &cond,
+                                                      buf, sizeof(buf), &len)
+                     : store_cmd_encode_put(key, strlen(key), value, vlen, &cond, buf, sizeof(buf),
+                                            &len);
     if (rv == STORE_EVALUE) {
         http_req_reply_error(req, 413, "value_too_large", "values are limited to 64 KiB");
         return;
@@ -592,7 +668,6 @@ static void h_delete(http_req_t *req, void *data)
 
 static void reply_write(http_req_t *req, const raft_entry_t *e, const store_result_t *res)
 {
-    (void)e;
     const char *key = http_req_param(req, "key");
     cJSON *o = cJSON_CreateObject();
     api_json_bytes(o, "key", (const uint8_t *)key, strlen(key));
@@ -604,6 +679,9 @@ static void reply_write(http_req_t *req, const raft_entry_t *e, const store_resu
             api_json_u64(o, "create_revision", res->create_revision);
             api_json_u64(o, "mod_revision", res->mod_revision);
             api_json_u64(o, "version", res->version);
+            store_cmd_t cmd;
+            if (store_cmd_decode(e->data, e->len, &cmd) == 0 && cmd.owner != 0)
+                cJSON_AddBoolToObject(o, "ephemeral", true);
         } else {
             cJSON_AddBoolToObject(o, "deleted", true);
         }

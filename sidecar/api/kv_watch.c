@@ -3,8 +3,11 @@
  * long poll answered with the changes after ?from=). A watch serves this member's own state: a
  * follower's as far as it has applied. Changes come from the store's history (store.h): a
  * watcher first catches up from it, paced by its connection's write queue, then hears each
- * applied change from watch.c's observer as it happens. A stream whose client does not read
- * fast enough is cut off with a last event naming the revision it reached. */
+ * applied change from watch.c's observer as it happens. What a stream is sent is gathered and
+ * written once per turn of the loop (an idle handle), so that a batch of changes costs one
+ * write per stream, not one per change: with a thousand streams, the writes are what limits
+ * the changes a second a member can follow. A stream whose client does not read fast enough
+ * is cut off with a last event naming the revision it reached. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +20,7 @@
 #define WATCH_POLL_LIMIT   1000 /* changes one long-poll answer carries at most */
 #define WATCH_FINAL_BYTES  512  /* write-queue room kept for the last event of a stream */
 #define WATCH_KEEPALIVE_MS 15000
+#define WATCH_PEND_KEEP    16384 /* a stream's flush buffer larger than this is freed once used */
 #define WATCH_POLL_MAX_MS  (5 * 60 * 1000) /* ?wait= is capped here */
 #define WATCH_DEFAULT_MAX  1024            /* --max-watchers when there is no configuration */
 
@@ -29,7 +33,9 @@ struct kv_watcher {
     bool dead;   /* the connection is closing: its cancel callback follows */
     char *key;   /* key_len bytes, NUL-terminated */
     size_t key_len;
-    uint64_t pos; /* every change up to this revision that matches has been sent */
+    uint64_t pos; /* every change up to this revision that matches has been sent (or queued) */
+    char *pend;   /* events queued for the next flush (bounded by the stream's room) */
+    size_t pend_len, pend_cap;
     uint64_t deadline_ms;
     uint64_t last_sent_ms;
 };
@@ -54,8 +60,38 @@ static void unlink_watcher(struct kv_watcher *w)
     if (w->next)
         w->next->prev = w->prev;
     kw->n--;
+    free(w->pend);
     free(w->key);
     free(w);
+}
+
+/* Writes what w has queued, in one write. */
+static void flush_one(struct kv_watcher *w)
+{
+    if (w->pend_len == 0)
+        return;
+    if (!w->dead && http_req_stream_write(w->req, w->pend, w->pend_len) != 0)
+        w->dead = true; /* closing: the cancel callback follows */
+    w->pend_len = 0;
+    if (w->pend_cap > WATCH_PEND_KEEP) { /* a burst's: not kept for the stream's life */
+        free(w->pend);
+        w->pend = NULL;
+        w->pend_cap = 0;
+    }
+}
+
+static void flush_cb(uv_idle_t *h)
+{
+    sidecar_api_t *api = h->data;
+    uv_idle_stop(h);
+    for (struct kv_watcher *w = api->kv_watch.list; w != NULL; w = w->next)
+        flush_one(w);
+}
+
+void api_kv_watch_open(sidecar_api_t *api, uv_loop_t *loop)
+{
+    uv_idle_init(loop, &api->kv_watch.flush);
+    api->kv_watch.flush.data = api;
 }
 
 static void cancel_cb(http_req_t *req, void *data)
@@ -117,6 +153,7 @@ static void end_stream(struct kv_watcher *w, const char *event, const char *reas
                  "event: %s\nid: %" PRIu64 "\ndata: {\"reason\":\"%s\",\"last_revision\":%" PRIu64
                  ",\"oldest_revision\":%" PRIu64 "}\n\n",
                  event, w->pos, reason, w->pos, oldest);
+    flush_one(w);
     if (w->dead) {
         http_req_on_cancel(w->req, NULL, NULL); /* the connection is closing by itself */
     } else {
@@ -126,15 +163,29 @@ static void end_stream(struct kv_watcher *w, const char *event, const char *reas
     unlink_watcher(w); /* ended: no cancel callback follows */
 }
 
-/* Queues one event on a stream unless that would leave less room than the last event needs.
- * Returns false when it did not fit (nothing written). */
+/* Queues one event on a stream (written at the loop's next turn) unless that would leave less
+ * room than the last event needs. Returns false when it did not fit (nothing queued). */
 static bool try_send(struct kv_watcher *w, const char *buf, size_t len)
 {
-    if (w->dead || http_req_stream_room(w->req) < len + WATCH_FINAL_BYTES)
+    if (w->dead || http_req_stream_room(w->req) < w->pend_len + len + WATCH_FINAL_BYTES)
         return false;
-    if (http_req_stream_write(w->req, buf, len) != 0)
-        w->dead = true; /* closing: the cancel callback follows */
+    if (w->pend_len + len > w->pend_cap) {
+        size_t cap = 2 * w->pend_cap > w->pend_len + len ? 2 * w->pend_cap : w->pend_len + len;
+        char *p = realloc(w->pend, cap);
+        if (p == NULL) { /* out of memory: what is queued, then this, unbatched */
+            flush_one(w);
+            if (!w->dead && http_req_stream_write(w->req, buf, len) != 0)
+                w->dead = true;
+            w->last_sent_ms = now_ms();
+            return true;
+        }
+        w->pend = p;
+        w->pend_cap = cap;
+    }
+    memcpy(w->pend + w->pend_len, buf, len);
+    w->pend_len += len;
     w->last_sent_ms = now_ms();
+    uv_idle_start(&w->api->kv_watch.flush, flush_cb);
     return true;
 }
 

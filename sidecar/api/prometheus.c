@@ -88,6 +88,11 @@ static void core_metrics(buf_t *b, sidecar_api_t *api, const raft_t *r)
     counter(b, "electd_store_corrupt_values_total",
             "stored values refused because they failed their checksum (reads, snapshots, backups)",
             store_corrupt_values(sidecar_node_store(api->node)));
+    gauge(b, "electd_watchers", "KV watch streams and long polls open here",
+          (double)api->kv_watch.n);
+    counter(b, "electd_watch_cutoffs_total",
+            "KV watch streams cut off here because their client did not read fast enough",
+            api->kv_watch.cutoffs);
     const raft_conf_t *conf = raft_conf(r);
     gauge(b, "electd_members", "members in the configuration", conf->n);
     gauge(b, "electd_voters", "voting members", raft_conf_voters(conf));

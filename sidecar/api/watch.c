@@ -432,6 +432,7 @@ void api_watch_open(sidecar_api_t *api, uv_loop_t *loop)
     sidecar_node_observe(api->node, &aw->obs);
     uv_timer_init(loop, &aw->timer);
     aw->timer.data = api; /* started by the first watcher (api_watch_tick_start) */
+    api_kv_watch_open(api, loop);
 }
 
 /* Ends every stream and answers every long poll (shutdown). */

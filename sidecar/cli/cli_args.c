@@ -23,7 +23,9 @@ static const usage_t USAGES[] = {
     {CLI_CMD_TRANSFER, "transfer", "electd transfer [--to NAME] [options]", 0, 0},
     {CLI_CMD_KV_GET, "kv get", "electd kv get KEY [--stale] [--raw] [options]", 1, 1},
     {CLI_CMD_KV_PUT, "kv put",
-     "electd kv put KEY VALUE|- [--fence N [--election NAME]] [--if-match REV] [options]", 2, 2},
+     "electd kv put KEY VALUE|- [--fence N [--election NAME]] [--if-match REV] [--ephemeral] "
+     "[options]",
+     2, 2},
     {CLI_CMD_KV_DEL, "kv del",
      "electd kv del KEY [--fence N [--election NAME]] [--if-match REV] [options]", 1, 1},
     {CLI_CMD_KV_LS, "kv ls", "electd kv ls [PREFIX] [--stale] [options]", 0, 1},
@@ -69,6 +71,7 @@ enum {
     O_WAIT,
     O_PREFIX,
     O_FROM,
+    O_EPHEMERAL,
     O_REASON
 };
 
@@ -116,6 +119,9 @@ static const option_t OPTIONS[] = {
                   "watch every key that starts with PREFIX (instead of one KEY)"},
     [O_FROM] = {"from", 1, BIT(CLI_CMD_KV_WATCH), "--from REV",
                 "the changes after revision REV (default: from now on)"},
+    [O_EPHEMERAL] = {"ephemeral", 0, BIT(CLI_CMD_KV_PUT), "--ephemeral",
+                     "bind the key to the member asked: deleted once it is removed or "
+                     "unreachable"},
     [O_REASON] = {"reason", 1, BIT(CLI_CMD_MAINTENANCE_ON), "--reason TEXT",
                   "why maintenance is on (shown in status; at most 256 bytes)"},
 };
@@ -356,6 +362,9 @@ static int apply_option(cli_ctx_t *c, const usage_t *u, int opt, const char *v, 
         return 0;
     case O_RAW:
         c->raw = true;
+        return 0;
+    case O_EPHEMERAL:
+        c->ephemeral = true;
         return 0;
     case O_FENCE:
         if (!number_option(v))

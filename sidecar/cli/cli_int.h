@@ -106,7 +106,7 @@ typedef struct cli_ctx {
     const char *token;
     const char *cacert, *cert, *key; /* HTTPS: PEM files, like curl's options; NULL unset */
     bool insecure;                   /* HTTPS without verifying the server (curl -k) */
-    bool json, stale, raw, wait;
+    bool json, stale, raw, wait, ephemeral;
     uint32_t timeout_ms, wait_ms;
     const char *to, *fence, *election, *if_match;
     const char *prefix, *from; /* kv watch */

@@ -102,7 +102,8 @@ int cli_kv_write(cli_ctx_t *c)
 {
     bool put = c->cmd == CLI_CMD_KV_PUT;
     char target[CLI_TARGET_MAX_BYTES], headers[256] = "", *stdin_value = NULL;
-    if (!kv_target(c, c->pos[0], NULL, target, sizeof(target)))
+    if (!kv_target(c, c->pos[0], put && c->ephemeral ? "?ephemeral=true" : NULL, target,
+                   sizeof(target)))
         return SIDECAR_CLIENT_ERROR;
     size_t off = 0;
     if (c->fence != NULL)

@@ -132,6 +132,20 @@ static bool redirect_addr(const cli_response_t *rs, cli_addr_t *a)
     return ok;
 }
 
+/* The path and query of the reply's Location into out, when it is the request's own target
+ * with more added (a follower names itself as the owner of an ephemeral PUT it sends on);
+ * false otherwise: the request goes to the leader as it was. */
+static bool redirect_target(const cli_response_t *rs, const char *target, char *out, size_t cap)
+{
+    const char *loc = http_response_header(&rs->parser, "Location");
+    const char *p = loc != NULL ? strstr(loc, "://") : NULL;
+    p = p != NULL ? strchr(p + 3, '/') : NULL;
+    if (p == NULL || strlen(p) >= cap || strncmp(p, target, strlen(target)) != 0)
+        return false;
+    memcpy(out, p, strlen(p) + 1);
+    return true;
+}
+
 /* What to do about the commonest TLS failures, or "". */
 static const char *tls_hint(const cli_ctx_t *c, const char *err)
 {
@@ -148,8 +162,12 @@ int cli_call_at(const cli_ctx_t *c, const cli_addr_t *a, const cli_request_t *rq
     int rv = request_once(c, a, rq, deadline_ms, rs);
     cli_addr_t leader;
     if (rv == 0 && redirect_addr(rs, &leader)) {
+        char target[CLI_TARGET_MAX_BYTES + 128];
+        cli_request_t again = *rq;
+        if (redirect_target(rs, rq->target, target, sizeof(target)))
+            again.target = target;
         cli_response_clear(rs);
-        rv = request_once(c, &leader, rq, deadline_ms, rs);
+        rv = request_once(c, &leader, &again, deadline_ms, rs);
         a = &leader;
     }
     if (rv != 0) {

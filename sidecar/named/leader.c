@@ -354,16 +354,19 @@ void named_leader_step(sidecar_named_t *n, const sidecar_node_state_t *st, bool 
     uint64_t now_ms = named_now_ms();
     if (!leading) {
         n->leading = false;
+        n->eph_busy = false;
         return;
     }
     if (!n->leading) {
         n->leading = true;
         n->n_gone = 0;
+        n->eph_pending_index = 0; /* a previous term's deletes: applied or gone */
         for (size_t i = 0; i < n->n_members; i++)
             n->members[i].alive_since_ms = now_ms;
         for (size_t i = 0; i < n->n_els; i++)
             n->els[i]->pending_index = 0; /* a previous term's proposals: applied or gone */
     }
+    n->eph_busy = named_ephemeral_step(n, st);
     bool changed = n->placed_gen != n->view_gen || now_ms >= n->place_at_ms;
     for (size_t i = 0; i < n->n_members; i++) {
         struct named_member *m = &n->members[i];

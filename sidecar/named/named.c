@@ -304,7 +304,7 @@ static void evaluate(sidecar_named_t *n)
      * of the node's state calls it back, and so does a member's session (below). */
     bool quiet = n->n_els == 0 && !n->dirty && !n->stopping && n->removed_closing == 0 &&
                  (n->decl_json == NULL || n->decl_stored);
-    if (!quiet || n->full_due)
+    if (!quiet || n->full_due || n->eph_busy)
         schedule(n, n->full_due ? 1 : waiting ? n->cfg->tick_ms : n->cfg->heartbeat_interval_ms);
     /* A leader looks again the moment a member's session may be declared over (one tick
      * after: the core's clock may be that late), so that its elections move at once. */
@@ -339,6 +339,8 @@ static void applied_cb(void *ud, const raft_entry_t *e, const store_result_t *re
         named_failover_applied(n, e, res);
         n->dirty = true;
         schedule(n, 0);
+    } else if (n->leading && named_ephemeral_touches(e)) {
+        schedule(n, n->cfg->heartbeat_interval_ms);
     }
 }
 

@@ -130,9 +130,11 @@ struct sidecar_named {
     uint64_t decl_sent_ms;
 
     /* leader.c */
-    bool leading;         /* last evaluation was as leader with a valid lease */
-    uint64_t placed_gen;  /* the view placement last ran on ... */
-    uint64_t place_at_ms; /* ... and when it runs again even if nothing changed */
+    bool leading;               /* last evaluation was as leader with a valid lease */
+    bool eph_busy;              /* ephemeral.c: deletes in flight or due (look again soon) */
+    uint64_t eph_pending_index; /* ... the last one proposed, until it applied */
+    uint64_t placed_gen;        /* the view placement last ran on ... */
+    uint64_t place_at_ms;       /* ... and when it runs again even if nothing changed */
 
     bool fo_waiting;     /* failover.c: an election assigned here waits for its start */
     uint64_t trim_at_ms; /* named.c: when freed memory is next given back */
@@ -205,6 +207,15 @@ void named_failover_applied(sidecar_named_t *n, const raft_entry_t *ent, const s
 void named_failover_view(sidecar_named_t *n);
 /* Measures the failovers whose workload started here since. */
 void named_failover_poll(sidecar_named_t *n);
+
+/* ---- ephemeral.c ---------------------------------------------------------------------- */
+
+/* While leading with a valid lease: proposes the deletes of the ephemeral keys of members
+ * that are gone (removed, or their session provably over). True while deletes are in flight
+ * (the caller looks again soon). */
+bool named_ephemeral_step(sidecar_named_t *n, const sidecar_node_state_t *st);
+/* True for an ephemeral PUT: its owner may be gone already, so the leader looks. */
+bool named_ephemeral_touches(const raft_entry_t *e);
 
 /* ---- leader.c ------------------------------------------------------------------------- */
 

@@ -142,8 +142,8 @@ static void child_handle_closed(uv_handle_t *h)
 
 void workload_child_close(struct workload_child *c)
 {
-    if (!uv_is_closing((uv_handle_t *)&c->proc))
-        uv_close((uv_handle_t *)&c->proc, child_handle_closed);
+    if (c->proc.open)
+        workload_proc_close(&c->proc, child_handle_closed);
     if (c->is_hook) {
         for (int i = 0; i < 2; i++)
             if (!uv_is_closing((uv_handle_t *)&c->out[i]))

@@ -2,9 +2,12 @@
  * (own process group, stopped with electd), never two at once; transitions that happen while
  * one runs are coalesced; each run is bounded by --hook-timeout and its output is copied to
  * the log line by line, HOOK_LOG_MAX bytes at most (docs/guarantees.md, "Hooks"). */
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "workload_int.h"
 
@@ -100,7 +103,7 @@ static void hook_finished(sidecar_workload_t *w, struct workload_child *c)
     workload_evaluate(w);
 }
 
-static void hook_exit_cb(uv_process_t *p, int64_t status, int sig)
+static void hook_exit_cb(workload_proc_t *p, int64_t status, int sig)
 {
     struct workload_child *c = p->data;
     c->exited = true;
@@ -120,7 +123,7 @@ static void hook_timeout_cb(uv_timer_t *t)
     SIDECAR_LOG(SIDECAR_LOG_ERROR, "hook timed out: killing it", SIDECAR_LOG_STR("hook", c->name),
                 SIDECAR_LOG_UINT("timeout_ms", c->w->cfg->hook_timeout_ms));
     /* The shim stops the hook's whole process group (SIGTERM, SIGKILL after stop-timeout). */
-    uv_process_kill(&c->proc, SIGTERM);
+    workload_proc_kill(&c->proc, SIGTERM);
 }
 
 /* Spawns the shim running the hook of c, its stdout and stderr into c's pipes. 0 or a UV_E*
@@ -131,28 +134,42 @@ static int hook_spawn(sidecar_workload_t *w, struct workload_child *c, char **ar
     uv_pipe_init(w->loop, &c->out[1], 0);
     uv_timer_init(w->loop, &c->timeout);
     c->proc.data = c->out[0].data = c->out[1].data = c->timeout.data = c;
-    c->handles = 4;
+    c->handles = 3;
     w->open_children++;
-    uv_stdio_container_t stdio[3] = {
-        {.flags = UV_IGNORE},
-        {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&c->out[0]},
-        {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&c->out[1]},
-    };
-    uv_process_options_t opts = {.exit_cb = hook_exit_cb,
-                                 .file = args[0],
-                                 .args = args,
-                                 .env = env,
-                                 .stdio_count = 3,
-                                 .stdio = stdio};
     w->info.hooks_run++;
-    return uv_spawn(w->loop, &c->proc, &opts);
+    int out[2] = {-1, -1}, err[2] = {-1, -1};
+    int rv = pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0 ? -errno : 0;
+    if (rv == 0)
+        rv = uv_pipe_open(&c->out[0], out[0]);
+    if (rv == 0) {
+        out[0] = -1; /* the handle's now */
+        rv = uv_pipe_open(&c->out[1], err[0]);
+    }
+    if (rv == 0) {
+        err[0] = -1;
+        workload_spawn_t o = {.file = args[0],
+                              .args = args,
+                              .env = env,
+                              .fds = {-1, out[1], err[1]},
+                              .n_fds = 3,
+                              .exit_cb = hook_exit_cb};
+        if ((rv = workload_proc_spawn(w->loop, &c->proc, &o)) == 0)
+            c->handles++;
+    }
+    for (int i = 0; i < 2; i++) {
+        if (out[i] >= 0)
+            close(out[i]);
+        if (err[i] >= 0)
+            close(err[i]);
+    }
+    return rv;
 }
 
 /* The hook of c runs: its output is read, its time bounded. */
 static void hook_started(sidecar_workload_t *w, struct workload_child *c, const char *role)
 {
     SIDECAR_LOG(SIDECAR_LOG_INFO, "hook started", SIDECAR_LOG_STR("hook", c->name),
-                SIDECAR_LOG_INT("pid", c->proc.pid), SIDECAR_LOG_STR("role", role));
+                SIDECAR_LOG_INT("pid", c->proc.pid), SIDECAR_LOG_STR("hook_role", role));
     uv_read_start((uv_stream_t *)&c->out[0], hook_alloc_cb, hook_read_cb);
     uv_read_start((uv_stream_t *)&c->out[1], hook_alloc_cb, hook_read_cb);
     uv_timer_start(&c->timeout, hook_timeout_cb, w->cfg->hook_timeout_ms, 0);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -152,6 +153,17 @@ static bool first_deadline(shim_t *s)
     return true;
 }
 
+/* glibc keeps signals 32 .. SIGRTMIN-1 for itself, and posix_spawn (launch.c) starts the shim
+ * with them ignored; an ignored signal stays ignored across exec. The workload gets them at
+ * their default, as a process started by fork would: by the raw call (glibc refuses these
+ * signals). A zeroed kernel sigaction is SIG_DFL, no flags, empty mask on every layout. */
+static void reserved_signals_default(void)
+{
+    unsigned long ksa[8] = {0};
+    for (int sig = 32; sig < SIGRTMIN; sig++)
+        (void)syscall(SYS_rt_sigaction, sig, ksa, NULL, _NSIG / 8);
+}
+
 /* In the forked child: its own process group, killed with the shim, the signal state of a
  * fresh process, its output into the shim's pipes (JSON mode), then the workload itself. */
 static void exec_workload(shim_t *s, char **cmd)
@@ -166,6 +178,7 @@ static void exec_workload(shim_t *s, char **cmd)
         shim_output_child(&s->out);
     }
     signal(SIGPIPE, SIG_DFL);
+    reserved_signals_default();
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);

@@ -26,7 +26,7 @@ static void ctl_close(sidecar_workload_t *w)
     }
 }
 
-static void shim_exit_cb(uv_process_t *p, int64_t status, int sig)
+static void shim_exit_cb(workload_proc_t *p, int64_t status, int sig)
 {
     struct workload_child *c = p->data;
     sidecar_workload_t *w = c->w;
@@ -55,31 +55,25 @@ static void shim_exit_cb(uv_process_t *p, int64_t status, int sig)
 static int shim_spawn(sidecar_workload_t *w, struct workload_child *c, int ctl_rd, char **args,
                       char **env)
 {
-    uv_stdio_container_t stdio[4] = {
-        {.flags = UV_INHERIT_FD, .data.fd = 0},
-        {.flags = UV_INHERIT_FD, .data.fd = 1},
-        {.flags = UV_INHERIT_FD, .data.fd = 2},
-        {.flags = UV_INHERIT_FD, .data.fd = ctl_rd},
-    };
-    uv_process_options_t opts = {.exit_cb = shim_exit_cb,
-                                 .file = w->exe,
-                                 .args = args,
-                                 .env = env,
-                                 .stdio_count = 4,
-                                 .stdio = stdio};
+    workload_spawn_t o = {.file = w->exe,
+                          .args = args,
+                          .env = env,
+                          .fds = {0, 1, 2, ctl_rd},
+                          .n_fds = 4,
+                          .exit_cb = shim_exit_cb};
     c->w = w;
     c->proc.data = c;
-    c->handles = 1;
     workload_persist_role(w, "primary");
-    int rv = uv_spawn(w->loop, &c->proc, &opts);
-    w->open_children++;
+    int rv = workload_proc_spawn(w->loop, &c->proc, &o);
     if (rv != 0) {
         SIDECAR_LOG(SIDECAR_LOG_ERROR, "cannot start the workload shim",
                     SIDECAR_LOG_STR("error", uv_strerror(rv)));
-        workload_child_close(c);
         workload_persist_role(w, "standby");
+        return rv;
     }
-    return rv;
+    c->handles = 1;
+    w->open_children++;
+    return 0;
 }
 
 /* Hands the running shim a lease deadline: never one past the lease this node holds now
@@ -128,8 +122,8 @@ static void shim_start(sidecar_workload_t *w, uint64_t now_ns)
     char **args = workload_child_argv(w, "3", &w->cfg->exec, NULL);
     bool allocated = c != NULL && env != NULL && args != NULL;
     int rv = allocated ? shim_spawn(w, c, fds[0], args, env) : -1;
-    if (!allocated)
-        free(c);
+    if (rv != 0)
+        free(c); /* nothing of it was opened */
     close(fds[0]);
     workload_strv_free(env);
     free(args);

@@ -18,6 +18,7 @@
 #include "common.h"
 #include "credential.h"
 #include "lease.h"
+#include "launch.h"
 #include "workload.h"
 
 #define HOOK_LINE_MAX    1024 /* bytes of one line of hook output before it is cut */
@@ -110,7 +111,7 @@ struct sidecar_workload {
 
 /* A spawned process: the shim, or a hook with its output captured. */
 struct workload_child {
-    uv_process_t proc;
+    workload_proc_t proc;
     uv_pipe_t out[2];
     uv_timer_t timeout;
     sidecar_workload_t *w;

@@ -42,7 +42,7 @@
 
 /* The current schema version of electd.db (PRAGMA user_version). Older files are migrated on
  * open; newer ones are refused. */
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 
 /* ---- errors ------------------------------------------------------------------------- */
 
@@ -201,6 +201,12 @@ uint64_t store_log_first_index(store_t *st);
  *   27+e   k    key bytes
  *   27+e+k v    value bytes
  *
+ * An ephemeral PUT (schema 6) is a PUT of format 1 or 2 with flag 0x02 set in byte 3 and the
+ * owner's member id (8 bytes, != 0) right after the 26-byte header, before the election name
+ * (format 2) or the key (format 1): STORE_CMD_EPHEMERAL_EXTRA more bytes. A DEL never has the
+ * flag. A member built before ephemeral keys rejects the unknown flag bit (INVALID), so it
+ * never applies one as a plain PUT; its state then lacks the key (docs/wire-format.md).
+ *
  * ELECTION_ASSIGN / ELECTION_DROP, format 2: exactly STORE_CMD_ELECTION_HEADER + n bytes
  *   0      1    magic 0xE5
  *   1      1    format version 2
@@ -218,8 +224,10 @@ uint64_t store_log_first_index(store_t *st);
 #define STORE_ELECTION_NAME_MAX   63 /* bytes of an election name, NUL excluded */
 #define STORE_CMD_HEADER          26 /* bytes of a KV command before its key (format 1) */
 #define STORE_CMD_ELECTION_HEADER 29 /* bytes of an election command before its name */
+#define STORE_CMD_EPHEMERAL_EXTRA 8  /* bytes an ephemeral PUT adds: the owner's id */
 #define STORE_CMD_MAX                                                                              \
-    (STORE_CMD_HEADER + 1 + STORE_ELECTION_NAME_MAX + STORE_KEY_MAX + STORE_VALUE_MAX)
+    (STORE_CMD_HEADER + STORE_CMD_EPHEMERAL_EXTRA + 1 + STORE_ELECTION_NAME_MAX + STORE_KEY_MAX +  \
+     STORE_VALUE_MAX)
 #define STORE_CMD_ELECTION_MAX (STORE_CMD_ELECTION_HEADER + STORE_ELECTION_NAME_MAX)
 
 enum {
@@ -247,6 +255,7 @@ typedef struct store_cmd {
     size_t key_len;
     const uint8_t *value; /* PUT; NULL when value_len == 0 */
     size_t value_len;
+    uint64_t owner;   /* PUT: the member an ephemeral key is bound to; 0 = not ephemeral */
     const char *name; /* the election: of the fence (PUT/DEL, NULL if none) or the command's */
     size_t name_len;
     uint64_t expect_token; /* ELECTION_ASSIGN / ELECTION_DROP */
@@ -266,6 +275,11 @@ int store_cmd_encode_put(const char *key, size_t key_len, const void *value, siz
                          const store_cond_t *cond, uint8_t *buf, size_t cap, size_t *len);
 int store_cmd_encode_del(const char *key, size_t key_len, const store_cond_t *cond, uint8_t *buf,
                          size_t cap, size_t *len);
+/* An ephemeral PUT: the key is bound to member owner (!= 0: STORE_EINVAL) until a later PUT
+ * or DEL of it; see store_apply. Errors as store_cmd_encode_put. */
+int store_cmd_encode_put_ephemeral(const char *key, size_t key_len, const void *value,
+                                   size_t value_len, uint64_t owner, const store_cond_t *cond,
+                                   uint8_t *buf, size_t cap, size_t *len);
 
 /* Election commands (the leader proposes them; see store_apply for their effect). name is
  * NUL-terminated. Errors: STORE_ENAME, STORE_ETOOBIG (cap too small; STORE_CMD_ELECTION_MAX
@@ -334,11 +348,12 @@ typedef struct store_result {
  * (store_cmd_*): the fencing token is checked first (0 passes; without an election anything but
  * the current epoch's term is FENCED; with one, anything but that election's current token, an
  * election nobody holds and an election that does not exist are FENCED), then If-Match, then
- * the write. ELECTION_ASSIGN(name, holder, expect_token, unix_ms): unless expect_token equals
- * the election's current token (0 when it does not exist) it is STALE and changes nothing;
- * else the election is held by holder (0: nobody) with token = 1 + the highest token the name
- * has ever had (also across a drop), since = (entry index, unix_ms). Every accepted ASSIGN
- * is a new tenure with a new token, even to the same holder. ELECTION_DROP(name,
+ * the write. A PUT with an owner (ephemeral) binds the key to that member, any other PUT or a
+ * DEL unbinds it (store_ephemeral_*). ELECTION_ASSIGN(name, holder, expect_token, unix_ms): unless
+ * expect_token equals the election's current token (0 when it does not exist) it is STALE and
+ * changes nothing; else the election is held by holder (0: nobody) with token = 1 + the highest
+ * token the name has ever had (also across a drop), since = (entry index, unix_ms). Every accepted
+ * ASSIGN is a new tenure with a new token, even to the same holder. ELECTION_DROP(name,
  * expect_token): NOT_FOUND if it does not exist, STALE as above, else the election is deleted
  * and its last token kept (a tombstone) so that re-adding the name continues the sequence.
  * NOOP entries are term starts (raft_term_start): they open a new epoch (entry term, leader,
@@ -363,6 +378,7 @@ typedef struct store_kv {
     uint64_t create_revision;
     uint64_t mod_revision;
     uint64_t version; /* writes since the key was (re)created, 1 on creation */
+    uint64_t owner;   /* the member an ephemeral key is bound to; 0 = not ephemeral */
 } store_kv_t;
 
 /* Reads one key at the applied index. On success *kv owns malloc'd copies: release with
@@ -473,10 +489,28 @@ int store_history_read(store_t *st, uint64_t after, const char *key, size_t key_
                        size_t limit, store_change_t **items, size_t *n, bool *more);
 void store_history_free(store_change_t *items, size_t n);
 
+/* ---- ephemeral keys -------------------------------------------------------------------------
+ *
+ * A key written by an ephemeral PUT is bound to its owner, a member id, until a later PUT or DEL
+ * of it (a plain PUT makes it an ordinary key again). Replicated like the KV (in snapshots and
+ * backups); the store only records the binding: the daemon's leader deletes the keys of a
+ * member that is gone, one DEL with If-Match the key's mod revision each. */
+
+/* Owners that have at least one key, in id order: at most cap into ids[]; *n written, *more
+ * whether others exist. */
+int store_ephemeral_owners(store_t *st, uint64_t *ids, size_t cap, size_t *n, bool *more);
+
+/* Keys bound to owner, in key order: at most limit (1..STORE_LIST_MAX, 0 means
+ * STORE_LIST_MAX), as store_kv_list (checksums checked; release with store_kv_list_free). */
+int store_ephemeral_list(store_t *st, uint64_t owner, size_t limit, store_kv_t **items, size_t *n);
+
 /* ---- node-local keys (not replicated, not in snapshots) ------------------------------------ */
 
 /* name: 1..STORE_LOCAL_KEY_MAX bytes, NUL-terminated. Set is durable (fsync) on return. */
 int store_local_set(store_t *st, const char *name, const void *value, size_t len);
+/* The same without fsync: durable with this store's next synchronous commit, or lost (the old
+ * value kept) if the host crashes first; for a record where the old value is the cautious one. */
+int store_local_set_relaxed(store_t *st, const char *name, const void *value, size_t len);
 /* The same value under n names, in one durable transaction (one fsync): all or none. */
 int store_local_set_many(store_t *st, const char *const *names, size_t n, const void *value,
                          size_t len);

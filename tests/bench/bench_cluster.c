@@ -255,20 +255,6 @@ static void bench_switch(int runs, enum switch_kind kind)
     }
 }
 
-static long proc_field_kb(int pid, const char *field)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof(path), "/proc/%d/status", pid);
-    FILE *f = fopen(path, "r");
-    long v = -1;
-    while (f && fgets(line, sizeof(line), f))
-        if (strncmp(line, field, strlen(field)) == 0)
-            v = strtol(line + strlen(field) + 1, NULL, 10);
-    if (f)
-        fclose(f);
-    return v;
-}
-
 /* CPU time of every thread of pid, in seconds, at nanosecond resolution (the scheduler's own
  * account, /proc/PID/task/TID/schedstat; /proc/PID/stat counts in 10 ms clock ticks, too
  * coarse for a member that uses a fraction of a per cent). */
@@ -314,7 +300,7 @@ static void bench_idle(int seconds, int runs)
         long wake0[3];
         for (int i = 0; i < 3; i++) {
             cpu0[i] = cpu_seconds(c.nodes[i].pid);
-            wake0[i] = proc_field_kb(c.nodes[i].pid, "voluntary_ctxt_switches:");
+            wake0[i] = itest_proc_status(c.nodes[i].pid, "voluntary_ctxt_switches:");
         }
         sleep((unsigned)seconds);
         /* Only a run whose leader stayed put tells the roles apart. */
@@ -322,10 +308,11 @@ static void bench_idle(int seconds, int runs)
             for (int i = 0; i < 3; i++) {
                 double cpu = 100.0 * (cpu_seconds(c.nodes[i].pid) - cpu0[i]) / seconds;
                 double wake =
-                    (double)(proc_field_kb(c.nodes[i].pid, "voluntary_ctxt_switches:") - wake0[i]) /
+                    (double)(itest_proc_status(c.nodes[i].pid, "voluntary_ctxt_switches:") -
+                             wake0[i]) /
                     seconds;
-                double rss = (double)proc_field_kb(c.nodes[i].pid, "VmRSS:") / 1024.0;
-                anon[na++] = (double)proc_field_kb(c.nodes[i].pid, "RssAnon:") / 1024.0;
+                double rss = (double)itest_proc_status(c.nodes[i].pid, "VmRSS:") / 1024.0;
+                anon[na++] = (double)itest_proc_status(c.nodes[i].pid, "RssAnon:") / 1024.0;
                 if (i == l) {
                     cpu_l[nl] = cpu, wake_l[nl] = wake, rss_l[nl++] = rss;
                 } else {
@@ -432,8 +419,8 @@ static void bench_api(void)
                    rps, p50, p99, errors);
         }
     printf("\nleader RSS after the load: %.1f MiB (private %.1f MiB)\n",
-           (double)proc_field_kb(c.nodes[l].pid, "VmRSS:") / 1024.0,
-           (double)proc_field_kb(c.nodes[l].pid, "RssAnon:") / 1024.0);
+           (double)itest_proc_status(c.nodes[l].pid, "VmRSS:") / 1024.0,
+           (double)itest_proc_status(c.nodes[l].pid, "RssAnon:") / 1024.0);
     itest_cluster_destroy(&c);
 }
 

@@ -257,20 +257,6 @@ static bool held_counts(itest_cluster_t *c, int i, int per[3])
     return true;
 }
 
-static long proc_kb(int pid, const char *field)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof(path), "/proc/%d/status", pid);
-    FILE *f = fopen(path, "r");
-    long kb = -1;
-    while (f && fgets(line, sizeof(line), f))
-        if (strncmp(line, field, strlen(field)) == 0)
-            kb = strtol(line + strlen(field) + 1, NULL, 10);
-    if (f)
-        fclose(f);
-    return kb;
-}
-
 static double cpu_s(int pid)
 {
     char path[64], buf[1024];
@@ -320,7 +306,7 @@ static void bench_scale(int runs, int idle_s)
         sleep((unsigned)idle_s);
         for (int i = 0; i < 3; i++) {
             cpu[n_cpu++] = 100.0 * (cpu_s(c.nodes[i].pid) - c0[i]) / idle_s;
-            rss[n_rss++] = (double)proc_kb(c.nodes[i].pid, "VmRSS:") / 1024.0;
+            rss[n_rss++] = (double)itest_proc_status(c.nodes[i].pid, "VmRSS:") / 1024.0;
         }
         int victim = (l + 1) % 3;
         held_victim = per[victim];

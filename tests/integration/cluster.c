@@ -474,3 +474,31 @@ int itest_fs_fill(const char *dir, uint64_t free_left)
     close(fd);
     return rc;
 }
+
+long itest_proc_status(int pid, const char *field)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", pid);
+    FILE *f = fopen(path, "r");
+    long v = -1;
+    while (f && fgets(line, sizeof(line), f))
+        if (strncmp(line, field, strlen(field)) == 0)
+            v = strtol(line + strlen(field), NULL, 10);
+    if (f)
+        fclose(f);
+    return v;
+}
+
+int itest_member_remove(itest_cluster_t *c, int via, const char *name, char *out, size_t cap)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/v1/members/%s", name);
+    int rc = -1;
+    for (int tries = 0; tries < 50; tries++) {
+        rc = itest_http(c->nodes[via].http_port, "DELETE", path, NULL, out, cap);
+        if (rc != 409)
+            break;
+        usleep(50000); /* a promotion or another change may still be settling */
+    }
+    return rc;
+}

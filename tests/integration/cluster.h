@@ -91,6 +91,12 @@ int itest_log_count(itest_cluster_t *c, int i, const char *needle);
 /* The 0-based line of the first line of node i's log holding needle, or -1. */
 int itest_log_find(itest_cluster_t *c, int i, const char *needle);
 
+/* A numeric field of /proc/PID/status ("VmRSS:" in KiB, "voluntary_ctxt_switches:"), or -1. */
+long itest_proc_status(int pid, const char *field);
+/* DELETE /v1/members/NAME on node via, retried (bounded) while it answers 409 because a
+ * configuration change is still settling. Returns the last status; the body goes to out. */
+int itest_member_remove(itest_cluster_t *c, int via, const char *name, char *out, size_t cap);
+
 /* Fills the file system holding dir up to free_left bytes free with the file dir/filler (remove
  * it to give the space back). Returns 0, or an errno value (EFBIG: less than twice free_left
  * was free). */

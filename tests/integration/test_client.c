@@ -252,6 +252,16 @@ Test(client, kv_through_a_follower_with_exit_codes_for_missing_and_conflicts)
     cr_assert(strncmp(OUT, "OK revision ", 12) == 0, "%s", OUT);
     uint64_t rev = strtoull(OUT + 12, NULL, 10);
     cr_assert_gt(rev, 0);
+    /* --ephemeral through the follower: the redirect names it, so the key is bound to it. */
+    cr_assert_eq(
+        run(NULL, "kv", "put", "services/web/f", "10.0.0.2:80", "--ephemeral", "--http", fh, NULL),
+        0, "%s", ERR);
+    cr_assert_eq(run(NULL, "kv", "get", "services/web/f", "--json", "--http", fh, NULL), 0, "%s",
+                 ERR);
+    cJSON *e = cJSON_Parse(OUT);
+    cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(e, "ephemeral")), "%s", OUT);
+    cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(e, "owner")), C.nodes[f].name);
+    cJSON_Delete(e);
     /* A linearizable read through the follower sees it at once. */
     cr_assert_eq(run(NULL, "kv", "get", "app/config", "--http", fh, NULL), 0, "%s", ERR);
     cr_assert_str_eq(OUT, "mysql-bin.000042:1337\n");

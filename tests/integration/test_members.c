@@ -82,15 +82,7 @@ Test(members, a_node_joins_is_promoted_and_members_including_the_leader_leave)
 
     /* Remove a follower (not d). */
     int f = (l + 1) % 3;
-    char path[64];
-    snprintf(path, sizeof(path), "/v1/members/%s", C.nodes[f].name);
-    int rc = 0;
-    for (int tries = 0; tries < 50; tries++) {
-        rc = itest_http(C.nodes[l].http_port, "DELETE", path, NULL, body, sizeof(body));
-        if (rc != 409)
-            break;
-        usleep(50000); /* the promotion may still be settling */
-    }
+    int rc = itest_member_remove(&C, l, C.nodes[f].name, body, sizeof(body));
     cr_assert_eq(rc, 200, "%s", body);
     itest_node_stop(&C, f);
     int three = 3;
@@ -99,13 +91,7 @@ Test(members, a_node_joins_is_promoted_and_members_including_the_leader_leave)
     cr_assert_eq(put_on(l, "after-removal"), 200);
 
     /* The leader removes itself: it hands over, and a survivor leads. */
-    snprintf(path, sizeof(path), "/v1/members/%s", C.nodes[l].name);
-    for (int tries = 0; tries < 50; tries++) {
-        rc = itest_http(C.nodes[l].http_port, "DELETE", path, NULL, body, sizeof(body));
-        if (rc != 409)
-            break;
-        usleep(50000);
-    }
+    rc = itest_member_remove(&C, l, C.nodes[l].name, body, sizeof(body));
     cr_assert_eq(rc, 200, "%s", body);
     itest_node_stop(&C, l);
     int l2 = itest_wait_leader(&C, 10000);

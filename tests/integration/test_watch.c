@@ -315,20 +315,6 @@ Test(watch, long_poll_compacted_and_max_watchers_on_a_follower)
     sse_close(&w1);
 }
 
-static long rss_kib(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    long kib = -1;
-    while (f && fgets(line, sizeof(line), f))
-        if (strncmp(line, "VmRSS:", 6) == 0)
-            kib = atol(line + 6);
-    if (f)
-        fclose(f);
-    return kib;
-}
-
 Test(watch, a_reader_that_does_not_read_is_cut_off_and_memory_stays_bounded)
 {
     int l = start3(NULL);
@@ -337,14 +323,14 @@ Test(watch, a_reader_that_does_not_read_is_cut_off_and_memory_stays_bounded)
                  200);
     static char value[60000];
     memset(value, 'x', sizeof(value) - 1);
-    long before = rss_kib(C.nodes[l].pid);
+    long before = itest_proc_status(C.nodes[l].pid, "VmRSS:");
     /* 160 changes of 60 KB: 9.6 MB, far beyond what the kernel and the write queue hold */
     for (int i = 0; i < 160; i++) {
         char key[32];
         snprintf(key, sizeof(key), "big/%03d", i % 8);
         put_any(key, value);
     }
-    long after = rss_kib(C.nodes[l].pid);
+    long after = itest_proc_status(C.nodes[l].pid, "VmRSS:");
 #if defined(__SANITIZE_ADDRESS__)
     /* AddressSanitizer keeps freed memory in quarantine: its RSS says nothing of a release
      * build's (the cut-off itself is still checked below) */
@@ -371,4 +357,6 @@ Test(watch, a_reader_that_does_not_read_is_cut_off_and_memory_stays_bounded)
     cr_assert_gt(last, 0);
     cr_assert_not(sse_next(&s, &ev, 2000), "the stream goes on after the cutoff");
     sse_close(&s);
+    /* and /metrics counts it */
+    cr_assert_eq(itest_metric(&C, l, "electd_watch_cutoffs_total"), 1);
 }

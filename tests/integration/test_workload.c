@@ -319,6 +319,52 @@ Test(workload, on_change_runs_beside_a_supervised_workload_too)
     on_change_case(true);
 }
 
+/* The workload and its hooks start with no signal ignored or blocked, whatever electd ignores
+ * or blocks itself (electd starts its children with posix_spawn, which leaves glibc's
+ * reserved signals ignored in the shim; the shim gives the workload all of them back). */
+static void signal_state_after(const char *path, char *out, size_t len)
+{
+    uint64_t deadline = itest_now_ms() + 15000;
+    out[0] = '\0';
+    while (strstr(out, "SigIgn") == NULL && itest_now_ms() < deadline) {
+        snprintf(out, len, "%s", slurp(path));
+        if (strstr(out, "SigIgn") == NULL)
+            usleep(20000);
+    }
+}
+
+Test(workload, the_workload_and_its_hooks_start_with_no_signal_ignored_or_blocked)
+{
+    setup(1, false);
+    static char exec_cmd[2000], change[500], wl_path[450], hook_out[450];
+    snprintf(wl_path, sizeof(wl_path), "%s/workload.sig", C.root);
+    snprintf(hook_out, sizeof(hook_out), "%s/hook.sig", C.root);
+    C.nodes[0].n_extra = 0;
+    snprintf(exec_cmd, sizeof(exec_cmd),
+             "grep -E '^Sig(Ign|Blk)' /proc/self/status > %s.tmp && mv %s.tmp %s; exec sleep 60",
+             wl_path, wl_path, wl_path);
+    node_arg(&C, 0, "--exec");
+    node_arg(&C, 0, "--");
+    node_arg(&C, 0, "/bin/sh");
+    node_arg(&C, 0, "-c");
+    node_arg(&C, 0, exec_cmd);
+    snprintf(change, sizeof(change), "--on-change=%s change", hook_path);
+    itest_cluster_arg(&C, change);
+    char hook_body[2000];
+    snprintf(hook_body, sizeof(hook_body),
+             "grep -E '^Sig(Ign|Blk)' /proc/self/status > %s.tmp && mv %s.tmp %s", hook_out,
+             hook_out, hook_out);
+    write_hook(hook_body);
+    itest_cluster_start(&C);
+    const char *want = "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n";
+    char got[256];
+    signal_state_after(wl_path, got, sizeof(got));
+    cr_assert_str_eq(got, want, "the workload's signal state:\n%s", got);
+    signal_state_after(hook_out, got, sizeof(got));
+    cr_assert_str_eq(got, want, "the hook's signal state:\n%s", got);
+    stop_all();
+}
+
 Test(workload, hooks_run_in_order_never_overlap_and_stop_runs_after_a_restart_as_primary)
 {
     setup(3, true);

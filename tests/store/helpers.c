@@ -75,6 +75,20 @@ raft_entry_t t_put(t_arena_t *a, uint64_t index, uint64_t term, const char *key,
         .term = term, .index = index, .type = RAFT_ENTRY_NORMAL, .len = (uint32_t)len, .data = buf};
 }
 
+raft_entry_t t_put_ephemeral(t_arena_t *a, uint64_t index, uint64_t term, const char *key,
+                             const char *value, uint64_t owner, const store_cond_t *cond)
+{
+    size_t vlen = strlen(value), len = 0;
+    size_t cap = STORE_CMD_HEADER + STORE_CMD_EPHEMERAL_EXTRA + 1 + STORE_ELECTION_NAME_MAX +
+                 strlen(key) + vlen;
+    uint8_t *buf = arena_alloc(a, cap);
+    int rc =
+        store_cmd_encode_put_ephemeral(key, strlen(key), value, vlen, owner, cond, buf, cap, &len);
+    cr_assert_eq(rc, 0, "encode ephemeral put: %s", store_strerror(rc));
+    return (raft_entry_t){
+        .term = term, .index = index, .type = RAFT_ENTRY_NORMAL, .len = (uint32_t)len, .data = buf};
+}
+
 raft_entry_t t_del(t_arena_t *a, uint64_t index, uint64_t term, const char *key,
                    const store_cond_t *cond)
 {
@@ -206,6 +220,7 @@ uint64_t t_digest(store_t *st)
             mix64(&h, items[i].create_revision);
             mix64(&h, items[i].mod_revision);
             mix64(&h, items[i].version);
+            mix64(&h, items[i].owner);
         }
         if (n) {
             memcpy(after, items[n - 1].key, items[n - 1].key_len);

@@ -27,6 +27,9 @@ typedef struct t_arena {
 void t_arena_free(t_arena_t *a);
 raft_entry_t t_put(t_arena_t *a, uint64_t index, uint64_t term, const char *key, const char *value,
                    const store_cond_t *cond);
+/* An ephemeral PUT bound to member owner. */
+raft_entry_t t_put_ephemeral(t_arena_t *a, uint64_t index, uint64_t term, const char *key,
+                             const char *value, uint64_t owner, const store_cond_t *cond);
 raft_entry_t t_del(t_arena_t *a, uint64_t index, uint64_t term, const char *key,
                    const store_cond_t *cond);
 raft_entry_t t_noop(t_arena_t *a, uint64_t index, uint64_t term, uint64_t leader, uint64_t stamp);

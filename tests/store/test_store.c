@@ -416,6 +416,24 @@ Test(store_kv, local_keys_round_trip_and_are_bounded)
     cr_assert_eq(store_local_set(st, "", "v", 1), STORE_EKEY);
 }
 
+/* The relaxed write (a record whose old value is the cautious one): read back at once, kept
+ * across a clean reopen, its name checked like the durable one's, the store's other writes
+ * unaffected. */
+Test(store_kv, a_relaxed_local_key_reads_back_and_later_writes_stay_durable)
+{
+    char buf[16];
+    size_t len = 0;
+    cr_assert_eq(store_local_set(st, "workload_role", "primary", 7), 0);
+    cr_assert_eq(store_local_set_relaxed(st, "workload_role", "standby", 7), 0);
+    cr_assert_eq(store_local_get(st, "workload_role", buf, sizeof buf, &len), 0);
+    cr_assert_arr_eq(buf, "standby", 7);
+    cr_assert_eq(store_local_set_relaxed(st, "", "v", 1), STORE_EKEY);
+    cr_assert_eq(store_local_set(st, "other", "primary", 7), 0);
+    st = reopen(st);
+    cr_assert_eq(store_local_get(st, "workload_role", buf, sizeof buf, &len), 0);
+    cr_assert_arr_eq(buf, "standby", 7);
+}
+
 Test(store_kv, many_local_keys_are_set_in_one_transaction_all_or_none)
 {
     const char *names[] = {"workload_role/a", "workload_role/b", "workload_role/c"};
@@ -478,9 +496,9 @@ Test(store_cmd, round_trip_and_limits)
     memset(name, 'e', STORE_ELECTION_NAME_MAX);
     name[STORE_ELECTION_NAME_MAX] = 0;
     c.election = name;
-    cr_assert_eq(
-        store_cmd_encode_put(key, STORE_KEY_MAX, val, STORE_VALUE_MAX, &c, buf, sizeof buf, &len),
-        0);
+    cr_assert_eq(store_cmd_encode_put_ephemeral(key, STORE_KEY_MAX, val, STORE_VALUE_MAX, 3, &c,
+                                                buf, sizeof buf, &len),
+                 0);
     cr_assert_eq(len, STORE_CMD_MAX);
     cr_assert_eq(store_cmd_decode(buf, len, &cmd), 0);
     cr_assert_eq(cmd.name_len, STORE_ELECTION_NAME_MAX);
@@ -489,8 +507,8 @@ Test(store_cmd, round_trip_and_limits)
     cr_assert_eq(cmd.cond.fence, 9);
     cr_assert_eq(cmd.key_len, STORE_KEY_MAX);
     cr_assert_eq(cmd.value_len, STORE_VALUE_MAX);
-    cr_assert_eq(store_cmd_encode_put(key, STORE_KEY_MAX, val, STORE_VALUE_MAX, &c, buf,
-                                      STORE_CMD_MAX - 1, &len),
+    cr_assert_eq(store_cmd_encode_put_ephemeral(key, STORE_KEY_MAX, val, STORE_VALUE_MAX, 3, &c,
+                                                buf, STORE_CMD_MAX - 1, &len),
                  STORE_ETOOBIG);
 }
 
@@ -513,8 +531,8 @@ static void check_decoded(const store_cmd_t *cmd, const uint8_t *copy, size_t le
 
 Test(store_cmd, every_truncation_and_bit_flip_is_rejected_or_decodes_in_bounds)
 {
-    uint8_t bufs[4][128], copy[128];
-    size_t lens[4];
+    uint8_t bufs[5][128], copy[128];
+    size_t lens[5];
     store_cond_t c = {.has_if_match = true, .if_match = 3, .fence = 2};
     cr_assert_eq(store_cmd_encode_put("key", 3, "value", 5, &c, bufs[0], 128, &lens[0]), 0);
     c.election = "binlog-a";
@@ -523,7 +541,9 @@ Test(store_cmd, every_truncation_and_bit_flip_is_rejected_or_decodes_in_bounds)
                                                   &lens[2]),
                  0);
     cr_assert_eq(store_cmd_encode_election_drop("binlog-a", 5, bufs[3], 128, &lens[3]), 0);
-    for (int k = 0; k < 4; k++) {
+    cr_assert_eq(
+        store_cmd_encode_put_ephemeral("key", 3, "value", 5, 9, &c, bufs[4], 128, &lens[4]), 0);
+    for (int k = 0; k < 5; k++) {
         const uint8_t *buf = bufs[k];
         size_t len = lens[k];
         store_cmd_t cmd;
