@@ -10,13 +10,40 @@ void raft_reset_randomized_timeout(raft_t *r)
     r->randomized_timeout = e + (uint32_t)(raft_prng_next(r) % jitter);
 }
 
-/* Our place by id among the voters other than `leader` (0 = the first to stand). */
+uint8_t raft_priority(const raft_t *r, uint64_t id)
+{
+    for (uint32_t i = 0; i < r->n_prios; i++)
+        if (r->prios[i].id == id)
+            return r->prios[i].priority;
+    return RAFT_PRIORITY_DEFAULT;
+}
+
+int raft_set_priority(raft_t *r, uint64_t id, uint8_t priority)
+{
+    for (uint32_t i = 0; i < r->n_prios; i++)
+        if (r->prios[i].id == id) {
+            r->prios[i].priority = priority;
+            return 0;
+        }
+    if (r->n_prios == RAFT_MAX_MEMBERS)
+        return RAFT_EBUSY;
+    r->prios[r->n_prios].id = id;
+    r->prios[r->n_prios++].priority = priority;
+    return 0;
+}
+
+/* Our place among the voters other than `leader` (0 = the first to stand): by priority, the
+ * highest first, then by id. */
 static uint32_t rank_after(const raft_t *r, uint64_t leader)
 {
     uint32_t rank = 0;
+    uint8_t mine = raft_priority(r, r->id);
     for (uint32_t i = 0; i < r->conf.n; i++) {
         const raft_member_t *m = &r->conf.members[i];
-        if (m->voter && m->id != leader && m->id < r->id)
+        if (!m->voter || m->id == leader || m->id == r->id)
+            continue;
+        uint8_t theirs = raft_priority(r, m->id);
+        if (theirs > mine || (theirs == mine && m->id < r->id))
             rank++;
     }
     return rank;

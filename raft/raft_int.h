@@ -153,6 +153,12 @@ struct raft {
     bool transfer_stopped;        /* reported in soft state once leader */
     uint64_t released_at;         /* a RELEASED notice of our leader in this term: campaign as if it
                                      had sent TIMEOUT_NOW (stopped) at this tick; 0 = none */
+    /* Members' priorities (raft_set_priority): only the order in which followers stand. */
+    struct {
+        uint64_t id;
+        uint8_t priority;
+    } prios[RAFT_MAX_MEMBERS];
+    uint32_t n_prios;
 
     /* leader */
     uint64_t term_start; /* index of this leader's term-start entry */

@@ -128,6 +128,8 @@ static void add_usage_words(client_help_t *h, const char *line)
         sub[n - 1] = '\0';
         sub++;
     }
+    if (strcmp(sub, "options") == 0) /* "[options]": not a word of the command */
+        return;
     for (const char *q = sub; *q; q++)
         if (!islower((unsigned char)*q))
             return;

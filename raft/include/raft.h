@@ -267,8 +267,9 @@ typedef struct raft_config {
                                         slightly higher risk of a split vote. */
     uint32_t election_stagger_ticks; /* 0 = off. Else a follower that hears a leader times
                                        out, if the leader falls silent, after E + 2 +
-                                       rank × stagger ticks, its rank its place by id among
-                                       the voters other than that leader: the first one
+                                       rank × stagger ticks, its rank its place among the
+                                       voters other than that leader, by priority
+                                       (raft_set_priority), then by id: the first one
                                        stands the moment the leader's lease is over, no
                                        split vote between healthy followers. Elections
                                        without a leader heard stay random (jitter). */
@@ -409,6 +410,16 @@ int raft_propose_conf(raft_t *r, raft_conf_op_t op, uint64_t id, const char *add
  * Errors: RAFT_ENOTLEADER, RAFT_ETRANSFERRING, RAFT_EUNKNOWN_MEMBER, RAFT_EINVAL (no
  * other voter, or target is self / a learner). */
 int raft_transfer(raft_t *r, uint64_t target, uint8_t flags);
+
+/* Members' priorities order the followers' candidacy (config.election_stagger_ticks, and
+ * the turns after a RELEASED notice): a follower ranks after every other voter with a higher
+ * priority, then after those of its own priority with a lower id. A member never set has
+ * RAFT_PRIORITY_DEFAULT. Liveness only: no safety rule reads it, so members may disagree for
+ * a while (they then may stand at the same time, as two followers without stagger would).
+ * At most RAFT_MAX_MEMBERS ids are kept; setting more replaces nothing (RAFT_EBUSY). */
+#define RAFT_PRIORITY_DEFAULT 100
+int raft_set_priority(raft_t *r, uint64_t id, uint8_t priority);
+uint8_t raft_priority(const raft_t *r, uint64_t id);
 
 /* Requests a linearizable read point (Raft §6.4). The result arrives in a later ready's
  * reads[] once a quorum has confirmed leadership. Errors: RAFT_ENOTLEADER, RAFT_ENOQUORUM

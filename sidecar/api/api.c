@@ -196,8 +196,10 @@ static void status_workload(sidecar_buf_t *b, sidecar_api_t *api)
         sidecar_buf_printf(b, "%d", wi.last_exit);
     else
         sidecar_buf_printf(b, "null");
-    sidecar_buf_printf(b, ",\"hooks_run\":%" PRIu64 ",\"hooks_failed\":%" PRIu64 ",\"gave_up\":[",
-                       wi.hooks_run, wi.hooks_failed);
+    sidecar_buf_printf(b,
+                       ",\"hooks_run\":%" PRIu64 ",\"hooks_failed\":%" PRIu64
+                       ",\"held_by_maintenance\":%s,\"gave_up\":[",
+                       wi.hooks_run, wi.hooks_failed, wi.maintenance_hold ? "true" : "false");
     sidecar_workload_gave_up_t g[RAFT_MAX_MEMBERS];
     size_t ng = sidecar_workload_gave_up(api->workload, g, RAFT_MAX_MEMBERS);
     for (size_t i = 0; i < ng; i++) {
@@ -360,6 +362,10 @@ static const char *status_reason(sidecar_api_t *api, const sidecar_node_state_t 
     }
     if (lease_remaining_ms(st) == 0 || st->epoch != st->term)
         return say(msg, len, "no_lease", "leader, waiting for its lease and term to be confirmed");
+    if (wi.maintenance_hold)
+        return say(msg, len, "maintenance",
+                   "leader; the workload exited during maintenance and is not restarted until "
+                   "maintenance is off");
     return say(msg, len, "workload_not_running", "leader; the workload is %s",
                sidecar_workload_state_name(wi.state));
 }
@@ -402,6 +408,9 @@ static void h_status(http_req_t *req, void *data)
                        api->secure.insecure ? "true" : "false");
     sidecar_buf_printf(&b, ",\"insecure_peer\":%s",
                        sidecar_config_peer_insecure(api->cfg) ? "true" : "false");
+    sidecar_buf_printf(&b, ",\"priority\":%u,\"preempt\":%s", api->cfg->priority,
+                       api->cfg->preempt ? "true" : "false");
+    api_maintenance_status(&b, api);
     reason_buf(&b, api, &st, r);
     status_workload(&b, api);
     status_members(&b, api, r);
@@ -483,7 +492,7 @@ static void transfer_done_cb(void *ud, int rv)
 static void h_transfer(http_req_t *req, void *data)
 {
     sidecar_api_t *api = data;
-    if (api_store_refused(api, req))
+    if (api_store_refused(api, req) || api_maintenance_refused(api, req))
         return;
     uint64_t target = 0;
     const char *to = http_req_query(req, "to");
@@ -572,6 +581,7 @@ int sidecar_api_open(sidecar_api_t **out, uv_loop_t *loop, const sidecar_config_
     http_server_route(api->srv, HTTP_METHOD_POST, "/v1/leader/transfer", HTTP_ROUTE_MUTATING,
                       h_transfer, api);
     api_members_register(api);
+    api_maintenance_register(api);
     api_elections_register(api);
     api_metrics_register(api);
     api_backup_register(api);

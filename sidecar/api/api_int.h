@@ -137,6 +137,10 @@ void api_kv_watch_applied(sidecar_api_t *api, const raft_entry_t *e, const store
 void api_kv_watch_tick(sidecar_api_t *api);
 void api_kv_watch_close(sidecar_api_t *api); /* ends every stream, answers every poll */
 
+/* Whether s[0..n) is well-formed UTF-8 without NUL (kv.c): what a JSON string may carry as it
+ * is. */
+bool api_utf8_valid(const uint8_t *s, size_t n);
+
 /* Adds s[0..n) as name (valid UTF-8) or as name_base64 (any other bytes), so that whatever is
  * stored, the reply is valid JSON; s must be NUL-terminated at n (kv.c). */
 void api_json_bytes(cJSON *o, const char *name, const uint8_t *s, size_t n);
@@ -190,6 +194,15 @@ void api_watch_election(sidecar_api_t *api, http_req_t *req, const char *name);
 void api_kv_open(sidecar_api_t *api, uv_loop_t *loop);
 /* 500 corrupt_value naming the key store_corrupt_key() holds, and a log line (kv.c). */
 void api_reply_corrupt(sidecar_api_t *api, http_req_t *req);
+
+/* ---- maintenance mode (maintenance.c) ---- */
+/* Registers GET/POST /v1/maintenance. */
+void api_maintenance_register(sidecar_api_t *api);
+/* ,"maintenance":{"enabled":..,"reason":..,"since_ms":..} of /v1/status. */
+void api_maintenance_status(sidecar_buf_t *b, sidecar_api_t *api);
+/* While maintenance is on, answers req 409 maintenance and returns true (voluntary
+ * transfers); false otherwise. */
+bool api_maintenance_refused(sidecar_api_t *api, http_req_t *req);
 
 /* backup.c: GET /v1/backup */
 void api_backup_register(sidecar_api_t *api);

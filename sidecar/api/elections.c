@@ -294,7 +294,7 @@ static void h_transfer(http_req_t *req, void *data)
 {
     sidecar_api_t *api = data;
     const char *name = http_req_param(req, "name");
-    if (name_refused(req, name) || api_store_refused(api, req))
+    if (name_refused(req, name) || api_store_refused(api, req) || api_maintenance_refused(api, req))
         return;
     uint64_t to = 0;
     const char *to_s = http_req_query(req, "to");

@@ -96,7 +96,7 @@ static void wait_abandon(struct kv_wait *w)
 
 /* Whether s is well-formed UTF-8 without NUL (RFC 3629: no overlong forms, no surrogates,
  * nothing past U+10FFFF), which is what a JSON string may carry as it is. */
-static bool utf8_valid(const uint8_t *s, size_t n)
+bool api_utf8_valid(const uint8_t *s, size_t n)
 {
     for (size_t i = 0; i < n;) {
         uint8_t c = s[i];
@@ -146,7 +146,7 @@ static char *base64(const uint8_t *s, size_t n)
 
 void api_json_bytes(cJSON *o, const char *name, const uint8_t *s, size_t n)
 {
-    if (utf8_valid(s, n)) {
+    if (api_utf8_valid(s, n)) {
         cJSON_AddStringToObject(o, name, (const char *)s);
         return;
     }
@@ -177,7 +177,7 @@ static cJSON *kv_json(const sidecar_api_t *api, const store_kv_t *kv)
 /* Bytes of s in a reply as api_json_bytes() writes it (quotes included). */
 static size_t json_bytes_len(const uint8_t *s, size_t n)
 {
-    if (!utf8_valid(s, n))
+    if (!api_utf8_valid(s, n))
         return 4 * ((n + 2) / 3) + 2;
     size_t len = 2;
     for (size_t i = 0; i < n; i++)
@@ -646,7 +646,7 @@ static bool reserved_refused(http_req_t *req)
 static bool key_refused(http_req_t *req)
 {
     const char *key = http_req_param(req, "key");
-    if (utf8_valid((const uint8_t *)key, strlen(key)))
+    if (api_utf8_valid((const uint8_t *)key, strlen(key)))
         return false;
     http_req_reply_error(req, 400, "invalid_key",
                          "a key must be UTF-8 text (percent-encode its bytes in the URL); "

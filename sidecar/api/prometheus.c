@@ -78,6 +78,12 @@ static void core_metrics(buf_t *b, sidecar_api_t *api, const raft_t *r)
                        ? (double)(st.lease_deadline_ns - now) / 1e9
                        : 0;
     gauge(b, "electd_lease_remaining_seconds", "leader lease left (0 when not holding one)", lease);
+    gauge(b, "electd_maintenance",
+          "1 while maintenance mode is on (no restarts, preemption, rebalancing or voluntary "
+          "transfers)",
+          sidecar_maintenance_on(api->node));
+    gauge(b, "electd_priority", "this member's --priority (0: never primary while another can be)",
+          (double)api->cfg->priority);
     gauge(b, "electd_store_ok", "1 while the store accepts writes", st.store_ok);
     counter(b, "electd_store_corrupt_values_total",
             "stored values refused because they failed their checksum (reads, snapshots, backups)",

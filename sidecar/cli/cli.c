@@ -1,4 +1,5 @@
 /* cli.c — the entry points of cli.h: `electd status|leader|transfer|kv|members|elections|backup|
+ * maintenance|
  * help` parsed (cli_args.c) and handed to the subcommand's file. The files of the CLI:
  * cli_int.h. */
 #include <string.h>
@@ -23,6 +24,9 @@ static const subcommand_fn SUBCOMMANDS[CLI_CMD_COUNT] = {
     [CLI_CMD_ELECTIONS_LIST] = cli_elections,
     [CLI_CMD_ELECTIONS_TRANSFER] = cli_elections,
     [CLI_CMD_BACKUP] = cli_backup,
+    [CLI_CMD_MAINTENANCE_SHOW] = cli_maintenance,
+    [CLI_CMD_MAINTENANCE_ON] = cli_maintenance,
+    [CLI_CMD_MAINTENANCE_OFF] = cli_maintenance,
 };
 
 int sidecar_client_main(int argc, char **argv)
@@ -40,8 +44,8 @@ int sidecar_client_main(int argc, char **argv)
 
 bool sidecar_client_is_subcommand(const char *arg)
 {
-    static const char *const names[] = {"status",  "leader",    "transfer", "kv",
-                                        "members", "elections", "backup",   "help"};
+    static const char *const names[] = {"status",    "leader", "transfer",    "kv",  "members",
+                                        "elections", "backup", "maintenance", "help"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if (strcmp(arg, names[i]) == 0)
             return true;

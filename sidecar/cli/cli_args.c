@@ -38,6 +38,10 @@ static const usage_t USAGES[] = {
     {CLI_CMD_ELECTIONS_TRANSFER, "elections transfer",
      "electd elections transfer ELECTION [--to NAME] [options]", 1, 1},
     {CLI_CMD_BACKUP, "backup", "electd backup FILE [options]", 1, 1},
+    {CLI_CMD_MAINTENANCE_SHOW, "maintenance", "electd maintenance [options]", 0, 0},
+    {CLI_CMD_MAINTENANCE_ON, "maintenance on", "electd maintenance on [--reason TEXT] [options]", 0,
+     0},
+    {CLI_CMD_MAINTENANCE_OFF, "maintenance off", "electd maintenance off [options]", 0, 0},
 };
 #define N_USAGES (sizeof(USAGES) / sizeof(USAGES[0]))
 
@@ -67,7 +71,8 @@ enum {
     O_WAIT,
     O_PREFIX,
     O_FROM,
-    O_EPHEMERAL
+    O_EPHEMERAL,
+    O_REASON
 };
 
 typedef struct option {
@@ -117,6 +122,8 @@ static const option_t OPTIONS[] = {
     [O_EPHEMERAL] = {"ephemeral", 0, BIT(CLI_CMD_KV_PUT), "--ephemeral",
                      "bind the key to the member asked: deleted once it is removed or "
                      "unreachable"},
+    [O_REASON] = {"reason", 1, BIT(CLI_CMD_MAINTENANCE_ON), "--reason TEXT",
+                  "why maintenance is on (shown in status; at most 256 bytes)"},
 };
 #define N_OPTIONS (sizeof(OPTIONS) / sizeof(OPTIONS[0]))
 
@@ -153,6 +160,9 @@ static void print_help(FILE *out)
                  "one line each, until interrupted (it follows on after a dropped connection).\n"
                  "`backup FILE` saves an online backup of the member's state (a new file);\n"
                  "a new group starts from it with the daemon's --restore FILE.\n"
+                 "`maintenance on|off` freezes restarts, preemption, rebalancing and\n"
+                 "voluntary transfers of the whole group (failover still happens);\n"
+                 "`maintenance` alone shows whether it is on.\n"
                  "The daemon's own flags: electd --help.\n");
     print_options(out, CLI_CMD_NONE);
 }
@@ -265,6 +275,8 @@ static cli_cmd_t resolve_cmd(const char *const *words, int n, int *used)
         {"members", "remove", CLI_CMD_MEMBERS_REMOVE},
         {"elections", "list", CLI_CMD_ELECTIONS_LIST},
         {"elections", "transfer", CLI_CMD_ELECTIONS_TRANSFER},
+        {"maintenance", "on", CLI_CMD_MAINTENANCE_ON},
+        {"maintenance", "off", CLI_CMD_MAINTENANCE_OFF},
     };
     *used = 0;
     if (n == 0)
@@ -288,6 +300,10 @@ static cli_cmd_t resolve_cmd(const char *const *words, int n, int *used)
     if (strcmp(words[0], "elections") == 0) { /* and `electd elections` */
         *used = 1;
         return CLI_CMD_ELECTIONS_LIST;
+    }
+    if (strcmp(words[0], "maintenance") == 0) { /* `electd maintenance` shows it */
+        *used = 1;
+        return CLI_CMD_MAINTENANCE_SHOW;
     }
     return CLI_CMD_NONE;
 }
@@ -383,6 +399,11 @@ static int apply_option(cli_ctx_t *c, const usage_t *u, int opt, const char *v, 
         if (!number_option(v))
             return usage_error(c, u, "invalid --from '%s': expected a revision", v);
         c->from = v;
+        return 0;
+    case O_REASON:
+        if (strlen(v) > 256)
+            return usage_error(c, u, "--reason is too long: at most 256 bytes");
+        c->reason = v;
         return 0;
     }
     ELECTD_CHECK(!"an option without a case");

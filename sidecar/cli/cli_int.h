@@ -9,6 +9,7 @@
  *                  response parser, one redirect to the leader, request targets
  *   cli_output.c   what the user sees: errors, JSON as is, tables, escaped text
  *   cli_status.c, cli_leader.c (leader, transfer), cli_kv.c, cli_members.c, cli_elections.c,
+ *   cli_maintenance.c,
  *   cli_backup.c:
  *                  the subcommands */
 #ifndef ELECTD_SIDECAR_CLI_INT_H
@@ -84,6 +85,9 @@ typedef enum cli_cmd {
     CLI_CMD_ELECTIONS_LIST,
     CLI_CMD_ELECTIONS_TRANSFER,
     CLI_CMD_BACKUP,
+    CLI_CMD_MAINTENANCE_SHOW,
+    CLI_CMD_MAINTENANCE_ON,
+    CLI_CMD_MAINTENANCE_OFF,
     CLI_CMD_COUNT
 } cli_cmd_t;
 
@@ -106,6 +110,7 @@ typedef struct cli_ctx {
     uint32_t timeout_ms, wait_ms;
     const char *to, *fence, *election, *if_match;
     const char *prefix, *from; /* kv watch */
+    const char *reason;        /* maintenance on */
     const char *pos[4];        /* positional arguments after the (sub)command */
     int npos;
     uint64_t deadline_ms; /* of the whole command */
@@ -243,8 +248,11 @@ int cli_kv_watch(cli_ctx_t *c); /* cli_kv_watch.c */
  * \xNN), the value cut after max_shown bytes; a binary value as its size; the key alone when
  * max_shown is 0. */
 void cli_kv_print_line(const cJSON *item, size_t max_shown);
-int cli_members(cli_ctx_t *c);   /* cli_members.c: list, add, remove */
-int cli_elections(cli_ctx_t *c); /* cli_elections.c: list, transfer */
-int cli_backup(cli_ctx_t *c);    /* cli_backup.c */
+int cli_members(cli_ctx_t *c);     /* cli_members.c: list, add, remove */
+int cli_elections(cli_ctx_t *c);   /* cli_elections.c: list, transfer */
+int cli_backup(cli_ctx_t *c);      /* cli_backup.c */
+int cli_maintenance(cli_ctx_t *c); /* cli_maintenance.c: show, on, off */
+/* "maintenance ON since ...: reason" or "maintenance off", from /v1/maintenance's object. */
+void cli_maintenance_print(const cJSON *m);
 
 #endif

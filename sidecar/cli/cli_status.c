@@ -45,6 +45,14 @@ static void print_summary(const cJSON *o)
     printf("fencing   %s\n", cli_jnum(o, "fencing_token", n1, sizeof(n1)));
     if (w != NULL)
         print_workload(w);
+    const cJSON *prio = cJSON_GetObjectItemCaseSensitive(o, "priority");
+    if (cJSON_IsNumber(prio))
+        printf("priority  %s%s\n", cli_jnum(o, "priority", n1, sizeof(n1)),
+               cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(o, "preempt")) ? " (no preempt)"
+                                                                             : "");
+    const cJSON *maint = cJSON_GetObjectItemCaseSensitive(o, "maintenance");
+    if (maint != NULL)
+        cli_maintenance_print(maint);
     const cJSON *store_ok = cJSON_GetObjectItemCaseSensitive(o, "store_ok");
     printf("store     %s\n", cJSON_IsFalse(store_ok) ? "FAILING" : "ok");
     const cJSON *why = cJSON_GetObjectItemCaseSensitive(o, "reason");

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "config_int.h"
 
 static bool is_set(const parser_t *p, const char *name)
@@ -175,6 +176,24 @@ static int check_modes(parser_t *p)
     return 0;
 }
 
+/* --no-primary is kept as the alias of --priority 0; the two are one value from here on. */
+static int check_priority(parser_t *p)
+{
+    sidecar_config_t *cfg = p->cfg;
+    size_t at = 0;
+    ELECTD_CHECK(config_find_setting("priority", &at) != NULL);
+    if (cfg->no_primary && cfg->priority != 0 && p->origin[at] != O_DEFAULT) {
+        return config_fail(p, SIDECAR_CONFIG_EINVAL,
+                           "--no-primary is --priority 0: it cannot be combined with --priority "
+                           "%u",
+                           cfg->priority);
+    }
+    if (cfg->no_primary)
+        cfg->priority = 0;
+    cfg->no_primary = cfg->priority == 0;
+    return 0;
+}
+
 /* An address only this host can reach: 127.0.0.0/8, ::1 (or ::ffff:127.x) or "localhost". A
  * wildcard and any other name count as reachable from other hosts. */
 bool sidecar_config_host_loopback(const char *host)
@@ -271,7 +290,8 @@ int config_check_consistency(parser_t *p)
     int rc;
     if ((rc = check_self(p)) != 0 || (rc = check_listeners(p)) != 0 ||
         (rc = check_timing(p)) != 0 || (rc = check_modes(p)) != 0 ||
-        (rc = check_http_security(p)) != 0 || (rc = check_peer_security(p)) != 0) {
+        (rc = check_priority(p)) != 0 || (rc = check_http_security(p)) != 0 ||
+        (rc = check_peer_security(p)) != 0) {
         return rc;
     }
     return 0;

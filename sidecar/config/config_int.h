@@ -63,7 +63,7 @@ typedef struct setting {
 } setting_t;
 
 /* Rows of the table; settings.c checks at compile time that the table has this many. */
-#define N_SETTINGS 49
+#define N_SETTINGS 51
 
 extern const setting_t config_settings[];
 

@@ -169,8 +169,8 @@ void sidecar_config_help(FILE *out)
 {
     char env[SIDECAR_CONFIG_ENV_NAME_MAX], flag[96];
     fprintf(out, "Usage: electd [FLAGS] [--exec -- COMMAND [ARGS...]]\n"
-                 "       electd status|leader|transfer|kv|members|elections|backup|help [OPTIONS]  "
-                 " (the client)\n"
+                 "       electd status|leader|transfer|kv|members|elections|backup|maintenance|"
+                 "help [OPTIONS]   (the client)\n"
                  "\n"
                  "electd runs beside each copy of a workload. The electd processes of all copies\n"
                  "elect one leader; only the leader holding a valid lease runs the workload as\n"

@@ -100,9 +100,16 @@ const setting_t config_settings[] = {
     ROW("join", T_BOOL, "BOOL", "false", OFF(join), 0, 0, 0,
         "join an existing cluster (--peers names its initial members, not this node): wait "
         "to be added with POST /v1/members"),
+    ROW("priority", T_COUNT, "N", "100", OFF(priority), 0, 255, 0,
+        "0-255: the caught-up member of the highest priority leads and runs the workload (it "
+        "stands first in elections and, with --preempt, takes over by graceful handover); 0: "
+        "never primary while another member can be"),
+    ROW("preempt", T_BOOL, "BOOL", "true", OFF(preempt), 0, 0, 0,
+        "this member takes leadership over from a leader of lower priority once it has been "
+        "connected and caught up for 4 election timeouts (false: only when that leader fails)"),
     ROW("no-primary", T_BOOL, "BOOL", "false", OFF(no_primary), 0, 0, 0,
-        "hold no named election unless no other eligible member can (a standby); named "
-        "elections are declared in the config file"),
+        "the same as --priority 0: primary of neither the default election nor a named one "
+        "unless no other eligible member can be (a standby)"),
     ROW("rebalance", T_BOOL, "BOOL", "true", OFF(rebalance), 0, 0, 0,
         "move healthy named elections, one at a time by graceful handover, to even out how "
         "many each member holds (false: move only those whose holder is gone)"),

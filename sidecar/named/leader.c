@@ -279,7 +279,8 @@ static void place_step(sidecar_named_t *n, uint64_t now_ms, int *budget)
     x.in.elections = x.els;
     x.in.n_elections = x.n;
     x.in.options = (sidecar_elections_options_t){
-        .rebalance = n->cfg->rebalance,
+        /* Maintenance freezes rebalancing, never a failover or a repair (workload.h). */
+        .rebalance = n->cfg->rebalance && !sidecar_maintenance_on(n->node),
         .hysteresis_ms = HYSTERESIS_E * (uint64_t)n->cfg->election_timeout_ms,
         .now_ms = now_ms};
     /* Rebalancing moves one election at a time: none while a handover is under way. */

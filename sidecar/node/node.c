@@ -124,6 +124,11 @@ int sidecar_node_transfer(sidecar_node_t *n, uint64_t target, uint8_t flags)
     return rv;
 }
 
+int sidecar_node_set_priority(sidecar_node_t *n, uint64_t id, uint8_t priority)
+{
+    return raft_set_priority(n->raft, id, priority);
+}
+
 int sidecar_node_propose_conf(sidecar_node_t *n, raft_conf_op_t op, uint64_t id, const char *addr,
                               uint64_t *index)
 {

@@ -73,6 +73,8 @@ void workload_persist_role(sidecar_workload_t *w, const char *role)
 
 static bool want_primary(const sidecar_workload_t *w, uint64_t now_ns)
 {
+    if (w->maint_hold)
+        return false;
     workload_lease_holds_t h = {.shutting_down = w->shutting_down,
                                 .recovering = w->recovering,
                                 .handover = w->handover,
@@ -91,7 +93,7 @@ static void timer_cb(uv_timer_t *t)
  * there is nothing to look at: every change reaches it through the node's callbacks. */
 static void schedule(sidecar_workload_t *w)
 {
-    if (!w->timer_open || w->mode == MODE_NONE)
+    if (!w->timer_open || (w->mode == MODE_NONE && !workload_priority_busy(w)))
         return;
     uint64_t delay =
         workload_lease_wake_ms(&w->st, w->state == SIDECAR_WORKLOAD_PRIMARY, workload_stop_ns(w),
@@ -116,10 +118,28 @@ static void finish_when_idle(sidecar_workload_t *w)
     }
 }
 
+/* A workload held back by maintenance (restarts.c) may start again once maintenance is off,
+ * or in a new term (a new tenure is a start, not a restart). */
+static void maintenance_release(sidecar_workload_t *w)
+{
+    if (!w->maint_hold)
+        return;
+    bool same = w->st.role == RAFT_LEADER && w->st.term == w->maint_hold_term;
+    if (same && sidecar_maintenance_on(w->node))
+        return;
+    w->maint_hold = w->info.maintenance_hold = false;
+    SIDECAR_LOG(SIDECAR_LOG_INFO,
+                same ? "maintenance is off: the workload that exited may start again"
+                     : "the workload held back by maintenance belongs to an earlier term",
+                SIDECAR_LOG_STR("election", w->election ? w->election : "default"));
+}
+
 void workload_evaluate(sidecar_workload_t *w)
 {
     if (w->close_cb != NULL)
         return;
+    maintenance_release(w);
+    workload_priority_step(w);
     uint64_t now_ns = sidecar_clock_boot_ns();
     switch (w->mode) {
     case MODE_WITNESS:
@@ -145,6 +165,17 @@ static void changed_cb(void *ud, const sidecar_node_state_t *st)
         w->handover = false;
     w->st = *st;
     workload_evaluate(w);
+}
+
+/* Records that change the priority table, or may end a maintenance hold, are looked at once
+ * they apply. */
+static void applied_cb(void *ud, const raft_entry_t *e, const store_result_t *res)
+{
+    (void)res;
+    sidecar_workload_t *w = ud;
+    workload_priority_applied(w, e);
+    if (w->prio_dirty || w->maint_hold)
+        workload_evaluate(w);
 }
 
 /* ---- life cycle ---------------------------------------------------------------------------- */
@@ -245,7 +276,8 @@ int sidecar_workload_open(sidecar_workload_t **out, uv_loop_t *loop, const sidec
     /* Shims of a previous run (of any election) are gone before anything starts. */
     workload_procscan_wait(w->data_dir, cfg->stop_timeout_ms);
     sidecar_node_state(node, &w->st);
-    w->obs = (sidecar_node_observer_t){.changed_cb = changed_cb, .ud = w};
+    w->prio_dirty = true;
+    w->obs = (sidecar_node_observer_t){.changed_cb = changed_cb, .applied_cb = applied_cb, .ud = w};
     sidecar_node_observe(node, &w->obs);
     *out = w;
     workload_evaluate(w);

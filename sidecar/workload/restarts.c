@@ -88,6 +88,17 @@ void workload_failure_record(sidecar_workload_t *w, const char *what)
 {
     uint64_t now = workload_now_ms();
     w->info.restarts++;
+    if (sidecar_maintenance_on(w->node)) {
+        /* Not counted: a failure under maintenance must not lead to a give-up later. */
+        w->maint_hold = w->info.maintenance_hold = true;
+        w->maint_hold_term = w->st.term;
+        SIDECAR_LOG(SIDECAR_LOG_WARN,
+                    "workload failed during maintenance: not restarting it until maintenance "
+                    "is off",
+                    SIDECAR_LOG_STR("what", what),
+                    SIDECAR_LOG_STR("election", w->election ? w->election : "default"));
+        return;
+    }
     remember_failure(w, now);
     if (w->n_crashes > w->cfg->max_restarts) {
         size_t failures = w->n_crashes;

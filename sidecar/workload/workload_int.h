@@ -83,6 +83,25 @@ struct sidecar_workload {
     void *stop_ud;
     uint64_t witness_try_ms;
 
+    /* maintenance (restarts.c): the workload exited in this term while maintenance was on,
+     * and is not started again in it until maintenance is off */
+    bool maint_hold;
+    uint64_t maint_hold_term;
+
+    /* priorities (priority.c), the default election's controller only */
+    struct workload_priority {
+        uint64_t id;
+        uint8_t priority;
+        bool preempt;
+    } prios[RAFT_MAX_MEMBERS];
+    size_t n_prios;
+    bool prio_dirty;          /* a record (or the membership) changed: read the table again */
+    bool prio_stored;         /* the store holds this member's record as its settings say */
+    uint64_t prio_applied;    /* the last index applied_cb told of: a gap is a snapshot */
+    uint64_t prio_sent_ms;    /* when this member's record was last proposed */
+    uint64_t preempt_to;      /* the member of higher priority seen ready, 0 = none */
+    uint64_t preempt_from_ms; /* ... since when, without a break */
+
     int open_children;
     void (*close_cb)(void *);
     void *close_ud;
@@ -186,11 +205,31 @@ void workload_witness_step(sidecar_workload_t *w, uint64_t retry_ms);
 
 /* ---- gaveup.c: the replicated records of members that gave up --------------------------- */
 
-/* The most suitable voter to hand over to: not this node, no recent record of giving up, the
- * most up-to-date log, then the lowest id. 0 when every other voter gave up recently. */
+/* The most suitable voter to hand over to: not this node, no recent record of giving up; one
+ * heard within an election timeout first, then the highest priority, the most up-to-date
+ * log, the lowest id. 0 when every other voter gave up recently. */
 uint64_t workload_gave_up_choose(sidecar_workload_t *w);
+/* Proposes the record prefix + this member's name = value (at most 256 bytes): on the leader,
+ * or with forward from a follower to the leader (best effort: the caller looks for it applied
+ * and retries). 0 or a RAFT_E* code. */
+int workload_record_put(sidecar_workload_t *w, const char *prefix, const char *value, bool forward);
 /* Replicates that this member gave up; returns how many times in a row it has. */
 uint64_t workload_gave_up_publish(sidecar_workload_t *w, const char *what);
+
+/* The best voter to hand over to whose priority is above `above` and that has --preempt
+ * (any when above is 0), connected and holding everything committed; 0 when none. */
+uint64_t workload_gave_up_choose_above(sidecar_workload_t *w, uint8_t above);
+
+/* ---- priority.c: the priority table and preemption ---------------------------------------- */
+
+/* Reads the table again when a record changed, keeps this member's record in the store, and,
+ * on a leader, arms a handover to a member of higher priority that has been ready for the
+ * hysteresis (not while maintenance is on). Default election only. */
+void workload_priority_step(sidecar_workload_t *w);
+/* Whether the controller must look again soon although nothing runs (no workload mode). */
+bool workload_priority_busy(const sidecar_workload_t *w);
+/* An applied entry: does it change the table? (the node's applied_cb) */
+void workload_priority_applied(sidecar_workload_t *w, const raft_entry_t *e);
 
 /* ---- procscan.c: the previous run's shims ------------------------------------------------ */
 

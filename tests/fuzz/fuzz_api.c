@@ -257,6 +257,10 @@ static const char *const SEEDS[] = {
     "GET /v1/elections/e1 HTTP/1.1\r\n\r\nGET /v1/elections/e1?wait=10ms&token=1 HTTP/1.1\r\n\r\n",
     "POST /v1/elections/e1/transfer?to=a HTTP/1.1\r\n\r\n"
     "GET /v1/primary?election=e1 HTTP/1.1\r\n\r\n",
+    "POST /v1/maintenance HTTP/1.1\r\nContent-Length: 35\r\n\r\n"
+    "{\"enabled\":true,\"reason\":\"upgrade\"}"
+    "GET /v1/maintenance HTTP/1.1\r\n\r\nPOST /v1/leader/transfer HTTP/1.1\r\n\r\n"
+    "POST /v1/maintenance HTTP/1.1\r\nContent-Length: 17\r\n\r\n{\"enabled\":false}",
 };
 
 size_t fuzz_seed(unsigned i, uint8_t *buf, size_t cap)

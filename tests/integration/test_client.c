@@ -417,6 +417,37 @@ Test(client, transfer_moves_leadership_and_old_tokens_are_fenced)
     cr_assert(strstr(ERR, "unknown_member") != NULL, "%s", ERR);
 }
 
+/* `electd maintenance on|off` through a follower (the redirect reaches the leader), shown by
+ * `maintenance` and `status` on every member; transfers refused meanwhile (exit 1). */
+Test(client, maintenance_on_and_off_through_a_follower)
+{
+    int l = start3();
+    int f = (l + 1) % 3, g = (l + 2) % 3;
+    cr_assert_eq(
+        run(NULL, "maintenance", "on", "--reason", "kernel upgrade", "--http", http_of(f), NULL), 0,
+        "%s %s", OUT, ERR);
+    cr_assert(strstr(OUT, "maint     ON since ") && strstr(OUT, ": kernel upgrade"), "%s", OUT);
+    int rc = 1;
+    for (int i = 0; i < 100 && rc == 1; i++) { /* g applies it a heartbeat or so later */
+        rc = run(NULL, "status", "--http", http_of(g), NULL) == 0 &&
+                     strstr(OUT, "maint     ON since ") != NULL
+                 ? 0
+                 : 1;
+        if (rc == 1)
+            usleep(20000);
+    }
+    cr_assert_eq(rc, 0, "%s %s", OUT, ERR);
+    cr_assert(strstr(OUT, "priority  100\n") != NULL, "%s", OUT);
+    cr_assert_eq(run(NULL, "transfer", "--http", http_of(f), NULL), 1, "%s %s", OUT, ERR);
+    cr_assert(strstr(ERR, "maintenance") && strstr(ERR, "kernel upgrade"), "%s", ERR);
+    cr_assert_eq(run(NULL, "maintenance", "--json", "--http", http_of(g), NULL), 0, "%s", ERR);
+    cr_assert(strstr(OUT, "\"enabled\":true"), "%s", OUT);
+    cr_assert_eq(run(NULL, "maintenance", "off", "--http", http_of(g), NULL), 0, "%s %s", OUT, ERR);
+    cr_assert_str_eq(OUT, "maint     off\n");
+    cr_assert_eq(run(NULL, "maintenance", "on", "--reason", "--http", http_of(g), NULL), 2);
+    cr_assert_eq(run(NULL, "maintenance", "sideways", "--http", http_of(g), NULL), 2);
+}
+
 /* Issue 21 item 1: a transfer (and a --wait) must return as soon as the new leader is known. A
  * long poll that compared with the leader the server knew on arrival, not with what the client
  * last saw, missed a leader found in between and slept out the whole timeout. */

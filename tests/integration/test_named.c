@@ -575,3 +575,50 @@ Test(named, a_removed_holder_loses_its_elections_only_after_its_session)
     stop_all();
     check_no_overlap();
 }
+
+/* Elections on member `name` now (running there). */
+static int held_by(const char *name)
+{
+    int n = 0;
+    for (int e = 0; e < N_ELECTIONS; e++) {
+        events_interval_t now;
+        n += running(e, &now) && strcmp(now.node, name) == 0;
+    }
+    return n;
+}
+
+/* Maintenance mode (operations.md): a dead holder's elections still move (failover), but
+ * when it comes back nothing is rebalanced onto it until maintenance is off. */
+Test(named, maintenance_freezes_rebalancing_but_not_failover)
+{
+    setup(NULL);
+    events_interval_t before[N_ELECTIONS];
+    int l = start_spread(before);
+    char body[1024];
+    cr_assert_eq(itest_http(C.nodes[l].http_port, "POST", "/v1/maintenance",
+                            "{\"enabled\":true,\"reason\":\"test\"}", body, sizeof(body)),
+                 200, "%s", body);
+    int victim = (l + 1) % 3;
+    itest_node_signal(&C, victim, SIGKILL);
+    expect_only_victims_moved(before, C.nodes[victim].name);
+    itest_node_start(&C, victim);
+    /* Rebalancing waits 4 E after the member is back; give it twice that, and more. */
+    uint64_t deadline = itest_now_ms() + 12 * E_MS;
+    while (itest_now_ms() < deadline) {
+        cr_assert_eq(held_by(C.nodes[victim].name), 0,
+                     "an election was rebalanced onto %s "
+                     "during maintenance",
+                     C.nodes[victim].name);
+        usleep(20000);
+    }
+    int leader = itest_wait_leader(&C, 5000);
+    cr_assert_geq(leader, 0);
+    cr_assert_eq(itest_http(C.nodes[leader].http_port, "POST", "/v1/maintenance",
+                            "{\"enabled\":false}", body, sizeof(body)),
+                 200, "%s", body);
+    events_interval_t after[N_ELECTIONS];
+    cr_assert(wait_all_running(after, true, 30000), "no rebalancing once maintenance was off");
+    cr_assert_eq(held_by(C.nodes[victim].name), N_ELECTIONS / 3);
+    stop_all();
+    check_no_overlap();
+}

@@ -465,6 +465,65 @@ Test(election, prevote_keeps_an_isolated_node_from_raising_terms)
     cr_assert_eq(raft_term(nodes[l].r), term);
 }
 
+/* Priorities (raft_set_priority) order the followers' candidacy: with stagger, the follower of
+ * the highest priority stands first when the leader falls silent, whatever its id; a member of
+ * priority 0 stands after every other. */
+static int silent_leader_successor(int high, int zero)
+{
+    stagger_ticks = HB;
+    setup_cluster(4, 4);
+    int l = elect();
+    for (int i = 1; i <= 4; i++)
+        for (int j = 1; j <= 4; j++) {
+            cr_assert_eq(raft_set_priority(nodes[i].r, (uint64_t)j,
+                                           j == high   ? 200
+                                           : j == zero ? 0
+                                                       : RAFT_PRIORITY_DEFAULT),
+                         0);
+            cr_assert_eq(raft_priority(nodes[i].r, (uint64_t)j), j == high ? 200
+                                                                 : j == zero
+                                                                     ? 0
+                                                                     : RAFT_PRIORITY_DEFAULT);
+        }
+    tick_all(HB); /* the followers hear the leader once more: their timeouts are now ranked */
+    crash(l);
+    int next = 0;
+    for (int t = 0; t < 3 * E && next == 0; t++) {
+        tick_all(1);
+        next = leader_of_cluster();
+    }
+    cr_assert_neq(next, 0, "no leader after the old one fell silent");
+    return next;
+}
+
+/* The first leader of a 4-node cluster with stagger (the same every run: the seeds are fixed). */
+static int first_leader(void)
+{
+    stagger_ticks = HB;
+    setup_cluster(4, 4);
+    int l = elect();
+    teardown_cluster();
+    return l;
+}
+
+Test(election, the_follower_of_the_highest_priority_stands_first)
+{
+    /* Ids would elect the lowest follower first; the highest one has priority 200. */
+    int l0 = first_leader();
+    int high = l0 == 4 ? 3 : 4;
+    int next = silent_leader_successor(high, 0);
+    cr_assert_eq(next, high, "member %d (priority 200) did not win; %d did", high, next);
+}
+
+Test(election, a_member_of_priority_0_stands_after_every_other)
+{
+    int l0 = first_leader();
+    /* By id, the lowest follower would stand first: it has priority 0. */
+    int zero = l0 == 1 ? 2 : 1;
+    int next = silent_leader_successor(0, zero);
+    cr_assert_neq(next, zero, "member %d (priority 0) won while others could", zero);
+}
+
 TestSuite(replication, .fini = teardown_cluster);
 
 Test(replication, entries_commit_and_apply_everywhere_in_order)

@@ -946,6 +946,32 @@ Test(config, no_primary_and_rebalance_from_flag_env_and_file)
             "invalid ELECTD_NO_PRIMARY \"yes\"");
 }
 
+/* --priority and --preempt (operations.md, "Priorities"); --no-primary is priority 0. */
+Test(config, priority_and_preempt_and_no_primary_as_priority_0)
+{
+    ok((run_t){.argv = ARGV(BASE)});
+    cr_assert_eq(cfg.priority, 100, "the default priority is 100");
+    cr_assert(cfg.preempt, "preemption is on by default");
+    cr_assert_not(cfg.no_primary);
+    ok((run_t){.argv = ARGV(BASE, "--priority=200", "--preempt=false")});
+    cr_assert_eq(cfg.priority, 200);
+    cr_assert_not(cfg.preempt);
+    ok((run_t){.argv = ARGV(BASE), .env = ENV("ELECTD_PRIORITY=0")});
+    cr_assert_eq(cfg.priority, 0);
+    cr_assert(cfg.no_primary, "priority 0 is --no-primary for named elections");
+    ok((run_t){.argv = ARGV(BASE, "--no-primary")});
+    cr_assert_eq(cfg.priority, 0, "--no-primary is priority 0");
+    ok((run_t){.argv = ARGV(BASE, "--no-primary", "--priority=0")});
+    cr_assert_eq(cfg.priority, 0);
+    ok((run_t){.argv = ARGV(BASE), .file = "{\"priority\": 7, \"preempt\": false}"});
+    cr_assert_eq(cfg.priority, 7);
+    cr_assert_not(cfg.preempt);
+    refused((run_t){.argv = ARGV(BASE, "--no-primary", "--priority=150")},
+            "--no-primary is --priority 0: it cannot be combined with --priority 150");
+    refused((run_t){.argv = ARGV(BASE, "--priority=256")}, "--priority");
+    refused((run_t){.argv = ARGV(BASE, "--priority=-1")}, "--priority");
+}
+
 /* A config file holding only the given "elections" object (any JSON text). */
 #define ELECTIONS(obj) "{\"elections\": " obj "}"
 

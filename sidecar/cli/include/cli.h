@@ -1,7 +1,8 @@
-/* cli.h — `electd status|leader|transfer|kv|members|elections|backup|help`: subcommands of the
- * electd binary that talk to the local HTTP API of a running electd, for humans (tables) and
- * scripts (--json, exit codes). A small blocking HTTP/1.1 client over one TCP socket per request,
- * plain or HTTPS (tls.h, with curl's --cacert, --cert, --key); no daemon state is touched.
+/* cli.h — `electd status|leader|transfer|kv|members|elections|backup|maintenance|help`:
+ * subcommands of the electd binary that talk to the local HTTP API of a running electd, for
+ * humans (tables) and scripts (--json, exit codes). A small blocking HTTP/1.1 client over one
+ * TCP socket per request, plain or HTTPS (tls.h, with curl's --cacert, --cert, --key); no
+ * daemon state is touched.
  *
  * Exit codes (the contract scripts rely on, documented in docs/api.md):
  *   0  the request succeeded;

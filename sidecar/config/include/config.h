@@ -172,9 +172,12 @@ typedef struct sidecar_config {
     sidecar_argv_t on_stop;
     sidecar_argv_t on_change;
     bool witness;
-    bool join;       /* a new member: do not bootstrap from --peers */
-    bool no_primary; /* hold no named election unless no other eligible member can */
-    bool rebalance;  /* move healthy named elections to even out their spread */
+    bool join;         /* a new member: do not bootstrap from --peers */
+    uint32_t priority; /* 0..255: the highest caught-up one leads (0: only when nobody else
+                          can); --no-primary is priority 0, and no_primary == (priority == 0) */
+    bool preempt;      /* take leadership over from a leader of lower priority */
+    bool no_primary;   /* hold no named election unless no other eligible member can */
+    bool rebalance;    /* move healthy named elections to even out their spread */
     sidecar_election_list_t elections; /* the config file's "elections"; n == 0 without */
 
     sidecar_log_level_t log_level;

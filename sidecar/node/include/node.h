@@ -92,6 +92,8 @@ int sidecar_node_propose(sidecar_node_t *n, const void *data, size_t len, uint64
 int sidecar_node_forward(sidecar_node_t *n, const void *data, size_t len, uint64_t *index);
 int sidecar_node_read_index(sidecar_node_t *n, uint64_t ctx);
 int sidecar_node_transfer(sidecar_node_t *n, uint64_t target, uint8_t flags);
+/* A member's priority, which orders the followers' candidacy (raft_set_priority). */
+int sidecar_node_set_priority(sidecar_node_t *n, uint64_t id, uint8_t priority);
 int sidecar_node_propose_conf(sidecar_node_t *n, raft_conf_op_t op, uint64_t id, const char *addr,
                               uint64_t *index);
 

@@ -45,6 +45,7 @@ typedef struct sidecar_workload_info {
     uint64_t started_ms;         /* uv_now when the current primary period began, 0 */
     uint64_t starts;             /* times the workload was started (or on-start run) here */
     uint64_t gave_up;            /* times this member gave up and handed leadership on */
+    bool maintenance_hold;       /* the workload exited during maintenance and is held back */
     sidecar_hist_t hook_seconds; /* how long hooks ran */
 } sidecar_workload_info_t;
 
@@ -67,6 +68,52 @@ typedef struct sidecar_workload_gave_up {
 
 /* Fills out[cap] with the recent records; returns how many. */
 size_t sidecar_workload_gave_up(sidecar_workload_t *w, sidecar_workload_gave_up_t *out, size_t cap);
+
+/* ---- maintenance mode (maintenance.c; docs/operations.md, "Maintenance mode") -------------
+ * One record in the replicated KV, written through the Raft log by POST /v1/maintenance (on
+ * the leader; a follower forwards or redirects like any write), so every member sees the
+ * same, and a restarted member finds it in its store: {"enabled":B,"reason":S,"since_ms":T}
+ * (T: the leader's wall clock when it was turned on or off). While it is on, electd moves
+ * nothing by itself that safety does not need: a workload that exits is not restarted (and
+ * so never gives up), no member preempts by priority, named elections are not rebalanced,
+ * and the API refuses voluntary transfers (409 maintenance). What it does not freeze: the
+ * lease (a leader that loses it stops its workload), failover (a dead or cut-off leader is
+ * replaced, and the new leader starts its workload; a dead holder's named elections move),
+ * a member stopping (SIGTERM still hands over first) and a witness handing leadership away.
+ * An older member does not know the key: it keeps to its old behaviour, which is safe. */
+#define SIDECAR_MAINTENANCE_KEY        SIDECAR_KV_RESERVED_PREFIX "maintenance"
+#define SIDECAR_MAINTENANCE_REASON_MAX 256 /* bytes of the reason */
+typedef struct sidecar_maintenance {
+    bool enabled;
+    uint64_t since_ms; /* wall-clock ms it was last turned on or off; 0 = never */
+    char reason[SIDECAR_MAINTENANCE_REASON_MAX + 1];
+} sidecar_maintenance_t;
+
+/* The record at this member's applied index into *out. Off (and 0) when there is none; a
+ * value that does not parse reads as off (maintenance only ever holds things back, so an
+ * unreadable record must not freeze the group) and returns STORE_EINVAL; a store error is
+ * returned as it is (out off). */
+int sidecar_maintenance_get(sidecar_node_t *node, sidecar_maintenance_t *out);
+bool sidecar_maintenance_on(sidecar_node_t *node);
+/* The record's JSON text for m into buf[cap]; its length, or -1 when it does not fit. */
+int sidecar_maintenance_encode(const sidecar_maintenance_t *m, char *buf, size_t cap);
+
+/* ---- priorities (priority.c; docs/operations.md, "Priorities") ---------------------------
+ * Each member keeps its --priority and --preempt in the replicated KV under this prefix
+ * (+ its name; {"priority":N,"preempt":B}), written by itself through the leader whenever
+ * the store does not say what its settings say (no record reads as the defaults, so a member
+ * with default settings writes none). Every member hands the table to its Raft core
+ * (the order in which followers stand); the leader hands leadership, by graceful handover, to
+ * a voter of higher priority that has been connected and caught up for 4 election timeouts
+ * and has --preempt (any such voter when the leader's priority is 0; then at once when its
+ * workload has not started yet). A member without a record (an older version) counts as
+ * RAFT_PRIORITY_DEFAULT with preempt. */
+#define SIDECAR_PRIORITY_PREFIX SIDECAR_KV_RESERVED_PREFIX "priority/"
+
+/* A member's priority and preempt setting as the replicated table says (defaults without a
+ * record). */
+void sidecar_workload_priority(const sidecar_workload_t *w, uint64_t id, uint8_t *priority,
+                               bool *preempt);
 
 /* Starts the controller (the shim is electd's own executable, found with uv_exepath; -1 and
  * a message in errbuf when it cannot be). Before anything else, a node that died as primary
