@@ -149,7 +149,7 @@ static int check_environment(parser_t *p)
 /* Pass 1 (cmdline.c), the environment's names (above), 2 (file.c), 3 (above), 4 (checks.c), the
  * named elections (elections.c) and 5 (checks.c); each stops at the first problem. --help and
  * --version end after pass 1. */
-static int passes(parser_t *p)
+int config_passes(parser_t *p)
 {
     int rc = config_scan_argv(p);
     if (rc != 0 || p->cfg->action != SIDECAR_CONFIG_RUN) {
@@ -183,7 +183,7 @@ int sidecar_config_parse(sidecar_config_t *cfg, const sidecar_config_source_t *s
     p->err = err;
     p->err_size = err_size;
 
-    rc = passes(p);
+    rc = config_passes(p);
     cJSON_Delete(p->root);
     free(p->file_buf);
     free(p);
