@@ -117,6 +117,11 @@ int config_load_elections(parser_t *p);
 int config_check_election_programs(parser_t *p, const sidecar_election_list_t *list);
 int config_check_consistency(parser_t *p); /* checks.c */
 int config_check_fs(parser_t *p);          /* checks.c */
+/* A parser of src into cfg, reporting into err (cleared); NULL when out of memory, with the
+ * message written. config_parser_free releases it and what it read (resolve.c). */
+parser_t *config_parser_new(sidecar_config_t *cfg, const sidecar_config_source_t *src, char *err,
+                            size_t err_size);
+void config_parser_free(parser_t *p);
 /* Passes 1 to 5 (resolve.c): what sidecar_config_parse runs into p->cfg, p kept for more. */
 int config_passes(parser_t *p);
 /* The "elections" object obj (NULL: none) into *out, sorted by name, against base's settings

@@ -298,17 +298,10 @@ int sidecar_config_elections_reload(const sidecar_config_t *cfg, sidecar_electio
     sidecar_config_t scratch = {0};
     int rc;
     memset(out, 0, sizeof(*out));
-    if (err && errlen) {
-        err[0] = '\0';
-    }
-    parser_t *p = calloc(1, sizeof(*p));
+    parser_t *p = config_parser_new(&scratch, &src, err, errlen);
     if (p == NULL) {
-        if (err && errlen) {
-            snprintf(err, errlen, "electd: out of memory");
-        }
         return SIDECAR_CONFIG_ENOMEM;
     }
-    *p = (parser_t){.cfg = &scratch, .src = &src, .err = err, .err_size = errlen};
     p->file_label = cfg->config_path ? cfg->config_path : "the config file";
     if (cfg->config_path == NULL) {
         rc = config_fail(p, SIDECAR_CONFIG_EINVAL,
@@ -319,9 +312,7 @@ int sidecar_config_elections_reload(const sidecar_config_t *cfg, sidecar_electio
                (rc = config_parse_elections(p, cfg, p->elections, out)) == 0) {
         rc = config_check_election_programs(p, out);
     }
-    cJSON_Delete(p->root);
-    free(p->file_buf);
-    free(p);
+    config_parser_free(p);
     sidecar_config_free(&scratch);
     if (rc != 0) {
         sidecar_config_elections_free(out);

@@ -223,17 +223,10 @@ int sidecar_config_reload(const sidecar_config_t *running, const sidecar_config_
     sidecar_config_source_t again = *src;
     again.skip_fs = true; /* a reload creates nothing; the programs are checked below */
     memset(out, 0, sizeof(*out));
-    if (err && errlen) {
-        err[0] = '\0';
-    }
-    parser_t *p = calloc(1, sizeof(*p));
+    parser_t *p = config_parser_new(&out->next, &again, err, errlen);
     if (p == NULL) {
-        if (err && errlen) {
-            snprintf(err, errlen, "electd: out of memory");
-        }
         return SIDECAR_CONFIG_ENOMEM;
     }
-    *p = (parser_t){.cfg = &out->next, .src = &again, .err = err, .err_size = errlen};
     int rc = config_passes(p);
     if (rc == 0 && out->next.action != SIDECAR_CONFIG_RUN) {
         rc = config_fail(p, SIDECAR_CONFIG_EINVAL, "the command line asks for --help or --version");
@@ -245,9 +238,7 @@ int sidecar_config_reload(const sidecar_config_t *running, const sidecar_config_
     if (rc == 0) {
         rc = check_merged(p, running, out);
     }
-    cJSON_Delete(p->root);
-    free(p->file_buf);
-    free(p);
+    config_parser_free(p);
     if (rc != 0) {
         sidecar_config_reload_free(out);
     }

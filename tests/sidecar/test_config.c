@@ -36,13 +36,13 @@ static void teardown(void)
 
 TestSuite(config, .fini = teardown);
 
-static int parse(run_t r)
+static sidecar_config_source_t source_of(run_t r)
 {
     int argc = 0;
     while (r.argv[argc]) {
         argc++;
     }
-    sidecar_config_source_t src = {
+    return (sidecar_config_source_t){
         .argc = argc,
         .argv = (char *const *)r.argv,
         .getenv_cb = r.env ? sidecar_config_getenv_array : NULL,
@@ -51,6 +51,11 @@ static int parse(run_t r)
         .file_len = r.file ? strlen(r.file) : 0,
         .skip_fs = !r.fs,
     };
+}
+
+static int parse(run_t r)
+{
+    sidecar_config_source_t src = source_of(r);
     sidecar_config_free(&cfg);
     return sidecar_config_parse(&cfg, &src, err, sizeof(err));
 }
@@ -1352,16 +1357,7 @@ Test(config, reload_refuses_an_invalid_file_and_keeps_the_running_set)
 /* sidecar_config_reload of cfg with the command line and environment of r. */
 static int reload_all(run_t r, sidecar_config_reload_t *out, char *rerr, size_t len)
 {
-    int argc = 0;
-    while (r.argv[argc]) {
-        argc++;
-    }
-    sidecar_config_source_t src = {
-        .argc = argc,
-        .argv = (char *const *)r.argv,
-        .getenv_cb = r.env ? sidecar_config_getenv_array : NULL,
-        .getenv_ud = (void *)r.env,
-    };
+    sidecar_config_source_t src = source_of(r);
     return sidecar_config_reload(&cfg, &src, out, rerr, len);
 }
 
