@@ -14,8 +14,6 @@
 #include "cluster.h"
 #include "events.h"
 
-#define LOG_MAX (4u << 20) /* bytes of a member's log read; a test writes far less */
-
 static itest_cluster_t C;
 static char config_path[400];
 
@@ -56,22 +54,10 @@ static void setup(int n, int started, const char *json)
         itest_node_start(&C, i);
 }
 
-static char *slurp(const char *path)
-{
-    static char buf[LOG_MAX];
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return strcpy(buf, "");
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
-
 /* The log of node i after the start of its last line holding marker ("" when none). */
 static const char *log_since(int i, const char *marker)
 {
-    char *text = slurp(C.nodes[i].log);
+    char *text = events_read(C.nodes[i].log);
     char *last = NULL;
     for (char *p = text; (p = strstr(p, marker)) != NULL; p++)
         last = p;
@@ -80,14 +66,6 @@ static const char *log_since(int i, const char *marker)
     while (last > text && last[-1] != '\n')
         last--;
     return last;
-}
-
-static int count(const char *text, const char *needle)
-{
-    int n = 0;
-    for (const char *p = text; (p = strstr(p, needle)) != NULL; p++)
-        n++;
-    return n;
 }
 
 /* Every complete line of text is JSON (starts with '{') when json, else none is. */
@@ -187,7 +165,7 @@ Test(reload, sighup_changes_the_log_level_and_format)
     reload_ok(0);
     usleep(DEBUG_WINDOW_MS * 1000);
     const char *since = log_since(0, "reload: done");
-    cr_assert_eq(count(since, JSON_DEBUG), 0, "debug lines at level info again:\n%s", since);
+    cr_assert_eq(events_count(since, JSON_DEBUG), 0, "debug lines at level info again:\n%s", since);
     cr_assert(lines_are(since, true), "not JSON:\n%s", since);
     cr_assert(strstr(since, "\"changed\":\"log-level\"") != NULL, "%s", since);
 
@@ -200,50 +178,64 @@ Test(reload, sighup_changes_the_log_level_and_format)
 
 /* ---- hooks ---------------------------------------------------------------------------------- */
 
-Test(reload, sighup_changes_the_on_start_hook_of_a_running_member)
+/* The hook stamps "hook-begin NAME ROLE", then "cmd NAME VARIANT" when it is done, then
+ * "hook-end NAME"; the "old" variant takes a second, so that a reload lands while it runs. */
+static void write_hook(const char *hook, const char *events)
 {
-    char dir[300], hook[400], events[400], json[1200];
-    setup(3, 0, "{}");
-    snprintf(dir, sizeof(dir), "%s", C.root);
-    snprintf(hook, sizeof(hook), "%s/hook.sh", dir);
-    snprintf(events, sizeof(events), "%s/events", dir);
     FILE *f = fopen(hook, "w");
     cr_assert_not_null(f);
     fprintf(f,
-            "#!/bin/sh\n# $1: the hook's name\nexec 2>/dev/null\n"
-            "%s --stamp %s hook-begin $1 $ELECTD_ROLE\nsleep 0.05\n%s --stamp %s hook-end $1\n",
-            TESTWORKER_BIN, events, TESTWORKER_BIN, events);
+            "#!/bin/sh\n# $1: start or stop, $2: which command (old, new)\nexec 2>/dev/null\n"
+            "W=%s\nE=%s\n$W --stamp $E hook-begin $1 $ELECTD_ROLE\n"
+            "if [ \"$2\" = old ]; then sleep 1; else sleep 0.05; fi\n"
+            "$W --stamp $E cmd $1 $2\n$W --stamp $E hook-end $1\n",
+            TESTWORKER_BIN, events);
     fclose(f);
     chmod(hook, 0755);
-    snprintf(json, sizeof(json),
-             "{\"on-start\": \"%s old-start\", \"on-stop\": \"%s stop\", \"hook-timeout\": "
-             "\"2s\"}",
-             hook, hook);
+}
+
+static bool wait_event(const char *events, const char *needle, int timeout_ms)
+{
+    uint64_t deadline = itest_now_ms() + (uint64_t)timeout_ms;
+    while (events_count(events_read(events), needle) == 0 && itest_now_ms() < deadline)
+        usleep(20000);
+    return events_count(events_read(events), needle) > 0;
+}
+
+Test(reload, sighup_changes_the_on_start_hook_of_a_running_member)
+{
+    char hook[400], events[400], json[1200], needle[64];
+    setup(3, 0, "{}");
+    snprintf(hook, sizeof(hook), "%s/hook.sh", C.root);
+    snprintf(events, sizeof(events), "%s/events", C.root);
+    write_hook(hook, events);
+    const char *fmt = "{\"on-start\": \"%s start %s\", \"on-stop\": \"%s stop %s\", "
+                      "\"hook-timeout\": \"5s\"}";
+    snprintf(json, sizeof(json), fmt, hook, "old", hook, "old");
     write_config(json);
     itest_cluster_start(&C);
     int l = itest_wait_leader(&C, 15000);
     cr_assert_geq(l, 0, "no leader");
-    char needle[64];
-    snprintf(needle, sizeof(needle), "%s hook-end old-start", C.nodes[l].name);
-    uint64_t deadline = itest_now_ms() + 5000;
-    while (count(slurp(events), needle) == 0 && itest_now_ms() < deadline)
-        usleep(20000);
-    cr_assert_eq(count(slurp(events), needle), 1, "on-start did not run on the leader");
+    snprintf(needle, sizeof(needle), "%s hook-begin start", C.nodes[l].name);
+    cr_assert(wait_event(events, needle, 5000), "on-start did not begin on the leader");
 
-    /* The new command, on every member. */
-    snprintf(json, sizeof(json),
-             "{\"on-start\": \"%s new-start\", \"on-stop\": \"%s stop\", \"hook-timeout\": "
-             "\"2s\"}",
-             hook, hook);
+    /* The new commands, on every member, while the leader's old on-start still runs. */
+    snprintf(json, sizeof(json), fmt, hook, "new", hook, "new");
     write_config(json);
     for (int i = 0; i < 3; i++) {
         reload_ok(i);
-        cr_assert(strstr(log_since(i, "reload: done"), "changed=on-start") != NULL, "%s",
-                  log_since(i, "reload: done"));
+        cr_assert(strstr(log_since(i, "reload: done"), "changed=\"on-start, on-stop\"") != NULL,
+                  "%s", log_since(i, "reload: done"));
     }
-    cr_assert_eq(count(slurp(events), "new-start"), 0, "a reload ran on-start by itself");
+    snprintf(needle, sizeof(needle), "%s hook-end start", C.nodes[l].name);
+    cr_assert(wait_event(events, needle, 5000), "the running on-start did not finish");
+    const char *text = events_read(events);
+    snprintf(needle, sizeof(needle), "%s cmd start old", C.nodes[l].name);
+    cr_assert_eq(events_count(text, needle), 1, "the running hook did not finish as begun:\n%s",
+                 text);
+    cr_assert_eq(events_count(text, "new"), 0, "a reload ran a hook by itself:\n%s", text);
 
-    /* The next start, on another member, runs the new command; the old one never again. */
+    /* The next transition runs the new commands: on-stop here, on-start on the successor. */
     int t = (l + 1) % 3;
     char path[64], body[512];
     snprintf(path, sizeof(path), "/v1/leader/transfer?to=%s", C.nodes[t].name);
@@ -255,17 +247,21 @@ Test(reload, sighup_changes_the_on_start_hook_of_a_running_member)
          k++)
         usleep(50000); /* the leader's first round may still be under way */
     cr_assert(st == 200 || st == 202, "transfer: %d %s", st, body);
-    snprintf(needle, sizeof(needle), "%s hook-end new-start", C.nodes[t].name);
-    deadline = itest_now_ms() + 10000;
-    while (count(slurp(events), needle) == 0 && itest_now_ms() < deadline)
-        usleep(20000);
-    const char *text = slurp(events);
-    cr_assert_eq(count(text, needle), 1, "the new leader did not run the new on-start:\n%s", text);
-    cr_assert_eq(count(text, "hook-begin old-start"), 1, "the old on-start ran again:\n%s", text);
+    snprintf(needle, sizeof(needle), "%s cmd start new", C.nodes[t].name);
+    cr_assert(wait_event(events, needle, 10000), "the new leader did not run the new on-start:\n%s",
+              events_read(events));
+    snprintf(needle, sizeof(needle), "%s cmd stop new", C.nodes[l].name);
+    text = events_read(events);
+    cr_assert_eq(events_count(text, needle), 1, "the old leader did not run the new on-stop:\n%s",
+                 text);
+    cr_assert_eq(events_count(text, "cmd start old"), 1, "the old on-start ran again:\n%s", text);
     for (int i = 0; i < 3; i++)
         itest_node_stop(&C, i);
-    text = slurp(events);
+    text = events_read(events);
+    char why[400];
     cr_assert(!events_hooks_overlap(text), "two hooks ran at once on one node:\n%s", text);
+    cr_assert(!events_hook_primaries_overlap(text, 500000000ull, why, sizeof(why)),
+              "two primaries at once: %s\n%s", why, text);
 }
 
 /* ---- the HTTP token ---------------------------------------------------------------------------
@@ -359,7 +355,8 @@ Test(reload, a_flag_or_variable_is_not_overridden_by_the_file)
               log_since(0, "reload: done"));
     usleep(DEBUG_WINDOW_MS * 1000);
     since = log_since(0, "reload: done");
-    cr_assert_eq(count(since, " DEBUG "), 0, "the file's level won over the flag:\n%s", since);
+    cr_assert_eq(events_count(since, " DEBUG "), 0, "the file's level won over the flag:\n%s",
+                 since);
     cr_assert(lines_are(since, false), "the file's format won over the variable:\n%s", since);
     /* Once per reload: a second SIGHUP says it once more, not twice. */
     reload_ok(0);
