@@ -79,6 +79,19 @@ int http_server_open(uv_loop_t *loop, const http_options_t *opts, http_server_t 
     return 0;
 }
 
+int http_server_set_token(http_server_t *srv, const char *token)
+{
+    char *copy = NULL;
+    if (!srv)
+        return HTTP_EINVAL;
+    if (token && *token && !(copy = strdup(token)))
+        return HTTP_ENOMEM;
+    free(srv->token);
+    srv->token = copy;
+    srv->token_len = copy ? strlen(copy) : 0;
+    return 0;
+}
+
 static int parse_addr(const char *addr, struct sockaddr_storage *ss)
 {
     char host[64];

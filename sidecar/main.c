@@ -1,5 +1,6 @@
 /* main.c — the electd daemon: configuration, the loop, signals (SIGTERM/SIGINT: graceful
- * shutdown; SIGHUP: certificates re-read; SIGUSR1/SIGUSR2: ignored) and graceful shutdown. */
+ * shutdown; SIGHUP: certificates and the config file re-read; SIGUSR1/SIGUSR2: ignored) and
+ * graceful shutdown. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,8 @@
 typedef struct daemon {
     uv_loop_t *loop;
     sidecar_config_t cfg;
+    sidecar_config_source_t src; /* the command line and environment, resolved again on SIGHUP */
+    char redacted_token[SIDECAR_LOG_SECRET_MAX + 1]; /* the HTTP token the log redacts, "" */
     sidecar_node_t *node;
     sidecar_api_t *api;
     sidecar_workload_t *workload;
@@ -163,15 +166,94 @@ static void signal_cb(uv_signal_t *s, int signum)
     finish_shutdown(d);
 }
 
+/* A new HTTP token (NULL: none): the log redacts it from now on (the previous one's slot is
+ * reused; a removed token stays redacted), and the API asks for it. 0, or -1 with nothing in
+ * use changed. */
+static int token_apply(daemon_t *d, const char *token)
+{
+    const char *old = d->redacted_token[0] ? d->redacted_token : NULL;
+    if (token != NULL && sidecar_log_replace_secret(old, token) != 0)
+        return -1;
+    if (d->api != NULL && sidecar_api_set_token(d->api, token) != 0) {
+        if (token != NULL && old != NULL)
+            sidecar_log_replace_secret(token, old);
+        return -1;
+    }
+    if (token != NULL)
+        snprintf(d->redacted_token, sizeof(d->redacted_token), "%s", token);
+    return 0;
+}
+
+/* The lines that close a reload of the file: what waits for a restart, what a flag or
+ * variable kept, and last what changed — written even when the new level would filter info
+ * lines out, at that level. */
+static void reload_report(const daemon_t *d, const sidecar_config_reload_t *r)
+{
+    char names[600];
+    if (r->restart) {
+        sidecar_config_mask_names(r->restart, names, sizeof(names));
+        SIDECAR_LOG(SIDECAR_LOG_WARN,
+                    "reload: a changed setting needs a restart to take effect; the running value "
+                    "stays",
+                    SIDECAR_LOG_STR("settings", names));
+    }
+    if (r->kept) {
+        sidecar_config_mask_names(r->kept, names, sizeof(names));
+        SIDECAR_LOG(SIDECAR_LOG_INFO,
+                    "reload: kept the value of the command line or environment; the file's value "
+                    "is not used",
+                    SIDECAR_LOG_STR("settings", names));
+    }
+    sidecar_config_mask_names(r->changed, names, sizeof(names));
+    sidecar_log_level_t level =
+        d->cfg.log_level > SIDECAR_LOG_INFO ? d->cfg.log_level : SIDECAR_LOG_INFO;
+    SIDECAR_LOG(level, "reload: done", SIDECAR_LOG_STR("changed", names),
+                SIDECAR_LOG_UINT("needs_restart", (uint64_t)__builtin_popcountll(r->restart)),
+                SIDECAR_LOG_STR("log_level", sidecar_log_level_name(d->cfg.log_level)));
+}
+
+/* The config file again: everything is resolved and checked first (sidecar_config_reload);
+ * a file that fails is refused and every running setting stays. Then the token (the one step
+ * that can fail: then nothing changes), the settings themselves (read where they are used:
+ * a hook's command and timeouts at its next run, so one that runs finishes as it began), the
+ * logger and the named elections. */
+static void reload_config(daemon_t *d)
+{
+    sidecar_config_reload_t r;
+    char err[SIDECAR_CONFIG_ERR_MAX];
+    if (sidecar_config_reload(&d->cfg, &d->src, &r, err, sizeof(err)) != 0) {
+        SIDECAR_LOG(SIDECAR_LOG_ERROR,
+                    "reload refused: the config file is not valid; all running settings stay",
+                    SIDECAR_LOG_STR("error", err));
+        return;
+    }
+    if ((r.changed & sidecar_config_mask_of("http-token")) && token_apply(d, r.next.http_token)) {
+        SIDECAR_LOG(SIDECAR_LOG_ERROR,
+                    "reload refused: the new HTTP token cannot be installed (out of memory or "
+                    "too many secrets); all running settings stay");
+        sidecar_config_reload_free(&r);
+        return;
+    }
+    sidecar_config_reload_apply(&d->cfg, &r);
+    sidecar_log_init(d->cfg.log_level, d->cfg.log_format, 2, d->cfg.name);
+    if (d->named != NULL) {
+        sidecar_election_list_t list = r.next.elections; /* named takes it over */
+        memset(&r.next.elections, 0, sizeof(r.next.elections));
+        sidecar_named_reload(d->named, &list);
+    }
+    reload_report(d, &r);
+    sidecar_config_reload_free(&r);
+}
+
 /* SIGHUP: every registered TLS context (peer transport, HTTP API) re-reads its files; a
  * file that fails to load is refused and its context keeps the old one (sidecar_reload_run
- * logs why). With a --config file, the file's named elections are re-read too (the whole
- * file checked again; a bad file is refused and the elections stay). Every other setting is
- * read at start only, and the last line says so. SIGUSR1/SIGUSR2 are logged and ignored
- * (their default action would kill electd). */
+ * logs why). With a --config file, the configuration is resolved again (reload_config): the
+ * log level and format, the hooks and their timeouts, the HTTP token and the named elections
+ * change; other settings that differ need a restart and are named. The last line says what
+ * changed. SIGUSR1/SIGUSR2 are logged and ignored (their default action would kill
+ * electd). */
 static void reload_signal_cb(uv_signal_t *s, int signum)
 {
-    (void)s;
     if (signum != SIGHUP) {
         SIDECAR_LOG(SIDECAR_LOG_INFO, "signal ignored",
                     SIDECAR_LOG_STR("signal", signum == SIGUSR1 ? "SIGUSR1" : "SIGUSR2"));
@@ -182,20 +264,13 @@ static void reload_signal_cb(uv_signal_t *s, int signum)
     snprintf(msg, sizeof(msg), "reload: certificates re-read (%s)", summary);
     SIDECAR_LOG(refused ? SIDECAR_LOG_WARN : SIDECAR_LOG_INFO, msg);
     daemon_t *d = s->data;
-    if (d->cfg.config_path != NULL && d->named != NULL && !d->stopping) {
-        sidecar_election_list_t list;
-        char err[SIDECAR_CONFIG_ERR_MAX];
-        if (sidecar_config_elections_reload(&d->cfg, &list, err, sizeof(err)) != 0)
-            SIDECAR_LOG(SIDECAR_LOG_ERROR,
-                        "reload refused: the config file is not valid; the named elections stay "
-                        "as they were",
-                        SIDECAR_LOG_STR("error", err));
-        else
-            sidecar_named_reload(d->named, &list);
+    if (d->cfg.config_path != NULL && !d->stopping) {
+        reload_config(d);
+        return;
     }
-    SIDECAR_LOG(SIDECAR_LOG_INFO,
-                "reload: other settings are read at start only (named elections and "
-                "certificates are re-read)");
+    SIDECAR_LOG(SIDECAR_LOG_INFO, "reload: done", SIDECAR_LOG_STR("changed", "none"),
+                SIDECAR_LOG_STR("config", d->stopping ? "not read: electd is stopping"
+                                                      : "none (no --config file)"));
 }
 
 #define INSECURE_PEER_WARN_MS 60000 /* how often --insecure-peer is warned about */
@@ -301,9 +376,9 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     static daemon_t d;
     char err[SIDECAR_CONFIG_ERR_MAX];
-    sidecar_config_source_t src = {
+    d.src = (sidecar_config_source_t){
         .argc = argc, .argv = argv, .getenv_cb = sidecar_config_getenv_process};
-    if (sidecar_config_parse(&d.cfg, &src, err, sizeof(err)) != 0) {
+    if (sidecar_config_parse(&d.cfg, &d.src, err, sizeof(err)) != 0) {
         fprintf(stderr, "%s\n", err);
         fprintf(stderr, "Try 'electd --help'.\n");
         return 2;
@@ -325,8 +400,10 @@ int main(int argc, char **argv)
     }
     if (d.cfg.cluster_token)
         sidecar_log_add_secret(d.cfg.cluster_token);
-    if (d.cfg.http_token)
+    if (d.cfg.http_token) {
         sidecar_log_add_secret(d.cfg.http_token);
+        snprintf(d.redacted_token, sizeof(d.redacted_token), "%s", d.cfg.http_token);
+    }
     sidecar_log_init(d.cfg.log_level, d.cfg.log_format, 2, d.cfg.name);
     sidecar_config_elections_warn(&d.cfg.elections);
     int code = run(&d);

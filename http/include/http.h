@@ -103,6 +103,12 @@ typedef struct http_req http_req_t;
  * it is not referenced after the call. */
 int http_server_open(uv_loop_t *loop, const http_options_t *opts, http_server_t **out);
 
+/* Replaces the bearer token of HTTP_ROUTE_MUTATING routes (NULL or "" = no auth), as
+ * http_options_t.token at open: copied; requests whose head is checked from now on (the
+ * head is checked once, when it is complete) need the new one. Errors: HTTP_EINVAL,
+ * HTTP_ENOMEM (the previous token then stays). */
+int http_server_set_token(http_server_t *srv, const char *token);
+
 /* Bind and listen on "host:port": an IPv4 literal ("127.0.0.1:7480", "0.0.0.0:0") or an
  * IPv6 literal in brackets ("[::1]:0"). Port 0 picks a free port; see
  * http_server_port(). Call at most once. Errors: HTTP_EADDR, HTTP_ELISTEN, HTTP_ESTATE. */

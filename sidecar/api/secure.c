@@ -92,6 +92,26 @@ static int https_open(sidecar_api_t *api, char *errbuf, size_t errlen)
     return 0;
 }
 
+/* --insecure-http with an API other hosts reach and nothing that authenticates its writes
+ * (with the HTTP token `token`): warned now and every minute while it lasts. */
+static void insecure_follow(sidecar_api_t *api, const char *token)
+{
+    const sidecar_config_t *cfg = api->cfg;
+    struct api_secure *s = &api->secure;
+    bool insecure = cfg->insecure_http && !sidecar_config_host_loopback(cfg->listen_http.host) &&
+                    token == NULL && cfg->http_trusted_ca_file == NULL;
+    if (insecure == s->insecure)
+        return;
+    s->insecure = insecure;
+    if (!insecure) {
+        uv_timer_stop(&s->warn_timer);
+        return;
+    }
+    warn_insecure(cfg);
+    uv_timer_start(&s->warn_timer, warn_timer_cb, INSECURE_WARN_INTERVAL_MS,
+                   INSECURE_WARN_INTERVAL_MS);
+}
+
 int api_secure_open(sidecar_api_t *api, uv_loop_t *loop, char *errbuf, size_t errlen)
 {
     const sidecar_config_t *cfg = api->cfg;
@@ -99,14 +119,16 @@ int api_secure_open(sidecar_api_t *api, uv_loop_t *loop, char *errbuf, size_t er
     uv_timer_init(loop, &s->warn_timer);
     s->warn_timer.data = api;
     s->https = cfg->http_cert_file != NULL;
-    s->insecure = cfg->insecure_http && !sidecar_config_host_loopback(cfg->listen_http.host) &&
-                  cfg->http_token == NULL && cfg->http_trusted_ca_file == NULL;
-    if (s->insecure) {
-        warn_insecure(cfg);
-        uv_timer_start(&s->warn_timer, warn_timer_cb, INSECURE_WARN_INTERVAL_MS,
-                       INSECURE_WARN_INTERVAL_MS);
-    }
+    insecure_follow(api, cfg->http_token);
     return s->https ? https_open(api, errbuf, errlen) : 0;
+}
+
+int sidecar_api_set_token(sidecar_api_t *api, const char *token)
+{
+    int rv = http_server_set_token(api->srv, token);
+    if (rv == 0)
+        insecure_follow(api, token);
+    return rv;
 }
 
 void api_secure_free(sidecar_api_t *api)

@@ -114,6 +114,11 @@ void sidecar_log_set_source(const char *src)
     g.src = src;
 }
 
+sidecar_log_format_t sidecar_log_current_format(void)
+{
+    return g.format;
+}
+
 bool sidecar_log_enabled(sidecar_log_level_t level)
 {
     return level >= g.level;

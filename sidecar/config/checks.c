@@ -297,6 +297,16 @@ int config_check_consistency(parser_t *p)
     return 0;
 }
 
+int config_check_reloaded(parser_t *p)
+{
+    int rc;
+    if ((rc = check_timing(p)) != 0 || (rc = check_modes(p)) != 0 ||
+        (rc = check_http_security(p)) != 0) {
+        return rc;
+    }
+    return 0;
+}
+
 /* ---- pass 5: the filesystem --------------------------------------------------------- */
 
 /* mkdir -p with mode 0700: the database holds the cluster's state. */
@@ -364,7 +374,6 @@ int config_check_fs(parser_t *p)
     sidecar_config_t *cfg = p->cfg;
     char shown[SHOW_MAX + 16];
     struct stat st;
-    int rc;
 
     config_show_text(cfg->data_dir, shown, sizeof(shown));
     if (make_dirs(cfg->data_dir) != 0) {
@@ -388,6 +397,12 @@ int config_check_fs(parser_t *p)
                                shown, strerror(errno));
         }
     }
+    return config_check_programs(p, cfg);
+}
+
+int config_check_programs(parser_t *p, const sidecar_config_t *cfg)
+{
+    int rc;
     if ((rc = check_program(p, "--exec", &cfg->exec)) != 0 ||
         (rc = check_program(p, "--on-start", &cfg->on_start)) != 0 ||
         (rc = check_program(p, "--on-stop", &cfg->on_stop)) != 0 ||

@@ -9,6 +9,7 @@
  *   values.c    one value into its field (common's parsers, config's ranges and messages);
  *   peers.c     --peers: name=host:port entries; command.c: commands (--exec, hooks);
  *   elections.c the file's named elections (after pass 4) and their reload;
+ *   reload.c    SIGHUP: everything resolved again, compared with what runs;
  *   checks.c    pass 4 and 5: settings against each other, the file system, self-dial;
  *   messages.c  the one-line refusals; help.c: --help and the effective values;
  *   ids.c       node and cluster ids, address formatting. */
@@ -116,6 +117,26 @@ int config_load_elections(parser_t *p);
 int config_check_election_programs(parser_t *p, const sidecar_election_list_t *list);
 int config_check_consistency(parser_t *p); /* checks.c */
 int config_check_fs(parser_t *p);          /* checks.c */
+/* A parser of src into cfg, reporting into err (cleared); NULL when out of memory, with the
+ * message written. config_parser_free releases it and what it read (resolve.c). */
+parser_t *config_parser_new(sidecar_config_t *cfg, const sidecar_config_source_t *src, char *err,
+                            size_t err_size);
+void config_parser_free(parser_t *p);
+/* Passes 1 to 5 (resolve.c): what sidecar_config_parse runs into p->cfg, p kept for more. */
+int config_passes(parser_t *p);
+/* The "elections" object obj (NULL: none) into *out, sorted by name, against base's settings
+ * (elections.c). */
+int config_parse_elections(parser_t *p, const sidecar_config_t *base, const cJSON *obj,
+                           sidecar_election_list_t *out);
+/* Every setting the file holds parses as it would at start, into p->cfg (a scratch), even one
+ * a flag or variable overrides (elections.c). */
+int config_check_file_settings(parser_t *p);
+/* What a reload may change, against the rest of p->cfg: the stop timeout inside the lease,
+ * one mode per node, the HTTP API's authentication (checks.c). */
+int config_check_reloaded(parser_t *p);
+/* Refuses a command of cfg (--exec, the hooks, its elections') whose program has a '/' and is
+ * not executable (checks.c). */
+int config_check_programs(parser_t *p, const sidecar_config_t *cfg);
 
 /* ---- one value into its field ------------------------------------------------------------ */
 

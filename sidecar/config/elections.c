@@ -225,8 +225,7 @@ static int by_name(const void *a, const void *b)
                   ((const sidecar_election_config_t *)b)->name);
 }
 
-/* The "elections" object obj (NULL: none) into *out, sorted by name, against base's settings. */
-static int parse_elections(parser_t *p, const sidecar_config_t *base, const cJSON *obj,
+int config_parse_elections(parser_t *p, const sidecar_config_t *base, const cJSON *obj,
                            sidecar_election_list_t *out)
 {
     size_t n = 0;
@@ -275,13 +274,12 @@ static int parse_elections(parser_t *p, const sidecar_config_t *base, const cJSO
 
 int config_load_elections(parser_t *p)
 {
-    return parse_elections(p, p->cfg, p->elections, &p->cfg->elections);
+    return config_parse_elections(p, p->cfg, p->elections, &p->cfg->elections);
 }
 
 /* ---- reload --------------------------------------------------------------------------- */
 
-/* Every setting the file holds must parse as it would at start (into p->cfg, a scratch). */
-static int check_file_settings(parser_t *p)
+int config_check_file_settings(parser_t *p)
 {
     for (size_t i = 0; i < N_SETTINGS; i++) {
         const value_t v = {.origin = O_FILE, .json = p->file[i]};
@@ -300,30 +298,21 @@ int sidecar_config_elections_reload(const sidecar_config_t *cfg, sidecar_electio
     sidecar_config_t scratch = {0};
     int rc;
     memset(out, 0, sizeof(*out));
-    if (err && errlen) {
-        err[0] = '\0';
-    }
-    parser_t *p = calloc(1, sizeof(*p));
+    parser_t *p = config_parser_new(&scratch, &src, err, errlen);
     if (p == NULL) {
-        if (err && errlen) {
-            snprintf(err, errlen, "electd: out of memory");
-        }
         return SIDECAR_CONFIG_ENOMEM;
     }
-    *p = (parser_t){.cfg = &scratch, .src = &src, .err = err, .err_size = errlen};
     p->file_label = cfg->config_path ? cfg->config_path : "the config file";
     if (cfg->config_path == NULL) {
         rc = config_fail(p, SIDECAR_CONFIG_EINVAL,
                          "no config file to reload the elections from (electd was started "
                          "without --config)");
     } else if ((rc = config_read_file(p, cfg->config_path)) == 0 &&
-               (rc = check_file_settings(p)) == 0 &&
-               (rc = parse_elections(p, cfg, p->elections, out)) == 0) {
+               (rc = config_check_file_settings(p)) == 0 &&
+               (rc = config_parse_elections(p, cfg, p->elections, out)) == 0) {
         rc = config_check_election_programs(p, out);
     }
-    cJSON_Delete(p->root);
-    free(p->file_buf);
-    free(p);
+    config_parser_free(p);
     sidecar_config_free(&scratch);
     if (rc != 0) {
         sidecar_config_elections_free(out);

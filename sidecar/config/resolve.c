@@ -146,10 +146,34 @@ static int check_environment(parser_t *p)
 
 /* ---- the entry point ---------------------------------------------------------------- */
 
+parser_t *config_parser_new(sidecar_config_t *cfg, const sidecar_config_source_t *src, char *err,
+                            size_t err_size)
+{
+    parser_t *p = calloc(1, sizeof(*p)); /* ~2 KiB of bookkeeping, kept off the stack */
+    if (err && err_size) {
+        err[0] = '\0';
+    }
+    if (p == NULL) {
+        if (err && err_size) {
+            snprintf(err, err_size, "electd: out of memory");
+        }
+        return NULL;
+    }
+    *p = (parser_t){.cfg = cfg, .src = src, .err = err, .err_size = err_size};
+    return p;
+}
+
+void config_parser_free(parser_t *p)
+{
+    cJSON_Delete(p->root);
+    free(p->file_buf);
+    free(p);
+}
+
 /* Pass 1 (cmdline.c), the environment's names (above), 2 (file.c), 3 (above), 4 (checks.c), the
  * named elections (elections.c) and 5 (checks.c); each stops at the first problem. --help and
  * --version end after pass 1. */
-static int passes(parser_t *p)
+int config_passes(parser_t *p)
 {
     int rc = config_scan_argv(p);
     if (rc != 0 || p->cfg->action != SIDECAR_CONFIG_RUN) {
@@ -166,27 +190,13 @@ static int passes(parser_t *p)
 int sidecar_config_parse(sidecar_config_t *cfg, const sidecar_config_source_t *src, char *err,
                          size_t err_size)
 {
-    parser_t *p = calloc(1, sizeof(*p)); /* ~2 KiB of bookkeeping, kept off the stack */
-    int rc;
     memset(cfg, 0, sizeof(*cfg));
-    if (err && err_size) {
-        err[0] = '\0';
-    }
+    parser_t *p = config_parser_new(cfg, src, err, err_size);
     if (p == NULL) {
-        if (err && err_size) {
-            snprintf(err, err_size, "electd: out of memory");
-        }
         return SIDECAR_CONFIG_ENOMEM;
     }
-    p->cfg = cfg;
-    p->src = src;
-    p->err = err;
-    p->err_size = err_size;
-
-    rc = passes(p);
-    cJSON_Delete(p->root);
-    free(p->file_buf);
-    free(p);
+    int rc = config_passes(p);
+    config_parser_free(p);
     if (rc != 0) {
         sidecar_config_free(cfg);
     }

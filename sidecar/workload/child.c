@@ -22,12 +22,14 @@ char **workload_child_argv(sidecar_workload_t *w, const char *fd_arg, const side
     args[a++] = (char *)w->exe;
     args[a++] = SIDECAR_SHIM_ARG;
     args[a++] = (char *)fd_arg;
+    /* The settings of now: a reload may have changed the stop timeout and the log format. */
+    snprintf(w->stop_ms, sizeof(w->stop_ms), "%u", w->cfg->stop_timeout_ms);
     args[a++] = w->stop_ms;
     args[a++] = w->parent_pid;
     args[a++] = (char *)w->data_dir;
     /* JSON logs: the shim wraps the workload's output. Not for a hook (no control pipe):
      * electd reads a hook's output and logs it itself. */
-    if (w->cfg->log_format == SIDECAR_LOG_JSON && strcmp(fd_arg, "-1") != 0) {
+    if (sidecar_log_current_format() == SIDECAR_LOG_JSON && strcmp(fd_arg, "-1") != 0) {
         args[a++] = SIDECAR_SHIM_LOG_JSON;
         args[a++] = (char *)w->cfg->name;
     }

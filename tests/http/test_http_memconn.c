@@ -379,6 +379,38 @@ Test(http_auth, bearer_token_guards_mutating_routes)
     mfix_fini(&f);
 }
 
+/* A token replaced while the server runs (SIGHUP): the old one is refused from then on, the new
+ * one accepted; set to none, mutating routes are open; an empty token means none too. */
+Test(http_auth, token_replaced_at_run_time)
+{
+    http_options_t opts = {.token = "old-tok"};
+    struct mfix f;
+    mfix_init(&f, &opts);
+    const char *with_old =
+        "PUT /kv/x HTTP/1.1\r\nAuthorization: Bearer old-tok\r\nContent-Length: 1\r\n\r\nv";
+    const char *with_new =
+        "PUT /kv/x HTTP/1.1\r\nAuthorization: Bearer new-tok\r\nContent-Length: 1\r\n\r\nv";
+    const char *without = "PUT /kv/x HTTP/1.1\r\nContent-Length: 1\r\n\r\nv";
+    struct out o;
+    cr_assert_eq(http_server_set_token(f.srv, "new-tok"), 0);
+    expect_error(&f, with_old, 401, "unauthorized", 0);
+    one(&f, with_new, &o);
+    cr_assert_eq(o.r[0].status, 200);
+    out_free(&o);
+    cr_assert_eq(http_server_set_token(f.srv, NULL), 0);
+    one(&f, without, &o);
+    cr_assert_eq(o.r[0].status, 200);
+    out_free(&o);
+    cr_assert_eq(http_server_set_token(f.srv, "new-tok"), 0);
+    expect_error(&f, without, 401, "unauthorized", 0);
+    cr_assert_eq(http_server_set_token(f.srv, ""), 0);
+    one(&f, without, &o);
+    cr_assert_eq(o.r[0].status, 200);
+    out_free(&o);
+    cr_assert_eq(http_server_set_token(NULL, "x"), HTTP_EINVAL);
+    mfix_fini(&f);
+}
+
 Test(http_cancel, client_leaving_or_server_closing_cancels_pending_requests)
 {
     struct mfix f;

@@ -91,6 +91,26 @@ int events_wait_running(const char *path, const char *not_node, size_t min_start
     return -1;
 }
 
+char *events_read(const char *path)
+{
+    static char buf[1 << 22];
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return strcpy(buf, "");
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+int events_count(const char *text, const char *needle)
+{
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, needle)) != NULL; p++)
+        n++;
+    return n;
+}
+
 bool events_load(const char *path, events_t *ev)
 {
     FILE *f = fopen(path, "r");

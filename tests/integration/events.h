@@ -28,6 +28,13 @@ typedef struct events {
 /* Parses the workload lines of path (others are ignored). Returns false if unreadable. */
 bool events_load(const char *path, events_t *ev);
 
+/* The text of path (up to 4 MiB), "" when unreadable: a buffer of its own (not events_load's),
+ * overwritten by the next call. */
+char *events_read(const char *path);
+
+/* How many times needle occurs in text. */
+int events_count(const char *text, const char *needle);
+
 /* Parses from a string (for the checker's own tests). */
 void events_parse(const char *text, events_t *ev);
 

@@ -245,22 +245,12 @@ static void hooks(itest_cluster_t *c)
 
 static char *slurp(const char *path)
 {
-    static char buf[1 << 20];
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return strcpy(buf, "");
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
+    return events_read(path);
 }
 
 static int count(const char *text, const char *needle)
 {
-    int n = 0;
-    for (const char *p = text; (p = strstr(p, needle)) != NULL; p++)
-        n++;
-    return n;
+    return events_count(text, needle);
 }
 
 /* Issue 21 item 2: on-change runs on every change of role OR of leader (as the docs say and

@@ -36,13 +36,13 @@ static void teardown(void)
 
 TestSuite(config, .fini = teardown);
 
-static int parse(run_t r)
+static sidecar_config_source_t source_of(run_t r)
 {
     int argc = 0;
     while (r.argv[argc]) {
         argc++;
     }
-    sidecar_config_source_t src = {
+    return (sidecar_config_source_t){
         .argc = argc,
         .argv = (char *const *)r.argv,
         .getenv_cb = r.env ? sidecar_config_getenv_array : NULL,
@@ -51,6 +51,11 @@ static int parse(run_t r)
         .file_len = r.file ? strlen(r.file) : 0,
         .skip_fs = !r.fs,
     };
+}
+
+static int parse(run_t r)
+{
+    sidecar_config_source_t src = source_of(r);
     sidecar_config_free(&cfg);
     return sidecar_config_parse(&cfg, &src, err, sizeof(err));
 }
@@ -1371,6 +1376,137 @@ Test(config, reload_refuses_an_invalid_file_and_keeps_the_running_set)
 
     ok((run_t){.argv = ARGV(BASE)});
     reload_refused(path, NULL, "no config file to reload the elections from");
+}
+
+/* ---- reloading everything (SIGHUP) -------------------------------------------------------- */
+
+/* sidecar_config_reload of cfg with the command line and environment of r. */
+static int reload_all(run_t r, sidecar_config_reload_t *out, char *rerr, size_t len)
+{
+    sidecar_config_source_t src = source_of(r);
+    return sidecar_config_reload(&cfg, &src, out, rerr, len);
+}
+
+static sidecar_config_mask_t masks(const char *const *names)
+{
+    sidecar_config_mask_t m = 0;
+    for (size_t i = 0; names[i]; i++) {
+        cr_assert_neq(sidecar_config_mask_of(names[i]), 0, "%s", names[i]);
+        m |= sidecar_config_mask_of(names[i]);
+    }
+    return m;
+}
+#define MASK(...) masks((const char *const[]){__VA_ARGS__, NULL})
+
+static void temp_config(char *path, const char *text)
+{
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    write_file(path, text);
+}
+
+Test(config, reload_sorts_the_settings_into_changed_restart_and_kept)
+{
+    char path[] = "/tmp/electd-reload-XXXXXX", names[200], rerr[SIDECAR_CONFIG_ERR_MAX];
+    temp_config(path, "{\"on-start\": \"h1\", \"hook-timeout\": \"2s\", \"http-token\": \"t1\", "
+                      "\"log-format\": \"json\"}");
+    const char **argv = ARGV(BASE, "--config", path, "--log-level", "warn");
+    const char **env = ENV("ELECTD_STOP_TIMEOUT=300ms");
+    ok((run_t){.argv = argv, .env = env});
+    cr_assert_eq(cfg.log_format, SIDECAR_LOG_JSON);
+
+    write_file(path, "{\"on-start\": \"h2 x\", \"hook-timeout\": \"3s\", \"http-token\": \"t2\", "
+                     "\"log-level\": \"debug\", \"stop-timeout\": \"400ms\", \"tick\": \"5ms\"}");
+    sidecar_config_reload_t r;
+    cr_assert_eq(reload_all((run_t){.argv = argv, .env = env}, &r, rerr, sizeof(rerr)), 0, "%s",
+                 rerr);
+    cr_assert_eq(r.changed, MASK("log-format", "on-start", "hook-timeout", "http-token"));
+    cr_assert_eq(r.restart, MASK("tick"));
+    cr_assert_eq(r.kept, MASK("stop-timeout", "log-level"), "the flag and the variable win");
+    sidecar_config_mask_names(r.kept, names, sizeof(names));
+    cr_assert_str_eq(names, "stop-timeout, log-level");
+    sidecar_config_mask_names(0, names, sizeof(names));
+    cr_assert_str_eq(names, "none");
+
+    /* Nothing is applied before sidecar_config_reload_apply; then the changed settings only. */
+    cr_assert_str_eq(cfg.on_start.argv[0], "h1");
+    sidecar_config_reload_apply(&cfg, &r);
+    cr_assert_eq(cfg.log_format, SIDECAR_LOG_TEXT);
+    cr_assert_eq(cfg.log_level, SIDECAR_LOG_WARN);
+    cr_assert_eq(cfg.on_start.argc, 2);
+    cr_assert_str_eq(cfg.on_start.argv[1], "x");
+    cr_assert_eq(cfg.hook_timeout_ms, 3000);
+    cr_assert_str_eq(cfg.http_token, "t2");
+    cr_assert_eq(cfg.stop_timeout_ms, 300);
+    cr_assert_eq(cfg.tick_ms, 10, "a restart-only setting is not applied");
+    cr_assert_str_eq(r.next.http_token, "t1", "the replaced value is r's to free");
+    sidecar_config_reload_free(&r);
+    sidecar_config_reload_free(&r); /* twice is harmless */
+    unlink(path);
+}
+
+Test(config, reload_changes_hooks_only_within_the_running_mode)
+{
+    char path[] = "/tmp/electd-reload-XXXXXX", rerr[SIDECAR_CONFIG_ERR_MAX];
+    sidecar_config_reload_t r;
+    temp_config(path, "{}");
+    const char **none = ARGV(BASE, "--config", path);
+    ok((run_t){.argv = none});
+    write_file(path, "{\"on-start\": \"h\", \"log-level\": \"debug\"}");
+    cr_assert_eq(reload_all((run_t){.argv = none}, &r, rerr, sizeof(rerr)), 0, "%s", rerr);
+    cr_assert_eq(r.changed, MASK("log-level"), "no hooks yet: adding one needs a restart");
+    cr_assert_eq(r.restart, MASK("on-start"));
+    sidecar_config_reload_free(&r);
+
+    /* Beside a supervised workload on-change may change; --exec needs a restart. */
+    const char **exec = ARGV(BASE, "--config", path, "--exec", "--", "w");
+    write_file(path, "{}");
+    ok((run_t){.argv = exec});
+    write_file(path, "{\"on-change\": \"h\"}");
+    cr_assert_eq(reload_all((run_t){.argv = exec}, &r, rerr, sizeof(rerr)), 0, "%s", rerr);
+    cr_assert_eq(r.changed, MASK("on-change"));
+    cr_assert_eq(r.restart, 0);
+    sidecar_config_reload_free(&r);
+    unlink(path);
+}
+
+/* Refused with one line naming the problem; *out left empty and cfg untouched. */
+static void reload_all_refused(run_t run, const char *path, const char *text, const char *needle)
+{
+    sidecar_config_reload_t r;
+    char rerr[SIDECAR_CONFIG_ERR_MAX];
+    write_file(path, text);
+    int rc = reload_all(run, &r, rerr, sizeof(rerr));
+    cr_assert_lt(rc, 0, "expected a refusal containing [%s]", needle);
+    cr_assert(strstr(rerr, needle), "error [%s] lacks [%s]", rerr, needle);
+    cr_assert(strncmp(rerr, "electd: ", 8) == 0 && strchr(rerr, '\n') == NULL, "%s", rerr);
+    cr_assert_eq(r.changed | r.restart | r.kept, 0);
+    cr_assert_null(r.next.name);
+}
+
+Test(config, reload_refuses_a_file_that_would_not_run_with_the_running_settings)
+{
+    char path[] = "/tmp/electd-reload-XXXXXX";
+    temp_config(path, "{\"http-token\": \"t\"}");
+    run_t run = {.argv = ARGV(BASE, "--config", path, "--log-level", "warn", "--listen-http",
+                              "10.0.0.1:7480")};
+    ok(run);
+    /* the lease stays the running one (a new election timeout needs a restart) */
+    reload_all_refused(run, path,
+                       "{\"http-token\": \"t\", \"election-timeout\": \"5s\", \"stop-timeout\": "
+                       "\"2s\"}",
+                       "--stop-timeout (2s) must be less than the leader lease (880ms");
+    reload_all_refused(run, path, "{}", "nothing would authenticate its mutating endpoints");
+    reload_all_refused(run, path, "{\"http-token\": \"t\", \"on-stop\": \"/nonexistent/h\"}",
+                       "--on-stop program \"/nonexistent/h\" is not executable");
+    reload_all_refused(run, path, "{\"http-token\": \"t\", \"log-level\": \"loud\"}",
+                       "invalid \"log-level\" \"loud\"");
+    reload_all_refused(run, path, "{\"http-token\": \"t\", \"log-levle\": \"info\"}",
+                       "unknown setting \"log-levle\"");
+    cr_assert_str_eq(cfg.http_token, "t");
+    cr_assert_eq(cfg.stop_timeout_ms, 500);
+    unlink(path);
 }
 
 /* ---- peer TLS and the secure default ----------------------------------------------------- */

@@ -22,6 +22,12 @@ http_server_t *sidecar_api_server(sidecar_api_t *api);
 /* The port actually bound. */
 int sidecar_api_port(const sidecar_api_t *api);
 
+/* A new HTTP token (SIGHUP reload; NULL: none): mutating requests whose head arrives from now
+ * on need it, and the --insecure-http warning follows. The settings the API was opened with
+ * must hold it before the loop turns again (the --forward relay reads them). 0, or
+ * HTTP_ENOMEM: nothing changed. */
+int sidecar_api_set_token(sidecar_api_t *api, const char *token);
+
 /* Closes the server; cb(ud) when every connection is closed and api is freed. */
 void sidecar_api_close(sidecar_api_t *api, void (*cb)(void *ud), void *ud);
 

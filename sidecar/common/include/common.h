@@ -70,9 +70,9 @@ typedef enum sidecar_log_format {
  * string, e.g. "leader"; NULL means "unknown"). Must not log. */
 typedef void (*sidecar_log_state_cb)(void *ud, uint64_t *term, const char **role);
 
-/* (Re)configures the logger. fd is borrowed (2 for stderr). node is copied (cut to
- * SIDECAR_LOG_NODE_MAX - 1 bytes); NULL means none yet. Before the first call the logger
- * writes text at level info to fd 2. Keeps the state callback and secrets. */
+/* (Re)configures the logger (at start, and again on a SIGHUP reload). fd is borrowed (2 for
+ * stderr). node is copied (cut to SIDECAR_LOG_NODE_MAX - 1 bytes); NULL means none yet. Before the
+ * first call the logger writes text at level info to fd 2. Keeps the state callback and secrets. */
 void sidecar_log_init(sidecar_log_level_t level, sidecar_log_format_t format, int fd,
                       const char *node);
 
@@ -92,6 +92,10 @@ int sidecar_log_add_secret(const char *secret);
 int sidecar_log_replace_secret(const char *old, const char *secret);
 /* Forgets every registered secret (tests). */
 void sidecar_log_clear_secrets(void);
+
+/* The format lines are written in now (a SIGHUP reload may change it): what a workload's
+ * output wrapped by the shim must match. */
+sidecar_log_format_t sidecar_log_current_format(void);
 
 /* true when a line at this level would be written: lets callers skip costly formatting. */
 bool sidecar_log_enabled(sidecar_log_level_t level);

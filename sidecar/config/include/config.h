@@ -9,8 +9,11 @@
  * interface (docs/configuration.md lists them all).
  *
  * The file also holds the named elections (its "elections" object: several workloads, each
- * with its own primary), which have no flag and no variable; they alone can be re-read
- * while electd runs (sidecar_config_elections_reload).
+ * with its own primary), which have no flag and no variable.
+ *
+ * On SIGHUP everything is resolved again (sidecar_config_reload): the named elections, the
+ * log level and format, the hooks, their timeouts and the HTTP token then change while
+ * electd runs; every other setting changes only at a restart.
  *
  * Everything invalid is refused by sidecar_config_parse() with exactly one line of text
  * naming the setting the way the user wrote it, e.g.
@@ -264,6 +267,57 @@ const sidecar_election_config_t *sidecar_config_election_find(const sidecar_elec
 /* Logs a warning for each prefer/avoid name of list that is not a known member (a typo, or
  * a member not added yet); returns how many. */
 size_t sidecar_config_elections_warn(const sidecar_election_list_t *list);
+
+/* ---- reload (SIGHUP) ------------------------------------------------------------------ */
+
+/* Bit i of a mask below stands for row i of the settings table (sidecar_config_setting_at). */
+typedef uint64_t sidecar_config_mask_t;
+
+/* What re-reading the configuration found, against the running one. */
+typedef struct sidecar_config_reload {
+    /* The settings resolved again from the same command line and environment and the file
+     * as it is now (flag > env > file > default), with the named elections parsed against
+     * the running settings as the reload leaves them. Owned: free with
+     * sidecar_config_reload_free. */
+    sidecar_config_t next;
+    /* Settings a reload changes that differ: log-level, log-format, on-start, on-stop,
+     * on-change, hook-timeout, stop-timeout, http-token (the hooks only while the node's
+     * mode — supervise, hooks, witness or none — stays the same). */
+    sidecar_config_mask_t changed;
+    /* Settings that differ but change only at a restart: not applied. */
+    sidecar_config_mask_t restart;
+    /* Settings a flag or an ELECTD_* variable gives while the file says otherwise: the flag or
+     * variable keeps winning. */
+    sidecar_config_mask_t kept;
+} sidecar_config_reload_t;
+
+/* Resolves the configuration again from src (the command line and environment electd was
+ * started with; the file that --config or ELECTD_CONFIG names is read again) into *out, and
+ * compares it with running. Everything is checked before anything could be applied, as at
+ * start: the file as a whole (JSON, known keys, every value well-formed, even one a flag
+ * overrides), the settings against each other, the changed ones against the running ones
+ * (the stop timeout inside the running lease, a reachable API keeps its authentication),
+ * the named elections, and the programs of every command (executable). Nothing is created
+ * on disk. running is not modified.
+ * Returns 0, or a negative SIDECAR_CONFIG_E* code with one line in err (as
+ * sidecar_config_parse) and *out empty. Reads the file (blocking I/O). Not thread-safe. */
+int sidecar_config_reload(const sidecar_config_t *running, const sidecar_config_source_t *src,
+                          sidecar_config_reload_t *out, char *err, size_t errlen);
+
+/* Applies r->changed to running: each changed setting's value is exchanged with r->next's,
+ * so that r->next then holds the replaced values (released by sidecar_config_reload_free;
+ * the caller makes sure nothing still points into them). The elections are not touched. */
+void sidecar_config_reload_apply(sidecar_config_t *running, sidecar_config_reload_t *r);
+
+/* Frees what r owns and zeroes it. Safe on a zeroed or already freed result. */
+void sidecar_config_reload_free(sidecar_config_reload_t *r);
+
+/* The bit of the setting called name ("http-token"); 0 for a name that is none. */
+sidecar_config_mask_t sidecar_config_mask_of(const char *name);
+
+/* Writes the names of mask's settings, ", "-separated ("log-level, on-start"), or "none",
+ * into buf (cut to fit). */
+void sidecar_config_mask_names(sidecar_config_mask_t mask, char *buf, size_t size);
 
 /* ---- derived values ----------------------------------------------------------------- */
 
