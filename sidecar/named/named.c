@@ -388,6 +388,8 @@ static int open_controller(sidecar_named_t *n, const sidecar_election_config_t *
     }
     e->owner = n;
     e->cfg = *n->cfg;
+    /* A reload replaces (and frees) the daemon's token; the controllers never read it. */
+    e->cfg.http_token = NULL;
     election_config(e, c);
     char err[256] = "";
     if (sidecar_workload_open_election(&e->w, n->loop, &e->cfg, c->name, n->node, gave_up_cb, e,
