@@ -8,7 +8,8 @@
 #
 # Usage: install-deps.sh               build and test dependencies (what `make test` needs)
 #        install-deps.sh --build       only what building electd needs (the Dockerfile's stage)
-#        install-deps.sh --containers  also podman, buildah, runc, debootstrap and
+#        install-deps.sh --containers  also podman, buildah, runc, catatonit (the pause
+#                                      process of `podman play kube`), debootstrap and
 #                                      systemd-container, for `make image` and the tests of
 #                                      tests/containers (all from Debian's archive, through
 #                                      this host's own apt sources)
@@ -22,7 +23,7 @@ python3-yaml shellcheck lintian man-db zsh prometheus"
 case "${1:-}" in
 "") ;;
 --build) PKGS="$BUILD_PKGS" ;;
---containers) PKGS="$PKGS podman buildah runc debootstrap systemd-container" ;;
+--containers) PKGS="$PKGS podman buildah runc catatonit debootstrap systemd-container" ;;
 *)
     echo "usage: install-deps.sh [--build | --containers]" >&2
     exit 2

@@ -129,7 +129,8 @@ pm volume create "$tag-c" >/dev/null
 for n in "${nodes[@]}"; do run_node "$n"; done
 
 # ---- one leader, exactly one primary ---------------------------------------------------------
-read -r first _ <<<"$("$tool" wait "$events" - 1 30000)" || fail "no workload started within 30 s"
+out=$("$tool" wait "$events" - 1 30000) || fail "no workload started within 30 s"
+read -r first _ <<<"$out"
 wait_ready a b c
 p=$(primaries a b c)
 [ "$p" = "$first" ] || fail "primaries by /v1/primary: '$p'; the running worker is on $first"
@@ -144,8 +145,9 @@ code=$(curl -s -o /dev/null -m 5 -w '%{http_code}' -X PUT --data-binary "kept-$$
 
 # ---- podman kill: failover -------------------------------------------------------------------
 pm kill "$tag-$first" >/dev/null
-read -r second _ <<<"$("$tool" wait "$events" "$first" 2 10000)" ||
+out=$("$tool" wait "$events" "$first" 2 10000) ||
     fail "no successor within 10 s of podman kill $first"
+read -r second _ <<<"$out"
 read -r _ failover_ms how <<<"$("$tool" gap "$events")"
 [ "$how" = killed ] || fail "the killed primary's worker logged a stop"
 [ "$failover_ms" -lt "$FAILOVER_BOUND_MS" ] ||
@@ -157,8 +159,9 @@ wait_ready "$first"
 # ---- podman stop: graceful handover ----------------------------------------------------------
 starts=$("$tool" check "$events" | grep -c ' pid ')
 pm stop -t 10 "$tag-$second" >/dev/null
-read -r third _ <<<"$("$tool" wait "$events" "$second" $((starts + 1)) 5000)" ||
+out=$("$tool" wait "$events" "$second" $((starts + 1)) 5000) ||
     fail "no successor within 5 s of podman stop $second"
+read -r third _ <<<"$out"
 read -r _ handover_ms how <<<"$("$tool" gap "$events")"
 [ "$how" = stopped ] || fail "the stopped primary's worker was not stopped gracefully"
 [ "$handover_ms" -lt "$HANDOVER_BOUND_MS" ] ||

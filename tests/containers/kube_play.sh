@@ -15,8 +15,10 @@
 #   - the overlap checker clean over the whole run.
 # Usage: kube_play.sh SOURCE_DIR TESTWORKER EVENTS_TOOL
 # Env:   ELECTD_IMAGE, PODMAN_FLAGS as container_failover.sh; KUBE_TEST_PORT (default 27201:
-#        six ports from it, and the stub's at +9). Exit 77 (skipped) without podman, root or
-#        the image.
+#        six ports from it, and the stub's at +9); KUBE_ULIMITS (default "nofile=4096:4096
+#        nproc=4096:4096": `podman play kube` has no --ulimit, so the limits a constrained host
+#        needs go into a containers.conf of this run, CONTAINERS_CONF; "none" for none).
+#        Exit 77 (skipped) without podman, root or the image.
 set -euo pipefail
 
 SKIP=77
@@ -65,6 +67,17 @@ record="$tmp/patches"
 : >"$record"
 yaml="$tmp/pods.yaml"
 stub_pid=""
+ulimits="${KUBE_ULIMITS:-nofile=4096:4096 nproc=4096:4096}"
+if [ "$ulimits" != none ]; then
+    {
+        echo "[containers]"
+        printf 'default_ulimits = ['
+        # shellcheck disable=SC2086
+        printf '"%s", ' $ulimits | sed 's/, $//'
+        echo ']'
+    } >"$tmp/containers.conf"
+    export CONTAINERS_CONF="$tmp/containers.conf"
+fi
 
 cleanup() {
     local rc=$?
@@ -102,6 +115,7 @@ done
 
 python3 "$here/kube_pods.py" --k8s "$src/deploy/k8s" --image "$image" --worker-image "$image" \
     --base-port "$base" --api "http://127.0.0.1:$stub_port" --sa-dir "$tmp/sa" --token "$token" \
+    --files-dir "$tmp" \
     --mount "$tmp/events:/events" --mount "$testworker:/usr/local/bin/testworker" \
     -- /usr/local/bin/testworker /events/events >"$yaml"
 pm play kube "$yaml" >/dev/null
@@ -139,7 +153,8 @@ probes_pass() {
 }
 
 # ---- the pods come up: probes, one worker, the label -----------------------------------------
-read -r first _ <<<"$("$tool" wait "$events" - 1 40000)" || fail "no worker started within 40 s"
+out=$("$tool" wait "$events" - 1 40000) || fail "no worker started within 40 s"
+read -r first _ <<<"$out"
 deadline=$((SECONDS + 30))
 until probes_pass 0 1 2; do
     [ $SECONDS -lt $deadline ] || fail "the probes' paths did not all answer 200 within 30 s"
@@ -163,8 +178,9 @@ readarray -t cmd < <(jq -r '.[]' <<<"$prestop")
 starts=$("$tool" check "$events" | grep -c ' pid ')
 pm exec "$first-electd" "${cmd[@]}" >/dev/null || fail "preStop failed in $first"
 pm pod stop -t 30 "$first" >/dev/null
-read -r second _ <<<"$("$tool" wait "$events" "$first" $((starts + 1)) 10000)" ||
+out=$("$tool" wait "$events" "$first" $((starts + 1)) 10000) ||
     fail "no successor within 10 s of deleting $first"
+read -r second _ <<<"$out"
 read -r _ handover_ms how <<<"$("$tool" gap "$events")"
 [ "$how" = stopped ] || fail "$first's worker was not stopped gracefully by the gate"
 [ "$handover_ms" -lt "$HANDOVER_BOUND_MS" ] || fail "handover took $handover_ms ms"
@@ -175,8 +191,9 @@ echo "ok: $first deleted (preStop + SIGTERM) -> $second primary after $handover_
 starts=$("$tool" check "$events" | grep -c ' pid ')
 pm start "$first-electd" "$first-worker" >/dev/null 2>&1 || pm pod start "$first" >/dev/null
 pm kill "$second-electd" >/dev/null
-read -r third _ <<<"$("$tool" wait "$events" "$second" $((starts + 1)) 15000)" ||
+out=$("$tool" wait "$events" "$second" $((starts + 1)) 15000) ||
     fail "no successor within 15 s of killing $second's electd"
+read -r third _ <<<"$out"
 read -r _ gate_ms how <<<"$("$tool" gap "$events")"
 echo "ok: $second's electd killed -> its gate stopped the worker ($how), $third primary $gate_ms ms later"
 

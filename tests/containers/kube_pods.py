@@ -7,11 +7,14 @@ change listed here:
   - the two ConfigMaps are emitted beside the Pods: electd-config from statefulset.yaml,
     electd-gate from gate.sh (as kustomization.yaml's configMapGenerator makes it);
   - hostNetwork and, per member, its own loopback ports: the peer and HTTP addresses in
-    ELECTD_PEERS, ELECTD_LISTEN_*, ELECTD_ADVERTISE_HTTP and the gate's ELECTD_API, the
-    containerPorts and the probes' port (a number: the name `http` maps to the member's port);
+    ELECTD_PEERS, ELECTD_LISTEN_*, ELECTD_ADVERTISE_HTTP and the gate's ELECTD_API, and the
+    probes' port (a number: the name `http` maps to the member's port); the containerPorts
+    are dropped (podman refuses port mappings on the host's network);
   - the downward API and the Secret as literal values (POD_NAME, namespace `default`,
     POD_IP 127.0.0.1, the tokens given on the command line);
   - the volumeClaimTemplate as a claim named electd-data-<pod> (podman: a named volume);
+  - a ConfigMap key mounted with subPath (podman 4.3 mounts configMap volumes as directories
+    only) as that key's text written under --files-dir and mounted from there, read-only;
   - the labelling hook's API server: KUBERNETES_API and SERVICEACCOUNT_DIR point at a stub
     and a directory with a token, a CA file and the namespace;
   - the worker container runs the given image and command under the unchanged gate (the test
@@ -21,11 +24,13 @@ Everything else — the hooks, the gate, the probes' paths and timings, the secu
 the mounts, the settings in the ConfigMap — is the template's.
 
 Usage: kube_pods.py --k8s DIR --image IMAGE --worker-image IMAGE --base-port N --api URL
-                    --sa-dir DIR --token TOKEN --mount HOST:CONTAINER ... -- WORKER_CMD ...
+                    --sa-dir DIR --token TOKEN --files-dir DIR --mount HOST:CONTAINER ...
+                    -- WORKER_CMD ...
 Prints the multi-document YAML on stdout.
 """
 import argparse
 import copy
+import os
 import sys
 
 import yaml
@@ -63,6 +68,26 @@ def downward(env, pod, token):
                 e["value"] = e["value"].replace(f"$({k})", v)
 
 
+def subpath_files(spec, configmaps, files_dir):
+    """Mounts of one ConfigMap key (subPath) as files from files_dir, for podman 4.3."""
+    vols = {v["name"]: v for v in spec["volumes"]}
+    for c in spec["containers"]:
+        for m in c.get("volumeMounts", []):
+            v = vols.get(m["name"], {})
+            if "subPath" not in m or "configMap" not in v:
+                continue
+            data = configmaps[v["configMap"]["name"]]["data"][m["subPath"]]
+            path = os.path.join(files_dir, f"{v['configMap']['name']}-{m['subPath']}")
+            with open(path, "w") as f:
+                f.write(data)
+            os.chmod(path, 0o644)
+            name = f"{m['name']}-{m['subPath']}".replace(".", "-")
+            spec["volumes"].append({"name": name, "hostPath": {"path": path, "type": "File"}})
+            m["name"] = name
+            del m["subPath"]
+            m["readOnly"] = True
+
+
 def member_pod(sts, i, n, args):
     tpl = copy.deepcopy(sts["spec"]["template"])
     pod = f"{sts['metadata']['name']}-{i}"
@@ -75,8 +100,7 @@ def member_pod(sts, i, n, args):
     for c in spec["containers"]:
         env = c.setdefault("env", [])
         downward(env, pod, args.token)
-        for p in c.get("ports", []):
-            p["containerPort"] = {"peer": peer(i), "http": http(i)}[p["name"]]
+        c.pop("ports", None)
         for probe in ("livenessProbe", "readinessProbe"):
             if probe in c:
                 c[probe]["httpGet"]["port"] = http(i)
@@ -104,6 +128,7 @@ def member_pod(sts, i, n, args):
     for claim in sts["spec"].get("volumeClaimTemplates", []):
         name = claim["metadata"]["name"]
         vols.append({"name": name, "persistentVolumeClaim": {"claimName": f"{name}-{pod}"}})
+    subpath_files(spec, args.configmaps, args.files_dir)
     tpl["metadata"]["name"] = pod
     return {"apiVersion": "v1", "kind": "Pod", "metadata": tpl["metadata"], "spec": spec}
 
@@ -117,6 +142,7 @@ def main():
     ap.add_argument("--api", required=True)
     ap.add_argument("--sa-dir", required=True)
     ap.add_argument("--token", required=True)
+    ap.add_argument("--files-dir", required=True)
     ap.add_argument("--mount", action="append", default=[])
     ap.add_argument("cmd", nargs="+")
     args = ap.parse_args()
@@ -128,6 +154,7 @@ def main():
     with open(f"{args.k8s}/gate.sh") as f:
         out.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "electd-gate"},
                     "data": {"gate.sh": f.read()}})
+    args.configmaps = {d["metadata"]["name"]: d for d in out}
     n = sts["spec"]["replicas"]
     out += [member_pod(sts, i, n, args) for i in range(n)]
     yaml.safe_dump_all(out, sys.stdout, sort_keys=False)

@@ -191,7 +191,8 @@ for _ in $(seq 100); do
     [ "$(http_code c /v1/primary)" = 200 ] && "$build/sidecar/electd" transfer --http "127.0.0.1:${http_port[c]}" --to a >/dev/null 2>&1
     sleep 0.2
 done
-read -r running _ <<<"$("$tool" wait "$events" - 1 10000)" || fail "no workload runs"
+out=$("$tool" wait "$events" - 1 10000) || fail "no workload runs"
+read -r running _ <<<"$out"
 [ "$running" = a ] || fail "the workload runs on $running, not a, after the transfer"
 
 # ---- reload ----------------------------------------------------------------------------------
@@ -204,14 +205,16 @@ done
 inside journalctl -u electd@a --no-pager -o cat | grep -q 'reload' || fail "no reload line in the journal"
 pid_after=$(inside systemctl show -p MainPID --value electd@a)
 [ "$pid_before" = "$pid_after" ] || fail "reload restarted electd ($pid_before -> $pid_after)"
-read -r still _ <<<"$("$tool" wait "$events" - 1 2000)" || fail "no workload after the reload"
+out=$("$tool" wait "$events" - 1 2000) || fail "no workload after the reload"
+read -r still _ <<<"$out"
 [ "$still" = a ] || fail "the workload moved to $still on reload"
 echo "ok: systemctl reload handled ($(inside journalctl -u electd@a --no-pager -o cat | grep reload | tail -n 1))"
 
 # ---- stop hands over -------------------------------------------------------------------------
 starts=$("$tool" check "$events" | grep -c ' pid ')
 inside systemctl stop electd@a || fail "systemctl stop electd@a"
-read -r next _ <<<"$("$tool" wait "$events" a $((starts + 1)) 5000)" || fail "no successor after systemctl stop"
+out=$("$tool" wait "$events" a $((starts + 1)) 5000) || fail "no successor after systemctl stop"
+read -r next _ <<<"$out"
 read -r _ handover_ms how <<<"$("$tool" gap "$events")"
 [ "$how" = stopped ] || fail "a's workload was not stopped gracefully"
 [ "$handover_ms" -lt "$HANDOVER_BOUND_MS" ] || fail "handover took $handover_ms ms"
