@@ -7,7 +7,7 @@
 # Usage: debian-root.sh [--systemd]
 #   prints the root's directory: $ELECTD_ROOT_CACHE/bookworm-minbase (or bookworm-systemd,
 #   which adds systemd, systemd-sysv and dbus so that `systemd-nspawn --boot` can boot it,
-#   and libcjson1, the one library the electd package needs beyond the base system).
+#   and libcjson1 and procps, what the electd package depends on beyond the base system).
 # Env:   ELECTD_ROOT_CACHE  the cache directory (default /var/cache/electd-test)
 #        DEBIAN_MIRROR      the archive to use; by default the one this host's apt already uses
 #                           for bookworm (read from /etc/apt/sources.list*), so no other host
@@ -19,7 +19,7 @@ flavour=minbase
 include=""
 if [ "${1:-}" = "--systemd" ]; then
     flavour=systemd
-    include="--include=systemd,systemd-sysv,dbus,libcjson1"
+    include="--include=systemd,systemd-sysv,dbus,libcjson1,procps"
 elif [ -n "${1:-}" ]; then
     echo "usage: debian-root.sh [--systemd]" >&2
     exit 2

@@ -136,8 +136,13 @@ echo 'electd-nspawn' >"$root/etc/hostname"
 systemd-nspawn -q -D "$root" --boot --register=no --keep-unit --machine=electd-nspawn \
     --bind="$tmp/events:/var/lib/electd/a/events" >"$tmp/console.log" 2>&1 </dev/null &
 nspawn_pid=$!
-for _ in $(seq 100); do
-    init_pid=$(ps -o pid= --ppid "$nspawn_pid" | tr -d ' ' | head -n 1)
+# The container's init: the child of systemd-nspawn that runs systemd (a short-lived helper
+# child comes first).
+for _ in $(seq 200); do
+    init_pid=""
+    for pid in $(ps -o pid= --ppid "$nspawn_pid"); do
+        [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = systemd ] && init_pid=$pid
+    done
     [ -n "$init_pid" ] && break
     sleep 0.1
 done
