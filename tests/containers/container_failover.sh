@@ -23,14 +23,11 @@
 # Exit 77 (CTest: skipped) when podman, root or the image is missing.
 set -euo pipefail
 
-SKIP=77
 src=$1
 testworker=$2
 tool=$3
-skip() {
-    echo "SKIPPED: $*"
-    exit $SKIP
-}
+# shellcheck source=tests/containers/common.sh
+. "$(dirname "$0")/common.sh"
 
 command -v podman >/dev/null 2>&1 || skip "podman is not installed (sh deploy/install-deps.sh --containers)"
 [ "$(id -u)" -eq 0 ] || skip "needs root (the image is in rootful podman's storage)"
@@ -47,20 +44,7 @@ FAILOVER_BOUND_MS=3000 # kill: an election timeout (randomised up to twice) + th
 HANDOVER_BOUND_MS=1000 # stop: the worker's stop + TimeoutNow + start (as tests/integration)
 base="${CONTAINER_TEST_PORT:-27101}"
 nodes=(a b c)
-declare -A peer_port http_port
-peers=""
-for i in 0 1 2; do
-    n=${nodes[$i]}
-    peer_port[$n]=$((base + i))
-    http_port[$n]=$((base + 3 + i))
-    peers="${peers:+$peers,}$n=127.0.0.1:${peer_port[$n]}"
-done
-for p in "${peer_port[@]}" "${http_port[@]}"; do
-    if ss -Hltn "sport = :$p" | grep -q .; then
-        echo "FAIL: port $p is in use (set CONTAINER_TEST_PORT)"
-        exit 1
-    fi
-done
+members "$base" "${nodes[@]}"
 
 tmp=$(mktemp -d /tmp/electd-containers.XXXXXX)
 chmod 0777 "$tmp" # the containers run as uid 10001
@@ -78,16 +62,10 @@ cleanup() {
         pm rm -f -t 0 "$tag-$n" >/dev/null 2>&1 || true
         pm volume rm -f "$tag-$n" >/dev/null 2>&1 || true
     done
-    [ $rc -ne 0 ] && [ -s "$events" ] && "$tool" check "$events" | tail -n 12
-    rm -rf "$tmp"
-    exit $rc
+    finish $rc "$events" "$tool" "$tmp"
 }
 trap cleanup EXIT
 
-fail() {
-    echo "FAIL: $*"
-    exit 1
-}
 
 # One member: its own named volume on the image's data dir, the test worker mounted read-only.
 run_node() {
@@ -149,10 +127,12 @@ out=$("$tool" wait "$events" "$first" 2 10000) ||
     fail "no successor within 10 s of podman kill $first"
 read -r second _ <<<"$out"
 read -r _ failover_ms how <<<"$("$tool" gap "$events")"
-[ "$how" = killed ] || fail "the killed primary's worker logged a stop"
+# No check of how the old worker ended: the kernel kills the rest of the container when its
+# PID 1 (electd) dies, but the shim may see electd gone first and stop the worker, which then
+# logs a stop line. Either way it ended before the successor started (the overlap check).
 [ "$failover_ms" -lt "$FAILOVER_BOUND_MS" ] ||
     fail "failover took $failover_ms ms (bound $FAILOVER_BOUND_MS ms)"
-echo "ok: podman kill $first -> $second primary after $failover_ms ms"
+echo "ok: podman kill $first -> $second primary after $failover_ms ms (old worker $how)"
 pm start "$tag-$first" >/dev/null
 wait_ready "$first"
 

@@ -36,7 +36,9 @@ static int check(const char *path)
         printf("%s pid %d token %llu [%llu, %llu] %s\n", ev.iv[i].node, ev.iv[i].pid,
                (unsigned long long)ev.iv[i].token, (unsigned long long)ev.iv[i].start_ns,
                (unsigned long long)ev.iv[i].end_ns,
-               ev.iv[i].stopped ? "stopped" : ev.iv[i].open ? "running" : "ended");
+               ev.iv[i].stopped ? "stopped"
+               : ev.iv[i].open  ? "running"
+                                : "ended");
     if (!events_file_no_overlap(path, why, sizeof(why))) {
         printf("OVERLAP: %s\n", why);
         return 1;

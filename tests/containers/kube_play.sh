@@ -21,15 +21,12 @@
 #        Exit 77 (skipped) without podman, root or the image.
 set -euo pipefail
 
-SKIP=77
 src=$1
 testworker=$2
 tool=$3
 here=$(cd "$(dirname "$0")" && pwd)
-skip() {
-    echo "SKIPPED: $*"
-    exit $SKIP
-}
+# shellcheck source=tests/containers/common.sh
+. "$(dirname "$0")/common.sh"
 
 command -v podman >/dev/null 2>&1 || skip "podman is not installed (sh deploy/install-deps.sh --containers)"
 [ "$(id -u)" -eq 0 ] || skip "needs root (the image is in rootful podman's storage)"
@@ -96,15 +93,9 @@ cleanup() {
         for i in 0 1 2; do pm volume rm -f "electd-data-binlog-$i" >/dev/null 2>&1 || true; done
     fi
     [ -n "$stub_pid" ] && kill "$stub_pid" 2>/dev/null
-    [ $rc -ne 0 ] && [ -s "$events" ] && "$tool" check "$events" | tail -n 12
-    rm -rf "$tmp"
-    exit $rc
+    finish $rc "$events" "$tool" "$tmp"
 }
 trap cleanup EXIT
-fail() {
-    echo "FAIL: $*"
-    exit 1
-}
 
 python3 "$here/api_stub.py" "$stub_port" "$record" &
 stub_pid=$!

@@ -17,14 +17,11 @@
 # Exit 77 (skipped) without systemd-nspawn, root, the cached root or cpack.
 set -euo pipefail
 
-SKIP=77
 build=$1
 testworker=$2
 tool=$3
-skip() {
-    echo "SKIPPED: $*"
-    exit $SKIP
-}
+# shellcheck source=tests/containers/common.sh
+. "$(dirname "$0")/common.sh"
 
 command -v systemd-nspawn >/dev/null 2>&1 || skip "systemd-nspawn is missing (sh deploy/install-deps.sh --containers)"
 command -v nsenter >/dev/null 2>&1 || skip "nsenter is missing"
@@ -40,20 +37,7 @@ E_MS=500
 HANDOVER_BOUND_MS=1000
 base="${NSPAWN_TEST_PORT:-27301}"
 nodes=(a b c)
-declare -A peer_port http_port
-peers=""
-for i in 0 1 2; do
-    n=${nodes[$i]}
-    peer_port[$n]=$((base + i))
-    http_port[$n]=$((base + 3 + i))
-    peers="${peers:+$peers,}$n=127.0.0.1:${peer_port[$n]}"
-done
-for p in "${peer_port[@]}" "${http_port[@]}"; do
-    if ss -Hltn "sport = :$p" | grep -q .; then
-        echo "FAIL: port $p is in use (set NSPAWN_TEST_PORT)"
-        exit 1
-    fi
-done
+members "$base" "${nodes[@]}"
 
 # The copy of the root is large: under /var/tmp, not a memory-backed /tmp.
 tmp=$(mktemp -d /var/tmp/electd-nspawn.XXXXXX)
@@ -67,10 +51,6 @@ nspawn_pid=""
 init_pid=""
 declare -A host_pid
 
-fail() {
-    echo "FAIL: $*"
-    exit 1
-}
 inside() { nsenter -t "$init_pid" -m -u -i -n -p -- "$@"; }
 
 cleanup() {
@@ -92,9 +72,7 @@ cleanup() {
     for n in b c; do
         [ -n "${host_pid[$n]:-}" ] && kill -9 "${host_pid[$n]}" 2>/dev/null
     done
-    [ $rc -ne 0 ] && [ -s "$events" ] && "$tool" check "$events" | tail -n 12
-    rm -rf "$tmp"
-    exit $rc
+    finish $rc "$events" "$tool" "$tmp"
 }
 trap cleanup EXIT
 
