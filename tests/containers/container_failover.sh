@@ -71,6 +71,7 @@ trap cleanup EXIT
 run_node() {
     local n=$1
     pm run -d --name "$tag-$n" --network host "${run_flags[@]}" \
+        -e "ELECTD_HEALTH_PORT=${http_port[$n]}" -e "ELECTD_HTTP=127.0.0.1:${http_port[$n]}" \
         -v "$tag-$n:/var/lib/electd" -v "$tmp:/events" \
         -v "$testworker:/usr/local/bin/testworker:ro" \
         "$image" --name "$n" --peers "$peers" \
@@ -114,7 +115,12 @@ p=$(primaries a b c)
 [ "$p" = "$first" ] || fail "primaries by /v1/primary: '$p'; the running worker is on $first"
 leader=$(curl -s -m 2 "http://127.0.0.1:${http_port[a]}/v1/leader" | jq -r '.name // empty')
 [ "$leader" = "$first" ] || fail "a says the leader is '$leader', the worker runs on $first"
-echo "ok: $first leads and is the only primary"
+for n in "${nodes[@]}"; do
+    # The image's HEALTHCHECK (curl /healthz in runtime, `electd status` in minimal) on the
+    # member's own port: the runtime check reads ELECTD_HEALTH_PORT, the minimal ELECTD_HTTP.
+    pm healthcheck run "$tag-$n" >/dev/null 2>&1 || fail "podman healthcheck run $tag-$n failed"
+done
+echo "ok: $first leads and is the only primary; the image's health check passes"
 
 # A value only the volumes keep, for the re-create step.
 code=$(curl -s -o /dev/null -m 5 -w '%{http_code}' -X PUT --data-binary "kept-$$" \

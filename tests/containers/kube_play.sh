@@ -8,8 +8,8 @@
 #   - the gate starts exactly one worker, on the leader; the labelling hook PATCHed that pod
 #     with electd-role=primary and the service account's token;
 #   - deleting the primary's pod as Kubernetes would (the template's preStop, then SIGTERM):
-#     the gate-hold hook had the worker stop gracefully and a successor started within the
-#     handover bound, labelled primary;
+#     the preStop's transfer alone started the successor, after the gate-hold hook had the
+#     worker stop gracefully, within the handover bound, labelled primary;
 #   - `podman kill` of the new primary's electd container: the gate stops its worker on its
 #     own (electd is gone, the lease runs out) and another member's worker starts;
 #   - the overlap checker clean over the whole run.
@@ -162,15 +162,17 @@ echo "ok: probes pass; $first runs the worker under the gate and was labelled pr
 
 # ---- pod deletion: preStop, then SIGTERM -----------------------------------------------------
 prestop=$(python3 -c 'import sys, yaml, json
-d = [x for x in yaml.safe_load_all(open(sys.argv[1])) if x["kind"] == "Pod"][0]
+d = [x for x in yaml.safe_load_all(open(sys.argv[1]))
+     if x["kind"] == "Pod" and x["metadata"]["name"] == sys.argv[2]][0]
 c = [c for c in d["spec"]["containers"] if c["name"] == "electd"][0]
-print(json.dumps(c["lifecycle"]["preStop"]["exec"]["command"]))' "$yaml")
+print(json.dumps(c["lifecycle"]["preStop"]["exec"]["command"]))' "$yaml" "$first")
 readarray -t cmd < <(jq -r '.[]' <<<"$prestop")
 starts=$("$tool" check "$events" | grep -c ' pid ')
-pm exec "$first-electd" "${cmd[@]}" >/dev/null || fail "preStop failed in $first"
-pm pod stop -t 30 "$first" >/dev/null
+pm exec "$first-electd" "${cmd[@]}" >"$tmp/prestop.log" 2>&1 || fail "preStop failed in $first"
+# The preStop alone hands over (it ends with `|| true`: the successor is the proof).
 out=$("$tool" wait "$events" "$first" $((starts + 1)) 10000) ||
-    fail "no successor within 10 s of deleting $first"
+    fail "no successor within 10 s of $first's preStop: $(cat "$tmp/prestop.log")"
+pm pod stop -t 30 "$first" >/dev/null
 read -r second _ <<<"$out"
 read -r _ handover_ms how <<<"$("$tool" gap "$events")"
 [ "$how" = stopped ] || fail "$first's worker was not stopped gracefully by the gate"

@@ -8,7 +8,8 @@ change listed here:
     electd-gate from gate.sh (as kustomization.yaml's configMapGenerator makes it);
   - hostNetwork and, per member, its own loopback ports: the peer and HTTP addresses in
     ELECTD_PEERS, ELECTD_LISTEN_*, ELECTD_ADVERTISE_HTTP and the gate's ELECTD_API, and the
-    probes' port (a number: the name `http` maps to the member's port); the containerPorts
+    probes' port (a number: the name `http` maps to the member's port), the API address in
+    the preStop command; the containerPorts
     are dropped (podman refuses port mappings on the host's network);
   - the downward API and the Secret as literal values (POD_NAME, namespace `default`,
     POD_IP 127.0.0.1, the tokens given on the command line);
@@ -34,6 +35,9 @@ import os
 import sys
 
 import yaml
+
+
+TEMPLATE_HTTP_PORT = 7480  # the template's ELECTD_LISTEN_HTTP port
 
 
 def env_value(env, name, value):
@@ -107,6 +111,11 @@ def member_pod(sts, i, n, args):
                 c[probe]["httpGet"]["host"] = "127.0.0.1"
         if c["name"] == "electd":
             c["image"] = args.image
+            cmd = c["lifecycle"]["preStop"]["exec"]["command"]
+            api = f"http://127.0.0.1:{TEMPLATE_HTTP_PORT}/"
+            assert any(api in a for a in cmd), "the preStop no longer calls the local API"
+            c["lifecycle"]["preStop"]["exec"]["command"] = [
+                a.replace(api, f"http://127.0.0.1:{http(i)}/") for a in cmd]
             env_value(env, "ELECTD_PEERS", peers)
             env_value(env, "ELECTD_LISTEN_PEER", f"127.0.0.1:{peer(i)}")
             env_value(env, "ELECTD_LISTEN_HTTP", f"127.0.0.1:{http(i)}")
