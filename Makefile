@@ -3,7 +3,8 @@ BUILD     ?= build
 BUILD_SAN ?= build-san
 JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build test test-sanitize sim-long bench fuzz format clean install deb
+.PHONY: all deps build test test-sanitize sim-long bench fuzz format clean install deb image \
+	test-containers
 
 all: build
 
@@ -28,6 +29,20 @@ install: build
 deb: build
 	cd $(BUILD) && cpack -G DEB
 	@ls $(BUILD)/electd_*.deb
+
+# The container images of deploy/docker/Dockerfile, built with podman (deploy/docker/build-image.sh):
+# electd:<version> (runtime) and electd:<version>-minimal, sizes printed. Where no debian:12
+# image can be pulled, a Debian 12 base is made locally with debootstrap. A constrained host
+# may need PODMAN_FLAGS="--runtime runc --cgroup-manager cgroupfs" (docs/getting-started.md).
+image:
+	sh deploy/install-deps.sh --containers
+	sh deploy/docker/build-image.sh
+
+# The tests of tests/containers/ (label `containers`): the image under podman, the pod template
+# under `podman play kube`, the .deb under systemd-nspawn. They skip where podman or the image
+# is missing, so `make test` on a host without them stays quick.
+test-containers: build
+	cd $(BUILD) && ctest -L containers --output-on-failure
 
 # The same suite under AddressSanitizer + UndefinedBehaviorSanitizer.
 test-sanitize: deps

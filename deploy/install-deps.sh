@@ -5,11 +5,30 @@
 # the openssl CLI makes the throwaway certificates of the TLS tests. lintian, man-db, zsh and
 # prometheus (for promtool) are for tests/deploy's deb_package (the .deb linted, the man page
 # rendered, the zsh completion parsed, the alert rules and a live /metrics checked).
+#
+# Usage: install-deps.sh               build and test dependencies (what `make test` needs)
+#        install-deps.sh --build       only what building electd needs (the Dockerfile's stage)
+#        install-deps.sh --containers  also podman, buildah, runc, catatonit (the pause
+#                                      process of `podman play kube`), debootstrap and
+#                                      systemd-container, for `make image` and the tests of
+#                                      tests/containers (all from Debian's archive, through
+#                                      this host's own apt sources)
 set -eu
 
-PKGS="build-essential cmake pkg-config libuv1-dev libcjson-dev libsqlite3-dev \
-libcriterion-dev node-llhttp libssl-dev openssl clang \
+BUILD_PKGS="build-essential cmake pkg-config libuv1-dev libcjson-dev libsqlite3-dev \
+node-llhttp libssl-dev"
+PKGS="$BUILD_PKGS libcriterion-dev openssl clang \
 python3-yaml shellcheck lintian man-db zsh prometheus"
+
+case "${1:-}" in
+"") ;;
+--build) PKGS="$BUILD_PKGS" ;;
+--containers) PKGS="$PKGS podman buildah runc catatonit debootstrap systemd-container" ;;
+*)
+    echo "usage: install-deps.sh [--build | --containers]" >&2
+    exit 2
+    ;;
+esac
 
 missing=""
 for p in $PKGS; do

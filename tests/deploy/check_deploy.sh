@@ -159,7 +159,10 @@ fi
 
 df=deploy/docker/Dockerfile
 if [ -f "$df" ]; then
-    [ "$(grep -c '^FROM debian:12' "$df")" -ge 2 ] || bad "$df is not a multi-stage Debian 12 build"
+    grep -q '^ARG BUILD_BASE=debian:12$' "$df" || bad "$df's build base is not Debian 12"
+    grep -q '^ARG RUNTIME_BASE=debian:12-slim$' "$df" || bad "$df's runtime base is not Debian 12"
+    [ "$(grep -c '^FROM ' "$df")" -ge 3 ] || bad "$df is not a multi-stage build"
+    grep -q '^FROM scratch AS minimal' "$df" || bad "$df has no FROM scratch minimal target"
     grep -A 2 '^HEALTHCHECK ' "$df" | grep -q '/healthz' || bad "$df has no HEALTHCHECK on /healthz"
     grep -q '^USER ' "$df" || bad "$df runs as root"
     grep -q 'install-deps.sh' "$df" || bad "$df does not install the build deps the project way"

@@ -22,10 +22,17 @@ static bool next_line(const char **p, char *line, size_t cap)
     return true;
 }
 
-static events_interval_t *find_open(events_t *ev, int pid)
+/* A process is a node and a pid: workloads in containers each have their own PID namespace,
+ * so two nodes' workloads may have the same pid. */
+static bool same_process(const events_interval_t *x, const char *node, int pid)
+{
+    return x->pid == pid && strcmp(x->node, node) == 0;
+}
+
+static events_interval_t *find_open(events_t *ev, const char *node, int pid)
 {
     for (size_t i = ev->n; i-- > 0;)
-        if (ev->iv[i].pid == pid && ev->iv[i].open)
+        if (same_process(&ev->iv[i], node, pid) && ev->iv[i].open)
             return &ev->iv[i];
     return NULL;
 }
@@ -54,7 +61,7 @@ void events_parse(const char *text, events_t *ev)
                 iv->token = token;
             continue;
         }
-        events_interval_t *iv = find_open(ev, pid);
+        events_interval_t *iv = find_open(ev, node, pid);
         if (iv == NULL)
             continue;
         if (strcmp(what, "alive") == 0) {
@@ -131,7 +138,7 @@ bool events_overlap(const events_t *ev, size_t *a, size_t *b)
     for (size_t i = 0; i < ev->n; i++)
         for (size_t j = i + 1; j < ev->n; j++) {
             const events_interval_t *x = &ev->iv[i], *y = &ev->iv[j];
-            if (x->pid == y->pid)
+            if (same_process(x, y->node, y->pid))
                 continue;
             if (x->start_ns < y->end_ns && y->start_ns < x->end_ns) {
                 *a = i;

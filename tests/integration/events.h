@@ -38,9 +38,9 @@ int events_count(const char *text, const char *needle);
 /* Parses from a string (for the checker's own tests). */
 void events_parse(const char *text, events_t *ev);
 
-/* The first pair of intervals of different processes that overlap; false if none. An
- * interval without a stop line ends one alive period after its last alive line: the worker
- * was killed, or is still running (read the file after stopping everything). */
+/* The first pair of intervals of different processes (node and pid) that overlap; false if
+ * none. An interval without a stop line ends one alive period after its last alive line: the
+ * worker was killed, or is still running (read the file after stopping everything). */
 bool events_overlap(const events_t *ev, size_t *a, size_t *b);
 
 /* Polls path (bounded, every 10 ms) until its newest interval is open (a workload runs) on a

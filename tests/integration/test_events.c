@@ -25,6 +25,18 @@ Test(events, a_killed_workload_ends_one_alive_period_after_its_last_sign_of_life
     cr_assert(!events_overlap(&ev, &x, &y));
 }
 
+Test(events, the_same_pid_on_two_nodes_is_two_processes)
+{
+    /* Workloads in containers each have their own PID namespace: a and b both run pid 7. */
+    events_t ev;
+    events_parse("0 a start 7 1\n1000 a alive 7\n2000 b start 7 2\n9000000 b alive 7\n", &ev);
+    size_t x, y;
+    cr_assert(events_overlap(&ev, &x, &y), "overlap of a's and b's pid 7 not found");
+    cr_assert_eq(ev.iv[0].end_ns, 1000 + EVENTS_ALIVE_NS, "b's alive line was taken for a's");
+    events_parse("0 a start 7 1\n1000 a stop 7\n2000 b start 7 2\n3000 b alive 7\n", &ev);
+    cr_assert(!events_overlap(&ev, &x, &y));
+}
+
 Test(events, handed_over_primaries_do_not_overlap)
 {
     events_t ev;
