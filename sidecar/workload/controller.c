@@ -174,7 +174,7 @@ static void applied_cb(void *ud, const raft_entry_t *e, const store_result_t *re
     (void)res;
     sidecar_workload_t *w = ud;
     workload_priority_applied(w, e);
-    if (w->prio_dirty || w->maint_hold)
+    if ((w->prio != NULL && w->prio->dirty) || w->maint_hold)
         workload_evaluate(w);
 }
 
@@ -239,7 +239,11 @@ static sidecar_workload_t *controller_new(uv_loop_t *loop, const sidecar_config_
 {
     static const char *names[] = {"none", "supervise", "hooks", "witness"};
     sidecar_workload_t *w = calloc(1, sizeof(*w));
-    if (w == NULL || (election != NULL && (w->election = strdup(election)) == NULL)) {
+    bool ok = w != NULL && (election != NULL ? (w->election = strdup(election)) != NULL
+                                             : (w->prio = calloc(1, sizeof(*w->prio))) != NULL);
+    if (!ok) {
+        if (w != NULL)
+            free(w->prio);
         free(w);
         snprintf(errbuf, errlen, "out of memory");
         return NULL;
@@ -257,6 +261,7 @@ static sidecar_workload_t *controller_new(uv_loop_t *loop, const sidecar_config_
     w->info.mode = names[w->mode];
     if (shim_args_init(w, errbuf, errlen) != 0) {
         free(w->election);
+        free(w->prio);
         free(w);
         return NULL;
     }
@@ -276,7 +281,7 @@ int sidecar_workload_open(sidecar_workload_t **out, uv_loop_t *loop, const sidec
     /* Shims of a previous run (of any election) are gone before anything starts. */
     workload_procscan_wait(w->data_dir, cfg->stop_timeout_ms);
     sidecar_node_state(node, &w->st);
-    w->prio_dirty = true;
+    w->prio->dirty = true;
     w->obs = (sidecar_node_observer_t){.changed_cb = changed_cb, .applied_cb = applied_cb, .ud = w};
     sidecar_node_observe(node, &w->obs);
     *out = w;
@@ -356,6 +361,7 @@ void workload_close_done(sidecar_workload_t *w)
     void *ud = w->close_ud;
     free(w->crashes_ms);
     free(w->election);
+    free(w->prio);
     free(w);
     cb(ud);
 }

@@ -30,10 +30,10 @@ void sidecar_workload_priority(const sidecar_workload_t *w, uint64_t id, uint8_t
 {
     *priority = RAFT_PRIORITY_DEFAULT;
     *preempt = true;
-    for (size_t i = 0; i < w->n_prios; i++)
-        if (w->prios[i].id == id) {
-            *priority = w->prios[i].priority;
-            *preempt = w->prios[i].preempt;
+    for (size_t i = 0; w->prio != NULL && i < w->prio->n; i++)
+        if (w->prio->entries[i].id == id) {
+            *priority = w->prio->entries[i].priority;
+            *preempt = w->prio->entries[i].preempt;
         }
 }
 
@@ -43,13 +43,13 @@ static void record_parse(sidecar_workload_t *w, const store_kv_t *kv)
     const char *name = kv->key + strlen(SIDECAR_PRIORITY_PREFIX);
     uint64_t id = sidecar_config_node_id(name);
     if (raft_conf_find(raft_conf(sidecar_node_raft(w->node)), id) == NULL ||
-        w->n_prios == RAFT_MAX_MEMBERS)
+        w->prio->n == RAFT_MAX_MEMBERS)
         return;
     cJSON *o = cJSON_ParseWithLength((const char *)kv->value, kv->value_len);
     double prio = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(o, "priority"));
     const cJSON *preempt = cJSON_GetObjectItemCaseSensitive(o, "preempt");
     if (prio >= 0 && prio <= 255 && cJSON_IsBool(preempt))
-        w->prios[w->n_prios++] = (struct workload_priority){
+        w->prio->entries[w->prio->n++] = (struct workload_priority){
             .id = id, .priority = (uint8_t)prio, .preempt = cJSON_IsTrue(preempt)};
     cJSON_Delete(o);
 }
@@ -63,8 +63,8 @@ static void table_load(sidecar_workload_t *w)
                       strlen(SIDECAR_PRIORITY_PREFIX), NULL, 0, PRIORITY_RECORDS_MAX, &items, &n,
                       NULL) != 0)
         return; /* read again at the next change */
-    w->prio_dirty = false;
-    w->n_prios = 0;
+    w->prio->dirty = false;
+    w->prio->n = 0;
     for (size_t i = 0; i < n; i++)
         record_parse(w, &items[i]);
     store_kv_list_free(items, n);
@@ -82,17 +82,17 @@ static void table_load(sidecar_workload_t *w)
     /* Without a record a member counts as the default: one is written only when this
      * member's settings differ from what the table says (a default member writes none, so
      * that groups without priorities keep their KV as it was). */
-    w->prio_stored = stored == mine && stored_preempt == preempt;
+    w->prio->stored = stored == mine && stored_preempt == preempt;
 }
 
 /* This member's record, proposed (forwarded to the leader) until the store holds it. */
 static void publish(sidecar_workload_t *w)
 {
     uint64_t now = workload_now_ms();
-    if (w->prio_stored || !w->st.store_ok || w->st.leader == 0 ||
-        (w->prio_sent_ms != 0 && now - w->prio_sent_ms < PRIORITY_RETRY_MS))
+    if (w->prio->stored || !w->st.store_ok || w->st.leader == 0 ||
+        (w->prio->sent_ms != 0 && now - w->prio->sent_ms < PRIORITY_RETRY_MS))
         return;
-    w->prio_sent_ms = now;
+    w->prio->sent_ms = now;
     uint8_t prio;
     bool preempt;
     own_settings(w, &prio, &preempt);
@@ -114,8 +114,8 @@ static bool higher_exists(const sidecar_workload_t *w)
     own_settings(w, &mine, &unused);
     if (mine < RAFT_PRIORITY_DEFAULT)
         return true;
-    for (size_t i = 0; i < w->n_prios; i++)
-        if (w->prios[i].priority > mine)
+    for (size_t i = 0; i < w->prio->n; i++)
+        if (w->prio->entries[i].priority > mine)
             return true;
     return false;
 }
@@ -135,15 +135,15 @@ static void preempt(sidecar_workload_t *w)
     if (to != 0 && sidecar_maintenance_on(w->node))
         to = 0;
     uint64_t now = workload_now_ms();
-    if (to != w->preempt_to) {
-        w->preempt_to = to;
-        w->preempt_from_ms = now;
+    if (to != w->prio->preempt_to) {
+        w->prio->preempt_to = to;
+        w->prio->preempt_from_ms = now;
     }
     if (to == 0)
         return;
     bool idle = w->state == SIDECAR_WORKLOAD_STANDBY && w->hook == NULL && w->shim == NULL;
     uint64_t hysteresis = PREEMPT_HYSTERESIS_ETOS * (uint64_t)w->cfg->election_timeout_ms;
-    if (!(mine == 0 && idle) && now - w->preempt_from_ms < hysteresis)
+    if (!(mine == 0 && idle) && now - w->prio->preempt_from_ms < hysteresis)
         return;
     char name[64];
     sidecar_node_member_name(w->node, to, name, sizeof(name));
@@ -152,15 +152,15 @@ static void preempt(sidecar_workload_t *w)
     SIDECAR_LOG(SIDECAR_LOG_INFO, "a member of higher priority is ready: handing leadership over",
                 SIDECAR_LOG_STR("to", name), SIDECAR_LOG_UINT("priority", theirs),
                 SIDECAR_LOG_UINT("own_priority", mine));
-    w->preempt_to = 0;
+    w->prio->preempt_to = 0;
     workload_handover_arm(w, to);
 }
 
 void workload_priority_step(sidecar_workload_t *w)
 {
-    if (w->election != NULL)
+    if (w->prio == NULL)
         return;
-    if (w->prio_dirty && w->st.store_ok)
+    if (w->prio->dirty && w->st.store_ok)
         table_load(w);
     publish(w);
     preempt(w);
@@ -169,22 +169,23 @@ void workload_priority_step(sidecar_workload_t *w)
 bool workload_priority_busy(const sidecar_workload_t *w)
 {
     /* A leader looks periodically only while some member could preempt it. */
-    return w->election == NULL &&
-           (!w->prio_stored || (w->st.role == RAFT_LEADER && higher_exists(w)));
+    return w->prio != NULL && (!w->prio->stored || (w->st.role == RAFT_LEADER && higher_exists(w)));
 }
 
 void workload_priority_applied(sidecar_workload_t *w, const raft_entry_t *e)
 {
+    if (w->prio == NULL)
+        return;
     /* A gap: entries were applied without a callback (a snapshot was installed). */
-    bool gap = e->index != w->prio_applied + 1;
-    w->prio_applied = e->index;
+    bool gap = e->index != w->prio->applied + 1;
+    w->prio->applied = e->index;
     if (gap || e->type == RAFT_ENTRY_CONF) {
-        w->prio_dirty = true;
+        w->prio->dirty = true;
         return;
     }
     store_cmd_t cmd;
     size_t pl = strlen(SIDECAR_PRIORITY_PREFIX);
     if (e->type == RAFT_ENTRY_NORMAL && store_cmd_decode(e->data, e->len, &cmd) == 0 &&
         cmd.key_len >= pl && memcmp(cmd.key, SIDECAR_PRIORITY_PREFIX, pl) == 0)
-        w->prio_dirty = true;
+        w->prio->dirty = true;
 }

@@ -26,6 +26,22 @@
 
 enum workload_mode { MODE_NONE, MODE_SUPERVISE, MODE_HOOKS, MODE_WITNESS };
 
+/* The priority table and preemption (priority.c). */
+struct workload_priorities {
+    struct workload_priority {
+        uint64_t id;
+        uint8_t priority;
+        bool preempt;
+    } entries[RAFT_MAX_MEMBERS];
+    size_t n;
+    bool dirty;               /* a record (or the membership) changed: read the table again */
+    bool stored;              /* the store holds this member's record as its settings say */
+    uint64_t applied;         /* the last index applied_cb told of: a gap is a snapshot */
+    uint64_t sent_ms;         /* when this member's record was last proposed */
+    uint64_t preempt_to;      /* the member of higher priority seen ready, 0 = none */
+    uint64_t preempt_from_ms; /* ... since when, without a break */
+};
+
 struct sidecar_workload {
     workload_cred_t cred; /* ELECTD_WORKLOAD_TOKEN (credential.c) */
     /* A named election's controller (sidecar_workload_open_election): its name (owned), and
@@ -88,19 +104,9 @@ struct sidecar_workload {
     bool maint_hold;
     uint64_t maint_hold_term;
 
-    /* priorities (priority.c), the default election's controller only */
-    struct workload_priority {
-        uint64_t id;
-        uint8_t priority;
-        bool preempt;
-    } prios[RAFT_MAX_MEMBERS];
-    size_t n_prios;
-    bool prio_dirty;          /* a record (or the membership) changed: read the table again */
-    bool prio_stored;         /* the store holds this member's record as its settings say */
-    uint64_t prio_applied;    /* the last index applied_cb told of: a gap is a snapshot */
-    uint64_t prio_sent_ms;    /* when this member's record was last proposed */
-    uint64_t preempt_to;      /* the member of higher priority seen ready, 0 = none */
-    uint64_t preempt_from_ms; /* ... since when, without a break */
+    /* priorities (priority.c): the default election's controller only (NULL in a named
+     * election's: a thousand of them need none) */
+    struct workload_priorities *prio;
 
     int open_children;
     void (*close_cb)(void *);
