@@ -7,7 +7,9 @@
  *   options: --nodes 3|5  --spares 0..2  --mode mixed|crashy|lease|figure8|elections
  *            --mutation K  --chaos-ticks T (fault phase length in ticks)  --keep-going
  *            --elections N (named elections modelled, 0..4; 0 replays schedules recorded
- *            before the election model)
+ *            before the election model)  --no-disk-faults (replays schedules recorded
+ *            before the disk faults)  --ack-unpersisted (a broken driver that acknowledges
+ *            what a failed persist did not store: the checkers must catch it)
  */
 #include "sim.h"
 
@@ -38,7 +40,7 @@ static void usage(FILE *f)
             "usage: raft_sim [--seed N] [--schedules M] [--random] [--nodes 3|5]\n"
             "                [--spares 0..2] [--mode mixed|crashy|lease|figure8|elections]\n"
             "                [--elections 0..%d] [--mutation K] [--chaos-ticks T] [--keep-going]\n"
-            "                [--verbose]\n"
+            "                [--no-disk-faults] [--ack-unpersisted] [--verbose]\n"
             "  SIM_SEED=N in the environment replays seed N (same as --seed N "
             "--schedules 1).\n",
             SIM_ELECTIONS_MAX);
@@ -54,6 +56,10 @@ static void print_replay(const sim_options_t *o, const sim_result_t *r)
         printf(" --chaos-ticks %" PRIu32, o->chaos_ticks);
     if (o->elections != SIM_ELECTIONS_DEFAULT)
         printf(" --elections %d", o->elections);
+    if (o->no_disk_faults)
+        printf(" --no-disk-faults");
+    if (o->ack_unpersisted)
+        printf(" --ack-unpersisted");
     printf(" --verbose\n");
 }
 
@@ -70,6 +76,8 @@ int main(int argc, char **argv)
                                              {"verbose", no_argument, NULL, 'v'},
                                              {"keep-going", no_argument, NULL, 'k'},
                                              {"elections", required_argument, NULL, 'e'},
+                                             {"no-disk-faults", no_argument, NULL, 'D'},
+                                             {"ack-unpersisted", no_argument, NULL, 'A'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     sim_options_t o;
@@ -77,7 +85,7 @@ int main(int argc, char **argv)
     uint64_t first = 1, count = 1, v;
     bool random_seeds = false, verbose = false, keep_going = false, count_given = false;
     int c;
-    while ((c = getopt_long(argc, argv, "s:n:rN:S:m:M:c:vke:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "s:n:rN:S:m:M:c:vke:DAh", longopts, NULL)) != -1) {
         switch (c) {
         case 's':
             if (parse_u64(optarg, &first) != 0)
@@ -132,6 +140,12 @@ int main(int argc, char **argv)
                 goto bad;
             o.elections = (int)v;
             break;
+        case 'D':
+            o.no_disk_faults = true;
+            break;
+        case 'A':
+            o.ack_unpersisted = true;
+            break;
         case 'v':
             verbose = true;
             break;
@@ -173,13 +187,14 @@ int main(int argc, char **argv)
 
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    uint64_t failures = 0, events = 0, moves = 0, by_kind[16] = {0};
+    uint64_t failures = 0, events = 0, moves = 0, disk = 0, by_kind[16] = {0};
     for (uint64_t i = 0; i < count; i++) {
         o.seed = first + i;
         sim_result_t r;
         int kind = sim_run(&o, &r);
         events += r.events;
         moves += r.election_moves;
+        disk += r.disk_failures;
         if (count == 1)
             printf("seed %" PRIu64 ": mode %d voters %d spares %d, %" PRIu64 " events, %.3f s "
                    "simulated, applied %" PRIu64 ", term %" PRIu64 ", healed in %.1f ms%s",
@@ -201,8 +216,8 @@ int main(int argc, char **argv)
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     printf("raft_sim: %" PRIu64 " violation(s), %" PRIu64 " events, %" PRIu64
-           " named election moves, %.1f s\n",
-           failures, events, moves, secs);
+           " named election moves, %" PRIu64 " failed persists, %.1f s\n",
+           failures, events, moves, disk, secs);
     for (int k = 1; k < 16; k++)
         if (by_kind[k])
             printf("  %-45s %" PRIu64 "\n", sim_violation_name(k), by_kind[k]);

@@ -51,6 +51,10 @@ typedef struct sim_options {
     int elections;        /* named elections modelled, 0..SIM_ELECTIONS_MAX; 0 = none, which
                              replays the schedules of simulators before the model (not with
                              mode ELECTIONS, which models SIM_ELECTIONS_DEFAULT then) */
+    bool no_disk_faults;  /* no disk-full / fsync-error faults: replays the schedules of
+                             simulators before them (--no-disk-faults) */
+    bool ack_unpersisted; /* a broken driver (sim_node_t.ack_unpersisted), for the test that
+                             the checkers catch it (--ack-unpersisted) */
     FILE *trace;          /* non-NULL: write a line per event (--verbose) */
 } sim_options_t;
 
@@ -64,6 +68,7 @@ typedef struct sim_result {
     uint64_t max_applied; /* highest index applied anywhere */
     uint64_t max_term;
     uint64_t heal_us;        /* simulated time from healing to the liveness goal */
+    uint64_t disk_failures;  /* batches whose persist a disk fault failed (retried later) */
     uint64_t election_moves; /* times a named election started running on a member other
                                 than the one that ran it last */
 } sim_result_t;

@@ -153,6 +153,7 @@ bool sim_node_take(sim_node_t *n)
         return false;
     }
     n->held = true;
+    n->persisted = false;
     return true;
 }
 
@@ -284,17 +285,34 @@ static void apply_committed(sim_node_t *n, const sim_node_hooks_t *h, const raft
     }
 }
 
-int sim_node_process(sim_node_t *n, const sim_node_hooks_t *h)
+static void persist(sim_node_t *n, const sim_node_hooks_t *h, const raft_ready_t *rd)
 {
-    assert(n->held);
-    const raft_ready_t *rd = &n->rd;
-    /* 1. persist */
     if (rd->hs_changed)
         n->hs = rd->hs;
     if (rd->chunk != NULL)
         persist_chunk(n, h, rd->chunk);
     if (rd->n_entries > 0)
         persist_entries(n, rd->entries, rd->n_entries);
+    n->persisted = true;
+}
+
+int sim_node_process(sim_node_t *n, const sim_node_hooks_t *h)
+{
+    assert(n->held);
+    const raft_ready_t *rd = &n->rd;
+    /* 1. persist; a failed persist keeps the batch (nothing of it may leave the node: a vote or
+     * an acknowledgement of state that is not durable could be lost by a crash) */
+    bool writes = rd->hs_changed || rd->chunk != NULL || rd->n_entries > 0;
+    if (writes && n->disk_fault != SIM_DISK_OK) {
+        /* a write that landed stays on disk (n->persisted: a retry does not write it again),
+         * but the batch counts as durable only once a retry's fsync succeeds */
+        if (!n->persisted && n->disk_fault == SIM_DISK_FSYNC && n->fsync_lands)
+            persist(n, h, rd);
+        if (!n->ack_unpersisted)
+            return SIM_NODE_EDISK;
+    } else if (!n->persisted) {
+        persist(n, h, rd);
+    }
     /* 2. send */
     for (size_t i = 0; i < rd->n_msgs; i++)
         if (h != NULL && h->send != NULL)
@@ -355,7 +373,10 @@ int sim_node_drain(sim_node_t *n, const sim_node_hooks_t *h, uint64_t every, uin
     int rc = 0;
     /* bounded: a core that always has something ready is itself a bug */
     for (int round = 0; round < 10000 && sim_node_take(n); round++) {
-        if (sim_node_process(n, h) != 0)
+        int prc = sim_node_process(n, h);
+        if (prc == SIM_NODE_EDISK)
+            return -1; /* the batch stays held; the caller retries it */
+        if (prc != 0)
             rc = -1;
         if (sim_node_advance(n, every, keep) != 0)
             rc = -1;

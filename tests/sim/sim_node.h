@@ -25,6 +25,16 @@
 
 struct sim_node;
 
+/* A storage fault on a node's disk (the simulator's disk-fault action). While one lasts, every
+ * batch with something to persist fails as a whole: SIM_DISK_FULL writes nothing;
+ * SIM_DISK_FSYNC reports the write failed, but it may have reached the disk anyway
+ * (sim_node_t.fsync_lands, drawn per attempt), so a crash afterwards may keep it or lose it.
+ * Either way the driver treats the batch as not durable: it sends nothing of it, applies
+ * nothing of it, keeps it and retries it later, as the daemon does (node_batch.c). */
+typedef enum sim_disk_fault { SIM_DISK_OK = 0, SIM_DISK_FULL, SIM_DISK_FSYNC } sim_disk_fault_t;
+
+#define SIM_NODE_EDISK 1 /* sim_node_process: the persist failed; the batch is still held */
+
 /* What the driver does with the parts of a ready batch that leave the node. */
 typedef struct sim_node_hooks {
     void *ctx;
@@ -65,6 +75,14 @@ typedef struct sim_node {
     bool held;
     raft_ready_t rd;
 
+    /* storage faults (sim_disk_fault_t); see above */
+    int disk_fault;
+    bool fsync_lands;     /* this attempt's failed write reached the disk all the same */
+    bool persisted;       /* the held batch's writes are on disk (maybe through a failed fsync
+                             that landed: durable only once a retry succeeds) */
+    bool ack_unpersisted; /* a broken driver for tests: a failed persist is ignored and the
+                             batch sent and applied as if it were durable */
+
     /* first contract violation seen while processing (empty = none) */
     char err[SIM_NODE_ERR_MAX];
 } sim_node_t;
@@ -82,8 +100,10 @@ void sim_node_crash(sim_node_t *n);
 /* Takes the next ready batch if there is one and none is held. Returns true if taken (then
  * n->rd is the batch; call sim_node_process + sim_node_advance, or keep it held). */
 bool sim_node_take(sim_node_t *n);
-/* Persists, sends, applies the held batch. Returns 0, or -1 if the core broke a contract
- * (n->err says how); the batch is still processed as far as possible. */
+/* Persists, sends, applies the held batch. Returns 0, -1 if the core broke a contract (n->err
+ * says how; the batch is still processed as far as possible), or SIM_NODE_EDISK if a disk
+ * fault failed the persist: then nothing of the batch was sent or applied and it stays held,
+ * to be processed again later (do not advance). */
 int sim_node_process(sim_node_t *n, const sim_node_hooks_t *h);
 /* raft_advance, then takes a snapshot if `every` entries were applied since the last one. */
 int sim_node_advance(sim_node_t *n, uint64_t every, uint64_t keep);

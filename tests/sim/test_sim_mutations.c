@@ -141,3 +141,41 @@ Test(mutations, shim_releases_the_lease_before_the_workload_is_gone, .timeout = 
      * successor take a lease and start its workload beside it */
     expect_caught(RAFT_MUT_RELEASE_EARLY, SIM_MODE_MIXED, KIND(LEASE));
 }
+
+/* The driver's side of a storage fault: a node whose persist failed (disk full, fsync error)
+ * must not acknowledge the batch. A driver that sends the append responses anyway
+ * (--ack-unpersisted) is caught as a lost acknowledged entry once the node restarts from
+ * what its disk holds; the real driver passes the same schedules. */
+Test(mutations, ack_after_failed_persist, .timeout = 120)
+{
+    sim_options_t o;
+    sim_options_default(&o);
+    o.mode = SIM_MODE_MIXED;
+    o.ack_unpersisted = true;
+    sim_result_t r;
+    uint64_t caught = 0, other = 0, failures = 0;
+    for (uint64_t seed = 1; seed <= SEEDS_MAX && caught == 0; seed++) {
+        o.seed = seed;
+        int kind = sim_run(&o, &r);
+        failures += r.disk_failures;
+        if (kind == SIM_V_DURABILITY)
+            caught = seed;
+        else if (kind != SIM_V_NONE)
+            other++;
+    }
+    cr_assert_gt(failures, 0, "no persist failed in the schedules");
+    cr_assert_neq(caught, 0,
+                  "acknowledging failed persists survived %d schedules (%" PRIu64
+                  " other violations)",
+                  SEEDS_MAX, other);
+    cr_log_info("acknowledging failed persists: caught at seed %" PRIu64 ": %s", caught, r.msg);
+
+    o.ack_unpersisted = false;
+    failures = 0;
+    for (uint64_t seed = 1; seed <= caught; seed++) {
+        o.seed = seed;
+        cr_assert_eq(sim_run(&o, &r), SIM_V_NONE, "seed %" PRIu64 ": %s", seed, r.msg);
+        failures += r.disk_failures;
+    }
+    cr_assert_gt(failures, 0, "the real driver met no failed persist in seeds 1..%" PRIu64, caught);
+}
