@@ -6,8 +6,10 @@
 #              --on-stop  "/etc/electd/hooks/gate-hold.sh hold"
 #
 # hold:    creates GATE_DIR/hold (the gate stops the workload and starts nothing) and waits
-#          until the gate reports "stopped" — so electd hands leadership over only once the
-#          workload is down. Bounded by GATE_HOLD_WAIT_S (default 20 s; keep it below
+#          until the gate reports "held" — written only by a round of the gate that saw the
+#          hold file from its start and runs no workload (a "stopped" written before the file
+#          existed proves nothing: that round may still start one) — so electd hands
+#          leadership over only once the workload is down. Bounded by GATE_HOLD_WAIT_S (default 20 s; keep it below
 #          --hook-timeout); exits 1 if the gate did not confirm (the gate's lease watchdog
 #          still stops the workload before the lease can expire).
 # release: removes GATE_DIR/hold; the gate starts the workload once it sees the lease.
@@ -26,7 +28,7 @@ hold)
     i=0
     while [ "$i" -lt "$limit" ]; do
         state=$(cat "$dir/state" 2>/dev/null || echo missing)
-        if [ "$state" = stopped ] || [ "$state" = missing ]; then
+        if [ "$state" = held ] || [ "$state" = missing ]; then
             echo "gate-hold: workload stopped"
             exit 0
         fi

@@ -17,8 +17,11 @@
 # Handovers: electd gives up its lease early when it hands leadership over (SIGTERM, POST
 # /v1/leader/transfer), so the gate must have stopped the workload BEFORE that. electd runs
 # in hook mode with deploy/hooks/gate-hold.sh as --on-start/--on-stop: on-stop creates
-# GATE_DIR/hold and waits until this gate writes "stopped" to GATE_DIR/state, and electd
-# transfers only after on-stop returned. While GATE_DIR/hold exists the workload never runs.
+# GATE_DIR/hold and waits until this gate writes "held" to GATE_DIR/state — which it does
+# only in a round that began with the hold file there and with no workload running (a round
+# that had already looked before the file appeared may still start the workload; the next
+# one stops it) — and electd transfers only after on-stop returned. While GATE_DIR/hold
+# exists the workload never runs past that round.
 # The workload gets ELECTD_ROLE, ELECTD_NODE_ID, ELECTD_TERM, ELECTD_FENCING_TOKEN,
 # ELECTD_HTTP, ELECTD_LEASE_MS like a supervised one, and must carry the token on its side
 # effects: this gate cannot stop a frozen machine either.
@@ -109,8 +112,9 @@ while [ "$stopping" = 0 ]; do
     tok=$(field fencing_token "$status")
     lease=$(field lease_remaining_ms "$status")
     why="lease not renewed"
+    held=0
     if [ -e "$DIR/hold" ]; then
-        deadline=0 why="electd's on-stop hook asked" # stop now, start nothing
+        held=1 deadline=0 why="electd's on-stop hook asked" # stop now, start nothing
     elif [ -n "$status" ] && [ "$role" != leader ]; then
         deadline=0 why="electd no longer leads" # no need to wait for the deadline
     elif [ "$role" = leader ] && [ -n "$tok" ] && [ "$tok" = "$t" ] && [ -n "$lease" ]; then
@@ -134,6 +138,10 @@ while [ "$stopping" = 0 ]; do
     fi
     if [ -n "$child" ] && [ "$left" -le $((STOP_MS + MARGIN_MS)) ]; then
         stop_child "$why"
+    fi
+    if [ "$held" = 1 ]; then
+        # Seen at the top of this round, nothing running: what the on-stop hook waits for.
+        [ "$(cat "$DIR/state" 2>/dev/null)" = held ] || set_state held
     elif [ -z "$child" ] && [ "$left" -gt $((STOP_MS + MARGIN_MS + POLL_MS)) ]; then
         # One poll of headroom above the stop threshold, so a start is not followed at
         # once by a stop while the lease is being renewed normally.
