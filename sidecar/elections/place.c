@@ -173,7 +173,7 @@ typedef struct choice {
 static void choose(const place_t *p, const sidecar_elections_election_t *e, int holder, choice_t *c)
 {
     uint64_t nh = name_hash(e->name);
-    c->any = c->healthy = c->same = -1;
+    *c = (choice_t){.any = -1, .healthy = -1, .same = -1}; /* the fits: set with their index */
     if (holder >= 0)
         c->holder_fit = member_fit(p, e, nh, (size_t)holder);
     for (size_t i = 0; i < p->in->n_members; i++) {
