@@ -502,6 +502,16 @@ static void h_transfer(http_req_t *req, void *data)
             http_req_reply_error(req, 404, "unknown_member", "no member has that name");
             return;
         }
+        sidecar_node_state_t st;
+        sidecar_node_state(api->node, &st);
+        if (target == sidecar_node_id(api->node) && st.role == RAFT_LEADER) {
+            /* Already where it was asked to be: nothing is stopped (a handover to itself
+             * would stop the workload and then find no one to hand over to). */
+            char body[128];
+            snprintf(body, sizeof(body), "{\"status\":\"already_leader\",\"leader\":\"%s\"}", to);
+            http_req_reply_text(req, 200, "application/json", body);
+            return;
+        }
     }
     struct transfer_wait *tw = calloc(1, sizeof(*tw));
     if (tw == NULL) {

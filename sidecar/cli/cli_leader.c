@@ -118,8 +118,9 @@ done:
 }
 
 /* POST /v1/leader/transfer[?to=NAME] (following one redirect); *old gets who answered: the
- * leader that hands over. Returns an exit code. */
-static int request_transfer(cli_ctx_t *c, cli_addr_t *old)
+ * leader that hands over. *already: the member asked for leads already (200, nothing moved).
+ * Returns an exit code. */
+static int request_transfer(cli_ctx_t *c, cli_addr_t *old, bool *already)
 {
     char target[CLI_TARGET_MAX_BYTES] = "/v1/leader/transfer";
     size_t off = strlen(target);
@@ -135,6 +136,11 @@ static int request_transfer(cli_ctx_t *c, cli_addr_t *old)
     int code = SIDECAR_CLIENT_OK;
     if (rs.status != 202 && rs.status != 200)
         code = cli_report_error(c, &rs);
+    *already = rs.status == 200 && rs.body != NULL && strstr(rs.body, "\"already_leader\"") != NULL;
+    if (*already && c->json)
+        printf("%s\n", rs.body);
+    else if (*already)
+        printf("%s leads already: nothing moved\n", c->to);
     *old = rs.from;
     cli_response_clear(&rs);
     return code;
@@ -160,8 +166,9 @@ int cli_transfer(cli_ctx_t *c)
 {
     cli_addr_t old;
     char old_name[80];
-    int code = request_transfer(c, &old);
-    if (code != SIDECAR_CLIENT_OK)
+    bool already = false;
+    int code = request_transfer(c, &old, &already);
+    if (code != SIDECAR_CLIENT_OK || already)
         return code;
     /* Who handed over: its own name (it no longer leads by the time we ask, or soon won't). */
     if (member_name(c, &old, old_name, sizeof(old_name)) != SIDECAR_CLIENT_OK)

@@ -412,6 +412,18 @@ Test(client, transfer_moves_leadership_and_old_tokens_are_fenced)
                  0, "%s %s", OUT, ERR);
     int l3 = itest_wait_leader(&C, 10000);
     cr_assert_eq(l3, target, "%s", OUT);
+    /* To the member that leads already (asked through a follower): nothing moves, nothing is
+     * stopped, the term stays (a handover to itself used to stop its workload and then find
+     * no one to hand over to). */
+    itest_status_t before, after;
+    cr_assert(itest_status(&C, l3, &before));
+    cr_assert_eq(
+        run(NULL, "transfer", "--to", C.nodes[l3].name, "--http", http_of((l3 + 1) % 3), NULL), 0,
+        "%s %s", OUT, ERR);
+    cr_assert(strstr(OUT, "leads already") != NULL, "%s", OUT);
+    cr_assert(itest_status(&C, l3, &after));
+    cr_assert_str_eq(after.role, "leader");
+    cr_assert_eq(after.term, before.term, "leadership moved");
     cr_assert_eq(run(NULL, "transfer", "--to", "nosuchnode", "--http", http_of(l3), NULL), 1,
                  "%s %s", OUT, ERR);
     cr_assert(strstr(ERR, "unknown_member") != NULL, "%s", ERR);
