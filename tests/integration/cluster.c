@@ -502,3 +502,10 @@ int itest_member_remove(itest_cluster_t *c, int via, const char *name, char *out
     }
     return rc;
 }
+
+void itest_cluster_stop_all(itest_cluster_t *c)
+{
+    for (int i = 0; i < c->n; i++)
+        if (c->nodes[i].pid)
+            itest_node_stop(c, i);
+}

@@ -56,6 +56,8 @@ void itest_cluster_start(itest_cluster_t *c);
 void itest_node_signal(itest_cluster_t *c, int i, int sig);
 /* Exit status of a node that was stopped with SIGTERM (as returned by waitpid). */
 int itest_node_stop(itest_cluster_t *c, int i);
+/* SIGTERM to every running member, each waited for as itest_node_stop does. */
+void itest_cluster_stop_all(itest_cluster_t *c);
 void itest_node_wipe(itest_cluster_t *c, int i);
 /* Stops every node and removes the temporary root. */
 void itest_cluster_destroy(itest_cluster_t *c);

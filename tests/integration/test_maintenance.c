@@ -65,13 +65,6 @@ static void start_all(void)
         start(i);
 }
 
-static void stop_all(void)
-{
-    for (int i = 0; i < C.n; i++)
-        if (C.nodes[i].pid)
-            itest_node_stop(&C, i);
-}
-
 static void check_no_overlap(void)
 {
     char why[400];
@@ -213,7 +206,7 @@ Test(maintenance, holds_a_restart_refuses_transfers_and_survives_a_restart_of_a_
     cr_assert_eq(
         itest_http(C.nodes[l].http_port, "POST", "/v1/leader/transfer", "", body, sizeof(body)),
         202, "%s", body);
-    stop_all();
+    itest_cluster_stop_all(&C);
     check_no_overlap();
 }
 
@@ -233,7 +226,7 @@ Test(maintenance, a_dead_leader_is_still_replaced_and_its_successor_starts)
     cr_assert(itest_pid_gone(first.pid, 2000), "the workload outlived its electd");
     int next = events_wait_running(events_path, first.node, 2, 10000);
     cr_assert_geq(next, 0, "maintenance stopped the failover of a dead leader");
-    stop_all();
+    itest_cluster_stop_all(&C);
     check_no_overlap();
 }
 
@@ -257,7 +250,7 @@ Test(maintenance, a_member_of_higher_priority_takes_over_when_it_comes_back)
     cr_assert_geq(wait_running_on("a", 15000), 0, "a did not take over when it came back");
     cr_assert(wait_log(holder, "a member of higher priority is ready", 1000),
               "%s did not say why it handed over", C.nodes[holder].name);
-    stop_all();
+    itest_cluster_stop_all(&C);
     check_no_overlap();
 }
 
@@ -292,7 +285,7 @@ Test(maintenance, without_preempt_a_member_of_higher_priority_waits_for_a_failur
     /* Its priority still counts once the primary fails: it stands first. */
     itest_node_signal(&C, l, SIGKILL);
     cr_assert_geq(wait_running_on("a", 10000), 0, "a did not take over from a failed leader");
-    stop_all();
+    itest_cluster_stop_all(&C);
     check_no_overlap();
 }
 
@@ -310,7 +303,7 @@ Test(maintenance, a_member_of_priority_0_never_runs_the_workload_while_another_c
     itest_node_signal(&C, 0, SIGKILL);
     cr_assert_geq(wait_running_on("b", 10000), 0, "b did not take over from a");
     cr_assert_eq(starts_of("c"), 0, "c (priority 0) ran the workload");
-    stop_all();
+    itest_cluster_stop_all(&C);
     check_no_overlap();
     cr_assert_eq(starts_of("c"), 0, "c (priority 0) ran the workload");
 }

@@ -156,13 +156,6 @@ static int node_index(const char *name)
     return name[0] - 'a';
 }
 
-static void stop_all(void)
-{
-    for (int i = 0; i < C.n; i++)
-        if (C.nodes[i].pid)
-            itest_node_stop(&C, i);
-}
-
 /* After `victim` lost its elections: each of them runs elsewhere, every other election is
  * still the very same process (no stop, no restart). */
 static void expect_only_victims_moved(const events_interval_t before[N_ELECTIONS],
@@ -272,7 +265,7 @@ Test(named, elections_spread_and_a_kill_9_of_a_holder_moves_only_its_elections)
         cr_assert(itest_pid_gone(pids[i], 2000), "a workload outlived its electd");
     expect_only_victims_moved(before, C.nodes[victim].name);
     expect_failovers_of(before, victim);
-    stop_all();
+    itest_cluster_stop_all(&C);
     check_no_overlap();
 }
 
@@ -284,7 +277,7 @@ Test(named, a_kill_9_of_the_raft_leader_stops_nothing_on_the_healthy_members)
     itest_node_signal(&C, l, SIGKILL);
     cr_assert_geq(itest_wait_leader(&C, 10000), 0, "no new leader");
     expect_only_victims_moved(before, C.nodes[l].name);
-    stop_all();
+    itest_cluster_stop_all(&C);
     check_no_overlap();
 }
 
@@ -301,7 +294,7 @@ Test(named, a_frozen_holder_loses_its_elections_by_its_deadline_and_never_overla
     /* Back: it may get elections again (rebalance), always after their holders stopped. */
     events_interval_t again[N_ELECTIONS];
     cr_assert(wait_all_running(again, true, 30000), "not spread again after SIGCONT");
-    stop_all();
+    itest_cluster_stop_all(&C);
     check_no_overlap();
 }
 
@@ -337,7 +330,7 @@ Test(named, prefer_holds_an_election_where_preferred_and_no_primary_holds_nothin
             usleep(20000);
     }
     cr_assert(all_on_c, "with b dead, c (not the standby a) does not hold every election");
-    stop_all();
+    itest_cluster_stop_all(&C);
     check_no_overlap();
 }
 
@@ -405,7 +398,7 @@ Test(named, sighup_adds_and_removes_elections_and_refuses_an_invalid_file)
     /* It stays stopped: nobody declares it any more. */
     usleep(3 * E_MS * 1000);
     cr_assert(events_load(path, &ev) && !ev.iv[ev.n - 1].open, "the removed election restarted");
-    stop_all();
+    itest_cluster_stop_all(&C);
     check_no_overlap();
     char p6[400];
     events_path(6, p6, sizeof(p6));
@@ -427,7 +420,7 @@ Test(named, sigterm_of_a_holder_hands_its_elections_over_before_it_exits)
                   "the stopping member's elections were not handed over");
     expect_only_victims_moved(before, C.nodes[victim].name);
     expect_no_failovers();
-    stop_all();
+    itest_cluster_stop_all(&C);
     check_no_overlap();
 }
 
@@ -531,7 +524,7 @@ Test(named, transfer_moves_one_election_gracefully_and_its_old_token_is_fenced)
         cr_assert_eq(now.pid, before[e].pid, "e%d was restarted by e0's transfer", e);
     }
     expect_no_failovers();
-    stop_all();
+    itest_cluster_stop_all(&C);
     check_no_overlap();
 }
 
@@ -545,7 +538,7 @@ Test(named, mutation_a_move_that_does_not_wait_for_the_stop_is_caught)
     itest_cluster_start(&C);
     events_interval_t now[N_ELECTIONS];
     cr_assert(wait_all_running(now, true, 30000), "the six elections are not spread 2/2/2");
-    stop_all();
+    itest_cluster_stop_all(&C);
     bool caught = false;
     for (int e = 0; e < N_ELECTIONS && !caught; e++) {
         char path[400];
@@ -572,7 +565,7 @@ Test(named, a_removed_holder_loses_its_elections_only_after_its_session)
     cr_assert(code == 200 || code == 202, "DELETE %s answered %d: %s", path, code, body);
     expect_only_victims_moved(before, C.nodes[victim].name);
     expect_failovers_of(before, victim);
-    stop_all();
+    itest_cluster_stop_all(&C);
     check_no_overlap();
 }
 
@@ -619,6 +612,6 @@ Test(named, maintenance_freezes_rebalancing_but_not_failover)
     events_interval_t after[N_ELECTIONS];
     cr_assert(wait_all_running(after, true, 30000), "no rebalancing once maintenance was off");
     cr_assert_eq(held_by(C.nodes[victim].name), N_ELECTIONS / 3);
-    stop_all();
+    itest_cluster_stop_all(&C);
     check_no_overlap();
 }

@@ -121,13 +121,6 @@ static bool wait_log(int i, const char *needle, int count, int ms)
     return false;
 }
 
-static void stop_all(void)
-{
-    for (int i = 0; i < C.n; i++)
-        if (C.nodes[i].pid)
-            itest_node_stop(&C, i);
-}
-
 static void check_no_overlap(void)
 {
     char why[400];
@@ -163,7 +156,7 @@ static int kill_9_fast_failover(void)
     cr_assert_lt(took_ms, E_MS / 2,
                  "the successor started %llu ms after kill -9: the lease was waited out",
                  (unsigned long long)took_ms);
-    stop_all();
+    itest_cluster_stop_all(&C);
     check_no_overlap();
     return l;
 }
@@ -199,7 +192,7 @@ Test(release, a_frozen_electd_sends_no_notice_and_the_lease_is_waited_out)
     cr_assert_geq(took_ms, E_MS / 2, "the successor started after %llu ms, inside the lease",
                   (unsigned long long)took_ms);
     kill(C.nodes[l].pid, SIGCONT);
-    stop_all();
+    itest_cluster_stop_all(&C);
     for (int i = 0; i < 3; i++) {
         cr_assert_eq(itest_log_count(&C, i, "released-lease notice"), 0,
                      "a notice on %s, though electd was only frozen", C.nodes[i].name);
@@ -235,7 +228,7 @@ Test(release, a_process_left_in_the_workloads_group_holds_the_notice_back)
     int line_gone = itest_log_find(&C, l, "process group is gone");
     cr_assert_geq(line_gone, 0);
     cr_assert_lt(line_gone, itest_log_find(&C, l, "released-lease notice sent"));
-    stop_all();
+    itest_cluster_stop_all(&C);
     check_no_overlap();
 }
 
@@ -292,6 +285,6 @@ Test(release, a_notice_from_a_stranger_is_refused)
     cr_assert(itest_status(&C, l, &after));
     cr_assert_str_eq(after.role, "leader");
     cr_assert_eq(after.term, before.term);
-    stop_all();
+    itest_cluster_stop_all(&C);
     check_no_overlap();
 }

@@ -74,13 +74,6 @@ static int wait_running(const char *not_node, size_t min_starts, int timeout_ms)
     return events_wait_running(events_path, not_node, min_starts, timeout_ms);
 }
 
-static void stop_all(void)
-{
-    for (int i = 0; i < C.n; i++)
-        if (C.nodes[i].pid)
-            itest_node_stop(&C, i);
-}
-
 /* Starts a 3-node supervised cluster and waits for the first primary; returns its node
  * index and its interval in *old. */
 static int start_until_primary(events_interval_t *old)
@@ -107,7 +100,7 @@ Test(workload, kill_9_of_the_leader_takes_its_workload_down_and_another_starts)
     cr_assert(itest_pid_gone(old.pid, 2000), "the workload outlived its electd (orphan primary)");
     int next = wait_running(old.node, ev.n + 1, 10000);
     cr_assert_geq(next, 0, "no other node started the workload");
-    stop_all();
+    itest_cluster_stop_all(&C);
     check_no_overlap();
 }
 
@@ -132,7 +125,7 @@ Test(workload, sigstop_of_the_leader_lets_the_lease_kill_its_workload)
     cr_assert_str_neq(st.role, "leader");
     events_load(events_path, &ev);
     cr_assert_eq(events_starts(&ev, old.node), 1, "the paused node restarted its workload");
-    stop_all();
+    itest_cluster_stop_all(&C);
     check_no_overlap();
 }
 
@@ -157,7 +150,7 @@ Test(workload, sigterm_hands_over_and_the_successor_starts_promptly)
     cr_assert_lt(gap_ms, 1000, "successor started %llu ms after the stop",
                  (unsigned long long)gap_ms);
     cr_assert_gt(ev.iv[next].token, old.token, "the successor's fencing token is not newer");
-    stop_all();
+    itest_cluster_stop_all(&C);
     check_no_overlap();
 }
 
@@ -184,7 +177,7 @@ Test(workload, a_crashing_workload_is_restarted_then_leadership_moves)
     }
     cr_assert(moved, "leadership never moved away from the crash-looping node");
     cr_assert_geq(events_starts(&ev, first), 3, "the workload was not restarted before giving up");
-    stop_all();
+    itest_cluster_stop_all(&C);
     check_no_overlap();
 }
 
@@ -216,7 +209,7 @@ Test(workload, witness_never_runs_the_workload_and_two_copies_survive_either_los
     itest_status_t st;
     cr_assert(itest_status(&C, 2, &st));
     cr_assert_str_neq(st.role, "leader", "the witness kept leadership");
-    stop_all();
+    itest_cluster_stop_all(&C);
     check_no_overlap();
 }
 
@@ -294,7 +287,7 @@ static void on_change_case(bool supervised)
         cr_assert_geq(count(slurp(changes_path), needle), 1, "no \"%s\":\n%s", needle,
                       slurp(changes_path));
     }
-    stop_all();
+    itest_cluster_stop_all(&C);
     if (supervised)
         check_no_overlap();
 }
@@ -352,7 +345,7 @@ Test(workload, the_workload_and_its_hooks_start_with_no_signal_ignored_or_blocke
     cr_assert_str_eq(got, want, "the workload's signal state:\n%s", got);
     signal_state_after(hook_out, got, sizeof(got));
     cr_assert_str_eq(got, want, "the hook's signal state:\n%s", got);
-    stop_all();
+    itest_cluster_stop_all(&C);
 }
 
 Test(workload, hooks_run_in_order_never_overlap_and_stop_runs_after_a_restart_as_primary)
@@ -406,7 +399,7 @@ Test(workload, hooks_run_in_order_never_overlap_and_stop_runs_after_a_restart_as
     /* Whoever followed the killed primary led too (and runs on-stop when stopped). */
     int l3 = itest_wait_leader(&C, 15000);
     cr_assert_geq(l3, 0, "no leader after the restart");
-    stop_all();
+    itest_cluster_stop_all(&C);
     const char *text = slurp(events_path);
     cr_assert(!events_hooks_overlap(text), "two hooks ran at once on one node:\n%s", text);
     /* A node that never led is told standby, never "stopped". */
@@ -463,7 +456,7 @@ Test(workload, a_hanging_or_failing_on_start_is_killed_and_leadership_moves)
     int hi = itest_node_index(&C, hung);
     cr_assert_geq(hi, 0, "%s", hung);
     cr_assert_gt(itest_log_count(&C, hi, "hook timed out"), 0);
-    stop_all();
+    itest_cluster_stop_all(&C);
 }
 
 Test(workload, a_leader_that_loses_its_quorum_stops_its_workload_by_the_lease_and_keeps_serving)
@@ -492,7 +485,7 @@ Test(workload, a_leader_that_loses_its_quorum_stops_its_workload_by_the_lease_an
         if (i != l)
             kill(C.nodes[i].pid, SIGCONT);
     cr_assert_geq(wait_running(NULL, ev.n + 1, 10000), 0, "no primary after the followers woke");
-    stop_all();
+    itest_cluster_stop_all(&C);
     check_no_overlap();
 }
 
@@ -588,7 +581,7 @@ static void hook_scenario(enum start_mode start, bool hang_stop, bool sigterm)
         usleep(10000);
     cr_assert_gt(clean_starts_elsewhere(slurp(events_path), bad), 0, "no successor:\n%s",
                  slurp(events_path));
-    stop_all();
+    itest_cluster_stop_all(&C);
     const char *text = slurp(events_path);
     char why[256];
     cr_assert(!events_hook_primaries_overlap(text, OLD_LEASE_MIN_NS, why, sizeof(why)),
@@ -682,7 +675,7 @@ Test(workload, a_crash_loop_tries_every_member_once_and_converges_on_the_one_tha
     snprintf(needle, sizeof(needle), "electd_workload_gave_up{member=\"%s\"} 1", first);
     cr_assert(body_has(C.nodes[1].http_port, "/metrics", needle, body, sizeof(body)),
               "no %s in /metrics", needle);
-    stop_all();
+    itest_cluster_stop_all(&C);
     check_no_overlap();
 }
 
@@ -750,7 +743,7 @@ Test(workload, when_every_member_gave_up_the_last_keeps_leadership_and_backs_off
     while (itest_log_count(&C, l, "every other member gave up: keeping leadership") < TRIES - 2 &&
            itest_now_ms() < deadline)
         usleep(50000);
-    stop_all();
+    itest_cluster_stop_all(&C);
     /* The log says what each give-up did: a handover to whom, or a pause. */
     for (int k = 0; k < 2; k++) {
         char handed[96];
