@@ -634,6 +634,7 @@ int store_open(store_t **out, const char *data_dir, const store_opts_t *opts, ch
         return STORE_ENOMEM;
     }
     st->snap_fd = -1;
+    st->eph_gen = 1;
     store_join(st->path, sizeof st->path, st->dir, STORE_DB_NAME);
 
     int64_t version = 0;

@@ -19,7 +19,15 @@ int store_ephemeral_apply(store_t *st, const store_cmd_t *cmd)
         sqlite3_bind_int64(s, 2, (int64_t)cmd->owner);
         sqlite3_bind_int64(s, 3, store_ephemeral_crc(cmd->key, cmd->key_len, cmd->owner));
     }
-    return store_step_done(st, s, cmd->owner ? "bind ephemeral key" : "unbind key");
+    int err = store_step_done(st, s, cmd->owner ? "bind ephemeral key" : "unbind key");
+    if (cmd->owner || sqlite3_changes(st->db) > 0)
+        st->eph_gen++;
+    return err;
+}
+
+uint64_t store_ephemeral_gen(const store_t *st)
+{
+    return st->eph_gen;
 }
 
 int store_ephemeral_verify(store_t *st, const char *table, const char *what)

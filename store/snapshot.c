@@ -392,6 +392,7 @@ static int install_ephemeral(store_t *st)
     int rc = staged_has_ephemeral(st, &has);
     if (rc != SQLITE_OK)
         return store_sqlite_err(st, rc, "read snapshot tables");
+    st->eph_gen++;
     int err = store_exec(st, "DELETE FROM main.ephemeral;", "install snapshot ephemeral keys");
     if (err == 0 && has)
         err = store_exec(st,

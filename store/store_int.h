@@ -192,6 +192,10 @@ struct store {
     char corrupt_key[STORE_KEY_MAX];
     size_t corrupt_key_len;
 
+    /* ephemeral.c: moves whenever the ephemeral table may have changed (also by a write
+     * later rolled back), so that a reader can keep what it read until it moves */
+    uint64_t eph_gen;
+
     /* boot data handed out by store_boot_load */
     raft_entry_t *boot_entries;
     uint8_t *boot_data;

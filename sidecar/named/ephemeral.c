@@ -10,8 +10,7 @@
 
 #include "named_int.h"
 
-#define EPH_OWNERS_MAX 64  /* owners looked at per round (members are at most 16) */
-#define EPH_BUDGET     256 /* deletes proposed per round; the rest once they applied */
+#define EPH_BUDGET 256 /* deletes proposed per round; the rest once they applied */
 
 /* Proposes the deletes of owner's keys (at most *budget). Returns the last index proposed, 0
  * if none. */
@@ -56,17 +55,23 @@ bool named_ephemeral_step(sidecar_named_t *n, const sidecar_node_state_t *st)
         return true; /* the previous round's deletes first: they change what is left */
     n->eph_pending_index = 0;
     const raft_t *r = sidecar_node_raft(n->node);
-    uint64_t owners[EPH_OWNERS_MAX];
-    size_t cnt = 0;
-    if (store_ephemeral_owners(sidecar_node_store(n->node), owners, EPH_OWNERS_MAX, &cnt, NULL) !=
-        0)
-        return false;
+    /* The owners are read again only when the bindings may have changed: an idle leader
+     * looks here at every heartbeat round. */
+    store_t *store = sidecar_node_store(n->node);
+    uint64_t gen = store_ephemeral_gen(store);
+    if (gen != n->eph_gen) {
+        if (store_ephemeral_owners(store, n->eph_owners, NAMED_EPH_OWNERS_MAX, &n->eph_n_owners,
+                                   NULL) != 0)
+            return false;
+        n->eph_gen = gen;
+    }
     int budget = EPH_BUDGET;
-    for (size_t i = 0; i < cnt && budget > 0; i++) {
-        bool member = raft_conf_find(raft_conf(r), owners[i]) != NULL;
-        if (member && !raft_session_expired(r, owners[i]))
+    for (size_t i = 0; i < n->eph_n_owners && budget > 0; i++) {
+        uint64_t owner = n->eph_owners[i];
+        bool member = raft_conf_find(raft_conf(r), owner) != NULL;
+        if (member && !raft_session_expired(r, owner))
             continue;
-        uint64_t last = reap(n, owners[i], member ? "session-expired" : "removed", &budget);
+        uint64_t last = reap(n, owner, member ? "session-expired" : "removed", &budget);
         if (last > n->eph_pending_index)
             n->eph_pending_index = last;
     }

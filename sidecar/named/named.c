@@ -327,10 +327,24 @@ static void timer_cb(uv_timer_t *t)
     evaluate(n);
 }
 
+/* Whether the node's state moved from a to b only by a lease extended before it ran out: a
+ * leader's lease moves forward with every heartbeat round, and elections depend on sessions,
+ * not on that lease (a lapsed one is a change: leading is decided on it). */
+static bool lease_extended_only(const sidecar_node_state_t *a, const sidecar_node_state_t *b)
+{
+    sidecar_node_state_t x = *b;
+    x.lease_deadline_ns = a->lease_deadline_ns;
+    return memcmp(a, &x, sizeof(x)) == 0 && b->lease_deadline_ns >= a->lease_deadline_ns &&
+           a->lease_deadline_ns > sidecar_clock_boot_ns();
+}
+
 static void changed_cb(void *ud, const sidecar_node_state_t *st)
 {
-    (void)st;
     sidecar_named_t *n = ud;
+    bool same = lease_extended_only(&n->seen, st);
+    n->seen = *st;
+    if (same)
+        return;
     n->full_due = true;
     schedule(n, 0);
 }

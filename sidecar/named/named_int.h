@@ -18,9 +18,11 @@
 #include "common.h"
 #include "named.h"
 
-#define NAMED_MEMBERS_MAX RAFT_MAX_MEMBERS
-#define NAMED_LIST_MAX    RAFT_MAX_MEMBERS
-#define NAMED_REASON_MAX  16
+#define NAMED_MEMBERS_MAX    RAFT_MAX_MEMBERS
+#define NAMED_LIST_MAX       RAFT_MAX_MEMBERS
+#define NAMED_REASON_MAX     16
+#define NAMED_EPH_OWNERS_MAX 64 /* ephemeral.c: owners looked at per round (members: at most 16)   \
+                                 */
 
 /* The lists few elections have, allocated when first needed (1,000 elections stay small). */
 struct named_lists {
@@ -131,10 +133,14 @@ struct sidecar_named {
 
     /* leader.c */
     bool leading;               /* last evaluation was as leader with a valid lease */
+    sidecar_node_state_t seen;  /* named.c: the node's state at its last change that mattered */
     bool eph_busy;              /* ephemeral.c: deletes in flight or due (look again soon) */
     uint64_t eph_pending_index; /* ... the last one proposed, until it applied */
-    uint64_t placed_gen;        /* the view placement last ran on ... */
-    uint64_t place_at_ms;       /* ... and when it runs again even if nothing changed */
+    uint64_t eph_gen;           /* the store's ephemeral generation eph_owners was read at */
+    size_t eph_n_owners;
+    uint64_t eph_owners[NAMED_EPH_OWNERS_MAX]; /* members with ephemeral keys */
+    uint64_t placed_gen;                       /* the view placement last ran on ... */
+    uint64_t place_at_ms; /* ... and when it runs again even if nothing changed */
 
     bool fo_waiting;     /* failover.c: an election assigned here waits for its start */
     uint64_t trim_at_ms; /* named.c: when freed memory is next given back */

@@ -504,6 +504,11 @@ int store_ephemeral_owners(store_t *st, uint64_t *ids, size_t cap, size_t *n, bo
  * STORE_LIST_MAX), as store_kv_list (checksums checked; release with store_kv_list_free). */
 int store_ephemeral_list(store_t *st, uint64_t owner, size_t limit, store_kv_t **items, size_t *n);
 
+/* A number that moves whenever the bindings may have changed (an apply that binds or unbinds
+ * a key, a snapshot installed); never 0. What store_ephemeral_owners answered still holds
+ * while it has not moved. */
+uint64_t store_ephemeral_gen(const store_t *st);
+
 /* ---- node-local keys (not replicated, not in snapshots) ------------------------------------ */
 
 /* name: 1..STORE_LOCAL_KEY_MAX bytes, NUL-terminated. Set is durable (fsync) on return. */

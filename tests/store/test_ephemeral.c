@@ -130,6 +130,30 @@ Test(store_ephemeral, a_plain_put_or_a_delete_unbinds_the_key)
     store_close(st);
 }
 
+/* The generation a reader keeps its owner list by: it moves with every change of a binding, and
+ * not with writes of ordinary keys (an idle leader does not read the table again for those). */
+Test(store_ephemeral, the_generation_moves_with_the_bindings_only)
+{
+    store_t *st = t_open(dir, NULL);
+    uint64_t g0 = store_ephemeral_gen(st);
+    cr_assert_neq(g0, 0);
+    store_result_t r;
+    raft_entry_t a = t_put(&arena, 1, 1, "plain", "1", NULL);
+    commit(st, &a, 1, &r);
+    cr_assert_eq(store_ephemeral_gen(st), g0, "an ordinary key is no binding");
+    raft_entry_t b = t_put_ephemeral(&arena, 2, 1, "eph", "1", 2, NULL);
+    commit(st, &b, 1, &r);
+    uint64_t g1 = store_ephemeral_gen(st);
+    cr_assert_gt(g1, g0, "a bind moves it");
+    raft_entry_t c = t_del(&arena, 3, 1, "plain", NULL);
+    commit(st, &c, 1, &r);
+    cr_assert_eq(store_ephemeral_gen(st), g1);
+    raft_entry_t d = t_put(&arena, 4, 1, "eph", "2", NULL);
+    commit(st, &d, 1, &r);
+    cr_assert_gt(store_ephemeral_gen(st), g1, "an unbind moves it");
+    store_close(st);
+}
+
 Test(store_ephemeral, the_binding_survives_a_reopen_and_travels_in_a_snapshot)
 {
     store_t *st = t_open(dir, NULL);
@@ -153,7 +177,9 @@ Test(store_ephemeral, the_binding_survives_a_reopen_and_travels_in_a_snapshot)
     /* the follower's own binding before the snapshot is replaced by the snapshot's */
     raft_entry_t e = t_put_ephemeral(&arena, 1, 1, "svc/zz", "old", 5, NULL);
     commit(f, &e, 1, NULL);
+    uint64_t gen = store_ephemeral_gen(f);
     cr_assert_eq(t_send_chunks(f, bytes, len, meta, 4096, NULL, 0), 0, "%s", store_errmsg(f));
+    cr_assert_gt(store_ephemeral_gen(f), gen, "an installed snapshot moves the generation");
     cr_assert_eq(owner_of(f, "svc/a"), 2);
     char keys[64];
     keys_of(f, 5, keys, sizeof keys);
