@@ -105,6 +105,19 @@ static bool parse_args(int argc, char **argv, shim_t *s)
     return true;
 }
 
+/* The mask the shim waits under: the signals on_signal handles are blocked everywhere else,
+ * so that one that comes between a look at the flags and the wait is not lost until the
+ * wait's timeout (the workload's exit on SIGTERM seen 100 ms late made a process-crash
+ * failover take ~120 ms instead of ~20 ms, about one time in fifty). */
+static sigset_t wait_mask;
+
+/* poll() that returns at once for a handled signal that came before it, as well as during. */
+static int wait_poll(struct pollfd *p, nfds_t n, int timeout_ms)
+{
+    struct timespec ts = {.tv_sec = timeout_ms / 1000, .tv_nsec = (timeout_ms % 1000) * 1000000L};
+    return ppoll(p, n, timeout_ms < 0 ? NULL : &ts, &wait_mask);
+}
+
 /* SIGCHLD, and electd's death however it dies, set the flags on_signal sets. */
 static void signals_install(pid_t parent)
 {
@@ -112,6 +125,15 @@ static void signals_install(pid_t parent)
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
+    sigset_t handled;
+    sigemptyset(&handled);
+    sigaddset(&handled, SIGCHLD);
+    sigaddset(&handled, SIGHUP);
+    sigaddset(&handled, SIGTERM);
+    sigprocmask(SIG_BLOCK, &handled, &wait_mask);
+    sigdelset(&wait_mask, SIGCHLD);
+    sigdelset(&wait_mask, SIGHUP);
+    sigdelset(&wait_mask, SIGTERM);
     sigaction(SIGCHLD, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
@@ -132,7 +154,7 @@ static bool first_deadline(shim_t *s)
     uint64_t wait_until = sidecar_clock_boot_ns() + FIRST_DEADLINE_WAIT_NS;
     while (got < sizeof(first) && !parent_died && sidecar_clock_boot_ns() < wait_until) {
         struct pollfd p = {.fd = s->fd, .events = POLLIN};
-        if (poll(&p, 1, POLL_MAX_MS) > 0) {
+        if (wait_poll(&p, 1, POLL_MAX_MS) > 0) {
             ssize_t n = read(s->fd, first + got, sizeof(first) - got);
             if (n <= 0)
                 break;
@@ -230,7 +252,7 @@ static bool wait_ready(shim_t *s, int timeout_ms)
     size_t first_out = n;
     if (s->node != NULL)
         n += shim_output_pollfds(&s->out, p + first_out);
-    if (poll(p, n, timeout_ms) <= 0)
+    if (wait_poll(p, n, timeout_ms) <= 0)
         return false;
     if (s->node != NULL)
         shim_output_step(&s->out, p + first_out);
