@@ -364,12 +364,20 @@ static void applied_cb(void *ud, const raft_entry_t *e, const store_result_t *re
 }
 
 /* A controller gave up on its election: ask for it to move (the leader picks a member that
- * has not given up on it, or gives it back here under a new token if none can take it). */
-static void gave_up_cb(void *ud, sidecar_workload_t *w)
+ * has not given up on it, or gives it back here under a new token if none can take it). Its
+ * workload stopped: a handover of it is acknowledged now, not at the next full look. */
+static void owner_cb(void *ud, sidecar_workload_t *w, sidecar_workload_news_t news)
 {
     (void)w;
     struct named_election *e = ud;
     sidecar_named_t *n = e->owner;
+    if (news == SIDECAR_WORKLOAD_STOPPED) {
+        if (named_moving(e)) {
+            n->full_due = true;
+            schedule(n, 0);
+        }
+        return;
+    }
     if (e->has_row && e->row.holder == n->self && !named_moving(e))
         handover_ask(n, e, 0, "gave-up");
 }
@@ -406,8 +414,8 @@ static int open_controller(sidecar_named_t *n, const sidecar_election_config_t *
     e->cfg.http_token = NULL;
     election_config(e, c);
     char err[256] = "";
-    if (sidecar_workload_open_election(&e->w, n->loop, &e->cfg, c->name, n->node, gave_up_cb, e,
-                                       err, sizeof(err)) != 0) {
+    if (sidecar_workload_open_election(&e->w, n->loop, &e->cfg, c->name, n->node, owner_cb, e, err,
+                                       sizeof(err)) != 0) {
         snprintf(errbuf, errlen, "named election %s: %s", c->name, err);
         return -1;
     }

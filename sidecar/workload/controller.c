@@ -109,8 +109,14 @@ static void finish_when_idle(sidecar_workload_t *w)
     bool lost = w->st.role != RAFT_LEADER || w->st.term != w->handover_term;
     if (w->handover_due && (idle || lost))
         workload_handover_send(w);
-    if (!idle)
+    if (!idle) {
+        w->ran = true;
         return;
+    }
+    if (w->ran && w->owner_cb != NULL) {
+        w->ran = false;
+        w->owner_cb(w->owner_ud, w, SIDECAR_WORKLOAD_STOPPED);
+    }
     if (w->shutting_down && w->stop_cb != NULL) {
         void (*cb)(void *) = w->stop_cb;
         w->stop_cb = NULL;
@@ -291,14 +297,14 @@ int sidecar_workload_open(sidecar_workload_t **out, uv_loop_t *loop, const sidec
 
 int sidecar_workload_open_election(sidecar_workload_t **out, uv_loop_t *loop,
                                    const sidecar_config_t *cfg, const char *election,
-                                   sidecar_node_t *node, sidecar_workload_gave_up_cb gave_up_cb,
+                                   sidecar_node_t *node, sidecar_workload_owner_cb owner_cb,
                                    void *ud, char *errbuf, size_t errlen)
 {
     sidecar_workload_t *w = controller_new(loop, cfg, election, node, errbuf, errlen);
     if (w == NULL)
         return -1;
-    w->gave_up_cb = gave_up_cb;
-    w->gave_up_ud = ud;
+    w->owner_cb = owner_cb;
+    w->owner_ud = ud;
     w->st.store_ok = true; /* standby until told otherwise: role follower, no deadline */
     *out = w;
     workload_evaluate(w);

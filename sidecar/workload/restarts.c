@@ -35,8 +35,8 @@ static void give_up(sidecar_workload_t *w, const char *what, size_t failures)
                     SIDECAR_LOG_STR("election", w->election), SIDECAR_LOG_STR("what", what),
                     SIDECAR_LOG_UINT("failures", failures),
                     SIDECAR_LOG_UINT("retry_in_ms", backoff));
-        if (w->gave_up_cb != NULL)
-            w->gave_up_cb(w->gave_up_ud, w);
+        if (w->owner_cb != NULL)
+            w->owner_cb(w->owner_ud, w, SIDECAR_WORKLOAD_GAVE_UP);
         return;
     }
     if (w->st.role != RAFT_LEADER) {

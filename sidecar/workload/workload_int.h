@@ -48,8 +48,9 @@ struct sidecar_workload {
      * what it is told instead of the node's state; NULL for the default election. */
     char *election;
     char role_key[96]; /* node-local key: the role last handed to the workload */
-    sidecar_workload_gave_up_cb gave_up_cb;
-    void *gave_up_ud;
+    sidecar_workload_owner_cb owner_cb;
+    void *owner_ud;
+    bool ran; /* something ran at the last evaluation: STOPPED is due once idle */
     uv_loop_t *loop;
     const sidecar_config_t *cfg;
     sidecar_node_t *node;

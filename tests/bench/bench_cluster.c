@@ -17,7 +17,6 @@
  * tests/integration/make_peer_certs.sh in a temporary directory, removed at exit).
  */
 #include <dirent.h>
-#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>

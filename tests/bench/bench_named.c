@@ -310,6 +310,8 @@ static void bench_scale(int runs, int idle_s)
         }
         int victim = (l + 1) % 3;
         held_victim = per[victim];
+        for (int i = 0; i < 3; i++)
+            c0[i] = cpu_s(c.nodes[i].pid);
         uint64_t t0 = mono_ns(), newest = 0;
         itest_node_signal(&c, victim, SIGKILL);
         deadline = itest_now_ms() + 60000;
@@ -318,8 +320,14 @@ static void bench_scale(int runs, int idle_s)
             got = stamps_after(t0, c.nodes[victim].name[0], &newest);
             usleep(20000);
         }
-        if (got >= held_victim)
+        if (got >= held_victim) {
             fo[n_fo++] = (double)(newest - t0) / 1e6;
+            /* Where the failover's CPU went: the survivors' own (their children not counted). */
+            for (int i = 0; i < 3; i++)
+                if (i != victim)
+                    fprintf(stderr, "bench_named: %s used %.2f s of CPU from the kill on\n",
+                            c.nodes[i].name, cpu_s(c.nodes[i].pid) - c0[i]);
+        }
         itest_cluster_destroy(&c);
     }
     header("1,000 hook-mode elections on 3 members (default settings: E=1000ms)");

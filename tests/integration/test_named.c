@@ -528,6 +528,45 @@ Test(named, transfer_moves_one_election_gracefully_and_its_old_token_is_fenced)
     check_no_overlap();
 }
 
+/* A handover completes once the holder's workload has stopped, not at the holder's next
+ * periodic look at its elections (every 4 heartbeats: 2 s here). Four transfers in a row take
+ * well under what waiting for those looks would (1 s each on average, 4 s in all). */
+Test(named, a_handover_completes_when_the_workload_stops_not_at_the_next_periodic_look)
+{
+    itest_cluster_init(&C, 3, 3);
+    itest_cluster_arg(&C, "--heartbeat-interval=500ms");
+    itest_cluster_arg(&C, "--election-timeout=5s");
+    itest_cluster_arg(&C, "--stop-timeout=1s");
+    itest_cluster_arg(&C, "--rebalance=false");
+    write_config(NULL);
+    itest_cluster_arg(&C, "--config");
+    itest_cluster_arg(&C, config_path);
+    itest_cluster_start(&C);
+    int l = itest_wait_leader(&C, 30000);
+    cr_assert_geq(l, 0);
+    events_interval_t now[N_ELECTIONS];
+    cr_assert(wait_all_running(now, false, 60000), "not every election runs");
+    uint64_t t0 = itest_now_ms();
+    for (int k = 0; k < 4; k++) {
+        cr_assert(running(0, &now[0]));
+        int to = (node_index(now[0].node) + 1) % 3;
+        char path[128], body[2048];
+        snprintf(path, sizeof(path), "/v1/elections/e0/transfer?to=%s", C.nodes[to].name);
+        int code = itest_http(C.nodes[l].http_port, "POST", path, NULL, body, sizeof(body));
+        cr_assert_eq(code, 202, "transfer %d answered %d: %s", k, code, body);
+        uint64_t deadline = itest_now_ms() + 15000;
+        while (!(running(0, &now[0]) && strcmp(now[0].node, C.nodes[to].name) == 0) &&
+               itest_now_ms() < deadline)
+            usleep(10000);
+        cr_assert_str_eq(now[0].node, C.nodes[to].name, "transfer %d: e0 did not move", k);
+    }
+    uint64_t took = itest_now_ms() - t0;
+    cr_assert_lt(took, 2500, "4 transfers took %llu ms: they waited for periodic looks",
+                 (unsigned long long)took);
+    itest_cluster_stop_all(&C);
+    check_no_overlap();
+}
+
 /* The checker bites: a build whose moves do not wait for the holder to stop (sidecar/named/
  * leader.c, ELECTD_MUTATION_NAMED_NO_HANDOVER) overlaps while it spreads the elections. */
 Test(named, mutation_a_move_that_does_not_wait_for_the_stop_is_caught)

@@ -129,8 +129,9 @@ void sidecar_workload_info(const sidecar_workload_t *w, sidecar_workload_info_t 
  * deadline less the stop timeout; the shim's watchdog enforces the deadline. Its workload
  * and hooks get ELECTD_ELECTION=<name>, ELECTD_FENCING_TOKEN=<the election's token>,
  * ELECTD_LEADER_NAME = the holder. No leadership transfer, no give-up record: when it keeps
- * failing (more than max-restarts within --restart-window) it backs off and calls
- * gave_up_cb so that its owner can move the election. */
+ * failing (more than max-restarts within --restart-window) it backs off and tells its owner
+ * (SIDECAR_WORKLOAD_GAVE_UP) so that the election can move; once what it ran has stopped, it
+ * tells its owner too (SIDECAR_WORKLOAD_STOPPED: a handover may complete). */
 typedef struct sidecar_workload_tenure {
     bool holds;           /* this member holds the election now (its owner's verdict) */
     uint64_t token;       /* the election's fencing token (0: never assigned) */
@@ -138,15 +139,23 @@ typedef struct sidecar_workload_tenure {
     uint64_t deadline_ns; /* with holds: boot-time ns (sidecar_clock_boot_ns) the right ends */
 } sidecar_workload_tenure_t;
 
-typedef void (*sidecar_workload_gave_up_cb)(void *ud, sidecar_workload_t *w);
+typedef enum sidecar_workload_news {
+    SIDECAR_WORKLOAD_GAVE_UP, /* keeps failing: backs off, the election should move */
+    SIDECAR_WORKLOAD_STOPPED, /* nothing of it runs here any more (after something did) */
+} sidecar_workload_news_t;
+
+/* Called from the loop (never from inside sidecar_workload_set_tenure's own work before it
+ * returns, except with STOPPED when nothing was left to stop). */
+typedef void (*sidecar_workload_owner_cb)(void *ud, sidecar_workload_t *w,
+                                          sidecar_workload_news_t news);
 
 /* Opens the controller of election `election` (copied) with cfg (the daemon's settings with
  * the election's exec or hooks and timeouts; borrowed, must outlive it). It holds nothing
  * until told. A previous run's role is recovered as for the default election (at-least-once
- * on-stop), under a key of its own. gave_up_cb may be NULL. */
+ * on-stop), under a key of its own. owner_cb may be NULL. */
 int sidecar_workload_open_election(sidecar_workload_t **out, uv_loop_t *loop,
                                    const sidecar_config_t *cfg, const char *election,
-                                   sidecar_node_t *node, sidecar_workload_gave_up_cb gave_up_cb,
+                                   sidecar_node_t *node, sidecar_workload_owner_cb owner_cb,
                                    void *ud, char *errbuf, size_t errlen);
 
 /* Tells a named election's controller its tenure now; it acts at once (not reentrant into
