@@ -27,6 +27,7 @@ typedef struct daemon {
     uv_signal_t sigterm, sigint, sighup, sigusr1, sigusr2;
     uv_timer_t shutdown_timer;
     uv_timer_t insecure_timer; /* --insecure-peer: the warning repeated */
+    uv_timer_t trim_timer;     /* code pages handed back (sidecar_trim_code) */
     sidecar_node_observer_t obs;
     bool stopping;
     bool finishing;
@@ -300,6 +301,24 @@ static void insecure_warn_start(daemon_t *d)
     uv_unref((uv_handle_t *)&d->insecure_timer);
 }
 
+#define TRIM_FIRST_MS 5000  /* start-up's code handed back this long after start, ... */
+#define TRIM_EVERY_MS 60000 /* ... then this often (what ran once since: a leader change) */
+
+static void trim_cb(uv_timer_t *t)
+{
+    (void)t;
+    sidecar_trim_code();
+}
+
+/* An idle member's resident memory is mostly pages of code (its own and libc's), most of
+ * them run once at start-up: handed back, what an idle member runs is what stays. */
+static void trim_start(daemon_t *d)
+{
+    uv_timer_init(d->loop, &d->trim_timer);
+    uv_timer_start(&d->trim_timer, trim_cb, TRIM_FIRST_MS, TRIM_EVERY_MS);
+    uv_unref((uv_handle_t *)&d->trim_timer);
+}
+
 static void signals_start(daemon_t *d)
 {
     uv_signal_t *handles[] = {&d->sigterm, &d->sigint, &d->sighup, &d->sigusr1, &d->sigusr2};
@@ -361,6 +380,7 @@ static int run(daemon_t *d)
     d->shutdown_timer.data = d;
     signals_start(d);
     insecure_warn_start(d);
+    trim_start(d);
     uv_run(d->loop, UV_RUN_DEFAULT);
     if (uv_loop_close(d->loop) != 0)
         SIDECAR_LOG(SIDECAR_LOG_WARN, "handles left open at exit");

@@ -271,6 +271,13 @@ int sidecar_reload_run(char *summary, size_t len);
  * wake-ups; every deadline is computed and compared on this clock. */
 uint64_t sidecar_clock_boot_ns(void);
 
+/* ---- memory (memtrim.c) ------------------------------------------------------------------ */
+
+/* Hands back the resident pages of every loaded object's code and constants (start-up runs
+ * much code once: the configuration, the store's checks, SQLite's schema); what runs later
+ * faults back in, a page at a time. Costs nothing but those faults; safe at any time. */
+void sidecar_trim_code(void);
+
 /* ---- values (parse.c): one parser of each kind, for flags, environment, file and CLI -----
  * Each returns 0 and the value, or SIDECAR_PARSE_ESYNTAX (not that kind of value) or
  * SIDECAR_PARSE_ERANGE (the number does not fit). Range checks against a setting's bounds stay
