@@ -66,15 +66,23 @@ static void write_config(const char *extra_e0)
     write_config_mask((1u << N_ELECTIONS) - 1, extra_e0);
 }
 
-static void setup(const char *extra_e0)
+/* The cluster of every test: the six elections, with the given timings. */
+static void setup_timed(const char *heartbeat, const char *election, const char *stop,
+                        const char *extra_e0)
 {
     itest_cluster_init(&C, 3, 3);
-    itest_cluster_arg(&C, "--heartbeat-interval=50ms");
-    itest_cluster_arg(&C, "--election-timeout=500ms");
-    itest_cluster_arg(&C, "--stop-timeout=200ms");
+    itest_cluster_arg(&C, heartbeat);
+    itest_cluster_arg(&C, election);
+    itest_cluster_arg(&C, stop);
     write_config(extra_e0);
     itest_cluster_arg(&C, "--config");
     itest_cluster_arg(&C, config_path);
+}
+
+static void setup(const char *extra_e0)
+{
+    setup_timed("--heartbeat-interval=50ms", "--election-timeout=500ms", "--stop-timeout=200ms",
+                extra_e0);
 }
 
 static void check_no_overlap(void)
@@ -533,14 +541,8 @@ Test(named, transfer_moves_one_election_gracefully_and_its_old_token_is_fenced)
  * well under what waiting for those looks would (1 s each on average, 4 s in all). */
 Test(named, a_handover_completes_when_the_workload_stops_not_at_the_next_periodic_look)
 {
-    itest_cluster_init(&C, 3, 3);
-    itest_cluster_arg(&C, "--heartbeat-interval=500ms");
-    itest_cluster_arg(&C, "--election-timeout=5s");
-    itest_cluster_arg(&C, "--stop-timeout=1s");
+    setup_timed("--heartbeat-interval=500ms", "--election-timeout=5s", "--stop-timeout=1s", NULL);
     itest_cluster_arg(&C, "--rebalance=false");
-    write_config(NULL);
-    itest_cluster_arg(&C, "--config");
-    itest_cluster_arg(&C, config_path);
     itest_cluster_start(&C);
     int l = itest_wait_leader(&C, 30000);
     cr_assert_geq(l, 0);
