@@ -14,6 +14,10 @@ change listed here:
   - the downward API and the Secret as literal values (POD_NAME, namespace `default`,
     POD_IP 127.0.0.1, the tokens given on the command line);
   - the volumeClaimTemplate as a claim named electd-data-<pod> (podman: a named volume);
+  - each emptyDir as a directory of the pod's own under --files-dir (mode 0777, as the
+    kubelet makes one): podman 4.3 plays an emptyDir as the named volume of its name, one
+    volume shared by every pod that names it, so the gates of all members shared one
+    hold file and one state file;
   - a ConfigMap key mounted with subPath (podman 4.3 mounts configMap volumes as directories
     only) as that key's text written under --files-dir and mounted from there, read-only;
   - the labelling hook's API server: KUBERNETES_API and SERVICEACCOUNT_DIR point at a stub
@@ -131,6 +135,13 @@ def member_pod(sts, i, n, args):
             for k, m in enumerate(args.mount):
                 c["volumeMounts"].append({"name": f"host{k}", "mountPath": m.split(":", 1)[1]})
     vols = spec["volumes"]
+    for v in vols:
+        if "emptyDir" in v:
+            path = os.path.join(args.files_dir, f"{pod}-{v['name']}")
+            os.makedirs(path, exist_ok=True)
+            os.chmod(path, 0o777)
+            del v["emptyDir"]
+            v["hostPath"] = {"path": path, "type": "Directory"}
     vols.append({"name": "sa", "hostPath": {"path": args.sa_dir, "type": "Directory"}})
     for k, m in enumerate(args.mount):
         vols.append({"name": f"host{k}", "hostPath": {"path": m.split(":", 1)[0]}})
