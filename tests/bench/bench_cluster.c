@@ -186,14 +186,16 @@ static size_t descendants(int pid, int *out, size_t n, size_t cap)
     return n;
 }
 
-/* A host that vanished: electd and everything it started, killed together. */
+/* A host that vanished: electd and everything it started, killed together — its children
+ * (the shim first) before electd, so that no shim lives to see electd die and announce a
+ * released lease in between (the process-crash path). */
 static void kill_host(int pid)
 {
     int all[64];
     size_t n = descendants(pid, all, 0, 64);
-    kill(pid, SIGKILL);
     for (size_t i = 0; i < n; i++)
         kill(all[i], SIGKILL);
+    kill(pid, SIGKILL);
 }
 
 enum switch_kind { SWITCH_CRASH, SWITCH_HOST, SWITCH_PLANNED };

@@ -11,15 +11,18 @@
 #   idle:     VmRSS, RssAnon and CPU of every member of an idle 3-member cluster
 #   failover: kill -9 of the Raft leader -> a survivor reports a new leader (leader election
 #             only; no workload, no lease of an election recipe)
+#   primary:  the time to a new primary's workload: electd supervising it (--exec) against
+#             etcd's lock recipe (`etcdctl lock --ttl ETCD_TTL` running it), after kill -9
+#             of the primary's process (a process crash) or of its whole member (a host crash)
 #
 # Runs alternate electd and etcd back to back, so noise from other users of the machine
 # falls on both. Default settings for both (fsync on); data in temp dirs on the disk of
 # $TMPDIR.
 #
 # Usage: tests/bench/compare_etcd.sh [ELECTD_BINARY]     (default build/sidecar/electd)
-# Environment: ONLY=kv|native|idle|failover, KV_RUNS (3), KV_SECONDS (8), READ_SECONDS (5),
+# Environment: ONLY=kv|native|idle|failover|primary, KV_RUNS (3), KV_SECONDS (8), READ_SECONDS (5),
 #              NATIVE_RUNS (1), IDLE_ROUNDS (2), IDLE_SECONDS (30), FAILOVER_RUNS (10),
-#              SETTLE_SECONDS (3)
+#              PRIMARY_RUNS (10), ETCD_TTL (2: seconds, the lock recipe's session), SETTLE_SECONDS (3)
 # Needs root only to install etcd-server, etcd-client and wrk when they are missing.
 set -u -o pipefail
 
@@ -32,6 +35,8 @@ NATIVE_RUNS=${NATIVE_RUNS:-1}
 IDLE_ROUNDS=${IDLE_ROUNDS:-2}
 IDLE_SECONDS=${IDLE_SECONDS:-30}
 FAILOVER_RUNS=${FAILOVER_RUNS:-10}
+PRIMARY_RUNS=${PRIMARY_RUNS:-10}
+ETCD_TTL=${ETCD_TTL:-2}
 SETTLE_SECONDS=${SETTLE_SECONDS:-3}
 KV_CONNS=(1 16 64)
 KV_KEY=bench/pos
@@ -41,13 +46,16 @@ ELECTION=bench-election
 POLL_S=0.01
 START_TIMEOUT_S=30
 FAILOVER_TIMEOUT_S=15
+PRIMARY_TIMEOUT_S=30
 STOP_TIMEOUT_S=3
 
 # Messages go to the original stderr (fd 3): the failover runs send bash's own stderr to a
 # file, because bash reports every member killed with -9 there.
 exec 3>&2
+KEEP=0 # set by die: the temp dir with the members' logs stays for a look
 die() {
     echo "compare_etcd: $*" >&3
+    KEEP=1
     exit 1
 }
 
@@ -93,7 +101,17 @@ stop_pids() { # TERM, bounded wait, then KILL; only PIDs this script started
 
 cleanup() {
     ((${#PIDS[@]})) && stop_pids "${PIDS[@]}"
-    rm -rf "$ROOT"
+    # The primary mode's workloads: a candidate's command outlives its etcdctl.
+    local line
+    for f in "$ROOT"/pstart-*; do
+        [[ -f $f ]] || continue
+        while read -r line; do kill -KILL "${line##* }" 2> /dev/null; done < "$f"
+    done
+    if ((KEEP)); then
+        echo "compare_etcd: kept $ROOT" >&3
+    else
+        rm -rf "$ROOT"
+    fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -124,12 +142,13 @@ E_HTTP=()
 E_PID=()
 E_DIR=()
 E_PEERS=
+E_EXTRA=() # more arguments for every member (the primary mode's workload)
 
 electd_start_member() { # index
     local i=$1
     "$ELECTD" --name "${E_NAMES[i]}" --peers "$E_PEERS" --data-dir "${E_DIR[i]}" \
         --listen-peer "127.0.0.1:${E_PEER[i]}" --listen-http "127.0.0.1:${E_HTTP[i]}" \
-        >> "${E_DIR[i]}.log" 2>&1 &
+        "${E_EXTRA[@]}" >> "${E_DIR[i]}.log" 2>&1 &
     E_PID[i]=$!
     PIDS+=($!)
 }
@@ -676,6 +695,186 @@ failover_table() {
         [[ -s $ROOT/fo-$sys ]] && echo "- $sys: $(awk '{printf "%s%s", (NR>1 ? " " : ""), $1}' "$ROOT/fo-$sys")"
     done
 }
+
+# ---- primary failover: the time to a new primary's workload ----------------------------------
+#
+# Each system runs a workload on one member at a time, as its users would: electd supervises
+# it (--exec); on the etcd side each member has a candidate running etcd's lock recipe,
+# `etcdctl lock --ttl ETCD_TTL` with the workload as its command (a session lease kept alive,
+# the lock key under it; the election recipe, concurrency.Election, waits on the same
+# session the same way: `etcdctl elect` has no --ttl, its session lasts 60 s). Each
+# workload appends "ns member pid" to a file when it starts. Two kinds of crash, each
+# PRIMARY_RUNS times per system, alternating systems:
+#   process: kill -9 of the primary's process (electd; etcd's candidate, etcdctl, and its
+#            workload: the program holding the lock is the workload) on a host that lives;
+#   host:    kill -9 of everything of the primary's member at once (electd, its shim and the
+#            workload; the etcd member, the candidate and the workload).
+# Time: from the kill to the successor's workload's line.
+
+P_NAMES=()
+
+# The newest line of a start file: "ns member pid".
+last_start() { tail -n 1 "$1" 2> /dev/null; }
+
+# Waits until the start file has a line from another member than $2 after line $3; prints
+# its ns or "timeout".
+wait_successor() { # file member lines_before
+    local n line
+    for ((n = 0; n < PRIMARY_TIMEOUT_S * 100; n++)); do
+        line=$(tail -n +"$(($3 + 1))" "$1" 2> /dev/null | awk -v m="$2" '$2 != m {print; exit}')
+        if [[ -n $line ]]; then
+            echo "${line%% *}"
+            return 0
+        fi
+        sleep $POLL_S
+    done
+    echo timeout
+}
+
+# Waits until a workload runs (a line in the file whose pid is alive); prints "member pid".
+wait_primary() { # file
+    local n line
+    for ((n = 0; n < START_TIMEOUT_S * 100; n++)); do
+        line=$(last_start "$1")
+        if [[ -n $line ]] && kill -0 "${line##* }" 2> /dev/null; then
+            echo "${line#* }"
+            return 0
+        fi
+        sleep $POLL_S
+    done
+    die "no workload running after ${START_TIMEOUT_S}s ($1)"
+}
+
+C_PID=()
+etcd_candidate_start() { # index
+    local i=$1
+    etcdctl --endpoints="127.0.0.1:${D_CLIENT[i]}" lock --ttl "$ETCD_TTL" bench-lock -- \
+        /bin/sh -c 'echo "$(date +%s%N) '"${D_NAMES[i]}"' $$" >> "$0"; exec sleep 100000' \
+        "$ROOT/pstart-etcd" >> "${D_DIR[i]}.candidate.log" 2>&1 &
+    C_PID[i]=$!
+    PIDS+=($!)
+}
+
+primary_run() { # system crash
+    local sys=$1 crash=$2 file=$ROOT/pstart-$1 who pid k i lines t0 t1 led=''
+    read -r who pid <<< "$(wait_primary "$file")"
+    lines=$(wc -l < "$file")
+    if [[ $sys == electd ]]; then
+        for i in 0 1 2; do [[ ${E_NAMES[i]} == "$who" ]] && k=$i; done
+        local shim
+        shim=$(ps -o ppid= -p "$pid" | tr -d ' ')
+        t0=$(now_ns)
+        if [[ $crash == process ]]; then
+            kill -KILL "${E_PID[k]}"
+        else
+            # The shim first: it must not live to see electd die and announce a released
+            # lease (the process-crash path) in the microseconds between the signals.
+            kill -KILL "$shim" "$pid" "${E_PID[k]}"
+        fi
+    else
+        for i in 0 1 2; do [[ ${D_NAMES[i]} == "$who" ]] && k=$i; done
+        etcd_wait_leader
+        ((D_LEADER == k)) && led=" (its etcd member led)"
+        t0=$(now_ns)
+        if [[ $crash == process ]]; then
+            kill -KILL "${C_PID[k]}" "$pid"
+        else
+            kill -KILL "${D_PID[k]}" "${C_PID[k]}" "$pid"
+        fi
+    fi
+    echo "primary: $sys $crash crash of $who (pid $pid)" >&3
+    t1=$(wait_successor "$file" "$who" "$lines")
+    if [[ $t1 == timeout ]]; then
+        echo "timeout" >> "$ROOT/pf-$sys-$crash"
+    else
+        echo "$(((t1 - t0) / 1000000))$led" >> "$ROOT/pf-$sys-$crash"
+    fi
+    # The killed parts come back (a workload left behind by a killed candidate is killed).
+    kill -KILL "$pid" 2> /dev/null
+    if [[ $sys == electd ]]; then
+        wait "${E_PID[k]}" 2> /dev/null
+        electd_start_member "$k"
+        electd_wait_leader
+    else
+        wait "${C_PID[k]}" 2> /dev/null
+        if [[ $crash == host ]]; then
+            wait "${D_PID[k]}" 2> /dev/null
+            etcd_start_member "$k"
+            etcd_wait_leader
+        fi
+        etcd_candidate_start "$k"
+        # Waiting candidates start afresh: with a short TTL a waiter's session can lapse
+        # across an etcd leader change, and etcdctl then waits on forever without noticing
+        # (its key is gone, no lock will ever come). The holder is left alone; the killed
+        # waiters' keys expire within ETCD_TTL, less than the settling time.
+        read -r who pid <<< "$(wait_primary "$file")"
+        for i in 0 1 2; do
+            [[ ${D_NAMES[i]} == "$who" || $i == "$k" ]] && continue
+            kill -KILL "${C_PID[i]}" 2> /dev/null
+            wait "${C_PID[i]}" 2> /dev/null
+            etcd_candidate_start "$i"
+        done
+    fi
+}
+
+primary_table() {
+    local sys crash v timeouts ms rest
+    echo
+    echo "## Primary failover (kill -9 -> the successor's workload started; $PRIMARY_RUNS runs per row; default timeouts; etcd's lock recipe with --ttl $ETCD_TTL)"
+    echo
+    echo "| system | crash | runs | median ms | min ms | max ms | timeouts |"
+    echo "|---|---|---:|---:|---:|---:|---:|"
+    for crash in process host; do
+        for sys in electd etcd; do
+            [[ -s $ROOT/pf-$sys-$crash ]] || continue
+            v=()
+            timeouts=0
+            while read -r ms rest; do
+                if [[ $ms == timeout ]]; then
+                    timeouts=$((timeouts + 1))
+                else
+                    v+=("$ms")
+                fi
+            done < "$ROOT/pf-$sys-$crash"
+            echo "| $sys | $crash | ${#v[@]} | $(fmt %.0f "$(stats "${v[@]}")") | $timeouts |"
+        done
+    done
+    echo
+    echo "Runs in order (ms):"
+    for crash in process host; do
+        for sys in electd etcd; do
+            [[ -s $ROOT/pf-$sys-$crash ]] &&
+                echo "- $sys, $crash crash: $(paste -sd ',' "$ROOT/pf-$sys-$crash" | sed 's/,/, /g')"
+        done
+    done
+}
+
+if [[ -z $ONLY || $ONLY == primary ]]; then
+    echo "- primary: load average before: $(load)"
+    : > "$ROOT/pstart-electd"
+    : > "$ROOT/pstart-etcd"
+    E_EXTRA=(--exec -- /bin/sh -c 'echo "$(date +%s%N) $ELECTD_NODE_NAME $$" >> "$0"; exec sleep 100000'
+        "$ROOT/pstart-electd")
+    electd_cluster_start pf
+    etcd_cluster_start pf
+    electd_wait_leader
+    etcd_wait_leader
+    for i in 0 1 2; do etcd_candidate_start $i; done
+    for crash in process host; do
+        for ((r = 1; r <= PRIMARY_RUNS; r++)); do
+            sleep "$SETTLE_SECONDS"
+            primary_run electd "$crash" 2>> "$ROOT/primary.stderr"
+            sleep "$SETTLE_SECONDS"
+            primary_run etcd "$crash" 2>> "$ROOT/primary.stderr"
+        done
+    done
+    stop_pids "${C_PID[@]}"
+    electd_cluster_stop
+    etcd_cluster_stop
+    E_EXTRA=()
+    echo "- primary: load average after: $(load)"
+    primary_table
+fi
 
 if [[ -z $ONLY || $ONLY == failover ]]; then
     echo "- failover: load average before: $(load)"
