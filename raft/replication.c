@@ -262,6 +262,12 @@ static void session_renew_self(raft_t *r)
     if (!session_renewing(r))
         return;
     struct progress *self = raft_progress_find(r, r->id);
+    /* A leader that has not yet renewed itself in its term (no entry of it committed) can find
+     * its own session over and move its elections away, holding itself at that move as any
+     * member: no renewal of its own before the move is committed, or its own workloads would
+     * run on into the successor's (simulator seed 271533901941400). */
+    if (self != NULL && self->session_hold > r->commit && !MUTATED(r, RAFT_MUT_SESSION_NO_HOLD))
+        return;
     if (self != NULL)
         self->session_heard = r->now;
     uint64_t from = r->quorum_round_tick;
@@ -615,7 +621,7 @@ void raft_session_hold(raft_t *r, uint64_t id, uint64_t index)
     if (r->role != RAFT_LEADER || MUTATED(r, RAFT_MUT_SESSION_NO_HOLD))
         return;
     struct progress *pr = raft_progress_find(r, id);
-    if (pr != NULL && pr->id != r->id && index > pr->session_hold)
+    if (pr != NULL && index > pr->session_hold)
         pr->session_hold = index;
 }
 

@@ -496,9 +496,11 @@ uint64_t raft_session_index(const raft_t *r);
  * declared over, in the same step as proposing it, so that the member's next session comes
  * with that command. In force for the rest of this leader's term (it stops nothing once the
  * member holds the index, and holds again a member that loses entries it had); a lower index
- * than one already held changes nothing; no-op off the leader, for itself, or for a
- * non-member. A member added while this node leads is held at the log's end as it was then
- * (it may have been removed earlier in the term, with its hold). */
+ * than one already held changes nothing; no-op off the leader or for a non-member. The leader
+ * itself can be held too (it may find its own session over before it renewed it in its
+ * term): it then renews its own session only once index is committed. A member added while this
+ * node leads is held at the log's end as it was then (it may have been removed earlier in the term,
+ * with its hold). */
 void raft_session_hold(raft_t *r, uint64_t id, uint64_t index);
 
 /* Leader holding a valid lease only: true when the session of member id is provably over

@@ -83,6 +83,20 @@ Test(sim, every_mode_fixed_seeds, .timeout = 200)
     }
 }
 
+/* Schedules that once found a violation, each replayed on its own shape. */
+Test(sim, regressions)
+{
+    /* A leader, not yet renewed in its term, found its own session over and moved its
+     * election away; its own renewal then ignored the hold and its workload overlapped the
+     * successor's by 6 ms (the hold now binds the leader itself). */
+    sim_options_t o;
+    sim_options_default(&o);
+    o.nodes = 3;
+    o.spares = 1;
+    o.mode = 1;
+    run_seeds(o, 271533901941400ull, 1);
+}
+
 Test(sim, random_batch, .timeout = 200)
 {
     struct timespec ts;
