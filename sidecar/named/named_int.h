@@ -18,11 +18,12 @@
 #include "common.h"
 #include "named.h"
 
-#define NAMED_MEMBERS_MAX    RAFT_MAX_MEMBERS
-#define NAMED_LIST_MAX       RAFT_MAX_MEMBERS
-#define NAMED_REASON_MAX     16
-#define NAMED_EPH_OWNERS_MAX 64 /* ephemeral.c: owners looked at per round (members: at most 16)   \
-                                 */
+#define NAMED_MEMBERS_MAX RAFT_MAX_MEMBERS
+#define NAMED_LIST_MAX    RAFT_MAX_MEMBERS
+#define NAMED_REASON_MAX  16
+#define NAMED_EPH_OWNERS_MAX                                                                       \
+    64 /* ephemeral.c: owners looked at per round (members: at most 16)                            \
+        */
 
 /* The lists few elections have, allocated when first needed (1,000 elections stay small). */
 struct named_lists {
