@@ -125,18 +125,16 @@ static void signals_install(pid_t parent)
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
-    sigset_t handled;
-    sigemptyset(&handled);
-    sigaddset(&handled, SIGCHLD);
-    sigaddset(&handled, SIGHUP);
-    sigaddset(&handled, SIGTERM);
-    sigprocmask(SIG_BLOCK, &handled, &wait_mask);
-    sigdelset(&wait_mask, SIGCHLD);
-    sigdelset(&wait_mask, SIGHUP);
-    sigdelset(&wait_mask, SIGTERM);
-    sigaction(SIGCHLD, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    static const int handled[] = {SIGCHLD, SIGHUP, SIGTERM};
+    sigset_t set;
+    sigemptyset(&set);
+    for (size_t i = 0; i < sizeof(handled) / sizeof(handled[0]); i++)
+        sigaddset(&set, handled[i]);
+    sigprocmask(SIG_BLOCK, &set, &wait_mask);
+    for (size_t i = 0; i < sizeof(handled) / sizeof(handled[0]); i++) {
+        sigdelset(&wait_mask, handled[i]);
+        sigaction(handled[i], &sa, NULL);
+    }
     signal(SIGPIPE, SIG_IGN);
     prctl(PR_SET_PDEATHSIG, SIGHUP);
     /* electd may have died before the request above: then we were already reparented (to

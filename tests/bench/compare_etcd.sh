@@ -669,8 +669,22 @@ poll_cost_ms() { # system
     awk -v a="$t0" -v b="$(now_ns)" 'BEGIN {printf "%.1f", (b - a) / 1e6 / 20}'
 }
 
+# "runs | median | min | max | timeouts" cells of a file of runs, one "ms ..." or "timeout"
+# per line.
+runs_cells() { # file
+    local ms v=() timeouts=0
+    while read -r ms _; do
+        if [[ $ms == timeout ]]; then
+            timeouts=$((timeouts + 1))
+        else
+            v+=("$ms")
+        fi
+    done < "$1"
+    echo "${#v[@]} | $(fmt %.0f "$(stats "${v[@]}")") | $timeouts"
+}
+
 failover_table() {
-    local sys ms v timeouts
+    local sys
     echo
     echo "## Leader failover (kill -9 of the Raft leader -> a survivor reports a new leader; $FAILOVER_RUNS runs; default timeouts: heartbeat 100 ms, election 1000 ms)"
     echo
@@ -678,16 +692,7 @@ failover_table() {
     echo "|---|---:|---:|---:|---:|---:|---:|"
     for sys in electd etcd; do
         [[ -s $ROOT/fo-$sys ]] || continue
-        v=()
-        timeouts=0
-        while read -r ms _; do
-            if [[ $ms == timeout ]]; then
-                timeouts=$((timeouts + 1))
-            else
-                v+=("$ms")
-            fi
-        done < "$ROOT/fo-$sys"
-        echo "| $sys | ${#v[@]} | $(fmt %.0f "$(stats "${v[@]}")") | $timeouts | $(cat "$ROOT/poll-$sys") |"
+        echo "| $sys | $(runs_cells "$ROOT/fo-$sys") | $(cat "$ROOT/poll-$sys") |"
     done
     echo
     echo "Runs in order (ms):"
@@ -818,7 +823,7 @@ primary_run() { # system crash
 }
 
 primary_table() {
-    local sys crash v timeouts ms rest
+    local sys crash
     echo
     echo "## Primary failover (kill -9 -> the successor's workload started; $PRIMARY_RUNS runs per row; default timeouts; etcd's lock recipe with --ttl $ETCD_TTL)"
     echo
@@ -827,16 +832,7 @@ primary_table() {
     for crash in process host; do
         for sys in electd etcd; do
             [[ -s $ROOT/pf-$sys-$crash ]] || continue
-            v=()
-            timeouts=0
-            while read -r ms rest; do
-                if [[ $ms == timeout ]]; then
-                    timeouts=$((timeouts + 1))
-                else
-                    v+=("$ms")
-                fi
-            done < "$ROOT/pf-$sys-$crash"
-            echo "| $sys | $crash | ${#v[@]} | $(fmt %.0f "$(stats "${v[@]}")") | $timeouts |"
+            echo "| $sys | $crash | $(runs_cells "$ROOT/pf-$sys-$crash") |"
         done
     done
     echo
