@@ -391,6 +391,8 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], SIDECAR_SHIM_ARG) == 0)
         return sidecar_shim_main(argc, argv);
+    if (argc > 1 && strcmp(argv[1], SIDECAR_SPAWNER_ARG) == 0)
+        return sidecar_spawner_main(argc, argv);
     if (argc > 1 && sidecar_client_is_subcommand(argv[1]))
         return sidecar_client_main(argc, argv);
     signal(SIGPIPE, SIG_IGN);

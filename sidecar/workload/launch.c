@@ -62,19 +62,27 @@ static int child_setup(const workload_spawn_t *o, posix_spawn_file_actions_t *fa
     return 0;
 }
 
-int workload_proc_spawn(uv_loop_t *loop, workload_proc_t *p, const workload_spawn_t *o)
+int workload_exec(pid_t *pid, const workload_spawn_t *o)
 {
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t at;
     int rv = child_setup(o, &fa, &at);
     if (rv != 0)
         return -rv;
-    pid_t pid = -1;
-    rv = posix_spawn(&pid, o->file, &fa, &at, o->args, o->env);
+    rv = posix_spawn(pid, o->file, &fa, &at, o->args, o->env);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
+    return -rv;
+}
+
+int workload_proc_spawn(uv_loop_t *loop, workload_proc_t *p, const workload_spawn_t *o)
+{
+    pid_t pid = -1;
+    int rv = workload_spawner_spawn(o, &pid);
+    if (rv == WORKLOAD_SPAWNER_NONE)
+        rv = workload_exec(&pid, o);
     if (rv != 0)
-        return -rv;
+        return rv;
     /* Until it is reaped the pid stays the child's, exited or not: the pidfd is its. */
     int fd = pidfd_open_(pid);
     if (fd < 0 || (rv = uv_poll_init(loop, &p->poll, fd)) != 0) {

@@ -6,12 +6,17 @@
  * elections start or stop at once (the loop then misses heartbeats and the group loses its
  * leader). posix_spawn shares electd's memory with the child until it execs (glibc's
  * CLONE_VM|CLONE_VFORK): nothing is copied, nothing faults after. The exit is watched on a
- * pidfd (Linux 5.3), so libuv's SIGCHLD handling never sees these children. */
+ * pidfd (Linux 5.3), so libuv's SIGCHLD handling never sees these children.
+ *
+ * A shim is cheaper still when it is not executed at all: spawner.c clones it from a small
+ * resident process, as electd's child all the same. Executing electd again (its exec,
+ * dynamic linking and start-up) was about half of what starting a hook cost. */
 #ifndef ELECTD_SIDECAR_WORKLOAD_LAUNCH_H
 #define ELECTD_SIDECAR_WORKLOAD_LAUNCH_H
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <uv.h>
 
 #define WORKLOAD_SPAWN_FDS 4 /* the child's fds 0..3 at most */
@@ -39,6 +44,18 @@ typedef struct workload_spawn {
     int n_fds;
     workload_proc_exit_cb exit_cb;
 } workload_spawn_t;
+
+/* posix_spawn of o->file as described above, without a handle: *pid is the child's. 0 or a
+ * negative errno. */
+int workload_exec(pid_t *pid, const workload_spawn_t *o);
+
+/* spawner.c: a shim (o->args[1] is SIDECAR_SHIM_ARG) cloned from the resident spawner, as
+ * electd's child with the same fds, environment and signal state as workload_exec gives it.
+ * 0 with *pid; WORKLOAD_SPAWNER_NONE when it was not tried (no spawner, a request too large,
+ * not a shim): then workload_exec is the way; or a negative errno: it failed, and no second
+ * child may be started for o (one may run: its fds are the caller's). */
+#define WORKLOAD_SPAWNER_NONE 1
+int workload_spawner_spawn(const workload_spawn_t *o, pid_t *pid);
 
 /* Starts the child with default signal dispositions and nothing blocked (as uv_spawn does),
  * and p's poll handle on the loop. 0, or a negative errno (then no handle was opened and no

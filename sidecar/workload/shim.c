@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -184,41 +185,60 @@ static void reserved_signals_default(void)
         (void)syscall(SYS_rt_sigaction, sig, ksa, NULL, _NSIG / 8);
 }
 
-/* In the forked child: its own process group, killed with the shim, the signal state of a
- * fresh process, its output into the shim's pipes (JSON mode), then the workload itself. */
-static void exec_workload(shim_t *s, char **cmd)
+/* The workload's start shares the shim's memory until its exec (CLONE_VM|CLONE_VFORK, as
+ * posix_spawn does): nothing of the shim is copied or faulted in again, which on a
+ * virtualised host is most of the cost of a fork. The shim waits meanwhile. The child writes
+ * no memory of the shim's but `exec_errno` (and errno, the shim's own thread's: unread). */
+#define CHILD_STACK_BYTES (64 << 10)
+
+struct start {
+    shim_t *s;
+    char **cmd;
+    int exec_errno; /* the child's exec failed with this */
+};
+
+/* In the child: its own process group, killed with the shim, the signal state of a fresh
+ * process, its output into the shim's pipes (JSON mode), then the workload itself. The
+ * shim's blocked signals stay blocked until the dispositions are back to default, so no
+ * handler of the shim's runs here. */
+static int exec_workload(void *arg)
 {
+    struct start *st = arg;
+    shim_t *s = st->s;
     setpgid(0, 0);
     prctl(PR_SET_PDEATHSIG, SIGKILL); /* if the shim itself is killed */
     if (s->fd >= 0)
         close(s->fd);
-    if (s->node != NULL) {
-        /* A failed exec is reported on the shim's stderr, not into the workload's pipe. */
-        sidecar_log_init(SIDECAR_LOG_INFO, SIDECAR_LOG_JSON, fcntl(2, F_DUPFD_CLOEXEC, 3), s->node);
+    if (s->node != NULL)
         shim_output_child(&s->out);
-    }
     signal(SIGPIPE, SIG_DFL);
+    signal(SIGCHLD, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
     reserved_signals_default();
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    execvp(cmd[0], cmd);
-    char msg[300];
-    snprintf(msg, sizeof(msg), "cannot execute %s: %s", cmd[0], strerror(errno));
-    say(msg);
+    execvp(st->cmd[0], st->cmd);
+    st->exec_errno = errno != 0 ? errno : ENOEXEC;
     _exit(SIDECAR_SHIM_EXEC_FAILED);
 }
 
 static bool spawn(shim_t *s, char **cmd)
 {
-    s->child = fork();
+    static char stack[CHILD_STACK_BYTES] __attribute__((aligned(64)));
+    struct start st = {.s = s, .cmd = cmd};
+    s->child = clone(exec_workload, stack + sizeof(stack), CLONE_VM | CLONE_VFORK | SIGCHLD, &st);
     if (s->child < 0) {
         say("fork failed");
         return false;
     }
-    if (s->child == 0)
-        exec_workload(s, cmd);
-    setpgid(s->child, s->child); /* both sides, so there is no race with the first kill() */
+    /* The child is back here only after its exec or its exit: its group is set. */
+    if (st.exec_errno != 0) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "cannot execute %s: %s", cmd[0], strerror(st.exec_errno));
+        say(msg);
+    }
     shim_output_parent(&s->out);
     return true;
 }

@@ -2,7 +2,8 @@
  *
  * electd runs its own binary as `electd __shim FD STOP_MS PARENT DATA_DIR -- CMD ARGS...`
  * (PARENT: electd's pid; DATA_DIR: its data directory, so that a restarted electd can find
- * the shims of its previous run in /proc and wait for them). The shim forks
+ * the shims of its previous run in /proc and wait for them), or a clone of its spawner whose
+ * command line reads the same (spawner.c). The shim forks
  * the workload into a new process group, stays as its parent, and enforces three rules
  * even when electd is frozen (SIGSTOP, a stuck disk) or dead:
  *

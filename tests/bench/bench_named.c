@@ -230,6 +230,35 @@ static int stamps_after(uint64_t t0, char not_node, uint64_t *newest)
     return n;
 }
 
+/* How the starts after t0 spread in time (stderr): the first, quartiles and the last, in ms
+ * from t0, per member that ran them. */
+static void starts_spread(uint64_t t0, char not_node)
+{
+    static double ms[3][N_LARGE];
+    int n[3] = {0};
+    FILE *f = fopen(stamp_path, "r");
+    if (f == NULL)
+        return;
+    char line[256], node[16], what[16], name[32];
+    unsigned long long ns;
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "%llu %15s %15s %31s", &ns, node, what, name) == 4 && ns > t0 &&
+            strcmp(what, "start") == 0 && node[0] != not_node && node[0] >= 'a' && node[0] <= 'c' &&
+            n[node[0] - 'a'] < N_LARGE)
+            ms[node[0] - 'a'][n[node[0] - 'a']++] = (double)(ns - t0) / 1e6;
+    fclose(f);
+    for (int i = 0; i < 3; i++) {
+        if (n[i] == 0)
+            continue;
+        qsort(ms[i], (size_t)n[i], sizeof(double), cmp_double);
+        fprintf(stderr,
+                "bench_named: %c started %d: first %.0f ms, quartiles %.0f / %.0f / %.0f, "
+                "last %.0f\n",
+                'a' + i, n[i], ms[i][0], ms[i][n[i] / 4], ms[i][n[i] / 2], ms[i][3 * n[i] / 4],
+                ms[i][n[i] - 1]);
+    }
+}
+
 /* Elections held by each member, from GET /v1/elections on node i (pages of 200: the test
  * client reads at most 64 KiB). */
 static bool held_counts(itest_cluster_t *c, int i, int per[3])
@@ -314,6 +343,8 @@ static void bench_scale(int runs, int idle_s)
             c0[i] = cpu_s(c.nodes[i].pid);
         uint64_t t0 = mono_ns(), newest = 0;
         itest_node_signal(&c, victim, SIGKILL);
+        if (getenv("BENCH_T0"))
+            fprintf(stderr, "bench_named: kill at %.6f\n", (double)t0 / 1e9);
         deadline = itest_now_ms() + 60000;
         int got = 0;
         while (got < held_victim && itest_now_ms() < deadline) {
@@ -322,6 +353,7 @@ static void bench_scale(int runs, int idle_s)
         }
         if (got >= held_victim) {
             fo[n_fo++] = (double)(newest - t0) / 1e6;
+            starts_spread(t0, c.nodes[victim].name[0]);
             /* Where the failover's CPU went: the survivors' own (their children not counted). */
             for (int i = 0; i < 3; i++)
                 if (i != victim)

@@ -11,31 +11,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "launch.h"
-#include "loop_poll.h"
+#include "proc_run.h"
 
 extern char **environ;
-
-struct run {
-    workload_proc_t p;
-    bool exited, closed;
-    int64_t status;
-    int sig;
-};
-
-static void exit_cb(workload_proc_t *p, int64_t status, int sig)
-{
-    struct run *r = p->data;
-    r->exited = true;
-    r->status = status;
-    r->sig = sig;
-}
-
-static void closed_cb(uv_handle_t *h)
-{
-    struct run *r = h->data;
-    r->closed = true;
-}
 
 static int start(uv_loop_t *loop, struct run *r, char **args, int out_fd)
 {
@@ -46,7 +24,7 @@ static int start(uv_loop_t *loop, struct run *r, char **args, int out_fd)
                           .env = environ,
                           .fds = {-1, out_fd, out_fd},
                           .n_fds = 3,
-                          .exit_cb = exit_cb};
+                          .exit_cb = run_exit_cb};
     return workload_proc_spawn(loop, &r->p, &o);
 }
 
@@ -58,15 +36,6 @@ static void read_all(int fd, char *buf, size_t cap)
     while (n + 1 < cap && (k = read(fd, buf + n, cap - 1 - n)) > 0)
         n += (size_t)k;
     buf[n] = '\0';
-}
-
-static void finish(uv_loop_t *loop, struct run *r)
-{
-    LOOP_RUN_UNTIL(loop, r->exited, 10);
-    cr_assert(r->exited, "the child's exit never came back through the loop");
-    workload_proc_close(&r->p, closed_cb);
-    LOOP_RUN_UNTIL(loop, r->closed, 5);
-    cr_assert(r->closed);
 }
 
 Test(launch, exit_status_and_output_come_back)
@@ -81,7 +50,7 @@ Test(launch, exit_status_and_output_come_back)
     cr_assert_eq(start(&loop, &r, args, fds[1]), 0);
     close(fds[1]);
     cr_assert_gt(r.p.pid, 0);
-    finish(&loop, &r);
+    run_finish(&loop, &r);
     cr_assert_eq(r.status, 7);
     cr_assert_eq(r.sig, 0);
     char buf[256];
@@ -114,7 +83,7 @@ Test(launch, the_child_starts_with_no_signal_ignored_or_blocked)
     sigprocmask(SIG_SETMASK, &old_mask, NULL);
     cr_assert_eq(rv, 0);
     close(fds[1]);
-    finish(&loop, &r);
+    run_finish(&loop, &r);
     cr_assert_eq(r.status, 0);
     char buf[256];
     read_all(fds[0], buf, sizeof(buf));
@@ -139,7 +108,7 @@ Test(launch, a_kill_reaches_the_child_and_its_signal_comes_back)
     struct run r;
     cr_assert_eq(start(&loop, &r, args, -1), 0);
     cr_assert_eq(workload_proc_kill(&r.p, SIGTERM), 0);
-    finish(&loop, &r);
+    run_finish(&loop, &r);
     cr_assert_eq(r.sig, SIGTERM);
     uv_loop_close(&loop);
 }
@@ -165,7 +134,7 @@ Test(launch, a_child_that_exits_before_the_loop_runs_is_still_seen)
             usleep(1000);
     }
     cr_assert(zombie, "the child did not exit");
-    finish(&loop, &r);
+    run_finish(&loop, &r);
     cr_assert_eq(r.status, 0);
     cr_assert_eq(r.sig, 0);
     uv_loop_close(&loop);

@@ -207,4 +207,9 @@ bool sidecar_workload_token_check(const sidecar_workload_t *w, const char *token
  * normal path (returns the exit status). */
 int sidecar_shim_main(int argc, char **argv);
 
+/* The resident process that starts shims by cloning itself (spawner.c): electd executes it
+ * once, as `electd __spawner PARENT DATA_DIR PAD`. Returns its exit status. */
+#define SIDECAR_SPAWNER_ARG "__spawner"
+int sidecar_spawner_main(int argc, char **argv);
+
 #endif
