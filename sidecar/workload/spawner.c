@@ -54,6 +54,7 @@
 #define SPAWNER_PAD      512          /* title bytes beyond a shim's fixed fields */
 #define SPAWNER_ARGS_MAX 4096         /* arguments + environment entries of one request */
 #define FD_HIGH          64           /* fds are moved above this before going in place */
+#define SPAWNER_TRIM_MS  5000         /* quiet this long, the spawner hands its code pages back */
 
 struct req_hdr {
     uint32_t magic, n_args, n_env, n_fds, passed;
@@ -355,9 +356,18 @@ int sidecar_spawner_main(int argc, char **argv)
     title = argv[0];
     title_len = (size_t)(argv[argc - 1] + strlen(argv[argc - 1]) + 1 - argv[0]);
     static char buf[SPAWNER_MSG_MAX];
+    bool trimmed = false;
     for (;;) {
+        /* Idle, the spawner's resident memory is mostly code pages run once: handed back
+         * (sidecar_trim_code) after a quiet while, as the daemon does. */
+        struct pollfd p = {.fd = SPAWNER_SOCK_FD, .events = POLLIN};
+        if (!trimmed && poll(&p, 1, SPAWNER_TRIM_MS) == 0) {
+            sidecar_trim_code();
+            trimmed = true;
+        }
         struct req r;
         int got = request_recv(buf, &r);
+        trimmed = trimmed && got == 0;
         if (got < 0)
             return 0; /* electd closed its end: it is gone */
         int32_t reply = -EINVAL;
