@@ -122,12 +122,14 @@ static void hook_timeout_cb(uv_timer_t *t)
     c->timed_out = true;
     SIDECAR_LOG(SIDECAR_LOG_ERROR, "hook timed out: killing it", SIDECAR_LOG_STR("hook", c->name),
                 SIDECAR_LOG_UINT("timeout_ms", c->w->cfg->hook_timeout_ms));
-    /* The shim stops the hook's whole process group (SIGTERM, SIGKILL after stop-timeout). */
+    /* The hook's whole process group stops (SIGTERM, SIGKILL after stop-timeout): by its
+     * shim, or by the spawner that guards it (launch.h). */
     workload_proc_kill(&c->proc, SIGTERM);
 }
 
-/* Spawns the shim running the hook of c, its stdout and stderr into c's pipes. 0 or a UV_E*
- * code; c's handles are open (and closed by workload_child_close) either way. */
+/* Spawns the hook of c (by the spawner, guarded by it, or under its shim), its stdout and
+ * stderr into c's pipes. 0 or a UV_E* code; c's handles are open (and closed by
+ * workload_child_close) either way. */
 static int hook_spawn(sidecar_workload_t *w, struct workload_child *c, char **args, char **env)
 {
     uv_pipe_init(w->loop, &c->out[0], 0);
@@ -147,12 +149,17 @@ static int hook_spawn(sidecar_workload_t *w, struct workload_child *c, char **ar
     }
     if (rv == 0) {
         err[0] = -1;
+        size_t dash = 0;
+        while (strcmp(args[dash], "--") != 0)
+            dash++;
         workload_spawn_t o = {.file = args[0],
                               .args = args,
                               .env = env,
                               .fds = {-1, out[1], err[1]},
                               .n_fds = 3,
-                              .exit_cb = hook_exit_cb};
+                              .exit_cb = hook_exit_cb,
+                              .hook_cmd = args + dash + 1,
+                              .stop_ms = w->cfg->stop_timeout_ms};
         if ((rv = workload_proc_spawn(w->loop, &c->proc, &o)) == 0)
             c->handles++;
     }
@@ -172,6 +179,9 @@ static void hook_started(sidecar_workload_t *w, struct workload_child *c, const 
                 SIDECAR_LOG_INT("pid", c->proc.pid), SIDECAR_LOG_STR("hook_role", role));
     uv_read_start((uv_stream_t *)&c->out[0], hook_alloc_cb, hook_read_cb);
     uv_read_start((uv_stream_t *)&c->out[1], hook_alloc_cb, hook_read_cb);
+    /* From now: the loop's clock may be stale (a start-up that waited for a previous run's
+     * shims, a busy round), and the timeout is the hook's own. */
+    uv_update_time(w->loop);
     uv_timer_start(&c->timeout, hook_timeout_cb, w->cfg->hook_timeout_ms, 0);
     w->hook = c;
     c->started_ns = uv_hrtime();

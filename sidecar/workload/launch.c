@@ -24,6 +24,12 @@ static void exited_cb(uv_poll_t *h, int status, int events)
     if (r == 0)
         return; /* not yet (a spurious wake-up) */
     uv_poll_stop(h);
+    if (p->guarded) {
+        /* The hook's main process is gone; nothing else of its group may outlive it (what
+         * its shim did). Before the reap, while the group id is still the hook's. */
+        kill(-p->pid, SIGKILL);
+        workload_spawner_ended(p->pid);
+    }
     int64_t code = 0;
     int sig = 0;
     if (r == p->pid && WIFEXITED(st))
@@ -79,6 +85,7 @@ int workload_proc_spawn(uv_loop_t *loop, workload_proc_t *p, const workload_spaw
 {
     pid_t pid = -1;
     int rv = workload_spawner_spawn(o, &pid);
+    bool guarded = rv == 0 && o->hook_cmd != NULL;
     if (rv == WORKLOAD_SPAWNER_NONE)
         rv = workload_exec(&pid, o);
     if (rv != 0)
@@ -97,6 +104,7 @@ int workload_proc_spawn(uv_loop_t *loop, workload_proc_t *p, const workload_spaw
     p->pid = pid;
     p->pidfd = fd;
     p->open = true;
+    p->guarded = guarded;
     p->exit_cb = o->exit_cb;
     uv_poll_start(&p->poll, UV_READABLE, exited_cb);
     return 0;
@@ -104,6 +112,12 @@ int workload_proc_spawn(uv_loop_t *loop, workload_proc_t *p, const workload_spaw
 
 int workload_proc_kill(workload_proc_t *p, int sig)
 {
+    /* A guarded hook: its group, as its shim would have signalled it (the spawner follows
+     * a SIGTERM with SIGKILL after the stop timeout; without it, the signal alone). */
+    if (p->guarded && workload_spawner_signal(p->pid, sig) != 0)
+        return kill(-p->pid, sig) == 0 ? 0 : -errno;
+    if (p->guarded)
+        return 0;
     return syscall(SYS_pidfd_send_signal, p->pidfd, sig, NULL, 0) == 0 ? 0 : -errno;
 }
 

@@ -30,7 +30,8 @@ struct workload_proc {
     void *data;
     int pid;
     int pidfd;
-    bool open; /* spawned, handle not yet closed */
+    bool open;    /* spawned, handle not yet closed */
+    bool guarded; /* a hook started by the spawner without a shim: its group is ours to end */
     workload_proc_exit_cb exit_cb;
 };
 
@@ -43,6 +44,11 @@ typedef struct workload_spawn {
     int fds[WORKLOAD_SPAWN_FDS];
     int n_fds;
     workload_proc_exit_cb exit_cb;
+    /* A hook's shim: the hook's own command (within args, after "--") and the stop timeout.
+     * Where the spawner runs, the hook is started by it directly, without the shim, and
+     * guarded by it as the shim would (spawner.c); p->guarded says so. */
+    char **hook_cmd;
+    uint32_t stop_ms;
 } workload_spawn_t;
 
 /* posix_spawn of o->file as described above, without a handle: *pid is the child's. 0 or a
@@ -56,6 +62,12 @@ int workload_exec(pid_t *pid, const workload_spawn_t *o);
  * child may be started for o (one may run: its fds are the caller's). */
 #define WORKLOAD_SPAWNER_NONE 1
 int workload_spawner_spawn(const workload_spawn_t *o, pid_t *pid);
+
+/* For a guarded hook: the spawner signals its process group (SIGTERM: SIGKILL follows after
+ * the stop timeout). 0, or WORKLOAD_SPAWNER_NONE when the spawner is gone. */
+int workload_spawner_signal(pid_t pid, int sig);
+/* A guarded hook's main process exited (not yet reaped): the spawner forgets its group. */
+void workload_spawner_ended(pid_t pid);
 
 /* Starts the child with default signal dispositions and nothing blocked (as uv_spawn does),
  * and p's poll handle on the loop. 0, or a negative errno (then no handle was opened and no

@@ -13,8 +13,9 @@
 #define OLD_SHIMS_MARGIN_MS 2000  /* ms waited beyond the stop timeout a shim allows itself */
 #define OLD_SHIMS_POLL_US   10000 /* us between scans */
 
-/* True when the command line of pid names a shim of another electd on data_dir. Its argv,
- * NUL-separated: electd __shim FD STOP_MS PARENT DATA_DIR -- ... (shim.h). */
+/* True when the command line of pid names a shim (or the spawner, which guards hooks as a
+ * shim does) of another electd on data_dir. Its argv, NUL-separated: electd __shim FD
+ * STOP_MS PARENT DATA_DIR -- ... (shim.h), or electd __spawner PARENT DATA_DIR PAD. */
 static bool is_old_shim(long pid, const char *data_dir)
 {
     char path[64], cmd[4096];
@@ -29,6 +30,9 @@ static bool is_old_shim(long pid, const char *data_dir)
     size_t k = 0;
     for (const char *p = cmd; k < 6 && p < cmd + n; p += strlen(p) + 1)
         a[k++] = p;
+    /* A spawner (electd __spawner PARENT DATA_DIR PAD) guards hooks the same way. */
+    if (k >= 4 && strcmp(a[1], SIDECAR_SPAWNER_ARG) == 0)
+        return strcmp(a[3], data_dir) == 0 && atoi(a[2]) != getpid();
     return k == 6 && strcmp(a[1], SIDECAR_SHIM_ARG) == 0 && strcmp(a[5], data_dir) == 0 &&
            atoi(a[4]) != getpid();
 }

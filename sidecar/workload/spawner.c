@@ -1,34 +1,49 @@
-/* spawner.c — shims started by cloning a small resident process instead of executing electd
- * for each one (launch.h says why).
+/* spawner.c — shims and hooks started by cloning a small resident process instead of
+ * executing electd for each (launch.h says why).
  *
- * The spawner is electd's own binary, executed once per daemon, at its first shim:
- * `electd __spawner PARENT DATA_DIR PAD`. It waits on a socket for requests, and for each
- * clones itself with CLONE_PARENT, so that the new process is electd's child exactly as a
- * posix_spawn'ed one (electd waits for it on a pidfd, signals it, reaps it; the shim's
- * PR_SET_PDEATHSIG and its parent check name electd). The clone puts the request's fds in
- * place, sets the request's environment, and runs the shim's main function: what the exec of
- * `electd __shim ...` would have run, without the exec, dynamic linking and start-up of a
- * 4 MB binary (about half of the cost of starting a hook on a virtualised host).
+ * The spawner is electd's own binary, executed once per daemon, at its first child:
+ * `electd __spawner PARENT DATA_DIR PAD`. It waits on a socket for requests:
  *
- * A clone's command line is the spawner's memory; PAD (spaces) makes room in it for the
- * shim's own command line, written there by the clone, so that /proc/PID/cmdline reads as a
- * shim's always has (procscan.c finds a previous run's shims by it).
+ *  - a shim: it clones itself with CLONE_PARENT, so that the new process is electd's child
+ *    exactly as a posix_spawn'ed one (electd waits for it on a pidfd, signals it, reaps it;
+ *    the shim's PR_SET_PDEATHSIG and its parent check name electd). The clone puts the
+ *    request's fds in place, sets the request's environment, and runs the shim's main
+ *    function: what the exec of `electd __shim ...` would have run, without the exec,
+ *    dynamic linking and start-up of a 4 MB binary. A clone's command line is the
+ *    spawner's memory; PAD (spaces) makes room in it for the shim's own command line,
+ *    written there by the clone, so that /proc/PID/cmdline reads as a shim's always has
+ *    (procscan.c finds a previous run's shims by it).
+ *  - a hook: no shim at all. The hook is started directly, as electd's child
+ *    (CLONE_PARENT), sharing the spawner's memory until its exec (CLONE_VM|CLONE_VFORK),
+ *    in a process group of its own; the spawner is the guard the shim was: a stop it is
+ *    asked for ('K' with SIGTERM) is SIGTERM to the group and SIGKILL after the stop
+ *    timeout, and when electd dies (its end of the socket closes) every hook group still
+ *    running is stopped the same way before the spawner exits; procscan.c waits for such a
+ *    spawner as for a shim. electd kills what is left of the group when the hook's main
+ *    process exits, before it reaps it (so that the group id is still the hook's), and
+ *    tells the spawner ('E'). Starting a hook so costs one clone and one exec instead of
+ *    two clones and one exec of electd besides: about half.
  *
- * Requests, one SOCK_SEQPACKET message each, in native byte order (both ends are this
- * binary on this machine):
+ * Messages from electd, one SOCK_SEQPACKET message each, in native byte order (both ends
+ * are this binary on this machine):
  *
  *   u32 magic        SPAWNER_MAGIC
- *   u32 n_args       arguments (the shim's argv; argv[1] is SIDECAR_SHIM_ARG)
- *   u32 n_env        environment entries
- *   u32 n_fds        the child's fds 0 .. n_fds-1 (at most WORKLOAD_SPAWN_FDS)
+ *   u32 kind         'S' a shim, 'H' a hook, 'K' signal a hook's group, 'E' a hook ended
+ *   u32 n_args       arguments (S: the shim's argv, argv[1] is SIDECAR_SHIM_ARG; H: the hook's)
+ *   u32 n_env        environment entries (S, H)
+ *   u32 n_fds        the child's fds 0 .. n_fds-1 (S, H; at most WORKLOAD_SPAWN_FDS)
  *   u32 passed       bit i: fd i is passed (SCM_RIGHTS, in order); otherwise /dev/null
+ *   u32 pid          K, E: the hook (its process group)
+ *   u32 value        H: the stop timeout in ms; K: the signal
  *   then n_args + n_env NUL-terminated strings
  *
- * The reply is an i32: the child's pid, or a negative errno (then no child runs).
+ * S and H are answered with an i32: the child's pid, or a negative errno (then no child
+ * runs). K and E are not answered. The spawner acts on K and E only for a hook it started.
  *
  * Failure is never silent and never fatal: when the spawner cannot be started, is gone,
  * or does not answer within SPAWNER_REPLY_MS, electd logs it once, stops it, and executes
- * its shims as before. */
+ * shims (hooks under them) as before. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -37,7 +52,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -47,17 +61,21 @@
 #include "launch.h"
 #include "shim.h"
 
-#define SPAWNER_MAGIC    0x31505345u  /* "ESP1" */
+#define SPAWNER_MAGIC    0x32505345u  /* "ESP2" */
 #define SPAWNER_MSG_MAX  (160u << 10) /* request bytes; a larger one is executed as before */
 #define SPAWNER_REPLY_MS 2000         /* electd waits this long for the child's pid */
 #define SPAWNER_SOCK_FD  3            /* the spawner's end of the socket */
 #define SPAWNER_PAD      512          /* title bytes beyond a shim's fixed fields */
 #define SPAWNER_ARGS_MAX 4096         /* arguments + environment entries of one request */
-#define FD_HIGH          64           /* fds are moved above this before going in place */
 #define SPAWNER_TRIM_MS  5000         /* quiet this long, the spawner hands its code pages back */
+#define GUARDED_MAX      65536        /* hook groups guarded at once; more run under shims */
+#define PROC_ENTRIES_MAX 65536        /* /proc entries looked at in one scan */
+#define GROUP_GONE_MS    5000         /* after electd's death: wait beyond the stop timeouts */
+#define HOOK_STACK_BYTES (64 << 10)   /* the hook's stack until its exec */
+#define FD_HIGH          64           /* fds are moved above this before going in place */
 
-struct req_hdr {
-    uint32_t magic, n_args, n_env, n_fds, passed;
+struct msg_hdr {
+    uint32_t magic, kind, n_args, n_env, n_fds, passed, pid, value;
 };
 
 /* ---- electd's side ----------------------------------------------------------------------- */
@@ -114,12 +132,16 @@ static int spawner_start(char **args)
     return 0;
 }
 
-/* The request for o into buf (SPAWNER_MSG_MAX): its length, or 0 when it does not fit. */
-static size_t request_build(const workload_spawn_t *o, char *buf, uint32_t *passed)
+/* The message for o into buf (SPAWNER_MSG_MAX): its length, or 0 when it does not fit. */
+static size_t request_build(const workload_spawn_t *o, char *buf)
 {
-    struct req_hdr h = {.magic = SPAWNER_MAGIC, .n_fds = (uint32_t)o->n_fds};
+    bool hook = o->hook_cmd != NULL;
+    struct msg_hdr h = {.magic = SPAWNER_MAGIC,
+                        .kind = hook ? 'H' : 'S',
+                        .n_fds = (uint32_t)o->n_fds,
+                        .value = hook ? o->stop_ms : 0};
     size_t at = sizeof(h);
-    char **lists[2] = {o->args, o->env};
+    char **lists[2] = {hook ? o->hook_cmd : o->args, o->env};
     uint32_t *counts[2] = {&h.n_args, &h.n_env};
     for (int l = 0; l < 2; l++)
         for (size_t i = 0; lists[l][i] != NULL; i++) {
@@ -133,16 +155,15 @@ static size_t request_build(const workload_spawn_t *o, char *buf, uint32_t *pass
     for (int i = 0; i < o->n_fds; i++)
         if (o->fds[i] >= 0)
             h.passed |= 1u << i;
-    *passed = h.passed;
     memcpy(buf, &h, sizeof(h));
     return at;
 }
 
-/* Sends the request with its fds; 0 or a negative errno. */
-static int request_send(const workload_spawn_t *o, const char *buf, size_t len)
+/* Sends a message with o's fds (o NULL: none); 0 or a negative errno. */
+static int msg_send(const workload_spawn_t *o, const void *buf, size_t len, int flags)
 {
     int fds[WORKLOAD_SPAWN_FDS], n = 0;
-    for (int i = 0; i < o->n_fds; i++)
+    for (int i = 0; o != NULL && i < o->n_fds; i++)
         if (o->fds[i] >= 0)
             fds[n++] = o->fds[i];
     union {
@@ -161,7 +182,7 @@ static int request_send(const workload_spawn_t *o, const char *buf, size_t len)
         c->cmsg_len = CMSG_LEN(n * sizeof(int));
         memcpy(CMSG_DATA(c), fds, n * sizeof(int));
     }
-    return sendmsg(sp.sock, &m, MSG_NOSIGNAL) == (ssize_t)len ? 0 : -errno;
+    return sendmsg(sp.sock, &m, MSG_NOSIGNAL | flags) == (ssize_t)len ? 0 : -errno;
 }
 
 int workload_spawner_spawn(const workload_spawn_t *o, pid_t *pid)
@@ -182,9 +203,8 @@ int workload_spawner_spawn(const workload_spawn_t *o, pid_t *pid)
         }
     }
     char *buf = malloc(SPAWNER_MSG_MAX);
-    uint32_t passed = 0;
-    size_t len = buf != NULL ? request_build(o, buf, &passed) : 0;
-    int rv = len > 0 ? request_send(o, buf, len) : WORKLOAD_SPAWNER_NONE;
+    size_t len = buf != NULL ? request_build(o, buf) : 0;
+    int rv = len > 0 ? msg_send(o, buf, len, 0) : WORKLOAD_SPAWNER_NONE;
     free(buf);
     if (rv == WORKLOAD_SPAWNER_NONE || rv == -EMSGSIZE)
         return WORKLOAD_SPAWNER_NONE; /* too large for a message: executed as before */
@@ -205,24 +225,69 @@ int workload_spawner_spawn(const workload_spawn_t *o, pid_t *pid)
         spawner_lost(pr == 0 ? "no answer" : got == 0 ? "it exited" : "bad answer");
         return -EIO;
     }
+    if (reply == -ENOSPC && o->hook_cmd != NULL)
+        return WORKLOAD_SPAWNER_NONE; /* guarding as many hooks as it may: under a shim */
     if (reply <= 0)
         return reply < 0 ? reply : -EIO;
     *pid = reply;
     return 0;
 }
 
+/* K or E for a hook the spawner started. */
+static int hook_msg(uint32_t kind, pid_t pid, uint32_t value)
+{
+    if (sp.sock < 0)
+        return WORKLOAD_SPAWNER_NONE;
+    struct msg_hdr h = {.magic = SPAWNER_MAGIC, .kind = kind, .pid = (uint32_t)pid, .value = value};
+    /* Never blocks the loop: the spawner reads at once, and a full socket means it is stuck. */
+    return msg_send(NULL, &h, sizeof(h), MSG_DONTWAIT) == 0 ? 0 : WORKLOAD_SPAWNER_NONE;
+}
+
+int workload_spawner_signal(pid_t pid, int sig)
+{
+    return hook_msg('K', pid, (uint32_t)sig);
+}
+
+void workload_spawner_ended(pid_t pid)
+{
+    (void)hook_msg('E', pid, 0);
+}
+
 /* ---- the spawner ------------------------------------------------------------------------- */
 
 struct req {
-    uint32_t n_args, n_fds, passed;
+    struct msg_hdr h;
     char **args, **env;
     int fds[WORKLOAD_SPAWN_FDS]; /* the received fds, in the order of `passed` */
+    int exec_errno;              /* H: the hook's exec failed with this */
 };
 
 static char *title;      /* the spawner's command line: argv[0] .. the end of PAD */
 static size_t title_len; /* its bytes */
 
-/* Reads one request; 1 with r filled (r->args and r->env point into buf), 0 for a request
+/* The hooks this spawner started and guards, until electd says they ended. */
+struct guarded {
+    pid_t pgid;
+    uint32_t stop_ms;
+    uint64_t kill_at_ns; /* SIGKILL due (a stop was asked for); 0: none */
+};
+static struct guarded *guards;
+static size_t n_guards, cap_guards;
+
+static struct guarded *guard_find(pid_t pgid)
+{
+    for (size_t i = 0; i < n_guards; i++)
+        if (guards[i].pgid == pgid)
+            return &guards[i];
+    return NULL;
+}
+
+static void guard_drop(struct guarded *g)
+{
+    *g = guards[--n_guards];
+}
+
+/* Reads one message; 1 with r filled (r->args and r->env point into buf), 0 for a message
  * that is not valid (its fds closed), -1 when electd is gone. */
 static int request_recv(char *buf, struct req *r)
 {
@@ -253,35 +318,35 @@ static int request_recv(char *buf, struct req *r)
                 else
                     close(fd);
             }
-    struct req_hdr h;
-    bool ok = (size_t)n >= sizeof(h) && !(m.msg_flags & (MSG_TRUNC | MSG_CTRUNC));
+    struct msg_hdr *h = &r->h;
+    bool ok = (size_t)n >= sizeof(*h) && !(m.msg_flags & (MSG_TRUNC | MSG_CTRUNC));
     if (ok) {
-        memcpy(&h, buf, sizeof(h));
-        ok = h.magic == SPAWNER_MAGIC && h.n_fds <= WORKLOAD_SPAWN_FDS && h.n_args >= 6 &&
-             h.n_args + h.n_env <= SPAWNER_ARGS_MAX && h.passed < (1u << h.n_fds) &&
-             (size_t)__builtin_popcount(h.passed) == n_rx;
+        memcpy(h, buf, sizeof(*h));
+        bool child = h->kind == 'S' || h->kind == 'H';
+        ok = h->magic == SPAWNER_MAGIC && h->n_fds <= WORKLOAD_SPAWN_FDS &&
+             h->n_args + h->n_env <= SPAWNER_ARGS_MAX && h->passed < (1u << h->n_fds) &&
+             (size_t)__builtin_popcount(h->passed) == n_rx &&
+             (child ? h->n_args >= (h->kind == 'S' ? 6 : 1)
+                    : (h->kind == 'K' || h->kind == 'E') && h->n_args + h->n_env == 0);
     }
     /* Every string NUL-terminated inside the message. */
-    size_t at = sizeof(h), want = ok ? h.n_args + h.n_env : 0, k = 0;
+    size_t at = sizeof(*h), want = ok ? h->n_args + h->n_env : 0, k = 0;
     char **v = ok ? calloc(want + 2, sizeof(char *)) : NULL;
     for (; v != NULL && k < want && at < (size_t)n; k++) {
         char *end = memchr(buf + at, '\0', (size_t)n - at);
         if (end == NULL)
             break;
-        v[k + (k >= h.n_args)] = buf + at; /* a NULL between the two lists */
+        v[k + (k >= h->n_args)] = buf + at; /* a NULL between the two lists */
         at = (size_t)(end - buf) + 1;
     }
-    if (v == NULL || k != want || strcmp(v[1], SIDECAR_SHIM_ARG) != 0) {
+    if (v == NULL || k != want || (h->kind == 'S' && strcmp(v[1], SIDECAR_SHIM_ARG) != 0)) {
         free(v);
         for (size_t i = 0; i < n_rx; i++)
             close(r->fds[i]);
         return 0;
     }
-    r->n_args = h.n_args;
-    r->n_fds = h.n_fds;
-    r->passed = h.passed;
     r->args = v;
-    r->env = v + h.n_args + 1;
+    r->env = v + h->n_args + 1;
     return 1;
 }
 
@@ -300,24 +365,25 @@ static void title_set(char **args)
     memset(title + at, 0, title_len - at);
 }
 
-/* In the clone: the request's fds as 0 .. n_fds-1 and no other. */
+/* In the child: the request's fds as 0 .. n_fds-1 and no other. Syscalls only (a hook's
+ * child shares the spawner's memory). */
 static void fds_in_place(const struct req *r)
 {
     int tmp[WORKLOAD_SPAWN_FDS], k = 0;
     int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-    for (uint32_t i = 0; i < r->n_fds; i++) {
-        int src = (r->passed & (1u << i)) ? r->fds[k++] : null_fd;
+    for (uint32_t i = 0; i < r->h.n_fds; i++) {
+        int src = (r->h.passed & (1u << i)) ? r->fds[k++] : null_fd;
         tmp[i] = fcntl(src, F_DUPFD_CLOEXEC, FD_HIGH);
     }
-    for (uint32_t i = 0; i < r->n_fds; i++)
+    for (uint32_t i = 0; i < r->h.n_fds; i++)
         if (tmp[i] < 0 || dup2(tmp[i], (int)i) < 0)
             _exit(SIDECAR_SHIM_EXEC_FAILED);
-    if (syscall(SYS_close_range, r->n_fds, ~0u, 0) != 0)
-        for (int fd = (int)r->n_fds; fd < FD_HIGH + WORKLOAD_SPAWN_FDS + 8; fd++)
+    if (syscall(SYS_close_range, r->h.n_fds, ~0u, 0) != 0)
+        for (int fd = (int)r->h.n_fds; fd < FD_HIGH + WORKLOAD_SPAWN_FDS + 8; fd++)
             close(fd);
 }
 
-/* In the clone: the signal state of a fresh process (every disposition default, nothing
+/* In the child: the signal state of a fresh process (every disposition default, nothing
  * blocked), as posix_spawn gives an executed shim (launch.c). */
 static void signals_fresh(void)
 {
@@ -332,16 +398,152 @@ static void signals_fresh(void)
 
 extern char **environ;
 
-/* The clone: becomes the shim of the request. Never returns. */
-static void clone_run(struct req *r)
+/* A shim's clone: becomes the shim of the request. Never returns. */
+static void shim_run(struct req *r)
 {
     title_set(r->args);
     fds_in_place(r);
     signals_fresh();
     environ = r->env;
-    int rc = sidecar_shim_main((int)r->n_args, r->args);
+    int rc = sidecar_shim_main((int)r->h.n_args, r->args);
     fflush(NULL);
     _exit(rc);
+}
+
+/* A hook's child, in the spawner's memory until its exec: its own group, then the hook. */
+static int hook_run(void *arg)
+{
+    struct req *r = arg;
+    setpgid(0, 0);
+    fds_in_place(r);
+    signals_fresh();
+    execvp(r->args[0], r->args); /* environ is the request's (set by the spawner) */
+    r->exec_errno = errno != 0 ? errno : ENOEXEC;
+    /* As the shim said it: on the hook's stderr, which electd logs as the hook's output. */
+    char line[512];
+    int n = snprintf(line, sizeof(line), "electd-shim[%d]: cannot execute %s: %s\n",
+                     (int)syscall(SYS_getpid), r->args[0], strerror(r->exec_errno));
+    if (n > 0)
+        (void)!write(2, line, (size_t)(n < (int)sizeof(line) ? n : (int)sizeof(line) - 1));
+    _exit(SIDECAR_SHIM_EXEC_FAILED);
+}
+
+/* S or H: the child's pid, or a negative errno. */
+static int32_t child_start(struct req *r)
+{
+    if (r->h.kind == 'S') {
+        /* CLONE_PARENT: the child is electd's, not ours (raw clone: like fork without
+         * glibc's handlers, which a single-threaded process holding no lock does not
+         * need). */
+        long pid = syscall(SYS_clone, CLONE_PARENT | SIGCHLD, NULL, NULL, NULL, NULL);
+        if (pid == 0)
+            shim_run(r);
+        return pid > 0 ? (int32_t)pid : -errno;
+    }
+    if (n_guards == GUARDED_MAX)
+        return -ENOSPC;
+    if (n_guards == cap_guards) {
+        size_t cap = cap_guards ? 2 * cap_guards : 64;
+        struct guarded *g = realloc(guards, cap * sizeof(*g));
+        if (g == NULL)
+            return -ENOSPC;
+        guards = g;
+        cap_guards = cap;
+    }
+    static char stack[HOOK_STACK_BYTES] __attribute__((aligned(64)));
+    environ = r->env;
+    int pid =
+        clone(hook_run, stack + sizeof(stack), CLONE_PARENT | CLONE_VM | CLONE_VFORK | SIGCHLD, r);
+    environ = NULL;
+    if (pid < 0)
+        return -errno;
+    guards[n_guards++] = (struct guarded){.pgid = pid, .stop_ms = r->h.value};
+    return pid;
+}
+
+/* K: the signal to the hook's group; a SIGTERM is followed by SIGKILL after its stop
+ * timeout (the shim's rule). */
+static void guard_signal(struct guarded *g, int sig, uint64_t now_ns)
+{
+    kill(-g->pgid, sig);
+    if (sig == SIGTERM && g->kill_at_ns == 0)
+        g->kill_at_ns = now_ns + (uint64_t)g->stop_ms * 1000000ull;
+}
+
+/* SIGKILL to the groups whose stop timeout ran out; ms until the next one is due, or -1. */
+static int guards_enforce(uint64_t now_ns)
+{
+    uint64_t next = 0;
+    for (size_t i = 0; i < n_guards; i++) {
+        struct guarded *g = &guards[i];
+        if (g->kill_at_ns != 0 && now_ns >= g->kill_at_ns) {
+            kill(-g->pgid, SIGKILL);
+            g->kill_at_ns = 0;
+        } else if (g->kill_at_ns != 0 && (next == 0 || g->kill_at_ns < next)) {
+            next = g->kill_at_ns;
+        }
+    }
+    return next == 0 ? -1 : (int)((next - now_ns) / 1000000ull + 1);
+}
+
+/* Drops the guards whose group has no live process left. A group whose only members are
+ * zombies counts as gone: after electd's death its hooks' main processes are reaped by
+ * whoever adopted them, maybe late, and a zombie runs nothing. One scan of /proc. */
+static void guards_drop_gone(void)
+{
+    bool *alive = calloc(n_guards ? n_guards : 1, sizeof(bool));
+    DIR *d = alive != NULL ? opendir("/proc") : NULL;
+    struct dirent *e;
+    for (size_t seen = 0; d != NULL && seen < PROC_ENTRIES_MAX && (e = readdir(d)) != NULL;
+         seen++) {
+        char path[64], st[512];
+        long pid = atol(e->d_name);
+        if (pid <= 0)
+            continue;
+        snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ssize_t n = fd >= 0 ? read(fd, st, sizeof(st) - 1) : -1;
+        if (fd >= 0)
+            close(fd);
+        if (n <= 0)
+            continue;
+        st[n] = '\0';
+        const char *p = strrchr(st, ')');
+        char state;
+        int ppid, pgrp;
+        if (p == NULL || sscanf(p + 1, " %c %d %d", &state, &ppid, &pgrp) != 3 || state == 'Z')
+            continue;
+        for (size_t i = 0; i < n_guards; i++)
+            alive[i] = alive[i] || guards[i].pgid == pgrp;
+    }
+    if (d != NULL)
+        closedir(d);
+    for (size_t i = n_guards; alive != NULL && d != NULL && i-- > 0;)
+        if (!alive[i])
+            guard_drop(&guards[i]);
+    free(alive);
+}
+
+/* electd is gone: every hook group still running is stopped as its shim would have stopped
+ * it (SIGTERM, SIGKILL after the stop timeout), and the spawner waits until they are gone
+ * (bounded), so that a restarted electd, which waits for this process, starts nothing
+ * before. */
+static int guards_stop_all(void)
+{
+    const uint64_t gone_ns = GROUP_GONE_MS * 1000000ull;
+    uint64_t now = sidecar_clock_boot_ns(), until = now + gone_ns;
+    for (size_t i = 0; i < n_guards; i++) {
+        guard_signal(&guards[i], SIGTERM, now);
+        if (guards[i].kill_at_ns + gone_ns > until)
+            until = guards[i].kill_at_ns + gone_ns;
+    }
+    while (n_guards > 0 && (now = sidecar_clock_boot_ns()) < until) {
+        guards_enforce(now);
+        guards_drop_gone();
+        if (n_guards > 0)
+            (void)poll(NULL, 0, 10);
+    }
+    return 0;
 }
 
 int sidecar_spawner_main(int argc, char **argv)
@@ -350,9 +552,9 @@ int sidecar_spawner_main(int argc, char **argv)
         fprintf(stderr, "usage: electd %s PARENT DATA_DIR PAD (internal)\n", SIDECAR_SPAWNER_ARG);
         return 2;
     }
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    signal(SIGPIPE, SIG_IGN);
     if (getppid() != (pid_t)atoi(argv[2]))
-        return 0; /* electd died before the request above */
+        return 0; /* electd died before it could ask anything */
     title = argv[0];
     title_len = (size_t)(argv[argc - 1] + strlen(argv[argc - 1]) + 1 - argv[0]);
     static char buf[SPAWNER_MSG_MAX];
@@ -360,30 +562,38 @@ int sidecar_spawner_main(int argc, char **argv)
     for (;;) {
         /* Idle, the spawner's resident memory is mostly code pages run once: handed back
          * (sidecar_trim_code) after a quiet while, as the daemon does. */
+        int due_ms = guards_enforce(sidecar_clock_boot_ns());
+        int wait_ms = due_ms >= 0 ? due_ms : trimmed ? -1 : SPAWNER_TRIM_MS;
         struct pollfd p = {.fd = SPAWNER_SOCK_FD, .events = POLLIN};
-        if (!trimmed && poll(&p, 1, SPAWNER_TRIM_MS) == 0) {
+        int pr = poll(&p, 1, wait_ms);
+        if (pr == 0 && due_ms < 0) {
             sidecar_trim_code();
             trimmed = true;
         }
-        struct req r;
+        if (pr <= 0)
+            continue;
+        struct req r = {0};
         int got = request_recv(buf, &r);
-        trimmed = trimmed && got == 0;
         if (got < 0)
-            return 0; /* electd closed its end: it is gone */
+            return guards_stop_all(); /* electd closed its end: it is gone */
+        trimmed = trimmed && got == 0;
         int32_t reply = -EINVAL;
+        if (got > 0 && (r.h.kind == 'K' || r.h.kind == 'E')) {
+            struct guarded *g = guard_find((pid_t)r.h.pid);
+            if (g != NULL && r.h.kind == 'K' && r.h.value > 0 && r.h.value < _NSIG)
+                guard_signal(g, (int)r.h.value, sidecar_clock_boot_ns());
+            else if (g != NULL && r.h.kind == 'E')
+                guard_drop(g);
+            free(r.args);
+            continue; /* not answered */
+        }
         if (got > 0) {
-            /* CLONE_PARENT: the child is electd's, not ours (raw clone: like fork without
-             * glibc's handlers, which a single-threaded process holding no lock does not
-             * need). */
-            long pid = syscall(SYS_clone, CLONE_PARENT | SIGCHLD, NULL, NULL, NULL, NULL);
-            if (pid == 0)
-                clone_run(&r);
-            reply = pid > 0 ? (int32_t)pid : -errno;
-            for (uint32_t i = 0; i < (uint32_t)__builtin_popcount(r.passed); i++)
+            reply = child_start(&r);
+            for (int i = 0; i < __builtin_popcount(r.h.passed); i++)
                 close(r.fds[i]);
             free(r.args);
         }
         if (send(SPAWNER_SOCK_FD, &reply, sizeof(reply), MSG_NOSIGNAL) != sizeof(reply))
-            return 0;
+            return guards_stop_all();
     }
 }

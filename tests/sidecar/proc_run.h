@@ -6,6 +6,9 @@
 #include <criterion/criterion.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "launch.h"
 #include "loop_poll.h"
@@ -39,6 +42,23 @@ static inline void run_finish(uv_loop_t *loop, struct run *r)
     workload_proc_close(&r->p, run_closed_cb);
     LOOP_RUN_UNTIL(loop, r->closed, 5);
     cr_assert(r->closed);
+}
+
+/* Waits (up to 2 s) until pid is a zombie: exited, not reaped, its files closed. */
+static inline bool run_wait_zombie(int pid)
+{
+    char path[64], st[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    for (int i = 0; i < 2000; i++) {
+        FILE *f = fopen(path, "r");
+        bool zombie = f != NULL && fgets(st, sizeof(st), f) != NULL && strstr(st, ") Z ") != NULL;
+        if (f)
+            fclose(f);
+        if (zombie)
+            return true;
+        usleep(1000);
+    }
+    return false;
 }
 
 #endif

@@ -2,7 +2,10 @@
  * binary: the shim is this process's child (as an executed one is), its command line is a
  * shim's (procscan.c finds a previous run's shims by it), the workload gets the fds and the
  * environment asked for and a fresh signal state, a kill reaches it, and when the spawner is
- * gone shims are executed as before. Each test runs in its own process (Criterion's fork),
+ * gone shims are executed as before. Hooks, started by the spawner without a shim, keep the
+ * shim's rules: own process group, the group killed when the hook's main process exits, a
+ * stop is SIGTERM then SIGKILL after the stop timeout, and electd's death stops the group
+ * (a restarted electd waits for that). Each test runs in its own process (Criterion's fork),
  * with its own spawner. */
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -17,11 +20,14 @@
 
 #include "proc_run.h"
 #include "shim.h"
+#include "workload_int.h"
 
 static char parent[24];
 
-/* Starts `electd __shim -1 500 PARENT /tmp -- cmd...` (a hook's shim: no lease to watch). */
-static int start_shim(uv_loop_t *loop, struct run *r, char **cmd, char **env, int out_fd)
+/* Starts `electd __shim -1 500 PARENT /tmp -- cmd...` (a hook's shim: no lease to watch);
+ * with stop_ms > 0 as a hook, which the spawner runs itself, guarded. */
+static int start_child(uv_loop_t *loop, struct run *r, char **cmd, char **env, int out_fd,
+                       uint32_t stop_ms)
 {
     memset(r, 0, sizeof(*r));
     r->p.data = r;
@@ -36,8 +42,21 @@ static int start_shim(uv_loop_t *loop, struct run *r, char **cmd, char **env, in
                           .env = env,
                           .fds = {-1, out_fd, out_fd},
                           .n_fds = 3,
-                          .exit_cb = run_exit_cb};
+                          .exit_cb = run_exit_cb,
+                          .hook_cmd = stop_ms > 0 ? args + 7 : NULL,
+                          .stop_ms = stop_ms};
     return workload_proc_spawn(loop, &r->p, &o);
+}
+
+static int start_shim(uv_loop_t *loop, struct run *r, char **cmd, char **env, int out_fd)
+{
+    return start_child(loop, r, cmd, env, out_fd, 0);
+}
+
+static int start_hook(uv_loop_t *loop, struct run *r, char **cmd, char **env, int out_fd,
+                      uint32_t stop_ms)
+{
+    return start_child(loop, r, cmd, env, out_fd, stop_ms);
 }
 
 /* /proc/PID/cmdline, NULs as '|', trailing ones dropped. */
@@ -195,10 +214,9 @@ Test(spawner, when_the_spawner_is_gone_shims_are_executed_as_before)
     pid_t sp = spawner_pid();
     cr_assert_gt(sp, 0);
     cr_assert_eq(kill(sp, SIGKILL), 0);
-    /* Dead, not reaped: electd finds out at its next request. */
-    char st[64];
-    for (int i = 0; i < 2000 && !(cmdline_of(sp, st, sizeof(st)), st[0] == '\0'); i++)
-        usleep(1000);
+    /* A zombie (its socket closed: a process is one only after its files are), not reaped:
+     * electd finds out at its next request, which then never reached it. */
+    cr_assert(run_wait_zombie(sp));
     char *cmd2[] = {"/bin/sleep", "30", NULL};
     cr_assert_eq(start_shim(&loop, &r, cmd2, env, -1), 0);
     char want[128], got[4096];
@@ -214,4 +232,152 @@ Test(spawner, when_the_spawner_is_gone_shims_are_executed_as_before)
     run_finish(&loop, &r);
     cr_assert_eq(r.status, 128 + SIGTERM);
     uv_loop_close(&loop);
+}
+
+/* Reads path (for up to wait_ms) until it contains want. */
+static bool file_has_within(const char *path, const char *want, int wait_ms)
+{
+    for (int i = 0; i <= wait_ms; i++) {
+        char buf[4096] = "";
+        FILE *f = fopen(path, "r");
+        size_t n = f != NULL ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+        if (f)
+            fclose(f);
+        buf[n] = '\0';
+        if (strstr(buf, want) != NULL)
+            return true;
+        if (i < wait_ms)
+            usleep(1000);
+    }
+    return false;
+}
+
+static bool file_has(const char *path, const char *want)
+{
+    return file_has_within(path, want, 5000);
+}
+
+/* True while some process of group pgid is alive (not a zombie). */
+static bool group_alive(pid_t pgid)
+{
+    DIR *d = opendir("/proc");
+    bool alive = false;
+    struct dirent *e;
+    while (d != NULL && !alive && (e = readdir(d)) != NULL) {
+        char path[300], st[512];
+        snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+        FILE *f = atoi(e->d_name) > 0 ? fopen(path, "r") : NULL;
+        if (f != NULL && fgets(st, sizeof(st), f) != NULL) {
+            char state;
+            int ppid, pgrp;
+            const char *p = strrchr(st, ')');
+            alive = p != NULL && sscanf(p + 1, " %c %d %d", &state, &ppid, &pgrp) == 3 &&
+                    pgrp == pgid && state != 'Z';
+        }
+        if (f)
+            fclose(f);
+    }
+    if (d)
+        closedir(d);
+    return alive;
+}
+
+Test(spawner, a_hook_runs_without_a_shim_in_its_own_group_and_nothing_of_it_outlives_it)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    char marks[64];
+    snprintf(marks, sizeof(marks), "/tmp/electd-spawner-test-%d", (int)getpid());
+    char script[256];
+    /* A child left behind in the group, which must not outlive the hook. */
+    snprintf(script, sizeof(script), "sleep 30 & echo \"bg $!\" > %s; exit 5", marks);
+    char *cmd[] = {"/bin/sh", "-c", script, NULL};
+    char *env[] = {"PATH=/usr/bin:/bin", NULL};
+    struct run r;
+    cr_assert_eq(start_hook(&loop, &r, cmd, env, -1, 500), 0);
+    cr_assert(r.p.guarded, "the hook was not started by the spawner");
+    cr_assert_eq(ppid_of(r.p.pid), getpid(), "the hook is not this process's child");
+    cr_assert_eq(getpgid(r.p.pid), r.p.pid, "the hook is not in a group of its own");
+    char got[4096];
+    cmdline_of(r.p.pid, got, sizeof(got));
+    cr_assert(strstr(got, SIDECAR_SHIM_ARG) == NULL, "a shim runs the hook: %s", got);
+    run_finish(&loop, &r);
+    cr_assert_eq(r.status, 5);
+    cr_assert(file_has(marks, "bg "));
+    bool gone = false;
+    for (int i = 0; i < 2000 && !gone; i++) {
+        gone = !group_alive(r.p.pid);
+        if (!gone)
+            usleep(1000);
+    }
+    cr_assert(gone, "the hook's background child outlived it");
+    unlink(marks);
+    uv_loop_close(&loop);
+}
+
+Test(spawner, a_stop_is_sigterm_to_the_group_then_sigkill_after_the_stop_timeout)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    char marks[64];
+    snprintf(marks, sizeof(marks), "/tmp/electd-spawner-test-%d", (int)getpid());
+    char script[256];
+    snprintf(script, sizeof(script),
+             "trap 'echo term >> %s' TERM; echo up >> %s; while :; do sleep 0.01; done", marks,
+             marks);
+    char *cmd[] = {"/bin/sh", "-c", script, NULL};
+    char *env[] = {"PATH=/usr/bin:/bin", NULL};
+    struct run r;
+    cr_assert_eq(start_hook(&loop, &r, cmd, env, -1, 300), 0);
+    cr_assert(r.p.guarded);
+    cr_assert(file_has(marks, "up"));
+    uint64_t t0 = uv_hrtime();
+    cr_assert_eq(workload_proc_kill(&r.p, SIGTERM), 0);
+    cr_assert(file_has(marks, "term"), "the hook's group got no SIGTERM");
+    run_finish(&loop, &r);
+    cr_assert_eq(r.sig, SIGKILL, "status %lld sig %d", (long long)r.status, r.sig);
+    /* Not before the stop timeout (300 ms). */
+    cr_assert_geq(uv_hrtime() - t0, 300000000ull);
+    unlink(marks);
+    uv_loop_close(&loop);
+}
+
+Test(spawner, electds_death_stops_its_hooks_and_a_restart_waits_for_that)
+{
+    char marks[64];
+    snprintf(marks, sizeof(marks), "/tmp/electd-spawner-test-%d", (int)getpid());
+    int pids[2];
+    cr_assert_eq(pipe(pids), 0);
+    pid_t electd = fork();
+    if (electd == 0) {
+        /* Plays electd: starts a hook that takes its time to stop, then dies with it. */
+        uv_loop_t loop;
+        uv_loop_init(&loop);
+        char script[256];
+        snprintf(script, sizeof(script),
+                 "trap 'sleep 0.2; echo term >> %s; exit 0' TERM; echo up >> %s; "
+                 "while :; do sleep 0.01; done",
+                 marks, marks);
+        char *cmd[] = {"/bin/sh", "-c", script, NULL};
+        char *env[] = {"PATH=/usr/bin:/bin", NULL};
+        struct run r;
+        int rv = start_hook(&loop, &r, cmd, env, -1, 2000);
+        int32_t pid = rv == 0 && r.p.guarded ? r.p.pid : -1;
+        (void)!write(pids[1], &pid, sizeof(pid));
+        pause();
+        _exit(0);
+    }
+    int32_t hook = -1;
+    cr_assert_eq(read(pids[0], &hook, sizeof(hook)), (ssize_t)sizeof(hook));
+    cr_assert_gt(hook, 0, "no guarded hook started");
+    cr_assert(file_has(marks, "up"));
+    cr_assert_eq(kill(electd, SIGKILL), 0);
+    cr_assert_eq(waitpid(electd, NULL, 0), electd);
+    /* As a restarted electd on the same data directory does: wait for the previous run. */
+    workload_procscan_wait("/tmp", 2000);
+    /* Looked at once: the hook takes 0.2 s to stop, which the wait must have covered. */
+    cr_assert(file_has_within(marks, "term", 0),
+              "the hook's group got no SIGTERM when electd died, or the restart did not wait");
+    cr_assert(!group_alive(hook), "the restart did not wait until the hook's group was gone");
+    unlink(marks);
 }
