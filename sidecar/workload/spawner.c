@@ -552,7 +552,12 @@ int sidecar_spawner_main(int argc, char **argv)
         fprintf(stderr, "usage: electd %s PARENT DATA_DIR PAD (internal)\n", SIDECAR_SPAWNER_ARG);
         return 2;
     }
-    signal(SIGPIPE, SIG_IGN);
+    /* What is meant for electd's whole group or unit (Ctrl-C, systemd's SIGTERM to the
+     * cgroup) is electd's to act on: the spawner stays until electd is gone, then stops the
+     * hooks still running. Its children start with every signal at its default. */
+    static const int ignored[] = {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+    for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++)
+        signal(ignored[i], SIG_IGN);
     if (getppid() != (pid_t)atoi(argv[2]))
         return 0; /* electd died before it could ask anything */
     title = argv[0];
