@@ -268,7 +268,7 @@ static void session_renew_self(raft_t *r)
      * run on into the successor's (simulator seed 271533901941400). */
     if (self != NULL && self->session_hold > r->commit && !MUTATED(r, RAFT_MUT_SESSION_NO_HOLD))
         return;
-    if (self != NULL)
+    if (self != NULL && !MUTATED(r, RAFT_MUT_SESSION_SELF_UNHEARD))
         self->session_heard = r->now;
     uint64_t from = r->quorum_round_tick;
     if (MUTATED(r, RAFT_MUT_SESSION_SELF_NOW))

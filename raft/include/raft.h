@@ -289,18 +289,21 @@ typedef struct raft_config {
 /* Deliberate rule violations, used only by the simulator's "the checks bite" tests. */
 enum {
     RAFT_MUT_NONE = 0,
-    RAFT_MUT_VOTE_ANY_LOG = 1,       /* skip the up-to-date-log check on votes (§5.4.1) */
-    RAFT_MUT_COMMIT_OLD_TERM = 2,    /* commit entries of older terms by counting (§5.4.2) */
-    RAFT_MUT_NO_STICKINESS = 3,      /* grant votes while a live leader is heard */
-    RAFT_MUT_VOTE_AFTER_RESTART = 4, /* grant votes right after (re)start */
-    RAFT_MUT_LONG_LEASE = 5,         /* lease ignores clock drift */
-    RAFT_MUT_SESSION_NO_DRIFT = 6,   /* members expire after session_ticks, drift ignored */
-    RAFT_MUT_SESSION_NO_HOLD = 7,    /* raft_session_hold is ignored */
-    RAFT_MUT_SESSION_STALE = 8,      /* renew sessions without the commit index rule */
-    RAFT_MUT_SESSION_SELF_NOW = 9,   /* a leader renews its own session from now */
-    RAFT_MUT_RELEASE_EARLY = 10,     /* the simulator's shim model, not the core: a dead
-                                        leader's shim sends RELEASED before its workload is
-                                        gone */
+    RAFT_MUT_VOTE_ANY_LOG = 1,          /* skip the up-to-date-log check on votes (§5.4.1) */
+    RAFT_MUT_COMMIT_OLD_TERM = 2,       /* commit entries of older terms by counting (§5.4.2) */
+    RAFT_MUT_NO_STICKINESS = 3,         /* grant votes while a live leader is heard */
+    RAFT_MUT_VOTE_AFTER_RESTART = 4,    /* grant votes right after (re)start */
+    RAFT_MUT_LONG_LEASE = 5,            /* lease ignores clock drift */
+    RAFT_MUT_SESSION_NO_DRIFT = 6,      /* members expire after session_ticks, drift ignored */
+    RAFT_MUT_SESSION_NO_HOLD = 7,       /* raft_session_hold is ignored */
+    RAFT_MUT_SESSION_STALE = 8,         /* renew sessions without the commit index rule */
+    RAFT_MUT_SESSION_SELF_NOW = 9,      /* a leader renews its own session from now */
+    RAFT_MUT_RELEASE_EARLY = 10,        /* the simulator's shim model, not the core: a dead
+                                           leader's shim sends RELEASED before its workload is
+                                           gone */
+    RAFT_MUT_SESSION_SELF_UNHEARD = 11, /* a leader renews its own session without counting
+                                           itself heard: it finds its own session over while
+                                           holding it */
 };
 
 /* The lease the leader may claim after a quorum echoed a round, in ticks:

@@ -393,7 +393,8 @@ static void observe(sim_t *s, snode_t *x)
 
 /* Session safety: whatever a leader with a valid lease declares over has ended, in real
  * time, on the member — also on one that crashed or restarted since, whose watchdog keeps the
- * last deadline it was given. */
+ * last deadline it was given — and on the leader itself, when it declares its own session
+ * over (it then moves its own elections away, as any member's). */
 static void check_sessions(sim_t *s)
 {
     for (int i = 1; i <= s->n_total; i++) {
@@ -412,7 +413,7 @@ static void check_sessions(sim_t *s)
             continue;
         for (int j = 1; j <= s->n_total; j++) {
             snode_t *m = &s->nodes[j];
-            if (j != i && m->exists && raft_session_expired(l->n.r, m->n.id))
+            if (m->exists && raft_session_expired(l->n.r, m->n.id))
                 sim_check_session(&s->chk, s->now, l->n.id, m->n.id, m->session_end_us);
         }
     }

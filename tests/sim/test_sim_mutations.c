@@ -134,6 +134,14 @@ Test(mutations, leader_renews_its_own_session_from_now, .timeout = 120)
     expect_caught(RAFT_MUT_SESSION_SELF_NOW, SIM_MODE_ELECTIONS, KIND(SESSION) | KIND(NAMED));
 }
 
+Test(mutations, leader_finds_its_own_session_over_while_it_holds_it, .timeout = 120)
+{
+    /* named elections: a leader whose judgement of its own session lags its renewals
+     * declares itself over (and moves its own elections away) while it still holds its
+     * session: the session check judges a leader's view of itself too */
+    expect_caught(RAFT_MUT_SESSION_SELF_UNHEARD, SIM_MODE_ELECTIONS, KIND(SESSION));
+}
+
 Test(mutations, shim_releases_the_lease_before_the_workload_is_gone, .timeout = 120)
 {
     /* released lease (issue 17): a dead leader's shim that tells the others its lease is
