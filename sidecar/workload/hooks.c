@@ -81,9 +81,30 @@ static void hook_outcome(sidecar_workload_t *w, const char *name, bool ok)
     }
 }
 
+/* What the hook wrote just before it exited may still be in its pipes: the loop can see the
+ * exit first, and the pipes close after this. Read it now; its writers are gone (its group
+ * was killed), so the pipes end at once, and the reads are bounded in any case. */
+static void hook_drain(struct workload_child *c)
+{
+    char buf[4096];
+    for (int i = 0; i < 2; i++) {
+        uv_os_fd_t fd;
+        if (uv_fileno((uv_handle_t *)&c->out[i], &fd) != 0)
+            continue;
+        for (size_t k = 0; k <= HOOK_LOG_MAX / sizeof(buf); k++) {
+            ssize_t n = read(fd, buf, sizeof(buf));
+            if (n <= 0)
+                break;
+            uv_buf_t b = uv_buf_init(buf, (unsigned)n);
+            hook_read_cb((uv_stream_t *)&c->out[i], n, &b);
+        }
+    }
+}
+
 static void hook_finished(sidecar_workload_t *w, struct workload_child *c)
 {
     bool ok = c->exited && c->status == 0 && !c->timed_out;
+    hook_drain(c);
     hook_flush_line(c, 0, true);
     hook_flush_line(c, 1, true);
     SIDECAR_LOG(ok ? SIDECAR_LOG_INFO : SIDECAR_LOG_ERROR, "hook finished",
