@@ -259,7 +259,6 @@ struct req {
     struct msg_hdr h;
     char **args, **env;
     int fds[WORKLOAD_SPAWN_FDS]; /* the received fds, in the order of `passed` */
-    int exec_errno;              /* H: the hook's exec failed with this */
 };
 
 static char *title;      /* the spawner's command line: argv[0] .. the end of PAD */
@@ -418,11 +417,11 @@ static int hook_run(void *arg)
     fds_in_place(r);
     signals_fresh();
     execvp(r->args[0], r->args); /* environ is the request's (set by the spawner) */
-    r->exec_errno = errno != 0 ? errno : ENOEXEC;
+    int err = errno != 0 ? errno : ENOEXEC;
     /* As the shim said it: on the hook's stderr, which electd logs as the hook's output. */
     char line[512];
     int n = snprintf(line, sizeof(line), "electd-shim[%d]: cannot execute %s: %s\n",
-                     (int)syscall(SYS_getpid), r->args[0], strerror(r->exec_errno));
+                     (int)syscall(SYS_getpid), r->args[0], strerror(err));
     if (n > 0)
         (void)!write(2, line, (size_t)(n < (int)sizeof(line) ? n : (int)sizeof(line) - 1));
     _exit(SIDECAR_SHIM_EXEC_FAILED);
