@@ -196,7 +196,7 @@ static uint64_t due_at(const raft_t *r, uint64_t elapsed, uint64_t limit)
 
 /* Mirrors the tick functions: tick_election (election.c) acts when election_elapsed reaches
  * randomized_timeout, and a follower at released_at (a released lease's stagger);
- * raft_tick_leader (replication.c) at a heartbeat, at CheckQuorum, when a transfer or a
+ * raft_tick_leader (replication.c) at a heartbeat (CheckQuorum too), when a transfer or a
  * snapshot chunk times out. Its other work at every tick (the leader's own
  * session) depends on the time alone and is redone exactly by the skipped ticks. Earlier than
  * needed only costs a wake-up; later would delay the core, which the simulator checks
@@ -211,9 +211,7 @@ uint64_t raft_tick_due(const raft_t *r)
         }
         return due;
     }
-    uint64_t due = due_at(r, r->heartbeat_elapsed, r->cfg.heartbeat_ticks);
-    uint64_t at = due_at(r, r->election_elapsed, r->cfg.election_ticks);
-    due = at < due ? at : due;
+    uint64_t due = due_at(r, r->heartbeat_elapsed, r->cfg.heartbeat_ticks), at;
     if (r->transfer_target != 0) {
         at = due_at(r, r->transfer_elapsed, r->cfg.election_ticks);
         due = at < due ? at : due;
@@ -518,6 +516,21 @@ uint64_t raft_dropped(const raft_t *r)
 bool raft_lease_valid(const raft_t *r)
 {
     return r->role == RAFT_LEADER && r->now < r->lease_until;
+}
+
+bool raft_quiet(const raft_t *r)
+{
+    uint64_t last = raft_log_last_index(&r->log);
+    if (r->role != RAFT_LEADER || r->transfer_target != 0 || r->n_reads != 0 || r->need_round ||
+        r->need_flush || r->commit != last || r->round < 2)
+        return false;
+    for (uint32_t i = 0; i < r->n_prs; i++) {
+        const struct progress *pr = &r->prs[i];
+        if (pr->id != r->id && (pr->state != PR_REPLICATE || pr->match != last ||
+                                pr->in_count != 0 || pr->acked_round + 1 < r->round))
+            return false;
+    }
+    return true;
 }
 
 uint64_t raft_session_until(const raft_t *r)

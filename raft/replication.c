@@ -557,10 +557,13 @@ void raft_tick_leader(raft_t *r)
         raft_become_follower(r, r->term, 0);
         return;
     }
-    if (r->election_elapsed >= r->cfg.election_ticks) {
+    if (r->election_elapsed >= r->cfg.election_ticks &&
+        r->heartbeat_elapsed >= r->cfg.heartbeat_ticks) {
         r->election_elapsed = 0;
         /* CheckQuorum: a leader that has not heard from a quorum for an election timeout
-         * steps down rather than keep a cluster that has moved on waiting for it. */
+         * steps down rather than keep a cluster that has moved on waiting for it. Checked at
+         * the first heartbeat due after that timeout (at most a heartbeat interval later), so
+         * that an idle leader wakes for its rounds alone. */
         uint32_t active = 0;
         for (uint32_t i = 0; i < r->n_prs; i++) {
             struct progress *pr = &r->prs[i];

@@ -463,6 +463,11 @@ uint64_t raft_first_index(const raft_t *r); /* first index held in memory */
 uint64_t raft_now(const raft_t *r);         /* ticks since raft_open */
 uint64_t raft_lease_until(const raft_t *r); /* tick; 0 when no lease */
 bool raft_lease_valid(const raft_t *r);     /* leader and raft_now < raft_lease_until */
+/* A leader with nothing under way: every other member echoed the round before the current
+ * one and holds the whole log, all of it committed, no read waits for a round, no transfer,
+ * no snapshot. What its members send it then is only the echoes of its rounds, which it may
+ * read at its next round rather than as they come (node_batch.c). */
+bool raft_quiet(const raft_t *r);
 
 /* ---- sessions (config.session_ticks > 0): the basis of named elections ----------------
  * A member's session is valid while raft_now() < raft_session_until(): S = session_ticks of

@@ -322,6 +322,10 @@ static void h_metrics(http_req_t *req, void *data)
             "released-lease notices received from a dead leader's shim (the core takes one only "
             "from the leader it follows, in its term)",
             sidecar_node_released_notices(api->node));
+    counter(&b, "electd_quiet_leader_rounds_total",
+            "heartbeat rounds this member, an idle leader, sent in the same wake-up as it read "
+            "its members' answers to the round before (docs/architecture.md, a quiet leader)",
+            sidecar_node_quiet_rounds(api->node));
     http_metrics(&b, api);
     if (b.failed)
         http_req_reply_error(req, 503, "busy", "out of memory");

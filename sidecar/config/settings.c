@@ -68,7 +68,7 @@ const setting_t config_settings[] = {
     ROW("insecure-peer", T_BOOL, "BOOL", "false", OFF(insecure_peer), 0, 0, 0,
         "allow a peer listener reachable from other hosts (not 127.0.0.0/8 or ::1) with "
         "neither peer TLS nor --cluster-token; warned about every minute"),
-    ROW("heartbeat-interval", T_DURATION, "DURATION", "100ms", OFF(heartbeat_interval_ms), 1,
+    ROW("heartbeat-interval", T_DURATION, "DURATION", "150ms", OFF(heartbeat_interval_ms), 1,
         60 * SEC, 0, "how often the leader contacts each member"),
     ROW("election-timeout", T_DURATION, "DURATION", "1000ms", OFF(election_timeout_ms), 1, 60 * SEC,
         0,

@@ -278,10 +278,37 @@ static bool batch_finish(sidecar_node_t *n, const raft_ready_t *rd)
     return true;
 }
 
+/* A quiet leader (raft_quiet) whose members sent it nothing but echoes for an election
+ * timeout holds their connections until its next tick: the echoes of a round are then read
+ * with the next round, one wake-up a round instead of one per member. Anything else that
+ * reaches the core (a request, a proposal) makes it not quiet, and the batch it causes reads
+ * again; a member's other message waits at most one heartbeat interval. A round not echoed by
+ * every member when the next one starts ends the hold at once.
+ *
+ * Holding only delays messages, which Raft allows: the lease counts from when a round was
+ * sent, so an echo read late extends it as far as one read at once. What the delay costs is
+ * how far ahead the leader knows its lease: down to lease - 2 heartbeat intervals just before
+ * a drain. hold_ok (node_start.c) allows holding only while that stays above the stop
+ * timeout, by two ticks, so that a quiet primary's workload is never stopped for an echo that
+ * waits to be read: the drain comes first (docs/architecture.md, "A quiet leader"). */
+static void hold_update(sidecar_node_t *n)
+{
+    bool hold = n->hold_ok && !n->closing && !n->batch_out && !n->batch_failing &&
+                raft_quiet(n->raft) &&
+                uv_hrtime() - n->stirred_ns >= (uint64_t)n->cfg->election_timeout_ms * 1000000u;
+    if (hold == n->holding)
+        return;
+    n->holding = hold;
+    sidecar_transport_hold_reads(n->transport, hold);
+}
+
 void node_process(sidecar_node_t *n)
 {
     if (n->in_process || n->closing)
         return;
+    /* This run takes everything ready: a run scheduled before it has nothing left to do. */
+    uv_check_stop(&n->check);
+    uv_idle_stop(&n->idle);
     deliver_ticks(n);
     n->in_process = true;
     for (int guard = 0; guard < 1000; guard++) {
@@ -301,6 +328,7 @@ void node_process(sidecar_node_t *n)
     }
     n->in_process = false;
     arm_ticker(n);
+    hold_update(n);
 }
 
 /* ---- what drives it ----------------------------------------------------------------------- */
@@ -332,6 +360,10 @@ void node_schedule(sidecar_node_t *n)
 void node_tick_cb(uv_timer_t *h)
 {
     sidecar_node_t *n = h->data;
+    if (n->holding) {
+        n->quiet_rounds++;
+        sidecar_transport_drain(n->transport); /* the echoes of the last round, first */
+    }
     node_process(n); /* which delivers the ticks due first (node_clock) and re-arms the timer */
 }
 
@@ -340,10 +372,17 @@ uint64_t sidecar_node_released_notices(const sidecar_node_t *n)
     return n->released_notices;
 }
 
+uint64_t sidecar_node_quiet_rounds(const sidecar_node_t *n)
+{
+    return n->quiet_rounds;
+}
+
 void node_recv_cb(void *ud, const raft_msg_t *m)
 {
     sidecar_node_t *n = ud;
     node_clock(n);
+    if (m->type != RAFT_MSG_HEARTBEAT_RESP)
+        n->stirred_ns = uv_hrtime();
     if (m->type == RAFT_MSG_RELEASED) {
         /* A dead leader's shim: the core takes it only from the leader it follows, in the term
          * it knows (docs/guarantees.md, "Released lease on process death"). */

@@ -162,6 +162,16 @@ size_t sidecar_transport_pins(const sidecar_transport_t *t, sidecar_transport_pi
  * message was dropped (no such peer, not connected, queue full). m is not kept. */
 int sidecar_transport_send(sidecar_transport_t *t, const raft_msg_t *m);
 
+/* hold true: the members' connections no longer wake the loop for the little they send (a
+ * few KiB may wait in the kernel; their end, an error or more than that still wake it);
+ * sidecar_transport_drain reads them. hold false: they wake it again, at once if something
+ * waits. A quiet leader holds them between its heartbeat rounds and drains them at each round,
+ * so that the echoes of a round wake it once, with the next round (node_batch.c). Connections
+ * still in their handshake are never held. */
+void sidecar_transport_hold_reads(sidecar_transport_t *t, bool hold);
+/* Reads, now, what waits on the members' connections, and delivers it as usual. */
+void sidecar_transport_drain(sidecar_transport_t *t);
+
 /* The HTTP address a member advertised when it last dialled us (borrowed), or NULL. This is
  * how a follower can tell clients where the leader's API is. Only admitted members that are
  * not refused as impostors can set it. */

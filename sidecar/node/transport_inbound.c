@@ -1,9 +1,11 @@
 /* transport_inbound.c — the listener on --listen-peer and the connections peers make to us:
  * bounded in number, in handshake time (TLS included) and in the bytes buffered while a
  * frame arrives. We only read from them (the challenge and the verdict aside). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "transport_int.h"
 #include "vec.h"
@@ -193,6 +195,63 @@ static void accept_cb(uv_stream_t *server, int status)
         return;
     }
     uv_timer_start(&c->timer, in_timeout_cb, t->cfg.handshake_ms, 0);
+}
+
+/* A held connection wakes the loop only once this many bytes wait (SO_RCVLOWAT; an end or
+ * an error wakes it at once). Far more than the echoes of the rounds between two drains;
+ * small enough not to grow the socket's receive buffer. */
+#define HOLD_LOWAT 4096
+
+static void in_lowat(struct in_conn *c, int bytes)
+{
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0)
+        (void)setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &bytes, sizeof(bytes));
+}
+
+void sidecar_transport_hold_reads(sidecar_transport_t *t, bool hold)
+{
+    if (t->holding == hold)
+        return;
+    t->holding = hold;
+    /* Released, the kernel signals what already waits: libuv reads it on this loop turn. */
+    for (struct in_conn *c = t->inbound; c != NULL; c = c->next)
+        if (c->state == IN_READY)
+            in_lowat(c, hold ? HOLD_LOWAT : 1);
+}
+
+/* Reads c as libuv would (in_alloc_cb, in_read_cb) until nothing waits: at most a few chunks,
+ * the rest on the loop's next turn (the threshold is then met). */
+static void in_drain(struct in_conn *c)
+{
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0)
+        return;
+    for (int i = 0; i < 4 && c->state == IN_READY; i++) {
+        uv_buf_t b;
+        in_alloc_cb((uv_handle_t *)&c->tcp, READ_CHUNK, &b);
+        if (b.len == 0) {
+            in_read_cb((uv_stream_t *)&c->tcp, UV_ENOBUFS, &b);
+            return;
+        }
+        ssize_t n = recv(fd, b.base, b.len, MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            return;
+        in_read_cb((uv_stream_t *)&c->tcp, n > 0 ? n : n == 0 ? UV_EOF : -errno, &b);
+        if (n < (ssize_t)b.len)
+            return;
+    }
+}
+
+void sidecar_transport_drain(sidecar_transport_t *t)
+{
+    /* A connection closed by its own input is unlinked but not freed before the loop's next
+     * turn: its next pointer stays good. */
+    for (struct in_conn *c = t->inbound, *next; c != NULL; c = next) {
+        next = c->next;
+        if (c->state == IN_READY)
+            in_drain(c);
+    }
 }
 
 /* ---- the listener ------------------------------------------------------------------------- */

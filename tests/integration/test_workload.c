@@ -129,6 +129,79 @@ Test(workload, sigstop_of_the_leader_lets_the_lease_kill_its_workload)
     check_no_overlap();
 }
 
+/* The leader's count of rounds sent as a quiet leader (electd_quiet_leader_rounds_total)
+ * moves on within timeout_ms: it holds its members' reads. */
+static bool quiet_rounds_rise(int l, int timeout_ms)
+{
+    long first = itest_metric(&C, l, "electd_quiet_leader_rounds_total");
+    uint64_t deadline = itest_now_ms() + (uint64_t)timeout_ms;
+    while (first >= 0 && itest_now_ms() < deadline) {
+        usleep(50000);
+        if (itest_metric(&C, l, "electd_quiet_leader_rounds_total") > first)
+            return true;
+    }
+    return false;
+}
+
+/* ... stays put for 12 heartbeats in a row within timeout_ms: it reads as things come. */
+static bool quiet_rounds_stop(int l, int timeout_ms)
+{
+    long last = -1;
+    int still = 0;
+    uint64_t deadline = itest_now_ms() + (uint64_t)timeout_ms;
+    while (itest_now_ms() < deadline) {
+        long now = itest_metric(&C, l, "electd_quiet_leader_rounds_total");
+        still = now >= 0 && now == last ? still + 1 : 0;
+        if (still >= 6)
+            return true;
+        last = now;
+        usleep(100000);
+    }
+    return false;
+}
+
+/* An idle leader reads its members' answers once a round (docs/architecture.md, "A quiet
+ * leader"). Through holding, a write, a member that stops answering and comes back, its
+ * primary runs on: one start, never stopped, no overlap. */
+Test(workload, a_quiet_leader_holds_its_members_reads_and_its_primary_runs_on)
+{
+    events_interval_t old;
+    int l = start_until_primary(&old);
+    cr_assert(quiet_rounds_rise(l, 10000), "the idle leader never held its members' reads");
+
+    char out[512];
+    cr_assert_eq(itest_http(C.nodes[l].http_port, "PUT", "/v1/kv/quiet", "written", out,
+                            sizeof(out)),
+                 200, "a write to a quiet leader: %s", out);
+    int f = (l + 1) % 3, g = (l + 2) % 3;
+    itest_status_t st;
+    uint64_t deadline = itest_now_ms() + 5000;
+    bool seen = false;
+    while (!seen && itest_now_ms() < deadline) {
+        seen = itest_http(C.nodes[f].http_port, "GET", "/v1/kv/quiet?stale", NULL, out,
+                          sizeof(out)) == 200 &&
+               strstr(out, "written") != NULL;
+        if (!seen)
+            usleep(50000);
+    }
+    cr_assert(seen, "the write did not reach a follower: %s", out);
+
+    /* A member that stops answering ends the hold; the quorum left keeps the lease. */
+    kill(C.nodes[g].pid, SIGSTOP);
+    cr_assert(quiet_rounds_stop(l, 5000), "the leader kept holding with a member silent");
+    kill(C.nodes[g].pid, SIGCONT);
+    cr_assert(quiet_rounds_rise(l, 10000), "the leader did not hold again once all answered");
+
+    cr_assert(itest_status(&C, l, &st));
+    cr_assert_str_eq(st.role, "leader", "leadership moved while the group was quiet");
+    events_t ev;
+    events_load(events_path, &ev);
+    cr_assert_eq(ev.n, 1, "the primary was stopped or another started (%zu intervals)", ev.n);
+    cr_assert(ev.iv[0].open, "the primary is not running");
+    itest_cluster_stop_all(&C);
+    check_no_overlap();
+}
+
 Test(workload, sigterm_hands_over_and_the_successor_starts_promptly)
 {
     events_interval_t old;

@@ -86,7 +86,7 @@ Test(config, defaults_match_the_documented_values)
     cr_assert_str_eq(cfg.name, "a");
     cr_assert_eq(cfg.n_peers, 3);
     cr_assert_eq(cfg.self_index, 0);
-    cr_assert_eq(cfg.heartbeat_interval_ms, 100);
+    cr_assert_eq(cfg.heartbeat_interval_ms, 150);
     cr_assert_eq(cfg.election_timeout_ms, 1000);
     cr_assert_eq(cfg.tick_ms, 10);
     cr_assert_float_eq(cfg.max_drift, 0.05, 1e-12);
@@ -299,7 +299,7 @@ Test(config, flag_beats_env_beats_file_beats_default)
     cr_assert_eq(cfg.log_level, SIDECAR_LOG_ERROR);
 
     ok((run_t){.argv = ARGV(BASE)});
-    cr_assert_eq(cfg.heartbeat_interval_ms, 100);
+    cr_assert_eq(cfg.heartbeat_interval_ms, 150);
     cr_assert_eq(cfg.log_level, SIDECAR_LOG_INFO);
     cr_assert_str_eq(cfg.cluster_name, "electd");
 }

@@ -187,7 +187,7 @@ int main(int argc, char **argv)
 
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    uint64_t failures = 0, events = 0, moves = 0, disk = 0, by_kind[16] = {0};
+    uint64_t failures = 0, events = 0, moves = 0, disk = 0, held = 0, by_kind[16] = {0};
     for (uint64_t i = 0; i < count; i++) {
         o.seed = first + i;
         sim_result_t r;
@@ -195,6 +195,7 @@ int main(int argc, char **argv)
         events += r.events;
         moves += r.election_moves;
         disk += r.disk_failures;
+        held += r.held_reads;
         if (count == 1)
             printf("seed %" PRIu64 ": mode %d voters %d spares %d, %" PRIu64 " events, %.3f s "
                    "simulated, applied %" PRIu64 ", term %" PRIu64 ", healed in %.1f ms%s",
@@ -216,8 +217,9 @@ int main(int argc, char **argv)
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     printf("raft_sim: %" PRIu64 " violation(s), %" PRIu64 " events, %" PRIu64
-           " named election moves, %" PRIu64 " failed persists, %.1f s\n",
-           failures, events, moves, disk, secs);
+           " named election moves, %" PRIu64 " failed persists, %" PRIu64
+           " messages held by a quiet leader, %.1f s\n",
+           failures, events, moves, disk, held, secs);
     for (int k = 1; k < 16; k++)
         if (by_kind[k])
             printf("  %-45s %" PRIu64 "\n", sim_violation_name(k), by_kind[k]);

@@ -65,6 +65,12 @@ typedef struct snode {
     uint32_t hold_gen;
     raft_msg_t **deferred;
     size_t n_deferred;
+    /* The daemon's quiet leader (node_batch.c, hold_update): while raft_quiet and no message
+     * but an echo came for an election timeout, what members send waits for its next tick. */
+    bool reads_held;
+    uint64_t stirred_us; /* real time of the last message other than an echo */
+    raft_msg_t **parked;
+    size_t n_parked;
     raft_role_t last_role;
     uint64_t last_term;
     uint64_t heard_tick;           /* node's tick count when it last got a message from a leader */
@@ -556,6 +562,25 @@ static void act_disk_fault(sim_t *s, snode_t *x)
 
 /* Handles every ready batch of x; in the fault phase a batch is sometimes left unprocessed for
  * a while (a slow disk): the core keeps running, and a crash meanwhile loses the batch. */
+/* What a quiet leader held goes on the wire again, to arrive now. */
+static void reads_release(sim_t *s, snode_t *x)
+{
+    for (size_t i = 0; i < x->n_parked; i++)
+        push(s, s->now, EV_MSG, (uint8_t)x->n.id, 0, x->parked[i]);
+    x->n_parked = 0;
+}
+
+static void reads_hold_update(sim_t *s, snode_t *x)
+{
+    bool hold = alive(x) && !x->paused && raft_quiet(x->n.r) &&
+                s->now - x->stirred_us >= (uint64_t)ELECTION_TICKS * TICK_US;
+    if (hold == x->reads_held)
+        return;
+    x->reads_held = hold;
+    if (!hold)
+        reads_release(s, x);
+}
+
 static void drive(sim_t *s, snode_t *x)
 {
     for (int round = 0; round < 1000 && alive(x) && sim_node_take(&x->n); round++) {
@@ -567,6 +592,7 @@ static void drive(sim_t *s, snode_t *x)
         }
         process_held(s, x);
     }
+    reads_hold_update(s, x);
 }
 
 static void core_err(sim_t *s, snode_t *x, const char *what, int rc)
@@ -647,6 +673,8 @@ static void check_tick_due(sim_t *s, snode_t *x, bool quiet)
                        x->n.id, raft_now(r));
 }
 
+static void deliver(sim_t *s, snode_t *x, raft_msg_t *m);
+
 static void do_tick(sim_t *s, snode_t *x)
 {
     x->ticks++;
@@ -654,6 +682,22 @@ static void do_tick(sim_t *s, snode_t *x)
     bool quiet = !x->n.held && !raft_has_ready(r) && raft_now(r) + 1 < raft_tick_due(r);
     core_err(s, x, "raft_tick", raft_tick(x->n.r));
     check_tick_due(s, x, quiet);
+    if (x->reads_held) {
+        /* The daemon drains the held connections at its tick; their messages reach the core
+         * after the ticks due (node_clock). */
+        raft_msg_t **parked = x->parked;
+        size_t n = x->n_parked;
+        x->parked = NULL;
+        x->n_parked = 0;
+        s->res->held_reads += n;
+        for (size_t i = 0; i < n; i++) {
+            if (alive(x))
+                deliver(s, x, parked[i]);
+            else
+                sim_msg_free(parked[i]);
+        }
+        free(parked);
+    }
     elections_lead(s, x);
     drive(s, x);
 }
@@ -669,6 +713,8 @@ static void deliver(sim_t *s, snode_t *x, raft_msg_t *m)
               m->commit, m->hint, m->ctx, m->n_entries, m->len, m->flags);
     if (m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT || m->type == RAFT_MSG_SNAPSHOT)
         x->heard_tick = x->ticks;
+    if (m->type != RAFT_MSG_HEARTBEAT_RESP)
+        x->stirred_us = s->now;
     raft_set_stamp(x->n.r, s->now);
     core_err(s, x, "raft_step", raft_step(x->n.r, m));
     sim_msg_free(m);
@@ -752,6 +798,10 @@ static void crash_node(sim_t *s, snode_t *x)
     for (size_t i = 0; i < x->n_deferred; i++)
         sim_msg_free(x->deferred[i]);
     x->n_deferred = 0;
+    for (size_t i = 0; i < x->n_parked; i++)
+        sim_msg_free(x->parked[i]);
+    x->n_parked = 0;
+    x->reads_held = false;
     x->paused = false;
 }
 
@@ -1760,6 +1810,12 @@ static void step_event(sim_t *s)
             } else {
                 sim_msg_free(e.m);
             }
+        } else if (x->reads_held) {
+            raft_msg_t **p = realloc(x->parked, (x->n_parked + 1) * sizeof(*p));
+            if (p == NULL)
+                abort();
+            x->parked = p;
+            x->parked[x->n_parked++] = e.m;
         } else {
             deliver(s, x, e.m);
             observe(s, x);
@@ -1845,6 +1901,9 @@ static void cleanup(sim_t *s)
         for (size_t k = 0; k < x->n_deferred; k++)
             sim_msg_free(x->deferred[k]);
         free(x->deferred);
+        for (size_t k = 0; k < x->n_parked; k++)
+            sim_msg_free(x->parked[k]);
+        free(x->parked);
         sim_node_free(&x->n);
     }
     sim_check_free(&s->chk);

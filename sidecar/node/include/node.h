@@ -204,6 +204,9 @@ uint64_t sidecar_transport_tls_refused(const sidecar_transport_t *t);
 /* Released-lease notices received from peers since start, whatever the core made of them
  * (it ignores one that does not name the leader it follows in its term). */
 uint64_t sidecar_node_released_notices(const sidecar_node_t *n);
+/* Ticks at which this node, a quiet leader, read its members' answers to the previous round
+ * together with the round it then sent (node_batch.c, hold_update). */
+uint64_t sidecar_node_quiet_rounds(const sidecar_node_t *n);
 
 /* One line of outcome, for the shim's log. */
 typedef void (*sidecar_notice_say_fn)(const char *line);
