@@ -170,9 +170,9 @@ Test(workload, a_quiet_leader_holds_its_members_reads_and_its_primary_runs_on)
     cr_assert(quiet_rounds_rise(l, 10000), "the idle leader never held its members' reads");
 
     char out[512];
-    cr_assert_eq(itest_http(C.nodes[l].http_port, "PUT", "/v1/kv/quiet", "written", out,
-                            sizeof(out)),
-                 200, "a write to a quiet leader: %s", out);
+    cr_assert_eq(
+        itest_http(C.nodes[l].http_port, "PUT", "/v1/kv/quiet", "written", out, sizeof(out)), 200,
+        "a write to a quiet leader: %s", out);
     int f = (l + 1) % 3, g = (l + 2) % 3;
     itest_status_t st;
     uint64_t deadline = itest_now_ms() + 5000;
