@@ -13,7 +13,7 @@
 extern char **environ;
 
 char **workload_child_argv(sidecar_workload_t *w, const char *fd_arg, const sidecar_argv_t *cmd,
-                           const char *last)
+                           const char *last, size_t *cmd_at)
 {
     char **args = calloc(cmd->argc + 11, sizeof(char *));
     if (args == NULL)
@@ -34,6 +34,8 @@ char **workload_child_argv(sidecar_workload_t *w, const char *fd_arg, const side
         args[a++] = (char *)w->cfg->name;
     }
     args[a++] = "--";
+    if (cmd_at != NULL)
+        *cmd_at = a;
     for (size_t i = 0; i < cmd->argc; i++)
         args[a++] = cmd->argv[i];
     if (last != NULL)

@@ -151,7 +151,8 @@ static void hook_timeout_cb(uv_timer_t *t)
 /* Spawns the hook of c (by the spawner, guarded by it, or under its shim), its stdout and
  * stderr into c's pipes. 0 or a UV_E* code; c's handles are open (and closed by
  * workload_child_close) either way. */
-static int hook_spawn(sidecar_workload_t *w, struct workload_child *c, char **args, char **env)
+static int hook_spawn(sidecar_workload_t *w, struct workload_child *c, char **args, char **hook_cmd,
+                      char **env)
 {
     uv_pipe_init(w->loop, &c->out[0], 0);
     uv_pipe_init(w->loop, &c->out[1], 0);
@@ -170,16 +171,13 @@ static int hook_spawn(sidecar_workload_t *w, struct workload_child *c, char **ar
     }
     if (rv == 0) {
         err[0] = -1;
-        size_t dash = 0;
-        while (strcmp(args[dash], "--") != 0)
-            dash++;
         workload_spawn_t o = {.file = args[0],
                               .args = args,
                               .env = env,
                               .fds = {-1, out[1], err[1]},
                               .n_fds = 3,
                               .exit_cb = hook_exit_cb,
-                              .hook_cmd = args + dash + 1,
+                              .hook_cmd = hook_cmd,
                               .stop_ms = w->cfg->stop_timeout_ms};
         if ((rv = workload_proc_spawn(w->loop, &c->proc, &o)) == 0)
             c->handles++;
@@ -221,7 +219,8 @@ static bool hook_run(sidecar_workload_t *w, const char *name, const sidecar_argv
     struct workload_child *c = calloc(1, sizeof(*c));
     char **env = workload_child_env(w, role);
     /* Through the shim: own process group, killed with electd, whole tree stopped. */
-    char **args = workload_child_argv(w, "-1", cmd, arg);
+    size_t cmd_at = 0;
+    char **args = workload_child_argv(w, "-1", cmd, arg, &cmd_at);
     if (c == NULL || env == NULL || args == NULL) {
         free(c);
         workload_strv_free(env);
@@ -231,7 +230,7 @@ static bool hook_run(sidecar_workload_t *w, const char *name, const sidecar_argv
     c->w = w;
     c->is_hook = true;
     c->name = name;
-    int rv = hook_spawn(w, c, args, env);
+    int rv = hook_spawn(w, c, args, args + cmd_at, env);
     workload_strv_free(env);
     free(args);
     if (rv != 0) {

@@ -119,7 +119,7 @@ static void shim_start(sidecar_workload_t *w, uint64_t now_ns)
     fcntl(fds[1], F_SETFL, O_NONBLOCK);
     struct workload_child *c = calloc(1, sizeof(*c));
     char **env = workload_child_env(w, "primary");
-    char **args = workload_child_argv(w, "3", &w->cfg->exec, NULL);
+    char **args = workload_child_argv(w, "3", &w->cfg->exec, NULL, NULL);
     bool allocated = c != NULL && env != NULL && args != NULL;
     int rv = allocated ? shim_spawn(w, c, fds[0], args, env) : -1;
     if (rv != 0)

@@ -182,9 +182,11 @@ void workload_on_change_step(sidecar_workload_t *w, const char *role);
 /* ---- child.c: what every child gets, and its end -------------------------------------- */
 
 /* argv for the shim running cmd (+ an optional last argument); fd_arg "-1" for a hook.
- * Borrows everything; the caller frees the array only. NULL when out of memory. */
+ * *cmd_at (when not NULL) gets the index where cmd begins: args + *cmd_at is the command's
+ * own argv, which the spawner runs without a shim (a hook). Borrows everything; the caller
+ * frees the array only. NULL when out of memory. */
 char **workload_child_argv(sidecar_workload_t *w, const char *fd_arg, const sidecar_argv_t *cmd,
-                           const char *last);
+                           const char *last, size_t *cmd_at);
 /* environ without ELECTD_* plus the ELECTD_* variables for role. Returned array and strings
  * are malloc'd (workload_strv_free); NULL when out of memory. */
 char **workload_child_env(sidecar_workload_t *w, const char *role);
