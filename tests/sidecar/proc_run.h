@@ -44,21 +44,35 @@ static inline void run_finish(uv_loop_t *loop, struct run *r)
     cr_assert(r->closed);
 }
 
-/* Waits (up to 2 s) until pid is a zombie: exited, not reaped, its files closed. */
-static inline bool run_wait_zombie(int pid)
+/* Asks done(arg) every millisecond, for up to ms milliseconds, until it answers true; its
+ * last answer. */
+static inline bool poll_until(bool (*done)(void *), void *arg, int ms)
 {
-    char path[64], st[512];
-    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-    for (int i = 0; i < 2000; i++) {
-        FILE *f = fopen(path, "r");
-        bool zombie = f != NULL && fgets(st, sizeof(st), f) != NULL && strstr(st, ") Z ") != NULL;
-        if (f)
-            fclose(f);
-        if (zombie)
+    for (int i = 0;; i++) {
+        if (done(arg))
             return true;
+        if (i >= ms)
+            return false;
         usleep(1000);
     }
-    return false;
+}
+
+/* pid is a zombie: exited, not reaped, its files closed. */
+static inline bool run_is_zombie(void *pid)
+{
+    char path[64], st[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", *(int *)pid);
+    FILE *f = fopen(path, "r");
+    bool zombie = f != NULL && fgets(st, sizeof(st), f) != NULL && strstr(st, ") Z ") != NULL;
+    if (f)
+        fclose(f);
+    return zombie;
+}
+
+/* Waits (up to 2 s) until pid is a zombie. */
+static inline bool run_wait_zombie(int pid)
+{
+    return poll_until(run_is_zombie, &pid, 2000);
 }
 
 #endif

@@ -109,34 +109,44 @@ static pid_t spawner_pid(void)
     return found;
 }
 
-/* Waits (bounded) until pid's command line contains want. */
-static bool cmdline_has(pid_t pid, const char *want, char *buf, size_t cap)
+struct cmdline_want {
+    pid_t pid;
+    const char *want;
+    char *buf;
+    size_t cap;
+};
+
+static bool cmdline_holds(void *arg)
 {
-    for (int i = 0; i < 2000; i++) {
-        cmdline_of(pid, buf, cap);
-        if (strstr(buf, want) != NULL)
-            return true;
-        usleep(1000);
-    }
-    return false;
+    struct cmdline_want *c = arg;
+    cmdline_of(c->pid, c->buf, c->cap);
+    return strstr(c->buf, c->want) != NULL;
 }
 
-/* Waits (bounded) until the shim has started its workload: from then on it handles SIGTERM
+/* Waits (up to 2 s) until pid's command line contains want. */
+static bool cmdline_has(pid_t pid, const char *want, char *buf, size_t cap)
+{
+    struct cmdline_want c = {pid, want, buf, cap};
+    return poll_until(cmdline_holds, &c, 2000);
+}
+
+static bool has_children(void *shim)
+{
+    char path[96], buf[64];
+    pid_t pid = *(pid_t *)shim;
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, (int)pid);
+    FILE *f = fopen(path, "r");
+    bool any = f != NULL && fgets(buf, sizeof(buf), f) != NULL && buf[0] != '\0';
+    if (f)
+        fclose(f);
+    return any;
+}
+
+/* Waits (up to 2 s) until the shim has started its workload: from then on it handles SIGTERM
  * (before, SIGTERM kills the shim itself, whether cloned or executed). */
 static bool workload_started(pid_t shim)
 {
-    char path[96], buf[64];
-    snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)shim, (int)shim);
-    for (int i = 0; i < 2000; i++) {
-        FILE *f = fopen(path, "r");
-        bool any = f != NULL && fgets(buf, sizeof(buf), f) != NULL && buf[0] != '\0';
-        if (f)
-            fclose(f);
-        if (any)
-            return true;
-        usleep(1000);
-    }
-    return false;
+    return poll_until(has_children, &shim, 2000);
 }
 
 Test(spawner, a_cloned_shim_is_electds_child_and_reads_as_a_shim_in_proc)
@@ -234,22 +244,27 @@ Test(spawner, when_the_spawner_is_gone_shims_are_executed_as_before)
     uv_loop_close(&loop);
 }
 
+struct file_want {
+    const char *path, *want;
+};
+
+static bool file_holds(void *arg)
+{
+    const struct file_want *fw = arg;
+    char buf[4096] = "";
+    FILE *f = fopen(fw->path, "r");
+    size_t n = f != NULL ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+    if (f)
+        fclose(f);
+    buf[n] = '\0';
+    return strstr(buf, fw->want) != NULL;
+}
+
 /* Reads path (for up to wait_ms) until it contains want. */
 static bool file_has_within(const char *path, const char *want, int wait_ms)
 {
-    for (int i = 0; i <= wait_ms; i++) {
-        char buf[4096] = "";
-        FILE *f = fopen(path, "r");
-        size_t n = f != NULL ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
-        if (f)
-            fclose(f);
-        buf[n] = '\0';
-        if (strstr(buf, want) != NULL)
-            return true;
-        if (i < wait_ms)
-            usleep(1000);
-    }
-    return false;
+    struct file_want fw = {path, want};
+    return poll_until(file_holds, &fw, wait_ms);
 }
 
 static bool file_has(const char *path, const char *want)
@@ -282,6 +297,11 @@ static bool group_alive(pid_t pgid)
     return alive;
 }
 
+static bool group_gone(void *pgid)
+{
+    return !group_alive(*(int *)pgid);
+}
+
 Test(spawner, a_hook_runs_without_a_shim_in_its_own_group_and_nothing_of_it_outlives_it)
 {
     uv_loop_t loop;
@@ -304,13 +324,7 @@ Test(spawner, a_hook_runs_without_a_shim_in_its_own_group_and_nothing_of_it_outl
     run_finish(&loop, &r);
     cr_assert_eq(r.status, 5);
     cr_assert(file_has(marks, "bg "));
-    bool gone = false;
-    for (int i = 0; i < 2000 && !gone; i++) {
-        gone = !group_alive(r.p.pid);
-        if (!gone)
-            usleep(1000);
-    }
-    cr_assert(gone, "the hook's background child outlived it");
+    cr_assert(poll_until(group_gone, &r.p.pid, 2000), "the hook's background child outlived it");
     unlink(marks);
     uv_loop_close(&loop);
 }
