@@ -13,7 +13,9 @@
  * printed). Exit status: 0 all promises held, 1 a violation, 2 a setup or usage error.
  *
  * Usage: chaos [--seed N] [--nodes 3|5] [--duration SECONDS] [--rounds N] [--clients N]
- *              [--faults KIND,...] [--proxy] [--keep]
+ *              [--faults KIND,...] [--peer-tls] [--proxy] [--keep]
+ * --peer-tls: the members speak mutual TLS 1.3 to each other (certificates made at start with
+ * the openssl CLI, tests/tls/pki.sh, each naming its member), the cluster token still checked.
  * CHAOS_FORCE_PROXY=1 selects the loopback proxy even as root (see net.h); CHAOS_ELECTD_BIN
  * names another electd binary to attack.
  */
@@ -55,6 +57,32 @@
 #define STOP_WAIT_MS      10000
 #define TMPFS_SIZE        "24m"
 #define TOKEN_REUSE_NS    3000000000ull /* a fenced writer refreshes its token this often */
+
+/* --peer-tls: the certificates' directory ("" without); each member's files are NAME.crt and
+ * NAME.key, ca.crt the CA every member trusts. */
+static char tls_dir[300];
+
+/* Makes a CA and a certificate for each of the n members (a, b, ...) in a new tls_dir. */
+static int peer_tls_make(int n)
+{
+    snprintf(tls_dir, sizeof(tls_dir), "/tmp/electd-chaos-certs-XXXXXX");
+    if (mkdtemp(tls_dir) == NULL) {
+        perror("chaos: mkdtemp");
+        tls_dir[0] = '\0';
+        return -1;
+    }
+    char cmd[1024];
+    int off = snprintf(cmd, sizeof(cmd), "cd '%s' && . '%s' && ca ca 'chaos CA'", tls_dir, PKI_SH);
+    for (int i = 0; i < n; i++)
+        off +=
+            snprintf(cmd + off, sizeof(cmd) - (size_t)off,
+                     " && leaf %c %c serverAuth,clientAuth DNS:%c ca", 'a' + i, 'a' + i, 'a' + i);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "chaos: cannot make the peer certificates (openssl CLI?) in %s\n", tls_dir);
+        return -1;
+    }
+    return 0;
+}
 
 /* ---- time, randomness ------------------------------------------------------------------- */
 
@@ -191,14 +219,25 @@ static void member_start(run_t *r, int i)
                                 r->m[k].name, r->net.ip[k], r->net.peer_port[k]);
     snprintf(lp, sizeof(lp), "%s:%d", r->net.ip[i], r->net.listen_port[i]);
     snprintf(lh, sizeof(lh), "%s:%d", r->net.ip[i], r->net.http_port[i]);
-    const char *argv[] = {electd_bin(), "--name", m->name, "--peers", peers, "--data-dir", m->dir,
-                          "--listen-peer", lp, "--listen-http", lh, "--snapshot-entries", "300",
-                          "--log-level", "info",
-                          /* members listen on the harness's own namespace addresses: peers
-                           * authenticate with a token; the API stays open to the harness's
-                           * token-less clients (its own private network) */
-                          "--cluster-token", "chaos-harness", "--insecure-http", "--exec", "--",
-                          TESTWORKER_BIN, r->events, NULL};
+    const char *argv[32] = {electd_bin(), "--name", m->name, "--peers", peers, "--data-dir", m->dir,
+                            "--listen-peer", lp, "--listen-http", lh, "--snapshot-entries", "300",
+                            "--log-level", "info",
+                            /* members listen on the harness's own namespace addresses: peers
+                             * authenticate with a token; the API stays open to the harness's
+                             * token-less clients (its own private network) */
+                            "--cluster-token", "chaos-harness", "--insecure-http"};
+    /* Peer TLS, then the workload's command: after `--exec --` every word is the workload's. */
+    char cert[400], key[400], ca[400];
+    size_t a = 0;
+    while (argv[a] != NULL)
+        a++;
+    if (tls_dir[0] != '\0') {
+        snprintf(cert, sizeof(cert), "--peer-cert-file=%s/%s.crt", tls_dir, m->name);
+        snprintf(key, sizeof(key), "--peer-key-file=%s/%s.key", tls_dir, m->name);
+        snprintf(ca, sizeof(ca), "--peer-trusted-ca-file=%s/ca.crt", tls_dir);
+        argv[a++] = cert, argv[a++] = key, argv[a++] = ca;
+    }
+    argv[a++] = "--exec", argv[a++] = "--", argv[a++] = TESTWORKER_BIN, argv[a++] = r->events;
     pid_t pid = fork();
     if (pid < 0) {
         perror("fork");
@@ -1016,9 +1055,9 @@ static int run_once(run_t *r)
         }
     }
 
-    printf("chaos: seed %" PRIu64 ", %d members, %s mode, %d s of faults, %d clients, dir %s\n",
+    printf("chaos: seed %" PRIu64 ", %d members, %s mode, %d s of faults, %d clients, %s, dir %s\n",
            r->seed, r->n, r->net.netns ? "namespace" : "proxy", r->duration_s, r->n_clients,
-           r->root);
+           tls_dir[0] ? "peer TLS" : "plain TCP peers", r->root);
     if (r->disk_node >= 0)
         printf("chaos: member %s keeps its data on a %s tmpfs\n", r->m[r->disk_node].name,
                TMPFS_SIZE);
@@ -1302,7 +1341,7 @@ static int parse_faults(const char *list, unsigned *allowed)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: chaos [--seed N] [--nodes 3|5] [--duration SECONDS] [--rounds N]\n"
-               "             [--clients N] [--faults KIND,...] [--proxy] [--keep]\n"
+               "             [--clients N] [--faults KIND,...] [--peer-tls] [--proxy] [--keep]\n"
                "Fault kinds: isolate-leader split one-way-drop flapping-link kill-9-restart\n"
                "             pause-electd pause-electd+workload disk-full wipe-data-restart\n"
                "Each round starts a fresh cluster; round k uses seed N+k. A round lasts at most\n"
@@ -1315,12 +1354,18 @@ int main(int argc, char **argv)
     int nodes = 3, duration = 40, rounds = 1, n_clients = 4;
     unsigned allowed = (1u << F_KINDS) - 1;
     bool keep = false, force_proxy = false;
-    static const struct option opts[] = {
-        {"seed", required_argument, NULL, 's'},     {"nodes", required_argument, NULL, 'n'},
-        {"duration", required_argument, NULL, 'd'}, {"rounds", required_argument, NULL, 'r'},
-        {"clients", required_argument, NULL, 'c'},  {"proxy", no_argument, NULL, 'p'},
-        {"keep", no_argument, NULL, 'k'},           {"faults", required_argument, NULL, 'f'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"seed", required_argument, NULL, 's'},
+                                         {"nodes", required_argument, NULL, 'n'},
+                                         {"duration", required_argument, NULL, 'd'},
+                                         {"rounds", required_argument, NULL, 'r'},
+                                         {"clients", required_argument, NULL, 'c'},
+                                         {"proxy", no_argument, NULL, 'p'},
+                                         {"keep", no_argument, NULL, 'k'},
+                                         {"faults", required_argument, NULL, 'f'},
+                                         {"peer-tls", no_argument, NULL, 't'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    bool peer_tls = false;
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
@@ -1345,6 +1390,9 @@ int main(int argc, char **argv)
         case 'k':
             keep = true;
             break;
+        case 't':
+            peer_tls = true;
+            break;
         case 'f':
             if (parse_faults(optarg, &allowed) != 0) {
                 fprintf(stderr, "chaos: unknown fault kind in --faults %s\n", optarg);
@@ -1366,6 +1414,8 @@ int main(int argc, char **argv)
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
+    if (peer_tls && peer_tls_make(nodes) != 0)
+        return 2;
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
@@ -1395,5 +1445,9 @@ int main(int argc, char **argv)
     }
     if (rounds > 1)
         printf("chaos: %d rounds from seed %" PRIu64 ", %d failed\n", rounds, seed, failed);
+    if (tls_dir[0] != '\0' && !keep) {
+        const char *rm[] = {"rm", "-rf", "--", tls_dir, NULL};
+        chaos_run_cmd(rm, true);
+    }
     return failed ? 1 : worst;
 }
