@@ -3,6 +3,7 @@
  * changes and applied election commands wake waiters at once; a short timer notices workload
  * state changes, which the node does not see, and snapshots installed, which apply no entry. */
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +14,8 @@
 #define SSE_KEEPALIVE_MS  15000
 #define SSE_CLIENTS_MAX   64
 #define LONGPOLL_MAX      1024
-#define LONGPOLL_LIMIT_MS (5 * 60 * 1000) /* ?wait= is capped here */
+#define LONGPOLL_LIMIT_MS  (5 * 60 * 1000) /* ?wait= is capped here */
+#define PARSED_WAIT_MAX_MS (INT64_C(1) << 50) /* api_parse_wait's own cap, before the callers' */
 
 enum { W_POLL, W_SSE, W_ELECTION };
 
@@ -303,16 +305,22 @@ static struct watcher *add_poll(sidecar_api_t *api, http_req_t *req, int kind, i
 int64_t api_parse_wait(const char *s)
 {
     char *end;
-    double v = strtod(s, &end);
-    if (end == s || v < 0)
+    double v = strtod(s, &end), scale;
+    if (end == s || !isfinite(v) || v < 0)
         return -1;
     if (strcmp(end, "ms") == 0)
-        return (int64_t)v;
-    if (strcmp(end, "s") == 0 || *end == '\0')
-        return (int64_t)(v * 1000);
-    if (strcmp(end, "m") == 0)
-        return (int64_t)(v * 60000);
-    return -1;
+        scale = 1;
+    else if (strcmp(end, "s") == 0 || *end == '\0')
+        scale = 1000;
+    else if (strcmp(end, "m") == 0)
+        scale = 60000;
+    else
+        return -1;
+    /* Every caller caps the wait far below this; capping here first keeps the conversion
+     * defined for any number (fuzz_api: ?wait=1666…6ms was undefined behaviour, and in
+     * practice a negative wait refused as 400). */
+    double ms = v * scale;
+    return ms >= (double)PARSED_WAIT_MAX_MS ? PARSED_WAIT_MAX_MS : (int64_t)ms;
 }
 
 /* GET /v1/leader[?wait=DURATION&term=N&leader=NAME] */
