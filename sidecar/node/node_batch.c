@@ -290,11 +290,13 @@ static bool batch_finish(sidecar_node_t *n, const raft_ready_t *rd)
  * how far ahead the leader knows its lease: down to lease - 2 heartbeat intervals just before
  * a drain. hold_ok (node_start.c) allows holding only while that stays above the stop
  * timeout, by two ticks, so that a quiet primary's workload is never stopped for an echo that
- * waits to be read: the drain comes first (docs/architecture.md, "A quiet leader"). */
+ * waits to be read: the drain comes first (docs/architecture.md, "A quiet leader"). Not with
+ * named elections: a member's stamp read late counts as heard late, which would move a dead
+ * member's elections up to an interval later. */
 static void hold_update(sidecar_node_t *n)
 {
-    bool hold = n->hold_ok && !n->closing && !n->batch_out && !n->batch_failing &&
-                raft_quiet(n->raft) &&
+    bool hold = n->hold_ok && n->cfg->elections.n == 0 && !n->closing && !n->batch_out &&
+                !n->batch_failing && raft_quiet(n->raft) &&
                 uv_hrtime() - n->stirred_ns >= (uint64_t)n->cfg->election_timeout_ms * 1000000u;
     if (hold == n->holding)
         return;
