@@ -10,11 +10,11 @@
 
 #include "api_int.h"
 
-#define WATCH_TICK_MS     50
-#define SSE_KEEPALIVE_MS  15000
-#define SSE_CLIENTS_MAX   64
-#define LONGPOLL_MAX      1024
-#define LONGPOLL_LIMIT_MS  (5 * 60 * 1000) /* ?wait= is capped here */
+#define WATCH_TICK_MS      50
+#define SSE_KEEPALIVE_MS   15000
+#define SSE_CLIENTS_MAX    64
+#define LONGPOLL_MAX       1024
+#define LONGPOLL_LIMIT_MS  (5 * 60 * 1000)    /* ?wait= is capped here */
 #define PARSED_WAIT_MAX_MS (INT64_C(1) << 50) /* api_parse_wait's own cap, before the callers' */
 
 enum { W_POLL, W_SSE, W_ELECTION };
