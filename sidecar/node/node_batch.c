@@ -288,15 +288,25 @@ static bool batch_finish(sidecar_node_t *n, const raft_ready_t *rd)
  * Holding only delays messages, which Raft allows: the lease counts from when a round was
  * sent, so an echo read late extends it as far as one read at once. What the delay costs is
  * how far ahead the leader knows its lease: down to lease - 2 heartbeat intervals just before
- * a drain. hold_ok (node_start.c) allows holding only while that stays above the stop
+ * a drain. hold_allowed permits holding only while that stays above the stop
  * timeout, by two ticks, so that a quiet primary's workload is never stopped for an echo that
  * waits to be read: the drain comes first (docs/architecture.md, "A quiet leader"). Not with
  * named elections: a member's stamp read late counts as heard late, which would move a dead
  * member's elections up to an interval later. */
+static bool hold_allowed(const sidecar_config_t *cfg)
+{
+    /* The lease it knows of just before a drain, lease - 2 heartbeat intervals, outlives the
+     * stop timeout by two ticks (880 - 300 > 500 + 20 ms at the defaults). From the settings
+     * of now: a reload may change the stop timeout and the named elections. */
+    return cfg->elections.n == 0 &&
+           (uint64_t)sidecar_config_lease_ms(cfg) >
+               2ull * cfg->heartbeat_interval_ms + cfg->stop_timeout_ms + 2ull * cfg->tick_ms;
+}
+
 static void hold_update(sidecar_node_t *n)
 {
-    bool hold = n->hold_ok && n->cfg->elections.n == 0 && !n->closing && !n->batch_out &&
-                !n->batch_failing && raft_quiet(n->raft) &&
+    bool hold = hold_allowed(n->cfg) && !n->closing && !n->batch_out && !n->batch_failing &&
+                raft_quiet(n->raft) &&
                 uv_hrtime() - n->stirred_ns >= (uint64_t)n->cfg->election_timeout_ms * 1000000u;
     if (hold == n->holding)
         return;

@@ -55,7 +55,6 @@ struct sidecar_node {
     uint64_t store_fail_logged_ns;
     uint64_t compact_retry_at;
     uint64_t released_notices; /* RAFT_MSG_RELEASED received (sidecar_node_released_notices) */
-    bool hold_ok;              /* the timing allows a quiet leader to hold (hold_update) */
     bool holding;              /* the members' connections are not read until the next tick */
     uint64_t quiet_rounds;     /* ticks at which a holding leader drained them */
     uint64_t stirred_ns;       /* uv_hrtime() of the last peer message other than an echo */

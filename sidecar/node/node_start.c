@@ -105,12 +105,6 @@ static int core_new(sidecar_node_t *n, raft_boot_t *boot, char *errbuf, size_t e
     boot->applied = store_applied_index(n->store);
     raft_config_t rc = core_config(n);
     n->session_expire_ms = (uint64_t)raft_session_expire_ticks(&rc) * n->cfg->tick_ms;
-    /* A quiet leader may hold its members' echoes for a round only if the lease it knows of
-     * then, lease - 2 heartbeat intervals, still outlives the stop timeout by two ticks
-     * (node_batch.c, hold_update). True at the defaults: 880 - 300 > 500 + 20 ms. */
-    n->hold_ok = (uint64_t)sidecar_config_lease_ms(n->cfg) > 2ull * n->cfg->heartbeat_interval_ms +
-                                                                 n->cfg->stop_timeout_ms +
-                                                                 2ull * n->cfg->tick_ms;
     raft_storage_t storage;
     store_raft_storage(n->store, &storage);
     int rv = raft_open(&rc, boot, &storage, &n->raft);

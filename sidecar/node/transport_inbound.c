@@ -211,9 +211,6 @@ static void in_lowat(struct in_conn *c, int bytes)
 
 void sidecar_transport_hold_reads(sidecar_transport_t *t, bool hold)
 {
-    if (t->holding == hold)
-        return;
-    t->holding = hold;
     /* Released, the kernel signals what already waits: libuv reads it on this loop turn. */
     for (struct in_conn *c = t->inbound; c != NULL; c = c->next)
         if (c->state == IN_READY)

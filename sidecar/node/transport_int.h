@@ -140,7 +140,6 @@ struct sidecar_transport {
     uint64_t tls_refused;
     uint64_t tls_logged_ms;
     uint64_t tls_suppressed;
-    bool holding; /* sidecar_transport_hold_reads */
     bool closing;
     int pending; /* open handles and requests; the transport is freed when it drops to 0 */
     void (*close_cb)(void *);
