@@ -254,8 +254,10 @@ static bool complete(sidecar_named_t *n, struct named_election *e, sidecar_elect
 }
 
 /* Carries out placement's decisions, one election at a time, each applied to the input so
- * that the next call sees it (a dead member's elections all move in one round). */
-static void place_step(sidecar_named_t *n, uint64_t now_ms, int *budget)
+ * that the next call sees it (a dead member's elections all move in one round). A leader that
+ * is stopping only completes handovers (complete_only): to the member asked for, else released
+ * for the next leader to place. */
+static void place_step(sidecar_named_t *n, uint64_t now_ms, int *budget, bool complete_only)
 {
     input_t x = {0};
     size_t cap = n->n_els ? n->n_els : 1;
@@ -288,7 +290,7 @@ static void place_step(sidecar_named_t *n, uint64_t now_ms, int *budget)
     for (size_t i = 0; i < x.n; i++)
         moving_any = moving_any || named_moving(x.of[i]) ||
                      (x.of[i]->pending_index != 0 && x.of[i]->pending_handover);
-    for (size_t guard = 0; guard < 4 * x.n + 4 && *budget > 0; guard++) {
+    for (size_t guard = 0; guard < 4 * x.n + 4 && *budget > 0 && !complete_only; guard++) {
         sidecar_elections_decision_t d;
         if (sidecar_elections_place(&x.in, &d) != 0 || d.action == SIDECAR_ELECTIONS_NONE)
             break;
@@ -389,11 +391,13 @@ void named_leader_step(sidecar_named_t *n, const sidecar_node_state_t *st, bool 
         else
             cleanup_step(n, e, &budget);
     }
-    /* A leader that is stopping completes handovers (its own first) but places nothing.
+    /* A leader that is stopping completes handovers (its own first) but places nothing: when
+     * every member stops at once, or none other declares an election, the last leader is one
+     * of them, and its members' stops must not wait for a successor that nobody will choose.
      * Placement runs when the view or a member's liveness changed, else once a second (the
      * hysteresis of members that came back runs out meanwhile). */
-    if (budget > 0 && !n->stopping && changed) {
-        place_step(n, now_ms, &budget);
+    if (budget > 0 && changed) {
+        place_step(n, now_ms, &budget, n->stopping);
         n->placed_gen = n->view_gen;
         n->place_at_ms = now_ms + PLACE_EVERY_MS;
     }

@@ -205,15 +205,26 @@ static void let_go(sidecar_named_t *n, struct named_election *e, uint64_t now_ms
 
 static void stopped_one_cb(void *ud);
 
-/* Shutdown: once nothing is held here any more (or the bound passed), the controllers stop. */
+/* Shutdown: once nothing is held here any more (or the bound passed), the controllers stop.
+ * A stopping member runs nothing (its workloads stop at once); what it waits for is the table
+ * saying so, which lets each successor start without waiting out this member's session. Once
+ * nothing runs here that takes the leader at most a placement look and a commit: two election
+ * timeouts bound it, also when no leader is left to do it (every member stopping at once). */
 static void stop_when_handed_over(sidecar_named_t *n, uint64_t now_ms)
 {
     if (n->stop_done)
         return;
-    bool held = false;
-    for (size_t i = 0; i < n->n_els && !held; i++)
-        held = n->els[i]->has_row && n->els[i]->row.holder == n->self;
-    if (held && now_ms < n->stop_by_ms)
+    bool held = false, running = false, clean;
+    for (size_t i = 0; i < n->n_els; i++) {
+        const struct named_election *e = n->els[i];
+        held = held || (e->has_row && e->row.holder == n->self);
+        running = running || (e->w != NULL && !sidecar_workload_idle(e->w, &clean));
+    }
+    if (running)
+        n->idle_by_ms = 0;
+    else if (n->idle_by_ms == 0)
+        n->idle_by_ms = now_ms + 2 * (uint64_t)n->cfg->election_timeout_ms;
+    if (held && now_ms < n->stop_by_ms && (running || now_ms < n->idle_by_ms))
         return;
     if (held)
         SIDECAR_LOG(SIDECAR_LOG_WARN,

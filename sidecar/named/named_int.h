@@ -148,10 +148,12 @@ struct sidecar_named {
     bool full_due;       /* named.c: every election is to be looked at in this evaluation */
     uint64_t full_at_ms; /* ... and next at the latest */
 
-    /* shutdown: held elections are handed over first, for at most until stop_by_ms */
+    /* shutdown: held elections are handed over first, for at most until stop_by_ms, and for at
+     * most until idle_by_ms once nothing of them runs here any more (0: something still does) */
     bool stopping;
     bool stop_done; /* the controllers were told to stop */
     uint64_t stop_by_ms;
+    uint64_t idle_by_ms;
     size_t stops_pending;
     void (*stop_cb)(void *);
     void *stop_ud;

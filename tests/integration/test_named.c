@@ -674,3 +674,91 @@ Test(named, maintenance_freezes_rebalancing_but_not_failover)
     itest_cluster_stop_all(&C);
     check_no_overlap();
 }
+
+/* The only member stops: nobody can succeed it, so the (stopping) leader releases its
+ * elections once their stops completed, and it exits without waiting for a successor that no
+ * one would choose (two election timeouts plus --hook-timeout, 30 s, with a hook election).
+ * The same holds when every member of a group stops at once. */
+Test(named, the_last_member_releases_its_elections_when_it_stops)
+{
+    itest_cluster_init(&C, 1, 1);
+    itest_cluster_arg(&C, "--heartbeat-interval=50ms");
+    itest_cluster_arg(&C, "--election-timeout=500ms");
+    itest_cluster_arg(&C, "--stop-timeout=200ms");
+    char path[400];
+    snprintf(config_path, sizeof(config_path), "%s/electd.json", C.root);
+    events_path(1, path, sizeof(path));
+    FILE *f = fopen(config_path, "w");
+    cr_assert_not_null(f);
+    fprintf(f,
+            "{\"elections\":{\"e0\":{\"on-start\":[\"/bin/true\"],\"on-stop\":[\"/bin/true\"]},"
+            "\"e1\":{\"exec\":[\"%s\",\"%s\"]}}}\n",
+            TESTWORKER_BIN, path);
+    fclose(f);
+    itest_cluster_arg(&C, "--config");
+    itest_cluster_arg(&C, config_path);
+    itest_cluster_start(&C);
+    char body[4096] = "";
+    int primaries = 0;
+    for (int k = 0; k < 200 && primaries < 2; k++) {
+        if (itest_http(C.nodes[0].http_port, "GET", "/v1/elections", NULL, body, sizeof(body)) ==
+            200)
+            primaries = events_count(body, "\"state\":\"primary\"");
+        if (primaries < 2)
+            usleep(50000);
+    }
+    cr_assert_eq(primaries, 2, "both elections should run on the only member: %s", body);
+    int status = itest_node_stop(&C, 0);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "electd did not exit cleanly (%d)",
+              status);
+    cr_assert_eq(itest_log_count(&C, 0, "not handed over in time"), 0,
+                 "the stop waited for a handover nobody could complete");
+    cr_assert_eq(itest_log_count(&C, 0, "named election released"), 2);
+    check_no_overlap();
+}
+
+/* Every member stops at once (a fleet shut down): the last of them is left without a quorum to
+ * record any handover. Each runs its on-stops and exits promptly, rather than wait for a
+ * handover that no leader can complete (up to two election timeouts plus --hook-timeout, 30 s,
+ * before). */
+Test(named, every_member_stopped_at_once_runs_its_on_stops_and_exits)
+{
+    setup_timed("--heartbeat-interval=50ms", "--election-timeout=500ms", "--stop-timeout=200ms",
+                NULL);
+    char path[400];
+    events_path(0, path, sizeof(path));
+    FILE *f = fopen(config_path, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "{\"elections\":{");
+    for (int e = 0; e < 3; e++)
+        fprintf(f,
+                "%s\"e%d\":{\"on-start\":[\"%s\",\"--stamp\",\"%s\",\"started\",\"e%d\"],"
+                "\"on-stop\":[\"%s\",\"--stamp\",\"%s\",\"stopped\",\"e%d\"]}",
+                e ? "," : "", e, TESTWORKER_BIN, path, e, TESTWORKER_BIN, path, e);
+    fprintf(f, "}}\n");
+    fclose(f);
+    itest_cluster_start(&C);
+    int started = 0;
+    for (int k = 0; k < 200 && started < 3; k++) {
+        started = events_count(events_read(path), " started ");
+        if (started < 3)
+            usleep(50000);
+    }
+    cr_assert_geq(started, 3, "the three hook elections did not start");
+    for (int i = 0; i < 3; i++)
+        kill(C.nodes[i].pid, SIGTERM);
+    for (int i = 0; i < 3; i++) {
+        int status = -1;
+        for (int k = 0; k < 1600 && status == -1; k++) { /* 8 s */
+            if (waitpid(C.nodes[i].pid, &status, WNOHANG) != C.nodes[i].pid)
+                status = -1, usleep(5000);
+        }
+        cr_assert(status != -1, "%s did not exit within 8 s of SIGTERM", C.nodes[i].name);
+        C.nodes[i].pid = 0;
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: exit status %d",
+                  C.nodes[i].name, status);
+    }
+    const char *text = events_read(path);
+    cr_assert_eq(events_count(text, " stopped "), events_count(text, " started "),
+                 "every on-start is followed by its on-stop: %s", text);
+}
