@@ -3,8 +3,8 @@ BUILD     ?= build
 BUILD_SAN ?= build-san
 JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build test test-sanitize sim-long bench fuzz format clean install deb image \
-	test-containers
+.PHONY: all deps build test test-sanitize sim-long chaos-long bench fuzz format clean install \
+	deb image test-containers
 
 all: build
 
@@ -54,6 +54,18 @@ test-sanitize: deps
 SIM_SCHEDULES ?= 100000
 sim-long: build
 	$(BUILD)/tests/sim/raft_sim --schedules $(SIM_SCHEDULES) --random
+
+# A chaos campaign (tests/chaos, docs/reliability.md): CHAOS_MINUTES of faults in rounds of
+# 3 minutes, each a fresh cluster (round k uses seed CHAOS_SEED+k), then the campaign's sums.
+# As root the members live in network namespaces, otherwise behind the harness's proxy.
+#   make chaos-long CHAOS_MINUTES=60 CHAOS_SEED=1000 CHAOS_NODES=5 CHAOS_ARGS="--peer-tls --hooks"
+CHAOS_MINUTES ?= 60
+CHAOS_SEED    ?= 1000
+CHAOS_NODES   ?= 3
+CHAOS_ARGS    ?=
+chaos-long: build
+	$(BUILD)/tests/chaos/chaos --seed $(CHAOS_SEED) --nodes $(CHAOS_NODES) --duration 180 \
+		--rounds $$(( ($(CHAOS_MINUTES) + 2) / 3 )) $(CHAOS_ARGS)
 
 # The first command of the README: a 3-node cluster on loopback running the example binlog
 # worker, a kill -9 failover and a graceful handover, then a verification (deploy/demo.sh).

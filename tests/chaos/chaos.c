@@ -13,7 +13,10 @@
  * printed). Exit status: 0 all promises held, 1 a violation, 2 a setup or usage error.
  *
  * Usage: chaos [--seed N] [--nodes 3|5] [--duration SECONDS] [--rounds N] [--clients N]
- *              [--faults KIND,...] [--peer-tls] [--proxy] [--keep]
+ *              [--faults KIND,...] [--peer-tls] [--hooks] [--elections N] [--proxy] [--keep]
+ * --hooks: the members run hooks that stamp their begin and end (--on-start/--on-stop) instead
+ * of supervising the test workload; --elections N adds N named elections (modes.h), each one's
+ * primaries checked on their own.
  * --peer-tls: the members speak mutual TLS 1.3 to each other (certificates made at start with
  * the openssl CLI, tests/tls/pki.sh, each naming its member), the cluster token still checked.
  * CHAOS_FORCE_PROXY=1 selects the loopback proxy even as root (see net.h); CHAOS_ELECTD_BIN
@@ -45,18 +48,20 @@
 #include "chaos_check.h"
 #include "events.h"
 #include "httpc.h"
+#include "modes.h"
 #include "net.h"
 
-#define MAX_CLIENTS       8
-#define MAX_OPS           60000
-#define MAX_SEGMENTS      2048
-#define SEGMENT_NS        4000000000ull /* a new register key every 4 s keeps searches small */
-#define CLIENT_TIMEOUT_MS 6000          /* beyond the API's 5 s quorum wait */
-#define LIVENESS_BOUND_MS 10000
-#define LEADER_WAIT_MS    20000
-#define STOP_WAIT_MS      10000
-#define TMPFS_SIZE        "24m"
-#define TOKEN_REUSE_NS    3000000000ull /* a fenced writer refreshes its token this often */
+#define MAX_CLIENTS        8
+#define MAX_OPS            60000
+#define MAX_SEGMENTS       2048
+#define SEGMENT_NS         4000000000ull /* a new register key every 4 s keeps searches small */
+#define CLIENT_TIMEOUT_MS  6000          /* beyond the API's 5 s quorum wait */
+#define LIVENESS_BOUND_MS  10000
+#define ELECTIONS_BOUND_MS 15000 /* a cut-off holder's elections move after ~2.25 E */
+#define LEADER_WAIT_MS     20000
+#define STOP_WAIT_MS       10000
+#define TMPFS_SIZE         "24m"
+#define TOKEN_REUSE_NS     3000000000ull /* a fenced writer refreshes its token this often */
 
 /* --peer-tls: the certificates' directory ("" without); each member's files are NAME.crt and
  * NAME.key, ca.crt the CA every member trusts. */
@@ -159,6 +164,20 @@ typedef struct member {
     char last_exit[64];
 } member_t;
 
+/* What a round found, added up over a campaign's rounds. */
+typedef struct tally {
+    int rounds, failed;
+    int faults[F_KINDS], n_faults;
+    int overlaps, tails;
+    uint64_t longest_tail_ns;
+    int lin_ok, lin_bad, lin_unknown, lost, stale_fenced;
+    int crashes, refused, unclean, sanitizer;
+    int live_failed;
+    double live_min_s, live_max_s;
+    size_t primaries, failovers;
+    double failover_max_s;
+} tally_t;
+
 typedef struct op_rec {
     check_op_t op;
     int segment;
@@ -170,6 +189,9 @@ typedef struct run {
     int duration_s;
     int n_clients;
     bool keep, quiet, force_proxy;
+    bool hooks;      /* --hooks: the elections run hooks, not a supervised workload */
+    int n_elections; /* --elections N */
+    chaos_modes_t modes;
     unsigned allowed; /* fault kinds the schedule may use (bit per kind) */
     chaos_net_t net;
     member_t m[CHAOS_MAX_NODES];
@@ -188,6 +210,7 @@ typedef struct run {
     int max_segment;
     unsigned long http_lost, http_not_sent;
     int violations;
+    tally_t tally; /* this round's, filled at its end */
 } run_t;
 
 static void say(const run_t *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -237,7 +260,7 @@ static void member_start(run_t *r, int i)
         snprintf(ca, sizeof(ca), "--peer-trusted-ca-file=%s/ca.crt", tls_dir);
         argv[a++] = cert, argv[a++] = key, argv[a++] = ca;
     }
-    argv[a++] = "--exec", argv[a++] = "--", argv[a++] = TESTWORKER_BIN, argv[a++] = r->events;
+    chaos_modes_argv(&r->modes, TESTWORKER_BIN, argv, &a);
     pid_t pid = fork();
     if (pid < 0) {
         perror("fork");
@@ -603,7 +626,7 @@ static void *client_main(void *arg)
 
 /* ---- the fault schedule ------------------------------------------------------------------ */
 
-#define MAX_GROUPS 16
+#define MAX_GROUPS 64
 
 /* Process groups of every descendant of pid (the exec shim stays in electd's group; the
  * workload under it has a group of its own), found by walking /proc. */
@@ -648,6 +671,18 @@ static size_t descendant_groups(pid_t root, pid_t *groups, size_t max)
     return n;
 }
 
+/* Records what was done to member i's processes, for the checks of the primaries. */
+static void lapse(run_t *r, int i, check_lapse_t kind, uint64_t stop_ns, uint64_t cont_ns)
+{
+    if (r->n_frozen >= CHECK_FROZEN_MAX)
+        return;
+    check_frozen_t *f = &r->frozen[r->n_frozen++];
+    memcpy(f->node, r->m[i].name, sizeof(r->m[i].name));
+    f->stop_ns = stop_ns;
+    f->cont_ns = cont_ns;
+    f->lapse = kind;
+}
+
 /* SIGSTOP, hold, SIGCONT: electd alone, or electd with everything under it (a frozen
  * machine, as far as this member is concerned). */
 static void freeze(run_t *r, int i, bool with_workload, int hold_ms)
@@ -672,13 +707,7 @@ static void freeze(run_t *r, int i, bool with_workload, int hold_ms)
         kill(-groups[k], SIGCONT);
     if (m->pid != 0)
         kill(m->pid, SIGCONT);
-    uint64_t t_cont = now_ns();
-    if (with_workload && r->n_frozen < CHECK_FROZEN_MAX) {
-        check_frozen_t *f = &r->frozen[r->n_frozen++];
-        memcpy(f->node, m->name, sizeof(m->name));
-        f->stop_ns = t_stop;
-        f->cont_ns = t_cont;
-    }
+    lapse(r, i, with_workload ? CHECK_FROZEN_ALL : CHECK_FROZEN_ELECTD, t_stop, now_ns());
 }
 
 static void fill_disk(run_t *r, int i, bool fill)
@@ -760,6 +789,7 @@ static void run_fault(run_t *r, uint64_t *rng, fault_kind_t kind, int hold_ms)
     int leader = find_leader(r);
     int victim = leader >= 0 && rnd(rng, 0, 2) != 0 ? leader : rnd(rng, 0, r->n - 1);
     bool side[CHAOS_MAX_NODES] = {false};
+    uint64_t killed_ns = 0;
     switch (kind) {
     case F_ISOLATE_LEADER: {
         if (leader < 0)
@@ -823,6 +853,7 @@ static void run_fault(run_t *r, uint64_t *rng, fault_kind_t kind, int hold_ms)
         say(r, "fault %s: %s (pid %d; down %d ms)", fault_name[kind], r->m[victim].name,
             (int)r->m[victim].pid, hold_ms);
         member_kill(r, victim, SIGKILL);
+        killed_ns = now_ns();
         nap(hold_ms);
         break;
     case F_PAUSE_ELECTD:
@@ -848,6 +879,7 @@ static void run_fault(run_t *r, uint64_t *rng, fault_kind_t kind, int hold_ms)
         say(r, "fault %s: %s (pid %d; down %d ms)", fault_name[kind], r->m[victim].name,
             (int)r->m[victim].pid, hold_ms);
         member_kill(r, victim, SIGKILL);
+        killed_ns = now_ns();
         wipe(r, victim);
         nap(hold_ms);
         readmit(r, victim);
@@ -856,6 +888,8 @@ static void run_fault(run_t *r, uint64_t *rng, fault_kind_t kind, int hold_ms)
         break;
     }
     ensure_running(r);
+    if (killed_ns != 0) /* the kill is recorded when it happened; the restart ends the lapse */
+        lapse(r, victim, CHECK_KILLED, killed_ns, now_ns());
 }
 
 static fault_kind_t pick_fault(run_t *r, uint64_t *rng)
@@ -888,6 +922,76 @@ static int cmp_start(const void *a, const void *b)
 {
     const events_interval_t *x = a, *y = b;
     return x->start_ns < y->start_ns ? -1 : x->start_ns > y->start_ns;
+}
+
+/* How long a hook-mode primary may hold on after its last renewal, at the default election
+ * timeout E of 1 s: the leader's lease (E/(1+d), docs/guarantees.md), a named election's
+ * session (2 E of the holder's ticks, 2 E/(1-d) at the most with d = 5 %). */
+#define HOOK_LEASE_NS   1000000000ull
+#define HOOK_SESSION_NS 2200000000ull
+
+/* Checks election e's primaries (-1: the default election) for overlaps, adds its counts to
+ * *ov and, supervised, its failover gaps to gaps[]. Returns its number of primaries. */
+static size_t check_primaries(run_t *r, int e, events_t *ev, check_overlap_report_t *ov,
+                              uint64_t *gaps, size_t *n_gaps)
+{
+    char path[400], name[16] = "default", why[400] = "";
+    chaos_modes_events(&r->modes, e, path, sizeof(path));
+    if (e >= 0)
+        chaos_modes_name(e, name, sizeof(name));
+    check_overlap_report_t one;
+    size_t n;
+    if (r->hooks) {
+        n = check_hook_overlaps(events_read(path), r->frozen, r->n_frozen,
+                                e < 0 ? HOOK_LEASE_NS : HOOK_SESSION_NS, &one, why, sizeof(why));
+    } else {
+        events_load(path, ev);
+        check_overlaps(ev, r->frozen, r->n_frozen, &one);
+        if (one.overlaps) {
+            const events_interval_t *a = &ev->iv[one.first_a], *b = &ev->iv[one.first_b];
+            snprintf(why, sizeof(why), "%s pid %d [%.3f, %.3f] s and %s pid %d [%.3f, %.3f] s",
+                     a->node, a->pid, (double)(a->start_ns - r->t0) / 1e9,
+                     (double)(a->end_ns - r->t0) / 1e9, b->node, b->pid,
+                     (double)(b->start_ns - r->t0) / 1e9, (double)(b->end_ns - r->t0) / 1e9);
+        }
+        /* failovers: the gap between one primary's end and the next one's start */
+        qsort(ev->iv, ev->n, sizeof(ev->iv[0]), cmp_start);
+        for (size_t i = 1; i < ev->n; i++)
+            gaps[(*n_gaps)++] = ev->iv[i].start_ns > ev->iv[i - 1].end_ns
+                                    ? ev->iv[i].start_ns - ev->iv[i - 1].end_ns
+                                    : 0;
+        n = ev->n;
+    }
+    if (one.overlaps) {
+        say(r, "VIOLATION: election %s: %d overlapping primaries; first: %s", name, one.overlaps,
+            why);
+        r->violations += one.overlaps;
+    }
+    ov->overlaps += one.overlaps;
+    ov->frozen_tails += one.frozen_tails;
+    if (one.longest_tail_ns > ov->longest_tail_ns)
+        ov->longest_tail_ns = one.longest_tail_ns;
+    return n;
+}
+
+/* How many named elections the leader's table says are held. */
+static int elections_held(run_t *r)
+{
+    int l = find_leader(r), held = 0;
+    httpc_resp_t resp;
+    if (l < 0 || httpc_request(r->net.ip[l], r->net.http_port[l], "GET", "/v1/elections", NULL,
+                               NULL, 1000, &resp) != 200)
+        return 0;
+    cJSON *j = cJSON_Parse(resp.body);
+    const cJSON *e, *list = j ? cJSON_GetObjectItem(j, "elections") : NULL;
+    cJSON_ArrayForEach(e, list)
+    {
+        const cJSON *st = cJSON_GetObjectItem(e, "state");
+        held += cJSON_IsString(cJSON_GetObjectItem(e, "holder")) && cJSON_IsString(st) &&
+                strcmp(st->valuestring, "held") == 0;
+    }
+    cJSON_Delete(j);
+    return held;
 }
 
 /* A linearizable read of every key after healing, appended to the history. */
@@ -1035,6 +1139,9 @@ static int run_once(run_t *r)
         goto out;
     }
     snprintf(r->events, sizeof(r->events), "%s/events", r->root);
+    if (chaos_modes_setup(&r->modes, r->root, r->events, r->hooks, r->n_elections,
+                          TESTWORKER_BIN) != 0)
+        goto out;
     if (r->net.netns)
         r->disk_node = rnd(&rng, 0, r->n - 1);
     char root[sizeof(r->root)];
@@ -1055,9 +1162,11 @@ static int run_once(run_t *r)
         }
     }
 
-    printf("chaos: seed %" PRIu64 ", %d members, %s mode, %d s of faults, %d clients, %s, dir %s\n",
+    printf("chaos: seed %" PRIu64 ", %d members, %s mode, %d s of faults, %d clients, %s, %s, "
+           "%d named elections, dir %s\n",
            r->seed, r->n, r->net.netns ? "namespace" : "proxy", r->duration_s, r->n_clients,
-           tls_dir[0] ? "peer TLS" : "plain TCP peers", r->root);
+           tls_dir[0] ? "peer TLS" : "plain TCP peers", r->hooks ? "hooks" : "supervised",
+           r->n_elections, r->root);
     if (r->disk_node >= 0)
         printf("chaos: member %s keeps its data on a %s tmpfs\n", r->m[r->disk_node].name,
                TMPFS_SIZE);
@@ -1137,6 +1246,22 @@ static int run_once(run_t *r)
     } else {
         say(r, "live again %.2f s after healing", live_s);
     }
+    double held_s = -1;
+    for (int k = 0; k < 10000 && r->n_elections > 0 && live_s >= 0 && !interrupted; k++) {
+        if (now_ns() - healed > (uint64_t)ELECTIONS_BOUND_MS * 1000000ull)
+            break;
+        if (elections_held(r) == r->n_elections) {
+            held_s = (double)(now_ns() - healed) / 1e9;
+            say(r, "every named election held %.2f s after healing", held_s);
+            break;
+        }
+        nap(50);
+    }
+    if (r->n_elections > 0 && held_s < 0) {
+        say(r, "VIOLATION: not every named election held within %d ms of healing",
+            ELECTIONS_BOUND_MS);
+        r->violations++;
+    }
     nap(1000);
     atomic_store(&r->stop_clients, true);
     for (int k = 0; k < n_threads; k++)
@@ -1155,27 +1280,11 @@ static int run_once(run_t *r)
     events_t *ev = malloc(sizeof(*ev));
     if (ev == NULL)
         goto out;
-    events_load(r->events, ev);
-    check_overlap_report_t ov;
-    check_overlaps(ev, r->frozen, r->n_frozen, &ov);
-    if (ov.overlaps) {
-        const events_interval_t *a = &ev->iv[ov.first_a], *b = &ev->iv[ov.first_b];
-        say(r,
-            "VIOLATION: %d overlapping primary intervals; first: %s pid %d [%.3f, %.3f] s and "
-            "%s pid %d [%.3f, %.3f] s",
-            ov.overlaps, a->node, a->pid, (double)(a->start_ns - r->t0) / 1e9,
-            (double)(a->end_ns - r->t0) / 1e9, b->node, b->pid, (double)(b->start_ns - r->t0) / 1e9,
-            (double)(b->end_ns - r->t0) / 1e9);
-        r->violations += ov.overlaps;
-    }
-    /* failovers: the gap between one primary's end and the next one's start */
-    qsort(ev->iv, ev->n, sizeof(ev->iv[0]), cmp_start);
-    uint64_t gaps[EVENTS_MAX_INTERVALS];
-    size_t n_gaps = 0;
-    for (size_t i = 1; i < ev->n; i++)
-        gaps[n_gaps++] = ev->iv[i].start_ns > ev->iv[i - 1].end_ns
-                             ? ev->iv[i].start_ns - ev->iv[i - 1].end_ns
-                             : 0;
+    check_overlap_report_t ov = {0};
+    size_t n_primaries = 0, n_gaps = 0;
+    static uint64_t gaps[EVENTS_MAX_INTERVALS * (CHAOS_MAX_ELECTIONS + 1)];
+    for (int e = -1; e < r->n_elections; e++)
+        n_primaries += check_primaries(r, e, ev, &ov, gaps, &n_gaps);
     qsort(gaps, n_gaps, sizeof(gaps[0]), cmp_u64);
 
     int lin_ok = 0, lin_bad = 0, lin_unknown = 0, lost = 0;
@@ -1246,6 +1355,17 @@ static int run_once(run_t *r)
     }
     r->violations += sanitizer;
 
+    tally_t *t = &r->tally;
+    memcpy(t->faults, r->faults, sizeof(t->faults));
+    t->n_faults = n_faults;
+    t->overlaps = ov.overlaps, t->tails = ov.frozen_tails, t->longest_tail_ns = ov.longest_tail_ns;
+    t->lin_ok = lin_ok, t->lin_bad = lin_bad, t->lin_unknown = lin_unknown, t->lost = lost;
+    t->stale_fenced = stale_fenced;
+    t->crashes = crashes, t->refused = refused, t->unclean = unclean, t->sanitizer = sanitizer;
+    t->live_failed = live_s < 0, t->live_min_s = live_s, t->live_max_s = live_s;
+    t->primaries = n_primaries, t->failovers = n_gaps;
+    t->failover_max_s = n_gaps ? (double)gaps[n_gaps - 1] / 1e9 : 0;
+
     /* ---- the table ---- */
     printf("\n== chaos run: seed %" PRIu64 ", %d members, %s mode, %d s ==\n", r->seed, r->n,
            r->net.netns ? "namespace" : "proxy", r->duration_s);
@@ -1273,8 +1393,9 @@ static int run_once(run_t *r)
                (double)gaps[n_gaps / 2] / 1e9, (double)gaps[n_gaps - 1] / 1e9);
     else
         printf("%-28s 0\n", "failovers (primary gaps)");
-    printf("%-28s %zu intervals, %zu fenced writes refused as stale\n", "primaries", ev->n,
-           n_fenced);
+    printf("%-28s %zu %s in %d election%s, %zu fenced writes refused as stale\n", "primaries",
+           n_primaries, r->hooks ? "hook periods" : "intervals", r->n_elections + 1,
+           r->n_elections ? "s" : "", n_fenced);
     static const char *kn[] = {"get", "put", "cas"};
     for (int k = 0; k < 3; k++)
         printf("client %-21s ok %zu, conflict %zu, failed %zu, unknown %zu\n", kn[k],
@@ -1320,6 +1441,55 @@ out:
     return rc;
 }
 
+static void tally_add(tally_t *sum, const tally_t *t, bool failed)
+{
+    bool first = sum->rounds - sum->live_failed == 0;
+    sum->rounds++;
+    sum->failed += failed;
+    for (int k = 0; k < F_KINDS; k++)
+        sum->faults[k] += t->faults[k];
+    sum->n_faults += t->n_faults;
+    sum->overlaps += t->overlaps;
+    sum->tails += t->tails;
+    if (t->longest_tail_ns > sum->longest_tail_ns)
+        sum->longest_tail_ns = t->longest_tail_ns;
+    sum->lin_ok += t->lin_ok, sum->lin_bad += t->lin_bad, sum->lin_unknown += t->lin_unknown;
+    sum->lost += t->lost, sum->stale_fenced += t->stale_fenced;
+    sum->crashes += t->crashes, sum->refused += t->refused, sum->unclean += t->unclean;
+    sum->sanitizer += t->sanitizer;
+    sum->live_failed += t->live_failed;
+    if (!t->live_failed) {
+        if (first || t->live_min_s < sum->live_min_s)
+            sum->live_min_s = t->live_min_s;
+        if (first || t->live_max_s > sum->live_max_s)
+            sum->live_max_s = t->live_max_s;
+    }
+    sum->primaries += t->primaries, sum->failovers += t->failovers;
+    if (t->failover_max_s > sum->failover_max_s)
+        sum->failover_max_s = t->failover_max_s;
+}
+
+/* The campaign's sums: one line per fault kind, then the checks (docs/reliability.md's row). */
+static void tally_print(const tally_t *t, uint64_t seed)
+{
+    printf("\n== chaos campaign: %d rounds from seed %" PRIu64 ", %d failed ==\n", t->rounds, seed,
+           t->failed);
+    printf("faults %d:", t->n_faults);
+    for (int k = 0; k < F_KINDS; k++)
+        printf(" %s %d%s", fault_name[k], t->faults[k], k + 1 < F_KINDS ? "," : "\n");
+    printf("primary overlaps %d (frozen tails excused %d, longest %.0f ms after thaw)\n",
+           t->overlaps, t->tails, (double)t->longest_tail_ns / 1e6);
+    printf("keys linearizable %d, not %d, inconclusive %d; lost acknowledged writes %d; stale "
+           "fenced writes acked %d\n",
+           t->lin_ok, t->lin_bad, t->lin_unknown, t->lost, t->stale_fenced);
+    printf("liveness after heal %.2f-%.2f s, failed in %d rounds\n", t->live_min_s, t->live_max_s,
+           t->live_failed);
+    printf("electd exits: %d crashes, %d refused starts, %d unclean stops, %d sanitizer reports\n",
+           t->crashes, t->refused, t->unclean, t->sanitizer);
+    printf("primaries %zu, failovers %zu (max %.2f s)\n", t->primaries, t->failovers,
+           t->failover_max_s);
+}
+
 /* --faults a,b,c: only these kinds (names as in the table). */
 static int parse_faults(const char *list, unsigned *allowed)
 {
@@ -1341,7 +1511,11 @@ static int parse_faults(const char *list, unsigned *allowed)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: chaos [--seed N] [--nodes 3|5] [--duration SECONDS] [--rounds N]\n"
-               "             [--clients N] [--faults KIND,...] [--peer-tls] [--proxy] [--keep]\n"
+               "             [--clients N] [--faults KIND,...] [--peer-tls] [--hooks]\n"
+               "             [--elections N] [--proxy] [--keep]\n"
+               "--hooks: the elections run on-start/on-stop hooks instead of a supervised\n"
+               "workload; --elections N: N named elections (e0...; at most 16) beside the\n"
+               "default one, each checked on its own.\n"
                "Fault kinds: isolate-leader split one-way-drop flapping-link kill-9-restart\n"
                "             pause-electd pause-electd+workload disk-full wipe-data-restart\n"
                "Each round starts a fresh cluster; round k uses seed N+k. A round lasts at most\n"
@@ -1363,10 +1537,12 @@ int main(int argc, char **argv)
                                          {"keep", no_argument, NULL, 'k'},
                                          {"faults", required_argument, NULL, 'f'},
                                          {"peer-tls", no_argument, NULL, 't'},
+                                         {"hooks", no_argument, NULL, 'o'},
+                                         {"elections", required_argument, NULL, 'e'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    bool peer_tls = false;
-    int o;
+    bool peer_tls = false, hooks = false;
+    int n_elections = 0, o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
         case 's':
@@ -1393,6 +1569,12 @@ int main(int argc, char **argv)
         case 't':
             peer_tls = true;
             break;
+        case 'o':
+            hooks = true;
+            break;
+        case 'e':
+            n_elections = atoi(optarg);
+            break;
         case 'f':
             if (parse_faults(optarg, &allowed) != 0) {
                 fprintf(stderr, "chaos: unknown fault kind in --faults %s\n", optarg);
@@ -1409,7 +1591,8 @@ int main(int argc, char **argv)
         }
     }
     if ((nodes != 3 && nodes != 5) || duration < 1 || duration > 900 || rounds < 1 ||
-        rounds > 1000 || n_clients < 1 || n_clients > MAX_CLIENTS) {
+        rounds > 1000 || n_clients < 1 || n_clients > MAX_CLIENTS || n_elections < 0 ||
+        n_elections > CHAOS_MAX_ELECTIONS) {
         usage(stderr);
         return 2;
     }
@@ -1425,6 +1608,7 @@ int main(int argc, char **argv)
     prctl(PR_SET_CHILD_SUBREAPER, 1);
 
     int worst = 0, failed = 0;
+    tally_t sum = {0};
     for (int k = 0; k < rounds && !interrupted; k++) {
         run_t *r = calloc(1, sizeof(*r));
         if (r == NULL)
@@ -1436,15 +1620,19 @@ int main(int argc, char **argv)
         r->keep = keep;
         r->force_proxy = force_proxy;
         r->allowed = allowed;
+        r->hooks = hooks;
+        r->n_elections = n_elections;
         int rc = run_once(r);
         if (rc == 1)
             failed++;
+        if (rc <= 1) /* a round that ran to its checks */
+            tally_add(&sum, &r->tally, rc == 1);
         if (rc > worst || (worst == 0 && rc != 0))
             worst = rc;
         free(r);
     }
     if (rounds > 1)
-        printf("chaos: %d rounds from seed %" PRIu64 ", %d failed\n", rounds, seed, failed);
+        tally_print(&sum, seed);
     if (tls_dir[0] != '\0' && !keep) {
         const char *rm[] = {"rm", "-rf", "--", tls_dir, NULL};
         chaos_run_cmd(rm, true);

@@ -26,8 +26,9 @@
 #define CHECK_MAX_STEPS    4000000 /* search steps before a verdict of "inconclusive" */
 #define CHECK_MAX_MEMO     400000  /* memoised (linearized set, state) pairs */
 #define CHECK_NEVER        UINT64_MAX
-#define CHECK_FROZEN_MAX   64
-#define CHECK_FROZEN_GRACE 300000000ull /* 300 ms: a thawed primary's lease watchdog fires */
+#define CHECK_FROZEN_MAX   512
+#define CHECK_FROZEN_GRACE 300000000ull  /* 300 ms: a thawed primary's lease watchdog fires */
+#define CHECK_HOOK_GRACE   1000000000ull /* 1 s: a thawed hook-mode primary's on-stop has run */
 
 typedef enum check_kind { CHECK_GET, CHECK_PUT, CHECK_CAS } check_kind_t;
 
@@ -71,11 +72,19 @@ int check_lost_writes(const check_op_t *ops, size_t n, const char *final_value, 
  * acknowledged before it was invoked. Returns the number of such puts. */
 int check_fencing(const check_op_t *ops, size_t n);
 
-/* A window in which node `node` was frozen with its workload. */
+/* What the harness did to a node's processes. */
+typedef enum check_lapse {
+    CHECK_FROZEN_ALL,    /* electd and everything under it stopped: a frozen machine */
+    CHECK_FROZEN_ELECTD, /* electd alone stopped */
+    CHECK_KILLED,        /* electd killed at stop_ns (restarted at cont_ns) */
+} check_lapse_t;
+
+/* A window in which node `node` was frozen (or from its kill to its restart). */
 typedef struct check_frozen {
     char node[16];
     uint64_t stop_ns;
     uint64_t cont_ns;
+    check_lapse_t lapse; /* CHECK_FROZEN_ALL unless set */
 } check_frozen_t;
 
 typedef struct check_overlap_report {
@@ -86,9 +95,23 @@ typedef struct check_overlap_report {
 } check_overlap_report_t;
 
 /* Overlapping primary intervals of different processes. An interval of a node that was frozen
- * with its workload, that began before the freeze and ended within CHECK_FROZEN_GRACE after
- * the thaw, counts as ending at the freeze (and as a frozen tail). */
+ * with its workload (CHECK_FROZEN_ALL; other lapses are ignored here), that began before the
+ * freeze and ended within CHECK_FROZEN_GRACE after the thaw, counts as ending at the freeze
+ * (and as a frozen tail). */
 void check_overlaps(const events_t *ev, const check_frozen_t *fr, size_t n_fr,
                     check_overlap_report_t *rep);
+
+/* Hook-mode primaries, from the hook lines of the event file ("<ns> <node> hook-begin start
+ * ...", "<ns> <node> hook-end stop [failed|killed]"; events.h): a node is primary from the
+ * begin of its on-start until the end of its next on-stop, plus lease_ns when that on-stop did
+ * not complete. The node's lapses bound a period by what its lease allowed: killed while
+ * primary, it is primary until lease_ns after the kill (its lease was last renewed before it;
+ * the on-stop a restart runs closes nothing); frozen while primary and its on-stop ended
+ * within CHECK_HOOK_GRACE of the thaw, until lease_ns after the freeze (a frozen tail when
+ * the on-stop ended later). lease_ns: the longest time a lease or session outlives its last
+ * renewal. Returns the number of periods; rep counts overlaps of different nodes' periods,
+ * and why[] names the first one. */
+size_t check_hook_overlaps(const char *text, const check_frozen_t *fr, size_t n_fr,
+                           uint64_t lease_ns, check_overlap_report_t *rep, char *why, size_t cap);
 
 #endif

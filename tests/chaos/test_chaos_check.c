@@ -189,3 +189,92 @@ Test(chaos_check, a_frozen_machine_may_run_briefly_after_its_thaw_but_no_longer)
     check_overlaps(&ev, &fr, 1, &rep);
     cr_assert_eq(rep.overlaps, 1);
 }
+
+/* Hook mode: times in ms, the lease 1000 ms. */
+#define MS 1000000ull
+
+Test(chaos_check, hook_primaries_overlap_unless_the_old_on_stop_ended_first)
+{
+    check_overlap_report_t rep;
+    char why[256];
+    const char *handover = "100000000 a hook-begin start primary\n"
+                           "120000000 a hook-end start\n"
+                           "900000000 a hook-begin stop standby\n"
+                           "950000000 a hook-end stop\n"
+                           "960000000 b hook-begin start primary\n"
+                           "970000000 b hook-end start\n";
+    cr_assert_eq(check_hook_overlaps(handover, NULL, 0, 1000 * MS, &rep, why, sizeof(why)), 2);
+    cr_assert_eq(rep.overlaps, 0);
+    /* b's on-start begins while a's on-stop still runs */
+    const char *early = "100000000 a hook-begin start primary\n"
+                        "900000000 a hook-begin stop standby\n"
+                        "940000000 b hook-begin start primary\n"
+                        "950000000 a hook-end stop\n";
+    check_hook_overlaps(early, NULL, 0, 1000 * MS, &rep, why, sizeof(why));
+    cr_assert_eq(rep.overlaps, 1);
+    cr_assert(strstr(why, "a primary") != NULL, "%s", why);
+    /* a's on-stop failed: a counts as primary for the lease after it */
+    const char *failed = "100000000 a hook-begin start primary\n"
+                         "900000000 a hook-end stop failed\n"
+                         "1500000000 b hook-begin start primary\n";
+    check_hook_overlaps(failed, NULL, 0, 1000 * MS, &rep, why, sizeof(why));
+    cr_assert_eq(rep.overlaps, 1);
+    check_hook_overlaps(failed, NULL, 0, 500 * MS, &rep, why, sizeof(why));
+    cr_assert_eq(rep.overlaps, 0);
+}
+
+Test(chaos_check, a_killed_hook_primary_counts_until_its_lease_ran_out)
+{
+    /* a is killed at 1 s while primary; its restart runs on-stop at 5 s. */
+    const char *text = "100000000 a hook-begin start primary\n"
+                       "120000000 a hook-end start\n"
+                       "%llu b hook-begin start primary\n"
+                       "5000000000 a hook-begin stop standby\n"
+                       "5010000000 a hook-end stop\n";
+    check_frozen_t kill = {
+        .node = "a", .stop_ns = 1000 * MS, .cont_ns = 4000 * MS, .lapse = CHECK_KILLED};
+    check_overlap_report_t rep;
+    char buf[512], why[256];
+    snprintf(buf, sizeof(buf), text, 2100ull * MS); /* after kill + lease: fine */
+    cr_assert_eq(check_hook_overlaps(buf, &kill, 1, 1000 * MS, &rep, why, sizeof(why)), 2);
+    cr_assert_eq(rep.overlaps, 0, "%s", why);
+    snprintf(buf, sizeof(buf), text, 1800ull * MS); /* within the dead primary's lease */
+    check_hook_overlaps(buf, &kill, 1, 1000 * MS, &rep, why, sizeof(why));
+    cr_assert_eq(rep.overlaps, 1);
+    /* Without the kill on record a's period runs to its restart's on-stop. */
+    snprintf(buf, sizeof(buf), text, 2100ull * MS);
+    check_hook_overlaps(buf, NULL, 0, 1000 * MS, &rep, why, sizeof(why));
+    cr_assert_eq(rep.overlaps, 1);
+    /* A restart that does not run on-stop (its data was wiped) and leads again opens a new
+     * period: b's at 2.1 s is within a's new one. */
+    const char *again = "100000000 a hook-begin start primary\n"
+                        "2000000000 a hook-begin start primary\n"
+                        "2100000000 b hook-begin start primary\n";
+    check_hook_overlaps(again, &kill, 1, 500 * MS, &rep, why, sizeof(why));
+    cr_assert_eq(rep.overlaps, 1);
+}
+
+Test(chaos_check, a_frozen_hook_primary_counts_until_its_lease_ran_out_if_it_stops_at_thaw)
+{
+    /* a frozen from 1 s to 3 s; b starts at 2.2 s; a's on-stop ends at thaw + 50 ms. */
+    const char *text = "100000000 a hook-begin start primary\n"
+                       "%llu b hook-begin start primary\n"
+                       "3000000000 a hook-begin stop standby\n"
+                       "%llu a hook-end stop\n";
+    check_frozen_t fr = {
+        .node = "a", .stop_ns = 1000 * MS, .cont_ns = 3000 * MS, .lapse = CHECK_FROZEN_ELECTD};
+    check_overlap_report_t rep;
+    char buf[512], why[256];
+    snprintf(buf, sizeof(buf), text, 2200ull * MS, 3050ull * MS);
+    check_hook_overlaps(buf, &fr, 1, 1000 * MS, &rep, why, sizeof(why));
+    cr_assert_eq(rep.overlaps, 0, "%s", why);
+    cr_assert_eq(rep.frozen_tails, 1);
+    /* b started within a's lease after the freeze */
+    snprintf(buf, sizeof(buf), text, 1900ull * MS, 3050ull * MS);
+    check_hook_overlaps(buf, &fr, 1, 1000 * MS, &rep, why, sizeof(why));
+    cr_assert_eq(rep.overlaps, 1);
+    /* a's on-stop ended long after the thaw: it went on leading, and b overlaps it */
+    snprintf(buf, sizeof(buf), text, 2200ull * MS, 4500ull * MS);
+    check_hook_overlaps(buf, &fr, 1, 1000 * MS, &rep, why, sizeof(why));
+    cr_assert_eq(rep.overlaps, 1);
+}
