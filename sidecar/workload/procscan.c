@@ -37,25 +37,43 @@ static bool is_old_shim(long pid, const char *data_dir)
            atoi(a[4]) != getpid();
 }
 
-/* Shims left by a previous run of electd on this data directory: their command line names
- * it (shim.h). Bounded: at most PROC_ENTRIES_MAX /proc entries are looked at. */
-static int count_old_shims(const char *data_dir)
+bool shim_proc_each(bool (*fn)(long pid, void *arg), void *arg)
 {
     DIR *d = opendir("/proc");
     if (d == NULL)
-        return 0;
-    int found = 0;
+        return false;
     struct dirent *e;
     for (int seen = 0; seen < PROC_ENTRIES_MAX && (e = readdir(d)) != NULL; seen++) {
         char *end;
         long pid = strtol(e->d_name, &end, 10);
         if (*end != '\0' || pid <= 0 || pid == getpid())
             continue;
-        if (is_old_shim(pid, data_dir))
-            found++;
+        if (!fn(pid, arg))
+            break;
     }
     closedir(d);
-    return found;
+    return true;
+}
+
+struct old_shims {
+    const char *data_dir;
+    int found;
+};
+
+static bool count_one(long pid, void *arg)
+{
+    struct old_shims *o = arg;
+    o->found += is_old_shim(pid, o->data_dir);
+    return true;
+}
+
+/* Shims left by a previous run of electd on this data directory: their command line names
+ * it (shim.h). */
+static int count_old_shims(const char *data_dir)
+{
+    struct old_shims o = {.data_dir = data_dir};
+    shim_proc_each(count_one, &o);
+    return o.found;
 }
 
 /* After a crash of electd, the shims of its last run are still stopping what they ran (they

@@ -90,4 +90,9 @@ bool shim_output_done(shim_output_t *o);
 /* Builds one pipe command into buf[SIDECAR_SHIM_MSG]. */
 void sidecar_shim_msg(uint8_t *buf, char cmd, uint64_t value);
 
+/* Calls fn(pid, arg) for each process listed in /proc but the caller, until fn returns false;
+ * bounded: at most 65,536 entries are looked at. False when /proc cannot be read (procscan.c;
+ * the spawner and the wait for a previous run's shims both scan with it). */
+bool shim_proc_each(bool (*fn)(long pid, void *arg), void *arg);
+
 #endif

@@ -43,7 +43,6 @@
  * Failure is never silent and never fatal: when the spawner cannot be started, is gone,
  * or does not answer within SPAWNER_REPLY_MS, electd logs it once, stops it, and executes
  * shims (hooks under them) as before. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -69,7 +68,6 @@
 #define SPAWNER_ARGS_MAX 4096         /* arguments + environment entries of one request */
 #define SPAWNER_TRIM_MS  5000         /* quiet this long, the spawner hands its code pages back */
 #define GUARDED_MAX      65536        /* hook groups guarded at once; more run under shims */
-#define PROC_ENTRIES_MAX 65536        /* /proc entries looked at in one scan */
 #define GROUP_GONE_MS    5000         /* after electd's death: wait beyond the stop timeouts */
 #define HOOK_STACK_BYTES (64 << 10)   /* the hook's stack until its exec */
 #define FD_HIGH          64           /* fds are moved above this before going in place */
@@ -485,39 +483,38 @@ static int guards_enforce(uint64_t now_ns)
     return next == 0 ? -1 : (int)((next - now_ns) / 1000000ull + 1);
 }
 
+/* Marks alive[i] when pid is a live (not zombie) process of guard i's group. */
+static bool mark_alive(long pid, void *arg)
+{
+    bool *alive = arg;
+    char path[64], st[512];
+    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, st, sizeof(st) - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (n <= 0)
+        return true;
+    st[n] = '\0';
+    const char *p = strrchr(st, ')');
+    char state;
+    int ppid, pgrp;
+    if (p == NULL || sscanf(p + 1, " %c %d %d", &state, &ppid, &pgrp) != 3 || state == 'Z')
+        return true;
+    for (size_t i = 0; i < n_guards; i++)
+        alive[i] = alive[i] || guards[i].pgid == pgrp;
+    return true;
+}
+
 /* Drops the guards whose group has no live process left. A group whose only members are
  * zombies counts as gone: after electd's death its hooks' main processes are reaped by
- * whoever adopted them, maybe late, and a zombie runs nothing. One scan of /proc. */
+ * whoever adopted them, maybe late, and a zombie runs nothing. One scan of /proc; a scan that
+ * cannot be made drops nothing. */
 static void guards_drop_gone(void)
 {
     bool *alive = calloc(n_guards ? n_guards : 1, sizeof(bool));
-    DIR *d = alive != NULL ? opendir("/proc") : NULL;
-    struct dirent *e;
-    for (size_t seen = 0; d != NULL && seen < PROC_ENTRIES_MAX && (e = readdir(d)) != NULL;
-         seen++) {
-        char path[64], st[512];
-        long pid = atol(e->d_name);
-        if (pid <= 0)
-            continue;
-        snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        ssize_t n = fd >= 0 ? read(fd, st, sizeof(st) - 1) : -1;
-        if (fd >= 0)
-            close(fd);
-        if (n <= 0)
-            continue;
-        st[n] = '\0';
-        const char *p = strrchr(st, ')');
-        char state;
-        int ppid, pgrp;
-        if (p == NULL || sscanf(p + 1, " %c %d %d", &state, &ppid, &pgrp) != 3 || state == 'Z')
-            continue;
-        for (size_t i = 0; i < n_guards; i++)
-            alive[i] = alive[i] || guards[i].pgid == pgrp;
-    }
-    if (d != NULL)
-        closedir(d);
-    for (size_t i = n_guards; alive != NULL && d != NULL && i-- > 0;)
+    bool scanned = alive != NULL && shim_proc_each(mark_alive, alive);
+    for (size_t i = n_guards; scanned && i-- > 0;)
         if (!alive[i])
             guard_drop(&guards[i]);
     free(alive);
