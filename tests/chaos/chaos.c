@@ -54,7 +54,7 @@
 #define MAX_CLIENTS        8
 #define MAX_OPS            60000
 #define MAX_SEGMENTS       2048
-#define SEGMENT_NS         4000000000ull /* a new register key every 4 s keeps searches small */
+#define SEGMENT_NS         2000000000ull /* a new register key every 2 s keeps searches small */
 #define CLIENT_TIMEOUT_MS  6000          /* beyond the API's 5 s quorum wait */
 #define LIVENESS_BOUND_MS  10000
 #define ELECTIONS_BOUND_MS 15000 /* a cut-off holder's elections move after ~2.25 E */
