@@ -352,12 +352,6 @@ void check_overlaps(const events_t *ev, const check_frozen_t *fr, size_t n_fr,
 
 /* ---- hook-mode primaries ---------------------------------------------------------------- */
 
-typedef struct hook_period {
-    char node[16];
-    uint64_t begin_ns, end_ns; /* end UINT64_MAX while open */
-    bool open;
-} hook_period_t;
-
 /* The first kill of node in [from, to), or CHECK_NEVER. */
 static uint64_t killed_in(const check_frozen_t *fr, size_t n_fr, const char *node, uint64_t from,
                           uint64_t to)
@@ -370,68 +364,39 @@ static uint64_t killed_in(const check_frozen_t *fr, size_t n_fr, const char *nod
     return k;
 }
 
-static void period_close(hook_period_t *p, uint64_t end_ns)
-{
-    p->end_ns = end_ns;
-    p->open = false;
-}
+struct lapses {
+    const check_frozen_t *fr;
+    size_t n_fr;
+    uint64_t lease_ns;
+};
 
-/* Hook lines into periods, a kill closing the period it fell in at once. */
-static size_t hook_periods(const char *text, const check_frozen_t *fr, size_t n_fr,
-                           uint64_t lease_ns, hook_period_t *pp, size_t cap)
+/* A kill ends the period it fell in: the lines of the node after it belong to its restart. */
+static uint64_t cut_at_kill(const events_hook_period_t *p, uint64_t line_ns, void *arg)
 {
-    size_t n = 0;
-    for (const char *p = text; p != NULL && *p != '\0';) {
-        const char *nl = strchr(p, '\n');
-        char line[256];
-        size_t len = nl ? (size_t)(nl - p) : strlen(p);
-        snprintf(line, sizeof(line), "%.*s", (int)(len < sizeof(line) ? len : sizeof(line) - 1), p);
-        p = nl ? nl + 1 : NULL;
-        unsigned long long ns;
-        char node[16], what[32], name[32], extra[32];
-        int k = sscanf(line, "%llu %15s %31s %31s %31s", &ns, node, what, name, extra);
-        if (k < 4)
-            continue;
-        hook_period_t *cur = NULL;
-        for (size_t i = n; i-- > 0 && cur == NULL;)
-            if (pp[i].open && strcmp(pp[i].node, node) == 0)
-                cur = &pp[i];
-        uint64_t kill_ns = cur ? killed_in(fr, n_fr, node, cur->begin_ns, ns) : CHECK_NEVER;
-        if (cur != NULL && kill_ns != CHECK_NEVER) {
-            period_close(cur, kill_ns + lease_ns);
-            cur = NULL;
-        }
-        if (strcmp(what, "hook-begin") == 0 && strcmp(name, "start") == 0 && cur == NULL &&
-            n < cap) {
-            cur = &pp[n++];
-            snprintf(cur->node, sizeof(cur->node), "%s", node);
-            cur->begin_ns = ns;
-            cur->end_ns = UINT64_MAX;
-            cur->open = true;
-        } else if (strcmp(what, "hook-end") == 0 && strcmp(name, "stop") == 0 && cur != NULL) {
-            period_close(cur, k == 5 ? ns + lease_ns : ns);
-        }
-    }
-    for (size_t i = 0; i < n; i++) {
-        uint64_t kill_ns =
-            pp[i].open ? killed_in(fr, n_fr, pp[i].node, pp[i].begin_ns, UINT64_MAX) : CHECK_NEVER;
-        if (kill_ns != CHECK_NEVER)
-            period_close(&pp[i], kill_ns + lease_ns);
-    }
-    return n;
+    const struct lapses *l = arg;
+    uint64_t k = killed_in(l->fr, l->n_fr, p->node, p->begin_ns, line_ns);
+    return k == CHECK_NEVER ? UINT64_MAX : k + l->lease_ns;
 }
 
 size_t check_hook_overlaps(const char *text, const check_frozen_t *fr, size_t n_fr,
                            uint64_t lease_ns, check_overlap_report_t *rep, char *why, size_t cap)
 {
-    static hook_period_t pp[EVENTS_MAX_INTERVALS * 4];
+    static events_hook_period_t pp[EVENTS_MAX_INTERVALS * 4];
     memset(rep, 0, sizeof(*rep));
     if (cap > 0)
         why[0] = '\0';
-    size_t n = hook_periods(text, fr, n_fr, lease_ns, pp, sizeof(pp) / sizeof(pp[0]));
+    struct lapses l = {.fr = fr, .n_fr = n_fr, .lease_ns = lease_ns};
+    size_t n = events_hook_periods(text, lease_ns, pp, sizeof(pp) / sizeof(pp[0]), cut_at_kill, &l);
+    for (size_t i = 0; i < n; i++) { /* a kill after the period's last line */
+        uint64_t end = pp[i].open ? cut_at_kill(&pp[i], UINT64_MAX, &l) : UINT64_MAX;
+        if (end != UINT64_MAX) {
+            pp[i].end_ns = end;
+            pp[i].open = false;
+        }
+    }
     for (size_t i = 0; i < n; i++) /* a freeze that the on-stop ended soon after */
         for (size_t f = 0; f < n_fr; f++) {
-            hook_period_t *x = &pp[i];
+            events_hook_period_t *x = &pp[i];
             if (fr[f].lapse == CHECK_KILLED || strcmp(fr[f].node, x->node) != 0 ||
                 fr[f].stop_ns < x->begin_ns || fr[f].stop_ns >= x->end_ns ||
                 x->end_ns > fr[f].cont_ns + CHECK_HOOK_GRACE ||
@@ -447,7 +412,7 @@ size_t check_hook_overlaps(const char *text, const check_frozen_t *fr, size_t n_
         }
     for (size_t i = 0; i < n; i++)
         for (size_t j = i + 1; j < n; j++) {
-            const hook_period_t *x = &pp[i], *y = &pp[j];
+            const events_hook_period_t *x = &pp[i], *y = &pp[j];
             if (strcmp(x->node, y->node) == 0 ||
                 !(x->begin_ns < y->end_ns && y->begin_ns < x->end_ns))
                 continue;

@@ -188,14 +188,10 @@ bool events_hooks_overlap(const char *text)
     return false;
 }
 
-typedef struct hook_period {
-    char node[16];
-    uint64_t begin_ns, end_ns;
-    bool open;
-} hook_period_t;
-
-/* Parses the hook lines of text into primary periods (see events.h). */
-static size_t hook_periods(const char *text, uint64_t lease_ns, hook_period_t *pp, size_t cap)
+size_t
+events_hook_periods(const char *text, uint64_t lease_ns, events_hook_period_t *pp, size_t cap,
+                    uint64_t (*cut)(const events_hook_period_t *p, uint64_t line_ns, void *arg),
+                    void *arg)
 {
     size_t n = 0;
     const char *p = text;
@@ -206,12 +202,18 @@ static size_t hook_periods(const char *text, uint64_t lease_ns, hook_period_t *p
         int k = sscanf(line, "%llu %15s %31s %31s %31s", &ns, node, what, name, extra);
         if (k < 4)
             continue;
-        hook_period_t *cur = NULL;
+        events_hook_period_t *cur = NULL;
         for (size_t i = n; i-- > 0;)
             if (strcmp(pp[i].node, node) == 0 && pp[i].open) {
                 cur = &pp[i];
                 break;
             }
+        uint64_t cut_at = cur != NULL && cut != NULL ? cut(cur, ns, arg) : UINT64_MAX;
+        if (cut_at != UINT64_MAX) {
+            cur->end_ns = cut_at;
+            cur->open = false;
+            cur = NULL;
+        }
         if (strcmp(what, "hook-begin") == 0 && strcmp(name, "start") == 0 && cur == NULL &&
             n < cap) {
             cur = &pp[n++];
@@ -229,11 +231,11 @@ static size_t hook_periods(const char *text, uint64_t lease_ns, hook_period_t *p
 
 bool events_hook_primaries_overlap(const char *text, uint64_t lease_ns, char *why, size_t cap)
 {
-    static hook_period_t pp[EVENTS_MAX_INTERVALS];
-    size_t n = hook_periods(text, lease_ns, pp, EVENTS_MAX_INTERVALS);
+    static events_hook_period_t pp[EVENTS_MAX_INTERVALS];
+    size_t n = events_hook_periods(text, lease_ns, pp, EVENTS_MAX_INTERVALS, NULL, NULL);
     for (size_t i = 0; i < n; i++)
         for (size_t j = i + 1; j < n; j++) {
-            const hook_period_t *x = &pp[i], *y = &pp[j];
+            const events_hook_period_t *x = &pp[i], *y = &pp[j];
             if (strcmp(x->node, y->node) == 0)
                 continue;
             if (x->begin_ns < y->end_ns && y->begin_ns < x->end_ns) {

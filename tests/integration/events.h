@@ -63,6 +63,23 @@ size_t events_starts(const events_t *ev, const char *node);
  * two hooks of the same node ever ran at once. */
 bool events_hooks_overlap(const char *text);
 
+/* A hook-mode primary period: from a node's "hook-begin start" to its next "hook-end stop"
+ * (end UINT64_MAX while open). */
+typedef struct events_hook_period {
+    char node[16];
+    uint64_t begin_ns, end_ns;
+    bool open;
+} events_hook_period_t;
+
+/* The hook lines of text as primary periods, in the order they began (the rules of
+ * events_hook_primaries_overlap, below); at most cap. cut (NULL: none) is asked before each
+ * line of a node whose period is open, and may end that period first: it returns the end, or
+ * UINT64_MAX to keep it open. */
+size_t
+events_hook_periods(const char *text, uint64_t lease_ns, events_hook_period_t *pp, size_t cap,
+                    uint64_t (*cut)(const events_hook_period_t *p, uint64_t line_ns, void *arg),
+                    void *arg);
+
 /* Hook-mode primaries across nodes. A node is primary from its "hook-begin start" until its
  * next "hook-end stop"; when that line carries a word after the name ("failed", "killed":
  * the on-stop did not complete), the node may still count as primary until its lease ran
