@@ -105,6 +105,47 @@ static bool memo_add(memo_t *m, const uint64_t *set, int state, bool *full)
     }
 }
 
+/* Whether some op of the history observes value v: a get that read it, a cas that expected it. */
+static bool observed(const check_op_t *ops, size_t n, const char *v)
+{
+    for (size_t i = 0; i < n; i++) {
+        const check_op_t *o = &ops[i];
+        if (o->outcome == CHECK_FAIL)
+            continue;
+        if ((o->kind == CHECK_GET && o->outcome == CHECK_OK && strcmp(o->value, v) == 0) ||
+            (o->kind == CHECK_CAS && strcmp(o->expect, v) == 0))
+            return true;
+    }
+    return false;
+}
+
+/* Maybe-applied ops that write a value nobody observes, in classes of the same kind and
+ * expectation: within a class it matters how many took effect, not which (see below). */
+typedef struct classes {
+    int *of;       /* per searched op: its class, or -1 */
+    size_t *first; /* per class: where its ops start in ops[] */
+    size_t *count; /* per class: how many */
+    int *ops;      /* the classes' ops, class by class, each in index order */
+    size_t n;
+} classes_t;
+
+/* The memo's key for set: in each class, the first j of its ops marked, j being how many of
+ * them set marks. */
+static void canonical(const classes_t *c, const uint64_t *set, uint64_t *out, size_t words)
+{
+    memcpy(out, set, words * sizeof(uint64_t));
+    for (size_t k = 0; k < c->n; k++) {
+        const int *ops = &c->ops[c->first[k]];
+        size_t used = 0;
+        for (size_t i = 0; i < c->count[k]; i++) {
+            used += (set[ops[i] / 64] >> (ops[i] % 64)) & 1;
+            out[ops[i] / 64] &= ~(1ull << (ops[i] % 64));
+        }
+        for (size_t i = 0; i < used; i++)
+            out[ops[i] / 64] |= 1ull << (ops[i] % 64);
+    }
+}
+
 static int cmp_entry(const void *a, const void *b)
 {
     const entry_t *x = a, *y = b;
@@ -161,15 +202,28 @@ check_verdict_t check_linearizable(const check_op_t *ops, size_t n, uint64_t *st
     m.keys = malloc(m.cap * (m.words + 1) * sizeof(uint64_t));
     m.slots = calloc(m.n_slots, sizeof(uint32_t));
     uint64_t *set = calloc(m.words, sizeof(uint64_t));
+    uint64_t *key = calloc(m.words, sizeof(uint64_t));
+    classes_t cl = {.of = malloc(ns * sizeof(int)),
+                    .first = calloc(ns, sizeof(size_t)),
+                    .count = calloc(ns, sizeof(size_t)),
+                    .ops = malloc(ns * sizeof(int))};
+    int *class_kind = calloc(ns, sizeof(int)), *class_expect = calloc(ns, sizeof(int));
     struct frame {
         entry_t *e;
         int state;
     } *stack = calloc(ns, sizeof(*stack));
-    if (!names || !so || !ent || !ret_of || !m.keys || !m.slots || !set || !stack)
+    if (!names || !so || !ent || !ret_of || !m.keys || !m.slots || !set || !stack || !key ||
+        !cl.of || !cl.first || !cl.count || !cl.ops || !class_kind || !class_expect)
         goto out;
 
+    /* A value that no op observes is one state, whichever it is ("\x01"): nothing after it
+     * can tell them apart. So maybe-applied ops of the same kind and expectation that write
+     * one are interchangeable, and each may take effect at any time after its call: the
+     * search needs to know how many of them took effect, not which, and k timed-out writes
+     * cost k + 1 memo states instead of 2^k. */
     int n_names = 0;
     intern(names, &n_names, ""); /* state 0: the key is absent */
+    const int unobserved = intern(names, &n_names, "\x01");
     size_t k = 0;
     entry_t *ev = ent + 1;
     for (size_t i = 0; i < n; i++) {
@@ -178,13 +232,37 @@ check_verdict_t check_linearizable(const check_op_t *ops, size_t n, uint64_t *st
             continue;
         so[k] = (sop_t){.kind = o->kind,
                         .outcome = o->outcome,
-                        .val = intern(names, &n_names, o->value),
+                        .val = o->kind == CHECK_GET || observed(ops, n, o->value)
+                                   ? intern(names, &n_names, o->value)
+                                   : unobserved,
                         .expect = intern(names, &n_names, o->expect)};
+        cl.of[k] = -1;
+        if (o->outcome == CHECK_MAYBE && so[k].val == unobserved) {
+            size_t c = 0;
+            while (c < cl.n && !(class_kind[c] == (int)o->kind &&
+                                 (o->kind == CHECK_PUT || class_expect[c] == so[k].expect)))
+                c++;
+            if (c == cl.n) {
+                class_kind[c] = (int)o->kind, class_expect[c] = so[k].expect;
+                cl.n++;
+            }
+            cl.of[k] = (int)c;
+            cl.count[c]++;
+        }
         uint64_t done = o->outcome == CHECK_MAYBE ? CHECK_NEVER : o->complete_ns;
         ev[2 * k] = (entry_t){.time = o->invoke_ns, .op = (int)k, .is_call = true};
         ev[2 * k + 1] = (entry_t){.time = done, .op = (int)k, .is_call = false};
         k++;
     }
+    for (size_t c = 1; c < cl.n; c++)
+        cl.first[c] = cl.first[c - 1] + cl.count[c - 1];
+    for (size_t c = 0; c < cl.n; c++)
+        cl.count[c] = 0;
+    for (size_t i = 0; i < ns; i++)
+        if (cl.of[i] >= 0) {
+            size_t c = (size_t)cl.of[i];
+            cl.ops[cl.first[c] + cl.count[c]++] = (int)i;
+        }
     qsort(ev, 2 * ns, sizeof(entry_t), cmp_entry);
     for (size_t i = 0; i < 2 * ns; i++)
         if (!ev[i].is_call)
@@ -211,7 +289,8 @@ check_verdict_t check_linearizable(const check_op_t *ops, size_t n, uint64_t *st
             int next;
             if (model_step(&so[e->op], state, &next)) {
                 set[e->op / 64] |= 1ull << (e->op % 64);
-                if (memo_add(&m, set, next, &full)) {
+                canonical(&cl, set, key, m.words);
+                if (memo_add(&m, key, next, &full)) {
                     stack[depth++] = (struct frame){e, state};
                     state = next;
                     lift(e);
@@ -252,6 +331,13 @@ out:
     free(m.slots);
     free(set);
     free(stack);
+    free(key);
+    free(cl.of);
+    free(cl.first);
+    free(cl.count);
+    free(cl.ops);
+    free(class_kind);
+    free(class_expect);
     return verdict;
 }
 
