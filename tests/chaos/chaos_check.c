@@ -453,7 +453,6 @@ static uint64_t killed_in(const check_frozen_t *fr, size_t n_fr, const char *nod
 struct lapses {
     const check_frozen_t *fr;
     size_t n_fr;
-    uint64_t lease_ns;
 };
 
 /* A kill ends the period it fell in: the lines of the node after it belong to its restart. */
@@ -461,7 +460,7 @@ static uint64_t cut_at_kill(const events_hook_period_t *p, uint64_t line_ns, voi
 {
     const struct lapses *l = arg;
     uint64_t k = killed_in(l->fr, l->n_fr, p->node, p->begin_ns, line_ns);
-    return k == CHECK_NEVER ? UINT64_MAX : k + l->lease_ns;
+    return k == CHECK_NEVER ? UINT64_MAX : k;
 }
 
 size_t check_hook_overlaps(const char *text, const check_frozen_t *fr, size_t n_fr,
@@ -471,7 +470,7 @@ size_t check_hook_overlaps(const char *text, const check_frozen_t *fr, size_t n_
     memset(rep, 0, sizeof(*rep));
     if (cap > 0)
         why[0] = '\0';
-    struct lapses l = {.fr = fr, .n_fr = n_fr, .lease_ns = lease_ns};
+    struct lapses l = {.fr = fr, .n_fr = n_fr};
     size_t n = events_hook_periods(text, lease_ns, pp, sizeof(pp) / sizeof(pp[0]), cut_at_kill, &l);
     for (size_t i = 0; i < n; i++) { /* a kill after the period's last line */
         uint64_t end = pp[i].open ? cut_at_kill(&pp[i], UINT64_MAX, &l) : UINT64_MAX;
@@ -485,15 +484,14 @@ size_t check_hook_overlaps(const char *text, const check_frozen_t *fr, size_t n_
             events_hook_period_t *x = &pp[i];
             if (fr[f].lapse == CHECK_KILLED || strcmp(fr[f].node, x->node) != 0 ||
                 fr[f].stop_ns < x->begin_ns || fr[f].stop_ns >= x->end_ns ||
-                x->end_ns > fr[f].cont_ns + CHECK_HOOK_GRACE ||
-                x->end_ns <= fr[f].stop_ns + lease_ns)
+                x->end_ns > fr[f].cont_ns + CHECK_HOOK_GRACE)
                 continue;
             if (x->end_ns > fr[f].cont_ns) {
                 rep->frozen_tails++;
                 if (x->end_ns - fr[f].cont_ns > rep->longest_tail_ns)
                     rep->longest_tail_ns = x->end_ns - fr[f].cont_ns;
             }
-            x->end_ns = fr[f].stop_ns + lease_ns;
+            x->end_ns = fr[f].stop_ns;
             break;
         }
     for (size_t i = 0; i < n; i++)

@@ -107,13 +107,13 @@ void check_overlaps(const events_t *ev, const check_frozen_t *fr, size_t n_fr,
 /* Hook-mode primaries, from the hook lines of the event file ("<ns> <node> hook-begin start
  * ...", "<ns> <node> hook-end stop [failed|killed]"; events.h): a node is primary from the
  * begin of its on-start until the end of its next on-stop, plus lease_ns when that on-stop did
- * not complete. The node's lapses bound a period by what its lease allowed: killed while
- * primary, it is primary until lease_ns after the kill (its lease was last renewed before it;
- * the on-stop a restart runs closes nothing); frozen while primary and its on-stop ended
- * within CHECK_HOOK_GRACE of the thaw, until lease_ns after the freeze (a frozen tail when
- * the on-stop ended later). lease_ns: the longest time a lease or session outlives its last
- * renewal. Returns the number of periods; rep counts overlaps of different nodes' periods,
- * and why[] names the first one. */
+ * not complete. A node killed while primary is primary until the kill (the on-stop a restart
+ * runs closes nothing); one frozen while primary whose on-stop ended within CHECK_HOOK_GRACE
+ * of the thaw, until the freeze (a frozen tail when the on-stop ended after the thaw). Both are
+ * the limits docs/guarantees.md states for hooks: electd cannot stop what a hook started, and
+ * when it last renewed its lease is not seen from outside (the lease's timing is checked where
+ * the shim enforces it: supervised runs, and the simulator). Returns the number of periods; rep
+ * counts overlaps of different nodes' periods, and why[] names the first one. */
 size_t check_hook_overlaps(const char *text, const check_frozen_t *fr, size_t n_fr,
                            uint64_t lease_ns, check_overlap_report_t *rep, char *why, size_t cap);
 

@@ -271,7 +271,7 @@ Test(chaos_check, hook_primaries_overlap_unless_the_old_on_stop_ended_first)
     cr_assert_eq(rep.overlaps, 0);
 }
 
-Test(chaos_check, a_killed_hook_primary_counts_until_its_lease_ran_out)
+Test(chaos_check, a_killed_hook_primary_counts_until_its_kill)
 {
     /* a is killed at 1 s while primary; its restart runs on-stop at 5 s. */
     const char *text = "100000000 a hook-begin start primary\n"
@@ -283,14 +283,14 @@ Test(chaos_check, a_killed_hook_primary_counts_until_its_lease_ran_out)
         .node = "a", .stop_ns = 1000 * MS, .cont_ns = 4000 * MS, .lapse = CHECK_KILLED};
     check_overlap_report_t rep;
     char buf[512], why[256];
-    snprintf(buf, sizeof(buf), text, 2100ull * MS); /* after kill + lease: fine */
+    snprintf(buf, sizeof(buf), text, 1100ull * MS); /* after the kill: fine */
     cr_assert_eq(check_hook_overlaps(buf, &kill, 1, 1000 * MS, &rep, why, sizeof(why)), 2);
     cr_assert_eq(rep.overlaps, 0, "%s", why);
-    snprintf(buf, sizeof(buf), text, 1800ull * MS); /* within the dead primary's lease */
+    snprintf(buf, sizeof(buf), text, 900ull * MS); /* while a still ran */
     check_hook_overlaps(buf, &kill, 1, 1000 * MS, &rep, why, sizeof(why));
     cr_assert_eq(rep.overlaps, 1);
     /* Without the kill on record a's period runs to its restart's on-stop. */
-    snprintf(buf, sizeof(buf), text, 2100ull * MS);
+    snprintf(buf, sizeof(buf), text, 1100ull * MS);
     check_hook_overlaps(buf, NULL, 0, 1000 * MS, &rep, why, sizeof(why));
     cr_assert_eq(rep.overlaps, 1);
     /* A restart that does not run on-stop (its data was wiped) and leads again opens a new
@@ -302,7 +302,7 @@ Test(chaos_check, a_killed_hook_primary_counts_until_its_lease_ran_out)
     cr_assert_eq(rep.overlaps, 1);
 }
 
-Test(chaos_check, a_frozen_hook_primary_counts_until_its_lease_ran_out_if_it_stops_at_thaw)
+Test(chaos_check, a_frozen_hook_primary_counts_until_its_freeze_if_it_stops_at_thaw)
 {
     /* a frozen from 1 s to 3 s; b starts at 2.2 s; a's on-stop ends at thaw + 50 ms. */
     const char *text = "100000000 a hook-begin start primary\n"
@@ -317,8 +317,8 @@ Test(chaos_check, a_frozen_hook_primary_counts_until_its_lease_ran_out_if_it_sto
     check_hook_overlaps(buf, &fr, 1, 1000 * MS, &rep, why, sizeof(why));
     cr_assert_eq(rep.overlaps, 0, "%s", why);
     cr_assert_eq(rep.frozen_tails, 1);
-    /* b started within a's lease after the freeze */
-    snprintf(buf, sizeof(buf), text, 1900ull * MS, 3050ull * MS);
+    /* b started before a froze */
+    snprintf(buf, sizeof(buf), text, 900ull * MS, 3050ull * MS);
     check_hook_overlaps(buf, &fr, 1, 1000 * MS, &rep, why, sizeof(why));
     cr_assert_eq(rep.overlaps, 1);
     /* a's on-stop ended long after the thaw: it went on leading, and b overlaps it */
