@@ -924,9 +924,9 @@ static int cmp_start(const void *a, const void *b)
     return x->start_ns < y->start_ns ? -1 : x->start_ns > y->start_ns;
 }
 
-/* How long a hook-mode primary may hold on after its last renewal, at the default election
- * timeout E of 1 s: the leader's lease (E/(1+d), docs/guarantees.md), a named election's
- * session (2 E of the holder's ticks, 2 E/(1-d) at the most with d = 5 %). */
+/* How long a hook-mode primary whose on-stop did not complete may still count as primary, at
+ * the default election timeout E of 1 s: the leader's lease (E/(1+d), docs/guarantees.md), a
+ * named election's session (2 E of the holder's ticks, 2 E/(1-d) at the most with d = 5 %). */
 #define HOOK_LEASE_NS   1000000000ull
 #define HOOK_SESSION_NS 2200000000ull
 

@@ -14,7 +14,6 @@
 #include <stddef.h>
 
 #define CHAOS_MAX_ELECTIONS 16
-#define CHAOS_MODE_ARGS     8 /* the most argv words chaos_modes_argv appends */
 
 typedef struct chaos_modes {
     bool hooks;      /* hooks, else supervised */
@@ -32,7 +31,7 @@ int chaos_modes_setup(chaos_modes_t *m, const char *dir, const char *events, boo
                       int n_elections, const char *testworker);
 
 /* Appends to argv[*a] on the mode's flags and, last, `--exec -- WORKLOAD...` when
- * supervised; at most CHAOS_MODE_ARGS words. */
+ * supervised; at most 5 words. */
 void chaos_modes_argv(chaos_modes_t *m, const char *testworker, const char **argv, size_t *a);
 
 /* The event file of election k (-1: the default election). */
