@@ -259,8 +259,10 @@ static bool complete(sidecar_named_t *n, struct named_election *e, sidecar_elect
  * for the next leader to place. */
 static void place_step(sidecar_named_t *n, uint64_t now_ms, int *budget, bool complete_only)
 {
+    if (n->n_els == 0)
+        return; /* nothing to place: no allocation, no read of the maintenance record */
     input_t x = {0};
-    size_t cap = n->n_els ? n->n_els : 1;
+    size_t cap = n->n_els;
     x.els = calloc(cap, sizeof(*x.els));
     x.of = calloc(cap, sizeof(*x.of));
     x.completing = calloc(cap, sizeof(*x.completing));
@@ -282,7 +284,7 @@ static void place_step(sidecar_named_t *n, uint64_t now_ms, int *budget, bool co
     x.in.n_elections = x.n;
     x.in.options = (sidecar_elections_options_t){
         /* Maintenance freezes rebalancing, never a failover or a repair (workload.h). */
-        .rebalance = n->cfg->rebalance && !sidecar_maintenance_on(n->node),
+        .rebalance = n->cfg->rebalance && x.n > 0 && !sidecar_maintenance_on(n->node),
         .hysteresis_ms = HYSTERESIS_E * (uint64_t)n->cfg->election_timeout_ms,
         .now_ms = now_ms};
     /* Rebalancing moves one election at a time: none while a handover is under way. */
