@@ -1,12 +1,21 @@
 /* crc32c.c — CRC32C (Castagnoli), the checksum of every peer frame and snapshot chunk.
- * Slice-by-8 over the reflected polynomial 0x82F63B78 (the iSCSI/ext4 CRC): eight table
- * look-ups per 8 input bytes instead of one per byte. */
+ * On x86-64 with SSE4.2 (every x86-64 CPU since 2008) the CPU's crc32 instruction computes it;
+ * elsewhere slice-by-8 over the reflected polynomial 0x82F63B78 (the iSCSI/ext4 CRC): eight
+ * table look-ups per 8 input bytes instead of one per byte. The instruction matters for an idle
+ * member more than for throughput: between two heartbeats the 8 KiB of tables leave the cache,
+ * and the look-ups of one round's four small frames cost as much as the round's own code. */
 #include "raft.h"
 
 #include <assert.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "bytes.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define CRC32C_HW 1
+#include <nmmintrin.h>
+#endif
 
 /* CRC32C look-up tables for slice-by-8. Table 0 is the classic byte-wise table for the
  * reflected polynomial 0x82F63B78: t0[i] = i shifted right through 8 polynomial steps.
@@ -328,7 +337,7 @@ static const uint32_t crc32c_table[8][256] = {
     },
 };
 
-uint32_t raft_crc32c(uint32_t crc, const void *buf, size_t len)
+uint32_t raft_crc32c_table(uint32_t crc, const void *buf, size_t len)
 {
     const uint8_t *p = buf;
     assert(p != NULL || len == 0);
@@ -349,4 +358,45 @@ uint32_t raft_crc32c(uint32_t crc, const void *buf, size_t len)
         len--;
     }
     return ~crc;
+}
+
+#ifdef CRC32C_HW
+/* The crc32 instruction steps the same reflected register as the tables, without the
+ * inversions before and after. */
+__attribute__((target("sse4.2"))) static uint32_t crc32c_hw(uint32_t crc, const uint8_t *p,
+                                                             size_t len)
+{
+    uint64_t c = ~crc;
+    for (; len >= 8; p += 8, len -= 8)
+        c = _mm_crc32_u64(c, base_le_load64(p));
+    uint32_t c32 = (uint32_t)c;
+    for (; len > 0; p++, len--)
+        c32 = _mm_crc32_u8(c32, *p);
+    return ~c32;
+}
+#endif
+
+bool raft_crc32c_hw_available(void)
+{
+#ifdef CRC32C_HW
+    static atomic_int have = -1; /* -1 unknown, else 0 or 1; every thread finds the same */
+    int h = atomic_load_explicit(&have, memory_order_relaxed);
+    if (h < 0) {
+        h = __builtin_cpu_supports("sse4.2") ? 1 : 0;
+        atomic_store_explicit(&have, h, memory_order_relaxed);
+    }
+    return h == 1;
+#else
+    return false;
+#endif
+}
+
+uint32_t raft_crc32c(uint32_t crc, const void *buf, size_t len)
+{
+    assert(buf != NULL || len == 0);
+#ifdef CRC32C_HW
+    if (raft_crc32c_hw_available())
+        return crc32c_hw(crc, buf, len);
+#endif
+    return raft_crc32c_table(crc, buf, len);
 }

@@ -229,8 +229,12 @@ int raft_conf_decode(const uint8_t *buf, size_t len, raft_conf_t *c);
 void raft_term_start_encode(const raft_term_start_t *ts, uint8_t buf[RAFT_TERM_START_SIZE]);
 int raft_term_start_decode(const uint8_t *buf, size_t len, raft_term_start_t *ts);
 
-/* CRC32C (Castagnoli) of buf, continuing from crc (start with 0). */
+/* CRC32C (Castagnoli) of buf, continuing from crc (start with 0): by the CPU's crc32
+ * instruction where raft_crc32c_hw_available(), else by raft_crc32c_table(), which tests
+ * compare with it. */
 uint32_t raft_crc32c(uint32_t crc, const void *buf, size_t len);
+uint32_t raft_crc32c_table(uint32_t crc, const void *buf, size_t len);
+bool raft_crc32c_hw_available(void);
 
 /* ---- storage: what the core reads ------------------------------------------------------ */
 

@@ -683,6 +683,11 @@ Test(codec, crc32c_known_answers)
     /* RFC 3720 (iSCSI) appendix B.4 test vectors. */
     cr_assert_eq(raft_crc32c(0, zeros, 32), 0x8a9136aau);
     cr_assert_eq(raft_crc32c(0, ones, 32), 0x62a8ab43u);
+    cr_assert_eq(raft_crc32c_table(0, "123456789", 9), 0xe3069283u);
+    cr_assert_eq(raft_crc32c_table(0, ones, 32), 0x62a8ab43u);
+#ifdef __x86_64__
+    cr_assert(raft_crc32c_hw_available(), "every x86-64 CPU this runs on has SSE4.2");
+#endif
 }
 
 Test(codec, crc32c_matches_bitwise_reference_and_continues)
@@ -695,6 +700,8 @@ Test(codec, crc32c_matches_bitwise_reference_and_continues)
         for (size_t len = 0; len + off <= sizeof(buf); len += 7) {
             uint32_t want = crc32c_bitwise(0, buf + off, len);
             cr_assert_eq(raft_crc32c(0, buf + off, len), want, "off %zu len %zu", off, len);
+            cr_assert_eq(raft_crc32c_table(0, buf + off, len), want, "off %zu len %zu", off,
+                         len);
             size_t half = len / 2;
             uint32_t c = raft_crc32c(0, buf + off, half);
             cr_assert_eq(raft_crc32c(c, buf + off + half, len - half), want);
