@@ -364,7 +364,7 @@ uint32_t raft_crc32c_table(uint32_t crc, const void *buf, size_t len)
 /* The crc32 instruction steps the same reflected register as the tables, without the
  * inversions before and after. */
 __attribute__((target("sse4.2"))) static uint32_t crc32c_hw(uint32_t crc, const uint8_t *p,
-                                                             size_t len)
+                                                            size_t len)
 {
     uint64_t c = ~crc;
     for (; len >= 8; p += 8, len -= 8)

@@ -700,8 +700,7 @@ Test(codec, crc32c_matches_bitwise_reference_and_continues)
         for (size_t len = 0; len + off <= sizeof(buf); len += 7) {
             uint32_t want = crc32c_bitwise(0, buf + off, len);
             cr_assert_eq(raft_crc32c(0, buf + off, len), want, "off %zu len %zu", off, len);
-            cr_assert_eq(raft_crc32c_table(0, buf + off, len), want, "off %zu len %zu", off,
-                         len);
+            cr_assert_eq(raft_crc32c_table(0, buf + off, len), want, "off %zu len %zu", off, len);
             size_t half = len / 2;
             uint32_t c = raft_crc32c(0, buf + off, half);
             cr_assert_eq(raft_crc32c(c, buf + off + half, len - half), want);
