@@ -115,6 +115,12 @@ static int rule(chaos_net_t *net, int from, int to, bool add)
               "blackhole", (const char *)NULL);
 }
 
+/* The host's end of member i's veth pair (at most 15 characters). */
+static void veth_name(char *buf, size_t cap, int i)
+{
+    snprintf(buf, cap, "ch%uv%u", (unsigned)(getpid() % 10000000), (unsigned)(i % 100));
+}
+
 static int setup_netns(chaos_net_t *net, char *err, size_t errlen)
 {
     int me = (int)getpid();
@@ -149,7 +155,11 @@ static int setup_netns(chaos_net_t *net, char *err, size_t errlen)
     for (int i = 0; i < net->n; i++) {
         char veth[16];
         snprintf(net->ns[i], sizeof(net->ns[i]), "ch%dn%d", me, i);
-        snprintf(veth, sizeof(veth), "ch%uv%u", (unsigned)(me % 10000000), (unsigned)(i % 100));
+        veth_name(veth, sizeof(veth), i);
+        /* A previous round's pair outlives its namespace's name while any process it held
+         * (a hook, a shim) is still exiting: free the names, whatever is left of it. */
+        ip(true, "netns", "del", net->ns[i], (const char *)NULL);
+        ip(true, "link", "del", veth, (const char *)NULL);
         snprintf(net->ip[i], sizeof(net->ip[i]), "10.213.%d.%d", net->subnet, i + 1);
         snprintf(addr, sizeof(addr), "%s/24", net->ip[i]);
         net->peer_port[i] = net->listen_port[i] = CHAOS_PEER_PORT;
@@ -212,9 +222,10 @@ void chaos_net_reap_stale(void)
     if (d != NULL) {
         struct dirent *e;
         while ((e = readdir(d)) != NULL) {
-            int pid;
+            int pid, i;
             char proc[64], name[300];
-            if (sscanf(e->d_name, "chbr%d", &pid) != 1)
+            if (sscanf(e->d_name, "chbr%d", &pid) != 1 &&
+                sscanf(e->d_name, "ch%dv%d", &pid, &i) != 2)
                 continue;
             snprintf(proc, sizeof(proc), "/proc/%d", pid);
             snprintf(name, sizeof(name), "%s", e->d_name);
@@ -254,6 +265,7 @@ struct chaos_proxy {
     unsigned long refused;
 };
 
+/* A loopback listener on *port, or on a port the kernel picks when it is 0 (stored back). */
 static int listen_any(int *port)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -261,7 +273,7 @@ static int listen_any(int *port)
         return -1;
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)*port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t len = sizeof(a);
     if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(fd, 64) != 0 ||
@@ -273,14 +285,31 @@ static int listen_any(int *port)
     return fd;
 }
 
+/* A port for a member to bind later (its HTTP or peer listener, again at each restart): below
+ * the kernel's ephemeral range, where no outgoing connection takes it meanwhile (one of another
+ * campaign's clients did, and that member could never start again). Free when chosen. */
 static int free_port(void)
 {
-    int port = 0;
-    int fd = listen_any(&port);
-    if (fd < 0)
-        return -1;
-    close(fd);
-    return port;
+    int lo = 32768, hi = 60999;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    if (f != NULL) {
+        if (fscanf(f, "%d %d", &lo, &hi) != 2)
+            lo = 32768;
+        fclose(f);
+    }
+    int base = lo > 12000 ? lo - 10000 : 1024, span = lo > base ? lo - base : 1;
+    static unsigned seed; /* apart from other campaigns' picks; not the schedule's seed */
+    if (seed == 0)
+        seed = (unsigned)getpid() * 2654435761u ^ (unsigned)time(NULL);
+    for (int k = 0; k < 200; k++) {
+        int port = base + (int)((unsigned)rand_r(&seed) % (unsigned)span);
+        int fd = listen_any(&port);
+        if (fd >= 0) {
+            close(fd);
+            return port;
+        }
+    }
+    return -1;
 }
 
 static void pconn_close(struct pconn *c)
@@ -444,6 +473,7 @@ static int setup_proxy(chaos_net_t *net, char *err, size_t errlen)
     static const char *names[] = {"a", "b", "c", "d", "e"};
     for (int i = 0; i < net->n; i++) {
         snprintf(net->ip[i], sizeof(net->ip[i]), "127.0.0.1");
+        net->peer_port[i] = 0;
         p->lfd[i] = listen_any(&net->peer_port[i]);
         net->listen_port[i] = free_port();
         net->http_port[i] = free_port();
@@ -519,6 +549,9 @@ void chaos_net_teardown(chaos_net_t *net)
     if (net->netns) {
         for (int i = 0; i < net->n; i++)
             if (net->ns[i][0] != '\0') {
+                char veth[16];
+                veth_name(veth, sizeof(veth), i);
+                ip(true, "link", "del", veth, (const char *)NULL); /* both ends, at once */
                 ip(true, "netns", "del", net->ns[i], (const char *)NULL);
                 net->ns[i][0] = '\0';
             }
