@@ -121,6 +121,17 @@ static void veth_name(char *buf, size_t cap, int i)
     snprintf(buf, cap, "ch%uv%u", (unsigned)(getpid() % 10000000), (unsigned)(i % 100));
 }
 
+/* Removes member i's namespace and veth pair, whatever is left of them. The pair goes
+ * explicitly: a namespace outlives its name while a process it held (a hook, a shim) is still
+ * exiting, and its pair with it. */
+static void drop_member_net(const char *ns, int i)
+{
+    char veth[16];
+    veth_name(veth, sizeof(veth), i);
+    ip(true, "link", "del", veth, (const char *)NULL); /* both ends, at once */
+    ip(true, "netns", "del", ns, (const char *)NULL);
+}
+
 static int setup_netns(chaos_net_t *net, char *err, size_t errlen)
 {
     int me = (int)getpid();
@@ -156,10 +167,7 @@ static int setup_netns(chaos_net_t *net, char *err, size_t errlen)
         char veth[16];
         snprintf(net->ns[i], sizeof(net->ns[i]), "ch%dn%d", me, i);
         veth_name(veth, sizeof(veth), i);
-        /* A previous round's pair outlives its namespace's name while any process it held
-         * (a hook, a shim) is still exiting: free the names, whatever is left of it. */
-        ip(true, "netns", "del", net->ns[i], (const char *)NULL);
-        ip(true, "link", "del", veth, (const char *)NULL);
+        drop_member_net(net->ns[i], i); /* a previous round's, of this process */
         snprintf(net->ip[i], sizeof(net->ip[i]), "10.213.%d.%d", net->subnet, i + 1);
         snprintf(addr, sizeof(addr), "%s/24", net->ip[i]);
         net->peer_port[i] = net->listen_port[i] = CHAOS_PEER_PORT;
@@ -290,10 +298,10 @@ static int listen_any(int *port)
  * campaign's clients did, and that member could never start again). Free when chosen. */
 static int free_port(void)
 {
-    int lo = 32768, hi = 60999;
+    int lo = 32768; /* the range's low end; its default when it cannot be read */
     FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
     if (f != NULL) {
-        if (fscanf(f, "%d %d", &lo, &hi) != 2)
+        if (fscanf(f, "%d", &lo) != 1)
             lo = 32768;
         fclose(f);
     }
@@ -549,10 +557,7 @@ void chaos_net_teardown(chaos_net_t *net)
     if (net->netns) {
         for (int i = 0; i < net->n; i++)
             if (net->ns[i][0] != '\0') {
-                char veth[16];
-                veth_name(veth, sizeof(veth), i);
-                ip(true, "link", "del", veth, (const char *)NULL); /* both ends, at once */
-                ip(true, "netns", "del", net->ns[i], (const char *)NULL);
+                drop_member_net(net->ns[i], i);
                 net->ns[i][0] = '\0';
             }
         if (net->bridge[0] != '\0') {
