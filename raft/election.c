@@ -2,6 +2,8 @@
  * votes, leader stickiness, the no-vote-after-restart rule, and leadership transfer. */
 #include "raft_int.h"
 
+static void request_votes(raft_t *r, uint64_t term);
+
 /* Raft §5.2: randomized election timeouts in [E, E + jitter) make split votes rare. */
 void raft_reset_randomized_timeout(raft_t *r)
 {
@@ -102,6 +104,13 @@ static void tick_election(raft_t *r)
         return;
     }
     r->election_elapsed++;
+    /* A voter refusing by lease drops a PreVote without an answer; one that heard the leader
+     * later than we did (up to a round later while rounds go in turn, raft_set_rotation)
+     * refuses a little longer: ask again at every tick for a heartbeat interval, not only
+     * after another election timeout. PreVotes change nothing; a voter grants the first one
+     * that comes after its refusal ends. */
+    if (r->role == RAFT_PRECANDIDATE && r->election_elapsed <= r->cfg.heartbeat_ticks + 2u)
+        request_votes(r, r->term + 1);
     if (r->election_elapsed >= r->randomized_timeout) {
         r->election_elapsed = 0;
         if (raft_may_campaign(r))
@@ -274,6 +283,28 @@ bool raft_may_campaign(const raft_t *r)
     return raft_conf_is_voter(&r->conf, r->id);
 }
 
+static bool contains(const uint64_t *ids, uint32_t n, uint64_t id);
+
+/* Asks every voter that has not answered this campaign yet for its (pre)vote in `term`. */
+static void request_votes(raft_t *r, uint64_t term)
+{
+    bool pre = r->role == RAFT_PRECANDIDATE;
+    for (uint32_t i = 0; i < r->conf.n; i++) {
+        const raft_member_t *m = &r->conf.members[i];
+        if (!m->voter || m->id == r->id || contains(r->granted, r->n_granted, m->id) ||
+            contains(r->rejected, r->n_rejected, m->id))
+            continue;
+        raft_msg_t *msg = raft_msg_new(r, pre ? RAFT_MSG_PREVOTE : RAFT_MSG_VOTE, m->id);
+        if (msg == NULL)
+            return;
+        msg->term = term;
+        msg->index = raft_log_last_index(&r->log);
+        msg->log_term = raft_log_last_term(&r->log);
+        if (r->campaign_transfer)
+            msg->flags |= RAFT_FLAG_TRANSFER | (r->campaign_stopped ? RAFT_FLAG_STOPPED : 0);
+    }
+}
+
 void raft_campaign_start(raft_t *r, bool pre, bool transfer)
 {
     if (pre)
@@ -295,19 +326,7 @@ void raft_campaign_start(raft_t *r, bool pre, bool transfer)
             raft_become_leader(r);
         return;
     }
-    for (uint32_t i = 0; i < r->conf.n; i++) {
-        const raft_member_t *m = &r->conf.members[i];
-        if (!m->voter || m->id == r->id)
-            continue;
-        raft_msg_t *msg = raft_msg_new(r, pre ? RAFT_MSG_PREVOTE : RAFT_MSG_VOTE, m->id);
-        if (msg == NULL)
-            return;
-        msg->term = term;
-        msg->index = raft_log_last_index(&r->log);
-        msg->log_term = raft_log_last_term(&r->log);
-        if (transfer)
-            msg->flags |= RAFT_FLAG_TRANSFER | (r->campaign_stopped ? RAFT_FLAG_STOPPED : 0);
-    }
+    request_votes(r, term);
 }
 
 /* Leader stickiness and lease protection (DESIGN.md, "leader lease"): a node refuses to

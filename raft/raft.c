@@ -195,7 +195,8 @@ static uint64_t due_at(const raft_t *r, uint64_t elapsed, uint64_t limit)
 }
 
 /* Mirrors the tick functions: tick_election (election.c) acts when election_elapsed reaches
- * randomized_timeout, and a follower at released_at (a released lease's stagger);
+ * randomized_timeout, a follower at released_at (a released lease's stagger) and a
+ * pre-candidate at every tick of its PreVote's retries;
  * raft_tick_leader (replication.c) at a heartbeat (CheckQuorum too), when a transfer or a
  * snapshot chunk times out. Its other work at every tick (the leader's own
  * session) depends on the time alone and is redone exactly by the skipped ticks. Earlier than
@@ -209,6 +210,8 @@ uint64_t raft_tick_due(const raft_t *r)
             uint64_t at = r->released_at > r->now ? r->released_at : r->now + 1;
             due = at < due ? at : due;
         }
+        if (r->role == RAFT_PRECANDIDATE && r->election_elapsed < r->cfg.heartbeat_ticks + 2u)
+            due = r->now + 1;
         return due;
     }
     uint64_t due = due_at(r, r->heartbeat_elapsed, r->cfg.heartbeat_ticks), at;
@@ -527,10 +530,20 @@ bool raft_quiet(const raft_t *r)
     for (uint32_t i = 0; i < r->n_prs; i++) {
         const struct progress *pr = &r->prs[i];
         if (pr->id != r->id && (pr->state != PR_REPLICATE || pr->match != last ||
-                                pr->in_count != 0 || pr->acked_round + 1 < r->round))
+                                pr->in_count != 0 || pr->acked_round < raft_round_due(r, pr)))
             return false;
     }
     return true;
+}
+
+void raft_set_rotation(raft_t *r, bool on)
+{
+    r->rotate = on;
+}
+
+uint64_t raft_rounds_in_turn(const raft_t *r)
+{
+    return r->rounds_in_turn;
 }
 
 uint64_t raft_session_until(const raft_t *r)

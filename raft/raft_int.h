@@ -77,6 +77,9 @@ struct progress {
     uint32_t in_head;
     uint32_t in_count;
     uint64_t acked_round;   /* highest heartbeat round echoed this term */
+    uint64_t sent_round;    /* the newest round it was sent a message of (heartbeat, append,
+                               snapshot chunk) ... */
+    uint64_t sent_before;   /* ... and the round before that one it was sent */
     uint64_t session_heard; /* sessions: our tick when we last heard its stamp with a valid
                                lease, or when this row was made (office start) */
     uint64_t session_stamp; /* its last stamp so heard (0 = none yet), echoed with ... */
@@ -177,6 +180,8 @@ struct raft {
     uint8_t transfer_flags;
     bool need_flush; /* proposals appended since the last broadcast */
     bool need_round; /* a read is waiting for a fresh heartbeat round */
+    bool rotate;     /* raft_set_rotation: quiet rounds go to half the followers in turn */
+    uint64_t rounds_in_turn; /* rounds so sent since raft_open */
     struct pending_read *reads;
     size_t n_reads;
     size_t cap_reads;
@@ -256,6 +261,8 @@ void raft_tick_leader(raft_t *r);
 void raft_bcast_append(raft_t *r);
 void raft_bcast_heartbeat(raft_t *r);
 void raft_start_round(raft_t *r);
+void raft_note_round_sent(const raft_t *r, struct progress *pr);
+uint64_t raft_round_due(const raft_t *r, const struct progress *pr);
 bool raft_maybe_commit(raft_t *r);
 void raft_commit_to(raft_t *r, uint64_t index);
 void raft_update_lease_and_reads(raft_t *r);

@@ -10,6 +10,22 @@ void raft_start_round(raft_t *r)
     r->round_tick[r->round % ROUND_RING] = r->now;
 }
 
+/* pr was sent a message that carries the current round (its echo acknowledges the round). */
+void raft_note_round_sent(const raft_t *r, struct progress *pr)
+{
+    if (pr->sent_round == r->round)
+        return;
+    pr->sent_before = pr->sent_round;
+    pr->sent_round = r->round;
+}
+
+/* The round pr should have echoed by now: the last one it was sent before the current round
+ * (the round before the current one while every round goes to all). */
+uint64_t raft_round_due(const raft_t *r, const struct progress *pr)
+{
+    return pr->sent_round == r->round ? pr->sent_before : pr->sent_round;
+}
+
 /* The newest heartbeat round that a quorum of voters has echoed (this leader counts as
  * having echoed every round it started), or 0. */
 static uint64_t quorum_round(const raft_t *r)
@@ -152,6 +168,7 @@ static void send_snapshot_chunk(raft_t *r, struct progress *pr)
     m->len = (uint32_t)n;
     m->conf = conf;
     m->ctx = r->round;
+    raft_note_round_sent(r, pr);
     if (pr->snap_offset + n == size)
         m->flags |= RAFT_FLAG_LAST;
     return;
@@ -202,6 +219,7 @@ void raft_send_append(raft_t *r, struct progress *pr, bool allow_empty)
     m->log_term = prev_term;
     m->commit = r->commit;
     m->ctx = r->round;
+    raft_note_round_sent(r, pr);
     m->entries = ents;
     m->n_entries = (uint32_t)n;
     if (pr->state == PR_PROBE) {
@@ -307,6 +325,7 @@ static bool heartbeat_to(raft_t *r, struct progress *pr)
     /* Never tell a follower to commit past what it is known to hold (etcd). */
     m->commit = pr->match < r->commit ? pr->match : r->commit;
     m->ctx = r->round;
+    raft_note_round_sent(r, pr);
     if (session_echo_ok(r, pr)) {
         m->hint = pr->session_stamp; /* sessions: "I heard you, with a valid lease" */
         m->log_term = pr->session_nonce;
@@ -314,12 +333,36 @@ static bool heartbeat_to(raft_t *r, struct progress *pr)
     return true;
 }
 
+/* raft_set_rotation: may the round about to start go to half of the followers? While quiet,
+ * every follower echoed the last round it was sent; each half with us is a quorum when the
+ * followers are voters and an even number. */
+static bool rotation_ok(const raft_t *r)
+{
+    if (!r->rotate || !raft_quiet(r))
+        return false;
+    uint32_t followers = 0;
+    for (uint32_t i = 0; i < r->n_prs; i++) {
+        if (!r->prs[i].voter)
+            return false;
+        followers += r->prs[i].id != r->id;
+    }
+    return followers >= 2 && followers % 2 == 0 && followers / 2 + 1 == raft_quorum_of(&r->conf);
+}
+
 void raft_bcast_heartbeat(raft_t *r)
 {
+    bool rotate = rotation_ok(r);
     raft_start_round(r);
+    r->rounds_in_turn += rotate;
+    uint32_t j = 0;
     for (uint32_t i = 0; i < r->n_prs; i++) {
         struct progress *pr = &r->prs[i];
-        if (pr->id != r->id && !heartbeat_to(r, pr))
+        if (pr->id == r->id)
+            continue;
+        /* In turn: the followers at even places one round, those at odd places the next. */
+        if (rotate && (j++ + r->round) % 2 != 0)
+            continue;
+        if (!heartbeat_to(r, pr))
             return;
     }
     raft_update_lease_and_reads(r);

@@ -447,6 +447,18 @@ int raft_compact(raft_t *r, uint64_t index, uint64_t size, uint64_t keep);
 /* Opaque 64-bit stamp written into term-start entries this node creates as leader. */
 void raft_set_stamp(raft_t *r, uint64_t stamp);
 
+/* Rounds in turn: while on, a leader that is quiet (raft_quiet) when a heartbeat round starts
+ * sends that round to half of its followers, the other half the next round, so each follower
+ * hears it every other round. Only when every other member is a voter and they are an even
+ * number (an odd group): each half with the leader is a quorum, so every round a quorum
+ * echoes renews the lease as a round to all would. The first round that finds a member
+ * behind goes to all again. The driver turns it on while it holds a quiet leader's reads
+ * (node_batch.c): a follower that stands for election retries its PreVote for a heartbeat
+ * interval, so a voter that heard the last round, a round after it, is asked again when its
+ * refusal ends. Off at raft_open. */
+void raft_set_rotation(raft_t *r, bool on);
+uint64_t raft_rounds_in_turn(const raft_t *r); /* rounds sent to half, since raft_open */
+
 bool raft_has_ready(const raft_t *r);
 /* Fills rd with everything pending. Pointers inside are borrowed until raft_advance. At
  * most one batch is outstanding. Returns RAFT_EBUSY if a batch is outstanding. */
@@ -467,8 +479,8 @@ uint64_t raft_first_index(const raft_t *r); /* first index held in memory */
 uint64_t raft_now(const raft_t *r);         /* ticks since raft_open */
 uint64_t raft_lease_until(const raft_t *r); /* tick; 0 when no lease */
 bool raft_lease_valid(const raft_t *r);     /* leader and raft_now < raft_lease_until */
-/* A leader with nothing under way: every other member echoed the round before the current
- * one and holds the whole log, all of it committed, no read waits for a round, no transfer,
+/* A leader with nothing under way: every other member echoed the last round it was sent
+ * before the current one and holds the whole log, all of it committed, no read waits for a round, no transfer,
  * no snapshot. What its members send it then is only the echoes of its rounds, which it may
  * read at its next round rather than as they come (node_batch.c). */
 bool raft_quiet(const raft_t *r);

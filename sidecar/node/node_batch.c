@@ -312,6 +312,7 @@ static void hold_update(sidecar_node_t *n)
         return;
     n->holding = hold;
     sidecar_transport_hold_reads(n->transport, hold);
+    raft_set_rotation(n->raft, hold);
 }
 
 void node_process(sidecar_node_t *n)

@@ -4,6 +4,9 @@
  *   failover: kill -9 of the primary's electd -> the successor's workload started
  *   host-crash: kill -9 of the primary's electd, its shim and its workload at once (a host
  *             that vanished) -> the successor's workload started
+ *   host-crash-quiet: the same, once the leader is quiet (it holds its members' reads and
+ *             sends its rounds in turn, electd_quiet_leader_rounds_total moving), at a random
+ *             point of a heartbeat interval: the steady state of an idle group
  *   handover: SIGTERM of the primary's electd -> the successor's workload started, minus
  *             the old workload's stop (the overhead electd adds to a planned handover)
  *   idle:     CPU, loop wake-ups and RSS of each member of an idle group (leader and
@@ -12,7 +15,8 @@
  *             fenced writes) at 1, 16 and 64 connections, and RSS under that load
  *
  * Usage: bench_cluster [--runs N] [--idle-seconds S] [--idle-runs N]
- *                      [--only failover|host-crash|handover|idle|api] [--peer-tls]
+ *                      [--only failover|host-crash|host-crash-quiet|handover|idle|api]
+ *                      [--peer-tls]
  * --peer-tls: the members talk mutual TLS (certificates made at start by
  * tests/integration/make_peer_certs.sh in a temporary directory, removed at exit).
  */
@@ -41,6 +45,7 @@ static const profile_t PROFILES[] = {
     {"fast (E=300ms, hb=30ms)",
      {"--election-timeout=300ms", "--heartbeat-interval=30ms", "--stop-timeout=100ms", NULL}},
 };
+static const int PROFILE_HB_MS[] = {150, 30};
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -198,7 +203,21 @@ static void kill_host(int pid)
     kill(pid, SIGKILL);
 }
 
-enum switch_kind { SWITCH_CRASH, SWITCH_HOST, SWITCH_PLANNED };
+enum switch_kind { SWITCH_CRASH, SWITCH_HOST, SWITCH_HOST_QUIET, SWITCH_PLANNED };
+
+/* Waits until node i counts quiet rounds (it holds its members' reads and sends its rounds in
+ * turn), then a random part of a heartbeat interval. False if it never did within 10 s. */
+static bool wait_quiet(itest_cluster_t *c, int i, int hb_ms)
+{
+    uint64_t deadline = itest_now_ms() + 10000;
+    while (itest_metric(c, i, "electd_quiet_leader_rounds_total") <= 0) {
+        if (itest_now_ms() >= deadline)
+            return false;
+        usleep(20000);
+    }
+    usleep((useconds_t)(rand() % (hb_ms * 1000)));
+    return true;
+}
 
 static void bench_switch(int runs, enum switch_kind kind)
 {
@@ -207,6 +226,9 @@ static void bench_switch(int runs, enum switch_kind kind)
                      "workload's stop (ms)"
            : kind == SWITCH_HOST ? "Host crash: kill -9 of the primary's electd, shim and workload "
                                    "at once -> successor's workload started (ms)"
+           : kind == SWITCH_HOST_QUIET
+               ? "Host crash of a quiet leader (rounds in turn), at a random point of a heartbeat "
+                 "interval -> successor's workload started (ms)"
                                  : "Unplanned failover: kill -9 of the primary's electd -> "
                                    "successor's workload started (ms)");
     for (size_t p = 0; p < sizeof(PROFILES) / sizeof(PROFILES[0]); p++) {
@@ -225,10 +247,15 @@ static void bench_switch(int runs, enum switch_kind kind)
             events_t ev;
             events_load(events_path, &ev);
             int victim = node_of(&c, ev.iv[first].node);
+            if (kind == SWITCH_HOST_QUIET && !wait_quiet(&c, victim, PROFILE_HB_MS[p])) {
+                printf("(run %d: the leader never became quiet within 10 s)\n", r);
+                itest_cluster_destroy(&c);
+                continue;
+            }
             uint64_t t0 = mono_ns();
             if (planned)
                 itest_node_stop(&c, victim);
-            else if (kind == SWITCH_HOST)
+            else if (kind == SWITCH_HOST || kind == SWITCH_HOST_QUIET)
                 kill_host(c.nodes[victim].pid);
             if (!planned)
                 itest_node_signal(&c, victim, SIGKILL); /* (again, for a host) and reaped */
@@ -445,7 +472,8 @@ int main(int argc, char **argv)
                 return 1;
         } else {
             fprintf(stderr, "usage: bench_cluster [--runs N] [--idle-seconds S] [--idle-runs N] "
-                            "[--only failover|host-crash|handover|idle|api] [--peer-tls]\n");
+                            "[--only failover|host-crash|host-crash-quiet|handover|idle|api] "
+                            "[--peer-tls]\n");
             peer_tls_remove();
             return 2;
         }
@@ -455,6 +483,8 @@ int main(int argc, char **argv)
         bench_switch(runs, SWITCH_CRASH);
     if (!only || strcmp(only, "host-crash") == 0)
         bench_switch(runs, SWITCH_HOST);
+    if (!only || strcmp(only, "host-crash-quiet") == 0)
+        bench_switch(runs, SWITCH_HOST_QUIET);
     if (!only || strcmp(only, "handover") == 0)
         bench_switch(runs, SWITCH_PLANNED);
     if (!only || strcmp(only, "idle") == 0)

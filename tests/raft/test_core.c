@@ -51,6 +51,8 @@ static bool cut[MAXN + 1][MAXN + 1]; /* cut[a][b]: a's messages to b are dropped
 static bool no_append[MAXN + 1][MAXN + 1];
 /* echoes[a][b]: heartbeats a sent to b that echo a session stamp (renewals offered) */
 static uint64_t echoes[MAXN + 1][MAXN + 1];
+/* heartbeats[a][b]: heartbeats a sent to b */
+static uint64_t heartbeats[MAXN + 1][MAXN + 1];
 /* slow[a][b]: a's messages to b arrive one tick late (after b's next tick) */
 #define LATE_MAX 256
 static bool slow[MAXN + 1][MAXN + 1];
@@ -107,6 +109,7 @@ static void setup_cluster(int n, int voters)
     memset(cut, 0, sizeof(cut));
     memset(no_append, 0, sizeof(no_append));
     memset(echoes, 0, sizeof(echoes));
+    memset(heartbeats, 0, sizeof(heartbeats));
     memset(slow, 0, sizeof(slow));
     memset(&initial, 0, sizeof(initial));
     if (queue == NULL)
@@ -143,6 +146,8 @@ static void enqueue(const raft_msg_t *m)
     cr_assert_lt(q_n, QMAX, "message queue overflow");
     if (m->type == RAFT_MSG_HEARTBEAT && m->hint != 0 && m->from <= MAXN && m->to <= MAXN)
         echoes[m->from][m->to]++;
+    if (m->type == RAFT_MSG_HEARTBEAT && m->from <= MAXN && m->to <= MAXN)
+        heartbeats[m->from][m->to]++;
     qmsg_t *q = &queue[q_n++];
     q->late = false;
     q->m = *m;
@@ -465,6 +470,33 @@ Test(election, prevote_keeps_an_isolated_node_from_raising_terms)
     cr_assert_eq(raft_term(nodes[l].r), term);
 }
 
+/* The first follower in rank stands when its own contact with the leader is E + 2 ticks old;
+ * the other voter heard the leader two rounds later (its last rounds went to it alone, as
+ * rounds in turn do) and drops the PreVote while its refusal lasts. The first asks again at
+ * every tick and wins as soon as that refusal ends, instead of after another timeout (when the
+ * second would stand and win). */
+Test(election, a_precandidate_asks_again_and_wins_when_a_later_contacts_refusal_ends)
+{
+    stagger_ticks = HB;
+    setup_cluster(3, 3);
+    int l = elect();
+    int first = l == 1 ? 2 : 1, second = 6 - l - first; /* rank by id: the lower first */
+    tick_all(HB);
+    cut[l][first] = true;
+    tick_all(2 * HB);
+    crash(l);
+    cut[l][first] = false;
+    int next = 0, t = 0;
+    for (; t < 3 * E && next == 0; t++) {
+        tick_all(1);
+        next = leader_of_cluster();
+    }
+    cr_assert_eq(next, first, "member %d won, not the first in rank (%d)", next, first);
+    /* The second's refusal ends E after it last heard the leader, which was at the crash. */
+    cr_assert_leq(t, E + 1, "won %d ticks after the crash", t);
+    cr_assert_eq(raft_term(nodes[first].r), raft_term(nodes[second].r));
+}
+
 /* Priorities (raft_set_priority) order the followers' candidacy: with stagger, the follower of
  * the highest priority stands first when the leader falls silent, whatever its id; a member of
  * priority 0 stands after every other. */
@@ -674,6 +706,101 @@ Test(lease, leader_holds_a_lease_renewed_by_quorum_rounds)
     tick_all((int)lt + 1);
     cr_assert_eq(raft_lease_valid(nodes[l].r), false);
     cr_assert_eq(raft_lease_until(nodes[l].r), until, "lease renewed without a quorum");
+}
+
+/* Heartbeats l sent to each other node in the next HB ticks (one round). */
+static void one_round(int l, uint64_t got[MAXN + 1])
+{
+    uint64_t before[MAXN + 1];
+    for (int i = 1; i <= n_nodes; i++)
+        before[i] = heartbeats[l][i];
+    tick_all(HB);
+    for (int i = 1; i <= n_nodes; i++)
+        got[i] = heartbeats[l][i] - before[i];
+}
+
+/* raft_set_rotation: a quiet leader sends each round to half of its followers, the halves in
+ * turn, and its lease is renewed at every round as before; with a member behind, rounds go to
+ * all again. */
+static void rounds_in_turn(int voters)
+{
+    setup_cluster(voters, voters);
+    int l = elect();
+    tick_all(2 * HB);
+    raft_set_rotation(nodes[l].r, true);
+    tick_all(2 * HB);
+    cr_assert(raft_quiet(nodes[l].r));
+    uint64_t got[MAXN + 1], prev[MAXN + 1] = {0};
+    for (int round = 0; round < 8; round++) {
+        uint64_t until = raft_lease_until(nodes[l].r);
+        one_round(l, got);
+        int n = 0;
+        for (int i = 1; i <= voters; i++) {
+            if (i == l)
+                continue;
+            cr_assert_leq(got[i], 1, "member %d got %" PRIu64 " heartbeats in a round", i, got[i]);
+            n += (int)got[i];
+            if (round > 0)
+                cr_assert_neq(got[i], prev[i], "member %d was sent two rounds in a row, or none", i);
+            prev[i] = got[i];
+        }
+        cr_assert_eq(n, (voters - 1) / 2, "round %d went to %d followers", round, n);
+        cr_assert_gt(raft_lease_until(nodes[l].r), until, "round %d did not renew the lease", round);
+        cr_assert(raft_quiet(nodes[l].r));
+    }
+    cr_assert_geq(raft_rounds_in_turn(nodes[l].r), 8);
+
+    /* A follower stops answering: once the round it was sent is due, every round goes to
+     * all (two rounds at most), and the lease goes on with the others. */
+    int f = l == 1 ? 2 : 1;
+    cut[f][l] = true;
+    one_round(l, got);
+    one_round(l, got);
+    for (int k = 0; k < 3; k++) {
+        one_round(l, got);
+        for (int i = 1; i <= voters; i++)
+            cr_assert(i == l || got[i] == 1, "member %d not sent the round with %d behind", i, f);
+        cr_assert(raft_lease_valid(nodes[l].r));
+    }
+    /* Back: in turn again. */
+    cut[f][l] = false;
+    tick_all(2 * HB);
+    uint64_t in_turn = raft_rounds_in_turn(nodes[l].r);
+    tick_all(4 * HB);
+    cr_assert_gt(raft_rounds_in_turn(nodes[l].r), in_turn, "not in turn again");
+    cr_assert_eq(leader_of_cluster(), l);
+}
+
+Test(lease, a_quiet_leader_of_three_sends_rounds_in_turn_and_keeps_its_lease)
+{
+    rounds_in_turn(3);
+}
+
+Test(lease, a_quiet_leader_of_five_sends_rounds_in_turn_and_keeps_its_lease)
+{
+    rounds_in_turn(5);
+}
+
+/* Four voters: a half of the followers and the leader are not a quorum. A learner: it would
+ * not count. Either way every round goes to all. */
+Test(lease, no_rounds_in_turn_with_an_even_group_or_a_learner)
+{
+    int shapes[2][2] = {{4, 4}, {4, 3}};
+    for (int s = 0; s < 2; s++) {
+        setup_cluster(shapes[s][0], shapes[s][1]);
+        int l = elect();
+        if (shapes[s][1] < shapes[s][0]) {
+            tick_all(HB);
+            uint64_t idx;
+            cr_assert_eq(raft_propose_conf(nodes[l].r, RAFT_CONF_ADD_LEARNER, 4, "n4", &idx), 0);
+        }
+        tick_all(4 * HB);
+        raft_set_rotation(nodes[l].r, true);
+        tick_all(8 * HB);
+        cr_assert_eq(raft_rounds_in_turn(nodes[l].r), 0, "shape %d", s);
+        if (s == 0)
+            teardown_cluster(); /* the suite's .fini tears the last one down */
+    }
 }
 
 Test(lease, transfer_gives_the_lease_up_and_the_target_leads_at_once)

@@ -187,7 +187,7 @@ int main(int argc, char **argv)
 
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    uint64_t failures = 0, events = 0, moves = 0, disk = 0, held = 0, by_kind[16] = {0};
+    uint64_t failures = 0, events = 0, moves = 0, disk = 0, held = 0, in_turn = 0, by_kind[16] = {0};
     for (uint64_t i = 0; i < count; i++) {
         o.seed = first + i;
         sim_result_t r;
@@ -196,6 +196,7 @@ int main(int argc, char **argv)
         moves += r.election_moves;
         disk += r.disk_failures;
         held += r.held_reads;
+        in_turn += r.rounds_in_turn;
         if (count == 1)
             printf("seed %" PRIu64 ": mode %d voters %d spares %d, %" PRIu64 " events, %.3f s "
                    "simulated, applied %" PRIu64 ", term %" PRIu64 ", healed in %.1f ms%s",
@@ -218,8 +219,8 @@ int main(int argc, char **argv)
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     printf("raft_sim: %" PRIu64 " violation(s), %" PRIu64 " events, %" PRIu64
            " named election moves, %" PRIu64 " failed persists, %" PRIu64
-           " messages held by a quiet leader, %.1f s\n",
-           failures, events, moves, disk, held, secs);
+           " messages held by a quiet leader, %" PRIu64 " rounds in turn, %.1f s\n",
+           failures, events, moves, disk, held, in_turn, secs);
     for (int k = 1; k < 16; k++)
         if (by_kind[k])
             printf("  %-45s %" PRIu64 "\n", sim_violation_name(k), by_kind[k]);

@@ -577,6 +577,7 @@ static void reads_hold_update(sim_t *s, snode_t *x)
     if (hold == x->reads_held)
         return;
     x->reads_held = hold;
+    raft_set_rotation(x->n.r, hold);
     if (!hold)
         reads_release(s, x);
 }
@@ -680,7 +681,9 @@ static void do_tick(sim_t *s, snode_t *x)
     x->ticks++;
     const raft_t *r = x->n.r;
     bool quiet = !x->n.held && !raft_has_ready(r) && raft_now(r) + 1 < raft_tick_due(r);
+    uint64_t in_turn = raft_rounds_in_turn(r);
     core_err(s, x, "raft_tick", raft_tick(x->n.r));
+    s->res->rounds_in_turn += raft_rounds_in_turn(r) - in_turn;
     check_tick_due(s, x, quiet);
     if (x->reads_held) {
         /* The daemon drains the held connections at its tick; their messages reach the core

@@ -146,7 +146,7 @@ Test(sim, schedules_make_progress)
 {
     /* A checker run where nothing happens proves nothing: over a few seeds the cluster must
      * elect leaders, commit entries and recover after healing. */
-    uint64_t applied = 0, terms = 0;
+    uint64_t applied = 0, terms = 0, held = 0, in_turn = 0;
     for (uint64_t seed = 1; seed <= 20; seed++) {
         sim_options_t o;
         sim_options_default(&o);
@@ -155,7 +155,13 @@ Test(sim, schedules_make_progress)
         cr_assert_eq(sim_run(&o, &r), SIM_V_NONE, "seed %" PRIu64 ": %s", seed, r.msg);
         applied += r.max_applied;
         terms += r.max_term;
+        held += r.held_reads;
+        in_turn += r.rounds_in_turn;
     }
+    /* ... and a quiet leader must hold reads and send rounds in turn (raft_set_rotation),
+     * so that the checker sees them too. */
+    cr_assert_gt(held, 0, "no quiet leader held its members' reads");
+    cr_assert_gt(in_turn, 0, "no quiet leader sent a round in turn");
     cr_assert_gt(applied, 20 * 10, "about ten entries per schedule at least (got %" PRIu64 ")",
                  applied);
     cr_assert_gt(terms, 20 * 2, "schedules go through several terms (got %" PRIu64 ")", terms);
