@@ -546,6 +546,12 @@ uint64_t raft_rounds_in_turn(const raft_t *r)
     return r->rounds_in_turn;
 }
 
+bool raft_round_sent_to(const raft_t *r, uint64_t id)
+{
+    const struct progress *pr = r->role == RAFT_LEADER ? raft_progress_find((raft_t *)r, id) : NULL;
+    return pr == NULL || pr->sent_round == r->round;
+}
+
 uint64_t raft_session_until(const raft_t *r)
 {
     return r->session_until;

@@ -178,9 +178,9 @@ struct raft {
     uint64_t transfer_elapsed;
     bool transfer_sent;
     uint8_t transfer_flags;
-    bool need_flush; /* proposals appended since the last broadcast */
-    bool need_round; /* a read is waiting for a fresh heartbeat round */
-    bool rotate;     /* raft_set_rotation: quiet rounds go to half the followers in turn */
+    bool need_flush;         /* proposals appended since the last broadcast */
+    bool need_round;         /* a read is waiting for a fresh heartbeat round */
+    bool rotate;             /* raft_set_rotation: quiet rounds go to half the followers in turn */
     uint64_t rounds_in_turn; /* rounds so sent since raft_open */
     struct pending_read *reads;
     size_t n_reads;

@@ -458,6 +458,9 @@ void raft_set_stamp(raft_t *r, uint64_t stamp);
  * refusal ends. Off at raft_open. */
 void raft_set_rotation(raft_t *r, bool on);
 uint64_t raft_rounds_in_turn(const raft_t *r); /* rounds sent to half, since raft_open */
+/* Whether this leader sent member id its current round (true too when id is no member it
+ * tracks, or this node does not lead): false only for the other half of a round in turn. */
+bool raft_round_sent_to(const raft_t *r, uint64_t id);
 
 bool raft_has_ready(const raft_t *r);
 /* Fills rd with everything pending. Pointers inside are borrowed until raft_advance. At
@@ -480,9 +483,9 @@ uint64_t raft_now(const raft_t *r);         /* ticks since raft_open */
 uint64_t raft_lease_until(const raft_t *r); /* tick; 0 when no lease */
 bool raft_lease_valid(const raft_t *r);     /* leader and raft_now < raft_lease_until */
 /* A leader with nothing under way: every other member echoed the last round it was sent
- * before the current one and holds the whole log, all of it committed, no read waits for a round, no transfer,
- * no snapshot. What its members send it then is only the echoes of its rounds, which it may
- * read at its next round rather than as they come (node_batch.c). */
+ * before the current one and holds the whole log, all of it committed, no read waits for a
+ * round, no transfer, no snapshot. What its members send it then is only the echoes of its
+ * rounds, which it may read at its next round rather than as they come (node_batch.c). */
 bool raft_quiet(const raft_t *r);
 
 /* ---- sessions (config.session_ticks > 0): the basis of named elections ----------------

@@ -323,8 +323,10 @@ static void evaluate(sidecar_named_t *n)
     if (!quiet || n->full_due || n->eph_busy)
         schedule(n, n->full_due ? 1 : waiting ? n->cfg->tick_ms : n->cfg->heartbeat_interval_ms);
     /* A leader looks again the moment a member's session may be declared over (one tick
-     * after: the core's clock may be that late), so that its elections move at once. */
-    for (size_t i = 0; n->leading && i < n->n_members; i++) {
+     * after: the core's clock may be that late), so that its elections move and its ephemeral
+     * keys go at once. With neither, a session's end changes nothing: no wake-up for it. */
+    bool sessions_matter = n->n_els > 0 || n->eph_n_owners > 0;
+    for (size_t i = 0; n->leading && sessions_matter && i < n->n_members; i++) {
         uint64_t at_ns = sidecar_node_session_expires_ns(n->node, n->members[i].id);
         if (n->members[i].alive && at_ns > now_ns)
             schedule(n, (at_ns - now_ns) / 1000000 + n->cfg->tick_ms);

@@ -282,8 +282,12 @@ static bool batch_finish(sidecar_node_t *n, const raft_ready_t *rd)
  * timeout holds their connections until its next tick: the echoes of a round are then read
  * with the next round, one wake-up a round instead of one per member. Anything else that
  * reaches the core (a request, a proposal) makes it not quiet, and the batch it causes reads
- * again; a member's other message waits at most one heartbeat interval. A round not echoed by
- * every member when the next one starts ends the hold at once.
+ * again; a member's other message waits at most one heartbeat interval (two while rounds go
+ * in turn: a drain reads only the members sent the last round, echo_due). A round not echoed by
+ * every member when the next one starts ends the hold at once. While it holds, the core sends
+ * its rounds in turn (raft_set_rotation): in an odd group each round goes to half of the
+ * followers, so the leader writes to one member a round of three and each follower wakes
+ * every other round.
  *
  * Holding only delays messages, which Raft allows: the lease counts from when a round was
  * sent, so an echo read late extends it as far as one read at once. What the delay costs is
@@ -370,12 +374,22 @@ void node_schedule(sidecar_node_t *n)
     uv_idle_start(&n->idle, idle_cb);
 }
 
+/* Whether member id's connection may hold an echo of the round sent last: not when the round
+ * went to the other half (rounds in turn); that member's echo of the round before was read
+ * with it. */
+static bool echo_due(void *ud, uint64_t id)
+{
+    sidecar_node_t *n = ud;
+    return raft_round_sent_to(n->raft, id);
+}
+
 void node_tick_cb(uv_timer_t *h)
 {
     sidecar_node_t *n = h->data;
     if (n->holding) {
         n->quiet_rounds++;
-        sidecar_transport_drain(n->transport); /* the echoes of the last round, first */
+        /* the echoes of the last round, first */
+        sidecar_transport_drain(n->transport, echo_due, n);
     }
     node_process(n); /* which delivers the ticks due first (node_clock) and re-arms the timer */
 }
@@ -388,6 +402,11 @@ uint64_t sidecar_node_released_notices(const sidecar_node_t *n)
 uint64_t sidecar_node_quiet_rounds(const sidecar_node_t *n)
 {
     return n->quiet_rounds;
+}
+
+uint64_t sidecar_node_rounds_in_turn(const sidecar_node_t *n)
+{
+    return raft_rounds_in_turn(n->raft);
 }
 
 void node_recv_cb(void *ud, const raft_msg_t *m)

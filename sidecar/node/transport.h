@@ -169,8 +169,9 @@ int sidecar_transport_send(sidecar_transport_t *t, const raft_msg_t *m);
  * so that the echoes of a round wake it once, with the next round (node_batch.c). Connections
  * still in their handshake are never held. */
 void sidecar_transport_hold_reads(sidecar_transport_t *t, bool hold);
-/* Reads, now, what waits on the members' connections, and delivers it as usual. */
-void sidecar_transport_drain(sidecar_transport_t *t);
+/* Reads, now, what waits on the connections of the members for which want(ud, id) is true
+ * (every member's when want is NULL), and delivers it as usual. */
+void sidecar_transport_drain(sidecar_transport_t *t, bool (*want)(void *ud, uint64_t id), void *ud);
 
 /* The HTTP address a member advertised when it last dialled us (borrowed), or NULL. This is
  * how a follower can tell clients where the leader's API is. Only admitted members that are

@@ -240,13 +240,16 @@ static void in_drain(struct in_conn *c)
     }
 }
 
-void sidecar_transport_drain(sidecar_transport_t *t)
+void sidecar_transport_drain(sidecar_transport_t *t, bool (*want)(void *ud, uint64_t id), void *ud)
 {
-    /* A connection closed by its own input is unlinked but not freed before the loop's next
-     * turn: its next pointer stays good. */
+    /* All are chosen first: what is read moves the core on (a new round), and with it the
+     * answer of want. A connection closed by its own input is unlinked but not freed before
+     * the loop's next turn: its next pointer stays good. */
+    for (struct in_conn *c = t->inbound; c != NULL; c = c->next)
+        c->drain = c->state == IN_READY && (want == NULL || want(ud, c->from));
     for (struct in_conn *c = t->inbound, *next; c != NULL; c = next) {
         next = c->next;
-        if (c->state == IN_READY)
+        if (c->drain && c->state == IN_READY)
             in_drain(c);
     }
 }

@@ -107,6 +107,7 @@ struct in_conn {
     size_t len, cap;
     tls_session_t *tls; /* peer TLS: the session (server side), NULL on plain TCP */
     bool challenged;    /* the challenge was sent (under TLS: once the session is up) */
+    bool drain;         /* sidecar_transport_drain: chosen before any is read */
 };
 
 struct sidecar_transport {

@@ -229,8 +229,8 @@ static void bench_switch(int runs, enum switch_kind kind)
            : kind == SWITCH_HOST_QUIET
                ? "Host crash of a quiet leader (rounds in turn), at a random point of a heartbeat "
                  "interval -> successor's workload started (ms)"
-                                 : "Unplanned failover: kill -9 of the primary's electd -> "
-                                   "successor's workload started (ms)");
+               : "Unplanned failover: kill -9 of the primary's electd -> "
+                 "successor's workload started (ms)");
     for (size_t p = 0; p < sizeof(PROFILES) / sizeof(PROFILES[0]); p++) {
         double *v = calloc((size_t)runs, sizeof(double));
         int n = 0, overlaps = 0;

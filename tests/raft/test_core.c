@@ -741,11 +741,13 @@ static void rounds_in_turn(int voters)
             cr_assert_leq(got[i], 1, "member %d got %" PRIu64 " heartbeats in a round", i, got[i]);
             n += (int)got[i];
             if (round > 0)
-                cr_assert_neq(got[i], prev[i], "member %d was sent two rounds in a row, or none", i);
+                cr_assert_neq(got[i], prev[i], "member %d was sent two rounds in a row, or none",
+                              i);
             prev[i] = got[i];
         }
         cr_assert_eq(n, (voters - 1) / 2, "round %d went to %d followers", round, n);
-        cr_assert_gt(raft_lease_until(nodes[l].r), until, "round %d did not renew the lease", round);
+        cr_assert_gt(raft_lease_until(nodes[l].r), until, "round %d did not renew the lease",
+                     round);
         cr_assert(raft_quiet(nodes[l].r));
     }
     cr_assert_geq(raft_rounds_in_turn(nodes[l].r), 8);

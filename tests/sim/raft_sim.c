@@ -187,7 +187,8 @@ int main(int argc, char **argv)
 
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    uint64_t failures = 0, events = 0, moves = 0, disk = 0, held = 0, in_turn = 0, by_kind[16] = {0};
+    uint64_t failures = 0, events = 0, moves = 0, disk = 0, held = 0, in_turn = 0,
+             by_kind[16] = {0};
     for (uint64_t i = 0; i < count; i++) {
         o.seed = first + i;
         sim_result_t r;
