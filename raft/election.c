@@ -53,13 +53,18 @@ static uint32_t rank_after(const raft_t *r, uint64_t leader)
 
 /* config.election_stagger_ticks: the timeout of a follower that has just heard `leader`. The
  * 2 ticks cover a voter that heard the leader's last message a tick later than we did (it
- * refuses votes until E after its own contact). */
+ * refuses votes until E after its own contact); a later one is asked again (tick_election).
+ * While the leader sends its rounds in turn (raft_set_rotation: we were skipped a round) each
+ * rank stands two staggers after the one before: the next in rank may have heard the leader a
+ * round (a stagger) before us, and must still stand a stagger after us, or the two would
+ * stand together and split the vote. */
 void raft_follow_timeout(raft_t *r, uint64_t leader)
 {
     uint32_t stagger = r->cfg.election_stagger_ticks;
     if (stagger == 0)
         return;
-    r->randomized_timeout = r->cfg.election_ticks + 2 + rank_after(r, leader) * stagger;
+    uint32_t per_rank = (r->rounds_skipped ? 2 : 1) * stagger;
+    r->randomized_timeout = r->cfg.election_ticks + 2 + rank_after(r, leader) * per_rank;
 }
 
 static void reset_term(raft_t *r, uint64_t term)

@@ -138,6 +138,8 @@ struct raft {
     bool contact_seen;       /* leader_contact is meaningful */
     uint64_t contact_leader; /* ... which leader (this node after it led) */
     uint64_t contact_term;   /* ... in which term */
+    uint64_t heard_round;    /* the round of the last message of a leader (its ctx) ... */
+    bool rounds_skipped;     /* ... which came a round or more after the one before it */
     uint64_t prng;
 
     /* elections */

@@ -880,6 +880,10 @@ int raft_step_follower(raft_t *r, const raft_msg_t *m)
     case RAFT_MSG_HEARTBEAT:
     case RAFT_MSG_SNAPSHOT:
         r->election_elapsed = 0;
+        /* Rounds in turn (raft_set_rotation): this leader skipped us a round since its last. */
+        r->rounds_skipped = r->contact_seen && r->contact_leader == m->from &&
+                            r->contact_term == r->term && m->ctx > r->heard_round + 1;
+        r->heard_round = m->ctx;
         raft_follow_timeout(r, m->from);
         r->leader = m->from;
         raft_note_contact(r, m->from);

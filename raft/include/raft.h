@@ -271,7 +271,9 @@ typedef struct raft_config {
                                         slightly higher risk of a split vote. */
     uint32_t election_stagger_ticks; /* 0 = off. Else a follower that hears a leader times
                                        out, if the leader falls silent, after E + 2 +
-                                       rank × stagger ticks, its rank its place among the
+                                       rank × stagger ticks (× 2 while it sends rounds in
+                                       turn: the followers' last contacts may then be a
+                                       round apart), its rank its place among the
                                        voters other than that leader, by priority
                                        (raft_set_priority), then by id: the first one
                                        stands the moment the leader's lease is over, no

@@ -125,7 +125,7 @@ static void start_cluster(itest_cluster_t *c, const profile_t *p, bool workload)
     peer_tls_args(c);
     for (int k = 0; p != NULL && p->args[k]; k++)
         itest_cluster_arg(c, p->args[k]);
-    itest_cluster_arg(c, "--log-level=warn");
+    itest_cluster_arg(c, getenv("BENCH_INFO") ? "--log-level=info" : "--log-level=warn");
     snprintf(events_path, sizeof(events_path), "%s/events", c->root);
     /* The workload's command comes last: after `--exec --` every word is the workload's, and
      * a node's own arguments (peer TLS) follow the cluster's. */
@@ -266,6 +266,8 @@ static void bench_switch(int runs, enum switch_kind kind)
                 events_load(events_path, &ev);
                 uint64_t from = planned && ev.iv[first].stopped ? ev.iv[first].end_ns : t0;
                 v[n++] = (double)(ev.iv[next].start_ns - from) / 1e6;
+                if (getenv("BENCH_INFO"))
+                    fprintf(stderr, "run %d: %.1f ms %s victim %d\n", r, v[n - 1], c.root, victim);
             }
             for (int i = 0; i < c.n; i++)
                 if (c.nodes[i].pid)

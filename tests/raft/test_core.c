@@ -497,6 +497,51 @@ Test(election, a_precandidate_asks_again_and_wins_when_a_later_contacts_refusal_
     cr_assert_eq(raft_term(nodes[first].r), raft_term(nodes[second].r));
 }
 
+/* A quiet leader of three sending its rounds in turn dies right after a round went to `last`
+ * (the first or the second follower in rank): either way the first in rank wins the next
+ * term in one election, no split vote. When the second heard the leader a round earlier than
+ * the first, only ranks two intervals apart keep it from standing at the same moment. */
+static void host_crash_in_turn(bool last_to_first)
+{
+    stagger_ticks = HB;
+    setup_cluster(3, 3);
+    int l = elect();
+    int first = l == 1 ? 2 : 1, second = 6 - l - first;
+    tick_all(2 * HB);
+    raft_set_rotation(nodes[l].r, true);
+    tick_all(4 * HB);
+    cr_assert_gt(raft_rounds_in_turn(nodes[l].r), 0);
+    int last = last_to_first ? first : second, other = last == first ? second : first;
+    for (int t = 0; t < 4 * HB; t++) {
+        uint64_t to_last = heartbeats[l][last], to_other = heartbeats[l][other];
+        tick_all(1);
+        if (heartbeats[l][last] > to_last) {
+            cr_assert_eq(heartbeats[l][other], to_other, "a round went to both");
+            break;
+        }
+    }
+    uint64_t term = raft_term(nodes[l].r);
+    crash(l);
+    int next = 0;
+    for (int t = 0; t < 3 * E && next == 0; t++) {
+        tick_all(1);
+        next = leader_of_cluster();
+    }
+    cr_assert_eq(next, first, "member %d won, not the first in rank (%d)", next, first);
+    cr_assert_eq(raft_term(nodes[next].r), term + 1, "the election took %" PRIu64 " terms",
+                 raft_term(nodes[next].r) - term);
+}
+
+Test(election, after_rounds_in_turn_the_first_in_rank_wins_at_once_having_heard_last)
+{
+    host_crash_in_turn(true);
+}
+
+Test(election, after_rounds_in_turn_the_first_in_rank_wins_at_once_having_heard_first)
+{
+    host_crash_in_turn(false);
+}
+
 /* Priorities (raft_set_priority) order the followers' candidacy: with stagger, the follower of
  * the highest priority stands first when the leader falls silent, whatever its id; a member of
  * priority 0 stands after every other. */
