@@ -53,18 +53,13 @@ static uint32_t rank_after(const raft_t *r, uint64_t leader)
 
 /* config.election_stagger_ticks: the timeout of a follower that has just heard `leader`. The
  * 2 ticks cover a voter that heard the leader's last message a tick later than we did (it
- * refuses votes until E after its own contact); a later one is asked again (tick_election).
- * While the leader sends its rounds in turn (raft_set_rotation: we were skipped a round) each
- * rank stands two staggers after the one before: the next in rank may have heard the leader a
- * round (a stagger) before us, and must still stand a stagger after us, or the two would
- * stand together and split the vote. */
+ * refuses votes until E after its own contact). */
 void raft_follow_timeout(raft_t *r, uint64_t leader)
 {
     uint32_t stagger = r->cfg.election_stagger_ticks;
     if (stagger == 0)
         return;
-    uint32_t per_rank = (r->rounds_skipped ? 2 : 1) * stagger;
-    r->randomized_timeout = r->cfg.election_ticks + 2 + rank_after(r, leader) * per_rank;
+    r->randomized_timeout = r->cfg.election_ticks + 2 + rank_after(r, leader) * stagger;
 }
 
 static void reset_term(raft_t *r, uint64_t term)
@@ -118,8 +113,13 @@ static void tick_election(raft_t *r)
         request_votes(r, r->term + 1);
     if (r->election_elapsed >= r->randomized_timeout) {
         r->election_elapsed = 0;
-        if (raft_may_campaign(r))
+        /* A follower that heard a leader stands in rank (raft_follow_timeout); a campaign
+         * after a failed one does not. */
+        bool ranked = r->role == RAFT_FOLLOWER && r->contact_seen && r->cfg.election_stagger_ticks;
+        if (raft_may_campaign(r)) {
             raft_campaign_start(r, true, false);
+            r->ranked_campaign = ranked;
+        }
     }
 }
 
@@ -148,6 +148,7 @@ static void become_precandidate(raft_t *r)
      * cannot win does not disrupt the cluster when it rejoins. */
     r->role = RAFT_PRECANDIDATE;
     r->leader = 0;
+    r->ranked_campaign = false; /* tick_election says when it is */
     r->n_granted = 0;
     r->n_rejected = 0;
     r->step_fn = raft_step_candidate;
@@ -360,12 +361,30 @@ static bool log_up_to_date(const raft_t *r, uint64_t index, uint64_t term)
     return term > last_term || (term == last_term && index >= raft_log_last_index(&r->log));
 }
 
+/* Whether member a stands for election before member b (their ranks: priority, then id). */
+static bool stands_before(const raft_t *r, uint64_t a, uint64_t b)
+{
+    uint8_t pa = raft_priority(r, a), pb = raft_priority(r, b);
+    return pa > pb || (pa == pb && a < b);
+}
+
 /* A VOTE or PREVOTE whose term is >= ours (raft_step handled higher terms already). */
 int raft_step_vote_request(raft_t *r, const raft_msg_t *m)
 {
     bool pre = m->type == RAFT_MSG_PREVOTE;
     bool can_vote =
         r->vote == m->from || (r->vote == 0 && r->leader == 0) || (pre && m->term > r->term);
+    /* Two followers that stand at the same moment would each grant the other's PreVote, then
+     * split the vote. Rounds in turn can make them: the one second in rank may have heard the
+     * leader a round, its stagger, before the first. So while a pre-candidate that stood in
+     * rank after losing its leader asks again (tick_election), it grants no PreVote to a
+     * member that stands after it and holds the same log; that member is asked for its own. Once
+     * per leader lost: a campaign after a failed one refuses nobody, so two that cannot both win
+     * never hold each other off for good. */
+    if (pre && r->role == RAFT_PRECANDIDATE && r->ranked_campaign &&
+        r->election_elapsed <= r->cfg.heartbeat_ticks + 2u && stands_before(r, r->id, m->from) &&
+        m->log_term == raft_log_last_term(&r->log) && m->index == raft_log_last_index(&r->log))
+        can_vote = false;
     raft_msg_t *resp = NULL;
     if (can_vote && log_up_to_date(r, m->index, m->log_term) && !raft_vote_refused_by_lease(r, m)) {
         resp = raft_msg_new(r, pre ? RAFT_MSG_PREVOTE_RESP : RAFT_MSG_VOTE_RESP, m->from);

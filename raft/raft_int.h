@@ -138,8 +138,6 @@ struct raft {
     bool contact_seen;       /* leader_contact is meaningful */
     uint64_t contact_leader; /* ... which leader (this node after it led) */
     uint64_t contact_term;   /* ... in which term */
-    uint64_t heard_round;    /* the round of the last message of a leader (its ctx) ... */
-    bool rounds_skipped;     /* ... which came a round or more after the one before it */
     uint64_t prng;
 
     /* elections */
@@ -149,6 +147,7 @@ struct raft {
     uint32_t n_rejected;
     bool campaign_transfer; /* this campaign was started by TIMEOUT_NOW */
     bool campaign_stopped;  /* ... whose sender's workload had stopped */
+    bool ranked_campaign;   /* this pre-campaign stood in rank after a leader was lost */
     /* Sessions: what the granted votes of this campaign said about the voters' latest
      * contact with a leader (raft_session_contact in election.c). */
     uint64_t vote_contact;        /* the latest such contact, in our ticks (an upper bound) */
@@ -182,7 +181,7 @@ struct raft {
     uint8_t transfer_flags;
     bool need_flush;         /* proposals appended since the last broadcast */
     bool need_round;         /* a read is waiting for a fresh heartbeat round */
-    bool rotate;             /* raft_set_rotation: quiet rounds go to half the followers in turn */
+    bool rotate;             /* raft_set_rotation: quiet rounds go to one follower in turn */
     uint64_t rounds_in_turn; /* rounds so sent since raft_open */
     struct pending_read *reads;
     size_t n_reads;

@@ -333,9 +333,10 @@ static bool heartbeat_to(raft_t *r, struct progress *pr)
     return true;
 }
 
-/* raft_set_rotation: may the round about to start go to half of the followers? While quiet,
- * every follower echoed the last round it was sent; each half with us is a quorum when the
- * followers are voters and an even number. */
+/* raft_set_rotation: may the round about to start go to one of the two followers of a group
+ * of three voters? While quiet, every follower echoed the last round it was sent; each with
+ * us is a quorum. Not in larger groups: there the followers' last contacts a round apart
+ * could let two of them stand at the same moment and split the vote (tick_election). */
 static bool rotation_ok(const raft_t *r)
 {
     if (!r->rotate || !raft_quiet(r))
@@ -346,7 +347,7 @@ static bool rotation_ok(const raft_t *r)
             return false;
         followers += r->prs[i].id != r->id;
     }
-    return followers >= 2 && followers % 2 == 0 && followers / 2 + 1 == raft_quorum_of(&r->conf);
+    return followers == 2 && raft_quorum_of(&r->conf) == 2;
 }
 
 void raft_bcast_heartbeat(raft_t *r)
@@ -880,10 +881,6 @@ int raft_step_follower(raft_t *r, const raft_msg_t *m)
     case RAFT_MSG_HEARTBEAT:
     case RAFT_MSG_SNAPSHOT:
         r->election_elapsed = 0;
-        /* Rounds in turn (raft_set_rotation): this leader skipped us a round since its last. */
-        r->rounds_skipped = r->contact_seen && r->contact_leader == m->from &&
-                            r->contact_term == r->term && m->ctx > r->heard_round + 1;
-        r->heard_round = m->ctx;
         raft_follow_timeout(r, m->from);
         r->leader = m->from;
         raft_note_contact(r, m->from);

@@ -271,9 +271,7 @@ typedef struct raft_config {
                                         slightly higher risk of a split vote. */
     uint32_t election_stagger_ticks; /* 0 = off. Else a follower that hears a leader times
                                        out, if the leader falls silent, after E + 2 +
-                                       rank × stagger ticks (× 2 while it sends rounds in
-                                       turn: the followers' last contacts may then be a
-                                       round apart), its rank its place among the
+                                       rank × stagger ticks, its rank its place among the
                                        voters other than that leader, by priority
                                        (raft_set_priority), then by id: the first one
                                        stands the moment the leader's lease is over, no
@@ -449,19 +447,20 @@ int raft_compact(raft_t *r, uint64_t index, uint64_t size, uint64_t keep);
 /* Opaque 64-bit stamp written into term-start entries this node creates as leader. */
 void raft_set_stamp(raft_t *r, uint64_t stamp);
 
-/* Rounds in turn: while on, a leader that is quiet (raft_quiet) when a heartbeat round starts
- * sends that round to half of its followers, the other half the next round, so each follower
- * hears it every other round. Only when every other member is a voter and they are an even
- * number (an odd group): each half with the leader is a quorum, so every round a quorum
- * echoes renews the lease as a round to all would. The first round that finds a member
- * behind goes to all again. The driver turns it on while it holds a quiet leader's reads
- * (node_batch.c): a follower that stands for election retries its PreVote for a heartbeat
- * interval, so a voter that heard the last round, a round after it, is asked again when its
- * refusal ends. Off at raft_open. */
+/* Rounds in turn: while on, the leader of a group of three voters that is quiet (raft_quiet)
+ * when a heartbeat round starts sends that round to one of its two followers, the other the
+ * next round, so each hears it every other round. Either follower with the leader is a
+ * quorum, so every round echoed renews the lease as a round to both would. The first round
+ * that finds a member behind goes to both again. The driver turns it on while it holds a
+ * quiet leader's reads (node_batch.c). The followers' last contacts may then be a round
+ * apart: a pre-candidate asks again at every tick for a heartbeat interval (a voter that
+ * heard the leader later grants as soon as its refusal ends), and while it does, a
+ * pre-candidate that stood in rank grants no PreVote to one that stands after it with the
+ * same log (the two may have stood at the same moment). Off at raft_open. */
 void raft_set_rotation(raft_t *r, bool on);
-uint64_t raft_rounds_in_turn(const raft_t *r); /* rounds sent to half, since raft_open */
+uint64_t raft_rounds_in_turn(const raft_t *r); /* rounds so sent since raft_open */
 /* Whether this leader sent member id its current round (true too when id is no member it
- * tracks, or this node does not lead): false only for the other half of a round in turn. */
+ * tracks, or this node does not lead): false only for the follower a round in turn skipped. */
 bool raft_round_sent_to(const raft_t *r, uint64_t id);
 
 bool raft_has_ready(const raft_t *r);

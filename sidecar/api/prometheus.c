@@ -327,8 +327,8 @@ static void h_metrics(http_req_t *req, void *data)
             "its members' answers to the round before (docs/architecture.md, a quiet leader)",
             sidecar_node_quiet_rounds(api->node));
     counter(&b, "electd_rounds_in_turn_total",
-            "heartbeat rounds this member, a quiet leader, sent to half of its followers, the "
-            "halves in turn (docs/guarantees.md, the lease timeline)",
+            "heartbeat rounds this member, a quiet leader of three, sent to one of its two "
+            "followers, the two in turn (docs/guarantees.md, the lease timeline)",
             sidecar_node_rounds_in_turn(api->node));
     http_metrics(&b, api);
     if (b.failed)

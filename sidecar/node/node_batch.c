@@ -285,9 +285,9 @@ static bool batch_finish(sidecar_node_t *n, const raft_ready_t *rd)
  * again; a member's other message waits at most one heartbeat interval (two while rounds go
  * in turn: a drain reads only the members sent the last round, echo_due). A round not echoed by
  * every member when the next one starts ends the hold at once. While it holds, the core sends
- * its rounds in turn (raft_set_rotation): in an odd group each round goes to half of the
- * followers, so the leader writes to one member a round of three and each follower wakes
- * every other round.
+ * its rounds in turn (raft_set_rotation): in a group of three each round goes to one of the
+ * two followers, so the leader writes to one member a round and each follower wakes every
+ * other round.
  *
  * Holding only delays messages, which Raft allows: the lease counts from when a round was
  * sent, so an echo read late extends it as far as one read at once. What the delay costs is
@@ -375,7 +375,7 @@ void node_schedule(sidecar_node_t *n)
 }
 
 /* Whether member id's connection may hold an echo of the round sent last: not when the round
- * went to the other half (rounds in turn); that member's echo of the round before was read
+ * went to the other follower (rounds in turn); that member's echo of the round before was read
  * with it. */
 static bool echo_due(void *ud, uint64_t id)
 {

@@ -168,7 +168,7 @@ Test(workload, a_quiet_leader_holds_its_members_reads_and_its_primary_runs_on)
     events_interval_t old;
     int l = start_until_primary(&old);
     cr_assert(quiet_rounds_rise(l, 10000), "the idle leader never held its members' reads");
-    /* ... and sends its rounds in turn, half of them to each follower. */
+    /* ... and sends its rounds in turn, every other one to each follower. */
     long in_turn = itest_metric(&C, l, "electd_rounds_in_turn_total");
     cr_assert(quiet_rounds_rise(l, 10000));
     cr_assert_gt(itest_metric(&C, l, "electd_rounds_in_turn_total"), in_turn,

@@ -764,7 +764,7 @@ static void one_round(int l, uint64_t got[MAXN + 1])
         got[i] = heartbeats[l][i] - before[i];
 }
 
-/* raft_set_rotation: a quiet leader sends each round to half of its followers, the halves in
+/* raft_set_rotation: a quiet leader of three sends each round to one follower, the two in
  * turn, and its lease is renewed at every round as before; with a member behind, rounds go to
  * all again. */
 static void rounds_in_turn(int voters)
@@ -823,17 +823,13 @@ Test(lease, a_quiet_leader_of_three_sends_rounds_in_turn_and_keeps_its_lease)
     rounds_in_turn(3);
 }
 
-Test(lease, a_quiet_leader_of_five_sends_rounds_in_turn_and_keeps_its_lease)
+/* Only a group of three voters: with five, two followers could stand at the same moment (their
+ * last contacts a round apart) and split the vote; with four, one follower and the leader are
+ * no quorum; a learner would not count. Every round goes to all. */
+Test(lease, no_rounds_in_turn_but_in_a_group_of_three_voters)
 {
-    rounds_in_turn(5);
-}
-
-/* Four voters: a half of the followers and the leader are not a quorum. A learner: it would
- * not count. Either way every round goes to all. */
-Test(lease, no_rounds_in_turn_with_an_even_group_or_a_learner)
-{
-    int shapes[2][2] = {{4, 4}, {4, 3}};
-    for (int s = 0; s < 2; s++) {
+    int shapes[3][2] = {{5, 5}, {4, 4}, {4, 3}};
+    for (int s = 0; s < 3; s++) {
         setup_cluster(shapes[s][0], shapes[s][1]);
         int l = elect();
         if (shapes[s][1] < shapes[s][0]) {
@@ -845,7 +841,7 @@ Test(lease, no_rounds_in_turn_with_an_even_group_or_a_learner)
         raft_set_rotation(nodes[l].r, true);
         tick_all(8 * HB);
         cr_assert_eq(raft_rounds_in_turn(nodes[l].r), 0, "shape %d", s);
-        if (s == 0)
+        if (s < 2)
             teardown_cluster(); /* the suite's .fini tears the last one down */
     }
 }

@@ -72,7 +72,7 @@ typedef struct sim_result {
     uint64_t election_moves; /* times a named election started running on a member other
                                 than the one that ran it last */
     uint64_t held_reads;     /* messages a quiet leader read at its next tick (node_batch.c) */
-    uint64_t rounds_in_turn; /* heartbeat rounds a quiet leader sent to half its followers */
+    uint64_t rounds_in_turn; /* heartbeat rounds a quiet leader sent to one follower */
 } sim_result_t;
 
 void sim_options_default(sim_options_t *o);

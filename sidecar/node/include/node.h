@@ -207,7 +207,7 @@ uint64_t sidecar_node_released_notices(const sidecar_node_t *n);
 /* Ticks at which this node, a quiet leader, read its members' answers to the previous round
  * together with the round it then sent (node_batch.c, hold_update). */
 uint64_t sidecar_node_quiet_rounds(const sidecar_node_t *n);
-/* ... of which sent to half of the followers, in turn (raft_set_rotation). */
+/* ... of which sent to one of two followers, in turn (raft_set_rotation). */
 uint64_t sidecar_node_rounds_in_turn(const sidecar_node_t *n);
 
 /* One line of outcome, for the shim's log. */
