@@ -17,6 +17,8 @@
  * Usage: bench_cluster [--runs N] [--idle-seconds S] [--idle-runs N]
  *                      [--only failover|host-crash|host-crash-quiet|handover|idle|api]
  *                      [--peer-tls]
+ * BENCH_INFO=1 in the environment: the members log at info level and each failover run's
+ * time and directory go to stderr (ITEST_KEEP=1 keeps the directories, logs included).
  * --peer-tls: the members talk mutual TLS (certificates made at start by
  * tests/integration/make_peer_certs.sh in a temporary directory, removed at exit).
  */
