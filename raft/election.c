@@ -34,18 +34,21 @@ int raft_set_priority(raft_t *r, uint64_t id, uint8_t priority)
     return 0;
 }
 
-/* Our place among the voters other than `leader` (0 = the first to stand): by priority, the
- * highest first, then by id. */
+/* Whether member a stands for election before member b: by priority, the highest first,
+ * then by id. */
+static bool stands_before(const raft_t *r, uint64_t a, uint64_t b)
+{
+    uint8_t pa = raft_priority(r, a), pb = raft_priority(r, b);
+    return pa > pb || (pa == pb && a < b);
+}
+
+/* Our place among the voters other than `leader` (0 = the first to stand). */
 static uint32_t rank_after(const raft_t *r, uint64_t leader)
 {
     uint32_t rank = 0;
-    uint8_t mine = raft_priority(r, r->id);
     for (uint32_t i = 0; i < r->conf.n; i++) {
         const raft_member_t *m = &r->conf.members[i];
-        if (!m->voter || m->id == leader || m->id == r->id)
-            continue;
-        uint8_t theirs = raft_priority(r, m->id);
-        if (theirs > mine || (theirs == mine && m->id < r->id))
+        if (m->voter && m->id != leader && m->id != r->id && stands_before(r, m->id, r->id))
             rank++;
     }
     return rank;
@@ -359,13 +362,6 @@ static bool log_up_to_date(const raft_t *r, uint64_t index, uint64_t term)
         return true;
     uint64_t last_term = raft_log_last_term(&r->log);
     return term > last_term || (term == last_term && index >= raft_log_last_index(&r->log));
-}
-
-/* Whether member a stands for election before member b (their ranks: priority, then id). */
-static bool stands_before(const raft_t *r, uint64_t a, uint64_t b)
-{
-    uint8_t pa = raft_priority(r, a), pb = raft_priority(r, b);
-    return pa > pb || (pa == pb && a < b);
 }
 
 /* A VOTE or PREVOTE whose term is >= ours (raft_step handled higher terms already). */
