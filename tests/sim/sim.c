@@ -717,7 +717,8 @@ static void do_tick(sim_t *s, snode_t *x)
         raft_msg_t **all = realloc(parked, (kept + x->n_parked + 1) * sizeof(*all));
         if (all == NULL)
             abort();
-        memcpy(all + kept, x->parked, x->n_parked * sizeof(*all));
+        if (x->n_parked > 0)
+            memcpy(all + kept, x->parked, x->n_parked * sizeof(*all));
         free(x->parked);
         x->parked = all;
         x->n_parked += kept;
