@@ -2,8 +2,6 @@
  * votes, leader stickiness, the no-vote-after-restart rule, and leadership transfer. */
 #include "raft_int.h"
 
-static void request_votes(raft_t *r, uint64_t term);
-
 /* Raft §5.2: randomized election timeouts in [E, E + jitter) make split votes rare. */
 void raft_reset_randomized_timeout(raft_t *r)
 {
@@ -98,6 +96,34 @@ void raft_note_contact(raft_t *r, uint64_t leader)
     r->contact_term = r->term;
 }
 
+static bool contains(const uint64_t *ids, uint32_t n, uint64_t id)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (ids[i] == id)
+            return true;
+    return false;
+}
+
+/* Asks every voter that has not answered this campaign yet for its (pre)vote in `term`. */
+static void request_votes(raft_t *r, uint64_t term)
+{
+    bool pre = r->role == RAFT_PRECANDIDATE;
+    for (uint32_t i = 0; i < r->conf.n; i++) {
+        const raft_member_t *m = &r->conf.members[i];
+        if (!m->voter || m->id == r->id || contains(r->granted, r->n_granted, m->id) ||
+            contains(r->rejected, r->n_rejected, m->id))
+            continue;
+        raft_msg_t *msg = raft_msg_new(r, pre ? RAFT_MSG_PREVOTE : RAFT_MSG_VOTE, m->id);
+        if (msg == NULL)
+            return;
+        msg->term = term;
+        msg->index = raft_log_last_index(&r->log);
+        msg->log_term = raft_log_last_term(&r->log);
+        if (r->campaign_transfer)
+            msg->flags |= RAFT_FLAG_TRANSFER | (r->campaign_stopped ? RAFT_FLAG_STOPPED : 0);
+    }
+}
+
 static void tick_election(raft_t *r)
 {
     if (r->released_at != 0 && r->now >= r->released_at && r->role == RAFT_FOLLOWER) {
@@ -112,7 +138,7 @@ static void tick_election(raft_t *r)
      * refuses a little longer: ask again at every tick for a heartbeat interval, not only
      * after another election timeout. PreVotes change nothing; a voter grants the first one
      * that comes after its refusal ends. */
-    if (r->role == RAFT_PRECANDIDATE && r->election_elapsed <= r->cfg.heartbeat_ticks + 2u)
+    if (raft_prevote_retrying(r, r->election_elapsed))
         request_votes(r, r->term + 1);
     if (r->election_elapsed >= r->randomized_timeout) {
         r->election_elapsed = 0;
@@ -292,28 +318,6 @@ bool raft_may_campaign(const raft_t *r)
     return raft_conf_is_voter(&r->conf, r->id);
 }
 
-static bool contains(const uint64_t *ids, uint32_t n, uint64_t id);
-
-/* Asks every voter that has not answered this campaign yet for its (pre)vote in `term`. */
-static void request_votes(raft_t *r, uint64_t term)
-{
-    bool pre = r->role == RAFT_PRECANDIDATE;
-    for (uint32_t i = 0; i < r->conf.n; i++) {
-        const raft_member_t *m = &r->conf.members[i];
-        if (!m->voter || m->id == r->id || contains(r->granted, r->n_granted, m->id) ||
-            contains(r->rejected, r->n_rejected, m->id))
-            continue;
-        raft_msg_t *msg = raft_msg_new(r, pre ? RAFT_MSG_PREVOTE : RAFT_MSG_VOTE, m->id);
-        if (msg == NULL)
-            return;
-        msg->term = term;
-        msg->index = raft_log_last_index(&r->log);
-        msg->log_term = raft_log_last_term(&r->log);
-        if (r->campaign_transfer)
-            msg->flags |= RAFT_FLAG_TRANSFER | (r->campaign_stopped ? RAFT_FLAG_STOPPED : 0);
-    }
-}
-
 void raft_campaign_start(raft_t *r, bool pre, bool transfer)
 {
     if (pre)
@@ -377,9 +381,9 @@ int raft_step_vote_request(raft_t *r, const raft_msg_t *m)
      * member that stands after it and holds the same log; that member is asked for its own. Once
      * per leader lost: a campaign after a failed one refuses nobody, so two that cannot both win
      * never hold each other off for good. */
-    if (pre && r->role == RAFT_PRECANDIDATE && r->ranked_campaign &&
-        r->election_elapsed <= r->cfg.heartbeat_ticks + 2u && stands_before(r, r->id, m->from) &&
-        m->log_term == raft_log_last_term(&r->log) && m->index == raft_log_last_index(&r->log))
+    if (pre && r->ranked_campaign && raft_prevote_retrying(r, r->election_elapsed) &&
+        stands_before(r, r->id, m->from) && m->log_term == raft_log_last_term(&r->log) &&
+        m->index == raft_log_last_index(&r->log))
         can_vote = false;
     raft_msg_t *resp = NULL;
     if (can_vote && log_up_to_date(r, m->index, m->log_term) && !raft_vote_refused_by_lease(r, m)) {
@@ -407,14 +411,6 @@ int raft_step_vote_request(raft_t *r, const raft_msg_t *m)
         resp->flags |= RAFT_FLAG_REJECT;
     }
     return 0;
-}
-
-static bool contains(const uint64_t *ids, uint32_t n, uint64_t id)
-{
-    for (uint32_t i = 0; i < n; i++)
-        if (ids[i] == id)
-            return true;
-    return false;
 }
 
 /* Counts a (pre)vote response and acts on the outcome. */

@@ -210,7 +210,7 @@ uint64_t raft_tick_due(const raft_t *r)
             uint64_t at = r->released_at > r->now ? r->released_at : r->now + 1;
             due = at < due ? at : due;
         }
-        if (r->role == RAFT_PRECANDIDATE && r->election_elapsed < r->cfg.heartbeat_ticks + 2u)
+        if (raft_prevote_retrying(r, r->election_elapsed + 1))
             due = r->now + 1;
         return due;
     }

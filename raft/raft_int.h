@@ -262,6 +262,11 @@ void raft_tick_leader(raft_t *r);
 void raft_bcast_append(raft_t *r);
 void raft_bcast_heartbeat(raft_t *r);
 void raft_start_round(raft_t *r);
+/* A pre-candidate asks again at every tick of its campaign's first ticks (tick_election). */
+static inline bool raft_prevote_retrying(const raft_t *r, uint64_t elapsed)
+{
+    return r->role == RAFT_PRECANDIDATE && elapsed <= r->cfg.heartbeat_ticks + 2u;
+}
 void raft_note_round_sent(const raft_t *r, struct progress *pr);
 uint64_t raft_round_due(const raft_t *r, const struct progress *pr);
 bool raft_maybe_commit(raft_t *r);

@@ -39,15 +39,16 @@ static char tls_dir[64]; /* --peer-tls: the certificates; "" without */
 
 typedef struct profile {
     const char *name;
+    int hb_ms; /* its heartbeat interval */
     const char *args[4];
 } profile_t;
 
 static const profile_t PROFILES[] = {
-    {"default (E=1000ms, hb=150ms)", {NULL}},
+    {"default (E=1000ms, hb=150ms)", 150, {NULL}},
     {"fast (E=300ms, hb=30ms)",
+     30,
      {"--election-timeout=300ms", "--heartbeat-interval=30ms", "--stop-timeout=100ms", NULL}},
 };
-static const int PROFILE_HB_MS[] = {150, 30};
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -167,44 +168,6 @@ static int node_of(itest_cluster_t *c, const char *name)
     return -1;
 }
 
-/* Appends pid's descendants (children of each of its threads, recursively) to out. */
-static size_t descendants(int pid, int *out, size_t n, size_t cap)
-{
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/task", pid);
-    DIR *d = opendir(path);
-    struct dirent *e;
-    while (d != NULL && (e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        char cpath[320];
-        snprintf(cpath, sizeof(cpath), "/proc/%d/task/%s/children", pid, e->d_name);
-        FILE *f = fopen(cpath, "r");
-        int child;
-        while (f != NULL && n < cap && fscanf(f, "%d", &child) == 1) {
-            out[n++] = child;
-            n = descendants(child, out, n, cap);
-        }
-        if (f)
-            fclose(f);
-    }
-    if (d)
-        closedir(d);
-    return n;
-}
-
-/* A host that vanished: electd and everything it started, killed together — its children
- * (the shim first) before electd, so that no shim lives to see electd die and announce a
- * released lease in between (the process-crash path). */
-static void kill_host(int pid)
-{
-    int all[64];
-    size_t n = descendants(pid, all, 0, 64);
-    for (size_t i = 0; i < n; i++)
-        kill(all[i], SIGKILL);
-    kill(pid, SIGKILL);
-}
-
 enum switch_kind { SWITCH_CRASH, SWITCH_HOST, SWITCH_HOST_QUIET, SWITCH_PLANNED };
 
 /* Waits until node i counts quiet rounds (it holds its members' reads and sends its rounds in
@@ -249,7 +212,7 @@ static void bench_switch(int runs, enum switch_kind kind)
             events_t ev;
             events_load(events_path, &ev);
             int victim = node_of(&c, ev.iv[first].node);
-            if (kind == SWITCH_HOST_QUIET && !wait_quiet(&c, victim, PROFILE_HB_MS[p])) {
+            if (kind == SWITCH_HOST_QUIET && !wait_quiet(&c, victim, PROFILES[p].hb_ms)) {
                 printf("(run %d: the leader never became quiet within 10 s)\n", r);
                 itest_cluster_destroy(&c);
                 continue;
@@ -258,9 +221,9 @@ static void bench_switch(int runs, enum switch_kind kind)
             if (planned)
                 itest_node_stop(&c, victim);
             else if (kind == SWITCH_HOST || kind == SWITCH_HOST_QUIET)
-                kill_host(c.nodes[victim].pid);
-            if (!planned)
-                itest_node_signal(&c, victim, SIGKILL); /* (again, for a host) and reaped */
+                itest_node_kill_host(&c, victim);
+            else
+                itest_node_signal(&c, victim, SIGKILL); /* and reaped */
             int next = wait_start(2, 20000);
             if (next < 0)
                 printf("(run %d: no successor workload within 20 s)\n", r);

@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/prctl.h>
@@ -193,6 +194,42 @@ void itest_node_signal(itest_cluster_t *c, int i, int sig)
         }
         nd->pid = 0;
     }
+}
+
+/* Appends pid's descendants (children of each of its threads, recursively) to out. */
+static size_t descendants(int pid, int *out, size_t n, size_t cap)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/task", pid);
+    DIR *d = opendir(path);
+    struct dirent *e;
+    while (d != NULL && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char cpath[320];
+        snprintf(cpath, sizeof(cpath), "/proc/%d/task/%s/children", pid, e->d_name);
+        FILE *f = fopen(cpath, "r");
+        int child;
+        while (f != NULL && n < cap && fscanf(f, "%d", &child) == 1) {
+            out[n++] = child;
+            n = descendants(child, out, n, cap);
+        }
+        if (f)
+            fclose(f);
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+int itest_node_kill_host(itest_cluster_t *c, int i)
+{
+    int all[64];
+    size_t n = c->nodes[i].pid ? descendants(c->nodes[i].pid, all, 0, 64) : 0;
+    for (size_t k = 0; k < n; k++)
+        kill(all[k], SIGKILL);
+    itest_node_signal(c, i, SIGKILL);
+    return (int)n;
 }
 
 int itest_node_stop(itest_cluster_t *c, int i)

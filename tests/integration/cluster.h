@@ -54,6 +54,11 @@ void itest_node_start(itest_cluster_t *c, int i);
 void itest_cluster_start(itest_cluster_t *c);
 /* Sends sig and, for SIGKILL/SIGTERM, reaps the process (bounded wait, then SIGKILL). */
 void itest_node_signal(itest_cluster_t *c, int i, int sig);
+/* A host that vanished: node i's electd and everything it started, SIGKILLed together — its
+ * descendants (the shim first) before electd, so that no shim lives to see electd die and
+ * announce a released lease in between (the process-crash path); electd is reaped. Returns
+ * how many descendants were killed. */
+int itest_node_kill_host(itest_cluster_t *c, int i);
 /* Exit status of a node that was stopped with SIGTERM (as returned by waitpid). */
 int itest_node_stop(itest_cluster_t *c, int i);
 /* SIGTERM to every running member, each waited for as itest_node_stop does. */

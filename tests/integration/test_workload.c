@@ -207,22 +207,6 @@ Test(workload, a_quiet_leader_holds_its_members_reads_and_its_primary_runs_on)
     check_no_overlap();
 }
 
-/* The parent of pid (its shim, for a supervised workload), or 0. */
-static pid_t parent_of(pid_t pid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return 0;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    const char *end = strrchr(buf, ')'); /* the command may hold spaces and parentheses */
-    int ppid = 0;
-    return end != NULL && sscanf(end + 1, " %*c %d", &ppid) == 1 ? (pid_t)ppid : 0;
-}
-
 /* A quiet leader's whole node vanishes at once, as with a host that dies: its shim, its
  * workload and electd killed together, so no released-lease notice; the lease path. Its
  * followers last heard it up to a round apart (rounds in turn): the first in rank asks again
@@ -241,11 +225,7 @@ Test(workload, a_quiet_leaders_whole_node_killed_at_once_fails_over_with_no_over
                  "the idle leader never sent its rounds in turn");
     events_t ev;
     events_load(events_path, &ev);
-    pid_t shim = parent_of(old.pid);
-    cr_assert_gt(shim, 1, "no shim above the workload");
-    cr_assert_eq(kill(shim, SIGKILL), 0);
-    cr_assert_eq(kill(old.pid, SIGKILL), 0);
-    itest_node_signal(&C, l, SIGKILL);
+    cr_assert_gt(itest_node_kill_host(&C, l), 0, "no shim above the workload");
     int next = wait_running(old.node, ev.n + 1, 10000);
     cr_assert_geq(next, 0, "no other node started the workload");
     for (int i = 0; i < 3; i++)

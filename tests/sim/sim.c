@@ -683,46 +683,37 @@ static void do_tick(sim_t *s, snode_t *x)
     bool quiet = !x->n.held && !raft_has_ready(r) && raft_now(r) + 1 < raft_tick_due(r);
     /* The daemon drains the held connections at its tick, those of the members it sent its
      * last round (node_tick_cb, echo_due), chosen before the ticks due reach the core. */
-    bool *due = NULL;
-    size_t n = x->reads_held ? x->n_parked : 0;
-    if (n > 0) {
-        due = malloc(n * sizeof(*due));
-        if (due == NULL)
-            abort();
-        for (size_t i = 0; i < n; i++)
-            due[i] = raft_round_sent_to(r, x->parked[i]->from);
-    }
+    bool due[256] = {false};
+    for (size_t i = 0; x->reads_held && i < x->n_parked; i++)
+        due[(uint8_t)x->parked[i]->from] = raft_round_sent_to(r, x->parked[i]->from);
     uint64_t in_turn = raft_rounds_in_turn(r);
     core_err(s, x, "raft_tick", raft_tick(x->n.r));
     s->res->rounds_in_turn += raft_rounds_in_turn(r) - in_turn;
     check_tick_due(s, x, quiet);
-    if (n > 0) {
-        /* Their messages reach the core after the ticks (node_clock); the others wait on. */
+    if (x->reads_held) {
+        /* Their messages reach the core after the ticks (node_clock); the others wait on, in
+         * order. Taken off the node first: a delivery may end the hold (drive), which
+         * releases what is parked. Nothing is parked meanwhile (messages arrive as events). */
         raft_msg_t **parked = x->parked;
-        size_t kept = 0;
+        size_t n = x->n_parked, kept = 0;
         x->parked = NULL;
         x->n_parked = 0;
         for (size_t i = 0; i < n; i++) {
-            if (!due[i]) {
-                parked[kept++] = parked[i];
+            raft_msg_t *m = parked[i];
+            if (!due[(uint8_t)m->from]) {
+                parked[kept++] = m;
                 continue;
             }
             s->res->held_reads++;
             if (alive(x))
-                deliver(s, x, parked[i]);
+                deliver(s, x, m);
             else
-                sim_msg_free(parked[i]);
+                sim_msg_free(m);
         }
-        /* (anything parked while delivering goes after the ones kept) */
-        raft_msg_t **all = realloc(parked, (kept + x->n_parked + 1) * sizeof(*all));
-        if (all == NULL)
-            abort();
-        if (x->n_parked > 0)
-            memcpy(all + kept, x->parked, x->n_parked * sizeof(*all));
-        free(x->parked);
-        x->parked = all;
-        x->n_parked += kept;
-        free(due);
+        x->parked = parked;
+        x->n_parked = kept;
+        if (!x->reads_held)
+            reads_release(s, x); /* the hold ended meanwhile: what waits is read at once */
     }
     elections_lead(s, x);
     drive(s, x);
